@@ -1,0 +1,236 @@
+"""The gateway ↔ cloud wire contract: event records, ingest batches and their signature.
+
+Both sides import this module and nothing else of each other, so a change to the contract is a
+change in one place. It depends on pydantic and the standard library only: importing it must not
+pull in FastAPI, SQLAlchemy or any driver.
+
+Signing (DESIGN §3): the gateway signs each request with its own key,
+
+    HMAC-SHA256(key, METHOD "\\n" PATH "\\n" TIMESTAMP "\\n" hex(SHA-256(body)))
+
+and sends the result in ``X-Mektep-Signature`` (hex) with ``X-Mektep-Gateway`` and
+``X-Mektep-Timestamp`` (Unix seconds). The cloud verifies before it parses the body, refuses a
+timestamp outside its skew window and refuses a signature it has already seen (a replay).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+__all__ = [
+    "HEADER_GATEWAY",
+    "HEADER_SIGNATURE",
+    "HEADER_TIMESTAMP",
+    "INGEST_PATH",
+    "MAX_BATCH_EVENTS",
+    "Batch",
+    "credential_hash",
+    "BatchResult",
+    "Category",
+    "CredentialKind",
+    "Decision",
+    "Event",
+    "EventKind",
+    "EventResult",
+    "MealInfo",
+    "ResultStatus",
+    "sign",
+    "signature_base",
+    "verify",
+]
+
+INGEST_PATH = "/v1/ingest/batches"
+HEADER_GATEWAY = "X-Mektep-Gateway"
+HEADER_TIMESTAMP = "X-Mektep-Timestamp"
+HEADER_SIGNATURE = "X-Mektep-Signature"
+MAX_BATCH_EVENTS = 1000
+
+Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+
+
+class EventKind(StrEnum):
+    """What happened at a device."""
+
+    ENTRY = "entry"
+    EXIT = "exit"
+    MEAL = "meal"
+    DENIED = "denied"
+    DEVICE_STATUS = "device_status"
+
+
+class Decision(StrEnum):
+    """What the gateway decided on the spot."""
+
+    GRANTED = "granted"
+    DENIED = "denied"
+    RECORDED = "recorded"  # no decision to take (a device status, a count without identity)
+
+
+class CredentialKind(StrEnum):
+    """How the person identified themselves; recorded with the event."""
+
+    EM4100 = "em4100"
+    WIEGAND = "wiegand"
+    OSDP = "osdp"
+    QR = "qr"
+    MQTT_CARD = "mqtt_card"
+    MANUAL = "manual"
+
+
+class Category(StrEnum):
+    """How a meal is paid for (Order No. 456 §33-1.2)."""
+
+    FREE = "free"
+    DISCOUNTED = "discounted"
+    PAID = "paid"
+
+
+class MealInfo(BaseModel):
+    """The meal part of an event: the period, how it is paid and what was served."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    period: str = Field(min_length=1, max_length=32, examples=["lunch"])
+    category: Category
+    dishes: list[str] = Field(default_factory=list, max_length=20)
+    price_tiyn: int = Field(ge=0, description="Price charged, in tiyn (1/100 tenge).")
+
+
+class Event(BaseModel):
+    """One immutable record of something that happened at a school's device.
+
+    The id is a UUIDv7 made at the gateway; ``seq`` is the gateway's own strictly increasing
+    number. ``credential_hash`` is a keyed hash of the card number: the raw number never leaves
+    the gateway.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0192f3c4-5e6a-7b8c-9d0e-1f2a3b4c5d6e",
+                    "seq": 42,
+                    "school_id": "demo-school",
+                    "gateway_id": "gw-demo-1",
+                    "device_id": "turnstile-1",
+                    "kind": "entry",
+                    "person_id": None,
+                    "credential_kind": "em4100",
+                    "credential_hash": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                    "occurred_at": "2026-11-20T08:01:12.345+05:00",
+                    "decision": "granted",
+                    "reason": "known_reader",
+                    "judged_without_roster": True,
+                    "meal": None,
+                }
+            ]
+        },
+    )
+
+    id: UUID
+    seq: int = Field(ge=1)
+    school_id: Identifier
+    gateway_id: Identifier
+    device_id: Identifier
+    kind: EventKind
+    person_id: str | None = Field(default=None, max_length=64)
+    credential_kind: CredentialKind | None = None
+    credential_hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    occurred_at: AwareDatetime = Field(description="Local time with its UTC offset.")
+    decision: Decision
+    reason: str = Field(max_length=64)
+    judged_without_roster: bool = False
+    meal: MealInfo | None = None
+
+
+class Batch(BaseModel):
+    """What the gateway sends in one signed request."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "gateway_id": "gw-demo-1",
+                    "sent_at": "2026-11-20T08:01:13+05:00",
+                    "events": [Event.model_config["json_schema_extra"]["examples"][0]],  # type: ignore[index]
+                }
+            ]
+        },
+    )
+
+    gateway_id: Identifier
+    sent_at: AwareDatetime
+    events: list[Event] = Field(min_length=1, max_length=MAX_BATCH_EVENTS)
+
+
+class ResultStatus(StrEnum):
+    """The cloud's answer for one event. Accepted and duplicate both mean "delivered"."""
+
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+class EventResult(BaseModel):
+    """The cloud's answer for one event of a batch."""
+
+    id: UUID
+    status: ResultStatus
+    reason: str | None = None
+
+
+class BatchResult(BaseModel):
+    """The cloud's answer for a whole batch: one result per event, in the batch's order."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "batch_id": 17,
+                    "received_at": "2026-11-20T03:01:13.120000Z",
+                    "results": [
+                        {"id": "0192f3c4-5e6a-7b8c-9d0e-1f2a3b4c5d6e", "status": "accepted"},
+                    ],
+                }
+            ]
+        }
+    )
+
+    batch_id: int
+    received_at: datetime
+    results: list[EventResult]
+
+
+def signature_base(method: str, path: str, timestamp: str, body: bytes) -> bytes:
+    """The exact bytes that are signed: method, path, timestamp and the body's SHA-256."""
+    digest = hashlib.sha256(body).hexdigest()
+    return f"{method.upper()}\n{path}\n{timestamp}\n{digest}".encode()
+
+
+def sign(key: bytes, method: str, path: str, timestamp: str, body: bytes) -> str:
+    """Hex HMAC-SHA256 of :func:`signature_base` under the gateway's key."""
+    return hmac.new(key, signature_base(method, path, timestamp, body), hashlib.sha256).hexdigest()
+
+
+def verify(key: bytes, method: str, path: str, timestamp: str, body: bytes, signature: str) -> bool:
+    """Constant-time check of a signature made by :func:`sign`."""
+    return hmac.compare_digest(sign(key, method, path, timestamp, body), signature)
+
+
+def credential_hash(key: bytes, credential: str) -> str:
+    """Keyed hash of a normalised card number or code; the raw value never leaves the gateway.
+
+    Keyed (HMAC) because card numbers are short enough to brute-force a plain hash. The cloud
+    holds the same key to map the cards it assigns to the hashes the gateway reports.
+    """
+    return hmac.new(key, credential.strip().upper().encode(), hashlib.sha256).hexdigest()
