@@ -1,0 +1,280 @@
+"""The durable outbox: every event the gateway makes, on disk before anyone is told "granted".
+
+Contract (persist-queue's ``SQLiteAckQueue`` in one line of thought):
+
+    record(drafts)  -> events with their seq, committed in one transaction (group commit)
+    claim(limit)    -> the oldest undelivered events, in seq order
+    settle(results) -> mark each delivered (accepted/duplicate) or rejected, by the cloud's answer
+    resume          -> nothing to do: "in flight" is never written down, so after a crash every
+                       undelivered event is simply claimed again; the cloud's idempotent ingest
+                       answers "duplicate" for what it already had.
+
+Durability: WAL with ``synchronous=FULL``. WAL alone (``NORMAL``) survives a killed process but
+may lose the last commits on power loss, and a school's gateway loses power; FULL fsyncs the WAL
+on every commit, which measured ~0.3 ms here, and group commit spreads that over every tap that
+arrived meanwhile.
+
+One thread owns the connection (see :class:`gateway.storage.Storage`); nothing here is
+thread-safe on its own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import sqlite_utils
+from sqlite_utils import Migrations
+
+from cloud_api.contract import Event, EventResult, ResultStatus
+
+__all__ = ["Claimed", "EventState", "Outbox", "OutboxCounts", "Recorded", "open_database"]
+
+migrations = Migrations("mektep-gateway-outbox")
+
+
+@migrations()
+def m001_events(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE events (
+            seq INTEGER PRIMARY KEY,           -- the gateway's own sequence, never reused
+            id TEXT NOT NULL UNIQUE,           -- UUIDv7
+            device_id TEXT NOT NULL,
+            ref TEXT,                          -- the device's own tap id (MQTT), for dedupe
+            kind TEXT NOT NULL,
+            decision TEXT NOT NULL,
+            occurred_at TEXT NOT NULL,
+            body TEXT NOT NULL,                -- the Event exactly as it is sent
+            state INTEGER NOT NULL DEFAULT 0,  -- EventState
+            settled_at TEXT,
+            settle_reason TEXT
+        )
+        """
+    )
+    db.execute("CREATE UNIQUE INDEX events_device_ref ON events(device_id, ref) WHERE ref IS NOT NULL")
+    db.execute("CREATE INDEX events_pending ON events(seq) WHERE state = 0")
+    db.execute("CREATE TABLE seq_high_water (seq INTEGER NOT NULL)")
+    db.execute("INSERT INTO seq_high_water VALUES (0)")
+
+
+@migrations()
+def m002_packets(db: sqlite_utils.Database) -> None:
+    # DESIGN §3: every batch sent, and the answer, kept with its signature and time.
+    db.execute(
+        """
+        CREATE TABLE packets (
+            id INTEGER PRIMARY KEY,
+            sent_at TEXT NOT NULL,
+            url TEXT NOT NULL,
+            timestamp TEXT NOT NULL,
+            signature TEXT NOT NULL,
+            body_sha256 TEXT NOT NULL,
+            body BLOB NOT NULL,
+            first_seq INTEGER NOT NULL,
+            last_seq INTEGER NOT NULL,
+            status_code INTEGER,
+            response TEXT,
+            error TEXT
+        )
+        """
+    )
+
+
+class EventState(IntEnum):
+    """Where an event is on its way to the cloud."""
+
+    PENDING = 0
+    DELIVERED = 1
+    REJECTED = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """An event as the outbox holds it; ``new`` is False when the device's tap was seen before."""
+
+    event: Event
+    new: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """An undelivered event ready to send: its seq and its serialised body."""
+
+    seq: int
+    id: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxCounts:
+    """How many events the gateway holds, by state."""
+
+    recorded: int  # since the last prune
+    pending: int
+    delivered: int
+    rejected: int
+
+
+def open_database(path: Path) -> sqlite_utils.Database:
+    """Open (creating if needed) the gateway database with the outbox's durability settings."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite_utils.Database(path)
+    with db.ensure_autocommit_on():
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA busy_timeout=5000")
+    migrations.apply(db)
+    return db
+
+
+class Outbox:
+    """The events table of the gateway database, with the counters the live view shows."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+        # AUTOINCREMENT-like: MAX(seq) would reuse numbers after a prune, sqlite_sequence would
+        # not exist for an INTEGER PRIMARY KEY, so the high-water mark lives in its own table.
+        self._last_seq = int(db.execute("SELECT COALESCE(MAX(seq), 0) FROM seq_high_water").fetchone()[0])
+        self._counts = self._count_states()
+
+    def _count_states(self) -> dict[str, int]:
+        rows = dict(self.db.execute("SELECT state, COUNT(*) FROM events GROUP BY state").fetchall())
+        return {s.name.lower(): int(rows.get(s.value, 0)) for s in EventState}
+
+    def counts(self) -> OutboxCounts:
+        """Counts by state, kept in memory and updated with every commit."""
+        c = self._counts
+        return OutboxCounts(
+            recorded=c["pending"] + c["delivered"] + c["rejected"],
+            pending=c["pending"],
+            delivered=c["delivered"],
+            rejected=c["rejected"],
+        )
+
+    def record(self, drafts: Sequence[dict[str, Any]], refs: Sequence[str | None]) -> list[Recorded]:
+        """Give each draft (an Event's fields but ``seq``) the next seq and commit them together.
+
+        A draft whose ``(device_id, ref)`` was recorded before is not recorded again: the earlier
+        event is returned with ``new=False`` so that the device is told the same answer twice.
+        """
+        out: list[Recorded] = []
+        rows: list[tuple[Any, ...]] = []
+        in_group: dict[tuple[str, str], Event] = {}
+        seq = self._last_seq
+        with self.db.atomic():
+            for draft, ref in zip(drafts, refs, strict=True):
+                if ref is not None:
+                    key = (draft["device_id"], ref)
+                    earlier = in_group.get(key) or self._find_ref(*key)
+                    if earlier is not None:
+                        out.append(Recorded(earlier, new=False))
+                        continue
+                seq += 1
+                event = Event(seq=seq, **draft)
+                if ref is not None:
+                    in_group[(event.device_id, ref)] = event
+                rows.append(
+                    (
+                        seq,
+                        str(event.id),
+                        event.device_id,
+                        ref,
+                        event.kind.value,
+                        event.decision.value,
+                        event.occurred_at.isoformat(),
+                        event.model_dump_json(),
+                    )
+                )
+                out.append(Recorded(event, new=True))
+            self.db.conn.execute("UPDATE seq_high_water SET seq = ?", [seq])
+            self.db.conn.executemany(
+                "INSERT INTO events (seq, id, device_id, ref, kind, decision, occurred_at, body) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        self._last_seq = seq
+        self._counts["pending"] += len(rows)
+        return out
+
+    def _find_ref(self, device_id: str, ref: str) -> Event | None:
+        row = self.db.execute(
+            "SELECT body FROM events WHERE device_id = ? AND ref = ?", [device_id, ref]
+        ).fetchone()
+        return Event.model_validate_json(row[0]) if row else None
+
+    def claim(self, limit: int) -> list[Claimed]:
+        """The oldest ``limit`` undelivered events, in seq order."""
+        rows = self.db.execute(
+            "SELECT seq, id, body FROM events WHERE state = 0 ORDER BY seq LIMIT ?", [limit]
+        ).fetchall()
+        return [Claimed(seq, id_, body) for seq, id_, body in rows]
+
+    def settle(self, results: Iterable[EventResult], journal: dict[str, Any] | None = None) -> None:
+        """Apply the cloud's per-event answers (and keep the batch in the journal) atomically.
+
+        Accepted and duplicate both mean the cloud holds the event; rejected events are kept
+        with the cloud's reason, are not sent again and are counted for the admin to see.
+        """
+        now = datetime.now(UTC).isoformat()
+        delivered = [(now, str(r.id)) for r in results if r.status is not ResultStatus.REJECTED]
+        rejected = [(now, r.reason or "rejected", str(r.id)) for r in results if r.status is ResultStatus.REJECTED]
+        with self.db.atomic():
+            if journal is not None:
+                self._journal(journal)
+            cur = self.db.conn.executemany(
+                "UPDATE events SET state = 1, settled_at = ? WHERE id = ? AND state = 0", delivered
+            )
+            n_delivered = cur.rowcount
+            cur = self.db.conn.executemany(
+                "UPDATE events SET state = 2, settled_at = ?, settle_reason = ? WHERE id = ? AND state = 0",
+                rejected,
+            )
+            n_rejected = cur.rowcount
+        self._counts["delivered"] += n_delivered
+        self._counts["rejected"] += n_rejected
+        self._counts["pending"] -= n_delivered + n_rejected
+
+    def journal(self, packet: dict[str, Any]) -> None:
+        """Keep a batch that got no per-event answer (a refusal or a transport error)."""
+        with self.db.atomic():
+            self._journal(packet)
+
+    def _journal(self, packet: dict[str, Any]) -> None:
+        self.db.conn.execute(
+            "INSERT INTO packets (sent_at, url, timestamp, signature, body_sha256, body, first_seq, "
+            "last_seq, status_code, response, error) VALUES (:sent_at, :url, :timestamp, :signature, "
+            ":body_sha256, :body, :first_seq, :last_seq, :status_code, :response, :error)",
+            {"status_code": None, "response": None, "error": None, **packet},
+        )
+
+    def latest(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest events with their delivery state, newest first (for the local page)."""
+        rows = self.db.execute(
+            "SELECT body, state, settle_reason FROM events ORDER BY seq DESC LIMIT ?", [limit]
+        ).fetchall()
+        return [
+            {**json.loads(body), "state": EventState(state).name.lower(), "settle_reason": reason}
+            for body, state, reason in rows
+        ]
+
+    def prune(self, keep: timedelta) -> int:
+        """Delete settled events and packets older than ``keep``; pending ones are never deleted."""
+        cutoff = (datetime.now(UTC) - keep).isoformat()
+        with self.db.atomic():
+            n = self.db.conn.execute(
+                "DELETE FROM events WHERE state != 0 AND settled_at < ?", [cutoff]
+            ).rowcount
+            self.db.conn.execute("DELETE FROM packets WHERE sent_at < ?", [cutoff])
+        self._counts = self._count_states()
+        return n
+
+    def rejected_ids(self) -> list[UUID]:
+        """Ids of events the cloud refused, for the admin to look at."""
+        return [UUID(r[0]) for r in self.db.execute("SELECT id FROM events WHERE state = 2 ORDER BY seq")]

@@ -1,0 +1,86 @@
+"""The decision step: a card at an access point → grant or deny, and what to record.
+
+Policy knows nothing of bytes or ports. It sees a :class:`~device_drivers.base.CardRead` and the
+:class:`AccessPoint` it came from and answers with a :class:`Verdict`. The school's rules (roster,
+consent, free meals, allergen bans) arrive with a later issue as another ``Policy``; the pipeline
+does not change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from cloud_api.contract import Decision, EventKind, MealInfo
+from device_drivers.base import CardRead, Direction
+
+__all__ = ["AccessPoint", "NoRosterPolicy", "Place", "Policy", "Reason", "Verdict"]
+
+
+class Place(StrEnum):
+    """What an access point is for."""
+
+    TURNSTILE = "turnstile"
+    CANTEEN = "canteen"
+
+
+class Reason(StrEnum):
+    """Why the gateway decided as it did: stable codes, translated for display elsewhere."""
+
+    NO_ROSTER = "no_roster"  # granted: nothing to judge by yet (DESIGN §3)
+    UNKNOWN_READER = "unknown_reader"
+    DEVICE_STATUS = "device_status"
+    MANUAL = "manual"
+
+
+@dataclass(frozen=True, slots=True)
+class AccessPoint:
+    """A reader or terminal as the policy sees it: where it is and which way it lets people."""
+
+    device_id: str
+    place: Place
+    direction: Direction | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the policy decided for one read."""
+
+    kind: EventKind
+    decision: Decision
+    reason: str
+    person_id: str | None = None
+    judged_without_roster: bool = False
+    meal: MealInfo | None = None
+    unlock: Direction | None = None
+
+    @property
+    def granted(self) -> bool:
+        """True when the person may pass or be served."""
+        return self.decision is Decision.GRANTED
+
+
+class Policy(Protocol):
+    """Decides on one read; must be fast (it runs on the tap-to-grant path) and never block."""
+
+    def decide(self, read: CardRead, point: AccessPoint | None) -> Verdict: ...
+
+
+class NoRosterPolicy:
+    """A gateway that has never synced a roster: a known reader grants, and says so (DESIGN §3).
+
+    It refuses nothing it cannot judge: every card at a known reader is let in (or served) and
+    the event is marked ``judged_without_roster`` so that the cloud can judge it later.
+    """
+
+    def decide(self, read: CardRead, point: AccessPoint | None) -> Verdict:
+        """Grant at a known access point, deny (and record) at an unknown one."""
+        if point is None:
+            return Verdict(EventKind.DENIED, Decision.DENIED, Reason.UNKNOWN_READER)
+        if point.place is Place.CANTEEN:
+            return Verdict(EventKind.MEAL, Decision.GRANTED, Reason.NO_ROSTER, judged_without_roster=True)
+        kind = EventKind.EXIT if point.direction is Direction.EXIT else EventKind.ENTRY
+        return Verdict(
+            kind, Decision.GRANTED, Reason.NO_ROSTER, judged_without_roster=True, unlock=point.direction
+        )

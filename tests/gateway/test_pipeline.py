@@ -1,0 +1,102 @@
+"""The pipeline: a grant only after the commit; group commit; repeats answered the same."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from cloud_api.contract import CredentialKind, Decision, EventKind
+from device_drivers.base import CardRead, Direction, Feedback, LinkState, StatusChange, utcnow
+from gateway.pipeline import Pipeline
+from gateway.policy import AccessPoint, NoRosterPolicy, Place
+from gateway.storage import Storage
+
+POINTS = {
+    "in-1": AccessPoint("in-1", Place.TURNSTILE, Direction.ENTRY),
+    "out-1": AccessPoint("out-1", Place.TURNSTILE, Direction.EXIT),
+    "canteen-1": AccessPoint("canteen-1", Place.CANTEEN),
+}
+
+
+async def make(tmp_path: Path, feedback: list[tuple[str, Feedback]]) -> tuple[Pipeline, Storage]:
+    storage = Storage(tmp_path / "g.db")
+    await storage.open()
+    pipeline = Pipeline(
+        school_id="s1",
+        gateway_id="gw1",
+        credential_key=b"k",
+        storage=storage,
+        policy=NoRosterPolicy(),
+        points=POINTS,
+        feedback=lambda reader, fb: feedback.append((reader, fb)),
+    )
+    return pipeline, storage
+
+
+def read(reader: str, card: str = "0A1B2C3D4E", ref: str | None = None) -> CardRead:
+    kind = CredentialKind.MQTT_CARD if reader.startswith("canteen") else CredentialKind.EM4100
+    return CardRead(reader, card, kind, utcnow(), ref)
+
+
+async def test_decisions_are_recorded_before_feedback(tmp_path: Path) -> None:
+    feedback: list[tuple[str, Feedback]] = []
+    pipeline, storage = await make(tmp_path, feedback)
+    seen_on_disk: list[int] = []
+
+    def check(reader: str, fb: Feedback) -> None:
+        # at the moment of feedback the event is already committed
+        seen_on_disk.append(storage.outbox.counts().recorded)
+        feedback.append((reader, fb))
+
+    pipeline._feedback = check
+    recorded = await pipeline.process(
+        [read("in-1"), read("out-1"), read("canteen-1", ref="t1"), read("nowhere")]
+    )
+    assert [r.event.kind for r in recorded] == [EventKind.ENTRY, EventKind.EXIT, EventKind.MEAL, EventKind.DENIED]
+    assert [fb.granted for _, fb in feedback] == [True, True, True, False]
+    assert feedback[0][1].unlock is Direction.ENTRY and feedback[1][1].unlock is Direction.EXIT
+    assert feedback[3][1].reason == "unknown_reader"
+    assert seen_on_disk == [4, 4, 4, 4]
+    event = recorded[0].event
+    assert event.judged_without_roster and event.decision is Decision.GRANTED
+    assert event.credential_hash and "0A1B2C3D4E" not in event.model_dump_json()
+    assert event.occurred_at.utcoffset().total_seconds() == 5 * 3600  # local time with offset
+    await storage.close()
+
+
+async def test_group_commit_and_status_events(tmp_path: Path) -> None:
+    feedback: list[tuple[str, Feedback]] = []
+    pipeline, storage = await make(tmp_path, feedback)
+    task = asyncio.create_task(pipeline.run())
+    for i in range(200):
+        pipeline.card_read(read("in-1", card=f"{i:010X}"))
+    pipeline.status_changed(StatusChange("in-1", LinkState.OFFLINE, "unplugged", utcnow()))
+    while len(feedback) < 200:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    task.cancel()
+    assert storage.outbox.counts().recorded == 201
+    assert pipeline.stats.commits < 20  # reads that queued during a commit share the next one
+    assert pipeline.stats.status_events == 1
+    await storage.close()
+
+
+async def test_redelivered_tap_gets_the_same_answer_and_one_record(tmp_path: Path) -> None:
+    feedback: list[tuple[str, Feedback]] = []
+    pipeline, storage = await make(tmp_path, feedback)
+    await pipeline.process([read("canteen-1", ref="tap-7")])
+    await pipeline.process([read("canteen-1", ref="tap-7")])
+    assert storage.outbox.counts().recorded == 1
+    assert [fb.ref for _, fb in feedback] == ["tap-7", "tap-7"]
+    assert pipeline.stats.repeats == 1
+    await storage.close()
+
+
+async def test_storage_failure_denies_and_keeps_running(tmp_path: Path) -> None:
+    feedback: list[tuple[str, Feedback]] = []
+    pipeline, storage = await make(tmp_path, feedback)
+    await storage.call(lambda outbox: outbox.db.execute("DROP TABLE events"))
+    assert await pipeline.process([read("in-1")]) == []
+    assert feedback == [("in-1", Feedback(False, "storage_error"))]
+    assert pipeline.stats.storage_errors == 1
+    await storage.close()
