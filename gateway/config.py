@@ -73,6 +73,7 @@ class SchoolConfig(_Strict):
     id: Identifier
     name: str = Field(min_length=1, max_length=200)
     timezone: Literal["Asia/Almaty"] = "Asia/Almaty"
+    language: Literal["kk", "ru", "en"] = Field(default="kk", description="Language of reader displays.")
 
 
 class GatewayConfig(_Strict):

@@ -23,6 +23,7 @@ from device_drivers.base import CardRead, Direction, Feedback, StatusChange
 from gateway.outbox import Recorded
 from gateway.policy import AccessPoint, Policy
 from gateway.storage import Storage
+from mektep.i18n import Translator, translator
 
 __all__ = ["Pipeline", "PipelineStats"]
 
@@ -60,6 +61,7 @@ class Pipeline:
         feedback: FeedbackFn,
         on_recorded: Callable[[], None] = lambda: None,
         max_group: int = 512,
+        language: str = "kk",
     ) -> None:
         self.school_id = school_id
         self.gateway_id = gateway_id
@@ -70,6 +72,7 @@ class Pipeline:
         self._feedback = feedback
         self._on_recorded = on_recorded
         self._max_group = max_group
+        self._ = translator(language)
         self._queue: asyncio.Queue[CardRead | StatusChange] = asyncio.Queue()
         self.stats = PipelineStats()
 
@@ -109,7 +112,8 @@ class Pipeline:
             self.stats.storage_errors += 1
             for item in items:
                 if isinstance(item, CardRead):
-                    self._feedback(item.reader_id, Feedback(False, "storage_error", ref=item.ref))
+                    display = _display(self._, EventKind.DENIED, False, "storage_error")
+                    self._feedback(item.reader_id, Feedback(False, "storage_error", display, ref=item.ref))
             return []
         self.stats.commits += 1
         for item, rec in zip(items, recorded, strict=True):
@@ -164,5 +168,21 @@ class Pipeline:
         unlock = {EventKind.ENTRY: Direction.ENTRY, EventKind.EXIT: Direction.EXIT}.get(event.kind)
         self._feedback(
             read.reader_id,
-            Feedback(granted, event.reason, unlock=unlock if granted else None, ref=read.ref),
+            Feedback(
+                granted,
+                event.reason,
+                display=_display(self._, event.kind, granted, event.reason),
+                unlock=unlock if granted else None,
+                ref=read.ref,
+            ),
         )
+
+
+GREETINGS = {EventKind.ENTRY: "Welcome", EventKind.EXIT: "Goodbye", EventKind.MEAL: "Enjoy your meal"}
+
+
+def _display(_: Translator, kind: EventKind, granted: bool, reason: str) -> str:
+    """The short text a reader's screen or a terminal shows, in the school's language."""
+    if granted:
+        return _(GREETINGS.get(kind, "Welcome"))
+    return f"{_('Access denied')}: {_(reason)}"

@@ -56,6 +56,7 @@ async def test_decisions_are_recorded_before_feedback(tmp_path: Path) -> None:
     assert [fb.granted for _, fb in feedback] == [True, True, True, False]
     assert feedback[0][1].unlock is Direction.ENTRY and feedback[1][1].unlock is Direction.EXIT
     assert feedback[3][1].reason == "unknown_reader"
+    assert [fb.display for _, fb in feedback[:3]] == ["Қош келдіңіз", "Сау болыңыз", "Ас болсын"]
     assert seen_on_disk == [4, 4, 4, 4]
     event = recorded[0].event
     assert event.judged_without_roster and event.decision is Decision.GRANTED
@@ -97,6 +98,7 @@ async def test_storage_failure_denies_and_keeps_running(tmp_path: Path) -> None:
     pipeline, storage = await make(tmp_path, feedback)
     await storage.call(lambda outbox: outbox.db.execute("DROP TABLE events"))
     assert await pipeline.process([read("in-1")]) == []
-    assert feedback == [("in-1", Feedback(False, "storage_error"))]
+    assert [(reader, fb.granted, fb.reason) for reader, fb in feedback] == [("in-1", False, "storage_error")]
+    assert feedback[0][1].display == "Кіруге тыйым салынды: сақтау қатесі"  # the school's language: kk
     assert pipeline.stats.storage_errors == 1
     await storage.close()

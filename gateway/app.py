@@ -1,0 +1,191 @@
+"""The gateway service: drivers → pipeline → outbox → forwarder, plus the local page.
+
+Everything runs on one asyncio loop. Each driver runs under a supervisor that restarts it if it
+fails in a way it did not expect, so one misbehaving reader never stops the others or the
+pipeline. ``Gateway.from_site`` builds it from a site file through the explicit driver registry
+in :mod:`gateway.devices`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import asdict
+from typing import Any
+
+import httpx
+import uvicorn
+from prometheus_client import CollectorRegistry
+
+from device_drivers.base import Feedback, LinkDriver
+from gateway.config import SiteConfig
+from gateway.devices import build_devices
+from gateway.forwarder import Forwarder
+from gateway.metrics import GatewayCollector
+from gateway.pipeline import Pipeline
+from gateway.policy import AccessPoint, NoRosterPolicy, Policy
+from gateway.storage import Storage
+from gateway.web import create_ui_app
+
+__all__ = ["Gateway"]
+
+log = logging.getLogger(__name__)
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn inside our loop: the gateway, not uvicorn, owns SIGINT and SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):  # type: ignore[no-untyped-def]
+        yield
+
+
+class Gateway:
+    """One school's gateway. ``await gateway.run()`` until cancelled."""
+
+    def __init__(
+        self,
+        site: SiteConfig,
+        *,
+        key: bytes,
+        credential_key: bytes,
+        drivers: Sequence[LinkDriver],
+        points: Mapping[str, AccessPoint],
+        policy: Policy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        ui_host: str = "127.0.0.1",
+        ui_port: int | None = None,
+    ) -> None:
+        self.site = site
+        self.drivers = list(drivers)
+        self._by_reader = {reader: d for d in self.drivers for reader in d.reader_ids}
+        self.storage = Storage(site.gateway.data_dir / "gateway.db")
+        self.forwarder = Forwarder(
+            storage=self.storage,
+            gateway_id=site.gateway.id,
+            key=key,
+            base_url=str(site.cloud.url),
+            batch_size=site.cloud.batch_size,
+            timeout_s=site.cloud.timeout_s,
+            retry_initial_s=site.cloud.retry_initial_s,
+            retry_max_s=site.cloud.retry_max_s,
+            transport=transport,
+        )
+        self.pipeline = Pipeline(
+            school_id=site.school.id,
+            gateway_id=site.gateway.id,
+            credential_key=credential_key,
+            storage=self.storage,
+            policy=policy or NoRosterPolicy(),
+            points=points,
+            feedback=self._route_feedback,
+            on_recorded=self.forwarder.wake,
+            language=site.school.language,
+        )
+        self.registry = CollectorRegistry()
+        self.registry.register(GatewayCollector(self))
+        self._ui_host = ui_host
+        self._ui_port = site.gateway.ui_port if ui_port is None else ui_port
+        self._ui_server: _EmbeddedServer | None = None
+        self.started = asyncio.Event()
+
+    @classmethod
+    def from_site(cls, site: SiteConfig, **kwargs: Any) -> Gateway:
+        """Resolve the site's secrets and build its drivers from the registry."""
+        drivers, points = build_devices(site)
+        return cls(
+            site,
+            key=site.gateway.key.resolve().encode(),
+            credential_key=site.gateway.credential_key.resolve().encode(),
+            drivers=drivers,
+            points=points,
+            **kwargs,
+        )
+
+    @property
+    def ui_url(self) -> str | None:
+        """Where the local page listens, once it does."""
+        if self._ui_server is None or not self._ui_server.started:
+            return None
+        port = self._ui_server.servers[0].sockets[0].getsockname()[1]
+        return f"http://{self._ui_host}:{port}/"
+
+    def _route_feedback(self, reader_id: str, feedback: Feedback) -> None:
+        driver = self._by_reader.get(reader_id)
+        if driver is not None:
+            driver.feedback(reader_id, feedback)
+
+    def status(self) -> dict[str, Any]:
+        """Counters of every part, for the page, the live view and the metrics."""
+        return {
+            "school": self.site.school.id,
+            "gateway": self.site.gateway.id,
+            "pipeline": asdict(self.pipeline.stats),
+            "outbox": asdict(self.storage.outbox.counts()) if self.storage._outbox else {},
+            "forwarder": asdict(self.forwarder.stats),
+            "drivers": [
+                {
+                    "link": d.link_id,
+                    "online": bool(d.online),
+                    "reads": d.stats.reads,
+                    "reconnects": d.stats.reconnects,
+                    "errors": dict(d.stats.errors),
+                }
+                for d in self.drivers
+            ],
+        }
+
+    async def _latest(self, limit: int) -> list[dict[str, Any]]:
+        return await self.storage.call(lambda outbox: outbox.latest(limit))
+
+    async def run(self) -> None:
+        """Open the outbox, start every part, and run until cancelled; then stop them all."""
+        await self.storage.open()
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            tasks.append(asyncio.create_task(self.pipeline.run(), name="pipeline"))
+            tasks.append(asyncio.create_task(self.forwarder.run(), name="forwarder"))
+            for driver in self.drivers:
+                tasks.append(asyncio.create_task(self._supervise(driver), name=f"driver:{driver.link_id}"))
+            if self._ui_port is not None and self._ui_port >= 0:
+                app = create_ui_app(
+                    school_name=self.site.school.name,
+                    latest=self._latest,
+                    status=self.status,
+                    registry=self.registry,
+                )
+                config = uvicorn.Config(
+                    app, host=self._ui_host, port=self._ui_port, log_level="warning", lifespan="off"
+                )
+                self._ui_server = _EmbeddedServer(config)
+                tasks.append(asyncio.create_task(self._ui_server.serve(), name="ui"))
+                while not self._ui_server.started:
+                    await asyncio.sleep(0.01)
+            self.started.set()
+            log.info("gateway %s running; page at %s", self.site.gateway.id, self.ui_url)
+            await asyncio.gather(*tasks)
+        finally:
+            if self._ui_server is not None:
+                self._ui_server.should_exit = True
+            for task in tasks:
+                if task.get_name() != "ui":
+                    task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.storage.close()
+
+    async def _supervise(self, driver: LinkDriver) -> None:
+        await _restart_forever(lambda: driver.run(self.pipeline), driver.link_id)
+
+
+async def _restart_forever(start: Callable[[], Awaitable[None]], name: str, delay_s: float = 1.0) -> None:
+    while True:
+        try:
+            await start()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("driver %s failed; restarting in %.0f s", name, delay_s)
+            await asyncio.sleep(delay_s)
