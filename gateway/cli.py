@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from pathlib import Path
@@ -25,10 +26,8 @@ async def serve_gateway(gateway: Gateway) -> None:
     assert task is not None
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)
-    try:
+    with contextlib.suppress(asyncio.CancelledError):
         await gateway.run()
-    except asyncio.CancelledError:
-        pass
 
 
 @app.command()

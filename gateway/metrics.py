@@ -35,7 +35,7 @@ class GatewayCollector(Collector):
             outbox.add_metric([state], status["outbox"].get(state, 0))
         yield outbox
         f = status["forwarder"]
-        yield GaugeMetricFamily("mektep_gateway_cloud_online", "1 when the last batch was taken", value=f["cloud_online"])
+        yield GaugeMetricFamily("mektep_gateway_cloud_online", "1 when the last batch went", value=f["cloud_online"])
         yield CounterMetricFamily("mektep_gateway_forward_failures", "Failed batch attempts", value=f["failures"])
         online = GaugeMetricFamily("mektep_gateway_link_online", "1 when a driver's link is up", labels=["link"])
         errors = CounterMetricFamily("mektep_gateway_link_errors", "Bad input by kind", labels=["link", "kind"])

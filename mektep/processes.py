@@ -1,0 +1,189 @@
+"""Start the cloud and the gateway as real child processes, for the demo, the benchmarks and tests.
+
+Each child runs in its own process group so that stopping the demo (or Ctrl-C) stops everything
+it started, and a killed child (SIGKILL) can be restarted on the same files and port.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import yaml
+
+__all__ = ["ChildProcess", "CloudProcess", "GatewayProcess", "free_port", "wait_http", "write_site"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, timeout_s: float = 30.0) -> None:
+    """Wait until ``url`` answers 200, or raise ``TimeoutError``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout_s:.0f} s")
+
+
+@dataclass
+class ChildProcess:
+    """A ``mektep`` subcommand in its own process group, logging to a file."""
+
+    args: list[str]
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start it (again)."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mektep.cli", *self.args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **self.env},
+            start_new_session=True,
+        )
+        log.close()
+
+    @property
+    def running(self) -> bool:
+        """True while the process is alive."""
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 10.0) -> None:
+        """Signal the process group and wait; SIGKILL if it does not go in time."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, sig)
+            self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        except ProcessLookupError:
+            pass
+
+    def kill(self) -> None:
+        """SIGKILL, as a power cut would: no clean-up runs."""
+        self.stop(signal.SIGKILL)
+
+
+class CloudProcess(ChildProcess):
+    """``mektep cloud serve`` on SQLite (or the URL given), with one gateway registered."""
+
+    def __init__(self, workdir: Path, *, port: int | None = None, database_url: str | None = None) -> None:
+        self.port = port or free_port()
+        self.database_url = database_url or f"sqlite:///{workdir / 'cloud.db'}"
+        self.admin_token = secrets.token_urlsafe(16)
+        super().__init__(
+            ["cloud", "serve", "--database-url", self.database_url, "--host", "127.0.0.1", "--port", str(self.port)],
+            workdir / "cloud.log",
+            env={"MEKTEP_CLOUD_ADMIN_TOKEN": self.admin_token, "MEKTEP_CLOUD_ENVIRONMENT": "development"},
+        )
+
+    @property
+    def url(self) -> str:
+        """Base URL of the API."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def register_gateway(self, gateway_id: str, school_id: str, key: str) -> None:
+        """Register the gateway's key (runs migrations first)."""
+        env = {**os.environ, **self.env, "MEKTEP_DEMO_GATEWAY_KEY": key}
+        subprocess.run(
+            [sys.executable, "-m", "mektep.cli", "cloud", "gateway-add", gateway_id, "--school", school_id,
+             "--key-env", "MEKTEP_DEMO_GATEWAY_KEY", "--database-url", self.database_url],
+            check=True, env=env, capture_output=True,
+        )  # fmt: skip
+
+    def start_and_wait(self) -> None:
+        """Start and wait for /healthz."""
+        self.start()
+        wait_http(self.url + "/healthz")
+
+    def events(self, school_id: str, date: str) -> list[dict[str, object]]:
+        """The events of a local day, read back through the admin API."""
+        response = httpx.get(
+            f"{self.url}/v1/schools/{school_id}/events",
+            params={"date": date},
+            headers={"Authorization": f"Bearer {self.admin_token}"},
+            timeout=30,
+        )
+        response.raise_for_status()
+        return list(response.json())
+
+
+class GatewayProcess(ChildProcess):
+    """``mektep gateway run`` on a site file, with its secrets in the environment."""
+
+    def __init__(self, site_path: Path, secrets_env: dict[str, str], ui_port: int | None = None) -> None:
+        self.ui_port = ui_port or free_port()
+        super().__init__(
+            ["gateway", "run", "--config", str(site_path), "--ui-port", str(self.ui_port), "--log-level", "WARNING"],
+            site_path.parent / "gateway.log",
+            env=secrets_env,
+        )
+
+    @property
+    def url(self) -> str:
+        """Base URL of the gateway's local page."""
+        return f"http://127.0.0.1:{self.ui_port}"
+
+    def start_and_wait(self) -> None:
+        """Start and wait for its page."""
+        self.start()
+        wait_http(self.url + "/healthz")
+
+    def status(self) -> dict[str, object]:
+        """The gateway's counters."""
+        return dict(httpx.get(self.url + "/api/status", timeout=5).json())
+
+
+def write_site(
+    path: Path,
+    *,
+    school_id: str,
+    gateway_id: str,
+    cloud_url: str,
+    data_dir: Path,
+    readers: list[dict[str, object]],
+    terminals: list[str],
+    mqtt_port: int | None,
+    retry_max_s: float = 2.0,
+) -> dict[str, str]:
+    """Write a site file and return the environment that holds its (freshly made) secrets."""
+    site: dict[str, object] = {
+        "school": {"id": school_id, "name": f"{school_id} (demo)"},
+        "gateway": {
+            "id": gateway_id,
+            "key": {"env": "MEKTEP_GATEWAY_KEY"},
+            "credential_key": {"env": "MEKTEP_CREDENTIAL_KEY"},
+            "data_dir": str(data_dir),
+        },
+        "cloud": {"url": cloud_url, "retry_initial_s": 0.2, "retry_max_s": retry_max_s},
+        "readers": readers,
+        "terminals": [{"id": t} for t in terminals],
+    }
+    if mqtt_port is not None:
+        site["mqtt"] = {"host": "127.0.0.1", "port": mqtt_port, "client_id": f"{gateway_id}-gateway"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(site, sort_keys=False))
+    return {"MEKTEP_GATEWAY_KEY": secrets.token_hex(32), "MEKTEP_CREDENTIAL_KEY": secrets.token_hex(32)}
