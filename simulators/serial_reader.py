@@ -7,8 +7,10 @@ The gateway opens a *stable* path (a symlink to the pty's slave side), as it wou
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import select
 import threading
 import time
 import tty
@@ -63,13 +65,14 @@ class SerialReaderSim:
 
     def unplug(self) -> None:
         """Close the pty: the gateway's reads fail as if the adapter were pulled."""
-        for fd in (self._master, self._slave):
-            if fd is not None:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+        fds = (self._master, self._slave)
         self._master = self._slave = None
+        if self._reader is not None:
+            self._reader.join(1.0)
+        for fd in fds:
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
     close = unplug
 
@@ -97,11 +100,16 @@ class SerialReaderSim:
         return kind
 
     def _read_feedback(self, master: int) -> None:
+        # select with a timeout, not a blocking read: an fd closed under a blocked read stays open
+        # until the read returns, and the gateway would never see the line hang up.
         buf = b""
-        while True:
+        while self._master == master:
             try:
+                ready, _, _ = select.select([master], [], [], 0.05)
+                if not ready:
+                    continue
                 data = os.read(master, 4096)
-            except OSError:
+            except (OSError, ValueError):
                 return
             if not data:
                 return
