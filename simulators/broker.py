@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 import socket
 import subprocess
@@ -68,6 +69,7 @@ class MosquittoBroker(Broker):
     def __init__(self, binary: str, workdir: Path | None = None, port: int | None = None) -> None:
         self.binary = binary
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="mektep-mosquitto-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or _free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.config = self.workdir / "mosquitto.conf"
@@ -79,6 +81,9 @@ class MosquittoBroker(Broker):
             "autosave_interval 1\n"
             "max_queued_messages 100000\n"
             f"log_dest file {self.workdir}/mosquitto.log\n"
+            # Run as root, mosquitto drops to user "mosquitto", which cannot write its persistence
+            # into our private directory: every queued message would be lost on restart.
+            + ("user root\n" if os.geteuid() == 0 else "")
         )
 
     def start(self) -> None:
