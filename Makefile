@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/mektep demo run
+	$(BIN)/mektep demo
 
 test: $(STAMP)
 	$(BIN)/ruff check .
