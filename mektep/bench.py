@@ -1,7 +1,212 @@
-"""Command group (filled in by its package)."""
+"""``mektep bench``: speed measured in one run, as figures and ratios against baselines.
+
+``mektep bench gateway`` measures, on this machine:
+
+- ``grant_p50_ms`` / ``grant_p99_ms``: tap → grant line over a real pty at a steady rate, through
+  a gateway process forwarding to a cloud process;
+- ``taps_per_s``: durable recorded taps per second the pipeline sustains at saturation;
+- ``peer_taps_per_s``: the same work through persist-queue's ``SQLiteAckQueue`` (one commit a tap);
+- ``limit_taps_per_s``: bare batched SQLite inserts with the same durability (this disk's limit);
+- ``drain_events_per_s``: buffered events forwarded to a local cloud on SQLite.
+"""
 
 from __future__ import annotations
 
-import typer
+import asyncio
+import json
+import sqlite3
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
 
-app = typer.Typer(no_args_is_help=True, add_completion=False)
+import typer
+from rich.console import Console
+from rich.table import Table
+from uuid6 import uuid7
+
+from cloud_api.contract import CredentialKind, Decision, EventKind
+from device_drivers.base import CardRead, Direction, utcnow
+from gateway.forwarder import Forwarder
+from gateway.pipeline import Pipeline
+from gateway.policy import AccessPoint, NoRosterPolicy, Place
+from gateway.storage import Storage
+from mektep.processes import CloudProcess, GatewayProcess, write_site
+from simulators.serial_reader import SerialReaderSim
+
+__all__ = ["app", "bench_gateway"]
+
+app = typer.Typer(help="Benchmarks (figures, never assertions).", no_args_is_help=True, add_completion=False)
+POINTS = {"in-1": AccessPoint("in-1", Place.TURNSTILE, Direction.ENTRY)}
+
+
+def _reads(n: int) -> list[CardRead]:
+    return [CardRead("in-1", f"{i:010X}", CredentialKind.EM4100, utcnow()) for i in range(n)]
+
+
+def grant_latency(workdir: Path, taps: int, rate: float) -> list[float]:
+    """Milliseconds from a frame written to the pty to the grant line read back."""
+    cloud = CloudProcess(workdir / "cloud")
+    reader = SerialReaderSim(workdir / "ttyIN")
+    env = write_site(
+        workdir / "gw" / "site.yaml", school_id="bench", gateway_id="gw-bench", cloud_url=cloud.url,
+        data_dir=workdir / "gw" / "data", terminals=[], mqtt_port=None,
+        readers=[{"id": "in-1", "framing": "em4100", "port": str(reader.link), "direction": "entry",
+                  "repeat_suppress_s": 0}],
+    )  # fmt: skip
+    gateway = GatewayProcess(workdir / "gw" / "site.yaml", env)
+    latencies: list[float] = []
+    try:
+        cloud.register_gateway("gw-bench", "bench", env["MEKTEP_GATEWAY_KEY"])
+        cloud.start_and_wait()
+        gateway.start_and_wait()
+        while not all(d["online"] for d in gateway.status()["drivers"]):  # type: ignore[index, union-attr]
+            time.sleep(0.05)
+        start = time.perf_counter()
+        for i in range(taps):
+            due = start + i / rate
+            time.sleep(max(0.0, due - time.perf_counter()))
+            card = f"{i:010X}"
+            reader.present(card)
+            line = reader.next_feedback(5.0)
+            if line is not None:
+                latencies.append((line.at - reader.sent_at[card]) * 1000)
+    finally:
+        gateway.stop()
+        cloud.stop()
+        reader.close()
+    return latencies
+
+
+async def _pipeline_rate(path: Path, n: int) -> float:
+    storage = Storage(path)
+    await storage.open()
+    answered = 0
+    done = asyncio.Event()
+
+    def feedback(_reader: str, _fb: object) -> None:
+        nonlocal answered
+        answered += 1
+        if answered == n:
+            done.set()
+
+    pipeline = Pipeline(school_id="bench", gateway_id="gw-bench", credential_key=b"k", storage=storage,
+                        policy=NoRosterPolicy(), points=POINTS, feedback=feedback)  # fmt: skip
+    task = asyncio.create_task(pipeline.run())
+    reads = _reads(n)
+    start = time.perf_counter()
+    # Taps arrive over time, not all at once: feed them in small bursts as readers would.
+    for i in range(0, n, 50):
+        for read in reads[i : i + 50]:
+            pipeline.card_read(read)
+        await asyncio.sleep(0)
+    await done.wait()
+    elapsed = time.perf_counter() - start
+    task.cancel()
+    await storage.close()
+    return n / elapsed
+
+
+def _event_json(i: int) -> str:
+    return json.dumps({"id": str(uuid7()), "seq": i, "school_id": "bench", "gateway_id": "gw-bench",
+                       "device_id": "in-1", "kind": "entry", "occurred_at": utcnow().isoformat(),
+                       "decision": "granted", "reason": "no_roster", "credential_hash": "0" * 64})  # fmt: skip
+
+
+def peer_rate(path: Path, n: int) -> float:
+    """persist-queue's SQLiteAckQueue, one durable put per tap (its contract), same pragmas."""
+    from persistqueue import SQLiteAckQueue
+
+    queue = SQLiteAckQueue(str(path), auto_commit=True)
+    queue._putter.execute("PRAGMA synchronous=FULL")
+    start = time.perf_counter()
+    for i in range(n):
+        queue.put(_event_json(i))
+    return n / (time.perf_counter() - start)
+
+
+def limit_rate(path: Path, n: int, batch: int = 512) -> float:
+    """Pre-serialised rows inserted in batches, one commit a batch, WAL + FULL."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY, id TEXT UNIQUE, body TEXT)")
+    rows = [(i, str(uuid7()), _event_json(i)) for i in range(1, n + 1)]
+    start = time.perf_counter()
+    for i in range(0, n, batch):
+        conn.execute("BEGIN")
+        conn.executemany("INSERT INTO events VALUES (?, ?, ?)", rows[i : i + batch])
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return n / elapsed
+
+
+async def _drain_rate(workdir: Path, n: int) -> float:
+    cloud = CloudProcess(workdir / "cloud-drain")
+    key = "drain-key"
+    cloud.register_gateway("gw-bench", "bench", key)
+    cloud.start_and_wait()
+    storage = Storage(workdir / "drain.db")
+    outbox = await storage.open()
+    draft = {"school_id": "bench", "gateway_id": "gw-bench", "device_id": "in-1", "kind": EventKind.ENTRY,
+             "decision": Decision.GRANTED, "reason": "no_roster"}  # fmt: skip
+    for i in range(0, n, 5000):
+        now = utcnow()
+        batch = [{**draft, "id": uuid7(), "occurred_at": now} for _ in range(min(5000, n - i))]
+        await storage.call(lambda o, b=batch: o.record(b, [None] * len(b)))
+    forwarder = Forwarder(storage=storage, gateway_id="gw-bench", key=key.encode(), base_url=cloud.url,
+                          batch_size=1000, retry_initial_s=0.1, retry_max_s=1.0)  # fmt: skip
+    start = time.perf_counter()
+    task = asyncio.create_task(forwarder.run())
+    while outbox.counts().pending:
+        await asyncio.sleep(0.05)
+    elapsed = time.perf_counter() - start
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await storage.close()
+    cloud.stop()
+    return n / elapsed
+
+
+def bench_gateway(taps: int = 1000, saturation: int = 20_000, drain: int = 100_000) -> dict[str, float]:
+    """Run every measurement once and return the figures."""
+    with tempfile.TemporaryDirectory(prefix="mektep-bench-") as tmp:
+        work = Path(tmp)
+        latencies = sorted(grant_latency(work / "latency", taps, 50.0))
+        figures: dict[str, Any] = {
+            "grant_p50_ms": statistics.median(latencies),
+            "grant_p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+            "taps_per_s": asyncio.run(_pipeline_rate(work / "pipeline.db", saturation)),
+            "peer_taps_per_s": peer_rate(work / "peer", min(saturation, 5000)),
+            "limit_taps_per_s": limit_rate(work / "limit.db", saturation),
+            "drain_events_per_s": asyncio.run(_drain_rate(work, drain)),
+        }
+    return {k: round(float(v), 2) for k, v in figures.items()}
+
+
+@app.command()
+def gateway(
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object as the last line."),
+    taps: int = typer.Option(1000, help="Taps for the latency figure (at 50 taps/s)."),
+    drain: int = typer.Option(100_000, help="Buffered events for the drain figure."),
+) -> None:
+    """Measure the gateway: grant latency, durable taps/s against two baselines, drain rate.
+
+    Example:
+        mektep bench gateway --json
+    """
+    figures = bench_gateway(taps=taps, drain=drain)
+    table = Table(title="mektep bench gateway")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_column("goal")
+    goals = {"grant_p99_ms": "≤ 15", "drain_events_per_s": "≥ 5,000"}
+    for name, value in figures.items():
+        table.add_row(name, f"{value:,.2f}", goals.get(name, ""))
+    table.add_row("taps / peer", f"{figures['taps_per_s'] / figures['peer_taps_per_s']:.2f}×", "≥ 2×")
+    table.add_row("taps / limit", f"{figures['taps_per_s'] / figures['limit_taps_per_s']:.2f}×", "≥ 0.5×")
+    Console().print(table)
+    if json_output:
+        print(json.dumps(figures))

@@ -55,6 +55,7 @@ class SerialReaderSim:
         master, slave = os.openpty()
         tty.setraw(slave)
         name = os.ttyname(slave)
+        self.link.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.link.with_suffix(".tmp")
         tmp.unlink(missing_ok=True)
         tmp.symlink_to(name)
