@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-__all__ = ["Broker", "EmbeddedBroker", "MosquittoBroker", "find_mosquitto", "start_broker"]
+__all__ = ["Broker", "EmbeddedBroker", "MosquittoBroker", "find_mosquitto", "free_port", "start_broker"]
 
 log = logging.getLogger(__name__)
 INSTALL_HINT = "mosquitto not found: install it with `sudo apt-get install mosquitto` (Debian/Ubuntu)"
@@ -27,7 +27,8 @@ def find_mosquitto() -> str | None:
     return "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -70,7 +71,7 @@ class MosquittoBroker(Broker):
         self.binary = binary
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="mektep-mosquitto-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.config = self.workdir / "mosquitto.conf"
         self.config.write_text(
@@ -103,7 +104,7 @@ class EmbeddedBroker(Broker):
     """amqtt in a background thread: for machines without mosquitto (the demo only)."""
 
     def __init__(self, port: int | None = None) -> None:
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._broker: object | None = None
