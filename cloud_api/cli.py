@@ -1,26 +1,32 @@
-"""``mektep cloud``: serve the API, migrate its database, register gateways."""
+"""``mektep cloud``: serve the API, migrate its database, register gateways, prune the journal.
+
+Each command is a thin shell over one function of ``cloud_api.commands``. Settings not given as
+options come from ``MEKTEP_CLOUD_*`` environment variables (see ``cloud_api.settings``).
+"""
 
 from __future__ import annotations
 
 import os
 
 import typer
-import uvicorn
+from pydantic import ValidationError
 
-from cloud_api.app import create_app
-from cloud_api.db.engine import make_engine
-from cloud_api.db.migrate import upgrade
-from cloud_api.services.gateways import register_gateway
+from cloud_api import commands
 from cloud_api.settings import CloudSettings
 
-__all__ = ["app", "gateway_add", "migrate", "serve"]
+__all__ = ["app", "bench_ingest", "gateway_add", "migrate", "prune_journal", "serve"]
 
-app = typer.Typer(help="The cloud API.", no_args_is_help=True, add_completion=False)
-DB_HELP = "SQLAlchemy URL, e.g. sqlite:///var/cloud/cloud.db or postgresql+psycopg://user@host/db"
+app = typer.Typer(help="The cloud API: serve it, migrate its database, register gateways.", no_args_is_help=True,
+                  add_completion=False)  # fmt: skip
+DB_HELP = "SQLAlchemy URL [default: $MEKTEP_CLOUD_DATABASE_URL, else sqlite:///var/cloud/cloud.db]"
 
 
 def _settings(database_url: str | None) -> CloudSettings:
-    return CloudSettings(database_url=database_url) if database_url else CloudSettings()
+    try:
+        return CloudSettings(database_url=database_url) if database_url else CloudSettings()
+    except ValidationError as exc:
+        # A refused setting (a default admin token in production) is a clear message, not a trace.
+        raise typer.BadParameter(str(exc), param_hint="MEKTEP_CLOUD_* environment") from None
 
 
 @app.command()
@@ -28,43 +34,91 @@ def serve(
     database_url: str | None = typer.Option(None, help=DB_HELP),
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
+    log_level: str = typer.Option("warning", help="uvicorn log level: debug, info, warning, error."),
 ) -> None:
-    """Run the API (migrating the database first).
+    """Run the API, migrating the database first.
 
     Example:
-        MEKTEP_CLOUD_ADMIN_TOKEN=change-me mektep cloud serve --port 8000
+        MEKTEP_CLOUD_ADMIN_TOKEN=$(openssl rand -hex 16) mektep cloud serve --port 8000
+        mektep cloud serve --database-url postgresql+psycopg://mektep@db/mektep --host 0.0.0.0
     """
-    uvicorn.run(create_app(_settings(database_url)), host=host, port=port, log_level="warning")
+    commands.serve(_settings(database_url), host=host, port=port, log_level=log_level)
 
 
 @app.command()
 def migrate(database_url: str | None = typer.Option(None, help=DB_HELP)) -> None:
-    """Bring the database to the newest schema.
+    """Bring the database to the newest schema (alembic upgrade head).
 
     Example:
         mektep cloud migrate --database-url postgresql+psycopg://postgres@127.0.0.1/mektep
     """
-    upgrade(_settings(database_url).database_url)
+    commands.upgrade(_settings(database_url).database_url)
+    typer.echo("database at the newest schema")
 
 
 @app.command("gateway-add")
 def gateway_add(
     gateway_id: str = typer.Argument(..., help="The gateway's id, as in its site file."),
     school: str = typer.Option(..., help="The school the gateway serves."),
-    key_env: str = typer.Option(..., help="Environment variable holding the gateway's HMAC key."),
+    key_env: str = typer.Option(..., help="Environment variable holding the gateway's HMAC key (16+ characters)."),
     database_url: str | None = typer.Option(None, help=DB_HELP),
 ) -> None:
-    """Register a gateway's signing key (or rotate it).
+    """Register a gateway's signing key, or rotate the key of a registered one.
+
+    The key is read from an environment variable, never from the command line (where any user
+    could see it in the process list).
 
     Example:
-        MEKTEP_GATEWAY_KEY=... mektep cloud gateway-add gw-demo-1 --school demo-school --key-env MEKTEP_GATEWAY_KEY
+        export MEKTEP_GATEWAY_KEY=$(openssl rand -hex 32)
+        mektep cloud gateway-add gw-demo-1 --school demo-school --key-env MEKTEP_GATEWAY_KEY
     """
     key = os.environ.get(key_env)
     if not key:
         raise typer.BadParameter(f"environment variable {key_env} is not set", param_hint="--key-env")
-    url = _settings(database_url).database_url
-    upgrade(url)
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        register_gateway(conn, gateway_id, school, key)
-    engine.dispose()
+    try:
+        new = commands.add_gateway(_settings(database_url).database_url, gateway_id, school, key)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    typer.echo(f"gateway {gateway_id} {'registered' if new else 'key rotated'} for school {school}")
+
+
+@app.command("prune-journal")
+def prune_journal(
+    database_url: str | None = typer.Option(None, help=DB_HELP),
+    days: int | None = typer.Option(
+        None, min=1, help="Keep this many days [default: $MEKTEP_CLOUD_PACKET_RETENTION_DAYS, else 400]."
+    ),
+) -> None:
+    """Delete journalled packets older than the retention period (run it daily, e.g. from cron).
+
+    Example:
+        mektep cloud prune-journal --days 400
+    """
+    settings = _settings(database_url)
+    removed = commands.prune_journal(settings.database_url, days or settings.packet_retention_days)
+    typer.echo(f"{removed} packets removed")
+
+
+@app.command("bench-ingest")
+def bench_ingest(
+    database_url: str | None = typer.Option(None, help="Database to fill [default: a temporary SQLite file]."),
+    batches: int = typer.Option(40, min=1, help="Batches each gateway sends."),
+    batch_size: int = typer.Option(500, min=1, max=1000, help="Events per batch."),
+    clients: int = typer.Option(1, min=1, help="Gateways sending at once."),
+) -> None:
+    """Measure the ingest rate over real HTTP against a `serve` process.
+
+    Example:
+        mektep cloud bench-ingest --batches 40 --batch-size 500 --clients 4
+    """
+    from cloud_api.bench import run_ingest_bench  # builds test data: not needed by the other commands
+
+    rate = run_ingest_bench(database_url, batches=batches, batch_size=batch_size, clients=clients)
+    typer.echo(
+        f"{rate.events} events in {rate.batches} batches from {rate.clients} gateway(s) in {rate.seconds:.2f} s: "
+        f"{rate.events_per_second:,.0f} events/s"
+    )
+
+
+if __name__ == "__main__":
+    app()

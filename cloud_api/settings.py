@@ -4,26 +4,54 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["CloudSettings"]
+__all__ = ["DEFAULT_ADMIN_TOKENS", "CloudSettings"]
+
+# Tokens that appear in docs and examples: fine on a laptop, never in production.
+DEFAULT_ADMIN_TOKENS = frozenset({"", "change-me", "changethis", "admin", "secret", "development"})
+MIN_ADMIN_TOKEN_CHARS = 16
 
 
 class CloudSettings(BaseSettings):
-    """Everything the cloud API reads from its environment (prefix ``MEKTEP_CLOUD_``)."""
+    """Everything the cloud API reads from its environment (prefix ``MEKTEP_CLOUD_``).
+
+    Example: ``MEKTEP_CLOUD_DATABASE_URL=postgresql+psycopg://mektep@db/mektep``.
+    """
 
     model_config = SettingsConfigDict(env_prefix="MEKTEP_CLOUD_", extra="ignore")
 
-    database_url: str = "sqlite:///var/cloud/cloud.db"
-    environment: Literal["development", "production"] = "development"
-    admin_token: SecretStr = SecretStr("")
-    max_batch_bytes: int = 4 * 1024 * 1024
-    signature_max_skew_s: int = 300
-    migrate_on_start: bool = True
+    database_url: str = Field(
+        "sqlite:///var/cloud/cloud.db",
+        description="SQLAlchemy URL: SQLite (embedded, its directory is created) or "
+        "postgresql+psycopg://user@host/db in production.",
+    )
+    environment: Literal["development", "production"] = Field(
+        "development", description="'production' refuses default or short secrets at start-up."
+    )
+    admin_token: SecretStr = Field(
+        SecretStr(""),
+        description=f"Bearer token of the admin read API; {MIN_ADMIN_TOKEN_CHARS}+ characters, "
+        "not a default, outside development. Empty in development: the admin API answers 401.",
+    )
+    max_batch_bytes: int = Field(4 * 1024 * 1024, gt=0, description="Largest ingest body accepted (413 above).")
+    signature_max_skew_s: int = Field(
+        300, gt=0, description="How far a signature's timestamp may be from the cloud's clock, in seconds."
+    )
+    packet_retention_days: int = Field(
+        400, gt=0, description="How long the packet journal keeps each received batch (mektep cloud prune-journal)."
+    )
+    migrate_on_start: bool = Field(True, description="Run the Alembic migrations when the app starts.")
 
     @model_validator(mode="after")
-    def _no_default_secrets_in_production(self) -> CloudSettings:
-        if self.environment == "production" and len(self.admin_token.get_secret_value()) < 16:
-            raise ValueError("MEKTEP_CLOUD_ADMIN_TOKEN must be set (16+ characters) in production")
+    def _no_default_secrets_outside_development(self) -> CloudSettings:
+        token = self.admin_token.get_secret_value()
+        if self.environment != "development" and (
+            token.lower() in DEFAULT_ADMIN_TOKENS or len(token) < MIN_ADMIN_TOKEN_CHARS
+        ):
+            raise ValueError(
+                f"MEKTEP_CLOUD_ADMIN_TOKEN must be set to a non-default value of {MIN_ADMIN_TOKEN_CHARS}+ "
+                f"characters when MEKTEP_CLOUD_ENVIRONMENT={self.environment}"
+            )
         return self

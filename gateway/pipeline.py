@@ -14,11 +14,11 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from uuid6 import uuid7
 
 from cloud_api.contract import Decision, EventKind, credential_hash
+from cloud_api.core.localtime import LOCAL_TZ
 from device_drivers.base import CardRead, Direction, Feedback, StatusChange
 from gateway.outbox import Recorded
 from gateway.policy import AccessPoint, Policy
@@ -29,7 +29,6 @@ __all__ = ["Pipeline", "PipelineStats"]
 
 log = logging.getLogger(__name__)
 
-LOCAL_TZ = ZoneInfo("Asia/Almaty")
 FeedbackFn = Callable[[str, Feedback], None]
 
 

@@ -1,0 +1,3 @@
+"""The HTTP layer: dependencies, routes and how refusals become responses."""
+
+__all__: list[str] = []

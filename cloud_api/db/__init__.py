@@ -1,0 +1,3 @@
+"""Storage: the tables (schema), engines, column types and migrations."""
+
+__all__: list[str] = []

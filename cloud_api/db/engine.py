@@ -8,23 +8,35 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-__all__ = ["make_engine"]
+__all__ = ["BUSY_TIMEOUT_S", "CONNECT_TIMEOUT_S", "make_engine"]
+
+BUSY_TIMEOUT_S = 30.0
+CONNECT_TIMEOUT_S = 5
 
 
 def make_engine(database_url: str) -> Engine:
-    """An engine for ``database_url``; SQLite gets WAL, FULL sync and a busy timeout."""
+    """An engine for ``database_url``; SQLite gets WAL, FULL sync, foreign keys and a busy timeout.
+
+    The parent directory of a SQLite file is created: the default ``var/cloud/cloud.db`` must
+    work on a fresh checkout.
+    """
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
-    if url.database and url.database != ":memory:":
+        # A bounded connect: /healthz must answer 503 promptly when the database host is gone.
+        return create_engine(
+            url, pool_pre_ping=True, pool_size=10, max_overflow=10, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}
+        )
+    if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30})
+    # sqlite3's ``timeout`` is SQLite's busy timeout: a writer waits for another instead of failing.
+    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-        # The cloud acknowledges delivery: what it answered "accepted" must survive power loss.
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
+        # The cloud acknowledges delivery and the gateway then forgets: what it answered
+        # "accepted" must survive a power cut, so every commit is synced (NORMAL may lose the last).
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()

@@ -7,19 +7,24 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-__all__ = ["alembic_config", "upgrade"]
+__all__ = ["MIGRATIONS", "alembic_config", "upgrade"]
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def alembic_config(database_url: str) -> Config:
-    """An Alembic config pointing at the packaged migrations and ``database_url``."""
+    """An Alembic config pointing at the packaged migrations and ``database_url``.
+
+    Built in code rather than read from ``alembic.ini`` so that an installed package (no source
+    tree, any working directory) migrates the same way.
+    """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    # ConfigParser interpolates '%': a password with '%' in its URL must survive it.
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     return config
 
 
 def upgrade(database_url: str) -> None:
-    """Bring the database to the newest schema."""
+    """Bring the database at ``database_url`` to the newest schema (``alembic upgrade head``)."""
     command.upgrade(alembic_config(database_url), "head")

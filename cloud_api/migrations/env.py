@@ -1,18 +1,49 @@
-"""Alembic environment: online migrations against the configured URL."""
+"""Alembic environment: online migrations against the configured URL.
+
+The URL comes from the Alembic config (``cloud_api.db.migrate`` sets it) or, when the alembic
+command line runs with ``cloud_api/alembic.ini``, from the cloud's own settings.
+"""
 
 from __future__ import annotations
 
+from logging.config import fileConfig
+
 from alembic import context
+from sqlalchemy import text
 
 from cloud_api.db.engine import make_engine
 from cloud_api.db.schema import metadata
 
-target_metadata = metadata
-url = context.config.get_main_option("sqlalchemy.url")
-assert url is not None
+# Any number, the same in every process: the key of the PostgreSQL advisory lock below.
+MIGRATION_LOCK = 0x6D656B74  # "mekt"
+
+config = context.config
+if config.config_file_name is not None and config.attributes.get("configure_logger", True):
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+url = config.get_main_option("sqlalchemy.url")
+if not url:
+    from cloud_api.settings import CloudSettings
+
+    url = CloudSettings().database_url
+
 engine = make_engine(url)
-with engine.connect() as connection:
-    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
-    with context.begin_transaction():
-        context.run_migrations()
-engine.dispose()
+try:
+    with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # Several API processes may start at once, each migrating: one at a time.
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+            connection.commit()
+        context.configure(
+            connection=connection,
+            target_metadata=metadata,
+            render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+            connection.commit()
+finally:
+    engine.dispose()

@@ -1,0 +1,3 @@
+"""One router per area of the API."""
+
+__all__: list[str] = []

@@ -3,55 +3,56 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
-from uuid import UUID
+from typing import Annotated
 
-from fastapi import APIRouter, Query
-from pydantic import BaseModel
-from sqlalchemy import select
+from fastapi import APIRouter, HTTPException, Path, Query
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 
 from cloud_api.api.deps import AdminAuth, EngineDep
-from cloud_api.db.schema import events
+from cloud_api.models import EventPublic
+from cloud_api.services.events import day_events
 
-__all__ = ["EventPublic", "router"]
+__all__ = ["router"]
 
 router = APIRouter(tags=["events"])
 
 
-class EventPublic(BaseModel):
-    """An event as the API shows it (no keys, no raw card numbers: there are none to show)."""
-
-    id: UUID
-    seq: int
-    school_id: str
-    gateway_id: str
-    device_id: str
-    kind: str
-    person_id: str | None
-    credential_kind: str | None
-    occurred_at: dt.datetime
-    local_date: dt.date
-    decision: str
-    reason: str
-    judged_without_roster: bool
-    meal: dict[str, Any] | None
-    received_at: dt.datetime
-
-
-@router.get("/v1/schools/{school_id}/events", response_model=list[EventPublic])
-def school_events(
-    school_id: str,
+@router.get(
+    "/v1/schools/{school_id}/events",
+    response_model=list[EventPublic],
+    summary="A school's events of one local day",
+    responses={401: {"description": "No or wrong `Authorization: Bearer <admin token>`"}},
+)
+async def school_events(
     engine: EngineDep,
     _: AdminAuth,
-    date: dt.date = Query(..., description="A local day in Asia/Almaty.", examples=["2026-11-20"]),
-    limit: int = Query(10_000, ge=1, le=100_000),
-) -> list[dict[str, Any]]:
-    """The events of that local day (Asia/Almaty), ordered by gateway and sequence."""
-    query = (
-        select(*[c for c in events.c if c.name not in ("credential_hash", "utc_offset_minutes", "batch_id")])
-        .where(events.c.school_id == school_id, events.c.local_date == date)
-        .order_by(events.c.gateway_id, events.c.seq)
-        .limit(limit)
-    )
+    school_id: Annotated[str, Path(max_length=64, examples=["demo-school"])],
+    date: Annotated[dt.date, Query(description="A local day in Asia/Almaty.", examples=["2026-11-20"])],
+    gateway_id: Annotated[str | None, Query(max_length=64, description="Only this gateway's events.")] = None,
+    after_gateway: Annotated[
+        str | None, Query(max_length=64, description="Paging: the `gateway_id` of the previous page's last event.")
+    ] = None,
+    after_seq: Annotated[
+        int | None, Query(ge=0, description="Paging: the `seq` of the previous page's last event.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100_000, description="At most this many events.")] = 10_000,
+) -> list[EventPublic]:
+    """The events of that local day (Asia/Almaty), ordered by gateway and sequence.
+
+    To page, pass the last event's `gateway_id` and `seq` as `after_gateway` and `after_seq`.
+    """
+    after: tuple[str, int] | None = None
+    if after_seq is not None:
+        cursor_gateway = after_gateway or gateway_id
+        if cursor_gateway is None:
+            raise HTTPException(422, "after_seq needs after_gateway (or a gateway_id filter)")
+        after = (cursor_gateway, after_seq)
+    return await run_in_threadpool(_read, engine, school_id, date, gateway_id, after, limit)
+
+
+def _read(
+    engine: Engine, school_id: str, day: dt.date, gateway_id: str | None, after: tuple[str, int] | None, limit: int
+) -> list[EventPublic]:
     with engine.connect() as conn:
-        return [dict(row._mapping) for row in conn.execute(query)]
+        return day_events(conn, school_id, day, gateway_id=gateway_id, after=after, limit=limit)

@@ -1,0 +1,47 @@
+"""The library functions behind ``mektep cloud ...``: each command calls one of these."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import uvicorn
+
+from cloud_api.app import create_app
+from cloud_api.db.engine import make_engine
+from cloud_api.db.migrate import upgrade
+from cloud_api.services.gateways import register_gateway
+from cloud_api.services.journal import prune_packets
+from cloud_api.settings import CloudSettings
+
+__all__ = ["add_gateway", "prune_journal", "serve", "upgrade"]
+
+
+def serve(settings: CloudSettings, host: str = "127.0.0.1", port: int = 8000, log_level: str = "warning") -> None:
+    """Migrate the database, then serve the API with uvicorn until SIGINT/SIGTERM.
+
+    Migrating once here, before the first request is possible, rather than in the app's lifespan.
+    """
+    upgrade(settings.database_url)
+    app = create_app(settings.model_copy(update={"migrate_on_start": False}))
+    uvicorn.run(app, host=host, port=port, log_level=log_level)
+
+
+def add_gateway(database_url: str, gateway_id: str, school_id: str, key: str) -> bool:
+    """Migrate, then register the gateway's key or rotate it, committed; True when it is new."""
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            return register_gateway(conn, gateway_id, school_id, key)
+    finally:
+        engine.dispose()
+
+
+def prune_journal(database_url: str, retention_days: int, now: datetime | None = None) -> int:
+    """Delete journalled packets older than ``retention_days``, committed; how many went."""
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            return prune_packets(conn, now or datetime.now(UTC), retention_days)
+    finally:
+        engine.dispose()

@@ -1,0 +1,3 @@
+"""Cross-cutting pieces of the cloud: local time, metrics."""
+
+__all__: list[str] = []

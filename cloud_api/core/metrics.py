@@ -1,0 +1,21 @@
+"""Prometheus counters of the cloud, in the process-wide default registry.
+
+Defined once at import (not per app): Prometheus refuses a second metric of the same name, and
+several apps in one test process share these counters.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+__all__ = ["INGEST_EVENTS", "INGEST_REFUSED", "INGEST_SECONDS"]
+
+INGEST_REFUSED = Counter(
+    "mektep_ingest_refused", "Ingest requests refused before anything was stored, by reason", ["reason"]
+)
+INGEST_EVENTS = Counter("mektep_ingest_events", "Events answered by ingest, by status", ["status"])
+INGEST_SECONDS = Histogram(
+    "mektep_ingest_seconds",
+    "Time to verify, parse and store one batch",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)

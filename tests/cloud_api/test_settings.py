@@ -1,0 +1,38 @@
+"""Settings validate themselves at start-up and refuse default secrets outside development."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from cloud_api.settings import CloudSettings
+
+
+def test_defaults_work_in_development(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DATABASE_URL", "ENVIRONMENT", "ADMIN_TOKEN"):
+        monkeypatch.delenv(f"MEKTEP_CLOUD_{name}", raising=False)
+    settings = CloudSettings()
+    assert settings.database_url == "sqlite:///var/cloud/cloud.db"
+    assert (settings.max_batch_bytes, settings.signature_max_skew_s, settings.packet_retention_days) == (
+        4 * 1024 * 1024, 300, 400,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("token", ["", "change-me", "CHANGETHIS", "short-token"])
+def test_production_refuses_a_default_or_short_admin_token(token: str) -> None:
+    with pytest.raises(ValidationError, match="MEKTEP_CLOUD_ADMIN_TOKEN"):
+        CloudSettings(environment="production", admin_token=token)
+
+
+def test_production_takes_a_real_token_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEKTEP_CLOUD_ENVIRONMENT", "production")
+    monkeypatch.setenv("MEKTEP_CLOUD_ADMIN_TOKEN", "f3a9c1e07b5d4e2a9c8b")
+    monkeypatch.setenv("MEKTEP_CLOUD_MAX_BATCH_BYTES", "1024")
+    settings = CloudSettings()
+    assert settings.environment == "production" and settings.max_batch_bytes == 1024
+    assert "f3a9" not in repr(settings)  # a SecretStr never prints
+
+
+def test_every_setting_is_documented() -> None:
+    for name, field in CloudSettings.model_fields.items():
+        assert field.description, name
