@@ -110,8 +110,11 @@ class Forwarder:
                 self._wake.clear()  # before claiming, so that a wake during the claim is kept
                 claimed = await self._storage.call(lambda outbox: outbox.claim(self._batch))
                 if not claimed:
+                    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                    # that lands as the wake event is set, and shutdown would hang.
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self._idle_poll_s)
+                        async with asyncio.timeout(self._idle_poll_s):
+                            await self._wake.wait()
                     continue
                 try:
                     await self.deliver(client, claimed)

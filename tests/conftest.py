@@ -1,17 +1,34 @@
-"""Shared fixtures: real PostgreSQL and real Mosquitto, skipped locally when absent, never in CI."""
+"""Shared fixtures: real PostgreSQL and real Mosquitto (skipped locally when absent, never in CI),
+pseudo-terminal readers, and a sink that records what a driver hands over.
+
+    postgres_url        a fresh PostgreSQL database for the session
+    mosquitto_broker    mosquitto on a free port, persistence on, in tmp_path (function scope)
+    pty_reader          a SerialReaderSim on tmp_path/"ttyREADER" (closed afterwards)
+    pty_readers         a factory: pty_readers("ttyIN", seed=1) -> SerialReaderSim
+    recording_sink      a RecordingSink (a ReadSink that keeps every read and status change)
+
+Helpers to import: ``need(condition, reason)``, ``mosquitto_path()``, ``eventually(predicate)``.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
-import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
 
+from device_drivers.base import CardRead, LinkState, StatusChange
+from simulators.broker import Broker, find_mosquitto, start_broker
+from simulators.serial_reader import SerialReaderSim
+
 IN_CI = os.environ.get("CI") == "true"
 PG_ADMIN = os.environ.get("MEKTEP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+MOSQUITTO_MISSING = "mosquitto is not installed (apt-get install mosquitto)"
 
 
 def need(condition: bool, reason: str) -> None:
@@ -20,6 +37,45 @@ def need(condition: bool, reason: str) -> None:
         if IN_CI:
             pytest.fail(f"{reason} (CI must run this test)")
         pytest.skip(reason)
+
+
+def mosquitto_path() -> str | None:
+    """The mosquitto binary, if installed."""
+    return find_mosquitto()
+
+
+async def eventually(predicate: Callable[[], object], timeout_s: float = 5.0, what: str = "condition") -> None:
+    """Wait on the running loop until ``predicate()`` is true; ``AssertionError`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout_s} s")
+        await asyncio.sleep(0.01)
+
+
+class RecordingSink:
+    """A :class:`~device_drivers.base.ReadSink` that keeps everything, optionally answering reads."""
+
+    def __init__(self) -> None:
+        self.reads: list[CardRead] = []
+        self.status: list[StatusChange] = []
+        self.on_read: Callable[[CardRead], None] | None = None
+
+    def card_read(self, read: CardRead) -> None:
+        self.reads.append(read)
+        if self.on_read is not None:
+            self.on_read(read)
+
+    def status_changed(self, change: StatusChange) -> None:
+        self.status.append(change)
+
+    def credentials(self) -> list[str]:
+        """The credentials read, in order."""
+        return [r.credential for r in self.reads]
+
+    def states(self, device_id: str | None = None) -> list[LinkState]:
+        """The states reported (of ``device_id`` only, if given), in order."""
+        return [s.state for s in self.status if device_id is None or s.device_id == device_id]
 
 
 @pytest.fixture(scope="session")
@@ -39,6 +95,36 @@ def postgres_url() -> Iterator[str]:
         admin.close()
 
 
-def mosquitto_path() -> str | None:
-    """The mosquitto binary, if installed."""
-    return shutil.which("mosquitto") or (os.path.exists("/usr/sbin/mosquitto") and "/usr/sbin/mosquitto") or None
+@pytest.fixture
+def mosquitto_broker(tmp_path: Path) -> Iterator[Broker]:
+    """A real mosquitto on a free port with persistence in ``tmp_path/broker``; stopped afterwards."""
+    need(mosquitto_path() is not None, MOSQUITTO_MISSING)
+    with start_broker(workdir=tmp_path / "broker") as broker:
+        yield broker
+
+
+@pytest.fixture
+def pty_readers(tmp_path: Path) -> Iterator[Callable[..., SerialReaderSim]]:
+    """Make simulated serial readers on stable paths in ``tmp_path``; all closed afterwards."""
+    made: list[SerialReaderSim] = []
+
+    def make(name: str = "ttyREADER", *, seed: int = 0) -> SerialReaderSim:
+        sim = SerialReaderSim(tmp_path / name, seed=seed)
+        made.append(sim)
+        return sim
+
+    yield make
+    for sim in made:
+        sim.close()
+
+
+@pytest.fixture
+def pty_reader(pty_readers: Callable[..., SerialReaderSim]) -> SerialReaderSim:
+    """One simulated EM4100 reader on ``tmp_path/ttyREADER``."""
+    return pty_readers()
+
+
+@pytest.fixture
+def recording_sink() -> RecordingSink:
+    """A sink that records every card read and status change."""
+    return RecordingSink()
