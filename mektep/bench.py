@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import sqlite3
 import statistics
 import tempfile
@@ -145,7 +146,7 @@ def limit_rate(path: Path, n: int, batch: int = 512) -> float:
 
 async def _drain_rate(workdir: Path, n: int) -> float:
     cloud = CloudProcess(workdir / "cloud-drain")
-    key = "drain-key"
+    key = secrets.token_hex(32)
     cloud.register_gateway("gw-bench", "bench", key)
     cloud.start_and_wait()
     storage = Storage(workdir / "drain.db")

@@ -102,11 +102,13 @@ class CloudProcess(ChildProcess):
     def register_gateway(self, gateway_id: str, school_id: str, key: str) -> None:
         """Register the gateway's key (runs migrations first)."""
         env = {**os.environ, **self.env, "MEKTEP_DEMO_GATEWAY_KEY": key}
-        subprocess.run(
+        done = subprocess.run(
             [sys.executable, "-m", "mektep.cli", "cloud", "gateway-add", gateway_id, "--school", school_id,
              "--key-env", "MEKTEP_DEMO_GATEWAY_KEY", "--database-url", self.database_url],
-            check=True, env=env, capture_output=True,
+            env=env, capture_output=True, text=True,
         )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"registering gateway {gateway_id} failed: {done.stderr.strip() or done.stdout.strip()}")
 
     def start_and_wait(self) -> None:
         """Start and wait for /healthz."""
