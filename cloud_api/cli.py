@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from cloud_api import commands
 from cloud_api.settings import CloudSettings
 
-__all__ = ["app", "bench_ingest", "gateway_add", "migrate", "prune_journal", "serve"]
+__all__ = ["app", "gateway_add", "migrate", "prune_journal", "serve"]
 
 app = typer.Typer(help="The cloud API: serve it, migrate its database, register gateways.", no_args_is_help=True,
                   add_completion=False)  # fmt: skip
@@ -97,27 +97,6 @@ def prune_journal(
     settings = _settings(database_url)
     removed = commands.prune_journal(settings.database_url, days or settings.packet_retention_days)
     typer.echo(f"{removed} packets removed")
-
-
-@app.command("bench-ingest")
-def bench_ingest(
-    database_url: str | None = typer.Option(None, help="Database to fill [default: a temporary SQLite file]."),
-    batches: int = typer.Option(40, min=1, help="Batches each gateway sends."),
-    batch_size: int = typer.Option(500, min=1, max=1000, help="Events per batch."),
-    clients: int = typer.Option(1, min=1, help="Gateways sending at once."),
-) -> None:
-    """Measure the ingest rate over real HTTP against a `serve` process.
-
-    Example:
-        mektep cloud bench-ingest --batches 40 --batch-size 500 --clients 4
-    """
-    from cloud_api.bench import run_ingest_bench  # builds test data: not needed by the other commands
-
-    rate = run_ingest_bench(database_url, batches=batches, batch_size=batch_size, clients=clients)
-    typer.echo(
-        f"{rate.events} events in {rate.batches} batches from {rate.clients} gateway(s) in {rate.seconds:.2f} s: "
-        f"{rate.events_per_second:,.0f} events/s"
-    )
 
 
 if __name__ == "__main__":

@@ -12,38 +12,24 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cloud_api.contract import CredentialKind, Decision, EventKind, MealInfo
+from cloud_api.contract import CredentialKind, Decision, Event, EventKind, MealInfo
 
 __all__ = ["ErrorDetail", "ErrorResponse", "EventPublic", "FieldError", "Health"]
+
+
+# The contract's own example, as the admin API shows it: without the hash, with what ingest adds.
+_PUBLIC_EXAMPLE = {
+    **{k: v for k, v in Event.model_json_schema()["examples"][0].items() if k != "credential_hash"},
+    "local_date": "2026-11-20",
+    "received_at": "2026-11-20T03:01:13.120000Z",
+    "batch_id": 17,
+}
 
 
 class EventPublic(BaseModel):
     """An event as the admin API shows it: never a key, never the credential hash."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "0192f3c4-5e6a-7b8c-9d0e-1f2a3b4c5d6e",
-                    "seq": 42,
-                    "school_id": "demo-school",
-                    "gateway_id": "gw-demo-1",
-                    "device_id": "turnstile-1",
-                    "kind": "entry",
-                    "person_id": None,
-                    "credential_kind": "em4100",
-                    "occurred_at": "2026-11-20T08:01:12.345000+05:00",
-                    "local_date": "2026-11-20",
-                    "decision": "granted",
-                    "reason": "known_reader",
-                    "judged_without_roster": True,
-                    "meal": None,
-                    "received_at": "2026-11-20T03:01:13.120000Z",
-                    "batch_id": 17,
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [_PUBLIC_EXAMPLE]})
 
     id: UUID
     seq: int

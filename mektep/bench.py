@@ -33,6 +33,7 @@ from gateway.forwarder import Forwarder
 from gateway.pipeline import Pipeline
 from gateway.policy import AccessPoint, NoRosterPolicy, Place
 from gateway.storage import Storage
+from mektep.ingest_bench import run_ingest_bench
 from mektep.processes import CloudProcess, GatewayProcess, write_site
 from simulators.serial_reader import SerialReaderSim
 
@@ -211,3 +212,22 @@ def gateway(
     Console().print(table)
     if json_output:
         print(json.dumps(figures))
+
+
+@app.command()
+def ingest(
+    database_url: str | None = typer.Option(None, help="Database to fill [default: a temporary SQLite file]."),
+    batches: int = typer.Option(40, min=1, help="Batches each gateway sends."),
+    batch_size: int = typer.Option(500, min=1, max=1000, help="Events per batch."),
+    clients: int = typer.Option(1, min=1, help="Gateways sending at once."),
+) -> None:
+    """Measure the cloud's ingest rate over real HTTP against a `mektep cloud serve` process.
+
+    Example:
+        mektep bench ingest --batches 40 --batch-size 500 --clients 4
+    """
+    rate = run_ingest_bench(database_url, batches=batches, batch_size=batch_size, clients=clients)
+    typer.echo(
+        f"{rate.events} events in {rate.batches} batches from {rate.clients} gateway(s) in {rate.seconds:.2f} s: "
+        f"{rate.events_per_second:,.0f} events/s"
+    )

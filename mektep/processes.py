@@ -23,10 +23,12 @@ from simulators.broker import free_port
 __all__ = ["ChildProcess", "CloudProcess", "GatewayProcess", "free_port", "wait_http", "write_site"]
 
 
-def wait_http(url: str, timeout_s: float = 30.0) -> None:
-    """Wait until ``url`` answers 200, or raise ``TimeoutError``."""
+def wait_http(url: str, timeout_s: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Wait until ``url`` answers 200; raise at once if ``proc`` exits first, else after the timeout."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the process serving {url} exited with {proc.returncode} before answering")
         try:
             if httpx.get(url, timeout=1.0).status_code == 200:
                 return
@@ -113,7 +115,7 @@ class CloudProcess(ChildProcess):
     def start_and_wait(self) -> None:
         """Start and wait for /healthz."""
         self.start()
-        wait_http(self.url + "/healthz")
+        wait_http(self.url + "/healthz", proc=self.proc)
 
     def events(self, school_id: str, date: str) -> list[dict[str, object]]:
         """The events of a local day, read back through the admin API."""
@@ -146,7 +148,7 @@ class GatewayProcess(ChildProcess):
     def start_and_wait(self) -> None:
         """Start and wait for its page."""
         self.start()
-        wait_http(self.url + "/healthz")
+        wait_http(self.url + "/healthz", proc=self.proc)
 
     def status(self) -> dict[str, object]:
         """The gateway's counters."""

@@ -13,16 +13,18 @@ Helpers to import: ``need(condition, reason)``, ``mosquitto_path()``, ``eventual
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import psycopg
 import pytest
 
-from device_drivers.base import CardRead, LinkState, StatusChange
+from device_drivers.base import CardRead, LinkDriver, LinkState, ReadSink, StatusChange
 from simulators.broker import Broker, find_mosquitto, start_broker
 from simulators.serial_reader import SerialReaderSim
 
@@ -76,6 +78,20 @@ class RecordingSink:
     def states(self, device_id: str | None = None) -> list[LinkState]:
         """The states reported (of ``device_id`` only, if given), in order."""
         return [s.state for s in self.status if device_id is None or s.device_id == device_id]
+
+
+D = TypeVar("D", bound=LinkDriver)
+
+
+@contextlib.asynccontextmanager
+async def running(driver: D, sink: ReadSink) -> AsyncIterator[D]:
+    """Run ``driver`` into ``sink`` for the block, then cancel it and wait until it has closed."""
+    task = asyncio.create_task(driver.run(sink))
+    try:
+        yield driver
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 @pytest.fixture(scope="session")

@@ -58,12 +58,6 @@ def test_migrate_and_prune_journal(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "0 packets removed" in result.output
 
 
-def test_bench_ingest_measures_a_rate() -> None:
-    result = runner.invoke(app, ["bench-ingest", "--batches", "2", "--batch-size", "20", "--clients", "2"])
-    assert result.exit_code == 0, result.output
-    assert "80 events in 4 batches from 2 gateway(s)" in result.output and "events/s" in result.output
-
-
 def test_production_without_a_token_is_a_clear_error(tmp_path: Path) -> None:
     env = {"MEKTEP_CLOUD_ENVIRONMENT": "production", "MEKTEP_CLOUD_ADMIN_TOKEN": ""}
     result = runner.invoke(app, ["migrate", "--database-url", f"sqlite:///{tmp_path / 'c.db'}"], env=env)

@@ -3,27 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 from device_drivers.base import CardRead, Direction, Feedback, LinkState
 from device_drivers.em4100.driver import Em4100Config, Em4100Driver
 from simulators.serial_reader import SerialReaderSim
-from tests.conftest import RecordingSink, eventually
+from tests.conftest import RecordingSink, eventually, running
 
 
-@contextlib.asynccontextmanager
-async def running(driver: Em4100Driver, sink: RecordingSink) -> AsyncIterator[Em4100Driver]:
+def fast(driver: Em4100Driver) -> Em4100Driver:
+    """Reconnect and flush quickly, so that the tests run in milliseconds, not seconds."""
     driver.reconnect_initial_s = driver.reconnect_max_s = 0.05
     driver.idle_flush_s = 0.05
-    task = asyncio.create_task(driver.run(sink))
-    try:
-        yield driver
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    return driver
 
 
 def driver_for(sim: SerialReaderSim, **options: object) -> Em4100Driver:
@@ -33,7 +27,7 @@ def driver_for(sim: SerialReaderSim, **options: object) -> Em4100Driver:
 async def test_every_good_frame_is_read_and_every_bad_run_counted(
     pty_reader: SerialReaderSim, recording_sink: RecordingSink
 ) -> None:
-    async with running(driver_for(pty_reader, repeat_suppress_s=0), recording_sink) as driver:
+    async with running(fast(driver_for(pty_reader, repeat_suppress_s=0)), recording_sink) as driver:
         await eventually(lambda: driver.online, what="driver online")
         sent = [f"{i:010X}" for i in range(1, 41)]
         kinds: Counter[str] = Counter()
@@ -52,7 +46,7 @@ async def test_every_good_frame_is_read_and_every_bad_run_counted(
 
 
 async def test_a_held_card_is_one_read(pty_reader: SerialReaderSim, recording_sink: RecordingSink) -> None:
-    async with running(driver_for(pty_reader, repeat_suppress_s=0.3), recording_sink) as driver:
+    async with running(fast(driver_for(pty_reader, repeat_suppress_s=0.3)), recording_sink) as driver:
         await eventually(lambda: driver.online)
         pty_reader.present("00000000AA", repeats=6, interval_s=0.1)  # held 0.5 s: longer than the window
         pty_reader.present("00000000BB")  # another card is not suppressed
@@ -66,7 +60,7 @@ async def test_a_held_card_is_one_read(pty_reader: SerialReaderSim, recording_si
 async def test_unplugged_and_plugged_back_on_the_same_path(
     pty_reader: SerialReaderSim, recording_sink: RecordingSink
 ) -> None:
-    async with running(driver_for(pty_reader), recording_sink) as driver:
+    async with running(fast(driver_for(pty_reader)), recording_sink) as driver:
         await eventually(lambda: driver.online)
         pty_reader.present("0000000001")
         await eventually(lambda: len(recording_sink.reads) == 1)
@@ -87,7 +81,7 @@ async def test_unplugged_and_plugged_back_on_the_same_path(
 
 async def test_a_port_that_appears_later_is_opened(tmp_path: Path, recording_sink: RecordingSink) -> None:
     driver = Em4100Driver(Em4100Config("in-1", str(tmp_path / "ttyLATE")))
-    async with running(driver, recording_sink):
+    async with running(fast(driver), recording_sink):
         await eventually(lambda: driver.online is False, what="open failure reported")
         sim = SerialReaderSim(tmp_path / "ttyLATE")
         try:
@@ -99,7 +93,7 @@ async def test_a_port_that_appears_later_is_opened(tmp_path: Path, recording_sin
 
 
 async def test_feedback_lines_reach_the_controller(pty_reader: SerialReaderSim, recording_sink: RecordingSink) -> None:
-    async with running(driver_for(pty_reader), recording_sink) as driver:
+    async with running(fast(driver_for(pty_reader)), recording_sink) as driver:
         await eventually(lambda: driver.online)
         driver.feedback("in-1", Feedback(True, "ok", unlock=Direction.ENTRY, ref="t-1"))
         driver.feedback("in-1", Feedback(False, "card blocked\r\nGRANT"))
@@ -110,7 +104,7 @@ async def test_feedback_lines_reach_the_controller(pty_reader: SerialReaderSim, 
 
 async def test_feedback_templates_come_from_config(pty_reader: SerialReaderSim, recording_sink: RecordingSink) -> None:
     driver = driver_for(pty_reader, grant_line="OK {direction}\n", deny_line="NO {reason}\n")
-    async with running(driver, recording_sink):
+    async with running(fast(driver), recording_sink):
         await eventually(lambda: driver.online)
         driver.feedback("in-1", Feedback(True, "ok", unlock=Direction.EXIT))
         driver.feedback("in-1", Feedback(False, "no_consent"))
@@ -125,7 +119,7 @@ async def test_tap_to_grant_latency_is_measured_by_the_simulator(
     driver = driver_for(pty_reader)
     answer: Callable[[CardRead], None] = lambda r: driver.feedback(r.reader_id, Feedback(True, "ok"))  # noqa: E731
     recording_sink.on_read = answer
-    async with running(driver, recording_sink):
+    async with running(fast(driver), recording_sink):
         await eventually(lambda: driver.online)
         sent = pty_reader.present("00000000CC")
         line = await pty_reader.next_feedback_async(2.0)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -17,7 +16,7 @@ from device_drivers.base import CardRead, Feedback, LinkState
 from device_drivers.mqtt_terminal.driver import MqttTerminalConfig, MqttTerminalDriver
 from simulators.broker import Broker, start_broker
 from simulators.canteen_terminal import CanteenTerminalSim
-from tests.conftest import MOSQUITTO_MISSING, RecordingSink, eventually, mosquitto_path, need
+from tests.conftest import MOSQUITTO_MISSING, RecordingSink, eventually, mosquitto_path, need, running
 
 SCHOOL, GATEWAY = "s1", "gw-1"
 GATEWAY_STATUS = f"mektep/{SCHOOL}/gateway/{GATEWAY}/status"
@@ -48,16 +47,6 @@ def answering(driver: MqttTerminalDriver) -> RecordingSink:
 
     sink.on_read = answer
     return sink
-
-
-@contextlib.asynccontextmanager
-async def running(driver: MqttTerminalDriver, sink: RecordingSink) -> AsyncIterator[MqttTerminalDriver]:
-    task = asyncio.create_task(driver.run(sink))
-    try:
-        yield driver
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 @pytest.fixture

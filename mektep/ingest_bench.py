@@ -7,12 +7,7 @@ does not share its interpreter. Bodies are built before the clock starts.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -23,8 +18,8 @@ from pathlib import Path
 
 import httpx
 
-from cloud_api.commands import add_gateway
 from cloud_api.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, INGEST_PATH, sign
+from mektep.processes import CloudProcess
 
 __all__ = ["IngestRate", "run_ingest_bench"]
 
@@ -75,12 +70,6 @@ def _send(client: httpx.Client, gateway_id: str, key: bytes, bodies: list[bytes]
     return accepted
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def run_ingest_bench(
     database_url: str | None = None, *, batches: int = 40, batch_size: int = 500, clients: int = 1
 ) -> IngestRate:
@@ -89,21 +78,15 @@ def run_ingest_bench(
     ``clients`` gateways send at once, each from its own thread and connection.
     """
     with tempfile.TemporaryDirectory(prefix="mektep-bench-") as tmp:
-        url = database_url or f"sqlite:///{Path(tmp) / 'cloud.db'}"
+        cloud = CloudProcess(Path(tmp), database_url=database_url)
         run = secrets.token_hex(3)
         gateways = [(f"gw-bench-{run}-{n}", f"school-bench-{run}-{n}", secrets.token_hex(32)) for n in range(clients)]
         for gateway_id, school_id, key in gateways:
-            add_gateway(url, gateway_id, school_id, key)
+            cloud.register_gateway(gateway_id, school_id, key)
         work = [(g, k.encode(), _bodies(g, s, batches, batch_size)) for g, s, k in gateways]
-        port = _free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "cloud_api.cli", "serve", "--database-url", url, "--port", str(port)],
-            start_new_session=True, env={**os.environ, "MEKTEP_CLOUD_ENVIRONMENT": "development"},
-        )  # fmt: skip
+        cloud.start_and_wait()
         try:
-            base = f"http://127.0.0.1:{port}"
-            _wait(base + "/healthz", server)
-            http = [httpx.Client(base_url=base, timeout=60) for _ in work]
+            http = [httpx.Client(base_url=cloud.url, timeout=60) for _ in work]
             started = time.perf_counter()
             with ThreadPoolExecutor(len(work)) as pool:
                 accepted = sum(pool.map(lambda w: _send(w[0], *w[1]), zip(http, work, strict=True)))
@@ -111,20 +94,5 @@ def run_ingest_bench(
             for client in http:
                 client.close()
         finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(10)
+            cloud.stop()
     return IngestRate(events=accepted, batches=batches * clients, seconds=seconds, clients=clients)
-
-
-def _wait(url: str, server: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError("the cloud server exited before answering")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"{url} did not answer in {timeout_s:.0f} s")
