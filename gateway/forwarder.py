@@ -182,7 +182,7 @@ class Forwarder:
             if status == 422 and len(claimed) == 1:
                 reason = f"unreadable: {response.text[:200]}"
                 result = EventResult(id=claimed[0].id, status=ResultStatus.REJECTED, reason=reason)
-                await self._storage.call(lambda outbox: outbox.settle([result]))
+                await self._storage.call(lambda outbox: outbox.settle({claimed[0].seq: result}))
                 self.stats.rejected += 1
         else:
             self._failed(f"HTTP {status}: {response.text[:200]}")
@@ -196,10 +196,11 @@ class Forwarder:
             self._failed(f"unreadable answer: {exc}")
             await self._storage.call(lambda outbox: outbox.journal(packet))
             raise TransientError("unreadable answer") from exc
-        sent = {c.id for c in claimed}
+        seq_of = {c.id: c.seq for c in claimed}
         # Only answers about events we sent count; an event without an answer is sent again.
-        results = [r for r in answer.results if str(r.id) in sent]
-        await self._storage.call(lambda outbox: outbox.settle(results, journal=packet))
+        answers = {seq_of[str(r.id)]: r for r in answer.results if str(r.id) in seq_of}
+        results = answers.values()
+        await self._storage.call(lambda outbox: outbox.settle(answers, journal=packet))
         self.stats.batches += 1
         self.stats.cloud_online = True
         self.stats.last_error = ""

@@ -1,9 +1,9 @@
 """read → decide → record durably → feedback, with group commit.
 
 Drivers hand reads to :class:`Pipeline` (it is their :class:`~device_drivers.base.ReadSink`).
-The pipeline takes everything that is waiting, decides each read, commits all of their events
-in one transaction, and only then tells each reader its answer. While one commit is on disk the
-next reads queue up and go into the next commit together: one fsync serves many taps, and no
+The pipeline decides each read as it arrives, commits the events of everything waiting in one
+transaction, and only then tells each reader its answer. While one commit is on disk the next
+reads are decided and queue up for the next commit together: one fsync serves many taps, and no
 grant is ever given for an event that is not on disk.
 """
 
@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from uuid6 import uuid7
+import uuid_utils
 
-from cloud_api.contract import Decision, EventKind, credential_hash
+from cloud_api.contract import Decision, EventKind
 from cloud_api.core.localtime import LOCAL_TZ
 from device_drivers.base import CardRead, Direction, Feedback, StatusChange
+from gateway.drafts import CredentialHasher, Draft
 from gateway.outbox import Recorded
-from gateway.policy import AccessPoint, Policy
+from gateway.policy import AccessPoint, Policy, Reason, Verdict
 from gateway.storage import Storage
 from mektep.i18n import Translator, translator
 
@@ -42,11 +43,16 @@ class PipelineStats:
     repeats: int = 0
     status_events: int = 0
     storage_errors: int = 0
+    policy_errors: int = 0
     commits: int = 0
 
 
 class Pipeline:
-    """Decides each read, records it durably, then gives feedback; one instance per gateway."""
+    """Decides each read, records it durably, then gives feedback; one instance per gateway.
+
+    A read is decided the moment it arrives, in arrival order, so that deciding the next reads
+    overlaps the commit of the previous group on the storage thread.
+    """
 
     def __init__(
         self,
@@ -64,7 +70,7 @@ class Pipeline:
     ) -> None:
         self.school_id = school_id
         self.gateway_id = gateway_id
-        self._credential_key = credential_key
+        self._hash = CredentialHasher(credential_key)
         self._storage = storage
         self._policy = policy
         self._points = points
@@ -72,91 +78,104 @@ class Pipeline:
         self._on_recorded = on_recorded
         self._max_group = max_group
         self._ = translator(language)
-        self._queue: asyncio.Queue[CardRead | StatusChange] = asyncio.Queue()
+        self._displays: dict[tuple[EventKind, bool, str], str] = {}
+        self._decided: deque[tuple[CardRead | None, Draft]] = deque()
+        self._arrived = asyncio.Event()
         self.stats = PipelineStats()
 
     # ReadSink: called by drivers on the event loop; never blocks.
     def card_read(self, read: CardRead) -> None:
-        """Queue a read for the next group commit."""
-        self._queue.put_nowait(read)
+        """Decide a read now; its event goes into the next group commit."""
+        self._decided.append((read, self._decide(read)))
+        self._arrived.set()
 
     def status_changed(self, change: StatusChange) -> None:
         """Queue a device status change; it is recorded as a ``device_status`` event."""
-        self._queue.put_nowait(change)
+        self._decided.append((None, self._status_draft(change)))
+        self._arrived.set()
 
     async def run(self) -> None:
-        """Process reads until cancelled; what is queued when cancelled is not processed."""
+        """Commit what has been decided, group by group, until cancelled."""
+        decided = self._decided
         while True:
-            items = [await self._queue.get()]
-            while len(items) < self._max_group and not self._queue.empty():
-                items.append(self._queue.get_nowait())
-            await self.process(items)
+            if not decided:
+                self._arrived.clear()
+                await self._arrived.wait()
+                continue
+            group = [decided.popleft() for _ in range(min(len(decided), self._max_group))]
+            await self._commit(group)
 
     async def process(self, items: list[CardRead | StatusChange]) -> list[Recorded]:
-        """Decide, record in one transaction, then give feedback for every read in ``items``."""
-        drafts: list[dict[str, Any]] = []
-        refs: list[str | None] = []
-        for item in items:
-            if isinstance(item, CardRead):
-                drafts.append(self._decide(item))
-                refs.append(item.ref)
-            else:
-                drafts.append(self._status_draft(item))
-                refs.append(None)
+        """Decide ``items``, record them in one transaction, then give feedback for every read."""
+        group = [
+            (item, self._decide(item)) if isinstance(item, CardRead) else (None, self._status_draft(item))
+            for item in items
+        ]
+        return await self._commit(group)
+
+    async def _commit(self, group: list[tuple[CardRead | None, Draft]]) -> list[Recorded]:
+        drafts = [draft for _, draft in group]
         try:
-            recorded = await self._storage.call(lambda outbox: outbox.record(drafts, refs))
+            recorded = await self._storage.call(lambda outbox: outbox.record(drafts))
         except Exception:
             # Nothing was recorded, so nobody is granted: a grant without a record would be lost.
             log.exception("recording %d events failed", len(drafts))
             self.stats.storage_errors += 1
-            for item in items:
-                if isinstance(item, CardRead):
-                    display = _display(self._, EventKind.DENIED, False, "storage_error")
-                    self._feedback(item.reader_id, Feedback(False, "storage_error", display, ref=item.ref))
+            for read, _ in group:
+                if read is not None:
+                    display = self._display(EventKind.DENIED, False, "storage_error")
+                    self._feedback(read.reader_id, Feedback(False, "storage_error", display, ref=read.ref))
             return []
         self.stats.commits += 1
-        for item, rec in zip(items, recorded, strict=True):
-            if isinstance(item, CardRead):
-                self._answer(item, rec)
+        for (read, _), rec in zip(group, recorded, strict=True):
+            if read is not None:
+                self._answer(read, rec)
             else:
                 self.stats.status_events += 1
         self._on_recorded()
         return recorded
 
-    def _decide(self, read: CardRead) -> dict[str, Any]:
+    def _decide(self, read: CardRead) -> Draft:
         point = self._points.get(read.reader_id)
-        verdict = self._policy.decide(read, point)
-        return {
-            "id": uuid7(),
-            "school_id": self.school_id,
-            "gateway_id": self.gateway_id,
-            "device_id": read.reader_id,
-            "kind": verdict.kind,
-            "person_id": verdict.person_id,
-            "credential_kind": read.kind,
-            "credential_hash": credential_hash(self._credential_key, read.credential),
-            "occurred_at": read.at.astimezone(LOCAL_TZ),
-            "decision": verdict.decision,
-            "reason": verdict.reason,
-            "judged_without_roster": verdict.judged_without_roster,
-            "meal": verdict.meal,
-        }
+        try:
+            verdict = self._policy.decide(read, point)
+        except Exception:
+            # A policy bug must not stop the turnstile: deny, record why, and keep reading.
+            log.exception("policy failed on a read at %s", read.reader_id)
+            self.stats.policy_errors += 1
+            verdict = Verdict(EventKind.DENIED, Decision.DENIED, Reason.POLICY_ERROR)
+        return Draft(
+            id=str(uuid_utils.uuid7()),
+            school_id=self.school_id,
+            gateway_id=self.gateway_id,
+            device_id=read.reader_id,
+            kind=verdict.kind,
+            occurred_at=read.at.astimezone(LOCAL_TZ).isoformat(),
+            decision=verdict.decision,
+            reason=verdict.reason,
+            person_id=verdict.person_id,
+            credential_kind=read.kind,
+            credential_hash=self._hash(read.credential),
+            judged_without_roster=verdict.judged_without_roster,
+            meal=verdict.meal,
+            ref=read.ref,
+        )
 
-    def _status_draft(self, change: StatusChange) -> dict[str, Any]:
-        return {
-            "id": uuid7(),
-            "school_id": self.school_id,
-            "gateway_id": self.gateway_id,
-            "device_id": change.device_id,
-            "kind": EventKind.DEVICE_STATUS,
-            "occurred_at": change.at.astimezone(LOCAL_TZ),
-            "decision": Decision.RECORDED,
-            "reason": change.state.value,
-        }
+    def _status_draft(self, change: StatusChange) -> Draft:
+        return Draft(
+            id=str(uuid_utils.uuid7()),
+            school_id=self.school_id,
+            gateway_id=self.gateway_id,
+            device_id=change.device_id,
+            kind=EventKind.DEVICE_STATUS,
+            occurred_at=change.at.astimezone(LOCAL_TZ).isoformat(),
+            decision=Decision.RECORDED,
+            reason=change.state.value,
+        )
 
     def _answer(self, read: CardRead, rec: Recorded) -> None:
         event = rec.event
-        granted = event.decision is Decision.GRANTED
+        granted = event.granted
         self.stats.reads += 1
         if not rec.new:
             self.stats.repeats += 1
@@ -164,24 +183,20 @@ class Pipeline:
             self.stats.granted += 1
         else:
             self.stats.denied += 1
-        unlock = {EventKind.ENTRY: Direction.ENTRY, EventKind.EXIT: Direction.EXIT}.get(event.kind)
-        self._feedback(
-            read.reader_id,
-            Feedback(
-                granted,
-                event.reason,
-                display=_display(self._, event.kind, granted, event.reason),
-                unlock=unlock if granted else None,
-                ref=read.ref,
-            ),
-        )
+        unlock = UNLOCK.get(event.kind) if granted else None
+        display = self._display(event.kind, granted, event.reason)
+        self._feedback(read.reader_id, Feedback(granted, event.reason, display, unlock, read.ref))
+
+    def _display(self, kind: EventKind, granted: bool, reason: str) -> str:
+        """The short text a reader's screen or a terminal shows, in the school's language."""
+        key = (kind, granted, reason)
+        text = self._displays.get(key)
+        if text is None:
+            _: Translator = self._
+            text = _(GREETINGS.get(kind, "Welcome")) if granted else f"{_('Access denied')}: {_(reason)}"
+            self._displays[key] = text
+        return text
 
 
 GREETINGS = {EventKind.ENTRY: "Welcome", EventKind.EXIT: "Goodbye", EventKind.MEAL: "Enjoy your meal"}
-
-
-def _display(_: Translator, kind: EventKind, granted: bool, reason: str) -> str:
-    """The short text a reader's screen or a terminal shows, in the school's language."""
-    if granted:
-        return _(GREETINGS.get(kind, "Welcome"))
-    return f"{_('Access denied')}: {_(reason)}"
+UNLOCK = {EventKind.ENTRY: Direction.ENTRY, EventKind.EXIT: Direction.EXIT}

@@ -32,6 +32,7 @@ class Reason(StrEnum):
     UNKNOWN_READER = "unknown_reader"
     DEVICE_STATUS = "device_status"
     MANUAL = "manual"
+    POLICY_ERROR = "policy_error"  # denied: the decision step failed (a bug, logged and counted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +75,25 @@ class NoRosterPolicy:
     the event is marked ``judged_without_roster`` so that the cloud can judge it later.
     """
 
+    def __init__(self) -> None:
+        # The answer depends on the access point alone: made once per point, not once per tap.
+        self._verdicts: dict[AccessPoint, Verdict] = {}
+
     def decide(self, read: CardRead, point: AccessPoint | None) -> Verdict:
         """Grant at a known access point, deny (and record) at an unknown one."""
         if point is None:
-            return Verdict(EventKind.DENIED, Decision.DENIED, Reason.UNKNOWN_READER)
-        if point.place is Place.CANTEEN:
-            return Verdict(EventKind.MEAL, Decision.GRANTED, Reason.NO_ROSTER, judged_without_roster=True)
-        kind = EventKind.EXIT if point.direction is Direction.EXIT else EventKind.ENTRY
-        return Verdict(
-            kind, Decision.GRANTED, Reason.NO_ROSTER, judged_without_roster=True, unlock=point.direction
-        )
+            return UNKNOWN_READER
+        verdict = self._verdicts.get(point)
+        if verdict is None:
+            verdict = self._verdicts[point] = _verdict_without_roster(point)
+        return verdict
+
+
+UNKNOWN_READER = Verdict(EventKind.DENIED, Decision.DENIED, Reason.UNKNOWN_READER)
+
+
+def _verdict_without_roster(point: AccessPoint) -> Verdict:
+    if point.place is Place.CANTEEN:
+        return Verdict(EventKind.MEAL, Decision.GRANTED, Reason.NO_ROSTER, judged_without_roster=True)
+    kind = EventKind.EXIT if point.direction is Direction.EXIT else EventKind.ENTRY
+    return Verdict(kind, Decision.GRANTED, Reason.NO_ROSTER, judged_without_roster=True, unlock=point.direction)

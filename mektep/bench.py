@@ -25,10 +25,11 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.table import Table
-from uuid6 import uuid7
+from uuid_utils import uuid7
 
 from cloud_api.contract import CredentialKind, Decision, EventKind
 from device_drivers.base import CardRead, Direction, utcnow
+from gateway.drafts import Draft
 from gateway.forwarder import Forwarder
 from gateway.pipeline import Pipeline
 from gateway.policy import AccessPoint, NoRosterPolicy, Place
@@ -152,12 +153,13 @@ async def _drain_rate(workdir: Path, n: int) -> float:
     cloud.start_and_wait()
     storage = Storage(workdir / "drain.db")
     outbox = await storage.open()
-    draft = {"school_id": "bench", "gateway_id": "gw-bench", "device_id": "in-1", "kind": EventKind.ENTRY,
-             "decision": Decision.GRANTED, "reason": "no_roster"}  # fmt: skip
     for i in range(0, n, 5000):
-        now = utcnow()
-        batch = [{**draft, "id": uuid7(), "occurred_at": now} for _ in range(min(5000, n - i))]
-        await storage.call(lambda o, b=batch: o.record(b, [None] * len(b)))
+        now = utcnow().isoformat()
+        batch = [
+            Draft(str(uuid7()), "bench", "gw-bench", "in-1", EventKind.ENTRY, now, Decision.GRANTED, "no_roster")
+            for _ in range(min(5000, n - i))
+        ]
+        await storage.call(lambda o, b=batch: o.record(b))
     forwarder = Forwarder(storage=storage, gateway_id="gw-bench", key=key.encode(), base_url=cloud.url,
                           batch_size=1000, retry_initial_s=0.1, retry_max_s=1.0)  # fmt: skip
     start = time.perf_counter()

@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import Table, func, select
-from uuid6 import uuid7
+from uuid_utils import uuid7
 
 from cloud_api.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, INGEST_PATH, sign
 

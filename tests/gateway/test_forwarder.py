@@ -10,19 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from uuid6 import uuid7
 
 from cloud_api.contract import (
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
     INGEST_PATH,
     Batch,
-    Decision,
-    EventKind,
     verify,
 )
 from gateway.forwarder import Forwarder
 from gateway.storage import Storage
+from tests.gateway.factories import drafts
 
 KEY = b"secret"
 
@@ -63,22 +61,6 @@ def refused(_: httpx.Request) -> httpx.Response:
     raise httpx.ConnectError("refused")
 
 
-def drafts(n: int, device: str = "r1") -> list[dict[str, Any]]:
-    return [
-        {
-            "id": uuid7(),
-            "school_id": "s1",
-            "gateway_id": "gw1",
-            "device_id": device,
-            "kind": EventKind.ENTRY,
-            "occurred_at": datetime.now(UTC),
-            "decision": Decision.GRANTED,
-            "reason": "no_roster",
-        }
-        for _ in range(n)
-    ]
-
-
 async def run_until_drained(storage: Storage, cloud: FakeCloud, **kw: Any) -> Forwarder:
     forwarder = Forwarder(
         storage=storage,
@@ -108,7 +90,7 @@ async def open_storage(tmp_path: Path) -> Storage:
 
 async def test_delivers_in_seq_order_through_an_outage(tmp_path: Path) -> None:
     storage = await open_storage(tmp_path)
-    recs = await storage.call(lambda o: o.record(drafts(25), [None] * 25))
+    recs = await storage.call(lambda o: o.record(drafts(25)))
     cloud = FakeCloud()
     cloud.failures = [refused, refused, lambda r: httpx.Response(503), lambda r: httpx.Response(401)]
     forwarder = await run_until_drained(storage, cloud, batch_size=10)
@@ -125,7 +107,7 @@ async def test_delivers_in_seq_order_through_an_outage(tmp_path: Path) -> None:
 
 async def test_lost_answer_is_resent_and_counted_once(tmp_path: Path) -> None:
     storage = await open_storage(tmp_path)
-    await storage.call(lambda o: o.record(drafts(3), [None] * 3))
+    await storage.call(lambda o: o.record(drafts(3)))
     cloud = FakeCloud()
 
     def store_then_lose_answer(request: httpx.Request) -> httpx.Response:
@@ -142,7 +124,7 @@ async def test_lost_answer_is_resent_and_counted_once(tmp_path: Path) -> None:
 
 async def test_rejected_and_unreadable_events_do_not_block_the_queue(tmp_path: Path) -> None:
     storage = await open_storage(tmp_path)
-    await storage.call(lambda o: o.record(drafts(4) + drafts(1, "poison") + drafts(3), [None] * 8))
+    await storage.call(lambda o: o.record(drafts(4) + drafts(1, "poison") + drafts(3)))
     cloud = FakeCloud()
     bad_seq = 7
 

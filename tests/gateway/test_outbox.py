@@ -4,87 +4,118 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-from uuid6 import uuid7
+import sqlite_utils
 
-from cloud_api.contract import Decision, EventKind, EventResult, ResultStatus
-from gateway.outbox import Outbox, open_database
+from cloud_api.contract import Event, EventResult, ResultStatus
+from gateway.outbox import Outbox, migrations, open_database
+from tests.gateway.factories import draft
 
 
-def draft(device: str = "turnstile-1") -> dict[str, Any]:
-    return {
-        "id": uuid7(),
-        "school_id": "s1",
-        "gateway_id": "gw1",
-        "device_id": device,
-        "kind": EventKind.ENTRY,
-        "occurred_at": datetime(2026, 11, 20, 3, 0, tzinfo=UTC),
-        "decision": Decision.GRANTED,
-        "reason": "no_roster",
-    }
+def answer(status: ResultStatus, reason: str | None = None) -> EventResult:
+    """The cloud's answer; the outbox goes by seq, so the id only has to be well formed."""
+    return EventResult(id="0192f3c4-5e6a-7b8c-9d0e-1f2a3b4c5d6e", status=status, reason=reason)
 
 
 def test_seq_increases_and_survives_reopen_and_prune(tmp_path: Path) -> None:
     outbox = Outbox(open_database(tmp_path / "g.db"))
-    first = outbox.record([draft(), draft()], [None, None])
-    assert [r.event.seq for r in first] == [1, 2]
-    outbox.settle([EventResult(id=r.event.id, status=ResultStatus.ACCEPTED) for r in first])
-    from datetime import timedelta
-
+    first = outbox.record([draft(), draft()])
+    assert [r.seq for r in first] == [1, 2]
+    outbox.settle({r.seq: answer(ResultStatus.ACCEPTED) for r in first})
     outbox.prune(timedelta(seconds=-1))  # everything settled is gone
     outbox.db.close()
     again = Outbox(open_database(tmp_path / "g.db"))
     assert again.counts().recorded == 0
-    assert [r.event.seq for r in again.record([draft()], [None])] == [3]  # never reused
+    assert [r.seq for r in again.record([draft()])] == [3]  # never reused
+
+
+def test_group_of_any_size_is_stored_whole_and_in_order(tmp_path: Path) -> None:
+    outbox = Outbox(open_database(tmp_path / "g.db"))
+    groups = [draft() for _ in range(700)]  # more than one multi-row statement, and a ragged end
+    recorded = outbox.record(groups)
+    claimed = outbox.claim(1000)
+    assert [c.seq for c in claimed] == list(range(1, 701))
+    assert [c.id for c in claimed] == [d.id for d in groups]
+    assert Event.model_validate_json(claimed[699].body).id.hex == groups[699].id.replace("-", "")
+    assert recorded[699].seq == 700
 
 
 def test_repeated_device_ref_is_recorded_once(tmp_path: Path) -> None:
     outbox = Outbox(open_database(tmp_path / "g.db"))
-    a = outbox.record([draft("canteen-1"), draft("canteen-1")], ["tap-1", "tap-1"])
-    b = outbox.record([draft("canteen-1")], ["tap-1"])
+    a = outbox.record([draft("canteen-1", "tap-1"), draft("canteen-1", "tap-1")])
+    b = outbox.record([draft("canteen-1", "tap-1")])
     assert [r.new for r in a] == [True, False]
-    assert b[0].new is False and b[0].event.id == a[0].event.id
+    assert b[0].new is False and b[0].event.id == a[0].event.id and b[0].seq == a[0].seq
+    assert b[0].event.decision is a[0].event.decision  # the same answer, read back from disk
     assert outbox.counts().recorded == 1
     # the same ref from another device is another tap
-    assert outbox.record([draft("canteen-2")], ["tap-1"])[0].new
+    assert outbox.record([draft("canteen-2", "tap-1")])[0].new
 
 
 def test_claim_settle_states(tmp_path: Path) -> None:
     outbox = Outbox(open_database(tmp_path / "g.db"))
-    recs = outbox.record([draft() for _ in range(5)], [None] * 5)
+    recs = outbox.record([draft() for _ in range(5)])
     claimed = outbox.claim(3)
     assert [c.seq for c in claimed] == [1, 2, 3]
     outbox.settle(
-        [
-            EventResult(id=recs[0].event.id, status=ResultStatus.ACCEPTED),
-            EventResult(id=recs[1].event.id, status=ResultStatus.DUPLICATE),
-            EventResult(id=recs[2].event.id, status=ResultStatus.REJECTED, reason="school_mismatch"),
-        ]
+        {
+            1: answer(ResultStatus.ACCEPTED),
+            2: answer(ResultStatus.DUPLICATE),
+            3: answer(ResultStatus.REJECTED, "school_mismatch"),
+        }
     )
     assert [c.seq for c in outbox.claim(10)] == [4, 5]
     counts = outbox.counts()
     assert (counts.pending, counts.delivered, counts.rejected) == (2, 2, 1)
-    assert outbox.rejected_ids() == [recs[2].event.id]
+    assert [str(i) for i in outbox.rejected_ids()] == [recs[2].event.id]
     # settling again (a late duplicate answer) changes nothing
-    outbox.settle([EventResult(id=recs[0].event.id, status=ResultStatus.REJECTED, reason="x")])
+    outbox.settle({1: answer(ResultStatus.REJECTED, "x")})
     assert outbox.counts().delivered == 2
+
+
+def test_claim_finds_an_event_left_pending_behind_settled_ones(tmp_path: Path) -> None:
+    outbox = Outbox(open_database(tmp_path / "g.db"))
+    outbox.record([draft() for _ in range(6)])
+    assert [c.seq for c in outbox.claim(3)] == [1, 2, 3]
+    outbox.settle({1: answer(ResultStatus.ACCEPTED), 3: answer(ResultStatus.ACCEPTED)})  # 2 got no answer
+    assert [c.seq for c in outbox.claim(10)] == [2, 4, 5, 6]
+    outbox.settle({seq: answer(ResultStatus.ACCEPTED) for seq in (2, 4, 5, 6)})
+    assert outbox.claim(10) == []
+    outbox.record([draft()])
+    assert [c.seq for c in outbox.claim(10)] == [7]
+
+
+def test_upgrade_from_the_first_schema_keeps_every_event(tmp_path: Path) -> None:
+    path = tmp_path / "g.db"
+    db = sqlite_utils.Database(path)
+    migrations.apply(db, stop_before="m003_lean_events")
+    db.execute(
+        "INSERT INTO events (seq, id, device_id, ref, kind, decision, occurred_at, body, state) VALUES "
+        "(1, 'a', 'r1', NULL, 'entry', 'granted', 't', '{\"seq\": 1}', 1), "
+        "(2, 'b', 'c1', 'tap-9', 'meal', 'granted', 't', ?, 0)",
+        [draft("c1", "tap-9").body(2)],
+    )
+    db.execute("UPDATE seq_high_water SET seq = 2")
+    db.conn.commit()
+    db.close()
+    outbox = Outbox(open_database(path))
+    assert [(c.seq, c.id) for c in outbox.claim(10)] == [(2, "b")]
+    assert (outbox.counts().delivered, outbox.counts().pending) == (1, 1)
+    assert not outbox.record([draft("c1", "tap-9")])[0].new  # the dedupe index came along
+    assert outbox.record([draft()])[0].seq == 3
 
 
 CRASHER = """
 import os, sys
-from datetime import UTC, datetime
-from uuid6 import uuid7
+from pathlib import Path
 from gateway.outbox import Outbox, open_database
-outbox = Outbox(open_database(__import__("pathlib").Path(sys.argv[1])))
+from tests.gateway.factories import draft
+outbox = Outbox(open_database(Path(sys.argv[1])))
 for i in range(50):
-    recs = outbox.record([{
-        "id": uuid7(), "school_id": "s1", "gateway_id": "gw1", "device_id": "r1",
-        "kind": "entry", "occurred_at": datetime.now(UTC), "decision": "granted", "reason": "x",
-    }], [None])
-    print(recs[0].event.seq, flush=True)  # "granted" only after the commit returned
+    recs = outbox.record([draft()])
+    print(recs[0].seq, flush=True)  # "granted" only after the commit returned
     if i == 29:
         os.kill(os.getpid(), 9)
 """
@@ -92,8 +123,9 @@ for i in range(50):
 
 def test_everything_acknowledged_before_sigkill_is_on_disk(tmp_path: Path) -> None:
     db_path = tmp_path / "g.db"
-    proc = subprocess.run([sys.executable, "-c", CRASHER, str(db_path)], capture_output=True, text=True)
-    assert proc.returncode == -9
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-c", CRASHER, str(db_path)], capture_output=True, text=True, cwd=root)
+    assert proc.returncode == -9, proc.stderr
     acknowledged = [int(line) for line in proc.stdout.split()]
     assert acknowledged == list(range(1, 31))
     outbox = Outbox(open_database(db_path))

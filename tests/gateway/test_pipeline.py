@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from cloud_api.contract import CredentialKind, Decision, EventKind
@@ -49,9 +50,7 @@ async def test_decisions_are_recorded_before_feedback(tmp_path: Path) -> None:
         feedback.append((reader, fb))
 
     pipeline._feedback = check
-    recorded = await pipeline.process(
-        [read("in-1"), read("out-1"), read("canteen-1", ref="t1"), read("nowhere")]
-    )
+    recorded = await pipeline.process([read("in-1"), read("out-1"), read("canteen-1", ref="t1"), read("nowhere")])
     assert [r.event.kind for r in recorded] == [EventKind.ENTRY, EventKind.EXIT, EventKind.MEAL, EventKind.DENIED]
     assert [fb.granted for _, fb in feedback] == [True, True, True, False]
     assert feedback[0][1].unlock is Direction.ENTRY and feedback[1][1].unlock is Direction.EXIT
@@ -60,8 +59,9 @@ async def test_decisions_are_recorded_before_feedback(tmp_path: Path) -> None:
     assert seen_on_disk == [4, 4, 4, 4]
     event = recorded[0].event
     assert event.judged_without_roster and event.decision is Decision.GRANTED
-    assert event.credential_hash and "0A1B2C3D4E" not in event.model_dump_json()
-    assert event.occurred_at.utcoffset().total_seconds() == 5 * 3600  # local time with offset
+    body = event.body(recorded[0].seq)
+    assert event.credential_hash and "0A1B2C3D4E" not in body
+    assert datetime.fromisoformat(event.occurred_at).utcoffset() == timedelta(hours=5)  # local, with offset
     await storage.close()
 
 
@@ -101,4 +101,25 @@ async def test_storage_failure_denies_and_keeps_running(tmp_path: Path) -> None:
     assert [(reader, fb.granted, fb.reason) for reader, fb in feedback] == [("in-1", False, "storage_error")]
     assert feedback[0][1].display == "Кіруге тыйым салынды: сақтау қатесі"  # the school's language: kk
     assert pipeline.stats.storage_errors == 1
+    await storage.close()
+
+
+class BrokenPolicy:
+    def decide(self, read: CardRead, point: AccessPoint | None) -> object:
+        raise KeyError("a bug in the rules")
+
+
+async def test_policy_failure_denies_records_and_keeps_reading(tmp_path: Path) -> None:
+    feedback: list[tuple[str, Feedback]] = []
+    pipeline, storage = await make(tmp_path, feedback)
+    pipeline._policy = BrokenPolicy()  # type: ignore[assignment]
+    task = asyncio.create_task(pipeline.run())
+    pipeline.card_read(read("in-1"))
+    pipeline.card_read(read("in-1", card="0000000001"))
+    while len(feedback) < 2:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    assert [(fb.granted, fb.reason, fb.unlock) for _, fb in feedback] == [(False, "policy_error", None)] * 2
+    assert storage.outbox.counts().recorded == 2  # the refusal is on record, for the admin to see
+    assert pipeline.stats.policy_errors == 2
     await storage.close()
