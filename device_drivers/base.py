@@ -78,13 +78,22 @@ class CardRead:
 
 @dataclass(frozen=True, slots=True)
 class Feedback:
-    """What the person at the reader is told: grant or deny, with a reason and display text."""
+    """What the person at the reader is told: grant or deny, with a reason and display text.
+
+    ``display`` is already in the person's language. ``unlock`` asks a turnstile to open that
+    way (only with a grant). ``person`` and ``group`` (the child's name and class) are shown by
+    terminals that have a screen, when the roster knows them. Each driver renders the rest the
+    way its device can: an LED colour and a buzzer pattern, a relay pulse, a terminal's colour
+    and sound.
+    """
 
     granted: bool
     reason: str
     display: str = ""
     unlock: Direction | None = None
     ref: str | None = None
+    person: str | None = None
+    group: str | None = None
 
 
 class LinkState(StrEnum):
