@@ -14,6 +14,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import uuid_utils
 
@@ -77,21 +78,21 @@ class Pipeline:
         self._feedback = feedback
         self._on_recorded = on_recorded
         self._max_group = max_group
-        self._ = translator(language)
-        self._displays: dict[tuple[EventKind, bool, str], str] = {}
-        self._decided: deque[tuple[CardRead | None, Draft]] = deque()
+        self._language = language
+        self._displays: dict[tuple[str, EventKind, bool, str], str] = {}
+        self._decided: deque[_Decided] = deque()
         self._arrived = asyncio.Event()
         self.stats = PipelineStats()
 
     # ReadSink: called by drivers on the event loop; never blocks.
     def card_read(self, read: CardRead) -> None:
         """Decide a read now; its event goes into the next group commit."""
-        self._decided.append((read, self._decide(read)))
+        self._decided.append(self._decide(read))
         self._arrived.set()
 
     def status_changed(self, change: StatusChange) -> None:
         """Queue a device status change; it is recorded as a ``device_status`` event."""
-        self._decided.append((None, self._status_draft(change)))
+        self._decided.append(_Decided(None, None, self._status_draft(change)))
         self._arrived.set()
 
     async def run(self) -> None:
@@ -108,34 +109,35 @@ class Pipeline:
     async def process(self, items: list[CardRead | StatusChange]) -> list[Recorded]:
         """Decide ``items``, record them in one transaction, then give feedback for every read."""
         group = [
-            (item, self._decide(item)) if isinstance(item, CardRead) else (None, self._status_draft(item))
+            self._decide(item) if isinstance(item, CardRead) else _Decided(None, None, self._status_draft(item))
             for item in items
         ]
         return await self._commit(group)
 
-    async def _commit(self, group: list[tuple[CardRead | None, Draft]]) -> list[Recorded]:
-        drafts = [draft for _, draft in group]
+    async def _commit(self, group: list[_Decided]) -> list[Recorded]:
+        drafts = [decided.draft for decided in group]
         try:
             recorded = await self._storage.call(lambda outbox: outbox.record(drafts))
         except Exception:
             # Nothing was recorded, so nobody is granted: a grant without a record would be lost.
             log.exception("recording %d events failed", len(drafts))
             self.stats.storage_errors += 1
-            for read, _ in group:
+            for read, verdict, _ in group:
                 if read is not None:
-                    display = self._display(EventKind.DENIED, False, "storage_error")
+                    language = verdict.language if verdict else None
+                    display = self._display(language, EventKind.DENIED, False, "storage_error")
                     self._feedback(read.reader_id, Feedback(False, "storage_error", display, ref=read.ref))
             return []
         self.stats.commits += 1
-        for (read, _), rec in zip(group, recorded, strict=True):
-            if read is not None:
-                self._answer(read, rec)
+        for (read, verdict, _), rec in zip(group, recorded, strict=True):
+            if read is not None and verdict is not None:
+                self._answer(read, verdict, rec)
             else:
                 self.stats.status_events += 1
         self._on_recorded()
         return recorded
 
-    def _decide(self, read: CardRead) -> Draft:
+    def _decide(self, read: CardRead) -> _Decided:
         point = self._points.get(read.reader_id)
         try:
             verdict = self._policy.decide(read, point)
@@ -144,7 +146,7 @@ class Pipeline:
             log.exception("policy failed on a read at %s", read.reader_id)
             self.stats.policy_errors += 1
             verdict = Verdict(EventKind.DENIED, Decision.DENIED, Reason.POLICY_ERROR)
-        return Draft(
+        draft = Draft(
             id=str(uuid_utils.uuid7()),
             school_id=self.school_id,
             gateway_id=self.gateway_id,
@@ -160,6 +162,7 @@ class Pipeline:
             meal=verdict.meal,
             ref=read.ref,
         )
+        return _Decided(read, verdict, draft)
 
     def _status_draft(self, change: StatusChange) -> Draft:
         return Draft(
@@ -173,7 +176,8 @@ class Pipeline:
             reason=change.state.value,
         )
 
-    def _answer(self, read: CardRead, rec: Recorded) -> None:
+    def _answer(self, read: CardRead, verdict: Verdict, rec: Recorded) -> None:
+        # A repeated tap gets the recorded answer; who it is and their language come from now.
         event = rec.event
         granted = event.granted
         self.stats.reads += 1
@@ -183,19 +187,34 @@ class Pipeline:
             self.stats.granted += 1
         else:
             self.stats.denied += 1
-        unlock = UNLOCK.get(event.kind) if granted else None
-        display = self._display(event.kind, granted, event.reason)
-        self._feedback(read.reader_id, Feedback(granted, event.reason, display, unlock, read.ref))
+        feedback = Feedback(
+            granted,
+            event.reason,
+            self._display(verdict.language, event.kind, granted, event.reason),
+            UNLOCK.get(event.kind) if granted else None,
+            read.ref,
+            verdict.person_name,
+            verdict.class_name,
+        )
+        self._feedback(read.reader_id, feedback)
 
-    def _display(self, kind: EventKind, granted: bool, reason: str) -> str:
-        """The short text a reader's screen or a terminal shows, in the school's language."""
-        key = (kind, granted, reason)
+    def _display(self, language: str | None, kind: EventKind, granted: bool, reason: str) -> str:
+        """The short text a reader's screen or a terminal shows, in the person's language."""
+        key = (language or self._language, kind, granted, reason)
         text = self._displays.get(key)
         if text is None:
-            _: Translator = self._
+            _: Translator = translator(key[0])
             text = _(GREETINGS.get(kind, "Welcome")) if granted else f"{_('Access denied')}: {_(reason)}"
             self._displays[key] = text
         return text
+
+
+class _Decided(NamedTuple):
+    """A read (None for a device status), what the policy said of it, and the event to record."""
+
+    read: CardRead | None
+    verdict: Verdict | None
+    draft: Draft
 
 
 GREETINGS = {EventKind.ENTRY: "Welcome", EventKind.EXIT: "Goodbye", EventKind.MEAL: "Enjoy your meal"}

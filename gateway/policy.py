@@ -55,6 +55,11 @@ class Verdict:
     judged_without_roster: bool = False
     meal: MealInfo | None = None
     unlock: Direction | None = None
+    # For the person at the reader, not for the record: who the roster says this is, and the
+    # language their answer is shown in (None: the school's language).
+    person_name: str | None = None
+    class_name: str | None = None
+    language: str | None = None
 
     @property
     def granted(self) -> bool:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from cloud_api.contract import CredentialKind
@@ -31,6 +32,7 @@ __all__ = [
     "MAX_PAYLOAD",
     "STATUS_OFFLINE",
     "STATUS_ONLINE",
+    "Signal",
     "Tap",
     "TapError",
     "encode_feedback",
@@ -136,9 +138,50 @@ def encode_tap(tap_id: str, credential: str, kind: str = "mqtt_card", at: dateti
     return json.dumps(data).encode()
 
 
-def encode_feedback(tap_id: str | None, *, ok: bool, granted: bool, reason: str, display: str) -> bytes:
-    """The feedback payload ``{"tap_id", "status": "ok"|"error", "granted", "reason", "display"}``."""
+class Signal(StrEnum):
+    """How a terminal shows an answer beside its text: a colour and a sound, named not styled.
+
+    The terminal maps them to its own screen and speaker; the gateway only says which.
+    """
+
+    GRANT = "grant"  # green, a short "ok" tone
+    DENY = "deny"  # red, a long "error" tone
+    ERROR = "error"  # amber: the tap itself was unreadable; ask to tap again
+
+
+COLOURS = {Signal.GRANT: "green", Signal.DENY: "red", Signal.ERROR: "amber"}
+SOUNDS = {Signal.GRANT: "ok", Signal.DENY: "deny", Signal.ERROR: "error"}
+
+
+def encode_feedback(
+    tap_id: str | None,
+    *,
+    ok: bool,
+    granted: bool,
+    reason: str,
+    display: str,
+    name: str | None = None,
+    group: str | None = None,
+) -> bytes:
+    """The feedback payload a terminal shows.
+
+    ``{"tap_id", "status": "ok"|"error", "granted", "reason", "display", "name", "class",
+    "colour": "green"|"red"|"amber", "sound": "ok"|"deny"|"error"}``: ``display`` is already in
+    the child's language, ``name`` and ``class`` are null when the gateway does not know them,
+    and ``status: error`` means the tap was not understood (nothing was recorded).
+    """
+    signal = Signal.ERROR if not ok else Signal.GRANT if granted else Signal.DENY
     return json.dumps(
-        {"tap_id": tap_id, "status": "ok" if ok else "error", "granted": granted, "reason": reason, "display": display},
+        {
+            "tap_id": tap_id,
+            "status": "ok" if ok else "error",
+            "granted": granted,
+            "reason": reason,
+            "display": display,
+            "name": name,
+            "class": group,
+            "colour": COLOURS[signal],
+            "sound": SOUNDS[signal],
+        },
         ensure_ascii=False,
     ).encode()

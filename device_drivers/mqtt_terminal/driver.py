@@ -184,7 +184,13 @@ class MqttTerminalDriver(LinkDriver):
     def feedback(self, reader_id: str, feedback: Feedback) -> None:
         """Publish the answer on the terminal's feedback topic (QoS 1) and acknowledge the tap."""
         payload = encode_feedback(
-            feedback.ref, ok=True, granted=feedback.granted, reason=feedback.reason, display=feedback.display
+            feedback.ref,
+            ok=True,
+            granted=feedback.granted,
+            reason=feedback.reason,
+            display=feedback.display,
+            name=feedback.person,
+            group=feedback.group,
         )
         if self._publish(reader_id, payload):
             self.stats.feedback_sent += 1

@@ -84,10 +84,17 @@ def test_any_json_parses_without_raising(value: object) -> None:
 
 
 def test_feedback_and_topics() -> None:
-    data = json.loads(encode_feedback("t1", ok=True, granted=True, reason="free_meal", display="Ас болсын"))
-    assert data == {"tap_id": "t1", "status": "ok", "granted": True, "reason": "free_meal", "display": "Ас болсын"}
+    who = {"name": "Әлия Н.", "group": "3Б"}
+    payload = encode_feedback("t1", ok=True, granted=True, reason="free_meal", display="Ас болсын", **who)
+    data = json.loads(payload)
+    assert data == {
+        "tap_id": "t1", "status": "ok", "granted": True, "reason": "free_meal", "display": "Ас болсын",
+        "name": "Әлия Н.", "class": "3Б", "colour": "green", "sound": "ok",
+    }  # fmt: skip
+    denied = json.loads(encode_feedback("t2", ok=True, granted=False, reason="allergen", display="Тыйым салынды"))
+    assert (denied["colour"], denied["sound"], denied["name"], denied["class"]) == ("red", "deny", None, None)
     error = json.loads(encode_feedback(None, ok=False, granted=False, reason="not_json", display=""))
-    assert error["status"] == "error" and error["tap_id"] is None
+    assert error["status"] == "error" and error["tap_id"] is None and error["colour"] == "amber"
     assert topic("s1", "canteen-1", "tap") == "mektep/s1/canteen-1/tap"
     assert gateway_status_topic("s1", "gw-1") == "mektep/s1/gateway/gw-1/status"
     assert split_topic("mektep/s1/canteen-1/tap") == ("s1", "canteen-1", "tap")

@@ -43,7 +43,8 @@ def answering(driver: MqttTerminalDriver) -> RecordingSink:
     sink = RecordingSink()
 
     def answer(read: CardRead) -> None:
-        driver.feedback(read.reader_id, Feedback(True, "free_meal", display="Ас болсын", ref=read.ref))
+        answer = Feedback(True, "free_meal", display="Ас болсын", ref=read.ref, person="Әлия Н.", group="3Б")
+        driver.feedback(read.reader_id, answer)
 
     sink.on_read = answer
     return sink
@@ -93,6 +94,7 @@ async def test_taps_become_reads_with_the_tap_id_and_are_answered(
         for tap_id in tap_ids:
             fb = await asyncio.to_thread(terminal.wait_feedback_for, tap_id, 5.0)
             assert fb is not None and fb["status"] == "ok" and fb["granted"] and fb["display"] == "Ас болсын"
+            assert (fb["name"], fb["class"], fb["colour"], fb["sound"]) == ("Әлия Н.", "3Б", "green", "ok")
             assert (latency := terminal.latency_s(tap_id)) is not None and 0 < latency < 5
         assert [r.ref for r in sink.reads] == tap_ids
         assert [r.credential for r in sink.reads] == ["CARD0", "CARD1", "CARD2", "CARD3", "QR-PAYLOAD"]

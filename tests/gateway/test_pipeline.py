@@ -9,7 +9,7 @@ from pathlib import Path
 from cloud_api.contract import CredentialKind, Decision, EventKind
 from device_drivers.base import CardRead, Direction, Feedback, LinkState, StatusChange, utcnow
 from gateway.pipeline import Pipeline
-from gateway.policy import AccessPoint, NoRosterPolicy, Place
+from gateway.policy import AccessPoint, NoRosterPolicy, Place, Verdict
 from gateway.storage import Storage
 
 POINTS = {
@@ -122,4 +122,25 @@ async def test_policy_failure_denies_records_and_keeps_reading(tmp_path: Path) -
     assert [(fb.granted, fb.reason, fb.unlock) for _, fb in feedback] == [(False, "policy_error", None)] * 2
     assert storage.outbox.counts().recorded == 2  # the refusal is on record, for the admin to see
     assert pipeline.stats.policy_errors == 2
+    await storage.close()
+
+
+class RosterLikePolicy:
+    """Knows one child: a Russian-speaking pupil of 3Б (what the roster policy will answer)."""
+
+    def decide(self, read: CardRead, point: AccessPoint | None) -> Verdict:
+        return Verdict(
+            EventKind.MEAL, Decision.GRANTED, "free_meal", person_id="p-1",
+            person_name="Алия Н.", class_name="3Б", language="ru",
+        )  # fmt: skip
+
+
+async def test_answer_names_the_child_in_their_language(tmp_path: Path) -> None:
+    feedback: list[tuple[str, Feedback]] = []
+    pipeline, storage = await make(tmp_path, feedback)  # the school's language is kk
+    pipeline._policy = RosterLikePolicy()
+    recorded = await pipeline.process([read("canteen-1", ref="t1")])
+    (_, fb) = feedback[0]
+    assert (fb.display, fb.person, fb.group) == ("Приятного аппетита", "Алия Н.", "3Б")
+    assert "Алия" not in recorded[0].event.body(1)  # the name is for the screen, not the record
     await storage.close()
