@@ -1,0 +1,1 @@
+"""The school roster: people, classes and eligibility, imported from the National Education Database."""

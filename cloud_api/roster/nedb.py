@@ -1,0 +1,262 @@
+"""Reading a roster export of the National Education Database (NEDB, ҰБДҚ), CSV or XLSX.
+
+One table, one person a row; an XLSX file is read from its first sheet. Columns (header names are
+matched without regard to case, spaces or underscores; Russian and Kazakh headers of the NEDB
+export are accepted as aliases):
+
+    role            student | staff | guardian
+    iin             12 digits with a valid check digit (DESIGN §1)
+    last_name, first_name, middle_name (optional)
+    class           students: grade 0-12 and an optional letter, "3Б", "11 А"
+    language        kk | ru | en (optional; the school's language when empty)
+    meal_category   students: free | discounted | paid (optional: grades 1-4 free, else paid)
+    discount_percent  discounted students: 1-99 (the share the state pays)
+    phone           guardians: +7XXXXXXXXXX (8XXXXXXXXXX and spaces or dashes are accepted)
+    email           guardians (phone or e-mail required)
+    children        guardians: IINs of their children, separated by ";" or ","
+
+Every bad row gives one :class:`RowProblem` per bad cell (row number as the admin sees it in the
+file, the column, a stable code and the value); good rows are returned whatever the bad ones are.
+Nothing here touches the database: the importer decides what to store.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from cloud_api.contract import Category
+from cloud_api.roster.iin import iin_problem
+
+__all__ = ["ParsedRoster", "PersonRow", "Role", "RowProblem", "parse_rows", "read_roster"]
+
+Bad = Callable[[str, str], None]  # report (column, code) for the current row
+MAX_ROWS = 100_000  # a big school has ~5,000 people; more is a wrong file, not a roster
+
+
+class Role(StrEnum):
+    """What a person is to the school."""
+
+    STUDENT = "student"
+    STAFF = "staff"
+    GUARDIAN = "guardian"
+
+
+@dataclass(frozen=True, slots=True)
+class PersonRow:
+    """One good row of the export."""
+
+    row: int
+    role: Role
+    iin: str
+    last_name: str
+    first_name: str
+    middle_name: str | None = None
+    class_name: str | None = None
+    grade: int | None = None
+    language: str | None = None
+    meal_category: Category | None = None
+    discount_percent: int | None = None
+    phone: str | None = None
+    email: str | None = None
+    children: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RowProblem:
+    """Why one cell of one row was refused: ``code`` is stable, ``value`` is what was there."""
+
+    row: int
+    column: str
+    code: str
+    value: str = ""
+
+
+@dataclass
+class ParsedRoster:
+    """The good rows and the problems of the bad ones, in file order."""
+
+    rows: list[PersonRow] = field(default_factory=list)
+    problems: list[RowProblem] = field(default_factory=list)
+    total_rows: int = 0
+
+
+_ALIASES = {
+    "role": "role", "роль": "role", "рөлі": "role",
+    "iin": "iin", "иин": "iin", "жсн": "iin",
+    "lastname": "last_name", "фамилия": "last_name", "тегі": "last_name",
+    "firstname": "first_name", "имя": "first_name", "аты": "first_name",
+    "middlename": "middle_name", "отчество": "middle_name", "әкесініңаты": "middle_name",
+    "class": "class", "класс": "class", "сынып": "class",
+    "language": "language", "язык": "language", "тілі": "language",
+    "mealcategory": "meal_category", "категорияпитания": "meal_category", "тамақсанаты": "meal_category",
+    "discountpercent": "discount_percent", "скидка": "discount_percent", "жеңілдік": "discount_percent",
+    "phone": "phone", "телефон": "phone",
+    "email": "email", "e-mail": "email", "почта": "email",
+    "children": "children", "дети": "children", "балалары": "children",
+}  # fmt: skip
+_REQUIRED = ("role", "iin", "last_name", "first_name")
+_CLASS = re.compile(r"^(?P<grade>1[0-2]|[0-9])\s*-?\s*(?P<letter>[A-Za-zА-ЯЁа-яёӘәҒғҚқҢңӨөҰұҮүҺһІі]?)$")
+_PHONE_JUNK = re.compile(r"[\s()\-]")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_LANGUAGES = {"kk": "kk", "ru": "ru", "en": "en", "қаз": "kk", "каз": "kk", "рус": "ru"}
+_ROLES = {"student": Role.STUDENT, "оқушы": Role.STUDENT, "ученик": Role.STUDENT,
+          "staff": Role.STAFF, "қызметкер": Role.STAFF, "сотрудник": Role.STAFF,
+          "guardian": Role.GUARDIAN, "ата-ана": Role.GUARDIAN, "родитель": Role.GUARDIAN}  # fmt: skip
+
+
+def read_roster(path: Path) -> ParsedRoster:
+    """Read a CSV (UTF-8, comma or semicolon) or XLSX export. Raises ``ValueError`` if unreadable."""
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        return parse_rows(_xlsx_rows(path))
+    text = path.read_bytes().decode("utf-8-sig")
+    dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t") if text.strip() else csv.excel
+    return parse_rows(csv.reader(io.StringIO(text), dialect))
+
+
+def _xlsx_rows(path: Path) -> Iterator[Sequence[object]]:
+    from openpyxl import load_workbook  # only the XLSX path pays for importing it
+
+    book = load_workbook(path, read_only=True, data_only=True)
+    try:
+        yield from book.worksheets[0].iter_rows(values_only=True)
+    finally:
+        book.close()
+
+
+def _text(column: str | None, value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, int) and column in ("iin", "children"):
+        # Excel keeps an IIN typed in a cell as a number and drops its leading zero: every
+        # child born 2000-2009 has one.
+        return f"{value:012d}"
+    return str(value)
+
+
+def parse_rows(rows: Iterable[Sequence[object]]) -> ParsedRoster:
+    """Validate rows whose first is the header; row numbers count the header as row 1."""
+    out = ParsedRoster()
+    it = iter(rows)
+    header = next(it, None)
+    if header is None:
+        raise ValueError("the file is empty")
+    columns = [_ALIASES.get(re.sub(r"[\s_]", "", _text(None, h).strip().lower())) for h in header]
+    missing = [c for c in _REQUIRED if c not in columns]
+    if missing:
+        raise ValueError(f"missing columns: {', '.join(missing)}")
+    seen: dict[str, int] = {}
+    for number, values in enumerate(it, start=2):
+        cells = {c: _text(c, v).strip() for c, v in zip(columns, values, strict=False) if c is not None}
+        if not any(cells.values()):
+            continue  # blank lines at the end of a spreadsheet are not rows
+        out.total_rows += 1
+        if out.total_rows > MAX_ROWS:
+            raise ValueError(f"more than {MAX_ROWS} rows: is this a roster?")
+        person, problems = _person(number, cells)
+        if person is not None and person.iin in seen:
+            problems.append(RowProblem(number, "iin", "duplicate_iin", f"{person.iin} (row {seen[person.iin]})"))
+        if problems:
+            out.problems.extend(problems)
+            continue
+        assert person is not None
+        seen[person.iin] = number
+        out.rows.append(person)
+    return out
+
+
+def _person(row: int, cells: dict[str, str]) -> tuple[PersonRow | None, list[RowProblem]]:
+    problems: list[RowProblem] = []
+
+    def bad(column: str, code: str) -> None:
+        problems.append(RowProblem(row, column, code, cells.get(column, "")))
+
+    role = _ROLES.get(cells.get("role", "").lower())
+    if role is None:
+        bad("role", "unknown_role")
+    iin = cells.get("iin", "")
+    if (problem := iin_problem(iin)) is not None:
+        bad("iin", problem.value)
+    for column in ("last_name", "first_name"):
+        if not cells.get(column):
+            bad(column, "required")
+        elif len(cells[column]) > 100:
+            bad(column, "too_long")
+    language = cells.get("language", "").lower() or None
+    if language is not None:
+        language = _LANGUAGES.get(language)
+        if language is None:
+            bad("language", "unknown_language")
+    fields: dict[str, object] = {}
+    if role is Role.STUDENT:
+        fields = _student(cells, bad)
+    elif role is Role.GUARDIAN:
+        fields = _guardian(cells, bad)
+    if problems or role is None:
+        return None, problems
+    return PersonRow(
+        row=row, role=role, iin=iin, last_name=cells["last_name"], first_name=cells["first_name"],
+        middle_name=cells.get("middle_name") or None, language=language, **fields,  # type: ignore[arg-type]
+    ), problems  # fmt: skip
+
+
+def _student(cells: dict[str, str], bad: Bad) -> dict[str, object]:
+    match = _CLASS.match(cells.get("class", ""))
+    if match is None:
+        bad("class", "unknown_class")
+        return {}
+    grade = int(match["grade"])
+    category_text = cells.get("meal_category", "").lower()
+    if not category_text:
+        # Order No. 456: grades 1-4 eat free; older children by their social category, else paid.
+        category = Category.FREE if 1 <= grade <= 4 else Category.PAID
+    elif category_text in {c.value for c in Category}:
+        category = Category(category_text)
+    else:
+        bad("meal_category", "unknown_meal_category")
+        return {}
+    discount: int | None = None
+    if category is Category.DISCOUNTED:
+        text = cells.get("discount_percent", "")
+        if not text.isdigit() or not 1 <= int(text) <= 99:
+            bad("discount_percent", "discount_out_of_range")
+            return {}
+        discount = int(text)
+    return {
+        "class_name": f"{grade}{match['letter'].upper()}",
+        "grade": grade,
+        "meal_category": category,
+        "discount_percent": discount,
+    }
+
+
+def _guardian(cells: dict[str, str], bad: Bad) -> dict[str, object]:
+    phone = _PHONE_JUNK.sub("", cells.get("phone", ""))
+    if phone.startswith("8") and len(phone) == 11:
+        phone = "+7" + phone[1:]  # the domestic form most exports still carry
+    email = cells.get("email", "").lower()
+    ok = True
+    if phone and not re.fullmatch(r"\+7\d{10}", phone):
+        bad("phone", "bad_phone")
+        ok = False
+    if email and not _EMAIL.match(email):
+        bad("email", "bad_email")
+        ok = False
+    if not phone and not email:
+        bad("phone", "phone_or_email_required")
+        ok = False
+    children = tuple(c.strip() for c in re.split(r"[;,]", cells.get("children", "")) if c.strip())
+    if not children:
+        bad("children", "required")
+        ok = False
+    elif any(iin_problem(c) is not None for c in children):
+        bad("children", "bad_child_iin")
+        ok = False
+    if not ok:
+        return {}
+    return {"phone": phone or None, "email": email or None, "children": children}
