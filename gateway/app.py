@@ -53,6 +53,7 @@ class Gateway:
         credential_key: bytes,
         drivers: Sequence[LinkDriver],
         points: Mapping[str, AccessPoint],
+        releases: Mapping[str, str] | None = None,
         policy: Policy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         ui_host: str = "127.0.0.1",
@@ -61,6 +62,7 @@ class Gateway:
         self.site = site
         self.drivers = list(drivers)
         self._by_reader = {reader: d for d in self.drivers for reader in d.reader_ids}
+        self._releases = dict(releases or {})
         self.storage = Storage(site.gateway.data_dir / "gateway.db")
         self.forwarder = Forwarder(
             storage=self.storage,
@@ -94,13 +96,14 @@ class Gateway:
     @classmethod
     def from_site(cls, site: SiteConfig, **kwargs: Any) -> Gateway:
         """Resolve the site's secrets and build its drivers from the registry."""
-        drivers, points = build_devices(site)
+        devices = build_devices(site)
         return cls(
             site,
             key=site.gateway.key.resolve().encode(),
             credential_key=site.gateway.credential_key.resolve().encode(),
-            drivers=drivers,
-            points=points,
+            drivers=devices.drivers,
+            points=devices.points,
+            releases=devices.releases,
             **kwargs,
         )
 
@@ -113,9 +116,15 @@ class Gateway:
         return f"http://{self._ui_host}:{port}/"
 
     def _route_feedback(self, reader_id: str, feedback: Feedback) -> None:
+        # The reader shows the answer; a turnstile wired to a separate relay board opens from it.
         driver = self._by_reader.get(reader_id)
         if driver is not None:
             driver.feedback(reader_id, feedback)
+        relay_id = self._releases.get(reader_id)
+        if relay_id is not None and feedback.granted and feedback.unlock is not None:
+            relay = self._by_reader.get(relay_id)
+            if relay is not None:
+                relay.feedback(relay_id, feedback)
 
     def status(self) -> dict[str, Any]:
         """Counters of every part, for the page, the live view and the metrics."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 from device_drivers.base import LinkDriver
 from device_drivers.em4100.driver import Em4100Config, Em4100Driver
@@ -10,7 +11,15 @@ from device_drivers.mqtt_terminal.driver import MqttTerminalConfig, MqttTerminal
 from gateway.config import ReaderConfig, SerialFraming, SiteConfig
 from gateway.policy import AccessPoint, Place
 
-__all__ = ["SERIAL_DRIVERS", "build_devices"]
+__all__ = ["SERIAL_DRIVERS", "Devices", "build_devices"]
+
+
+class Devices(NamedTuple):
+    """A site's drivers, the access points the policy sees, and which relay each reader releases."""
+
+    drivers: list[LinkDriver]
+    points: dict[str, AccessPoint]
+    releases: dict[str, str]  # reader id -> relay id
 
 
 def _em4100(reader: ReaderConfig) -> LinkDriver:
@@ -21,7 +30,7 @@ def _em4100(reader: ReaderConfig) -> LinkDriver:
 SERIAL_DRIVERS: dict[SerialFraming, Callable[[ReaderConfig], LinkDriver]] = {SerialFraming.EM4100: _em4100}
 
 
-def build_devices(site: SiteConfig) -> tuple[list[LinkDriver], dict[str, AccessPoint]]:
+def build_devices(site: SiteConfig) -> Devices:
     """The drivers of a site and the access points the policy sees."""
     drivers = [SERIAL_DRIVERS[r.framing](r) for r in site.readers]
     points = {r.id: AccessPoint(r.id, Place.TURNSTILE, r.direction) for r in site.readers}
@@ -43,4 +52,4 @@ def build_devices(site: SiteConfig) -> tuple[list[LinkDriver], dict[str, AccessP
             )
         )
         points.update({t.id: AccessPoint(t.id, Place.CANTEEN) for t in site.terminals})
-    return drivers, points
+    return Devices(drivers, points, releases={})
