@@ -14,14 +14,15 @@ from pydantic import ValidationError
 from cloud_api import commands
 from cloud_api.settings import CloudSettings
 
-__all__ = ["app", "gateway_add", "migrate", "prune_journal", "serve"]
+__all__ = ["DB_HELP", "app", "gateway_add", "load_settings", "migrate", "prune_journal", "serve"]
 
 app = typer.Typer(help="The cloud API: serve it, migrate its database, register gateways.", no_args_is_help=True,
                   add_completion=False)  # fmt: skip
 DB_HELP = "SQLAlchemy URL [default: $MEKTEP_CLOUD_DATABASE_URL, else sqlite:///var/cloud/cloud.db]"
 
 
-def _settings(database_url: str | None) -> CloudSettings:
+def load_settings(database_url: str | None) -> CloudSettings:
+    """The cloud's settings, with ``database_url`` when given; a refused setting exits with its message."""
     try:
         return CloudSettings(database_url=database_url) if database_url else CloudSettings()
     except ValidationError as exc:
@@ -42,7 +43,7 @@ def serve(
         MEKTEP_CLOUD_ADMIN_TOKEN=$(openssl rand -hex 16) mektep cloud serve --port 8000
         mektep cloud serve --database-url postgresql+psycopg://mektep@db/mektep --host 0.0.0.0
     """
-    commands.serve(_settings(database_url), host=host, port=port, log_level=log_level)
+    commands.serve(load_settings(database_url), host=host, port=port, log_level=log_level)
 
 
 @app.command()
@@ -52,7 +53,7 @@ def migrate(database_url: str | None = typer.Option(None, help=DB_HELP)) -> None
     Example:
         mektep cloud migrate --database-url postgresql+psycopg://postgres@127.0.0.1/mektep
     """
-    commands.upgrade(_settings(database_url).database_url)
+    commands.upgrade(load_settings(database_url).database_url)
     typer.echo("database at the newest schema")
 
 
@@ -76,7 +77,7 @@ def gateway_add(
     if not key:
         raise typer.BadParameter(f"environment variable {key_env} is not set", param_hint="--key-env")
     try:
-        new = commands.add_gateway(_settings(database_url).database_url, gateway_id, school, key)
+        new = commands.add_gateway(load_settings(database_url).database_url, gateway_id, school, key)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     typer.echo(f"gateway {gateway_id} {'registered' if new else 'key rotated'} for school {school}")
@@ -94,7 +95,7 @@ def prune_journal(
     Example:
         mektep cloud prune-journal --days 400
     """
-    settings = _settings(database_url)
+    settings = load_settings(database_url)
     removed = commands.prune_journal(settings.database_url, days or settings.packet_retention_days)
     typer.echo(f"{removed} packets removed")
 

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import uvicorn
 
 from cloud_api.app import create_app
 from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
+from cloud_api.roster.nedb import read_roster
 from cloud_api.services.gateways import register_gateway
 from cloud_api.services.journal import prune_packets
+from cloud_api.services.roster_import import ImportReport, import_roster
 from cloud_api.settings import CloudSettings
 
-__all__ = ["add_gateway", "prune_journal", "serve", "upgrade"]
+__all__ = ["add_gateway", "import_roster_file", "prune_journal", "serve", "upgrade"]
 
 
 def serve(settings: CloudSettings, host: str = "127.0.0.1", port: int = 8000, log_level: str = "warning") -> None:
@@ -43,5 +47,29 @@ def prune_journal(database_url: str, retention_days: int, now: datetime | None =
     try:
         with engine.begin() as conn:
             return prune_packets(conn, now or datetime.now(UTC), retention_days)
+    finally:
+        engine.dispose()
+
+
+def import_roster_file(
+    database_url: str,
+    path: Path,
+    school_id: str,
+    *,
+    actor: str,
+    on_parsed: Callable[[int], None] = lambda _n: None,
+    progress: Callable[[int], None] = lambda _n: None,
+) -> ImportReport:
+    """Migrate, then import an NEDB export into ``school_id`` in one transaction.
+
+    ``on_parsed(rows)`` is called once the file is read, ``progress(n)`` as rows are stored.
+    """
+    roster = read_roster(path)
+    on_parsed(len(roster.rows))
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            return import_roster(conn, school_id, roster, actor=actor, progress=progress)
     finally:
         engine.dispose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from cloud_api.cli import app as cloud_app
+from cloud_api.roster.cli import app as roster_app
 from gateway.cli import app as gateway_app
 from gateway.config_cli import app as config_app
 from mektep.bench import app as bench_app
@@ -24,6 +25,7 @@ app.add_typer(gateway_app, name="gateway")
 app.add_typer(sim_app, name="sim")
 app.add_typer(bench_app, name="bench")
 app.add_typer(config_app, name="config")
+app.add_typer(roster_app, name="roster")
 
 if __name__ == "__main__":
     app()

@@ -26,7 +26,7 @@ from sqlalchemy import (
 
 from cloud_api.db.types import BigIntegerId, UTCDateTime
 
-__all__ = ["events", "gateways", "metadata", "packets"]
+__all__ = ["audit_log", "events", "gateways", "guardianships", "metadata", "packets", "people", "roster_versions"]
 
 metadata = MetaData()
 
@@ -87,4 +87,65 @@ packets = Table(
     UniqueConstraint("gateway_id", "signature", name="packets_gateway_signature"),
     # The retention sweep deletes by age.
     Index("packets_received_at", "received_at"),
+)
+
+# -- the roster (issue 4) -------------------------------------------------------------------------
+
+roster_versions = Table(
+    "roster_versions",
+    metadata,
+    # Every change to a school's roster takes the next version; a gateway asks for what changed
+    # after the version it holds (DESIGN §3: versioned deltas).
+    Column("school_id", String(64), primary_key=True),
+    Column("version", BigInteger, nullable=False),
+)
+
+people = Table(
+    "people",
+    metadata,
+    Column("school_id", String(64), primary_key=True),
+    Column("id", Uuid(), primary_key=True),
+    Column("iin", String(12), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("last_name", String(100), nullable=False),
+    Column("first_name", String(100), nullable=False),
+    Column("middle_name", String(100)),
+    Column("language", String(2)),
+    Column("class_name", String(8)),
+    Column("grade", Integer),
+    Column("meal_category", String(16)),
+    Column("discount_percent", Integer),
+    Column("phone", String(16)),
+    Column("email", String(254)),
+    Column("active", Boolean, nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("school_id", "iin", name="people_school_iin"),
+    Index("people_school_version", "school_id", "version"),
+)
+
+guardianships = Table(
+    "guardianships",
+    metadata,
+    Column("school_id", String(64), primary_key=True),
+    Column("guardian_id", Uuid(), primary_key=True),
+    Column("child_id", Uuid(), primary_key=True),
+    Column("version", BigInteger, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    # §5: every create, change and delete of personal data, who did it, when, before and after.
+    Column("id", BigIntegerId, primary_key=True, autoincrement=True),
+    Column("school_id", String(64), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("entity", String(32), nullable=False),
+    Column("entity_id", String(128), nullable=False),
+    Column("before", JSON(none_as_null=True)),
+    Column("after", JSON(none_as_null=True)),
+    Index("audit_log_school_at", "school_id", "at"),
+    Index("audit_log_entity", "entity", "entity_id"),
 )

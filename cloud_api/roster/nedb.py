@@ -114,9 +114,18 @@ def read_roster(path: Path) -> ParsedRoster:
     """Read a CSV (UTF-8, comma or semicolon) or XLSX export. Raises ``ValueError`` if unreadable."""
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         return parse_rows(_xlsx_rows(path))
-    text = path.read_bytes().decode("utf-8-sig")
-    dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t") if text.strip() else csv.excel
-    return parse_rows(csv.reader(io.StringIO(text), dialect))
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text (byte {exc.start}): save the export as CSV UTF-8") from None
+    # The header says which separator the export uses (Excel in a Russian locale writes ";").
+    # csv.Sniffer guesses from the data and gives up on rows with many empty cells.
+    header = text.split("\n", 1)[0]
+    delimiter = max(";,\t", key=header.count)
+    try:
+        return parse_rows(csv.reader(io.StringIO(text), delimiter=delimiter))
+    except csv.Error as exc:
+        raise ValueError(f"not a readable CSV file: {exc}") from None
 
 
 def _xlsx_rows(path: Path) -> Iterator[Sequence[object]]:

@@ -98,3 +98,13 @@ def test_xlsx_first_sheet(tmp_path: Path) -> None:
     assert [r.iin for r in roster.rows] == [CHILD, TEEN, MOTHER, TEACHER, born_2008]
     # the IIN typed as a number is the same child again: refused as a duplicate, not misread
     assert roster.problems == [RowProblem(6, "iin", "duplicate_iin", f"{CHILD} (row 2)")]
+
+
+def test_csv_with_many_empty_cells_is_read(tmp_path: Path) -> None:
+    # csv.Sniffer could not tell the separator of such a file, and the import failed whole
+    path = tmp_path / "export.csv"
+    path.write_text("\n".join(";".join(row) for row in [HEADER, *GOOD]), encoding="utf-8")
+    assert len(read_roster(path).rows) == 4
+    path.write_bytes(b"role;iin\n\xff\xfe")
+    with pytest.raises(ValueError, match="not UTF-8"):
+        read_roster(path)

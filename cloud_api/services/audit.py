@@ -1,0 +1,48 @@
+"""The audit journal (Order No. 456 §5): every create, change and delete of personal data.
+
+Services collect :class:`AuditEntry` values while they change rows and write them in the same
+transaction, so a change and its journal entry commit or vanish together. The caller owns the
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Literal, NamedTuple
+
+from sqlalchemy import Connection, insert, select
+
+from cloud_api.db.schema import audit_log
+
+__all__ = ["AuditEntry", "audit_entries", "write_audit"]
+
+Action = Literal["create", "update", "delete"]
+
+
+class AuditEntry(NamedTuple):
+    """One change: what was done to which record, and its fields before and after."""
+
+    action: Action
+    entity: str
+    entity_id: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+def write_audit(conn: Connection, school_id: str, actor: str, at: datetime, entries: Sequence[AuditEntry]) -> None:
+    """Append ``entries`` made by ``actor`` at ``at`` to the journal of ``school_id``."""
+    if not entries:
+        return
+    conn.execute(
+        insert(audit_log),
+        [{"school_id": school_id, "at": at, "actor": actor, **e._asdict()} for e in entries],
+    )
+
+
+def audit_entries(conn: Connection, school_id: str, entity: str | None = None) -> list[dict[str, Any]]:
+    """The journal of a school, oldest first (optionally of one kind of record)."""
+    query = select(audit_log).where(audit_log.c.school_id == school_id).order_by(audit_log.c.id)
+    if entity is not None:
+        query = query.where(audit_log.c.entity == entity)
+    return [dict(row._mapping) for row in conn.execute(query)]

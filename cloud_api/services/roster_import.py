@@ -1,0 +1,178 @@
+"""Importing a parsed NEDB roster into a school: idempotent, audited, one roster version per import.
+
+A row whose person is new is created; a row that differs from what is stored updates only what
+changed; a row equal to what is stored changes nothing. Every create and change is written to the
+audit journal with who did it, when, and the fields before and after, so importing the same file
+twice leaves no trace the second time. Guardians are linked to the children their row names; a
+child the school does not have is a problem of that row, which is then not imported.
+
+The caller owns the transaction: nothing is visible until it commits, so an import is whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import uuid_utils
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
+
+from cloud_api.db.schema import guardianships, people, roster_versions
+from cloud_api.roster.nedb import ParsedRoster, PersonRow, Role, RowProblem
+from cloud_api.services.audit import AuditEntry, write_audit
+
+__all__ = ["ImportReport", "import_roster"]
+
+# What an import may change about a person (identity, the IIN, never changes).
+FIELDS = ("role", "last_name", "first_name", "middle_name", "language", "class_name", "grade",
+          "meal_category", "discount_percent", "phone", "email", "active")  # fmt: skip
+
+
+@dataclass
+class ImportReport:
+    """What an import did, and the rows it refused."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    links_added: int = 0
+    links_removed: int = 0
+    problems: list[RowProblem] = field(default_factory=list)
+    version: int = 0  # the school's roster version after the import
+
+
+def import_roster(
+    conn: Connection,
+    school_id: str,
+    roster: ParsedRoster,
+    *,
+    actor: str,
+    progress: Callable[[int], None] = lambda _n: None,
+) -> ImportReport:
+    """Store the good rows of ``roster`` for ``school_id``; ``progress(n)`` after each n rows."""
+    now = datetime.now(UTC)
+    report = ImportReport(problems=list(roster.problems))
+    query = select(people).where(people.c.school_id == school_id)
+    stored = {row.iin: dict(row._mapping) for row in conn.execute(query)}
+    version = _current_version(conn, school_id) + 1
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    audit: list[AuditEntry] = []
+    # Children and staff first, so that a guardian's row finds the children of the same file.
+    ordered = sorted(roster.rows, key=lambda r: r.role is Role.GUARDIAN)
+    guardians: list[tuple[PersonRow, UUID]] = []
+    for done, row in enumerate(ordered, start=1):
+        wanted = _fields(row)
+        if row.role is Role.GUARDIAN and (missing := [c for c in row.children if c not in stored]):
+            report.problems.append(RowProblem(row.row, "children", "unknown_child", ", ".join(missing)))
+            continue
+        current = stored.get(row.iin)
+        if current is None:
+            person_id = UUID(str(uuid_utils.uuid7()))
+            record = {"school_id": school_id, "id": person_id, "iin": row.iin, **wanted,
+                      "version": version, "updated_at": now}  # fmt: skip
+            inserts.append(record)
+            stored[row.iin] = record
+            audit.append(AuditEntry("create", "person", str(person_id), None, {"iin": row.iin, **wanted}))
+            report.created += 1
+        else:
+            person_id = current["id"]
+            changed = {k: v for k, v in wanted.items() if current[k] != v}
+            if changed:
+                updates.append({"b_id": person_id, **{**{k: current[k] for k in FIELDS}, **changed},
+                                "version": version, "updated_at": now})  # fmt: skip
+                audit.append(
+                    AuditEntry("update", "person", str(person_id), {k: current[k] for k in changed}, changed)
+                )
+                current.update(changed)
+                report.updated += 1
+            else:
+                report.unchanged += 1
+        if row.role is Role.GUARDIAN:
+            guardians.append((row, person_id))
+        if done % 500 == 0:
+            progress(500)
+    progress(len(ordered) % 500)
+    if inserts:
+        conn.execute(insert(people), inserts)
+    if updates:
+        conn.execute(
+            update(people)
+            .where(people.c.school_id == school_id, people.c.id == bindparam("b_id"))
+            .values({k: bindparam(k) for k in (*FIELDS, "version", "updated_at")}),
+            updates,
+        )
+    _link_guardians(conn, school_id, guardians, stored, version, audit, report)
+    if audit:
+        _set_version(conn, school_id, version)
+        write_audit(conn, school_id, actor, now, audit)
+        report.version = version
+    else:
+        report.version = version - 1
+    return report
+
+
+def _fields(row: PersonRow) -> dict[str, Any]:
+    return {
+        "role": row.role.value, "last_name": row.last_name, "first_name": row.first_name,
+        "middle_name": row.middle_name, "language": row.language, "class_name": row.class_name,
+        "grade": row.grade, "meal_category": row.meal_category.value if row.meal_category else None,
+        "discount_percent": row.discount_percent, "phone": row.phone, "email": row.email, "active": True,
+    }  # fmt: skip
+
+
+def _link_guardians(
+    conn: Connection,
+    school_id: str,
+    guardians: list[tuple[PersonRow, UUID]],
+    stored: dict[str, dict[str, Any]],
+    version: int,
+    audit: list[AuditEntry],
+    report: ImportReport,
+) -> None:
+    if not guardians:
+        return
+    existing: dict[UUID, set[UUID]] = {}
+    query = select(guardianships.c.guardian_id, guardianships.c.child_id).where(guardianships.c.school_id == school_id)
+    for guardian_id, child_id in conn.execute(query):
+        existing.setdefault(guardian_id, set()).add(child_id)
+    adds: list[dict[str, Any]] = []
+    for row, guardian_id in guardians:
+        wanted = {stored[iin]["id"] for iin in row.children}
+        have = existing.get(guardian_id, set())
+        for child_id in sorted(wanted - have):
+            adds.append({"school_id": school_id, "guardian_id": guardian_id, "child_id": child_id, "version": version})
+            link = {"guardian_id": str(guardian_id), "child_id": str(child_id)}
+            audit.append(AuditEntry("create", "guardianship", f"{guardian_id}:{child_id}", None, link))
+        for child_id in sorted(have - wanted):
+            conn.execute(
+                delete(guardianships).where(
+                    guardianships.c.school_id == school_id,
+                    guardianships.c.guardian_id == guardian_id,
+                    guardianships.c.child_id == child_id,
+                )
+            )
+            link = {"guardian_id": str(guardian_id), "child_id": str(child_id)}
+            audit.append(AuditEntry("delete", "guardianship", f"{guardian_id}:{child_id}", link, None))
+            report.links_removed += 1
+    if adds:
+        conn.execute(insert(guardianships), adds)
+        report.links_added += len(adds)
+
+
+def _current_version(conn: Connection, school_id: str) -> int:
+    value = conn.execute(
+        select(roster_versions.c.version).where(roster_versions.c.school_id == school_id)
+    ).scalar_one_or_none()
+    return int(value or 0)
+
+
+def _set_version(conn: Connection, school_id: str, version: int) -> None:
+    changed = conn.execute(
+        update(roster_versions).where(roster_versions.c.school_id == school_id).values(version=version)
+    ).rowcount
+    if not changed:
+        conn.execute(insert(roster_versions).values(school_id=school_id, version=version))

@@ -1,0 +1,34 @@
+"""Every catalog has every message, and every message the code marks or codes it shows is in them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from cloud_api.roster.iin import IinProblem
+from gateway.policy import Reason
+from mektep.i18n import LANGUAGES, catalog_messages
+
+ROOT = Path(__file__).resolve().parents[1]
+MARKED = re.compile(r"""(?<![`\w])_\(\s*["']([^"'…]+)["']""")
+ROSTER_CODES = re.compile(r'bad\(\s*[\w"]+,\s*"(\w+)"\)|RowProblem\([^,]+,\s*"\w+",\s*"(\w+)"')
+
+
+def test_catalogs_have_the_same_messages() -> None:
+    ids = [set(catalog_messages(lang)) for lang in LANGUAGES]
+    assert ids[0] == ids[1] == ids[2]
+
+
+def test_every_marked_message_and_shown_code_is_translated() -> None:
+    wanted: set[str] = set()
+    for package in ("gateway", "cloud_api", "mektep", "device_drivers"):
+        for path in (ROOT / package).rglob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            wanted |= set(MARKED.findall(text))
+            if path.parent.name == "roster" or path.name == "roster_import.py":
+                wanted |= {code for pair in ROSTER_CODES.findall(text) for code in pair if code}
+    wanted |= {r.value for r in Reason if r is not Reason.MANUAL and r is not Reason.DEVICE_STATUS}
+    wanted |= {p.value for p in IinProblem}
+    for lang in LANGUAGES:
+        missing = wanted - set(catalog_messages(lang))
+        assert not missing, f"{lang}: {sorted(missing)}"
