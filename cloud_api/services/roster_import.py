@@ -20,9 +20,10 @@ from uuid import UUID
 import uuid_utils
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
-from cloud_api.db.schema import guardianships, people, roster_versions
+from cloud_api.db.schema import guardianships, people
 from cloud_api.roster.nedb import ParsedRoster, PersonRow, Role, RowProblem
 from cloud_api.services.audit import AuditEntry, write_audit
+from cloud_api.services.roster_versions import current_version, next_version
 
 __all__ = ["ImportReport", "import_roster"]
 
@@ -57,7 +58,6 @@ def import_roster(
     report = ImportReport(problems=list(roster.problems))
     query = select(people).where(people.c.school_id == school_id)
     stored = {row.iin: dict(row._mapping) for row in conn.execute(query)}
-    version = _current_version(conn, school_id) + 1
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     audit: list[AuditEntry] = []
@@ -72,8 +72,7 @@ def import_roster(
         current = stored.get(row.iin)
         if current is None:
             person_id = UUID(str(uuid_utils.uuid7()))
-            record = {"school_id": school_id, "id": person_id, "iin": row.iin, **wanted,
-                      "version": version, "updated_at": now}  # fmt: skip
+            record = {"school_id": school_id, "id": person_id, "iin": row.iin, **wanted, "updated_at": now}
             inserts.append(record)
             stored[row.iin] = record
             audit.append(AuditEntry("create", "person", str(person_id), None, {"iin": row.iin, **wanted}))
@@ -82,8 +81,7 @@ def import_roster(
             person_id = current["id"]
             changed = {k: v for k, v in wanted.items() if current[k] != v}
             if changed:
-                updates.append({"b_id": person_id, **{**{k: current[k] for k in FIELDS}, **changed},
-                                "version": version, "updated_at": now})  # fmt: skip
+                updates.append({"b_id": person_id, **{k: current[k] for k in FIELDS}, **changed, "updated_at": now})
                 audit.append(
                     AuditEntry("update", "person", str(person_id), {k: current[k] for k in changed}, changed)
                 )
@@ -96,6 +94,14 @@ def import_roster(
         if done % 500 == 0:
             progress(500)
     progress(len(ordered) % 500)
+    links = _link_changes(conn, school_id, guardians, stored, audit, report)
+    if not audit:
+        report.version = current_version(conn, school_id)
+        return report
+    # One version for the whole import, taken only once there is something to version.
+    version = report.version = next_version(conn, school_id)
+    for record in (*inserts, *updates, *links.adds):
+        record["version"] = version
     if inserts:
         conn.execute(insert(people), inserts)
     if updates:
@@ -105,13 +111,17 @@ def import_roster(
             .values({k: bindparam(k) for k in (*FIELDS, "version", "updated_at")}),
             updates,
         )
-    _link_guardians(conn, school_id, guardians, stored, version, audit, report)
-    if audit:
-        _set_version(conn, school_id, version)
-        write_audit(conn, school_id, actor, now, audit)
-        report.version = version
-    else:
-        report.version = version - 1
+    if links.adds:
+        conn.execute(insert(guardianships), links.adds)
+    for guardian_id, child_id in links.removes:
+        conn.execute(
+            delete(guardianships).where(
+                guardianships.c.school_id == school_id,
+                guardianships.c.guardian_id == guardian_id,
+                guardianships.c.child_id == child_id,
+            )
+        )
+    write_audit(conn, school_id, actor, now, audit)
     return report
 
 
@@ -124,55 +134,39 @@ def _fields(row: PersonRow) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _link_guardians(
+@dataclass
+class _LinkChanges:
+    adds: list[dict[str, Any]] = field(default_factory=list)
+    removes: list[tuple[UUID, UUID]] = field(default_factory=list)
+
+
+def _link_changes(
     conn: Connection,
     school_id: str,
     guardians: list[tuple[PersonRow, UUID]],
     stored: dict[str, dict[str, Any]],
-    version: int,
     audit: list[AuditEntry],
     report: ImportReport,
-) -> None:
+) -> _LinkChanges:
+    """Which guardian-child links to add and remove so that each guardian has exactly the listed children."""
+    changes = _LinkChanges()
     if not guardians:
-        return
+        return changes
     existing: dict[UUID, set[UUID]] = {}
     query = select(guardianships.c.guardian_id, guardianships.c.child_id).where(guardianships.c.school_id == school_id)
     for guardian_id, child_id in conn.execute(query):
         existing.setdefault(guardian_id, set()).add(child_id)
-    adds: list[dict[str, Any]] = []
     for row, guardian_id in guardians:
         wanted = {stored[iin]["id"] for iin in row.children}
         have = existing.get(guardian_id, set())
         for child_id in sorted(wanted - have):
-            adds.append({"school_id": school_id, "guardian_id": guardian_id, "child_id": child_id, "version": version})
+            changes.adds.append({"school_id": school_id, "guardian_id": guardian_id, "child_id": child_id})
             link = {"guardian_id": str(guardian_id), "child_id": str(child_id)}
             audit.append(AuditEntry("create", "guardianship", f"{guardian_id}:{child_id}", None, link))
         for child_id in sorted(have - wanted):
-            conn.execute(
-                delete(guardianships).where(
-                    guardianships.c.school_id == school_id,
-                    guardianships.c.guardian_id == guardian_id,
-                    guardianships.c.child_id == child_id,
-                )
-            )
+            changes.removes.append((guardian_id, child_id))
             link = {"guardian_id": str(guardian_id), "child_id": str(child_id)}
             audit.append(AuditEntry("delete", "guardianship", f"{guardian_id}:{child_id}", link, None))
-            report.links_removed += 1
-    if adds:
-        conn.execute(insert(guardianships), adds)
-        report.links_added += len(adds)
-
-
-def _current_version(conn: Connection, school_id: str) -> int:
-    value = conn.execute(
-        select(roster_versions.c.version).where(roster_versions.c.school_id == school_id)
-    ).scalar_one_or_none()
-    return int(value or 0)
-
-
-def _set_version(conn: Connection, school_id: str, version: int) -> None:
-    changed = conn.execute(
-        update(roster_versions).where(roster_versions.c.school_id == school_id).values(version=version)
-    ).rowcount
-    if not changed:
-        conn.execute(insert(roster_versions).values(school_id=school_id, version=version))
+    report.links_added += len(changes.adds)
+    report.links_removed += len(changes.removes)
+    return changes
