@@ -26,7 +26,18 @@ from sqlalchemy import (
 
 from cloud_api.db.types import BigIntegerId, UTCDateTime
 
-__all__ = ["audit_log", "events", "gateways", "guardianships", "metadata", "packets", "people", "roster_versions"]
+__all__ = [
+    "audit_log",
+    "consents",
+    "credentials",
+    "events",
+    "gateways",
+    "guardianships",
+    "metadata",
+    "packets",
+    "people",
+    "roster_versions",
+]
 
 metadata = MetaData()
 
@@ -131,6 +142,36 @@ guardianships = Table(
     Column("guardian_id", Uuid(), primary_key=True),
     Column("child_id", Uuid(), primary_key=True),
     Column("version", BigInteger, nullable=False),
+)
+
+credentials = Table(
+    "credentials",
+    metadata,
+    # A card (or a QR code) as the gateway will see it: only its keyed hash, never the number.
+    Column("school_id", String(64), primary_key=True),
+    Column("id", Uuid(), primary_key=True),
+    Column("person_id", Uuid(), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("credential_hash", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # active | blocked | replaced
+    Column("version", BigInteger, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("school_id", "credential_hash", name="credentials_school_hash"),
+    Index("credentials_school_version", "school_id", "version"),
+)
+
+consents = Table(
+    "consents",
+    metadata,
+    # Append-only (§33-1.1): the newest row of a child is the consent in force; the rest is history.
+    Column("id", BigIntegerId, primary_key=True, autoincrement=True),
+    Column("school_id", String(64), nullable=False),
+    Column("child_id", Uuid(), nullable=False),
+    Column("guardian_id", Uuid(), nullable=False),
+    Column("given", Boolean, nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Index("consents_school_child", "school_id", "child_id", "id"),
 )
 
 audit_log = Table(

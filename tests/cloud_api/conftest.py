@@ -19,7 +19,7 @@ from cloud_api.services.gateways import register_gateway
 from cloud_api.settings import CloudSettings
 from tests.cloud_api.helpers import ADMIN, KEY, KEY2
 
-TABLES = "events, packets, gateways, people, guardianships, roster_versions, audit_log"
+TABLES = "events, packets, gateways, people, guardianships, credentials, consents, roster_versions, audit_log"
 
 
 def _truncate(url: str) -> None:

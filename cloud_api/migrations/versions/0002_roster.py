@@ -1,4 +1,4 @@
-"""The roster: people, guardianships, roster versions and the audit journal.
+"""The roster: people, guardianships, cards, consents, roster versions and the audit journal.
 
 Revision ID: 0002
 Revises: 0001
@@ -52,6 +52,30 @@ def upgrade() -> None:
         sa.Column("version", sa.BigInteger, nullable=False),
     )
     op.create_table(
+        "credentials",
+        sa.Column("school_id", sa.String(64), primary_key=True),
+        sa.Column("id", sa.Uuid(), primary_key=True),
+        sa.Column("person_id", sa.Uuid(), nullable=False),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("credential_hash", sa.String(64), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("version", sa.BigInteger, nullable=False),
+        sa.Column("updated_at", INSTANT, nullable=False),
+        sa.UniqueConstraint("school_id", "credential_hash", name="credentials_school_hash"),
+    )
+    op.create_index("credentials_school_version", "credentials", ["school_id", "version"])
+    op.create_table(
+        "consents",
+        sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
+        sa.Column("school_id", sa.String(64), nullable=False),
+        sa.Column("child_id", sa.Uuid(), nullable=False),
+        sa.Column("guardian_id", sa.Uuid(), nullable=False),
+        sa.Column("given", sa.Boolean, nullable=False),
+        sa.Column("at", INSTANT, nullable=False),
+        sa.Column("version", sa.BigInteger, nullable=False),
+    )
+    op.create_index("consents_school_child", "consents", ["school_id", "child_id", "id"])
+    op.create_table(
         "audit_log",
         sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
         sa.Column("school_id", sa.String(64), nullable=False),
@@ -69,6 +93,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("audit_log")
+    op.drop_table("consents")
+    op.drop_table("credentials")
     op.drop_table("guardianships")
     op.drop_table("people")
     op.drop_table("roster_versions")

@@ -1,0 +1,89 @@
+"""Cards and QR credentials of people: assign, block a lost one, replace it. The caller owns the transaction.
+
+The cloud stores a credential the way the gateway reports it, as the keyed hash of the card number
+(:func:`cloud_api.contract.credential_hash`), so a card number never sits in either database. A
+blocked or replaced card keeps its row: the gateway must answer "card blocked", not "unknown card",
+when it is tapped again. Every change takes a roster version and is audited.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from uuid import UUID
+
+import uuid_utils
+from sqlalchemy import Connection, insert, select, update
+
+from cloud_api.contract import CredentialKind
+from cloud_api.db.schema import credentials, people
+from cloud_api.services.audit import AuditEntry, write_audit
+from cloud_api.services.errors import RosterError
+from cloud_api.services.roster_versions import next_version
+
+__all__ = ["CardStatus", "assign_card", "block_card", "replace_card"]
+
+
+class CardStatus(StrEnum):
+    """Whether a card opens anything."""
+
+    ACTIVE = "active"
+    BLOCKED = "blocked"  # lost or stolen: refused at every reader
+    REPLACED = "replaced"  # superseded by a new card: refused, and says so
+
+
+def assign_card(
+    conn: Connection, school_id: str, person_id: UUID, kind: CredentialKind, credential_hash: str, *, actor: str
+) -> UUID:
+    """Give a person a card (or a QR credential); its id. Refuses a card another row already has."""
+    exists = conn.execute(
+        select(people.c.id).where(people.c.school_id == school_id, people.c.id == person_id, people.c.active)
+    ).first()
+    if exists is None:
+        raise RosterError("unknown_person")
+    taken = conn.execute(
+        select(credentials.c.person_id).where(
+            credentials.c.school_id == school_id, credentials.c.credential_hash == credential_hash
+        )
+    ).first()
+    if taken is not None:
+        raise RosterError("card_already_assigned")
+    now = datetime.now(UTC)
+    card_id = UUID(str(uuid_utils.uuid7()))
+    row = {"person_id": str(person_id), "kind": kind.value, "status": CardStatus.ACTIVE.value}
+    conn.execute(
+        insert(credentials).values(
+            school_id=school_id, id=card_id, person_id=person_id, kind=kind.value, credential_hash=credential_hash,
+            status=CardStatus.ACTIVE.value, version=next_version(conn, school_id), updated_at=now,
+        )
+    )  # fmt: skip
+    write_audit(conn, school_id, actor, now, [AuditEntry("create", "credential", str(card_id), None, row)])
+    return card_id
+
+
+def block_card(conn: Connection, school_id: str, card_id: UUID, *, actor: str) -> None:
+    """Block a lost or stolen card at every reader of the school (from the gateway's next sync)."""
+    _set_status(conn, school_id, card_id, CardStatus.BLOCKED, actor)
+
+
+def replace_card(
+    conn: Connection, school_id: str, card_id: UUID, new_hash: str, *, actor: str, kind: CredentialKind | None = None
+) -> UUID:
+    """Retire a card and give its holder a new one, in one change; the new card's id."""
+    person_id, old_kind = _set_status(conn, school_id, card_id, CardStatus.REPLACED, actor)
+    return assign_card(conn, school_id, person_id, kind or CredentialKind(old_kind), new_hash, actor=actor)
+
+
+def _set_status(conn: Connection, school_id: str, card_id: UUID, status: CardStatus, actor: str) -> tuple[UUID, str]:
+    where = (credentials.c.school_id == school_id, credentials.c.id == card_id)
+    row = conn.execute(select(credentials.c.person_id, credentials.c.kind, credentials.c.status).where(*where)).first()
+    if row is None:
+        raise RosterError("unknown_card")
+    if row.status != CardStatus.ACTIVE:
+        raise RosterError("card_not_active")
+    now = datetime.now(UTC)
+    version = next_version(conn, school_id)
+    conn.execute(update(credentials).where(*where).values(status=status.value, version=version, updated_at=now))
+    entry = AuditEntry("update", "credential", str(card_id), {"status": row.status}, {"status": status.value})
+    write_audit(conn, school_id, actor, now, [entry])
+    return row.person_id, row.kind

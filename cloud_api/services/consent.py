@@ -1,0 +1,59 @@
+"""Consent to attendance tracking (Order No. 456 §33-1.1), given or withdrawn by a guardian per child.
+
+Consent is kept as history: each change is a new row, the newest one for a child is in force. A
+child without consent still walks in; the gateway records the event without identity and no
+notice goes out. Only a guardian of the child can give or withdraw it. The caller owns the
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from uuid import UUID
+
+from sqlalchemy import Connection, func, insert, select
+
+from cloud_api.db.schema import consents, guardianships
+from cloud_api.services.audit import AuditEntry, write_audit
+from cloud_api.services.errors import RosterError
+from cloud_api.services.roster_versions import next_version
+
+__all__ = ["consents_of", "set_consent"]
+
+
+def set_consent(
+    conn: Connection, school_id: str, child_id: UUID, guardian_id: UUID, given: bool, *, actor: str
+) -> None:
+    """Record a guardian's consent (or its withdrawal) for one child."""
+    linked = conn.execute(
+        select(guardianships.c.child_id).where(
+            guardianships.c.school_id == school_id,
+            guardianships.c.guardian_id == guardian_id,
+            guardianships.c.child_id == child_id,
+        )
+    ).first()
+    if linked is None:
+        raise RosterError("not_the_guardian")
+    before = consents_of(conn, school_id, [child_id]).get(child_id, False)
+    if before == given:
+        return  # nothing changes: no version, no journal entry
+    now = datetime.now(UTC)
+    conn.execute(
+        insert(consents).values(
+            school_id=school_id, child_id=child_id, guardian_id=guardian_id, given=given, at=now,
+            version=next_version(conn, school_id),
+        )
+    )  # fmt: skip
+    entry = AuditEntry("update", "consent", str(child_id), {"given": before}, {"given": given, "by": str(guardian_id)})
+    write_audit(conn, school_id, actor, now, [entry])
+
+
+def consents_of(conn: Connection, school_id: str, child_ids: Iterable[UUID] | None = None) -> dict[UUID, bool]:
+    """The consent in force for each child that has ever had one (all the school's, or ``child_ids``)."""
+    newest = select(consents.c.child_id, func.max(consents.c.id).label("id")).where(consents.c.school_id == school_id)
+    if child_ids is not None:
+        newest = newest.where(consents.c.child_id.in_(list(child_ids)))
+    latest = newest.group_by(consents.c.child_id).subquery()
+    rows = conn.execute(select(consents.c.child_id, consents.c.given).join(latest, consents.c.id == latest.c.id))
+    return {child_id: bool(given) for child_id, given in rows}
