@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from cloud_api.api.openapi import document_raw_bodies
-from cloud_api.api.routes import events, health, ingest
+from cloud_api.api.routes import accounts, events, health, ingest, people, sync
 from cloud_api.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, Batch
 from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
@@ -21,7 +21,12 @@ DESCRIPTION = """\
 Signed, idempotent ingest of school gateway events, and their read-back by local day.
 
 * **Ingest** — `POST /v1/ingest/batches`, HMAC-signed by the gateway (see the operation).
-* **Read-back** — `GET /v1/schools/{school_id}/events?date=YYYY-MM-DD`, `Authorization: Bearer <admin token>`.
+* **Read-back** — `GET /v1/schools/{school_id}/events?date=YYYY-MM-DD`: school_admin or canteen_staff of the
+  school, or the admin token.
+* **Accounts** — `POST /v1/auth/sign-in` gives a session token; send it as `Authorization: Bearer <token>`.
+  Roles (ministry, region, school_admin, canteen_staff, guardian, student) are granted per scope and kept
+  as history. The admin token acts as the system everywhere an account is accepted.
+* **People** — a guardian reads and gives consent for their own children only; staff only their school.
 * **Operations** — `GET /healthz`, `GET /metrics` (Prometheus).
 """
 
@@ -48,6 +53,9 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.include_router(ingest.router)
     app.include_router(events.router)
+    app.include_router(sync.router)
+    app.include_router(accounts.router)
+    app.include_router(people.router)
     app.include_router(health.router)
     document_raw_bodies(app, [Batch], required_headers=[HEADER_GATEWAY, HEADER_TIMESTAMP, HEADER_SIGNATURE])
     return app

@@ -29,6 +29,7 @@ __all__ = [
     "HEADER_SIGNATURE",
     "HEADER_TIMESTAMP",
     "INGEST_PATH",
+    "MANUAL_REASON_MAX",
     "MAX_BATCH_EVENTS",
     "Batch",
     "BatchResult",
@@ -38,11 +39,13 @@ __all__ = [
     "Event",
     "EventKind",
     "EventResult",
+    "ManualEntry",
     "MealInfo",
     "ResultStatus",
     "credential_hash",
     "sign",
     "signature_base",
+    "signed_headers",
     "verify",
 ]
 
@@ -51,6 +54,7 @@ HEADER_GATEWAY = "X-Mektep-Gateway"
 HEADER_TIMESTAMP = "X-Mektep-Timestamp"
 HEADER_SIGNATURE = "X-Mektep-Signature"
 MAX_BATCH_EVENTS = 1000
+MANUAL_REASON_MAX = 200
 
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 
@@ -103,6 +107,15 @@ class MealInfo(BaseModel):
     price_tiyn: int = Field(ge=0, description="Price charged, in tiyn (1/100 tenge).")
 
 
+class ManualEntry(BaseModel):
+    """Who entered an event by hand at a screen (a child who forgot the card), and why: the audit."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    staff_id: str = Field(min_length=1, max_length=64, description="The roster id of the staff member.")
+    reason: str = Field(min_length=1, max_length=MANUAL_REASON_MAX, examples=["forgot the card"])
+
+
 class Event(BaseModel):
     """One immutable record of something that happened at a school's device.
 
@@ -150,6 +163,7 @@ class Event(BaseModel):
     reason: str = Field(max_length=64)
     judged_without_roster: bool = False
     meal: MealInfo | None = None
+    manual: ManualEntry | None = Field(default=None, description="Set when staff entered the event by hand.")
 
 
 class Batch(BaseModel):
@@ -220,6 +234,15 @@ def signature_base(method: str, path: str, timestamp: str, body: bytes) -> bytes
 def sign(key: bytes, method: str, path: str, timestamp: str, body: bytes) -> str:
     """Hex HMAC-SHA256 of :func:`signature_base` under the gateway's key."""
     return hmac.new(key, signature_base(method, path, timestamp, body), hashlib.sha256).hexdigest()
+
+
+def signed_headers(key: bytes, gateway_id: str, method: str, path: str, body: bytes, timestamp: str) -> dict[str, str]:
+    """The three headers that sign a gateway's request (``path`` with its query string, if any)."""
+    return {
+        HEADER_GATEWAY: gateway_id,
+        HEADER_TIMESTAMP: timestamp,
+        HEADER_SIGNATURE: sign(key, method, path, timestamp, body),
+    }
 
 
 def verify(key: bytes, method: str, path: str, timestamp: str, body: bytes, signature: str) -> bool:

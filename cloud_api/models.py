@@ -12,7 +12,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cloud_api.contract import CredentialKind, Decision, Event, EventKind, MealInfo
+from cloud_api.contract import CredentialKind, Decision, Event, EventKind, ManualEntry, MealInfo
 
 __all__ = ["ErrorDetail", "ErrorResponse", "EventPublic", "FieldError", "Health"]
 
@@ -45,6 +45,7 @@ class EventPublic(BaseModel):
     reason: str
     judged_without_roster: bool
     meal: MealInfo | None
+    manual: ManualEntry | None = Field(default=None, description="Who entered it by hand at a screen, and why.")
     received_at: dt.datetime = Field(description="When the cloud stored it (UTC).")
     batch_id: int = Field(description="The packet journal row of the batch that delivered it.")
 

@@ -13,20 +13,28 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 import httpx
 import uvicorn
 from prometheus_client import CollectorRegistry
 
+from cloud_api.contract import Category
+from cloud_api.core.localtime import LOCAL_TZ
 from device_drivers.base import Feedback, LinkDriver
+from gateway.canteen import CanteenDesk
 from gateway.config import SiteConfig
 from gateway.devices import build_devices
 from gateway.forwarder import Forwarder
 from gateway.metrics import GatewayCollector
+from gateway.outbox import Outbox
 from gateway.pipeline import Pipeline
-from gateway.policy import AccessPoint, NoRosterPolicy, Policy
+from gateway.policy import AccessPoint, Place, Policy
+from gateway.roster import RosterIndex, load_index, migrate
+from gateway.rules import RosterPolicy, ServedMeal
 from gateway.storage import Storage
+from gateway.sync import RosterSync
 from gateway.web import create_ui_app
 
 __all__ = ["Gateway"]
@@ -75,16 +83,39 @@ class Gateway:
             retry_max_s=site.cloud.retry_max_s,
             transport=transport,
         )
+        self.policy = policy or RosterPolicy(language=site.school.language)
+        self.sync = RosterSync(
+            storage=self.storage,
+            school_id=site.school.id,
+            gateway_id=site.gateway.id,
+            key=key,
+            base_url=str(site.cloud.url),
+            on_index=self._roster_arrived,
+            interval_s=site.cloud.sync_interval_s,
+            timeout_s=site.cloud.timeout_s,
+            transport=transport,
+        )
         self.pipeline = Pipeline(
             school_id=site.school.id,
             gateway_id=site.gateway.id,
             credential_key=credential_key,
             storage=self.storage,
-            policy=policy or NoRosterPolicy(),
+            policy=self.policy,
             points=points,
             feedback=self._route_feedback,
             on_recorded=self.forwarder.wake,
             language=site.school.language,
+        )
+        # The canteen screen judges by the roster's rules, so only a roster-judging gateway has one.
+        self.canteen = (
+            CanteenDesk(
+                policy=self.policy,
+                pipeline=self.pipeline,
+                storage=self.storage,
+                points=[p for p in points.values() if p.place is Place.CANTEEN],
+            )
+            if isinstance(self.policy, RosterPolicy)
+            else None
         )
         self.registry = CollectorRegistry()
         self.registry.register(GatewayCollector(self))
@@ -115,6 +146,28 @@ class Gateway:
         port = self._ui_server.servers[0].sockets[0].getsockname()[1]
         return f"http://{self._ui_host}:{port}/"
 
+    def _roster_arrived(self, index: RosterIndex) -> None:
+        # One assignment: a tap is judged by the whole old roster or the whole new one.
+        if isinstance(self.policy, RosterPolicy):
+            self.policy.index = index
+
+    async def _load_roster(self) -> None:
+        """The roster held on disk and today's meals, so a restart judges as before it."""
+        today = datetime.now(LOCAL_TZ).date()
+
+        def load(outbox: Outbox) -> tuple[RosterIndex, list[tuple[str, dict[str, Any]]]]:
+            migrate(outbox.db)
+            return load_index(outbox.db), outbox.meals_on(today.isoformat())
+
+        index, meals = await self.storage.call(load)
+        self.sync.stats.version = index.version
+        self._roster_arrived(index)
+        if isinstance(self.policy, RosterPolicy):
+            self.policy.remember(
+                ServedMeal(person, today, meal["period"], Category(meal["category"]), int(meal["price_tiyn"]))
+                for person, meal in meals
+            )
+
     def _route_feedback(self, reader_id: str, feedback: Feedback) -> None:
         # The reader shows the answer; a turnstile wired to a separate relay board opens from it.
         driver = self._by_reader.get(reader_id)
@@ -134,6 +187,7 @@ class Gateway:
             "pipeline": asdict(self.pipeline.stats),
             "outbox": asdict(self.storage.outbox.counts()) if self.storage._outbox else {},
             "forwarder": asdict(self.forwarder.stats),
+            "roster": asdict(self.sync.stats),
             "drivers": [
                 {
                     "link": d.link_id,
@@ -152,8 +206,10 @@ class Gateway:
     async def run(self) -> None:
         """Open the outbox, start every part, and run until cancelled; then stop them all."""
         await self.storage.open()
+        await self._load_roster()
         tasks: list[asyncio.Task[None]] = []
         try:
+            tasks.append(asyncio.create_task(self.sync.run(), name="roster-sync"))
             tasks.append(asyncio.create_task(self.pipeline.run(), name="pipeline"))
             tasks.append(asyncio.create_task(self.forwarder.run(), name="forwarder"))
             for driver in self.drivers:
@@ -164,6 +220,7 @@ class Gateway:
                     latest=self._latest,
                     status=self.status,
                     registry=self.registry,
+                    canteen=self.canteen,
                 )
                 config = uvicorn.Config(
                     app, host=self._ui_host, port=self._ui_port, log_level="warning", lifespan="off"

@@ -33,6 +33,9 @@ async def serve_gateway(gateway: Gateway) -> None:
 @app.command()
 def run(
     config: Path = typer.Option(..., "--config", "-c", help="The school's site file."),
+    profiles: Path | None = typer.Option(
+        None, help="Directory of device profiles (default: ../profiles beside the site file's directory)."
+    ),
     ui_port: int | None = typer.Option(None, help="Port of the local page (default: from the site file)."),
     log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING or ERROR."),
 ) -> None:
@@ -44,7 +47,7 @@ def run(
     """
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        site = load_site(config)
+        site = load_site(config, profiles)
         gateway = Gateway.from_site(site, ui_port=ui_port)
     except ConfigError as exc:
         for problem in exc.problems:

@@ -1,8 +1,13 @@
 """The site file: one YAML file per school, validated by pydantic, errors named by file and line.
 
 A site file says which school and gateway this is, where the cloud is, which readers hang on
-which serial ports and which canteen terminals talk over MQTT. Secrets are never written in it:
-they are *referenced* (``{env: NAME}`` or ``{file: path}``) and resolved at start-up.
+which serial ports, which relay boards open which turnstiles and which canteen terminals talk over
+MQTT. Secrets are never written in it: they are *referenced* (``{env: NAME}`` or ``{file: path}``)
+and resolved at start-up.
+
+A reader or relay board may name its ``model:``, a device profile (:mod:`gateway.profiles`) whose
+settings are its defaults; what the site file says itself wins. A reader that opens a turnstile
+through a separate relay board names the board (``relay: <id>``).
 
     load_site(path) -> SiteConfig        # raises ConfigError listing every problem
 """
@@ -10,15 +15,22 @@ they are *referenced* (``{env: NAME}`` or ``{file: path}``) and resolved at star
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, ClassVar, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
+from pydantic import Field, HttpUrl, TypeAdapter, ValidationInfo, field_validator, model_validator
 
 from device_drivers.base import Direction
+from gateway.config_files import ConfigError, ConfigProblem, StrictModel, parse_yaml, read_text
+from gateway.profiles import (
+    Identifier,
+    Profiles,
+    ReaderSettings,
+    RelaySettings,
+    SerialFraming,
+    default_profiles_dir,
+    load_profiles,
+)
 
 __all__ = [
     "CloudConfig",
@@ -26,7 +38,11 @@ __all__ = [
     "ConfigProblem",
     "GatewayConfig",
     "MqttConfig",
+    "MqttTlsConfig",
+    "OsdpBusConfig",
+    "OsdpReaderConfig",
     "ReaderConfig",
+    "RelayBoardConfig",
     "SchoolConfig",
     "SecretRef",
     "SerialFraming",
@@ -36,11 +52,7 @@ __all__ = [
     "parse_site",
 ]
 
-Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = StrictModel
 
 
 class SecretRef(_Strict):
@@ -48,6 +60,13 @@ class SecretRef(_Strict):
 
     env: str | None = None
     file: Path | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _referenced(cls, data: Any) -> Any:
+        if not isinstance(data, dict | SecretRef):
+            raise ValueError("a secret is never written in the file: reference it, {env: NAME} or {file: PATH}")
+        return data
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SecretRef:
@@ -90,6 +109,29 @@ class CloudConfig(_Strict):
     timeout_s: float = Field(default=10.0, gt=0)
     retry_initial_s: float = Field(default=0.5, gt=0)
     retry_max_s: float = Field(default=60.0, gt=0)
+    sync_interval_s: float = Field(
+        default=20.0, gt=0, description="How often the roster is pulled: a change reaches the gateway within this."
+    )
+
+
+class MqttTlsConfig(_Strict):
+    """A TLS listener of the school's broker, for terminals on the school network.
+
+    Used by ``mektep config mosquitto``; the gateway itself, on the broker's machine, keeps to the
+    plain listener on ``port``.
+    """
+
+    port: int = Field(default=8883, ge=1, le=65535)
+    certfile: Path = Field(description="The broker's certificate (PEM).")
+    keyfile: Path = Field(description="Its private key (PEM), readable by the broker's user only.")
+    cafile: Path | None = Field(default=None, description="CA of client certificates, when terminals present one.")
+    require_certificate: bool = False
+
+    @model_validator(mode="after")
+    def _ca_for_client_certificates(self) -> MqttTlsConfig:
+        if self.require_certificate and self.cafile is None:
+            raise ValueError("require_certificate needs a 'cafile' to check client certificates against")
+        return self
 
 
 class MqttConfig(_Strict):
@@ -99,23 +141,110 @@ class MqttConfig(_Strict):
     password: SecretRef | None = None
     client_id: str | None = None
     keepalive_s: int = Field(default=30, ge=5, le=3600)
+    tls: MqttTlsConfig | None = None
 
 
-class SerialFraming(StrEnum):
-    EM4100 = "em4100"
+class _Profiled(StrictModel):
+    """A device that may name its model: the model's profile gives the defaults, the site file wins."""
+
+    profile_kind: ClassVar[str]
+    model: Identifier | None = Field(
+        default=None, description="A profile in the profiles directory (file name without .yaml)."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_defaults(cls, data: Any, info: ValidationInfo) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("model"), str):
+            return {**_profiles(info).defaults(data["model"], cls.profile_kind), **data}
+        return data
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, model: str | None, info: ValidationInfo) -> str | None:
+        if model is not None:
+            _profiles(info).check(model, cls.profile_kind)
+        return model
 
 
-class ReaderConfig(_Strict):
-    """A card reader on a serial port, at one side of a turnstile."""
+def _profiles(info: ValidationInfo) -> Profiles:
+    context = info.context or {}
+    return context.get("profiles") or Profiles()
+
+
+class ReaderConfig(_Profiled, ReaderSettings):
+    """A card reader (or QR scanner) on a serial port, at one side of a turnstile."""
+
+    profile_kind = "reader"
+    id: Identifier
+    port: str = Field(min_length=1)
+    direction: Direction
+    relay: Identifier | None = Field(default=None, description="The relay board that opens this reader's turnstile.")
+
+    @model_validator(mode="after")
+    def _has_framing(self) -> ReaderConfig:
+        if self.framing is None:
+            raise ValueError("give the reader's 'framing' or a 'model' whose profile has one")
+        return self
+
+
+class RelayBoardConfig(_Profiled, RelaySettings):
+    """A turnstile's relay board on a serial port: readers naming it open the turnstile through it."""
+
+    profile_kind = "relay"
+    id: Identifier
+    port: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _has_commands(self) -> RelayBoardConfig:
+        if self.entry is None or self.exit is None:
+            raise ValueError("give the board's 'entry' and 'exit' commands or a 'model' whose profile has them")
+        return self
+
+
+class OsdpReaderConfig(_Strict):
+    """An OSDP reader (PD) on an RS-485 bus, at one side of a turnstile."""
 
     id: Identifier
-    framing: SerialFraming
-    port: str = Field(min_length=1)
-    baud: int = Field(default=9600, gt=0)
+    address: int = Field(ge=0, le=126, description="The reader's OSDP address on its bus (127 is broadcast).")
     direction: Direction
-    repeat_suppress_s: float = Field(
-        default=1.5, ge=0, description="A card held on the reader repeats its frame; ignore repeats this long."
+    scbk: SecretRef = Field(description="The reader's secure-channel base key: 32 hex characters (16 bytes).")
+    install_mode: bool = Field(
+        default=False, description="Let a factory-fresh reader take our SCBK; the secure channel is not enforced."
     )
+    entry_output: int = Field(default=0, ge=0, le=255, description="Output that releases the turnstile inwards.")
+    exit_output: int = Field(default=1, ge=0, le=255, description="Output that releases the turnstile outwards.")
+    pulse_ms: int = Field(default=3000, ge=100, le=25_500, description="How long a release output stays on.")
+    led_ms: int = Field(default=1500, ge=100, le=25_500, description="How long the green or red LED shows.")
+
+    def resolve_scbk(self) -> bytes:
+        """Read the SCBK now; ``ConfigError`` if it is absent or not 32 hex characters."""
+        text = self.scbk.resolve()
+        try:
+            key = bytes.fromhex(text)
+        except ValueError:
+            key = b""
+        if len(key) != 16:  # never echo the secret, even a wrong one
+            raise ConfigError([ConfigProblem(None, None, f"{self.id}.scbk", "an SCBK is 32 hex characters (16 bytes)")])
+        return key
+
+
+class OsdpBusConfig(_Strict):
+    """An RS-485 bus (one serial port) with OSDP readers on it."""
+
+    id: Identifier
+    port: str = Field(min_length=1)
+    baud: Literal[9600, 19200, 38400, 57600, 115200, 230400] = 115200
+    readers: list[OsdpReaderConfig] = Field(min_length=1, max_length=126)
+
+    @model_validator(mode="after")
+    def _unique_addresses(self) -> OsdpBusConfig:
+        seen: set[int] = set()
+        for reader in self.readers:
+            if reader.address in seen:
+                raise ValueError(f"address {reader.address} is used twice on bus {self.id!r}")
+            seen.add(reader.address)
+        return self
 
 
 class TerminalConfig(_Strict):
@@ -123,6 +252,9 @@ class TerminalConfig(_Strict):
 
     id: Identifier
     place: str = Field(default="canteen", max_length=64)
+    password: SecretRef | None = Field(
+        default=None, description="Its MQTT password (its user name is its id); `mektep config mosquitto` needs it."
+    )
 
 
 class SiteConfig(_Strict):
@@ -134,11 +266,16 @@ class SiteConfig(_Strict):
     mqtt: MqttConfig | None = None
     readers: list[ReaderConfig] = Field(default_factory=list)
     terminals: list[TerminalConfig] = Field(default_factory=list)
+    relays: list[RelayBoardConfig] = Field(default_factory=list)
+    osdp_buses: list[OsdpBusConfig] = Field(default_factory=list)
+
+    def _osdp_devices(self) -> list[OsdpBusConfig | OsdpReaderConfig]:
+        return [*self.osdp_buses, *(r for bus in self.osdp_buses for r in bus.readers)]
 
     @model_validator(mode="after")
     def _unique_device_ids(self) -> SiteConfig:
         seen: set[str] = set()
-        for device in [*self.readers, *self.terminals]:
+        for device in [*self.readers, *self.terminals, *self.relays, *self._osdp_devices()]:
             if device.id in seen:
                 raise ValueError(f"device id {device.id!r} is used twice")
             seen.add(device.id)
@@ -147,92 +284,39 @@ class SiteConfig(_Strict):
         return self
 
     def device_ids(self) -> set[str]:
-        """The ids of every reader and terminal of the site."""
-        return {d.id for d in [*self.readers, *self.terminals]}
+        """The ids of every reader, terminal and relay board of the site (and of each OSDP bus)."""
+        return {d.id for d in [*self.readers, *self.terminals, *self.relays, *self._osdp_devices()]}
+
+    def dangling_relays(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Readers naming a relay board the site does not have: (location, message) each."""
+        boards = {b.id for b in self.relays}
+        return [
+            (("readers", i, "relay"), f"no relay board {r.relay!r} in 'relays'")
+            for i, r in enumerate(self.readers)
+            if r.relay is not None and r.relay not in boards
+        ]
 
 
-@dataclass(frozen=True)
-class ConfigProblem:
-    """One thing wrong with a site file."""
+def load_site(path: str | Path, profiles_dir: str | Path | None = None) -> SiteConfig:
+    """Read and validate a site file with the device profiles of ``profiles_dir``.
 
-    file: str | None
-    line: int | None
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = self.file or "<config>"
-        if self.line is not None:
-            where += f":{self.line}"
-        return f"{where}: {self.field}: {self.message}"
-
-
-class ConfigError(Exception):
-    """A site file (or a secret it references) is not usable; lists every problem found."""
-
-    def __init__(self, problems: list[ConfigProblem]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
-
-
-def load_site(path: str | Path) -> SiteConfig:
-    """Read and validate a site file."""
+    ``profiles_dir`` defaults to ``../profiles`` beside the site file's directory
+    (:func:`gateway.profiles.default_profiles_dir`); a directory that does not exist has no models.
+    """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([ConfigProblem(str(path), None, "file", exc.strerror or str(exc))]) from exc
-    return parse_site(text, str(path))
+    text = read_text(path)
+    profiles = load_profiles(default_profiles_dir(path) if profiles_dir is None else profiles_dir)
+    return parse_site(text, str(path), profiles)
 
 
-def parse_site(text: str, filename: str = "<config>") -> SiteConfig:
+def parse_site(text: str, filename: str = "<config>", profiles: Profiles | None = None) -> SiteConfig:
     """Validate site YAML text; every error names the file, line and dotted field path."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        raise ConfigError([ConfigProblem(filename, line, "yaml", str(exc.problem or exc))]) from exc
-    if not isinstance(data, dict):
-        raise ConfigError([ConfigProblem(filename, 1, "<root>", "a site file is a mapping")])
-    lines = _line_index(node) if node is not None else {}
-    try:
-        return SiteConfig.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            problems.append(ConfigProblem(filename, _line_of(lines, loc), _dotted(loc), err["msg"]))
-        raise ConfigError(problems) from exc
+    doc = parse_yaml(text, filename)
+    site = doc.validate(_SITE, context={"profiles": profiles or Profiles()})
+    problems = [doc.problem(loc, message) for loc, message in site.dangling_relays()]
+    if problems:
+        raise ConfigError(problems)
+    return site
 
 
-def _line_index(node: yaml.Node, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
-    """Map every key path in the YAML document to its 1-based line number."""
-    index = {path: node.start_mark.line + 1}
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            index[(*path, key.value)] = key.start_mark.line + 1
-            index.update({k: v for k, v in _line_index(value, (*path, key.value)).items() if k != (*path, key.value)})
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            index.update(_line_index(item, (*path, i)))
-    return index
-
-
-def _line_of(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
-    # pydantic reports the deepest location; a missing field is reported under its parent.
-    for end in range(len(loc), -1, -1):
-        if loc[:end] in lines:
-            return lines[loc[:end]]
-    return None
-
-
-def _dotted(loc: tuple[Any, ...]) -> str:
-    parts: list[str] = []
-    for part in loc:
-        if isinstance(part, int):
-            parts.append(f"[{part}]")
-        else:
-            parts.append(("." if parts else "") + str(part))
-    return "".join(parts) or "<root>"
+_SITE = TypeAdapter(SiteConfig)

@@ -33,14 +33,12 @@ import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
 
 from cloud_api.contract import (
-    HEADER_GATEWAY,
     HEADER_SIGNATURE,
-    HEADER_TIMESTAMP,
     INGEST_PATH,
     BatchResult,
     EventResult,
     ResultStatus,
-    sign,
+    signed_headers,
 )
 from gateway.outbox import Claimed
 from gateway.storage import Storage
@@ -144,22 +142,19 @@ class Forwarder:
 
     async def _attempt(self, client: httpx.AsyncClient, claimed: list[Claimed], body: bytes) -> None:
         timestamp = str(int(time.time()))
-        signature = sign(self._key, "POST", INGEST_PATH, timestamp, body)
+        headers = {
+            "Content-Type": "application/json",
+            **signed_headers(self._key, self._gateway_id, "POST", INGEST_PATH, body, timestamp),
+        }
         packet: dict[str, Any] = {
             "sent_at": datetime.now(UTC).isoformat(),
             "url": self._base_url + INGEST_PATH,
             "timestamp": timestamp,
-            "signature": signature,
+            "signature": headers[HEADER_SIGNATURE],
             "body_sha256": hashlib.sha256(body).hexdigest(),
             "body": body,
             "first_seq": claimed[0].seq,
             "last_seq": claimed[-1].seq,
-        }
-        headers = {
-            "Content-Type": "application/json",
-            HEADER_GATEWAY: self._gateway_id,
-            HEADER_TIMESTAMP: timestamp,
-            HEADER_SIGNATURE: signature,
         }
         try:
             response = await client.post(INGEST_PATH, content=body, headers=headers)

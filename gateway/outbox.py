@@ -116,6 +116,15 @@ def m003_lean_events(db: sqlite_utils.Database) -> None:
     db.execute("CREATE UNIQUE INDEX events_device_ref ON events(device_id, ref) WHERE ref IS NOT NULL")
 
 
+@migrations()
+def m004_local_meals(db: sqlite_utils.Database) -> None:
+    # Who ate on which local day, kept beside the event (never sent): the policy rebuilds today's
+    # meals from it after a restart, even for a child whose event carries no identity.
+    db.execute("ALTER TABLE events ADD COLUMN local_person TEXT")
+    db.execute("ALTER TABLE events ADD COLUMN local_day TEXT")
+    db.execute("CREATE INDEX events_local_day ON events(local_day) WHERE local_day IS NOT NULL")
+
+
 class EventState(IntEnum):
     """Where an event is on its way to the cloud."""
 
@@ -210,10 +219,16 @@ class Outbox:
                 rec = Recorded(seq, draft, new=True)
                 if draft.ref is not None:
                     in_group[(draft.device_id, draft.ref)] = Recorded(seq, draft, new=False)
-                rows.append((seq, draft.id, draft.device_id, draft.ref, draft.body(seq)))
+                rows.append(
+                    (seq, draft.id, draft.device_id, draft.ref, draft.body(seq), draft.local_person, draft.local_day)
+                )
                 out.append(rec)
             self.db.conn.execute("UPDATE seq_high_water SET seq = ?", [seq])
-            self.db.conn.executemany("INSERT INTO events (seq, id, device_id, ref, body) VALUES (?, ?, ?, ?, ?)", rows)
+            self.db.conn.executemany(
+                "INSERT INTO events (seq, id, device_id, ref, body, local_person, local_day) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
         self._last_seq = seq
         self._counts["pending"] += len(rows)
         return out
@@ -224,6 +239,15 @@ class Outbox:
             return None
         seq, draft = Draft.from_body(row[0], ref)
         return Recorded(seq, draft, new=False)
+
+    def meals_on(self, day: str) -> list[tuple[str, dict[str, Any]]]:
+        """The meals granted on local ``day`` (YYYY-MM-DD): (person, the event's meal) each."""
+        rows = self.db.execute(
+            "SELECT local_person, json_extract(body, '$.meal') FROM events "
+            "WHERE local_day = ? AND local_person IS NOT NULL",
+            [day],
+        ).fetchall()
+        return [(person, json.loads(meal)) for person, meal in rows if meal is not None]
 
     def claim(self, limit: int) -> list[Claimed]:
         """The oldest ``limit`` undelivered events, in seq order."""
@@ -285,6 +309,21 @@ class Outbox:
             {**json.loads(body), "state": EventState(state).name.lower(), "settle_reason": reason}
             for body, state, reason in rows
         ]
+
+    def latest_at(self, device_ids: Sequence[str], limit: int = 20) -> list[dict[str, Any]]:
+        """The newest events of some devices, newest first, each with the person it was about.
+
+        ``local_person`` is the roster id even when the event itself carries none (no consent):
+        the canteen screen is on the gateway, and staff check the face against the name.
+        """
+        if not device_ids:
+            return []
+        marks = ", ".join("?" for _ in device_ids)  # placeholders only: the ids are bound
+        rows = self.db.execute(
+            f"SELECT body, local_person FROM events WHERE device_id IN ({marks}) ORDER BY seq DESC LIMIT ?",
+            [*device_ids, limit],
+        ).fetchall()
+        return [{**json.loads(body), "local_person": person} for body, person in rows]
 
     def prune(self, keep: timedelta) -> int:
         """Delete settled events and packets older than ``keep``; pending ones are never deleted."""

@@ -14,11 +14,12 @@ import logging
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import NamedTuple
 
 import uuid_utils
 
-from cloud_api.contract import Decision, EventKind
+from cloud_api.contract import CredentialKind, Decision, EventKind, ManualEntry
 from cloud_api.core.localtime import LOCAL_TZ
 from device_drivers.base import CardRead, Direction, Feedback, StatusChange
 from gateway.drafts import CredentialHasher, Draft
@@ -139,30 +140,65 @@ class Pipeline:
 
     def _decide(self, read: CardRead) -> _Decided:
         point = self._points.get(read.reader_id)
+        credential_hash = self._hash(read.credential)
         try:
-            verdict = self._policy.decide(read, point)
+            verdict = self._policy.decide(read, point, credential_hash)
         except Exception:
             # A policy bug must not stop the turnstile: deny, record why, and keep reading.
             log.exception("policy failed on a read at %s", read.reader_id)
             self.stats.policy_errors += 1
             verdict = Verdict(EventKind.DENIED, Decision.DENIED, Reason.POLICY_ERROR)
-        draft = Draft(
+        # Without consent the event only counts: the card hash would identify the child too.
+        draft = self._draft(
+            read.reader_id, read.at, verdict, read.kind, None if verdict.anonymous else credential_hash, read.ref
+        )
+        return _Decided(read, verdict, draft)
+
+    async def manual(self, device_id: str, at: datetime, verdict: Verdict, entry: ManualEntry) -> Recorded:
+        """Record a decision staff asked for by hand (``verdict`` from the same rules as a tap).
+
+        The event says who entered it and why. Raises when it could not be recorded: the screen
+        then tells the staff member, and nobody is served on an event that is not on disk.
+        """
+        draft = self._draft(device_id, at, verdict, CredentialKind.MANUAL, None, None, entry)
+        (recorded,) = await self._storage.call(lambda outbox: outbox.record([draft]))
+        self.stats.commits += 1
+        if verdict.granted:
+            self.stats.granted += 1
+        else:
+            self.stats.denied += 1
+        self._on_recorded()
+        return recorded
+
+    def _draft(
+        self,
+        device_id: str,
+        at: datetime,
+        verdict: Verdict,
+        credential_kind: CredentialKind,
+        credential_hash: str | None,
+        ref: str | None,
+        manual: ManualEntry | None = None,
+    ) -> Draft:
+        return Draft(
             id=str(uuid_utils.uuid7()),
             school_id=self.school_id,
             gateway_id=self.gateway_id,
-            device_id=read.reader_id,
+            device_id=device_id,
             kind=verdict.kind,
-            occurred_at=read.at.astimezone(LOCAL_TZ).isoformat(),
+            occurred_at=at.astimezone(LOCAL_TZ).isoformat(),
             decision=verdict.decision,
             reason=verdict.reason,
             person_id=verdict.person_id,
-            credential_kind=read.kind,
-            credential_hash=self._hash(read.credential),
+            credential_kind=credential_kind,
+            credential_hash=credential_hash,
             judged_without_roster=verdict.judged_without_roster,
             meal=verdict.meal,
-            ref=read.ref,
+            ref=ref,
+            local_person=verdict.local_person,
+            local_day=verdict.local_day,
+            manual=manual,
         )
-        return _Decided(read, verdict, draft)
 
     def _status_draft(self, change: StatusChange) -> Draft:
         return Draft(
@@ -187,10 +223,14 @@ class Pipeline:
             self.stats.granted += 1
         else:
             self.stats.denied += 1
+        display = self._display(verdict.language, event.kind, granted, event.reason)
+        if verdict.detail and rec.new:
+            _ = translator(verdict.language or self._language)
+            display = f"{display}: {', '.join(_(item) for item in verdict.detail)}"
         feedback = Feedback(
             granted,
             event.reason,
-            self._display(verdict.language, event.kind, granted, event.reason),
+            display,
             UNLOCK.get(event.kind) if granted else None,
             read.ref,
             verdict.person_name,

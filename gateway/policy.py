@@ -2,8 +2,8 @@
 
 Policy knows nothing of bytes or ports. It sees a :class:`~device_drivers.base.CardRead` and the
 :class:`AccessPoint` it came from and answers with a :class:`Verdict`. The school's rules (roster,
-consent, free meals, allergen bans) arrive with a later issue as another ``Policy``; the pipeline
-does not change.
+consent, free meals, allergen bans) are :class:`gateway.rules.RosterPolicy`; the pipeline does not
+change.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Protocol
 from cloud_api.contract import Decision, EventKind, MealInfo
 from device_drivers.base import CardRead, Direction
 
-__all__ = ["AccessPoint", "NoRosterPolicy", "Place", "Policy", "Reason", "Verdict"]
+__all__ = ["UNKNOWN_READER", "AccessPoint", "NoRosterPolicy", "Place", "Policy", "Reason", "Verdict"]
 
 
 class Place(StrEnum):
@@ -33,6 +33,17 @@ class Reason(StrEnum):
     DEVICE_STATUS = "device_status"
     MANUAL = "manual"
     POLICY_ERROR = "policy_error"  # denied: the decision step failed (a bug, logged and counted)
+    ON_ROSTER = "on_roster"  # granted: the roster says so
+    NO_CONSENT = "no_consent"  # granted without identity: no guardian's consent to tracking (§33-1.1)
+    UNKNOWN_CARD = "unknown_card"
+    CARD_BLOCKED = "card_blocked"
+    NOT_ON_ROSTER = "not_on_roster"  # the card's owner left the school (inactive)
+    NO_MEAL_PERIOD = "no_meal_period"
+    NOT_ELIGIBLE = "not_eligible"  # no school meals for this person
+    ALREADY_SERVED = "already_served"
+    NO_SET_MEAL = "no_set_meal"
+    ALLERGEN_CONFLICT = "allergen_conflict"
+    DAILY_LIMIT = "daily_limit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +71,13 @@ class Verdict:
     person_name: str | None = None
     class_name: str | None = None
     language: str | None = None
+    # The event leaves without identity (no person, no card hash): no consent to tracking.
+    anonymous: bool = False
+    # What the reader is told beyond the reason: the banned allergens found in the set meal.
+    detail: tuple[str, ...] = ()
+    # Kept on the gateway only, to remember today's meals across restarts (never sent).
+    local_person: str | None = None
+    local_day: str | None = None
 
     @property
     def granted(self) -> bool:
@@ -70,7 +88,7 @@ class Verdict:
 class Policy(Protocol):
     """Decides on one read; must be fast (it runs on the tap-to-grant path) and never block."""
 
-    def decide(self, read: CardRead, point: AccessPoint | None) -> Verdict: ...
+    def decide(self, read: CardRead, point: AccessPoint | None, credential_hash: str) -> Verdict: ...
 
 
 class NoRosterPolicy:
@@ -84,7 +102,7 @@ class NoRosterPolicy:
         # The answer depends on the access point alone: made once per point, not once per tap.
         self._verdicts: dict[AccessPoint, Verdict] = {}
 
-    def decide(self, read: CardRead, point: AccessPoint | None) -> Verdict:
+    def decide(self, read: CardRead, point: AccessPoint | None, credential_hash: str) -> Verdict:
         """Grant at a known access point, deny (and record) at an unknown one."""
         if point is None:
             return UNKNOWN_READER

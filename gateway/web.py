@@ -5,6 +5,9 @@
     GET /api/status         counters of the pipeline, the outbox, the forwarder and the drivers
     GET /metrics            Prometheus text
     GET /healthz            200 while the pipeline runs
+
+and, when given a :class:`~gateway.canteen.CanteenDesk`, the canteen staff's screen
+(``/canteen``, ``/api/canteen``, ``/api/canteen/manual``; see :mod:`gateway.canteen`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from gateway.canteen import CanteenDesk, add_canteen_routes
 from mektep.i18n import LANGUAGES, translator
 
 __all__ = ["create_ui_app"]
@@ -36,8 +40,12 @@ def create_ui_app(
     latest: Callable[[int], Any],
     status: Callable[[], dict[str, Any]],
     registry: CollectorRegistry,
+    canteen: CanteenDesk | None = None,
 ) -> FastAPI:
-    """Build the local UI. ``latest`` is awaited with a limit; ``status`` returns a dict."""
+    """Build the local UI. ``latest`` is awaited with a limit; ``status`` returns a dict.
+
+    ``canteen`` adds the canteen staff's screen (a gateway judging by a roster has one).
+    """
     app = FastAPI(title="Mektep Gate — gateway", docs_url=None, redoc_url=None)
 
     @app.get("/", response_class=HTMLResponse)
@@ -71,4 +79,6 @@ def create_ui_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    if canteen is not None:
+        add_canteen_routes(app, canteen)
     return app

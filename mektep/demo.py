@@ -21,7 +21,7 @@ from rich.live import Live
 from rich.table import Table
 
 from mektep.processes import CloudProcess, GatewayProcess, write_site
-from simulators.broker import start_broker
+from simulators.broker import INSTALL_HINT, find_mosquitto, start_broker
 from simulators.canteen_terminal import CanteenTerminalSim
 from simulators.serial_reader import SerialReaderSim, random_card
 
@@ -47,6 +47,8 @@ def _view(phase: str, status: dict[str, object], rate: float, cloud_up: bool, pa
 def run_demo(minutes: float, students: int, workdir: Path, console: Console) -> bool:
     """Play a school morning; True when every recorded event reached the cloud."""
     rng = random.Random(2026)
+    if find_mosquitto() is None:
+        console.print(f"[yellow]{INSTALL_HINT}[/]\nThe demo goes on with the embedded Python broker (amqtt).")
     broker = start_broker(allow_embedded=True, workdir=workdir / "broker")
     cloud = CloudProcess(workdir / "cloud")
     entry, exit_ = SerialReaderSim(workdir / "ttyIN", seed=1), SerialReaderSim(workdir / "ttyOUT", seed=2)

@@ -166,8 +166,12 @@ def write_site(
     terminals: list[str],
     mqtt_port: int | None,
     retry_max_s: float = 2.0,
+    sections: dict[str, object] | None = None,
 ) -> dict[str, str]:
-    """Write a site file and return the environment that holds its (freshly made) secrets."""
+    """Write a site file and return the environment that holds its (freshly made) secrets.
+
+    ``sections`` adds top-level sections as they are (``relays``, ``osdp_buses``).
+    """
     site: dict[str, object] = {
         "school": {"id": school_id, "name": f"{school_id} (demo)"},
         "gateway": {
@@ -179,6 +183,7 @@ def write_site(
         "cloud": {"url": cloud_url, "retry_initial_s": 0.2, "retry_max_s": retry_max_s},
         "readers": readers,
         "terminals": [{"id": t} for t in terminals],
+        **(sections or {}),
     }
     if mqtt_port is not None:
         site["mqtt"] = {"host": "127.0.0.1", "port": mqtt_port, "client_id": f"{gateway_id}-gateway"}

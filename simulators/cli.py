@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import os
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import typer
 from rich.console import Console
 
+from device_drivers.osdp.codec import raw_credential
+from device_drivers.wiegand.codec import encode
 from simulators.broker import start_broker
 from simulators.canteen_terminal import CanteenTerminalSim
+from simulators.osdp_readers import OsdpReadersSim, ReaderSpec, SimReader
+from simulators.qr_scanner import QrScannerSim, random_code
+from simulators.serial_device import SerialDeviceSim
 from simulators.serial_reader import SerialReaderSim, random_card
+from simulators.turnstile import TurnstileSim
+from simulators.wiegand_converter import WiegandConverterSim, random_badge
 
 __all__ = ["app"]
 
@@ -35,23 +45,199 @@ def serial_reader(
     Example:
         mektep sim serial-reader --link var/ttyIN --cards 20 --rate 5 --noise
     """
-    console = Console(soft_wrap=True)  # paths and payloads stay on one line, for grep and for tests
     sim = SerialReaderSim(link, seed=seed)
+    rng = random.Random(seed)
+
+    def present() -> tuple[str, float]:
+        card = random_card(rng)
+        return card, sim.present(card)
+
+    noisy = sim.noise if noise else None
+    _play(sim, "reader", present, cards, rate=rate, noise=noisy, wait=wait, feedback_timeout=feedback_timeout)
+
+
+@app.command("wiegand-converter")
+def wiegand_converter(
+    link: Path = typer.Option(Path("var/ttyWIEGAND"), help="Stable path the gateway opens (a symlink to the pty)."),
+    cards: int = typer.Option(10, min=0, help="How many cards to present."),
+    bits: int = typer.Option(26, help="Frame length: 26 or 34."),
+    fmt: str = typer.Option("bits", "--format", help="Converter output: 'bits' (W26 0101…) or 'hex' (26:1A2B3C4)."),
+    rate: float = typer.Option(2.0, min=0.01, help="Cards per second."),
+    noise: bool = typer.Option(False, help="Put a bad line (parity, bit count, garbage, overlong) before each card."),
+    seed: int = typer.Option(0, help="Seed of the cards and the noise (same seed, same taps)."),
+    wait: float = typer.Option(5.0, min=0, help="Seconds to wait for the gateway to open the port first."),
+    feedback_timeout: float = typer.Option(2.0, min=0, help="Seconds to wait for each feedback line."),
+) -> None:
+    """A Wiegand reader behind its serial converter on a pseudo-terminal; prints the gateway's answers.
+
+    Each card is printed as FFF:NNNNN (facility and card number), the credential the gateway reads.
+
+    Example:
+        mektep sim wiegand-converter --link var/ttyIN --format hex --bits 34 --cards 5 --noise
+    """
+    if bits not in (26, 34) or fmt not in ("bits", "hex"):
+        raise typer.BadParameter("--bits is 26 or 34, --format is bits or hex")
+    form: Literal["bits", "hex"] = "bits" if fmt == "bits" else "hex"
+    sim = WiegandConverterSim(link, fmt=form, seed=seed)
+    rng = random.Random(seed)
+
+    def present() -> tuple[str, float]:
+        facility, card = random_badge(rng, bits)
+        return encode(bits, facility, card).credential, sim.present(facility, card, bits)
+
+    noisy = sim.noise if noise else None
+    _play(sim, "converter", present, cards, rate=rate, noise=noisy, wait=wait, feedback_timeout=feedback_timeout)
+
+
+@app.command("qr-scanner")
+def qr_scanner(
+    link: Path = typer.Option(Path("var/ttyQR"), help="Stable path the gateway opens (a symlink to the pty)."),
+    codes: int = typer.Option(10, min=0, help="How many codes to scan."),
+    rate: float = typer.Option(2.0, min=0.01, help="Codes per second."),
+    noise: bool = typer.Option(False, help="Put a bad line (control characters, bad UTF-8, overlong) before each."),
+    seed: int = typer.Option(0, help="Seed of the codes and the noise."),
+    wait: float = typer.Option(5.0, min=0, help="Seconds to wait for the gateway to open the port first."),
+    feedback_timeout: float = typer.Option(
+        2.0, min=0, help="Seconds to wait for each feedback line (0: a bare scanner hears nothing)."
+    ),
+) -> None:
+    """A QR / barcode scanner on a pseudo-terminal, scanning codes like the Social Wallet's dynamic QR.
+
+    Example:
+        mektep sim qr-scanner --link var/ttyQR --codes 5 --noise --feedback-timeout 0
+    """
+    sim = QrScannerSim(link, seed=seed)
+    rng = random.Random(seed)
+
+    def present() -> tuple[str, float]:
+        code = random_code(rng)
+        return code, sim.scan(code)
+
+    noisy = sim.noise if noise else None
+    _play(sim, "scanner", present, codes, rate=rate, noise=noisy, wait=wait, feedback_timeout=feedback_timeout)
+
+
+@app.command()
+def turnstile(
+    link: Path = typer.Option(Path("var/ttyRELAY"), help="Stable path the gateway opens (a symlink to the pty)."),
+    entry: str = typer.Option("OPEN IN", help="The command that opens for entry (the profile's 'entry')."),
+    exit_: str = typer.Option("OPEN OUT", "--exit", help="The command that opens for exit (the profile's 'exit')."),
+    ack: str = typer.Option("OK", help="The answer to a command ('' for none)."),
+    jammed: bool = typer.Option(False, help="Answer every command with 'ERR jammed'."),
+    seconds: float = typer.Option(0, min=0, help="Stop after this many seconds (0: run until Ctrl-C)."),
+) -> None:
+    """A turnstile's relay board on a pseudo-terminal; prints every pulse the gateway sends it.
+
+    Example:
+        mektep sim turnstile --link var/ttyRELAY --seconds 60
+    """
+    console = Console(soft_wrap=True)
+    sim = TurnstileSim(link, entry=entry, exit=exit_, ack=ack or None)
+    sim.jammed = jammed
+    deadline = time.monotonic() + seconds if seconds else None
+    shown = 0
     try:
-        console.print(f"reader on {sim.link} -> {sim.slave_path}", highlight=False)
+        console.print(f"turnstile on {sim.link} -> {sim.slave_path}", highlight=False)
+        while deadline is None or time.monotonic() < deadline:
+            sim.wait_pulses(shown + 1, timeout_s=0.1)
+            for pulse in list(sim.pulses)[shown:]:
+                opened = pulse.direction.value if pulse.direction else "unknown command"
+                console.print(f"{opened}: {pulse.text!r}", highlight=False)
+                shown += 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.close()
+
+
+def _play(
+    sim: SerialDeviceSim,
+    what: str,
+    present: Callable[[], tuple[str, float]],
+    count: int,
+    *,
+    rate: float,
+    noise: Callable[..., object] | None,
+    wait: float,
+    feedback_timeout: float,
+) -> None:
+    """Present ``count`` credentials (noise first if asked) and print the answer to each with its latency."""
+    console = Console(soft_wrap=True)  # paths and payloads stay on one line, for grep and for tests
+    try:
+        console.print(f"{what} on {sim.link} -> {sim.slave_path}", highlight=False)
         time.sleep(wait)
-        rng = random.Random(seed)
-        for _ in range(cards):
-            if noise:
-                sim.noise()
-            card = random_card(rng)
-            sent = sim.present(card)
-            line = sim.next_feedback(feedback_timeout)
+        for _ in range(count):
+            if noise is not None:
+                noise()
+            label, sent = present()
+            line = sim.next_feedback(feedback_timeout) if feedback_timeout > 0 else None
             answer = f"{line.text}  ({(line.at - sent) * 1000:.1f} ms)" if line else "no feedback"
-            console.print(f"{card}: {answer}", highlight=False)
+            console.print(f"{label}: {answer}", highlight=False)
             time.sleep(1 / rate)
     finally:
         sim.close()
+
+
+@app.command("osdp-readers")
+def osdp_readers(
+    link: Path = typer.Option(Path("var/ttyOSDP"), help="Stable path the gateway opens (a symlink to the pty)."),
+    readers: int = typer.Option(2, min=1, max=126, help="How many readers share the bus."),
+    first_address: int = typer.Option(1, min=0, max=126, help="OSDP address of the first reader; the rest follow."),
+    scbk_env: str = typer.Option(
+        "MEKTEP_OSDP_SCBK", help="Variable holding the readers' SCBK (32 hex); unset: factory-fresh readers."
+    ),
+    cards: int = typer.Option(10, min=0, help="How many cards to present, reader after reader."),
+    rate: float = typer.Option(2.0, min=0.01, help="Cards per second."),
+    bits: int = typer.Option(26, min=1, max=64, help="Bits per card."),
+    seed: int = typer.Option(0, help="Seed of the card numbers (same seed, same cards)."),
+    wait: float = typer.Option(10.0, min=0, help="Seconds to wait for the gateway to bring every reader online."),
+    feedback_timeout: float = typer.Option(2.0, min=0, help="Seconds to wait for each reader's LED."),
+) -> None:
+    """OSDP readers (libosdp PDs) on one pseudo-terminal bus; prints what each reader shows.
+
+    Creates the pty behind LINK, waits for the control panel, presents the cards in turn and
+    prints the LED, output and beep each reader was told, with the card → LED latency.
+
+    Example:
+        MEKTEP_OSDP_SCBK=00112233445566778899AABBCCDDEEFF mektep sim osdp-readers --link var/ttyOSDP --readers 8
+    """
+    console = Console(soft_wrap=True)  # paths and payloads stay on one line, for grep and for tests
+    key_hex = os.environ.get(scbk_env)
+    try:
+        key = bytes.fromhex(key_hex) if key_hex else None
+    except ValueError:
+        key = b""
+    if key is not None and len(key) != 16:
+        raise typer.BadParameter(f"{scbk_env} must hold 32 hex characters", param_hint="--scbk-env")
+    specs = [ReaderSpec(first_address + i, key) for i in range(readers)]
+    if specs[-1].address > 126:
+        raise typer.BadParameter("addresses run past 126", param_hint="--first-address")
+    sim = OsdpReadersSim(link, specs)
+    try:
+        keyed = "SCBK from " + scbk_env if key else "factory-fresh (install mode)"
+        addresses = ", ".join(str(s.address) for s in specs)
+        console.print(f"bus on {sim.link} -> {sim.slave_path}; readers {addresses}; {keyed}", highlight=False)
+        deadline = time.monotonic() + wait
+        while not all(r.online for r in sim.readers.values()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        rng = random.Random(seed)
+        for i in range(cards):
+            reader = sim.reader(specs[i % readers].address)
+            value = rng.getrandbits(bits)
+            sent = reader.present(value, bits)
+            shown = reader.wait(lambda r, t=sent: r.beep is not None and r.beep.at >= t, feedback_timeout)
+            answer = _shown(reader, sent) if shown else "no LED"
+            console.print(f"reader {reader.address}: {raw_credential(value, bits)} -> {answer}", highlight=False)
+            time.sleep(1 / rate)
+    finally:
+        sim.close()
+
+
+def _shown(reader: SimReader, sent: float) -> str:
+    led, beep = reader.led, reader.beep
+    assert led is not None and beep is not None
+    pulses = [f"output {o.output_no} on {o.pulse_ms} ms" for o in reader.outputs.values() if o.on and o.at >= sent]
+    return ", ".join([f"{led.colour} LED", *pulses, f"{beep.repeats} beep(s)"]) + f"  ({(led.at - sent) * 1000:.1f} ms)"
 
 
 @app.command("canteen-terminal")

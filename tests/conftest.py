@@ -5,9 +5,11 @@ pseudo-terminal readers, and a sink that records what a driver hands over.
     mosquitto_broker    mosquitto on a free port, persistence on, in tmp_path (function scope)
     pty_reader          a SerialReaderSim on tmp_path/"ttyREADER" (closed afterwards)
     pty_readers         a factory: pty_readers("ttyIN", seed=1) -> SerialReaderSim
+    pty_devices         a factory of any serial simulator: pty_devices(QrScannerSim, "ttyQR", seed=1)
     recording_sink      a RecordingSink (a ReadSink that keeps every read and status change)
 
-Helpers to import: ``need(condition, reason)``, ``mosquitto_path()``, ``eventually(predicate)``.
+Helpers to import: ``need(condition, reason)``, ``mosquitto_path()``, ``eventually(predicate)``,
+``running(driver, sink)``, ``fast(driver)``.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import psycopg
 import pytest
 
 from device_drivers.base import CardRead, LinkDriver, LinkState, ReadSink, StatusChange
 from simulators.broker import Broker, find_mosquitto, start_broker
+from simulators.serial_device import SerialDeviceSim
 from simulators.serial_reader import SerialReaderSim
 
 IN_CI = os.environ.get("CI") == "true"
@@ -94,6 +97,14 @@ async def running(driver: D, sink: ReadSink) -> AsyncIterator[D]:
         await asyncio.gather(task, return_exceptions=True)
 
 
+def fast(driver: D) -> D:
+    """Reconnect (and, for serial drivers, flush idle lines) in milliseconds, so tests take no seconds."""
+    driver.reconnect_initial_s = driver.reconnect_max_s = 0.05
+    if hasattr(driver, "idle_flush_s"):
+        driver.idle_flush_s = 0.05
+    return driver
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session, dropped at the end."""
@@ -126,6 +137,30 @@ def pty_readers(tmp_path: Path) -> Iterator[Callable[..., SerialReaderSim]]:
 
     def make(name: str = "ttyREADER", *, seed: int = 0) -> SerialReaderSim:
         sim = SerialReaderSim(tmp_path / name, seed=seed)
+        made.append(sim)
+        return sim
+
+    yield make
+    for sim in made:
+        sim.close()
+
+
+S = TypeVar("S", bound=SerialDeviceSim)
+
+
+class MakeSim(Protocol):
+    """The ``pty_devices`` factory: a simulator of ``kind`` on ``tmp_path/name``."""
+
+    def __call__(self, kind: type[S], name: str, **options: object) -> S: ...
+
+
+@pytest.fixture
+def pty_devices(tmp_path: Path) -> Iterator[MakeSim]:
+    """Make serial simulators of any kind on stable paths in ``tmp_path``; all closed afterwards."""
+    made: list[SerialDeviceSim] = []
+
+    def make(kind: type[S], name: str, **options: object) -> S:
+        sim = kind(tmp_path / name, **options)
         made.append(sim)
         return sim
 

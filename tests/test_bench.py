@@ -6,12 +6,15 @@ from typer.testing import CliRunner
 
 from mektep.bench import bench_gateway
 from mektep.cli import app
+from mektep.readers_bench import bench_readers
+from mektep.roster_bench import bench_roster
 
 
 def test_bench_gateway_produces_every_figure() -> None:
     figures = bench_gateway(taps=20, saturation=500, drain=500)
     assert set(figures) == {
-        "grant_p50_ms", "grant_p99_ms", "taps_per_s", "peer_taps_per_s", "limit_taps_per_s", "drain_events_per_s",
+        "grant_p50_ms", "grant_p99_ms", "taps_per_s", "peer_taps_per_s", "limit_taps_per_s", "floor_taps_per_s",
+        "drain_events_per_s",
     }  # fmt: skip
     assert all(value > 0 for value in figures.values())
 
@@ -20,3 +23,23 @@ def test_bench_ingest_measures_a_rate() -> None:
     result = CliRunner().invoke(app, ["bench", "ingest", "--batches", "2", "--batch-size", "20", "--clients", "2"])
     assert result.exit_code == 0, result.output
     assert "80 events in 4 batches from 2 gateway(s)" in result.output and "events/s" in result.output
+
+
+def test_bench_readers_produces_every_figure() -> None:
+    figures = bench_readers(reads=12, readers=3, interval_s=0.01)
+    assert set(figures) == {
+        "osdp_grant_p50_ms", "osdp_grant_p99_ms", "osdp_single_p50_ms", "osdp_single_p99_ms", "osdp_missed",
+    }  # fmt: skip
+    assert figures["osdp_missed"] == 0
+    assert all(0 < figures[k] < 5000 for k in figures if k.endswith("_ms"))
+    assert figures["osdp_grant_p50_ms"] <= figures["osdp_grant_p99_ms"]
+
+
+def test_bench_roster_syncs_a_whole_school_and_judges_with_it() -> None:
+    figures = bench_roster(students=40, taps=200)
+    assert set(figures) == {
+        "import_rows_per_s", "full_sync_s", "delta_sync_ms", "decision_p99_ms", "baseline_decision_p99_ms",
+        "people_held",
+    }  # fmt: skip
+    assert figures["people_held"] == 42  # 40 students and 2 staff reached the gateway
+    assert all(value > 0 for value in figures.values())

@@ -6,12 +6,13 @@ import re
 from pathlib import Path
 
 from cloud_api.roster.iin import IinProblem
+from cloud_api.roster_contract import Allergen
 from gateway.policy import Reason
 from mektep.i18n import LANGUAGES, catalog_messages
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKED = re.compile(r"""(?<![`\w])_\(\s*["']([^"'…]+)["']""")
-RAISED_CODES = re.compile(r'RosterError\("(\w+)"\)')
+RAISED_CODES = re.compile(r'(?:RosterError|AccountError)\("(\w+)"\)')
 ROSTER_CODES = re.compile(r'bad\(\s*[\w"]+,\s*"(\w+)"\)|RowProblem\([^,]+,\s*"\w+",\s*"(\w+)"')
 
 
@@ -31,6 +32,7 @@ def test_every_marked_message_and_shown_code_is_translated() -> None:
             wanted |= set(RAISED_CODES.findall(text))
     wanted |= {r.value for r in Reason if r is not Reason.MANUAL and r is not Reason.DEVICE_STATUS}
     wanted |= {p.value for p in IinProblem}
+    wanted |= {a.value for a in Allergen}  # named to a child whose meal holds one
     for lang in LANGUAGES:
         missing = wanted - set(catalog_messages(lang))
         assert not missing, f"{lang}: {sorted(missing)}"

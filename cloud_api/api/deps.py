@@ -4,6 +4,10 @@
     SettingsDep   the app's ``CloudSettings``
     GatewayAuth   the raw body, size-limited, whose HMAC signature checked out (a ``SignedBody``)
     AdminAuth     a valid ``Authorization: Bearer <admin token>``
+    CurrentAccount  a ``Principal``: the signed-in account of ``Authorization: Bearer <session token>``
+                  with its roles in force, or the system for the admin token
+    SchoolAdmin   a ``CurrentAccount`` that is school_admin of the path's ``{school_id}`` (or the system)
+    SchoolStaff   a ``CurrentAccount`` that is school_admin or canteen_staff of ``{school_id}`` (or the system)
 """
 
 from __future__ import annotations
@@ -12,16 +16,28 @@ import hmac
 import time
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, Header, HTTPException, Path, Request
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from cloud_api.api.errors import http_refusal
 from cloud_api.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP
+from cloud_api.services.accounts import Principal, Role, session_principal
 from cloud_api.services.signatures import Refusal, Refused, SignedBody, check_signature
 from cloud_api.settings import CloudSettings
 
-__all__ = ["AdminAuth", "EngineDep", "GatewayAuth", "SettingsDep", "read_limited"]
+__all__ = [
+    "AdminAuth",
+    "BearerToken",
+    "CurrentAccount",
+    "EngineDep",
+    "GatewayAuth",
+    "SchoolAdmin",
+    "SchoolStaff",
+    "SettingsDep",
+    "read_limited",
+    "require_school_role",
+]
 
 
 def _engine(request: Request) -> Engine:
@@ -79,10 +95,13 @@ async def _gateway_auth(
 
 def _signed_path(request: Request) -> str:
     # The gateway signs the API's own path (``INGEST_PATH``): behind a proxy that mounts the app
-    # under a prefix (``root_path``), the prefix is not part of what was signed.
+    # under a prefix (``root_path``), the prefix is not part of what was signed. The query string
+    # is (the roster pull's ``?since=``), so that nobody can change what a signed request asks.
     path: str = request.scope["path"]
     root: str = request.scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root) else path
+    path = path[len(root) :] if root and path.startswith(root) else path
+    query: bytes = request.scope.get("query_string", b"")
+    return f"{path}?{query.decode('latin-1')}" if query else path
 
 
 def _check(
@@ -114,3 +133,56 @@ def _admin(settings: SettingsDep, authorization: Annotated[str | None, Header()]
 
 
 AdminAuth = Annotated[None, Depends(_admin)]
+
+
+def _bearer(authorization: Annotated[str | None, Header()] = None) -> str:
+    scheme, _, given = (authorization or "").partition(" ")
+    token = given.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException(401, "sign-in required", headers={"WWW-Authenticate": "Bearer"})
+    return token
+
+
+BearerToken = Annotated[str, Depends(_bearer)]
+
+
+def _session(engine: Engine, token: str) -> Principal | None:
+    with engine.connect() as conn:
+        return session_principal(conn, token)
+
+
+async def _current_account(engine: EngineDep, settings: SettingsDep, token: BearerToken) -> Principal:
+    admin = settings.admin_token.get_secret_value()
+    # The admin token is the system: every route that takes an account also takes it.
+    if admin and hmac.compare_digest(token.encode(), admin.encode()):
+        return Principal(None, frozenset())
+    principal = await run_in_threadpool(_session, engine, token)
+    if principal is None:
+        raise HTTPException(401, "sign-in required", headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+CurrentAccount = Annotated[Principal, Depends(_current_account)]
+
+
+def require_school_role(principal: Principal, school_id: str, *roles: Role) -> None:
+    """HTTP 403 unless ``principal`` holds one of ``roles`` in ``school_id`` (the system holds all)."""
+    if not any(principal.has(role, school_id) for role in roles):
+        raise HTTPException(403, "not allowed in this school")
+
+
+SchoolPath = Annotated[str, Path(max_length=64, examples=["demo-school"])]
+
+
+def _school_admin(principal: CurrentAccount, school_id: SchoolPath) -> Principal:
+    require_school_role(principal, school_id, Role.SCHOOL_ADMIN)
+    return principal
+
+
+def _school_staff(principal: CurrentAccount, school_id: SchoolPath) -> Principal:
+    require_school_role(principal, school_id, Role.SCHOOL_ADMIN, Role.CANTEEN_STAFF)
+    return principal
+
+
+SchoolAdmin = Annotated[Principal, Depends(_school_admin)]
+SchoolStaff = Annotated[Principal, Depends(_school_staff)]

@@ -9,8 +9,9 @@ from fastapi import HTTPException
 from cloud_api.core.metrics import INGEST_REFUSED
 from cloud_api.models import ErrorDetail, ErrorResponse, FieldError
 from cloud_api.services.signatures import Refusal, Refused
+from mektep.i18n import translator
 
-__all__ = ["STATUS", "error_responses", "http_refusal"]
+__all__ = ["STATUS", "coded_error", "error_responses", "http_refusal"]
 
 # A batch naming another gateway than its signer is an authentication failure (401), not a
 # malformed batch (422): the gateway's forwarder halves a batch on 422 until it dead-letters
@@ -71,3 +72,14 @@ def error_responses() -> dict[int | str, dict[str, Any]]:
         }
         for status, examples_of_status in sorted(by_status.items())
     }
+
+
+def coded_error(status: int, code: str, accept_language: str | None = None, **headers: str) -> HTTPException:
+    """An HTTP error whose detail is ``{code, message}``, the message in the caller's language.
+
+    ``code`` is one of the translated codes (an ``AccountError`` or ``RosterError`` code); the
+    message is in the first language of ``Accept-Language`` that we speak, else Kazakh.
+    """
+    language = (accept_language or "").split(",")[0].split(";")[0].strip()[:2].lower()
+    detail = ErrorDetail(code=code, message=translator(language)(code))
+    return HTTPException(status, detail.model_dump(exclude_none=True), headers=headers or None)

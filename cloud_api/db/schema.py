@@ -27,16 +27,24 @@ from sqlalchemy import (
 from cloud_api.db.types import BigIntegerId, UTCDateTime
 
 __all__ = [
+    "accounts",
+    "allergen_bans",
     "audit_log",
     "consents",
     "credentials",
+    "dish_versions",
     "events",
     "gateways",
     "guardianships",
+    "meal_rules",
     "metadata",
     "packets",
     "people",
+    "role_grants",
     "roster_versions",
+    "sessions",
+    "set_meals",
+    "sign_in_attempts",
 ]
 
 metadata = MetaData()
@@ -70,6 +78,7 @@ events = Table(
     Column("reason", String(64), nullable=False),
     Column("judged_without_roster", Boolean, nullable=False),
     Column("meal", JSON(none_as_null=True)),  # no meal is SQL NULL, not the JSON text 'null'
+    Column("manual", JSON(none_as_null=True)),  # entered by hand: the staff member and the reason
     Column("received_at", UTCDateTime(), nullable=False),
     Column("batch_id", BigInteger, nullable=False),
     Index("events_school_day", "school_id", "local_date"),
@@ -189,4 +198,109 @@ audit_log = Table(
     Column("after", JSON(none_as_null=True)),
     Index("audit_log_school_at", "school_id", "at"),
     Index("audit_log_entity", "entity", "entity_id"),
+)
+
+# -- the canteen (issue 4) ------------------------------------------------------------------------
+# Append-only: a change is a new row and the newest row is in force, so every price, menu, rule and
+# ban a school ever had stays readable (reference/000 §14: no silent overwrite).
+
+
+def _history(name: str, *columns: Column) -> Table:  # type: ignore[type-arg]
+    return Table(
+        name,
+        metadata,
+        Column("id", BigIntegerId, primary_key=True, autoincrement=True),
+        Column("school_id", String(64), nullable=False),
+        *columns,
+        Column("version", BigInteger, nullable=False),
+        Column("at", UTCDateTime(), nullable=False),
+        Column("actor", String(128), nullable=False),
+        Index(f"{name}_school_version", "school_id", "version"),
+    )
+
+
+meal_rules = _history("meal_rules", Column("rules", JSON, nullable=False))
+dish_versions = _history(
+    "dish_versions",
+    Column("dish_id", Uuid(), nullable=False),
+    Column("names", JSON, nullable=False),
+    Column("price_tiyn", BigInteger, nullable=False),
+    Column("allergens", JSON, nullable=False),
+    Column("photo_url", String(500)),
+    Index("dish_versions_dish", "school_id", "dish_id", "id"),
+)
+set_meals = _history(
+    "set_meals",
+    Column("day", Date, nullable=False),
+    Column("period", String(64), nullable=False),
+    Column("dish_ids", JSON, nullable=False),
+    Column("price_tiyn", BigInteger, nullable=False),
+    Index("set_meals_day", "school_id", "day", "period", "id"),
+)
+allergen_bans = _history(
+    "allergen_bans",
+    Column("child_id", Uuid(), nullable=False),
+    Column("allergens", JSON, nullable=False),
+    Index("allergen_bans_child", "school_id", "child_id", "id"),
+)
+
+# -- accounts and roles (Order No. 456 §5) ---------------------------------------------------------
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Uuid(), primary_key=True),
+    Column("login", String(254), nullable=False),  # an e-mail or a phone number, normalised
+    Column("password_hash", String(255)),  # argon2id; NULL until a password is set: no sign-in
+    # The people row of a guardian or staff member (people are keyed by school, hence both).
+    Column("person_id", Uuid()),
+    Column("school_id", String(64)),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("login", name="accounts_login"),
+    Index("accounts_school", "school_id"),
+)
+
+role_grants = Table(
+    "role_grants",
+    metadata,
+    # Append-only (§5: access levels with change history): the newest row of an (account, role,
+    # scope) says whether it is in force; a revocation is a row with granted false.
+    Column("id", BigIntegerId, primary_key=True, autoincrement=True),
+    Column("account_id", Uuid(), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("scope", String(64)),  # a region id, a school id, or NULL (the ministry)
+    Column("granted", Boolean, nullable=False),
+    Column("by", String(128), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Index("role_grants_account", "account_id", "id"),
+)
+
+sign_in_attempts = Table(
+    "sign_in_attempts",
+    metadata,
+    # Every attempt, good or bad (§5: failed logins viewable); the school of a known login is kept
+    # so that a school's administrator sees the failures of their school's accounts only.
+    Column("id", BigIntegerId, primary_key=True, autoincrement=True),
+    Column("login", String(254), nullable=False),
+    Column("account_id", Uuid()),
+    Column("school_id", String(64)),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("success", Boolean, nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("ip", String(64)),
+    Index("sign_in_attempts_login_at", "login", "at"),
+    Index("sign_in_attempts_school_at", "school_id", "at"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    # Only the SHA-256 of a bearer token: a leaked table signs nobody in.
+    Column("token_hash", String(64), primary_key=True),
+    Column("account_id", Uuid(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime()),
+    Index("sessions_account", "account_id"),
 )

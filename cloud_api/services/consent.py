@@ -19,22 +19,14 @@ from cloud_api.services.audit import AuditEntry, write_audit
 from cloud_api.services.errors import RosterError
 from cloud_api.services.roster_versions import next_version
 
-__all__ = ["consents_of", "set_consent"]
+__all__ = ["consents_of", "require_guardian", "set_consent"]
 
 
 def set_consent(
     conn: Connection, school_id: str, child_id: UUID, guardian_id: UUID, given: bool, *, actor: str
 ) -> None:
     """Record a guardian's consent (or its withdrawal) for one child."""
-    linked = conn.execute(
-        select(guardianships.c.child_id).where(
-            guardianships.c.school_id == school_id,
-            guardianships.c.guardian_id == guardian_id,
-            guardianships.c.child_id == child_id,
-        )
-    ).first()
-    if linked is None:
-        raise RosterError("not_the_guardian")
+    require_guardian(conn, school_id, guardian_id, child_id)
     before = consents_of(conn, school_id, [child_id]).get(child_id, False)
     if before == given:
         return  # nothing changes: no version, no journal entry
@@ -47,6 +39,19 @@ def set_consent(
     )  # fmt: skip
     entry = AuditEntry("update", "consent", str(child_id), {"given": before}, {"given": given, "by": str(guardian_id)})
     write_audit(conn, school_id, actor, now, [entry])
+
+
+def require_guardian(conn: Connection, school_id: str, guardian_id: UUID, child_id: UUID) -> None:
+    """``RosterError("not_the_guardian")`` unless ``guardian_id`` is a guardian of ``child_id``."""
+    linked = conn.execute(
+        select(guardianships.c.child_id).where(
+            guardianships.c.school_id == school_id,
+            guardianships.c.guardian_id == guardian_id,
+            guardianships.c.child_id == child_id,
+        )
+    ).first()
+    if linked is None:
+        raise RosterError("not_the_guardian")
 
 
 def consents_of(conn: Connection, school_id: str, child_ids: Iterable[UUID] | None = None) -> dict[UUID, bool]:

@@ -159,6 +159,8 @@ def _rejection(event: Event, gateway_id: str, school_id: str) -> str | None:
     texts = [event.person_id or "", event.reason]
     if event.meal is not None:
         texts += [event.meal.period, *event.meal.dishes]
+    if event.manual is not None:
+        texts += [event.manual.staff_id, event.manual.reason]
     if any("\x00" in text for text in texts):
         return "nul_character"  # PostgreSQL text cannot hold U+0000; SQLite could, but both must agree
     return None
@@ -171,7 +173,7 @@ def _row(event: Event, received_at: datetime, batch_id: int) -> dict[str, Any]:
     """
     occurred_utc = event.occurred_at.astimezone(UTC)
     offset = event.occurred_at.utcoffset()
-    meal = event.meal
+    meal, manual = event.meal, event.manual
     return {
         "school_id": event.school_id,
         "id": event.id,
@@ -189,6 +191,7 @@ def _row(event: Event, received_at: datetime, batch_id: int) -> dict[str, Any]:
         "reason": event.reason,
         "judged_without_roster": event.judged_without_roster,
         "meal": meal.model_dump(mode="json") if meal is not None else None,
+        "manual": manual.model_dump(mode="json") if manual is not None else None,
         "received_at": received_at,
         "batch_id": batch_id,
     }

@@ -209,3 +209,12 @@ def test_a_rotated_key_takes_effect_at_once(client: TestClient) -> None:
     assert client.post(INGEST_PATH, content=body, headers=signed(body)).json()["detail"]["code"] == "bad_signature"
     r = client.post(INGEST_PATH, content=body, headers=signed(body, key="a-brand-new-gateway-key"))
     assert r.status_code == 200
+
+
+def test_a_manual_entry_keeps_who_entered_it_and_why(client: TestClient) -> None:
+    manual = {"staff_id": "cook-1", "reason": "forgot the card"}
+    evs = [event(1, credential_kind="manual", manual=manual), event(2, manual={"staff_id": "c", "reason": "a\x00"})]
+    answer = post(client, evs)
+    assert [r.get("reason") for r in answer["results"]] == [None, "nul_character"]
+    with client.app.state.engine.connect() as conn:
+        assert conn.execute(select(events.c.manual)).scalar_one() == manual

@@ -8,7 +8,16 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cloud_api.contract import Category, CredentialKind, Decision, Event, EventKind, MealInfo, credential_hash
+from cloud_api.contract import (
+    Category,
+    CredentialKind,
+    Decision,
+    Event,
+    EventKind,
+    ManualEntry,
+    MealInfo,
+    credential_hash,
+)
 from gateway.drafts import CredentialHasher, Draft
 
 ids = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,20}", fullmatch=True)
@@ -20,6 +29,7 @@ meals = st.builds(
     dishes=st.lists(st.text(max_size=40), max_size=5),
     price_tiyn=st.integers(min_value=0, max_value=10**9),
 )
+manuals = st.builds(ManualEntry, staff_id=st.text(min_size=1, max_size=64), reason=st.text(min_size=1, max_size=200))
 times = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)).map(
     lambda t: t.replace(tzinfo=timezone(timedelta(hours=5)))
 )
@@ -39,6 +49,9 @@ drafts = st.builds(
     judged_without_roster=st.booleans(),
     meal=st.none() | meals,
     ref=st.none() | text,
+    local_person=st.none(),  # kept on the gateway only: not in the body
+    local_day=st.none(),
+    manual=st.none() | manuals,
 )
 
 
@@ -50,7 +63,7 @@ def test_body_is_the_contract_event(draft: Draft, seq: int) -> None:
         device_id=draft.device_id, kind=draft.kind, person_id=draft.person_id,
         credential_kind=draft.credential_kind, credential_hash=draft.credential_hash,
         occurred_at=datetime.fromisoformat(draft.occurred_at), decision=draft.decision, reason=draft.reason,
-        judged_without_roster=draft.judged_without_roster, meal=draft.meal,
+        judged_without_roster=draft.judged_without_roster, meal=draft.meal, manual=draft.manual,
     )  # fmt: skip
     assert Draft.from_body(draft.body(seq), draft.ref) == (seq, draft)
 

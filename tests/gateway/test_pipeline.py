@@ -105,7 +105,7 @@ async def test_storage_failure_denies_and_keeps_running(tmp_path: Path) -> None:
 
 
 class BrokenPolicy:
-    def decide(self, read: CardRead, point: AccessPoint | None) -> object:
+    def decide(self, read: CardRead, point: AccessPoint | None, credential_hash: str) -> object:
         raise KeyError("a bug in the rules")
 
 
@@ -128,7 +128,7 @@ async def test_policy_failure_denies_records_and_keeps_reading(tmp_path: Path) -
 class RosterLikePolicy:
     """Knows one child: a Russian-speaking pupil of 3Б (what the roster policy will answer)."""
 
-    def decide(self, read: CardRead, point: AccessPoint | None) -> Verdict:
+    def decide(self, read: CardRead, point: AccessPoint | None, credential_hash: str) -> Verdict:
         return Verdict(
             EventKind.MEAL, Decision.GRANTED, "free_meal", person_id="p-1",
             person_name="Алия Н.", class_name="3Б", language="ru",

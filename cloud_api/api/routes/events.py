@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from cloud_api.api.deps import AdminAuth, EngineDep
+from cloud_api.api.deps import EngineDep, SchoolStaff
 from cloud_api.models import EventPublic
 from cloud_api.services.events import day_events
 
@@ -22,11 +22,14 @@ router = APIRouter(tags=["events"])
     "/v1/schools/{school_id}/events",
     response_model=list[EventPublic],
     summary="A school's events of one local day",
-    responses={401: {"description": "No or wrong `Authorization: Bearer <admin token>`"}},
+    responses={
+        401: {"description": "No or wrong `Authorization: Bearer <session or admin token>`"},
+        403: {"description": "Not school_admin or canteen_staff of this school"},
+    },
 )
 async def school_events(
     engine: EngineDep,
-    _: AdminAuth,
+    _: SchoolStaff,
     school_id: Annotated[str, Path(max_length=64, examples=["demo-school"])],
     date: Annotated[dt.date, Query(description="A local day in Asia/Almaty.", examples=["2026-11-20"])],
     gateway_id: Annotated[str | None, Query(max_length=64, description="Only this gateway's events.")] = None,

@@ -1,0 +1,139 @@
+"""People as their school's staff and their own guardians see them (DESIGN §4).
+
+    GET  /v1/me/children                             a guardian's own children
+    GET  /v1/schools/{school_id}/people/{person_id}  staff of the school; a guardian for their own child
+    POST /v1/me/children/{child_id}/consent          a guardian gives or withdraws consent
+
+Every route that returns a person is marked ``openapi_extra={"x-returns-person": True}``
+(``RETURNS_PERSON``): a test finds them all in ``app.routes`` and checks that a guardian never
+reads another family's child and that staff never read another school, so a new route cannot be
+forgotten. A person not one's own is a 404, as if it did not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Header, HTTPException
+from sqlalchemy import Connection, select
+
+from cloud_api.account_models import ChildPublic, ConsentIn, PersonPublic
+from cloud_api.api.deps import CurrentAccount, EngineDep
+from cloud_api.api.errors import coded_error
+from cloud_api.db.schema import guardianships, people
+from cloud_api.services.accounts import AccountError, Principal, Role
+from cloud_api.services.consent import consents_of, set_consent
+from cloud_api.services.errors import RosterError
+
+__all__ = ["RETURNS_PERSON", "router"]
+
+router = APIRouter(tags=["people"])
+
+RETURNS_PERSON = {"x-returns-person": True}
+AcceptLanguage = Annotated[str | None, Header(include_in_schema=False)]
+_PUBLIC = [people.c[name] for name in PersonPublic.model_fields]
+
+
+def _guardian(principal: Principal, accept_language: str | None) -> tuple[str, UUID]:
+    """The (school, people row) of a signed-in guardian; 403 for anybody else."""
+    account = principal.account
+    if (
+        account is None
+        or account.person_id is None
+        or account.school_id is None
+        or not principal.has(Role.GUARDIAN, account.school_id)
+    ):
+        raise coded_error(403, AccountError("not_a_guardian").code, accept_language)
+    return account.school_id, account.person_id
+
+
+def _children(conn: Connection, school_id: str, guardian_id: UUID, child_id: UUID | None = None) -> list[ChildPublic]:
+    query = (
+        select(*_PUBLIC)
+        .join(
+            guardianships, (guardianships.c.school_id == people.c.school_id) & (guardianships.c.child_id == people.c.id)
+        )
+        .where(guardianships.c.school_id == school_id, guardianships.c.guardian_id == guardian_id)
+        .order_by(people.c.last_name, people.c.first_name, people.c.id)
+    )
+    if child_id is not None:
+        query = query.where(people.c.id == child_id)
+    rows = [dict(r._mapping) for r in conn.execute(query)]
+    consent = consents_of(conn, school_id, [r["id"] for r in rows])
+    return [ChildPublic(**r, consent=consent.get(r["id"], False)) for r in rows]
+
+
+def _not_found(accept_language: str | None) -> HTTPException:
+    return coded_error(404, RosterError("unknown_person").code, accept_language)
+
+
+@router.get(
+    "/v1/me/children",
+    response_model=list[ChildPublic],
+    summary="A guardian's own children",
+    openapi_extra=RETURNS_PERSON,
+)
+def my_children(principal: CurrentAccount, engine: EngineDep, accept_language: AcceptLanguage = None) -> list[Any]:
+    """The signed-in guardian's children, with the consent in force of each (no IIN)."""
+    school_id, guardian_id = _guardian(principal, accept_language)
+    with engine.connect() as conn:
+        return _children(conn, school_id, guardian_id)
+
+
+@router.get(
+    "/v1/schools/{school_id}/people/{person_id}",
+    response_model=PersonPublic,
+    summary="One person of a school",
+    responses={403: {"description": "No role in this school"}, 404: {"description": "No such person, or not yours"}},
+    openapi_extra=RETURNS_PERSON,
+)
+def school_person(
+    school_id: str,
+    person_id: UUID,
+    principal: CurrentAccount,
+    engine: EngineDep,
+    accept_language: AcceptLanguage = None,
+) -> Any:
+    """A person: for school_admin and canteen_staff of the school, and for a guardian their own child only."""
+    staff = principal.has(Role.SCHOOL_ADMIN, school_id) or principal.has(Role.CANTEEN_STAFF, school_id)
+    with engine.connect() as conn:
+        if staff:
+            row = conn.execute(
+                select(*_PUBLIC).where(people.c.school_id == school_id, people.c.id == person_id)
+            ).first()
+            if row is None:
+                raise _not_found(accept_language)
+            return PersonPublic(**row._mapping)
+        school, guardian_id = _guardian(principal, accept_language)
+        children = _children(conn, school, guardian_id, person_id) if school == school_id else []
+    if not children:
+        raise _not_found(accept_language)  # another family's child: as if there were none
+    return PersonPublic(**children[0].model_dump(exclude={"consent"}))
+
+
+@router.post(
+    "/v1/me/children/{child_id}/consent",
+    response_model=ChildPublic,
+    summary="Give or withdraw consent to attendance tracking",
+    responses={404: {"description": "Not your child"}},
+    openapi_extra=RETURNS_PERSON,
+)
+def my_child_consent(
+    child_id: UUID,
+    body: ConsentIn,
+    principal: CurrentAccount,
+    engine: EngineDep,
+    accept_language: AcceptLanguage = None,
+) -> Any:
+    """Record the guardian's consent (Order No. 456 §33-1.1) for their own child; audited."""
+    school_id, guardian_id = _guardian(principal, accept_language)
+    try:
+        with engine.begin() as conn:
+            set_consent(conn, school_id, child_id, guardian_id, body.given, actor=principal.actor)
+            children = _children(conn, school_id, guardian_id, child_id)
+    except RosterError:
+        raise _not_found(accept_language) from None  # not the guardian: as if there were no such child
+    if not children:
+        raise _not_found(accept_language)
+    return children[0]

@@ -1,0 +1,198 @@
+"""The cloud → gateway roster contract: what a gateway needs to decide as the school would, offline.
+
+The gateway pulls ``GET /v1/sync/roster?since=V`` signed exactly like an ingest batch (DESIGN §3;
+:func:`cloud_api.contract.sign` over method ``GET``, the path *with* its query string, the
+timestamp and the SHA-256 of the empty body). The cloud answers a :class:`RosterDelta`:
+
+- ``since == 0`` (a new gateway) or a ``since`` the cloud can no longer serve as a delta: a full
+  snapshot, ``full=True``; the gateway replaces everything it holds with it.
+- otherwise what changed after ``since``: people, credentials, dishes and set meals are upserts
+  keyed by their ids; a person or credential that must go away comes back with ``active=False``
+  or ``blocked=True`` (history stays in the cloud, a gateway needs only the answer).
+- ``meal_rules`` is ``None`` when the rules did not change.
+
+The gateway applies a delta in one transaction and then holds ``version``; a delta whose ``since``
+is not the version it holds is refused. The cloud decides each person's meal category from the
+school's rules (grades 1–4 free, social categories free or discounted, the rest paid), so the
+gateway only applies it.
+
+This module depends on pydantic and the contract only, like :mod:`cloud_api.contract`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, time
+from enum import StrEnum
+from itertools import pairwise
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from cloud_api.contract import Category, CredentialKind, Identifier
+
+__all__ = [
+    "ROSTER_PATH",
+    "Allergen",
+    "Dish",
+    "Language",
+    "MealPeriod",
+    "MealRules",
+    "PersonRole",
+    "RosterCredential",
+    "RosterDelta",
+    "RosterPerson",
+    "SetMeal",
+]
+
+ROSTER_PATH = "/v1/sync/roster"
+
+Language = Literal["kk", "ru", "en"]
+Tiyn = Annotated[int, Field(ge=0, description="An amount in tiyn (1/100 tenge).")]
+CredentialHash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class Allergen(StrEnum):
+    """The 14 allergen groups of EU Regulation 1169/2011, Annex II (what menus label)."""
+
+    GLUTEN = "gluten"
+    CRUSTACEANS = "crustaceans"
+    EGGS = "eggs"
+    FISH = "fish"
+    PEANUTS = "peanuts"
+    SOYBEANS = "soybeans"
+    MILK = "milk"
+    NUTS = "nuts"
+    CELERY = "celery"
+    MUSTARD = "mustard"
+    SESAME = "sesame"
+    SULPHITES = "sulphites"
+    LUPIN = "lupin"
+    MOLLUSCS = "molluscs"
+
+
+class PersonRole(StrEnum):
+    """Who a card belongs to, as the turnstile and the canteen see it."""
+
+    STUDENT = "student"
+    STAFF = "staff"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RosterPerson(_Frozen):
+    """A student or staff member as the gateway needs them: no IIN, no contact details."""
+
+    id: UUID
+    role: PersonRole
+    display_name: str = Field(min_length=1, max_length=120, description="As the canteen screen shows it.")
+    class_name: str | None = Field(default=None, max_length=8, examples=["3Б"])
+    language: Language | None = None
+    active: bool = True
+    consent: bool = Field(
+        default=False,
+        description="A guardian's consent to attendance tracking is in force (§33-1.1). Without it the "
+        "child still passes, and the event leaves the gateway without identity.",
+    )
+    meal_category: Category | None = Field(default=None, description="None: no school meals (most staff).")
+    discount_percent: int | None = Field(default=None, ge=1, le=99, description="For 'discounted' only.")
+    allergen_bans: list[Allergen] = Field(default_factory=list, description="Set by a guardian (§33-1.7).")
+    daily_limit_tiyn: Tiyn | None = Field(default=None, description="Paid meals: a guardian's daily limit.")
+    balance_tiyn: int | None = Field(default=None, description="Paid meals: the prepaid balance at this version.")
+    canteen_pin_hash: str | None = Field(
+        default=None,
+        max_length=256,
+        description="Canteen staff only: the PBKDF2 hash of the PIN that signs them in on the canteen screen.",
+    )
+
+    @model_validator(mode="after")
+    def _discount_only_when_discounted(self) -> RosterPerson:
+        if (self.meal_category is Category.DISCOUNTED) != (self.discount_percent is not None):
+            raise ValueError("discount_percent is given exactly when meal_category is 'discounted'")
+        return self
+
+
+class RosterCredential(_Frozen):
+    """A card or QR code, by the keyed hash the gateway computes from what the reader read."""
+
+    credential_hash: CredentialHash
+    person_id: UUID
+    kind: CredentialKind
+    blocked: bool = False
+
+
+class MealPeriod(_Frozen):
+    """A meal period of the school day, in local time (Asia/Almaty)."""
+
+    name: Identifier = Field(examples=["lunch"])
+    starts: time
+    ends: time
+
+    @model_validator(mode="after")
+    def _in_order(self) -> MealPeriod:
+        if not self.starts < self.ends:
+            raise ValueError("a meal period ends after it starts")
+        return self
+
+
+class MealRules(_Frozen):
+    """The school's canteen rules: its periods (no two overlap) and the free meals' periods."""
+
+    periods: list[MealPeriod] = Field(min_length=1)
+    free_periods: list[Identifier] = Field(
+        default_factory=lambda: ["lunch"], description="Periods in which 'free' and 'discounted' apply."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MealRules:
+        spans = sorted((p.starts, p.ends, p.name) for p in self.periods)
+        for (_, end, name), (start, _, following) in pairwise(spans):
+            if start < end:
+                raise ValueError(f"meal periods {name!r} and {following!r} overlap")
+        names = {p.name for p in self.periods}
+        if len(names) != len(self.periods):
+            raise ValueError("meal period names are unique")
+        if unknown := set(self.free_periods) - names:
+            raise ValueError(f"free_periods names unknown periods: {sorted(unknown)}")
+        return self
+
+
+class Dish(_Frozen):
+    """A dish of the canteen (§33-1.3): its name in each language, price, allergens and photo."""
+
+    id: UUID
+    names: dict[Language, str] = Field(min_length=1, description="At least one of kk, ru, en.")
+    price_tiyn: Tiyn
+    allergens: list[Allergen] = Field(default_factory=list)
+    photo_url: str | None = Field(default=None, max_length=500)
+
+
+class SetMeal(_Frozen):
+    """The day's set meal of one period: what a tap at the canteen serves."""
+
+    day: date
+    period: Identifier
+    dish_ids: list[UUID] = Field(min_length=1, max_length=20)
+    price_tiyn: Tiyn = Field(description="The full price; a discounted or free category pays less.")
+
+
+class RosterDelta(_Frozen):
+    """What changed in a school's roster after version ``since`` (everything when ``full``)."""
+
+    school_id: Identifier
+    since: int = Field(ge=0)
+    version: int = Field(ge=0)
+    full: bool
+    people: list[RosterPerson] = Field(default_factory=list)
+    credentials: list[RosterCredential] = Field(default_factory=list)
+    meal_rules: MealRules | None = None
+    dishes: list[Dish] = Field(default_factory=list)
+    menu: list[SetMeal] = Field(default_factory=list, description="Set meals from today on.")
+
+    @model_validator(mode="after")
+    def _versions(self) -> RosterDelta:
+        if self.version < self.since:
+            raise ValueError("version is at least since")
+        return self

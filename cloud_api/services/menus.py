@@ -1,0 +1,145 @@
+"""The canteen's data (§33-1.3, §33-1.7): meal rules, dishes, the day's set meals, allergen bans.
+
+Every change is a new row (the newest one is in force) and takes the school's next roster version,
+so the history stays and gateways receive the change in their next delta. A ban is personal data:
+its changes go to the audit journal. The caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, Table, func, insert, select
+
+from cloud_api.db.schema import allergen_bans, dish_versions, meal_rules, set_meals
+from cloud_api.roster_contract import Allergen, Dish, MealRules, SetMeal
+from cloud_api.services.audit import AuditEntry, write_audit
+from cloud_api.services.consent import require_guardian
+from cloud_api.services.errors import RosterError
+from cloud_api.services.roster_versions import next_version
+
+__all__ = [
+    "bans_of",
+    "current_dishes",
+    "current_meal_rules",
+    "dish_history",
+    "menu_from",
+    "set_allergen_bans",
+    "set_day_menu",
+    "set_meal_rules",
+    "upsert_dish",
+]
+
+
+def _stamp(conn: Connection, school_id: str, actor: str) -> dict[str, Any]:
+    return {"school_id": school_id, "version": next_version(conn, school_id), "at": datetime.now(UTC), "actor": actor}
+
+
+def set_meal_rules(conn: Connection, school_id: str, rules: MealRules, *, actor: str) -> None:
+    """Put new meal rules in force (the contract model has checked them)."""
+    conn.execute(insert(meal_rules).values(rules=rules.model_dump(mode="json"), **_stamp(conn, school_id, actor)))
+
+
+def current_meal_rules(conn: Connection, school_id: str) -> tuple[MealRules, int] | None:
+    """The rules in force and the version that set them."""
+    row = conn.execute(
+        select(meal_rules.c.rules, meal_rules.c.version)
+        .where(meal_rules.c.school_id == school_id)
+        .order_by(meal_rules.c.id.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else (MealRules.model_validate(row.rules), int(row.version))
+
+
+def upsert_dish(conn: Connection, school_id: str, dish: Dish, *, actor: str) -> None:
+    """Add a dish or change it (price, names, allergens, photo); the old version stays readable."""
+    conn.execute(
+        insert(dish_versions).values(
+            dish_id=dish.id, names=dish.names, price_tiyn=dish.price_tiyn,
+            allergens=[a.value for a in dish.allergens], photo_url=dish.photo_url, **_stamp(conn, school_id, actor),
+        )
+    )  # fmt: skip
+
+
+def _newest(table: Table, school_id: str, *keys: str) -> Any:
+    # The newest row per key: a max(id) per key joined back (append-only tables, ids increase).
+    newest = (
+        select(*(table.c[k] for k in keys), func.max(table.c.id).label("id"))
+        .where(table.c.school_id == school_id)
+        .group_by(*(table.c[k] for k in keys))
+        .subquery()
+    )
+    return select(table).join(newest, table.c.id == newest.c.id)
+
+
+def current_dishes(conn: Connection, school_id: str, since: int = 0) -> list[Dish]:
+    """Every dish as it is now (only those changed after version ``since``)."""
+    query = _newest(dish_versions, school_id, "dish_id").where(dish_versions.c.version > since)
+    return [_dish(row) for row in conn.execute(query)]
+
+
+def dish_history(conn: Connection, school_id: str, dish_id: UUID) -> list[dict[str, Any]]:
+    """Every version of one dish, oldest first: what it cost when."""
+    rows = conn.execute(
+        select(dish_versions)
+        .where(dish_versions.c.school_id == school_id, dish_versions.c.dish_id == dish_id)
+        .order_by(dish_versions.c.id)
+    )
+    return [{"at": r.at, "actor": r.actor, "price_tiyn": int(r.price_tiyn), "names": r.names} for r in rows]
+
+
+def _dish(row: Any) -> Dish:
+    return Dish(
+        id=row.dish_id, names=row.names, price_tiyn=int(row.price_tiyn),
+        allergens=row.allergens, photo_url=row.photo_url,
+    )  # fmt: skip
+
+
+def set_day_menu(conn: Connection, school_id: str, menu: SetMeal, *, actor: str) -> None:
+    """Set (or change) the set meal of one day and period; its dishes must exist."""
+    known = {d.id for d in current_dishes(conn, school_id)}
+    if any(d not in known for d in menu.dish_ids):
+        raise RosterError("unknown_dish")
+    conn.execute(
+        insert(set_meals).values(
+            day=menu.day, period=menu.period, dish_ids=[str(d) for d in menu.dish_ids], price_tiyn=menu.price_tiyn,
+            **_stamp(conn, school_id, actor),
+        )
+    )  # fmt: skip
+
+
+def menu_from(conn: Connection, school_id: str, first_day: date, since: int = 0) -> list[SetMeal]:
+    """The set meals from ``first_day`` on, as they are now (only those changed after ``since``)."""
+    query = _newest(set_meals, school_id, "day", "period").where(
+        set_meals.c.day >= first_day, set_meals.c.version > since
+    )
+    return [
+        SetMeal(day=r.day, period=r.period, dish_ids=r.dish_ids, price_tiyn=int(r.price_tiyn))
+        for r in conn.execute(query)
+    ]
+
+
+def set_allergen_bans(
+    conn: Connection, school_id: str, child_id: UUID, guardian_id: UUID, allergens: Iterable[Allergen], *, actor: str
+) -> None:
+    """A guardian forbids (or allows again) allergens for their child; the canteen enforces it."""
+    require_guardian(conn, school_id, guardian_id, child_id)
+    after = sorted({Allergen(a).value for a in allergens})
+    before = bans_of(conn, school_id, [child_id]).get(child_id, [])
+    if before == after:
+        return
+    stamp = _stamp(conn, school_id, actor)
+    conn.execute(insert(allergen_bans).values(child_id=child_id, allergens=after, **stamp))
+    entry = AuditEntry("update", "allergen_bans", str(child_id), {"allergens": before}, {"allergens": after})
+    write_audit(conn, school_id, actor, stamp["at"], [entry])
+
+
+def bans_of(conn: Connection, school_id: str, child_ids: Iterable[UUID] | None = None) -> dict[UUID, list[str]]:
+    """The bans in force per child (all the school's children with any, or ``child_ids``)."""
+    query = _newest(allergen_bans, school_id, "child_id")
+    if child_ids is not None:
+        query = query.where(allergen_bans.c.child_id.in_(list(child_ids)))
+    return {row.child_id: list(row.allergens) for row in conn.execute(query)}

@@ -1,0 +1,96 @@
+"""What a gateway pulls (DESIGN §3): the school's roster after the version it holds.
+
+:func:`build_delta` answers a full snapshot for a gateway that holds nothing (``since == 0``) or
+holds a version the cloud never issued, and otherwise only what changed after ``since``: every
+row that changed carries the version of its change, so "what changed" is ``version > since`` on
+each table, one set-based query each and never a query per person.
+
+What a gateway is told of a person is the least it needs to decide at the door and the canteen:
+no IIN, no contact details; a display name of first name and last initial, which is enough for
+the canteen staff's visual check.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from cloud_api.core.localtime import local_date
+from cloud_api.db.schema import allergen_bans, consents, credentials, people
+from cloud_api.roster_contract import RosterCredential, RosterDelta, RosterPerson
+from cloud_api.services.consent import consents_of
+from cloud_api.services.menus import bans_of, current_dishes, current_meal_rules, menu_from
+from cloud_api.services.roster_versions import current_version
+
+__all__ = ["build_delta"]
+
+
+def build_delta(conn: Connection, school_id: str, since: int, now: datetime | None = None) -> RosterDelta:
+    """The delta of ``school_id`` after version ``since`` (a full snapshot when it must be)."""
+    version = current_version(conn, school_id)
+    full = since <= 0 or since > version
+    after = 0 if full else since
+    changed = _changed_people(conn, school_id, after)
+    # Guardians never tap at the school: the gateway holds students and staff only.
+    query = select(people).where(people.c.school_id == school_id, people.c.role.in_(("student", "staff")))
+    person_rows = conn.execute(query if full else query.where(people.c.id.in_(changed))).all()
+    ids = [row.id for row in person_rows]
+    consent = consents_of(conn, school_id, None if full else ids)
+    bans = bans_of(conn, school_id, None if full else ids)
+    cards = conn.execute(
+        select(credentials.c.credential_hash, credentials.c.person_id, credentials.c.kind, credentials.c.status).where(
+            credentials.c.school_id == school_id, credentials.c.version > after
+        )
+    )
+    rules = current_meal_rules(conn, school_id)
+    today = local_date(now or datetime.now(UTC))
+    return RosterDelta(
+        school_id=school_id,
+        since=after,
+        version=version,
+        full=full,
+        people=[_person(row, consent.get(row.id, False), bans.get(row.id, [])) for row in person_rows],
+        credentials=[
+            RosterCredential(
+                credential_hash=c.credential_hash, person_id=c.person_id, kind=c.kind, blocked=c.status != "active"
+            )
+            for c in cards
+        ],
+        meal_rules=rules[0] if rules is not None and rules[1] > after else None,
+        dishes=current_dishes(conn, school_id, after),
+        menu=menu_from(conn, school_id, today, after),
+    )
+
+
+def _changed_people(conn: Connection, school_id: str, after: int) -> Any:
+    # A person changes with their own row, and also when their consent or their bans change.
+    return (
+        select(people.c.id)
+        .where(people.c.school_id == school_id, people.c.version > after)
+        .union(
+            select(consents.c.child_id).where(consents.c.school_id == school_id, consents.c.version > after),
+            select(allergen_bans.c.child_id).where(
+                allergen_bans.c.school_id == school_id, allergen_bans.c.version > after
+            ),
+        )
+        .scalar_subquery()
+    )
+
+
+def _person(row: Any, consent: bool, bans: list[str]) -> RosterPerson:
+    category = row.meal_category if row.role == "student" else None
+    return RosterPerson(
+        id=row.id,
+        role="staff" if row.role == "staff" else "student",
+        display_name=f"{row.first_name} {row.last_name[:1]}.",
+        class_name=row.class_name,
+        language=row.language if row.language in ("kk", "ru", "en") else None,
+        active=bool(row.active),
+        consent=consent,
+        meal_category=category,
+        discount_percent=row.discount_percent if category == "discounted" else None,
+        allergen_bans=bans,
+    )
+

@@ -1,0 +1,204 @@
+"""The school's rules at the edge: a tap judged from the synced roster, in memory, offline.
+
+:class:`RosterPolicy` is the decision step once a roster has arrived (before that it answers as
+:class:`~gateway.policy.NoRosterPolicy`: let in, and say it was judged without a roster).
+
+Turnstile: an unknown card, a blocked card or someone no longer on the roster is denied; a
+student or staff member passes the way the reader faces. A student without a guardian's consent
+(§33-1.1) passes too, but the event leaves without identity: no person, no card hash, a count.
+
+Canteen: the meal period comes from the local time; free and discounted meals apply in the
+school's free periods only (elsewhere the child pays), at most once per person, period and day,
+across every terminal of the school; the day's set meal must hold none of the child's banned
+allergens (denied, the allergens named); a paid meal may not take the day past the guardian's
+limit. What was served today is remembered as it is decided and rebuilt from the outbox at
+start-up (:meth:`RosterPolicy.remember`), so neither a second terminal nor a restart serves twice.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from cloud_api.contract import Category, Decision, EventKind, MealInfo
+from cloud_api.core.localtime import LOCAL_TZ
+from cloud_api.roster_contract import PersonRole, RosterPerson
+from device_drivers.base import CardRead, Direction
+from gateway.policy import UNKNOWN_READER, AccessPoint, NoRosterPolicy, Place, Reason, Verdict
+from gateway.roster import RosterIndex
+
+__all__ = ["RosterPolicy", "ServedMeal"]
+
+_UNKNOWN_CARD = Verdict(EventKind.DENIED, Decision.DENIED, Reason.UNKNOWN_CARD)
+_BLOCKED = Verdict(EventKind.DENIED, Decision.DENIED, Reason.CARD_BLOCKED)
+_INACTIVE = Verdict(EventKind.DENIED, Decision.DENIED, Reason.NOT_ON_ROSTER)
+
+
+@dataclass(frozen=True, slots=True)
+class ServedMeal:
+    """A meal granted today, as the outbox remembers it: who, which day and period, what it cost."""
+
+    person_id: str
+    day: date
+    period: str
+    category: Category
+    price_tiyn: int
+
+
+class RosterPolicy:
+    """Decides from a :class:`RosterIndex`; :attr:`index` is swapped whole when a delta arrives."""
+
+    def __init__(self, index: RosterIndex | None = None, *, language: str = "kk") -> None:
+        self.index = index or RosterIndex()
+        self.language = language
+        self._without_roster = NoRosterPolicy()
+        self._served: set[tuple[str, date, str]] = set()
+        self._spent: defaultdict[tuple[str, date], int] = defaultdict(int)
+        # Everyone served, paid meals too (``_served`` holds the once-a-period ones only): the counts.
+        self._eaten: set[tuple[str, date, str]] = set()
+        self._day: date | None = None  # the newest day counted; older days are forgotten
+
+    def remember(self, meals: Iterable[ServedMeal]) -> None:
+        """Take in meals already served (read back from the outbox at start-up)."""
+        for meal in meals:
+            self._count(meal.person_id, meal.day, meal.period, meal.category, meal.price_tiyn)
+
+    def decide(self, read: CardRead, point: AccessPoint | None, credential_hash: str) -> Verdict:
+        """Judge one read at ``point`` by the roster held now."""
+        index = self.index
+        if point is None or not index.synced:
+            return self._without_roster.decide(read, point, credential_hash)
+        card = index.cards.get(credential_hash)
+        if card is None:
+            return _UNKNOWN_CARD
+        if card.blocked:
+            return _BLOCKED
+        return self._judge(index, card.person_id, point, read.at)
+
+    def decide_person(self, person_id: str, point: AccessPoint | None, at: datetime) -> Verdict:
+        """Judge a person named by staff rather than by a card (a child who forgot it).
+
+        The same rules as a tap: once per period, allergen bans, the guardian's limit. Without a
+        roster there is nobody to name, so it is refused rather than granted blind.
+        """
+        index = self.index
+        if point is None:
+            return UNKNOWN_READER
+        if not index.synced:
+            return _INACTIVE
+        return self._judge(index, person_id, point, at)
+
+    def served_count(self, day: date, period: str) -> int:
+        """How many people were served a meal in ``period`` of ``day``, whatever they paid."""
+        return sum(1 for _, d, p in self._eaten if d == day and p == period)
+
+    def _judge(self, index: RosterIndex, person_id: str, point: AccessPoint, at: datetime) -> Verdict:
+        # The one path a card and a manual entry share once the person is known.
+        person = index.people.get(person_id)
+        if person is None or not person.active:
+            return _INACTIVE
+        if point.place is Place.CANTEEN:
+            return self._meal(index, person, at)
+        return self._passage(person, point.direction)
+
+    def _passage(self, person: RosterPerson, direction: Direction | None) -> Verdict:
+        kind = EventKind.EXIT if direction is Direction.EXIT else EventKind.ENTRY
+        anonymous = person.role is PersonRole.STUDENT and not person.consent
+        return Verdict(
+            kind,
+            Decision.GRANTED,
+            Reason.NO_CONSENT if anonymous else Reason.ON_ROSTER,
+            person_id=None if anonymous else str(person.id),
+            unlock=direction,
+            anonymous=anonymous,
+            local_person=str(person.id),
+            **self._who(person),
+        )
+
+    def _meal(self, index: RosterIndex, person: RosterPerson, at: datetime) -> Verdict:
+        local = at.astimezone(LOCAL_TZ)
+        day, who = local.date(), self._who(person)
+        period = index.period_at(local.time())
+        if period is None:
+            return self._meal_denied(person, Reason.NO_MEAL_PERIOD, who)
+        category = person.meal_category
+        if category is None:
+            return self._meal_denied(person, Reason.NOT_ELIGIBLE, who)
+        if category is not Category.PAID and not index.free_in(period.name):
+            category = Category.PAID  # outside the free periods a free-meal child pays like anyone
+        if (str(person.id), day, period.name) in self._served:
+            return self._meal_denied(person, Reason.ALREADY_SERVED, who)
+        set_meal = index.menu.get((day, period.name))
+        if set_meal is None and category is Category.PAID:
+            return self._meal_denied(person, Reason.NO_SET_MEAL, who)
+        dishes = [index.dishes[d] for d in set_meal.dish_ids if d in index.dishes] if set_meal else []
+        banned = sorted({a.value for dish in dishes for a in dish.allergens} & {a.value for a in person.allergen_bans})
+        if banned:
+            return self._meal_denied(person, Reason.ALLERGEN_CONFLICT, who, detail=tuple(banned))
+        full_price = set_meal.price_tiyn if set_meal else 0
+        price = _charged(full_price, category, person.discount_percent)
+        limit = person.daily_limit_tiyn
+        if category is Category.PAID and limit is not None and self._spent[(str(person.id), day)] + price > limit:
+            return self._meal_denied(person, Reason.DAILY_LIMIT, who)
+        self._count(str(person.id), day, period.name, category, price)
+        language = person.language or self.language
+        meal = MealInfo(
+            period=period.name,
+            category=category,
+            dishes=[dish.names.get(language) or next(iter(dish.names.values())) for dish in dishes],
+            price_tiyn=price,
+        )
+        anonymous = not person.consent and person.role is PersonRole.STUDENT
+        return Verdict(
+            EventKind.MEAL,
+            Decision.GRANTED,
+            Reason.ON_ROSTER if not anonymous else Reason.NO_CONSENT,
+            person_id=None if anonymous else str(person.id),
+            meal=meal,
+            anonymous=anonymous,
+            local_person=str(person.id),
+            local_day=day.isoformat(),
+            **who,
+        )
+
+    def _count(self, person_id: str, day: date, period: str, category: Category, price: int) -> None:
+        if self._day is None or day > self._day:
+            # A new day: yesterday's meals no longer limit anyone, and a gateway runs for months.
+            self._served = {key for key in self._served if key[1] >= day}
+            self._spent = defaultdict(int, {key: v for key, v in self._spent.items() if key[1] >= day})
+            self._eaten = {key for key in self._eaten if key[1] >= day}
+            self._day = day
+        self._eaten.add((person_id, day, period))
+        # Free and discounted meals are once a period; paid ones count against the day's limit.
+        if category is not Category.PAID:
+            self._served.add((person_id, day, period))
+        else:
+            self._spent[(person_id, day)] += price
+
+    def _meal_denied(
+        self, person: RosterPerson, reason: Reason, who: dict[str, str | None], detail: tuple[str, ...] = ()
+    ) -> Verdict:
+        anonymous = not person.consent and person.role is PersonRole.STUDENT
+        return Verdict(
+            EventKind.DENIED,
+            Decision.DENIED,
+            reason,
+            person_id=None if anonymous else str(person.id),
+            anonymous=anonymous,
+            detail=detail,
+            **who,
+        )
+
+    def _who(self, person: RosterPerson) -> dict[str, str | None]:
+        return {"person_name": person.display_name, "class_name": person.class_name, "language": person.language}
+
+
+def _charged(full_price: int, category: Category, discount_percent: int | None) -> int:
+    if category is Category.FREE:
+        return 0
+    if category is Category.DISCOUNTED:
+        # The state pays its share; the family pays the rest, rounded in the family's favour.
+        return full_price * (100 - (discount_percent or 0)) // 100
+    return full_price
