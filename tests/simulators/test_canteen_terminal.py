@@ -16,16 +16,23 @@ pytestmark = pytest.mark.mosquitto
 
 
 class Listener:
-    """A plain subscriber to the school's topics."""
+    """A plain subscriber to the school's topics, ready once the broker has granted the subscription.
+
+    Waiting for SUBACK matters: a tap published between CONNACK and SUBACK would never reach it.
+    """
 
     def __init__(self, broker: Broker) -> None:
         self.messages: list[tuple[str, bytes, bool]] = []
         self.cond = threading.Condition()
+        subscribed = threading.Event()
         self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
         self.client.on_connect = lambda c, *_: c.subscribe("mektep/#", qos=1)
+        self.client.on_subscribe = lambda *_: subscribed.set()
         self.client.on_message = self._on_message
         self.client.connect(broker.host, broker.port)
         self.client.loop_start()
+        if not subscribed.wait(10):
+            raise TimeoutError("the listener's subscription was not granted")
 
     def _on_message(self, _c: mqtt.Client, _u: object, m: mqtt.MQTTMessage) -> None:
         with self.cond:
