@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from mektep.cli import app
 from tests.cloud_api.test_nedb_roster import CHILD, GOOD, HEADER
 
-runner = CliRunner()
+runner = CliRunner(env={"COLUMNS": "160"})  # a wide terminal: the table keeps a message on one line
 
 
 def test_import_reports_bad_rows_in_russian_and_stores_the_good_ones(tmp_path: Path) -> None:
