@@ -100,7 +100,14 @@ class RosterPerson(_Frozen):
     discount_percent: int | None = Field(default=None, ge=1, le=99, description="For 'discounted' only.")
     allergen_bans: list[Allergen] = Field(default_factory=list, description="Set by a guardian (§33-1.7).")
     daily_limit_tiyn: Tiyn | None = Field(default=None, description="Paid meals: a guardian's daily limit.")
-    balance_tiyn: int | None = Field(default=None, description="Paid meals: the prepaid balance at this version.")
+    credited_tiyn: int = Field(
+        default=0, description="Prepaid: every credit ever made to the child's balance (top-ups, corrections)."
+    )
+    charged_tiyn: int = Field(
+        default=0,
+        description="Prepaid: every meal charge the cloud had received when it sent this row. The "
+        "balance is credited minus charged; a gateway counts its own charges too and takes the larger.",
+    )
     canteen_pin_hash: str | None = Field(
         default=None,
         max_length=256,
@@ -143,6 +150,11 @@ class MealRules(_Frozen):
     periods: list[MealPeriod] = Field(min_length=1)
     free_periods: list[Identifier] = Field(
         default_factory=lambda: ["lunch"], description="Periods in which 'free' and 'discounted' apply."
+    )
+    prepaid: bool = Field(
+        default=False,
+        description="What a child pays is charged to a prepaid balance: a meal the balance cannot cover is "
+        "refused. Off: the canteen takes payment itself, and only the guardian's daily limit applies.",
     )
 
     @model_validator(mode="after")

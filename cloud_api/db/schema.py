@@ -30,8 +30,11 @@ __all__ = [
     "accounts",
     "allergen_bans",
     "audit_log",
+    "balance_entries",
     "consents",
     "credentials",
+    "daily_limits",
+    "dish_photos",
     "dish_versions",
     "events",
     "gateways",
@@ -242,6 +245,44 @@ allergen_bans = _history(
     Column("child_id", Uuid(), nullable=False),
     Column("allergens", JSON, nullable=False),
     Index("allergen_bans_child", "school_id", "child_id", "id"),
+)
+daily_limits = _history(
+    "daily_limits",
+    Column("child_id", Uuid(), nullable=False),
+    Column("limit_tiyn", BigInteger),  # NULL: no limit
+    Index("daily_limits_child", "school_id", "child_id", "id"),
+)
+# The prepaid ledger: credits (an admin's top-up, a correction) take a roster version so that the
+# gateway learns them; a charge is written at ingest from a paid meal's event, once per event, and
+# takes none: the gateway counts its own charges (see gateway/rules.py).
+balance_entries = Table(
+    "balance_entries",
+    metadata,
+    Column("id", BigIntegerId, primary_key=True, autoincrement=True),
+    Column("school_id", String(64), nullable=False),
+    Column("person_id", Uuid(), nullable=False),
+    Column("kind", String(16), nullable=False),  # top_up | correction | meal
+    Column("amount_tiyn", BigInteger, nullable=False),  # + credit, - charge
+    Column("event_id", Uuid()),
+    Column("note", String(200)),
+    Column("version", BigInteger),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", String(128), nullable=False),
+    UniqueConstraint("school_id", "event_id", name="balance_entries_event"),
+    Index("balance_entries_person", "school_id", "person_id", "id"),
+    Index("balance_entries_school_version", "school_id", "version"),
+)
+# A dish's photo, by the SHA-256 of its bytes: kept in the database so that any API process behind
+# the load balancer can serve it, and addressed by content so that a URL never changes meaning.
+dish_photos = Table(
+    "dish_photos",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("school_id", String(64), nullable=False),
+    Column("content_type", String(32), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", String(128), nullable=False),
 )
 
 # -- accounts and roles (Order No. 456 §5) ---------------------------------------------------------

@@ -12,25 +12,25 @@ Per event, in batch order:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, Insert, Table, bindparam, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy.dialects import postgresql
 
 from cloud_api.contract import Batch, BatchResult, Event, EventResult, ResultStatus
 from cloud_api.core.localtime import local_date
+from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import events, packets
+from cloud_api.services.prepaid import charge_meals
 from cloud_api.services.signatures import Refusal, Refused, SignedBody
 
-__all__ = ["MAX_REPORTED_ERRORS", "dialect_insert", "parse_batch", "store_batch"]
+__all__ = ["MAX_REPORTED_ERRORS", "parse_batch", "store_batch"]
 
 MAX_SEQ = 2**63 - 1  # BIGINT
 MAX_REPORTED_ERRORS = 20  # a 1,000-event batch with one systematic mistake would list 1,000
-_INSERTS: dict[str, Callable[[Table], Insert]] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 _COLUMNS = [column.name for column in events.c]
 # INSERT INTO events (...) SELECT * FROM unnest(:school_id::varchar[], :id::uuid[], ...) ON CONFLICT DO NOTHING
 _UNNESTED = (
@@ -44,14 +44,6 @@ _PG_INSERT_NEW = (
     .on_conflict_do_nothing(index_elements=["school_id", "id"])
     .returning(events.c.id)
 )
-
-
-def dialect_insert(conn: Connection, table: Table) -> Any:
-    """The dialect's own INSERT (the one with ``on_conflict_do_nothing``) for ``table``."""
-    try:
-        return _INSERTS[conn.dialect.name](table)
-    except KeyError:
-        raise NotImplementedError(f"ingest needs SQLite or PostgreSQL, not {conn.dialect.name}") from None
 
 
 def parse_batch(body: bytes) -> Batch:
@@ -112,6 +104,7 @@ def store_batch(conn: Connection, signed: SignedBody, batch: Batch, received_at:
             rows.append(row)
 
     inserted = _insert_new(conn, rows) if rows else set()
+    charge_meals(conn, gateway.school_id, [e for e in batch.events if e.id in inserted], at=received_at)
 
     results: list[EventResult] = []
     for position, event in enumerate(batch.events):

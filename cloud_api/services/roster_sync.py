@@ -18,10 +18,11 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from cloud_api.core.localtime import local_date
-from cloud_api.db.schema import allergen_bans, consents, credentials, people
+from cloud_api.db.schema import allergen_bans, balance_entries, consents, credentials, daily_limits, people
 from cloud_api.roster_contract import RosterCredential, RosterDelta, RosterPerson
 from cloud_api.services.consent import consents_of
 from cloud_api.services.menus import bans_of, current_dishes, current_meal_rules, menu_from
+from cloud_api.services.prepaid import Account, accounts_of, daily_limits_of
 from cloud_api.services.roster_versions import current_version
 
 __all__ = ["build_delta"]
@@ -39,6 +40,8 @@ def build_delta(conn: Connection, school_id: str, since: int, now: datetime | No
     ids = [row.id for row in person_rows]
     consent = consents_of(conn, school_id, None if full else ids)
     bans = bans_of(conn, school_id, None if full else ids)
+    limits = daily_limits_of(conn, school_id, None if full else ids)
+    accounts = accounts_of(conn, school_id, None if full else ids)
     cards = conn.execute(
         select(credentials.c.credential_hash, credentials.c.person_id, credentials.c.kind, credentials.c.status).where(
             credentials.c.school_id == school_id, credentials.c.version > after
@@ -51,7 +54,10 @@ def build_delta(conn: Connection, school_id: str, since: int, now: datetime | No
         since=after,
         version=version,
         full=full,
-        people=[_person(row, consent.get(row.id, False), bans.get(row.id, [])) for row in person_rows],
+        people=[
+            _person(row, consent.get(row.id, False), bans.get(row.id, []), limits.get(row.id), accounts.get(row.id))
+            for row in person_rows
+        ],
         credentials=[
             RosterCredential(
                 credential_hash=c.credential_hash, person_id=c.person_id, kind=c.kind, blocked=c.status != "active"
@@ -65,7 +71,7 @@ def build_delta(conn: Connection, school_id: str, since: int, now: datetime | No
 
 
 def _changed_people(conn: Connection, school_id: str, after: int) -> Any:
-    # A person changes with their own row, and also when their consent or their bans change.
+    # A person changes with their own row, and also when their consent, bans, limit or credits change.
     return (
         select(people.c.id)
         .where(people.c.school_id == school_id, people.c.version > after)
@@ -74,13 +80,21 @@ def _changed_people(conn: Connection, school_id: str, after: int) -> Any:
             select(allergen_bans.c.child_id).where(
                 allergen_bans.c.school_id == school_id, allergen_bans.c.version > after
             ),
+            select(daily_limits.c.child_id).where(
+                daily_limits.c.school_id == school_id, daily_limits.c.version > after
+            ),
+            # A charge has no version (NULL > after is not true): the gateway counted it itself.
+            select(balance_entries.c.person_id).where(
+                balance_entries.c.school_id == school_id, balance_entries.c.version > after
+            ),
         )
         .scalar_subquery()
     )
 
 
-def _person(row: Any, consent: bool, bans: list[str]) -> RosterPerson:
+def _person(row: Any, consent: bool, bans: list[str], limit: int | None, account: Account | None) -> RosterPerson:
     category = row.meal_category if row.role == "student" else None
+    account = account or Account(0, 0)
     return RosterPerson(
         id=row.id,
         role="staff" if row.role == "staff" else "student",
@@ -92,5 +106,8 @@ def _person(row: Any, consent: bool, bans: list[str]) -> RosterPerson:
         meal_category=category,
         discount_percent=row.discount_percent if category == "discounted" else None,
         allergen_bans=bans,
+        daily_limit_tiyn=limit,
+        credited_tiyn=account.credited_tiyn,
+        charged_tiyn=account.charged_tiyn,
     )
 

@@ -12,9 +12,9 @@ from starlette.concurrency import run_in_threadpool
 
 from cloud_api.api.deps import EngineDep, GatewayAuth
 from cloud_api.api.errors import error_responses, http_refusal
+from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import packets
 from cloud_api.roster_contract import ROSTER_PATH, RosterDelta
-from cloud_api.services.ingest import dialect_insert
 from cloud_api.services.roster_sync import build_delta
 from cloud_api.services.signatures import Refusal, Refused, SignedBody
 
