@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from cloud_api.api.openapi import document_raw_bodies
-from cloud_api.api.routes import accounts, events, health, ingest, people, sync
+from cloud_api.api.routes import accounts, canteen, events, family, health, ingest, people, sync
 from cloud_api.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, Batch
 from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
@@ -27,6 +27,8 @@ Signed, idempotent ingest of school gateway events, and their read-back by local
   Roles (ministry, region, school_admin, canteen_staff, guardian, student) are granted per scope and kept
   as history. The admin token acts as the system everywhere an account is accepted.
 * **People** — a guardian reads and gives consent for their own children only; staff only their school.
+* **Canteen** — meal rules, dishes with photos and prices, the day's menu (§33-1.3); a guardian's allergen
+  bans (§33-1.7) and daily limit; the prepaid balance, credited by the school admin, charged per paid meal.
 * **Operations** — `GET /healthz`, `GET /metrics` (Prometheus).
 """
 
@@ -56,6 +58,8 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     app.include_router(sync.router)
     app.include_router(accounts.router)
     app.include_router(people.router)
+    app.include_router(family.router)
+    app.include_router(canteen.router)
     app.include_router(health.router)
     document_raw_bodies(app, [Batch], required_headers=[HEADER_GATEWAY, HEADER_TIMESTAMP, HEADER_SIGNATURE])
     return app

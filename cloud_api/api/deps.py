@@ -8,33 +8,42 @@
                   with its roles in force, or the system for the admin token
     SchoolAdmin   a ``CurrentAccount`` that is school_admin of the path's ``{school_id}`` (or the system)
     SchoolStaff   a ``CurrentAccount`` that is school_admin or canteen_staff of ``{school_id}`` (or the system)
+    SchoolMember  a ``CurrentAccount`` with any role in ``{school_id}``: staff, a guardian, a student
+    CurrentGuardian  a ``Guardian``: the signed-in guardian's school and people row (403 for anyone else)
+    AcceptLanguage   the raw ``Accept-Language`` header, for translated error messages
 """
 
 from __future__ import annotations
 
 import hmac
 import time
-from typing import Annotated
+from typing import Annotated, NamedTuple
+from uuid import UUID
 
 from fastapi import Depends, Header, HTTPException, Path, Request
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from cloud_api.api.errors import http_refusal
+from cloud_api.api.errors import coded_error, http_refusal
 from cloud_api.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP
-from cloud_api.services.accounts import Principal, Role, session_principal
+from cloud_api.services.accounts import AccountError, Principal, Role, session_principal
 from cloud_api.services.signatures import Refusal, Refused, SignedBody, check_signature
 from cloud_api.settings import CloudSettings
 
 __all__ = [
+    "AcceptLanguage",
     "AdminAuth",
     "BearerToken",
     "CurrentAccount",
+    "CurrentGuardian",
     "EngineDep",
     "GatewayAuth",
+    "Guardian",
     "SchoolAdmin",
+    "SchoolMember",
     "SchoolStaff",
     "SettingsDep",
+    "guardian_of",
     "read_limited",
     "require_school_role",
 ]
@@ -186,3 +195,40 @@ def _school_staff(principal: CurrentAccount, school_id: SchoolPath) -> Principal
 
 SchoolAdmin = Annotated[Principal, Depends(_school_admin)]
 SchoolStaff = Annotated[Principal, Depends(_school_staff)]
+
+
+def _school_member(principal: CurrentAccount, school_id: SchoolPath) -> Principal:
+    require_school_role(principal, school_id, *Role)
+    return principal
+
+
+SchoolMember = Annotated[Principal, Depends(_school_member)]
+AcceptLanguage = Annotated[str | None, Header(include_in_schema=False)]
+
+
+class Guardian(NamedTuple):
+    """A signed-in guardian: their school, their own people row, and who they are for the audit."""
+
+    school_id: str
+    person_id: UUID
+    principal: Principal
+
+
+def guardian_of(principal: Principal, accept_language: str | None) -> Guardian:
+    """The guardian ``principal`` is; HTTP 403 ``not_a_guardian`` for anybody else (the system too)."""
+    account = principal.account
+    if (
+        account is None
+        or account.person_id is None
+        or account.school_id is None
+        or not principal.has(Role.GUARDIAN, account.school_id)
+    ):
+        raise coded_error(403, AccountError("not_a_guardian").code, accept_language)
+    return Guardian(account.school_id, account.person_id, principal)
+
+
+def _current_guardian(principal: CurrentAccount, accept_language: AcceptLanguage = None) -> Guardian:
+    return guardian_of(principal, accept_language)
+
+
+CurrentGuardian = Annotated[Guardian, Depends(_current_guardian)]

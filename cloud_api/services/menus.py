@@ -25,6 +25,7 @@ __all__ = [
     "bans_of",
     "current_dishes",
     "current_meal_rules",
+    "dish",
     "dish_history",
     "menu_from",
     "set_allergen_bans",
@@ -79,6 +80,17 @@ def current_dishes(conn: Connection, school_id: str, since: int = 0) -> list[Dis
     """Every dish as it is now (only those changed after version ``since``)."""
     query = _newest(dish_versions, school_id, "dish_id").where(dish_versions.c.version > since)
     return [_dish(row) for row in conn.execute(query)]
+
+
+def dish(conn: Connection, school_id: str, dish_id: UUID) -> Dish | None:
+    """One dish as it is now, or None."""
+    row = conn.execute(
+        select(dish_versions)
+        .where(dish_versions.c.school_id == school_id, dish_versions.c.dish_id == dish_id)
+        .order_by(dish_versions.c.id.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else _dish(row)
 
 
 def dish_history(conn: Connection, school_id: str, dish_id: UUID) -> list[dict[str, Any]]:

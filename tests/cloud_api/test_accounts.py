@@ -288,12 +288,27 @@ def _consent(w: World, h: dict[str, str], child: UUID, school: str) -> Any:
     return w.client.post(f"/v1/me/children/{child}/consent", headers=h, json={"given": True}).status_code
 
 
+def _bans(w: World, h: dict[str, str], child: UUID, school: str) -> Any:
+    return w.client.put(f"/v1/me/children/{child}/allergen-bans", headers=h, json={"allergens": ["milk"]}).status_code
+
+
+def _limit(w: World, h: dict[str, str], child: UUID, school: str) -> Any:
+    return w.client.put(f"/v1/me/children/{child}/daily-limit", headers=h, json={"limit_tiyn": 100000}).status_code
+
+
+def _balance(w: World, h: dict[str, str], child: UUID, school: str) -> Any:
+    return w.client.get(f"/v1/me/children/{child}/balance", headers=h).status_code
+
+
 # How to ask each person route for one child as one caller. A marked route missing here fails
 # ``test_every_person_route_is_covered``: a new endpoint cannot be forgotten.
 PERSON_ROUTES: dict[tuple[str, str], Call] = {
     ("GET", "/v1/me/children"): _children,
     ("GET", "/v1/schools/{school_id}/people/{person_id}"): _person,
     ("POST", "/v1/me/children/{child_id}/consent"): _consent,
+    ("PUT", "/v1/me/children/{child_id}/allergen-bans"): _bans,
+    ("PUT", "/v1/me/children/{child_id}/daily-limit"): _limit,
+    ("GET", "/v1/me/children/{child_id}/balance"): _balance,
 }
 
 

@@ -12,17 +12,17 @@ forgotten. A person not one's own is a 404, as if it did not exist.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Header, HTTPException
+from fastapi import APIRouter, HTTPException
 from sqlalchemy import Connection, select
 
 from cloud_api.account_models import ChildPublic, ConsentIn, PersonPublic
-from cloud_api.api.deps import CurrentAccount, EngineDep
+from cloud_api.api.deps import AcceptLanguage, CurrentAccount, CurrentGuardian, EngineDep, guardian_of
 from cloud_api.api.errors import coded_error
 from cloud_api.db.schema import guardianships, people
-from cloud_api.services.accounts import AccountError, Principal, Role
+from cloud_api.services.accounts import Role
 from cloud_api.services.consent import consents_of, set_consent
 from cloud_api.services.errors import RosterError
 
@@ -31,21 +31,7 @@ __all__ = ["RETURNS_PERSON", "router"]
 router = APIRouter(tags=["people"])
 
 RETURNS_PERSON = {"x-returns-person": True}
-AcceptLanguage = Annotated[str | None, Header(include_in_schema=False)]
 _PUBLIC = [people.c[name] for name in PersonPublic.model_fields]
-
-
-def _guardian(principal: Principal, accept_language: str | None) -> tuple[str, UUID]:
-    """The (school, people row) of a signed-in guardian; 403 for anybody else."""
-    account = principal.account
-    if (
-        account is None
-        or account.person_id is None
-        or account.school_id is None
-        or not principal.has(Role.GUARDIAN, account.school_id)
-    ):
-        raise coded_error(403, AccountError("not_a_guardian").code, accept_language)
-    return account.school_id, account.person_id
 
 
 def _children(conn: Connection, school_id: str, guardian_id: UUID, child_id: UUID | None = None) -> list[ChildPublic]:
@@ -74,11 +60,10 @@ def _not_found(accept_language: str | None) -> HTTPException:
     summary="A guardian's own children",
     openapi_extra=RETURNS_PERSON,
 )
-def my_children(principal: CurrentAccount, engine: EngineDep, accept_language: AcceptLanguage = None) -> list[Any]:
+def my_children(guardian: CurrentGuardian, engine: EngineDep) -> list[Any]:
     """The signed-in guardian's children, with the consent in force of each (no IIN)."""
-    school_id, guardian_id = _guardian(principal, accept_language)
     with engine.connect() as conn:
-        return _children(conn, school_id, guardian_id)
+        return _children(conn, guardian.school_id, guardian.person_id)
 
 
 @router.get(
@@ -105,7 +90,7 @@ def school_person(
             if row is None:
                 raise _not_found(accept_language)
             return PersonPublic(**row._mapping)
-        school, guardian_id = _guardian(principal, accept_language)
+        school, guardian_id, _ = guardian_of(principal, accept_language)
         children = _children(conn, school, guardian_id, person_id) if school == school_id else []
     if not children:
         raise _not_found(accept_language)  # another family's child: as if there were none
@@ -122,12 +107,12 @@ def school_person(
 def my_child_consent(
     child_id: UUID,
     body: ConsentIn,
-    principal: CurrentAccount,
+    guardian: CurrentGuardian,
     engine: EngineDep,
     accept_language: AcceptLanguage = None,
 ) -> Any:
     """Record the guardian's consent (Order No. 456 §33-1.1) for their own child; audited."""
-    school_id, guardian_id = _guardian(principal, accept_language)
+    school_id, guardian_id, principal = guardian
     try:
         with engine.begin() as conn:
             set_consent(conn, school_id, child_id, guardian_id, body.given, actor=principal.actor)

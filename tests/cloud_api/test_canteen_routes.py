@@ -1,0 +1,166 @@
+"""The canteen over HTTP as its users meet it: the admin's menu with photos, a parent's bans, limit and balance."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from cloud_api.contract import INGEST_PATH
+from cloud_api.services.roster_sync import build_delta
+from tests.cloud_api.helpers import batch_body, event, signed
+from tests.cloud_api.test_accounts import World, world  # noqa: F401  (the fixture)
+from tests.cloud_api.test_nedb_roster import CHILD, TEEN
+
+# The smallest valid PNG: one transparent pixel.
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
+)
+RULES = {
+    "periods": [
+        {"name": "breakfast", "starts": "08:00", "ends": "09:00"},
+        {"name": "lunch", "starts": "12:00", "ends": "14:00"},
+    ],
+    "free_periods": ["lunch"],
+    "prepaid": True,
+}
+DAY = "2026-11-24"
+
+
+def setup_menu(w: World) -> dict[str, Any]:
+    """The head teacher's morning: rules, two dishes (one with a photo), Tuesday's lunch."""
+    head = w.token("head@s1.kz")
+    assert w.client.put("/v1/schools/s1/meal-rules", json=RULES, headers=head).status_code == 200
+    soup = w.client.post(
+        "/v1/schools/s1/dishes",
+        json={"names": {"kk": "Көже", "ru": "Суп"}, "price_tiyn": 30000, "allergens": ["celery"]},
+        headers=head,
+    ).json()
+    plov = w.client.post(
+        "/v1/schools/s1/dishes", json={"names": {"kk": "Палау", "ru": "Плов"}, "price_tiyn": 65000}, headers=head
+    ).json()
+    photo = w.client.put(
+        f"/v1/schools/s1/dishes/{plov['id']}/photo", content=PNG, headers={**head, "Content-Type": "image/png"}
+    )
+    assert photo.status_code == 200, photo.text
+    lunch = w.client.put(
+        f"/v1/schools/s1/menu/{DAY}/lunch", json={"dish_ids": [soup["id"], plov["id"]]}, headers=head
+    )
+    assert lunch.status_code == 200, lunch.text
+    return {"head": head, "soup": soup, "plov": photo.json()}
+
+
+def test_a_parent_sees_the_days_menu_with_prices_and_photos(world: World) -> None:  # noqa: F811
+    made = setup_menu(world)
+    mother = world.token("+77012345678")
+    menu = world.client.get(f"/v1/schools/s1/menu?from={DAY}&days=1", headers=mother)
+    assert menu.status_code == 200
+    [lunch] = menu.json()
+    assert (lunch["period"], lunch["price_tiyn"]) == ("lunch", 95000)  # the dishes' sum
+    names = [d["names"]["ru"] for d in lunch["dishes"]]
+    assert names == ["Суп", "Плов"] and lunch["dishes"][0]["allergens"] == ["celery"]
+    photo_url = lunch["dishes"][1]["photo_url"]
+    got = world.client.get(photo_url)  # public: an <img> in the parent app carries no token
+    assert got.status_code == 200 and got.content == PNG and got.headers["content-type"] == "image/png"
+    assert "immutable" in got.headers["cache-control"]
+    # the next day has no menu yet; another school's parent-less reader gets nothing
+    assert world.client.get("/v1/schools/s1/menu?from=2026-11-25&days=1", headers=mother).json() == []
+    assert world.client.get(f"/v1/schools/s1/menu?from={DAY}", headers=world.token("cook@s2.kz")).status_code == 403
+    assert made["plov"]["photo_url"] == photo_url
+
+
+def test_a_price_change_keeps_its_history_and_reaches_the_gateway(world: World) -> None:  # noqa: F811
+    made = setup_menu(world)
+    head, plov = made["head"], made["plov"]
+    with world.app.state.engine.connect() as conn:
+        before = build_delta(conn, "s1", 0).version
+    changed = world.client.put(
+        f"/v1/schools/s1/dishes/{plov['id']}", json={"names": plov["names"], "price_tiyn": 70000}, headers=head
+    )
+    assert changed.status_code == 200 and changed.json()["photo_url"] == plov["photo_url"]  # the photo stays
+    history = world.client.get(f"/v1/schools/s1/dishes/{plov['id']}/history", headers=head).json()
+    assert [v["price_tiyn"] for v in history] == [65000, 65000, 70000]  # added, photo, new price
+    with world.app.state.engine.connect() as conn:
+        delta = build_delta(conn, "s1", before)
+    assert [(d.id.hex, d.price_tiyn) for d in delta.dishes] == [(plov["id"].replace("-", ""), 70000)]
+
+
+def test_only_the_school_admin_changes_the_menu(world: World) -> None:  # noqa: F811
+    made = setup_menu(world)
+    for who in ("cook@s1.kz", "+77012345678", "cook@s2.kz"):
+        r = world.client.put(
+            f"/v1/schools/s1/dishes/{made['soup']['id']}",
+            json={"names": {"ru": "Суп"}, "price_tiyn": 1},
+            headers=world.token(who),
+        )
+        assert r.status_code == 403, who
+
+
+def test_bad_photos_and_menus_are_refused_with_a_reason_in_the_callers_language(world: World) -> None:  # noqa: F811
+    made = setup_menu(world)
+    head = {**made["head"], "Accept-Language": "ru"}
+    url = f"/v1/schools/s1/dishes/{made['soup']['id']}/photo"
+    text = world.client.put(url, content=b"<svg onload=alert(1)>", headers={**head, "Content-Type": "image/png"})
+    assert text.status_code == 415 and text.json()["detail"]["code"] == "photo_type"
+    assert "JPEG" in text.json()["detail"]["message"] and "изображение" in text.json()["detail"]["message"]
+    huge = world.client.put(url, content=PNG + b"\0" * (2 * 1024 * 1024), headers=head)
+    assert huge.status_code == 413 and huge.json()["detail"]["code"] == "photo_too_large"
+    soup_only = {"dish_ids": [made["soup"]["id"]]}
+    dinner = world.client.put(f"/v1/schools/s1/menu/{DAY}/dinner", json=soup_only, headers=head)
+    assert dinner.status_code == 422 and dinner.json()["detail"]["code"] == "unknown_period"
+    ghost = world.client.put(
+        f"/v1/schools/s1/menu/{DAY}/lunch", json={"dish_ids": ["0190a000-0000-7000-8000-000000000000"]}, headers=head
+    )
+    assert ghost.status_code == 404 and ghost.json()["detail"]["code"] == "unknown_dish"
+    # nothing of the refused changes was kept: the soup has no photo, lunch is as it was
+    lunch = world.client.get(f"/v1/schools/s1/menu?from={DAY}&days=1", headers=head).json()
+    assert [d["photo_url"] is None for d in lunch[0]["dishes"]] == [True, False]
+
+
+def test_a_parents_ban_and_limit_reach_the_gateway_and_are_audited(world: World) -> None:  # noqa: F811
+    mother = world.token("+77012345678")
+    child = world.ids[CHILD]
+    milk_eggs = {"allergens": ["milk", "eggs"]}
+    bans = world.client.put(f"/v1/me/children/{child}/allergen-bans", json=milk_eggs, headers=mother)
+    assert bans.status_code == 200 and bans.json()["allergens"] == ["eggs", "milk"]
+    limit = world.client.put(f"/v1/me/children/{child}/daily-limit", json={"limit_tiyn": 150000}, headers=mother)
+    assert limit.status_code == 200 and limit.json()["daily_limit_tiyn"] == 150000
+    bad = world.client.put(f"/v1/me/children/{child}/allergen-bans", json={"allergens": ["chocolate"]}, headers=mother)
+    assert bad.status_code == 422  # not one of the 14 allergen groups
+    with world.app.state.engine.connect() as conn:
+        [person] = [p for p in build_delta(conn, "s1", 0).people if p.id == child]
+    assert [a.value for a in person.allergen_bans] == ["eggs", "milk"] and person.daily_limit_tiyn == 150000
+    journal = world.client.get("/v1/schools/s1/audit", headers=world.token("head@s1.kz"))
+    if journal.status_code == 200:  # the audit route comes with the admin's roster pages
+        assert {e["entity"] for e in journal.json()} >= {"allergen_bans", "daily_limit"}
+
+
+def test_top_ups_and_paid_meals_make_the_balance_once_each(world: World) -> None:  # noqa: F811
+    head, mother = world.token("head@s1.kz"), world.token("+77012345678")
+    teen = world.ids[TEEN]
+    credit = world.client.post(f"/v1/schools/s1/people/{teen}/credits", json={"amount_tiyn": 500000}, headers=head)
+    assert credit.status_code == 201 and credit.json()["balance_tiyn"] == 500000
+    assert (
+        world.client.post(f"/v1/schools/s1/people/{teen}/credits", json={"amount_tiyn": -5}, headers=head).status_code
+        == 422
+    )  # a negative top-up is a typing slip; a correction says so
+    fix = {"amount_tiyn": -20000, "kind": "correction", "note": "counted twice"}
+    assert world.client.post(f"/v1/schools/s1/people/{teen}/credits", json=fix, headers=head).status_code == 201
+    assert world.client.post(f"/v1/schools/s1/people/{teen}/credits", json=fix, headers=mother).status_code == 403
+    # the gateway sends the teen's discounted lunch (their family's share) and a free breakfast of nobody
+    meal = {"period": "lunch", "category": "discounted", "dishes": ["Плов"], "price_tiyn": 32500}
+    events = [
+        event(1, kind="meal", person_id=str(teen), reason="on_roster", meal=meal, at="2026-11-24T12:30:00+05:00"),
+        event(2, kind="meal", reason="no_consent", meal={**meal, "category": "free", "price_tiyn": 0}),
+    ]
+    for _ in range(2):  # a retried batch charges nothing twice
+        body = batch_body(events)
+        assert world.client.post(INGEST_PATH, content=body, headers=signed(body)).status_code == 200
+    balance = world.client.get(f"/v1/me/children/{teen}/balance", headers=mother).json()
+    assert (balance["credited_tiyn"], balance["charged_tiyn"]) == (480000, 32500)
+    assert balance["balance_tiyn"] == 447500
+    assert [(e["kind"], e["amount_tiyn"]) for e in balance["entries"]] == [
+        ("meal", -32500), ("correction", -20000), ("top_up", 500000)
+    ]  # fmt: skip
+    with world.app.state.engine.connect() as conn:
+        [person] = [p for p in build_delta(conn, "s1", 0).people if p.id == teen]
+    assert (person.credited_tiyn, person.charged_tiyn) == (480000, 32500)
