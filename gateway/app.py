@@ -155,14 +155,15 @@ class Gateway:
         """The roster held on disk and today's meals, so a restart judges as before it."""
         today = datetime.now(LOCAL_TZ).date()
 
-        def load(outbox: Outbox) -> tuple[RosterIndex, list[tuple[str, dict[str, Any]]]]:
+        def load(outbox: Outbox) -> tuple[RosterIndex, list[tuple[str, dict[str, Any]]], dict[str, int]]:
             migrate(outbox.db)
-            return load_index(outbox.db), outbox.meals_on(today.isoformat())
+            return load_index(outbox.db), outbox.meals_on(today.isoformat()), outbox.charges()
 
-        index, meals = await self.storage.call(load)
+        index, meals, charges = await self.storage.call(load)
         self.sync.stats.version = index.version
         self._roster_arrived(index)
         if isinstance(self.policy, RosterPolicy):
+            self.policy.remember_charges(charges)
             self.policy.remember(
                 ServedMeal(person, today, meal["period"], Category(meal["category"]), int(meal["price_tiyn"]))
                 for person, meal in meals

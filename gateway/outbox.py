@@ -125,6 +125,14 @@ def m004_local_meals(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX events_local_day ON events(local_day) WHERE local_day IS NOT NULL")
 
 
+@migrations()
+def m005_charges(db: sqlite_utils.Database) -> None:
+    # Every paid meal this gateway ever served, per person, summed in the transaction that records
+    # the meal: a prepaid balance is judged against it, offline and across restarts, whatever the
+    # cloud has received yet. Never pruned with the events it sums.
+    db.execute("CREATE TABLE charges (person_id TEXT PRIMARY KEY, charged_tiyn INTEGER NOT NULL)")
+
+
 class EventState(IntEnum):
     """Where an event is on its way to the cloud."""
 
@@ -229,6 +237,13 @@ class Outbox:
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
+            charges = [(r.event.local_person, r.event.meal.price_tiyn) for r in out if r.new and _is_charge(r.event)]
+            if charges:
+                self.db.conn.executemany(
+                    "INSERT INTO charges (person_id, charged_tiyn) VALUES (?, ?) "
+                    "ON CONFLICT (person_id) DO UPDATE SET charged_tiyn = charged_tiyn + excluded.charged_tiyn",
+                    charges,
+                )
         self._last_seq = seq
         self._counts["pending"] += len(rows)
         return out
@@ -239,6 +254,10 @@ class Outbox:
             return None
         seq, draft = Draft.from_body(row[0], ref)
         return Recorded(seq, draft, new=False)
+
+    def charges(self) -> dict[str, int]:
+        """Every paid meal's price this gateway recorded, summed per person (tiyn)."""
+        return {person: int(total) for person, total in self.db.execute("SELECT person_id, charged_tiyn FROM charges")}
 
     def meals_on(self, day: str) -> list[tuple[str, dict[str, Any]]]:
         """The meals granted on local ``day`` (YYYY-MM-DD): (person, the event's meal) each."""
@@ -337,3 +356,8 @@ class Outbox:
     def rejected_ids(self) -> list[UUID]:
         """Ids of events the cloud refused, for the admin to look at."""
         return [UUID(r[0]) for r in self.db.execute("SELECT id FROM events WHERE state = 2 ORDER BY seq")]
+
+
+def _is_charge(draft: Draft) -> bool:
+    meal = draft.meal
+    return draft.granted and meal is not None and meal.price_tiyn > 0 and draft.local_person is not None

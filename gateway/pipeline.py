@@ -124,6 +124,8 @@ class Pipeline:
             log.exception("recording %d events failed", len(drafts))
             self.stats.storage_errors += 1
             for read, verdict, _ in group:
+                if verdict is not None:
+                    self._policy.release(verdict)  # nobody was served: the meal is theirs again
                 if read is not None:
                     language = verdict.language if verdict else None
                     display = self._display(language, EventKind.DENIED, False, "storage_error")
@@ -132,6 +134,8 @@ class Pipeline:
         self.stats.commits += 1
         for (read, verdict, _), rec in zip(group, recorded, strict=True):
             if read is not None and verdict is not None:
+                if not rec.new:
+                    self._policy.release(verdict)  # a redelivered tap: the first one's meal stands
                 self._answer(read, verdict, rec)
             else:
                 self.stats.status_events += 1
@@ -161,7 +165,11 @@ class Pipeline:
         then tells the staff member, and nobody is served on an event that is not on disk.
         """
         draft = self._draft(device_id, at, verdict, CredentialKind.MANUAL, None, None, entry)
-        (recorded,) = await self._storage.call(lambda outbox: outbox.record([draft]))
+        try:
+            (recorded,) = await self._storage.call(lambda outbox: outbox.record([draft]))
+        except Exception:
+            self._policy.release(verdict)
+            raise
         self.stats.commits += 1
         if verdict.granted:
             self.stats.granted += 1

@@ -44,6 +44,7 @@ class Reason(StrEnum):
     NO_SET_MEAL = "no_set_meal"
     ALLERGEN_CONFLICT = "allergen_conflict"
     DAILY_LIMIT = "daily_limit"
+    INSUFFICIENT_BALANCE = "insufficient_balance"  # a prepaid school: the balance cannot cover the meal
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,9 @@ class Policy(Protocol):
 
     def decide(self, read: CardRead, point: AccessPoint | None, credential_hash: str) -> Verdict: ...
 
+    def release(self, verdict: Verdict) -> None:
+        """Forget what ``verdict`` counted: its event was not recorded, or repeated an earlier one."""
+
 
 class NoRosterPolicy:
     """A gateway that has never synced a roster: a known reader grants, and says so (DESIGN §3).
@@ -110,6 +114,9 @@ class NoRosterPolicy:
         if verdict is None:
             verdict = self._verdicts[point] = _verdict_without_roster(point)
         return verdict
+
+    def release(self, verdict: Verdict) -> None:
+        """Nothing to hand back: without a roster nothing is counted."""
 
 
 UNKNOWN_READER = Verdict(EventKind.DENIED, Decision.DENIED, Reason.UNKNOWN_READER)

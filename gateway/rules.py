@@ -10,15 +10,23 @@ student or staff member passes the way the reader faces. A student without a gua
 Canteen: the meal period comes from the local time; free and discounted meals apply in the
 school's free periods only (elsewhere the child pays), at most once per person, period and day,
 across every terminal of the school; the day's set meal must hold none of the child's banned
-allergens (denied, the allergens named); a paid meal may not take the day past the guardian's
-limit. What was served today is remembered as it is decided and rebuilt from the outbox at
-start-up (:meth:`RosterPolicy.remember`), so neither a second terminal nor a restart serves twice.
+allergens (denied, the allergens named); what the family pays (a paid meal, or its share of a
+discounted one) may not take the day past the guardian's limit, nor, in a prepaid school, past the
+balance. What was served today is remembered as it is decided and rebuilt from the outbox at
+start-up (:meth:`RosterPolicy.remember`), so neither a second terminal nor a restart serves twice;
+a meal whose event could not be recorded is handed back (:meth:`RosterPolicy.release`).
+
+The prepaid balance is the cloud's credits minus the charges, and the charges are counted twice
+over: the cloud's count when it sent the person, and this gateway's own lifetime count
+(:meth:`RosterPolicy.remember_charges`, kept on disk with the events). Every charge the cloud has
+came from this gateway, so the larger of the two is the true one, offline or not, with no clock
+or delivery state to reconcile.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -56,14 +64,37 @@ class RosterPolicy:
         self._without_roster = NoRosterPolicy()
         self._served: set[tuple[str, date, str]] = set()
         self._spent: defaultdict[tuple[str, date], int] = defaultdict(int)
-        # Everyone served, paid meals too (``_served`` holds the once-a-period ones only): the counts.
-        self._eaten: set[tuple[str, date, str]] = set()
+        # Every meal served, paid ones too (``_served`` holds the once-a-period ones only): the counts.
+        self._eaten: Counter[tuple[str, date, str]] = Counter()
+        self._charged: defaultdict[str, int] = defaultdict(int)  # lifetime, per person: never pruned
         self._day: date | None = None  # the newest day counted; older days are forgotten
 
     def remember(self, meals: Iterable[ServedMeal]) -> None:
         """Take in meals already served (read back from the outbox at start-up)."""
         for meal in meals:
             self._count(meal.person_id, meal.day, meal.period, meal.category, meal.price_tiyn)
+
+    def remember_charges(self, charged: Mapping[str, int]) -> None:
+        """Take in what this gateway charged each person, ever (read back from the outbox at start-up)."""
+        self._charged = defaultdict(int, charged)
+
+    def release(self, verdict: Verdict) -> None:
+        """Hand back what a granted meal counted when its event was not recorded, or was a repeat.
+
+        Without it a failed commit would leave the child served (and charged) until a restart.
+        """
+        meal, person, day = verdict.meal, verdict.local_person, verdict.local_day
+        if verdict.decision is not Decision.GRANTED or meal is None or person is None or day is None:
+            return
+        key = (person, date.fromisoformat(day), meal.period)
+        if meal.category is not Category.PAID:
+            self._served.discard(key)
+        self._eaten[key] -= 1
+        if self._eaten[key] <= 0:
+            del self._eaten[key]
+        if meal.price_tiyn:
+            self._spent[key[:2]] -= meal.price_tiyn
+            self._charged[person] -= meal.price_tiyn
 
     def decide(self, read: CardRead, point: AccessPoint | None, credential_hash: str) -> Verdict:
         """Judge one read at ``point`` by the roster held now."""
@@ -93,6 +124,10 @@ class RosterPolicy:
     def served_count(self, day: date, period: str) -> int:
         """How many people were served a meal in ``period`` of ``day``, whatever they paid."""
         return sum(1 for _, d, p in self._eaten if d == day and p == period)
+
+    def balance_of(self, person: RosterPerson) -> int:
+        """What a person's prepaid balance holds now, by the larger count of charges."""
+        return person.credited_tiyn - max(person.charged_tiyn, self._charged[str(person.id)])
 
     def _judge(self, index: RosterIndex, person_id: str, point: AccessPoint, at: datetime) -> Verdict:
         # The one path a card and a manual entry share once the person is known.
@@ -140,8 +175,10 @@ class RosterPolicy:
         full_price = set_meal.price_tiyn if set_meal else 0
         price = _charged(full_price, category, person.discount_percent)
         limit = person.daily_limit_tiyn
-        if category is Category.PAID and limit is not None and self._spent[(str(person.id), day)] + price > limit:
+        if price and limit is not None and self._spent[(str(person.id), day)] + price > limit:
             return self._meal_denied(person, Reason.DAILY_LIMIT, who)
+        if price and index.rules is not None and index.rules.prepaid and price > self.balance_of(person):
+            return self._meal_denied(person, Reason.INSUFFICIENT_BALANCE, who)
         self._count(str(person.id), day, period.name, category, price)
         language = person.language or self.language
         meal = MealInfo(
@@ -168,14 +205,16 @@ class RosterPolicy:
             # A new day: yesterday's meals no longer limit anyone, and a gateway runs for months.
             self._served = {key for key in self._served if key[1] >= day}
             self._spent = defaultdict(int, {key: v for key, v in self._spent.items() if key[1] >= day})
-            self._eaten = {key for key in self._eaten if key[1] >= day}
+            self._eaten = Counter({key: n for key, n in self._eaten.items() if key[1] >= day})
             self._day = day
-        self._eaten.add((person_id, day, period))
-        # Free and discounted meals are once a period; paid ones count against the day's limit.
+        self._eaten[(person_id, day, period)] += 1
+        # Free and discounted meals are once a period; what the family pays counts against the
+        # day's limit and the balance.
         if category is not Category.PAID:
             self._served.add((person_id, day, period))
-        else:
+        if price:
             self._spent[(person_id, day)] += price
+            self._charged[person_id] += price
 
     def _meal_denied(
         self, person: RosterPerson, reason: Reason, who: dict[str, str | None], detail: tuple[str, ...] = ()

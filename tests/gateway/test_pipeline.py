@@ -6,11 +6,16 @@ import asyncio
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from cloud_api.contract import CredentialKind, Decision, EventKind
+from cloud_api.contract import Category, CredentialKind, Decision, EventKind
 from device_drivers.base import CardRead, Direction, Feedback, LinkState, StatusChange, utcnow
+from gateway.drafts import CredentialHasher
+from gateway.outbox import open_database
 from gateway.pipeline import Pipeline
 from gateway.policy import AccessPoint, NoRosterPolicy, Place, Verdict
+from gateway.roster import apply, migrate
+from gateway.rules import RosterPolicy
 from gateway.storage import Storage
+from tests.gateway.roster_factories import CARD_KEY, DAY, SCHOOL, School, at_local
 
 POINTS = {
     "in-1": AccessPoint("in-1", Place.TURNSTILE, Direction.ENTRY),
@@ -108,6 +113,9 @@ class BrokenPolicy:
     def decide(self, read: CardRead, point: AccessPoint | None, credential_hash: str) -> object:
         raise KeyError("a bug in the rules")
 
+    def release(self, verdict: Verdict) -> None:
+        pass
+
 
 async def test_policy_failure_denies_records_and_keeps_reading(tmp_path: Path) -> None:
     feedback: list[tuple[str, Feedback]] = []
@@ -134,6 +142,9 @@ class RosterLikePolicy:
             person_name="Алия Н.", class_name="3Б", language="ru",
         )  # fmt: skip
 
+    def release(self, verdict: Verdict) -> None:
+        pass
+
 
 async def test_answer_names_the_child_in_their_language(tmp_path: Path) -> None:
     feedback: list[tuple[str, Feedback]] = []
@@ -143,4 +154,38 @@ async def test_answer_names_the_child_in_their_language(tmp_path: Path) -> None:
     (_, fb) = feedback[0]
     assert (fb.display, fb.person, fb.group) == ("Приятного аппетита", "Алия Н.", "3Б")
     assert "Алия" not in recorded[0].event.body(1)  # the name is for the screen, not the record
+    await storage.close()
+
+
+async def test_a_meal_is_served_and_charged_once_whatever_the_disk_or_the_network_does(tmp_path: Path) -> None:
+    school = School()
+    school.rules = school.rules.model_copy(update={"prepaid": True})
+    school.add("ALIYA")
+    school.add("WALLET", meal_category=Category.PAID, credited_tiyn=200000)
+    db = open_database(tmp_path / "roster.db")
+    migrate(db)
+    policy = RosterPolicy(apply(db, school.delta(), SCHOOL))
+    feedback: list[tuple[str, Feedback]] = []
+    pipeline, storage = await make(tmp_path, feedback)
+    pipeline._policy = policy
+
+    def lunch(card: str, ref: str) -> CardRead:
+        return CardRead("canteen-1", card, CredentialKind.MQTT_CARD, at_local(12, 30), ref)
+
+    pipeline._hash = CredentialHasher(CARD_KEY)
+    real_record = storage.outbox.record
+    storage.outbox.record = lambda drafts: (_ for _ in ()).throw(OSError("disk full"))  # type: ignore[method-assign]
+    await pipeline.process([lunch("ALIYA", "t1"), lunch("WALLET", "t2")])
+    assert [fb.reason for _, fb in feedback] == ["storage_error"] * 2
+    storage.outbox.record = real_record  # type: ignore[method-assign]
+    # the disk is back: the same children are served, as if the failed taps never happened
+    await pipeline.process([lunch("ALIYA", "t3"), lunch("WALLET", "t4")])
+    assert [fb.granted for _, fb in feedback[2:]] == [True, True]
+    # the terminal did not hear the answer and sends the paid tap again, twice: one meal, one charge
+    await pipeline.process([lunch("WALLET", "t4")])
+    await pipeline.process([lunch("WALLET", "t4")])
+    assert [fb.granted for _, fb in feedback[4:]] == [True, True] and pipeline.stats.repeats == 2
+    wallet = str(school.people["WALLET"].id)
+    assert await storage.call(lambda outbox: outbox.charges()) == {wallet: 70000}
+    assert policy.balance_of(school.people["WALLET"]) == 130000 and policy.served_count(DAY, "lunch") == 2
     await storage.close()

@@ -152,3 +152,56 @@ def test_a_person_named_by_staff_is_judged_by_the_same_rules(school: School, tmp
     assert policy.decide_person(aliya, None, at_local(12)).reason == Reason.UNKNOWN_READER
     assert RosterPolicy().decide_person(aliya, CANTEEN, at_local(12)).reason == Reason.NOT_ON_ROSTER
     assert policy.served_count(DAY, "lunch") == 1 and policy.served_count(DAY, "breakfast") == 0
+
+
+def prepaid(school: School) -> School:
+    """The same school, but paid meals draw on a prepaid balance."""
+    school.rules = school.rules.model_copy(update={"prepaid": True})
+    return school
+
+
+def test_a_prepaid_balance_pays_for_meals_until_it_cannot(school: School, tmp_path: Path) -> None:
+    prepaid(school).add("WALLET", meal_category=Category.PAID, credited_tiyn=100000)
+    policy = RosterPolicy(index_of(school, tmp_path))
+    assert tap(policy, "WALLET", CANTEEN, 8, 10).granted  # pancakes, 400 of 1,000 tenge
+    short = tap(policy, "WALLET", CANTEEN, 12, 10)  # plov, 700 tenge: 600 left
+    assert (short.decision, short.reason) == (Decision.DENIED, Reason.INSUFFICIENT_BALANCE)
+    assert tap(policy, "ALIYA", CANTEEN).granted  # a free lunch costs the balance nothing
+    person = school.people["WALLET"]
+    assert policy.balance_of(person) == 60000
+
+
+def test_the_balance_counts_the_larger_of_the_clouds_and_the_gateways_charges(
+    school: School, tmp_path: Path
+) -> None:
+    # The cloud has heard of 300 tenge of meals; this gateway served 500 tenge, not all delivered yet.
+    prepaid(school).add("WALLET", meal_category=Category.PAID, credited_tiyn=110000, charged_tiyn=30000)
+    policy = RosterPolicy(index_of(school, tmp_path))
+    wallet = school.people["WALLET"]
+    policy.remember_charges({str(wallet.id): 50000})  # read back from the outbox after a restart
+    assert policy.balance_of(wallet) == 60000
+    assert tap(policy, "WALLET", CANTEEN, 12, 10).reason == Reason.INSUFFICIENT_BALANCE  # plov 700 > 600
+    # a new gateway (its disk replaced) knows nothing of its own: the cloud's count holds
+    fresh = RosterPolicy(index_of(school, tmp_path / "new"))
+    assert fresh.balance_of(wallet) == 80000 and tap(fresh, "WALLET", CANTEEN, 12, 10).granted
+
+
+def test_a_discounted_share_counts_against_the_daily_limit(school: School, tmp_path: Path) -> None:
+    school.add("THRIFTY", meal_category=Category.DISCOUNTED, discount_percent=50, daily_limit_tiyn=30000)
+    policy = RosterPolicy(index_of(school, tmp_path))
+    assert tap(policy, "THRIFTY", CANTEEN).reason == Reason.DAILY_LIMIT  # its share, 350 tenge > 300
+
+
+def test_a_meal_handed_back_can_be_served_again(school: School, tmp_path: Path) -> None:
+    prepaid(school).add("WALLET", meal_category=Category.PAID, credited_tiyn=100000)
+    policy = RosterPolicy(index_of(school, tmp_path))
+    lunch = tap(policy, "ALIYA", CANTEEN)
+    paid = tap(policy, "WALLET", CANTEEN)
+    policy.release(lunch)  # their events could not be written: nobody was served
+    policy.release(paid)
+    assert policy.served_count(DAY, "lunch") == 0 and policy.balance_of(school.people["WALLET"]) == 100000
+    assert tap(policy, "ALIYA", CANTEEN).granted and tap(policy, "WALLET", CANTEEN).granted
+    assert policy.served_count(DAY, "lunch") == 2
+    assert policy.balance_of(school.people["WALLET"]) == 30000  # charged once, not twice
+    policy.release(tap(policy, "ALIYA", CANTEEN))  # a denial hands back nothing
+    assert tap(policy, "ALIYA", CANTEEN).reason == Reason.ALREADY_SERVED
