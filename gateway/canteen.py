@@ -4,7 +4,9 @@
                                   last taps (name and class, for a look at the child), and a
                                   manual entry for a child who forgot the card
     GET  /api/canteen?lang=…      what the page shows, as JSON (the page polls it every 2 s)
-    POST /api/canteen/manual      {pin, staff_id, person_id, reason}: serve a child by name
+    POST /api/canteen/manual      {pin, staff_id, person_id, reason, dish_ids?}: serve a child by
+                                  name; with dish_ids, those dishes instead of the set meal (an
+                                  allowed alternative for a child whose ban the set meal breaks)
 
 A manual entry is signed by a canteen staff member's PIN (the roster holds its PBKDF2 hash), is
 judged by the same rules as a card (:meth:`~gateway.rules.RosterPolicy.decide_person`) and is
@@ -24,11 +26,12 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from cloud_api.contract import MANUAL_REASON_MAX, ManualEntry
 from cloud_api.core.localtime import LOCAL_TZ
@@ -65,6 +68,7 @@ class ManualRequest(BaseModel):
     person_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     # Stripped first: a reason of spaces is no reason.
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MANUAL_REASON_MAX)]
+    dish_ids: list[UUID] | None = Field(default=None, min_length=1, max_length=20)
 
 
 class PinGuard:
@@ -166,6 +170,19 @@ class CanteenDesk:
             "taps": [_tap(row, index, _) for row in rows],
         }
 
+    def choices(self, language: str) -> list[dict[str, Any]]:
+        """Every dish staff may serve instead of the set meal, with its allergens named."""
+        _ = translator(language)
+        dishes = [
+            {
+                "id": str(dish.id),
+                "name": dish.names.get(_.language) or next(iter(dish.names.values())),
+                "allergens": [_(a.value) for a in dish.allergens],
+            }
+            for dish in self.policy.index.dishes.values()
+        ]
+        return sorted(dishes, key=lambda d: d["name"])
+
     def people(self) -> tuple[list[RosterPerson], list[RosterPerson]]:
         """Who may sign a manual entry (a PIN on the roster), and the children who may be named."""
         people = [p for p in self.policy.index.people.values() if p.active]
@@ -191,7 +208,7 @@ class CanteenDesk:
             log.warning("canteen screen: wrong PIN for staff %s", request.staff_id)
             raise HTTPException(403, {"code": "wrong_pin", "message": _("wrong_pin")})
         self.guard.succeeded(request.staff_id)
-        verdict = self.policy.decide_person(request.person_id, self.point, now)
+        verdict = self.policy.decide_person(request.person_id, self.point, now, request.dish_ids)
         entry = ManualEntry(staff_id=request.staff_id, reason=request.reason)
         try:
             recorded = await self.pipeline.manual(self.point.device_id, now, verdict, entry)
@@ -245,6 +262,7 @@ def add_canteen_routes(app: FastAPI, desk: CanteenDesk) -> None:
                 "state": await desk.snapshot(_.language),
                 "staff": staff,
                 "children": children,
+                "choices": desk.choices(_.language),
                 "reason_max": MANUAL_REASON_MAX,
                 "messages": {m: _(m) for m in PAGE_MESSAGES},
             },

@@ -45,6 +45,7 @@ class Reason(StrEnum):
     ALLERGEN_CONFLICT = "allergen_conflict"
     DAILY_LIMIT = "daily_limit"
     INSUFFICIENT_BALANCE = "insufficient_balance"  # a prepaid school: the balance cannot cover the meal
+    UNKNOWN_DISH = "unknown_dish"  # staff chose a dish the roster does not hold
 
 
 @dataclass(frozen=True, slots=True)

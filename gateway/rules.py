@@ -26,9 +26,10 @@ or delivery state to reconcile.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from uuid import UUID
 
 from cloud_api.contract import Category, Decision, EventKind, MealInfo
 from cloud_api.core.localtime import LOCAL_TZ
@@ -108,18 +109,22 @@ class RosterPolicy:
             return _BLOCKED
         return self._judge(index, card.person_id, point, read.at)
 
-    def decide_person(self, person_id: str, point: AccessPoint | None, at: datetime) -> Verdict:
+    def decide_person(
+        self, person_id: str, point: AccessPoint | None, at: datetime, dishes: Sequence[UUID] | None = None
+    ) -> Verdict:
         """Judge a person named by staff rather than by a card (a child who forgot it).
 
-        The same rules as a tap: once per period, allergen bans, the guardian's limit. Without a
-        roster there is nobody to name, so it is refused rather than granted blind.
+        The same rules as a tap: once per period, allergen bans, the guardian's limit. ``dishes``
+        are what staff serve instead of the set meal (an allowed alternative for a child whose
+        ban the set meal breaks): judged, priced and recorded in its place. Without a roster
+        there is nobody to name, so it is refused rather than granted blind.
         """
         index = self.index
         if point is None:
             return UNKNOWN_READER
         if not index.synced:
             return _INACTIVE
-        return self._judge(index, person_id, point, at)
+        return self._judge(index, person_id, point, at, dishes)
 
     def served_count(self, day: date, period: str) -> int:
         """How many people were served a meal in ``period`` of ``day``, whatever they paid."""
@@ -129,13 +134,15 @@ class RosterPolicy:
         """What a person's prepaid balance holds now, by the larger count of charges."""
         return person.credited_tiyn - max(person.charged_tiyn, self._charged[str(person.id)])
 
-    def _judge(self, index: RosterIndex, person_id: str, point: AccessPoint, at: datetime) -> Verdict:
+    def _judge(
+        self, index: RosterIndex, person_id: str, point: AccessPoint, at: datetime, dishes: Sequence[UUID] | None = None
+    ) -> Verdict:
         # The one path a card and a manual entry share once the person is known.
         person = index.people.get(person_id)
         if person is None or not person.active:
             return _INACTIVE
         if point.place is Place.CANTEEN:
-            return self._meal(index, person, at)
+            return self._meal(index, person, at, dishes)
         return self._passage(person, point.direction)
 
     def _passage(self, person: RosterPerson, direction: Direction | None) -> Verdict:
@@ -152,7 +159,9 @@ class RosterPolicy:
             **self._who(person),
         )
 
-    def _meal(self, index: RosterIndex, person: RosterPerson, at: datetime) -> Verdict:
+    def _meal(
+        self, index: RosterIndex, person: RosterPerson, at: datetime, instead: Sequence[UUID] | None = None
+    ) -> Verdict:
         local = at.astimezone(LOCAL_TZ)
         day, who = local.date(), self._who(person)
         period = index.period_at(local.time())
@@ -166,13 +175,19 @@ class RosterPolicy:
         if (str(person.id), day, period.name) in self._served:
             return self._meal_denied(person, Reason.ALREADY_SERVED, who)
         set_meal = index.menu.get((day, period.name))
-        if set_meal is None and category is Category.PAID:
-            return self._meal_denied(person, Reason.NO_SET_MEAL, who)
-        dishes = [index.dishes[d] for d in set_meal.dish_ids if d in index.dishes] if set_meal else []
+        if instead is not None:
+            if not instead or any(d not in index.dishes for d in instead):
+                return self._meal_denied(person, Reason.UNKNOWN_DISH, who)
+            dishes = [index.dishes[d] for d in instead]
+            full_price = sum(dish.price_tiyn for dish in dishes)
+        else:
+            if set_meal is None and category is Category.PAID:
+                return self._meal_denied(person, Reason.NO_SET_MEAL, who)
+            dishes = [index.dishes[d] for d in set_meal.dish_ids if d in index.dishes] if set_meal else []
+            full_price = set_meal.price_tiyn if set_meal else 0
         banned = sorted({a.value for dish in dishes for a in dish.allergens} & {a.value for a in person.allergen_bans})
         if banned:
             return self._meal_denied(person, Reason.ALLERGEN_CONFLICT, who, detail=tuple(banned))
-        full_price = set_meal.price_tiyn if set_meal else 0
         price = _charged(full_price, category, person.discount_percent)
         limit = person.daily_limit_tiyn
         if price and limit is not None and self._spent[(str(person.id), day)] + price > limit:

@@ -43,9 +43,14 @@ class Screen:
         read = CardRead(CANTEEN.device_id, card, CredentialKind.EM4100, at_local(12, minute))
         asyncio.run(self.pipeline.process([read]))
 
-    def manual(self, person: str, reason: str = "forgot the card", pin: str = PIN, staff: str = "COOK") -> Response:
-        body = {"pin": pin, "staff_id": str(self.school.people[staff].id), "reason": reason,
-                "person_id": str(self.school.people[person].id)}  # fmt: skip
+    def manual(
+        self, person: str, reason: str = "forgot the card", pin: str = PIN, staff: str = "COOK",
+        dishes: list[str] | None = None,
+    ) -> Response:  # fmt: skip
+        body: dict[str, object] = {"pin": pin, "staff_id": str(self.school.people[staff].id), "reason": reason,
+                                   "person_id": str(self.school.people[person].id)}  # fmt: skip
+        if dishes is not None:
+            body["dish_ids"] = dishes
         return self.client.post("/api/canteen/manual?lang=ru", json=body)
 
     def bodies(self) -> list[dict[str, object]]:
@@ -59,6 +64,7 @@ def screen(tmp_path: Path) -> Iterator[Screen]:
     school.add("ALIYA", display_name="Әлия Сейіт", class_name="3Б")
     school.add("BEREKE", display_name="Береке Нұр", class_name="4А")
     school.add("PAYS", meal_category=Category.PAID)
+    school.add("NOMILK", meal_category=Category.PAID, allergen_bans=["milk"], display_name="Дана С.")
     school.add("TEACHER", role="staff", meal_category=None, class_name=None)
     # Few rounds: the format is the production one, the test stays fast.
     school.add("COOK", role="staff", meal_category=None, class_name=None, display_name="Гүлнар апай",
@@ -98,7 +104,7 @@ def test_the_page_shows_the_period_set_meal_and_counts(screen: Screen, lang: str
     assert page.status_code == 200
     html = page.text
     assert dish in html and period in html
-    assert ">1</b>" in html and ">3</b>" in html  # served 1 of 3 students with school meals
+    assert ">1</b>" in html and ">4</b>" in html  # served 1 of 4 students with school meals
     assert "Гүлнар апай" in html and "Береке Нұр" in html  # who signs, and whom they may serve
     assert ("Последние отметки" if lang == "ru" else "Соңғы белгілер") in html
     assert "http" not in html.replace('"api/canteen', "")  # nothing fetched from elsewhere: works offline
@@ -111,7 +117,7 @@ def test_the_api_shows_the_last_taps_with_name_and_class(screen: Screen) -> None
     state = screen.client.get("/api/canteen?lang=ru").json()
     assert state["period"] == "lunch" and state["period_label"] == "обед"
     assert state["dishes"] == [{"name": "Плов", "photo_url": None}]
-    assert (state["served"], state["eligible"]) == (2, 3)
+    assert (state["served"], state["eligible"]) == (2, 4)
     latest, refused, first = state["taps"][:3]
     assert (first["name"], first["class_name"], first["decision"]) == ("Әлия Сейіт", "3Б", "granted")
     assert (refused["reason"], refused["reason_label"]) == ("already_served", "уже получил(а) это питание")
@@ -177,3 +183,22 @@ def test_the_guard_forgets_failures_after_a_right_pin() -> None:
     guard.failed("a", now)
     assert guard.locked("a", now) and not guard.locked("b", now)
     assert not guard.locked("a", now + timedelta(minutes=1))
+
+
+def test_staff_serve_an_allowed_alternative_after_an_allergen_denial(screen: Screen) -> None:
+    screen.now[0] = at_local(8, 30)  # breakfast: pancakes, with milk
+    read = CardRead(CANTEEN.device_id, "NOMILK", CredentialKind.EM4100, at_local(8, 20))
+    asyncio.run(screen.pipeline.process([read]))
+    assert screen.bodies()[-1]["reason"] == Reason.ALLERGEN_CONFLICT
+    page = screen.client.get("/canteen?lang=ru").text
+    assert "Serve instead" not in page and "Блины (глютен, молоко, яйца)" in page  # the picker names allergens
+    pancakes, plov = str(screen.school.pancakes.id), str(screen.school.plov.id)
+    unsafe = screen.manual("NOMILK", reason="просит блины", dishes=[pancakes]).json()
+    assert not unsafe["granted"] and unsafe["reason"] == Reason.ALLERGEN_CONFLICT  # the ban holds by hand too
+    nothing = screen.manual("NOMILK", reason="?", dishes=["0190a000-0000-7000-8000-000000000000"]).json()
+    assert nothing["reason"] == Reason.UNKNOWN_DISH
+    served = screen.manual("NOMILK", reason="без молока: плов", dishes=[plov])
+    assert served.status_code == 200 and served.json()["granted"]
+    event = Event.model_validate(screen.bodies()[-1])
+    assert event.meal is not None and (event.meal.dishes, event.meal.price_tiyn) == (["Плов"], 70000)
+    assert event.manual is not None and event.manual.reason == "без молока: плов"
