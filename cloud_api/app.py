@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from cloud_api.api.openapi import document_raw_bodies
-from cloud_api.api.routes import accounts, canteen, events, family, health, ingest, people, sync
+from cloud_api.api.routes import accounts, canteen, events, family, health, ingest, people, photos, sync
 from cloud_api.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, Batch
 from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
@@ -60,6 +60,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     app.include_router(people.router)
     app.include_router(family.router)
     app.include_router(canteen.router)
+    app.include_router(photos.router)
     app.include_router(health.router)
     document_raw_bodies(app, [Batch], required_headers=[HEADER_GATEWAY, HEADER_TIMESTAMP, HEADER_SIGNATURE])
     return app

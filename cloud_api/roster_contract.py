@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from cloud_api.contract import Category, CredentialKind, Identifier
 
 __all__ = [
+    "PHOTOS_PATH",
     "ROSTER_PATH",
     "Allergen",
     "Dish",
@@ -46,6 +47,8 @@ __all__ = [
 ]
 
 ROSTER_PATH = "/v1/sync/roster"
+PHOTOS_PATH = "/v1/sync/photos"  # + "/{sha256}": a photo the roster names, signed like the roster pull
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 Language = Literal["kk", "ru", "en"]
 Tiyn = Annotated[int, Field(ge=0, description="An amount in tiyn (1/100 tenge).")]
@@ -107,6 +110,9 @@ class RosterPerson(_Frozen):
         default=0,
         description="Prepaid: every meal charge the cloud had received when it sent this row. The "
         "balance is credited minus charged; a gateway counts its own charges too and takes the larger.",
+    )
+    photo_sha256: Sha256 | None = Field(
+        default=None, description=f"The person's photo for the canteen's visual check: GET {PHOTOS_PATH}/<sha256>."
     )
     canteen_pin_hash: str | None = Field(
         default=None,

@@ -29,6 +29,8 @@ from gateway.devices import build_devices
 from gateway.forwarder import Forwarder
 from gateway.metrics import GatewayCollector
 from gateway.outbox import Outbox
+from gateway.photos import PhotoFetcher
+from gateway.photos import migrate as migrate_photos
 from gateway.pipeline import Pipeline
 from gateway.policy import AccessPoint, Place, Policy
 from gateway.roster import RosterIndex, load_index, migrate
@@ -94,6 +96,7 @@ class Gateway:
             interval_s=site.cloud.sync_interval_s,
             timeout_s=site.cloud.timeout_s,
             transport=transport,
+            photos=PhotoFetcher(storage=self.storage, gateway_id=site.gateway.id, key=key),
         )
         self.pipeline = Pipeline(
             school_id=site.school.id,
@@ -157,6 +160,7 @@ class Gateway:
 
         def load(outbox: Outbox) -> tuple[RosterIndex, list[tuple[str, dict[str, Any]]], dict[str, int]]:
             migrate(outbox.db)
+            migrate_photos(outbox.db)
             return load_index(outbox.db), outbox.meals_on(today.isoformat()), outbox.charges()
 
         index, meals, charges = await self.storage.call(load)

@@ -4,6 +4,7 @@
                                   last taps (name and class, for a look at the child), and a
                                   manual entry for a child who forgot the card
     GET  /api/canteen?lang=…      what the page shows, as JSON (the page polls it every 2 s)
+    GET  /photos/{sha256}         a photo the roster names (a child's face, a dish), held offline
     POST /api/canteen/manual      {pin, staff_id, person_id, reason, dish_ids?}: serve a child by
                                   name; with dish_ids, those dishes instead of the set meal (an
                                   allowed alternative for a child whose ban the set meal breaks)
@@ -28,7 +29,8 @@ from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -37,6 +39,7 @@ from cloud_api.contract import MANUAL_REASON_MAX, ManualEntry
 from cloud_api.core.localtime import LOCAL_TZ
 from cloud_api.roster_contract import PersonRole, RosterPerson
 from device_drivers.base import utcnow
+from gateway.photos import digest_of, photo
 from gateway.pins import verify_pin
 from gateway.pipeline import Pipeline
 from gateway.policy import AccessPoint, Place
@@ -157,7 +160,7 @@ class CanteenDesk:
                 dish = index.dishes.get(dish_id)
                 if dish is not None:
                     name = dish.names.get(_.language) or next(iter(dish.names.values()))
-                    dishes.append({"name": name, "photo_url": dish.photo_url})
+                    dishes.append({"name": name, "photo_url": _photo_url(dish.photo_url)})
         devices = self.devices
         rows = await self.storage.call(lambda outbox: outbox.latest_at(devices, LAST_TAPS))
         return {
@@ -234,6 +237,7 @@ def _tap(row: dict[str, Any], index: RosterIndex, _: Translator) -> dict[str, An
         "at": row["occurred_at"][11:19],
         "name": None if person is None else person.display_name,
         "class_name": None if person is None else person.class_name,
+        "photo_url": None if person is None else _photo_url(person.photo_sha256),
         "decision": row["decision"],
         "decision_label": _(row["decision"]),
         "reason": row["reason"],
@@ -243,6 +247,12 @@ def _tap(row: dict[str, Any], index: RosterIndex, _: Translator) -> dict[str, An
         "staff_name": None if staff is None else staff.display_name,
         "manual_reason": None if manual is None else manual["reason"],
     }
+
+
+def _photo_url(reference: str | None) -> str | None:
+    # Relative, like the page's API calls: the gateway may sit behind a prefix on the school's network.
+    digest = digest_of(reference)
+    return None if digest is None else f"photos/{digest}"
 
 
 def add_canteen_routes(app: FastAPI, desk: CanteenDesk) -> None:
@@ -271,6 +281,14 @@ def add_canteen_routes(app: FastAPI, desk: CanteenDesk) -> None:
     @app.get("/api/canteen")
     async def canteen_state(lang: str = Query(default="kk")) -> dict[str, Any]:
         return await desk.snapshot(translator(lang).language)
+
+    @app.get("/photos/{digest}")
+    async def canteen_photo(digest: Annotated[str, PathParam(pattern=r"^[0-9a-f]{64}$")]) -> Response:
+        found = await desk.storage.call(lambda outbox: photo(outbox.db, digest))
+        if found is None:
+            return Response(status_code=404)
+        content_type, data = found
+        return Response(data, media_type=content_type, headers={"Cache-Control": "private, max-age=86400"})
 
     @app.post("/api/canteen/manual")
     async def canteen_manual(body: ManualRequest, lang: str = Query(default="kk")) -> dict[str, Any]:

@@ -6,7 +6,8 @@ its query string). A delta is written in one transaction on the storage thread
 (:func:`gateway.roster.apply`); only then is the policy's index swapped, in one assignment, so a
 tap is judged by the whole old roster or the whole new one. Offline, the gateway keeps deciding
 with what it holds, for as long as it takes; a refused or malformed delta is counted and the old
-roster stays.
+roster stays. After each pull, the photos the roster names and the gateway lacks are fetched
+(:class:`gateway.photos.PhotoFetcher`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import httpx
 
 from cloud_api.contract import signed_headers
 from cloud_api.roster_contract import ROSTER_PATH
+from gateway.photos import PhotoFetcher
 from gateway.roster import RosterIndex, RosterRefused, apply, parse_delta
 from gateway.storage import Storage
 
@@ -58,6 +60,7 @@ class RosterSync:
         interval_s: float = 20.0,
         timeout_s: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        photos: PhotoFetcher | None = None,
     ) -> None:
         self._storage = storage
         self._school_id = school_id
@@ -69,6 +72,7 @@ class RosterSync:
         self._timeout_s = timeout_s
         self._transport = transport
         self.stats = SyncStats(version=version)
+        self.photos = photos
 
     async def run(self) -> None:
         """Pull now and then every interval, until cancelled; errors wait for the next turn."""
@@ -77,6 +81,8 @@ class RosterSync:
         ) as client:
             while True:
                 await self.pull(client)
+                if self.photos is not None:
+                    await self.photos.fetch(client)  # also those a failed fetch left behind
                 await asyncio.sleep(self._interval_s)
 
     async def pull(self, client: httpx.AsyncClient) -> bool:

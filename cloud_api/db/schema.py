@@ -34,7 +34,6 @@ __all__ = [
     "consents",
     "credentials",
     "daily_limits",
-    "dish_photos",
     "dish_versions",
     "events",
     "gateways",
@@ -43,6 +42,8 @@ __all__ = [
     "metadata",
     "packets",
     "people",
+    "person_photos",
+    "photos",
     "role_grants",
     "roster_versions",
     "sessions",
@@ -272,17 +273,25 @@ balance_entries = Table(
     Index("balance_entries_person", "school_id", "person_id", "id"),
     Index("balance_entries_school_version", "school_id", "version"),
 )
-# A dish's photo, by the SHA-256 of its bytes: kept in the database so that any API process behind
-# the load balancer can serve it, and addressed by content so that a URL never changes meaning.
-dish_photos = Table(
-    "dish_photos",
+# Photos by the SHA-256 of their bytes: kept in the database so that any API process behind the
+# load balancer can serve them, and addressed by content so that a URL never changes meaning. A
+# dish's photo is public (the menu); a person's is personal data, served to their school only.
+photos = Table(
+    "photos",
     metadata,
     Column("sha256", String(64), primary_key=True),
     Column("school_id", String(64), nullable=False),
+    Column("kind", String(8), nullable=False),  # dish | person
     Column("content_type", String(32), nullable=False),
     Column("data", LargeBinary, nullable=False),
     Column("at", UTCDateTime(), nullable=False),
     Column("actor", String(128), nullable=False),
+)
+person_photos = _history(
+    "person_photos",
+    Column("person_id", Uuid(), nullable=False),
+    Column("sha256", String(64)),  # NULL: the photo was removed
+    Index("person_photos_person", "school_id", "person_id", "id"),
 )
 
 # -- accounts and roles (Order No. 456 §5) ---------------------------------------------------------

@@ -18,10 +18,19 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from cloud_api.core.localtime import local_date
-from cloud_api.db.schema import allergen_bans, balance_entries, consents, credentials, daily_limits, people
+from cloud_api.db.schema import (
+    allergen_bans,
+    balance_entries,
+    consents,
+    credentials,
+    daily_limits,
+    people,
+    person_photos,
+)
 from cloud_api.roster_contract import RosterCredential, RosterDelta, RosterPerson
 from cloud_api.services.consent import consents_of
 from cloud_api.services.menus import bans_of, current_dishes, current_meal_rules, menu_from
+from cloud_api.services.photos import person_photos_of
 from cloud_api.services.prepaid import Account, accounts_of, daily_limits_of
 from cloud_api.services.roster_versions import current_version
 
@@ -42,6 +51,7 @@ def build_delta(conn: Connection, school_id: str, since: int, now: datetime | No
     bans = bans_of(conn, school_id, None if full else ids)
     limits = daily_limits_of(conn, school_id, None if full else ids)
     accounts = accounts_of(conn, school_id, None if full else ids)
+    faces = person_photos_of(conn, school_id, None if full else ids)
     cards = conn.execute(
         select(credentials.c.credential_hash, credentials.c.person_id, credentials.c.kind, credentials.c.status).where(
             credentials.c.school_id == school_id, credentials.c.version > after
@@ -56,6 +66,7 @@ def build_delta(conn: Connection, school_id: str, since: int, now: datetime | No
         full=full,
         people=[
             _person(row, consent.get(row.id, False), bans.get(row.id, []), limits.get(row.id), accounts.get(row.id))
+            .model_copy(update={"photo_sha256": faces.get(row.id)})
             for row in person_rows
         ],
         credentials=[
@@ -71,7 +82,7 @@ def build_delta(conn: Connection, school_id: str, since: int, now: datetime | No
 
 
 def _changed_people(conn: Connection, school_id: str, after: int) -> Any:
-    # A person changes with their own row, and also when their consent, bans, limit or credits change.
+    # A person changes with their own row, and with their consent, bans, limit, credits or photo.
     return (
         select(people.c.id)
         .where(people.c.school_id == school_id, people.c.version > after)
@@ -82,6 +93,9 @@ def _changed_people(conn: Connection, school_id: str, after: int) -> Any:
             ),
             select(daily_limits.c.child_id).where(
                 daily_limits.c.school_id == school_id, daily_limits.c.version > after
+            ),
+            select(person_photos.c.person_id).where(
+                person_photos.c.school_id == school_id, person_photos.c.version > after
             ),
             # A charge has no version (NULL > after is not true): the gateway counted it itself.
             select(balance_entries.c.person_id).where(

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+from pathlib import Path
 from typing import Any
 
+import httpx
+import sqlite_utils
+
 from cloud_api.contract import INGEST_PATH
+from cloud_api.services.audit import audit_entries
 from cloud_api.services.roster_sync import build_delta
-from tests.cloud_api.helpers import batch_body, event, signed
+from gateway.outbox import open_database
+from gateway.photos import PhotoFetcher, missing, photo
+from gateway.photos import migrate as migrate_photos
+from gateway.roster import apply
+from gateway.roster import migrate as migrate_roster
+from gateway.storage import Storage
+from tests.cloud_api.helpers import KEY, KEY2, batch_body, event, signed
 from tests.cloud_api.test_accounts import World, world  # noqa: F401  (the fixture)
 from tests.cloud_api.test_nedb_roster import CHILD, TEEN
 
@@ -164,3 +176,52 @@ def test_top_ups_and_paid_meals_make_the_balance_once_each(world: World) -> None
     with world.app.state.engine.connect() as conn:
         [person] = [p for p in build_delta(conn, "s1", 0).people if p.id == teen]
     assert (person.credited_tiyn, person.charged_tiyn) == (480000, 32500)
+
+
+async def fetch_to_gateway(w: World, tmp_path: Path, gateway: str = "gw1", key: str = KEY) -> sqlite_utils.Database:
+    """What a gateway of s1 does after a pull: apply the roster, then fetch the photos it names."""
+    db = open_database(tmp_path / f"{gateway}.db")
+    migrate_roster(db)
+    migrate_photos(db)
+    with w.app.state.engine.connect() as conn:
+        apply(db, build_delta(conn, "s1", 0), "s1")
+    storage = Storage(tmp_path / f"{gateway}.db")
+    await storage.open()
+    try:
+        fetcher = PhotoFetcher(storage=storage, gateway_id=gateway, key=key.encode())
+        transport = httpx.ASGITransport(app=w.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://cloud") as client:
+            await fetcher.fetch(client)
+    finally:
+        await storage.close()
+    return db
+
+
+async def test_a_childs_photo_reaches_their_schools_gateway_and_nobody_else(
+    world: World, tmp_path: Path  # noqa: F811
+) -> None:
+    head, child = world.token("head@s1.kz"), world.ids[CHILD]
+    put = world.client.put(f"/v1/schools/s1/people/{child}/photo", content=PNG, headers=head)
+    assert put.status_code == 204
+    digest = hashlib.sha256(PNG).hexdigest()
+    with world.app.state.engine.connect() as conn:
+        [person] = [p for p in build_delta(conn, "s1", 0).people if p.id == child]
+    assert person.photo_sha256 == digest
+    assert world.client.get(f"/v1/photos/{digest}").status_code == 404  # the public URL: dishes only
+    cook1, cook2 = world.token("cook@s1.kz"), world.token("cook@s2.kz")
+    assert world.client.get(f"/v1/schools/s1/photos/{digest}", headers=cook1).content == PNG
+    assert world.client.get(f"/v1/schools/s1/photos/{digest}", headers=cook2).status_code == 403
+    assert world.client.get(f"/v1/schools/s2/photos/{digest}", headers=cook2).status_code == 404
+    db = await fetch_to_gateway(world, tmp_path)
+    assert photo(db, digest) == ("image/png", PNG) and missing(db) == []
+    # the gateway of another school is refused the same photo: signed, but not its school
+    other = await fetch_to_gateway(world, tmp_path, gateway="gw2", key=KEY2)
+    assert photo(other, digest) is None and missing(other) == [digest]
+    removed = world.client.delete(f"/v1/schools/s1/people/{child}/photo", headers=head)
+    assert removed.status_code == 204
+    with world.app.state.engine.connect() as conn:
+        journal = audit_entries(conn, "s1", "person_photo")
+    assert [(e["before"], e["after"]) for e in journal] == [
+        ({"sha256": None}, {"sha256": digest}), ({"sha256": digest}, {"sha256": None})
+    ]  # fmt: skip
+

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +18,9 @@ from prometheus_client import CollectorRegistry
 from cloud_api.contract import Category, CredentialKind, Event
 from device_drivers.base import CardRead
 from gateway.canteen import CanteenDesk, PinGuard
-from gateway.outbox import open_database
+from gateway.outbox import Outbox, open_database
+from gateway.photos import migrate as migrate_photos
+from gateway.photos import store
 from gateway.pins import hash_pin, verify_pin
 from gateway.pipeline import Pipeline
 from gateway.policy import AccessPoint, Place, Reason
@@ -29,6 +32,7 @@ from tests.gateway.roster_factories import CARD_KEY, SCHOOL, School, at_local
 
 CANTEEN = AccessPoint("canteen-1", Place.CANTEEN)
 PIN = "4821"
+FACE = b"\x89PNG\r\n\x1a\n Aliya's face"
 
 
 @dataclass
@@ -61,7 +65,7 @@ class Screen:
 @pytest.fixture
 def screen(tmp_path: Path) -> Iterator[Screen]:
     school = School()
-    school.add("ALIYA", display_name="Әлия Сейіт", class_name="3Б")
+    school.add("ALIYA", display_name="Әлия Сейіт", class_name="3Б", photo_sha256=hashlib.sha256(FACE).hexdigest())
     school.add("BEREKE", display_name="Береке Нұр", class_name="4А")
     school.add("PAYS", meal_category=Category.PAID)
     school.add("NOMILK", meal_category=Category.PAID, allergen_bans=["milk"], display_name="Дана С.")
@@ -74,6 +78,12 @@ def screen(tmp_path: Path) -> Iterator[Screen]:
     policy = RosterPolicy(apply(db, school.delta(), SCHOOL))
     storage = Storage(tmp_path / "gateway.db")
     asyncio.run(storage.open())
+
+    def hold_face(outbox: Outbox) -> None:  # as the photo fetcher leaves it after a sync
+        migrate_photos(outbox.db)
+        store(outbox.db, hashlib.sha256(FACE).hexdigest(), "image/png", FACE)
+
+    asyncio.run(storage.call(hold_face))
     pipeline = Pipeline(
         school_id=SCHOOL, gateway_id="gw1", credential_key=CARD_KEY, storage=storage, policy=policy,
         points={CANTEEN.device_id: CANTEEN}, feedback=lambda reader, fb: None,
@@ -122,6 +132,11 @@ def test_the_api_shows_the_last_taps_with_name_and_class(screen: Screen) -> None
     assert (first["name"], first["class_name"], first["decision"]) == ("Әлия Сейіт", "3Б", "granted")
     assert (refused["reason"], refused["reason_label"]) == ("already_served", "уже получил(а) это питание")
     assert latest["name"] == "PAYS N." and not latest["manual"]
+    # the child's face beside the name, served by the gateway itself (no Internet at the till)
+    assert latest["photo_url"] is None and first["photo_url"] == f"photos/{hashlib.sha256(FACE).hexdigest()}"
+    face = screen.client.get("/" + first["photo_url"])
+    assert face.status_code == 200 and face.content == FACE and face.headers["content-type"] == "image/png"
+    assert screen.client.get("/photos/" + "0" * 64).status_code == 404
 
 
 def test_outside_a_meal_period_there_is_no_period_and_no_dishes(screen: Screen) -> None:

@@ -10,7 +10,6 @@
     PUT  /v1/schools/{school_id}/menu/{day}/{period}         school_admin: the day's set meal
     GET  /v1/schools/{school_id}/menu?from=&days=            anyone of the school: set meals with dishes
     POST /v1/schools/{school_id}/people/{person_id}/credits  school_admin: a top-up or a correction
-    GET  /v1/photos/{sha256}                                 public: a dish photo, immutable
 
 Every change takes the school's next roster version, so an online gateway has it within a
 minute; the history stays (append-only tables, see ``cloud_api.services.menus``).
@@ -23,11 +22,12 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import uuid_utils
-from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Body, HTTPException, Path, Query, Request
 from sqlalchemy import Connection
 
 from cloud_api.api.deps import AcceptLanguage, EngineDep, SchoolAdmin, SchoolMember, read_limited
 from cloud_api.api.errors import coded_error
+from cloud_api.api.routes.photos import PHOTO_PATH
 from cloud_api.canteen_models import BalancePublic, CreditIn, DishIn, DishVersion, MenuEntry, SetMealIn
 from cloud_api.contract import Identifier
 from cloud_api.core.localtime import local_date
@@ -36,10 +36,9 @@ from cloud_api.services import menus, photos, prepaid
 from cloud_api.services.errors import RosterError
 from cloud_api.services.signatures import Refused
 
-__all__ = ["PHOTO_PATH", "router"]
+__all__ = ["refusal", "router"]
 
 router = APIRouter(tags=["canteen"])
-PHOTO_PATH = "/v1/photos/{digest}"
 MAX_MENU_DAYS = 31
 
 # A refusal's HTTP status by its code; anything else a service refuses is a conflict with what is stored.
@@ -118,7 +117,7 @@ async def put_dish_photo(
     try:
         with engine.begin() as conn:
             current = _dish(conn, school_id, dish_id, accept_language)
-            digest = photos.store_photo(conn, school_id, data, actor=principal.actor)
+            digest = photos.store_photo(conn, school_id, data, photos.PhotoKind.DISH, actor=principal.actor)
             dish = current.model_copy(update={"photo_url": PHOTO_PATH.format(digest=digest)})
             menus.upsert_dish(conn, school_id, dish, actor=principal.actor)
     except RosterError as error:
@@ -211,17 +210,6 @@ def post_credit(
         child_id=person_id, balance_tiyn=account.balance_tiyn, credited_tiyn=account.credited_tiyn,
         charged_tiyn=account.charged_tiyn, daily_limit_tiyn=limit,
     )  # fmt: skip
-
-
-@router.get(PHOTO_PATH, response_class=Response, summary="A dish photo", include_in_schema=True)
-def get_photo(digest: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")], engine: EngineDep) -> Response:
-    """The photo's bytes; addressed by content, so a browser may keep it for a year."""
-    with engine.connect() as conn:
-        found = photos.photo(conn, digest)
-    if found is None:
-        raise HTTPException(404, "no such photo")
-    content_type, data = found
-    return Response(data, media_type=content_type, headers={"Cache-Control": "public, max-age=31536000, immutable"})
 
 
 def _dish(conn: Connection, school_id: str, dish_id: UUID, accept_language: str | None) -> Dish:

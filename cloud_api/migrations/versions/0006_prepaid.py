@@ -1,4 +1,4 @@
-"""Paid meals: a guardian's daily limit, the prepaid ledger, and dish photos.
+"""Paid meals (a guardian's daily limit, the prepaid ledger) and photos of dishes and people.
 
 Revision ID: 0006
 Revises: 0005
@@ -46,16 +46,29 @@ def upgrade() -> None:
     op.create_index("balance_entries_person", "balance_entries", ["school_id", "person_id", "id"])
     op.create_index("balance_entries_school_version", "balance_entries", ["school_id", "version"])
     op.create_table(
-        "dish_photos",
+        "photos",
         sa.Column("sha256", sa.String(64), primary_key=True),
         sa.Column("school_id", sa.String(64), nullable=False),
+        sa.Column("kind", sa.String(8), nullable=False),
         sa.Column("content_type", sa.String(32), nullable=False),
         sa.Column("data", sa.LargeBinary, nullable=False),
         sa.Column("at", INSTANT, nullable=False),
         sa.Column("actor", sa.String(128), nullable=False),
     )
+    op.create_table(
+        "person_photos",
+        sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
+        sa.Column("school_id", sa.String(64), nullable=False),
+        sa.Column("person_id", sa.Uuid(), nullable=False),
+        sa.Column("sha256", sa.String(64)),
+        sa.Column("version", sa.BigInteger, nullable=False),
+        sa.Column("at", INSTANT, nullable=False),
+        sa.Column("actor", sa.String(128), nullable=False),
+    )
+    op.create_index("person_photos_school_version", "person_photos", ["school_id", "version"])
+    op.create_index("person_photos_person", "person_photos", ["school_id", "person_id", "id"])
 
 
 def downgrade() -> None:
-    for name in ("dish_photos", "balance_entries", "daily_limits"):
+    for name in ("person_photos", "photos", "balance_entries", "daily_limits"):
         op.drop_table(name)

@@ -1,0 +1,108 @@
+"""Photos, by the SHA-256 of their bytes: dishes for everyone, people for their school only.
+
+    GET /v1/photos/{sha256}                                public: a dish's photo (never a person's)
+    GET /v1/schools/{school_id}/photos/{sha256}            staff of the school: any photo of it
+    PUT /v1/schools/{school_id}/people/{person_id}/photo   school_admin: a person's photo (body: the image)
+    DELETE  (same path)                                    school_admin: remove it
+    GET /v1/sync/photos/{sha256}                           the school's gateway, signed: any photo of it
+
+The gateway fetches the photos its roster names and checks each against its hash, so that the
+canteen screen shows the child's face and the dishes with no Internet.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Path, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from cloud_api.api.deps import AcceptLanguage, EngineDep, GatewayAuth, SchoolAdmin, SchoolStaff, read_limited
+from cloud_api.api.errors import coded_error
+from cloud_api.roster_contract import PHOTOS_PATH
+from cloud_api.services import photos
+from cloud_api.services.errors import RosterError
+from cloud_api.services.signatures import Refused
+
+__all__ = ["PHOTO_PATH", "router"]
+
+router = APIRouter(tags=["photos"])
+PHOTO_PATH = "/v1/photos/{digest}"
+Digest = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
+_IMMUTABLE = "max-age=31536000, immutable"  # addressed by content: it can never change
+
+
+def _answer(found: photos.Photo | None, cache: str) -> Response:
+    if found is None:
+        return Response(status_code=404)
+    return Response(found.data, media_type=found.content_type, headers={"Cache-Control": cache})
+
+
+@router.get(PHOTO_PATH, response_class=Response, summary="A dish's photo")
+def get_dish_photo(digest: Digest, engine: EngineDep) -> Response:
+    """The photo's bytes; public (an <img> in the parent app carries no token), so dishes' only."""
+    with engine.connect() as conn:
+        found = photos.photo(conn, digest)
+    if found is not None and found.kind is not photos.PhotoKind.DISH:
+        found = None  # a person's photo is not served here: as if there were none
+    return _answer(found, f"public, {_IMMUTABLE}")
+
+
+@router.get("/v1/schools/{school_id}/photos/{digest}", response_class=Response, summary="A photo of the school")
+def get_school_photo(school_id: str, digest: Digest, _: SchoolStaff, engine: EngineDep) -> Response:
+    """Any photo of the school, people's too, for its staff."""
+    with engine.connect() as conn:
+        found = photos.photo(conn, digest)
+    return _answer(found if found is not None and found.school_id == school_id else None, f"private, {_IMMUTABLE}")
+
+
+@router.put(
+    "/v1/schools/{school_id}/people/{person_id}/photo",
+    status_code=204,
+    summary="Set a person's photo",
+    openapi_extra={"requestBody": {"required": True, "content": {"image/jpeg": {}, "image/png": {}}}},
+)
+async def put_person_photo(
+    school_id: str, person_id: UUID, request: Request, principal: SchoolAdmin, engine: EngineDep,
+    accept_language: AcceptLanguage = None,
+) -> Response:  # fmt: skip
+    """The photo the canteen screen shows beside a child's name (JPEG, PNG or WebP, at most 2 MiB)."""
+    try:
+        data = await read_limited(request, photos.MAX_PHOTO_BYTES)
+    except Refused:
+        raise coded_error(413, "photo_too_large", accept_language) from None
+    await _set(engine, school_id, person_id, data, principal.actor, accept_language)
+    return Response(status_code=204)
+
+
+@router.delete("/v1/schools/{school_id}/people/{person_id}/photo", status_code=204, summary="Remove a person's photo")
+async def delete_person_photo(
+    school_id: str, person_id: UUID, principal: SchoolAdmin, engine: EngineDep, accept_language: AcceptLanguage = None
+) -> Response:
+    """No photo for this person from the gateway's next sync; the change is audited."""
+    await _set(engine, school_id, person_id, None, principal.actor, accept_language)
+    return Response(status_code=204)
+
+
+async def _set(
+    engine: EngineDep, school_id: str, person_id: UUID, data: bytes | None, actor: str, accept_language: str | None
+) -> None:
+    def write() -> None:
+        with engine.begin() as conn:
+            photos.set_person_photo(conn, school_id, person_id, data, actor=actor)
+
+    try:
+        await run_in_threadpool(write)
+    except RosterError as error:
+        status = {"unknown_person": 404, "photo_too_large": 413, "photo_type": 415}.get(error.code, 409)
+        raise coded_error(status, error.code, accept_language) from None
+
+
+@router.get(PHOTOS_PATH + "/{digest}", response_class=Response, summary="A photo for the school's gateway")
+def get_gateway_photo(digest: Digest, signed: GatewayAuth, engine: EngineDep) -> Response:
+    """Signed like the roster pull; only photos of the signing gateway's own school."""
+    with engine.connect() as conn:
+        found = photos.photo(conn, digest)
+    school = signed.gateway.school_id
+    return _answer(found if found is not None and found.school_id == school else None, f"private, {_IMMUTABLE}")
