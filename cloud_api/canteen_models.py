@@ -21,6 +21,7 @@ __all__ = [
     "LedgerEntry",
     "LimitIn",
     "MenuEntry",
+    "PinIn",
     "SetMealIn",
 ]
 
@@ -103,3 +104,9 @@ class BalancePublic(BaseModel):
     charged_tiyn: int
     daily_limit_tiyn: int | None
     entries: list[LedgerEntry] = Field(default_factory=list)
+
+
+class PinIn(BaseModel):
+    """A canteen staff member's PIN for the canteen screen (4 to 8 digits); null withdraws it."""
+
+    pin: str | None = Field(pattern=r"^[0-9]{4,8}$", examples=["4821"])

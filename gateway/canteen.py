@@ -37,10 +37,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from cloud_api.contract import MANUAL_REASON_MAX, ManualEntry
 from cloud_api.core.localtime import LOCAL_TZ
+from cloud_api.core.pins import verify_pin
 from cloud_api.roster_contract import PersonRole, RosterPerson
 from device_drivers.base import utcnow
 from gateway.photos import digest_of, photo
-from gateway.pins import verify_pin
 from gateway.pipeline import Pipeline
 from gateway.policy import AccessPoint, Place
 from gateway.roster import RosterIndex

@@ -31,6 +31,7 @@ __all__ = [
     "allergen_bans",
     "audit_log",
     "balance_entries",
+    "canteen_pins",
     "consents",
     "credentials",
     "daily_limits",
@@ -292,6 +293,14 @@ person_photos = _history(
     Column("person_id", Uuid(), nullable=False),
     Column("sha256", String(64)),  # NULL: the photo was removed
     Index("person_photos_person", "school_id", "person_id", "id"),
+)
+
+# A canteen staff member's PIN for the canteen screen's manual entry, as its PBKDF2 hash only.
+canteen_pins = _history(
+    "canteen_pins",
+    Column("person_id", Uuid(), nullable=False),
+    Column("pin_hash", String(256)),  # NULL: the PIN was withdrawn
+    Index("canteen_pins_person", "school_id", "person_id", "id"),
 )
 
 # -- accounts and roles (Order No. 456 §5) ---------------------------------------------------------

@@ -12,11 +12,12 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, insert, select
 
 from cloud_api.db.schema import consents, guardianships
 from cloud_api.services.audit import AuditEntry, write_audit
 from cloud_api.services.errors import RosterError
+from cloud_api.services.history import in_force
 from cloud_api.services.roster_versions import next_version
 
 __all__ = ["consents_of", "require_guardian", "set_consent"]
@@ -56,9 +57,5 @@ def require_guardian(conn: Connection, school_id: str, guardian_id: UUID, child_
 
 def consents_of(conn: Connection, school_id: str, child_ids: Iterable[UUID] | None = None) -> dict[UUID, bool]:
     """The consent in force for each child that has ever had one (all the school's, or ``child_ids``)."""
-    newest = select(consents.c.child_id, func.max(consents.c.id).label("id")).where(consents.c.school_id == school_id)
-    if child_ids is not None:
-        newest = newest.where(consents.c.child_id.in_(list(child_ids)))
-    latest = newest.group_by(consents.c.child_id).subquery()
-    rows = conn.execute(select(consents.c.child_id, consents.c.given).join(latest, consents.c.id == latest.c.id))
-    return {child_id: bool(given) for child_id, given in rows}
+    given = in_force(conn, consents, school_id, "child_id", "given", child_ids)
+    return {child: bool(yes) for child, yes in given.items()}

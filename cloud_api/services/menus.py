@@ -19,6 +19,7 @@ from cloud_api.roster_contract import Allergen, Dish, MealRules, SetMeal
 from cloud_api.services.audit import AuditEntry, write_audit
 from cloud_api.services.consent import require_guardian
 from cloud_api.services.errors import RosterError
+from cloud_api.services.history import in_force
 from cloud_api.services.roster_versions import next_version
 
 __all__ = [
@@ -151,7 +152,5 @@ def set_allergen_bans(
 
 def bans_of(conn: Connection, school_id: str, child_ids: Iterable[UUID] | None = None) -> dict[UUID, list[str]]:
     """The bans in force per child (all the school's children with any, or ``child_ids``)."""
-    query = _newest(allergen_bans, school_id, "child_id")
-    if child_ids is not None:
-        query = query.where(allergen_bans.c.child_id.in_(list(child_ids)))
-    return {row.child_id: list(row.allergens) for row in conn.execute(query)}
+    bans = in_force(conn, allergen_bans, school_id, "child_id", "allergens", child_ids)
+    return {child: list(allergens) for child, allergens in bans.items()}

@@ -15,12 +15,13 @@ from enum import StrEnum
 from typing import NamedTuple
 from uuid import UUID
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, insert, select
 
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import people, person_photos, photos
 from cloud_api.services.audit import AuditEntry, write_audit
 from cloud_api.services.errors import RosterError
+from cloud_api.services.history import in_force
 from cloud_api.services.roster_versions import next_version
 
 __all__ = [
@@ -123,14 +124,4 @@ def set_person_photo(
 
 def person_photos_of(conn: Connection, school_id: str, person_ids: Iterable[UUID] | None = None) -> dict[UUID, str]:
     """The photo in force per person (people without one are left out)."""
-    newest = (
-        select(person_photos.c.person_id, func.max(person_photos.c.id).label("id"))
-        .where(person_photos.c.school_id == school_id)
-        .group_by(person_photos.c.person_id)
-    )
-    if person_ids is not None:
-        newest = newest.where(person_photos.c.person_id.in_(list(person_ids)))
-    sub = newest.subquery()
-    newest_rows = select(person_photos.c.person_id, person_photos.c.sha256).join(sub, person_photos.c.id == sub.c.id)
-    rows = conn.execute(newest_rows)
-    return {row.person_id: row.sha256 for row in rows if row.sha256 is not None}
+    return in_force(conn, person_photos, school_id, "person_id", "sha256", person_ids)

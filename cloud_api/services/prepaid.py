@@ -24,6 +24,7 @@ from cloud_api.db.schema import balance_entries, daily_limits, people
 from cloud_api.services.audit import AuditEntry, write_audit
 from cloud_api.services.consent import require_guardian
 from cloud_api.services.errors import RosterError
+from cloud_api.services.history import in_force
 from cloud_api.services.roster_versions import next_version
 
 __all__ = [
@@ -82,18 +83,7 @@ def set_daily_limit(
 
 def daily_limits_of(conn: Connection, school_id: str, child_ids: Iterable[UUID] | None = None) -> dict[UUID, int]:
     """The limits in force per child (children without a limit are left out)."""
-    newest = (
-        select(daily_limits.c.child_id, func.max(daily_limits.c.id).label("id"))
-        .where(daily_limits.c.school_id == school_id)
-        .group_by(daily_limits.c.child_id)
-    )
-    if child_ids is not None:
-        newest = newest.where(daily_limits.c.child_id.in_(list(child_ids)))
-    sub = newest.subquery()
-    rows = conn.execute(
-        select(daily_limits.c.child_id, daily_limits.c.limit_tiyn).join(sub, daily_limits.c.id == sub.c.id)
-    )
-    return {row.child_id: int(row.limit_tiyn) for row in rows if row.limit_tiyn is not None}
+    return {k: int(v) for k, v in in_force(conn, daily_limits, school_id, "child_id", "limit_tiyn", child_ids).items()}
 
 
 def record_credit(

@@ -21,6 +21,7 @@ from cloud_api.core.localtime import local_date
 from cloud_api.db.schema import (
     allergen_bans,
     balance_entries,
+    canteen_pins,
     consents,
     credentials,
     daily_limits,
@@ -28,6 +29,7 @@ from cloud_api.db.schema import (
     person_photos,
 )
 from cloud_api.roster_contract import RosterCredential, RosterDelta, RosterPerson
+from cloud_api.services.canteen_pins import pins_of
 from cloud_api.services.consent import consents_of
 from cloud_api.services.menus import bans_of, current_dishes, current_meal_rules, menu_from
 from cloud_api.services.photos import person_photos_of
@@ -52,6 +54,7 @@ def build_delta(conn: Connection, school_id: str, since: int, now: datetime | No
     limits = daily_limits_of(conn, school_id, None if full else ids)
     accounts = accounts_of(conn, school_id, None if full else ids)
     faces = person_photos_of(conn, school_id, None if full else ids)
+    pins = pins_of(conn, school_id, None if full else ids)
     cards = conn.execute(
         select(credentials.c.credential_hash, credentials.c.person_id, credentials.c.kind, credentials.c.status).where(
             credentials.c.school_id == school_id, credentials.c.version > after
@@ -66,7 +69,7 @@ def build_delta(conn: Connection, school_id: str, since: int, now: datetime | No
         full=full,
         people=[
             _person(row, consent.get(row.id, False), bans.get(row.id, []), limits.get(row.id), accounts.get(row.id))
-            .model_copy(update={"photo_sha256": faces.get(row.id)})
+            .model_copy(update={"photo_sha256": faces.get(row.id), "canteen_pin_hash": pins.get(row.id)})
             for row in person_rows
         ],
         credentials=[
@@ -82,7 +85,7 @@ def build_delta(conn: Connection, school_id: str, since: int, now: datetime | No
 
 
 def _changed_people(conn: Connection, school_id: str, after: int) -> Any:
-    # A person changes with their own row, and with their consent, bans, limit, credits or photo.
+    # A person changes with their own row, and with their consent, bans, limit, credits, photo or PIN.
     return (
         select(people.c.id)
         .where(people.c.school_id == school_id, people.c.version > after)
@@ -96,6 +99,9 @@ def _changed_people(conn: Connection, school_id: str, after: int) -> Any:
             ),
             select(person_photos.c.person_id).where(
                 person_photos.c.school_id == school_id, person_photos.c.version > after
+            ),
+            select(canteen_pins.c.person_id).where(
+                canteen_pins.c.school_id == school_id, canteen_pins.c.version > after
             ),
             # A charge has no version (NULL > after is not true): the gateway counted it itself.
             select(balance_entries.c.person_id).where(

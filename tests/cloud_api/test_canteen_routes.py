@@ -11,6 +11,7 @@ import httpx
 import sqlite_utils
 
 from cloud_api.contract import INGEST_PATH
+from cloud_api.core.pins import verify_pin
 from cloud_api.services.audit import audit_entries
 from cloud_api.services.roster_sync import build_delta
 from gateway.outbox import open_database
@@ -21,7 +22,7 @@ from gateway.roster import migrate as migrate_roster
 from gateway.storage import Storage
 from tests.cloud_api.helpers import KEY, KEY2, batch_body, event, signed
 from tests.cloud_api.test_accounts import World, world  # noqa: F401  (the fixture)
-from tests.cloud_api.test_nedb_roster import CHILD, TEEN
+from tests.cloud_api.test_nedb_roster import CHILD, TEACHER, TEEN
 
 # The smallest valid PNG: one transparent pixel.
 PNG = base64.b64decode(
@@ -225,3 +226,28 @@ async def test_a_childs_photo_reaches_their_schools_gateway_and_nobody_else(
         ({"sha256": None}, {"sha256": digest}), ({"sha256": digest}, {"sha256": None})
     ]  # fmt: skip
 
+
+
+def test_a_cooks_pin_reaches_the_gateway_as_a_hash_only(world: World) -> None:  # noqa: F811
+    cook, head, mother = world.token("cook@s1.kz"), world.token("head@s1.kz"), world.token("+77012345678")
+    assert world.client.put("/v1/me/canteen-pin", json={"pin": "4821"}, headers=cook).status_code == 204
+    assert world.client.put("/v1/me/canteen-pin", json={"pin": "12ab"}, headers=cook).status_code == 422
+    assert world.client.put("/v1/me/canteen-pin", json={"pin": "4821"}, headers=mother).status_code == 403
+    teacher = world.ids[TEACHER]
+    with world.app.state.engine.connect() as conn:
+        [person] = [p for p in build_delta(conn, "s1", 0).people if p.id == teacher]
+    assert verify_pin("4821", person.canteen_pin_hash) and not verify_pin("4822", person.canteen_pin_hash)
+    # the head withdraws it (the cook left); a student has no canteen PIN to set
+    withdraw = world.client.put(f"/v1/schools/s1/people/{teacher}/canteen-pin", json={"pin": None}, headers=head)
+    assert withdraw.status_code == 204
+    student = f"/v1/schools/s1/people/{world.ids[CHILD]}/canteen-pin"
+    child = world.client.put(student, json={"pin": "1234"}, headers=head)
+    assert child.status_code == 404
+    with world.app.state.engine.connect() as conn:
+        [person] = [p for p in build_delta(conn, "s1", 0).people if p.id == teacher]
+        journal = audit_entries(conn, "s1", "canteen_pin")
+    assert person.canteen_pin_hash is None
+    assert [(e["before"], e["after"]) for e in journal] == [
+        ({"set": False}, {"set": True}), ({"set": True}, {"set": False})
+    ]  # fmt: skip
+    assert "pbkdf2" not in str(journal)  # the journal says a PIN changed, never what it is

@@ -16,12 +16,12 @@ from httpx import Response
 from prometheus_client import CollectorRegistry
 
 from cloud_api.contract import Category, CredentialKind, Event
+from cloud_api.core.pins import hash_pin, verify_pin
 from device_drivers.base import CardRead
 from gateway.canteen import CanteenDesk, PinGuard
 from gateway.outbox import Outbox, open_database
 from gateway.photos import migrate as migrate_photos
 from gateway.photos import store
-from gateway.pins import hash_pin, verify_pin
 from gateway.pipeline import Pipeline
 from gateway.policy import AccessPoint, Place, Reason
 from gateway.roster import apply, migrate

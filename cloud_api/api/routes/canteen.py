@@ -10,6 +10,8 @@
     PUT  /v1/schools/{school_id}/menu/{day}/{period}         school_admin: the day's set meal
     GET  /v1/schools/{school_id}/menu?from=&days=            anyone of the school: set meals with dishes
     POST /v1/schools/{school_id}/people/{person_id}/credits  school_admin: a top-up or a correction
+    PUT  /v1/schools/{school_id}/people/{person_id}/canteen-pin  school_admin: set or withdraw a staff PIN
+    PUT  /v1/me/canteen-pin                                  canteen staff: their own PIN
 
 Every change takes the school's next roster version, so an online gateway has it within a
 minute; the history stays (append-only tables, see ``cloud_api.services.menus``).
@@ -22,17 +24,18 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import uuid_utils
-from fastapi import APIRouter, Body, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response
 from sqlalchemy import Connection
 
-from cloud_api.api.deps import AcceptLanguage, EngineDep, SchoolAdmin, SchoolMember, read_limited
+from cloud_api.api.deps import AcceptLanguage, CurrentAccount, EngineDep, SchoolAdmin, SchoolMember, read_limited
 from cloud_api.api.errors import coded_error
 from cloud_api.api.routes.photos import PHOTO_PATH
-from cloud_api.canteen_models import BalancePublic, CreditIn, DishIn, DishVersion, MenuEntry, SetMealIn
+from cloud_api.canteen_models import BalancePublic, CreditIn, DishIn, DishVersion, MenuEntry, PinIn, SetMealIn
 from cloud_api.contract import Identifier
 from cloud_api.core.localtime import local_date
 from cloud_api.roster_contract import Dish, MealRules, SetMeal
-from cloud_api.services import menus, photos, prepaid
+from cloud_api.services import canteen_pins, menus, photos, prepaid
+from cloud_api.services.accounts import AccountError, Role
 from cloud_api.services.errors import RosterError
 from cloud_api.services.signatures import Refused
 
@@ -44,7 +47,7 @@ MAX_MENU_DAYS = 31
 # A refusal's HTTP status by its code; anything else a service refuses is a conflict with what is stored.
 _STATUS = {
     "unknown_dish": 404, "unknown_person": 404, "no_meal_rules": 409, "unknown_period": 422, "bad_amount": 422,
-    "photo_too_large": 413, "photo_type": 415,
+    "photo_too_large": 413, "photo_type": 415, "bad_pin": 422,
 }  # fmt: skip
 
 
@@ -210,6 +213,42 @@ def post_credit(
         child_id=person_id, balance_tiyn=account.balance_tiyn, credited_tiyn=account.credited_tiyn,
         charged_tiyn=account.charged_tiyn, daily_limit_tiyn=limit,
     )  # fmt: skip
+
+
+@router.put(
+    "/v1/schools/{school_id}/people/{person_id}/canteen-pin", status_code=204, summary="Set a staff member's PIN"
+)
+def put_staff_pin(
+    school_id: str, person_id: UUID, body: PinIn, principal: SchoolAdmin, engine: EngineDep,
+    accept_language: AcceptLanguage = None,
+) -> Response:  # fmt: skip
+    """The PIN a canteen staff member signs manual entries with at the canteen screen (offline too)."""
+    _set_pin(engine, school_id, person_id, body.pin, principal.actor, accept_language)
+    return Response(status_code=204)
+
+
+@router.put("/v1/me/canteen-pin", status_code=204, summary="Set one's own canteen PIN")
+def put_my_pin(
+    body: PinIn, principal: CurrentAccount, engine: EngineDep, accept_language: AcceptLanguage = None
+) -> Response:
+    """A canteen staff member chooses their own PIN; it reaches the gateway with the next roster version."""
+    account = principal.account
+    if account is None or account.person_id is None or account.school_id is None:
+        raise coded_error(403, AccountError("not_allowed").code, accept_language)
+    if not principal.has(Role.CANTEEN_STAFF, account.school_id):
+        raise coded_error(403, AccountError("not_allowed").code, accept_language)
+    _set_pin(engine, account.school_id, account.person_id, body.pin, principal.actor, accept_language)
+    return Response(status_code=204)
+
+
+def _set_pin(
+    engine: EngineDep, school_id: str, person_id: UUID, pin: str | None, actor: str, accept_language: str | None
+) -> None:
+    try:
+        with engine.begin() as conn:
+            canteen_pins.set_canteen_pin(conn, school_id, person_id, pin, actor=actor)
+    except RosterError as error:
+        raise refusal(error, accept_language) from None
 
 
 def _dish(conn: Connection, school_id: str, dish_id: UUID, accept_language: str | None) -> Dish:

@@ -1,4 +1,4 @@
-"""Paid meals (a guardian's daily limit, the prepaid ledger) and photos of dishes and people.
+"""Paid meals (a guardian's daily limit, the prepaid ledger), photos of dishes and people, canteen PINs.
 
 Revision ID: 0006
 Revises: 0005
@@ -67,8 +67,20 @@ def upgrade() -> None:
     )
     op.create_index("person_photos_school_version", "person_photos", ["school_id", "version"])
     op.create_index("person_photos_person", "person_photos", ["school_id", "person_id", "id"])
+    op.create_table(
+        "canteen_pins",
+        sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
+        sa.Column("school_id", sa.String(64), nullable=False),
+        sa.Column("person_id", sa.Uuid(), nullable=False),
+        sa.Column("pin_hash", sa.String(256)),
+        sa.Column("version", sa.BigInteger, nullable=False),
+        sa.Column("at", INSTANT, nullable=False),
+        sa.Column("actor", sa.String(128), nullable=False),
+    )
+    op.create_index("canteen_pins_school_version", "canteen_pins", ["school_id", "version"])
+    op.create_index("canteen_pins_person", "canteen_pins", ["school_id", "person_id", "id"])
 
 
 def downgrade() -> None:
-    for name in ("person_photos", "photos", "balance_entries", "daily_limits"):
+    for name in ("canteen_pins", "person_photos", "photos", "balance_entries", "daily_limits"):
         op.drop_table(name)

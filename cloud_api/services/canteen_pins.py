@@ -1,0 +1,56 @@
+"""Canteen staff PINs for the canteen screen's manual entry. The caller owns the transaction.
+
+Only the PBKDF2 hash is kept (:mod:`cloud_api.core.pins`), and it travels to the gateway with the
+staff member's roster row, so that the screen can check a PIN with no Internet. Setting one takes
+a roster version; the audit journal records that a PIN was set or withdrawn, never the hash.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from uuid import UUID
+
+from sqlalchemy import Connection, insert, select
+
+from cloud_api.core.pins import hash_pin
+from cloud_api.db.schema import canteen_pins, people
+from cloud_api.services.audit import AuditEntry, write_audit
+from cloud_api.services.errors import RosterError
+from cloud_api.services.history import in_force
+from cloud_api.services.roster_versions import next_version
+
+__all__ = ["PIN_PATTERN", "pins_of", "set_canteen_pin"]
+
+PIN_PATTERN = re.compile(r"[0-9]{4,8}")  # what a till's number pad takes
+
+
+def set_canteen_pin(conn: Connection, school_id: str, person_id: UUID, pin: str | None, *, actor: str) -> None:
+    """Set (or withdraw, with None) a staff member's canteen PIN; hashing takes a good part of a second."""
+    staff = conn.execute(
+        select(people.c.id).where(
+            people.c.school_id == school_id, people.c.id == person_id, people.c.role == "staff", people.c.active
+        )
+    ).first()
+    if staff is None:
+        raise RosterError("unknown_person")
+    if pin is not None and not PIN_PATTERN.fullmatch(pin):
+        raise RosterError("bad_pin")
+    had = person_id in pins_of(conn, school_id, [person_id])
+    if pin is None and not had:
+        return
+    now = datetime.now(UTC)
+    conn.execute(
+        insert(canteen_pins).values(
+            school_id=school_id, person_id=person_id, pin_hash=None if pin is None else hash_pin(pin),
+            version=next_version(conn, school_id), at=now, actor=actor,
+        )
+    )  # fmt: skip
+    entry = AuditEntry("update", "canteen_pin", str(person_id), {"set": had}, {"set": pin is not None})
+    write_audit(conn, school_id, actor, now, [entry])
+
+
+def pins_of(conn: Connection, school_id: str, person_ids: Iterable[UUID] | None = None) -> dict[UUID, str]:
+    """The PIN hash in force per staff member (those without one are left out)."""
+    return in_force(conn, canteen_pins, school_id, "person_id", "pin_hash", person_ids)
