@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-__all__ = ["INGEST_EVENTS", "INGEST_REFUSED", "INGEST_SECONDS"]
+__all__ = ["FREE_MEAL_CONFLICTS", "INGEST_EVENTS", "INGEST_REFUSED", "INGEST_SECONDS"]
 
 INGEST_REFUSED = Counter(
     "mektep_ingest_refused", "Ingest requests refused before anything was stored, by reason", ["reason"]
@@ -18,4 +18,8 @@ INGEST_SECONDS = Histogram(
     "mektep_ingest_seconds",
     "Time to verify, parse and store one batch",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+FREE_MEAL_CONFLICTS = Counter(
+    "mektep_free_meal_conflicts",
+    "Free or discounted meals claimed a second time for the same child, day and period (counted once)",
 )

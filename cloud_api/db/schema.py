@@ -37,6 +37,7 @@ __all__ = [
     "daily_limits",
     "dish_versions",
     "events",
+    "free_meals",
     "gateways",
     "guardianships",
     "meal_rules",
@@ -301,6 +302,21 @@ canteen_pins = _history(
     Column("person_id", Uuid(), nullable=False),
     Column("pin_hash", String(256)),  # NULL: the PIN was withdrawn
     Index("canteen_pins_person", "school_id", "person_id", "id"),
+)
+
+# The free and discounted meals as the state pays for them: one per child, local day and period
+# (DESIGN §4), whatever the gateways sent. The first event to claim a meal owns it; a second is
+# still stored as what happened, and counted as a conflict, but never paid twice.
+free_meals = Table(
+    "free_meals",
+    metadata,
+    Column("school_id", String(64), primary_key=True),
+    Column("person_id", Uuid(), primary_key=True),
+    Column("local_date", Date, primary_key=True),
+    Column("period", String(64), primary_key=True),
+    Column("event_id", Uuid(), nullable=False),
+    Column("category", String(16), nullable=False),
+    Column("price_tiyn", BigInteger, nullable=False),  # what the family paid of it
 )
 
 # -- accounts and roles (Order No. 456 §5) ---------------------------------------------------------

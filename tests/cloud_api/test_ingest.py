@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from cloud_api.contract import INGEST_PATH, BatchResult
-from cloud_api.db.schema import events, packets
+from cloud_api.db.schema import events, free_meals, packets
 from tests.cloud_api.helpers import KEY2, batch_body, count, event, signed
 
 
@@ -218,3 +218,24 @@ def test_a_manual_entry_keeps_who_entered_it_and_why(client: TestClient) -> None
     assert [r.get("reason") for r in answer["results"]] == [None, "nul_character"]
     with client.app.state.engine.connect() as conn:
         assert conn.execute(select(events.c.manual)).scalar_one() == manual
+
+
+def test_a_free_meal_is_paid_for_once_whatever_the_gateways_send(client: TestClient) -> None:
+    child = "0190a000-0000-7000-8000-00000000000c"
+    lunch = {"period": "lunch", "category": "free", "dishes": ["Палау"], "price_tiyn": 0}
+    conflicts = REGISTRY.get_sample_value("mektep_free_meal_conflicts_total") or 0.0
+    first = event(1, kind="meal", person_id=child, reason="on_roster", meal=lunch, at="2026-11-24T12:10:00+05:00")
+    # a second lunch the same day (a replaced gateway that forgot the first), and one in the same batch
+    again = event(2, kind="meal", person_id=child, reason="on_roster", meal=lunch, at="2026-11-24T13:40:00+05:00")
+    twice = event(3, kind="meal", person_id=child, reason="on_roster", meal=lunch, at="2026-11-24T13:45:00+05:00")
+    tomorrow = event(4, kind="meal", person_id=child, reason="on_roster", meal=lunch, at="2026-11-25T12:10:00+05:00")
+    post(client, [first])
+    answer = post(client, [first, again, twice, tomorrow])  # the first again: a duplicate, no conflict
+    assert [r["status"] for r in answer["results"]] == ["duplicate", "accepted", "accepted", "accepted"]
+    with client.app.state.engine.connect() as conn:
+        claims = conn.execute(select(free_meals.c.local_date, free_meals.c.event_id).order_by(free_meals.c.local_date))
+        assert [(str(day), str(event_id)) for day, event_id in claims] == [
+            ("2026-11-24", first["id"]), ("2026-11-25", tomorrow["id"])
+        ]  # fmt: skip
+        assert count(client.app, events) == 4  # what happened is all kept
+    assert (REGISTRY.get_sample_value("mektep_free_meal_conflicts_total") or 0.0) - conflicts == 2

@@ -1,4 +1,4 @@
-"""Paid meals (a guardian's daily limit, the prepaid ledger), photos of dishes and people, canteen PINs.
+"""Meals: the free-meal claims, a guardian's daily limit, the prepaid ledger; photos; canteen PINs.
 
 Revision ID: 0006
 Revises: 0005
@@ -79,8 +79,18 @@ def upgrade() -> None:
     )
     op.create_index("canteen_pins_school_version", "canteen_pins", ["school_id", "version"])
     op.create_index("canteen_pins_person", "canteen_pins", ["school_id", "person_id", "id"])
+    op.create_table(
+        "free_meals",
+        sa.Column("school_id", sa.String(64), primary_key=True),
+        sa.Column("person_id", sa.Uuid(), primary_key=True),
+        sa.Column("local_date", sa.Date, primary_key=True),
+        sa.Column("period", sa.String(64), primary_key=True),
+        sa.Column("event_id", sa.Uuid(), nullable=False),
+        sa.Column("category", sa.String(16), nullable=False),
+        sa.Column("price_tiyn", sa.BigInteger, nullable=False),
+    )
 
 
 def downgrade() -> None:
-    for name in ("canteen_pins", "person_photos", "photos", "balance_entries", "daily_limits"):
+    for name in ("free_meals", "canteen_pins", "person_photos", "photos", "balance_entries", "daily_limits"):
         op.drop_table(name)
