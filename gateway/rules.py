@@ -73,7 +73,8 @@ class RosterPolicy:
     def remember(self, meals: Iterable[ServedMeal]) -> None:
         """Take in meals already served (read back from the outbox at start-up)."""
         for meal in meals:
-            self._count(meal.person_id, meal.day, meal.period, meal.category, meal.price_tiyn)
+            # Their charges are in the lifetime count already (remember_charges): not twice.
+            self._count(meal.person_id, meal.day, meal.period, meal.category, meal.price_tiyn, charge=False)
 
     def remember_charges(self, charged: Mapping[str, int]) -> None:
         """Take in what this gateway charged each person, ever (read back from the outbox at start-up)."""
@@ -215,7 +216,9 @@ class RosterPolicy:
             **who,
         )
 
-    def _count(self, person_id: str, day: date, period: str, category: Category, price: int) -> None:
+    def _count(
+        self, person_id: str, day: date, period: str, category: Category, price: int, *, charge: bool = True
+    ) -> None:
         if self._day is None or day > self._day:
             # A new day: yesterday's meals no longer limit anyone, and a gateway runs for months.
             self._served = {key for key in self._served if key[1] >= day}
@@ -229,7 +232,8 @@ class RosterPolicy:
             self._served.add((person_id, day, period))
         if price:
             self._spent[(person_id, day)] += price
-            self._charged[person_id] += price
+            if charge:
+                self._charged[person_id] += price
 
     def _meal_denied(
         self, person: RosterPerson, reason: Reason, who: dict[str, str | None], detail: tuple[str, ...] = ()
