@@ -9,10 +9,11 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from cloud_api.api.openapi import document_raw_bodies
-from cloud_api.api.routes import accounts, canteen, events, family, health, ingest, people, photos, sync
+from cloud_api.api.routes import accounts, canteen, events, family, health, ingest, people, photos, push, sync
 from cloud_api.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, Batch
 from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
+from cloud_api.push.start import start_push
 from cloud_api.settings import CloudSettings
 
 __all__ = ["create_app"]
@@ -46,9 +47,12 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
         if settings.migrate_on_start:
             await run_in_threadpool(upgrade, settings.database_url)
         app.state.engine = make_engine(settings.database_url)
+        app.state.push = await run_in_threadpool(start_push, app.state.engine, settings)
         try:
             yield
         finally:
+            if app.state.push is not None:
+                await run_in_threadpool(app.state.push.stop)
             app.state.engine.dispose()
 
     app = FastAPI(title="Mektep Gate cloud API", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
@@ -61,6 +65,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     app.include_router(family.router)
     app.include_router(canteen.router)
     app.include_router(photos.router)
+    app.include_router(push.router)
     app.include_router(health.router)
     document_raw_bodies(app, [Batch], required_headers=[HEADER_GATEWAY, HEADER_TIMESTAMP, HEADER_SIGNATURE])
     return app

@@ -14,20 +14,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
 
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import FastAPI, HTTPException, Response
 
 from cloud_api.reports.delivery import DELIVERY_PATH, Delivery, Receipt, decode_files
 from cloud_api.reports.manifest import ManifestError, verify_files
-from simulators.broker import free_port
+from simulators.http_server import ThreadedServer
 
 __all__ = ["ReceiverServer", "ReceiverState", "create_receiver_app"]
 
@@ -77,38 +73,9 @@ def create_receiver_app(state: ReceiverState) -> FastAPI:
     return app
 
 
-class ReceiverServer:
+class ReceiverServer(ThreadedServer):
     """The receiver app served by uvicorn on 127.0.0.1 in a background thread."""
 
     def __init__(self, public_key: Ed25519PublicKey, port: int | None = None) -> None:
         self.state = ReceiverState(public_key)
-        self.port = port or free_port()
-        config = uvicorn.Config(create_receiver_app(self.state), host="127.0.0.1", port=self.port, log_level="warning")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="ministry-receiver", daemon=True)
-
-    @property
-    def url(self) -> str:
-        """Where it listens."""
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> ReceiverServer:
-        """Start serving and wait until it listens."""
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the receiver did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self._server.should_exit = True
-        self._thread.join(5)
-
-    def __enter__(self) -> ReceiverServer:
-        return self.start()
-
-    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        self.stop()
+        super().__init__(lambda: create_receiver_app(self.state), "ministry-receiver", port)

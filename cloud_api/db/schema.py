@@ -35,6 +35,7 @@ __all__ = [
     "consents",
     "credentials",
     "daily_limits",
+    "deployment_keys",
     "dish_versions",
     "events",
     "free_meals",
@@ -42,10 +43,13 @@ __all__ = [
     "guardianships",
     "meal_rules",
     "metadata",
+    "notification_settings",
     "packets",
     "people",
     "person_photos",
     "photos",
+    "push_queue",
+    "push_subscriptions",
     "role_grants",
     "roster_versions",
     "sessions",
@@ -378,4 +382,61 @@ sessions = Table(
     Column("expires_at", UTCDateTime(), nullable=False),
     Column("revoked_at", UTCDateTime()),
     Index("sessions_account", "account_id"),
+)
+
+# -- parents' notifications (issue 5) ---------------------------------------------------------------
+
+# Keys of the deployment, made once by ``mektep cloud init``: the VAPID key that signs Web Push.
+deployment_keys = Table(
+    "deployment_keys",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("private_pem", Text, nullable=False),
+    Column("public", String(200), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+# A guardian's browser or phone, as its PushManager subscription gave it.
+push_subscriptions = Table(
+    "push_subscriptions",
+    metadata,
+    Column("id", Uuid(), primary_key=True),
+    Column("school_id", String(64), nullable=False),
+    Column("guardian_id", Uuid(), nullable=False),
+    Column("account_id", Uuid(), nullable=False),
+    Column("endpoint", String(1000), nullable=False),
+    Column("p256dh", String(200), nullable=False),
+    Column("auth", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("endpoint", name="push_subscriptions_endpoint"),
+    Index("push_subscriptions_guardian", "school_id", "guardian_id"),
+)
+# What a guardian wants to hear of, and in which language (None: the language of their roster row).
+notification_settings = Table(
+    "notification_settings",
+    metadata,
+    Column("account_id", Uuid(), primary_key=True),
+    Column("language", String(2)),
+    Column("entries", Boolean, nullable=False),
+    Column("meals", Boolean, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+# One row per stored event a guardian may be told of, written by ingest in its transaction and
+# worked by the push workers: ingest never waits on a push service.
+push_queue = Table(
+    "push_queue",
+    metadata,
+    Column("id", BigIntegerId, primary_key=True, autoincrement=True),
+    Column("school_id", String(64), nullable=False),
+    Column("event_id", Uuid(), nullable=False),
+    Column("person_id", Uuid(), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("occurred_at", UTCDateTime(), nullable=False),
+    Column("state", String(16), nullable=False),  # pending | sent | coalesced | skipped
+    Column("attempts", Integer, nullable=False),
+    Column("due_at", UTCDateTime(), nullable=False),
+    Column("done_at", UTCDateTime()),
+    Column("detail", String(200)),
+    UniqueConstraint("school_id", "event_id", name="push_queue_event"),
+    Index("push_queue_due", "state", "due_at"),
+    Index("push_queue_person", "school_id", "person_id", "occurred_at"),
 )

@@ -24,6 +24,7 @@ from cloud_api.contract import Batch, BatchResult, Event, EventResult, ResultSta
 from cloud_api.core.localtime import local_date
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import events, packets
+from cloud_api.push.queue import enqueue as enqueue_notices
 from cloud_api.services.meals import account_meals
 from cloud_api.services.signatures import Refusal, Refused, SignedBody
 
@@ -104,7 +105,9 @@ def store_batch(conn: Connection, signed: SignedBody, batch: Batch, received_at:
             rows.append(row)
 
     inserted = _insert_new(conn, rows) if rows else set()
-    account_meals(conn, gateway.school_id, [e for e in batch.events if e.id in inserted], at=received_at)
+    stored = [e for e in batch.events if e.id in inserted]
+    account_meals(conn, gateway.school_id, stored, at=received_at)
+    enqueue_notices(conn, gateway.school_id, stored, received_at)
 
     results: list[EventResult] = []
     for position, event in enumerate(batch.events):

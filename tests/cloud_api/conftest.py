@@ -49,7 +49,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def settings(database_url: str) -> CloudSettings:
     """Settings for a test app on ``database_url``."""
-    return CloudSettings(database_url=database_url, admin_token=ADMIN)
+    return CloudSettings(database_url=database_url, admin_token=ADMIN, push_workers=0)  # the push tests start theirs
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
@@ -75,7 +75,7 @@ _REQUEST_BODY = {
     openapi_extra={"requestBody": _REQUEST_BODY},
     responses={200: {"description": "One result per event, in the batch's order"}, **error_responses()},
 )
-async def ingest_batch(signed: GatewayAuth, engine: EngineDep) -> Response:
+async def ingest_batch(signed: GatewayAuth, engine: EngineDep, request: Request) -> Response:
     """Parse and store one verified batch; answer per event."""
     started = time.perf_counter()
     try:
@@ -83,6 +83,9 @@ async def ingest_batch(signed: GatewayAuth, engine: EngineDep) -> Response:
         answer = await run_in_threadpool(ingest, engine, signed)
     except Refused as refused:
         raise http_refusal(refused) from None
+    push = getattr(request.app.state, "push", None)
+    if push is not None:
+        push.wake()  # the batch's notices are committed: this process's workers need not wait to poll
     for result in answer.results:
         INGEST_EVENTS.labels(result.status.value).inc()
     INGEST_SECONDS.observe(time.perf_counter() - started)

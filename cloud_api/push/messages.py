@@ -1,0 +1,90 @@
+"""What a guardian's phone shows for an event: entry, exit, a meal, a refused meal; in their language.
+
+The text comes from the catalogs (kk, ru, en); dates and money are formatted by Babel for the
+guardian's locale, in the school's local time (Asia/Almaty). An event that reached the cloud late
+(the school's gateway was offline) says so and when it happened, rather than pretending to be live.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from babel.dates import format_date, format_time
+from babel.numbers import format_decimal
+
+from cloud_api.core.localtime import LOCAL_TZ
+from mektep.i18n import translator
+
+__all__ = ["MEAL_DENIALS", "Notice", "compose", "notice_kind"]
+
+# Why a meal may be refused to a known child: worth a guardian's notice (a lost card is the admin's).
+MEAL_DENIALS = frozenset(
+    {"already_served", "allergen_conflict", "daily_limit", "insufficient_balance", "no_set_meal", "not_eligible"}
+)
+_TEXT = {
+    "entry": "{name} came to school at {time}, {date}",
+    "exit": "{name} left school at {time}, {date}",
+    "meal": "{name}: {period} at {time}, {date}. {dishes}. {category}, {price} ₸",
+    "meal_free": "{name}: {period} at {time}, {date}. {dishes}. Free meal",
+    "denied": "{name} was not served at {time}, {date}: {reason}",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A push message: what the service worker shows, and what it opens when tapped."""
+
+    title: str
+    body: str
+    tag: str  # one notice per child and kind: a newer one replaces it on the lock screen
+    late: bool
+    event_id: str
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON the service worker receives."""
+        return {"title": self.title, "body": self.body, "tag": self.tag, "late": self.late, "event_id": self.event_id}
+
+
+def notice_kind(kind: str, decision: str, reason: str) -> str | None:
+    """Which notice an event makes (``entry``, ``exit``, ``meal``, ``denied``), or None for none."""
+    if decision == "granted" and kind in ("entry", "exit", "meal"):
+        return kind
+    if kind == "denied" and reason in MEAL_DENIALS:
+        return "denied"
+    return None
+
+
+def compose(
+    event: dict[str, Any], child_name: str, language: str | None, *, received_at: datetime, late_after: timedelta
+) -> Notice:
+    """The notice of one stored event (an ``events`` row as a mapping) for a guardian speaking ``language``."""
+    _ = translator(language)
+    locale = _.language
+    kind = notice_kind(event["kind"], event["decision"], event["reason"]) or "entry"
+    local = event["occurred_at"].astimezone(LOCAL_TZ)
+    values: dict[str, Any] = {
+        "name": child_name,
+        "time": format_time(local, "short", locale=locale),
+        "date": format_date(local, "long", locale=locale),
+        "reason": _(event["reason"]),
+    }
+    template = _TEXT[kind]
+    meal = event.get("meal") or {}
+    if kind == "meal":
+        values |= {
+            "period": _(meal.get("period", "")),
+            "dishes": ", ".join(meal.get("dishes") or []),
+            "category": _(meal.get("category", "")),
+            "price": format_decimal(int(meal.get("price_tiyn", 0)) / 100, "#,##0.##", locale=locale),
+        }
+        if meal.get("category") == "free":
+            template = _TEXT["meal_free"]
+    body = _(template, **values)
+    late = received_at - event["occurred_at"] > late_after
+    if late:
+        body = f"{body} {_('(sent late: the school was offline)')}"
+    return Notice(
+        title=_("Mektep Gate"), body=body, tag=f"{event['person_id']}:{kind}", late=late, event_id=str(event["id"])
+    )

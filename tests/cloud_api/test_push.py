@@ -1,0 +1,179 @@
+"""Web Push to guardians, read as a parent's phone would show it (the push simulator decrypts each one)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from cloud_api.contract import INGEST_PATH
+from cloud_api.core.localtime import LOCAL_TZ
+from cloud_api.db.schema import push_queue, push_subscriptions
+from cloud_api.push.keys import ensure_vapid_key, load_vapid_key
+from cloud_api.push.sender import Outcome, PushSender, Subscription
+from cloud_api.push.worker import PushWorkers
+from simulators.push_service import Device, PushServiceServer
+from tests.cloud_api.helpers import batch_body, event, signed
+from tests.cloud_api.test_accounts import World, world  # noqa: F401  (the fixture)
+from tests.cloud_api.test_nedb_roster import CHILD
+
+
+@pytest.fixture
+def service() -> Iterator[PushServiceServer]:
+    with PushServiceServer() as running:
+        yield running
+
+
+class Waits:
+    """The sender's sleeps, recorded instead of slept."""
+
+    def __init__(self) -> None:
+        self.slept: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.slept.append(seconds)
+
+
+def sender_for(w: World, waits: Waits | None = None) -> PushSender:
+    with w.app.state.engine.begin() as conn:
+        ensure_vapid_key(conn)
+        key = load_vapid_key(conn)
+    assert key is not None
+    return PushSender(key, "mailto:ops@school.kz", sleep=waits or Waits())
+
+
+def test_the_sender_encrypts_signs_and_reads_the_services_answers(
+    world: World,  # noqa: F811
+    service: PushServiceServer,
+) -> None:
+    waits = Waits()
+    sender = sender_for(world, waits)
+    device = service.state.new_device()
+    sub = Subscription(**_flat(device.subscription(service.url)))
+    assert sender.send(sub, b'{"title": "hi"}') == (Outcome.SENT, 201)
+    [got] = service.state.arrived
+    assert got.payload == {"title": "hi"} and got.ttl == 3600 and got.urgency == "high"
+    assert got.subject == "mailto:ops@school.kz"
+    service.state.answer_next(device, 429, retry_after="7")
+    service.state.answer_next(device, 503)
+    assert sender.send(sub, b"{}") == (Outcome.SENT, 201)  # after a 429 and a 503
+    assert waits.slept[0] == 7.0 and len(waits.slept) == 2  # Retry-After honoured, then backoff
+    service.state.answer_next(device, 500, times=4)
+    assert sender.send(sub, b"{}") == (Outcome.FAILED, 500)  # given up after four tries
+    service.state.unsubscribe(device)
+    assert sender.send(sub, b"{}") == (Outcome.GONE, 410)
+    # a sender whose VAPID key is not the one it claims is refused by the service
+    other = World(world.client, world.app, world.ids)
+    forged = sender_for(other)
+    forged._vapid.vapid.sign = _forged_signer(forged._vapid.vapid.sign)  # type: ignore[method-assign]
+    fresh = service.state.new_device()
+    assert forged.send(Subscription(**_flat(fresh.subscription(service.url))), b"{}")[0] is Outcome.FAILED
+    assert any(r.startswith("VAPID") for r in service.state.refused)
+
+
+def _flat(subscription: dict[str, Any]) -> dict[str, str]:
+    return {"endpoint": subscription["endpoint"], **subscription["keys"]}
+
+
+def _forged_signer(sign: Any) -> Any:
+    def forged(claims: dict[str, Any]) -> dict[str, str]:
+        headers = dict(sign(claims))
+        scheme, _, rest = headers["Authorization"].partition(" ")
+        token, _, key = rest.partition(",k=")
+        head, payload, signature = token.removeprefix("t=").split(".")
+        return {"Authorization": f"{scheme} t={head}.{payload}.{signature[::-1]},k={key}"}
+
+    return forged
+
+
+def subscribe(w: World, login: str, device: Device, service: PushServiceServer) -> dict[str, str]:
+    headers = w.token(login)
+    r = w.client.post("/v1/me/push-subscriptions", json=device.subscription(service.url), headers=headers)
+    assert r.status_code == 201, r.text
+    return headers
+
+
+def ingest(w: World, *events: dict[str, Any]) -> None:
+    body = batch_body(list(events))
+    assert w.client.post(INGEST_PATH, content=body, headers=signed(body)).status_code == 200
+
+
+def now_local(minutes_ago: float = 0) -> str:
+    return (datetime.now(UTC) - timedelta(minutes=minutes_ago)).astimezone(LOCAL_TZ).isoformat()
+
+
+def test_a_childs_day_reaches_each_guardians_phone_in_their_language(
+    world: World,  # noqa: F811
+    service: PushServiceServer,
+) -> None:
+    child = str(world.ids[CHILD])
+    phone, tablet, stranger = (service.state.new_device() for _ in range(3))
+    mother = subscribe(world, "+77012345678", phone, service)
+    subscribe(world, "+77012345678", tablet, service)
+    subscribe(world, "father@mail.kz", stranger, service)  # another family's father
+    assert world.client.put("/v1/me/notification-settings", json={"language": "ru"}, headers=mother).status_code == 200
+    consent = world.client.post(f"/v1/me/children/{child}/consent", json={"given": True}, headers=mother)
+    assert consent.status_code == 200
+    lunch = {"period": "lunch", "category": "paid", "dishes": ["Плов", "Компот"], "price_tiyn": 65050}
+    ingest(
+        world,
+        event(1, person_id=child, reason="on_roster", at=now_local(1.0)),
+        event(2, person_id=child, reason="on_roster", at=now_local(0.8)),  # tapped twice: one notice
+        event(3, kind="meal", person_id=child, reason="on_roster", meal=lunch, at=now_local(0.5)),
+        event(4, kind="denied", decision="denied", person_id=child, reason="already_served", at=now_local(0.3)),
+        event(5, person_id=child, reason="on_roster", at="2026-11-20T08:00:00+05:00"),  # three days late
+    )
+    workers = PushWorkers(world.app.state.engine, lambda: sender_for(world))
+    assert workers.work_once(sender_for(world)) == 5
+    bodies = [p["body"] for p in service.state.for_device(phone)]
+    assert [p["body"] for p in service.state.for_device(tablet)] == bodies  # every device of hers
+    assert service.state.for_device(stranger) == []
+    assert len(bodies) == 3, bodies  # entry, lunch, the late entry; the repeat and the refusal folded in
+    assert bodies[0].startswith("Әлия: вход в школу в ")
+    assert "Плов, Компот" in bodies[1] and "650,5 ₸" in bodies[1] and "платное" in bodies[1]
+    assert "20 ноября 2026" in bodies[2] and "с опозданием" in bodies[2]
+    payloads = service.state.for_device(phone)
+    assert [p["late"] for p in payloads] == [False, False, True]
+    with world.app.state.engine.connect() as conn:
+        states = dict(conn.execute(select(push_queue.c.state, func.count()).group_by(push_queue.c.state)).all())
+    assert states == {"sent": 3, "coalesced": 2}
+
+
+def test_no_consent_no_notice_and_a_gone_device_is_forgotten(
+    world: World,  # noqa: F811
+    service: PushServiceServer,
+) -> None:
+    child = str(world.ids[CHILD])
+    phone, old_phone = service.state.new_device(), service.state.new_device()
+    mother = subscribe(world, "+77012345678", phone, service)
+    subscribe(world, "+77012345678", old_phone, service)
+    sender = sender_for(world)
+    workers = PushWorkers(world.app.state.engine, lambda: sender)
+    ingest(world, event(1, person_id=child, reason="on_roster", at=now_local(5)))  # never consented
+    workers.work_once(sender)
+    assert service.state.arrived == []
+    world.client.post(f"/v1/me/children/{child}/consent", json={"given": True}, headers=mother)
+    service.state.unsubscribe(old_phone)  # she wiped the old phone
+    ingest(world, event(2, kind="exit", person_id=child, reason="on_roster", at=now_local(1)))
+    workers.work_once(sender)
+    assert len(service.state.for_device(phone)) == 1 and "мектептен шықты" in service.state.for_device(phone)[0]["body"]
+    with world.app.state.engine.connect() as conn:
+        endpoints = set(conn.execute(select(push_subscriptions.c.endpoint)).scalars())
+    assert endpoints == {phone.subscription(service.url)["endpoint"]}
+    world.client.post(f"/v1/me/children/{child}/consent", json={"given": False}, headers=mother)
+    ingest(world, event(3, person_id=child, reason="on_roster", at=now_local(0)))  # consent withdrawn since
+    workers.work_once(sender)
+    assert len(service.state.arrived) == 1
+
+
+def test_a_bad_subscription_is_refused_with_the_field_named(world: World) -> None:  # noqa: F811
+    mother = world.token("+77012345678")
+    bad = {"endpoint": "https://push.example/x", "keys": {"p256dh": "AAAA", "auth": "AAAAAAAAAAAAAAAAAAAAAA"}}
+    r = world.client.post("/v1/me/push-subscriptions", json=bad, headers=mother)
+    assert r.status_code == 422 and "p256dh" in r.text
+    cook = world.token("cook@s1.kz")
+    good = {"endpoint": "https://push.example/x", "keys": {"p256dh": "BA" + "A" * 85, "auth": "A" * 22}}
+    assert world.client.post("/v1/me/push-subscriptions", json=good, headers=cook).status_code == 403
