@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from cloud_api import commands
 from cloud_api.settings import CloudSettings
 
-__all__ = ["DB_HELP", "app", "gateway_add", "load_settings", "migrate", "prune_journal", "serve"]
+__all__ = ["DB_HELP", "app", "gateway_add", "init", "load_settings", "migrate", "prune_journal", "serve"]
 
 app = typer.Typer(help="The cloud API: serve it, migrate its database, register gateways.", no_args_is_help=True,
                   add_completion=False)  # fmt: skip
@@ -55,6 +55,19 @@ def migrate(database_url: str | None = typer.Option(None, help=DB_HELP)) -> None
     """
     commands.upgrade(load_settings(database_url).database_url)
     typer.echo("database at the newest schema")
+
+
+@app.command()
+def init(database_url: str | None = typer.Option(None, help=DB_HELP)) -> None:
+    """Set up a new deployment: migrate the database and make its VAPID key (Web Push), once.
+
+    Running it again changes nothing: the key stays, so the parents' subscriptions stay valid.
+
+    Example:
+        mektep cloud init --database-url postgresql+psycopg://postgres@127.0.0.1/mektep
+    """
+    public, made = commands.init(load_settings(database_url).database_url)
+    typer.echo(f"VAPID public key ({'new' if made else 'kept'}): {public}")
 
 
 @app.command("gateway-add")

@@ -11,6 +11,7 @@ import uvicorn
 from cloud_api.app import create_app
 from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
+from cloud_api.push.keys import ensure_vapid_key
 from cloud_api.roster.nedb import read_roster
 from cloud_api.services.gateways import register_gateway
 from cloud_api.services.journal import prune_packets
@@ -28,6 +29,17 @@ def serve(settings: CloudSettings, host: str = "127.0.0.1", port: int = 8000, lo
     upgrade(settings.database_url)
     app = create_app(settings.model_copy(update={"migrate_on_start": False}))
     uvicorn.run(app, host=host, port=port, log_level=log_level)
+
+
+def init(database_url: str) -> tuple[str, bool]:
+    """Migrate the database and make the deployment's keys if missing: (VAPID public key, made now)."""
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            return ensure_vapid_key(conn)
+    finally:
+        engine.dispose()
 
 
 def add_gateway(database_url: str, gateway_id: str, school_id: str, key: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import socket
@@ -23,6 +24,16 @@ from cloud_api.db.schema import gateways
 from tests.cloud_api.helpers import ADMIN, KEY, admin, batch_body, event, signed
 
 runner = CliRunner()
+
+
+def test_init_makes_the_vapid_key_once(database_url: str) -> None:
+    first = runner.invoke(app, ["init", "--database-url", database_url])
+    assert first.exit_code == 0, first.output
+    assert "(new)" in first.output
+    public = first.output.split(": ", 1)[1].strip()
+    again = runner.invoke(app, ["init", "--database-url", database_url])
+    assert again.exit_code == 0 and "(kept)" in again.output and again.output.strip().endswith(public)
+    assert len(base64.urlsafe_b64decode(public + "==")) == 65  # an uncompressed P-256 point
 
 
 def test_gateway_add_registers_then_rotates(database_url: str) -> None:
