@@ -15,6 +15,7 @@ from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
 from cloud_api.push.start import start_push
 from cloud_api.settings import CloudSettings
+from cloud_api.web import parent
 
 __all__ = ["create_app"]
 
@@ -66,6 +67,8 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     app.include_router(canteen.router)
     app.include_router(photos.router)
     app.include_router(push.router)
+    app.include_router(parent.router)
+    app.add_exception_handler(parent.SignInNeeded, parent.sign_in_redirect)
     app.include_router(health.router)
     document_raw_bodies(app, [Batch], required_headers=[HEADER_GATEWAY, HEADER_TIMESTAMP, HEADER_SIGNATURE])
     return app

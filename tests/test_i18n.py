@@ -24,7 +24,7 @@ def test_catalogs_have_the_same_messages() -> None:
 def test_every_marked_message_and_shown_code_is_translated() -> None:
     wanted: set[str] = set()
     for package in ("gateway", "cloud_api", "mektep", "device_drivers"):
-        for path in (ROOT / package).rglob("*.py"):
+        for path in [*(ROOT / package).rglob("*.py"), *(ROOT / package).rglob("*.html")]:
             text = path.read_text(encoding="utf-8")
             wanted |= set(MARKED.findall(text))
             if path.parent.name == "roster" or path.name == "roster_import.py":

@@ -20,7 +20,7 @@ import time
 from typing import Annotated, NamedTuple
 from uuid import UUID
 
-from fastapi import Depends, Header, HTTPException, Path, Request
+from fastapi import Cookie, Depends, Header, HTTPException, Path, Request
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
@@ -31,6 +31,7 @@ from cloud_api.services.signatures import Refusal, Refused, SignedBody, check_si
 from cloud_api.settings import CloudSettings
 
 __all__ = [
+    "SESSION_COOKIE",
     "AcceptLanguage",
     "AdminAuth",
     "BearerToken",
@@ -144,10 +145,19 @@ def _admin(settings: SettingsDep, authorization: Annotated[str | None, Header()]
 AdminAuth = Annotated[None, Depends(_admin)]
 
 
-def _bearer(authorization: Annotated[str | None, Header()] = None) -> str:
+SESSION_COOKIE = "mektep_session"
+
+
+def _bearer(
+    authorization: Annotated[str | None, Header()] = None,
+    cookie: Annotated[str | None, Cookie(alias=SESSION_COOKIE, include_in_schema=False)] = None,
+) -> str:
+    # The parent app's pages carry the same session token in an HttpOnly, SameSite=Lax cookie: a
+    # cross-site request never carries it, so the JSON API may take it as well as the header.
     scheme, _, given = (authorization or "").partition(" ")
-    token = given.strip()
-    if scheme.lower() != "bearer" or not token:
+    token = given.strip() if scheme.lower() == "bearer" else ""
+    token = token or (cookie or "").strip()
+    if not token:
         raise HTTPException(401, "sign-in required", headers={"WWW-Authenticate": "Bearer"})
     return token
 

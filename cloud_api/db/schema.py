@@ -41,6 +41,7 @@ __all__ = [
     "free_meals",
     "gateways",
     "guardianships",
+    "meal_ratings",
     "meal_rules",
     "metadata",
     "notification_settings",
@@ -439,4 +440,19 @@ push_queue = Table(
     UniqueConstraint("school_id", "event_id", name="push_queue_event"),
     Index("push_queue_due", "state", "due_at"),
     Index("push_queue_person", "school_id", "person_id", "occurred_at"),
+)
+# A guardian's rating of a child's meal (§33-1.8): one per guardian, child, day and period; a new
+# rating of the same meal replaces the old (the guardian changed their mind, not history).
+meal_ratings = Table(
+    "meal_ratings",
+    metadata,
+    Column("school_id", String(64), primary_key=True),
+    Column("child_id", Uuid(), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("period", String(64), primary_key=True),
+    Column("guardian_id", Uuid(), primary_key=True),
+    Column("stars", Integer, nullable=False),
+    Column("comment", String(500)),
+    Column("at", UTCDateTime(), nullable=False),
+    Index("meal_ratings_school_day", "school_id", "day"),
 )

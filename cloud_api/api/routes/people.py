@@ -16,15 +16,16 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 
 from cloud_api.account_models import ChildPublic, ConsentIn, PersonPublic
 from cloud_api.api.deps import AcceptLanguage, CurrentAccount, CurrentGuardian, EngineDep, guardian_of
 from cloud_api.api.errors import coded_error
-from cloud_api.db.schema import guardianships, people
+from cloud_api.db.schema import people
 from cloud_api.services.accounts import Role
-from cloud_api.services.consent import consents_of, set_consent
+from cloud_api.services.consent import set_consent
 from cloud_api.services.errors import RosterError
+from cloud_api.services.family import children_of
 
 __all__ = ["RETURNS_PERSON", "router"]
 
@@ -32,22 +33,6 @@ router = APIRouter(tags=["people"])
 
 RETURNS_PERSON = {"x-returns-person": True}
 _PUBLIC = [people.c[name] for name in PersonPublic.model_fields]
-
-
-def _children(conn: Connection, school_id: str, guardian_id: UUID, child_id: UUID | None = None) -> list[ChildPublic]:
-    query = (
-        select(*_PUBLIC)
-        .join(
-            guardianships, (guardianships.c.school_id == people.c.school_id) & (guardianships.c.child_id == people.c.id)
-        )
-        .where(guardianships.c.school_id == school_id, guardianships.c.guardian_id == guardian_id)
-        .order_by(people.c.last_name, people.c.first_name, people.c.id)
-    )
-    if child_id is not None:
-        query = query.where(people.c.id == child_id)
-    rows = [dict(r._mapping) for r in conn.execute(query)]
-    consent = consents_of(conn, school_id, [r["id"] for r in rows])
-    return [ChildPublic(**r, consent=consent.get(r["id"], False)) for r in rows]
 
 
 def _not_found(accept_language: str | None) -> HTTPException:
@@ -60,10 +45,10 @@ def _not_found(accept_language: str | None) -> HTTPException:
     summary="A guardian's own children",
     openapi_extra=RETURNS_PERSON,
 )
-def my_children(guardian: CurrentGuardian, engine: EngineDep) -> list[Any]:
+def mychildren_of(guardian: CurrentGuardian, engine: EngineDep) -> list[Any]:
     """The signed-in guardian's children, with the consent in force of each (no IIN)."""
     with engine.connect() as conn:
-        return _children(conn, guardian.school_id, guardian.person_id)
+        return children_of(conn, guardian.school_id, guardian.person_id)
 
 
 @router.get(
@@ -91,7 +76,7 @@ def school_person(
                 raise _not_found(accept_language)
             return PersonPublic(**row._mapping)
         school, guardian_id, _ = guardian_of(principal, accept_language)
-        children = _children(conn, school, guardian_id, person_id) if school == school_id else []
+        children = children_of(conn, school, guardian_id, person_id) if school == school_id else []
     if not children:
         raise _not_found(accept_language)  # another family's child: as if there were none
     return PersonPublic(**children[0].model_dump(exclude={"consent"}))
@@ -116,7 +101,7 @@ def my_child_consent(
     try:
         with engine.begin() as conn:
             set_consent(conn, school_id, child_id, guardian_id, body.given, actor=principal.actor)
-            children = _children(conn, school_id, guardian_id, child_id)
+            children = children_of(conn, school_id, guardian_id, child_id)
     except RosterError:
         raise _not_found(accept_language) from None  # not the guardian: as if there were no such child
     if not children:

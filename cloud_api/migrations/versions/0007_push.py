@@ -1,4 +1,4 @@
-"""Parents' notifications: the deployment's keys, push subscriptions and settings, the push queue.
+"""Parents: the deployment's keys, push subscriptions and settings, the push queue, meal ratings.
 
 Revision ID: 0007
 Revises: 0006
@@ -62,8 +62,20 @@ def upgrade() -> None:
     )
     op.create_index("push_queue_due", "push_queue", ["state", "due_at"])
     op.create_index("push_queue_person", "push_queue", ["school_id", "person_id", "occurred_at"])
+    op.create_table(
+        "meal_ratings",
+        sa.Column("school_id", sa.String(64), primary_key=True),
+        sa.Column("child_id", sa.Uuid(), primary_key=True),
+        sa.Column("day", sa.Date, primary_key=True),
+        sa.Column("period", sa.String(64), primary_key=True),
+        sa.Column("guardian_id", sa.Uuid(), primary_key=True),
+        sa.Column("stars", sa.Integer, nullable=False),
+        sa.Column("comment", sa.String(500)),
+        sa.Column("at", INSTANT, nullable=False),
+    )
+    op.create_index("meal_ratings_school_day", "meal_ratings", ["school_id", "day"])
 
 
 def downgrade() -> None:
-    for name in ("push_queue", "notification_settings", "push_subscriptions", "deployment_keys"):
+    for name in ("meal_ratings", "push_queue", "notification_settings", "push_subscriptions", "deployment_keys"):
         op.drop_table(name)

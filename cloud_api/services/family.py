@@ -1,0 +1,124 @@
+"""What a guardian reads of their own children: who they are, their day, their month; and meal ratings.
+
+The caller has checked that the guardian is signed in; every function here takes the guardian's
+own id and answers only for that guardian's children (another family's child is simply absent).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, select
+
+from cloud_api.account_models import ChildPublic, PersonPublic
+from cloud_api.core.localtime import LOCAL_TZ
+from cloud_api.db.dialect import dialect_insert
+from cloud_api.db.schema import events, guardianships, meal_ratings, people
+from cloud_api.services.consent import consents_of, require_guardian
+from cloud_api.services.errors import RosterError
+
+__all__ = ["DaySummary", "child_day", "child_month", "children_of", "rate_meal", "ratings_of"]
+
+_PUBLIC = [people.c[name] for name in PersonPublic.model_fields]
+
+
+def children_of(conn: Connection, school_id: str, guardian_id: UUID, child_id: UUID | None = None) -> list[ChildPublic]:
+    """The guardian's children (or the one child, if theirs), with the consent in force; no IIN."""
+    query = (
+        select(*_PUBLIC)
+        .join(
+            guardianships, (guardianships.c.school_id == people.c.school_id) & (guardianships.c.child_id == people.c.id)
+        )
+        .where(guardianships.c.school_id == school_id, guardianships.c.guardian_id == guardian_id)
+        .order_by(people.c.last_name, people.c.first_name, people.c.id)
+    )
+    if child_id is not None:
+        query = query.where(people.c.id == child_id)
+    rows = [dict(r._mapping) for r in conn.execute(query)]
+    consent = consents_of(conn, school_id, [r["id"] for r in rows])
+    return [ChildPublic(**r, consent=consent.get(r["id"], False)) for r in rows]
+
+
+def child_day(conn: Connection, school_id: str, child_id: UUID, day: date) -> list[dict[str, Any]]:
+    """The child's entries, exits, meals and refused meals of one local day, in order, local times."""
+    rows = conn.execute(
+        select(events.c.kind, events.c.occurred_at, events.c.decision, events.c.reason, events.c.meal)
+        .where(events.c.school_id == school_id, events.c.person_id == str(child_id), events.c.local_date == day)
+        .where(events.c.kind.in_(("entry", "exit", "meal", "denied")))
+        .order_by(events.c.occurred_at)
+    )
+    return [{**dict(r._mapping), "local": r.occurred_at.astimezone(LOCAL_TZ)} for r in rows]
+
+
+@dataclass
+class DaySummary:
+    """One day of a month: first entry, last exit, meals."""
+
+    day: date
+    first_entry: datetime | None = None
+    last_exit: datetime | None = None
+    meals: list[str] = field(default_factory=list)  # periods
+
+
+def child_month(conn: Connection, school_id: str, child_id: UUID, month: date) -> list[DaySummary]:
+    """Per day of ``month`` (any day in it) on which anything happened: first entry, last exit, meals."""
+    first = month.replace(day=1)
+    after = (first + timedelta(days=32)).replace(day=1)
+    rows = conn.execute(
+        select(events.c.local_date, events.c.kind, events.c.occurred_at, events.c.meal)
+        .where(events.c.school_id == school_id, events.c.person_id == str(child_id))
+        .where(events.c.local_date >= first, events.c.local_date < after, events.c.decision == "granted")
+        .order_by(events.c.occurred_at)
+    )
+    days: dict[date, DaySummary] = {}
+    for r in rows:
+        summary = days.setdefault(r.local_date, DaySummary(r.local_date))
+        local = r.occurred_at.astimezone(LOCAL_TZ)
+        if r.kind == "entry" and summary.first_entry is None:
+            summary.first_entry = local
+        elif r.kind == "exit":
+            summary.last_exit = local
+        elif r.kind == "meal" and r.meal:
+            summary.meals.append(str(r.meal.get("period", "")))
+    return [days[d] for d in sorted(days)]
+
+
+def rate_meal(
+    conn: Connection, school_id: str, child_id: UUID, guardian_id: UUID, day: date, period: str, stars: int,
+    comment: str | None,
+) -> None:  # fmt: skip
+    """A guardian rates a meal their child had (1–5 and a comment); rating it again replaces it."""
+    require_guardian(conn, school_id, guardian_id, child_id)
+    if not 1 <= stars <= 5:
+        raise RosterError("bad_rating")
+    meals = conn.execute(
+        select(events.c.meal).where(
+            events.c.school_id == school_id, events.c.person_id == str(child_id), events.c.local_date == day,
+            events.c.kind == "meal", events.c.decision == "granted",
+        )
+    ).scalars()  # fmt: skip
+    if not any(meal and meal.get("period") == period for meal in meals):
+        raise RosterError("no_meal_to_rate")  # a rating is of a meal the child had
+    values = {"stars": stars, "comment": (comment or "").strip()[:500] or None, "at": datetime.now(UTC)}
+    stmt = dialect_insert(conn, meal_ratings).values(
+        school_id=school_id, child_id=child_id, day=day, period=period, guardian_id=guardian_id, **values
+    )
+    key = ["school_id", "child_id", "day", "period", "guardian_id"]
+    conn.execute(stmt.on_conflict_do_update(index_elements=key, set_=values))
+
+
+def ratings_of(conn: Connection, school_id: str, day: date) -> dict[str, tuple[float, int]]:
+    """The school's ratings of one day, per period: (mean stars, how many)."""
+    rows = conn.execute(
+        select(meal_ratings.c.period, meal_ratings.c.stars).where(
+            meal_ratings.c.school_id == school_id, meal_ratings.c.day == day
+        )
+    )
+    stars: defaultdict[str, list[int]] = defaultdict(list)
+    for period, value in rows:
+        stars[period].append(int(value))
+    return {period: (sum(values) / len(values), len(values)) for period, values in stars.items()}

@@ -1,0 +1,26 @@
+// The parent app's only script: register the service worker, and subscribe this device to Web Push.
+"use strict";
+const b64ToBytes = (s) => Uint8Array.from(atob((s + "===".slice((s.length + 3) % 4)).replace(/-/g, "+").replace(/_/g, "/")), c => c.charCodeAt(0));
+
+async function registration() {
+  if (!("serviceWorker" in navigator)) return null;
+  return navigator.serviceWorker.register("/app/sw.js", {scope: "/app/"});
+}
+
+async function subscribe(button, state) {
+  const reg = await registration();
+  if (!reg || !("PushManager" in window)) { state.textContent = button.dataset.denied; return; }
+  if (await Notification.requestPermission() !== "granted") { state.textContent = button.dataset.denied; return; }
+  const {public_key} = await fetch("/v1/push/vapid-public-key").then(r => r.json());
+  const sub = await reg.pushManager.subscribe({userVisibleOnly: true, applicationServerKey: b64ToBytes(public_key)});
+  const r = await fetch("/v1/me/push-subscriptions", {method: "POST", credentials: "same-origin",
+    headers: {"Content-Type": "application/json"}, body: JSON.stringify(sub.toJSON())});
+  state.textContent = r.ok ? button.dataset.done : `${r.status}`;
+}
+
+registration().catch(() => {});  // an old browser: the pages work without it
+const button = document.getElementById("subscribe");
+if (button) {
+  const state = document.getElementById("push-state");
+  button.addEventListener("click", () => subscribe(button, state).catch((err) => { state.textContent = String(err); }));
+}

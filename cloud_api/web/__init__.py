@@ -1,0 +1,1 @@
+"""Web pages served by the cloud: the parent app."""

@@ -1,0 +1,290 @@
+"""The parent app (§33-1.6): a Progressive Web App of server-rendered pages under ``/app``.
+
+    GET  /app/sign-in, POST /app/sign-in, POST /app/sign-out
+    GET  /app/                           the guardian's children and their day so far
+    GET  /app/children/{id}?month=       a child: today, the month, allergen bans, consent, rating
+    POST /app/children/{id}/bans         forbid allergens (§33-1.7)
+    POST /app/children/{id}/consent      give or withdraw consent (§33-1.1)
+    POST /app/children/{id}/rating       rate today's meal, 1–5 and a comment (§33-1.8)
+    GET  /app/menu?day=                  the school's menu with photos and prices (§33-1.3)
+    GET  /app/settings, POST /app/settings  language, which notices; the page subscribes to Web Push
+    GET  /app/sw.js, /app/manifest.webmanifest, /app/static/…
+
+Server-rendered on purpose: a parent's phone may be old and its connection slow, pages work
+without a script (only the push subscription needs one), and the text comes from the same
+catalogs as the notices. Forms post back and redirect (no resubmission on reload); the session is
+the API's own token in an HttpOnly, SameSite=Lax cookie, and a form post from another origin is
+refused.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path as FilePath
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine, select
+
+from cloud_api.api.deps import SESSION_COOKIE
+from cloud_api.core.localtime import LOCAL_TZ
+from cloud_api.db.dialect import dialect_insert
+from cloud_api.db.schema import notification_settings, people
+from cloud_api.roster_contract import Allergen
+from cloud_api.services import menus
+from cloud_api.services.accounts import Principal, Role, session_principal, sign_in, sign_out
+from cloud_api.services.consent import set_consent
+from cloud_api.services.errors import RosterError
+from cloud_api.services.family import child_day, child_month, children_of, rate_meal
+from mektep.i18n import LANGUAGES, Translator, translator
+
+__all__ = ["router"]
+
+HERE = FilePath(__file__).resolve().parent.parent
+TEMPLATES = Jinja2Templates(directory=HERE / "templates")
+STATIC = HERE / "static"
+router = APIRouter(prefix="/app", include_in_schema=False)
+
+
+class Family:
+    """The signed-in guardian, as the pages need them."""
+
+    def __init__(self, principal: Principal, token: str, language: str) -> None:
+        account = principal.account
+        assert account is not None and account.school_id is not None and account.person_id is not None
+        self.principal = principal
+        self.token = token
+        self.school_id: str = account.school_id
+        self.guardian_id: UUID = account.person_id
+        self.account_id: UUID = account.id
+        self._ = translator(language)
+
+
+class SignInNeeded(Exception):
+    """No guardian session: the page sends the browser to the sign-in form."""
+
+
+def _engine(request: Request) -> Engine:
+    return request.app.state.engine  # type: ignore[no-any-return]
+
+
+def _language(conn: Any, account_id: UUID, school_id: str, guardian_id: UUID) -> str:
+    chosen = conn.execute(
+        select(notification_settings.c.language).where(notification_settings.c.account_id == account_id)
+    ).scalar()
+    roster = conn.execute(
+        select(people.c.language).where(people.c.school_id == school_id, people.c.id == guardian_id)
+    ).scalar()
+    return str(chosen or roster or "kk")
+
+
+def _family(request: Request) -> Family:
+    token = request.cookies.get(SESSION_COOKIE, "")
+    if not token:
+        raise SignInNeeded
+    with _engine(request).connect() as conn:
+        principal = session_principal(conn, token)
+        account = principal.account if principal else None
+        if principal is None or account is None or account.school_id is None or account.person_id is None:
+            raise SignInNeeded
+        if not principal.has(Role.GUARDIAN, account.school_id):
+            raise SignInNeeded
+        language = _language(conn, account.id, account.school_id, account.person_id)
+    return Family(principal, token, language)
+
+
+FamilyDep = Annotated[Family, Depends(_family)]
+
+
+def _same_origin(request: Request) -> None:
+    # A form posted from another site is refused even if a browser sent the cookie along.
+    origin = request.headers.get("origin")
+    if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+        raise HTTPException(403, "cross-site form")
+
+
+def _page(request: Request, name: str, _: Translator, **context: Any) -> HTMLResponse:
+    return TEMPLATES.TemplateResponse(request, name, {"_": _, "lang": _.language, "languages": LANGUAGES, **context})
+
+
+def _back(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def _today() -> date:
+    return datetime.now(UTC).astimezone(LOCAL_TZ).date()
+
+
+@router.get("/sign-in", response_class=HTMLResponse)
+def sign_in_page(request: Request, lang: str = "kk", failed: str | None = None) -> HTMLResponse:
+    """The sign-in form."""
+    _ = translator(lang)
+    return _page(request, "parent_sign_in.html", _, failed=failed)
+
+
+@router.post("/sign-in", dependencies=[Depends(_same_origin)])
+def sign_in_form(
+    request: Request, login: Annotated[str, Form(max_length=254)], password: Annotated[str, Form(max_length=1024)],
+    lang: Annotated[str, Form()] = "kk",
+) -> Response:  # fmt: skip
+    """Check the password; on success the session cookie, else the form again with the reason."""
+    ip = request.client.host if request.client else None
+    with _engine(request).begin() as conn:  # the attempt is recorded either way
+        result = sign_in(conn, login, password, ip=ip)
+    if not result.ok or result.token is None:
+        reason = "login_locked" if result.reason == "locked" else "sign_in_failed"
+        return _back(f"/app/sign-in?lang={lang}&failed={reason}")
+    response = _back("/app/")
+    secure = request.url.scheme == "https"
+    response.set_cookie(SESSION_COOKIE, result.token, httponly=True, samesite="lax", secure=secure, path="/")
+    return response
+
+
+@router.post("/sign-out", dependencies=[Depends(_same_origin)])
+def sign_out_form(request: Request) -> Response:
+    """End the session and forget the cookie."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        with _engine(request).begin() as conn:
+            sign_out(conn, token)
+    response = _back("/app/sign-in")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, family: FamilyDep) -> HTMLResponse:
+    """Each child with what happened today."""
+    today = _today()
+    with _engine(request).connect() as conn:
+        children = children_of(conn, family.school_id, family.guardian_id)
+        days = {child.id: child_day(conn, family.school_id, child.id, today) for child in children}
+    return _page(request, "parent_home.html", family._, children=children, days=days, today=today)
+
+
+@router.get("/children/{child_id}", response_class=HTMLResponse)
+def child_page(
+    request: Request, child_id: UUID, family: FamilyDep,
+    month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
+) -> HTMLResponse:  # fmt: skip
+    """A child's day, month, bans, consent and today's rating form."""
+    today = _today()
+    shown = date.fromisoformat(f"{month}-01") if month else today
+    with _engine(request).connect() as conn:
+        found = children_of(conn, family.school_id, family.guardian_id, child_id)
+        if not found:
+            raise HTTPException(404)
+        day = child_day(conn, family.school_id, child_id, today)
+        summary = child_month(conn, family.school_id, child_id, shown)
+        bans = set(menus.bans_of(conn, family.school_id, [child_id]).get(child_id, []))
+    meals_today = sorted({str(e["meal"]["period"]) for e in day if e["kind"] == "meal" and e["meal"]})
+    return _page(
+        request, "parent_child.html", family._, child=found[0], day=day, month=summary, shown=shown, bans=bans,
+        allergens=list(Allergen), meals_today=meals_today, today=today,
+    )  # fmt: skip
+
+
+@router.post("/children/{child_id}/bans", dependencies=[Depends(_same_origin)])
+def bans_form(
+    request: Request, child_id: UUID, family: FamilyDep, allergen: Annotated[list[Allergen] | None, Form()] = None
+) -> Response:
+    """Keep the ticked allergens as the child's bans."""
+    try:
+        with _engine(request).begin() as conn:
+            menus.set_allergen_bans(
+                conn, family.school_id, child_id, family.guardian_id, allergen or [], actor=family.principal.actor
+            )
+    except RosterError:
+        raise HTTPException(404) from None
+    return _back(f"/app/children/{child_id}?saved=bans")
+
+
+@router.post("/children/{child_id}/consent", dependencies=[Depends(_same_origin)])
+def consent_form(request: Request, child_id: UUID, family: FamilyDep, given: Annotated[bool, Form()]) -> Response:
+    """Give or withdraw consent to attendance tracking."""
+    try:
+        with _engine(request).begin() as conn:
+            set_consent(conn, family.school_id, child_id, family.guardian_id, given, actor=family.principal.actor)
+    except RosterError:
+        raise HTTPException(404) from None
+    return _back(f"/app/children/{child_id}?saved=consent")
+
+
+@router.post("/children/{child_id}/rating", dependencies=[Depends(_same_origin)])
+def rating_form(
+    request: Request, child_id: UUID, family: FamilyDep, period: Annotated[str, Form(max_length=64)],
+    stars: Annotated[int, Form(ge=1, le=5)], comment: Annotated[str, Form(max_length=500)] = "",
+) -> Response:  # fmt: skip
+    """Rate today's meal of one period."""
+    try:
+        with _engine(request).begin() as conn:
+            rate_meal(conn, family.school_id, child_id, family.guardian_id, _today(), period, stars, comment)
+    except RosterError as error:
+        if error.code == "not_the_guardian":
+            raise HTTPException(404) from None
+        return _back(f"/app/children/{child_id}?failed={error.code}")
+    return _back(f"/app/children/{child_id}?saved=rating")
+
+
+@router.get("/menu", response_class=HTMLResponse)
+def menu_page(request: Request, family: FamilyDep, day: date | None = None) -> HTMLResponse:
+    """The school's set meals of a day, with dishes, photos, allergens and prices."""
+    shown = day or _today()
+    with _engine(request).connect() as conn:
+        dishes = {d.id: d for d in menus.current_dishes(conn, family.school_id)}
+        meals = [m for m in menus.menu_from(conn, family.school_id, shown) if m.day == shown]
+    entries = [(m, [dishes[d] for d in m.dish_ids if d in dishes]) for m in sorted(meals, key=lambda m: m.period)]
+    return _page(request, "parent_menu.html", family._, entries=entries, shown=shown)
+
+
+@router.get("/settings", response_class=HTMLResponse)
+def settings_page(request: Request, family: FamilyDep) -> HTMLResponse:
+    """Language and notices; the page's script offers to subscribe this device."""
+    with _engine(request).connect() as conn:
+        row = conn.execute(
+            select(notification_settings).where(notification_settings.c.account_id == family.account_id)
+        ).first()
+    current = {"entries": True, "meals": True} if row is None else {"entries": row.entries, "meals": row.meals}
+    return _page(request, "parent_settings.html", family._, current=current)
+
+
+@router.post("/settings", dependencies=[Depends(_same_origin)])
+def settings_form(
+    request: Request, family: FamilyDep, language: Annotated[str, Form(pattern="^(kk|ru|en)$")],
+    entries: Annotated[bool, Form()] = False, meals: Annotated[bool, Form()] = False,
+) -> Response:  # fmt: skip
+    """Keep the language and the notices wanted."""
+    values = {"language": language, "entries": entries, "meals": meals, "updated_at": datetime.now(UTC)}
+    with _engine(request).begin() as conn:
+        stmt = dialect_insert(conn, notification_settings).values(account_id=family.account_id, **values)
+        conn.execute(stmt.on_conflict_do_update(index_elements=["account_id"], set_=values))
+    return _back("/app/settings?saved=1")
+
+
+@router.get("/sw.js")
+def service_worker() -> FileResponse:
+    """The service worker, served from /app/ so that its scope is the whole app."""
+    return FileResponse(STATIC / "sw.js", media_type="text/javascript", headers={"Service-Worker-Allowed": "/app/"})
+
+
+@router.get("/manifest.webmanifest")
+def manifest() -> FileResponse:
+    """The web app manifest: installable on a phone's home screen."""
+    return FileResponse(STATIC / "manifest.webmanifest", media_type="application/manifest+json")
+
+
+@router.get("/static/{name}")
+def static(name: Annotated[str, Path(pattern=r"^[a-z0-9-]+\.(js|css|svg)$")]) -> FileResponse:
+    """The app's script, style and icon."""
+    path = STATIC / name
+    if "/" in name or not path.is_file():
+        raise HTTPException(404)
+    return FileResponse(path)
+
+
+def sign_in_redirect(request: Request, _: Exception) -> Response:
+    """The exception handler for :class:`SignInNeeded`: to the sign-in form."""
+    return _back("/app/sign-in")

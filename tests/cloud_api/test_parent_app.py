@@ -1,0 +1,76 @@
+"""The parent app's pages as a phone's browser gets them (no script needed), in the guardian's language."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi.testclient import TestClient
+
+from cloud_api.core.localtime import LOCAL_TZ
+from cloud_api.services.family import ratings_of
+from cloud_api.services.menus import bans_of
+from tests.cloud_api.test_accounts import PASSWORD, World, world  # noqa: F401  (the fixture)
+from tests.cloud_api.test_nedb_roster import CHILD, TEEN
+from tests.cloud_api.test_push import event, ingest, now_local
+
+
+def signed_in(w: World, login: str = "+77012345678", lang: str = "ru") -> TestClient:
+    page = w.client.post("/app/sign-in", data={"login": login, "password": PASSWORD, "lang": lang},
+                         follow_redirects=False)  # fmt: skip
+    assert page.status_code == 303 and page.headers["location"] == "/app/"
+    assert "httponly" in page.headers["set-cookie"].lower() and "samesite=lax" in page.headers["set-cookie"].lower()
+    return w.client
+
+
+def test_signing_in_and_out(world: World) -> None:  # noqa: F811
+    assert world.client.get("/app/", follow_redirects=False).headers["location"] == "/app/sign-in"
+    wrong = world.client.post("/app/sign-in", data={"login": "+77012345678", "password": "nope", "lang": "ru"})
+    assert "неверный логин или пароль" in wrong.text.lower() or "логин" in wrong.text
+    client = signed_in(world)
+    assert "Әлия" in client.get("/app/").text
+    client.post("/app/sign-out")
+    assert client.get("/app/", follow_redirects=False).status_code == 303
+
+
+def test_a_parent_sees_the_childs_day_sets_a_ban_consents_and_rates(world: World) -> None:  # noqa: F811
+    child, teen = str(world.ids[CHILD]), str(world.ids[TEEN])
+    lunch = {"period": "lunch", "category": "free", "dishes": ["Палау"], "price_tiyn": 0}
+    ingest(world, event(1, person_id=child, reason="on_roster", at=now_local(60)),
+           event(2, kind="meal", person_id=child, reason="on_roster", meal=lunch, at=now_local(10)))  # fmt: skip
+    client = signed_in(world)
+    client.post("/app/settings", data={"language": "ru", "entries": "true", "meals": "true"})
+    home = client.get("/app/").text
+    assert "Пришёл(ла) в школу" in home and "Палау" in home and "Иванов" in home  # both of her children
+    page = client.get(f"/app/children/{child}").text
+    assert "Оценить питание" in page and "Запрет аллергенов" in page
+    saved = client.post(f"/app/children/{child}/bans", data={"allergen": ["milk", "peanuts"]})
+    assert saved.status_code == 200 and "Сохранено" in saved.text
+    with world.app.state.engine.connect() as conn:
+        assert bans_of(conn, "s1", [world.ids[CHILD]])[world.ids[CHILD]] == ["milk", "peanuts"]
+    rated = client.post(f"/app/children/{child}/rating", data={"period": "lunch", "stars": "4", "comment": "вкусно"})
+    assert "Сохранено" in rated.text
+    with world.app.state.engine.connect() as conn:
+        assert ratings_of(conn, "s1", datetime.now(UTC).astimezone(LOCAL_TZ).date()) == {"lunch": (4.0, 1)}
+    nothing = client.post(f"/app/children/{teen}/rating", data={"period": "lunch", "stars": "5"})
+    assert "сегодня этого питания не было" in nothing.text  # the teen had no lunch today
+    assert "На этот день меню нет" in client.get("/app/menu").text
+    assert "Включить уведомления" in client.get("/app/settings").text
+    client.post(f"/app/children/{child}/consent", data={"given": "false"})
+    assert "Согласие не дано" in client.get(f"/app/children/{child}").text
+
+
+def test_a_parent_reaches_no_other_familys_child_and_no_form_from_elsewhere(world: World) -> None:  # noqa: F811
+    client = signed_in(world, "father@mail.kz")
+    child = str(world.ids[CHILD])  # the mother's child, not his
+    assert client.get(f"/app/children/{child}").status_code == 404
+    assert client.post(f"/app/children/{child}/bans", data={"allergen": ["milk"]}).status_code == 404
+    forged = client.post(f"/app/children/{child}/consent", data={"given": "true"}, headers={"Origin": "https://evil.example"})
+    assert forged.status_code == 403
+
+
+def test_the_app_is_installable_and_its_worker_is_served_for_the_whole_app(world: World) -> None:  # noqa: F811
+    manifest = world.client.get("/app/manifest.webmanifest").json()
+    assert manifest["start_url"] == "/app/" and manifest["display"] == "standalone"
+    worker = world.client.get("/app/sw.js")
+    assert worker.headers["service-worker-allowed"] == "/app/" and "showNotification" in worker.text
+    assert world.client.get("/app/static/..%2Fsettings.py").status_code == 404
