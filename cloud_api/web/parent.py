@@ -71,14 +71,19 @@ def _engine(request: Request) -> Engine:
     return request.app.state.engine  # type: ignore[no-any-return]
 
 
-def _language(conn: Any, account_id: UUID, school_id: str, guardian_id: UUID) -> str:
+LANG_COOKIE = "mektep_lang"
+
+
+def _language(conn: Any, account_id: UUID, school_id: str, guardian_id: UUID, signed_in_with: str | None) -> str:
+    # The language set in the settings, else the one the sign-in page was read in, else the roster's.
     chosen = conn.execute(
         select(notification_settings.c.language).where(notification_settings.c.account_id == account_id)
     ).scalar()
     roster = conn.execute(
         select(people.c.language).where(people.c.school_id == school_id, people.c.id == guardian_id)
     ).scalar()
-    return str(chosen or roster or "kk")
+    picked = signed_in_with if signed_in_with in LANGUAGES else None
+    return str(chosen or picked or roster or "kk")
 
 
 def _family(request: Request) -> Family:
@@ -92,7 +97,7 @@ def _family(request: Request) -> Family:
             raise SignInNeeded
         if not principal.has(Role.GUARDIAN, account.school_id):
             raise SignInNeeded
-        language = _language(conn, account.id, account.school_id, account.person_id)
+        language = _language(conn, account.id, account.school_id, account.person_id, request.cookies.get(LANG_COOKIE))
     return Family(principal, token, language)
 
 
@@ -140,6 +145,8 @@ def sign_in_form(
     response = _back("/app/")
     secure = request.url.scheme == "https"
     response.set_cookie(SESSION_COOKIE, result.token, httponly=True, samesite="lax", secure=secure, path="/")
+    if lang in LANGUAGES:
+        response.set_cookie(LANG_COOKIE, lang, samesite="lax", secure=secure, path="/app/")
     return response
 
 
