@@ -39,6 +39,7 @@ from gateway.pipeline import Pipeline
 from gateway.policy import AccessPoint, NoRosterPolicy, Place
 from gateway.storage import Storage
 from mektep.ingest_bench import run_ingest_bench
+from mektep.notify_bench import bench_notify
 from mektep.processes import CloudProcess, GatewayProcess, write_site
 from mektep.readers_bench import bench_readers
 from mektep.roster_bench import bench_roster
@@ -304,6 +305,31 @@ def roster(
         table.add_row(name, f"{value:,.3f}", goals.get(name, ""))
     ratio = figures["decision_p99_ms"] / figures["baseline_decision_p99_ms"]
     table.add_row("decision p99 / without a roster", f"{ratio:.2f}×", "")
+    Console().print(table)
+    if json_output:
+        print(json.dumps(figures))
+
+
+@app.command()
+def notify(
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object as the last line."),
+    students: int = typer.Option(3000, min=10, help="Students in the school (one guardian each, 1–2 devices)."),
+    rush_s: float = typer.Option(120.0, min=1.0, help="Seconds over which every student enters."),
+    doors: int = typer.Option(4, min=1, max=16, help="Turnstile readers sharing the rush."),
+) -> None:
+    """Measure parents' alerts: card at the turnstile → notice decrypted on a phone, and push capacity.
+
+    Example:
+        mektep bench notify --json
+    """
+    figures = bench_notify(students=students, rush_s=rush_s, readers=doors)
+    goals = {"push_p95_s": "≤ 2", "pushes_per_s": "≥ 300"}
+    table = Table(title=f"mektep bench notify ({students} students, rush of {rush_s:g} s)")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_column("goal")
+    for name, value in figures.items():
+        table.add_row(name, f"{value:,.3f}" if isinstance(value, float) else f"{value:,}", goals.get(name, ""))
     Console().print(table)
     if json_output:
         print(json.dumps(figures))

@@ -80,10 +80,13 @@ def nedb_rows(students: int, seed: int = 2026) -> list[list[str]]:
         rows.append(["student", child, f"Фамилия{i}", f"Имя{i}", f"{grade}{'АБВГ'[i % 4]}", rng.choice(["kk", "ru"]),
                      category, discount, "", "", ""])  # fmt: skip
         children.append(child)
-    for start in range(0, len(children), 2 if rng.random() < 0.3 else 1):
-        family = children[start : start + 1]
+    start = 0
+    while start < len(children):  # every child has a guardian; three in ten share one with a sibling
+        size = 2 if rng.random() < 0.3 and start + 1 < len(children) else 1
+        family = children[start : start + size]
         rows.append(["guardian", unique(1985), f"Родитель{start}", "Ата-ана", "", "", "", "", f"+7701{start:07d}", "",
                      "; ".join(family)])  # fmt: skip
+        start += size
     for i in range(max(1, students // 20)):
         rows.append(["staff", unique(1980), f"Учитель{i}", "Мұғалім", "", "ru", "", "", "", "", ""])
     return rows

@@ -71,7 +71,7 @@ class Arrived:
     ttl: int
     urgency: str | None
     subject: str
-    at: float  # time.monotonic() when it arrived
+    at: float  # time.perf_counter() when it arrived (the clock the reader simulators stamp taps with)
 
 
 @dataclass
@@ -179,7 +179,7 @@ def create_push_app(state: PushServiceState, origin: Callable[[], str]) -> FastA
             return _refuse(state, 400, f"message: {exc!r}")
         with state.cond:
             state.arrived.append(
-                Arrived(token, payload, ttl, request.headers.get("urgency"), subject, time.monotonic())
+                Arrived(token, payload, ttl, request.headers.get("urgency"), subject, time.perf_counter())
             )
             state.cond.notify_all()
         return Response(status_code=201, headers={"Location": f"{origin()}/messages/{secrets.token_hex(8)}"})
