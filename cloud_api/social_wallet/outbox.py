@@ -152,7 +152,8 @@ def claim_pending(conn: Connection, limit: int, *, now: datetime, lease_s: float
         .values(claimed_until=now + timedelta(seconds=lease_s))
         .returning(wallet_outbox.c.school_id, wallet_outbox.c.record_id, wallet_outbox.c.payload)
     )
-    rows = sorted(leased, key=lambda row: ids.index(row.record_id))
+    position = {record_id: n for n, record_id in enumerate(ids)}
+    rows = sorted(leased, key=lambda row: position[row.record_id])  # oldest first, as selected
     return [Pending(row.school_id, row.record_id, row.payload) for row in rows]
 
 
