@@ -9,12 +9,25 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from cloud_api.api.openapi import document_raw_bodies
-from cloud_api.api.routes import accounts, canteen, events, family, health, ingest, people, photos, push, sync
+from cloud_api.api.routes import (
+    accounts,
+    canteen,
+    events,
+    family,
+    health,
+    ingest,
+    people,
+    photos,
+    push,
+    social_wallet,
+    sync,
+)
 from cloud_api.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, Batch
 from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
 from cloud_api.push.start import start_push
 from cloud_api.settings import CloudSettings
+from cloud_api.social_wallet.worker import wallet_worker
 from cloud_api.web import parent
 
 __all__ = ["create_app"]
@@ -31,6 +44,8 @@ Signed, idempotent ingest of school gateway events, and their read-back by local
 * **People** — a guardian reads and gives consent for their own children only; staff only their school.
 * **Canteen** — meal rules, dishes with photos and prices, the day's menu (§33-1.3); a guardian's allergen
   bans (§33-1.7) and daily limit; the prepaid balance, credited by the school admin, charged per paid meal.
+* **Social Wallet** — every free or discounted meal is sent to the state's Social Wallet once (§33-2); the
+  school admin sees the records it rejected and the month's табель against its receipts.
 * **Operations** — `GET /healthz`, `GET /metrics` (Prometheus).
 """
 
@@ -49,9 +64,14 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
             await run_in_threadpool(upgrade, settings.database_url)
         app.state.engine = make_engine(settings.database_url)
         app.state.push = await run_in_threadpool(start_push, app.state.engine, settings)
+        app.state.wallet_worker = worker = wallet_worker(settings, app.state.engine)
+        if worker is not None:
+            worker.start()
         try:
             yield
         finally:
+            if worker is not None:
+                await worker.stop()  # before the engine goes: a round may be settling
             if app.state.push is not None:
                 await run_in_threadpool(app.state.push.stop)
             app.state.engine.dispose()
@@ -67,6 +87,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     app.include_router(canteen.router)
     app.include_router(photos.router)
     app.include_router(push.router)
+    app.include_router(social_wallet.router)
     app.include_router(parent.router)
     app.add_exception_handler(parent.SignInNeeded, parent.sign_in_redirect)
     app.include_router(health.router)

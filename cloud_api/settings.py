@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cloud_api.social_wallet.contract import load_public_key
+
 __all__ = ["DEFAULT_ADMIN_TOKENS", "CloudSettings"]
 
 # Tokens that appear in docs and examples: fine on a laptop, never in production.
@@ -56,6 +58,19 @@ class CloudSettings(BaseSettings):
     push_late_after_s: int = Field(
         120, ge=0, description="An event that reaches the cloud this much after it happened is announced as late."
     )
+    social_wallet_url: str | None = Field(
+        None,
+        description="Base URL of the Social Wallet API (meal registrations, §33-2). Set: the app sends in the "
+        "background; unset: records wait in the outbox.",
+    )
+    social_wallet_public_key: str | None = Field(
+        None,
+        description="The Wallet's Ed25519 public key (base64 of the raw 32 bytes, or PEM) that its receipts "
+        "must verify under; required with social_wallet_url.",
+    )
+    social_wallet_interval_s: float = Field(
+        30.0, gt=0, description="Seconds between Social Wallet rounds when the outbox has been emptied."
+    )
 
     @model_validator(mode="after")
     def _no_default_secrets_outside_development(self) -> CloudSettings:
@@ -67,4 +82,8 @@ class CloudSettings(BaseSettings):
                 f"MEKTEP_CLOUD_ADMIN_TOKEN must be set to a non-default value of {MIN_ADMIN_TOKEN_CHARS}+ "
                 f"characters when MEKTEP_CLOUD_ENVIRONMENT={self.environment}"
             )
+        if self.social_wallet_url and not self.social_wallet_public_key:
+            raise ValueError("MEKTEP_CLOUD_SOCIAL_WALLET_PUBLIC_KEY is required with MEKTEP_CLOUD_SOCIAL_WALLET_URL")
+        if self.social_wallet_public_key:
+            load_public_key(self.social_wallet_public_key)  # a bad key fails at start-up, not at the first receipt
         return self

@@ -8,5 +8,7 @@
 - ``qr_scanner``: a QR / barcode scanner (the Social Wallet's dynamic QR, printed codes).
 - ``turnstile``: a turnstile's relay board that records the pulses it receives and answers them.
 - ``canteen_terminal``: an MQTT canteen terminal: QoS 1 taps, Last Will, feedback collection.
+- ``social_wallet``: the state's Social Wallet: meal registrations in, Ed25519-signed receipts out;
+  it fails, delays, rejects, loses answers and forges on command.
 - ``broker``: mosquitto on a free port (or the embedded amqtt broker as a fallback).
 """

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-__all__ = ["FREE_MEAL_CONFLICTS", "INGEST_EVENTS", "INGEST_REFUSED", "INGEST_SECONDS"]
+__all__ = ["FREE_MEAL_CONFLICTS", "INGEST_EVENTS", "INGEST_REFUSED", "INGEST_SECONDS", "WALLET_RECORDS"]
 
 INGEST_REFUSED = Counter(
     "mektep_ingest_refused", "Ingest requests refused before anything was stored, by reason", ["reason"]
@@ -22,4 +22,10 @@ INGEST_SECONDS = Histogram(
 FREE_MEAL_CONFLICTS = Counter(
     "mektep_free_meal_conflicts",
     "Free or discounted meals claimed a second time for the same child, day and period (counted once)",
+)
+WALLET_RECORDS = Counter(
+    "mektep_wallet_records",
+    "Social Wallet sends by outcome: delivered, rejected, unverified (a receipt whose signature failed), "
+    "retry (not answered this round)",
+    ["outcome"],
 )

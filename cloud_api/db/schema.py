@@ -56,6 +56,8 @@ __all__ = [
     "sessions",
     "set_meals",
     "sign_in_attempts",
+    "wallet_outbox",
+    "wallet_receipts",
 ]
 
 metadata = MetaData()
@@ -455,4 +457,46 @@ meal_ratings = Table(
     Column("comment", String(500)),
     Column("at", UTCDateTime(), nullable=False),
     Index("meal_ratings_school_day", "school_id", "day"),
+)
+
+# -- the Social Wallet (Order No. 456 §33-1.4, §33-2) ---------------------------------------------
+
+# One row per free or discounted meal claimed in ``free_meals``, written in the ingest's transaction:
+# the registration as it is sent (frozen then, so that every retry carries the same body under the
+# same idempotency key), and where its delivery stands. A sender leases pending rows
+# (``claimed_until``) instead of holding a transaction open across an outage.
+wallet_outbox = Table(
+    "wallet_outbox",
+    metadata,
+    Column("school_id", String(64), primary_key=True),
+    Column("record_id", Uuid(), primary_key=True),  # the meal event's id
+    Column("person_id", Uuid(), nullable=False),
+    Column("local_date", Date, nullable=False),
+    Column("period", String(64), nullable=False),
+    Column("payload", JSON, nullable=False),  # the MealRegistration, JSON
+    Column("status", String(16), nullable=False),  # pending | delivered | rejected
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("claimed_until", UTCDateTime()),
+    Column("last_attempt_at", UTCDateTime()),
+    Column("last_error", String(200)),
+    Column("reason", String(64)),  # the Wallet's reason code of a rejection
+    Column("message", String(500)),  # and its own words
+    Column("settled_at", UTCDateTime()),
+    Index("wallet_outbox_pending", "status", "created_at"),
+    Index("wallet_outbox_school_day", "school_id", "local_date"),
+)
+
+# The Wallet's receipts, one per record however often it is answered, kept with the signature and
+# the key so that the proof of delivery stays verifiable (reference/003 §§30-33).
+wallet_receipts = Table(
+    "wallet_receipts",
+    metadata,
+    Column("school_id", String(64), primary_key=True),
+    Column("record_id", Uuid(), primary_key=True),
+    Column("receipt_id", String(128), nullable=False),
+    Column("accepted_at", UTCDateTime(), nullable=False),
+    Column("signature", String(128), nullable=False),
+    Column("public_key", String(64), nullable=False),
+    Column("stored_at", UTCDateTime(), nullable=False),
 )

@@ -5,6 +5,8 @@ Called by ingest in the batch's transaction, for the events stored now (never fo
 * a free or discounted meal claims the child's (day, period) in ``free_meals``: the first event
   owns it, a second is a conflict, counted in ``mektep_free_meal_conflicts_total`` and never paid
   twice (DESIGN §4: enforced on the gateway offline, and again here);
+* a meal that won its claim is queued for the Social Wallet in the same transaction
+  (:func:`cloud_api.social_wallet.outbox.enqueue_meals`): the state hears of each meal it pays, once;
 * what the family pays is charged to the prepaid ledger (:func:`cloud_api.services.prepaid.charge_meals`).
 
 An event without identity (a child without consent) claims nothing here: its gateway enforced the
@@ -25,6 +27,7 @@ from cloud_api.core.metrics import FREE_MEAL_CONFLICTS
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import free_meals
 from cloud_api.services.prepaid import charge_meals
+from cloud_api.social_wallet.outbox import enqueue_meals
 
 __all__ = ["account_meals", "claim_free_meals"]
 
@@ -33,13 +36,17 @@ _STATE_PAYS = (Category.FREE, Category.DISCOUNTED)
 
 def account_meals(conn: Connection, school_id: str, events: Sequence[Event], *, at: datetime) -> None:
     """Claim the free meals and charge the paid ones among ``events`` (all newly stored)."""
-    claim_free_meals(conn, school_id, events)
+    claim_free_meals(conn, school_id, events, at=at)
     charge_meals(conn, school_id, events, at=at)
 
 
-def claim_free_meals(conn: Connection, school_id: str, events: Sequence[Event]) -> set[UUID]:
-    """Claim each free or discounted meal; the ids of the events whose meal was claimed already."""
+def claim_free_meals(conn: Connection, school_id: str, events: Sequence[Event], *, at: datetime) -> set[UUID]:
+    """Claim each free or discounted meal; the ids of the events whose meal was claimed already.
+
+    Each meal that wins its claim is queued for the Social Wallet; a lost claim never is.
+    """
     rows = []
+    candidates: list[Event] = []
     for e in events:
         meal = e.meal
         if e.kind is not EventKind.MEAL or e.decision is not Decision.GRANTED or meal is None:
@@ -54,6 +61,7 @@ def claim_free_meals(conn: Connection, school_id: str, events: Sequence[Event]) 
             "school_id": school_id, "person_id": person, "local_date": local_date(e.occurred_at),
             "period": meal.period, "event_id": e.id, "category": meal.category.value, "price_tiyn": meal.price_tiyn,
         })  # fmt: skip
+        candidates.append(e)
     if not rows:
         return set()
     stmt = dialect_insert(conn, free_meals).on_conflict_do_nothing(
@@ -61,6 +69,7 @@ def claim_free_meals(conn: Connection, school_id: str, events: Sequence[Event]) 
     )
     claimed = set(conn.execute(stmt.returning(free_meals.c.event_id), rows).scalars())
     lost = {row["event_id"] for row in rows} - claimed
+    enqueue_meals(conn, school_id, [e for e in candidates if e.id in claimed], at=at)
     if lost:
         FREE_MEAL_CONFLICTS.inc(len(lost))
     return lost

@@ -1,0 +1,224 @@
+"""The Wallet outbox: written at ingest, leased by a sender, settled once. The caller owns the transaction.
+
+A row is written in the ingest's transaction for every free or discounted meal that won its claim
+in ``free_meals`` (never for a conflict), so the state is told of exactly the meals it pays for.
+
+The IIN and the prices are read at enqueue time, not at send time: the registration is a fact
+fixed when the meal was served, and every retry must carry the same body under the same
+idempotency key (a key reused with another body is a conflict at most APIs, and the row stays
+proof of what was sent). A later roster or menu change does not rewrite what the state was told.
+
+    pending ──receipt (verified)──> delivered
+       └────rejection────────────> rejected   (shown to the school admin with the Wallet's reason)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, or_, select, update
+
+from cloud_api.contract import Event
+from cloud_api.core.localtime import local_date
+from cloud_api.db.dialect import dialect_insert
+from cloud_api.db.schema import people, set_meals, wallet_outbox, wallet_receipts
+from cloud_api.social_wallet.contract import MealRegistration, WalletCategory, WalletReceipt, WalletRejection
+
+__all__ = [
+    "OutboxStatus",
+    "Pending",
+    "claim_pending",
+    "enqueue_meals",
+    "mark_rejected",
+    "release",
+    "store_receipts",
+]
+
+
+class OutboxStatus(StrEnum):
+    """Where a record's delivery stands."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A leased record: its body as it is sent, and where it belongs."""
+
+    school_id: str
+    record_id: UUID
+    payload: dict[str, Any]
+
+
+def enqueue_meals(conn: Connection, school_id: str, events: Sequence[Event], *, at: datetime) -> int:
+    """One pending row per free or discounted meal in ``events`` (meals that won their claim); how many.
+
+    A meal whose person is not on the roster gets no row (there is no IIN to send): the monthly
+    табель shows it as ``missing``.
+    """
+    meals = [(e, e.meal) for e in events if e.meal is not None and e.person_id is not None]
+    if not meals:
+        return 0
+    person_ids = {UUID(e.person_id) for e, _ in meals if e.person_id is not None}
+    who = {
+        row.id: row
+        for row in conn.execute(
+            select(people.c.id, people.c.iin, people.c.discount_percent).where(
+                people.c.school_id == school_id, people.c.id.in_(person_ids)
+            )
+        )
+    }
+    prices = _menu_prices(conn, school_id, {local_date(e.occurred_at) for e, _ in meals})
+    rows = []
+    for e, meal in meals:
+        person = who.get(UUID(e.person_id)) if e.person_id is not None else None
+        if person is None:
+            continue
+        day = local_date(e.occurred_at)
+        menu_price = prices.get((day, meal.period))
+        full = _full_price(meal.price_tiyn, menu_price, person.discount_percent)
+        registration = MealRegistration(
+            record_id=e.id, student_iin=person.iin, school_id=school_id, served_at=e.occurred_at, meal_date=day,
+            period=meal.period, dishes=list(meal.dishes), category=WalletCategory(meal.category.value),
+            full_price_tiyn=full, state_share_tiyn=full - meal.price_tiyn,
+        )  # fmt: skip
+        rows.append({
+            "school_id": school_id, "record_id": e.id, "person_id": person.id, "local_date": day,
+            "period": meal.period, "payload": registration.model_dump(mode="json"),
+            "status": OutboxStatus.PENDING.value, "attempts": 0, "created_at": at,
+        })  # fmt: skip
+    if not rows:
+        return 0
+    stmt = dialect_insert(conn, wallet_outbox).on_conflict_do_nothing(index_elements=["school_id", "record_id"])
+    return len(conn.execute(stmt.returning(wallet_outbox.c.record_id), rows).all())
+
+
+def _menu_prices(conn: Connection, school_id: str, days: set[date]) -> dict[tuple[date, str], int]:
+    """The set meal's price per (day, period) as the menu has it now (the newest row wins)."""
+    query = (
+        select(set_meals.c.day, set_meals.c.period, set_meals.c.price_tiyn)
+        .where(set_meals.c.school_id == school_id, set_meals.c.day.in_(days))
+        .order_by(set_meals.c.id)
+    )
+    return {(row.day, row.period): int(row.price_tiyn) for row in conn.execute(query)}
+
+
+def _full_price(paid_tiyn: int, menu_price: int | None, discount_percent: int | None) -> int:
+    """The meal's full price: the day's set meal; without a menu, what the family's share implies.
+
+    A discounted share of ``d`` percent off means the family paid ``100 - d`` percent. Without a
+    menu and without a discount the only price known is what the family paid (0 for a free meal):
+    sent as it is, and the табель's zero shows the school its missing menu.
+    """
+    if menu_price is not None:
+        return max(menu_price, paid_tiyn)
+    if discount_percent is not None and 0 < discount_percent < 100 and paid_tiyn > 0:
+        return round(paid_tiyn * 100 / (100 - discount_percent))
+    return paid_tiyn
+
+
+def claim_pending(conn: Connection, limit: int, *, now: datetime, lease_s: float) -> list[Pending]:
+    """Lease up to ``limit`` pending rows, oldest first, for ``lease_s`` seconds.
+
+    A lease rather than a held lock: a Wallet outage can last hours and no transaction should stay
+    open that long. A sender that dies leaves its lease to expire, and the rows go back to pending
+    (persist-queue's "in flight goes back to ready"). On PostgreSQL ``FOR UPDATE SKIP LOCKED``
+    lets several API processes claim side by side without waiting for each other.
+    """
+    due = or_(wallet_outbox.c.claimed_until.is_(None), wallet_outbox.c.claimed_until < now)
+    query = (
+        select(wallet_outbox.c.school_id, wallet_outbox.c.record_id)
+        .where(wallet_outbox.c.status == OutboxStatus.PENDING.value, due)
+        .order_by(wallet_outbox.c.created_at)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    ids = [row.record_id for row in conn.execute(query)]
+    if not ids:
+        return []
+    # The lease condition again: on SQLite another process may have leased a row between the
+    # SELECT and this UPDATE; only the rows this UPDATE changed are ours.
+    leased = conn.execute(
+        update(wallet_outbox)
+        .where(wallet_outbox.c.record_id.in_(ids), wallet_outbox.c.status == OutboxStatus.PENDING.value, due)
+        .values(claimed_until=now + timedelta(seconds=lease_s))
+        .returning(wallet_outbox.c.school_id, wallet_outbox.c.record_id, wallet_outbox.c.payload)
+    )
+    position = {record_id: n for n, record_id in enumerate(ids)}
+    rows = sorted(leased, key=lambda row: position[row.record_id])  # oldest first, as selected
+    return [Pending(row.school_id, row.record_id, row.payload) for row in rows]
+
+
+def store_receipts(conn: Connection, receipts: Sequence[tuple[str, WalletReceipt, int]], *, now: datetime) -> int:
+    """Keep each verified receipt once and mark its record delivered; how many receipts were new.
+
+    ``receipts`` are (school, receipt, HTTP tries). A receipt for a record that has one already (the
+    Wallet answered twice) is not stored again: the first one stays the proof.
+    """
+    if not receipts:
+        return 0
+    rows = [
+        {
+            "school_id": school_id, "record_id": r.record_id, "receipt_id": r.receipt_id,
+            "accepted_at": r.accepted_at, "signature": r.signature, "public_key": r.public_key, "stored_at": now,
+        }
+        for school_id, r, _ in receipts
+    ]  # fmt: skip
+    stmt = dialect_insert(conn, wallet_receipts).on_conflict_do_nothing(index_elements=["school_id", "record_id"])
+    new = len(conn.execute(stmt.returning(wallet_receipts.c.record_id), rows).all())
+    for school_id, receipt, tries in receipts:
+        # A verified receipt proves acceptance, whatever the row said before (a rejection included).
+        _settle(
+            conn, school_id, receipt.record_id, tries, now, status=OutboxStatus.DELIVERED,
+            reason=None, was=(OutboxStatus.PENDING, OutboxStatus.REJECTED),
+        )  # fmt: skip
+    return new
+
+
+def mark_rejected(conn: Connection, rejections: Sequence[tuple[str, WalletRejection, int]], *, now: datetime) -> None:
+    """Mark each (school, rejection, tries) record rejected with the Wallet's reason; a delivered one stays."""
+    for school_id, rejection, tries in rejections:
+        _settle(
+            conn, school_id, rejection.record_id, tries, now, status=OutboxStatus.REJECTED,
+            reason=rejection.reason[:64], message=rejection.message[:500], was=(OutboxStatus.PENDING,),
+        )  # fmt: skip
+
+
+def release(conn: Connection, records: Sequence[tuple[str, UUID, int]], error: str, *, now: datetime) -> None:
+    """Give leased (school, record, tries) rows back to pending with ``error``: the next round sends them."""
+    for school_id, record_id, tries in records:
+        conn.execute(
+            update(wallet_outbox)
+            .where(_key(school_id, record_id), wallet_outbox.c.status == OutboxStatus.PENDING.value)
+            .values(
+                claimed_until=None, last_error=error[:200], last_attempt_at=now,
+                attempts=wallet_outbox.c.attempts + tries,
+            )
+        )  # fmt: skip
+
+
+def _settle(
+    conn: Connection, school_id: str, record_id: UUID, tries: int, now: datetime, *, status: OutboxStatus,
+    reason: str | None, was: tuple[OutboxStatus, ...], message: str | None = None,
+) -> None:  # fmt: skip
+    """Move one record from one of ``was`` to ``status`` (a record already settled that way stays as it is)."""
+    conn.execute(
+        update(wallet_outbox)
+        .where(_key(school_id, record_id), wallet_outbox.c.status.in_([w.value for w in was]))
+        .values(
+            status=status.value, reason=reason, message=message, claimed_until=None, last_attempt_at=now,
+            settled_at=now, last_error=None, attempts=wallet_outbox.c.attempts + tries,
+        )
+    )  # fmt: skip
+
+
+def _key(school_id: str, record_id: UUID) -> Any:
+    return (wallet_outbox.c.school_id == school_id) & (wallet_outbox.c.record_id == record_id)
