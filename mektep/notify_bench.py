@@ -9,8 +9,9 @@ guardian with one or two devices, and consent.
   guardian's device, over the rush (every student enters, spread evenly over ``rush_s``);
 - ``pushes_per_s``: the cloud's push capacity: the afternoon's exits of every student arrive at
   once (a gateway's backlog after an outage) and the rate at which their notices reach the phones;
-- ``wallet_records_per_s`` (when the Social Wallet adapter is present): lunch's free meals sent to
-  the Wallet simulator.
+- ``wallet_records_per_s``: lunch: every student's lunch reaches the cloud at once, and the cloud's
+  own Social Wallet worker sends each free or discounted one to the Wallet simulator (receipt
+  verified and kept); records per second until the Wallet holds them all.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from mektep.processes import CloudProcess, GatewayProcess, write_site
 from mektep.roster_bench import nedb_rows
 from simulators.push_service import PushServiceServer
 from simulators.serial_reader import SerialReaderSim
+from simulators.social_wallet import WalletServer
 
 __all__ = ["bench_notify"]
 
@@ -113,18 +115,6 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
-def _exits_at_once(cloud_url: str, key: str, children: list[str]) -> None:
-    """The afternoon's exits, as a gateway's backlog delivers them after an outage: batches of 500."""
-    now = datetime.now(UTC).astimezone(LOCAL_TZ)
-    with httpx.Client(base_url=cloud_url, timeout=60) as client:
-        for start in range(0, len(children), 500):
-            batch = children[start : start + 500]
-            events = [_exit(10_000_000 + start + i, child, now) for i, child in enumerate(batch)]
-            body = json.dumps({"gateway_id": GATEWAY, "sent_at": now.isoformat(), "events": events}).encode()
-            headers = signed_headers(key.encode(), GATEWAY, "POST", INGEST_PATH, body, str(int(time.time())))
-            client.post(INGEST_PATH, content=body, headers={**headers, "Content-Type": "application/json"})
-
-
 def _exit(seq: int, child: str, now: datetime) -> dict[str, Any]:
     return {
         "id": str(uuid.uuid4()), "seq": seq, "school_id": SCHOOL, "gateway_id": GATEWAY, "device_id": "door-out",
@@ -133,15 +123,49 @@ def _exit(seq: int, child: str, now: datetime) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _lunch(seq: int, child: str, category: str, now: datetime) -> dict[str, Any]:
+    price = {"free": 0, "discounted": 35000}.get(category, 70000)
+    meal = {"period": "lunch", "category": category, "dishes": ["Палау", "Нан"], "price_tiyn": price}
+    return {**_exit(seq, child, now), "device_id": "canteen-1", "kind": "meal", "meal": meal}
+
+
+def _post_events(cloud_url: str, key: str, events: list[dict[str, Any]]) -> None:
+    """As a gateway's backlog arrives after an outage: signed batches of 500."""
+    now = datetime.now(UTC).isoformat()
+    with httpx.Client(base_url=cloud_url, timeout=60) as client:
+        for start in range(0, len(events), 500):
+            body = json.dumps({"gateway_id": GATEWAY, "sent_at": now, "events": events[start : start + 500]}).encode()
+            headers = signed_headers(key.encode(), GATEWAY, "POST", INGEST_PATH, body, str(int(time.time())))
+            client.post(INGEST_PATH, content=body, headers={**headers, "Content-Type": "application/json"})
+
+
+def _categories(database_url: str) -> dict[str, str]:
+    """Each student's meal category, as the roster import settled it."""
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(select(people.c.id, people.c.meal_category).where(people.c.role == "student")).all()
+    engine.dispose()
+    return {str(person): str(category or "paid") for person, category in rows}
+
+
 def _wait(service: PushServiceServer, count: int, timeout_s: float) -> None:
     service.state.wait_for(lambda got: len(got) >= count, timeout_s)
 
 
 def bench_notify(students: int = 3000, rush_s: float = 120.0, readers: int = 4, seed: int = 2026) -> dict[str, Any]:
     """Run the rush and the burst once; the figures."""
-    with tempfile.TemporaryDirectory(prefix="mektep-bench-notify-") as tmp, PushServiceServer() as service:
+    with (
+        tempfile.TemporaryDirectory(prefix="mektep-bench-notify-") as tmp,
+        PushServiceServer() as service,
+        WalletServer() as wallet,
+    ):
         work = Path(tmp)
         cloud = CloudProcess(work / "cloud")
+        cloud.env.update({
+            "MEKTEP_CLOUD_SOCIAL_WALLET_URL": wallet.url,
+            "MEKTEP_CLOUD_SOCIAL_WALLET_PUBLIC_KEY": wallet.public_key_text,
+            "MEKTEP_CLOUD_SOCIAL_WALLET_INTERVAL_S": "0.2",
+        })  # fmt: skip
         doors = [SerialReaderSim(work / f"ttyDOOR{i}", seed=i) for i in range(readers)]
         env = write_site(
             work / "gw" / "site.yaml", school_id=SCHOOL, gateway_id=GATEWAY, cloud_url=cloud.url,
@@ -170,10 +194,22 @@ def bench_notify(students: int = 3000, rush_s: float = 120.0, readers: int = 4, 
 
             before = len(service.state.arrived)
             started = time.perf_counter()
-            _exits_at_once(cloud.url, env["MEKTEP_GATEWAY_KEY"], list(card_of))
+            now = datetime.now(UTC).astimezone(LOCAL_TZ)
+            exits = [_exit(10_000_000 + i, child, now) for i, child in enumerate(card_of)]
+            _post_events(cloud.url, env["MEKTEP_GATEWAY_KEY"], exits)
             _wait(service, before + notices, timeout_s=300)
             burst = service.state.arrived[before:]
             seconds = (burst[-1].at - started) if burst else float("inf")
+
+            categories = _categories(cloud.database_url)
+            lunch = [_lunch(20_000_000 + i, c, categories[c], now) for i, c in enumerate(card_of)]
+            owed = sum(categories[c] in ("free", "discounted") for c in card_of)
+            started = time.perf_counter()
+            _post_events(cloud.url, env["MEKTEP_GATEWAY_KEY"], lunch)
+            deadline = time.monotonic() + 300
+            while len(wallet.state.accepted) < owed and time.monotonic() < deadline:
+                time.sleep(0.05)
+            wallet_s = time.perf_counter() - started
         finally:
             gateway.stop()
             cloud.stop()
@@ -183,6 +219,8 @@ def bench_notify(students: int = 3000, rush_s: float = 120.0, readers: int = 4, 
             "push_p50_s": round(_percentile(latencies, 0.50), 3),
             "push_p95_s": round(_percentile(latencies, 0.95), 3),
             "pushes_per_s": round(len(burst) / seconds, 1),
+            "wallet_records_per_s": round(len(wallet.state.accepted) / wallet_s, 1),
+            "wallet_records": len(wallet.state.accepted),
             "students": students,
             "devices": len(service.state.devices),
             "rush_pushes": len(latencies),

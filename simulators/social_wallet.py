@@ -26,10 +26,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
 from uuid import UUID
 
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -45,7 +43,7 @@ from cloud_api.social_wallet.contract import (
     public_key_text,
     sign_receipt,
 )
-from simulators.broker import free_port
+from simulators.http_server import ThreadedServer
 
 __all__ = ["WalletServer", "WalletState", "create_wallet_app"]
 
@@ -150,22 +148,14 @@ def _reject(record_id: UUID, reason: str, message: str) -> JSONResponse:
     )
 
 
-class WalletServer:
+class WalletServer(ThreadedServer):
     """The Wallet app served by uvicorn on 127.0.0.1 in a background thread, with its controls."""
 
     def __init__(
         self, key: Ed25519PrivateKey | None = None, *, clock: Callable[[], float] = time.time, port: int | None = None
     ) -> None:
         self.state = WalletState(key or Ed25519PrivateKey.generate(), clock=clock)
-        self.port = port or free_port()
-        config = uvicorn.Config(create_wallet_app(self.state), host="127.0.0.1", port=self.port, log_level="warning")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="social-wallet", daemon=True)
-
-    @property
-    def url(self) -> str:
-        """Where it listens."""
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__(lambda: create_wallet_app(self.state), "social-wallet", port)
 
     @property
     def public_key(self) -> Ed25519PublicKey:
@@ -201,24 +191,3 @@ class WalletServer:
     def forge(self, on: bool = True) -> None:
         """Sign receipts with a stranger's key while naming the genuine one."""
         self.state.forge = on
-
-    def start(self) -> WalletServer:
-        """Start serving and wait until it listens."""
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the Social Wallet simulator did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self._server.should_exit = True
-        self._thread.join(5)
-
-    def __enter__(self) -> WalletServer:
-        return self.start()
-
-    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        self.stop()
