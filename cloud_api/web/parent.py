@@ -19,7 +19,7 @@ refused.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 from uuid import UUID
@@ -188,9 +188,12 @@ def child_page(
         summary = child_month(conn, family.school_id, child_id, shown)
         bans = set(menus.bans_of(conn, family.school_id, [child_id]).get(child_id, []))
     meals_today = sorted({str(e["meal"]["period"]) for e in day if e["kind"] == "meal" and e["meal"]})
+    previous = (shown.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    following = (shown.replace(day=28) + timedelta(days=4)).strftime("%Y-%m")
     return _page(
         request, "parent_child.html", family._, child=found[0], day=day, month=summary, shown=shown, bans=bans,
-        allergens=list(Allergen), meals_today=meals_today, today=today,
+        allergens=list(Allergen), meals_today=meals_today, today=today, previous=previous,
+        following=following if following <= today.strftime("%Y-%m") else None,
     )  # fmt: skip
 
 

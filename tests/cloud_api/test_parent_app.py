@@ -43,6 +43,10 @@ def test_a_parent_sees_the_childs_day_sets_a_ban_consents_and_rates(world: World
     assert "Пришёл(ла) в школу" in home and "Палау" in home and "Иванов" in home  # both of her children
     page = client.get(f"/app/children/{child}").text
     assert "Оценить питание" in page and "Запрет аллергенов" in page
+    this_month = datetime.now(UTC).astimezone(LOCAL_TZ).strftime("%m.%Y")
+    assert f"Месяц {this_month}" in page and "Палау" not in page.split("Месяц")[1].split("Запрет")[0]
+    earlier = client.get(f"/app/children/{child}?month=2026-10").text
+    assert "Месяц 10.2026" in earlier and "В этом месяце ничего" in earlier
     saved = client.post(f"/app/children/{child}/bans", data={"allergen": ["milk", "peanuts"]})
     assert saved.status_code == 200 and "Сохранено" in saved.text
     with world.app.state.engine.connect() as conn:
