@@ -228,6 +228,18 @@ def bench_gateway(taps: int = 1000, saturation: int = 20_000, drain: int = 100_0
     return {k: round(float(v), 2) for k, v in figures.items()}
 
 
+def _figures_table(title: str, figures: dict[str, Any], goals: dict[str, str], digits: int = 2) -> Table:
+    """A benchmark's figures with their goals, one row each (ratios are added by the caller)."""
+    table = Table(title=title)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_column("goal")
+    for name, value in figures.items():
+        shown = f"{value:,.{digits}f}" if isinstance(value, float) else f"{value:,}"
+        table.add_row(name, shown, goals.get(name, ""))
+    return table
+
+
 @app.command()
 def gateway(
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object as the last line."),
@@ -240,13 +252,8 @@ def gateway(
         mektep bench gateway --json
     """
     figures = bench_gateway(taps=taps, drain=drain)
-    table = Table(title="mektep bench gateway")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    table.add_column("goal")
     goals = {"grant_p99_ms": "≤ 15", "drain_events_per_s": "≥ 5,000"}
-    for name, value in figures.items():
-        table.add_row(name, f"{value:,.2f}", goals.get(name, ""))
+    table = _figures_table("mektep bench gateway", figures, goals)
     table.add_row("taps / peer", f"{figures['taps_per_s'] / figures['peer_taps_per_s']:.2f}×", "≥ 2×")
     table.add_row("taps / limit", f"{figures['taps_per_s'] / figures['limit_taps_per_s']:.2f}×", "≥ 0.5×")
     table.add_row("floor / limit", f"{figures['floor_taps_per_s'] / figures['limit_taps_per_s']:.2f}×", "")
@@ -272,12 +279,8 @@ def readers(
         mektep bench readers --json
     """
     figures = bench_readers(reads=reads, readers=count, interval_s=interval)
-    table = Table(title=f"mektep bench readers ({count} readers, {reads} reads a run)")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    table.add_column("goal")
-    for name, value in figures.items():
-        table.add_row(name, f"{value:,.2f}", {"osdp_grant_p99_ms": "≤ 100", "osdp_missed": "0"}.get(name, ""))
+    goals = {"osdp_grant_p99_ms": "≤ 100", "osdp_missed": "0"}
+    table = _figures_table(f"mektep bench readers ({count} readers, {reads} reads a run)", figures, goals)
     table.add_row("p99 / single p99", f"{figures['osdp_grant_p99_ms'] / figures['osdp_single_p99_ms']:.2f}×", "")
     Console().print(table)
     if json_output:
@@ -297,12 +300,7 @@ def roster(
     """
     figures = bench_roster(students=students, taps=taps)
     goals = {"full_sync_s": "≤ 2", "delta_sync_ms": "≤ 200", "decision_p99_ms": "≤ 2"}
-    table = Table(title=f"mektep bench roster ({students} students)")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    table.add_column("goal")
-    for name, value in figures.items():
-        table.add_row(name, f"{value:,.3f}", goals.get(name, ""))
+    table = _figures_table(f"mektep bench roster ({students} students)", figures, goals, digits=3)
     ratio = figures["decision_p99_ms"] / figures["baseline_decision_p99_ms"]
     table.add_row("decision p99 / without a roster", f"{ratio:.2f}×", "")
     Console().print(table)
@@ -324,13 +322,8 @@ def notify(
     """
     figures = bench_notify(students=students, rush_s=rush_s, readers=doors)
     goals = {"push_p95_s": "≤ 2", "pushes_per_s": "≥ 300"}
-    table = Table(title=f"mektep bench notify ({students} students, rush of {rush_s:g} s)")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    table.add_column("goal")
-    for name, value in figures.items():
-        table.add_row(name, f"{value:,.3f}" if isinstance(value, float) else f"{value:,}", goals.get(name, ""))
-    Console().print(table)
+    title = f"mektep bench notify ({students} students, rush of {rush_s:g} s)"
+    Console().print(_figures_table(title, figures, goals, digits=3))
     if json_output:
         print(json.dumps(figures))
 
