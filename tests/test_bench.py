@@ -43,3 +43,13 @@ def test_bench_roster_syncs_a_whole_school_and_judges_with_it() -> None:
     }  # fmt: skip
     assert figures["people_held"] == 42  # 40 students and 2 staff reached the gateway
     assert all(value > 0 for value in figures.values())
+
+
+def test_bench_notify_follows_every_tap_to_a_phone_and_every_free_lunch_to_the_wallet() -> None:
+    from mektep.notify_bench import bench_notify
+
+    figures = bench_notify(students=30, rush_s=2.0, readers=2)
+    assert {"push_p50_s", "push_p95_s", "pushes_per_s", "wallet_records_per_s"} <= set(figures)
+    assert figures["rush_pushes"] == figures["burst_pushes"] > 30  # each child: one guardian, one or two devices
+    assert figures["refused_by_push_service"] == 0
+    assert figures["wallet_records"] > 0 and figures["push_p50_s"] <= figures["push_p95_s"]
