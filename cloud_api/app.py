@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from cloud_api.api.openapi import document_raw_bodies
-from cloud_api.api.routes import accounts, events, health, ingest, people, sync
+from cloud_api.api.routes import accounts, events, health, ingest, people, roster_admin, sync
 from cloud_api.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, Batch
 from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
@@ -27,6 +27,8 @@ Signed, idempotent ingest of school gateway events, and their read-back by local
   Roles (ministry, region, school_admin, canteen_staff, guardian, student) are granted per scope and kept
   as history. The admin token acts as the system everywhere an account is accepted.
 * **People** — a guardian reads and gives consent for their own children only; staff only their school.
+* **Roster** — the school's administrator uploads the NEDB export (CSV or XLSX), finds people, gives out,
+  blocks and replaces cards, and reads the audit journal; canteen staff find people without IIN or contacts.
 * **Operations** — `GET /healthz`, `GET /metrics` (Prometheus).
 """
 
@@ -56,6 +58,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     app.include_router(sync.router)
     app.include_router(accounts.router)
     app.include_router(people.router)
+    app.include_router(roster_admin.router)
     app.include_router(health.router)
     document_raw_bodies(app, [Batch], required_headers=[HEADER_GATEWAY, HEADER_TIMESTAMP, HEADER_SIGNATURE])
     return app

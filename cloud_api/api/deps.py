@@ -8,6 +8,7 @@
                   with its roles in force, or the system for the admin token
     SchoolAdmin   a ``CurrentAccount`` that is school_admin of the path's ``{school_id}`` (or the system)
     SchoolStaff   a ``CurrentAccount`` that is school_admin or canteen_staff of ``{school_id}`` (or the system)
+    AcceptLanguage  the ``Accept-Language`` header, for translated error messages
 """
 
 from __future__ import annotations
@@ -20,19 +21,21 @@ from fastapi import Depends, Header, HTTPException, Path, Request
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from cloud_api.api.errors import http_refusal
+from cloud_api.api.errors import coded_error, http_refusal
 from cloud_api.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP
 from cloud_api.services.accounts import Principal, Role, session_principal
 from cloud_api.services.signatures import Refusal, Refused, SignedBody, check_signature
 from cloud_api.settings import CloudSettings
 
 __all__ = [
+    "AcceptLanguage",
     "AdminAuth",
     "BearerToken",
     "CurrentAccount",
     "EngineDep",
     "GatewayAuth",
     "SchoolAdmin",
+    "SchoolPath",
     "SchoolStaff",
     "SettingsDep",
     "read_limited",
@@ -50,6 +53,7 @@ def _settings(request: Request) -> CloudSettings:
 
 EngineDep = Annotated[Engine, Depends(_engine)]
 SettingsDep = Annotated[CloudSettings, Depends(_settings)]
+AcceptLanguage = Annotated[str | None, Header(include_in_schema=False)]
 
 
 async def read_limited(request: Request, limit: int) -> bytes:
@@ -165,22 +169,26 @@ async def _current_account(engine: EngineDep, settings: SettingsDep, token: Bear
 CurrentAccount = Annotated[Principal, Depends(_current_account)]
 
 
-def require_school_role(principal: Principal, school_id: str, *roles: Role) -> None:
-    """HTTP 403 unless ``principal`` holds one of ``roles`` in ``school_id`` (the system holds all)."""
+def require_school_role(principal: Principal, school_id: str, *roles: Role, accept_language: str | None = None) -> None:
+    """HTTP 403 ``not_allowed`` unless ``principal`` holds one of ``roles`` in ``school_id`` (the system holds all)."""
     if not any(principal.has(role, school_id) for role in roles):
-        raise HTTPException(403, "not allowed in this school")
+        raise coded_error(403, "not_allowed", accept_language)
 
 
 SchoolPath = Annotated[str, Path(max_length=64, examples=["demo-school"])]
 
 
-def _school_admin(principal: CurrentAccount, school_id: SchoolPath) -> Principal:
-    require_school_role(principal, school_id, Role.SCHOOL_ADMIN)
+def _school_admin(
+    principal: CurrentAccount, school_id: SchoolPath, accept_language: AcceptLanguage = None
+) -> Principal:
+    require_school_role(principal, school_id, Role.SCHOOL_ADMIN, accept_language=accept_language)
     return principal
 
 
-def _school_staff(principal: CurrentAccount, school_id: SchoolPath) -> Principal:
-    require_school_role(principal, school_id, Role.SCHOOL_ADMIN, Role.CANTEEN_STAFF)
+def _school_staff(
+    principal: CurrentAccount, school_id: SchoolPath, accept_language: AcceptLanguage = None
+) -> Principal:
+    require_school_role(principal, school_id, Role.SCHOOL_ADMIN, Role.CANTEEN_STAFF, accept_language=accept_language)
     return principal
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-__all__ = ["INGEST_EVENTS", "INGEST_REFUSED", "INGEST_SECONDS"]
+__all__ = ["INGEST_EVENTS", "INGEST_REFUSED", "INGEST_SECONDS", "ROSTER_FILES_REFUSED", "ROSTER_ROWS_REFUSED"]
 
 INGEST_REFUSED = Counter(
     "mektep_ingest_refused", "Ingest requests refused before anything was stored, by reason", ["reason"]
@@ -18,4 +18,12 @@ INGEST_SECONDS = Histogram(
     "mektep_ingest_seconds",
     "Time to verify, parse and store one batch",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+# DESIGN §4: a bad roster import gets a clear error and a counter, and the good rest goes on.
+ROSTER_ROWS_REFUSED = Counter(
+    "mektep_roster_rows_refused", "Rows of uploaded roster files not imported, by problem code", ["code"]
+)
+ROSTER_FILES_REFUSED = Counter(
+    "mektep_roster_files_refused", "Roster uploads refused as a whole (type, size, unusable file), by code", ["code"]
 )
