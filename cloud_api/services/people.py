@@ -21,6 +21,7 @@ class PeopleQuery:
     """What to look for: every filter is optional, ``q`` matches a part of a name (any case)."""
 
     role: str | None = None
+    roles: tuple[str, ...] | None = None  # the roles the caller may see at all (None: every role)
     class_name: str | None = None
     q: str | None = None
     search_iin: bool = False  # also match ``q`` as the start of an IIN (the administrator only)
@@ -38,6 +39,8 @@ def list_people(conn: Connection, school_id: str, query: PeopleQuery) -> tuple[l
     where = [people.c.school_id == school_id]
     if query.role:
         where.append(people.c.role == query.role)
+    if query.roles is not None:
+        where.append(people.c.role.in_(query.roles))
     if query.class_name:
         where.append(people.c.class_name == normalise_class(query.class_name))
     if query.q and (needle := query.q.strip().lower()):

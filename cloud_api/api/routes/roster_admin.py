@@ -49,7 +49,7 @@ from cloud_api.roster_admin_models import (
 )
 from cloud_api.services.accounts import Role, logins_of
 from cloud_api.services.audit import audit_page
-from cloud_api.services.cards import assign_card, block_card, cards_of, get_card, replace_card
+from cloud_api.services.cards import CARD_HOLDERS, assign_card, block_card, cards_of, get_card, replace_card
 from cloud_api.services.errors import RosterError
 from cloud_api.services.people import PeopleQuery, list_people
 from cloud_api.services.roster_import import import_roster
@@ -68,6 +68,7 @@ STATUS = {
     "not_a_card_holder": 409,
 }
 _ERRORS = {"model": ErrorResponse}
+CARD_HOLDERS_ROLES = tuple(sorted(CARD_HOLDERS))  # what canteen staff may list: who eats and taps
 _CARD_ERRORS: dict[int | str, dict[str, object]] = {
     403: {**_ERRORS, "description": "Not school_admin of this school (`not_allowed`)"},
     404: {**_ERRORS, "description": "No such person or card in this school (`unknown_person`, `unknown_card`)"},
@@ -156,8 +157,8 @@ def _import(
     "/v1/schools/{school_id}/people",
     response_model=PeoplePage[PersonAdmin] | PeoplePage[PersonPublic],
     summary="Find a school's people",
-    description="The school's administrator sees IIN, language and contacts (`PersonAdmin`); canteen staff "
-    "do not: the fields are absent (`PersonPublic`).",
+    description="The school's administrator sees everyone with IIN, language and contacts (`PersonAdmin`); "
+    "canteen staff see students and staff only, without them: the fields are absent (`PersonPublic`).",
     responses={403: {**_ERRORS, "description": "Not school_admin or canteen_staff of this school"}},
     openapi_extra=RETURNS_PERSON,
 )
@@ -171,10 +172,14 @@ def school_people(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JSONResponse:
-    """Students by grade and class, then staff and guardians, each by name; `total` counts every match."""
+    """Students by grade and class, then staff (and guardians), each by name; `total` counts every match."""
     admin = principal.has(Role.SCHOOL_ADMIN, school_id)
-    # Only the administrator may search by IIN: for others a match would confirm whose IIN it is.
-    query = PeopleQuery(role=role, class_name=class_name, q=q, search_iin=admin, limit=limit, offset=offset)
+    # Canteen staff serve students and staff: guardians are none of their business. Only the
+    # administrator may search by IIN: for others a match would confirm whose IIN it is.
+    query = PeopleQuery(
+        role=role, roles=None if admin else CARD_HOLDERS_ROLES, class_name=class_name, q=q, search_iin=admin,
+        limit=limit, offset=offset,
+    )  # fmt: skip
     with engine.connect() as conn:
         rows, total = list_people(conn, school_id, query)
     shown: type[PersonPublic] = PersonAdmin if admin else PersonPublic
