@@ -19,6 +19,7 @@ from cloud_api.api.routes import (
     people,
     photos,
     push,
+    roster_admin,
     social_wallet,
     sync,
 )
@@ -42,6 +43,8 @@ Signed, idempotent ingest of school gateway events, and their read-back by local
   Roles (ministry, region, school_admin, canteen_staff, guardian, student) are granted per scope and kept
   as history. The admin token acts as the system everywhere an account is accepted.
 * **People** — a guardian reads and gives consent for their own children only; staff only their school.
+* **Roster** — the school's administrator uploads the NEDB export (CSV or XLSX), finds people, gives out,
+  blocks and replaces cards, and reads the audit journal; canteen staff find people without IIN or contacts.
 * **Canteen** — meal rules, dishes with photos and prices, the day's menu (§33-1.3); a guardian's allergen
   bans (§33-1.7) and daily limit; the prepaid balance, credited by the school admin, charged per paid meal.
 * **Social Wallet** — every free or discounted meal is sent to the state's Social Wallet once (§33-2); the
@@ -90,6 +93,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     app.include_router(social_wallet.router)
     app.include_router(parent.router)
     app.add_exception_handler(parent.SignInNeeded, parent.sign_in_redirect)
+    app.include_router(roster_admin.router)
     app.include_router(health.router)
     document_raw_bodies(app, [Batch], required_headers=[HEADER_GATEWAY, HEADER_TIMESTAMP, HEADER_SIGNATURE])
     return app

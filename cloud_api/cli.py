@@ -1,4 +1,4 @@
-"""``mektep cloud``: serve the API, migrate its database, register gateways, prune the journal.
+"""``mektep cloud``: serve the API, migrate its database, register gateways and administrators, prune the journal.
 
 Each command is a thin shell over one function of ``cloud_api.commands``. Settings not given as
 options come from ``MEKTEP_CLOUD_*`` environment variables (see ``cloud_api.settings``).
@@ -6,15 +6,18 @@ options come from ``MEKTEP_CLOUD_*`` environment variables (see ``cloud_api.sett
 
 from __future__ import annotations
 
+import getpass
 import os
 
 import typer
 from pydantic import ValidationError
 
 from cloud_api import commands
+from cloud_api.services.accounts import AccountError
 from cloud_api.settings import CloudSettings
+from mektep.i18n import translator
 
-__all__ = ["DB_HELP", "app", "gateway_add", "init", "load_settings", "migrate", "prune_journal", "serve"]
+__all__ = ["DB_HELP", "admin_add", "app", "gateway_add", "init", "load_settings", "migrate", "prune_journal", "serve"]
 
 app = typer.Typer(help="The cloud API: serve it, migrate its database, register gateways.", no_args_is_help=True,
                   add_completion=False)  # fmt: skip
@@ -94,6 +97,47 @@ def gateway_add(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     typer.echo(f"gateway {gateway_id} {'registered' if new else 'key rotated'} for school {school}")
+
+
+@app.command("admin-add")
+def admin_add(
+    login: str = typer.Argument(..., help="E-mail or phone number to sign in with."),
+    school: str = typer.Option(..., help="The school the account administers."),
+    password_env: str | None = typer.Option(
+        None, help="Environment variable holding the password (for scripts); otherwise it is asked for, hidden."
+    ),
+    actor: str = typer.Option(getpass.getuser(), help="Who creates it (kept in the audit journal)."),
+    language: str = typer.Option("ru", "--lang", help="Language of the messages: kk, ru or en."),
+    database_url: str | None = typer.Option(None, help=DB_HELP),
+) -> None:
+    """Create a school administrator's account with a password, so that a new deployment can sign in.
+
+    The password is asked for twice without echo (never on the command line, where the process
+    list shows it). The account then signs in at POST /v1/auth/sign-in and creates the others.
+
+    Example:
+        mektep cloud admin-add head@school-17.kz --school school-17 --lang kk
+        ADMIN_PASSWORD=... mektep cloud admin-add +77011234567 --school school-17 --password-env ADMIN_PASSWORD
+    """
+    _ = translator(language)
+    if password_env is not None:
+        password = os.environ.get(password_env, "")
+        if not password:
+            raise typer.BadParameter(_("environment variable {name} is not set", name=password_env),
+                                     param_hint="--password-env")  # fmt: skip
+    else:
+        password = typer.prompt(_("Password"), hide_input=True)
+        if typer.prompt(_("Repeat the password"), hide_input=True) != password:
+            typer.echo(_("The passwords do not match."), err=True)
+            raise typer.Exit(1)
+    try:
+        account = commands.add_school_admin(
+            load_settings(database_url).database_url, login, password, school, actor=actor
+        )
+    except AccountError as error:
+        typer.echo(_(error.code), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(_("Account {login} created: school_admin of {school}.", login=account.login, school=school))
 
 
 @app.command("prune-journal")

@@ -13,12 +13,13 @@ from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
 from cloud_api.push.keys import ensure_vapid_key
 from cloud_api.roster.nedb import read_roster
+from cloud_api.services.accounts import Account, create_school_admin
 from cloud_api.services.gateways import register_gateway
 from cloud_api.services.journal import prune_packets
 from cloud_api.services.roster_import import ImportReport, import_roster
 from cloud_api.settings import CloudSettings
 
-__all__ = ["add_gateway", "import_roster_file", "prune_journal", "serve", "upgrade"]
+__all__ = ["add_gateway", "add_school_admin", "import_roster_file", "prune_journal", "serve", "upgrade"]
 
 
 def serve(settings: CloudSettings, host: str = "127.0.0.1", port: int = 8000, log_level: str = "warning") -> None:
@@ -49,6 +50,20 @@ def add_gateway(database_url: str, gateway_id: str, school_id: str, key: str) ->
     try:
         with engine.begin() as conn:
             return register_gateway(conn, gateway_id, school_id, key)
+    finally:
+        engine.dispose()
+
+
+def add_school_admin(database_url: str, login: str, password: str, school_id: str, *, actor: str) -> Account:
+    """Migrate, then create an account with ``password`` that is school_admin of ``school_id``, committed.
+
+    Raises ``AccountError`` (``bad_login``, ``password_too_short``, ``login_taken``, ``bad_scope``).
+    """
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            return create_school_admin(conn, login, password, school_id, actor=actor)
     finally:
         engine.dispose()
 

@@ -37,7 +37,16 @@ class CloudSettings(BaseSettings):
         description=f"Bearer token of the admin read API; {MIN_ADMIN_TOKEN_CHARS}+ characters, "
         "not a default, outside development. Empty in development: the admin API answers 401.",
     )
+    credential_key: SecretStr = Field(
+        SecretStr(""),
+        description="Key of the card-number hash, shared with the school's gateways (their site file's "
+        f"credential_key); {MIN_ADMIN_TOKEN_CHARS}+ characters, not a default, outside development. "
+        "Empty in development: assigning or replacing a card answers 503.",
+    )
     max_batch_bytes: int = Field(4 * 1024 * 1024, gt=0, description="Largest ingest body accepted (413 above).")
+    max_roster_bytes: int = Field(
+        10 * 1024 * 1024, gt=0, description="Largest roster upload (CSV or XLSX) accepted (413 above)."
+    )
     signature_max_skew_s: int = Field(
         300, gt=0, description="How far a signature's timestamp may be from the cloud's clock, in seconds."
     )
@@ -74,16 +83,17 @@ class CloudSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _no_default_secrets_outside_development(self) -> CloudSettings:
-        token = self.admin_token.get_secret_value()
-        if self.environment != "development" and (
-            token.lower() in DEFAULT_ADMIN_TOKENS or len(token) < MIN_ADMIN_TOKEN_CHARS
-        ):
-            raise ValueError(
-                f"MEKTEP_CLOUD_ADMIN_TOKEN must be set to a non-default value of {MIN_ADMIN_TOKEN_CHARS}+ "
-                f"characters when MEKTEP_CLOUD_ENVIRONMENT={self.environment}"
-            )
         if self.social_wallet_url and not self.social_wallet_public_key:
             raise ValueError("MEKTEP_CLOUD_SOCIAL_WALLET_PUBLIC_KEY is required with MEKTEP_CLOUD_SOCIAL_WALLET_URL")
         if self.social_wallet_public_key:
             load_public_key(self.social_wallet_public_key)  # a bad key fails at start-up, not at the first receipt
+        if self.environment == "development":
+            return self
+        for name, secret in (("ADMIN_TOKEN", self.admin_token), ("CREDENTIAL_KEY", self.credential_key)):
+            value = secret.get_secret_value()
+            if value.lower() in DEFAULT_ADMIN_TOKENS or len(value) < MIN_ADMIN_TOKEN_CHARS:
+                raise ValueError(
+                    f"MEKTEP_CLOUD_{name} must be set to a non-default value of {MIN_ADMIN_TOKEN_CHARS}+ "
+                    f"characters when MEKTEP_CLOUD_ENVIRONMENT={self.environment}"
+                )
         return self

@@ -13,6 +13,8 @@ from mektep.i18n import LANGUAGES, catalog_messages
 ROOT = Path(__file__).resolve().parents[1]
 MARKED = re.compile(r"""(?<![`\w])_\(\s*["']([^"'…]+)["']""")
 RAISED_CODES = re.compile(r'(?:RosterError|AccountError)\("(\w+)"\)')
+# Codes given straight to an HTTP answer or a whole-file refusal: coded_error(422, "missing_columns", …).
+SHOWN_CODES = re.compile(r'(?:RosterFileError\(|UploadRefused\(\d+,\s*|coded_error\(\d+,\s*)"(\w+)"')
 ROSTER_CODES = re.compile(r'bad\(\s*[\w"]+,\s*"(\w+)"\)|RowProblem\([^,]+,\s*"\w+",\s*"(\w+)"')
 
 
@@ -30,6 +32,7 @@ def test_every_marked_message_and_shown_code_is_translated() -> None:
             if path.parent.name == "roster" or path.name == "roster_import.py":
                 wanted |= {code for pair in ROSTER_CODES.findall(text) for code in pair if code}
             wanted |= set(RAISED_CODES.findall(text))
+            wanted |= set(SHOWN_CODES.findall(text))
     wanted |= {r.value for r in Reason if r is not Reason.MANUAL and r is not Reason.DEVICE_STATUS}
     wanted |= {p.value for p in IinProblem}
     wanted |= {a.value for a in Allergen}  # named to a child whose meal holds one

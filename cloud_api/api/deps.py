@@ -42,6 +42,7 @@ __all__ = [
     "Guardian",
     "SchoolAdmin",
     "SchoolMember",
+    "SchoolPath",
     "SchoolStaff",
     "SettingsDep",
     "guardian_of",
@@ -60,6 +61,7 @@ def _settings(request: Request) -> CloudSettings:
 
 EngineDep = Annotated[Engine, Depends(_engine)]
 SettingsDep = Annotated[CloudSettings, Depends(_settings)]
+AcceptLanguage = Annotated[str | None, Header(include_in_schema=False)]
 
 
 async def read_limited(request: Request, limit: int) -> bytes:
@@ -184,22 +186,26 @@ async def _current_account(engine: EngineDep, settings: SettingsDep, token: Bear
 CurrentAccount = Annotated[Principal, Depends(_current_account)]
 
 
-def require_school_role(principal: Principal, school_id: str, *roles: Role) -> None:
-    """HTTP 403 unless ``principal`` holds one of ``roles`` in ``school_id`` (the system holds all)."""
+def require_school_role(principal: Principal, school_id: str, *roles: Role, accept_language: str | None = None) -> None:
+    """HTTP 403 ``not_allowed`` unless ``principal`` holds one of ``roles`` in ``school_id`` (the system holds all)."""
     if not any(principal.has(role, school_id) for role in roles):
-        raise HTTPException(403, "not allowed in this school")
+        raise coded_error(403, "not_allowed", accept_language)
 
 
 SchoolPath = Annotated[str, Path(max_length=64, examples=["demo-school"])]
 
 
-def _school_admin(principal: CurrentAccount, school_id: SchoolPath) -> Principal:
-    require_school_role(principal, school_id, Role.SCHOOL_ADMIN)
+def _school_admin(
+    principal: CurrentAccount, school_id: SchoolPath, accept_language: AcceptLanguage = None
+) -> Principal:
+    require_school_role(principal, school_id, Role.SCHOOL_ADMIN, accept_language=accept_language)
     return principal
 
 
-def _school_staff(principal: CurrentAccount, school_id: SchoolPath) -> Principal:
-    require_school_role(principal, school_id, Role.SCHOOL_ADMIN, Role.CANTEEN_STAFF)
+def _school_staff(
+    principal: CurrentAccount, school_id: SchoolPath, accept_language: AcceptLanguage = None
+) -> Principal:
+    require_school_role(principal, school_id, Role.SCHOOL_ADMIN, Role.CANTEEN_STAFF, accept_language=accept_language)
     return principal
 
 
@@ -207,13 +213,14 @@ SchoolAdmin = Annotated[Principal, Depends(_school_admin)]
 SchoolStaff = Annotated[Principal, Depends(_school_staff)]
 
 
-def _school_member(principal: CurrentAccount, school_id: SchoolPath) -> Principal:
-    require_school_role(principal, school_id, *Role)
+def _school_member(
+    principal: CurrentAccount, school_id: SchoolPath, accept_language: AcceptLanguage = None
+) -> Principal:
+    require_school_role(principal, school_id, *Role, accept_language=accept_language)
     return principal
 
 
 SchoolMember = Annotated[Principal, Depends(_school_member)]
-AcceptLanguage = Annotated[str | None, Header(include_in_schema=False)]
 
 
 class Guardian(NamedTuple):

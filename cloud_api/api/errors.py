@@ -11,7 +11,7 @@ from cloud_api.models import ErrorDetail, ErrorResponse, FieldError
 from cloud_api.services.signatures import Refusal, Refused
 from mektep.i18n import translator
 
-__all__ = ["STATUS", "coded_error", "error_responses", "http_refusal"]
+__all__ = ["STATUS", "coded_error", "error_responses", "http_refusal", "language_of"]
 
 # A batch naming another gateway than its signer is an authentication failure (401), not a
 # malformed batch (422): the gateway's forwarder halves a batch on 422 until it dead-letters
@@ -74,12 +74,24 @@ def error_responses() -> dict[int | str, dict[str, Any]]:
     }
 
 
-def coded_error(status: int, code: str, accept_language: str | None = None, **headers: str) -> HTTPException:
+def language_of(accept_language: str | None) -> str:
+    """The first language of an ``Accept-Language`` header, as two letters (``translator`` picks ours)."""
+    return (accept_language or "").split(",")[0].split(";")[0].strip()[:2].lower()
+
+
+def coded_error(
+    status: int,
+    code: str,
+    accept_language: str | None = None,
+    *,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+) -> HTTPException:
     """An HTTP error whose detail is ``{code, message}``, the message in the caller's language.
 
     ``code`` is one of the translated codes (an ``AccountError`` or ``RosterError`` code); the
     message is in the first language of ``Accept-Language`` that we speak, else Kazakh.
+    ``errors`` name the fields at fault, when there are several.
     """
-    language = (accept_language or "").split(",")[0].split(";")[0].strip()[:2].lower()
-    detail = ErrorDetail(code=code, message=translator(language)(code))
-    return HTTPException(status, detail.model_dump(exclude_none=True), headers=headers or None)
+    detail = ErrorDetail(code=code, message=translator(language_of(accept_language))(code), errors=errors)
+    return HTTPException(status, detail.model_dump(exclude_none=True), headers=headers)

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-__all__ = ["FREE_MEAL_CONFLICTS", "INGEST_EVENTS", "INGEST_REFUSED", "INGEST_SECONDS", "WALLET_RECORDS"]
+__all__ = [
+    "FREE_MEAL_CONFLICTS",
+    "INGEST_EVENTS",
+    "INGEST_REFUSED",
+    "INGEST_SECONDS",
+    "ROSTER_FILES_REFUSED",
+    "ROSTER_ROWS_REFUSED",
+    "WALLET_RECORDS",
+]
 
 INGEST_REFUSED = Counter(
     "mektep_ingest_refused", "Ingest requests refused before anything was stored, by reason", ["reason"]
@@ -28,4 +36,12 @@ WALLET_RECORDS = Counter(
     "Social Wallet sends by outcome: delivered, rejected, unverified (a receipt whose signature failed), "
     "retry (not answered this round)",
     ["outcome"],
+)
+
+# DESIGN §4: a bad roster import gets a clear error and a counter, and the good rest goes on.
+ROSTER_ROWS_REFUSED = Counter(
+    "mektep_roster_rows_refused", "Rows of uploaded roster files not imported, by problem code", ["code"]
+)
+ROSTER_FILES_REFUSED = Counter(
+    "mektep_roster_files_refused", "Roster uploads refused as a whole (type, size, unusable file), by code", ["code"]
 )

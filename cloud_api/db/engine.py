@@ -40,5 +40,12 @@ def make_engine(database_url: str) -> Engine:
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
+        # SQLite's own lower() folds ASCII only: searching "нұр" would miss "Нұрланова". PostgreSQL's
+        # is Unicode-aware, so the same query means the same on both.
+        dbapi_conn.create_function("lower", 1, _lower, deterministic=True)
 
     return engine
+
+
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value

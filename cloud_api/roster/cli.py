@@ -12,6 +12,7 @@ from rich.table import Table
 
 from cloud_api import commands
 from cloud_api.cli import DB_HELP, load_settings
+from cloud_api.roster.nedb import RosterFileError
 from mektep.i18n import translator
 
 __all__ = ["app", "import_"]
@@ -46,8 +47,9 @@ def import_(
                 on_parsed=lambda rows: progress.update(task, total=rows),
                 progress=lambda n: progress.advance(task, n),
             )  # fmt: skip
-        except ValueError as exc:  # the file as a whole is unusable: missing columns, not a roster
-            console.print(f"[red]{file}: {exc}[/red]")
+        except RosterFileError as exc:  # the file as a whole is unusable: missing columns, not a roster
+            columns = f": {', '.join(exc.columns)}" if exc.columns else ""
+            console.print(f"[red]{file}: {_(exc.code)}{columns}[/red]", markup=True, highlight=False)
             raise typer.Exit(2) from None
     console.print(
         _("Created {created}, updated {updated}, unchanged {unchanged}; roster version {version}.",

@@ -17,7 +17,9 @@ export are accepted as aliases):
 
 Every bad row gives one :class:`RowProblem` per bad cell (row number as the admin sees it in the
 file, the column, a stable code and the value); good rows are returned whatever the bad ones are.
-Nothing here touches the database: the importer decides what to store.
+A file unusable as a whole (not a roster, missing columns) raises :class:`RosterFileError`, whose
+code is stable and translated too. Nothing here touches the database: the importer decides what
+to store.
 """
 
 from __future__ import annotations
@@ -25,18 +27,50 @@ from __future__ import annotations
 import csv
 import io
 import re
+import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from cloud_api.contract import Category
 from cloud_api.roster.iin import iin_problem
 
-__all__ = ["ParsedRoster", "PersonRow", "Role", "RowProblem", "parse_rows", "read_roster"]
+__all__ = [
+    "FILE_KINDS",
+    "FileKind",
+    "ParsedRoster",
+    "PersonRow",
+    "Role",
+    "RosterFileError",
+    "RowProblem",
+    "parse_export",
+    "parse_rows",
+    "read_roster",
+]
 
 Bad = Callable[[str, str], None]  # report (column, code) for the current row
 MAX_ROWS = 100_000  # a big school has ~5,000 people; more is a wrong file, not a roster
+# An XLSX is a zip: a few kilobytes can unpack to gigabytes. A 100,000-row export unpacks to ~50 MB.
+MAX_XLSX_UNPACKED_BYTES = 256 * 1024 * 1024
+
+FileKind = Literal["csv", "xlsx"]
+# What an uploaded file's name says it is; anything else is refused before it is read.
+FILE_KINDS: dict[str, FileKind] = {".csv": "csv", ".xlsx": "xlsx"}
+
+
+class RosterFileError(ValueError):
+    """A file unusable as a whole; ``code`` is stable and shown translated, ``str()`` says more in English.
+
+    Codes: ``empty_file``, ``missing_columns`` (``columns`` names them), ``not_utf8``,
+    ``unreadable_csv``, ``unreadable_xlsx``, ``too_many_rows``.
+    """
+
+    def __init__(self, code: str, message: str, columns: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.code = code
+        self.columns = columns
 
 
 class Role(StrEnum):
@@ -111,13 +145,19 @@ _ROLES = {"student": Role.STUDENT, "оқушы": Role.STUDENT, "ученик": R
 
 
 def read_roster(path: Path) -> ParsedRoster:
-    """Read a CSV (UTF-8, comma or semicolon) or XLSX export. Raises ``ValueError`` if unreadable."""
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
-        return parse_rows(_xlsx_rows(path))
+    """Read a CSV (UTF-8, comma or semicolon) or XLSX export; ``RosterFileError`` if unusable."""
+    kind: FileKind = "xlsx" if path.suffix.lower() in (".xlsx", ".xlsm") else "csv"
+    return parse_export(path.read_bytes(), kind)
+
+
+def parse_export(data: bytes, kind: FileKind) -> ParsedRoster:
+    """Parse an export's bytes (an upload, a file read); ``RosterFileError`` if unusable as a whole."""
+    if kind == "xlsx":
+        return parse_rows(_xlsx_rows(data))
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ValueError(f"not UTF-8 text (byte {exc.start}): save the export as CSV UTF-8") from None
+        raise RosterFileError("not_utf8", f"not UTF-8 text (byte {exc.start}): save the export as CSV UTF-8") from None
     # The header says which separator the export uses (Excel in a Russian locale writes ";").
     # csv.Sniffer guesses from the data and gives up on rows with many empty cells.
     header = text.split("\n", 1)[0]
@@ -125,14 +165,26 @@ def read_roster(path: Path) -> ParsedRoster:
     try:
         return parse_rows(csv.reader(io.StringIO(text), delimiter=delimiter))
     except csv.Error as exc:
-        raise ValueError(f"not a readable CSV file: {exc}") from None
+        raise RosterFileError("unreadable_csv", f"not a readable CSV file: {exc}") from None
 
 
-def _xlsx_rows(path: Path) -> Iterator[Sequence[object]]:
+def _xlsx_rows(data: bytes) -> Iterator[Sequence[object]]:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except zipfile.BadZipFile:
+        raise RosterFileError("unreadable_xlsx", "not an XLSX workbook (not a zip archive)") from None
+    if unpacked > MAX_XLSX_UNPACKED_BYTES:
+        raise RosterFileError("unreadable_xlsx", f"the workbook unpacks to {unpacked} bytes: is this a roster?")
     from openpyxl import load_workbook  # only the XLSX path pays for importing it
 
-    book = load_workbook(path, read_only=True, data_only=True)
     try:
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:  # a zip, but not a workbook
+        raise RosterFileError("unreadable_xlsx", f"not an XLSX workbook: {exc}") from None
+    try:
+        if not book.worksheets:
+            raise RosterFileError("empty_file", "the workbook has no sheet")
         yield from book.worksheets[0].iter_rows(values_only=True)
     finally:
         book.close()
@@ -154,11 +206,11 @@ def parse_rows(rows: Iterable[Sequence[object]]) -> ParsedRoster:
     it = iter(rows)
     header = next(it, None)
     if header is None:
-        raise ValueError("the file is empty")
+        raise RosterFileError("empty_file", "the file is empty")
     columns = [_ALIASES.get(re.sub(r"[\s_]", "", _text(None, h).strip().lower())) for h in header]
     missing = [c for c in _REQUIRED if c not in columns]
     if missing:
-        raise ValueError(f"missing columns: {', '.join(missing)}")
+        raise RosterFileError("missing_columns", f"missing columns: {', '.join(missing)}", tuple(missing))
     seen: dict[str, int] = {}
     for number, values in enumerate(it, start=2):
         cells = {c: _text(c, v).strip() for c, v in zip(columns, values, strict=False) if c is not None}
@@ -166,7 +218,7 @@ def parse_rows(rows: Iterable[Sequence[object]]) -> ParsedRoster:
             continue  # blank lines at the end of a spreadsheet are not rows
         out.total_rows += 1
         if out.total_rows > MAX_ROWS:
-            raise ValueError(f"more than {MAX_ROWS} rows: is this a roster?")
+            raise RosterFileError("too_many_rows", f"more than {MAX_ROWS} rows: is this a roster?")
         person, problems = _person(number, cells)
         if person is not None and person.iin in seen:
             problems.append(RowProblem(number, "iin", "duplicate_iin", f"{person.iin} (row {seen[person.iin]})"))

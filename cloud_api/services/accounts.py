@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -48,9 +49,11 @@ __all__ = [
     "SignInResult",
     "change_password",
     "create_account",
+    "create_school_admin",
     "failed_sign_ins",
     "get_account",
     "grant_role",
+    "logins_of",
     "normalise_login",
     "revoke_role",
     "role_history",
@@ -243,6 +246,23 @@ def create_account(
     entry = AuditEntry("create", "account", str(account.id), None, after)
     write_audit(conn, _audit_scope(school_id), actor, now, [entry])
     return account
+
+
+def create_school_admin(conn: Connection, login: str, password: str, school_id: str, *, actor: str) -> Account:
+    """A new account with a password and school_admin of ``school_id``: the first sign-in of a deployment."""
+    if not school_id.strip():
+        raise AccountError("bad_scope")
+    account = create_account(conn, login, actor=actor, password=password, school_id=school_id)
+    grant_role(conn, account.id, Role.SCHOOL_ADMIN, school_id, actor=actor)
+    return account
+
+
+def logins_of(conn: Connection, account_ids: Iterable[UUID]) -> dict[UUID, str]:
+    """The login of each of ``account_ids`` that exists (to show who an ``account:<id>`` actor is)."""
+    wanted = list(set(account_ids))
+    if not wanted:
+        return {}
+    return dict(conn.execute(select(accounts.c.id, accounts.c.login).where(accounts.c.id.in_(wanted))).all())
 
 
 def set_password(conn: Connection, account_id: UUID, new_password: str, *, actor: str) -> None:

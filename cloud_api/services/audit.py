@@ -15,7 +15,7 @@ from sqlalchemy import Connection, insert, select
 
 from cloud_api.db.schema import audit_log
 
-__all__ = ["AuditEntry", "audit_entries", "write_audit"]
+__all__ = ["AuditEntry", "audit_entries", "audit_page", "write_audit"]
 
 Action = Literal["create", "update", "delete"]
 
@@ -46,3 +46,27 @@ def audit_entries(conn: Connection, school_id: str, entity: str | None = None) -
     if entity is not None:
         query = query.where(audit_log.c.entity == entity)
     return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def audit_page(
+    conn: Connection,
+    school_id: str,
+    *,
+    entity: str | None = None,
+    since: datetime | None = None,
+    before_id: int | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """The journal of a school newest first: entries of ``entity`` at or after ``since``, below ``before_id``.
+
+    Paged by id rather than by offset: entries written while an administrator pages through the
+    journal neither shift nor repeat what the next page shows.
+    """
+    query = select(audit_log).where(audit_log.c.school_id == school_id)
+    if entity is not None:
+        query = query.where(audit_log.c.entity == entity)
+    if since is not None:
+        query = query.where(audit_log.c.at >= since)
+    if before_id is not None:
+        query = query.where(audit_log.c.id < before_id)
+    return [dict(row._mapping) for row in conn.execute(query.order_by(audit_log.c.id.desc()).limit(limit))]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 from uuid import UUID
 
 import uuid_utils
@@ -21,7 +22,11 @@ from cloud_api.services.audit import AuditEntry, write_audit
 from cloud_api.services.errors import RosterError
 from cloud_api.services.roster_versions import next_version
 
-__all__ = ["CardStatus", "assign_card", "block_card", "replace_card"]
+__all__ = ["CARD_HOLDERS", "CardStatus", "assign_card", "block_card", "cards_of", "get_card", "replace_card"]
+
+
+# Who taps at the school's readers (the roles the gateway's roster holds).
+CARD_HOLDERS = frozenset({"student", "staff"})
 
 
 class CardStatus(StrEnum):
@@ -35,12 +40,19 @@ class CardStatus(StrEnum):
 def assign_card(
     conn: Connection, school_id: str, person_id: UUID, kind: CredentialKind, credential_hash: str, *, actor: str
 ) -> UUID:
-    """Give a person a card (or a QR credential); its id. Refuses a card another row already has."""
-    exists = conn.execute(
-        select(people.c.id).where(people.c.school_id == school_id, people.c.id == person_id, people.c.active)
+    """Give a student or staff member a card (or a QR credential); its id.
+
+    Refuses (``RosterError``) an unknown or inactive person (``unknown_person``), a guardian
+    (``not_a_card_holder``) and a card that any row already has (``card_already_assigned``).
+    """
+    holder = conn.execute(
+        select(people.c.role).where(people.c.school_id == school_id, people.c.id == person_id, people.c.active)
     ).first()
-    if exists is None:
+    if holder is None:
         raise RosterError("unknown_person")
+    if holder.role not in CARD_HOLDERS:
+        # The gateway holds students and staff only: a guardian's card would open nothing.
+        raise RosterError("not_a_card_holder")
     taken = conn.execute(
         select(credentials.c.person_id).where(
             credentials.c.school_id == school_id, credentials.c.credential_hash == credential_hash
@@ -87,3 +99,29 @@ def _set_status(conn: Connection, school_id: str, card_id: UUID, status: CardSta
     entry = AuditEntry("update", "credential", str(card_id), {"status": row.status}, {"status": status.value})
     write_audit(conn, school_id, actor, now, [entry])
     return row.person_id, row.kind
+
+
+def cards_of(conn: Connection, school_id: str, person_id: UUID) -> list[dict[str, Any]]:
+    """A person's cards, newest first, every status (never the hash); ``unknown_person`` if none such."""
+    known = conn.execute(select(people.c.id).where(people.c.school_id == school_id, people.c.id == person_id)).first()
+    if known is None:
+        raise RosterError("unknown_person")
+    rows = conn.execute(
+        select(credentials.c.id, credentials.c.person_id, credentials.c.kind, credentials.c.status,
+               credentials.c.updated_at)
+        .where(credentials.c.school_id == school_id, credentials.c.person_id == person_id)
+        .order_by(credentials.c.updated_at.desc(), credentials.c.id.desc())
+    )  # fmt: skip
+    return [dict(row._mapping) for row in rows]
+
+
+def get_card(conn: Connection, school_id: str, card_id: UUID) -> dict[str, Any]:
+    """One card of the school (never the hash); ``unknown_card`` if none such."""
+    row = conn.execute(
+        select(credentials.c.id, credentials.c.person_id, credentials.c.kind, credentials.c.status,
+               credentials.c.updated_at)
+        .where(credentials.c.school_id == school_id, credentials.c.id == card_id)
+    ).first()  # fmt: skip
+    if row is None:
+        raise RosterError("unknown_card")
+    return dict(row._mapping)

@@ -312,6 +312,27 @@ PERSON_ROUTES: dict[tuple[str, str], Call] = {
 }
 
 
+def _people_list(w: World, h: dict[str, str], child: UUID, school: str) -> Any:
+    r = w.client.get(f"/v1/schools/{school}/people", headers=h, params={"limit": 1000})
+    if r.status_code != 200:
+        return r.status_code
+    return 200 if str(child) in {p["id"] for p in r.json()["items"]} else 404
+
+
+def _audit(w: World, h: dict[str, str], child: UUID, school: str) -> Any:
+    r = w.client.get(f"/v1/schools/{school}/audit", headers=h, params={"entity": "person", "limit": 1000})
+    if r.status_code != 200:
+        return r.status_code
+    return 200 if str(child) in {e["entity_id"] for e in r.json()["items"]} else 404
+
+
+# Person routes for a school's staff, never a guardian: each with the accounts of s1 that may read it.
+STAFF_PERSON_ROUTES: dict[tuple[str, str], tuple[Call, frozenset[str]]] = {
+    ("GET", "/v1/schools/{school_id}/people"): (_people_list, frozenset({"head1", "cook1"})),
+    ("GET", "/v1/schools/{school_id}/audit"): (_audit, frozenset({"head1"})),
+}
+
+
 def person_routes(app: FastAPI) -> set[tuple[str, str]]:
     """Every (method, path) of the app's routes marked ``x-returns-person``.
 
@@ -330,7 +351,9 @@ def test_every_person_route_is_covered() -> None:
     from cloud_api.app import create_app
     from cloud_api.settings import CloudSettings
 
-    assert person_routes(create_app(CloudSettings(migrate_on_start=False))) == set(PERSON_ROUTES)
+    assert person_routes(create_app(CloudSettings(migrate_on_start=False))) == set(PERSON_ROUTES) | set(
+        STAFF_PERSON_ROUTES
+    )
 
 
 @pytest.mark.parametrize("route", sorted(PERSON_ROUTES), ids=lambda r: f"{r[0]} {r[1]}")
@@ -351,6 +374,21 @@ def test_a_person_route_shows_only_ones_own(world: World, route: tuple[str, str]
     for path in ("/v1/me/children", f"/v1/schools/s1/people/{child}"):
         text = world.client.get(path, headers=mother).text
         assert not any(i in text for i in (CHILD, TEEN, OTHER_CHILD, MOTHER, FATHER))
+
+
+@pytest.mark.parametrize("route", sorted(STAFF_PERSON_ROUTES), ids=lambda r: f"{r[0]} {r[1]}")
+def test_a_staff_person_route_shows_its_school_to_its_staff_only(world: World, route: tuple[str, str]) -> None:
+    call, readers = STAFF_PERSON_ROUTES[route]
+    child = world.ids[CHILD]
+    for name, login in (("head1", "head@s1.kz"), ("cook1", "cook@s1.kz")):
+        assert call(world, world.token(login), child, "s1") == (200 if name in readers else 403), name
+    assert call(world, admin(), child, "s1") == 200  # the admin token is the system
+    # guardians, even of this very child, and staff of another school: 403
+    for login in ("+77012345678", "father@mail.kz", "cook@s2.kz"):
+        assert call(world, world.token(login), child, "s1") == 403, login
+    assert call(world, world.token("head@s1.kz"), world.ids[S2_CHILD], "s2") == 403
+    assert call(world, world.token("cook@s2.kz"), child, "s2") in (403, 404)  # s1's child is not in s2's
+    assert call(world, {"Authorization": "Bearer nobody"}, child, "s1") == 401
 
 
 def test_staff_read_people_of_their_school_only(world: World) -> None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
 
 from cloud_api.contract import Category
+from cloud_api.roster import nedb
 from cloud_api.roster.iin import check_digit
-from cloud_api.roster.nedb import Role, RowProblem, parse_rows, read_roster
+from cloud_api.roster.nedb import FileKind, Role, RosterFileError, RowProblem, parse_export, parse_rows, read_roster
 
 
 def iin(prefix: str) -> str:
@@ -108,3 +110,21 @@ def test_csv_with_many_empty_cells_is_read(tmp_path: Path) -> None:
     path.write_bytes(b"role;iin\n\xff\xfe")
     with pytest.raises(ValueError, match="not UTF-8"):
         read_roster(path)
+
+
+def test_a_file_unusable_as_a_whole_says_why_with_a_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    def code(data: bytes, kind: FileKind) -> tuple[str, tuple[str, ...]]:
+        with pytest.raises(RosterFileError) as refused:
+            parse_export(data, kind)
+        return refused.value.code, refused.value.columns
+
+    assert code(b"name;age\nA;3\n", "csv") == ("missing_columns", ("role", "iin", "last_name", "first_name"))
+    assert code(b"", "csv") == ("empty_file", ())
+    assert code(b"role;iin\n\xff\xfe", "csv") == ("not_utf8", ())
+    assert code(b"role;iin\n", "xlsx") == ("unreadable_xlsx", ())  # not a zip at all
+    book, out = Workbook(), io.BytesIO()
+    book.active.append(HEADER)  # type: ignore[union-attr]
+    book.save(out)
+    # a workbook that unpacks to more than a roster could is refused before openpyxl reads it
+    monkeypatch.setattr(nedb, "MAX_XLSX_UNPACKED_BYTES", 1000)
+    assert code(out.getvalue(), "xlsx") == ("unreadable_xlsx", ())

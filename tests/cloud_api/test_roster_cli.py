@@ -34,5 +34,6 @@ def test_a_file_that_is_not_a_roster_is_refused_whole(tmp_path: Path) -> None:
     export.write_text("name,age\nA,3\n")
     result = runner.invoke(app, ["roster", "import", str(export), "--school", "s1",
                                  "--database-url", f"sqlite:///{tmp_path / 'c.db'}"])  # fmt: skip
-    # Rich wraps at the terminal's width, which differs between a laptop and CI.
-    assert result.exit_code == 2 and "missing columns" in " ".join(result.output.split())
+    # said in the admin's language (Russian unless --lang), naming the columns to add
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "нет обязательных столбцов: role, iin, last_name, first_name" in text

@@ -9,7 +9,7 @@ from cloud_api.settings import CloudSettings
 
 
 def test_defaults_work_in_development(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("DATABASE_URL", "ENVIRONMENT", "ADMIN_TOKEN"):
+    for name in ("DATABASE_URL", "ENVIRONMENT", "ADMIN_TOKEN", "CREDENTIAL_KEY"):
         monkeypatch.delenv(f"MEKTEP_CLOUD_{name}", raising=False)
     settings = CloudSettings()
     assert settings.database_url == "sqlite:///var/cloud/cloud.db"
@@ -18,19 +18,30 @@ def test_defaults_work_in_development(monkeypatch: pytest.MonkeyPatch) -> None:
     )  # fmt: skip
 
 
+REAL_KEY = "9b1e77c04d2f4a6e8c3d"
+
+
 @pytest.mark.parametrize("token", ["", "change-me", "CHANGETHIS", "short-token"])
 def test_production_refuses_a_default_or_short_admin_token(token: str) -> None:
     with pytest.raises(ValidationError, match="MEKTEP_CLOUD_ADMIN_TOKEN"):
-        CloudSettings(environment="production", admin_token=token)
+        CloudSettings(environment="production", admin_token=token, credential_key=REAL_KEY)
+
+
+@pytest.mark.parametrize("key", ["", "secret", "DEVELOPMENT", "short-key"])
+def test_production_refuses_a_default_or_short_credential_key(key: str) -> None:
+    with pytest.raises(ValidationError, match="MEKTEP_CLOUD_CREDENTIAL_KEY"):
+        CloudSettings(environment="production", admin_token="f3a9c1e07b5d4e2a9c8b", credential_key=key)
 
 
 def test_production_takes_a_real_token_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MEKTEP_CLOUD_ENVIRONMENT", "production")
     monkeypatch.setenv("MEKTEP_CLOUD_ADMIN_TOKEN", "f3a9c1e07b5d4e2a9c8b")
+    monkeypatch.setenv("MEKTEP_CLOUD_CREDENTIAL_KEY", REAL_KEY)
     monkeypatch.setenv("MEKTEP_CLOUD_MAX_BATCH_BYTES", "1024")
     settings = CloudSettings()
     assert settings.environment == "production" and settings.max_batch_bytes == 1024
-    assert "f3a9" not in repr(settings)  # a SecretStr never prints
+    assert settings.credential_key.get_secret_value() == REAL_KEY
+    assert "f3a9" not in repr(settings) and REAL_KEY not in repr(settings)  # a SecretStr never prints
 
 
 def test_every_setting_is_documented() -> None:

@@ -1,0 +1,349 @@
+"""The school administrator's roster: import the NEDB export, find people, give out cards, read the journal.
+
+    POST /v1/schools/{school_id}/roster/import                    upload a CSV or XLSX export (school_admin)
+    GET  /v1/schools/{school_id}/people                           find people (school_admin, canteen_staff)
+    GET  /v1/schools/{school_id}/people/{person_id}/cards         a person's cards (school_admin, canteen_staff)
+    POST /v1/schools/{school_id}/people/{person_id}/cards         give a card (school_admin)
+    POST /v1/schools/{school_id}/cards/{card_id}/block            block a lost card (school_admin)
+    POST /v1/schools/{school_id}/cards/{card_id}/replace          replace a card (school_admin)
+    GET  /v1/schools/{school_id}/audit                            the audit journal (school_admin)
+
+The admin token may do all of it. The import is the very service behind ``mektep roster import``;
+what a route changes is journalled with the signed-in account as actor. Every refusal is a coded
+message in the caller's language (``Accept-Language``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import PurePath
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
+
+from cloud_api.account_models import PersonPublic
+from cloud_api.api.deps import AcceptLanguage, EngineDep, SchoolAdmin, SchoolPath, SchoolStaff, SettingsDep
+from cloud_api.api.errors import coded_error, language_of
+from cloud_api.api.routes.people import RETURNS_PERSON
+from cloud_api.api.uploads import UploadRefused, multipart_body, read_upload
+from cloud_api.contract import CredentialKind, credential_hash
+from cloud_api.core.metrics import ROSTER_FILES_REFUSED, ROSTER_ROWS_REFUSED
+from cloud_api.models import ErrorResponse, FieldError
+from cloud_api.roster.nedb import FILE_KINDS, FileKind, RosterFileError, parse_export
+from cloud_api.roster_admin_models import (
+    AuditItem,
+    AuditPage,
+    CardAssign,
+    CardPublic,
+    CardReplace,
+    ImportResult,
+    PeoplePage,
+    PersonAdmin,
+    RefusedRow,
+)
+from cloud_api.services.accounts import Role, logins_of
+from cloud_api.services.audit import audit_page
+from cloud_api.services.cards import CARD_HOLDERS, assign_card, block_card, cards_of, get_card, replace_card
+from cloud_api.services.errors import RosterError
+from cloud_api.services.people import PeopleQuery, list_people
+from cloud_api.services.roster_import import import_roster
+from mektep.i18n import translator
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["roster"])
+
+# Which HTTP status each roster error is.
+STATUS = {
+    "unknown_person": 404,
+    "unknown_card": 404,
+    "card_already_assigned": 409,
+    "card_not_active": 409,
+    "not_a_card_holder": 409,
+}
+_ERRORS = {"model": ErrorResponse}
+CARD_HOLDERS_ROLES = tuple(sorted(CARD_HOLDERS))  # what canteen staff may list: who eats and taps
+_CARD_ERRORS: dict[int | str, dict[str, object]] = {
+    403: {**_ERRORS, "description": "Not school_admin of this school (`not_allowed`)"},
+    404: {**_ERRORS, "description": "No such person or card in this school (`unknown_person`, `unknown_card`)"},
+    409: {**_ERRORS, "description": "`card_already_assigned`, `card_not_active` or `not_a_card_holder` (a guardian)"},
+    503: {**_ERRORS, "description": "The cloud has no `credential_key` (`credential_key_not_set`)"},
+}
+
+
+def _refuse(error: RosterError, accept_language: str | None) -> HTTPException:
+    return coded_error(STATUS.get(error.code, 422), error.code, accept_language)
+
+
+# -- the NEDB export -------------------------------------------------------------------------------
+
+
+@router.post(
+    "/v1/schools/{school_id}/roster/import",
+    response_model=ImportResult,
+    summary="Import the school's NEDB roster export (CSV or XLSX)",
+    responses={
+        403: {**_ERRORS, "description": "Not school_admin of this school"},
+        409: {**_ERRORS, "description": "Another import changed the roster at the same moment (`roster_busy`)"},
+        413: {**_ERRORS, "description": "The file is larger than `max_roster_bytes` (`file_too_large`)"},
+        415: {**_ERRORS, "description": "Not a .csv or .xlsx file, or not a form upload"},
+        422: {**_ERRORS, "description": "No file, or a file unusable as a whole (`missing_columns` names them)"},
+    },
+    openapi_extra=multipart_body("file", "The NEDB export: .csv (UTF-8, comma or semicolon) or .xlsx."),
+)
+async def import_export(
+    request: Request,
+    school_id: SchoolPath,
+    principal: SchoolAdmin,
+    engine: EngineDep,
+    settings: SettingsDep,
+    accept_language: AcceptLanguage = None,
+) -> ImportResult:
+    """Store the good rows of the uploaded export; the refused rows are listed with row, column and reason.
+
+    Importing the same file again changes nothing. Every change is in the audit journal, with the
+    signed-in account as actor.
+    """
+    try:
+        name, data = await read_upload(request, "file", settings.max_roster_bytes)
+        kind = FILE_KINDS.get(PurePath(name).suffix.lower())
+        if kind is None:
+            raise UploadRefused(415, "unsupported_file_type")
+    except UploadRefused as refused:
+        ROSTER_FILES_REFUSED.labels(refused.code).inc()
+        raise coded_error(refused.status, refused.code, accept_language) from None
+    # Parsing and storing are blocking (openpyxl, the database): off the event loop.
+    return await run_in_threadpool(_import, engine, school_id, data, kind, principal.actor, accept_language)
+
+
+def _import(
+    engine: Engine, school_id: str, data: bytes, kind: FileKind, actor: str, accept_language: str | None
+) -> ImportResult:
+    _ = translator(language_of(accept_language))
+    try:
+        roster = parse_export(data, kind)
+    except RosterFileError as error:
+        ROSTER_FILES_REFUSED.labels(error.code).inc()
+        missing = [FieldError(field=column, message=_("required")) for column in error.columns]
+        raise coded_error(422, error.code, accept_language, errors=missing or None) from None
+    try:
+        with engine.begin() as conn:
+            report = import_roster(conn, school_id, roster, actor=actor)
+    except IntegrityError:
+        # Two imports of one school at once: both saw the same person missing and both inserted.
+        raise coded_error(409, "roster_busy", accept_language) from None
+    for problem in report.problems:
+        ROSTER_ROWS_REFUSED.labels(problem.code).inc()
+    refused = [
+        RefusedRow(row=p.row, column=p.column, code=p.code, message=_(p.code), value=p.value)
+        for p in sorted(report.problems, key=lambda p: (p.row, p.column))
+    ]
+    return ImportResult(
+        created=report.created, updated=report.updated, unchanged=report.unchanged,
+        links_added=report.links_added, links_removed=report.links_removed, version=report.version, refused=refused,
+    )  # fmt: skip
+
+
+# -- people ----------------------------------------------------------------------------------------
+
+
+@router.get(
+    "/v1/schools/{school_id}/people",
+    response_model=PeoplePage[PersonAdmin] | PeoplePage[PersonPublic],
+    summary="Find a school's people",
+    description="The school's administrator sees everyone with IIN, language and contacts (`PersonAdmin`); "
+    "canteen staff see students and staff only, without them: the fields are absent (`PersonPublic`).",
+    responses={403: {**_ERRORS, "description": "Not school_admin or canteen_staff of this school"}},
+    openapi_extra=RETURNS_PERSON,
+)
+def school_people(
+    school_id: SchoolPath,
+    principal: SchoolStaff,
+    engine: EngineDep,
+    role: Literal["student", "staff", "guardian"] | None = None,
+    class_name: Annotated[str | None, Query(alias="class", max_length=8, examples=["3Б"])] = None,
+    q: Annotated[str | None, Query(max_length=100, description="Part of a name (any case); an IIN's start.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JSONResponse:
+    """Students by grade and class, then staff (and guardians), each by name; `total` counts every match."""
+    admin = principal.has(Role.SCHOOL_ADMIN, school_id)
+    # Canteen staff serve students and staff: guardians are none of their business. Only the
+    # administrator may search by IIN: for others a match would confirm whose IIN it is.
+    query = PeopleQuery(
+        role=role, roles=None if admin else CARD_HOLDERS_ROLES, class_name=class_name, q=q, search_iin=admin,
+        limit=limit, offset=offset,
+    )  # fmt: skip
+    with engine.connect() as conn:
+        rows, total = list_people(conn, school_id, query)
+    shown: type[PersonPublic] = PersonAdmin if admin else PersonPublic
+    items = [shown.model_validate(row) for row in rows]
+    page = PeoplePage[shown](items=items, total=total, limit=limit, offset=offset)  # type: ignore[valid-type]
+    # Serialised by the class chosen above, not through the response model's union, so that a
+    # field the caller may not see is absent whatever union resolution would pick.
+    return JSONResponse(page.model_dump(mode="json"))
+
+
+# -- cards -----------------------------------------------------------------------------------------
+
+Hasher = Callable[[str], str]
+
+
+def _hasher(settings: SettingsDep, accept_language: AcceptLanguage = None) -> Hasher:
+    key = settings.credential_key.get_secret_value()
+    if not key:
+        # A card hashed with another key than the gateways' would open nothing and say "unknown card".
+        raise coded_error(503, "credential_key_not_set", accept_language)
+    return lambda number: credential_hash(key.encode(), number)
+
+
+@router.get(
+    "/v1/schools/{school_id}/people/{person_id}/cards",
+    response_model=list[CardPublic],
+    summary="A person's cards, newest first",
+    responses={404: {**_ERRORS, "description": "No such person in this school"}},
+)
+def person_cards(
+    school_id: SchoolPath, person_id: UUID, _: SchoolStaff, engine: EngineDep, accept_language: AcceptLanguage = None
+) -> list[CardPublic]:
+    """Every card the person ever had, with its status (active, blocked, replaced); never a hash."""
+    try:
+        with engine.connect() as conn:
+            return [CardPublic.model_validate(row) for row in cards_of(conn, school_id, person_id)]
+    except RosterError as error:
+        raise _refuse(error, accept_language) from None
+
+
+@router.post(
+    "/v1/schools/{school_id}/people/{person_id}/cards",
+    response_model=CardPublic,
+    status_code=201,
+    summary="Give a student or staff member a card",
+    responses=_CARD_ERRORS,
+)
+def assign(
+    school_id: SchoolPath,
+    person_id: UUID,
+    body: CardAssign,
+    principal: SchoolAdmin,
+    settings: SettingsDep,
+    engine: EngineDep,
+    accept_language: AcceptLanguage = None,
+) -> CardPublic:
+    """The card opens the school's readers from each gateway's next roster pull."""
+    hashed = _hasher(settings, accept_language)(body.card_number)
+    kind = CredentialKind(body.kind.value)
+    return _card_change(
+        engine, school_id, accept_language,
+        lambda conn: assign_card(conn, school_id, person_id, kind, hashed, actor=principal.actor),
+    )  # fmt: skip
+
+
+@router.post(
+    "/v1/schools/{school_id}/cards/{card_id}/block",
+    response_model=CardPublic,
+    summary="Block a lost or stolen card",
+    responses=_CARD_ERRORS,
+)
+def block(
+    school_id: SchoolPath,
+    card_id: UUID,
+    principal: SchoolAdmin,
+    engine: EngineDep,
+    accept_language: AcceptLanguage = None,
+) -> CardPublic:
+    """Every reader of the school refuses the card ("card blocked") from its gateway's next roster pull."""
+
+    def change(conn: Connection) -> UUID:
+        block_card(conn, school_id, card_id, actor=principal.actor)
+        return card_id
+
+    return _card_change(engine, school_id, accept_language, change)
+
+
+@router.post(
+    "/v1/schools/{school_id}/cards/{card_id}/replace",
+    response_model=CardPublic,
+    status_code=201,
+    summary="Replace a card with a new one",
+    responses=_CARD_ERRORS,
+)
+def replace(
+    school_id: SchoolPath,
+    card_id: UUID,
+    body: CardReplace,
+    principal: SchoolAdmin,
+    settings: SettingsDep,
+    engine: EngineDep,
+    accept_language: AcceptLanguage = None,
+) -> CardPublic:
+    """The old card is refused ("replaced"), the new one (same kind unless given) opens; one change."""
+    hashed = _hasher(settings, accept_language)(body.card_number)
+    kind = CredentialKind(body.kind.value) if body.kind else None
+    return _card_change(
+        engine, school_id, accept_language,
+        lambda conn: replace_card(conn, school_id, card_id, hashed, actor=principal.actor, kind=kind),
+    )  # fmt: skip
+
+
+def _card_change(
+    engine: Engine, school_id: str, accept_language: str | None, change: Callable[[Connection], UUID]
+) -> CardPublic:
+    """Run ``change`` in one transaction and show the card it names; a refusal rolls all of it back."""
+    try:
+        with engine.begin() as conn:
+            card_id = change(conn)
+            return CardPublic.model_validate(get_card(conn, school_id, card_id))
+    except RosterError as error:
+        raise _refuse(error, accept_language) from None
+    except IntegrityError:
+        # The same card given to someone else at the same moment: the unique hash refused one.
+        raise _refuse(RosterError("card_already_assigned"), accept_language) from None
+
+
+# -- the audit journal -----------------------------------------------------------------------------
+
+
+@router.get(
+    "/v1/schools/{school_id}/audit",
+    response_model=AuditPage,
+    summary="The school's audit journal, newest first",
+    responses={403: {**_ERRORS, "description": "Not school_admin of this school"}},
+    openapi_extra=RETURNS_PERSON,
+)
+def audit(
+    school_id: SchoolPath,
+    _: SchoolAdmin,
+    engine: EngineDep,
+    entity: Annotated[
+        str | None, Query(max_length=32, description="Only this kind of record.", examples=["person", "credential"])
+    ] = None,
+    since: Annotated[
+        AwareDatetime | None,
+        Query(description="Only changes at or after this instant.", examples=["2026-11-20T00:00:00+05:00"]),
+    ] = None,
+    before: Annotated[int | None, Query(ge=1, description="Paging: the previous page's `next_before`.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> AuditPage:
+    """Who changed what and when, with the fields before and after (Order No. 456 §5)."""
+    with engine.connect() as conn:
+        rows = audit_page(conn, school_id, entity=entity, since=since, before_id=before, limit=limit)
+        logins = logins_of(conn, filter(None, (_account_id(r["actor"]) for r in rows)))
+    items = [AuditItem(**row, actor_login=logins.get(_account_id(row["actor"]))) for row in rows]
+    return AuditPage(items=items, next_before=items[-1].id if len(items) == limit else None)
+
+
+def _account_id(actor: str) -> UUID | None:
+    kind, _, value = actor.partition(":")
+    if kind != "account":
+        return None
+    try:
+        return UUID(value)
+    except ValueError:
+        return None

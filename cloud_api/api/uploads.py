@@ -1,0 +1,83 @@
+"""A file uploaded as ``multipart/form-data``, read with a size limit before anything is parsed.
+
+FastAPI's ``UploadFile`` parameter would spool the whole body to disk before the route could
+refuse it; here the body is counted as it arrives (``read_limited``), and only a body within the
+limit is parsed, from memory.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
+from starlette.types import Message
+
+from cloud_api.api.deps import read_limited
+from cloud_api.services.signatures import Refused
+
+__all__ = ["ENVELOPE_BYTES", "UploadRefused", "multipart_body", "read_upload"]
+
+# Room for the multipart envelope (boundaries, part headers) around a file of the limit's size.
+ENVELOPE_BYTES = 64 * 1024
+
+
+class UploadRefused(Exception):
+    """An upload refused as a whole: the HTTP ``status`` and a stable, translated ``code``."""
+
+    def __init__(self, status: int, code: str) -> None:
+        super().__init__(code)
+        self.status = status
+        self.code = code
+
+
+async def read_upload(request: Request, field: str, limit: int) -> tuple[str, bytes]:
+    """The name and bytes of the one file in ``field``, at most ``limit`` bytes.
+
+    Refusals: 415 ``multipart_required`` (not a form upload), 413 ``file_too_large``,
+    422 ``bad_upload`` (a malformed form) and 422 ``file_required`` (no file in ``field``).
+    """
+    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        raise UploadRefused(415, "multipart_required")
+    try:
+        body = await read_limited(request, limit + ENVELOPE_BYTES)
+    except Refused:
+        raise UploadRefused(413, "file_too_large") from None
+    try:
+        form = await _replayed(request, body).form(max_files=1, max_fields=16, max_part_size=ENVELOPE_BYTES)
+    except (MultiPartException, StarletteHTTPException):
+        raise UploadRefused(422, "bad_upload") from None
+    upload = form.get(field)
+    if not isinstance(upload, UploadFile):
+        raise UploadRefused(422, "file_required")
+    data = await upload.read()
+    await form.close()
+    if len(data) > limit:
+        raise UploadRefused(413, "file_too_large")
+    return upload.filename or "", data
+
+
+def _replayed(request: Request, body: bytes) -> Request:
+    """A request over the same scope whose body is ``body`` (the original stream is consumed)."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return Request(dict(request.scope), receive)
+
+
+def multipart_body(field: str, description: str) -> dict[str, Any]:
+    """The OpenAPI ``requestBody`` of a route that reads one file of ``field`` with :func:`read_upload`."""
+    schema = {
+        "type": "object",
+        "required": [field],
+        "properties": {field: {"type": "string", "format": "binary", "description": description}},
+    }
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
