@@ -180,11 +180,7 @@ def bench_notify(students: int = 3000, rush_s: float = 120.0, readers: int = 4, 
             cards, notices = _prepare(cloud.database_url, students, card_key, service, seed)
             cloud.start_and_wait()
             gateway.start_and_wait()
-            deadline = time.monotonic() + 120
-            while gateway.status()["roster"]["version"] == 0:  # type: ignore[index]
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the gateway never got the roster")
-                time.sleep(0.2)
+            gateway.wait_for_roster(120)
 
             card_of = dict(cards)
             tapped = _rush(doors, list(card_of.values()), rush_s)

@@ -154,6 +154,14 @@ class GatewayProcess(ChildProcess):
         """The gateway's counters."""
         return dict(httpx.get(self.url + "/api/status", timeout=5).json())
 
+    def wait_for_roster(self, timeout_s: float = 20.0) -> None:
+        """Wait until the gateway holds a roster from the cloud; ``TimeoutError`` saying its sync state."""
+        deadline = time.monotonic() + timeout_s
+        while (roster := self.status()["roster"])["version"] == 0:  # type: ignore[index]
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the gateway got no roster in {timeout_s:g} s: {roster}")
+            time.sleep(0.1)
+
 
 def write_site(
     path: Path,

@@ -76,10 +76,7 @@ def test_a_tap_at_the_door_is_on_the_mothers_phone_in_seconds_and_only_with_cons
                 assert api.post("/v1/me/push-subscriptions", json=phone.subscription(service.url),
                                 headers=mother).status_code == 201  # fmt: skip
                 api.put("/v1/me/notification-settings", json={"language": "ru"}, headers=mother)
-                deadline = time.monotonic() + 20
-                while gateway.status()["roster"]["version"] == 0:  # type: ignore[index]
-                    assert time.monotonic() < deadline
-                    time.sleep(0.1)
+                gateway.wait_for_roster(20)
 
                 tapped = time.perf_counter()
                 door.present(CARD)

@@ -83,10 +83,7 @@ def test_the_balance_holds_offline_across_a_crash_and_the_cloud_charges_once(tmp
         pupil = prepare(cloud.database_url, env["MEKTEP_CREDENTIAL_KEY"].encode())
         cloud.start_and_wait()
         gateway.start_and_wait()
-        deadline = time.monotonic() + 20
-        while gateway.status()["roster"]["version"] == 0:  # type: ignore[index]
-            assert time.monotonic() < deadline, gateway.status()["roster"]  # type: ignore[index]
-            time.sleep(0.1)
+        gateway.wait_for_roster(20)
         cloud.stop()  # offline from here until the end of the day
 
         terminal = CanteenTerminalSim("127.0.0.1", broker.port, school=SCHOOL, device="canteen-1")

@@ -97,10 +97,7 @@ def test_a_school_day_offline_reaches_the_cloud_as_the_school_decided(tmp_path: 
         who = prepare_school(cloud.database_url, env["MEKTEP_CREDENTIAL_KEY"].encode())
         cloud.start_and_wait()
         gateway.start_and_wait()
-        deadline = time.monotonic() + 20
-        while gateway.status()["roster"]["version"] == 0:  # type: ignore[index]
-            assert time.monotonic() < deadline, gateway.status()["roster"]  # type: ignore[index]
-            time.sleep(0.1)
+        gateway.wait_for_roster(20)
         cloud.stop()  # the Internet goes away for the rest of the day
 
         answers = []
