@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from cloud_api.cli import app as cloud_app
+from cloud_api.reports.cli import app as report_app
 from cloud_api.roster.cli import app as roster_app
 from gateway.cli import app as gateway_app
 from gateway.config_cli import app as config_app
@@ -26,6 +27,7 @@ app.add_typer(sim_app, name="sim")
 app.add_typer(bench_app, name="bench")
 app.add_typer(config_app, name="config")
 app.add_typer(roster_app, name="roster")
+app.add_typer(report_app, name="report")
 
 if __name__ == "__main__":
     app()

@@ -51,7 +51,11 @@ __all__ = [
     "photos",
     "push_queue",
     "push_subscriptions",
+    "report_deliveries",
+    "reports",
     "role_grants",
+    "rollup_meal_eaters",
+    "rollup_presence",
     "roster_versions",
     "sessions",
     "set_meals",
@@ -499,4 +503,62 @@ wallet_receipts = Table(
     Column("signature", String(128), nullable=False),
     Column("public_key", String(64), nullable=False),
     Column("stored_at", UTCDateTime(), nullable=False),
+)
+
+# -- the monthly reports (issue 6) ------------------------------------------------------------------
+# Daily rollups, kept up to date by ingest in the batch's transaction: a report reads these, never a
+# month of raw events. A person is counted once a day (presence) or once a day and period (meals);
+# an event without identity (no consent) is its own key and counts, nothing more.
+
+rollup_presence = Table(
+    "rollup_presence",
+    metadata,
+    Column("school_id", String(64), primary_key=True),
+    Column("local_date", Date, primary_key=True),
+    Column("person_key", String(64), primary_key=True),  # the person id, or the event id when anonymous
+    Column("role", String(16), nullable=False),  # student | staff | anonymous
+    Column("first_entry", UTCDateTime()),
+    Column("last_exit", UTCDateTime()),
+)
+rollup_meal_eaters = Table(
+    "rollup_meal_eaters",
+    metadata,
+    Column("school_id", String(64), primary_key=True),
+    Column("local_date", Date, primary_key=True),
+    Column("person_key", String(64), primary_key=True),
+    Column("period", String(64), primary_key=True),
+    Column("category", String(16), primary_key=True),
+    Column("portions", Integer, nullable=False),
+    Column("paid_tiyn", BigInteger, nullable=False),  # what the family paid
+    Column("dishes", JSON, nullable=False),  # of the first meal: the report's dish list
+)
+# A month of reports, each version immutable: a correction is a new version saying what changed.
+reports = Table(
+    "reports",
+    metadata,
+    Column("school_id", String(64), primary_key=True),
+    Column("month", String(7), primary_key=True),  # YYYY-MM
+    Column("kind", String(16), primary_key=True),  # meals | attendance
+    Column("version", Integer, primary_key=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("content_sha256", String(64), nullable=False),  # of the canonical JSON: "did anything change"
+    Column("changes", JSON, nullable=False),  # what differs from the version before
+    Column("missing_gateways", JSON, nullable=False),  # gateways that still held events at issue
+    Column("manifest", LargeBinary, nullable=False),
+    Column("signature", String(128), nullable=False),
+    Column("files", JSON, nullable=False),  # file name -> base64 (a month of one school: kilobytes)
+)
+report_deliveries = Table(
+    "report_deliveries",
+    metadata,
+    Column("school_id", String(64), primary_key=True),
+    Column("month", String(7), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("receiver", String(64), primary_key=True),
+    Column("state", String(16), nullable=False),  # pending | delivered
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", String(300)),
+    Column("receipt", JSON),
+    Column("delivered_at", UTCDateTime()),
 )

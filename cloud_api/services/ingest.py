@@ -25,6 +25,7 @@ from cloud_api.core.localtime import local_date
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import events, packets
 from cloud_api.push.queue import enqueue as enqueue_notices
+from cloud_api.reports.rollups import roll_up
 from cloud_api.services.meals import account_meals
 from cloud_api.services.signatures import Refusal, Refused, SignedBody
 
@@ -107,6 +108,7 @@ def store_batch(conn: Connection, signed: SignedBody, batch: Batch, received_at:
     inserted = _insert_new(conn, rows) if rows else set()
     stored = [e for e in batch.events if e.id in inserted]
     account_meals(conn, gateway.school_id, stored, at=received_at)
+    roll_up(conn, gateway.school_id, stored)
     enqueue_notices(conn, gateway.school_id, stored, received_at)
 
     results: list[EventResult] = []

@@ -1,0 +1,190 @@
+"""The content of a school's monthly reports, built from the daily rollups (never from raw events).
+
+``meals_report`` (§33-1.9): per day and category (free, discounted, paid) the students fed, the
+portions, the set meal's dishes with their prices that day, what families paid and what the state
+owes; per class; the month's totals. ``attendance_report`` (§33-1.12): per day the students and
+staff present, the entries of children without consent (a count, nothing more), the absences on
+working days; per person the first entry and last exit of each day.
+
+Both are plain dicts of JSON types, in a stable order, so that their canonical JSON says whether
+anything changed between two issues (:mod:`cloud_api.reports.issue`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from cloud_api.core.localtime import LOCAL_TZ
+from cloud_api.db.schema import dish_versions, people, rollup_meal_eaters, rollup_presence, set_meals
+from cloud_api.reports.deadline import is_working_day
+
+__all__ = ["CATEGORIES", "attendance_report", "meals_report", "month_days"]
+
+CATEGORIES = ("free", "discounted", "paid")
+
+
+def month_days(month: str) -> list[date]:
+    """Every day of ``YYYY-MM``."""
+    first = date.fromisoformat(f"{month}-01")
+    following = (first + timedelta(days=32)).replace(day=1)
+    return [first + timedelta(days=n) for n in range((following - first).days)]
+
+
+def _classes(conn: Connection, school_id: str) -> dict[str, tuple[str | None, str]]:
+    rows = conn.execute(
+        select(people.c.id, people.c.class_name, people.c.last_name, people.c.first_name, people.c.role).where(
+            people.c.school_id == school_id
+        )
+    )
+    return {str(r.id): (r.class_name, f"{r.last_name} {r.first_name}") for r in rows}
+
+
+def _day_menus(conn: Connection, school_id: str, days: list[date]) -> dict[tuple[date, str], dict[str, Any]]:
+    """The set meal in force for each (day, period), with each dish's name and price on that day."""
+    menus: dict[tuple[date, str], Any] = {}
+    for row in conn.execute(
+        select(set_meals)
+        .where(set_meals.c.school_id == school_id, set_meals.c.day >= days[0], set_meals.c.day <= days[-1])
+        .order_by(set_meals.c.id)
+    ):
+        menus[(row.day, row.period)] = row  # the newest row of a day and period wins
+    versions = defaultdict(list)
+    for row in conn.execute(
+        select(dish_versions).where(dish_versions.c.school_id == school_id).order_by(dish_versions.c.id)
+    ):
+        versions[str(row.dish_id)].append(row)
+
+    def dish_on(dish_id: str, day: date) -> dict[str, Any] | None:
+        # The price a dish had on that day: its newest version made before the day ended (local).
+        end = datetime.combine(day + timedelta(days=1), time(0), LOCAL_TZ)
+        known = [v for v in versions.get(dish_id, []) if v.at <= end] or versions.get(dish_id, [])[:1]
+        if not known:
+            return None
+        v = known[-1]
+        return {"names": dict(sorted(v.names.items())), "price_tiyn": int(v.price_tiyn)}
+
+    return {
+        key: {
+            "price_tiyn": int(row.price_tiyn),
+            "dishes": [d for d in (dish_on(str(i), key[0]) for i in row.dish_ids) if d is not None],
+        }
+        for key, row in menus.items()
+    }
+
+
+def meals_report(conn: Connection, school_id: str, month: str) -> dict[str, Any]:
+    """The meals report of one school and month."""
+    days = month_days(month)
+    rows = conn.execute(
+        select(rollup_meal_eaters).where(
+            rollup_meal_eaters.c.school_id == school_id,
+            rollup_meal_eaters.c.local_date >= days[0],
+            rollup_meal_eaters.c.local_date <= days[-1],
+        )
+    ).all()
+    menus = _day_menus(conn, school_id, days)
+    classes = _classes(conn, school_id)
+    per_day: dict[date, dict[str, dict[str, Any]]] = defaultdict(lambda: {c: _blank() for c in CATEGORIES})
+    per_class: dict[str, dict[str, dict[str, Any]]] = defaultdict(lambda: {c: _blank() for c in CATEGORIES})
+    fed: dict[tuple[date, str], set[str]] = defaultdict(set)
+    class_fed: dict[tuple[str, str], set[tuple[date, str]]] = defaultdict(set)
+    periods: dict[date, set[str]] = defaultdict(set)
+    for r in rows:
+        cell = per_day[r.local_date][r.category]
+        full = menus.get((r.local_date, r.period), {}).get("price_tiyn", 0) * r.portions
+        state = max(0, full - int(r.paid_tiyn)) if r.category != "paid" else 0
+        for target in (cell, per_class[classes.get(r.person_key, (None, ""))[0] or "—"][r.category]):
+            target["portions"] += r.portions
+            target["paid_tiyn"] += int(r.paid_tiyn)
+            target["state_tiyn"] += state
+        fed[(r.local_date, r.category)].add(r.person_key)
+        class_fed[(classes.get(r.person_key, (None, ""))[0] or "—", r.category)].add((r.local_date, r.person_key))
+        periods[r.local_date].add(r.period)
+    for (day, category), who in fed.items():
+        per_day[day][category]["students"] = len(who)
+    for (name, category), seen in class_fed.items():
+        per_class[name][category]["students"] = len(seen)  # student-days: a class fed 20 days counts each
+    totals = {c: _blank() for c in CATEGORIES}
+    for cells in per_day.values():
+        for c in CATEGORIES:
+            for field in ("students", "portions", "paid_tiyn", "state_tiyn"):
+                totals[c][field] += cells[c][field]
+    return {
+        "kind": "meals",
+        "school_id": school_id,
+        "month": month,
+        "days": [
+            {
+                "date": day.isoformat(),
+                "categories": per_day[day],
+                "menus": [
+                    {"period": p, **menus[(day, p)]} for p in sorted(periods[day]) if (day, p) in menus
+                ],
+            }
+            for day in days
+            if day in per_day
+        ],
+        "classes": [{"class": name, "categories": per_class[name]} for name in sorted(per_class)],
+        "totals": totals,
+    }
+
+
+def _blank() -> dict[str, int]:
+    return {"students": 0, "portions": 0, "paid_tiyn": 0, "state_tiyn": 0}
+
+
+def attendance_report(conn: Connection, school_id: str, month: str) -> dict[str, Any]:
+    """The attendance report of one school and month."""
+    days = month_days(month)
+    rows = conn.execute(
+        select(rollup_presence).where(
+            rollup_presence.c.school_id == school_id,
+            rollup_presence.c.local_date >= days[0],
+            rollup_presence.c.local_date <= days[-1],
+        )
+    ).all()
+    enrolled = conn.execute(
+        select(people.c.id).where(people.c.school_id == school_id, people.c.role == "student", people.c.active)
+    ).all()
+    classes = _classes(conn, school_id)
+    counts: dict[date, dict[str, int]] = defaultdict(lambda: {"students": 0, "staff": 0, "anonymous": 0})
+    persons: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        counts[r.local_date]["students" if r.role == "student" else r.role] += 1
+        if r.role != "anonymous":
+            persons[r.person_key].append({
+                "date": r.local_date.isoformat(),
+                "first_entry": _local(r.first_entry), "last_exit": _local(r.last_exit),
+            })  # fmt: skip
+    out_days = []
+    for day in days:
+        c = counts.get(day, {"students": 0, "staff": 0, "anonymous": 0})
+        working = is_working_day(day)
+        # Without consent a child is a count: they are present, not absent, though nobody knows who.
+        absent = max(0, len(enrolled) - c["students"] - c["anonymous"]) if working else 0
+        out_days.append({"date": day.isoformat(), "working_day": working, **c, "absent": absent})
+    return {
+        "kind": "attendance",
+        "school_id": school_id,
+        "month": month,
+        "enrolled_students": len(enrolled),
+        "days": out_days,
+        "people": [_person(key, visits, classes) for key, visits in sorted(persons.items(), key=_by_name(classes))],
+    }
+
+
+def _person(key: str, visits: list[dict[str, Any]], classes: dict[str, tuple[str | None, str]]) -> dict[str, Any]:
+    class_name, name = classes.get(key, (None, ""))
+    return {"person_id": key, "name": name, "class": class_name, "days": sorted(visits, key=lambda v: v["date"])}
+
+
+def _by_name(classes: dict[str, tuple[str | None, str]]) -> Any:
+    return lambda item: (classes.get(item[0], (None, ""))[1], item[0])
+
+
+def _local(at: datetime | None) -> str | None:
+    return None if at is None else at.astimezone(LOCAL_TZ).strftime("%H:%M")

@@ -1,0 +1,124 @@
+"""A report's files: JSON (canonical), CSV (one per table) and XLSX (a title sheet, frozen headers,
+number and date formats), headings in the report's language (kk or ru; en for tests and guests).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+from openpyxl.worksheet.worksheet import Worksheet
+
+from cloud_api.reports.build import CATEGORIES
+from mektep.i18n import Translator, translator
+
+__all__ = ["FORMATS", "canonical_json", "render"]
+
+FORMATS = ("xlsx", "csv", "json")
+TENGE = '#,##0.00 "₸"'
+
+
+def canonical_json(content: dict[str, Any]) -> bytes:
+    """Sorted keys, no white space: the same content is the same bytes (and the same SHA-256)."""
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _tables(content: dict[str, Any], _: Translator) -> dict[str, tuple[list[str], list[list[Any]]]]:
+    """Each table of the report: name → (headings, rows); money in tenge, dates as dates."""
+    if content["kind"] == "meals":
+        days = [
+            [date.fromisoformat(d["date"]), _(c), cell["students"], cell["portions"], cell["paid_tiyn"] / 100,
+             cell["state_tiyn"] / 100]
+            for d in content["days"] for c in CATEGORIES if (cell := d["categories"][c])["portions"]
+        ]  # fmt: skip
+        dishes = [
+            [date.fromisoformat(d["date"]), _(m["period"]), m["price_tiyn"] / 100,
+             dish["names"].get(_.language) or next(iter(dish["names"].values()), ""), dish["price_tiyn"] / 100]
+            for d in content["days"] for m in d["menus"] for dish in m["dishes"]
+        ]  # fmt: skip
+        classes = [
+            [k["class"], _(c), cell["students"], cell["portions"], cell["paid_tiyn"] / 100, cell["state_tiyn"] / 100]
+            for k in content["classes"] for c in CATEGORIES if (cell := k["categories"][c])["portions"]
+        ]  # fmt: skip
+        money = [_("Students fed"), _("Portions"), _("Paid by families, ₸"), _("Paid by the state, ₸")]
+        return {
+            "days": ([_("Date"), _("Category"), *money], days),
+            "dishes": ([_("Date"), _("Meal period"), _("Set meal price, ₸"), _("Dish"), _("Dish price, ₸")], dishes),
+            "classes": ([_("Class"), _("Category"), _("Student-days"), *money[1:]], classes),
+        }
+    days = [
+        [date.fromisoformat(d["date"]), _("yes") if d["working_day"] else _("no"), d["students"], d["staff"],
+         d["anonymous"], d["absent"]]
+        for d in content["days"]
+    ]  # fmt: skip
+    people = [
+        [p["name"], p["class"] or "", date.fromisoformat(v["date"]), v["first_entry"] or "", v["last_exit"] or ""]
+        for p in content["people"] for v in p["days"]
+    ]  # fmt: skip
+    headings = [_("Date"), _("Working day"), _("Students present"), _("Staff present"), _("Entries without consent"),
+                _("Absent")]  # fmt: skip
+    return {
+        "days": (headings, days),
+        "people": ([_("Name"), _("Class"), _("Date"), _("First entry"), _("Last exit")], people),
+    }
+
+
+def _csv(headings: list[str], rows: list[list[Any]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(headings)
+    writer.writerows([v.isoformat() if isinstance(v, date) else v for v in row] for row in rows)
+    return out.getvalue().encode("utf-8-sig")  # with a BOM: Excel opens Cyrillic right
+
+
+def _sheet(sheet: Worksheet, headings: list[str], rows: list[list[Any]]) -> None:
+    sheet.append(headings)
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for row in rows:
+        sheet.append(row)
+    sheet.freeze_panes = "A2"
+    for column, heading in enumerate(headings, start=1):
+        letter = sheet.cell(row=1, column=column).column_letter
+        sheet.column_dimensions[letter].width = max(12, len(heading) + 2)
+        for (cell,) in sheet.iter_rows(min_row=2, min_col=column, max_col=column):
+            if isinstance(cell.value, date):
+                cell.number_format = "DD.MM.YYYY"
+            elif "₸" in heading:
+                cell.number_format = TENGE
+
+
+def _xlsx(content: dict[str, Any], tables: dict[str, tuple[list[str], list[list[Any]]]], _: Translator) -> bytes:
+    book = Workbook()
+    title = book.active
+    title.title = _("Report")
+    kind = _("Meals report") if content["kind"] == "meals" else _("Attendance report")
+    for row in ([kind], [_("School"), content["school_id"]], [_("Month"), content["month"]]):
+        title.append(row)
+    title["A1"].font = Font(bold=True, size=14)
+    names = {"days": _("By day"), "dishes": _("Dishes"), "classes": _("By class"), "people": _("By person")}
+    for name, (headings, rows) in tables.items():
+        _sheet(book.create_sheet(names[name]), headings, rows)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def render(content: dict[str, Any], formats: tuple[str, ...] = FORMATS, language: str = "ru") -> dict[str, bytes]:
+    """The report's files by name: ``meals.json``, ``meals-days.csv``, ``meals.xlsx``, …"""
+    _ = translator(language)
+    kind = content["kind"]
+    tables = _tables(content, _)
+    files: dict[str, bytes] = {}
+    if "json" in formats:
+        files[f"{kind}.json"] = canonical_json(content)
+    if "csv" in formats:
+        files |= {f"{kind}-{name}.csv": _csv(*table) for name, table in tables.items()}
+    if "xlsx" in formats:
+        files[f"{kind}.xlsx"] = _xlsx(content, tables, _)
+    return files

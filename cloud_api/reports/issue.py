@@ -1,0 +1,163 @@
+"""Issuing a month's report: a new immutable version only when its content changed, signed, saying what.
+
+A version once issued never changes. :func:`issue_report` builds the content from the rollups; if
+its canonical JSON equals the newest version's, nothing is issued; otherwise the next version is
+stored with its files, a signed manifest (:mod:`cloud_api.reports.manifest`, the deployment's
+Ed25519 key) and the list of what changed since the version before (a late event, a correction).
+
+Gateways that have not been heard from since the month ended may still hold its events: they are
+named in the version (``missing_gateways``), and their events, when they come, make the next version.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Connection, func, insert, select
+
+from cloud_api.core.localtime import LOCAL_TZ
+from cloud_api.db.dialect import dialect_insert
+from cloud_api.db.schema import deployment_keys, gateways, packets, reports
+from cloud_api.reports.build import attendance_report, meals_report
+from cloud_api.reports.formats import FORMATS, canonical_json, render
+from cloud_api.reports.manifest import build_manifest, load_private_key, sign_manifest
+
+__all__ = ["KINDS", "Issued", "changes_between", "ensure_report_key", "issue_report", "missing_gateways"]
+
+KINDS = ("meals", "attendance")
+REPORT_KEY = "reports"
+_BUILDERS = {"meals": meals_report, "attendance": attendance_report}
+
+
+@dataclass(frozen=True)
+class Issued:
+    """The version in force after an issue, and whether this call made it."""
+
+    school_id: str
+    month: str
+    kind: str
+    version: int
+    new: bool
+    changes: list[dict[str, Any]]
+    missing_gateways: list[str]
+    files: dict[str, bytes]
+    manifest: bytes
+    signature: str
+
+
+def ensure_report_key(conn: Connection) -> Ed25519PrivateKey:
+    """The deployment's report-signing key, made on first use and kept with the other keys."""
+    pem = conn.execute(select(deployment_keys.c.private_pem).where(deployment_keys.c.name == REPORT_KEY)).scalar()
+    if pem is None:
+        key = Ed25519PrivateKey.generate()
+        private = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
+        public = base64.b64encode(key.public_key().public_bytes_raw()).decode()
+        conn.execute(
+            dialect_insert(conn, deployment_keys)
+            .values(name=REPORT_KEY, private_pem=private, public=public, created_at=datetime.now(UTC))
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+        pem = conn.execute(select(deployment_keys.c.private_pem).where(deployment_keys.c.name == REPORT_KEY)).scalar()
+    return load_private_key(str(pem).encode())
+
+
+def _month_end(month: str) -> datetime:
+    first = date.fromisoformat(f"{month}-01")
+    return datetime.combine((first + timedelta(days=32)).replace(day=1), time(0), LOCAL_TZ)
+
+
+def missing_gateways(conn: Connection, school_id: str, month: str) -> list[str]:
+    """The school's gateways not heard from (a batch or a roster pull) since ``month`` ended."""
+    last = (
+        select(packets.c.gateway_id, func.max(packets.c.received_at).label("last"))
+        .group_by(packets.c.gateway_id)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(gateways.c.gateway_id, last.c.last)
+        .outerjoin(last, last.c.gateway_id == gateways.c.gateway_id)
+        .where(gateways.c.school_id == school_id)
+    )
+    end = _month_end(month)
+    return sorted(g for g, seen in rows if seen is None or seen < end)
+
+
+def changes_between(before: dict[str, Any] | None, after: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each day figure that differs, as {date, field, before, after}: what a corrected version says."""
+    if before is None:
+        return []
+    old = _figures(before)
+    new = _figures(after)
+    return [
+        {"date": day, "field": field, "before": old.get((day, field), 0), "after": value}
+        for (day, field), value in sorted(new.items())
+        if old.get((day, field), 0) != value
+    ] + [
+        {"date": day, "field": field, "before": value, "after": 0}
+        for (day, field), value in sorted(old.items())
+        if (day, field) not in new and value
+    ]
+
+
+def _figures(content: dict[str, Any]) -> dict[tuple[str, str], int]:
+    out: dict[tuple[str, str], int] = {}
+    for day in content["days"]:
+        if content["kind"] == "meals":
+            for category, cell in day["categories"].items():
+                for field, value in cell.items():
+                    out[(day["date"], f"{category}.{field}")] = value
+        else:
+            for field in ("students", "staff", "anonymous", "absent"):
+                out[(day["date"], field)] = day[field]
+    return out
+
+
+def issue_report(
+    conn: Connection, school_id: str, month: str, kind: str, *, language: str = "ru", now: datetime | None = None
+) -> Issued:
+    """Build the report; store a new version if it differs from the newest one; the version in force."""
+    content = _BUILDERS[kind](conn, school_id, month)
+    body = canonical_json(content)
+    digest = hashlib.sha256(body).hexdigest()
+    newest = conn.execute(
+        select(reports)
+        .where(reports.c.school_id == school_id, reports.c.month == month, reports.c.kind == kind)
+        .order_by(reports.c.version.desc())
+        .limit(1)
+    ).first()
+    if newest is not None and newest.content_sha256 == digest:
+        return _issued(newest, new=False)
+    previous = None
+    if newest is not None:
+        previous = json.loads(base64.b64decode(newest.files[f"{kind}.json"]))
+    version = 1 if newest is None else newest.version + 1
+    missing = missing_gateways(conn, school_id, month)
+    files = render(content, FORMATS, language)
+    about = {"report_id": f"{school_id}/{month}/{kind}", "school_id": school_id, "month": month, "kind": kind,
+             "version": version, "missing_gateways": missing}  # fmt: skip
+    manifest = build_manifest(files, **about)
+    signature = sign_manifest(ensure_report_key(conn), manifest)
+    changes = changes_between(previous, content)
+    conn.execute(
+        insert(reports).values(
+            school_id=school_id, month=month, kind=kind, version=version, created_at=now or datetime.now(UTC),
+            content_sha256=digest, changes=changes, missing_gateways=missing, manifest=manifest, signature=signature,
+            files={name: base64.b64encode(data).decode() for name, data in files.items()},
+        )
+    )  # fmt: skip
+    return Issued(school_id, month, kind, version, True, changes, missing, files, manifest, signature)
+
+
+def _issued(row: Any, *, new: bool) -> Issued:
+    files = {name: base64.b64decode(text) for name, text in row.files.items()}
+    return Issued(row.school_id, row.month, row.kind, row.version, new, list(row.changes),
+                  list(row.missing_gateways), files, bytes(row.manifest), row.signature)  # fmt: skip

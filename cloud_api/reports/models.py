@@ -1,0 +1,110 @@
+"""The reports' JSON, as models: what ``meals.json`` and ``attendance.json`` hold, and their JSON Schema.
+
+The schema is published with each report (``report_schema()``, and ``GET /v1/reports/schema``)
+so that a receiver can validate the JSON file without our code.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["AttendanceReport", "MealsReport", "report_schema"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Cell(_Strict):
+    """One category of meals: students fed, portions, what families paid, what the state owes (tiyn)."""
+
+    students: int = Field(ge=0)
+    portions: int = Field(ge=0)
+    paid_tiyn: int = Field(ge=0)
+    state_tiyn: int = Field(ge=0)
+
+
+class Categories(_Strict):
+    free: Cell
+    discounted: Cell
+    paid: Cell
+
+
+class DishOfDay(_Strict):
+    names: dict[str, str]
+    price_tiyn: int = Field(ge=0)
+
+
+class MenuOfDay(_Strict):
+    period: str
+    price_tiyn: int = Field(ge=0, description="The set meal's full price that day.")
+    dishes: list[DishOfDay]
+
+
+class MealDay(_Strict):
+    date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    categories: Categories
+    menus: list[MenuOfDay]
+
+
+class MealClass(_Strict):
+    class_: str = Field(alias="class")
+    categories: Categories
+
+
+class MealsReport(_Strict):
+    """Free, discounted and paid meals of one school and month (§33-1.9)."""
+
+    kind: Literal["meals"]
+    school_id: str
+    month: str = Field(pattern=r"^\d{4}-\d{2}$")
+    days: list[MealDay]
+    classes: list[MealClass]
+    totals: Categories
+
+
+class AttendanceDay(_Strict):
+    date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    working_day: bool
+    students: int = Field(ge=0)
+    staff: int = Field(ge=0)
+    anonymous: int = Field(ge=0, description="Entries of children without consent: a count, nobody named.")
+    absent: int = Field(ge=0)
+
+
+class Visit(_Strict):
+    date: str
+    first_entry: str | None
+    last_exit: str | None
+
+
+class PersonAttendance(_Strict):
+    person_id: str
+    name: str
+    class_: str | None = Field(alias="class")
+    days: list[Visit]
+
+
+class AttendanceReport(_Strict):
+    """Entries and exits of students and staff of one school and month (§33-1.12)."""
+
+    kind: Literal["attendance"]
+    school_id: str
+    month: str = Field(pattern=r"^\d{4}-\d{2}$")
+    enrolled_students: int = Field(ge=0)
+    days: list[AttendanceDay]
+    people: list[PersonAttendance]
+
+
+def report_schema() -> dict[str, Any]:
+    """The JSON Schema of both report files (``oneOf``, told apart by ``kind``)."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Mektep Gate monthly report",
+        "oneOf": [
+            MealsReport.model_json_schema(by_alias=True),
+            AttendanceReport.model_json_schema(by_alias=True),
+        ],
+    }

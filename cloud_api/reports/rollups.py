@@ -1,0 +1,124 @@
+"""Daily rollups for the monthly reports, kept up to date by ingest. The caller owns the transaction.
+
+Ingest calls :func:`roll_up` with the events it has just stored (never a duplicate), so a report
+reads a month of rollup rows instead of a month of raw events, and an event that arrives late
+simply moves its day's rows (the next issue of the report says what changed).
+
+- ``rollup_presence``: one row per person and local day with the first entry and the last exit;
+  an event without identity (no consent) is its own row, role ``anonymous``: it counts, nothing more.
+- ``rollup_meal_eaters``: one row per person, day, period and category with the portions served
+  and what the family paid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, case, select
+
+from cloud_api.contract import Decision, Event, EventKind
+from cloud_api.core.localtime import local_date
+from cloud_api.db.dialect import dialect_insert
+from cloud_api.db.schema import people, rollup_meal_eaters, rollup_presence
+
+__all__ = ["roll_up"]
+
+
+def _uuid(value: str | None) -> UUID | None:
+    try:
+        return UUID(value) if value else None
+    except ValueError:
+        return None
+
+
+def roll_up(conn: Connection, school_id: str, events: Sequence[Event]) -> None:
+    """Fold newly stored events into the day's rollups."""
+    granted = [e for e in events if e.decision is Decision.GRANTED]
+    passages = [e for e in granted if e.kind in (EventKind.ENTRY, EventKind.EXIT)]
+    meals = [e for e in granted if e.kind is EventKind.MEAL and e.meal is not None]
+    if passages:
+        _presence(conn, school_id, passages)
+    if meals:
+        _meals(conn, school_id, meals)
+
+
+def _roles(conn: Connection, school_id: str, events: Sequence[Event]) -> dict[str, str]:
+    ids = {u for e in events if (u := _uuid(e.person_id)) is not None}
+    if not ids:
+        return {}
+    rows = conn.execute(select(people.c.id, people.c.role).where(people.c.school_id == school_id, people.c.id.in_(ids)))
+    return {str(person): str(role) for person, role in rows}
+
+
+def _presence(conn: Connection, school_id: str, events: Sequence[Event]) -> None:
+    roles = _roles(conn, school_id, events)
+    # Folded here first: PostgreSQL refuses to update one row twice in one INSERT … ON CONFLICT.
+    rows: dict[tuple[date, str], dict[str, Any]] = {}
+    for e in events:
+        known = e.person_id if e.person_id in roles else None
+        key = (local_date(e.occurred_at), known or str(e.id))
+        row = rows.setdefault(key, {
+            "school_id": school_id, "local_date": key[0], "person_key": key[1],
+            "role": roles[known] if known else "anonymous", "first_entry": None, "last_exit": None,
+        })  # fmt: skip
+        if e.kind is EventKind.ENTRY:
+            row["first_entry"] = _earlier(row["first_entry"], e.occurred_at)
+        else:
+            row["last_exit"] = _later(row["last_exit"], e.occurred_at)
+    stmt = dialect_insert(conn, rollup_presence)
+    new, old = stmt.excluded, rollup_presence.c
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["school_id", "local_date", "person_key"],
+            set_={
+                "first_entry": case(
+                    (old.first_entry.is_(None), new.first_entry),
+                    (new.first_entry.is_(None), old.first_entry),
+                    (new.first_entry < old.first_entry, new.first_entry),
+                    else_=old.first_entry,
+                ),
+                "last_exit": case(
+                    (old.last_exit.is_(None), new.last_exit),
+                    (new.last_exit.is_(None), old.last_exit),
+                    (new.last_exit > old.last_exit, new.last_exit),
+                    else_=old.last_exit,
+                ),
+            },
+        ),
+        list(rows.values()),
+    )
+
+
+def _meals(conn: Connection, school_id: str, events: Sequence[Event]) -> None:
+    rows: dict[tuple[date, str, str, str], dict[str, Any]] = {}
+    for e in events:
+        meal = e.meal
+        assert meal is not None
+        person = e.person_id if _uuid(e.person_id) is not None else str(e.id)
+        key = (local_date(e.occurred_at), person, meal.period, meal.category.value)
+        row = rows.setdefault(key, {
+            "school_id": school_id, "local_date": key[0], "person_key": key[1], "period": key[2],
+            "category": key[3], "portions": 0, "paid_tiyn": 0, "dishes": list(meal.dishes),
+        })  # fmt: skip
+        row["portions"] += 1
+        row["paid_tiyn"] += meal.price_tiyn
+    stmt = dialect_insert(conn, rollup_meal_eaters)
+    new, old = stmt.excluded, rollup_meal_eaters.c
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["school_id", "local_date", "person_key", "period", "category"],
+            set_={"portions": old.portions + new.portions, "paid_tiyn": old.paid_tiyn + new.paid_tiyn},
+        ),
+        list(rows.values()),
+    )
+
+
+def _earlier(a: datetime | None, b: datetime) -> datetime:
+    return b if a is None or b < a else a
+
+
+def _later(a: datetime | None, b: datetime) -> datetime:
+    return b if a is None or b > a else a
