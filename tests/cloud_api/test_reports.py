@@ -1,0 +1,172 @@
+"""The monthly reports (issue 6): right by the raw events, verifiable, and never changed once issued."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import uuid
+from datetime import date
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from fastapi.testclient import TestClient
+from openpyxl import load_workbook
+from sqlalchemy import select
+
+from cloud_api.contract import INGEST_PATH
+from cloud_api.db.schema import deployment_keys, people, reports
+from cloud_api.reports.deadline import is_working_day
+from cloud_api.reports.issue import issue_report
+from cloud_api.reports.manifest import verify_files
+from cloud_api.reports.models import AttendanceReport, MealsReport
+from cloud_api.roster.nedb import parse_rows
+from cloud_api.roster_contract import Dish, MealPeriod, MealRules, SetMeal
+from cloud_api.services.gateways import register_gateway
+from cloud_api.services.menus import set_day_menu, set_meal_rules, upsert_dish
+from cloud_api.services.roster_import import import_roster
+from tests.cloud_api.helpers import batch_body, event, signed
+from tests.cloud_api.test_nedb_roster import CHILD, GOOD, HEADER, TEACHER, TEEN
+
+OCTOBER = [date(2026, 10, d) for d in range(1, 32)]
+SCHOOL_DAYS = [d for d in OCTOBER if is_working_day(d)]
+PLOV = 70000
+
+
+def at(day: date, clock: str) -> str:
+    return f"{day.isoformat()}T{clock}:00+05:00"
+
+
+def lunch(category: str, price: int) -> dict[str, Any]:
+    return {"period": "lunch", "category": category, "dishes": ["Палау"], "price_tiyn": price}
+
+
+def post(client: TestClient, events: list[dict[str, Any]]) -> None:
+    for start in range(0, len(events), 500):
+        body = batch_body(events[start : start + 500])
+        assert client.post(INGEST_PATH, content=body, headers=signed(body)).status_code == 200
+
+
+@pytest.fixture
+def school(client: TestClient) -> dict[str, Any]:
+    """A school's October: the child eats free every school day, the teen (50 %) on Tuesdays."""
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    plov = Dish(id=uuid.uuid4(), names={"kk": "Палау", "ru": "Плов"}, price_tiyn=PLOV)
+    with engine.begin() as conn:
+        import_roster(conn, "s1", parse_rows([HEADER, *GOOD]), actor="admin")
+        who = {r.iin: str(r.id) for r in conn.execute(select(people.c.iin, people.c.id))}
+        set_meal_rules(conn, "s1", MealRules(periods=[MealPeriod(name="lunch", starts="12:00", ends="14:00")]),
+                       actor="admin")  # fmt: skip
+        upsert_dish(conn, "s1", plov, actor="cook")
+        for day in SCHOOL_DAYS:
+            menu = SetMeal(day=day, period="lunch", dish_ids=[plov.id], price_tiyn=PLOV)
+            set_day_menu(conn, "s1", menu, actor="cook")
+    events: list[dict[str, Any]] = []
+    seq = 0
+
+    def add(**fields: Any) -> None:
+        nonlocal seq
+        seq += 1
+        events.append(event(seq, reason="on_roster", **fields))
+
+    for day in SCHOOL_DAYS:
+        add(person_id=who[CHILD], at=at(day, "08:05"))
+        add(person_id=who[CHILD], at=at(day, "08:07"))  # tapped twice: still one person present
+        add(kind="exit", person_id=who[CHILD], at=at(day, "14:30"))
+        add(person_id=who[TEACHER], at=at(day, "07:40"))
+        add(kind="meal", person_id=who[CHILD], meal=lunch("free", 0), at=at(day, "12:20"))
+        if day.weekday() == 1:
+            add(kind="meal", person_id=who[TEEN], meal=lunch("discounted", PLOV // 2), at=at(day, "12:40"))
+    add(at=at(SCHOOL_DAYS[0], "08:10"))  # a child without consent: a count
+    post(client, events)
+    return {"who": who, "events": events, "engine": engine}
+
+
+def test_the_meals_report_adds_up_to_the_raw_events(school: dict[str, Any]) -> None:
+    with school["engine"].begin() as conn:
+        issued = issue_report(conn, "s1", "2026-10", "meals")
+    assert issued.version == 1 and issued.new and issued.missing_gateways == []
+    content = MealsReport.model_validate_json(issued.files["meals.json"])  # the published schema holds
+    meals = [e for e in school["events"] if e["kind"] == "meal"]
+    free = [e for e in meals if e["meal"]["category"] == "free"]
+    discounted = [e for e in meals if e["meal"]["category"] == "discounted"]
+    totals = content.totals
+    assert (totals.free.portions, totals.free.state_tiyn, totals.free.paid_tiyn) == (len(free), PLOV * len(free), 0)
+    assert totals.discounted.portions == len(discounted) == sum(d.weekday() == 1 for d in SCHOOL_DAYS)
+    assert totals.discounted.paid_tiyn == totals.discounted.state_tiyn == PLOV // 2 * len(discounted)
+    assert totals.paid.portions == 0
+    assert [d.date for d in content.days] == [d.isoformat() for d in SCHOOL_DAYS]  # nothing on days off
+    first = content.days[0]
+    assert first.menus[0].dishes[0].names["ru"] == "Плов" and first.menus[0].price_tiyn == PLOV
+    assert {c.class_: c.categories.free.students for c in content.classes}["3Б"] == len(free)  # student-days
+
+    book = load_workbook(io.BytesIO(issued.files["meals.xlsx"]))
+    assert book.sheetnames == ["Отчёт", "По дням", "Блюда", "По классам"]
+    days = book["По дням"]
+    assert days.freeze_panes == "A2" and days["A2"].number_format == "DD.MM.YYYY" and "₸" in days["E2"].number_format
+    assert days["B2"].value == "бесплатное" and days["E1"].value == "Оплатили семьи, ₸"
+    rows = list(csv.reader(io.StringIO(issued.files["meals-days.csv"].decode("utf-8-sig"))))
+    assert rows[0][0] == "Дата" and len(rows) - 1 == len(SCHOOL_DAYS) + len(discounted)
+
+
+def test_the_attendance_report_counts_people_not_taps(school: dict[str, Any]) -> None:
+    with school["engine"].begin() as conn:
+        content = AttendanceReport.model_validate_json(issue_report(conn, "s1", "2026-10", "attendance").files[
+            "attendance.json"])  # fmt: skip
+    by_day = {d.date: d for d in content.days}
+    first, second = by_day[SCHOOL_DAYS[0].isoformat()], by_day[SCHOOL_DAYS[1].isoformat()]
+    assert (first.students, first.staff, first.anonymous, first.absent) == (1, 1, 1, 0)  # the teen came unnamed
+    assert (second.students, second.staff, second.anonymous, second.absent) == (1, 1, 0, 1)
+    republic_day = by_day["2026-10-26"]  # Republic Day fell on a Sunday: the Monday is off
+    assert not republic_day.working_day and republic_day.absent == 0 and republic_day.students == 0
+    child = next(p for p in content.people if p.person_id == school["who"][CHILD])
+    assert len(child.days) == len(SCHOOL_DAYS) and child.days[0].first_entry == "08:05"
+    assert child.days[0].last_exit == "14:30" and child.class_ == "3Б"
+    assert all(p.person_id != "anonymous" and p.name for p in content.people)  # nobody unnamed is listed
+
+
+def test_a_report_never_changes_a_late_event_makes_a_new_version(
+    school: dict[str, Any], client: TestClient
+) -> None:
+    engine = school["engine"]
+    with engine.begin() as conn:
+        first = issue_report(conn, "s1", "2026-10", "meals")
+        again = issue_report(conn, "s1", "2026-10", "meals")
+    assert (again.version, again.new) == (1, False)  # nothing changed: nothing issued
+    late_day = SCHOOL_DAYS[10]  # the canteen's gateway was offline; its event arrives in November
+    body = batch_body([event(9999, kind="meal", person_id=school["who"][TEEN], reason="on_roster",
+                             meal=lunch("discounted", PLOV // 2), at=at(late_day, "12:50"))])  # fmt: skip
+    assert client.post(INGEST_PATH, content=body, headers=signed(body)).status_code == 200
+    with engine.begin() as conn:
+        second = issue_report(conn, "s1", "2026-10", "meals")
+        kept = conn.execute(select(reports.c.version, reports.c.manifest).where(reports.c.kind == "meals")).all()
+        public = conn.execute(select(deployment_keys.c.public).where(deployment_keys.c.name == "reports")).scalar()
+    assert second.version == 2 and second.new
+    assert {"date": late_day.isoformat(), "field": "discounted.portions", "before": 0, "after": 1} in second.changes
+    assert sorted(v for v, _ in kept) == [1, 2] and bytes(kept[0][1]) == first.manifest  # v1 stays as it was
+    key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public))
+    verify_files(key, second.manifest, second.signature, second.files)  # the receiver's check passes
+
+
+def test_a_gateway_not_heard_from_since_the_month_ended_is_named(school: dict[str, Any]) -> None:
+    with school["engine"].begin() as conn:
+        register_gateway(conn, "gw3", "s1", "another-gateway-key-123")  # the canteen's, never online
+        issued = issue_report(conn, "s1", "2026-10", "attendance")
+    assert issued.missing_gateways == ["gw3"]  # gw1 delivered its batches in November: heard from
+
+
+def test_the_cli_writes_the_files(school: dict[str, Any], tmp_path: Any, database_url: str) -> None:
+    from typer.testing import CliRunner
+
+    from mektep.cli import app
+
+    result = CliRunner().invoke(app, ["report", "build", "--school", "s1", "--month", "2026-10", "--format", "xlsx",
+                                      "--out", str(tmp_path), "--database-url", database_url])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "s1" / "2026-10" / "v1"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "attendance.manifest.json", "attendance.manifest.sig", "attendance.xlsx",
+        "meals.manifest.json", "meals.manifest.sig", "meals.xlsx",
+    ]  # fmt: skip
+    assert "meals 2026-10 v1 issued" in result.output
