@@ -27,6 +27,7 @@ from cloud_api.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAM
 from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
 from cloud_api.push.start import start_push
+from cloud_api.reports.jobs import start_scheduler
 from cloud_api.settings import CloudSettings
 from cloud_api.social_wallet.worker import wallet_worker
 from cloud_api.web import parent
@@ -67,6 +68,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
             await run_in_threadpool(upgrade, settings.database_url)
         app.state.engine = make_engine(settings.database_url)
         app.state.push = await run_in_threadpool(start_push, app.state.engine, settings)
+        app.state.reports = start_scheduler(app.state.engine, settings)
         app.state.wallet_worker = worker = wallet_worker(settings, app.state.engine)
         if worker is not None:
             worker.start()
@@ -77,6 +79,8 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
                 await worker.stop()  # before the engine goes: a round may be settling
             if app.state.push is not None:
                 await run_in_threadpool(app.state.push.stop)
+            if app.state.reports is not None:
+                app.state.reports.shutdown(wait=False)
             app.state.engine.dispose()
 
     app = FastAPI(title="Mektep Gate cloud API", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)

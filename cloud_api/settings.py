@@ -67,6 +67,20 @@ class CloudSettings(BaseSettings):
     push_late_after_s: int = Field(
         120, ge=0, description="An event that reaches the cloud this much after it happened is announced as late."
     )
+    report_receivers: dict[str, str] = Field(
+        default_factory=dict,
+        description='Where the monthly reports go, name -> base URL, as JSON: {"education_authority": "https://…", '
+        '"school": "https://…"}. Empty: reports are issued but sent nowhere.',
+    )
+    report_deadline_policy: Literal["fixed", "next_working_day"] = Field(
+        "next_working_day", description="A deadline (the 5th) on a day off: stays, or moves to the next working day."
+    )
+    report_cutoff_day: int = Field(
+        3, ge=1, le=5, description="Until this day a month's report waits for gateways not heard from since it ended."
+    )
+    report_scheduler: bool = Field(
+        False, description="Run the report jobs in this process (one process of a deployment should)."
+    )
     social_wallet_url: str | None = Field(
         None,
         description="Base URL of the Social Wallet API (meal registrations, §33-2). Set: the app sends in the "

@@ -52,6 +52,7 @@ __all__ = [
     "push_queue",
     "push_subscriptions",
     "report_deliveries",
+    "report_warnings",
     "reports",
     "role_grants",
     "rollup_meal_eaters",
@@ -561,4 +562,16 @@ report_deliveries = Table(
     Column("last_error", String(300)),
     Column("receipt", JSON),
     Column("delivered_at", UTCDateTime()),
+)
+# A warning that a month's report is still unacknowledged two working days before its deadline:
+# raised once, for the school admin and the region to see.
+report_warnings = Table(
+    "report_warnings",
+    metadata,
+    Column("school_id", String(64), primary_key=True),
+    Column("month", String(7), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("deadline", Date, nullable=False),
+    Column("raised_at", UTCDateTime(), nullable=False),
+    Column("receivers", JSON, nullable=False),  # the receivers that had not acknowledged
 )

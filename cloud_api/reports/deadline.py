@@ -11,7 +11,7 @@ off a government decree moves (``Day off (substituted from …)``) and the weeke
 into working days.
 
     due = report_deadline(date(2026, 3, 1), DeadlinePolicy.NEXT_WORKING_DAY)   # 2026-04-06
-    warn = warning_day(due)                                                     # 2026-04-02
+    warn = warning_day(due)                                                     # 2026-04-03
 """
 
 from __future__ import annotations
@@ -56,11 +56,17 @@ def report_deadline(month: date, policy: DeadlinePolicy) -> date:
     return due
 
 
-def warning_day(deadline: date, working_days_before: int = WARN_WORKING_DAYS_BEFORE) -> date:
-    """The working day ``working_days_before`` working days before ``deadline``."""
-    day, left = deadline, working_days_before
-    while left:
-        day = date.fromordinal(day.toordinal() - 1)
+def warning_day(deadline: date, working_days_left: int = WARN_WORKING_DAYS_BEFORE) -> date:
+    """The working day on which ``working_days_left`` working days remain, the deadline's own included.
+
+    "Two working days before the deadline": for a deadline on Thursday the 5th, Wednesday the 4th
+    (the 4th and the 5th are left); for a deadline on a day off, the two working days before it.
+    A receiver back on the 4th is then delivered to before anyone is warned.
+    """
+    day, left = deadline, working_days_left
+    while True:
         if is_working_day(day):
             left -= 1
-    return day
+            if left == 0:
+                return day
+        day = date.fromordinal(day.toordinal() - 1)

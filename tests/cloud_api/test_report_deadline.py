@@ -26,10 +26,12 @@ def test_december_reports_are_due_in_january_of_the_next_year() -> None:
 
 
 def test_the_warning_comes_two_working_days_before_whatever_the_policy() -> None:
-    # Deadline Monday 6 April: Friday 3rd is one working day before, Thursday 2nd two.
-    assert warning_day(date(2026, 4, 6)) == date(2026, 4, 2)
-    # Deadline Sunday 5 April (fixed policy): Friday 3rd, Thursday 2nd.
+    # Deadline Monday 6 April: on Friday 3rd two working days are left, the 3rd and the 6th.
+    assert warning_day(date(2026, 4, 6)) == date(2026, 4, 3)
+    # Deadline Sunday 5 April (fixed policy): the two working days before it, Thursday 2nd and Friday 3rd.
     assert warning_day(date(2026, 4, 5)) == date(2026, 4, 2)
+    # Deadline Thursday 5 November: Wednesday 4th.
+    assert warning_day(date(2026, 11, 5)) == date(2026, 11, 4)
 
 
 def test_holidays_and_transferred_days_follow_the_kazakh_calendar() -> None:
@@ -38,8 +40,8 @@ def test_holidays_and_transferred_days_follow_the_kazakh_calendar() -> None:
     assert is_working_day(date(2025, 1, 5))  # ... in exchange for working that Sunday
     # A deadline after the Nauryz days skips all of them: 20 March 2026 is a Friday, the next
     # working day after the weekend and the holidays is Thursday 26 March.
-    assert warning_day(date(2026, 3, 27), 1) == date(2026, 3, 26)
-    assert warning_day(date(2026, 3, 26), 1) == date(2026, 3, 20)
+    assert warning_day(date(2026, 3, 27)) == date(2026, 3, 26)
+    assert warning_day(date(2026, 3, 26)) == date(2026, 3, 20)
 
 
 @pytest.mark.parametrize("month", range(1, 13))

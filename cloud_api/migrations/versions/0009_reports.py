@@ -63,8 +63,17 @@ def upgrade() -> None:
         sa.Column("receipt", sa.JSON),
         sa.Column("delivered_at", INSTANT),
     )
+    op.create_table(
+        "report_warnings",
+        sa.Column("school_id", sa.String(64), primary_key=True),
+        sa.Column("month", sa.String(7), primary_key=True),
+        sa.Column("kind", sa.String(16), primary_key=True),
+        sa.Column("deadline", sa.Date, nullable=False),
+        sa.Column("raised_at", INSTANT, nullable=False),
+        sa.Column("receivers", sa.JSON, nullable=False),
+    )
 
 
 def downgrade() -> None:
-    for name in ("report_deliveries", "reports", "rollup_meal_eaters", "rollup_presence"):
+    for name in ("report_warnings", "report_deliveries", "reports", "rollup_meal_eaters", "rollup_presence"):
         op.drop_table(name)

@@ -1,0 +1,139 @@
+"""Delivering issued reports to every configured receiver until each acknowledges, keeping the receipt.
+
+Each version of each report goes to each receiver (the education authority, the school) as one
+:class:`~cloud_api.reports.delivery.Delivery`. It counts as delivered only on the receiver's receipt
+for that version and manifest (``reference/003`` §30); the receipt is kept. A receiver that is down
+is tried a few times now (tenacity) and again at the next round, for as long as it takes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+from sqlalchemy import Connection, Engine, and_, select
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from cloud_api.db.dialect import dialect_insert
+from cloud_api.db.schema import report_deliveries, reports
+from cloud_api.reports.delivery import DELIVERY_PATH, Delivery, Receipt
+
+__all__ = ["DeliveryRound", "deliver_round", "unacknowledged"]
+
+log = logging.getLogger(__name__)
+
+
+class _NotYet(Exception):
+    """The receiver did not acknowledge this time (down, busy, or an answer we cannot take)."""
+
+
+@dataclass
+class DeliveryRound:
+    """What one round did."""
+
+    delivered: int = 0
+    failed: int = 0
+
+
+def unacknowledged(
+    conn: Connection, receivers: Mapping[str, str], school_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Every (report version, receiver) without a receipt yet, oldest version first."""
+    out: list[dict[str, Any]] = []
+    query = select(reports).order_by(reports.c.school_id, reports.c.month, reports.c.kind, reports.c.version)
+    if school_id is not None:
+        query = query.where(reports.c.school_id == school_id)
+    delivered = {
+        (r.school_id, r.month, r.kind, r.version, r.receiver)
+        for r in conn.execute(select(report_deliveries).where(report_deliveries.c.state == "delivered"))
+    }
+    for row in conn.execute(query):
+        for receiver in sorted(receivers):
+            if (row.school_id, row.month, row.kind, row.version, receiver) not in delivered:
+                out.append({"row": row, "receiver": receiver})
+    return out
+
+
+def _delivery(row: Any) -> Delivery:
+    return Delivery(
+        report_id=f"{row.school_id}/{row.month}/{row.kind}", school_id=row.school_id, month=row.month, kind=row.kind,
+        version=row.version, manifest=base64.b64encode(bytes(row.manifest)).decode(), signature=row.signature,
+        files=dict(row.files),
+    )  # fmt: skip
+
+
+def deliver_round(
+    engine: Engine,
+    receivers: Mapping[str, str],
+    client: httpx.Client,
+    *,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    attempts: int = 3,
+    sleep: Callable[[float], None] = time.sleep,
+) -> DeliveryRound:
+    """Send every unacknowledged version to its receiver; keep each receipt."""
+    result = DeliveryRound()
+    with engine.connect() as conn:
+        pending = unacknowledged(conn, receivers)
+    for item in pending:
+        row, receiver = item["row"], item["receiver"]
+        retrying = Retrying(
+            retry=retry_if_exception_type(_NotYet), stop=stop_after_attempt(attempts),
+            wait=wait_exponential(multiplier=0.2, max=5), sleep=sleep, reraise=True,
+        )  # fmt: skip
+        error: str | None = None
+        receipt: Receipt | None = None
+        try:
+            receipt = retrying(_send, client, receivers[receiver], row)
+        except _NotYet as exc:
+            error = str(exc)
+        _record(engine, row, receiver, receipt, error, now())
+        if receipt is None:
+            result.failed += 1
+            log.warning("report %s/%s/%s v%d not acknowledged by %s: %s",
+                        row.school_id, row.month, row.kind, row.version, receiver, error)  # fmt: skip
+        else:
+            result.delivered += 1
+    return result
+
+
+def _send(client: httpx.Client, url: str, row: Any) -> Receipt:
+    try:
+        response = client.post(url.rstrip("/") + DELIVERY_PATH, content=_delivery(row).model_dump_json(),
+                               headers={"Content-Type": "application/json"})  # fmt: skip
+    except httpx.TransportError as exc:
+        raise _NotYet(f"unreachable: {exc!r}") from None
+    if response.status_code not in (200, 201):
+        raise _NotYet(f"answered {response.status_code}: {response.text[:200]}")
+    try:
+        receipt = Receipt.model_validate_json(response.content)
+    except ValidationError:
+        raise _NotYet("the answer is not a receipt") from None
+    # A receipt counts only for this very version and manifest.
+    if receipt.version != row.version or receipt.manifest_sha256 != hashlib.sha256(bytes(row.manifest)).hexdigest():
+        raise _NotYet("the receipt is for another version or manifest")
+    return receipt
+
+
+def _record(engine: Engine, row: Any, receiver: str, receipt: Receipt | None, error: str | None, at: datetime) -> None:
+    key = {"school_id": row.school_id, "month": row.month, "kind": row.kind, "version": row.version,
+           "receiver": receiver}  # fmt: skip
+    with engine.begin() as conn:
+        previous = conn.execute(
+            select(report_deliveries.c.attempts).where(and_(*(report_deliveries.c[k] == v for k, v in key.items())))
+        ).scalar()
+        values = {
+            "state": "delivered" if receipt else "pending", "attempts": (previous or 0) + 1,
+            "last_error": None if receipt else (error or "")[:300],
+            "receipt": receipt.model_dump(mode="json") if receipt else None, "delivered_at": at if receipt else None,
+        }  # fmt: skip
+        stmt = dialect_insert(conn, report_deliveries).values(**key, **values)
+        conn.execute(stmt.on_conflict_do_update(index_elements=list(key), set_=values))

@@ -1,0 +1,148 @@
+"""The report jobs: issue the previous month's reports, deliver them, warn before the deadline.
+
+:func:`reports_day` is everything the schedule does at a given moment, so that a test can play a
+month's first days with an injected clock. :func:`start_scheduler` runs it with APScheduler
+(Asia/Almaty): on the 1st at 02:00, and every hour after, because a receiver that was down, a late
+event (a corrected version) or the warning day may come at any hour.
+
+- From the 1st at 02:00 each school's reports of the previous month are issued, unless one of its
+  gateways has not been heard from since the month ended and the cut-off day has not come (then
+  it waits; after the cut-off it issues and names the gateways missing). Issuing again is a no-op
+  unless something changed, which is how a late event becomes a corrected version.
+- Every unacknowledged version is sent to every receiver.
+- From the warning day (:func:`~cloud_api.reports.deadline.warning_day`) a report not acknowledged
+  by every receiver raises a warning, once, for the school admin and the region.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import httpx
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from prometheus_client import Counter
+from sqlalchemy import Engine, select, union
+
+from cloud_api.core.localtime import LOCAL_TZ
+from cloud_api.db.dialect import dialect_insert
+from cloud_api.db.schema import gateways, people, report_warnings, reports
+from cloud_api.reports.deadline import DeadlinePolicy, report_deadline, warning_day
+from cloud_api.reports.deliver import deliver_round, unacknowledged
+from cloud_api.reports.issue import KINDS, issue_report, missing_gateways
+from cloud_api.settings import CloudSettings
+
+__all__ = ["DayResult", "previous_month", "reports_day", "start_scheduler"]
+
+log = logging.getLogger(__name__)
+WARNINGS = Counter("mektep_report_warnings", "Reports still unacknowledged on their warning day")
+
+
+@dataclass
+class DayResult:
+    """What one run did."""
+
+    issued: list[str] = field(default_factory=list)  # "school/month/kind vN"
+    waiting: list[str] = field(default_factory=list)  # schools waiting for silent gateways
+    delivered: int = 0
+    warned: list[str] = field(default_factory=list)
+
+
+def previous_month(day: date) -> str:
+    """``YYYY-MM`` of the month before ``day``'s."""
+    return (day.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+
+
+def _schools(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        query = union(select(gateways.c.school_id), select(people.c.school_id).distinct())
+        return sorted(conn.execute(query).scalars())
+
+
+def reports_day(
+    engine: Engine,
+    receivers: Mapping[str, str],
+    client: httpx.Client,
+    now: datetime,
+    *,
+    policy: DeadlinePolicy = DeadlinePolicy.NEXT_WORKING_DAY,
+    cutoff_day: int = 3,
+    language: str = "ru",
+    sleep: Callable[[float], None] | None = None,
+) -> DayResult:
+    """Issue, deliver and warn as the schedule does at ``now``."""
+    result = DayResult()
+    local = now.astimezone(LOCAL_TZ)
+    month = previous_month(local.date())
+    if not (local.day == 1 and local.hour < 2):  # the month's reports are built from the 1st, 02:00
+        for school in _schools(engine):
+            with engine.begin() as conn:
+                silent = missing_gateways(conn, school, month)
+                if silent and local.day < cutoff_day:
+                    result.waiting.append(school)
+                    continue
+                for kind in KINDS:
+                    issued = issue_report(conn, school, month, kind, language=language, now=now)
+                    if issued.new:
+                        result.issued.append(f"{school}/{month}/{kind} v{issued.version}")
+    if receivers:
+        kwargs = {"sleep": sleep} if sleep is not None else {}
+        result.delivered = deliver_round(engine, receivers, client, now=lambda: now, **kwargs).delivered
+    result.warned = _warn(engine, receivers, month, local.date(), policy, now)
+    return result
+
+
+def _warn(
+    engine: Engine, receivers: Mapping[str, str], month: str, today: date, policy: DeadlinePolicy, now: datetime
+) -> list[str]:
+    deadline = report_deadline(date.fromisoformat(f"{month}-01"), policy)
+    if today < warning_day(deadline):
+        return []
+    raised = []
+    with engine.begin() as conn:
+        waiting = {}
+        for item in unacknowledged(conn, receivers):
+            row = item["row"]
+            if row.month == month:
+                waiting.setdefault((row.school_id, row.kind), set()).add(item["receiver"])
+        issued = {(r.school_id, r.kind) for r in conn.execute(select(reports).where(reports.c.month == month))}
+        for school in _schools(engine):
+            for kind in KINDS:
+                if (school, kind) not in issued:
+                    waiting[(school, kind)] = {"(not issued)"}
+        for (school, kind), who in sorted(waiting.items()):
+            stmt = dialect_insert(conn, report_warnings).values(
+                school_id=school, month=month, kind=kind, deadline=deadline, raised_at=now, receivers=sorted(who)
+            )
+            if conn.execute(stmt.on_conflict_do_nothing().returning(report_warnings.c.school_id)).first():
+                WARNINGS.inc()
+                raised.append(f"{school}/{month}/{kind}")
+                log.warning("report %s/%s/%s not acknowledged by %s; due %s",
+                            school, month, kind, sorted(who), deadline)  # fmt: skip
+    return raised
+
+
+def start_scheduler(engine: Engine, settings: CloudSettings) -> BackgroundScheduler | None:
+    """Run :func:`reports_day` on the 1st at 02:00 and every hour (Asia/Almaty), if this process should."""
+    if not settings.report_scheduler:
+        return None
+    client = httpx.Client(timeout=30)
+
+    def job() -> None:
+        try:
+            result = reports_day(
+                engine, settings.report_receivers, client, datetime.now(UTC),
+                policy=DeadlinePolicy(settings.report_deadline_policy), cutoff_day=settings.report_cutoff_day,
+            )  # fmt: skip
+            log.info("reports: %s", result)
+        except Exception:
+            log.exception("the report job failed; it runs again within the hour")
+
+    scheduler = BackgroundScheduler(timezone=LOCAL_TZ)
+    scheduler.add_job(job, CronTrigger(day=1, hour=2, minute=0, timezone=LOCAL_TZ), id="reports-monthly")
+    scheduler.add_job(job, CronTrigger(minute=7, timezone=LOCAL_TZ), id="reports-hourly", coalesce=True)
+    scheduler.start()
+    return scheduler
