@@ -19,6 +19,7 @@ from cloud_api.api.routes import (
     people,
     photos,
     push,
+    reports,
     roster_admin,
     social_wallet,
     sync,
@@ -98,6 +99,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     app.include_router(parent.router)
     app.add_exception_handler(parent.SignInNeeded, parent.sign_in_redirect)
     app.include_router(roster_admin.router)
+    app.include_router(reports.router)
     app.include_router(health.router)
     document_raw_bodies(app, [Batch], required_headers=[HEADER_GATEWAY, HEADER_TIMESTAMP, HEADER_SIGNATURE])
     return app

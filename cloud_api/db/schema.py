@@ -58,6 +58,7 @@ __all__ = [
     "rollup_meal_eaters",
     "rollup_presence",
     "roster_versions",
+    "schools",
     "sessions",
     "set_meals",
     "sign_in_attempts",
@@ -574,4 +575,13 @@ report_warnings = Table(
     Column("deadline", Date, nullable=False),
     Column("raised_at", UTCDateTime(), nullable=False),
     Column("receivers", JSON, nullable=False),  # the receivers that had not acknowledged
+)
+# The schools of the deployment and their region: what a region's and the ministry's reports add up.
+schools = Table(
+    "schools",
+    metadata,
+    Column("school_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("region_id", String(64), nullable=False),
+    Index("schools_region", "region_id"),
 )

@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from cloud_api.contract import INGEST_PATH
 from cloud_api.db.schema import deployment_keys, people, reports
@@ -26,7 +26,7 @@ from cloud_api.roster_contract import Dish, MealPeriod, MealRules, SetMeal
 from cloud_api.services.gateways import register_gateway
 from cloud_api.services.menus import set_day_menu, set_meal_rules, upsert_dish
 from cloud_api.services.roster_import import import_roster
-from tests.cloud_api.helpers import batch_body, event, signed
+from tests.cloud_api.helpers import ADMIN, batch_body, event, signed
 from tests.cloud_api.test_nedb_roster import CHILD, GOOD, HEADER, TEACHER, TEEN
 
 OCTOBER = [date(2026, 10, d) for d in range(1, 32)]
@@ -170,3 +170,50 @@ def test_the_cli_writes_the_files(school: dict[str, Any], tmp_path: Any, databas
         "meals.manifest.json", "meals.manifest.sig", "meals.xlsx",
     ]  # fmt: skip
     assert "meals 2026-10 v1 issued" in result.output
+
+
+def test_a_region_sees_its_schools_summed_and_nobody_named(school: dict[str, Any], client: TestClient) -> None:
+    from cloud_api.db.schema import schools
+    from cloud_api.services.accounts import SYSTEM, Role, create_account, grant_role
+
+    engine = school["engine"]
+    with engine.begin() as conn:
+        conn.execute(insert(schools), [{"school_id": "s1", "name": "№ 1", "region_id": "almaty"},
+                                       {"school_id": "s2", "name": "№ 2", "region_id": "almaty"}])  # fmt: skip
+        own = issue_report(conn, "s1", "2026-10", "meals")
+        for login, role, scope in (("akimat@almaty.kz", Role.REGION, "almaty"), ("abay@region.kz", Role.REGION, "abay"),
+                                   ("minister@edu.kz", Role.MINISTRY, None)):  # fmt: skip
+            account = create_account(conn, login, actor=SYSTEM, password="correct horse battery")
+            grant_role(conn, account.id, role, scope, actor=SYSTEM)
+
+    def token(login: str) -> dict[str, str]:
+        r = client.post("/v1/auth/sign-in", json={"login": login, "password": "correct horse battery"})
+        return {"Authorization": f"Bearer {r.json()['token']}"}
+
+    answer = client.get("/v1/regions/almaty/reports/2026-10", headers=token("akimat@almaty.kz"))
+    assert answer.status_code == 200
+    region = answer.json()
+    mine = MealsReport.model_validate_json(own.files["meals.json"])
+    assert region["totals"] == mine.totals.model_dump()  # s2 had nothing: the region is s1
+    assert [s["school_id"] for s in region["schools"]] == ["s1"] and region["schools"][0]["name"] == "№ 1"
+    first = region["days"][0]
+    assert (first["students"], first["staff"], first["anonymous"]) == (1, 1, 1)
+    assert school["who"][CHILD] not in answer.text and "Нұрланова" not in answer.text  # counts, never names
+    assert client.get("/v1/regions/almaty/reports/2026-10", headers=token("abay@region.kz")).status_code == 403
+    country = client.get("/v1/reports/all/2026-10", headers=token("minister@edu.kz"))
+    assert country.status_code == 200 and country.json()["totals"] == region["totals"]
+    assert client.get("/v1/reports/all/2026-10", headers=token("akimat@almaty.kz")).status_code == 403
+
+
+def test_the_admin_lists_downloads_and_sees_the_chart(school: dict[str, Any], client: TestClient) -> None:
+    with school["engine"].begin() as conn:
+        issued = issue_report(conn, "s1", "2026-10", "attendance")
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    [listed] = client.get("/v1/schools/s1/reports", headers=admin).json()
+    assert (listed["month"], listed["kind"], listed["version"]) == ("2026-10", "attendance", 1)
+    assert listed["files"] == ["attendance-days.csv", "attendance-people.csv", "attendance.json", "attendance.xlsx"]
+    got = client.get("/v1/schools/s1/reports/2026-10/attendance/1/attendance.xlsx", headers=admin)
+    assert got.content == issued.files["attendance.xlsx"] and "spreadsheetml" in got.headers["content-type"]
+    page = client.get("/admin/schools/s1/reports?lang=ru", headers=admin).text
+    assert page.count("<rect") == len(OCTOBER) and "Отчёт о посещаемости" in page
+    assert client.get("/v1/reports/schema").json()["oneOf"][0]["title"] == "MealsReport"

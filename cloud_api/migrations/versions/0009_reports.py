@@ -1,4 +1,4 @@
-"""The monthly reports: daily rollups kept by ingest, issued report versions, their deliveries.
+"""The monthly reports: daily rollups kept by ingest, issued versions, deliveries, warnings; schools and regions.
 
 Revision ID: 0009
 Revises: 0008
@@ -72,8 +72,15 @@ def upgrade() -> None:
         sa.Column("raised_at", INSTANT, nullable=False),
         sa.Column("receivers", sa.JSON, nullable=False),
     )
+    op.create_table(
+        "schools",
+        sa.Column("school_id", sa.String(64), primary_key=True),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("region_id", sa.String(64), nullable=False),
+    )
+    op.create_index("schools_region", "schools", ["region_id"])
 
 
 def downgrade() -> None:
-    for name in ("report_warnings", "report_deliveries", "reports", "rollup_meal_eaters", "rollup_presence"):
+    for name in ("schools", "report_warnings", "report_deliveries", "reports", "rollup_meal_eaters", "rollup_presence"):
         op.drop_table(name)

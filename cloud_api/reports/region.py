@@ -1,0 +1,99 @@
+"""A region's (or the whole country's) month: the schools' meals and attendance added up, in SQL.
+
+Built from the same daily rollups as a school's report, grouped by school, day and category in the
+database (a region of 200 schools holds millions of rollup rows: they are never fetched one by one).
+A person belongs to one school, so a region's students of a day are the sum of its schools'.
+Aggregates only: no names, which is what a region or the ministry may see (DESIGN §4).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from cloud_api.db.schema import rollup_meal_eaters, rollup_presence, schools, set_meals
+from cloud_api.reports.build import CATEGORIES, month_days
+
+__all__ = ["region_report"]
+
+
+def _blank() -> dict[str, int]:
+    return {"students": 0, "portions": 0, "paid_tiyn": 0, "state_tiyn": 0}
+
+
+def _sums(*counts: str) -> dict[str, Any]:
+    return {"meals": {c: _blank() for c in CATEGORIES}, **dict.fromkeys(counts, 0)}
+
+
+def region_report(conn: Connection, region_id: str | None, month: str) -> dict[str, Any]:
+    """The month of every school of ``region_id`` (None: every school of the deployment)."""
+    days = month_days(month)
+    first, last = days[0], days[-1]
+    chosen = select(schools.c.school_id).where(schools.c.region_id == region_id) if region_id else None
+    names = dict(
+        conn.execute(
+            select(schools.c.school_id, schools.c.name).where(schools.c.region_id == region_id)
+            if region_id
+            else select(schools.c.school_id, schools.c.name)
+        ).all()
+    )
+    newest = (
+        select(set_meals.c.school_id, set_meals.c.day, set_meals.c.period, func.max(set_meals.c.id).label("id"))
+        .where(set_meals.c.day >= first, set_meals.c.day <= last)
+        .group_by(set_meals.c.school_id, set_meals.c.day, set_meals.c.period)
+        .subquery()
+    )
+    prices = (
+        select(set_meals.c.school_id, set_meals.c.day, set_meals.c.period, set_meals.c.price_tiyn)
+        .join(newest, set_meals.c.id == newest.c.id)
+        .subquery()
+    )
+    m = rollup_meal_eaters.c
+    meals = (
+        select(
+            m.school_id, m.local_date, m.category, func.count(func.distinct(m.person_key)), func.sum(m.portions),
+            func.sum(m.paid_tiyn), func.sum(m.portions * func.coalesce(prices.c.price_tiyn, 0)),
+        )
+        .outerjoin(prices, (prices.c.school_id == m.school_id) & (prices.c.day == m.local_date)
+                   & (prices.c.period == m.period))
+        .where(m.local_date >= first, m.local_date <= last)
+        .group_by(m.school_id, m.local_date, m.category)
+    )  # fmt: skip
+    p = rollup_presence.c
+    presence = (
+        select(p.school_id, p.local_date, p.role, func.count())
+        .where(p.local_date >= first, p.local_date <= last)
+        .group_by(p.school_id, p.local_date, p.role)
+    )
+    if chosen is not None:
+        meals = meals.where(m.school_id.in_(chosen))
+        presence = presence.where(p.school_id.in_(chosen))
+    by_day: dict[str, dict[str, Any]] = defaultdict(lambda: _sums("students", "staff", "anonymous"))
+    by_school: dict[str, dict[str, Any]] = defaultdict(lambda: _sums("student_days", "staff_days", "anonymous"))
+    for school, day, category, students, portions, paid, full in conn.execute(meals):
+        state = max(0, int(full or 0) - int(paid or 0)) if category != "paid" else 0
+        figures = {"students": int(students), "portions": int(portions), "paid_tiyn": int(paid), "state_tiyn": state}
+        for cell in (by_day[day.isoformat()]["meals"][category], by_school[school]["meals"][category]):
+            for field, value in figures.items():
+                cell[field] += value
+    for school, day, role, count in conn.execute(presence):
+        field = "students" if role == "student" else role
+        by_day[day.isoformat()][field] += int(count)
+        by_school[school]["student_days" if role == "student" else "staff_days" if role == "staff" else role] += int(
+            count
+        )
+    totals = {c: _blank() for c in CATEGORIES}
+    for day in by_day.values():
+        for c in CATEGORIES:
+            for field in totals[c]:
+                totals[c][field] += day["meals"][c][field]
+    return {
+        "kind": "region",
+        "region_id": region_id or "all",
+        "month": month,
+        "days": [{"date": d, **by_day[d]} for d in sorted(by_day)],
+        "schools": [{"school_id": s, "name": names.get(s, s), **by_school[s]} for s in sorted(by_school)],
+        "totals": totals,
+    }
