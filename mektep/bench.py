@@ -42,6 +42,7 @@ from mektep.ingest_bench import run_ingest_bench
 from mektep.notify_bench import bench_notify
 from mektep.processes import CloudProcess, GatewayProcess, write_site
 from mektep.readers_bench import bench_readers
+from mektep.report_bench import DEFAULT_POSTGRES, bench_report
 from mektep.roster_bench import bench_roster
 from simulators.serial_reader import SerialReaderSim
 
@@ -324,6 +325,26 @@ def notify(
     goals = {"push_p95_s": "≤ 2", "pushes_per_s": "≥ 300"}
     title = f"mektep bench notify ({students} students, rush of {rush_s:g} s)"
     Console().print(_figures_table(title, figures, goals, digits=3))
+    if json_output:
+        print(json.dumps(figures))
+
+
+@app.command()
+def report(
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object as the last line."),
+    students: int = typer.Option(3000, min=10, help="Students of each school."),
+    schools: int = typer.Option(200, min=1, help="Schools of the region (on PostgreSQL)."),
+    postgres_url: str = typer.Option(DEFAULT_POSTGRES, help="A database this benchmark may drop and create."),
+    no_postgres: bool = typer.Option(False, "--no-postgres", help="SQLite only."),
+) -> None:
+    """Measure the monthly reports: rollups at ingest, one school's report, a region of 200 schools.
+
+    Example:
+        mektep bench report --json
+    """
+    figures = bench_report(students=students, schools=schools, postgres_url=None if no_postgres else postgres_url)
+    goals = {"school_report_s": "≤ 2", "region_report_s_postgres": "≤ 60"}
+    Console().print(_figures_table(f"mektep bench report ({schools} schools of {students})", figures, goals, digits=3))
     if json_output:
         print(json.dumps(figures))
 

@@ -53,3 +53,22 @@ def test_bench_notify_follows_every_tap_to_a_phone_and_every_free_lunch_to_the_w
     assert figures["rush_pushes"] == figures["burst_pushes"] > 30  # each child: one guardian, one or two devices
     assert figures["refused_by_push_service"] == 0
     assert figures["wallet_records"] > 0 and figures["push_p50_s"] <= figures["push_p95_s"]
+
+
+def test_bench_report_builds_a_school_and_a_region(postgres_url: str) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from mektep.report_bench import bench_report
+
+    own = make_url(postgres_url).set(database=f"{make_url(postgres_url).database}_bench")
+    try:
+        figures = bench_report(students=40, schools=3, postgres_url=own.render_as_string(hide_password=False))
+    finally:
+        admin = create_engine(own.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{own.database}" WITH (FORCE)'))
+        admin.dispose()
+    assert figures["region_schools"] == 4  # three generated, and the one fed through the ingest path
+    assert figures["region_events"] > 3 * 40 * 20 * 2  # entries and exits of every working day at least
+    assert all(figures[k] > 0 for k in ("rollup_events_per_s", "school_report_s", "region_report_s_postgres"))
