@@ -78,6 +78,7 @@ class CloudSettings(BaseSettings):
     report_cutoff_day: int = Field(
         3, ge=1, le=5, description="Until this day a month's report waits for gateways not heard from since it ended."
     )
+    report_language: Literal["kk", "ru"] = Field("kk", description="Language of the reports' XLSX and CSV headings.")
     report_scheduler: bool = Field(
         False, description="Run the report jobs in this process (one process of a deployment should)."
     )

@@ -136,6 +136,7 @@ def start_scheduler(engine: Engine, settings: CloudSettings) -> BackgroundSchedu
             result = reports_day(
                 engine, settings.report_receivers, client, datetime.now(UTC),
                 policy=DeadlinePolicy(settings.report_deadline_policy), cutoff_day=settings.report_cutoff_day,
+                language=settings.report_language,
             )  # fmt: skip
             log.info("reports: %s", result)
         except Exception:
