@@ -11,8 +11,9 @@ from datetime import date
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
-from openpyxl.worksheet.worksheet import Worksheet
+from openpyxl.utils import get_column_letter
 
 from cloud_api.reports.build import CATEGORIES
 from mektep.i18n import Translator, translator
@@ -76,34 +77,52 @@ def _csv(headings: list[str], rows: list[list[Any]]) -> bytes:
     return out.getvalue().encode("utf-8-sig")  # with a BOM: Excel opens Cyrillic right
 
 
-def _sheet(sheet: Worksheet, headings: list[str], rows: list[list[Any]]) -> None:
-    sheet.append(headings)
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for row in rows:
-        sheet.append(row)
-    sheet.freeze_panes = "A2"
+def _sheet(sheet: Any, headings: list[str], rows: list[list[Any]]) -> None:
+    # A write-only sheet: cells are streamed, so a month of a big school's people stays fast.
     for column, heading in enumerate(headings, start=1):
-        letter = sheet.cell(row=1, column=column).column_letter
-        sheet.column_dimensions[letter].width = max(12, len(heading) + 2)
-        for (cell,) in sheet.iter_rows(min_row=2, min_col=column, max_col=column):
-            if isinstance(cell.value, date):
-                cell.number_format = "DD.MM.YYYY"
-            elif "₸" in heading:
-                cell.number_format = TENGE
+        sheet.column_dimensions[get_column_letter(column)].width = max(12, len(heading) + 2)
+    sheet.freeze_panes = "A2"
+    bold = Font(bold=True)
+    sheet.append([_styled(sheet, heading, font=bold) for heading in headings])
+    money = ["₸" in heading for heading in headings]
+    for row in rows:
+        sheet.append([
+            _styled(sheet, value, number_format="DD.MM.YYYY") if isinstance(value, date)
+            else _styled(sheet, value, number_format=TENGE) if is_money else value
+            for value, is_money in zip(row, money, strict=True)
+        ])  # fmt: skip
+
+
+def _styled(sheet: Any, value: Any, *, font: Font | None = None, number_format: str | None = None) -> WriteOnlyCell:
+    cell = WriteOnlyCell(sheet, value=value)
+    if font is not None:
+        cell.font = font
+    if number_format is not None:
+        cell.number_format = number_format
+    return cell
+
+
+def _by_person(content: dict[str, Any], _: Translator) -> tuple[list[str], list[list[Any]]]:
+    """The табель: a row per person, a column per day, "08:05–14:30" in each cell."""
+    days = [d["date"] for d in content["days"]]
+    headings = [_("Name"), _("Class"), *(f"{d[8:10]}.{d[5:7]}" for d in days)]
+    rows = []
+    for person in content["people"]:
+        seen = {v["date"]: f"{v['first_entry'] or '—'}–{v['last_exit'] or '—'}" for v in person["days"]}
+        rows.append([person["name"], person["class"] or "", *(seen.get(d, "") for d in days)])
+    return headings, rows
 
 
 def _xlsx(content: dict[str, Any], tables: dict[str, tuple[list[str], list[list[Any]]]], _: Translator) -> bytes:
-    book = Workbook()
-    title = book.active
-    title.title = _("Report")
+    book = Workbook(write_only=True)
+    title = book.create_sheet(_("Report"))
     kind = _("Meals report") if content["kind"] == "meals" else _("Attendance report")
-    for row in ([kind], [_("School"), content["school_id"]], [_("Month"), content["month"]]):
-        title.append(row)
-    title["A1"].font = Font(bold=True, size=14)
+    title.append([_styled(title, kind, font=Font(bold=True, size=14))])
+    title.append([_("School"), content["school_id"]])
+    title.append([_("Month"), content["month"]])
     names = {"days": _("By day"), "dishes": _("Dishes"), "classes": _("By class"), "people": _("By person")}
-    for name, (headings, rows) in tables.items():
-        _sheet(book.create_sheet(names[name]), headings, rows)
+    for name, table in tables.items():
+        _sheet(book.create_sheet(names[name]), *(_by_person(content, _) if name == "people" else table))
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -13,8 +13,9 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from cloud_api.db.schema import rollup_meal_eaters, rollup_presence, schools, set_meals
-from cloud_api.reports.build import CATEGORIES, month_days
+from cloud_api.db.schema import rollup_presence, schools
+from cloud_api.reports.build import CATEGORIES, meal_cell, month_days
+from cloud_api.reports.sums import meal_sums
 
 __all__ = ["region_report"]
 
@@ -39,28 +40,6 @@ def region_report(conn: Connection, region_id: str | None, month: str) -> dict[s
             else select(schools.c.school_id, schools.c.name)
         ).all()
     )
-    newest = (
-        select(set_meals.c.school_id, set_meals.c.day, set_meals.c.period, func.max(set_meals.c.id).label("id"))
-        .where(set_meals.c.day >= first, set_meals.c.day <= last)
-        .group_by(set_meals.c.school_id, set_meals.c.day, set_meals.c.period)
-        .subquery()
-    )
-    prices = (
-        select(set_meals.c.school_id, set_meals.c.day, set_meals.c.period, set_meals.c.price_tiyn)
-        .join(newest, set_meals.c.id == newest.c.id)
-        .subquery()
-    )
-    m = rollup_meal_eaters.c
-    meals = (
-        select(
-            m.school_id, m.local_date, m.category, func.count(func.distinct(m.person_key)), func.sum(m.portions),
-            func.sum(m.paid_tiyn), func.sum(m.portions * func.coalesce(prices.c.price_tiyn, 0)),
-        )
-        .outerjoin(prices, (prices.c.school_id == m.school_id) & (prices.c.day == m.local_date)
-                   & (prices.c.period == m.period))
-        .where(m.local_date >= first, m.local_date <= last)
-        .group_by(m.school_id, m.local_date, m.category)
-    )  # fmt: skip
     p = rollup_presence.c
     presence = (
         select(p.school_id, p.local_date, p.role, func.count())
@@ -68,14 +47,13 @@ def region_report(conn: Connection, region_id: str | None, month: str) -> dict[s
         .group_by(p.school_id, p.local_date, p.role)
     )
     if chosen is not None:
-        meals = meals.where(m.school_id.in_(chosen))
         presence = presence.where(p.school_id.in_(chosen))
     by_day: dict[str, dict[str, Any]] = defaultdict(lambda: _sums("students", "staff", "anonymous"))
     by_school: dict[str, dict[str, Any]] = defaultdict(lambda: _sums("student_days", "staff_days", "anonymous"))
-    for school, day, category, students, portions, paid, full in conn.execute(meals):
-        state = max(0, int(full or 0) - int(paid or 0)) if category != "paid" else 0
-        figures = {"students": int(students), "portions": int(portions), "paid_tiyn": int(paid), "state_tiyn": state}
-        for cell in (by_day[day.isoformat()]["meals"][category], by_school[school]["meals"][category]):
+    for row in meal_sums(conn, first, last, ["school_id", "local_date", "category"], chosen):
+        figures = meal_cell(row, row.students)
+        day_cell = by_day[row.local_date.isoformat()]["meals"][row.category]
+        for cell in (day_cell, by_school[row.school_id]["meals"][row.category]):
             for field, value in figures.items():
                 cell[field] += value
     for school, day, role, count in conn.execute(presence):
