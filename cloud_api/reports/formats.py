@@ -58,7 +58,7 @@ def _tables(content: dict[str, Any], _: Translator) -> dict[str, tuple[list[str]
         for d in content["days"]
     ]  # fmt: skip
     people = [
-        [p["name"], p["class"] or "", date.fromisoformat(v["date"]), v["first_entry"] or "", v["last_exit"] or ""]
+        [p["name"], p["class"] or "", v["date"], v["first_entry"] or "", v["last_exit"] or ""]  # CSV only: text
         for p in content["people"] for v in p["days"]
     ]  # fmt: skip
     headings = [_("Date"), _("Working day"), _("Students present"), _("Staff present"), _("Entries without consent"),
