@@ -25,6 +25,7 @@ from cloud_api.core.localtime import LOCAL_TZ
 from cloud_api.db.schema import dish_versions, events, people, set_meals
 from cloud_api.reports.build import month_days
 from cloud_api.reports.deadline import is_working_day
+from cloud_api.services.ingest import event_row
 
 __all__ = [
     "LUNCH_TIYN", "generate_postgres", "rebuild_rollups_postgres", "school_month", "write_events", "write_school",
@@ -104,17 +105,10 @@ def _event(school: str, seq: int, kind: str, who: str | None, at: datetime, meal
     })  # fmt: skip
 
 
-def event_row(e: Event, received_at: datetime) -> dict[str, Any]:
-    """The ``events`` row of an event, as ingest would store it."""
-    from cloud_api.services.ingest import _row
-
-    return _row(e, received_at, 0)
-
-
 def write_events(conn: Connection, batch: list[Event]) -> None:
     """Store events as ingest would (without the packet journal)."""
     now = datetime.now(UTC)
-    conn.execute(insert(events), [event_row(e, now) for e in batch])
+    conn.execute(insert(events), [event_row(e, now, 0) for e in batch])
 
 
 def generate_postgres(conn: Connection, schools: int, students: int, month: str) -> int:

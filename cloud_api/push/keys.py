@@ -8,15 +8,13 @@ and the tests need no step. The public half is what a browser's ``PushManager.su
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
-from cloud_api.db.dialect import dialect_insert
-from cloud_api.db.schema import deployment_keys
+from cloud_api.services.deployment_keys import ensure_key, stored_key
 
 __all__ = ["VAPID", "VapidKey", "b64url", "ensure_vapid_key", "load_vapid_key"]
 
@@ -48,27 +46,12 @@ def _public_of(key: ec.EllipticCurvePublicKey) -> str:
 
 
 def ensure_vapid_key(conn: Connection) -> tuple[str, bool]:
-    """The deployment's VAPID public key, made now if there is none; and whether it was made now.
-
-    Safe when two processes start at once: the first insert wins, the other reads it back.
-    """
-    public_of_vapid = select(deployment_keys.c.public).where(deployment_keys.c.name == VAPID)
-    found = conn.execute(public_of_vapid).scalar()
-    if found is not None:
-        return str(found), False
-    pem, public = _make()
-    made = conn.execute(
-        dialect_insert(conn, deployment_keys)
-        .values(name=VAPID, private_pem=pem, public=public, created_at=datetime.now(UTC))
-        .on_conflict_do_nothing(index_elements=["name"])
-        .returning(deployment_keys.c.public)
-    ).scalar()
-    if made is None:
-        return str(conn.execute(public_of_vapid).scalar()), False  # another process made it first
-    return public, True
+    """The deployment's VAPID public key, made now if there is none; and whether it was made now."""
+    (_, public), made = ensure_key(conn, VAPID, _make)
+    return public, made
 
 
 def load_vapid_key(conn: Connection) -> VapidKey | None:
     """The deployment's VAPID key, or None before ``mektep cloud init``."""
-    pem = conn.execute(select(deployment_keys.c.private_pem).where(deployment_keys.c.name == VAPID)).scalar()
-    return None if pem is None else VapidKey(str(pem))
+    found = stored_key(conn, VAPID)
+    return None if found is None else VapidKey(found[0])

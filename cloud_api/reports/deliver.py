@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 from pydantic import ValidationError
-from sqlalchemy import Connection, Engine, and_, select
+from sqlalchemy import Connection, Engine, select
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from cloud_api.db.dialect import dialect_insert
@@ -126,14 +126,11 @@ def _send(client: httpx.Client, url: str, row: Any) -> Receipt:
 def _record(engine: Engine, row: Any, receiver: str, receipt: Receipt | None, error: str | None, at: datetime) -> None:
     key = {"school_id": row.school_id, "month": row.month, "kind": row.kind, "version": row.version,
            "receiver": receiver}  # fmt: skip
+    values = {
+        "state": "delivered" if receipt else "pending", "last_error": None if receipt else (error or "")[:300],
+        "receipt": receipt.model_dump(mode="json") if receipt else None, "delivered_at": at if receipt else None,
+    }  # fmt: skip
     with engine.begin() as conn:
-        previous = conn.execute(
-            select(report_deliveries.c.attempts).where(and_(*(report_deliveries.c[k] == v for k, v in key.items())))
-        ).scalar()
-        values = {
-            "state": "delivered" if receipt else "pending", "attempts": (previous or 0) + 1,
-            "last_error": None if receipt else (error or "")[:300],
-            "receipt": receipt.model_dump(mode="json") if receipt else None, "delivered_at": at if receipt else None,
-        }  # fmt: skip
-        stmt = dialect_insert(conn, report_deliveries).values(**key, **values)
-        conn.execute(stmt.on_conflict_do_update(index_elements=list(key), set_=values))
+        stmt = dialect_insert(conn, report_deliveries).values(**key, **values, attempts=1)
+        attempts = {"attempts": report_deliveries.c.attempts + 1}
+        conn.execute(stmt.on_conflict_do_update(index_elements=list(key), set_={**values, **attempts}))

@@ -23,11 +23,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, func, insert, select
 
 from cloud_api.core.localtime import LOCAL_TZ
-from cloud_api.db.dialect import dialect_insert
-from cloud_api.db.schema import deployment_keys, gateways, packets, reports
+from cloud_api.db.schema import gateways, packets, reports
 from cloud_api.reports.build import attendance_report, meals_report
 from cloud_api.reports.formats import FORMATS, canonical_json, render
 from cloud_api.reports.manifest import build_manifest, load_private_key, sign_manifest
+from cloud_api.services.deployment_keys import ensure_key
 
 __all__ = ["KINDS", "Issued", "changes_between", "ensure_report_key", "issue_report", "missing_gateways"]
 
@@ -54,20 +54,15 @@ class Issued:
 
 def ensure_report_key(conn: Connection) -> Ed25519PrivateKey:
     """The deployment's report-signing key, made on first use and kept with the other keys."""
-    pem = conn.execute(select(deployment_keys.c.private_pem).where(deployment_keys.c.name == REPORT_KEY)).scalar()
-    if pem is None:
-        key = Ed25519PrivateKey.generate()
-        private = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode()
-        public = base64.b64encode(key.public_key().public_bytes_raw()).decode()
-        conn.execute(
-            dialect_insert(conn, deployment_keys)
-            .values(name=REPORT_KEY, private_pem=private, public=public, created_at=datetime.now(UTC))
-            .on_conflict_do_nothing(index_elements=["name"])
-        )
-        pem = conn.execute(select(deployment_keys.c.private_pem).where(deployment_keys.c.name == REPORT_KEY)).scalar()
-    return load_private_key(str(pem).encode())
+    (pem, _), _made = ensure_key(conn, REPORT_KEY, _new_report_key)
+    return load_private_key(pem.encode())
+
+
+def _new_report_key() -> tuple[str, str]:
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())  # fmt: skip
+    return private.decode(), base64.b64encode(key.public_key().public_bytes_raw()).decode()
 
 
 def _month_end(month: str) -> datetime:
