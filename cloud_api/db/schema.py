@@ -521,6 +521,8 @@ rollup_presence = Table(
     Column("role", String(16), nullable=False),  # student | staff | anonymous
     Column("first_entry", UTCDateTime()),
     Column("last_exit", UTCDateTime()),
+    Column("first_entry_local", String(5)),  # "HH:MM" in Asia/Almaty, what the report shows
+    Column("last_exit_local", String(5)),
 )
 rollup_meal_eaters = Table(
     "rollup_meal_eaters",

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from datetime import date
 from typing import Any
 
+import orjson
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
@@ -25,8 +25,8 @@ TENGE = '#,##0.00 "₸"'
 
 
 def canonical_json(content: dict[str, Any]) -> bytes:
-    """Sorted keys, no white space: the same content is the same bytes (and the same SHA-256)."""
-    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """Sorted keys, no white space, UTF-8: the same content is the same bytes (and the same SHA-256)."""
+    return orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
 
 
 def _tables(content: dict[str, Any], _: Translator) -> dict[str, tuple[list[str], list[list[Any]]]]:
@@ -109,7 +109,8 @@ def _by_person(content: dict[str, Any], _: Translator) -> tuple[list[str], list[
     rows = []
     for person in content["people"]:
         seen = {v["date"]: f"{v['first_entry'] or '—'}–{v['last_exit'] or '—'}" for v in person["days"]}
-        rows.append([person["name"], person["class"] or "", *(seen.get(d, "") for d in days)])
+        # None, not "": an empty cell is not written at all (a third of a month's cells are weekends).
+        rows.append([person["name"], person["class"] or "", *(seen.get(d) for d in days)])
     return headings, rows
 
 

@@ -136,7 +136,7 @@ def issue_report(
         previous = json.loads(base64.b64decode(newest.files[f"{kind}.json"]))
     version = 1 if newest is None else newest.version + 1
     missing = missing_gateways(conn, school_id, month)
-    files = render(content, FORMATS, language)
+    files = {f"{kind}.json": body} | render(content, tuple(f for f in FORMATS if f != "json"), language)
     about = {"report_id": f"{school_id}/{month}/{kind}", "school_id": school_id, "month": month, "kind": kind,
              "version": version, "missing_gateways": missing}  # fmt: skip
     manifest = build_manifest(files, **about)

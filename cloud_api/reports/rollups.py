@@ -4,8 +4,9 @@ Ingest calls :func:`roll_up` with the events it has just stored (never a duplica
 reads a month of rollup rows instead of a month of raw events, and an event that arrives late
 simply moves its day's rows (the next issue of the report says what changed).
 
-- ``rollup_presence``: one row per person and local day with the first entry and the last exit;
-  an event without identity (no consent) is its own row, role ``anonymous``: it counts, nothing more.
+- ``rollup_presence``: one row per person and local day with the first entry and the last exit
+  (instants, and their local "HH:MM" as the report shows them); an event without identity (no
+  consent) is its own row, role ``anonymous``: it counts, nothing more.
 - ``rollup_meal_eaters``: one row per person, day, period and category with the portions served
   and what the family paid.
 """
@@ -13,14 +14,14 @@ simply moves its day's rows (the next issue of the report says what changed).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Connection, case, select
 
 from cloud_api.contract import Decision, Event, EventKind
-from cloud_api.core.localtime import local_date
+from cloud_api.core.localtime import LOCAL_TZ, local_date
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import people, rollup_meal_eaters, rollup_presence
 
@@ -59,33 +60,31 @@ def _presence(conn: Connection, school_id: str, events: Sequence[Event]) -> None
     rows: dict[tuple[date, str], dict[str, Any]] = {}
     for e in events:
         known = e.person_id if e.person_id in roles else None
-        key = (local_date(e.occurred_at), known or str(e.id))
+        local = e.occurred_at.astimezone(LOCAL_TZ)
+        key = (local.date(), known or str(e.id))
         row = rows.setdefault(key, {
             "school_id": school_id, "local_date": key[0], "person_key": key[1],
             "role": roles[known] if known else "anonymous", "first_entry": None, "last_exit": None,
+            "first_entry_local": None, "last_exit_local": None,
         })  # fmt: skip
-        if e.kind is EventKind.ENTRY:
-            row["first_entry"] = _earlier(row["first_entry"], e.occurred_at)
-        else:
-            row["last_exit"] = _later(row["last_exit"], e.occurred_at)
+        at, clock = e.occurred_at, f"{local.hour:02d}:{local.minute:02d}"
+        if e.kind is EventKind.ENTRY and (row["first_entry"] is None or at < row["first_entry"]):
+            row["first_entry"], row["first_entry_local"] = at, clock
+        elif e.kind is EventKind.EXIT and (row["last_exit"] is None or at > row["last_exit"]):
+            row["last_exit"], row["last_exit_local"] = at, clock
     stmt = dialect_insert(conn, rollup_presence)
     new, old = stmt.excluded, rollup_presence.c
+    # The stored row keeps the earlier entry and the later exit, each with its own local time.
+    earlier = (old.first_entry.is_(None)) | ((new.first_entry.is_not(None)) & (new.first_entry < old.first_entry))
+    later = (old.last_exit.is_(None)) | ((new.last_exit.is_not(None)) & (new.last_exit > old.last_exit))
     conn.execute(
         stmt.on_conflict_do_update(
             index_elements=["school_id", "local_date", "person_key"],
             set_={
-                "first_entry": case(
-                    (old.first_entry.is_(None), new.first_entry),
-                    (new.first_entry.is_(None), old.first_entry),
-                    (new.first_entry < old.first_entry, new.first_entry),
-                    else_=old.first_entry,
-                ),
-                "last_exit": case(
-                    (old.last_exit.is_(None), new.last_exit),
-                    (new.last_exit.is_(None), old.last_exit),
-                    (new.last_exit > old.last_exit, new.last_exit),
-                    else_=old.last_exit,
-                ),
+                "first_entry": case((earlier, new.first_entry), else_=old.first_entry),
+                "first_entry_local": case((earlier, new.first_entry_local), else_=old.first_entry_local),
+                "last_exit": case((later, new.last_exit), else_=old.last_exit),
+                "last_exit_local": case((later, new.last_exit_local), else_=old.last_exit_local),
             },
         ),
         list(rows.values()),
@@ -114,11 +113,3 @@ def _meals(conn: Connection, school_id: str, events: Sequence[Event]) -> None:
         ),
         list(rows.values()),
     )
-
-
-def _earlier(a: datetime | None, b: datetime) -> datetime:
-    return b if a is None or b < a else a
-
-
-def _later(a: datetime | None, b: datetime) -> datetime:
-    return b if a is None or b > a else a

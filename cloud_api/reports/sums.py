@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, select
+from sqlalchemy import Connection, Select, exists, func, select
 
 from cloud_api.db.schema import rollup_meal_eaters, set_meals
 
@@ -20,18 +20,16 @@ __all__ = ["meal_sums"]
 def meal_sums(conn: Connection, first: date, last: date, keys: list[str], schools: Any = None) -> list[Any]:
     """Rows of ``*keys, students, days, portions, paid_tiyn, full_tiyn`` grouped by ``keys``
     (columns of ``rollup_meal_eaters``), for the schools ``schools`` selects (all when None)."""
-    newest = (
-        select(set_meals.c.school_id, set_meals.c.day, set_meals.c.period, func.max(set_meals.c.id).label("id"))
-        .where(set_meals.c.day >= first, set_meals.c.day <= last)
-        .group_by(set_meals.c.school_id, set_meals.c.day, set_meals.c.period)
-        .subquery()
-    )
-    prices = (
-        select(set_meals.c.school_id, set_meals.c.day, set_meals.c.period, set_meals.c.price_tiyn)
-        .join(newest, set_meals.c.id == newest.c.id)
-        .subquery()
-    )
+    # The set meal in force: the row with no newer one for its school, day and period. Spelled as a join
+    # with NOT EXISTS, not as a join with a grouped subquery, so that SQLite looks each price up by its
+    # index instead of scanning the month's prices for every rollup row (0.7 s of a school's report).
+    price = set_meals.alias("price")
+    newer = set_meals.alias("newer")
     m = rollup_meal_eaters.c
+    in_force = ~exists().where(
+        newer.c.school_id == price.c.school_id, newer.c.day == price.c.day, newer.c.period == price.c.period,
+        newer.c.id > price.c.id,
+    )  # fmt: skip
     query: Select[Any] = (
         select(
             *(m[k] for k in keys),
@@ -39,10 +37,10 @@ def meal_sums(conn: Connection, first: date, last: date, keys: list[str], school
             func.count(func.distinct(m.local_date)).label("days"),
             func.sum(m.portions).label("portions"),
             func.sum(m.paid_tiyn).label("paid_tiyn"),
-            func.sum(m.portions * func.coalesce(prices.c.price_tiyn, 0)).label("full_tiyn"),
+            func.sum(m.portions * func.coalesce(price.c.price_tiyn, 0)).label("full_tiyn"),
         )
-        .outerjoin(prices, (prices.c.school_id == m.school_id) & (prices.c.day == m.local_date)
-                   & (prices.c.period == m.period))
+        .select_from(rollup_meal_eaters.outerjoin(price, (price.c.school_id == m.school_id)
+                     & (price.c.day == m.local_date) & (price.c.period == m.period) & in_force))
         .where(m.local_date >= first, m.local_date <= last)
         .group_by(*(m[k] for k in keys))
     )  # fmt: skip

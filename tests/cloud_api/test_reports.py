@@ -16,7 +16,7 @@ from openpyxl import load_workbook
 from sqlalchemy import insert, select
 
 from cloud_api.contract import INGEST_PATH
-from cloud_api.db.schema import deployment_keys, people, reports
+from cloud_api.db.schema import deployment_keys, dish_versions, people, reports
 from cloud_api.reports.deadline import is_working_day
 from cloud_api.reports.issue import issue_report
 from cloud_api.reports.manifest import verify_files
@@ -217,3 +217,35 @@ def test_the_admin_lists_downloads_and_sees_the_chart(school: dict[str, Any], cl
     page = client.get("/admin/schools/s1/reports?lang=ru", headers=admin).text
     assert page.count("<rect") == len(OCTOBER) and "Отчёт о посещаемости" in page
     assert client.get("/v1/reports/schema").json()["oneOf"][0]["title"] == "MealsReport"
+
+
+def test_a_late_earlier_entry_becomes_the_first_and_a_late_earlier_exit_does_not_the_last(
+    school: dict[str, Any], client: TestClient
+) -> None:
+    day = SCHOOL_DAYS[3]  # the child came at 08:05 and left at 14:30; the side door's gateway was offline
+    body = batch_body([
+        event(9001, person_id=school["who"][CHILD], reason="on_roster", at=at(day, "07:52")),
+        event(9002, kind="exit", person_id=school["who"][CHILD], reason="on_roster", at=at(day, "11:10")),
+    ])  # fmt: skip
+    assert client.post(INGEST_PATH, content=body, headers=signed(body)).status_code == 200
+    with school["engine"].begin() as conn:
+        content = AttendanceReport.model_validate_json(issue_report(conn, "s1", "2026-10", "attendance").files[
+            "attendance.json"])  # fmt: skip
+    child = next(p for p in content.people if p.person_id == school["who"][CHILD])
+    visit = next(v for v in child.days if v.date == day.isoformat())
+    assert (visit.first_entry, visit.last_exit) == ("07:52", "14:30")
+
+
+def test_a_menu_corrected_the_same_day_prices_the_state_share_at_the_newest_price(
+    school: dict[str, Any],
+) -> None:
+    engine = school["engine"]
+    day = SCHOOL_DAYS[0]
+    with engine.begin() as conn:
+        dish_id = conn.execute(select(dish_versions.c.dish_id)).scalars().first()
+        plov = SetMeal(day=day, period="lunch", dish_ids=[dish_id], price_tiyn=PLOV + 5000)
+        set_day_menu(conn, "s1", plov, actor="cook")  # the cook corrected the day's price
+        content = MealsReport.model_validate_json(issue_report(conn, "s1", "2026-10", "meals").files["meals.json"])
+    first = next(d for d in content.days if d.date == day.isoformat())
+    assert first.categories.free.state_tiyn == PLOV + 5000  # one free lunch that day, at the corrected price
+    assert content.totals.free.state_tiyn == PLOV * (len(SCHOOL_DAYS) - 1) + PLOV + 5000
