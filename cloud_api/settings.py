@@ -69,8 +69,13 @@ class CloudSettings(BaseSettings):
     )
     report_receivers: dict[str, str] = Field(
         default_factory=dict,
-        description='Where the monthly reports go, name -> base URL, as JSON: {"education_authority": "https://…", '
-        '"school": "https://…"}. Empty: reports are issued but sent nowhere.',
+        description='Where each school\'s monthly reports go, name -> base URL, as JSON: {"education_authority": '
+        '"https://…", "school": "https://…"}. Empty: reports are issued but sent nowhere.',
+    )
+    report_region_receivers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Where the regions' and the country's monthly sums go, name -> base URL, as JSON: "
+        '{"ministry": "https://…"}. Empty: they are issued but sent nowhere.',
     )
     report_deadline_policy: Literal["fixed", "next_working_day"] = Field(
         "next_working_day", description="A deadline (the 5th) on a day off: stays, or moves to the next working day."

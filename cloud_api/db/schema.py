@@ -540,9 +540,9 @@ rollup_meal_eaters = Table(
 reports = Table(
     "reports",
     metadata,
-    Column("school_id", String(64), primary_key=True),
+    Column("subject", String(64), primary_key=True),  # the school; the region (kind region); KZ (kind country)
     Column("month", String(7), primary_key=True),  # YYYY-MM
-    Column("kind", String(16), primary_key=True),  # meals | attendance
+    Column("kind", String(16), primary_key=True),  # meals | attendance | region | country
     Column("version", Integer, primary_key=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("content_sha256", String(64), nullable=False),  # of the canonical JSON: "did anything change"
@@ -555,7 +555,7 @@ reports = Table(
 report_deliveries = Table(
     "report_deliveries",
     metadata,
-    Column("school_id", String(64), primary_key=True),
+    Column("subject", String(64), primary_key=True),
     Column("month", String(7), primary_key=True),
     Column("kind", String(16), primary_key=True),
     Column("version", Integer, primary_key=True),
@@ -571,7 +571,7 @@ report_deliveries = Table(
 report_warnings = Table(
     "report_warnings",
     metadata,
-    Column("school_id", String(64), primary_key=True),
+    Column("subject", String(64), primary_key=True),
     Column("month", String(7), primary_key=True),
     Column("kind", String(16), primary_key=True),
     Column("deadline", Date, nullable=False),

@@ -10,7 +10,7 @@ from cloud_api.cli import DB_HELP, load_settings
 from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
 from cloud_api.reports.formats import FORMATS
-from cloud_api.reports.issue import KINDS, issue_report
+from cloud_api.reports.issue import COUNTRY, KINDS, issue_report
 
 __all__ = ["app", "build"]
 
@@ -19,7 +19,9 @@ app = typer.Typer(help="The monthly meal and attendance reports.", no_args_is_he
 
 @app.command()
 def build(
-    school: str = typer.Option(..., "--school", help="School id."),
+    school: str | None = typer.Option(None, "--school", help="School id."),
+    region: str | None = typer.Option(None, "--region", help="Region id: the sums of its schools instead."),
+    country: bool = typer.Option(False, "--country", help="The sums of every school instead (for the ministry)."),
     month: str = typer.Option(..., "--month", help="YYYY-MM, the month reported."),
     formats: list[str] = typer.Option(list(FORMATS), "--format", help="xlsx, csv or json (repeat for several)."),
     kinds: list[str] = typer.Option(list(KINDS), "--kind", help="meals or attendance (repeat for both)."),
@@ -31,17 +33,25 @@ def build(
 
     Example:
         mektep report build --school demo-school --month 2026-10 --format xlsx --lang kk
+        mektep report build --region almaty --month 2026-10
     """
     if any(f not in FORMATS for f in formats) or any(k not in KINDS for k in kinds):
         raise typer.BadParameter(f"formats are {', '.join(FORMATS)}; kinds are {', '.join(KINDS)}")
+    if sum((school is not None, region is not None, country)) != 1:
+        raise typer.BadParameter("give one of --school, --region or --country")
+    subject = school or region or COUNTRY
+    if region is not None:
+        kinds = ["region"]
+    elif country:
+        kinds = ["country"]
     url = load_settings(database_url).database_url
     upgrade(url)
     engine = make_engine(url)
     try:
         for kind in kinds:
             with engine.begin() as conn:
-                issued = issue_report(conn, school, month, kind, language=language)
-            folder = out / school / month / f"v{issued.version}"
+                issued = issue_report(conn, subject, month, kind, language=language)
+            folder = out / subject / month / f"v{issued.version}"
             folder.mkdir(parents=True, exist_ok=True)
             wanted = {n: d for n, d in issued.files.items() if n.rsplit(".", 1)[-1] in formats}
             for name, data in wanted.items():

@@ -1,6 +1,8 @@
 """Delivering issued reports to every configured receiver until each acknowledges, keeping the receipt.
 
-Each version of each report goes to each receiver (the education authority, the school) as one
+Each version of a school's report goes to each of the school receivers (the education authority,
+the school), and each version of a region's or the country's to each region receiver (the
+ministry, the regional authority), as one
 :class:`~cloud_api.reports.delivery.Delivery`. It counts as delivered only on the receiver's receipt
 for that version and manifest (``reference/003`` §30); the receipt is kept. A receiver that is down
 is tried a few times now (tenacity) and again at the next round, for as long as it takes.
@@ -13,7 +15,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,14 +27,30 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import report_deliveries, reports
 from cloud_api.reports.delivery import DELIVERY_PATH, Delivery, Receipt
+from cloud_api.reports.issue import REGION_KINDS
 
-__all__ = ["DeliveryRound", "deliver_round", "unacknowledged"]
+__all__ = ["DeliveryRound", "Receivers", "deliver_round", "unacknowledged"]
 
 log = logging.getLogger(__name__)
 
 
 class _NotYet(Exception):
     """The receiver did not acknowledge this time (down, busy, or an answer we cannot take)."""
+
+
+@dataclass(frozen=True)
+class Receivers:
+    """Where reports go, name → base URL: a school's to ``schools``, a region's and the country's to ``regions``."""
+
+    schools: Mapping[str, str] = field(default_factory=dict)
+    regions: Mapping[str, str] = field(default_factory=dict)
+
+    def of(self, kind: str) -> Mapping[str, str]:
+        """The receivers of reports of ``kind``."""
+        return self.regions if kind in REGION_KINDS else self.schools
+
+    def __bool__(self) -> bool:
+        return bool(self.schools or self.regions)
 
 
 @dataclass
@@ -43,28 +61,26 @@ class DeliveryRound:
     failed: int = 0
 
 
-def unacknowledged(
-    conn: Connection, receivers: Mapping[str, str], school_id: str | None = None
-) -> list[dict[str, Any]]:
+def unacknowledged(conn: Connection, receivers: Receivers, subject: str | None = None) -> list[dict[str, Any]]:
     """Every (report version, receiver) without a receipt yet, oldest version first."""
     out: list[dict[str, Any]] = []
-    query = select(reports).order_by(reports.c.school_id, reports.c.month, reports.c.kind, reports.c.version)
-    if school_id is not None:
-        query = query.where(reports.c.school_id == school_id)
+    query = select(reports).order_by(reports.c.subject, reports.c.month, reports.c.kind, reports.c.version)
+    if subject is not None:
+        query = query.where(reports.c.subject == subject)
     delivered = {
-        (r.school_id, r.month, r.kind, r.version, r.receiver)
+        (r.subject, r.month, r.kind, r.version, r.receiver)
         for r in conn.execute(select(report_deliveries).where(report_deliveries.c.state == "delivered"))
     }
     for row in conn.execute(query):
-        for receiver in sorted(receivers):
-            if (row.school_id, row.month, row.kind, row.version, receiver) not in delivered:
+        for receiver in sorted(receivers.of(row.kind)):
+            if (row.subject, row.month, row.kind, row.version, receiver) not in delivered:
                 out.append({"row": row, "receiver": receiver})
     return out
 
 
 def _delivery(row: Any) -> Delivery:
     return Delivery(
-        report_id=f"{row.school_id}/{row.month}/{row.kind}", school_id=row.school_id, month=row.month, kind=row.kind,
+        report_id=f"{row.subject}/{row.month}/{row.kind}", subject=row.subject, month=row.month, kind=row.kind,
         version=row.version, manifest=base64.b64encode(bytes(row.manifest)).decode(), signature=row.signature,
         files=dict(row.files),
     )  # fmt: skip
@@ -72,7 +88,7 @@ def _delivery(row: Any) -> Delivery:
 
 def deliver_round(
     engine: Engine,
-    receivers: Mapping[str, str],
+    receivers: Receivers,
     client: httpx.Client,
     *,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -92,14 +108,14 @@ def deliver_round(
         error: str | None = None
         receipt: Receipt | None = None
         try:
-            receipt = retrying(_send, client, receivers[receiver], row)
+            receipt = retrying(_send, client, receivers.of(row.kind)[receiver], row)
         except _NotYet as exc:
             error = str(exc)
         _record(engine, row, receiver, receipt, error, now())
         if receipt is None:
             result.failed += 1
             log.warning("report %s/%s/%s v%d not acknowledged by %s: %s",
-                        row.school_id, row.month, row.kind, row.version, receiver, error)  # fmt: skip
+                        row.subject, row.month, row.kind, row.version, receiver, error)  # fmt: skip
         else:
             result.delivered += 1
     return result
@@ -124,7 +140,7 @@ def _send(client: httpx.Client, url: str, row: Any) -> Receipt:
 
 
 def _record(engine: Engine, row: Any, receiver: str, receipt: Receipt | None, error: str | None, at: datetime) -> None:
-    key = {"school_id": row.school_id, "month": row.month, "kind": row.kind, "version": row.version,
+    key = {"subject": row.subject, "month": row.month, "kind": row.kind, "version": row.version,
            "receiver": receiver}  # fmt: skip
     values = {
         "state": "delivered" if receipt else "pending", "last_error": None if receipt else (error or "")[:300],

@@ -21,14 +21,16 @@ DELIVERY_PATH = "/v1/reports"
 
 
 class Delivery(BaseModel):
-    """One version of one report of one school and month, with its files and signed manifest."""
+    """One version of one report of one subject and month, with its files and signed manifest."""
 
     model_config = ConfigDict(extra="forbid")
 
     report_id: str = Field(min_length=1, max_length=128, examples=["demo-school/2026-10/meals"])
-    school_id: str = Field(min_length=1, max_length=64)
+    subject: str = Field(
+        min_length=1, max_length=64, description="The school (meals, attendance), the region (region), KZ (country)."
+    )
     month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-10"])
-    kind: str = Field(pattern=r"^(meals|attendance)$")
+    kind: str = Field(pattern=r"^(meals|attendance|region|country)$")
     version: int = Field(ge=1)
     manifest: str = Field(description="The canonical manifest JSON, base64.")
     signature: str = Field(description="Ed25519 signature of the manifest's bytes, base64.")

@@ -29,8 +29,43 @@ def canonical_json(content: dict[str, Any]) -> bytes:
     return orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
 
 
+def _money(cell: dict[str, int]) -> list[Any]:
+    return [cell["students"], cell["portions"], cell["paid_tiyn"] / 100, cell["state_tiyn"] / 100]
+
+
+def _region_tables(content: dict[str, Any], _: Translator) -> dict[str, tuple[list[str], list[list[Any]]]]:
+    """A region's or the country's tables: meals and presence per day, then per school."""
+    money = [_("Portions"), _("Paid by families, ₸"), _("Paid by the state, ₸")]
+    days = [
+        [date.fromisoformat(d["date"]), _(c), *_money(cell)]
+        for d in content["days"] for c in CATEGORIES if (cell := d["meals"][c])["portions"]
+    ]  # fmt: skip
+    presence = [
+        [date.fromisoformat(d["date"]), d["students"], d["staff"], d["anonymous"]] for d in content["days"]
+    ]  # fmt: skip
+    by_school = [
+        [s["school_id"], s["name"], _(c), *_money(cell)]
+        for s in content["schools"] for c in CATEGORIES if (cell := s["meals"][c])["portions"]
+    ]  # fmt: skip
+    school_presence = [
+        [s["school_id"], s["name"], s["student_days"], s["staff_days"], s["anonymous"]] for s in content["schools"]
+    ]  # fmt: skip
+    counts = [_("Students present"), _("Staff present"), _("Entries without consent")]
+    return {
+        "days": ([_("Date"), _("Category"), _("Students fed"), *money], days),
+        "presence": ([_("Date"), *counts], presence),
+        "schools": ([_("School"), _("Name"), _("Category"), _("Student-days"), *money], by_school),
+        "school-presence": (
+            [_("School"), _("Name"), _("Student-days present"), _("Staff-days present"), _("Entries without consent")],
+            school_presence,
+        ),
+    }
+
+
 def _tables(content: dict[str, Any], _: Translator) -> dict[str, tuple[list[str], list[list[Any]]]]:
     """Each table of the report: name → (headings, rows); money in tenge, dates as dates."""
+    if content["kind"] in ("region", "country"):
+        return _region_tables(content, _)
     if content["kind"] == "meals":
         days = [
             [date.fromisoformat(d["date"]), _(c), cell["students"], cell["portions"], cell["paid_tiyn"] / 100,
@@ -117,11 +152,17 @@ def _by_person(content: dict[str, Any], _: Translator) -> tuple[list[str], list[
 def _xlsx(content: dict[str, Any], tables: dict[str, tuple[list[str], list[list[Any]]]], _: Translator) -> bytes:
     book = Workbook(write_only=True)
     title = book.create_sheet(_("Report"))
-    kind = _("Meals report") if content["kind"] == "meals" else _("Attendance report")
+    kind = {"meals": _("Meals report"), "attendance": _("Attendance report"), "region": _("Region report"),
+            "country": _("Country report")}[content["kind"]]  # fmt: skip
     title.append([_styled(title, kind, font=Font(bold=True, size=14))])
-    title.append([_("School"), content["school_id"]])
+    if content["kind"] == "region":
+        title.append([_("Region"), content["region_id"]])
+    elif content["kind"] != "country":
+        title.append([_("School"), content["school_id"]])
     title.append([_("Month"), content["month"]])
-    names = {"days": _("By day"), "dishes": _("Dishes"), "classes": _("By class"), "people": _("By person")}
+    names = {"days": _("By day"), "dishes": _("Dishes"), "classes": _("By class"), "people": _("By person"),
+             "presence": _("Presence by day"), "schools": _("By school"),
+             "school-presence": _("Presence by school")}  # fmt: skip
     for name, table in tables.items():
         _sheet(book.create_sheet(names[name]), *(_by_person(content, _) if name == "people" else table))
     out = io.BytesIO()

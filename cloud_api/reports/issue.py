@@ -1,12 +1,15 @@
 """Issuing a month's report: a new immutable version only when its content changed, signed, saying what.
 
+A report has a subject and a kind: a school's ``meals`` and ``attendance``, a region's ``region``
+(its schools summed), and the whole deployment's ``country`` (subject ``KZ``), for the ministry.
 A version once issued never changes. :func:`issue_report` builds the content from the rollups; if
 its canonical JSON equals the newest version's, nothing is issued; otherwise the next version is
 stored with its files, a signed manifest (:mod:`cloud_api.reports.manifest`, the deployment's
 Ed25519 key) and the list of what changed since the version before (a late event, a correction).
 
-Gateways that have not been heard from since the month ended may still hold its events: they are
-named in the version (``missing_gateways``), and their events, when they come, make the next version.
+Gateways (of the school, the region's schools, every school) that have not been heard from since
+the month ended may still hold its events: they are named in the version (``missing_gateways``), and
+their events, when they come, make the next version.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -23,24 +27,35 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, func, insert, select
 
 from cloud_api.core.localtime import LOCAL_TZ
-from cloud_api.db.schema import gateways, packets, reports
+from cloud_api.db.schema import gateways, packets, reports, schools
 from cloud_api.reports.build import attendance_report, meals_report
 from cloud_api.reports.formats import FORMATS, canonical_json, render
 from cloud_api.reports.manifest import build_manifest, load_private_key, sign_manifest
+from cloud_api.reports.region import region_report
 from cloud_api.services.deployment_keys import ensure_key
 
-__all__ = ["KINDS", "Issued", "changes_between", "ensure_report_key", "issue_report", "missing_gateways"]
+__all__ = [
+    "COUNTRY", "KINDS", "REGION_KINDS", "Issued", "changes_between", "ensure_report_key", "issue_report",
+    "missing_gateways", "schools_of",
+]  # fmt: skip
 
-KINDS = ("meals", "attendance")
+KINDS = ("meals", "attendance")  # of a school
+REGION_KINDS = ("region", "country")  # sums over schools, for a region and for the ministry
+COUNTRY = "KZ"
 REPORT_KEY = "reports"
-_BUILDERS = {"meals": meals_report, "attendance": attendance_report}
+_BUILDERS: dict[str, Callable[[Connection, str, str], dict[str, Any]]] = {
+    "meals": meals_report,
+    "attendance": attendance_report,
+    "region": region_report,
+    "country": lambda conn, _subject, month: region_report(conn, None, month),
+}
 
 
 @dataclass(frozen=True)
 class Issued:
     """The version in force after an issue, and whether this call made it."""
 
-    school_id: str
+    subject: str
     month: str
     kind: str
     version: int
@@ -70,20 +85,28 @@ def _month_end(month: str) -> datetime:
     return datetime.combine((first + timedelta(days=32)).replace(day=1), time(0), LOCAL_TZ)
 
 
-def missing_gateways(conn: Connection, school_id: str, month: str) -> list[str]:
-    """The school's gateways not heard from (a batch or a roster pull) since ``month`` ended."""
+def schools_of(kind: str, subject: str) -> Any:
+    """The schools a report of ``kind`` about ``subject`` covers: a list, a query, or None for all."""
+    if kind in KINDS:
+        return [subject]
+    if kind == "region":
+        return select(schools.c.school_id).where(schools.c.region_id == subject)
+    return None
+
+
+def missing_gateways(conn: Connection, month: str, covered: Any) -> list[str]:
+    """The gateways of the ``covered`` schools (see :func:`schools_of`) not heard from (a batch or a
+    roster pull) since ``month`` ended."""
     last = (
         select(packets.c.gateway_id, func.max(packets.c.received_at).label("last"))
         .group_by(packets.c.gateway_id)
         .subquery()
     )
-    rows = conn.execute(
-        select(gateways.c.gateway_id, last.c.last)
-        .outerjoin(last, last.c.gateway_id == gateways.c.gateway_id)
-        .where(gateways.c.school_id == school_id)
-    )
+    query = select(gateways.c.gateway_id, last.c.last).outerjoin(last, last.c.gateway_id == gateways.c.gateway_id)
+    if covered is not None:
+        query = query.where(gateways.c.school_id.in_(covered))
     end = _month_end(month)
-    return sorted(g for g, seen in rows if seen is None or seen < end)
+    return sorted(g for g, seen in conn.execute(query) if seen is None or seen < end)
 
 
 def changes_between(before: dict[str, Any] | None, after: dict[str, Any]) -> list[dict[str, Any]]:
@@ -106,26 +129,26 @@ def changes_between(before: dict[str, Any] | None, after: dict[str, Any]) -> lis
 def _figures(content: dict[str, Any]) -> dict[tuple[str, str], int]:
     out: dict[tuple[str, str], int] = {}
     for day in content["days"]:
-        if content["kind"] == "meals":
-            for category, cell in day["categories"].items():
-                for field, value in cell.items():
-                    out[(day["date"], f"{category}.{field}")] = value
-        else:
-            for field in ("students", "staff", "anonymous", "absent"):
+        meals = day.get("categories") or day.get("meals") or {}  # a school's meals; a region's sums
+        for category, cell in meals.items():
+            for field, value in cell.items():
+                out[(day["date"], f"{category}.{field}")] = value
+        for field in ("students", "staff", "anonymous", "absent"):
+            if field in day:
                 out[(day["date"], field)] = day[field]
     return out
 
 
 def issue_report(
-    conn: Connection, school_id: str, month: str, kind: str, *, language: str = "ru", now: datetime | None = None
+    conn: Connection, subject: str, month: str, kind: str, *, language: str = "ru", now: datetime | None = None
 ) -> Issued:
     """Build the report; store a new version if it differs from the newest one; the version in force."""
-    content = _BUILDERS[kind](conn, school_id, month)
+    content = _BUILDERS[kind](conn, subject, month)
     body = canonical_json(content)
     digest = hashlib.sha256(body).hexdigest()
     newest = conn.execute(
         select(reports)
-        .where(reports.c.school_id == school_id, reports.c.month == month, reports.c.kind == kind)
+        .where(reports.c.subject == subject, reports.c.month == month, reports.c.kind == kind)
         .order_by(reports.c.version.desc())
         .limit(1)
     ).first()
@@ -135,24 +158,24 @@ def issue_report(
     if newest is not None:
         previous = json.loads(base64.b64decode(newest.files[f"{kind}.json"]))
     version = 1 if newest is None else newest.version + 1
-    missing = missing_gateways(conn, school_id, month)
+    missing = missing_gateways(conn, month, schools_of(kind, subject))
     files = {f"{kind}.json": body} | render(content, tuple(f for f in FORMATS if f != "json"), language)
-    about = {"report_id": f"{school_id}/{month}/{kind}", "school_id": school_id, "month": month, "kind": kind,
+    about = {"report_id": f"{subject}/{month}/{kind}", "subject": subject, "month": month, "kind": kind,
              "version": version, "missing_gateways": missing}  # fmt: skip
     manifest = build_manifest(files, **about)
     signature = sign_manifest(ensure_report_key(conn), manifest)
     changes = changes_between(previous, content)
     conn.execute(
         insert(reports).values(
-            school_id=school_id, month=month, kind=kind, version=version, created_at=now or datetime.now(UTC),
+            subject=subject, month=month, kind=kind, version=version, created_at=now or datetime.now(UTC),
             content_sha256=digest, changes=changes, missing_gateways=missing, manifest=manifest, signature=signature,
             files={name: base64.b64encode(data).decode() for name, data in files.items()},
         )
     )  # fmt: skip
-    return Issued(school_id, month, kind, version, True, changes, missing, files, manifest, signature)
+    return Issued(subject, month, kind, version, True, changes, missing, files, manifest, signature)
 
 
 def _issued(row: Any, *, new: bool) -> Issued:
     files = {name: base64.b64decode(text) for name, text in row.files.items()}
-    return Issued(row.school_id, row.month, row.kind, row.version, new, list(row.changes),
+    return Issued(row.subject, row.month, row.kind, row.version, new, list(row.changes),
                   list(row.missing_gateways), files, bytes(row.manifest), row.signature)  # fmt: skip

@@ -9,7 +9,8 @@ event (a corrected version) or the warning day may come at any hour.
   gateways has not been heard from since the month ended and the cut-off day has not come (then
   it waits; after the cut-off it issues and names the gateways missing). Issuing again is a no-op
   unless something changed, which is how a late event becomes a corrected version.
-- Every unacknowledged version is sent to every receiver.
+- Then each region's sums, once none of its schools waits, and the country's, once none at all does.
+- Every unacknowledged version is sent to each of its receivers.
 - From the warning day (:func:`~cloud_api.reports.deadline.warning_day`) a report not acknowledged
   by every receiver raises a warning, once, for the school admin and the region.
 """
@@ -17,7 +18,7 @@ event (a corrected version) or the warning day may come at any hour.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -29,10 +30,10 @@ from sqlalchemy import Engine, select, union
 
 from cloud_api.core.localtime import LOCAL_TZ
 from cloud_api.db.dialect import dialect_insert
-from cloud_api.db.schema import gateways, people, report_warnings, reports
+from cloud_api.db.schema import gateways, people, report_warnings, reports, schools
 from cloud_api.reports.deadline import DeadlinePolicy, report_deadline, warning_day
-from cloud_api.reports.deliver import deliver_round, unacknowledged
-from cloud_api.reports.issue import KINDS, issue_report, missing_gateways
+from cloud_api.reports.deliver import Receivers, deliver_round, unacknowledged
+from cloud_api.reports.issue import COUNTRY, KINDS, issue_report, missing_gateways
 from cloud_api.settings import CloudSettings
 
 __all__ = ["DayResult", "previous_month", "reports_day", "start_scheduler"]
@@ -45,8 +46,8 @@ WARNINGS = Counter("mektep_report_warnings", "Reports still unacknowledged on th
 class DayResult:
     """What one run did."""
 
-    issued: list[str] = field(default_factory=list)  # "school/month/kind vN"
-    waiting: list[str] = field(default_factory=list)  # schools waiting for silent gateways
+    issued: list[str] = field(default_factory=list)  # "subject/month/kind vN"
+    waiting: list[str] = field(default_factory=list)  # schools (and regions) waiting for silent gateways
     delivered: int = 0
     warned: list[str] = field(default_factory=list)
 
@@ -58,13 +59,31 @@ def previous_month(day: date) -> str:
 
 def _schools(engine: Engine) -> list[str]:
     with engine.connect() as conn:
-        query = union(select(gateways.c.school_id), select(people.c.school_id).distinct())
+        query = union(select(gateways.c.school_id), select(people.c.school_id).distinct(), select(schools.c.school_id))
         return sorted(conn.execute(query).scalars())
+
+
+def _regions(engine: Engine) -> dict[str, list[str]]:
+    with engine.connect() as conn:
+        members: dict[str, list[str]] = {}
+        for school, region in conn.execute(select(schools.c.school_id, schools.c.region_id)):
+            members.setdefault(region, []).append(school)
+        return members
+
+
+def _expected(engine: Engine) -> list[tuple[str, str]]:
+    """Every (subject, kind) a month should have: each school's two, each region's, the country's."""
+    found = _schools(engine)
+    return [
+        *((school, kind) for school in found for kind in KINDS),
+        *((region, "region") for region in sorted(_regions(engine))),
+        *([(COUNTRY, "country")] if found else []),
+    ]
 
 
 def reports_day(
     engine: Engine,
-    receivers: Mapping[str, str],
+    receivers: Receivers,
     client: httpx.Client,
     now: datetime,
     *,
@@ -77,17 +96,28 @@ def reports_day(
     result = DayResult()
     local = now.astimezone(LOCAL_TZ)
     month = previous_month(local.date())
+
+    def issue(subject: str, kind: str) -> None:
+        with engine.begin() as conn:
+            issued = issue_report(conn, subject, month, kind, language=language, now=now)
+        if issued.new:
+            result.issued.append(f"{subject}/{month}/{kind} v{issued.version}")
+
     if not (local.day == 1 and local.hour < 2):  # the month's reports are built from the 1st, 02:00
         for school in _schools(engine):
-            with engine.begin() as conn:
-                silent = missing_gateways(conn, school, month)
-                if silent and local.day < cutoff_day:
-                    result.waiting.append(school)
-                    continue
-                for kind in KINDS:
-                    issued = issue_report(conn, school, month, kind, language=language, now=now)
-                    if issued.new:
-                        result.issued.append(f"{school}/{month}/{kind} v{issued.version}")
+            with engine.connect() as conn:
+                silent = missing_gateways(conn, month, [school])
+            if silent and local.day < cutoff_day:
+                result.waiting.append(school)
+                continue
+            for kind in KINDS:
+                issue(school, kind)
+        # Sums wait for their schools: a region issued before a school's late batch would be short.
+        for region, members in sorted(_regions(engine).items()):
+            if not set(members) & set(result.waiting):
+                issue(region, "region")
+        if not result.waiting and _schools(engine):
+            issue(COUNTRY, "country")
     if receivers:
         kwargs = {"sleep": sleep} if sleep is not None else {}
         result.delivered = deliver_round(engine, receivers, client, now=lambda: now, **kwargs).delivered
@@ -96,32 +126,31 @@ def reports_day(
 
 
 def _warn(
-    engine: Engine, receivers: Mapping[str, str], month: str, today: date, policy: DeadlinePolicy, now: datetime
+    engine: Engine, receivers: Receivers, month: str, today: date, policy: DeadlinePolicy, now: datetime
 ) -> list[str]:
     deadline = report_deadline(date.fromisoformat(f"{month}-01"), policy)
     if today < warning_day(deadline):
         return []
     raised = []
     with engine.begin() as conn:
-        waiting = {}
+        waiting: dict[tuple[str, str], set[str]] = {}
         for item in unacknowledged(conn, receivers):
             row = item["row"]
             if row.month == month:
-                waiting.setdefault((row.school_id, row.kind), set()).add(item["receiver"])
-        issued = {(r.school_id, r.kind) for r in conn.execute(select(reports).where(reports.c.month == month))}
-        for school in _schools(engine):
-            for kind in KINDS:
-                if (school, kind) not in issued:
-                    waiting[(school, kind)] = {"(not issued)"}
-        for (school, kind), who in sorted(waiting.items()):
+                waiting.setdefault((row.subject, row.kind), set()).add(item["receiver"])
+        issued = {(r.subject, r.kind) for r in conn.execute(select(reports).where(reports.c.month == month))}
+        for subject, kind in _expected(engine):
+            if (subject, kind) not in issued:
+                waiting[(subject, kind)] = {"(not issued)"}
+        for (subject, kind), who in sorted(waiting.items()):
             stmt = dialect_insert(conn, report_warnings).values(
-                school_id=school, month=month, kind=kind, deadline=deadline, raised_at=now, receivers=sorted(who)
+                subject=subject, month=month, kind=kind, deadline=deadline, raised_at=now, receivers=sorted(who)
             )
-            if conn.execute(stmt.on_conflict_do_nothing().returning(report_warnings.c.school_id)).first():
+            if conn.execute(stmt.on_conflict_do_nothing().returning(report_warnings.c.subject)).first():
                 WARNINGS.inc()
-                raised.append(f"{school}/{month}/{kind}")
+                raised.append(f"{subject}/{month}/{kind}")
                 log.warning("report %s/%s/%s not acknowledged by %s; due %s",
-                            school, month, kind, sorted(who), deadline)  # fmt: skip
+                            subject, month, kind, sorted(who), deadline)  # fmt: skip
     return raised
 
 
@@ -130,11 +159,12 @@ def start_scheduler(engine: Engine, settings: CloudSettings) -> BackgroundSchedu
     if not settings.report_scheduler:
         return None
     client = httpx.Client(timeout=30)
+    receivers = Receivers(settings.report_receivers, settings.report_region_receivers)
 
     def job() -> None:
         try:
             result = reports_day(
-                engine, settings.report_receivers, client, datetime.now(UTC),
+                engine, receivers, client, datetime.now(UTC),
                 policy=DeadlinePolicy(settings.report_deadline_policy), cutoff_day=settings.report_cutoff_day,
                 language=settings.report_language,
             )  # fmt: skip

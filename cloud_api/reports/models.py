@@ -1,4 +1,5 @@
-"""The reports' JSON, as models: what ``meals.json`` and ``attendance.json`` hold, and their JSON Schema.
+"""The reports' JSON, as models: what ``meals.json``, ``attendance.json``, ``region.json`` and
+``country.json`` hold, and their JSON Schema.
 
 The schema is published with each report (``report_schema()``, and ``GET /v1/reports/schema``)
 so that a receiver can validate the JSON file without our code.
@@ -10,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["AttendanceReport", "MealsReport", "report_schema"]
+__all__ = ["AttendanceReport", "MealsReport", "RegionReport", "report_schema"]
 
 
 class _Strict(BaseModel):
@@ -98,13 +99,42 @@ class AttendanceReport(_Strict):
     people: list[PersonAttendance]
 
 
+class RegionDay(_Strict):
+    date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    meals: Categories
+    students: int = Field(ge=0, description="Students present, summed over the schools.")
+    staff: int = Field(ge=0)
+    anonymous: int = Field(ge=0, description="Entries of children without consent: a count, nobody named.")
+
+
+class RegionSchool(_Strict):
+    school_id: str
+    name: str
+    meals: Categories = Field(description="The month's meals; students are student-days.")
+    student_days: int = Field(ge=0)
+    staff_days: int = Field(ge=0)
+    anonymous: int = Field(ge=0)
+
+
+class RegionReport(_Strict):
+    """A region's month (kind ``region``) or every school's (kind ``country``): sums, nobody named."""
+
+    kind: Literal["region", "country"]
+    region_id: str | None = Field(description="None for the country.")
+    month: str = Field(pattern=r"^\d{4}-\d{2}$")
+    days: list[RegionDay]
+    schools: list[RegionSchool]
+    totals: Categories
+
+
 def report_schema() -> dict[str, Any]:
-    """The JSON Schema of both report files (``oneOf``, told apart by ``kind``)."""
+    """The JSON Schema of every report file (``oneOf``, told apart by ``kind``)."""
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "Mektep Gate monthly report",
         "oneOf": [
             MealsReport.model_json_schema(by_alias=True),
             AttendanceReport.model_json_schema(by_alias=True),
+            RegionReport.model_json_schema(by_alias=True),
         ],
     }

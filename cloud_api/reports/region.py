@@ -68,8 +68,8 @@ def region_report(conn: Connection, region_id: str | None, month: str) -> dict[s
             for field in totals[c]:
                 totals[c][field] += day["meals"][c][field]
     return {
-        "kind": "region",
-        "region_id": region_id or "all",
+        "kind": "region" if region_id else "country",
+        "region_id": region_id,
         "month": month,
         "days": [{"date": d, **by_day[d]} for d in sorted(by_day)],
         "schools": [{"school_id": s, "name": names.get(s, s), **by_school[s]} for s in sorted(by_school)],

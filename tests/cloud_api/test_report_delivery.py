@@ -13,12 +13,16 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from fastapi.testclient import TestClient
+from sqlalchemy import insert, select
 
 from cloud_api.core.localtime import LOCAL_TZ
-from cloud_api.db.schema import report_deliveries, report_warnings
+from cloud_api.db.schema import report_deliveries, report_warnings, schools
+from cloud_api.reports.deliver import Receivers
 from cloud_api.reports.issue import ensure_report_key
 from cloud_api.reports.jobs import DayResult, reports_day
+from cloud_api.reports.models import RegionReport
+from cloud_api.services.accounts import SYSTEM, Role, create_account, grant_role
 from cloud_api.services.gateways import register_gateway
 from simulators.ministry_receiver import ReceiverServer
 from tests.cloud_api.test_reports import school  # noqa: F401  (the fixture: October of school s1)
@@ -39,7 +43,8 @@ def play(engine: Any, receiver: ReceiverServer, days: range, down_until: int, ho
         for day in days:
             receiver.state.down = day < down_until
             now = datetime(2026, 11, day, hour, 0, tzinfo=LOCAL_TZ)
-            results[day] = reports_day(engine, {"ministry": receiver.url}, client, now, sleep=lambda _: None)
+            receivers = Receivers(schools={"ministry": receiver.url})
+            results[day] = reports_day(engine, receivers, client, now, sleep=lambda _: None)
     return results
 
 
@@ -49,10 +54,10 @@ def delivered_on(engine: Any) -> set[date]:
         return {at.astimezone(LOCAL_TZ).date() for (at,) in rows}
 
 
-def warnings(engine: Any, school_id: str = "s1") -> list[tuple[str, date]]:
+def warnings(engine: Any, subject: str = "s1") -> list[tuple[str, date]]:
     with engine.connect() as conn:
         rows = conn.execute(
-            select(report_warnings.c.kind, report_warnings.c.raised_at).where(report_warnings.c.school_id == school_id)
+            select(report_warnings.c.kind, report_warnings.c.raised_at).where(report_warnings.c.subject == subject)
         )
         return sorted((kind, at.astimezone(LOCAL_TZ).date()) for kind, at in rows)
 
@@ -73,7 +78,7 @@ def test_a_receiver_down_until_the_4th_is_delivered_to_and_nobody_is_warned(
     assert [results[d].delivered for d in range(1, 7)] == [0, 0, 0, 4, 0, 0]  # s1's two and s2's two
     assert delivered_on(school["engine"]) == {date(2026, 11, 4)}
     assert warnings(school["engine"]) == []
-    assert sorted((d.school_id, d.kind) for d in receiver.state.deliveries) == [
+    assert sorted((d.subject, d.kind) for d in receiver.state.deliveries) == [
         ("s1", "attendance"), ("s1", "meals"), ("s2", "attendance"), ("s2", "meals")
     ]  # fmt: skip
 
@@ -92,3 +97,46 @@ def test_a_receiver_down_past_the_deadline_raises_the_warning_on_time_and_is_ret
     assert receiver.state.attempts >= 2 * 3 * 6  # every round tried again: 2 reports, 3 tries, 6 days at least
     play(engine, receiver, range(9, 10), down_until=0)  # back on Monday the 9th
     assert delivered_on(engine) == {date(2026, 11, 9)}
+
+
+def test_the_sums_of_a_region_and_the_country_wait_for_their_schools_and_go_to_the_ministry(
+    school: dict[str, Any],  # noqa: F811
+    client: TestClient,
+) -> None:
+    engine = school["engine"]
+    with engine.begin() as conn:
+        conn.execute(insert(schools), [{"school_id": "s1", "name": "№ 1", "region_id": "almaty"},
+                                       {"school_id": "s2", "name": "№ 2", "region_id": "almaty"}])  # fmt: skip
+        public = ensure_report_key(conn).public_key()
+        account = create_account(conn, "akimat@almaty.kz", actor=SYSTEM, password="correct horse battery")
+        grant_role(conn, account.id, Role.REGION, "almaty", actor=SYSTEM)
+    with ReceiverServer(public) as ministry, ReceiverServer(public) as authority, httpx.Client(timeout=10) as http:
+        authority.state.down = True  # the education authority's endpoint never answers this week
+        receivers = Receivers(schools={"authority": authority.url}, regions={"ministry": ministry.url})
+        results = {
+            day: reports_day(engine, receivers, http, datetime(2026, 11, day, 10, tzinfo=LOCAL_TZ),
+                             sleep=lambda _: None)
+            for day in range(1, 5)
+        }  # fmt: skip
+        got = sorted((d.subject, d.kind, d.version) for d in ministry.state.deliveries)
+    assert not any("region" in i or "country" in i for d in (1, 2) for i in results[d].issued)  # s2 still silent
+    assert {"almaty/2026-10/region v1", "KZ/2026-10/country v1"} <= set(results[3].issued)
+    assert got == [("KZ", "country", 1), ("almaty", "region", 1)]  # verified and acknowledged by the ministry
+    assert warnings(engine, "s1") == [("attendance", date(2026, 11, 4)), ("meals", date(2026, 11, 4))]
+    assert warnings(engine, "almaty") == [] and warnings(engine, "KZ") == []
+
+    sign_in = client.post("/v1/auth/sign-in", json={"login": "akimat@almaty.kz", "password": "correct horse battery"})
+    region = {"Authorization": f"Bearer {sign_in.json()['token']}"}
+    seen = client.get("/v1/regions/almaty/reports", headers=region).json()
+    assert [(r["kind"], r["version"], [d["state"] for d in r["deliveries"]]) for r in seen["reports"]] == [
+        ("region", 1, ["delivered"])
+    ]  # fmt: skip
+    assert sorted((w["subject"], w["kind"]) for w in seen["warnings"]) == [
+        ("s1", "attendance"),
+        ("s1", "meals"),
+        ("s2", "attendance"),
+        ("s2", "meals"),
+    ]  # fmt: skip  (the region is told of its schools' reports nobody acknowledged)
+    content = client.get("/v1/regions/almaty/reports/2026-10/1/region.json", headers=region)
+    assert RegionReport.model_validate_json(content.content).schools[0].school_id == "s1"
+    assert client.get("/v1/country/reports", headers=region).status_code == 403  # the ministry's, not a region's

@@ -126,9 +126,7 @@ def test_the_attendance_report_counts_people_not_taps(school: dict[str, Any]) ->
     assert all(p.person_id != "anonymous" and p.name for p in content.people)  # nobody unnamed is listed
 
 
-def test_a_report_never_changes_a_late_event_makes_a_new_version(
-    school: dict[str, Any], client: TestClient
-) -> None:
+def test_a_report_never_changes_a_late_event_makes_a_new_version(school: dict[str, Any], client: TestClient) -> None:
     engine = school["engine"]
     with engine.begin() as conn:
         first = issue_report(conn, "s1", "2026-10", "meals")
