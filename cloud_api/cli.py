@@ -99,6 +99,25 @@ def gateway_add(
     typer.echo(f"gateway {gateway_id} {'registered' if new else 'key rotated'} for school {school}")
 
 
+@app.command("school-add")
+def school_add(
+    school_id: str = typer.Argument(..., help="The school's id, as its gateways and roster name it."),
+    name: str = typer.Option(..., help="The school's name, as the region's reports show it."),
+    region: str = typer.Option(..., help="The region whose reports add the school up."),
+    database_url: str | None = typer.Option(None, help=DB_HELP),
+) -> None:
+    """Name a school and place it in its region (again: rename it or move it).
+
+    A school's own reports need nothing of this; the region's and the country's sums count only
+    the schools placed here.
+
+    Example:
+        mektep cloud school-add school-17 --name "№ 17 мектеп-гимназия" --region almaty
+    """
+    commands.add_school(load_settings(database_url).database_url, school_id, name, region)
+    typer.echo(f"school {school_id} is in region {region}")
+
+
 @app.command("admin-add")
 def admin_add(
     login: str = typer.Argument(..., help="E-mail or phone number to sign in with."),

@@ -17,6 +17,7 @@ from cloud_api.services.accounts import Account, create_school_admin
 from cloud_api.services.gateways import register_gateway
 from cloud_api.services.journal import prune_packets
 from cloud_api.services.roster_import import ImportReport, import_roster
+from cloud_api.services.schools import place_school
 from cloud_api.settings import CloudSettings
 
 __all__ = ["add_gateway", "add_school_admin", "import_roster_file", "prune_journal", "serve", "upgrade"]
@@ -50,6 +51,17 @@ def add_gateway(database_url: str, gateway_id: str, school_id: str, key: str) ->
     try:
         with engine.begin() as conn:
             return register_gateway(conn, gateway_id, school_id, key)
+    finally:
+        engine.dispose()
+
+
+def add_school(database_url: str, school_id: str, name: str, region_id: str) -> None:
+    """Migrate, then name the school and place it in its region, committed."""
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            place_school(conn, school_id, name, region_id)
     finally:
         engine.dispose()
 

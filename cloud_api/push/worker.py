@@ -150,8 +150,7 @@ class PushWorkers:
         if not covered_by:
             return False
         earlier = conn.execute(
-            select(push_queue.c.id)
-            .where(
+            select(push_queue.c.id).where(
                 push_queue.c.school_id == row["school_id"],
                 push_queue.c.person_id == row["person_id"],
                 push_queue.c.kind.in_(covered_by),
@@ -159,8 +158,7 @@ class PushWorkers:
                 push_queue.c.occurred_at <= row["occurred_at"],
                 push_queue.c.occurred_at > row["occurred_at"] - COALESCE,
                 push_queue.c.state.in_((State.SENT.value, State.WORKING.value, State.PENDING.value)),
-            )
-            .limit(1)
+            ).limit(1)
         ).first()
         return earlier is not None
 

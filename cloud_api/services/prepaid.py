@@ -87,13 +87,7 @@ def daily_limits_of(conn: Connection, school_id: str, child_ids: Iterable[UUID] 
 
 
 def record_credit(
-    conn: Connection,
-    school_id: str,
-    person_id: UUID,
-    amount_tiyn: int,
-    kind: EntryKind,
-    *,
-    actor: str,
+    conn: Connection, school_id: str, person_id: UUID, amount_tiyn: int, kind: EntryKind, *, actor: str,
     note: str | None = None,
 ) -> Account:
     """Credit a student's balance (a top-up is positive; a correction may be either); the new balance."""

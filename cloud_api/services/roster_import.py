@@ -82,7 +82,9 @@ def import_roster(
             changed = {k: v for k, v in wanted.items() if current[k] != v}
             if changed:
                 updates.append({"b_id": person_id, **{k: current[k] for k in FIELDS}, **changed, "updated_at": now})
-                audit.append(AuditEntry("update", "person", str(person_id), {k: current[k] for k in changed}, changed))
+                audit.append(
+                    AuditEntry("update", "person", str(person_id), {k: current[k] for k in changed}, changed)
+                )
                 current.update(changed)
                 report.updated += 1
             else:

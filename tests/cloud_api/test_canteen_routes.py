@@ -25,7 +25,9 @@ from tests.cloud_api.test_accounts import World, world  # noqa: F401  (the fixtu
 from tests.cloud_api.test_nedb_roster import CHILD, TEACHER, TEEN
 
 # The smallest valid PNG: one transparent pixel.
-PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=")
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
+)
 RULES = {
     "periods": [
         {"name": "breakfast", "starts": "08:00", "ends": "09:00"},
@@ -53,7 +55,9 @@ def setup_menu(w: World) -> dict[str, Any]:
         f"/v1/schools/s1/dishes/{plov['id']}/photo", content=PNG, headers={**head, "Content-Type": "image/png"}
     )
     assert photo.status_code == 200, photo.text
-    lunch = w.client.put(f"/v1/schools/s1/menu/{DAY}/lunch", json={"dish_ids": [soup["id"], plov["id"]]}, headers=head)
+    lunch = w.client.put(
+        f"/v1/schools/s1/menu/{DAY}/lunch", json={"dish_ids": [soup["id"], plov["id"]]}, headers=head
+    )
     assert lunch.status_code == 200, lunch.text
     return {"head": head, "soup": soup, "plov": photo.json()}
 
@@ -195,8 +199,7 @@ async def fetch_to_gateway(w: World, tmp_path: Path, gateway: str = "gw1", key: 
 
 
 async def test_a_childs_photo_reaches_their_schools_gateway_and_nobody_else(
-    world: World,
-    tmp_path: Path,  # noqa: F811
+    world: World, tmp_path: Path  # noqa: F811
 ) -> None:
     head, child = world.token("head@s1.kz"), world.ids[CHILD]
     put = world.client.put(f"/v1/schools/s1/people/{child}/photo", content=PNG, headers=head)
@@ -222,6 +225,7 @@ async def test_a_childs_photo_reaches_their_schools_gateway_and_nobody_else(
     assert [(e["before"], e["after"]) for e in journal] == [
         ({"sha256": None}, {"sha256": digest}), ({"sha256": digest}, {"sha256": None})
     ]  # fmt: skip
+
 
 
 def test_a_cooks_pin_reaches_the_gateway_as_a_hash_only(world: World) -> None:  # noqa: F811

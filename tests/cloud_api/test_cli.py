@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from cloud_api.cli import app
 from cloud_api.contract import INGEST_PATH
 from cloud_api.db.engine import make_engine
-from cloud_api.db.schema import gateways
+from cloud_api.db.schema import gateways, schools
 from tests.cloud_api.helpers import ADMIN, KEY, admin, batch_body, event, signed
 
 runner = CliRunner()
@@ -53,6 +53,19 @@ def test_gateway_add_registers_then_rotates(database_url: str) -> None:
     moved = runner.invoke(app, ["gateway-add", "gw1", "--school", "s2", "--key-env", "GW_KEY",
                                 "--database-url", database_url], env=env)  # fmt: skip
     assert moved.exit_code == 2 and "belongs to school" in moved.output
+
+
+def test_school_add_places_then_moves_a_school(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    for region in ("almaty", "abay"):
+        result = runner.invoke(app, ["school-add", "s1", "--name", "№ 17", "--region", region, "--database-url", url])
+        assert result.exit_code == 0 and f"region {region}" in result.output, result.output
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(select(schools.c.school_id, schools.c.name, schools.c.region_id)).all() == [
+            ("s1", "№ 17", "abay")
+        ]  # fmt: skip
+    engine.dispose()
 
 
 def test_gateway_add_needs_the_key_in_the_environment(tmp_path: Path) -> None:

@@ -68,9 +68,7 @@ def test_a_parent_reaches_no_other_familys_child_and_no_form_from_elsewhere(worl
     child = str(world.ids[CHILD])  # the mother's child, not his
     assert client.get(f"/app/children/{child}").status_code == 404
     assert client.post(f"/app/children/{child}/bans", data={"allergen": ["milk"]}).status_code == 404
-    forged = client.post(
-        f"/app/children/{child}/consent", data={"given": "true"}, headers={"Origin": "https://evil.example"}
-    )
+    forged = client.post(f"/app/children/{child}/consent", data={"given": "true"}, headers={"Origin": "https://evil.example"})
     assert forged.status_code == 403
 
 

@@ -80,7 +80,9 @@ class School:
     def upload(self, content: bytes, name: str = "nedb.csv", kind: str = CSV, **headers: str) -> Response:
         """POST the file as a browser form would, as the school's administrator unless headers say otherwise."""
         files = {"file": (name, content, kind)}
-        return self.client.post("/v1/schools/s1/roster/import", files=files, headers={**self.head, **headers})
+        return self.client.post(
+            "/v1/schools/s1/roster/import", files=files, headers={**self.head, **headers}
+        )
 
     def person(self, iin: str) -> UUID:
         with self.app.state.engine.connect() as conn:
@@ -134,10 +136,9 @@ def test_a_csv_upload_stores_the_good_rows_names_the_bad_ones_and_again_changes_
     journal = school.client.get("/v1/schools/s1/audit", headers=school.head, params={"limit": 1000}).json()["items"]
     again = school.upload(export).json()
     assert (again["created"], again["updated"], again["unchanged"], again["version"]) == (0, 0, 4, 1)
-    assert (
-        school.client.get("/v1/schools/s1/audit", headers=school.head, params={"limit": 1000}).json()["items"]
-        == journal
-    )  # nothing moved, so nothing journalled
+    assert school.client.get("/v1/schools/s1/audit", headers=school.head, params={"limit": 1000}).json()[
+        "items"
+    ] == journal  # nothing moved, so nothing journalled
     # the upload's changes are the signed-in administrator's
     roster = [e for e in journal if e["entity"] in ("person", "guardianship")]
     assert len(roster) == 6  # four people, the mother's two children

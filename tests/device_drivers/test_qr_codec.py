@@ -15,6 +15,7 @@ line_ends = st.sampled_from([b"\r", b"\n", b"\r\n"])
 controls = st.sampled_from(["\x00", "\x07", "\x1b", "\t", "\x7f", "\x85", "\u2028"])
 
 
+
 def texts(out: list[ScannedCode | LineError]) -> list[str]:
     return [o.text for o in out if isinstance(o, ScannedCode)]
 

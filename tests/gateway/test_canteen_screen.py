@@ -90,7 +90,9 @@ def screen(tmp_path: Path) -> Iterator[Screen]:
     )  # fmt: skip
     now = [at_local(12, 30)]
     desk = CanteenDesk(policy=policy, pipeline=pipeline, storage=storage, points=[CANTEEN], clock=lambda: now[0])
-    app = create_ui_app(school_name="№1", latest=lambda n: [], status=dict, registry=CollectorRegistry(), canteen=desk)
+    app = create_ui_app(
+        school_name="№1", latest=lambda n: [], status=dict, registry=CollectorRegistry(), canteen=desk
+    )
     yield Screen(TestClient(app), school, pipeline, storage, now)
     asyncio.run(storage.close())
 

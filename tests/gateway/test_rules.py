@@ -171,7 +171,9 @@ def test_a_prepaid_balance_pays_for_meals_until_it_cannot(school: School, tmp_pa
     assert policy.balance_of(person) == 60000
 
 
-def test_the_balance_counts_the_larger_of_the_clouds_and_the_gateways_charges(school: School, tmp_path: Path) -> None:
+def test_the_balance_counts_the_larger_of_the_clouds_and_the_gateways_charges(
+    school: School, tmp_path: Path
+) -> None:
     # The cloud has heard of 300 tenge of meals; this gateway served 500 tenge, not all delivered yet.
     prepaid(school).add("WALLET", meal_category=Category.PAID, credited_tiyn=110000, charged_tiyn=30000)
     policy = RosterPolicy(index_of(school, tmp_path))

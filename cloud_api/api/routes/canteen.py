@@ -144,7 +144,9 @@ def get_dish_history(school_id: str, dish_id: UUID, _: SchoolAdmin, engine: Engi
         return menus.dish_history(conn, school_id, dish_id)
 
 
-@router.put("/v1/schools/{school_id}/menu/{day}/{period}", response_model=MenuEntry, summary="Set the day's set meal")
+@router.put(
+    "/v1/schools/{school_id}/menu/{day}/{period}", response_model=MenuEntry, summary="Set the day's set meal"
+)
 def put_set_meal(
     school_id: str, day: date, period: Annotated[Identifier, Path()], body: SetMealIn, principal: SchoolAdmin,
     engine: EngineDep, accept_language: AcceptLanguage = None,

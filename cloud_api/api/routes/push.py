@@ -1,10 +1,10 @@
 """A guardian's devices and what they want to hear (Web Push, RFC 8030/8292).
 
-GET    /v1/push/vapid-public-key          the applicationServerKey for PushManager.subscribe
-POST   /v1/me/push-subscriptions          a guardian's device subscribes (its PushSubscription JSON)
-DELETE /v1/me/push-subscriptions?endpoint=  it unsubscribes
-GET    /v1/me/notification-settings       language, entries and exits, meals
-PUT    /v1/me/notification-settings
+    GET    /v1/push/vapid-public-key          the applicationServerKey for PushManager.subscribe
+    POST   /v1/me/push-subscriptions          a guardian's device subscribes (its PushSubscription JSON)
+    DELETE /v1/me/push-subscriptions?endpoint=  it unsubscribes
+    GET    /v1/me/notification-settings       language, entries and exits, meals
+    PUT    /v1/me/notification-settings
 """
 
 from __future__ import annotations

@@ -1,0 +1,17 @@
+"""The schools of the deployment and the region each belongs to: what a region's and the country's
+reports add up. The caller owns the transaction."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from cloud_api.db.dialect import dialect_insert
+from cloud_api.db.schema import schools
+
+__all__ = ["place_school"]
+
+
+def place_school(conn: Connection, school_id: str, name: str, region_id: str) -> None:
+    """Name the school and put it in ``region_id`` (again: rename it, or move it to another region)."""
+    stmt = dialect_insert(conn, schools).values(school_id=school_id, name=name, region_id=region_id)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["school_id"], set_={"name": name, "region_id": region_id}))
