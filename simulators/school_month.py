@@ -31,13 +31,14 @@ from cloud_api.reports.deadline import is_working_day
 from cloud_api.services.ingest import event_row
 
 __all__ = [
-    "BREAKFAST_TIYN", "LUNCH_TIYN", "generate_postgres", "rebuild_rollups_postgres", "school_month", "write_events",
-    "write_school",
+    "BREAKFAST_TIYN", "LUNCH_TIYN", "REGION", "generate_postgres", "rebuild_rollups_postgres", "school_month",
+    "write_events", "write_school",
 ]  # fmt: skip
 
 LUNCH_TIYN = 70000
 BREAKFAST_TIYN = 40000
 GATEWAY = "gw-load"
+REGION = "load-region"  # where generate_postgres places its schools
 DISH = uuid.UUID(int=7)
 BREAKFAST_DISH = uuid.UUID(int=8)
 _CATEGORY_SQL = (
@@ -165,6 +166,10 @@ def generate_postgres(conn: Connection, schools: int, students: int, month: str)
                CASE WHEN n < :students AND 1 + n % 11 > 4 AND n % 5 = 0 THEN 50 END, true, 1, now()
         FROM generate_series(1, :schools) s, generate_series(0, :people - 1) n
     """), params)  # fmt: skip
+    conn.execute(text("""
+        INSERT INTO schools (school_id, name, region_id)
+        SELECT 'load-' || s, 'Мектеп № ' || s, :region FROM generate_series(1, :schools) s
+    """), {**params, "region": REGION})  # fmt: skip
     conn.execute(text("""
         INSERT INTO set_meals (school_id, day, period, dish_ids, price_tiyn, version, at, actor)
         SELECT 'load-' || s, d::date, p.period, '[]', p.price, 1, now(), 'load'
