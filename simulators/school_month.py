@@ -45,6 +45,12 @@ _CATEGORY_SQL = (
     "CASE WHEN k.period = 'breakfast' THEN 'paid' WHEN 1 + n % 11 <= 4 THEN 'free' "
     "WHEN n % 5 = 0 THEN 'discounted' ELSE 'paid' END"
 )
+_AT_SQL = "((d::date + time '02:30' + (n % 3600) * interval '1 second' + k.shift) AT TIME ZONE 'UTC')"
+# A UUIDv7 made at the event's time, as the gateway makes them: the month's partition holds it.
+_UUID7_SQL = (
+    f"CAST(lpad(to_hex(floor(extract(epoch FROM {_AT_SQL}) * 1000)::bigint), 12, '0') || '7' "
+    "|| substr(md5(random()::text), 1, 3) || '8' || substr(md5(random()::text), 1, 15) AS uuid)"
+)
 _PAID_SQL = (
     "CASE WHEN k.period = 'breakfast' THEN :breakfast WHEN 1 + n % 11 <= 4 THEN 0 "
     "WHEN n % 5 = 0 THEN :lunch / 2 ELSE :lunch END"
@@ -185,21 +191,24 @@ def generate_postgres(conn: Connection, schools: int, students: int, month: str)
 
 @contextmanager
 def _indexes_set_aside(conn: Connection, table: str) -> Iterator[None]:
-    """Drop ``table``'s indexes for a bulk load and build them again after it, as PostgreSQL's manual
-    advises (one sorted build instead of fifty million insertions into three B-trees)."""
-    found = conn.execute(text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = :t"), {"t": table}).all()
-    primary = f"{table}_pkey"
+    """Drop ``table``'s keys and indexes for a bulk load and build them again after it, as PostgreSQL's
+    manual advises (one sorted build instead of fifty million insertions into three B-trees)."""
+    primary = conn.execute(
+        text("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+             "WHERE conrelid = CAST(:t AS regclass) AND contype = 'p'"), {"t": table},
+    ).one()  # fmt: skip
+    found = conn.execute(
+        text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = :t AND indexname <> :p"),
+        {"t": table, "p": primary[0]},
+    ).all()
+    conn.execute(text(f'ALTER TABLE "{table}" DROP CONSTRAINT "{primary[0]}"'))
     for name, _ in found:
-        if name == primary:
-            conn.execute(text(f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}"'))
-        else:
-            conn.execute(text(f'DROP INDEX "{name}"'))
+        conn.execute(text(f'DROP INDEX "{name}"'))
     yield
     conn.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
-    for name, definition in found:
+    conn.execute(text(f'ALTER TABLE "{table}" ADD CONSTRAINT "{primary[0]}" {primary[1]}'))
+    for _, definition in found:
         conn.execute(text(definition))
-        if name == primary:
-            conn.execute(text(f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" PRIMARY KEY USING INDEX "{name}"'))
 
 
 def _insert_events(conn: Connection, params: dict[str, Any]) -> None:
@@ -209,11 +218,10 @@ def _insert_events(conn: Connection, params: dict[str, Any]) -> None:
         INSERT INTO events (school_id, id, seq, gateway_id, device_id, kind, person_id, occurred_at,
                             utc_offset_minutes, local_date, decision, reason, judged_without_roster, meal,
                             received_at, batch_id)
-        SELECT 'load-' || s, gen_random_uuid(), row_number() OVER (), 'gw-load-' || s, 'door', k.kind,
+        SELECT 'load-' || s, {_UUID7_SQL}, row_number() OVER (), 'gw-load-' || s, 'door', k.kind,
                CASE WHEN k.kind = 'denied' OR (n < :students AND n % 50 = 7) THEN NULL
                     ELSE md5('load-' || s || '/' || n)::uuid::text END,
-               (d::date + time '02:30' + (n % 3600) * interval '1 second' + k.shift) AT TIME ZONE 'UTC',
-               300, d::date,
+               {_AT_SQL}, 300, d::date,
                CASE WHEN k.kind = 'denied' THEN 'denied' ELSE 'granted' END,
                CASE WHEN k.kind = 'denied' THEN 'unknown_card' ELSE 'on_roster' END, false,
                CASE WHEN k.kind = 'meal' THEN json_build_object('period', k.period, 'category', {_CATEGORY_SQL},

@@ -12,6 +12,7 @@ from alembic import context
 from sqlalchemy import text
 
 from cloud_api.db.engine import make_engine
+from cloud_api.db.partitions import include_name
 from cloud_api.db.schema import metadata
 
 # Any number, the same in every process: the key of the PostgreSQL advisory lock below.
@@ -39,6 +40,7 @@ try:
             target_metadata=metadata,
             render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying
             compare_type=True,
+            include_name=include_name,
         )
         with context.begin_transaction():
             context.run_migrations()

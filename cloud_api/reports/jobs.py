@@ -30,6 +30,7 @@ from sqlalchemy import Engine, select, union
 
 from cloud_api.core.localtime import LOCAL_TZ
 from cloud_api.db.dialect import dialect_insert
+from cloud_api.db.partitions import ensure_months
 from cloud_api.db.schema import gateways, people, report_warnings, reports, schools
 from cloud_api.reports.deadline import DeadlinePolicy, report_deadline, warning_day
 from cloud_api.reports.deliver import Receivers, deliver_round, unacknowledged
@@ -155,7 +156,8 @@ def _warn(
 
 
 def start_scheduler(engine: Engine, settings: CloudSettings) -> BackgroundScheduler | None:
-    """Run :func:`reports_day` on the 1st at 02:00 and every hour (Asia/Almaty), if this process should."""
+    """Run :func:`reports_day` on the 1st at 02:00 and every hour (Asia/Almaty), and make the coming
+    months' partitions every night, if this process should."""
     if not settings.report_scheduler:
         return None
     client = httpx.Client(timeout=30)
@@ -172,7 +174,12 @@ def start_scheduler(engine: Engine, settings: CloudSettings) -> BackgroundSchedu
         except Exception:
             log.exception("the report job failed; it runs again within the hour")
 
+    def partitions() -> None:
+        with engine.begin() as conn:
+            ensure_months(conn, datetime.now(LOCAL_TZ).date())
+
     scheduler = BackgroundScheduler(timezone=LOCAL_TZ)
+    scheduler.add_job(partitions, CronTrigger(hour=1, minute=17, timezone=LOCAL_TZ), id="month-partitions")
     scheduler.add_job(job, CronTrigger(day=1, hour=2, minute=0, timezone=LOCAL_TZ), id="reports-monthly")
     scheduler.add_job(job, CronTrigger(minute=7, timezone=LOCAL_TZ), id="reports-hourly", coalesce=True)
     scheduler.start()

@@ -9,6 +9,7 @@ from sqlalchemy import inspect
 
 from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import alembic_config, upgrade
+from cloud_api.db.partitions import include_name
 from cloud_api.db.schema import metadata
 
 
@@ -16,7 +17,7 @@ def differences(database_url: str) -> list[object]:
     engine = make_engine(database_url)
     try:
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": include_name})
             return list(compare_metadata(context, metadata))
     finally:
         engine.dispose()
