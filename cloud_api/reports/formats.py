@@ -68,8 +68,7 @@ def _tables(content: dict[str, Any], _: Translator) -> dict[str, tuple[list[str]
         return _region_tables(content, _)
     if content["kind"] == "meals":
         days = [
-            [date.fromisoformat(d["date"]), _(c), cell["students"], cell["portions"], cell["paid_tiyn"] / 100,
-             cell["state_tiyn"] / 100]
+            [date.fromisoformat(d["date"]), _(c), *_money(cell)]
             for d in content["days"] for c in CATEGORIES if (cell := d["categories"][c])["portions"]
         ]  # fmt: skip
         dishes = [
@@ -78,7 +77,7 @@ def _tables(content: dict[str, Any], _: Translator) -> dict[str, tuple[list[str]
             for d in content["days"] for m in d["menus"] for dish in m["dishes"]
         ]  # fmt: skip
         classes = [
-            [k["class"], _(c), cell["students"], cell["portions"], cell["paid_tiyn"] / 100, cell["state_tiyn"] / 100]
+            [k["class"], _(c), *_money(cell)]
             for k in content["classes"] for c in CATEGORIES if (cell := k["categories"][c])["portions"]
         ]  # fmt: skip
         money = [_("Students fed"), _("Portions"), _("Paid by families, ₸"), _("Paid by the state, ₸")]

@@ -105,7 +105,8 @@ def reports_day(
             result.issued.append(f"{subject}/{month}/{kind} v{issued.version}")
 
     if not (local.day == 1 and local.hour < 2):  # the month's reports are built from the 1st, 02:00
-        for school in _schools(engine):
+        found = _schools(engine)
+        for school in found:
             with engine.connect() as conn:
                 silent = missing_gateways(conn, month, [school])
             if silent and local.day < cutoff_day:
@@ -117,7 +118,7 @@ def reports_day(
         for region, members in sorted(_regions(engine).items()):
             if not set(members) & set(result.waiting):
                 issue(region, "region")
-        if not result.waiting and _schools(engine):
+        if not result.waiting and found:
             issue(COUNTRY, "country")
     if receivers:
         kwargs = {"sleep": sleep} if sleep is not None else {}
@@ -139,7 +140,8 @@ def _warn(
             row = item["row"]
             if row.month == month:
                 waiting.setdefault((row.subject, row.kind), set()).add(item["receiver"])
-        issued = {(r.subject, r.kind) for r in conn.execute(select(reports).where(reports.c.month == month))}
+        kept = conn.execute(select(reports.c.subject, reports.c.kind).where(reports.c.month == month))
+        issued = {(subject, kind) for subject, kind in kept}
         for subject, kind in _expected(engine):
             if (subject, kind) not in issued:
                 waiting[(subject, kind)] = {"(not issued)"}
