@@ -1,9 +1,12 @@
 """``mektep demo``: the whole system on one machine, a school morning, with a live view.
 
 Starts a broker, the cloud (SQLite) and one gateway as real processes, readers on pseudo-terminals
-and a canteen terminal over MQTT; plays students entering, a lunch queue and students leaving;
-cuts the cloud off in the middle and shows the backlog drain when it returns. Exits 0 when every
-event the gateway recorded is in the cloud.
+and a canteen terminal over MQTT. The school is set up first (a generated NEDB roster, cards,
+consents, today's lunch, an admin and a guardian account); then it plays students entering, a lunch
+queue and students leaving; cuts the cloud off in the middle and shows the backlog drain when it
+returns; and issues the month's reports so far. Exits 0 when every event the gateway recorded is in
+the cloud. With ``--serve`` everything stays up afterwards to be browsed: the parent app, the
+admin's reports page, the canteen screen.
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from mektep.demo_school import DemoSchool, seed_school
 from mektep.processes import CloudProcess, GatewayProcess, write_site
 from simulators.broker import INSTALL_HINT, find_mosquitto, start_broker
 from simulators.canteen_terminal import CanteenTerminalSim
-from simulators.serial_reader import SerialReaderSim, random_card
+from simulators.serial_reader import SerialReaderSim
 
 __all__ = ["app", "run_demo"]
 
@@ -44,7 +48,21 @@ def _view(phase: str, status: dict[str, object], rate: float, cloud_up: bool, pa
     return table
 
 
-def run_demo(minutes: float, students: int, workdir: Path, console: Console) -> bool:
+def _serve(console: Console, cloud: CloudProcess, gateway: GatewayProcess, school: DemoSchool) -> None:
+    """Keep everything up to be browsed, until Ctrl-C."""
+    console.print(
+        f"\n[bold]Browse it[/] (Ctrl-C stops everything):\n"
+        f"  parent app      {cloud.url}/app/   sign in as {school.guardian_login} / {school.password}\n"
+        f"  admin, reports  {cloud.url}/admin/schools/{SCHOOL}/reports   "
+        f"(sign in at POST /v1/auth/sign-in as {school.admin_login} / {school.password})\n"
+        f"  canteen screen  {gateway.url}/\n"
+        f"  API docs        {cloud.url}/docs"
+    )
+    while cloud.running and gateway.running:
+        time.sleep(1)
+
+
+def run_demo(minutes: float, students: int, workdir: Path, console: Console, serve: bool = False) -> bool:
     """Play a school morning; True when every recorded event reached the cloud."""
     rng = random.Random(2026)
     if find_mosquitto() is None:
@@ -62,11 +80,13 @@ def run_demo(minutes: float, students: int, workdir: Path, console: Console) -> 
     terminal = None
     try:
         cloud.register_gateway(GATEWAY, SCHOOL, env["MEKTEP_GATEWAY_KEY"])
+        school = seed_school(cloud.database_url, SCHOOL, students, env["MEKTEP_CREDENTIAL_KEY"].encode(), rng)
         cloud.start_and_wait()
         gateway.start_and_wait()
+        gateway.wait_for_roster(30)
         terminal = CanteenTerminalSim("127.0.0.1", broker.port, school=SCHOOL, device="canteen-1")
         terminal.wait_connected()
-        cards = [random_card(rng) for _ in range(students)]
+        cards = school.cards
         # The morning as a list of (phase, action): entries, lunch, exits, spread over the time given.
         plan = [("entering", entry, c) for c in cards]
         plan += [("lunch queue", terminal, c) for c in cards if rng.random() < 0.8]
@@ -110,6 +130,9 @@ def run_demo(minutes: float, students: int, workdir: Path, console: Console) -> 
             summary.add_column(column, justify="right")
         summary.add_row(str(len(plan)), str(recorded), str(status["outbox"]["delivered"]), str(in_cloud))  # type: ignore[index]
         console.print(summary)
+        console.print(cloud.build_reports(SCHOOL, today[:7], workdir / "reports"))
+        if serve:
+            _serve(console, cloud, gateway, school)
         return bool(recorded == in_cloud and status["outbox"]["pending"] == 0)  # type: ignore[index]
     finally:
         if terminal is not None:
@@ -125,18 +148,20 @@ def run_demo(minutes: float, students: int, workdir: Path, console: Console) -> 
 def demo(
     minutes: float = typer.Option(2.0, help="How long the school morning lasts."),
     students: int = typer.Option(200, help="How many students tap."),
-    keep: bool = typer.Option(False, help="Keep the working directory (logs, databases)."),
+    keep: bool = typer.Option(False, help="Keep the working directory (logs, databases, reports)."),
+    serve: bool = typer.Option(False, help="Afterwards keep everything up to browse, until Ctrl-C."),
 ) -> None:
     """Run the whole system on this machine and show a tap reach the cloud, offline or not.
 
     Example:
         mektep demo --minutes 1 --students 100
+        mektep demo --serve        # then open the parent app it prints
     """
     console = Console()
     workdir = Path(tempfile.mkdtemp(prefix="mektep-demo-"))
     console.print(f"working directory: {workdir}")
     try:
-        ok = run_demo(minutes, students, workdir, console)
+        ok = run_demo(minutes, students, workdir, console, serve)
     except KeyboardInterrupt:
         console.print("stopped; every child process was stopped")
         raise typer.Exit(130) from None

@@ -117,6 +117,17 @@ class CloudProcess(ChildProcess):
         self.start()
         wait_http(self.url + "/healthz", proc=self.proc)
 
+    def build_reports(self, school_id: str, month: str, out: Path) -> str:
+        """Issue the school's reports of ``month`` with ``mektep report build``; what it printed."""
+        done = subprocess.run(
+            [sys.executable, "-m", "mektep.cli", "report", "build", "--school", school_id, "--month", month,
+             "--out", str(out), "--database-url", self.database_url],
+            env={**os.environ, **self.env}, capture_output=True, text=True,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"building the reports failed: {done.stderr.strip() or done.stdout.strip()}")
+        return done.stdout.strip()
+
     def events(self, school_id: str, date: str) -> list[dict[str, object]]:
         """The events of a local day, read back through the admin API."""
         response = httpx.get(

@@ -25,6 +25,7 @@ def test_demo_command_plays_a_morning_and_exits_0() -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "every recorded event reached the cloud exactly once" in done.stdout
     assert "embedded" not in done.stdout
+    assert "meals " in done.stdout and "attendance " in done.stdout and " v1 issued" in done.stdout  # the month so far
 
 
 def test_demo_without_mosquitto_says_how_to_install_it_and_still_works(

@@ -94,9 +94,9 @@ def schools_of(kind: str, subject: str) -> Any:
     return None
 
 
-def missing_gateways(conn: Connection, month: str, covered: Any) -> list[str]:
+def missing_gateways(conn: Connection, month: str, covered: Any, now: datetime | None = None) -> list[str]:
     """The gateways of the ``covered`` schools (see :func:`schools_of`) not heard from (a batch or a
-    roster pull) since ``month`` ended."""
+    roster pull) since ``month`` ended; for a month still running, not within the last hour."""
     last = (
         select(packets.c.gateway_id, func.max(packets.c.received_at).label("last"))
         .group_by(packets.c.gateway_id)
@@ -105,7 +105,8 @@ def missing_gateways(conn: Connection, month: str, covered: Any) -> list[str]:
     query = select(gateways.c.gateway_id, last.c.last).outerjoin(last, last.c.gateway_id == gateways.c.gateway_id)
     if covered is not None:
         query = query.where(gateways.c.school_id.in_(covered))
-    end = _month_end(month)
+    now = now or datetime.now(UTC)
+    end = min(_month_end(month), now - timedelta(hours=1))
     return sorted(g for g, seen in conn.execute(query) if seen is None or seen < end)
 
 
@@ -158,7 +159,7 @@ def issue_report(
     if newest is not None:
         previous = json.loads(base64.b64decode(newest.files[f"{kind}.json"]))
     version = 1 if newest is None else newest.version + 1
-    missing = missing_gateways(conn, month, schools_of(kind, subject))
+    missing = missing_gateways(conn, month, schools_of(kind, subject), now)
     files = {f"{kind}.json": body} | render(content, tuple(f for f in FORMATS if f != "json"), language)
     about = {"report_id": f"{subject}/{month}/{kind}", "subject": subject, "month": month, "kind": kind,
              "version": version, "missing_gateways": missing}  # fmt: skip

@@ -108,7 +108,7 @@ def reports_day(
         found = _schools(engine)
         for school in found:
             with engine.connect() as conn:
-                silent = missing_gateways(conn, month, [school])
+                silent = missing_gateways(conn, month, [school], now)
             if silent and local.day < cutoff_day:
                 result.waiting.append(school)
                 continue

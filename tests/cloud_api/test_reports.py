@@ -247,3 +247,17 @@ def test_a_menu_corrected_the_same_day_prices_the_state_share_at_the_newest_pric
     first = next(d for d in content.days if d.date == day.isoformat())
     assert first.categories.free.state_tiyn == PLOV + 5000  # one free lunch that day, at the corrected price
     assert content.totals.free.state_tiyn == PLOV * (len(SCHOOL_DAYS) - 1) + PLOV + 5000
+
+
+def test_a_month_still_running_names_only_gateways_silent_for_an_hour(school: dict[str, Any]) -> None:
+    from datetime import datetime, timedelta
+
+    from cloud_api.core.localtime import LOCAL_TZ
+    from cloud_api.reports.issue import missing_gateways
+
+    with school["engine"].begin() as conn:
+        register_gateway(conn, "gw3", "s1", "another-gateway-key-123")  # never online
+        now = datetime.now(LOCAL_TZ)
+        this_month = now.strftime("%Y-%m")
+        assert missing_gateways(conn, this_month, ["s1"], now) == ["gw3"]  # gw1 sent its batches just now
+        assert missing_gateways(conn, this_month, ["s1"], now + timedelta(hours=2)) == ["gw1", "gw3"]
