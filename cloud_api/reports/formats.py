@@ -107,7 +107,11 @@ def _csv(headings: list[str], rows: list[list[Any]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(headings)
-    writer.writerows([v.isoformat() if isinstance(v, date) else v for v in row] for row in rows)
+    # A column holds one type: convert the date columns only (a month's people table is 65,000 rows).
+    dated = [i for i, v in enumerate(rows[0]) if isinstance(v, date)] if rows else []
+    if dated:
+        rows = [[v.isoformat() if i in dated else v for i, v in enumerate(row)] for row in rows]
+    writer.writerows(rows)
     return out.getvalue().encode("utf-8-sig")  # with a BOM: Excel opens Cyrillic right
 
 
