@@ -62,20 +62,32 @@ class DeliveryRound:
 
 
 def unacknowledged(conn: Connection, receivers: Receivers, subject: str | None = None) -> list[dict[str, Any]]:
-    """Every (report version, receiver) without a receipt yet, oldest version first."""
+    """Every (report version, receiver) without a receipt yet, oldest version first: each version's keys
+    only (subject, month, kind, version), not its files."""
     out: list[dict[str, Any]] = []
-    query = select(reports).order_by(reports.c.subject, reports.c.month, reports.c.kind, reports.c.version)
+    r = reports.c
+    query = select(r.subject, r.month, r.kind, r.version).order_by(r.subject, r.month, r.kind, r.version)
     if subject is not None:
         query = query.where(reports.c.subject == subject)
     delivered = {
-        (r.subject, r.month, r.kind, r.version, r.receiver)
-        for r in conn.execute(select(report_deliveries).where(report_deliveries.c.state == "delivered"))
+        (d.subject, d.month, d.kind, d.version, d.receiver)
+        for d in conn.execute(select(report_deliveries).where(report_deliveries.c.state == "delivered"))
     }
     for row in conn.execute(query):
         for receiver in sorted(receivers.of(row.kind)):
             if (row.subject, row.month, row.kind, row.version, receiver) not in delivered:
                 out.append({"row": row, "receiver": receiver})
     return out
+
+
+def _version(engine: Engine, key: Any) -> Any:
+    """The whole stored version (files, manifest, signature) of a key :func:`unacknowledged` gave."""
+    r = reports.c
+    with engine.connect() as conn:
+        return conn.execute(
+            select(reports).where(r.subject == key.subject, r.month == key.month, r.kind == key.kind,
+                                  r.version == key.version)
+        ).one()  # fmt: skip
 
 
 def _delivery(row: Any) -> Delivery:
@@ -100,7 +112,7 @@ def deliver_round(
     with engine.connect() as conn:
         pending = unacknowledged(conn, receivers)
     for item in pending:
-        row, receiver = item["row"], item["receiver"]
+        row, receiver = _version(engine, item["row"]), item["receiver"]
         retrying = Retrying(
             retry=retry_if_exception_type(_NotYet), stop=stop_after_attempt(attempts),
             wait=wait_exponential(multiplier=0.2, max=5), sleep=sleep, reraise=True,
