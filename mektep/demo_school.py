@@ -30,7 +30,7 @@ from cloud_api.services.consent import set_consent
 from cloud_api.services.menus import set_day_menu, set_meal_rules, upsert_dish
 from cloud_api.services.roster_import import import_roster
 from cloud_api.services.schools import place_school
-from mektep.roster_bench import nedb_rows
+from simulators.nedb_export import nedb_rows
 from simulators.serial_reader import random_card
 
 __all__ = ["DemoSchool", "seed_school"]

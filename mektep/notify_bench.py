@@ -38,7 +38,7 @@ from cloud_api.services.cards import assign_card
 from cloud_api.services.consent import set_consent
 from cloud_api.services.roster_import import import_roster
 from mektep.processes import CloudProcess, GatewayProcess, write_site
-from mektep.roster_bench import nedb_rows
+from simulators.nedb_export import nedb_rows
 from simulators.push_service import PushServiceServer
 from simulators.serial_reader import SerialReaderSim
 from simulators.social_wallet import WalletServer

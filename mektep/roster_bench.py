@@ -28,7 +28,6 @@ from cloud_api.contract import CredentialKind, credential_hash
 from cloud_api.core.localtime import LOCAL_TZ
 from cloud_api.db.engine import make_engine
 from cloud_api.db.schema import guardianships, people
-from cloud_api.roster.iin import check_digit
 from cloud_api.roster.nedb import parse_rows
 from cloud_api.roster_contract import MealPeriod, MealRules
 from cloud_api.services.cards import assign_card
@@ -43,55 +42,11 @@ from gateway.rules import RosterPolicy
 from gateway.storage import Storage
 from gateway.sync import RosterSync
 from mektep.processes import CloudProcess
+from simulators.nedb_export import nedb_rows
 
-__all__ = ["bench_roster", "nedb_rows"]
+__all__ = ["bench_roster"]
 
 SCHOOL, GATEWAY = "bench-school", "gw-bench"
-HEADER = ["role", "iin", "last_name", "first_name", "class", "language", "meal_category", "discount_percent",
-          "phone", "email", "children"]  # fmt: skip
-
-
-def _iin(rng: random.Random, year: int) -> str:
-    while True:
-        born = f"{year % 100:02d}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
-        prefix = f"{born}{rng.choice('3456')}{rng.randint(0, 9999):04d}"
-        digit = check_digit(prefix)
-        if digit is not None:
-            return prefix + str(digit)
-
-
-def nedb_rows(students: int, seed: int = 2026) -> list[list[str]]:
-    """An NEDB export: ``students`` students in grades 1–11, a guardian each (siblings share), 5 % staff."""
-    rng = random.Random(seed)
-    rows: list[list[str]] = [HEADER]
-    seen: set[str] = set()
-
-    def unique(year: int) -> str:
-        while (value := _iin(rng, year)) in seen:
-            pass
-        seen.add(value)
-        return value
-
-    children: list[str] = []
-    for i in range(students):
-        grade = 1 + i % 11
-        child = unique(2026 - 6 - grade)
-        category, discount = ("", "") if grade <= 4 or rng.random() > 0.2 else ("discounted", "50")
-        rows.append(["student", child, f"Фамилия{i}", f"Имя{i}", f"{grade}{'АБВГ'[i % 4]}", rng.choice(["kk", "ru"]),
-                     category, discount, "", "", ""])  # fmt: skip
-        children.append(child)
-    start = 0
-    while start < len(children):  # every child has a guardian; three in ten share one with a sibling
-        size = 2 if rng.random() < 0.3 and start + 1 < len(children) else 1
-        family = children[start : start + size]
-        rows.append(["guardian", unique(1985), f"Родитель{start}", "Ата-ана", "", "", "", "", f"+7701{start:07d}", "",
-                     "; ".join(family)])  # fmt: skip
-        start += size
-    for i in range(max(1, students // 20)):
-        rows.append(["staff", unique(1980), f"Учитель{i}", "Мұғалім", "", "ru", "", "", "", "", ""])
-    return rows
-
-
 def _prepare_cloud(database_url: str, rows: list[list[str]], card_key: bytes) -> tuple[float, list[str]]:
     engine = make_engine(database_url)
     started = time.perf_counter()

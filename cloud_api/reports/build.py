@@ -23,7 +23,7 @@ from cloud_api.db.schema import dish_versions, people, rollup_presence, set_meal
 from cloud_api.reports.deadline import is_working_day
 from cloud_api.reports.sums import meal_sums
 
-__all__ = ["CATEGORIES", "attendance_report", "meals_report", "month_days"]
+__all__ = ["CATEGORIES", "attendance_report", "blank_cell", "meal_cell", "meals_report", "month_days"]
 
 CATEGORIES = ("free", "discounted", "paid")
 
@@ -83,15 +83,15 @@ def meals_report(conn: Connection, school_id: str, month: str) -> dict[str, Any]
     only = [school_id]
     menus = _day_menus(conn, school_id, days)
     classes = _classes(conn, school_id)
-    per_day: dict[date, dict[str, dict[str, Any]]] = defaultdict(lambda: {c: _blank() for c in CATEGORIES})
+    per_day: dict[date, dict[str, dict[str, Any]]] = defaultdict(lambda: {c: blank_cell() for c in CATEGORIES})
     for r in meal_sums(conn, days[0], days[-1], ["local_date", "category"], only):
         per_day[r.local_date][r.category] = meal_cell(r, r.students)
-    per_class: dict[str, dict[str, dict[str, Any]]] = defaultdict(lambda: {c: _blank() for c in CATEGORIES})
+    per_class: dict[str, dict[str, dict[str, Any]]] = defaultdict(lambda: {c: blank_cell() for c in CATEGORIES})
     for r in meal_sums(conn, days[0], days[-1], ["person_key", "category"], only):
         cell = per_class[classes.get(r.person_key, (None, ""))[0] or "—"][r.category]
         for field, value in meal_cell(r, r.days).items():  # students: student-days, a class fed 20 days counts each
             cell[field] += value
-    totals = {c: _blank() for c in CATEGORIES}
+    totals = {c: blank_cell() for c in CATEGORIES}
     for cells in per_day.values():
         for c in CATEGORIES:
             for field in ("students", "portions", "paid_tiyn", "state_tiyn"):
@@ -121,7 +121,8 @@ def meal_cell(row: Any, students: int) -> dict[str, int]:
     return {"students": int(students), "portions": int(row.portions), "paid_tiyn": paid, "state_tiyn": state}
 
 
-def _blank() -> dict[str, int]:
+def blank_cell() -> dict[str, int]:
+    """A category with nothing served yet."""
     return {"students": 0, "portions": 0, "paid_tiyn": 0, "state_tiyn": 0}
 
 

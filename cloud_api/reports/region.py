@@ -14,18 +14,14 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from cloud_api.db.schema import rollup_presence, schools
-from cloud_api.reports.build import CATEGORIES, meal_cell, month_days
+from cloud_api.reports.build import CATEGORIES, blank_cell, meal_cell, month_days
 from cloud_api.reports.sums import meal_sums
 
 __all__ = ["region_report"]
 
 
-def _blank() -> dict[str, int]:
-    return {"students": 0, "portions": 0, "paid_tiyn": 0, "state_tiyn": 0}
-
-
 def _sums(*counts: str) -> dict[str, Any]:
-    return {"meals": {c: _blank() for c in CATEGORIES}, **dict.fromkeys(counts, 0)}
+    return {"meals": {c: blank_cell() for c in CATEGORIES}, **dict.fromkeys(counts, 0)}
 
 
 def region_report(conn: Connection, region_id: str | None, month: str) -> dict[str, Any]:
@@ -62,7 +58,7 @@ def region_report(conn: Connection, region_id: str | None, month: str) -> dict[s
         by_school[school]["student_days" if role == "student" else "staff_days" if role == "staff" else role] += int(
             count
         )
-    totals = {c: _blank() for c in CATEGORIES}
+    totals = {c: blank_cell() for c in CATEGORIES}
     for day in by_day.values():
         for c in CATEGORIES:
             for field in totals[c]:
