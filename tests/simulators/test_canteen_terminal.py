@@ -51,6 +51,9 @@ class Listener:
 def test_status_online_then_last_will(mosquitto_broker: Broker) -> None:
     sim = CanteenTerminalSim(mosquitto_broker.host, mosquitto_broker.port, school="s1", device="canteen-1")
     sim.wait_connected()
+    # The retained "online" must be at the broker before the listener subscribes: delivered live, a
+    # message carries no retain flag (CONNACK comes before the status's PUBACK; CI once lost that race).
+    assert sim.wait_published(5)
     listener = Listener(mosquitto_broker)
     try:
         status = "mektep/s1/canteen-1/status"
