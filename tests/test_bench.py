@@ -72,4 +72,4 @@ def test_bench_report_builds_a_school_and_a_region(postgres_url: str) -> None:
     assert figures["region_schools"] == 3  # the generated region's; the one fed through ingest is elsewhere
     assert figures["region_events"] > 3 * 40 * 20 * 2  # entries and exits of every working day at least
     assert all(figures[k] > 0 for k in ("rollup_events_per_s", "school_report_s", "region_report_s_postgres",
-                                        "baseline_tabel_xlsx_s"))
+                                        "baseline_tabel_xlsx_s", "baseline_tabel_openpyxl_s"))

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
+from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
 import orjson
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
+import xlsxwriter
 
 from cloud_api.reports.build import CATEGORIES
 from mektep.i18n import Translator, translator
@@ -22,6 +21,9 @@ __all__ = ["FORMATS", "canonical_json", "render"]
 
 FORMATS = ("xlsx", "csv", "json")
 TENGE = '#,##0.00 "₸"'
+DATE = "DD.MM.YYYY"
+# A table: its headings and its rows (a list, or once-only for the big ones only a CSV reads).
+Table = tuple[list[str], Iterable[Sequence[Any]]]
 
 
 def canonical_json(content: dict[str, Any]) -> bytes:
@@ -33,7 +35,7 @@ def _money(cell: dict[str, int]) -> list[Any]:
     return [cell["students"], cell["portions"], cell["paid_tiyn"] / 100, cell["state_tiyn"] / 100]
 
 
-def _region_tables(content: dict[str, Any], _: Translator) -> dict[str, tuple[list[str], list[list[Any]]]]:
+def _region_tables(content: dict[str, Any], _: Translator) -> dict[str, Table]:
     """A region's or the country's tables: meals and presence per day, then per school."""
     money = [_("Portions"), _("Paid by families, ₸"), _("Paid by the state, ₸")]
     days = [
@@ -62,7 +64,7 @@ def _region_tables(content: dict[str, Any], _: Translator) -> dict[str, tuple[li
     }
 
 
-def _tables(content: dict[str, Any], _: Translator) -> dict[str, tuple[list[str], list[list[Any]]]]:
+def _tables(content: dict[str, Any], _: Translator) -> dict[str, Table]:
     """Each table of the report: name → (headings, rows); money in tenge, dates as dates."""
     if content["kind"] in ("region", "country"):
         return _region_tables(content, _)
@@ -91,10 +93,10 @@ def _tables(content: dict[str, Any], _: Translator) -> dict[str, tuple[list[str]
          d["anonymous"], d["absent"]]
         for d in content["days"]
     ]  # fmt: skip
-    people = [
-        [p["name"], p["class"] or "", v["date"], v["first_entry"] or "", v["last_exit"] or ""]  # CSV only: text
+    people = (  # a generator: only the CSV reads it (the XLSX has its табель), 65,000 rows of text
+        (p["name"], p["class"] or "", v["date"], v["first_entry"] or "", v["last_exit"] or "")
         for p in content["people"] for v in p["days"]
-    ]  # fmt: skip
+    )  # fmt: skip
     headings = [_("Date"), _("Working day"), _("Students present"), _("Staff present"), _("Entries without consent"),
                 _("Absent")]  # fmt: skip
     return {
@@ -103,73 +105,76 @@ def _tables(content: dict[str, Any], _: Translator) -> dict[str, tuple[list[str]
     }
 
 
-def _csv(headings: list[str], rows: list[list[Any]]) -> bytes:
+def _csv(headings: list[str], rows: Iterable[Sequence[Any]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(headings)
     # A column holds one type: convert the date columns only (a month's people table is 65,000 rows).
-    dated = [i for i, v in enumerate(rows[0]) if isinstance(v, date)] if rows else []
-    if dated:
-        rows = [[v.isoformat() if i in dated else v for i, v in enumerate(row)] for row in rows]
+    rows = iter(rows)
+    first = next(rows, None)
+    if first is not None:
+        rows = itertools.chain([first], rows)
+        dated = [i for i, v in enumerate(first) if isinstance(v, date)]
+        if dated:
+            rows = ([v.isoformat() if i in dated else v for i, v in enumerate(row)] for row in rows)
     writer.writerows(rows)
     return out.getvalue().encode("utf-8-sig")  # with a BOM: Excel opens Cyrillic right
 
 
-def _sheet(sheet: Any, headings: list[str], rows: list[list[Any]]) -> None:
-    # A write-only sheet: cells are streamed, so a month of a big school's people stays fast.
-    for column, heading in enumerate(headings, start=1):
-        sheet.column_dimensions[get_column_letter(column)].width = max(12, len(heading) + 2)
-    sheet.freeze_panes = "A2"
-    bold = Font(bold=True)
-    sheet.append([_styled(sheet, heading, font=bold) for heading in headings])
-    money = ["₸" in heading for heading in headings]
-    for row in rows:
-        sheet.append([
-            _styled(sheet, value, number_format="DD.MM.YYYY") if isinstance(value, date)
-            else _styled(sheet, value, number_format=TENGE) if is_money else value
-            for value, is_money in zip(row, money, strict=True)
-        ])  # fmt: skip
-
-
-def _styled(sheet: Any, value: Any, *, font: Font | None = None, number_format: str | None = None) -> WriteOnlyCell:
-    cell = WriteOnlyCell(sheet, value=value)
-    if font is not None:
-        cell.font = font
-    if number_format is not None:
-        cell.number_format = number_format
-    return cell
-
-
-def _by_person(content: dict[str, Any], _: Translator) -> tuple[list[str], list[list[Any]]]:
-    """The табель: a row per person, a column per day, "08:05–14:30" in each cell."""
+def _tabel(book: Any, sheet: Any, content: dict[str, Any], _: Translator) -> None:
+    """The табель: a row per person, a column per day, "08:05–14:30" in each day present (a third of a
+    month's cells are empty, and an empty cell is not written at all)."""
     days = [d["date"] for d in content["days"]]
+    column = {day: n for n, day in enumerate(days, start=2)}
     headings = [_("Name"), _("Class"), *(f"{d[8:10]}.{d[5:7]}" for d in days)]
-    rows = []
-    for person in content["people"]:
-        seen = {v["date"]: f"{v['first_entry'] or '—'}–{v['last_exit'] or '—'}" for v in person["days"]}
-        # None, not "": an empty cell is not written at all (a third of a month's cells are weekends).
-        rows.append([person["name"], person["class"] or "", *(seen.get(d) for d in days)])
-    return headings, rows
+    sheet.set_column(0, 0, 28)
+    sheet.set_column(1, len(headings) - 1, 12)
+    sheet.freeze_panes(1, 2)
+    sheet.write_row(0, 0, headings, book.add_format({"bold": True}))
+    write = sheet.write_string
+    for row, person in enumerate(content["people"], start=1):
+        write(row, 0, person["name"])
+        write(row, 1, person["class"] or "")
+        for visit in person["days"]:
+            write(row, column[visit["date"]], f"{visit['first_entry'] or '—'}–{visit['last_exit'] or '—'}")
 
 
-def _xlsx(content: dict[str, Any], tables: dict[str, tuple[list[str], list[list[Any]]]], _: Translator) -> bytes:
-    book = Workbook(write_only=True)
-    title = book.create_sheet(_("Report"))
+def _xlsx(content: dict[str, Any], tables: dict[str, Table], _: Translator) -> bytes:
+    # XlsxWriter, not openpyxl: the табель is a cell per person and day (70,000 in a big school's
+    # month), and XlsxWriter writes them in half openpyxl's time (``mektep bench report`` measures
+    # both). Strings stay strings: a dish named "=HYPERLINK(…)" must not become a formula.
+    out = io.BytesIO()
+    book = xlsxwriter.Workbook(out, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
+                                     "default_date_format": DATE})  # fmt: skip
+    title = book.add_worksheet(_("Report"))
     kind = {"meals": _("Meals report"), "attendance": _("Attendance report"), "region": _("Region report"),
             "country": _("Country report")}[content["kind"]]  # fmt: skip
-    title.append([_styled(title, kind, font=Font(bold=True, size=14))])
+    title.set_column(0, 1, 24)
+    title.write_row(0, 0, [kind], book.add_format({"bold": True, "font_size": 14}))
+    about = [[_("Month"), content["month"]]]
     if content["kind"] == "region":
-        title.append([_("Region"), content["region_id"]])
+        about.insert(0, [_("Region"), content["region_id"]])
     elif content["kind"] != "country":
-        title.append([_("School"), content["school_id"]])
-    title.append([_("Month"), content["month"]])
+        about.insert(0, [_("School"), content["school_id"]])
+    for row, values in enumerate(about, start=1):
+        title.write_row(row, 0, values)
     names = {"days": _("By day"), "dishes": _("Dishes"), "classes": _("By class"), "people": _("By person"),
              "presence": _("Presence by day"), "schools": _("By school"),
              "school-presence": _("Presence by school")}  # fmt: skip
-    for name, table in tables.items():
-        _sheet(book.create_sheet(names[name]), *(_by_person(content, _) if name == "people" else table))
-    out = io.BytesIO()
-    book.save(out)
+    bold, money = book.add_format({"bold": True}), book.add_format({"num_format": TENGE})
+    for name, (headings, rows) in tables.items():
+        sheet = book.add_worksheet(names[name])
+        if name == "people":
+            _tabel(book, sheet, content, _)
+            continue
+        for column, heading in enumerate(headings):
+            # A column's format is what its unformatted cells show: money in tenge, the rest as is.
+            sheet.set_column(column, column, max(12, len(heading) + 2), money if "₸" in heading else None)
+        sheet.freeze_panes(1, 0)
+        sheet.write_row(0, 0, headings, bold)
+        for number, row in enumerate(rows, start=1):
+            sheet.write_row(number, 0, row)
+    book.close()
     return out.getvalue()
 
 

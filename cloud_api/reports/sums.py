@@ -46,4 +46,4 @@ def meal_sums(conn: Connection, first: date, last: date, keys: list[str], school
     )  # fmt: skip
     if schools is not None:
         query = query.where(m.school_id.in_(schools))
-    return list(conn.execute(query))
+    return list(conn.execute(query).all())

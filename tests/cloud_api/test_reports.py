@@ -126,6 +126,38 @@ def test_the_attendance_report_counts_people_not_taps(school: dict[str, Any]) ->
     assert all(p.person_id != "anonymous" and p.name for p in content.people)  # nobody unnamed is listed
 
 
+def test_the_attendance_workbook_is_a_tabel_a_row_per_person_a_column_per_day(school: dict[str, Any]) -> None:
+    with school["engine"].begin() as conn:
+        issued = issue_report(conn, "s1", "2026-10", "attendance")
+    book = load_workbook(io.BytesIO(issued.files["attendance.xlsx"]))
+    assert book.sheetnames == ["Отчёт", "По дням", "По людям"]
+    assert book["Отчёт"]["B2"].value == "s1" and book["Отчёт"]["B3"].value == "2026-10"
+    days = book["По дням"]
+    assert days["A2"].number_format == "DD.MM.YYYY" and days["A2"].value.date() == OCTOBER[0]
+    tabel = book["По людям"]
+    assert tabel.freeze_panes == "C2"  # names and classes stay in view
+    headings = [c.value for c in tabel[1]]
+    assert headings[:2] == ["Имя", "Класс"] and headings[2:] == [d.strftime("%d.%m") for d in OCTOBER]
+    row = next(r for r in tabel.iter_rows(min_row=2, values_only=True) if r[1] == "3Б")
+    first, weekend = 2 + OCTOBER.index(SCHOOL_DAYS[0]), 2 + OCTOBER.index(date(2026, 10, 4))
+    assert row[first] == "08:05–14:30" and row[weekend] is None  # a Sunday: no cell
+    assert sum(v is not None for v in row[2:]) == len(SCHOOL_DAYS)
+    assert tabel.max_row == 1 + 2  # the child and the teacher; the child without consent is a count only
+
+
+def test_a_dish_named_like_a_formula_stays_text_in_the_workbook(school: dict[str, Any]) -> None:
+    engine = school["engine"]
+    trap = Dish(id=uuid.uuid4(), names={"ru": '=HYPERLINK("http://evil.example","Плов")'}, price_tiyn=PLOV)
+    with engine.begin() as conn:
+        upsert_dish(conn, "s1", trap, actor="cook")
+        set_day_menu(conn, "s1", SetMeal(day=SCHOOL_DAYS[0], period="lunch", dish_ids=[trap.id], price_tiyn=PLOV),
+                     actor="cook")  # fmt: skip
+        issued = issue_report(conn, "s1", "2026-10", "meals")
+    dishes = load_workbook(io.BytesIO(issued.files["meals.xlsx"]))["Блюда"]
+    cell = next(c for row in dishes.iter_rows(min_row=2) for c in row if str(c.value).startswith("="))
+    assert cell.data_type == "s"  # a string, not a formula a spreadsheet would run
+
+
 def test_a_report_never_changes_a_late_event_makes_a_new_version(school: dict[str, Any], client: TestClient) -> None:
     engine = school["engine"]
     with engine.begin() as conn:
