@@ -52,6 +52,7 @@ __all__ = [
     "push_queue",
     "push_subscriptions",
     "report_deliveries",
+    "report_files",
     "report_warnings",
     "reports",
     "role_grants",
@@ -556,7 +557,17 @@ reports = Table(
     Column("missing_gateways", JSON, nullable=False),  # gateways that still held events at issue
     Column("manifest", LargeBinary, nullable=False),
     Column("signature", String(128), nullable=False),
-    Column("files", JSON, nullable=False),  # file name -> base64 (a month of one school: kilobytes)
+)
+# A version's files, as issued (a big school's month: some 8 MB), apart from the version's row.
+report_files = Table(
+    "report_files",
+    metadata,
+    Column("subject", String(64), primary_key=True),
+    Column("month", String(7), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("name", String(64), primary_key=True),  # meals.json, attendance-people.csv, …
+    Column("data", LargeBinary, nullable=False),
 )
 report_deliveries = Table(
     "report_deliveries",

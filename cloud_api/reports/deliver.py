@@ -26,8 +26,9 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import report_deliveries, reports
-from cloud_api.reports.delivery import DELIVERY_PATH, Delivery, Receipt
+from cloud_api.reports.delivery import DELIVERY_PATH, Delivery, Receipt, encode_files
 from cloud_api.reports.issue import REGION_KINDS
+from cloud_api.reports.store import VersionKey, read_files
 
 __all__ = ["DeliveryRound", "Receivers", "deliver_round", "unacknowledged"]
 
@@ -80,22 +81,23 @@ def unacknowledged(conn: Connection, receivers: Receivers, subject: str | None =
     return out
 
 
-def _version(engine: Engine, key: Any) -> Any:
-    """The whole stored version (files, manifest, signature) of a key :func:`unacknowledged` gave."""
+def _delivery(engine: Engine, key: Any) -> tuple[Delivery, bytes]:
+    """The whole stored version (files, manifest, signature) of a key :func:`unacknowledged` gave, as the
+    delivery sent for it, and its manifest."""
     r = reports.c
     with engine.connect() as conn:
-        return conn.execute(
+        row = conn.execute(
             select(reports).where(r.subject == key.subject, r.month == key.month, r.kind == key.kind,
                                   r.version == key.version)
         ).one()  # fmt: skip
-
-
-def _delivery(row: Any) -> Delivery:
-    return Delivery(
+        files = read_files(conn, VersionKey(row.subject, row.month, row.kind, row.version))
+    manifest = bytes(row.manifest)
+    delivery = Delivery(
         report_id=f"{row.subject}/{row.month}/{row.kind}", subject=row.subject, month=row.month, kind=row.kind,
-        version=row.version, manifest=base64.b64encode(bytes(row.manifest)).decode(), signature=row.signature,
-        files=dict(row.files),
+        version=row.version, manifest=base64.b64encode(manifest).decode(), signature=row.signature,
+        files=encode_files(files),
     )  # fmt: skip
+    return delivery, manifest
 
 
 def deliver_round(
@@ -112,7 +114,8 @@ def deliver_round(
     with engine.connect() as conn:
         pending = unacknowledged(conn, receivers)
     for item in pending:
-        row, receiver = _version(engine, item["row"]), item["receiver"]
+        (delivery, manifest), receiver = _delivery(engine, item["row"]), item["receiver"]
+        body = delivery.model_dump_json()  # once: every attempt sends the same bytes
         retrying = Retrying(
             retry=retry_if_exception_type(_NotYet), stop=stop_after_attempt(attempts),
             wait=wait_exponential(multiplier=0.2, max=5), sleep=sleep, reraise=True,
@@ -120,22 +123,22 @@ def deliver_round(
         error: str | None = None
         receipt: Receipt | None = None
         try:
-            receipt = retrying(_send, client, receivers.of(row.kind)[receiver], row)
+            receipt = retrying(_send, client, receivers.of(delivery.kind)[receiver], body, delivery.version, manifest)
         except _NotYet as exc:
             error = str(exc)
-        _record(engine, row, receiver, receipt, error, now())
+        _record(engine, item["row"], receiver, receipt, error, now())
         if receipt is None:
             result.failed += 1
-            log.warning("report %s/%s/%s v%d not acknowledged by %s: %s",
-                        row.subject, row.month, row.kind, row.version, receiver, error)  # fmt: skip
+            log.warning("report %s v%d not acknowledged by %s: %s", delivery.report_id, delivery.version, receiver,
+                        error)  # fmt: skip
         else:
             result.delivered += 1
     return result
 
 
-def _send(client: httpx.Client, url: str, row: Any) -> Receipt:
+def _send(client: httpx.Client, url: str, body: str, version: int, manifest: bytes) -> Receipt:
     try:
-        response = client.post(url.rstrip("/") + DELIVERY_PATH, content=_delivery(row).model_dump_json(),
+        response = client.post(url.rstrip("/") + DELIVERY_PATH, content=body,
                                headers={"Content-Type": "application/json"})  # fmt: skip
     except httpx.TransportError as exc:
         raise _NotYet(f"unreachable: {exc!r}") from None
@@ -146,7 +149,7 @@ def _send(client: httpx.Client, url: str, row: Any) -> Receipt:
     except ValidationError:
         raise _NotYet("the answer is not a receipt") from None
     # A receipt counts only for this very version and manifest.
-    if receipt.version != row.version or receipt.manifest_sha256 != hashlib.sha256(bytes(row.manifest)).hexdigest():
+    if receipt.version != version or receipt.manifest_sha256 != hashlib.sha256(manifest).hexdigest():
         raise _NotYet("the receipt is for another version or manifest")
     return receipt
 

@@ -32,6 +32,7 @@ from cloud_api.reports.build import attendance_report, meals_report
 from cloud_api.reports.formats import FORMATS, canonical_json, render
 from cloud_api.reports.manifest import build_manifest, load_private_key, sign_manifest
 from cloud_api.reports.region import region_report
+from cloud_api.reports.store import VersionKey, read_file, read_files, store_files
 from cloud_api.services.deployment_keys import ensure_key
 
 __all__ = [
@@ -154,10 +155,10 @@ def issue_report(
         .limit(1)
     ).first()
     if newest is not None and newest.content_sha256 == digest:
-        return _issued(newest, new=False)
+        return _issued(conn, newest, new=False)
     previous = None
     if newest is not None:
-        previous = json.loads(base64.b64decode(newest.files[f"{kind}.json"]))
+        previous = json.loads(read_file(conn, _key(newest), f"{kind}.json") or b"null")
     version = 1 if newest is None else newest.version + 1
     missing = missing_gateways(conn, month, schools_of(kind, subject), now)
     files = {f"{kind}.json": body} | render(content, tuple(f for f in FORMATS if f != "json"), language)
@@ -170,13 +171,17 @@ def issue_report(
         insert(reports).values(
             subject=subject, month=month, kind=kind, version=version, created_at=now or datetime.now(UTC),
             content_sha256=digest, changes=changes, missing_gateways=missing, manifest=manifest, signature=signature,
-            files={name: base64.b64encode(data).decode() for name, data in files.items()},
         )
     )  # fmt: skip
+    store_files(conn, VersionKey(subject, month, kind, version), files)
     return Issued(subject, month, kind, version, True, changes, missing, files, manifest, signature)
 
 
-def _issued(row: Any, *, new: bool) -> Issued:
-    files = {name: base64.b64decode(text) for name, text in row.files.items()}
+def _key(row: Any) -> VersionKey:
+    return VersionKey(row.subject, row.month, row.kind, row.version)
+
+
+def _issued(conn: Connection, row: Any, *, new: bool) -> Issued:
     return Issued(row.subject, row.month, row.kind, row.version, new, list(row.changes),
-                  list(row.missing_gateways), files, bytes(row.manifest), row.signature)  # fmt: skip
+                  list(row.missing_gateways), read_files(conn, _key(row)), bytes(row.manifest),
+                  row.signature)  # fmt: skip

@@ -15,10 +15,9 @@ GET /admin/schools/{school_id}/reports                      school_admin: the sa
 
 from __future__ import annotations
 
-import base64
-import json
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, HTTPException, Path, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
@@ -30,6 +29,7 @@ from cloud_api.db.schema import report_deliveries, report_warnings, reports, sch
 from cloud_api.reports.issue import COUNTRY, KINDS
 from cloud_api.reports.models import report_schema
 from cloud_api.reports.region import region_report
+from cloud_api.reports.store import VersionKey, file_names, read_file
 from cloud_api.services.accounts import Role
 from cloud_api.web.parent import TEMPLATES as PAGES
 from mektep.i18n import translator
@@ -66,9 +66,10 @@ def _listing(conn: Connection, subject: str, kinds: tuple[str, ...]) -> list[dic
     w = report_warnings.c
     raised = conn.execute(select(report_warnings).where(w.subject == subject, w.kind.in_(kinds)))
     warned = {(r.month, r.kind): r.raised_at for r in raised}
+    names = file_names(conn, subject, kinds)
     rows = conn.execute(
         select(reports.c.month, reports.c.kind, reports.c.version, reports.c.created_at, reports.c.changes,
-               reports.c.missing_gateways, reports.c.files)
+               reports.c.missing_gateways)
         .where(reports.c.subject == subject, reports.c.kind.in_(kinds))
         .order_by(reports.c.month.desc(), reports.c.kind, reports.c.version.desc())
     )  # fmt: skip
@@ -80,7 +81,7 @@ def _listing(conn: Connection, subject: str, kinds: tuple[str, ...]) -> list[dic
             "created_at": r.created_at,
             "changes": r.changes,
             "missing_gateways": r.missing_gateways,
-            "files": sorted(r.files),
+            "files": names.get(VersionKey(subject, r.month, r.kind, r.version), []),
             "deliveries": deliveries.get((r.month, r.kind, r.version), []),
             "warned_at": warned.get((r.month, r.kind)),
         }
@@ -107,18 +108,11 @@ def _warnings(conn: Connection, region_id: str | None) -> list[dict[str, Any]]:
 
 def _file(subject: str, month: str, kind: str, version: int, name: str, engine: Any) -> Response:
     with engine.connect() as conn:
-        files = conn.execute(
-            select(reports.c.files).where(
-                reports.c.subject == subject,
-                reports.c.month == month,
-                reports.c.kind == kind,
-                reports.c.version == version,
-            )
-        ).scalar()
-    if files is None or name not in files:
+        data = read_file(conn, VersionKey(subject, month, kind, version), name)
+    if data is None:
         raise HTTPException(404)
     return Response(
-        base64.b64decode(files[name]),
+        data,
         media_type=_TYPES[name.rsplit(".", 1)[1]],
         headers={"Content-Disposition": f'attachment; filename="{subject}-{month}-v{version}-{name}"'},
     )
@@ -217,10 +211,13 @@ def reports_page(request: Request, school_id: str, _: SchoolAdmin, engine: Engin
     with engine.connect() as conn:
         listing = _listing(conn, school_id, KINDS)
         newest = conn.execute(
-            select(reports.c.files).where(reports.c.subject == school_id, reports.c.kind == "attendance")
+            select(reports.c.month, reports.c.version).where(reports.c.subject == school_id,
+                                                             reports.c.kind == "attendance")
             .order_by(reports.c.month.desc(), reports.c.version.desc()).limit(1)
-        ).scalar()  # fmt: skip
-    days = json.loads(base64.b64decode(newest["attendance.json"]))["days"] if newest else []
+        ).first()  # fmt: skip
+        key = VersionKey(school_id, newest.month, "attendance", newest.version) if newest else None
+        data = read_file(conn, key, "attendance.json") if key else None
+    days = orjson.loads(data)["days"] if data else []
     peak = max([d["students"] + d["anonymous"] for d in days] + [1])
     _ = translator(lang)
     return TEMPLATES.TemplateResponse(
