@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from datetime import time as clock
 from uuid import UUID
 
@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from cloud_api.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, CredentialKind, sign
+from cloud_api.core.localtime import local_date
 from cloud_api.db.schema import credentials, packets, people
 from cloud_api.roster.nedb import parse_rows
 from cloud_api.roster_contract import ROSTER_PATH, Dish, MealPeriod, MealRules, RosterDelta, SetMeal
@@ -58,7 +59,9 @@ def school_with_a_canteen(engine: Engine) -> dict[str, UUID]:
         rules = MealRules(periods=[MealPeriod(name="lunch", starts=clock(12), ends=clock(14))])
         set_meal_rules(conn, "s1", rules, actor="admin")
         upsert_dish(conn, "s1", PLOV, actor="cook")
-        set_day_menu(conn, "s1", SetMeal(day=date(2026, 11, 24), period="lunch", dish_ids=[PLOV.id], price_tiyn=70000),
+        # Today's menu, by the clock the pull is answered at: a fixed date falls out of the delta once past.
+        today = local_date(datetime.now(UTC))
+        set_day_menu(conn, "s1", SetMeal(day=today, period="lunch", dish_ids=[PLOV.id], price_tiyn=70000),
                      actor="cook")  # fmt: skip
     return who
 
