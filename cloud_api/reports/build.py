@@ -143,7 +143,7 @@ def attendance_report(conn: Connection, school_id: str, month: str) -> dict[str,
         select(p.person_key, day, p.first_entry_local, p.last_exit_local)
         .where(*in_month, p.role != "anonymous")
         .order_by(p.local_date, p.person_key)
-    ):
+    ).all():  # all at once: the drivers' row-at-a-time fetch costs more than the rows
         persons[key].append({"date": str(on), "first_entry": first_entry, "last_exit": last_exit})
     enrolled = conn.execute(
         select(func.count()).where(people.c.school_id == school_id, people.c.role == "student", people.c.active)
