@@ -121,7 +121,7 @@ def _csv(headings: list[str], rows: Iterable[Sequence[Any]]) -> bytes:
     return out.getvalue().encode("utf-8-sig")  # with a BOM: Excel opens Cyrillic right
 
 
-def _tabel(book: Any, sheet: Any, content: dict[str, Any], _: Translator) -> None:
+def _tabel(sheet: Any, bold: Any, content: dict[str, Any], _: Translator) -> None:
     """The табель: a row per person, a column per day, "08:05–14:30" in each day present (a third of a
     month's cells are empty, and an empty cell is not written at all)."""
     days = [d["date"] for d in content["days"]]
@@ -130,7 +130,7 @@ def _tabel(book: Any, sheet: Any, content: dict[str, Any], _: Translator) -> Non
     sheet.set_column(0, 0, 28)
     sheet.set_column(1, len(headings) - 1, 12)
     sheet.freeze_panes(1, 2)
-    sheet.write_row(0, 0, headings, book.add_format({"bold": True}))
+    sheet.write_row(0, 0, headings, bold)
     write = sheet.write_string
     for row, person in enumerate(content["people"], start=1):
         write(row, 0, person["name"])
@@ -165,7 +165,7 @@ def _xlsx(content: dict[str, Any], tables: dict[str, Table], _: Translator) -> b
     for name, (headings, rows) in tables.items():
         sheet = book.add_worksheet(names[name])
         if name == "people":
-            _tabel(book, sheet, content, _)
+            _tabel(sheet, bold, content, _)
             continue
         for column, heading in enumerate(headings):
             # A column's format is what its unformatted cells show: money in tenge, the rest as is.
