@@ -10,7 +10,7 @@ from cloud_api.cli import DB_HELP, load_settings
 from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
 from cloud_api.reports.formats import FORMATS
-from cloud_api.reports.issue import COUNTRY, KINDS, issue_report
+from cloud_api.reports.issue import COUNTRY, KINDS, issue_reports
 
 __all__ = ["app", "build"]
 
@@ -48,9 +48,8 @@ def build(
     upgrade(url)
     engine = make_engine(url)
     try:
-        for kind in kinds:
-            with engine.begin() as conn:
-                issued = issue_report(conn, subject, month, kind, language=language)
+        for issued in issue_reports(engine, month, [(subject, kind) for kind in kinds], language=language):
+            kind = issued.kind
             folder = out / subject / month / f"v{issued.version}"
             folder.mkdir(parents=True, exist_ok=True)
             wanted = {n: d for n, d in issued.files.items() if n.rsplit(".", 1)[-1] in formats}

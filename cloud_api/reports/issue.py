@@ -7,6 +7,11 @@ its canonical JSON equals the newest version's, nothing is issued; otherwise the
 stored with its files, a signed manifest (:mod:`cloud_api.reports.manifest`, the deployment's
 Ed25519 key) and the list of what changed since the version before (a late event, a correction).
 
+Issuing is two steps: :func:`draft_report` builds and renders, reading only;
+:func:`issue_draft` stores the version in the caller's transaction. :func:`issue_reports` drafts
+several reports at once on connections of their own, which is how a school's two reports and the
+month's thousands of schools are issued.
+
 Gateways (of the school, the region's schools, every school) that have not been heard from since
 the month ended may still hold its events: they are named in the version (``missing_gateways``), and
 their events, when they come, make the next version.
@@ -17,14 +22,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select
 
 from cloud_api.core.localtime import LOCAL_TZ
 from cloud_api.db.schema import gateways, packets, reports, schools
@@ -36,8 +43,8 @@ from cloud_api.reports.store import VersionKey, read_file, read_files, store_fil
 from cloud_api.services.deployment_keys import ensure_key
 
 __all__ = [
-    "COUNTRY", "KINDS", "REGION_KINDS", "Issued", "changes_between", "ensure_report_key", "issue_report",
-    "missing_gateways", "schools_of",
+    "COUNTRY", "KINDS", "REGION_KINDS", "Draft", "Issued", "changes_between", "draft_report", "ensure_report_key",
+    "issue_draft", "issue_report", "issue_reports", "missing_gateways", "schools_of",
 ]  # fmt: skip
 
 KINDS = ("meals", "attendance")  # of a school
@@ -141,40 +148,123 @@ def _figures(content: dict[str, Any]) -> dict[tuple[str, str], int]:
     return out
 
 
+@dataclass(frozen=True)
+class Draft:
+    """A report built and rendered, not yet stored: what :func:`issue_draft` makes a version of."""
+
+    subject: str
+    month: str
+    kind: str
+    language: str
+    content: dict[str, Any]
+    digest: str  # SHA-256 of the canonical JSON
+    based_on: int  # the newest version when drafted (0: none)
+    files: dict[str, bytes] | None  # None: that version already says the same
+
+
+def draft_report(conn: Connection, subject: str, month: str, kind: str, *, language: str = "ru") -> Draft:
+    """Build the report from the rollups and render its files, writing nothing (a read connection
+    will do); the files are left out when the newest version has the same content."""
+    content = _BUILDERS[kind](conn, subject, month)
+    body = canonical_json(content)
+    digest = hashlib.sha256(body).hexdigest()
+    newest = _newest(conn, subject, month, kind)
+    same = newest is not None and newest.content_sha256 == digest
+    files = None if same else _files(content, body, language)
+    return Draft(subject, month, kind, language, content, digest, newest.version if newest else 0, files)
+
+
+def issue_draft(conn: Connection, draft: Draft, *, now: datetime | None = None) -> Issued:
+    """Store ``draft`` as the next version unless the newest one says the same; the version in force."""
+    subject, month, kind = draft.subject, draft.month, draft.kind
+    newest = _newest(conn, subject, month, kind)
+    if (newest.version if newest else 0) != draft.based_on:
+        # Another issue came in between, from data the draft may not have seen: stored as is, the
+        # draft could undo a correction. Drafted again, here, it sees all that version saw.
+        draft = draft_report(conn, subject, month, kind, language=draft.language)
+    if newest is not None and newest.content_sha256 == draft.digest:
+        return _issued(conn, newest, new=False)
+    assert draft.files is not None, "a draft's files are left out only when it equals its newest version"
+    previous = None
+    if newest is not None:
+        previous = json.loads(read_file(conn, _key(newest), f"{kind}.json") or b"null")
+    files = draft.files
+    version = 1 if newest is None else newest.version + 1
+    missing = missing_gateways(conn, month, schools_of(kind, subject), now)
+    about = {"report_id": f"{subject}/{month}/{kind}", "subject": subject, "month": month, "kind": kind,
+             "version": version, "missing_gateways": missing}  # fmt: skip
+    manifest = build_manifest(files, **about)
+    signature = sign_manifest(ensure_report_key(conn), manifest)
+    changes = changes_between(previous, draft.content)
+    conn.execute(
+        insert(reports).values(
+            subject=subject, month=month, kind=kind, version=version, created_at=now or datetime.now(UTC),
+            content_sha256=draft.digest, changes=changes, missing_gateways=missing, manifest=manifest,
+            signature=signature,
+        )
+    )  # fmt: skip
+    store_files(conn, VersionKey(subject, month, kind, version), files)
+    return Issued(subject, month, kind, version, True, changes, missing, files, manifest, signature)
+
+
 def issue_report(
     conn: Connection, subject: str, month: str, kind: str, *, language: str = "ru", now: datetime | None = None
 ) -> Issued:
     """Build the report; store a new version if it differs from the newest one; the version in force."""
-    content = _BUILDERS[kind](conn, subject, month)
-    body = canonical_json(content)
-    digest = hashlib.sha256(body).hexdigest()
-    newest = conn.execute(
+    return issue_draft(conn, draft_report(conn, subject, month, kind, language=language), now=now)
+
+
+def issue_reports(
+    engine: Engine,
+    month: str,
+    wanted: Iterable[tuple[str, str]],
+    *,
+    language: str = "ru",
+    now: datetime | None = None,
+    workers: int = 2,
+) -> Iterator[Issued]:
+    """Issue each (subject, kind) of ``wanted`` as :func:`issue_report` does, in order, each in a
+    transaction of its own; the drafts are made ``workers`` at a time, on connections of their own.
+
+    A draft waits on its database for much of its time (a school's meal sums are mostly SQL), and
+    both drivers let other threads run meanwhile: a school's two reports take little more than the
+    longer one. At most ``workers`` drafts are held beyond the one being stored (a school's files
+    are megabytes; the 1st of the month drafts every school).
+    """
+
+    def draft(subject: str, kind: str) -> Draft:
+        with engine.connect() as conn:
+            return draft_report(conn, subject, month, kind, language=language)
+
+    def store(made: Draft) -> Issued:
+        with engine.begin() as conn:
+            return issue_draft(conn, made, now=now)
+
+    if workers <= 1 or engine.url.database in (None, "", ":memory:"):  # one in-memory database, one connection
+        for subject, kind in wanted:
+            yield store(draft(subject, kind))
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="report-draft") as pool:
+        pending: deque[Future[Draft]] = deque()
+        for subject, kind in wanted:
+            pending.append(pool.submit(draft, subject, kind))
+            if len(pending) > workers:
+                yield store(pending.popleft().result())
+        while pending:
+            yield store(pending.popleft().result())
+
+
+def _newest(conn: Connection, subject: str, month: str, kind: str) -> Any:
+    return conn.execute(
         select(reports)
         .where(reports.c.subject == subject, reports.c.month == month, reports.c.kind == kind)
         .order_by(reports.c.version.desc())
         .limit(1)
     ).first()
-    if newest is not None and newest.content_sha256 == digest:
-        return _issued(conn, newest, new=False)
-    previous = None
-    if newest is not None:
-        previous = json.loads(read_file(conn, _key(newest), f"{kind}.json") or b"null")
-    version = 1 if newest is None else newest.version + 1
-    missing = missing_gateways(conn, month, schools_of(kind, subject), now)
-    files = {f"{kind}.json": body} | render(content, tuple(f for f in FORMATS if f != "json"), language)
-    about = {"report_id": f"{subject}/{month}/{kind}", "subject": subject, "month": month, "kind": kind,
-             "version": version, "missing_gateways": missing}  # fmt: skip
-    manifest = build_manifest(files, **about)
-    signature = sign_manifest(ensure_report_key(conn), manifest)
-    changes = changes_between(previous, content)
-    conn.execute(
-        insert(reports).values(
-            subject=subject, month=month, kind=kind, version=version, created_at=now or datetime.now(UTC),
-            content_sha256=digest, changes=changes, missing_gateways=missing, manifest=manifest, signature=signature,
-        )
-    )  # fmt: skip
-    store_files(conn, VersionKey(subject, month, kind, version), files)
-    return Issued(subject, month, kind, version, True, changes, missing, files, manifest, signature)
+
+
+def _files(content: dict[str, Any], body: bytes, language: str) -> dict[str, bytes]:
+    return {f"{content['kind']}.json": body} | render(content, tuple(f for f in FORMATS if f != "json"), language)
 
 
 def _key(row: Any) -> VersionKey:

@@ -34,7 +34,7 @@ from cloud_api.db.partitions import ensure_months
 from cloud_api.db.schema import gateways, people, report_warnings, reports, schools
 from cloud_api.reports.deadline import DeadlinePolicy, report_deadline, warning_day
 from cloud_api.reports.deliver import Receivers, deliver_round, unacknowledged
-from cloud_api.reports.issue import COUNTRY, KINDS, issue_report, missing_gateways
+from cloud_api.reports.issue import COUNTRY, KINDS, issue_reports, missing_gateways
 from cloud_api.settings import CloudSettings
 
 __all__ = ["DayResult", "previous_month", "reports_day", "start_scheduler"]
@@ -98,28 +98,26 @@ def reports_day(
     local = now.astimezone(LOCAL_TZ)
     month = previous_month(local.date())
 
-    def issue(subject: str, kind: str) -> None:
-        with engine.begin() as conn:
-            issued = issue_report(conn, subject, month, kind, language=language, now=now)
-        if issued.new:
-            result.issued.append(f"{subject}/{month}/{kind} v{issued.version}")
-
     if not (local.day == 1 and local.hour < 2):  # the month's reports are built from the 1st, 02:00
         found = _schools(engine)
+        wanted = []
         for school in found:
             with engine.connect() as conn:
                 silent = missing_gateways(conn, month, [school], now)
             if silent and local.day < cutoff_day:
                 result.waiting.append(school)
-                continue
-            for kind in KINDS:
-                issue(school, kind)
+            else:
+                wanted += [(school, kind) for kind in KINDS]
         # Sums wait for their schools: a region issued before a school's late batch would be short.
-        for region, members in sorted(_regions(engine).items()):
-            if not set(members) & set(result.waiting):
-                issue(region, "region")
+        wanted += [
+            (region, "region") for region, members in sorted(_regions(engine).items())
+            if not set(members) & set(result.waiting)
+        ]  # fmt: skip
         if not result.waiting and found:
-            issue(COUNTRY, "country")
+            wanted.append((COUNTRY, "country"))
+        for issued in issue_reports(engine, month, wanted, language=language, now=now):
+            if issued.new:
+                result.issued.append(f"{issued.subject}/{month}/{issued.kind} v{issued.version}")
     if receivers:
         kwargs = {"sleep": sleep} if sleep is not None else {}
         result.delivered = deliver_round(engine, receivers, client, now=lambda: now, **kwargs).delivered
