@@ -569,6 +569,26 @@ report_files = Table(
     Column("name", String(64), primary_key=True),  # meals.json, attendance-people.csv, …
     Column("data", LargeBinary, nullable=False),
 )
+# Every change to what a school's month of reports is built from takes the next number: an ingest
+# batch folding events of the month into its rollups, a set meal of one of its days.
+month_versions = Table(
+    "month_versions",
+    metadata,
+    Column("school_id", String(64), primary_key=True),
+    Column("month", String(7), primary_key=True),
+    Column("version", BigInteger, nullable=False),
+)
+# What each report was last drafted from (its inputs' mark), issued or not: the hourly job drafts
+# again only the reports whose mark moved. Bookkeeping, not history: overwritten at each draft.
+report_marks = Table(
+    "report_marks",
+    metadata,
+    Column("subject", String(64), primary_key=True),
+    Column("month", String(7), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("mark", String(128), nullable=False),
+    Column("drafted_at", UTCDateTime(), nullable=False),
+)
 report_deliveries = Table(
     "report_deliveries",
     metadata,

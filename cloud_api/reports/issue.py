@@ -34,20 +34,20 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Engine, func, insert, select
 
 from cloud_api.core.localtime import LOCAL_TZ
-from cloud_api.db.schema import gateways, packets, reports, schools
+from cloud_api.db.schema import gateways, packets, reports
 from cloud_api.reports.build import attendance_report, meals_report
 from cloud_api.reports.formats import FORMATS, canonical_json, render
 from cloud_api.reports.manifest import build_manifest, load_private_key, sign_manifest
+from cloud_api.reports.marks import KINDS, inputs_mark, note_mark, noted_mark, schools_of
 from cloud_api.reports.region import region_report
 from cloud_api.reports.store import VersionKey, read_file, read_files, store_files
 from cloud_api.services.deployment_keys import ensure_key
 
 __all__ = [
     "COUNTRY", "KINDS", "REGION_KINDS", "Draft", "Issued", "changes_between", "draft_report", "ensure_report_key",
-    "issue_draft", "issue_report", "issue_reports", "missing_gateways", "schools_of",
+    "issue_draft", "issue_report", "issue_reports", "missing_gateways", "needs_draft", "schools_of",
 ]  # fmt: skip
 
-KINDS = ("meals", "attendance")  # of a school
 REGION_KINDS = ("region", "country")  # sums over schools, for a region and for the ministry
 COUNTRY = "KZ"
 REPORT_KEY = "reports"
@@ -91,15 +91,6 @@ def _new_report_key() -> tuple[str, str]:
 def _month_end(month: str) -> datetime:
     first = date.fromisoformat(f"{month}-01")
     return datetime.combine((first + timedelta(days=32)).replace(day=1), time(0), LOCAL_TZ)
-
-
-def schools_of(kind: str, subject: str) -> Any:
-    """The schools a report of ``kind`` about ``subject`` covers: a list, a query, or None for all."""
-    if kind in KINDS:
-        return [subject]
-    if kind == "region":
-        return select(schools.c.school_id).where(schools.c.region_id == subject)
-    return None
 
 
 def missing_gateways(conn: Connection, month: str, covered: Any, now: datetime | None = None) -> list[str]:
@@ -158,6 +149,7 @@ class Draft:
     language: str
     content: dict[str, Any]
     digest: str  # SHA-256 of the canonical JSON
+    mark: str  # of the inputs it was built from (:mod:`cloud_api.reports.marks`)
     based_on: int  # the newest version when drafted (0: none)
     files: dict[str, bytes] | None  # None: that version already says the same
 
@@ -165,13 +157,14 @@ class Draft:
 def draft_report(conn: Connection, subject: str, month: str, kind: str, *, language: str = "ru") -> Draft:
     """Build the report from the rollups and render its files, writing nothing (a read connection
     will do); the files are left out when the newest version has the same content."""
+    mark = inputs_mark(conn, subject, month, kind)  # before the data: a change it misses moves the mark
     content = _BUILDERS[kind](conn, subject, month)
     body = canonical_json(content)
     digest = hashlib.sha256(body).hexdigest()
     newest = _newest(conn, subject, month, kind)
     same = newest is not None and newest.content_sha256 == digest
     files = None if same else _files(content, body, language)
-    return Draft(subject, month, kind, language, content, digest, newest.version if newest else 0, files)
+    return Draft(subject, month, kind, language, content, digest, mark, newest.version if newest else 0, files)
 
 
 def issue_draft(conn: Connection, draft: Draft, *, now: datetime | None = None) -> Issued:
@@ -182,6 +175,7 @@ def issue_draft(conn: Connection, draft: Draft, *, now: datetime | None = None) 
         # Another issue came in between, from data the draft may not have seen: stored as is, the
         # draft could undo a correction. Drafted again, here, it sees all that version saw.
         draft = draft_report(conn, subject, month, kind, language=draft.language)
+    note_mark(conn, subject, month, kind, draft.mark, now or datetime.now(UTC))
     if newest is not None and newest.content_sha256 == draft.digest:
         return _issued(conn, newest, new=False)
     assert draft.files is not None, "a draft's files are left out only when it equals its newest version"
@@ -205,6 +199,11 @@ def issue_draft(conn: Connection, draft: Draft, *, now: datetime | None = None) 
     )  # fmt: skip
     store_files(conn, VersionKey(subject, month, kind, version), files)
     return Issued(subject, month, kind, version, True, changes, missing, files, manifest, signature)
+
+
+def needs_draft(conn: Connection, subject: str, month: str, kind: str) -> bool:
+    """Whether the report's inputs moved since its last draft (or it was never drafted)."""
+    return noted_mark(conn, subject, month, kind) != inputs_mark(conn, subject, month, kind)
 
 
 def issue_report(

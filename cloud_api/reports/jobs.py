@@ -7,8 +7,9 @@ event (a corrected version) or the warning day may come at any hour.
 
 - From the 1st at 02:00 each school's reports of the previous month are issued, unless one of its
   gateways has not been heard from since the month ended and the cut-off day has not come (then
-  it waits; after the cut-off it issues and names the gateways missing). Issuing again is a no-op
-  unless something changed, which is how a late event becomes a corrected version.
+  it waits; after the cut-off it issues and names the gateways missing). A report is drafted again
+  only when its inputs moved (:mod:`cloud_api.reports.marks`), and issued again only when its
+  content changed: that is how a late event becomes a corrected version.
 - Then each region's sums, once none of its schools waits, and the country's, once none at all does.
 - Every unacknowledged version is sent to each of its receivers.
 - From the warning day (:func:`~cloud_api.reports.deadline.warning_day`) a report not acknowledged
@@ -34,7 +35,7 @@ from cloud_api.db.partitions import ensure_months
 from cloud_api.db.schema import gateways, people, report_warnings, reports, schools
 from cloud_api.reports.deadline import DeadlinePolicy, report_deadline, warning_day
 from cloud_api.reports.deliver import Receivers, deliver_round, unacknowledged
-from cloud_api.reports.issue import COUNTRY, KINDS, issue_reports, missing_gateways
+from cloud_api.reports.issue import COUNTRY, KINDS, issue_reports, missing_gateways, needs_draft
 from cloud_api.settings import CloudSettings
 
 __all__ = ["DayResult", "previous_month", "reports_day", "start_scheduler"]
@@ -49,6 +50,7 @@ class DayResult:
 
     issued: list[str] = field(default_factory=list)  # "subject/month/kind vN"
     waiting: list[str] = field(default_factory=list)  # schools (and regions) waiting for silent gateways
+    drafted: int = 0  # reports built this run (the others' inputs had not moved since their last draft)
     delivered: int = 0
     warned: list[str] = field(default_factory=list)
 
@@ -115,6 +117,9 @@ def reports_day(
         ]  # fmt: skip
         if not result.waiting and found:
             wanted.append((COUNTRY, "country"))
+        with engine.connect() as conn:  # every hour all month: only what moved since its last draft
+            wanted = [(subject, kind) for subject, kind in wanted if needs_draft(conn, subject, month, kind)]
+        result.drafted = len(wanted)
         for issued in issue_reports(engine, month, wanted, language=language, now=now):
             if issued.new:
                 result.issued.append(f"{issued.subject}/{month}/{issued.kind} v{issued.version}")

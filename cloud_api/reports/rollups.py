@@ -24,6 +24,7 @@ from cloud_api.contract import Decision, Event, EventKind
 from cloud_api.core.localtime import LOCAL_TZ, local_date
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import people, rollup_meal_eaters, rollup_presence
+from cloud_api.services.roster_versions import next_month_version
 
 __all__ = ["roll_up"]
 
@@ -44,6 +45,8 @@ def roll_up(conn: Connection, school_id: str, events: Sequence[Event]) -> None:
         _presence(conn, school_id, passages)
     if meals:
         _meals(conn, school_id, meals)
+    for month in sorted({e.occurred_at.astimezone(LOCAL_TZ).strftime("%Y-%m") for e in (*passages, *meals)}):
+        next_month_version(conn, school_id, month)  # its reports' inputs moved (sorted: locks in one order)
 
 
 def _roles(conn: Connection, school_id: str, events: Sequence[Event]) -> dict[str, str]:

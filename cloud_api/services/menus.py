@@ -20,7 +20,7 @@ from cloud_api.services.audit import AuditEntry, write_audit
 from cloud_api.services.consent import require_guardian
 from cloud_api.services.errors import RosterError
 from cloud_api.services.history import in_force
-from cloud_api.services.roster_versions import next_version
+from cloud_api.services.roster_versions import next_month_version, next_version
 
 __all__ = [
     "bans_of",
@@ -122,6 +122,7 @@ def set_day_menu(conn: Connection, school_id: str, menu: SetMeal, *, actor: str)
             **_stamp(conn, school_id, actor),
         )
     )  # fmt: skip
+    next_month_version(conn, school_id, menu.day.strftime("%Y-%m"))  # the state's share of that day moves
 
 
 def menu_from(conn: Connection, school_id: str, first_day: date, since: int = 0) -> list[SetMeal]:

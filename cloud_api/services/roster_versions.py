@@ -1,17 +1,22 @@
-"""A school's roster version: every change to what gateways hold takes the next number.
+"""Counters that only go up: a school's roster version, and the version of a school's month.
 
-Gateways ask for what changed after the version they hold (DESIGN §3), so a version must never
-be handed out twice: the increment is one ``UPDATE … RETURNING`` that PostgreSQL serialises with a
-row lock, inside the caller's transaction.
+Gateways ask for what changed after the roster version they hold (DESIGN §3), so a version must
+never be handed out twice: the increment is one ``UPDATE … RETURNING`` that PostgreSQL serialises
+with a row lock, inside the caller's transaction. The same lock makes the numbers commit in order:
+whoever reads N has seen every change numbered N or less, and a change still uncommitted will be
+seen with a greater number. That is what the hourly report job relies on to skip a report whose
+inputs did not move (:mod:`cloud_api.reports.marks`).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, insert, select, update
+from typing import Any
 
-from cloud_api.db.schema import roster_versions
+from sqlalchemy import ColumnElement, Connection, Table, insert, select, update
 
-__all__ = ["current_version", "next_version"]
+from cloud_api.db.schema import month_versions, roster_versions
+
+__all__ = ["current_version", "next_month_version", "next_version"]
 
 
 def current_version(conn: Connection, school_id: str) -> int:
@@ -21,14 +26,21 @@ def current_version(conn: Connection, school_id: str) -> int:
 
 
 def next_version(conn: Connection, school_id: str) -> int:
-    """Take the next version for a change made in this transaction."""
+    """Take the next roster version for a change made in this transaction."""
+    return _bump(conn, roster_versions, school_id=school_id)
+
+
+def next_month_version(conn: Connection, school_id: str, month: str) -> int:
+    """Take the next version of the school's ``YYYY-MM`` for a change to its report inputs."""
+    return _bump(conn, month_versions, school_id=school_id, month=month)
+
+
+def _bump(conn: Connection, table: Table, **key: Any) -> int:
+    where: list[ColumnElement[bool]] = [table.c[name] == value for name, value in key.items()]
     bumped = conn.execute(
-        update(roster_versions)
-        .where(roster_versions.c.school_id == school_id)
-        .values(version=roster_versions.c.version + 1)
-        .returning(roster_versions.c.version)
+        update(table).where(*where).values(version=table.c.version + 1).returning(table.c.version)
     ).scalar_one_or_none()
     if bumped is not None:
         return int(bumped)
-    conn.execute(insert(roster_versions).values(school_id=school_id, version=1))
+    conn.execute(insert(table).values(**key, version=1))
     return 1

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import date, datetime
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from cloud_api.contract import INGEST_PATH
+from cloud_api.core.localtime import LOCAL_TZ
+from cloud_api.db.schema import dish_versions
 from cloud_api.reports import issue
+from cloud_api.reports.deliver import Receivers
 from cloud_api.reports.formats import canonical_json
 from cloud_api.reports.issue import draft_report, issue_draft, issue_report, issue_reports
+from cloud_api.reports.jobs import DayResult, reports_day
+from cloud_api.roster_contract import SetMeal
+from cloud_api.services.menus import set_day_menu
 from tests.cloud_api.helpers import batch_body, event, signed
 from tests.cloud_api.test_nedb_roster import TEEN
 from tests.cloud_api.test_reports import PLOV, SCHOOL_DAYS, at, lunch, school  # noqa: F401  (the fixture)
@@ -63,3 +72,38 @@ def test_a_draft_overtaken_by_a_newer_version_is_drafted_again_not_stored_stale(
     with engine.begin() as conn:
         stored = issue_draft(conn, stale)
     assert (newer.version, stored.version, stored.new) == (1, 1, False)  # not a v2 without the late lunch
+
+
+def test_the_hourly_run_drafts_again_only_the_reports_whose_inputs_moved(
+    school: dict[str, Any],  # noqa: F811
+    client: TestClient,
+) -> None:
+    engine = school["engine"]
+    hour = iter(range(10, 24))
+
+    def run() -> DayResult:
+        now = datetime(2026, 11, 3, next(hour), tzinfo=LOCAL_TZ)
+        with httpx.Client() as http:
+            return reports_day(engine, Receivers(), http, now)
+
+    def menu(day: date, price: int) -> None:
+        with engine.begin() as conn:
+            plov = conn.execute(select(dish_versions.c.dish_id).where(dish_versions.c.school_id == "s1")).scalar_one()
+            set_day_menu(conn, "s1", SetMeal(day=day, period="lunch", dish_ids=[plov], price_tiyn=price), actor="cook")
+
+    first = run()  # s1, s2 (past the cut-off: its gateway never came) and the country's sums
+    assert first.drafted == 5 and "KZ/2026-10/country v1" in first.issued
+    assert (run().drafted, run().issued) == (0, [])  # nothing came: nothing built, hour after hour
+    december = batch_body([event(9998, person_id=school["who"][TEEN], reason="on_roster", at=at(date(2026, 12, 1),
+                                                                                                "08:00"))])  # fmt: skip
+    assert client.post(INGEST_PATH, content=december, headers=signed(december)).status_code == 200
+    assert run().drafted == 0  # the school's days go on: this month's taps leave October's reports be
+    late_meal(client, school["who"])
+    late = run()
+    assert (late.drafted, late.issued) == (3, ["s1/2026-10/meals v2", "KZ/2026-10/country v2"])
+    menu(SCHOOL_DAYS[3], PLOV + 5000)  # October's price corrected: the state's share of that day moves
+    assert run().issued == ["s1/2026-10/meals v3", "KZ/2026-10/country v3"]
+    menu(date(2026, 12, 7), PLOV)  # December's menu is a roster change: the school's reports are looked at
+    looked = run()
+    assert (looked.drafted, looked.issued) == (2, [])  # and issue nothing; the country's sums are not
+    assert run().drafted == 0
