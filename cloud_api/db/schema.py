@@ -77,6 +77,7 @@ gateways = Table(
     # The HMAC secret itself: verifying an HMAC needs it, so it cannot be stored as a hash.
     Column("key", String(256), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    Index("gateways_school", "school_id"),  # a school's gateways, asked hourly of every school
 )
 
 events = Table(
@@ -127,6 +128,8 @@ packets = Table(
     UniqueConstraint("gateway_id", "signature", name="packets_gateway_signature"),
     # The retention sweep deletes by age.
     Index("packets_received_at", "received_at"),
+    # Whether a gateway was heard from since a moment: asked hourly of every school's gateways.
+    Index("packets_gateway_received_at", "gateway_id", "received_at"),
 )
 
 # -- the roster (issue 4) -------------------------------------------------------------------------

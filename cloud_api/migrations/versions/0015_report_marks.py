@@ -7,6 +7,10 @@ every hour all month (about a second a school), unchanged or not.
 
 A report with no mark yet is drafted at the next run, as before: nothing to move over.
 
+The job also asks, every hour and of every school, which gateways were not heard from since the
+month ended: indexes of gateways by school and of packets by gateway and time make that one probe
+a gateway instead of a grouping of the whole packet log.
+
 Revision ID: 0015
 Revises: 0014
 """
@@ -35,8 +39,12 @@ def upgrade() -> None:
         sa.Column("mark", sa.String(128), nullable=False),
         sa.Column("drafted_at", sa.DateTime(timezone=True), nullable=False),
     )
+    op.create_index("packets_gateway_received_at", "packets", ["gateway_id", "received_at"])
+    op.create_index("gateways_school", "gateways", ["school_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("gateways_school", table_name="gateways")
+    op.drop_index("packets_gateway_received_at", table_name="packets")
     op.drop_table("report_marks")
     op.drop_table("month_versions")
