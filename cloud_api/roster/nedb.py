@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Literal
 
 from cloud_api.contract import Category
+from cloud_api.core.formulas import starts_like_a_formula
 from cloud_api.roster.iin import iin_problem
 
 __all__ = [
@@ -243,11 +244,14 @@ def _person(row: int, cells: dict[str, str]) -> tuple[PersonRow | None, list[Row
     iin = cells.get("iin", "")
     if (problem := iin_problem(iin)) is not None:
         bad("iin", problem.value)
-    for column in ("last_name", "first_name"):
+    for column in ("last_name", "first_name", "middle_name"):
         if not cells.get(column):
-            bad(column, "required")
+            if column != "middle_name":
+                bad(column, "required")
         elif len(cells[column]) > 100:
             bad(column, "too_long")
+        elif starts_like_a_formula(cells[column]):
+            bad(column, "starts_like_a_formula")
     language = cells.get("language", "").lower() or None
     if language is not None:
         language = _LANGUAGES.get(language)

@@ -14,6 +14,7 @@ from uuid import UUID
 
 from sqlalchemy import Connection, Table, func, insert, select
 
+from cloud_api.core.formulas import starts_like_a_formula
 from cloud_api.db.schema import allergen_bans, dish_versions, meal_rules, set_meals
 from cloud_api.roster_contract import Allergen, Dish, MealRules, SetMeal
 from cloud_api.services.audit import AuditEntry, write_audit
@@ -58,6 +59,8 @@ def current_meal_rules(conn: Connection, school_id: str) -> tuple[MealRules, int
 
 def upsert_dish(conn: Connection, school_id: str, dish: Dish, *, actor: str) -> None:
     """Add a dish or change it (price, names, allergens, photo); the old version stays readable."""
+    if any(starts_like_a_formula(name) for name in dish.names.values()):
+        raise RosterError("starts_like_a_formula")  # it would run in the ministry's spreadsheet
     conn.execute(
         insert(dish_versions).values(
             dish_id=dish.id, names=dish.names, price_tiyn=dish.price_tiyn,

@@ -124,6 +124,14 @@ def test_bad_photos_and_menus_are_refused_with_a_reason_in_the_callers_language(
         f"/v1/schools/s1/menu/{DAY}/lunch", json={"dish_ids": ["0190a000-0000-7000-8000-000000000000"]}, headers=head
     )
     assert ghost.status_code == 404 and ghost.json()["detail"]["code"] == "unknown_dish"
+    trap = {"names": {"ru": '=HYPERLINK("http://evil.example","Суп")'}, "price_tiyn": 1}
+    soup = f"/v1/schools/s1/dishes/{made['soup']['id']}"
+    for refused in (world.client.post("/v1/schools/s1/dishes", json=trap, headers=head),
+                    world.client.put(soup, json=trap, headers=head)):  # fmt: skip
+        assert refused.status_code == 422 and refused.json()["detail"]["code"] == "starts_like_a_formula"
+        assert "формулу" in refused.json()["detail"]["message"]  # it would run in the ministry's spreadsheet
+    assert all(not d["names"]["ru"].startswith("=") for d in world.client.get("/v1/schools/s1/dishes",
+                                                                              headers=head).json())  # fmt: skip
     # nothing of the refused changes was kept: the soup has no photo, lunch is as it was
     lunch = world.client.get(f"/v1/schools/s1/menu?from={DAY}&days=1", headers=head).json()
     assert [d["photo_url"] is None for d in lunch[0]["dishes"]] == [True, False]

@@ -72,6 +72,17 @@ def test_each_bad_cell_is_named_and_the_good_rows_still_come_through() -> None:
     ]
 
 
+def test_a_name_a_spreadsheet_would_run_as_a_formula_is_refused() -> None:
+    # The reports' CSV files are opened in Excel at the education authority: "=…" would run there.
+    rows = [HEADER, GOOD[0], ["student", TEEN, '=HYPERLINK("http://evil.example";"Иванов")', "Пётр", "9А", "", "", "",
+                              "", "", ""], ["staff", TEACHER, "Сейітов", "@SUM(1+1)", "", "", "", "", "", "", ""]]
+    roster = parse_rows(rows)
+    assert [r.row for r in roster.rows] == [2]
+    assert [(p.row, p.column, p.code) for p in roster.problems] == [
+        (3, "last_name", "starts_like_a_formula"), (4, "first_name", "starts_like_a_formula")
+    ]  # fmt: skip
+
+
 def test_a_file_without_the_needed_columns_is_refused_whole() -> None:
     with pytest.raises(ValueError, match="missing columns: iin"):
         parse_rows([["role", "last_name", "first_name"], ["student", "A", "B"]])

@@ -47,7 +47,7 @@ MAX_MENU_DAYS = 31
 # A refusal's HTTP status by its code; anything else a service refuses is a conflict with what is stored.
 _STATUS = {
     "unknown_dish": 404, "unknown_person": 404, "no_meal_rules": 409, "unknown_period": 422, "bad_amount": 422,
-    "photo_too_large": 413, "photo_type": 415, "bad_pin": 422,
+    "photo_too_large": 413, "photo_type": 415, "bad_pin": 422, "starts_like_a_formula": 422,
 }  # fmt: skip
 
 
@@ -76,11 +76,16 @@ def get_meal_rules(school_id: str, _: SchoolMember, engine: EngineDep, accept_la
 
 
 @router.post("/v1/schools/{school_id}/dishes", response_model=Dish, status_code=201, summary="Add a dish")
-def post_dish(school_id: str, body: DishIn, principal: SchoolAdmin, engine: EngineDep) -> Dish:
+def post_dish(
+    school_id: str, body: DishIn, principal: SchoolAdmin, engine: EngineDep, accept_language: AcceptLanguage = None
+) -> Dish:
     """A new dish with its names, price and allergens (the 14 EU groups)."""
     dish = Dish(id=UUID(str(uuid_utils.uuid7())), **body.model_dump())
-    with engine.begin() as conn:
-        menus.upsert_dish(conn, school_id, dish, actor=principal.actor)
+    try:
+        with engine.begin() as conn:
+            menus.upsert_dish(conn, school_id, dish, actor=principal.actor)
+    except RosterError as error:
+        raise refusal(error, accept_language) from None
     return dish
 
 
@@ -90,10 +95,13 @@ def put_dish(
     accept_language: AcceptLanguage = None,
 ) -> Dish:  # fmt: skip
     """New names, price or allergens; the photo stays, and the old version stays readable."""
-    with engine.begin() as conn:
-        current = _dish(conn, school_id, dish_id, accept_language)
-        dish = Dish(id=dish_id, photo_url=current.photo_url, **body.model_dump())
-        menus.upsert_dish(conn, school_id, dish, actor=principal.actor)
+    try:
+        with engine.begin() as conn:
+            current = _dish(conn, school_id, dish_id, accept_language)
+            dish = Dish(id=dish_id, photo_url=current.photo_url, **body.model_dump())
+            menus.upsert_dish(conn, school_id, dish, actor=principal.actor)
+    except RosterError as error:
+        raise refusal(error, accept_language) from None
     return dish
 
 
