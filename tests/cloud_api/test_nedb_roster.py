@@ -83,6 +83,13 @@ def test_a_name_a_spreadsheet_would_run_as_a_formula_is_refused() -> None:
     ]  # fmt: skip
 
 
+def test_a_middle_name_too_long_for_its_column_is_refused_not_left_to_the_database() -> None:
+    rows = [[*HEADER, "middle_name"], [*GOOD[0], "Қ" * 101], [*GOOD[1], "Петрович"]]
+    roster = parse_rows(rows)
+    assert [(r.row, r.middle_name) for r in roster.rows] == [(3, "Петрович")]
+    assert [(p.row, p.column, p.code) for p in roster.problems] == [(2, "middle_name", "too_long")]
+
+
 def test_a_file_without_the_needed_columns_is_refused_whole() -> None:
     with pytest.raises(ValueError, match="missing columns: iin"):
         parse_rows([["role", "last_name", "first_name"], ["student", "A", "B"]])
