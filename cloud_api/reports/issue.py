@@ -180,12 +180,11 @@ def issue_draft(conn: Connection, draft: Draft, *, now: datetime | None = None) 
     previous = None
     if newest is not None:
         previous = json.loads(read_file(conn, _key(newest), f"{kind}.json") or b"null")
-    files = draft.files
     version = 1 if newest is None else newest.version + 1
     missing = missing_gateways(conn, month, schools_of(kind, subject), now)
     about = {"report_id": f"{subject}/{month}/{kind}", "subject": subject, "month": month, "kind": kind,
              "version": version, "missing_gateways": missing}  # fmt: skip
-    manifest = build_manifest(files, **about)
+    manifest = build_manifest(draft.files, **about)
     signature = sign_manifest(ensure_report_key(conn), manifest)
     changes = changes_between(previous, draft.content)
     conn.execute(
@@ -195,8 +194,8 @@ def issue_draft(conn: Connection, draft: Draft, *, now: datetime | None = None) 
             signature=signature,
         )
     )  # fmt: skip
-    store_files(conn, VersionKey(subject, month, kind, version), files)
-    return Issued(subject, month, kind, version, True, changes, missing, files, manifest, signature)
+    store_files(conn, VersionKey(subject, month, kind, version), draft.files)
+    return Issued(subject, month, kind, version, True, changes, missing, draft.files, manifest, signature)
 
 
 def needs_draft(conn: Connection, subject: str, month: str, kind: str) -> bool:

@@ -24,14 +24,7 @@ from cloud_api.roster_contract import SetMeal
 from cloud_api.services.menus import set_day_menu
 from tests.cloud_api.helpers import batch_body, event, signed
 from tests.cloud_api.test_nedb_roster import TEEN
-from tests.cloud_api.test_reports import PLOV, SCHOOL_DAYS, at, lunch, school  # noqa: F401  (the fixture)
-
-
-def late_meal(client: TestClient, who: dict[str, str], seq: int = 9999) -> None:
-    """A discounted lunch of the teen's that a gateway delivers after the month's reports."""
-    body = batch_body([event(seq, kind="meal", person_id=who[TEEN], reason="on_roster",
-                             meal=lunch("discounted", PLOV // 2), at=at(SCHOOL_DAYS[10], "12:50"))])  # fmt: skip
-    assert client.post(INGEST_PATH, content=body, headers=signed(body)).status_code == 200
+from tests.cloud_api.test_reports import PLOV, SCHOOL_DAYS, at, late_meal, school  # noqa: F401  (the fixture)
 
 
 def test_a_schools_two_reports_are_drafted_side_by_side_and_stored_in_order(

@@ -48,6 +48,15 @@ def post(client: TestClient, events: list[dict[str, Any]]) -> None:
         assert client.post(INGEST_PATH, content=body, headers=signed(body)).status_code == 200
 
 
+def late_meal(client: TestClient, who: dict[str, str]) -> date:
+    """A discounted lunch of the teen's that a gateway delivers after the month's reports; its day."""
+    day = SCHOOL_DAYS[10]
+    body = batch_body([event(9999, kind="meal", person_id=who[TEEN], reason="on_roster",
+                             meal=lunch("discounted", PLOV // 2), at=at(day, "12:50"))])  # fmt: skip
+    assert client.post(INGEST_PATH, content=body, headers=signed(body)).status_code == 200
+    return day
+
+
 @pytest.fixture
 def school(client: TestClient) -> dict[str, Any]:
     """A school's October: the child eats free every school day, the teen (50 %) on Tuesdays."""
@@ -167,10 +176,7 @@ def test_a_report_never_changes_a_late_event_makes_a_new_version(school: dict[st
         first = issue_report(conn, "s1", "2026-10", "meals")
         again = issue_report(conn, "s1", "2026-10", "meals")
     assert (again.version, again.new) == (1, False)  # nothing changed: nothing issued
-    late_day = SCHOOL_DAYS[10]  # the canteen's gateway was offline; its event arrives in November
-    body = batch_body([event(9999, kind="meal", person_id=school["who"][TEEN], reason="on_roster",
-                             meal=lunch("discounted", PLOV // 2), at=at(late_day, "12:50"))])  # fmt: skip
-    assert client.post(INGEST_PATH, content=body, headers=signed(body)).status_code == 200
+    late_day = late_meal(client, school["who"])  # the canteen's gateway was offline; it arrives in November
     with engine.begin() as conn:
         second = issue_report(conn, "s1", "2026-10", "meals")
         kept = conn.execute(select(reports.c.version, reports.c.manifest).where(reports.c.kind == "meals")).all()
