@@ -23,7 +23,7 @@ from cloud_api.settings import CloudSettings
 from simulators.http_server import ThreadedServer
 from tests.cloud_api.helpers import ADMIN, KEY, batch_body, event, signed
 from tests.cloud_api.test_nedb_roster import CHILD, GOOD, HEADER, MOTHER
-from tests.cloud_api.test_push import now_local
+from tests.cloud_api.test_push import earlier_today
 from tests.conftest import need
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "parent-app"
@@ -57,8 +57,8 @@ def cloud(tmp_path: Path) -> Iterator[Cloud]:
         child = str(who[CHILD])
         lunch = {"period": "lunch", "category": "free", "dishes": ["Палау", "Нан"], "price_tiyn": 0}
         body = batch_body([
-            event(1, person_id=child, reason="on_roster", at=now_local(240)),
-            event(2, kind="meal", person_id=child, reason="on_roster", meal=lunch, at=now_local(60)),
+            event(1, person_id=child, reason="on_roster", at=earlier_today(240)),
+            event(2, kind="meal", person_id=child, reason="on_roster", meal=lunch, at=earlier_today(60)),
         ])  # fmt: skip
         import httpx
 

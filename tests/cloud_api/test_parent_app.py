@@ -11,7 +11,7 @@ from cloud_api.services.family import ratings_of
 from cloud_api.services.menus import bans_of
 from tests.cloud_api.test_accounts import PASSWORD, World, world  # noqa: F401  (the fixture)
 from tests.cloud_api.test_nedb_roster import CHILD, TEEN
-from tests.cloud_api.test_push import event, ingest, now_local
+from tests.cloud_api.test_push import earlier_today, event, ingest
 
 
 def signed_in(w: World, login: str = "+77012345678", lang: str = "ru") -> TestClient:
@@ -35,8 +35,8 @@ def test_signing_in_and_out(world: World) -> None:  # noqa: F811
 def test_a_parent_sees_the_childs_day_sets_a_ban_consents_and_rates(world: World) -> None:  # noqa: F811
     child, teen = str(world.ids[CHILD]), str(world.ids[TEEN])
     lunch = {"period": "lunch", "category": "free", "dishes": ["Палау"], "price_tiyn": 0}
-    ingest(world, event(1, person_id=child, reason="on_roster", at=now_local(60)),
-           event(2, kind="meal", person_id=child, reason="on_roster", meal=lunch, at=now_local(10)))  # fmt: skip
+    ingest(world, event(1, person_id=child, reason="on_roster", at=earlier_today(60)),
+           event(2, kind="meal", person_id=child, reason="on_roster", meal=lunch, at=earlier_today(10)))  # fmt: skip
     client = signed_in(world)
     client.post("/app/settings", data={"language": "ru", "entries": "true", "meals": "true"})
     home = client.get("/app/").text

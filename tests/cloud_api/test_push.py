@@ -101,8 +101,29 @@ def ingest(w: World, *events: dict[str, Any]) -> None:
     assert w.client.post(INGEST_PATH, content=body, headers=signed(body)).status_code == 200
 
 
-def now_local(minutes_ago: float = 0) -> str:
-    return (datetime.now(UTC) - timedelta(minutes=minutes_ago)).astimezone(LOCAL_TZ).isoformat()
+EARLIER_TODAY_MAX_MINUTES = 300
+
+
+def earlier_today(minutes_ago: float, now: datetime | None = None) -> str:
+    """A local time about `minutes_ago` before now that is still today, in the same order as the minutes.
+
+    A test of what a parent sees *today* failed when CI ran at 01:31 in Almaty: an entry four hours
+    earlier fell on yesterday. So when today is younger than the span, the span shrinks to fit it.
+    """
+    assert 0 <= minutes_ago < EARLIER_TODAY_MAX_MINUTES
+    now = (now or datetime.now(UTC)).astimezone(LOCAL_TZ)
+    elapsed = (now - now.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds() / 60
+    squeeze = min(1.0, elapsed / EARLIER_TODAY_MAX_MINUTES)
+    return (now - timedelta(minutes=minutes_ago * squeeze)).isoformat()
+
+
+def test_earlier_today_stays_today_and_in_order_after_midnight() -> None:
+    at = datetime(2026, 12, 4, 20, 31, tzinfo=UTC)  # 01:31 in Almaty, when CI failed
+    entry, meal = (datetime.fromisoformat(earlier_today(m, at)) for m in (240, 60))
+    assert entry.date() == meal.date() == at.astimezone(LOCAL_TZ).date()
+    assert entry < meal < at
+    noon = datetime(2026, 12, 5, 7, 0, tzinfo=UTC)
+    assert datetime.fromisoformat(earlier_today(240, noon)) == noon - timedelta(minutes=240)
 
 
 def test_a_childs_day_reaches_each_guardians_phone_in_their_language(
@@ -120,10 +141,10 @@ def test_a_childs_day_reaches_each_guardians_phone_in_their_language(
     lunch = {"period": "lunch", "category": "paid", "dishes": ["Плов", "Компот"], "price_tiyn": 65050}
     ingest(
         world,
-        event(1, person_id=child, reason="on_roster", at=now_local(1.0)),
-        event(2, person_id=child, reason="on_roster", at=now_local(0.8)),  # tapped twice: one notice
-        event(3, kind="meal", person_id=child, reason="on_roster", meal=lunch, at=now_local(0.5)),
-        event(4, kind="denied", decision="denied", person_id=child, reason="already_served", at=now_local(0.3)),
+        event(1, person_id=child, reason="on_roster", at=earlier_today(1.0)),
+        event(2, person_id=child, reason="on_roster", at=earlier_today(0.8)),  # tapped twice: one notice
+        event(3, kind="meal", person_id=child, reason="on_roster", meal=lunch, at=earlier_today(0.5)),
+        event(4, kind="denied", decision="denied", person_id=child, reason="already_served", at=earlier_today(0.3)),
         event(5, person_id=child, reason="on_roster", at="2026-11-20T08:00:00+05:00"),  # three days late
     )
     workers = PushWorkers(world.app.state.engine, lambda: sender_for(world))
@@ -152,19 +173,19 @@ def test_no_consent_no_notice_and_a_gone_device_is_forgotten(
     subscribe(world, "+77012345678", old_phone, service)
     sender = sender_for(world)
     workers = PushWorkers(world.app.state.engine, lambda: sender)
-    ingest(world, event(1, person_id=child, reason="on_roster", at=now_local(5)))  # never consented
+    ingest(world, event(1, person_id=child, reason="on_roster", at=earlier_today(5)))  # never consented
     workers.work_once(sender)
     assert service.state.arrived == []
     world.client.post(f"/v1/me/children/{child}/consent", json={"given": True}, headers=mother)
     service.state.unsubscribe(old_phone)  # she wiped the old phone
-    ingest(world, event(2, kind="exit", person_id=child, reason="on_roster", at=now_local(1)))
+    ingest(world, event(2, kind="exit", person_id=child, reason="on_roster", at=earlier_today(1)))
     workers.work_once(sender)
     assert len(service.state.for_device(phone)) == 1 and "мектептен шықты" in service.state.for_device(phone)[0]["body"]
     with world.app.state.engine.connect() as conn:
         endpoints = set(conn.execute(select(push_subscriptions.c.endpoint)).scalars())
     assert endpoints == {phone.subscription(service.url)["endpoint"]}
     world.client.post(f"/v1/me/children/{child}/consent", json={"given": False}, headers=mother)
-    ingest(world, event(3, person_id=child, reason="on_roster", at=now_local(0)))  # consent withdrawn since
+    ingest(world, event(3, person_id=child, reason="on_roster", at=earlier_today(0)))  # consent withdrawn since
     workers.work_once(sender)
     assert len(service.state.arrived) == 1
 

@@ -9,7 +9,7 @@ from simulators.push_service import PushServiceServer
 from tests.cloud_api.helpers import ADMIN
 from tests.cloud_api.test_accounts import World, world  # noqa: F401  (the fixture)
 from tests.cloud_api.test_nedb_roster import CHILD
-from tests.cloud_api.test_push import event, ingest, now_local, service, subscribe  # noqa: F401
+from tests.cloud_api.test_push import earlier_today, event, ingest, service, subscribe  # noqa: F401
 
 
 @pytest.fixture
@@ -23,6 +23,6 @@ def test_ingest_wakes_the_workers_and_the_notice_arrives(world: World, service: 
     phone = service.state.new_device()
     mother = subscribe(world, "+77012345678", phone, service)
     world.client.post(f"/v1/me/children/{child}/consent", json={"given": True}, headers=mother)
-    ingest(world, event(1, person_id=child, reason="on_roster", at=now_local(0)))
+    ingest(world, event(1, person_id=child, reason="on_roster", at=earlier_today(0)))
     assert service.state.wait_for(lambda got: len(got) == 1, timeout_s=20)
     assert service.state.for_device(phone)[0]["body"].startswith("Әлия мектепке келді")
