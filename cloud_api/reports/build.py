@@ -4,7 +4,8 @@
 portions, the set meal's dishes with their prices that day, what families paid and what the state
 owes; per class; the month's totals. ``attendance_report`` (§33-1.12): per day the students and
 staff present, the entries of children without consent (a count, nothing more), the absences on
-working days; per person the first entry and last exit of each day.
+working days; per person the first entry and last exit of each day. Names, classes and enrolment are
+the roster's as it stood that month (:mod:`cloud_api.reports.roster_then`), never today's.
 
 Both are plain dicts of JSON types, in a stable order, so that their canonical JSON says whether
 anything changed between two issues (:mod:`cloud_api.reports.issue`).
@@ -19,8 +20,9 @@ from typing import Any
 from sqlalchemy import Connection, String, func, select, type_coerce
 
 from cloud_api.core.localtime import LOCAL_TZ
-from cloud_api.db.schema import dish_versions, people, rollup_presence, set_meals
+from cloud_api.db.schema import dish_versions, rollup_presence, set_meals
 from cloud_api.reports.deadline import is_working_day
+from cloud_api.reports.roster_then import roster_then
 from cloud_api.reports.sums import meal_sums
 
 __all__ = ["CATEGORIES", "attendance_report", "blank_cell", "meal_cell", "meals_report", "month_days"]
@@ -33,15 +35,6 @@ def month_days(month: str) -> list[date]:
     first = date.fromisoformat(f"{month}-01")
     following = (first + timedelta(days=32)).replace(day=1)
     return [first + timedelta(days=n) for n in range((following - first).days)]
-
-
-def _classes(conn: Connection, school_id: str) -> dict[str, tuple[str | None, str]]:
-    rows = conn.execute(
-        select(people.c.id, people.c.class_name, people.c.last_name, people.c.first_name, people.c.role).where(
-            people.c.school_id == school_id
-        )
-    )
-    return {str(r.id): (r.class_name, f"{r.last_name} {r.first_name}") for r in rows}
 
 
 def _day_menus(conn: Connection, school_id: str, days: list[date]) -> dict[tuple[date, str], dict[str, Any]]:
@@ -82,7 +75,7 @@ def meals_report(conn: Connection, school_id: str, month: str) -> dict[str, Any]
     days = month_days(month)
     only = [school_id]
     menus = _day_menus(conn, school_id, days)
-    classes = _classes(conn, school_id)
+    classes = roster_then(conn, school_id, days).people
     per_day: dict[date, dict[str, dict[str, Any]]] = defaultdict(lambda: {c: blank_cell() for c in CATEGORIES})
     for r in meal_sums(conn, days[0], days[-1], ["local_date", "category"], only):
         per_day[r.local_date][r.category] = meal_cell(r, r.students)
@@ -145,22 +138,20 @@ def attendance_report(conn: Connection, school_id: str, month: str) -> dict[str,
         .order_by(p.local_date, p.person_key)
     ).all():  # all at once: the drivers' row-at-a-time fetch costs more than the rows
         persons[key].append({"date": str(on), "first_entry": first_entry, "last_exit": last_exit})
-    enrolled = conn.execute(
-        select(func.count()).where(people.c.school_id == school_id, people.c.role == "student", people.c.active)
-    ).scalar_one()
-    classes = _classes(conn, school_id)
+    roster = roster_then(conn, school_id, days)  # as it stood then: a later import changes no past month
+    classes = roster.people
     out_days = []
     for on in days:
         c = counts.get(on.isoformat(), {"students": 0, "staff": 0, "anonymous": 0})
         working = is_working_day(on)
         # Without consent a child is a count: they are present, not absent, though nobody knows who.
-        absent = max(0, enrolled - c["students"] - c["anonymous"]) if working else 0
+        absent = max(0, roster.enrolled[on] - c["students"] - c["anonymous"]) if working else 0
         out_days.append({"date": on.isoformat(), "working_day": working, **c, "absent": absent})
     return {
         "kind": "attendance",
         "school_id": school_id,
         "month": month,
-        "enrolled_students": enrolled,
+        "enrolled_students": roster.enrolled[days[-1]],
         "days": out_days,
         "people": [_person(key, visits, classes) for key, visits in sorted(persons.items(), key=_by_name(classes))],
     }

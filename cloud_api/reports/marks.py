@@ -5,9 +5,12 @@ The job runs every hour of the month after its month; drafting every school's re
 first and its data after; the mark is noted for the report, issued or not, and the next run
 drafts it again only if the mark has moved since.
 
-- a school's report: its roster version (people, classes, dishes, cards, consents: every change
-  that gateways hold takes one) and its month's version (an ingest batch with events of the month,
-  a set meal of one of its days; :func:`~cloud_api.services.roster_versions.next_month_version`);
+- a school's report: its month's version (an ingest batch with events of the month, a set meal of
+  one of its days; :func:`~cloud_api.services.roster_versions.next_month_version`) and, while the
+  month runs, its roster version (people, classes, dishes, cards, consents: every change that
+  gateways hold takes one). Once the month is over no roster change reaches its reports: they read
+  the roster as it stood then (:mod:`cloud_api.reports.roster_then`) and each dish at its price of
+  the day, so a card issued or a student imported in November drafts nothing of October;
 - a region's or the country's: how many of its schools have a month version and their sum, and a
   digest of the schools' names (the sums show no people).
 
@@ -24,10 +27,11 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from cloud_api.core.localtime import LOCAL_TZ
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import month_versions, report_marks, roster_versions, schools
 
-__all__ = ["KINDS", "inputs_mark", "note_mark", "noted_mark", "schools_of"]
+__all__ = ["KINDS", "inputs_mark", "month_over", "note_mark", "noted_mark", "schools_of"]
 
 KINDS = ("meals", "attendance")  # of a school
 
@@ -46,8 +50,10 @@ def inputs_mark(conn: Connection, subject: str, month: str, kind: str) -> str:
     m = month_versions.c
     months = select(func.count(), func.coalesce(func.sum(m.version), 0)).where(m.month == month)
     if kind in KINDS:
-        roster = select(roster_versions.c.version).where(roster_versions.c.school_id == subject)
         _, total = conn.execute(months.where(m.school_id == subject)).one()
+        if month_over(month):
+            return f"month {total}"
+        roster = select(roster_versions.c.version).where(roster_versions.c.school_id == subject)
         return f"roster {conn.execute(roster).scalar_one_or_none() or 0}, month {total}"
     covered = schools_of(kind, subject)
     named = select(schools.c.school_id, schools.c.name).order_by(schools.c.school_id)
@@ -57,6 +63,11 @@ def inputs_mark(conn: Connection, subject: str, month: str, kind: str) -> str:
     count, total = conn.execute(months).one()
     names = hashlib.sha256(repr(conn.execute(named).all()).encode()).hexdigest()[:16]
     return f"schools {count}, months {total}, names {names}"
+
+
+def month_over(month: str) -> bool:
+    """Whether ``YYYY-MM`` has ended (Asia/Almaty), by the clock the roster's journal is written with."""
+    return datetime.now(LOCAL_TZ).strftime("%Y-%m") > month
 
 
 def noted_mark(conn: Connection, subject: str, month: str, kind: str) -> str | None:

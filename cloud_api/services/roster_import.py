@@ -52,9 +52,14 @@ def import_roster(
     *,
     actor: str,
     progress: Callable[[int], None] = lambda _n: None,
+    at: datetime | None = None,
 ) -> ImportReport:
-    """Store the good rows of ``roster`` for ``school_id``; ``progress(n)`` after each n rows."""
-    now = datetime.now(UTC)
+    """Store the good rows of ``roster`` for ``school_id``; ``progress(n)`` after each n rows.
+
+    ``at`` is when the journal says the changes were made (now unless given): a month's reports
+    read the roster as it stood then (:mod:`cloud_api.reports.roster_then`).
+    """
+    now = at or datetime.now(UTC)
     report = ImportReport(problems=list(roster.problems))
     query = select(people).where(people.c.school_id == school_id)
     stored = {row.iin: dict(row._mapping) for row in conn.execute(query)}

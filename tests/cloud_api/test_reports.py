@@ -16,9 +16,10 @@ from openpyxl import load_workbook
 from sqlalchemy import insert, select
 
 from cloud_api.contract import INGEST_PATH
+from cloud_api.core.localtime import LOCAL_TZ
 from cloud_api.db.schema import deployment_keys, dish_versions, people, reports
 from cloud_api.reports.deadline import is_working_day
-from cloud_api.reports.issue import issue_report
+from cloud_api.reports.issue import KINDS, issue_report, needs_draft
 from cloud_api.reports.manifest import verify_files
 from cloud_api.reports.models import AttendanceReport, MealsReport
 from cloud_api.roster.nedb import parse_rows
@@ -27,11 +28,12 @@ from cloud_api.services.gateways import register_gateway
 from cloud_api.services.menus import set_day_menu, set_meal_rules, upsert_dish
 from cloud_api.services.roster_import import import_roster
 from tests.cloud_api.helpers import ADMIN, batch_body, event, signed
-from tests.cloud_api.test_nedb_roster import CHILD, GOOD, HEADER, TEACHER, TEEN
+from tests.cloud_api.test_nedb_roster import CHILD, GOOD, HEADER, TEACHER, TEEN, iin
 
 OCTOBER = [date(2026, 10, d) for d in range(1, 32)]
 SCHOOL_DAYS = [d for d in OCTOBER if is_working_day(d)]
 PLOV = 70000
+BEFORE_OCTOBER = datetime(2026, 9, 1, 9, tzinfo=LOCAL_TZ)  # when the school's roster was imported
 
 
 def at(day: date, clock: str) -> str:
@@ -63,7 +65,7 @@ def school(client: TestClient) -> dict[str, Any]:
     engine = client.app.state.engine  # type: ignore[attr-defined]
     plov = Dish(id=uuid.uuid4(), names={"kk": "Палау", "ru": "Плов"}, price_tiyn=PLOV)
     with engine.begin() as conn:
-        import_roster(conn, "s1", parse_rows([HEADER, *GOOD]), actor="admin")
+        import_roster(conn, "s1", parse_rows([HEADER, *GOOD]), actor="admin", at=BEFORE_OCTOBER)
         who = {r.iin: str(r.id) for r in conn.execute(select(people.c.iin, people.c.id))}
         set_meal_rules(conn, "s1", MealRules(periods=[MealPeriod(name="lunch", starts="12:00", ends="14:00")]),
                        actor="admin")  # fmt: skip
@@ -291,9 +293,8 @@ def test_a_menu_corrected_the_same_day_prices_the_state_share_at_the_newest_pric
 
 
 def test_a_month_still_running_names_only_gateways_silent_for_an_hour(school: dict[str, Any]) -> None:
-    from datetime import datetime, timedelta
+    from datetime import timedelta
 
-    from cloud_api.core.localtime import LOCAL_TZ
     from cloud_api.reports.issue import missing_gateways
 
     with school["engine"].begin() as conn:
@@ -302,3 +303,40 @@ def test_a_month_still_running_names_only_gateways_silent_for_an_hour(school: di
         this_month = now.strftime("%Y-%m")
         assert missing_gateways(conn, this_month, ["s1"], now) == ["gw3"]  # gw1 sent its batches just now
         assert missing_gateways(conn, this_month, ["s1"], now + timedelta(hours=2)) == ["gw1", "gw3"]
+
+
+NEWCOMER = ["student", iin("16052250091"), "Ахметов", "Нұрсұлтан", "2а", "kk", "", "", "", "", ""]
+
+
+def test_a_roster_changed_after_the_month_leaves_its_reports_as_issued(school: dict[str, Any]) -> None:
+    engine = school["engine"]
+    with engine.begin() as conn:
+        assert all(issue_report(conn, "s1", "2026-10", kind).version == 1 for kind in KINDS)
+    moved = [["4а" if (cell == "3б" and row[1] == CHILD) else cell for cell in row] for row in GOOD]
+    renamed = [[*row[:3], "Марлен", *row[4:]] if row[1] == TEACHER else row for row in moved]
+    with engine.begin() as conn:  # later: the child moves class, a name is corrected, a student arrives
+        changed = import_roster(conn, "s1", parse_rows([HEADER, *renamed, NEWCOMER]), actor="admin")
+    assert (changed.created, changed.updated) == (1, 2)
+    with engine.begin() as conn:
+        assert not any(needs_draft(conn, "s1", "2026-10", kind) for kind in KINDS)  # the hourly job skips it
+        again = {kind: issue_report(conn, "s1", "2026-10", kind) for kind in KINDS}  # and by hand: the same
+    assert [(a.version, a.new) for a in again.values()] == [(1, False), (1, False)]
+    content = AttendanceReport.model_validate_json(again["attendance"].files["attendance.json"])
+    assert content.enrolled_students == 2 and max(d.absent for d in content.days) == 1
+    child = next(p for p in content.people if p.person_id == school["who"][CHILD])
+    teacher = next(p for p in content.people if p.person_id == school["who"][TEACHER])
+    assert (child.class_, teacher.name) == ("3Б", "Сейітов Марат")  # as they were in October
+    meals = MealsReport.model_validate_json(again["meals"].files["meals.json"])
+    assert [c.class_ for c in meals.classes] == ["3Б", "9А"]
+
+
+def test_a_student_who_joined_mid_month_is_absent_only_from_that_day(school: dict[str, Any]) -> None:
+    joined = datetime(2026, 10, 15, 10, tzinfo=LOCAL_TZ)
+    with school["engine"].begin() as conn:
+        import_roster(conn, "s1", parse_rows([HEADER, NEWCOMER]), actor="admin", at=joined)
+        issued = issue_report(conn, "s1", "2026-10", "attendance")
+    content = AttendanceReport.model_validate_json(issued.files["attendance.json"])
+    absent = {date.fromisoformat(d.date): d.absent for d in content.days if d.working_day}
+    # the teen comes unnamed on the first school day and not at all after; the newcomer never comes
+    assert absent == {day: (0 if day == SCHOOL_DAYS[0] else 1) + (day >= joined.date()) for day in SCHOOL_DAYS}
+    assert content.enrolled_students == 3
