@@ -72,7 +72,7 @@ class AttendanceDay(_Strict):
     students: int = Field(ge=0)
     staff: int = Field(ge=0)
     anonymous: int = Field(ge=0, description="Entries of children without consent: a count, nobody named.")
-    absent: int = Field(ge=0)
+    absent: int = Field(ge=0, description="Students on the roster that day, working days only, who did not come.")
 
 
 class Visit(_Strict):
@@ -94,9 +94,9 @@ class AttendanceReport(_Strict):
     kind: Literal["attendance"]
     school_id: str
     month: str = Field(pattern=r"^\d{4}-\d{2}$")
-    enrolled_students: int = Field(ge=0)
+    enrolled_students: int = Field(ge=0, description="Students on the roster at the month's end.")
     days: list[AttendanceDay]
-    people: list[PersonAttendance]
+    people: list[PersonAttendance] = Field(description="Names and classes as they were at the month's end.")
 
 
 class RegionDay(_Strict):
