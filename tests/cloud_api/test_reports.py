@@ -257,6 +257,7 @@ def test_the_admin_lists_downloads_and_sees_the_chart(school: dict[str, Any], cl
     assert got.content == issued.files["attendance.xlsx"] and "spreadsheetml" in got.headers["content-type"]
     page = client.get("/admin/schools/s1/reports?lang=ru", headers=admin).text
     assert page.count("<rect") == len(OCTOBER) and "Отчёт о посещаемости" in page
+    assert "· 2026-10</h2>" in page and page.count("</text>") == len(OCTOBER) + 2  # each day named, the scale
     assert client.get("/v1/reports/schema").json()["oneOf"][0]["title"] == "MealsReport"
 
 

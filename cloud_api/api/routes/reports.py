@@ -222,5 +222,6 @@ def reports_page(request: Request, school_id: str, _: SchoolAdmin, engine: Engin
     _ = translator(lang)
     return TEMPLATES.TemplateResponse(
         request, "admin_reports.html",
-        {"_": _, "lang": _.language, "school_id": school_id, "listing": listing, "days": days, "peak": peak},
+        {"_": _, "lang": _.language, "school_id": school_id, "listing": listing, "days": days, "peak": peak,
+         "chart_month": newest.month if newest else ""},
     )  # fmt: skip
