@@ -19,6 +19,7 @@ event (a corrected version) or the warning day may come at any hour.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -168,7 +169,14 @@ def start_scheduler(engine: Engine, settings: CloudSettings) -> BackgroundSchedu
     client = httpx.Client(timeout=30)
     receivers = Receivers(settings.report_receivers, settings.report_region_receivers)
 
+    running = threading.Lock()
+
     def job() -> None:
+        # The 1st's 02:00 run drafts every school and may outlast 02:07, when the hourly one fires:
+        # run side by side they would draft everything twice and race to store the same versions.
+        if not running.acquire(blocking=False):
+            log.info("reports: the previous run is still going; this one is skipped")
+            return
         try:
             result = reports_day(
                 engine, receivers, client, datetime.now(UTC),
@@ -178,6 +186,8 @@ def start_scheduler(engine: Engine, settings: CloudSettings) -> BackgroundSchedu
             log.info("reports: %s", result)
         except Exception:
             log.exception("the report job failed; it runs again within the hour")
+        finally:
+            running.release()
 
     def partitions() -> None:
         with engine.begin() as conn:

@@ -7,8 +7,10 @@ had its October (the ``school`` fixture); school s2's gateway gw2 has never been
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,13 +19,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import insert, select
 
 from cloud_api.core.localtime import LOCAL_TZ
+from cloud_api.db.engine import make_engine
 from cloud_api.db.schema import report_deliveries, report_warnings, schools
+from cloud_api.reports import jobs
 from cloud_api.reports.deliver import Receivers
 from cloud_api.reports.issue import ensure_report_key
 from cloud_api.reports.jobs import DayResult, reports_day
 from cloud_api.reports.models import RegionReport
 from cloud_api.services.accounts import SYSTEM, Role, create_account, grant_role
 from cloud_api.services.gateways import register_gateway
+from cloud_api.settings import CloudSettings
 from simulators.ministry_receiver import ReceiverServer
 from tests.cloud_api.test_reports import school  # noqa: F401  (the fixture: October of school s1)
 
@@ -140,3 +145,34 @@ def test_the_sums_of_a_region_and_the_country_wait_for_their_schools_and_go_to_t
     content = client.get("/v1/regions/almaty/reports/2026-10/1/region.json", headers=region)
     assert RegionReport.model_validate_json(content.content).schools[0].school_id == "s1"
     assert client.get("/v1/country/reports", headers=region).status_code == 403  # the ministry's, not a region's
+
+
+def test_a_run_still_going_makes_the_next_one_skip_not_run_alongside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inside, release, calls = threading.Event(), threading.Event(), []
+
+    def slow_day(*_args: Any, **_kwargs: Any) -> DayResult:
+        calls.append(1)
+        inside.set()
+        assert release.wait(10)
+        return DayResult()
+
+    monkeypatch.setattr(jobs, "reports_day", slow_day)
+    settings = CloudSettings(database_url=f"sqlite:///{tmp_path / 'cloud.db'}", admin_token="t" * 24,
+                             report_scheduler=True)  # fmt: skip
+    scheduler = jobs.start_scheduler(make_engine(settings.database_url), settings)
+    assert scheduler is not None
+    try:
+        monthly, hourly = (scheduler.get_job(name).func for name in ("reports-monthly", "reports-hourly"))
+        first = threading.Thread(target=monthly)  # the 1st's 02:00 run, drafting every school
+        first.start()
+        assert inside.wait(10)
+        hourly()  # 02:07 comes while it runs: skipped at once, not run beside it
+        assert len(calls) == 1
+        release.set()
+        first.join(10)
+        hourly()  # once it is done, the next hour's run goes ahead
+        assert len(calls) == 2
+    finally:
+        scheduler.shutdown(wait=False)
