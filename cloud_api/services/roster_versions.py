@@ -1,8 +1,8 @@
 """Counters that only go up: a school's roster version, and the version of a school's month.
 
 Gateways ask for what changed after the roster version they hold (DESIGN §3), so a version must
-never be handed out twice: the increment is one ``UPDATE … RETURNING`` that PostgreSQL serialises
-with a row lock, inside the caller's transaction. The same lock makes the numbers commit in order:
+never be handed out twice: the increment is one ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` that
+PostgreSQL serialises with a row lock, inside the caller's transaction. The same lock makes the numbers commit in order:
 whoever reads N has seen every change numbered N or less, and a change still uncommitted will be
 seen with a greater number. That is what the hourly report job relies on to skip a report whose
 inputs did not move (:mod:`cloud_api.reports.marks`).
@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Table, insert, select, update
+from sqlalchemy import Connection, Table, select
 
+from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import month_versions, roster_versions
 
 __all__ = ["current_version", "next_month_version", "next_version"]
@@ -36,11 +37,9 @@ def next_month_version(conn: Connection, school_id: str, month: str) -> int:
 
 
 def _bump(conn: Connection, table: Table, **key: Any) -> int:
-    where: list[ColumnElement[bool]] = [table.c[name] == value for name, value in key.items()]
-    bumped = conn.execute(
-        update(table).where(*where).values(version=table.c.version + 1).returning(table.c.version)
-    ).scalar_one_or_none()
-    if bumped is not None:
-        return int(bumped)
-    conn.execute(insert(table).values(**key, version=1))
-    return 1
+    # One statement, not an UPDATE then an INSERT when no row was found: every school's month gets a
+    # new row, and two gateways' first batches of the month would both find none, both insert, and
+    # the second batch would fail whole on the unique key. The upsert waits for the first instead.
+    stmt = dialect_insert(conn, table).values(**key, version=1)
+    stmt = stmt.on_conflict_do_update(index_elements=list(key), set_={"version": table.c.version + 1})
+    return int(conn.execute(stmt.returning(table.c.version)).scalar_one())
