@@ -114,7 +114,10 @@ def school_add(
     Example:
         mektep cloud school-add school-17 --name "№ 17 мектеп-гимназия" --region almaty
     """
-    commands.add_school(load_settings(database_url).database_url, school_id, name, region)
+    try:
+        commands.add_school(load_settings(database_url).database_url, school_id, name, region)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--name") from None
     typer.echo(f"school {school_id} is in region {region}")
 
 

@@ -8,9 +8,10 @@ drafts it again only if the mark has moved since.
 - a school's report: its month's version (an ingest batch with events of the month, a set meal of
   one of its days; :func:`~cloud_api.services.roster_versions.next_month_version`) and, while the
   month runs, its roster version (people, classes, dishes, cards, consents: every change that
-  gateways hold takes one). Once the month is over no roster change reaches its reports: they read
-  the roster as it stood then (:mod:`cloud_api.reports.roster_then`) and each dish at its price of
-  the day, so a card issued or a student imported in November drafts nothing of October;
+  gateways hold takes one). Once the month is over (:func:`month_over`) no roster change reaches
+  its reports: they read the roster as it stood then (:mod:`cloud_api.reports.roster_then`) and
+  each dish at its price of the day, so a card issued or a student imported in November drafts
+  nothing of October;
 - a region's or the country's: how many of its schools have a month version and their sum, and a
   digest of the schools' names (the sums show no people).
 
@@ -22,7 +23,7 @@ the report (a card issued today) may move a school's mark too: it costs a draft 
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -65,9 +66,17 @@ def inputs_mark(conn: Connection, subject: str, month: str, kind: str) -> str:
     return f"schools {count}, months {total}, names {names}"
 
 
-def month_over(month: str) -> bool:
-    """Whether ``YYYY-MM`` has ended (Asia/Almaty), by the clock the roster's journal is written with."""
-    return datetime.now(LOCAL_TZ).strftime("%Y-%m") > month
+# A roster change is journalled at the time its import began and seen when it commits: one begun at
+# 23:59 on the last day may commit after midnight. None takes two hours, and the month's reports are
+# first built at 02:00 on the 1st, so from then on no roster change can reach them.
+SETTLED = timedelta(hours=2)
+
+
+def month_over(month: str, now: datetime | None = None) -> bool:
+    """Whether ``YYYY-MM`` has ended (Asia/Almaty) and settled, by the clock the journal is written with."""
+    first = date.fromisoformat(f"{month}-01")
+    end = datetime.combine((first + timedelta(days=32)).replace(day=1), time(0), LOCAL_TZ)
+    return (now or datetime.now(UTC)) >= end + SETTLED
 
 
 def noted_mark(conn: Connection, subject: str, month: str, kind: str) -> str | None:

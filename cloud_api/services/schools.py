@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
+from cloud_api.core.formulas import FORMULA_STARTS, starts_like_a_formula
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import schools
 
@@ -12,6 +13,11 @@ __all__ = ["place_school"]
 
 
 def place_school(conn: Connection, school_id: str, name: str, region_id: str) -> None:
-    """Name the school and put it in ``region_id`` (again: rename it, or move it to another region)."""
+    """Name the school and put it in ``region_id`` (again: rename it, or move it to another region).
+
+    Raises ``ValueError`` for a name a spreadsheet would run: the region's CSV files list it.
+    """
+    if starts_like_a_formula(name):
+        raise ValueError(f"the school's name begins like a spreadsheet formula ({' '.join(FORMULA_STARTS[:4])})")
     stmt = dialect_insert(conn, schools).values(school_id=school_id, name=name, region_id=region_id)
     conn.execute(stmt.on_conflict_do_update(index_elements=["school_id"], set_={"name": name, "region_id": region_id}))

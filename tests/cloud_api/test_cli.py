@@ -66,6 +66,12 @@ def test_school_add_places_then_moves_a_school(tmp_path: Path) -> None:
             ("s1", "№ 17", "abay")
         ]  # fmt: skip
     engine.dispose()
+    formula = runner.invoke(app, ["school-add", "s2", "--name", "=HYPERLINK(\"x\")", "--region", "abay",
+                                  "--database-url", url], env={"COLUMNS": "200"})  # fmt: skip
+    assert formula.exit_code == 2 and "spreadsheet formula" in formula.output  # the region's CSV lists names
+    with engine.connect() as conn:
+        assert conn.execute(select(schools.c.school_id)).scalars().all() == ["s1"]
+    engine.dispose()
 
 
 def test_gateway_add_needs_the_key_in_the_environment(tmp_path: Path) -> None:

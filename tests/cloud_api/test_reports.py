@@ -21,6 +21,7 @@ from cloud_api.db.schema import deployment_keys, dish_versions, people, reports
 from cloud_api.reports.deadline import is_working_day
 from cloud_api.reports.issue import KINDS, issue_report, needs_draft
 from cloud_api.reports.manifest import verify_files
+from cloud_api.reports.marks import month_over
 from cloud_api.reports.models import AttendanceReport, MealsReport
 from cloud_api.roster.nedb import parse_rows
 from cloud_api.roster_contract import Dish, MealPeriod, MealRules, SetMeal
@@ -341,3 +342,11 @@ def test_a_student_who_joined_mid_month_is_absent_only_from_that_day(school: dic
     # the teen comes unnamed on the first school day and not at all after; the newcomer never comes
     assert absent == {day: (0 if day == SCHOOL_DAYS[0] else 1) + (day >= joined.date()) for day in SCHOOL_DAYS}
     assert content.enrolled_students == 3
+
+
+def test_a_month_is_over_for_its_roster_two_hours_after_midnight() -> None:
+    # an import begun at 23:59 on the 31st is journalled then but may commit after midnight
+    assert not month_over("2026-10", datetime(2026, 11, 1, 1, 59, tzinfo=LOCAL_TZ))
+    assert month_over("2026-10", datetime(2026, 11, 1, 2, 0, tzinfo=LOCAL_TZ))  # the first build
+    assert month_over("2026-12", datetime(2027, 1, 1, 2, 0, tzinfo=LOCAL_TZ))
+    assert not month_over("2026-12", datetime(2026, 12, 31, 23, 0, tzinfo=LOCAL_TZ))
