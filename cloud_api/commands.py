@@ -98,8 +98,10 @@ def import_roster_file(
     actor: str,
     on_parsed: Callable[[int], None] = lambda _n: None,
     progress: Callable[[int], None] = lambda _n: None,
+    complete: bool = False,
 ) -> ImportReport:
-    """Migrate, then import an NEDB export into ``school_id`` in one transaction.
+    """Migrate, then import an NEDB export into ``school_id`` in one transaction (see
+    :func:`~cloud_api.services.roster_import.import_roster` for ``complete``).
 
     ``on_parsed(rows)`` is called once the file is read, ``progress(n)`` as rows are stored.
     """
@@ -109,6 +111,6 @@ def import_roster_file(
     engine = make_engine(database_url)
     try:
         with engine.begin() as conn:
-            return import_roster(conn, school_id, roster, actor=actor, progress=progress)
+            return import_roster(conn, school_id, roster, actor=actor, progress=progress, complete=complete)
     finally:
         engine.dispose()

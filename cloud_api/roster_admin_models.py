@@ -93,6 +93,10 @@ class ImportResult(BaseModel):
     unchanged: int
     links_added: int = Field(description="Guardian-child links added.")
     links_removed: int = Field(description="Guardian-child links the file no longer lists, removed.")
+    left: int = Field(0, description="Students and staff a complete export no longer lists, marked inactive.")
+    departures_held: bool = Field(
+        False, description="A complete export with refused rows: nobody was marked as left (import it again mended)."
+    )
     version: int = Field(description="The school's roster version after the import.")
     refused: list[RefusedRow]
 

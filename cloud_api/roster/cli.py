@@ -27,14 +27,20 @@ def import_(
     school: str = typer.Option(..., "--school", help="School id the roster belongs to."),
     actor: str = typer.Option(getpass.getuser(), help="Who imports (kept in the audit journal)."),
     language: str = typer.Option("ru", "--lang", help="Language of the report: kk, ru or en."),
+    complete: bool = typer.Option(
+        False, "--complete", help="The file lists everyone of the school: students and staff it leaves out have left."
+    ),
     database_url: str | None = typer.Option(None, help=DB_HELP),
 ) -> None:
     """Import students, staff and guardians; bad rows are listed (row, column, why), good rows stored.
 
     Importing the same file again changes nothing; every change is kept in the audit journal.
 
+    With --complete the file is the school's whole roster: the students and staff it no longer lists
+    are marked as gone (inactive), unless a row is refused.
+
     Example:
-        mektep roster import nedb-export.xlsx --school demo-school --lang kk
+        mektep roster import nedb-export.xlsx --school demo-school --lang kk --complete
     """
     _ = translator(language)
     console = Console()
@@ -45,7 +51,7 @@ def import_(
             report = commands.import_roster_file(
                 load_settings(database_url).database_url, file, school, actor=actor,
                 on_parsed=lambda rows: progress.update(task, total=rows),
-                progress=lambda n: progress.advance(task, n),
+                progress=lambda n: progress.advance(task, n), complete=complete,
             )  # fmt: skip
         except RosterFileError as exc:  # the file as a whole is unusable: missing columns, not a roster
             columns = f": {', '.join(exc.columns)}" if exc.columns else ""
@@ -55,6 +61,10 @@ def import_(
         _("Created {created}, updated {updated}, unchanged {unchanged}; roster version {version}.",
           created=report.created, updated=report.updated, unchanged=report.unchanged, version=report.version)
     )  # fmt: skip
+    if report.left:
+        console.print(_("Marked as gone, no longer in the complete export: {left}.", left=report.left))
+    if report.departures_held:
+        console.print(_("Nobody was marked as gone: some rows were refused. Mend them and import the file again."))
     if report.problems:
         table = Table(title=_("Rows not imported"))
         for header in (_("Row"), _("Column"), _("Problem"), _("Value")):

@@ -41,6 +41,8 @@ class ImportReport:
     unchanged: int = 0
     links_added: int = 0
     links_removed: int = 0
+    left: int = 0  # students and staff a complete export no longer lists, marked as gone
+    departures_held: bool = False  # a complete export with refused rows: nobody is marked as gone
     problems: list[RowProblem] = field(default_factory=list)
     version: int = 0  # the school's roster version after the import
 
@@ -53,8 +55,14 @@ def import_roster(
     actor: str,
     progress: Callable[[int], None] = lambda _n: None,
     at: datetime | None = None,
+    complete: bool = False,
 ) -> ImportReport:
     """Store the good rows of ``roster`` for ``school_id``; ``progress(n)`` after each n rows.
+
+    A ``complete`` export lists everyone of the school: the students and staff it no longer lists
+    have left, and are marked inactive (their cards stop opening the doors, the attendance report
+    stops counting them absent). Only when every row of it was good: a refused row may be one of
+    them, so then nobody is marked, and the report says so.
 
     ``at`` is when the journal says the changes were made (now unless given): a month's reports
     read the roster as it stood then (:mod:`cloud_api.reports.roster_then`).
@@ -99,6 +107,8 @@ def import_roster(
         if done % 500 == 0:
             progress(500)
     progress(len(ordered) % 500)
+    if complete:
+        _departures(roster, stored, now, updates, audit, report)
     links = _link_changes(conn, school_id, guardians, stored, audit, report)
     if not audit:
         report.version = current_version(conn, school_id)
@@ -128,6 +138,28 @@ def import_roster(
         )
     write_audit(conn, school_id, actor, now, audit)
     return report
+
+
+def _departures(
+    roster: ParsedRoster,
+    stored: dict[str, dict[str, Any]],
+    now: datetime,
+    updates: list[dict[str, Any]],
+    audit: list[AuditEntry],
+    report: ImportReport,
+) -> None:
+    """Mark as gone the active students and staff that a complete export no longer lists."""
+    if report.problems:
+        report.departures_held = True
+        return
+    listed = {row.iin for row in roster.rows}
+    for iin, current in stored.items():
+        if iin in listed or not current["active"] or current["role"] == Role.GUARDIAN.value:
+            continue
+        updates.append({"b_id": current["id"], **{k: current[k] for k in FIELDS}, "active": False, "updated_at": now})
+        audit.append(AuditEntry("update", "person", str(current["id"]), {"active": True}, {"active": False}))
+        current["active"] = False
+        report.left += 1
 
 
 def _fields(row: PersonRow) -> dict[str, Any]:

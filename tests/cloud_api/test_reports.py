@@ -350,3 +350,15 @@ def test_a_month_is_over_for_its_roster_two_hours_after_midnight() -> None:
     assert month_over("2026-10", datetime(2026, 11, 1, 2, 0, tzinfo=LOCAL_TZ))  # the first build
     assert month_over("2026-12", datetime(2027, 1, 1, 2, 0, tzinfo=LOCAL_TZ))
     assert not month_over("2026-12", datetime(2026, 12, 31, 23, 0, tzinfo=LOCAL_TZ))
+
+
+def test_a_student_who_left_mid_month_is_absent_only_until_then(school: dict[str, Any]) -> None:
+    left = datetime(2026, 10, 20, 10, tzinfo=LOCAL_TZ)  # the complete export of the 20th no longer lists the teen
+    stayed = [row for row in GOOD if row[1] != TEEN]
+    with school["engine"].begin() as conn:
+        import_roster(conn, "s1", parse_rows([HEADER, *stayed]), actor="admin", at=left, complete=True)
+        issued = issue_report(conn, "s1", "2026-10", "attendance")
+    content = AttendanceReport.model_validate_json(issued.files["attendance.json"])
+    absent = {date.fromisoformat(d.date): d.absent for d in content.days if d.working_day}
+    assert absent == {day: int(SCHOOL_DAYS[0] < day < left.date()) for day in SCHOOL_DAYS}
+    assert content.enrolled_students == 1

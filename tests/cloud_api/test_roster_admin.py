@@ -148,6 +148,18 @@ def test_a_csv_upload_stores_the_good_rows_names_the_bad_ones_and_again_changes_
     assert 'mektep_roster_rows_refused_total{code="iin_bad_check_digit"}' in metrics
 
 
+def test_a_complete_upload_marks_who_it_leaves_out_as_gone(school: School) -> None:
+    assert school.upload(csv_bytes([HEADER, *GOOD])).status_code == 200
+    stayed = [row for row in GOOD if row[1] != TEEN]
+    export = {"file": ("nedb.csv", csv_bytes([HEADER, *stayed]), CSV)}
+    url = "/v1/schools/s1/roster/import?complete=true"
+    r = school.client.post(url, files=export, headers=school.head)
+    assert r.status_code == 200, r.text
+    assert (r.json()["left"], r.json()["departures_held"], r.json()["version"]) == (1, False, 2)
+    listed = school.client.get("/v1/schools/s1/people", headers=school.head, params={"q": TEEN}).json()["items"]
+    assert [p["active"] for p in listed] == [False]
+
+
 def test_an_xlsx_upload_creates_people_even_with_iins_typed_as_numbers(school: School) -> None:
     rows: list[list[Any]] = [HEADER, *GOOD]
     rows[1] = [*GOOD[0][:1], int(CHILD), *GOOD[0][2:]]  # Excel keeps a typed IIN as a number

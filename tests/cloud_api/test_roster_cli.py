@@ -7,7 +7,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from mektep.cli import app
-from tests.cloud_api.test_nedb_roster import CHILD, GOOD, HEADER
+from tests.cloud_api.test_nedb_roster import CHILD, GOOD, HEADER, TEEN
 
 runner = CliRunner(env={"COLUMNS": "160"})  # a wide terminal: the table keeps a message on one line
 
@@ -37,3 +37,19 @@ def test_a_file_that_is_not_a_roster_is_refused_whole(tmp_path: Path) -> None:
     # said in the admin's language (Russian unless --lang), naming the columns to add
     text = " ".join(result.output.split())
     assert result.exit_code == 2 and "нет обязательных столбцов: role, iin, last_name, first_name" in text
+
+
+def test_a_complete_export_names_how_many_left_and_holds_them_while_a_row_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cloud.db'}"
+
+    def import_(name: str, rows: list[list[str]]) -> str:
+        export = tmp_path / name
+        export.write_text("\n".join(";".join(row) for row in [HEADER, *rows]), encoding="utf-8")
+        args = ["roster", "import", str(export), "--school", "s1", "--lang", "kk", "--complete", "--database-url", url]
+        return " ".join(runner.invoke(app, args).output.split())
+
+    import_("all.csv", GOOD)
+    bad = ["student", CHILD[:11] + str((int(CHILD[11]) + 1) % 10), "Ахметов", "Дана", "2А"] + [""] * 6
+    stayed = [row for row in GOOD if row[1] != TEEN]
+    assert "Ешкім шығып кетті деп белгіленбеді" in import_("broken.csv", [*stayed, bad])
+    assert "Шығып кетті деп белгіленді (толық тізімде жоқ): 1." in import_("stayed.csv", stayed)

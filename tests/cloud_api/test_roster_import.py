@@ -67,3 +67,37 @@ def test_bad_rows_are_reported_and_the_good_ones_imported(engine: Engine) -> Non
         RowProblem(7, "iin", "iin_not_twelve_digits", "123"),
         RowProblem(6, "children", "unknown_child", stranger),
     ]
+
+
+def test_a_complete_export_marks_the_students_and_staff_it_leaves_out_as_gone(engine: Engine) -> None:
+    run(engine, GOOD)
+    stayed = [row for row in GOOD if row[1] not in (TEEN, TEACHER)]  # the teen moved away, the teacher retired
+    with engine.begin() as conn:
+        partial = import_roster(conn, "s1", parse_rows([HEADER, *stayed]), actor="admin@s1")
+    assert partial.left == 0  # a file that is not said to be complete removes nobody
+    with engine.begin() as conn:
+        report = import_roster(conn, "s1", parse_rows([HEADER, *stayed]), actor="admin@s1", complete=True)
+    assert (report.left, report.departures_held, report.updated, report.version) == (2, False, 0, 2)
+    with engine.connect() as conn:
+        active = dict(conn.execute(select(people.c.iin, people.c.active)).all())
+        gone = [e for e in audit_entries(conn, "s1", "person") if e["after"] == {"active": False}]
+    assert active == {CHILD: True, TEEN: False, MOTHER: True, TEACHER: False}  # a guardian is not "gone"
+    assert len(gone) == 2 and all(e["before"] == {"active": True} for e in gone)
+    with engine.begin() as conn:
+        again = import_roster(conn, "s1", parse_rows([HEADER, *stayed]), actor="admin@s1", complete=True)
+    assert (again.left, again.version) == (0, 2)  # the same file again changes nothing
+    back = run(engine, GOOD)  # the teen came back
+    assert back.updated == 2
+    with engine.connect() as conn:
+        assert conn.execute(select(people.c.active).where(people.c.iin == TEEN)).scalar_one() is True
+
+
+def test_a_complete_export_with_a_refused_row_marks_nobody_as_gone(engine: Engine) -> None:
+    run(engine, GOOD)
+    broken = [[*GOOD[1][:1], TEEN[:-1] + str((int(TEEN[-1]) + 1) % 10), *GOOD[1][2:]]]  # the teen's IIN mistyped
+    rows = [GOOD[0], *broken, GOOD[2]]
+    with engine.begin() as conn:
+        report = import_roster(conn, "s1", parse_rows([HEADER, *rows]), actor="admin@s1", complete=True)
+    assert report.departures_held and report.left == 0 and [p.code for p in report.problems] == ["iin_bad_check_digit"]
+    with engine.connect() as conn:
+        assert all(conn.execute(select(people.c.active)).scalars())  # the teen may be the refused row

@@ -103,6 +103,11 @@ async def import_export(
     principal: SchoolAdmin,
     engine: EngineDep,
     settings: SettingsDep,
+    complete: Annotated[
+        bool,
+        Query(description="The file lists everyone of the school: students and staff it leaves out have left "
+                          "(marked inactive), unless a row is refused."),
+    ] = False,
     accept_language: AcceptLanguage = None,
 ) -> ImportResult:
     """Store the good rows of the uploaded export; the refused rows are listed with row, column and reason.
@@ -119,11 +124,17 @@ async def import_export(
         ROSTER_FILES_REFUSED.labels(refused.code).inc()
         raise coded_error(refused.status, refused.code, accept_language) from None
     # Parsing and storing are blocking (openpyxl, the database): off the event loop.
-    return await run_in_threadpool(_import, engine, school_id, data, kind, principal.actor, accept_language)
+    return await run_in_threadpool(_import, engine, school_id, data, kind, principal.actor, complete, accept_language)
 
 
 def _import(
-    engine: Engine, school_id: str, data: bytes, kind: FileKind, actor: str, accept_language: str | None
+    engine: Engine,
+    school_id: str,
+    data: bytes,
+    kind: FileKind,
+    actor: str,
+    complete: bool,
+    accept_language: str | None,
 ) -> ImportResult:
     _ = translator(language_of(accept_language))
     try:
@@ -134,7 +145,7 @@ def _import(
         raise coded_error(422, error.code, accept_language, errors=missing or None) from None
     try:
         with engine.begin() as conn:
-            report = import_roster(conn, school_id, roster, actor=actor)
+            report = import_roster(conn, school_id, roster, actor=actor, complete=complete)
     except IntegrityError:
         # Two imports of one school at once: both saw the same person missing and both inserted.
         raise coded_error(409, "roster_busy", accept_language) from None
@@ -146,7 +157,8 @@ def _import(
     ]
     return ImportResult(
         created=report.created, updated=report.updated, unchanged=report.unchanged,
-        links_added=report.links_added, links_removed=report.links_removed, version=report.version, refused=refused,
+        links_added=report.links_added, links_removed=report.links_removed, left=report.left,
+        departures_held=report.departures_held, version=report.version, refused=refused,
     )  # fmt: skip
 
 
