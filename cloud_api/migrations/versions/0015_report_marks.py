@@ -39,8 +39,15 @@ def upgrade() -> None:
         sa.Column("mark", sa.String(128), nullable=False),
         sa.Column("drafted_at", sa.DateTime(timezone=True), nullable=False),
     )
-    op.create_index("packets_gateway_received_at", "packets", ["gateway_id", "received_at"])
     op.create_index("gateways_school", "gateways", ["school_id"])
+    columns = ["gateway_id", "received_at"]
+    if op.get_bind().dialect.name != "postgresql":
+        op.create_index("packets_gateway_received_at", "packets", columns)
+        return
+    # The packet log keeps every batch for the retention period: a plain CREATE INDEX would hold every
+    # gateway's ingest until it is built. CONCURRENTLY lets batches in meanwhile, outside a transaction.
+    with op.get_context().autocommit_block():
+        op.create_index("packets_gateway_received_at", "packets", columns, postgresql_concurrently=True)
 
 
 def downgrade() -> None:
