@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import importlib.resources
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-__all__ = ["LOCAL_TZ", "local_date", "with_offset"]
+__all__ = ["LOCAL_TZ", "day_end", "local_date", "month_end", "with_offset"]
 
 
 def _load_zone(key: str) -> ZoneInfo:
@@ -25,6 +25,17 @@ LOCAL_TZ = _load_zone("Asia/Almaty")
 def local_date(at: datetime) -> date:
     """The day ``at`` falls on in Asia/Almaty (``at`` must be aware)."""
     return at.astimezone(LOCAL_TZ).date()
+
+
+def day_end(day: date) -> datetime:
+    """The local midnight that ends ``day``: the first instant of the next."""
+    return datetime.combine(day + timedelta(days=1), time(0), LOCAL_TZ)
+
+
+def month_end(month: str) -> datetime:
+    """The local midnight that ends ``YYYY-MM``."""
+    first = date.fromisoformat(f"{month}-01")
+    return day_end((first + timedelta(days=32)).replace(day=1) - timedelta(days=1))
 
 
 def with_offset(at: datetime, offset_minutes: int) -> datetime:

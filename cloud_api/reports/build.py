@@ -14,12 +14,12 @@ anything changed between two issues (:mod:`cloud_api.reports.issue`).
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, String, func, select, type_coerce
 
-from cloud_api.core.localtime import LOCAL_TZ
+from cloud_api.core.localtime import day_end
 from cloud_api.db.schema import dish_versions, rollup_presence, set_meals
 from cloud_api.reports.deadline import is_working_day
 from cloud_api.reports.roster_then import roster_then
@@ -54,7 +54,7 @@ def _day_menus(conn: Connection, school_id: str, days: list[date]) -> dict[tuple
 
     def dish_on(dish_id: str, day: date) -> dict[str, Any] | None:
         # The price a dish had on that day: its newest version made before the day ended (local).
-        end = datetime.combine(day + timedelta(days=1), time(0), LOCAL_TZ)
+        end = day_end(day)
         known = [v for v in versions.get(dish_id, []) if v.at <= end] or versions.get(dish_id, [])[:1]
         if not known:
             return None

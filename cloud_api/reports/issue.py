@@ -26,14 +26,14 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Engine, exists, insert, select
 
-from cloud_api.core.localtime import LOCAL_TZ
+from cloud_api.core.localtime import month_end
 from cloud_api.db.schema import gateways, packets, reports
 from cloud_api.reports.build import attendance_report, meals_report
 from cloud_api.reports.formats import FORMATS, canonical_json, render
@@ -88,16 +88,11 @@ def _new_report_key() -> tuple[str, str]:
     return private.decode(), base64.b64encode(key.public_key().public_bytes_raw()).decode()
 
 
-def _month_end(month: str) -> datetime:
-    first = date.fromisoformat(f"{month}-01")
-    return datetime.combine((first + timedelta(days=32)).replace(day=1), time(0), LOCAL_TZ)
-
-
 def missing_gateways(conn: Connection, month: str, covered: Any, now: datetime | None = None) -> list[str]:
     """The gateways of the ``covered`` schools (see :func:`schools_of`) not heard from (a batch or a
     roster pull) since ``month`` ended; for a month still running, not within the last hour."""
     now = now or datetime.now(UTC)
-    end = min(_month_end(month), now - timedelta(hours=1))
+    end = min(month_end(month), now - timedelta(hours=1))
     # One probe of (gateway, received_at) per gateway: the hourly job asks this of every school, and
     # grouping the whole packet log (every batch kept for the retention period) each time would not do.
     heard = exists().where(packets.c.gateway_id == gateways.c.gateway_id, packets.c.received_at >= end)

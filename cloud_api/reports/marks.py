@@ -23,12 +23,12 @@ the report (a card issued today) may move a school's mark too: it costs a draft 
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from cloud_api.core.localtime import LOCAL_TZ
+from cloud_api.core.localtime import month_end
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import month_versions, report_marks, roster_versions, schools
 
@@ -74,9 +74,7 @@ SETTLED = timedelta(hours=2)
 
 def month_over(month: str, now: datetime | None = None) -> bool:
     """Whether ``YYYY-MM`` has ended (Asia/Almaty) and settled, by the clock the journal is written with."""
-    first = date.fromisoformat(f"{month}-01")
-    end = datetime.combine((first + timedelta(days=32)).replace(day=1), time(0), LOCAL_TZ)
-    return (now or datetime.now(UTC)) >= end + SETTLED
+    return (now or datetime.now(UTC)) >= month_end(month) + SETTLED
 
 
 def noted_mark(conn: Connection, subject: str, month: str, kind: str) -> str | None:

@@ -17,12 +17,12 @@ first import).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, select
 
-from cloud_api.core.localtime import LOCAL_TZ
+from cloud_api.core.localtime import day_end
 from cloud_api.db.schema import audit_log, people
 
 __all__ = ["PERSON", "RosterThen", "roster_then"]
@@ -44,7 +44,7 @@ def roster_then(conn: Connection, school_id: str, days: list[date]) -> RosterThe
     change made after each day's end."""
     live = select(people.c.id, *(people.c[k] for k in _KEPT)).where(people.c.school_id == school_id)
     state: dict[str, dict[str, Any]] = {str(r.id): dict(zip(_KEPT, r[1:], strict=True)) for r in conn.execute(live)}
-    ends = [datetime.combine(day + timedelta(days=1), time(0), LOCAL_TZ) for day in days]
+    ends = [day_end(day) for day in days]
     a = audit_log.c
     changes = conn.execute(
         select(a.at, a.action, a.entity_id, a.before)

@@ -2,10 +2,10 @@
 
 Gateways ask for what changed after the roster version they hold (DESIGN §3), so a version must
 never be handed out twice: the increment is one ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` that
-PostgreSQL serialises with a row lock, inside the caller's transaction. The same lock makes the numbers commit in order:
-whoever reads N has seen every change numbered N or less, and a change still uncommitted will be
-seen with a greater number. That is what the hourly report job relies on to skip a report whose
-inputs did not move (:mod:`cloud_api.reports.marks`).
+PostgreSQL serialises with a row lock, inside the caller's transaction. The same lock makes the
+numbers commit in order: whoever reads N has seen every change numbered N or less, and a change
+still uncommitted will be seen with a greater number. That is what the hourly report job relies on
+to skip a report whose inputs did not move (:mod:`cloud_api.reports.marks`).
 """
 
 from __future__ import annotations
