@@ -19,8 +19,9 @@ from mektep.i18n import translator
 
 __all__ = ["DB_HELP", "admin_add", "app", "gateway_add", "init", "load_settings", "migrate", "prune_journal", "serve"]
 
-app = typer.Typer(help="The cloud API: serve it, migrate its database, register gateways.", no_args_is_help=True,
-                  add_completion=False)  # fmt: skip
+app = typer.Typer(
+    help="The cloud API: serve it, migrate its database, register gateways.", no_args_is_help=True, add_completion=False
+)
 DB_HELP = "SQLAlchemy URL [default: $MEKTEP_CLOUD_DATABASE_URL, else sqlite:///var/cloud/cloud.db]"
 
 
@@ -145,8 +146,9 @@ def admin_add(
     if password_env is not None:
         password = os.environ.get(password_env, "")
         if not password:
-            raise typer.BadParameter(_("environment variable {name} is not set", name=password_env),
-                                     param_hint="--password-env")  # fmt: skip
+            raise typer.BadParameter(
+                _("environment variable {name} is not set", name=password_env), param_hint="--password-env"
+            )
     else:
         password = typer.prompt(_("Password"), hide_input=True)
         if typer.prompt(_("Repeat the password"), hide_input=True) != password:

@@ -129,9 +129,15 @@ class SerialLineDriver(LinkDriver, Generic[T]):
         """Open the port non-blocking; a missing port raises ``OSError`` and ``run()`` retries."""
         c = self.config
         self._serial = serial.Serial(
-            c.port, c.baud, bytesize=c.bytesize, parity=c.parity, stopbits=c.stopbits,
-            timeout=0, write_timeout=0, exclusive=True,
-        )  # fmt: skip
+            c.port,
+            c.baud,
+            bytesize=c.bytesize,
+            parity=c.parity,
+            stopbits=c.stopbits,
+            timeout=0,
+            write_timeout=0,
+            exclusive=True,
+        )
 
     async def read(self, sink: ReadSink) -> None:
         """Decode bytes as they arrive until the port goes away (then raise :class:`LinkLost`)."""

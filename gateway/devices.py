@@ -33,9 +33,13 @@ class Devices(NamedTuple):
 
 def _line(device: ReaderConfig | RelayBoardConfig) -> dict[str, Any]:
     return {
-        "reader_id": device.id, "port": device.port, "baud": device.baud,
-        "bytesize": device.bytesize, "parity": device.parity, "stopbits": device.stopbits,
-    }  # fmt: skip
+        "reader_id": device.id,
+        "port": device.port,
+        "baud": device.baud,
+        "bytesize": device.bytesize,
+        "parity": device.parity,
+        "stopbits": device.stopbits,
+    }
 
 
 def _reader(reader: ReaderConfig) -> dict[str, Any]:

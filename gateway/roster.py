@@ -34,8 +34,10 @@ def m001_roster(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE roster_people (id TEXT PRIMARY KEY, body TEXT NOT NULL)")
     db.execute("CREATE TABLE roster_credentials (credential_hash TEXT PRIMARY KEY, body TEXT NOT NULL)")
     db.execute("CREATE TABLE roster_dishes (id TEXT PRIMARY KEY, body TEXT NOT NULL)")
-    db.execute("CREATE TABLE roster_menu (day TEXT NOT NULL, period TEXT NOT NULL, body TEXT NOT NULL, "
-               "PRIMARY KEY (day, period))")  # fmt: skip
+    db.execute(
+        "CREATE TABLE roster_menu (day TEXT NOT NULL, period TEXT NOT NULL, body TEXT NOT NULL, "
+        "PRIMARY KEY (day, period))"
+    )
     db.execute("CREATE TABLE roster_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
 

@@ -29,9 +29,22 @@ __all__ = ["create_ui_app"]
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 # Messages the page's script needs, sent to it already translated.
 PAGE_MESSAGES = [
-    "entry", "exit", "meal", "denied", "device_status", "granted", "recorded",
-    "pending", "delivered", "rejected", "online", "offline", "no_roster", "unknown_reader", "storage_error",
-]  # fmt: skip
+    "entry",
+    "exit",
+    "meal",
+    "denied",
+    "device_status",
+    "granted",
+    "recorded",
+    "pending",
+    "delivered",
+    "rejected",
+    "online",
+    "offline",
+    "no_roster",
+    "unknown_reader",
+    "storage_error",
+]
 
 
 def create_ui_app(

@@ -61,11 +61,17 @@ def grant_latency(workdir: Path, taps: int, rate: float) -> list[float]:
     cloud = CloudProcess(workdir / "cloud")
     reader = SerialReaderSim(workdir / "ttyIN")
     env = write_site(
-        workdir / "gw" / "site.yaml", school_id="bench", gateway_id="gw-bench", cloud_url=cloud.url,
-        data_dir=workdir / "gw" / "data", terminals=[], mqtt_port=None,
-        readers=[{"id": "in-1", "framing": "em4100", "port": str(reader.link), "direction": "entry",
-                  "repeat_suppress_s": 0}],
-    )  # fmt: skip
+        workdir / "gw" / "site.yaml",
+        school_id="bench",
+        gateway_id="gw-bench",
+        cloud_url=cloud.url,
+        data_dir=workdir / "gw" / "data",
+        terminals=[],
+        mqtt_port=None,
+        readers=[
+            {"id": "in-1", "framing": "em4100", "port": str(reader.link), "direction": "entry", "repeat_suppress_s": 0}
+        ],
+    )
     gateway = GatewayProcess(workdir / "gw" / "site.yaml", env)
     latencies: list[float] = []
     try:
@@ -102,8 +108,15 @@ async def _pipeline_rate(path: Path, n: int) -> float:
         if answered == n:
             done.set()
 
-    pipeline = Pipeline(school_id="bench", gateway_id="gw-bench", credential_key=b"k", storage=storage,
-                        policy=NoRosterPolicy(), points=POINTS, feedback=feedback)  # fmt: skip
+    pipeline = Pipeline(
+        school_id="bench",
+        gateway_id="gw-bench",
+        credential_key=b"k",
+        storage=storage,
+        policy=NoRosterPolicy(),
+        points=POINTS,
+        feedback=feedback,
+    )
     task = asyncio.create_task(pipeline.run())
     reads = _reads(n)
     start = time.perf_counter()
@@ -120,9 +133,20 @@ async def _pipeline_rate(path: Path, n: int) -> float:
 
 
 def _event_json(i: int) -> str:
-    return json.dumps({"id": str(uuid7()), "seq": i, "school_id": "bench", "gateway_id": "gw-bench",
-                       "device_id": "in-1", "kind": "entry", "occurred_at": utcnow().isoformat(),
-                       "decision": "granted", "reason": "no_roster", "credential_hash": "0" * 64})  # fmt: skip
+    return json.dumps(
+        {
+            "id": str(uuid7()),
+            "seq": i,
+            "school_id": "bench",
+            "gateway_id": "gw-bench",
+            "device_id": "in-1",
+            "kind": "entry",
+            "occurred_at": utcnow().isoformat(),
+            "decision": "granted",
+            "reason": "no_roster",
+            "credential_hash": "0" * 64,
+        }
+    )
 
 
 def peer_rate(path: Path, n: int) -> float:
@@ -172,9 +196,18 @@ def floor_rate(path: Path, n: int, batch: int = 512) -> float:
     for i in range(1, n + 1, batch):
         rows = []
         for seq in range(i, min(n + 1, i + batch)):
-            draft = Draft(str(uuid7()), "bench", "gw-bench", "in-1", EventKind.ENTRY,
-                          utcnow().astimezone(LOCAL_TZ).isoformat(), Decision.GRANTED, "no_roster",
-                          credential_kind=CredentialKind.EM4100, credential_hash=hasher(f"{seq:010X}"))  # fmt: skip
+            draft = Draft(
+                str(uuid7()),
+                "bench",
+                "gw-bench",
+                "in-1",
+                EventKind.ENTRY,
+                utcnow().astimezone(LOCAL_TZ).isoformat(),
+                Decision.GRANTED,
+                "no_roster",
+                credential_kind=CredentialKind.EM4100,
+                credential_hash=hasher(f"{seq:010X}"),
+            )
             rows.append((seq, draft.id, draft.body(seq)))
         conn.execute("BEGIN")
         conn.executemany("INSERT INTO events VALUES (?, ?, ?)", rows)
@@ -198,8 +231,15 @@ async def _drain_rate(workdir: Path, n: int) -> float:
             for _ in range(min(5000, n - i))
         ]
         await storage.call(lambda o, b=batch: o.record(b))
-    forwarder = Forwarder(storage=storage, gateway_id="gw-bench", key=key.encode(), base_url=cloud.url,
-                          batch_size=1000, retry_initial_s=0.1, retry_max_s=1.0)  # fmt: skip
+    forwarder = Forwarder(
+        storage=storage,
+        gateway_id="gw-bench",
+        key=key.encode(),
+        base_url=cloud.url,
+        batch_size=1000,
+        retry_initial_s=0.1,
+        retry_max_s=1.0,
+    )
     start = time.perf_counter()
     task = asyncio.create_task(forwarder.run())
     while outbox.counts().pending:
@@ -345,10 +385,16 @@ def report(
     figures = bench_report(students=students, schools=schools, postgres_url=None if no_postgres else postgres_url)
     goals = {"school_report_s": "≤ 2", "region_report_s_postgres": "≤ 60"}
     table = _figures_table(f"mektep bench report ({schools} schools of {students})", figures, goals, digits=3)
-    table.add_row("school report / XlsxWriter writing the табель alone",
-                  f"{figures['school_report_s'] / figures['baseline_tabel_xlsx_s']:.2f}×", "")  # fmt: skip
-    table.add_row("openpyxl / XlsxWriter writing the табель",
-                  f"{figures['baseline_tabel_openpyxl_s'] / figures['baseline_tabel_xlsx_s']:.2f}×", "")  # fmt: skip
+    table.add_row(
+        "school report / XlsxWriter writing the табель alone",
+        f"{figures['school_report_s'] / figures['baseline_tabel_xlsx_s']:.2f}×",
+        "",
+    )
+    table.add_row(
+        "openpyxl / XlsxWriter writing the табель",
+        f"{figures['baseline_tabel_openpyxl_s'] / figures['baseline_tabel_xlsx_s']:.2f}×",
+        "",
+    )
     if "baseline_scan_s_postgres" in figures:
         region = figures["region_report_s_postgres"] / figures["baseline_scan_s_postgres"]
         table.add_row("region report / counting its events", f"{region:.2f}×", "")

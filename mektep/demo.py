@@ -41,10 +41,13 @@ def _view(phase: str, status: dict[str, object], rate: float, cloud_up: bool, pa
     for column in ("taps/s", "granted", "denied", "buffered", "delivered", "cloud"):
         table.add_column(column, justify="right")
     table.add_row(
-        f"{rate:.1f}", str(p.get("granted", 0)), str(p.get("denied", 0)),  # type: ignore[union-attr]
-        str(o.get("pending", 0)), str(o.get("delivered", 0)),  # type: ignore[union-attr]
+        f"{rate:.1f}",
+        str(p.get("granted", 0)),
+        str(p.get("denied", 0)),  # type: ignore[union-attr]
+        str(o.get("pending", 0)),
+        str(o.get("delivered", 0)),  # type: ignore[union-attr]
         "[green]up[/]" if cloud_up else "[red]cut off[/]",
-    )  # fmt: skip
+    )
     return table
 
 
@@ -71,11 +74,18 @@ def run_demo(minutes: float, students: int, workdir: Path, console: Console, ser
     cloud = CloudProcess(workdir / "cloud")
     entry, exit_ = SerialReaderSim(workdir / "ttyIN", seed=1), SerialReaderSim(workdir / "ttyOUT", seed=2)
     env = write_site(
-        workdir / "gateway" / "site.yaml", school_id=SCHOOL, gateway_id=GATEWAY, cloud_url=cloud.url,
-        data_dir=workdir / "gateway" / "data", mqtt_port=broker.port, terminals=["canteen-1"],
-        readers=[{"id": "turnstile-1-in", "framing": "em4100", "port": str(entry.link), "direction": "entry"},
-                 {"id": "turnstile-1-out", "framing": "em4100", "port": str(exit_.link), "direction": "exit"}],
-    )  # fmt: skip
+        workdir / "gateway" / "site.yaml",
+        school_id=SCHOOL,
+        gateway_id=GATEWAY,
+        cloud_url=cloud.url,
+        data_dir=workdir / "gateway" / "data",
+        mqtt_port=broker.port,
+        terminals=["canteen-1"],
+        readers=[
+            {"id": "turnstile-1-in", "framing": "em4100", "port": str(entry.link), "direction": "entry"},
+            {"id": "turnstile-1-out", "framing": "em4100", "port": str(exit_.link), "direction": "exit"},
+        ],
+    )
     gateway = GatewayProcess(workdir / "gateway" / "site.yaml", env)
     terminal = None
     try:

@@ -63,8 +63,9 @@ def seed_school(database_url: str, school_id: str, students: int, card_key: byte
             _open_lunch(conn, school_id)
             create_school_admin(conn, f"admin@{school_id}.kz", password, school_id, actor=SYSTEM)
             phone = conn.execute(select(people.c.phone).where(people.c.id == guardian)).scalar_one()
-            account = create_account(conn, phone, actor=SYSTEM, password=password, school_id=school_id,
-                                     person_id=guardian)  # fmt: skip
+            account = create_account(
+                conn, phone, actor=SYSTEM, password=password, school_id=school_id, person_id=guardian
+            )
             grant_role(conn, account.id, Role.GUARDIAN, school_id, actor=SYSTEM)
     finally:
         engine.dispose()
@@ -100,10 +101,18 @@ def _open_lunch(conn: Connection, school_id: str) -> None:
     starts, ends = (now - timedelta(minutes=1)).time(), (now + timedelta(hours=1)).time()
     if starts > ends:
         starts, ends = now.replace(hour=0, minute=0).time(), now.replace(hour=23, minute=59).time()
-    set_meal_rules(conn, school_id, MealRules(periods=[MealPeriod(name="lunch", starts=starts, ends=ends)]),
-                   actor="demo")  # fmt: skip
-    plov = Dish(id=uuid.uuid5(uuid.NAMESPACE_URL, f"{school_id}/plov"), names={"kk": "Палау", "ru": "Плов"},
-                price_tiyn=LUNCH_TIYN)  # fmt: skip
+    set_meal_rules(
+        conn, school_id, MealRules(periods=[MealPeriod(name="lunch", starts=starts, ends=ends)]), actor="demo"
+    )
+    plov = Dish(
+        id=uuid.uuid5(uuid.NAMESPACE_URL, f"{school_id}/plov"),
+        names={"kk": "Палау", "ru": "Плов"},
+        price_tiyn=LUNCH_TIYN,
+    )
     upsert_dish(conn, school_id, plov, actor="demo")
-    set_day_menu(conn, school_id, SetMeal(day=now.date(), period="lunch", dish_ids=[plov.id], price_tiyn=LUNCH_TIYN),
-                 actor="demo")  # fmt: skip
+    set_day_menu(
+        conn,
+        school_id,
+        SetMeal(day=now.date(), period="lunch", dish_ids=[plov.id], price_tiyn=LUNCH_TIYN),
+        actor="demo",
+    )

@@ -46,13 +46,24 @@ def _bodies(gateway_id: str, school_id: str, batches: int, batch_size: int) -> l
         events = []
         for _ in range(batch_size):
             seq += 1
-            events.append({
-                "id": str(uuid.uuid4()), "seq": seq, "school_id": school_id, "gateway_id": gateway_id,
-                "device_id": "canteen-1", "kind": "meal", "person_id": f"p-{seq % 900}", "credential_kind": "em4100",
-                "credential_hash": secrets.token_hex(32), "occurred_at": (start + timedelta(seconds=seq)).isoformat(),
-                "decision": "granted", "reason": "eligible_free", "judged_without_roster": False,
-                "meal": {"period": "lunch", "category": "free", "dishes": ["soup", "plov"], "price_tiyn": 70000},
-            })  # fmt: skip
+            events.append(
+                {
+                    "id": str(uuid.uuid4()),
+                    "seq": seq,
+                    "school_id": school_id,
+                    "gateway_id": gateway_id,
+                    "device_id": "canteen-1",
+                    "kind": "meal",
+                    "person_id": f"p-{seq % 900}",
+                    "credential_kind": "em4100",
+                    "credential_hash": secrets.token_hex(32),
+                    "occurred_at": (start + timedelta(seconds=seq)).isoformat(),
+                    "decision": "granted",
+                    "reason": "eligible_free",
+                    "judged_without_roster": False,
+                    "meal": {"period": "lunch", "category": "free", "dishes": ["soup", "plov"], "price_tiyn": 70000},
+                }
+            )
         sent_at = datetime.now(UTC).isoformat()
         bodies.append(json.dumps({"gateway_id": gateway_id, "sent_at": sent_at, "events": events}).encode())
     return bodies

@@ -73,11 +73,18 @@ def _prepare(
         for guardian, count in per_guardian.items():
             for _ in range(count):
                 sub = service.state.new_device().subscription(service.url)
-                devices.append({
-                    "id": uuid.uuid4(), "school_id": SCHOOL, "guardian_id": guardian, "account_id": uuid.uuid4(),
-                    "endpoint": sub["endpoint"], "p256dh": sub["keys"]["p256dh"], "auth": sub["keys"]["auth"],
-                    "created_at": datetime.now(UTC),
-                })  # fmt: skip
+                devices.append(
+                    {
+                        "id": uuid.uuid4(),
+                        "school_id": SCHOOL,
+                        "guardian_id": guardian,
+                        "account_id": uuid.uuid4(),
+                        "endpoint": sub["endpoint"],
+                        "p256dh": sub["keys"]["p256dh"],
+                        "auth": sub["keys"]["auth"],
+                        "created_at": datetime.now(UTC),
+                    }
+                )
         conn.execute(insert(push_subscriptions), devices)
     engine.dispose()
     return cards, sum(per_guardian[guardian] for guardian, _ in links)
@@ -117,10 +124,17 @@ def _percentile(values: list[float], q: float) -> float:
 
 def _exit(seq: int, child: str, now: datetime) -> dict[str, Any]:
     return {
-        "id": str(uuid.uuid4()), "seq": seq, "school_id": SCHOOL, "gateway_id": GATEWAY, "device_id": "door-out",
-        "kind": "exit", "person_id": child, "decision": "granted", "reason": "on_roster",
+        "id": str(uuid.uuid4()),
+        "seq": seq,
+        "school_id": SCHOOL,
+        "gateway_id": GATEWAY,
+        "device_id": "door-out",
+        "kind": "exit",
+        "person_id": child,
+        "decision": "granted",
+        "reason": "on_roster",
         "occurred_at": (now - timedelta(seconds=1)).isoformat(),
-    }  # fmt: skip
+    }
 
 
 def _lunch(seq: int, child: str, category: str, now: datetime) -> dict[str, Any]:
@@ -161,18 +175,33 @@ def bench_notify(students: int = 3000, rush_s: float = 120.0, readers: int = 4, 
     ):
         work = Path(tmp)
         cloud = CloudProcess(work / "cloud")
-        cloud.env.update({
-            "MEKTEP_CLOUD_SOCIAL_WALLET_URL": wallet.url,
-            "MEKTEP_CLOUD_SOCIAL_WALLET_PUBLIC_KEY": wallet.public_key_text,
-            "MEKTEP_CLOUD_SOCIAL_WALLET_INTERVAL_S": "0.2",
-        })  # fmt: skip
+        cloud.env.update(
+            {
+                "MEKTEP_CLOUD_SOCIAL_WALLET_URL": wallet.url,
+                "MEKTEP_CLOUD_SOCIAL_WALLET_PUBLIC_KEY": wallet.public_key_text,
+                "MEKTEP_CLOUD_SOCIAL_WALLET_INTERVAL_S": "0.2",
+            }
+        )
         doors = [SerialReaderSim(work / f"ttyDOOR{i}", seed=i) for i in range(readers)]
         env = write_site(
-            work / "gw" / "site.yaml", school_id=SCHOOL, gateway_id=GATEWAY, cloud_url=cloud.url,
-            data_dir=work / "gw" / "data", mqtt_port=None, terminals=[],
-            readers=[{"id": f"door-{i}", "framing": "em4100", "port": str(d.link), "direction": "entry",
-                      "repeat_suppress_s": 0} for i, d in enumerate(doors)],
-        )  # fmt: skip
+            work / "gw" / "site.yaml",
+            school_id=SCHOOL,
+            gateway_id=GATEWAY,
+            cloud_url=cloud.url,
+            data_dir=work / "gw" / "data",
+            mqtt_port=None,
+            terminals=[],
+            readers=[
+                {
+                    "id": f"door-{i}",
+                    "framing": "em4100",
+                    "port": str(d.link),
+                    "direction": "entry",
+                    "repeat_suppress_s": 0,
+                }
+                for i, d in enumerate(doors)
+            ],
+        )
         gateway = GatewayProcess(work / "gw" / "site.yaml", env)
         try:
             cloud.register_gateway(GATEWAY, SCHOOL, env["MEKTEP_GATEWAY_KEY"])

@@ -105,10 +105,24 @@ class CloudProcess(ChildProcess):
         """Register the gateway's key (runs migrations first)."""
         env = {**os.environ, **self.env, "MEKTEP_DEMO_GATEWAY_KEY": key}
         done = subprocess.run(
-            [sys.executable, "-m", "mektep.cli", "cloud", "gateway-add", gateway_id, "--school", school_id,
-             "--key-env", "MEKTEP_DEMO_GATEWAY_KEY", "--database-url", self.database_url],
-            env=env, capture_output=True, text=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "mektep.cli",
+                "cloud",
+                "gateway-add",
+                gateway_id,
+                "--school",
+                school_id,
+                "--key-env",
+                "MEKTEP_DEMO_GATEWAY_KEY",
+                "--database-url",
+                self.database_url,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"registering gateway {gateway_id} failed: {done.stderr.strip() or done.stdout.strip()}")
 
@@ -120,10 +134,25 @@ class CloudProcess(ChildProcess):
     def build_reports(self, school_id: str, month: str, out: Path) -> str:
         """Issue the school's reports of ``month`` with ``mektep report build``; what it printed."""
         done = subprocess.run(
-            [sys.executable, "-m", "mektep.cli", "report", "build", "--school", school_id, "--month", month,
-             "--out", str(out), "--database-url", self.database_url],
-            env={**os.environ, **self.env}, capture_output=True, text=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "mektep.cli",
+                "report",
+                "build",
+                "--school",
+                school_id,
+                "--month",
+                month,
+                "--out",
+                str(out),
+                "--database-url",
+                self.database_url,
+            ],
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"building the reports failed: {done.stderr.strip() or done.stdout.strip()}")
         return done.stdout.strip()

@@ -84,9 +84,15 @@ async def grant_latencies(
     )
     storage = Storage(workdir / "gateway.db")
     await storage.open()
-    pipeline = Pipeline(school_id="bench", gateway_id="gw-bench", credential_key=b"k", storage=storage,
-                        policy=NoRosterPolicy(), feedback=driver.feedback,
-                        points={i: AccessPoint(i, Place.TURNSTILE, Direction.ENTRY) for i in ids})  # fmt: skip
+    pipeline = Pipeline(
+        school_id="bench",
+        gateway_id="gw-bench",
+        credential_key=b"k",
+        storage=storage,
+        policy=NoRosterPolicy(),
+        feedback=driver.feedback,
+        points={i: AccessPoint(i, Place.TURNSTILE, Direction.ENTRY) for i in ids},
+    )
     tasks = [asyncio.create_task(pipeline.run()), asyncio.create_task(driver.run(pipeline))]
     try:
         deadline = time.monotonic() + 30

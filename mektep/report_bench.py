@@ -127,9 +127,13 @@ def bench_report(
             rate, seconds, count, (floor, openpyxl_floor) = _one_school(engine, students)
         finally:
             engine.dispose()
-    figures |= {"rollup_events_per_s": round(rate), "school_report_s": round(seconds, 3), "school_events": count,
-                "baseline_tabel_xlsx_s": round(floor, 3),
-                "baseline_tabel_openpyxl_s": round(openpyxl_floor, 3)}  # fmt: skip
+    figures |= {
+        "rollup_events_per_s": round(rate),
+        "school_report_s": round(seconds, 3),
+        "school_events": count,
+        "baseline_tabel_xlsx_s": round(floor, 3),
+        "baseline_tabel_openpyxl_s": round(openpyxl_floor, 3),
+    }
     if postgres_url is None:
         return figures
     _fresh_postgres(postgres_url)

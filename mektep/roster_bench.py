@@ -47,6 +47,8 @@ from simulators.nedb_export import nedb_rows
 __all__ = ["bench_roster"]
 
 SCHOOL, GATEWAY = "bench-school", "gw-bench"
+
+
 def _prepare_cloud(database_url: str, rows: list[list[str]], card_key: bytes) -> tuple[float, list[str]]:
     engine = make_engine(database_url)
     started = time.perf_counter()
@@ -63,8 +65,9 @@ def _prepare_cloud(database_url: str, rows: list[list[str]], card_key: bytes) ->
         now = datetime.now(LOCAL_TZ)
         starts, ends = (now - timedelta(minutes=1)).time(), (now + timedelta(hours=1)).time()
         if starts < ends:  # the canteen is open for the decisions measured (unless it is near midnight)
-            set_meal_rules(conn, SCHOOL, MealRules(periods=[MealPeriod(name="lunch", starts=starts, ends=ends)]),
-                           actor="bench")  # fmt: skip
+            set_meal_rules(
+                conn, SCHOOL, MealRules(periods=[MealPeriod(name="lunch", starts=starts, ends=ends)]), actor="bench"
+            )
     engine.dispose()
     return import_rate, cards
 
@@ -79,8 +82,14 @@ def _change_fifty(database_url: str) -> None:
 
 
 async def _pull(storage: Storage, cloud_url: str, key: bytes, policy: RosterPolicy) -> float:
-    sync = RosterSync(storage=storage, school_id=SCHOOL, gateway_id=GATEWAY, key=key, base_url=cloud_url,
-                      on_index=lambda index: setattr(policy, "index", index))  # fmt: skip
+    sync = RosterSync(
+        storage=storage,
+        school_id=SCHOOL,
+        gateway_id=GATEWAY,
+        key=key,
+        base_url=cloud_url,
+        on_index=lambda index: setattr(policy, "index", index),
+    )
     sync.stats.version = policy.index.version
     async with httpx.AsyncClient(base_url=cloud_url, timeout=60) as client:
         started = time.perf_counter()
@@ -143,4 +152,3 @@ def bench_roster(students: int = 3000, taps: int = 20_000) -> dict[str, float]:
             "people_held": float(len(policy.index.people)),
         }
     return {name: round(value, 4) for name, value in figures.items()}
-

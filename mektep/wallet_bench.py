@@ -61,15 +61,30 @@ def _fill(engine: Engine, n: int) -> None:
     for _ in range(n):
         record_id = uuid.uuid4()
         registration = MealRegistration(
-            record_id=record_id, student_iin=IIN, school_id="bench", served_at=served, meal_date=day,
-            period="lunch", dishes=["Палау"], category=WalletCategory.FREE, full_price_tiyn=PRICE,
+            record_id=record_id,
+            student_iin=IIN,
+            school_id="bench",
+            served_at=served,
+            meal_date=day,
+            period="lunch",
+            dishes=["Палау"],
+            category=WalletCategory.FREE,
+            full_price_tiyn=PRICE,
             state_share_tiyn=PRICE,
-        )  # fmt: skip
-        rows.append({
-            "school_id": "bench", "record_id": record_id, "person_id": uuid.uuid4(), "local_date": day,
-            "period": "lunch", "payload": registration.model_dump(mode="json"), "status": OutboxStatus.PENDING.value,
-            "attempts": 0, "created_at": now,
-        })  # fmt: skip
+        )
+        rows.append(
+            {
+                "school_id": "bench",
+                "record_id": record_id,
+                "person_id": uuid.uuid4(),
+                "local_date": day,
+                "period": "lunch",
+                "payload": registration.model_dump(mode="json"),
+                "status": OutboxStatus.PENDING.value,
+                "attempts": 0,
+                "created_at": now,
+            }
+        )
     with engine.begin() as conn:
         conn.execute(insert(wallet_outbox), rows)
 

@@ -12,8 +12,19 @@ from cloud_api.roster.iin import check_digit
 
 __all__ = ["HEADER", "nedb_rows"]
 
-HEADER = ["role", "iin", "last_name", "first_name", "class", "language", "meal_category", "discount_percent",
-          "phone", "email", "children"]  # fmt: skip
+HEADER = [
+    "role",
+    "iin",
+    "last_name",
+    "first_name",
+    "class",
+    "language",
+    "meal_category",
+    "discount_percent",
+    "phone",
+    "email",
+    "children",
+]
 
 
 def _iin(rng: random.Random, year: int) -> str:
@@ -42,15 +53,41 @@ def nedb_rows(students: int, seed: int = 2026) -> list[list[str]]:
         grade = 1 + i % 11
         child = unique(2026 - 6 - grade)
         category, discount = ("", "") if grade <= 4 or rng.random() > 0.2 else ("discounted", "50")
-        rows.append(["student", child, f"Фамилия{i}", f"Имя{i}", f"{grade}{'АБВГ'[i % 4]}", rng.choice(["kk", "ru"]),
-                     category, discount, "", "", ""])  # fmt: skip
+        rows.append(
+            [
+                "student",
+                child,
+                f"Фамилия{i}",
+                f"Имя{i}",
+                f"{grade}{'АБВГ'[i % 4]}",
+                rng.choice(["kk", "ru"]),
+                category,
+                discount,
+                "",
+                "",
+                "",
+            ]
+        )
         children.append(child)
     start = 0
     while start < len(children):  # every child has a guardian; three in ten share one with a sibling
         size = 2 if rng.random() < 0.3 and start + 1 < len(children) else 1
         family = children[start : start + size]
-        rows.append(["guardian", unique(1985), f"Родитель{start}", "Ата-ана", "", "", "", "", f"+7701{start:07d}", "",
-                     "; ".join(family)])  # fmt: skip
+        rows.append(
+            [
+                "guardian",
+                unique(1985),
+                f"Родитель{start}",
+                "Ата-ана",
+                "",
+                "",
+                "",
+                "",
+                f"+7701{start:07d}",
+                "",
+                "; ".join(family),
+            ]
+        )
         start += size
     for i in range(max(1, students // 20)):
         rows.append(["staff", unique(1980), f"Учитель{i}", "Мұғалім", "", "ru", "", "", "", "", ""])

@@ -31,9 +31,15 @@ from cloud_api.reports.deadline import is_working_day
 from cloud_api.services.ingest import event_row
 
 __all__ = [
-    "BREAKFAST_TIYN", "LUNCH_TIYN", "REGION", "generate_postgres", "rebuild_rollups_postgres", "school_month",
-    "write_events", "write_school",
-]  # fmt: skip
+    "BREAKFAST_TIYN",
+    "LUNCH_TIYN",
+    "REGION",
+    "generate_postgres",
+    "rebuild_rollups_postgres",
+    "school_month",
+    "write_events",
+    "write_school",
+]
 
 LUNCH_TIYN = 70000
 BREAKFAST_TIYN = 40000
@@ -71,29 +77,64 @@ def write_school(conn: Connection, school: str, students: int, month: str) -> No
     now = datetime.now(UTC)
     rows = [_person_row(school, n, students, now) for n in range(students + students // 20)]
     conn.execute(insert(people), rows)
-    conn.execute(insert(dish_versions), [
-        {"school_id": school, "dish_id": dish, "names": names, "price_tiyn": price, "allergens": [],
-         "photo_url": None, "version": 1, "at": now - timedelta(days=400), "actor": "load"}
-        for dish, names, price in ((DISH, {"kk": "Палау", "ru": "Плов"}, LUNCH_TIYN),
-                                   (BREAKFAST_DISH, {"kk": "Ботқа", "ru": "Каша"}, BREAKFAST_TIYN))
-    ])  # fmt: skip
-    conn.execute(insert(set_meals), [
-        {"school_id": school, "day": day, "period": period, "dish_ids": [str(dish)], "price_tiyn": price,
-         "version": 1, "at": now, "actor": "load"}
-        for day in month_days(month) if is_working_day(day)
-        for period, dish, price in (("breakfast", BREAKFAST_DISH, BREAKFAST_TIYN), ("lunch", DISH, LUNCH_TIYN))
-    ])  # fmt: skip
+    conn.execute(
+        insert(dish_versions),
+        [
+            {
+                "school_id": school,
+                "dish_id": dish,
+                "names": names,
+                "price_tiyn": price,
+                "allergens": [],
+                "photo_url": None,
+                "version": 1,
+                "at": now - timedelta(days=400),
+                "actor": "load",
+            }
+            for dish, names, price in (
+                (DISH, {"kk": "Палау", "ru": "Плов"}, LUNCH_TIYN),
+                (BREAKFAST_DISH, {"kk": "Ботқа", "ru": "Каша"}, BREAKFAST_TIYN),
+            )
+        ],
+    )
+    conn.execute(
+        insert(set_meals),
+        [
+            {
+                "school_id": school,
+                "day": day,
+                "period": period,
+                "dish_ids": [str(dish)],
+                "price_tiyn": price,
+                "version": 1,
+                "at": now,
+                "actor": "load",
+            }
+            for day in month_days(month)
+            if is_working_day(day)
+            for period, dish, price in (("breakfast", BREAKFAST_DISH, BREAKFAST_TIYN), ("lunch", DISH, LUNCH_TIYN))
+        ],
+    )
 
 
 def _person_row(school: str, n: int, students: int, now: datetime) -> dict[str, Any]:
     student = n < students
     category = _category(n) if student else None
     return {
-        "school_id": school, "id": _person(school, n), "iin": f"{n:012d}", "role": "student" if student else "staff",
-        "last_name": f"Фамилия{n}", "first_name": f"Имя{n}", "class_name": f"{1 + n % 11}{'АБВГ'[n % 4]}",
-        "grade": 1 + n % 11, "meal_category": category, "discount_percent": 50 if category == "discounted" else None,
-        "active": True, "version": 1, "updated_at": now,
-    }  # fmt: skip
+        "school_id": school,
+        "id": _person(school, n),
+        "iin": f"{n:012d}",
+        "role": "student" if student else "staff",
+        "last_name": f"Фамилия{n}",
+        "first_name": f"Имя{n}",
+        "class_name": f"{1 + n % 11}{'АБВГ'[n % 4]}",
+        "grade": 1 + n % 11,
+        "meal_category": category,
+        "discount_percent": 50 if category == "discounted" else None,
+        "active": True,
+        "version": 1,
+        "updated_at": now,
+    }
 
 
 def school_month(school: str, students: int, month: str, seed: int = 1) -> Iterator[Event]:
@@ -140,11 +181,21 @@ def _event(
     school: str, seq: int, kind: str, who: str | None, at: datetime, meal: Any = None, refused: bool = False
 ) -> Event:
     reason = "unknown_credential" if refused else "on_roster" if who else "no_consent"
-    return Event.model_validate({
-        "id": str(uuid.uuid4()), "seq": seq, "school_id": school, "gateway_id": GATEWAY, "device_id": "door",
-        "kind": kind, "person_id": who, "occurred_at": at.isoformat(), "decision": "denied" if refused else "granted",
-        "reason": reason, "meal": meal,
-    })  # fmt: skip
+    return Event.model_validate(
+        {
+            "id": str(uuid.uuid4()),
+            "seq": seq,
+            "school_id": school,
+            "gateway_id": GATEWAY,
+            "device_id": "door",
+            "kind": kind,
+            "person_id": who,
+            "occurred_at": at.isoformat(),
+            "decision": "denied" if refused else "granted",
+            "reason": reason,
+            "meal": meal,
+        }
+    )
 
 
 def write_events(conn: Connection, batch: list[Event]) -> None:
@@ -158,10 +209,15 @@ def generate_postgres(conn: Connection, schools: int, students: int, month: str)
     PostgreSQL; the number of events."""
     days = [d for d in month_days(month) if is_working_day(d)]
     staff = students // 20
-    params = {"schools": schools, "people": students + staff, "students": students,
-              "days": [d.isoformat() for d in days]}  # fmt: skip
+    params = {
+        "schools": schools,
+        "people": students + staff,
+        "students": students,
+        "days": [d.isoformat() for d in days],
+    }
     conn.execute(text("SET LOCAL work_mem = '256MB'"))  # a bulk job: its groupings hash in memory, not on disk
-    conn.execute(text("""
+    conn.execute(
+        text("""
         INSERT INTO people (school_id, id, iin, role, last_name, first_name, class_name, grade, meal_category,
                             discount_percent, active, version, updated_at)
         SELECT 'load-' || s, md5('load-' || s || '/' || n)::uuid, lpad(n::text, 12, '0'),
@@ -171,17 +227,25 @@ def generate_postgres(conn: Connection, schools: int, students: int, month: str)
                     WHEN n % 5 = 0 THEN 'discounted' ELSE 'paid' END,
                CASE WHEN n < :students AND 1 + n % 11 > 4 AND n % 5 = 0 THEN 50 END, true, 1, now()
         FROM generate_series(1, :schools) s, generate_series(0, :people - 1) n
-    """), params)  # fmt: skip
-    conn.execute(text("""
+    """),
+        params,
+    )
+    conn.execute(
+        text("""
         INSERT INTO schools (school_id, name, region_id)
         SELECT 'load-' || s, 'Мектеп № ' || s, :region FROM generate_series(1, :schools) s
-    """), {**params, "region": REGION})  # fmt: skip
-    conn.execute(text("""
+    """),
+        {**params, "region": REGION},
+    )
+    conn.execute(
+        text("""
         INSERT INTO set_meals (school_id, day, period, dish_ids, price_tiyn, version, at, actor)
         SELECT 'load-' || s, d::date, p.period, '[]', p.price, 1, now(), 'load'
         FROM generate_series(1, :schools) s, unnest(CAST(:days AS text[])) d,
              (VALUES ('breakfast', :breakfast), ('lunch', :lunch)) p(period, price)
-    """), {**params, "breakfast": BREAKFAST_TIYN, "lunch": LUNCH_TIYN})  # fmt: skip
+    """),
+        {**params, "breakfast": BREAKFAST_TIYN, "lunch": LUNCH_TIYN},
+    )
     with _indexes_set_aside(conn, "events"):
         _insert_events(conn, params)
     count = int(conn.execute(text("SELECT count(*) FROM events WHERE gateway_id LIKE 'gw-load-%'")).scalar_one())
@@ -194,9 +258,12 @@ def _indexes_set_aside(conn: Connection, table: str) -> Iterator[None]:
     """Drop ``table``'s keys and indexes for a bulk load and build them again after it, as PostgreSQL's
     manual advises (one sorted build instead of fifty million insertions into three B-trees)."""
     primary = conn.execute(
-        text("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-             "WHERE conrelid = CAST(:t AS regclass) AND contype = 'p'"), {"t": table},
-    ).one()  # fmt: skip
+        text(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = CAST(:t AS regclass) AND contype = 'p'"
+        ),
+        {"t": table},
+    ).one()
     found = conn.execute(
         text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = :t AND indexname <> :p"),
         {"t": table, "p": primary[0]},
@@ -214,7 +281,8 @@ def _indexes_set_aside(conn: Connection, table: str) -> Iterator[None]:
 def _insert_events(conn: Connection, params: dict[str, Any]) -> None:
     # The recipe of school_month, with a multiplicative hash of (person, day, salt) for its dice: a share
     # of students denied first, out and back at midday (one salt: the same students), breakfast, lunch.
-    conn.execute(text(f"""
+    conn.execute(
+        text(f"""
         INSERT INTO events (school_id, id, seq, gateway_id, device_id, kind, person_id, occurred_at,
                             utc_offset_minutes, local_date, decision, reason, judged_without_roster, meal,
                             received_at, batch_id)
@@ -239,7 +307,9 @@ def _insert_events(conn: Connection, params: dict[str, Any]) -> None:
            OR (n < :students
                AND ((n * 7919 + extract(day FROM d::date)::int * 104729 + k.salt * 1299709)
                     * 2654435761 % 4294967296) % 100 < k.share)
-    """), {**params, "lunch": LUNCH_TIYN, "breakfast": BREAKFAST_TIYN})  # fmt: skip
+    """),
+        {**params, "lunch": LUNCH_TIYN, "breakfast": BREAKFAST_TIYN},
+    )
 
 
 def rebuild_rollups_postgres(conn: Connection, gateways_like: str) -> None:
@@ -255,15 +325,19 @@ def rebuild_rollups_postgres(conn: Connection, gateways_like: str) -> None:
 
 
 def _fold(conn: Connection, gateways_like: str) -> None:
-    conn.execute(text("""
+    conn.execute(
+        text("""
         INSERT INTO rollup_presence (school_id, local_date, person_key, role, first_entry, last_exit)
         SELECT e.school_id, e.local_date, COALESCE(p.id::text, e.id::text), COALESCE(p.role, 'anonymous'),
                min(e.occurred_at) FILTER (WHERE e.kind = 'entry'), max(e.occurred_at) FILTER (WHERE e.kind = 'exit')
         FROM events e LEFT JOIN people p ON p.school_id = e.school_id AND p.id = e.person_id::uuid
         WHERE e.gateway_id LIKE :g AND e.kind IN ('entry', 'exit') AND e.decision = 'granted'
         GROUP BY 1, 2, 3, 4
-    """), {"g": gateways_like})  # fmt: skip
-    conn.execute(text("""
+    """),
+        {"g": gateways_like},
+    )
+    conn.execute(
+        text("""
         INSERT INTO rollup_meal_eaters
             (school_id, local_date, person_key, period, category, portions, paid_tiyn, dishes)
         SELECT e.school_id, e.local_date, COALESCE(e.person_id, e.id::text), e.meal->>'period', e.meal->>'category',
@@ -272,4 +346,6 @@ def _fold(conn: Connection, gateways_like: str) -> None:
         FROM events e
         WHERE e.gateway_id LIKE :g AND e.kind = 'meal' AND e.decision = 'granted'
         GROUP BY 1, 2, 3, 4, 5
-    """), {"g": gateways_like})  # fmt: skip
+    """),
+        {"g": gateways_like},
+    )

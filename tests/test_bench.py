@@ -13,9 +13,14 @@ from mektep.roster_bench import bench_roster
 def test_bench_gateway_produces_every_figure() -> None:
     figures = bench_gateway(taps=20, saturation=500, drain=500)
     assert set(figures) == {
-        "grant_p50_ms", "grant_p99_ms", "taps_per_s", "peer_taps_per_s", "limit_taps_per_s", "floor_taps_per_s",
+        "grant_p50_ms",
+        "grant_p99_ms",
+        "taps_per_s",
+        "peer_taps_per_s",
+        "limit_taps_per_s",
+        "floor_taps_per_s",
         "drain_events_per_s",
-    }  # fmt: skip
+    }
     assert all(value > 0 for value in figures.values())
 
 
@@ -28,8 +33,12 @@ def test_bench_ingest_measures_a_rate() -> None:
 def test_bench_readers_produces_every_figure() -> None:
     figures = bench_readers(reads=12, readers=3, interval_s=0.01)
     assert set(figures) == {
-        "osdp_grant_p50_ms", "osdp_grant_p99_ms", "osdp_single_p50_ms", "osdp_single_p99_ms", "osdp_missed",
-    }  # fmt: skip
+        "osdp_grant_p50_ms",
+        "osdp_grant_p99_ms",
+        "osdp_single_p50_ms",
+        "osdp_single_p99_ms",
+        "osdp_missed",
+    }
     assert figures["osdp_missed"] == 0
     assert all(0 < figures[k] < 5000 for k in figures if k.endswith("_ms"))
     assert figures["osdp_grant_p50_ms"] <= figures["osdp_grant_p99_ms"]
@@ -38,9 +47,13 @@ def test_bench_readers_produces_every_figure() -> None:
 def test_bench_roster_syncs_a_whole_school_and_judges_with_it() -> None:
     figures = bench_roster(students=40, taps=200)
     assert set(figures) == {
-        "import_rows_per_s", "full_sync_s", "delta_sync_ms", "decision_p99_ms", "baseline_decision_p99_ms",
+        "import_rows_per_s",
+        "full_sync_s",
+        "delta_sync_ms",
+        "decision_p99_ms",
+        "baseline_decision_p99_ms",
         "people_held",
-    }  # fmt: skip
+    }
     assert figures["people_held"] == 42  # 40 students and 2 staff reached the gateway
     assert all(value > 0 for value in figures.values())
 
@@ -71,5 +84,13 @@ def test_bench_report_builds_a_school_and_a_region(postgres_url: str) -> None:
         admin.dispose()
     assert figures["region_schools"] == 3  # the generated region's; the one fed through ingest is elsewhere
     assert figures["region_events"] > 3 * 40 * 20 * 2  # entries and exits of every working day at least
-    assert all(figures[k] > 0 for k in ("rollup_events_per_s", "school_report_s", "region_report_s_postgres",
-                                        "baseline_tabel_xlsx_s", "baseline_tabel_openpyxl_s"))
+    assert all(
+        figures[k] > 0
+        for k in (
+            "rollup_events_per_s",
+            "school_report_s",
+            "region_report_s_postgres",
+            "baseline_tabel_xlsx_s",
+            "baseline_tabel_openpyxl_s",
+        )
+    )

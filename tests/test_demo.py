@@ -20,8 +20,11 @@ def test_demo_command_plays_a_morning_and_exits_0() -> None:
     mektep = Path(sys.executable).parent / "mektep"
     done = subprocess.run(
         [str(mektep), "demo", "--minutes", "0.1", "--students", "8"],
-        capture_output=True, text=True, timeout=180, env={"PATH": "/usr/bin:/bin", "COLUMNS": "160"},
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "160"},
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "every recorded event reached the cloud exactly once" in done.stdout
     assert "embedded" not in done.stdout

@@ -19,8 +19,9 @@ def test_the_demo_guardian_signs_in_and_sees_a_child_with_todays_lunch(tmp_path:
     app = create_app(CloudSettings(database_url=url, admin_token="t" * 24, push_workers=0))
     with TestClient(app, base_url="http://testserver") as client:
         form = {"login": school.guardian_login, "password": school.password, "lang": "ru"}
-        signed_in = client.post("/app/sign-in", data=form, headers={"Origin": "http://testserver"},
-                                follow_redirects=False)  # fmt: skip
+        signed_in = client.post(
+            "/app/sign-in", data=form, headers={"Origin": "http://testserver"}, follow_redirects=False
+        )
         assert signed_in.status_code == 303 and signed_in.headers["location"] == "/app/"
         home = client.get("/app/")
         assert home.status_code == 200 and "Имя" in home.text  # the generated child's first name

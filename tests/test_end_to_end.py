@@ -54,12 +54,13 @@ def site(tmp_path: Path) -> Iterator[Site]:
         gateway_id=GATEWAY,
         cloud_url=cloud.url,
         data_dir=tmp_path / "gw" / "data",
-        readers=[{"id": "in-1", "framing": "em4100", "port": str(reader.link), "direction": "entry",
-                  "repeat_suppress_s": 0}],
+        readers=[
+            {"id": "in-1", "framing": "em4100", "port": str(reader.link), "direction": "entry", "repeat_suppress_s": 0}
+        ],
         terminals=["canteen-1"],
         mqtt_port=broker.port,
         retry_max_s=0.5,
-    )  # fmt: skip
+    )
     cloud.register_gateway(GATEWAY, SCHOOL, env["MEKTEP_GATEWAY_KEY"])
     cloud.start_and_wait()
     gateway = GatewayProcess(tmp_path / "gw" / "site.yaml", env)

@@ -35,8 +35,9 @@ def prepare(database_url: str, card_key: bytes) -> UUID:
         who = {row.iin: row.id for row in conn.execute(select(people.c.iin, people.c.id))}
         assign_card(conn, SCHOOL, who[CHILD], CredentialKind.EM4100, credential_hash(card_key, CARD), actor="admin")
         set_consent(conn, SCHOOL, who[CHILD], who[MOTHER], True, actor="mother")
-        account = create_account(conn, "+77012345678", actor=SYSTEM, password=PASSWORD, school_id=SCHOOL,
-                                 person_id=who[MOTHER])  # fmt: skip
+        account = create_account(
+            conn, "+77012345678", actor=SYSTEM, password=PASSWORD, school_id=SCHOOL, person_id=who[MOTHER]
+        )
         grant_role(conn, account.id, Role.GUARDIAN, SCHOOL, actor=SYSTEM)
     engine.dispose()
     return who[CHILD]
@@ -57,11 +58,17 @@ def test_a_tap_at_the_door_is_on_the_mothers_phone_in_seconds_and_only_with_cons
     cloud = CloudProcess(tmp_path / "cloud", port=free_port())
     door = SerialReaderSim(tmp_path / "ttyDOOR", seed=5)
     env = write_site(
-        tmp_path / "gw" / "site.yaml", school_id=SCHOOL, gateway_id=GATEWAY, cloud_url=cloud.url,
-        data_dir=tmp_path / "gw" / "data", mqtt_port=None, terminals=[],
-        readers=[{"id": "door-in", "framing": "em4100", "port": str(door.link), "direction": "entry",
-                  "repeat_suppress_s": 0}],
-    )  # fmt: skip
+        tmp_path / "gw" / "site.yaml",
+        school_id=SCHOOL,
+        gateway_id=GATEWAY,
+        cloud_url=cloud.url,
+        data_dir=tmp_path / "gw" / "data",
+        mqtt_port=None,
+        terminals=[],
+        readers=[
+            {"id": "door-in", "framing": "em4100", "port": str(door.link), "direction": "entry", "repeat_suppress_s": 0}
+        ],
+    )
     gateway = GatewayProcess(tmp_path / "gw" / "site.yaml", env)
     with PushServiceServer() as service:
         try:
@@ -73,8 +80,12 @@ def test_a_tap_at_the_door_is_on_the_mothers_phone_in_seconds_and_only_with_cons
                 token = api.post("/v1/auth/sign-in", json={"login": "+77012345678", "password": PASSWORD}).json()
                 mother = {"Authorization": f"Bearer {token['token']}"}
                 phone = service.state.new_device()
-                assert api.post("/v1/me/push-subscriptions", json=phone.subscription(service.url),
-                                headers=mother).status_code == 201  # fmt: skip
+                assert (
+                    api.post(
+                        "/v1/me/push-subscriptions", json=phone.subscription(service.url), headers=mother
+                    ).status_code
+                    == 201
+                )
                 api.put("/v1/me/notification-settings", json={"language": "ru"}, headers=mother)
                 gateway.wait_for_roster(20)
 

@@ -49,17 +49,20 @@ def cloud(tmp_path: Path) -> Iterator[Cloud]:
         with engine.begin() as conn:
             import_roster(conn, "s1", parse_rows([HEADER, *GOOD]), actor="admin")
             who = {row.iin: row.id for row in conn.execute(select(people.c.iin, people.c.id))}
-            account = create_account(conn, "+77012345678", actor=SYSTEM, password=PASSWORD, school_id="s1",
-                                     person_id=who[MOTHER])  # fmt: skip
+            account = create_account(
+                conn, "+77012345678", actor=SYSTEM, password=PASSWORD, school_id="s1", person_id=who[MOTHER]
+            )
             grant_role(conn, account.id, Role.GUARDIAN, "s1", actor=SYSTEM)
             set_consent(conn, "s1", who[CHILD], who[MOTHER], True, actor="mother")
             register_gateway(conn, "gw1", "s1", KEY)
         child = str(who[CHILD])
         lunch = {"period": "lunch", "category": "free", "dishes": ["Палау", "Нан"], "price_tiyn": 0}
-        body = batch_body([
-            event(1, person_id=child, reason="on_roster", at=earlier_today(240)),
-            event(2, kind="meal", person_id=child, reason="on_roster", meal=lunch, at=earlier_today(60)),
-        ])  # fmt: skip
+        body = batch_body(
+            [
+                event(1, person_id=child, reason="on_roster", at=earlier_today(240)),
+                event(2, kind="meal", person_id=child, reason="on_roster", meal=lunch, at=earlier_today(60)),
+            ]
+        )
         import httpx
 
         assert httpx.post(f"{server.url}/v1/ingest/batches", content=body, headers=signed(body)).status_code == 200
@@ -102,14 +105,18 @@ def test_a_parent_in_the_browser(cloud: Cloud) -> None:
         page.evaluate("navigator.serviceWorker.ready")
         cdp = context.new_cdp_session(page)
         registrations: list[str] = []
-        cdp.on("ServiceWorker.workerRegistrationUpdated",
-               lambda e: registrations.extend(r["registrationId"] for r in e["registrations"]))  # fmt: skip
+        cdp.on(
+            "ServiceWorker.workerRegistrationUpdated",
+            lambda e: registrations.extend(r["registrationId"] for r in e["registrations"]),
+        )
         cdp.send("ServiceWorker.enable")
         page.wait_for_timeout(200)
         assert registrations, "the service worker did not register"
         notice = {"title": "Mektep Gate", "body": "Әлия: вход в школу в 08:00", "tag": "x:entry", "late": False}
-        cdp.send("ServiceWorker.deliverPushMessage",
-                 {"origin": cloud.url, "registrationId": registrations[0], "data": json.dumps(notice)})  # fmt: skip
+        cdp.send(
+            "ServiceWorker.deliverPushMessage",
+            {"origin": cloud.url, "registrationId": registrations[0], "data": json.dumps(notice)},
+        )
         # A predicate that returns a promise counts as truthy at once (the promise is an object), so
         # the first poll won whenever the notice was not shown yet. Each poll now asks for the shown
         # notifications and answers from what the poll before it found.

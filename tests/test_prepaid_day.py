@@ -73,9 +73,15 @@ def test_the_balance_holds_offline_across_a_crash_and_the_cloud_charges_once(tmp
     broker = start_broker(workdir=tmp_path / "broker")
     cloud = CloudProcess(tmp_path / "cloud", port=free_port())
     env = write_site(
-        tmp_path / "gw" / "site.yaml", school_id=SCHOOL, gateway_id=GATEWAY, cloud_url=cloud.url,
-        data_dir=tmp_path / "gw" / "data", mqtt_port=broker.port, terminals=["canteen-1"], readers=[],
-    )  # fmt: skip
+        tmp_path / "gw" / "site.yaml",
+        school_id=SCHOOL,
+        gateway_id=GATEWAY,
+        cloud_url=cloud.url,
+        data_dir=tmp_path / "gw" / "data",
+        mqtt_port=broker.port,
+        terminals=["canteen-1"],
+        readers=[],
+    )
     gateway = GatewayProcess(tmp_path / "gw" / "site.yaml", env)
     terminal = None
     try:

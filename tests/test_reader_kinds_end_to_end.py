@@ -42,18 +42,30 @@ def test_osdp_wiegand_relay_and_qr_through_a_gateway_process(
     osdp, wiegand, relay, qr = devices
     cloud = CloudProcess(tmp_path / "cloud", port=free_port())
     env = write_site(
-        tmp_path / "gw" / "site.yaml", school_id=SCHOOL, gateway_id=GATEWAY, cloud_url=cloud.url,
-        data_dir=tmp_path / "gw" / "data", terminals=[], mqtt_port=None,
+        tmp_path / "gw" / "site.yaml",
+        school_id=SCHOOL,
+        gateway_id=GATEWAY,
+        cloud_url=cloud.url,
+        data_dir=tmp_path / "gw" / "data",
+        terminals=[],
+        mqtt_port=None,
         readers=[
             {"id": "t2-in", "framing": "wiegand", "port": str(wiegand.link), "direction": "entry", "relay": "t2-relay"},
             {"id": "t2-out", "framing": "qr", "port": str(qr.link), "direction": "exit", "relay": "t2-relay"},
         ],
         sections={
             "relays": [{"id": "t2-relay", "port": str(relay.link), "entry": "OPEN IN\r\n", "exit": "OPEN OUT\r\n"}],
-            "osdp_buses": [{"id": "bus-1", "port": str(osdp.link), "readers": [
-                {"id": "t1-in", "address": 1, "direction": "entry", "scbk": {"env": "MEKTEP_TEST_SCBK"}}]}],
+            "osdp_buses": [
+                {
+                    "id": "bus-1",
+                    "port": str(osdp.link),
+                    "readers": [
+                        {"id": "t1-in", "address": 1, "direction": "entry", "scbk": {"env": "MEKTEP_TEST_SCBK"}}
+                    ],
+                }
+            ],
         },
-    )  # fmt: skip
+    )
     env["MEKTEP_TEST_SCBK"] = SCBK.hex()
     gateway = GatewayProcess(tmp_path / "gw" / "site.yaml", env)
     try:

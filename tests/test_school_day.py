@@ -38,8 +38,13 @@ BAD_ROWS = [
     ["student", "150319500129", "Қате", "Бала", "2а", "kk", "", "", "", "", ""],  # wrong check digit
     ["student", iin("13071150030"), "Белгісіз", "Сынып", "13Я", "kk", "", "", "", "", ""],  # no such class
 ]
-CARDS = {"CHILD": "00A1B2C3D4", "TEEN": "00A1B2C3D5", "QUIET": "00A1B2C3D6", "TEACHER_OLD": "00A1B2C3D7",
-         "TEACHER": "00A1B2C3D8"}  # fmt: skip
+CARDS = {
+    "CHILD": "00A1B2C3D4",
+    "TEEN": "00A1B2C3D5",
+    "QUIET": "00A1B2C3D6",
+    "TEACHER_OLD": "00A1B2C3D7",
+    "TEACHER": "00A1B2C3D8",
+}
 
 
 def prepare_school(database_url: str, card_key: bytes) -> dict[str, UUID]:
@@ -73,8 +78,12 @@ def prepare_school(database_url: str, card_key: bytes) -> dict[str, UUID]:
         set_meal_rules(conn, SCHOOL, MealRules(periods=[lunch], free_periods=["lunch"]), actor="admin@school")
         upsert_dish(conn, SCHOOL, bread, actor="cook")
         upsert_dish(conn, SCHOOL, soup, actor="cook")
-        set_day_menu(conn, SCHOOL, SetMeal(day=now.date(), period="lunch", dish_ids=[soup.id, bread.id],
-                                           price_tiyn=50000), actor="cook")  # fmt: skip
+        set_day_menu(
+            conn,
+            SCHOOL,
+            SetMeal(day=now.date(), period="lunch", dish_ids=[soup.id, bread.id], price_tiyn=50000),
+            actor="cook",
+        )
     engine.dispose()
     return who
 
@@ -85,11 +94,17 @@ def test_a_school_day_offline_reaches_the_cloud_as_the_school_decided(tmp_path: 
     cloud = CloudProcess(tmp_path / "cloud", port=free_port())
     door = SerialReaderSim(tmp_path / "ttyIN", seed=3)
     env = write_site(
-        tmp_path / "gw" / "site.yaml", school_id=SCHOOL, gateway_id=GATEWAY, cloud_url=cloud.url,
-        data_dir=tmp_path / "gw" / "data", mqtt_port=broker.port, terminals=["canteen-1"],
-        readers=[{"id": "door-in", "framing": "em4100", "port": str(door.link), "direction": "entry",
-                  "repeat_suppress_s": 0}],
-    )  # fmt: skip
+        tmp_path / "gw" / "site.yaml",
+        school_id=SCHOOL,
+        gateway_id=GATEWAY,
+        cloud_url=cloud.url,
+        data_dir=tmp_path / "gw" / "data",
+        mqtt_port=broker.port,
+        terminals=["canteen-1"],
+        readers=[
+            {"id": "door-in", "framing": "em4100", "port": str(door.link), "direction": "entry", "repeat_suppress_s": 0}
+        ],
+    )
     gateway = GatewayProcess(tmp_path / "gw" / "site.yaml", env)
     terminal = None
     try:
@@ -137,18 +152,20 @@ def test_a_school_day_offline_reaches_the_cloud_as_the_school_decided(tmp_path: 
             for e in taps
         )
         child, teen, teacher = str(who[CHILD]), str(who[TEEN]), str(who[TEACHER])
-        assert got == sorted([
-            ("door-in", "entry", "granted", "on_roster", child),
-            ("door-in", "entry", "granted", "on_roster", teen),
-            ("door-in", "entry", "granted", "no_consent", "None"),  # counted, nothing more
-            ("door-in", "denied", "denied", "card_blocked", "None"),  # a lost card is not its owner
-            ("door-in", "entry", "granted", "on_roster", teacher),
-            ("door-in", "denied", "denied", "unknown_card", "None"),
-            ("canteen-1", "meal", "granted", "on_roster", child),
-            ("canteen-1", "denied", "denied", "already_served", child),
-            ("canteen-1", "denied", "denied", "allergen_conflict", teen),
-            ("canteen-1", "meal", "granted", "no_consent", "None"),
-        ])  # fmt: skip
+        assert got == sorted(
+            [
+                ("door-in", "entry", "granted", "on_roster", child),
+                ("door-in", "entry", "granted", "on_roster", teen),
+                ("door-in", "entry", "granted", "no_consent", "None"),  # counted, nothing more
+                ("door-in", "denied", "denied", "card_blocked", "None"),  # a lost card is not its owner
+                ("door-in", "entry", "granted", "on_roster", teacher),
+                ("door-in", "denied", "denied", "unknown_card", "None"),
+                ("canteen-1", "meal", "granted", "on_roster", child),
+                ("canteen-1", "denied", "denied", "already_served", child),
+                ("canteen-1", "denied", "denied", "allergen_conflict", teen),
+                ("canteen-1", "meal", "granted", "no_consent", "None"),
+            ]
+        )
         lunch = next(e for e in taps if e["kind"] == "meal" and e["person_id"] == child)
         assert lunch["meal"] == {"period": "lunch", "category": "free", "dishes": ["Сорпа", "Нан"], "price_tiyn": 0}
         quiet_entry = next(e for e in taps if e["reason"] == "no_consent" and e["kind"] == "entry")

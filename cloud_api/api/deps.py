@@ -1,16 +1,16 @@
 """Typed dependencies: a route's signature says what it needs.
 
-    EngineDep     the app's SQLAlchemy engine (made by the lifespan)
-    SettingsDep   the app's ``CloudSettings``
-    GatewayAuth   the raw body, size-limited, whose HMAC signature checked out (a ``SignedBody``)
-    AdminAuth     a valid ``Authorization: Bearer <admin token>``
-    CurrentAccount  a ``Principal``: the signed-in account of ``Authorization: Bearer <session token>``
-                  with its roles in force, or the system for the admin token
-    SchoolAdmin   a ``CurrentAccount`` that is school_admin of the path's ``{school_id}`` (or the system)
-    SchoolStaff   a ``CurrentAccount`` that is school_admin or canteen_staff of ``{school_id}`` (or the system)
-    SchoolMember  a ``CurrentAccount`` with any role in ``{school_id}``: staff, a guardian, a student
-    CurrentGuardian  a ``Guardian``: the signed-in guardian's school and people row (403 for anyone else)
-    AcceptLanguage   the raw ``Accept-Language`` header, for translated error messages
+EngineDep     the app's SQLAlchemy engine (made by the lifespan)
+SettingsDep   the app's ``CloudSettings``
+GatewayAuth   the raw body, size-limited, whose HMAC signature checked out (a ``SignedBody``)
+AdminAuth     a valid ``Authorization: Bearer <admin token>``
+CurrentAccount  a ``Principal``: the signed-in account of ``Authorization: Bearer <session token>``
+              with its roles in force, or the system for the admin token
+SchoolAdmin   a ``CurrentAccount`` that is school_admin of the path's ``{school_id}`` (or the system)
+SchoolStaff   a ``CurrentAccount`` that is school_admin or canteen_staff of ``{school_id}`` (or the system)
+SchoolMember  a ``CurrentAccount`` with any role in ``{school_id}``: staff, a guardian, a student
+CurrentGuardian  a ``Guardian``: the signed-in guardian's school and people row (403 for anyone else)
+AcceptLanguage   the raw ``Accept-Language`` header, for translated error messages
 """
 
 from __future__ import annotations
@@ -128,9 +128,16 @@ def _check(
 ) -> SignedBody:
     with engine.connect() as conn:
         return check_signature(
-            conn, gateway_id=gateway_id, timestamp=timestamp, signature=signature, body=body,
-            now=time.time(), max_skew_s=settings.signature_max_skew_s, method=method, path=path,
-        )  # fmt: skip
+            conn,
+            gateway_id=gateway_id,
+            timestamp=timestamp,
+            signature=signature,
+            body=body,
+            now=time.time(),
+            max_skew_s=settings.signature_max_skew_s,
+            method=method,
+            path=path,
+        )
 
 
 GatewayAuth = Annotated[SignedBody, Depends(_gateway_auth)]

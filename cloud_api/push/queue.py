@@ -43,10 +43,18 @@ def enqueue(conn: Connection, school_id: str, events: Sequence[Event], now: date
             person = UUID(e.person_id)
         except ValueError:
             continue  # not a roster person: nobody's child
-        rows.append({
-            "school_id": school_id, "event_id": e.id, "person_id": person, "kind": e.kind.value,
-            "occurred_at": e.occurred_at, "state": State.PENDING.value, "attempts": 0, "due_at": now,
-        })  # fmt: skip
+        rows.append(
+            {
+                "school_id": school_id,
+                "event_id": e.id,
+                "person_id": person,
+                "kind": e.kind.value,
+                "occurred_at": e.occurred_at,
+                "state": State.PENDING.value,
+                "attempts": 0,
+                "due_at": now,
+            }
+        )
     if rows:
         conn.execute(insert(push_queue), rows)
     return len(rows)

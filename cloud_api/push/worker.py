@@ -35,8 +35,11 @@ COALESCE = timedelta(minutes=1)
 # Which earlier notice (within COALESCE) makes a new one redundant. Every meal is news; a refusal
 # right after a meal (the child tapped again) is not.
 _COVERED_BY: dict[str, tuple[str, ...]] = {
-    "entry": ("entry",), "exit": ("exit",), "denied": ("denied", "meal"), "meal": (),
-}  # fmt: skip
+    "entry": ("entry",),
+    "exit": ("exit",),
+    "denied": ("denied", "meal"),
+    "meal": (),
+}
 PUSHES = Counter("mektep_pushes", "Push messages by outcome", ["outcome"])
 
 
@@ -150,7 +153,8 @@ class PushWorkers:
         if not covered_by:
             return False
         earlier = conn.execute(
-            select(push_queue.c.id).where(
+            select(push_queue.c.id)
+            .where(
                 push_queue.c.school_id == row["school_id"],
                 push_queue.c.person_id == row["person_id"],
                 push_queue.c.kind.in_(covered_by),
@@ -158,7 +162,8 @@ class PushWorkers:
                 push_queue.c.occurred_at <= row["occurred_at"],
                 push_queue.c.occurred_at > row["occurred_at"] - COALESCE,
                 push_queue.c.state.in_((State.SENT.value, State.WORKING.value, State.PENDING.value)),
-            ).limit(1)
+            )
+            .limit(1)
         ).first()
         return earlier is not None
 
@@ -166,17 +171,28 @@ class PushWorkers:
         # Every device of every guardian of the child, with the guardian's language and wishes.
         rows = conn.execute(
             select(
-                push_subscriptions.c.id, push_subscriptions.c.endpoint, push_subscriptions.c.p256dh,
-                push_subscriptions.c.auth, people.c.language.label("roster_language"),
-                notification_settings.c.language, notification_settings.c.entries, notification_settings.c.meals,
+                push_subscriptions.c.id,
+                push_subscriptions.c.endpoint,
+                push_subscriptions.c.p256dh,
+                push_subscriptions.c.auth,
+                people.c.language.label("roster_language"),
+                notification_settings.c.language,
+                notification_settings.c.entries,
+                notification_settings.c.meals,
             )
-            .join(guardianships, (guardianships.c.school_id == push_subscriptions.c.school_id)
-                  & (guardianships.c.guardian_id == push_subscriptions.c.guardian_id))
-            .join(people, (people.c.school_id == push_subscriptions.c.school_id)
-                  & (people.c.id == push_subscriptions.c.guardian_id))
+            .join(
+                guardianships,
+                (guardianships.c.school_id == push_subscriptions.c.school_id)
+                & (guardianships.c.guardian_id == push_subscriptions.c.guardian_id),
+            )
+            .join(
+                people,
+                (people.c.school_id == push_subscriptions.c.school_id)
+                & (people.c.id == push_subscriptions.c.guardian_id),
+            )
             .outerjoin(notification_settings, notification_settings.c.account_id == push_subscriptions.c.account_id)
             .where(guardianships.c.school_id == school, guardianships.c.child_id == child)
-        )  # fmt: skip
+        )
         return [
             {
                 **dict(r._mapping),

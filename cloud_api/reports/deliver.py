@@ -87,16 +87,22 @@ def _delivery(engine: Engine, key: Any) -> tuple[Delivery, bytes]:
     r = reports.c
     with engine.connect() as conn:
         row = conn.execute(
-            select(reports).where(r.subject == key.subject, r.month == key.month, r.kind == key.kind,
-                                  r.version == key.version)
-        ).one()  # fmt: skip
+            select(reports).where(
+                r.subject == key.subject, r.month == key.month, r.kind == key.kind, r.version == key.version
+            )
+        ).one()
         files = read_files(conn, VersionKey(row.subject, row.month, row.kind, row.version))
     manifest = bytes(row.manifest)
     delivery = Delivery(
-        report_id=f"{row.subject}/{row.month}/{row.kind}", subject=row.subject, month=row.month, kind=row.kind,
-        version=row.version, manifest=base64.b64encode(manifest).decode(), signature=row.signature,
+        report_id=f"{row.subject}/{row.month}/{row.kind}",
+        subject=row.subject,
+        month=row.month,
+        kind=row.kind,
+        version=row.version,
+        manifest=base64.b64encode(manifest).decode(),
+        signature=row.signature,
         files=encode_files(files),
-    )  # fmt: skip
+    )
     return delivery, manifest
 
 
@@ -117,9 +123,12 @@ def deliver_round(
         (delivery, manifest), receiver = _delivery(engine, item["row"]), item["receiver"]
         body = delivery.model_dump_json()  # once: every attempt sends the same bytes
         retrying = Retrying(
-            retry=retry_if_exception_type(_NotYet), stop=stop_after_attempt(attempts),
-            wait=wait_exponential(multiplier=0.2, max=5), sleep=sleep, reraise=True,
-        )  # fmt: skip
+            retry=retry_if_exception_type(_NotYet),
+            stop=stop_after_attempt(attempts),
+            wait=wait_exponential(multiplier=0.2, max=5),
+            sleep=sleep,
+            reraise=True,
+        )
         error: str | None = None
         receipt: Receipt | None = None
         try:
@@ -129,8 +138,9 @@ def deliver_round(
         _record(engine, item["row"], receiver, receipt, error, now())
         if receipt is None:
             result.failed += 1
-            log.warning("report %s v%d not acknowledged by %s: %s", delivery.report_id, delivery.version, receiver,
-                        error)  # fmt: skip
+            log.warning(
+                "report %s v%d not acknowledged by %s: %s", delivery.report_id, delivery.version, receiver, error
+            )
         else:
             result.delivered += 1
     return result
@@ -138,8 +148,9 @@ def deliver_round(
 
 def _send(client: httpx.Client, url: str, body: str, version: int, manifest: bytes) -> Receipt:
     try:
-        response = client.post(url.rstrip("/") + DELIVERY_PATH, content=body,
-                               headers={"Content-Type": "application/json"})  # fmt: skip
+        response = client.post(
+            url.rstrip("/") + DELIVERY_PATH, content=body, headers={"Content-Type": "application/json"}
+        )
     except httpx.TransportError as exc:
         raise _NotYet(f"unreachable: {exc!r}") from None
     if response.status_code not in (200, 201):
@@ -155,12 +166,13 @@ def _send(client: httpx.Client, url: str, body: str, version: int, manifest: byt
 
 
 def _record(engine: Engine, row: Any, receiver: str, receipt: Receipt | None, error: str | None, at: datetime) -> None:
-    key = {"subject": row.subject, "month": row.month, "kind": row.kind, "version": row.version,
-           "receiver": receiver}  # fmt: skip
+    key = {"subject": row.subject, "month": row.month, "kind": row.kind, "version": row.version, "receiver": receiver}
     values = {
-        "state": "delivered" if receipt else "pending", "last_error": None if receipt else (error or "")[:300],
-        "receipt": receipt.model_dump(mode="json") if receipt else None, "delivered_at": at if receipt else None,
-    }  # fmt: skip
+        "state": "delivered" if receipt else "pending",
+        "last_error": None if receipt else (error or "")[:300],
+        "receipt": receipt.model_dump(mode="json") if receipt else None,
+        "delivered_at": at if receipt else None,
+    }
     with engine.begin() as conn:
         stmt = dialect_insert(conn, report_deliveries).values(**key, **values, attempts=1)
         attempts = {"attempts": report_deliveries.c.attempts + 1}

@@ -40,18 +40,20 @@ def _region_tables(content: dict[str, Any], _: Translator) -> dict[str, Table]:
     money = [_("Portions"), _("Paid by families, ₸"), _("Paid by the state, ₸")]
     days = [
         [date.fromisoformat(d["date"]), _(c), *_money(cell)]
-        for d in content["days"] for c in CATEGORIES if (cell := d["meals"][c])["portions"]
-    ]  # fmt: skip
-    presence = [
-        [date.fromisoformat(d["date"]), d["students"], d["staff"], d["anonymous"]] for d in content["days"]
-    ]  # fmt: skip
+        for d in content["days"]
+        for c in CATEGORIES
+        if (cell := d["meals"][c])["portions"]
+    ]
+    presence = [[date.fromisoformat(d["date"]), d["students"], d["staff"], d["anonymous"]] for d in content["days"]]
     by_school = [
         [s["school_id"], s["name"], _(c), *_money(cell)]
-        for s in content["schools"] for c in CATEGORIES if (cell := s["meals"][c])["portions"]
-    ]  # fmt: skip
+        for s in content["schools"]
+        for c in CATEGORIES
+        if (cell := s["meals"][c])["portions"]
+    ]
     school_presence = [
         [s["school_id"], s["name"], s["student_days"], s["staff_days"], s["anonymous"]] for s in content["schools"]
-    ]  # fmt: skip
+    ]
     counts = [_("Students present"), _("Staff present"), _("Entries without consent")]
     return {
         "days": ([_("Date"), _("Category"), _("Students fed"), *money], days),
@@ -71,17 +73,28 @@ def _tables(content: dict[str, Any], _: Translator) -> dict[str, Table]:
     if content["kind"] == "meals":
         days = [
             [date.fromisoformat(d["date"]), _(c), *_money(cell)]
-            for d in content["days"] for c in CATEGORIES if (cell := d["categories"][c])["portions"]
-        ]  # fmt: skip
+            for d in content["days"]
+            for c in CATEGORIES
+            if (cell := d["categories"][c])["portions"]
+        ]
         dishes = [
-            [date.fromisoformat(d["date"]), _(m["period"]), m["price_tiyn"] / 100,
-             dish["names"].get(_.language) or next(iter(dish["names"].values()), ""), dish["price_tiyn"] / 100]
-            for d in content["days"] for m in d["menus"] for dish in m["dishes"]
-        ]  # fmt: skip
+            [
+                date.fromisoformat(d["date"]),
+                _(m["period"]),
+                m["price_tiyn"] / 100,
+                dish["names"].get(_.language) or next(iter(dish["names"].values()), ""),
+                dish["price_tiyn"] / 100,
+            ]
+            for d in content["days"]
+            for m in d["menus"]
+            for dish in m["dishes"]
+        ]
         classes = [
             [k["class"], _(c), *_money(cell)]
-            for k in content["classes"] for c in CATEGORIES if (cell := k["categories"][c])["portions"]
-        ]  # fmt: skip
+            for k in content["classes"]
+            for c in CATEGORIES
+            if (cell := k["categories"][c])["portions"]
+        ]
         money = [_("Students fed"), _("Portions"), _("Paid by families, ₸"), _("Paid by the state, ₸")]
         return {
             "days": ([_("Date"), _("Category"), *money], days),
@@ -89,16 +102,29 @@ def _tables(content: dict[str, Any], _: Translator) -> dict[str, Table]:
             "classes": ([_("Class"), _("Category"), _("Student-days"), *money[1:]], classes),
         }
     days = [
-        [date.fromisoformat(d["date"]), _("yes") if d["working_day"] else _("no"), d["students"], d["staff"],
-         d["anonymous"], d["absent"]]
+        [
+            date.fromisoformat(d["date"]),
+            _("yes") if d["working_day"] else _("no"),
+            d["students"],
+            d["staff"],
+            d["anonymous"],
+            d["absent"],
+        ]
         for d in content["days"]
-    ]  # fmt: skip
+    ]
     people = (  # a generator: only the CSV reads it (the XLSX has its табель), 65,000 rows of text
         (p["name"], p["class"] or "", v["date"], v["first_entry"] or "", v["last_exit"] or "")
-        for p in content["people"] for v in p["days"]
-    )  # fmt: skip
-    headings = [_("Date"), _("Working day"), _("Students present"), _("Staff present"), _("Entries without consent"),
-                _("Absent")]  # fmt: skip
+        for p in content["people"]
+        for v in p["days"]
+    )
+    headings = [
+        _("Date"),
+        _("Working day"),
+        _("Students present"),
+        _("Staff present"),
+        _("Entries without consent"),
+        _("Absent"),
+    ]
     return {
         "days": (headings, days),
         "people": ([_("Name"), _("Class"), _("Date"), _("First entry"), _("Last exit")], people),
@@ -144,11 +170,16 @@ def _xlsx(content: dict[str, Any], tables: dict[str, Table], _: Translator) -> b
     # month), and XlsxWriter writes them in half openpyxl's time (``mektep bench report`` measures
     # both). Strings stay strings: a dish named "=HYPERLINK(…)" must not become a formula.
     out = io.BytesIO()
-    book = xlsxwriter.Workbook(out, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
-                                     "default_date_format": DATE})  # fmt: skip
+    book = xlsxwriter.Workbook(
+        out, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False, "default_date_format": DATE}
+    )
     title = book.add_worksheet(_("Report"))
-    kind = {"meals": _("Meals report"), "attendance": _("Attendance report"), "region": _("Region report"),
-            "country": _("Country report")}[content["kind"]]  # fmt: skip
+    kind = {
+        "meals": _("Meals report"),
+        "attendance": _("Attendance report"),
+        "region": _("Region report"),
+        "country": _("Country report"),
+    }[content["kind"]]
     title.set_column(0, 1, 24)
     title.write_row(0, 0, [kind], book.add_format({"bold": True, "font_size": 14}))
     about = [[_("Month"), content["month"]]]
@@ -158,9 +189,15 @@ def _xlsx(content: dict[str, Any], tables: dict[str, Table], _: Translator) -> b
         about.insert(0, [_("School"), content["school_id"]])
     for row, values in enumerate(about, start=1):
         title.write_row(row, 0, values)
-    names = {"days": _("By day"), "dishes": _("Dishes"), "classes": _("By class"), "people": _("By person"),
-             "presence": _("Presence by day"), "schools": _("By school"),
-             "school-presence": _("Presence by school")}  # fmt: skip
+    names = {
+        "days": _("By day"),
+        "dishes": _("Dishes"),
+        "classes": _("By class"),
+        "people": _("By person"),
+        "presence": _("Presence by day"),
+        "schools": _("By school"),
+        "school-presence": _("Presence by school"),
+    }
     bold, money = book.add_format({"bold": True}), book.add_format({"num_format": TENGE})
     for name, (headings, rows) in tables.items():
         sheet = book.add_worksheet(names[name])

@@ -44,9 +44,21 @@ from cloud_api.reports.store import VersionKey, read_file, read_files, store_fil
 from cloud_api.services.deployment_keys import ensure_key
 
 __all__ = [
-    "COUNTRY", "KINDS", "REGION_KINDS", "Draft", "Issued", "changes_between", "draft_report", "ensure_report_key",
-    "issue_draft", "issue_report", "issue_reports", "missing_gateways", "needs_draft", "schools_of",
-]  # fmt: skip
+    "COUNTRY",
+    "KINDS",
+    "REGION_KINDS",
+    "Draft",
+    "Issued",
+    "changes_between",
+    "draft_report",
+    "ensure_report_key",
+    "issue_draft",
+    "issue_report",
+    "issue_reports",
+    "missing_gateways",
+    "needs_draft",
+    "schools_of",
+]
 
 REGION_KINDS = ("region", "country")  # sums over schools, for a region and for the ministry
 COUNTRY = "KZ"
@@ -83,8 +95,9 @@ def ensure_report_key(conn: Connection) -> Ed25519PrivateKey:
 
 def _new_report_key() -> tuple[str, str]:
     key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())  # fmt: skip
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     return private.decode(), base64.b64encode(key.public_key().public_bytes_raw()).decode()
 
 
@@ -177,18 +190,31 @@ def issue_draft(conn: Connection, draft: Draft, *, now: datetime | None = None) 
         previous = json.loads(read_file(conn, _key(newest), f"{kind}.json") or b"null")
     version = 1 if newest is None else newest.version + 1
     missing = missing_gateways(conn, month, schools_of(kind, subject), now)
-    about = {"report_id": f"{subject}/{month}/{kind}", "subject": subject, "month": month, "kind": kind,
-             "version": version, "missing_gateways": missing}  # fmt: skip
+    about = {
+        "report_id": f"{subject}/{month}/{kind}",
+        "subject": subject,
+        "month": month,
+        "kind": kind,
+        "version": version,
+        "missing_gateways": missing,
+    }
     manifest = build_manifest(draft.files, **about)
     signature = sign_manifest(ensure_report_key(conn), manifest)
     changes = changes_between(previous, draft.content)
     conn.execute(
         insert(reports).values(
-            subject=subject, month=month, kind=kind, version=version, created_at=now or datetime.now(UTC),
-            content_sha256=draft.digest, changes=changes, missing_gateways=missing, manifest=manifest,
+            subject=subject,
+            month=month,
+            kind=kind,
+            version=version,
+            created_at=now or datetime.now(UTC),
+            content_sha256=draft.digest,
+            changes=changes,
+            missing_gateways=missing,
+            manifest=manifest,
             signature=signature,
         )
-    )  # fmt: skip
+    )
     store_files(conn, VersionKey(subject, month, kind, version), draft.files)
     return Issued(subject, month, kind, version, True, changes, missing, draft.files, manifest, signature)
 
@@ -263,6 +289,15 @@ def _key(row: Any) -> VersionKey:
 
 
 def _issued(conn: Connection, row: Any, *, new: bool) -> Issued:
-    return Issued(row.subject, row.month, row.kind, row.version, new, list(row.changes),
-                  list(row.missing_gateways), read_files(conn, _key(row)), bytes(row.manifest),
-                  row.signature)  # fmt: skip
+    return Issued(
+        row.subject,
+        row.month,
+        row.kind,
+        row.version,
+        new,
+        list(row.changes),
+        list(row.missing_gateways),
+        read_files(conn, _key(row)),
+        bytes(row.manifest),
+        row.signature,
+    )

@@ -113,9 +113,10 @@ def reports_day(
                 wanted += [(school, kind) for kind in KINDS]
         # Sums wait for their schools: a region issued before a school's late batch would be short.
         wanted += [
-            (region, "region") for region, members in sorted(_regions(engine).items())
+            (region, "region")
+            for region, members in sorted(_regions(engine).items())
             if not set(members) & set(result.waiting)
-        ]  # fmt: skip
+        ]
         if not result.waiting and found:
             wanted.append((COUNTRY, "country"))
         with engine.connect() as conn:  # every hour all month: only what moved since its last draft
@@ -156,8 +157,9 @@ def _warn(
             if conn.execute(stmt.on_conflict_do_nothing().returning(report_warnings.c.subject)).first():
                 WARNINGS.inc()
                 raised.append(f"{subject}/{month}/{kind}")
-                log.warning("report %s/%s/%s not acknowledged by %s; due %s",
-                            subject, month, kind, sorted(who), deadline)  # fmt: skip
+                log.warning(
+                    "report %s/%s/%s not acknowledged by %s; due %s", subject, month, kind, sorted(who), deadline
+                )
     return raised
 
 
@@ -179,10 +181,14 @@ def start_scheduler(engine: Engine, settings: CloudSettings) -> BackgroundSchedu
             return
         try:
             result = reports_day(
-                engine, receivers, client, datetime.now(UTC),
-                policy=DeadlinePolicy(settings.report_deadline_policy), cutoff_day=settings.report_cutoff_day,
+                engine,
+                receivers,
+                client,
+                datetime.now(UTC),
+                policy=DeadlinePolicy(settings.report_deadline_policy),
+                cutoff_day=settings.report_cutoff_day,
                 language=settings.report_language,
-            )  # fmt: skip
+            )
             log.info("reports: %s", result)
         except Exception:
             log.exception("the report job failed; it runs again within the hour")

@@ -87,5 +87,6 @@ def noted_mark(conn: Connection, subject: str, month: str, kind: str) -> str | N
 def note_mark(conn: Connection, subject: str, month: str, kind: str, mark: str, at: datetime) -> None:
     """Keep ``mark`` as what the report was last drafted from."""
     stmt = dialect_insert(conn, report_marks).values(subject=subject, month=month, kind=kind, mark=mark, drafted_at=at)
-    conn.execute(stmt.on_conflict_do_update(index_elements=["subject", "month", "kind"],
-                                            set_={"mark": mark, "drafted_at": at}))  # fmt: skip
+    conn.execute(
+        stmt.on_conflict_do_update(index_elements=["subject", "month", "kind"], set_={"mark": mark, "drafted_at": at})
+    )

@@ -65,11 +65,19 @@ def _presence(conn: Connection, school_id: str, events: Sequence[Event]) -> None
         known = e.person_id if e.person_id in roles else None
         local = e.occurred_at.astimezone(LOCAL_TZ)
         key = (local.date(), known or str(e.id))
-        row = rows.setdefault(key, {
-            "school_id": school_id, "local_date": key[0], "person_key": key[1],
-            "role": roles[known] if known else "anonymous", "first_entry": None, "last_exit": None,
-            "first_entry_local": None, "last_exit_local": None,
-        })  # fmt: skip
+        row = rows.setdefault(
+            key,
+            {
+                "school_id": school_id,
+                "local_date": key[0],
+                "person_key": key[1],
+                "role": roles[known] if known else "anonymous",
+                "first_entry": None,
+                "last_exit": None,
+                "first_entry_local": None,
+                "last_exit_local": None,
+            },
+        )
         at, clock = e.occurred_at, f"{local.hour:02d}:{local.minute:02d}"
         if e.kind is EventKind.ENTRY and (row["first_entry"] is None or at < row["first_entry"]):
             row["first_entry"], row["first_entry_local"] = at, clock
@@ -101,10 +109,19 @@ def _meals(conn: Connection, school_id: str, events: Sequence[Event]) -> None:
         assert meal is not None
         person = e.person_id if _uuid(e.person_id) is not None else str(e.id)
         key = (local_date(e.occurred_at), person, meal.period, meal.category.value)
-        row = rows.setdefault(key, {
-            "school_id": school_id, "local_date": key[0], "person_key": key[1], "period": key[2],
-            "category": key[3], "portions": 0, "paid_tiyn": 0, "dishes": list(meal.dishes),
-        })  # fmt: skip
+        row = rows.setdefault(
+            key,
+            {
+                "school_id": school_id,
+                "local_date": key[0],
+                "person_key": key[1],
+                "period": key[2],
+                "category": key[3],
+                "portions": 0,
+                "paid_tiyn": 0,
+                "dishes": list(meal.dishes),
+            },
+        )
         row["portions"] += 1
         row["paid_tiyn"] += meal.price_tiyn
     stmt = dialect_insert(conn, rollup_meal_eaters)

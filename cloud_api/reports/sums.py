@@ -32,9 +32,11 @@ def _price_in_force(school_id: Any, day: Any, period: Any) -> tuple[Any, ColumnE
     price = set_meals.alias("price")
     newer = set_meals.alias("newer")
     in_force = ~exists().where(
-        newer.c.school_id == price.c.school_id, newer.c.day == price.c.day, newer.c.period == price.c.period,
+        newer.c.school_id == price.c.school_id,
+        newer.c.day == price.c.day,
+        newer.c.period == price.c.period,
         newer.c.id > price.c.id,
-    )  # fmt: skip
+    )
     return price, (price.c.school_id == school_id) & (price.c.day == day) & (price.c.period == period) & in_force
 
 
@@ -59,7 +61,7 @@ def meal_sums(conn: Connection, first: date, last: date, keys: list[str], school
             .select_from(rollup_meal_eaters.outerjoin(price, priced))
             .where(*where)
             .group_by(*grouping)
-        )  # fmt: skip
+        )
         return list(conn.execute(query).all())
     per_period = list(dict.fromkeys([*keys, "school_id", "local_date", "period"]))
     eaten = (

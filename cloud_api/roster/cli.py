@@ -17,8 +17,7 @@ from mektep.i18n import translator
 
 __all__ = ["app", "import_"]
 
-app = typer.Typer(help="The school roster: students, staff and guardians.", no_args_is_help=True,
-                  add_completion=False)  # fmt: skip
+app = typer.Typer(help="The school roster: students, staff and guardians.", no_args_is_help=True, add_completion=False)
 
 
 @app.command("import")
@@ -49,18 +48,27 @@ def import_(
         task = progress.add_task(_("Importing the roster"), total=None)
         try:
             report = commands.import_roster_file(
-                load_settings(database_url).database_url, file, school, actor=actor,
+                load_settings(database_url).database_url,
+                file,
+                school,
+                actor=actor,
                 on_parsed=lambda rows: progress.update(task, total=rows),
-                progress=lambda n: progress.advance(task, n), complete=complete,
-            )  # fmt: skip
+                progress=lambda n: progress.advance(task, n),
+                complete=complete,
+            )
         except RosterFileError as exc:  # the file as a whole is unusable: missing columns, not a roster
             columns = f": {', '.join(exc.columns)}" if exc.columns else ""
             console.print(f"[red]{file}: {_(exc.code)}{columns}[/red]", markup=True, highlight=False)
             raise typer.Exit(2) from None
     console.print(
-        _("Created {created}, updated {updated}, unchanged {unchanged}; roster version {version}.",
-          created=report.created, updated=report.updated, unchanged=report.unchanged, version=report.version)
-    )  # fmt: skip
+        _(
+            "Created {created}, updated {updated}, unchanged {unchanged}; roster version {version}.",
+            created=report.created,
+            updated=report.updated,
+            unchanged=report.unchanged,
+            version=report.version,
+        )
+    )
     if report.left:
         console.print(_("Marked as gone, no longer in the complete export: {left}.", left=report.left))
     if report.departures_held:

@@ -122,27 +122,58 @@ class ParsedRoster:
 
 
 _ALIASES = {
-    "role": "role", "роль": "role", "рөлі": "role",
-    "iin": "iin", "иин": "iin", "жсн": "iin",
-    "lastname": "last_name", "фамилия": "last_name", "тегі": "last_name",
-    "firstname": "first_name", "имя": "first_name", "аты": "first_name",
-    "middlename": "middle_name", "отчество": "middle_name", "әкесініңаты": "middle_name",
-    "class": "class", "класс": "class", "сынып": "class",
-    "language": "language", "язык": "language", "тілі": "language",
-    "mealcategory": "meal_category", "категорияпитания": "meal_category", "тамақсанаты": "meal_category",
-    "discountpercent": "discount_percent", "скидка": "discount_percent", "жеңілдік": "discount_percent",
-    "phone": "phone", "телефон": "phone",
-    "email": "email", "e-mail": "email", "почта": "email",
-    "children": "children", "дети": "children", "балалары": "children",
-}  # fmt: skip
+    "role": "role",
+    "роль": "role",
+    "рөлі": "role",
+    "iin": "iin",
+    "иин": "iin",
+    "жсн": "iin",
+    "lastname": "last_name",
+    "фамилия": "last_name",
+    "тегі": "last_name",
+    "firstname": "first_name",
+    "имя": "first_name",
+    "аты": "first_name",
+    "middlename": "middle_name",
+    "отчество": "middle_name",
+    "әкесініңаты": "middle_name",
+    "class": "class",
+    "класс": "class",
+    "сынып": "class",
+    "language": "language",
+    "язык": "language",
+    "тілі": "language",
+    "mealcategory": "meal_category",
+    "категорияпитания": "meal_category",
+    "тамақсанаты": "meal_category",
+    "discountpercent": "discount_percent",
+    "скидка": "discount_percent",
+    "жеңілдік": "discount_percent",
+    "phone": "phone",
+    "телефон": "phone",
+    "email": "email",
+    "e-mail": "email",
+    "почта": "email",
+    "children": "children",
+    "дети": "children",
+    "балалары": "children",
+}
 _REQUIRED = ("role", "iin", "last_name", "first_name")
 _CLASS = re.compile(r"^(?P<grade>1[0-2]|[0-9])\s*-?\s*(?P<letter>[A-Za-zА-ЯЁа-яёӘәҒғҚқҢңӨөҰұҮүҺһІі]?)$")
 _PHONE_JUNK = re.compile(r"[\s()\-]")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _LANGUAGES = {"kk": "kk", "ru": "ru", "en": "en", "қаз": "kk", "каз": "kk", "рус": "ru"}
-_ROLES = {"student": Role.STUDENT, "оқушы": Role.STUDENT, "ученик": Role.STUDENT,
-          "staff": Role.STAFF, "қызметкер": Role.STAFF, "сотрудник": Role.STAFF,
-          "guardian": Role.GUARDIAN, "ата-ана": Role.GUARDIAN, "родитель": Role.GUARDIAN}  # fmt: skip
+_ROLES = {
+    "student": Role.STUDENT,
+    "оқушы": Role.STUDENT,
+    "ученик": Role.STUDENT,
+    "staff": Role.STAFF,
+    "қызметкер": Role.STAFF,
+    "сотрудник": Role.STAFF,
+    "guardian": Role.GUARDIAN,
+    "ата-ана": Role.GUARDIAN,
+    "родитель": Role.GUARDIAN,
+}
 
 
 def read_roster(path: Path) -> ParsedRoster:
@@ -265,9 +296,15 @@ def _person(row: int, cells: dict[str, str]) -> tuple[PersonRow | None, list[Row
     if problems or role is None:
         return None, problems
     return PersonRow(
-        row=row, role=role, iin=iin, last_name=cells["last_name"], first_name=cells["first_name"],
-        middle_name=cells.get("middle_name") or None, language=language, **fields,  # type: ignore[arg-type]
-    ), problems  # fmt: skip
+        row=row,
+        role=role,
+        iin=iin,
+        last_name=cells["last_name"],
+        first_name=cells["first_name"],
+        middle_name=cells.get("middle_name") or None,
+        language=language,
+        **fields,  # type: ignore[arg-type]
+    ), problems
 
 
 def _student(cells: dict[str, str], bad: Bad) -> dict[str, object]:

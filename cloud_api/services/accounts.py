@@ -235,14 +235,24 @@ def create_account(
         with conn.begin_nested():
             conn.execute(
                 insert(accounts).values(
-                    id=account.id, login=login, person_id=person_id, school_id=school_id, active=True, created_at=now,
+                    id=account.id,
+                    login=login,
+                    person_id=person_id,
+                    school_id=school_id,
+                    active=True,
+                    created_at=now,
                     password_hash=None if password is None else _HASHER.hash(password),
                 )
-            )  # fmt: skip
+            )
     except IntegrityError:
         raise AccountError("login_taken") from None
-    after = {"login": login, "person_id": str(person_id) if person_id else None, "school_id": school_id,
-             "active": True, "password_set": password is not None}  # fmt: skip
+    after = {
+        "login": login,
+        "person_id": str(person_id) if person_id else None,
+        "school_id": school_id,
+        "active": True,
+        "password_set": password is not None,
+    }
     entry = AuditEntry("create", "account", str(account.id), None, after)
     write_audit(conn, _audit_scope(school_id), actor, now, [entry])
     return account
@@ -360,10 +370,15 @@ def sign_in(
         reason = "ok"
     conn.execute(
         insert(sign_in_attempts).values(
-            login=login, account_id=account.id if account else None, school_id=account.school_id if account else None,
-            at=at, success=reason == "ok", reason=reason, ip=ip,
+            login=login,
+            account_id=account.id if account else None,
+            school_id=account.school_id if account else None,
+            at=at,
+            success=reason == "ok",
+            reason=reason,
+            ip=ip,
         )
-    )  # fmt: skip
+    )
     if account is None or reason != "ok":
         return SignInResult(reason, account.id if account else None)
     token = secrets.token_urlsafe(32)

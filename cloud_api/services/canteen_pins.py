@@ -43,10 +43,14 @@ def set_canteen_pin(conn: Connection, school_id: str, person_id: UUID, pin: str 
     now = datetime.now(UTC)
     conn.execute(
         insert(canteen_pins).values(
-            school_id=school_id, person_id=person_id, pin_hash=None if pin is None else hash_pin(pin),
-            version=next_version(conn, school_id), at=now, actor=actor,
+            school_id=school_id,
+            person_id=person_id,
+            pin_hash=None if pin is None else hash_pin(pin),
+            version=next_version(conn, school_id),
+            at=now,
+            actor=actor,
         )
-    )  # fmt: skip
+    )
     entry = AuditEntry("update", "canteen_pin", str(person_id), {"set": had}, {"set": pin is not None})
     write_audit(conn, school_id, actor, now, [entry])
 

@@ -65,10 +65,16 @@ def assign_card(
     row = {"person_id": str(person_id), "kind": kind.value, "status": CardStatus.ACTIVE.value}
     conn.execute(
         insert(credentials).values(
-            school_id=school_id, id=card_id, person_id=person_id, kind=kind.value, credential_hash=credential_hash,
-            status=CardStatus.ACTIVE.value, version=next_version(conn, school_id), updated_at=now,
+            school_id=school_id,
+            id=card_id,
+            person_id=person_id,
+            kind=kind.value,
+            credential_hash=credential_hash,
+            status=CardStatus.ACTIVE.value,
+            version=next_version(conn, school_id),
+            updated_at=now,
         )
-    )  # fmt: skip
+    )
     write_audit(conn, school_id, actor, now, [AuditEntry("create", "credential", str(card_id), None, row)])
     return card_id
 
@@ -107,21 +113,30 @@ def cards_of(conn: Connection, school_id: str, person_id: UUID) -> list[dict[str
     if known is None:
         raise RosterError("unknown_person")
     rows = conn.execute(
-        select(credentials.c.id, credentials.c.person_id, credentials.c.kind, credentials.c.status,
-               credentials.c.updated_at)
+        select(
+            credentials.c.id,
+            credentials.c.person_id,
+            credentials.c.kind,
+            credentials.c.status,
+            credentials.c.updated_at,
+        )
         .where(credentials.c.school_id == school_id, credentials.c.person_id == person_id)
         .order_by(credentials.c.updated_at.desc(), credentials.c.id.desc())
-    )  # fmt: skip
+    )
     return [dict(row._mapping) for row in rows]
 
 
 def get_card(conn: Connection, school_id: str, card_id: UUID) -> dict[str, Any]:
     """One card of the school (never the hash); ``unknown_card`` if none such."""
     row = conn.execute(
-        select(credentials.c.id, credentials.c.person_id, credentials.c.kind, credentials.c.status,
-               credentials.c.updated_at)
-        .where(credentials.c.school_id == school_id, credentials.c.id == card_id)
-    ).first()  # fmt: skip
+        select(
+            credentials.c.id,
+            credentials.c.person_id,
+            credentials.c.kind,
+            credentials.c.status,
+            credentials.c.updated_at,
+        ).where(credentials.c.school_id == school_id, credentials.c.id == card_id)
+    ).first()
     if row is None:
         raise RosterError("unknown_card")
     return dict(row._mapping)

@@ -34,10 +34,14 @@ def set_consent(
     now = datetime.now(UTC)
     conn.execute(
         insert(consents).values(
-            school_id=school_id, child_id=child_id, guardian_id=guardian_id, given=given, at=now,
+            school_id=school_id,
+            child_id=child_id,
+            guardian_id=guardian_id,
+            given=given,
+            at=now,
             version=next_version(conn, school_id),
         )
-    )  # fmt: skip
+    )
     entry = AuditEntry("update", "consent", str(child_id), {"given": before}, {"given": given, "by": str(guardian_id)})
     write_audit(conn, school_id, actor, now, [entry])
 

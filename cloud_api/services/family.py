@@ -88,19 +88,28 @@ def child_month(conn: Connection, school_id: str, child_id: UUID, month: date) -
 
 
 def rate_meal(
-    conn: Connection, school_id: str, child_id: UUID, guardian_id: UUID, day: date, period: str, stars: int,
+    conn: Connection,
+    school_id: str,
+    child_id: UUID,
+    guardian_id: UUID,
+    day: date,
+    period: str,
+    stars: int,
     comment: str | None,
-) -> None:  # fmt: skip
+) -> None:
     """A guardian rates a meal their child had (1–5 and a comment); rating it again replaces it."""
     require_guardian(conn, school_id, guardian_id, child_id)
     if not 1 <= stars <= 5:
         raise RosterError("bad_rating")
     meals = conn.execute(
         select(events.c.meal).where(
-            events.c.school_id == school_id, events.c.person_id == str(child_id), events.c.local_date == day,
-            events.c.kind == "meal", events.c.decision == "granted",
+            events.c.school_id == school_id,
+            events.c.person_id == str(child_id),
+            events.c.local_date == day,
+            events.c.kind == "meal",
+            events.c.decision == "granted",
         )
-    ).scalars()  # fmt: skip
+    ).scalars()
     if not any(meal and meal.get("period") == period for meal in meals):
         raise RosterError("no_meal_to_rate")  # a rating is of a meal the child had
     values = {"stars": stars, "comment": (comment or "").strip()[:500] or None, "at": datetime.now(UTC)}

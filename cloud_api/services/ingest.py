@@ -74,14 +74,23 @@ def store_batch(conn: Connection, signed: SignedBody, batch: Batch, received_at:
     journal = conn.execute(
         dialect_insert(conn, packets)
         .values(
-            direction="in", gateway_id=gateway.gateway_id, received_at=received_at, method=signed.method,
-            path=signed.path, timestamp=signed.timestamp, signature=signed.signature,
-            body_sha256=hashlib.sha256(signed.body).hexdigest(), body=signed.body, status_code=200,
-            accepted=0, duplicates=0, rejected=0,
+            direction="in",
+            gateway_id=gateway.gateway_id,
+            received_at=received_at,
+            method=signed.method,
+            path=signed.path,
+            timestamp=signed.timestamp,
+            signature=signed.signature,
+            body_sha256=hashlib.sha256(signed.body).hexdigest(),
+            body=signed.body,
+            status_code=200,
+            accepted=0,
+            duplicates=0,
+            rejected=0,
         )
         .on_conflict_do_nothing(index_elements=["gateway_id", "signature"])
         .returning(packets.c.id)
-    ).first()  # fmt: skip
+    ).first()
     if journal is None:
         raise Refused(Refusal.REPLAYED, "this signed packet was already received")
     batch_id = int(journal.id)

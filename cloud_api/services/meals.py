@@ -57,10 +57,17 @@ def claim_free_meals(conn: Connection, school_id: str, events: Sequence[Event], 
             person = UUID(e.person_id)
         except ValueError:
             continue  # not a roster person: nothing the state could pay for by name
-        rows.append({
-            "school_id": school_id, "person_id": person, "local_date": local_date(e.occurred_at),
-            "period": meal.period, "event_id": e.id, "category": meal.category.value, "price_tiyn": meal.price_tiyn,
-        })  # fmt: skip
+        rows.append(
+            {
+                "school_id": school_id,
+                "person_id": person,
+                "local_date": local_date(e.occurred_at),
+                "period": meal.period,
+                "event_id": e.id,
+                "category": meal.category.value,
+                "price_tiyn": meal.price_tiyn,
+            }
+        )
         candidates.append(e)
     if not rows:
         return set()

@@ -63,10 +63,14 @@ def upsert_dish(conn: Connection, school_id: str, dish: Dish, *, actor: str) -> 
         raise RosterError("starts_like_a_formula")  # it would run in the ministry's spreadsheet
     conn.execute(
         insert(dish_versions).values(
-            dish_id=dish.id, names=dish.names, price_tiyn=dish.price_tiyn,
-            allergens=[a.value for a in dish.allergens], photo_url=dish.photo_url, **_stamp(conn, school_id, actor),
+            dish_id=dish.id,
+            names=dish.names,
+            price_tiyn=dish.price_tiyn,
+            allergens=[a.value for a in dish.allergens],
+            photo_url=dish.photo_url,
+            **_stamp(conn, school_id, actor),
         )
-    )  # fmt: skip
+    )
 
 
 def _newest(table: Table, school_id: str, *keys: str) -> Any:
@@ -109,9 +113,12 @@ def dish_history(conn: Connection, school_id: str, dish_id: UUID) -> list[dict[s
 
 def _dish(row: Any) -> Dish:
     return Dish(
-        id=row.dish_id, names=row.names, price_tiyn=int(row.price_tiyn),
-        allergens=row.allergens, photo_url=row.photo_url,
-    )  # fmt: skip
+        id=row.dish_id,
+        names=row.names,
+        price_tiyn=int(row.price_tiyn),
+        allergens=row.allergens,
+        photo_url=row.photo_url,
+    )
 
 
 def set_day_menu(conn: Connection, school_id: str, menu: SetMeal, *, actor: str) -> None:
@@ -121,10 +128,13 @@ def set_day_menu(conn: Connection, school_id: str, menu: SetMeal, *, actor: str)
         raise RosterError("unknown_dish")
     conn.execute(
         insert(set_meals).values(
-            day=menu.day, period=menu.period, dish_ids=[str(d) for d in menu.dish_ids], price_tiyn=menu.price_tiyn,
+            day=menu.day,
+            period=menu.period,
+            dish_ids=[str(d) for d in menu.dish_ids],
+            price_tiyn=menu.price_tiyn,
             **_stamp(conn, school_id, actor),
         )
-    )  # fmt: skip
+    )
     next_month_version(conn, school_id, menu.day.strftime("%Y-%m"))  # the state's share of that day moves
 
 

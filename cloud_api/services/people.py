@@ -46,8 +46,10 @@ def list_people(conn: Connection, school_id: str, query: PeopleQuery) -> tuple[l
     if query.q and (needle := query.q.strip().lower()):
         # lower() on both sides: PostgreSQL's is Unicode-aware, and SQLite's is made so by
         # make_engine (its own folds ASCII only, and names here are Kazakh and Russian).
-        names = [func.lower(column).contains(needle, autoescape=True) for column in
-                 (people.c.last_name, people.c.first_name, people.c.middle_name)]  # fmt: skip
+        names = [
+            func.lower(column).contains(needle, autoescape=True)
+            for column in (people.c.last_name, people.c.first_name, people.c.middle_name)
+        ]
         if query.search_iin and needle.isdigit():
             names.append(people.c.iin.startswith(needle, autoescape=True))
         where.append(or_(*names))
@@ -57,9 +59,15 @@ def list_people(conn: Connection, school_id: str, query: PeopleQuery) -> tuple[l
         .where(*where)
         # Students by grade and class ("2А" before "10А"), then staff and guardians; each by name.
         # The id breaks ties, so that pages never overlap.
-        .order_by(people.c.grade.is_(None), people.c.grade, people.c.class_name, people.c.last_name,
-                  people.c.first_name, people.c.id)
+        .order_by(
+            people.c.grade.is_(None),
+            people.c.grade,
+            people.c.class_name,
+            people.c.last_name,
+            people.c.first_name,
+            people.c.id,
+        )
         .limit(query.limit)
         .offset(query.offset)
-    )  # fmt: skip
+    )
     return [dict(row._mapping) for row in rows], int(total)

@@ -80,10 +80,17 @@ def store_photo(conn: Connection, school_id: str, data: bytes, kind: PhotoKind, 
     digest = hashlib.sha256(data).hexdigest()
     conn.execute(
         dialect_insert(conn, photos)
-        .values(sha256=digest, school_id=school_id, kind=kind.value, content_type=content_type, data=data,
-                at=datetime.now(UTC), actor=actor)
+        .values(
+            sha256=digest,
+            school_id=school_id,
+            kind=kind.value,
+            content_type=content_type,
+            data=data,
+            at=datetime.now(UTC),
+            actor=actor,
+        )
         .on_conflict_do_nothing(index_elements=["sha256"])
-    )  # fmt: skip
+    )
     return digest
 
 
@@ -113,10 +120,14 @@ def set_person_photo(
     now = datetime.now(UTC)
     conn.execute(
         insert(person_photos).values(
-            school_id=school_id, person_id=person_id, sha256=digest, version=next_version(conn, school_id),
-            at=now, actor=actor,
+            school_id=school_id,
+            person_id=person_id,
+            sha256=digest,
+            version=next_version(conn, school_id),
+            at=now,
+            actor=actor,
         )
-    )  # fmt: skip
+    )
     entry = AuditEntry("update", "person_photo", str(person_id), {"sha256": before}, {"sha256": digest})
     write_audit(conn, school_id, actor, now, [entry])
     return digest

@@ -73,10 +73,14 @@ def set_daily_limit(
     now = datetime.now(UTC)
     conn.execute(
         insert(daily_limits).values(
-            school_id=school_id, child_id=child_id, limit_tiyn=limit_tiyn,
-            version=next_version(conn, school_id), at=now, actor=actor,
+            school_id=school_id,
+            child_id=child_id,
+            limit_tiyn=limit_tiyn,
+            version=next_version(conn, school_id),
+            at=now,
+            actor=actor,
         )
-    )  # fmt: skip
+    )
     entry = AuditEntry("update", "daily_limit", str(child_id), {"limit_tiyn": before}, {"limit_tiyn": limit_tiyn})
     write_audit(conn, school_id, actor, now, [entry])
 
@@ -87,7 +91,13 @@ def daily_limits_of(conn: Connection, school_id: str, child_ids: Iterable[UUID] 
 
 
 def record_credit(
-    conn: Connection, school_id: str, person_id: UUID, amount_tiyn: int, kind: EntryKind, *, actor: str,
+    conn: Connection,
+    school_id: str,
+    person_id: UUID,
+    amount_tiyn: int,
+    kind: EntryKind,
+    *,
+    actor: str,
     note: str | None = None,
 ) -> Account:
     """Credit a student's balance (a top-up is positive; a correction may be either); the new balance."""
@@ -105,10 +115,16 @@ def record_credit(
     now = datetime.now(UTC)
     conn.execute(
         insert(balance_entries).values(
-            school_id=school_id, person_id=person_id, kind=kind.value, amount_tiyn=amount_tiyn, note=note,
-            version=next_version(conn, school_id), at=now, actor=actor,
+            school_id=school_id,
+            person_id=person_id,
+            kind=kind.value,
+            amount_tiyn=amount_tiyn,
+            note=note,
+            version=next_version(conn, school_id),
+            at=now,
+            actor=actor,
         )
-    )  # fmt: skip
+    )
     after = {"kind": kind.value, "amount_tiyn": amount_tiyn}
     entry = AuditEntry("create", "balance_entry", str(person_id), None, after)
     write_audit(conn, school_id, actor, now, [entry])
@@ -140,10 +156,16 @@ def _charge(school_id: str, e: Event, at: datetime) -> dict[str, Any] | None:
     except ValueError:
         return None  # not a roster person (a gateway judging without a roster names nobody this way)
     return {
-        "school_id": school_id, "person_id": person_id, "kind": EntryKind.MEAL.value,
-        "amount_tiyn": -e.meal.price_tiyn, "event_id": e.id, "note": e.meal.period, "version": None,
-        "at": at, "actor": e.gateway_id,
-    }  # fmt: skip
+        "school_id": school_id,
+        "person_id": person_id,
+        "kind": EntryKind.MEAL.value,
+        "amount_tiyn": -e.meal.price_tiyn,
+        "event_id": e.id,
+        "note": e.meal.period,
+        "version": None,
+        "at": at,
+        "actor": e.gateway_id,
+    }
 
 
 def accounts_of(conn: Connection, school_id: str, person_ids: Iterable[UUID] | None = None) -> dict[UUID, Account]:

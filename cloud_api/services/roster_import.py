@@ -28,8 +28,20 @@ from cloud_api.services.roster_versions import current_version, next_version
 __all__ = ["ImportReport", "import_roster"]
 
 # What an import may change about a person (identity, the IIN, never changes).
-FIELDS = ("role", "last_name", "first_name", "middle_name", "language", "class_name", "grade",
-          "meal_category", "discount_percent", "phone", "email", "active")  # fmt: skip
+FIELDS = (
+    "role",
+    "last_name",
+    "first_name",
+    "middle_name",
+    "language",
+    "class_name",
+    "grade",
+    "meal_category",
+    "discount_percent",
+    "phone",
+    "email",
+    "active",
+)
 
 
 @dataclass
@@ -95,9 +107,7 @@ def import_roster(
             changed = {k: v for k, v in wanted.items() if current[k] != v}
             if changed:
                 updates.append({"b_id": person_id, **{k: current[k] for k in FIELDS}, **changed, "updated_at": now})
-                audit.append(
-                    AuditEntry("update", "person", str(person_id), {k: current[k] for k in changed}, changed)
-                )
+                audit.append(AuditEntry("update", "person", str(person_id), {k: current[k] for k in changed}, changed))
                 current.update(changed)
                 report.updated += 1
             else:
@@ -164,11 +174,19 @@ def _departures(
 
 def _fields(row: PersonRow) -> dict[str, Any]:
     return {
-        "role": row.role.value, "last_name": row.last_name, "first_name": row.first_name,
-        "middle_name": row.middle_name, "language": row.language, "class_name": row.class_name,
-        "grade": row.grade, "meal_category": row.meal_category.value if row.meal_category else None,
-        "discount_percent": row.discount_percent, "phone": row.phone, "email": row.email, "active": True,
-    }  # fmt: skip
+        "role": row.role.value,
+        "last_name": row.last_name,
+        "first_name": row.first_name,
+        "middle_name": row.middle_name,
+        "language": row.language,
+        "class_name": row.class_name,
+        "grade": row.grade,
+        "meal_category": row.meal_category.value if row.meal_category else None,
+        "discount_percent": row.discount_percent,
+        "phone": row.phone,
+        "email": row.email,
+        "active": True,
+    }
 
 
 @dataclass

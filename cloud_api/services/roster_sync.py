@@ -68,8 +68,9 @@ def build_delta(conn: Connection, school_id: str, since: int, now: datetime | No
         version=version,
         full=full,
         people=[
-            _person(row, consent.get(row.id, False), bans.get(row.id, []), limits.get(row.id), accounts.get(row.id))
-            .model_copy(update={"photo_sha256": faces.get(row.id), "canteen_pin_hash": pins.get(row.id)})
+            _person(
+                row, consent.get(row.id, False), bans.get(row.id, []), limits.get(row.id), accounts.get(row.id)
+            ).model_copy(update={"photo_sha256": faces.get(row.id), "canteen_pin_hash": pins.get(row.id)})
             for row in person_rows
         ],
         credentials=[
@@ -130,4 +131,3 @@ def _person(row: Any, consent: bool, bans: list[str], limit: int | None, account
         credited_tiyn=account.credited_tiyn,
         charged_tiyn=account.charged_tiyn,
     )
-

@@ -162,9 +162,12 @@ def sign_receipt(key: Ed25519PrivateKey, record_id: UUID, receipt_id: str, accep
     """A receipt signed with ``key`` (the Wallet's side; the simulator uses it)."""
     signature = key.sign(receipt_signing_bytes(record_id, receipt_id, accepted_at))
     return WalletReceipt(
-        record_id=record_id, receipt_id=receipt_id, accepted_at=accepted_at,
-        signature=base64.b64encode(signature).decode(), public_key=public_key_text(key.public_key()),
-    )  # fmt: skip
+        record_id=record_id,
+        receipt_id=receipt_id,
+        accepted_at=accepted_at,
+        signature=base64.b64encode(signature).decode(),
+        public_key=public_key_text(key.public_key()),
+    )
 
 
 def verify_receipt(key: Ed25519PublicKey, receipt: WalletReceipt) -> bool:

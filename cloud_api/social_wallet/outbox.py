@@ -85,15 +85,30 @@ def enqueue_meals(conn: Connection, school_id: str, events: Sequence[Event], *, 
         menu_price = prices.get((day, meal.period))
         full = _full_price(meal.price_tiyn, menu_price, person.discount_percent)
         registration = MealRegistration(
-            record_id=e.id, student_iin=person.iin, school_id=school_id, served_at=e.occurred_at, meal_date=day,
-            period=meal.period, dishes=list(meal.dishes), category=WalletCategory(meal.category.value),
-            full_price_tiyn=full, state_share_tiyn=full - meal.price_tiyn,
-        )  # fmt: skip
-        rows.append({
-            "school_id": school_id, "record_id": e.id, "person_id": person.id, "local_date": day,
-            "period": meal.period, "payload": registration.model_dump(mode="json"),
-            "status": OutboxStatus.PENDING.value, "attempts": 0, "created_at": at,
-        })  # fmt: skip
+            record_id=e.id,
+            student_iin=person.iin,
+            school_id=school_id,
+            served_at=e.occurred_at,
+            meal_date=day,
+            period=meal.period,
+            dishes=list(meal.dishes),
+            category=WalletCategory(meal.category.value),
+            full_price_tiyn=full,
+            state_share_tiyn=full - meal.price_tiyn,
+        )
+        rows.append(
+            {
+                "school_id": school_id,
+                "record_id": e.id,
+                "person_id": person.id,
+                "local_date": day,
+                "period": meal.period,
+                "payload": registration.model_dump(mode="json"),
+                "status": OutboxStatus.PENDING.value,
+                "attempts": 0,
+                "created_at": at,
+            }
+        )
     if not rows:
         return 0
     stmt = dialect_insert(conn, wallet_outbox).on_conflict_do_nothing(index_elements=["school_id", "record_id"])
@@ -167,19 +182,30 @@ def store_receipts(conn: Connection, receipts: Sequence[tuple[str, WalletReceipt
         return 0
     rows = [
         {
-            "school_id": school_id, "record_id": r.record_id, "receipt_id": r.receipt_id,
-            "accepted_at": r.accepted_at, "signature": r.signature, "public_key": r.public_key, "stored_at": now,
+            "school_id": school_id,
+            "record_id": r.record_id,
+            "receipt_id": r.receipt_id,
+            "accepted_at": r.accepted_at,
+            "signature": r.signature,
+            "public_key": r.public_key,
+            "stored_at": now,
         }
         for school_id, r, _ in receipts
-    ]  # fmt: skip
+    ]
     stmt = dialect_insert(conn, wallet_receipts).on_conflict_do_nothing(index_elements=["school_id", "record_id"])
     new = len(conn.execute(stmt.returning(wallet_receipts.c.record_id), rows).all())
     for school_id, receipt, tries in receipts:
         # A verified receipt proves acceptance, whatever the row said before (a rejection included).
         _settle(
-            conn, school_id, receipt.record_id, tries, now, status=OutboxStatus.DELIVERED,
-            reason=None, was=(OutboxStatus.PENDING, OutboxStatus.REJECTED),
-        )  # fmt: skip
+            conn,
+            school_id,
+            receipt.record_id,
+            tries,
+            now,
+            status=OutboxStatus.DELIVERED,
+            reason=None,
+            was=(OutboxStatus.PENDING, OutboxStatus.REJECTED),
+        )
     return new
 
 
@@ -187,9 +213,16 @@ def mark_rejected(conn: Connection, rejections: Sequence[tuple[str, WalletReject
     """Mark each (school, rejection, tries) record rejected with the Wallet's reason; a delivered one stays."""
     for school_id, rejection, tries in rejections:
         _settle(
-            conn, school_id, rejection.record_id, tries, now, status=OutboxStatus.REJECTED,
-            reason=rejection.reason[:64], message=rejection.message[:500], was=(OutboxStatus.PENDING,),
-        )  # fmt: skip
+            conn,
+            school_id,
+            rejection.record_id,
+            tries,
+            now,
+            status=OutboxStatus.REJECTED,
+            reason=rejection.reason[:64],
+            message=rejection.message[:500],
+            was=(OutboxStatus.PENDING,),
+        )
 
 
 def release(conn: Connection, records: Sequence[tuple[str, UUID, int]], error: str, *, now: datetime) -> None:
@@ -199,25 +232,41 @@ def release(conn: Connection, records: Sequence[tuple[str, UUID, int]], error: s
             update(wallet_outbox)
             .where(_key(school_id, record_id), wallet_outbox.c.status == OutboxStatus.PENDING.value)
             .values(
-                claimed_until=None, last_error=error[:200], last_attempt_at=now,
+                claimed_until=None,
+                last_error=error[:200],
+                last_attempt_at=now,
                 attempts=wallet_outbox.c.attempts + tries,
             )
-        )  # fmt: skip
+        )
 
 
 def _settle(
-    conn: Connection, school_id: str, record_id: UUID, tries: int, now: datetime, *, status: OutboxStatus,
-    reason: str | None, was: tuple[OutboxStatus, ...], message: str | None = None,
-) -> None:  # fmt: skip
+    conn: Connection,
+    school_id: str,
+    record_id: UUID,
+    tries: int,
+    now: datetime,
+    *,
+    status: OutboxStatus,
+    reason: str | None,
+    was: tuple[OutboxStatus, ...],
+    message: str | None = None,
+) -> None:
     """Move one record from one of ``was`` to ``status`` (a record already settled that way stays as it is)."""
     conn.execute(
         update(wallet_outbox)
         .where(_key(school_id, record_id), wallet_outbox.c.status.in_([w.value for w in was]))
         .values(
-            status=status.value, reason=reason, message=message, claimed_until=None, last_attempt_at=now,
-            settled_at=now, last_error=None, attempts=wallet_outbox.c.attempts + tries,
+            status=status.value,
+            reason=reason,
+            message=message,
+            claimed_until=None,
+            last_attempt_at=now,
+            settled_at=now,
+            last_error=None,
+            attempts=wallet_outbox.c.attempts + tries,
         )
-    )  # fmt: skip
+    )
 
 
 def _key(school_id: str, record_id: UUID) -> Any:

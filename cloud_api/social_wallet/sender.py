@@ -107,9 +107,14 @@ class _Outcome:
 
 
 async def send_pending(
-    engine: Engine, client: httpx.AsyncClient, *, public_key: Ed25519PublicKey, limit: int = 500,
-    concurrency: int = 16, policy: RetryPolicy | None = None,
-) -> SendReport:  # fmt: skip
+    engine: Engine,
+    client: httpx.AsyncClient,
+    *,
+    public_key: Ed25519PublicKey,
+    limit: int = 500,
+    concurrency: int = 16,
+    policy: RetryPolicy | None = None,
+) -> SendReport:
     """Send one round of pending records through ``client`` (its ``base_url`` is the Wallet); what it did.
 
     Outcomes are settled in waves of ``4 × concurrency`` records, each wave in one transaction, so
@@ -141,9 +146,12 @@ async def _send_one(
 ) -> _Outcome:
     tries = 0
     retrying = AsyncRetrying(
-        wait=policy.wait_s, stop=stop_after_attempt(policy.attempts), retry=retry_if_exception_type(_Transient),
-        sleep=policy.sleep, reraise=True,
-    )  # fmt: skip
+        wait=policy.wait_s,
+        stop=stop_after_attempt(policy.attempts),
+        retry=retry_if_exception_type(_Transient),
+        sleep=policy.sleep,
+        reraise=True,
+    )
     try:
         async for attempt in retrying:
             with attempt:
@@ -220,7 +228,11 @@ def _settle(engine: Engine, outcomes: list[_Outcome], report: SendReport) -> Non
     for error, records in failures.items():
         report.errors[error] = report.errors.get(error, 0) + len(records)
         log.warning("Social Wallet: %d record(s) not delivered this round: %s", len(records), error)
-    for outcome, n in (("delivered", len(receipts)), ("rejected", len(rejections)), ("unverified", unverified),
-                       ("retry", left)):  # fmt: skip
+    for outcome, n in (
+        ("delivered", len(receipts)),
+        ("rejected", len(rejections)),
+        ("unverified", unverified),
+        ("retry", left),
+    ):
         if n:
             WALLET_RECORDS.labels(outcome).inc(n)

@@ -131,10 +131,15 @@ def monthly_tabel(conn: Connection, school_id: str, month: str) -> list[ChildTab
             child = children[row.person_id] = ChildTabel(row.person_id, name, row.class_name)
         child.meals.append(
             TabelMeal(
-                day=row.local_date, period=row.period, category=row.category, record_id=row.event_id,
-                status=_status(row.receipt_id, row.status), receipt_id=row.receipt_id, reason=row.reason,
+                day=row.local_date,
+                period=row.period,
+                category=row.category,
+                record_id=row.event_id,
+                status=_status(row.receipt_id, row.status),
+                receipt_id=row.receipt_id,
+                reason=row.reason,
             )
-        )  # fmt: skip
+        )
     return list(children.values())
 
 

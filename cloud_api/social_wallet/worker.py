@@ -27,9 +27,17 @@ class WalletWorker:
     """Sends a round every ``interval_s`` (at once again while rounds come back full) until stopped."""
 
     def __init__(
-        self, engine: Engine, *, url: str, public_key: Ed25519PublicKey, interval_s: float, batch: int = 500,
-        timeout_s: float = 10.0, policy: RetryPolicy | None = None, transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        engine: Engine,
+        *,
+        url: str,
+        public_key: Ed25519PublicKey,
+        interval_s: float,
+        batch: int = 500,
+        timeout_s: float = 10.0,
+        policy: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self._engine = engine
         self._url = url.rstrip("/")
         self._key = public_key

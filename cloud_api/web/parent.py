@@ -132,9 +132,11 @@ def sign_in_page(request: Request, lang: str = "kk", failed: str | None = None) 
 
 @router.post("/sign-in", dependencies=[Depends(_same_origin)])
 def sign_in_form(
-    request: Request, login: Annotated[str, Form(max_length=254)], password: Annotated[str, Form(max_length=1024)],
+    request: Request,
+    login: Annotated[str, Form(max_length=254)],
+    password: Annotated[str, Form(max_length=1024)],
     lang: Annotated[str, Form()] = "kk",
-) -> Response:  # fmt: skip
+) -> Response:
     """Check the password; on success the session cookie, else the form again with the reason."""
     ip = request.client.host if request.client else None
     with _engine(request).begin() as conn:  # the attempt is recorded either way
@@ -174,9 +176,11 @@ def home(request: Request, family: FamilyDep) -> HTMLResponse:
 
 @router.get("/children/{child_id}", response_class=HTMLResponse)
 def child_page(
-    request: Request, child_id: UUID, family: FamilyDep,
+    request: Request,
+    child_id: UUID,
+    family: FamilyDep,
     month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
-) -> HTMLResponse:  # fmt: skip
+) -> HTMLResponse:
     """A child's day, month, bans, consent and today's rating form."""
     today = _today()
     shown = date.fromisoformat(f"{month}-01") if month else today
@@ -191,10 +195,20 @@ def child_page(
     previous = (shown.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
     following = (shown.replace(day=28) + timedelta(days=4)).strftime("%Y-%m")
     return _page(
-        request, "parent_child.html", family._, child=found[0], day=day, month=summary, shown=shown, bans=bans,
-        allergens=list(Allergen), meals_today=meals_today, today=today, previous=previous,
+        request,
+        "parent_child.html",
+        family._,
+        child=found[0],
+        day=day,
+        month=summary,
+        shown=shown,
+        bans=bans,
+        allergens=list(Allergen),
+        meals_today=meals_today,
+        today=today,
+        previous=previous,
         following=following if following <= today.strftime("%Y-%m") else None,
-    )  # fmt: skip
+    )
 
 
 @router.post("/children/{child_id}/bans", dependencies=[Depends(_same_origin)])
@@ -225,9 +239,13 @@ def consent_form(request: Request, child_id: UUID, family: FamilyDep, given: Ann
 
 @router.post("/children/{child_id}/rating", dependencies=[Depends(_same_origin)])
 def rating_form(
-    request: Request, child_id: UUID, family: FamilyDep, period: Annotated[str, Form(max_length=64)],
-    stars: Annotated[int, Form(ge=1, le=5)], comment: Annotated[str, Form(max_length=500)] = "",
-) -> Response:  # fmt: skip
+    request: Request,
+    child_id: UUID,
+    family: FamilyDep,
+    period: Annotated[str, Form(max_length=64)],
+    stars: Annotated[int, Form(ge=1, le=5)],
+    comment: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
     """Rate today's meal of one period."""
     try:
         with _engine(request).begin() as conn:
@@ -263,9 +281,12 @@ def settings_page(request: Request, family: FamilyDep) -> HTMLResponse:
 
 @router.post("/settings", dependencies=[Depends(_same_origin)])
 def settings_form(
-    request: Request, family: FamilyDep, language: Annotated[str, Form(pattern="^(kk|ru|en)$")],
-    entries: Annotated[bool, Form()] = False, meals: Annotated[bool, Form()] = False,
-) -> Response:  # fmt: skip
+    request: Request,
+    family: FamilyDep,
+    language: Annotated[str, Form(pattern="^(kk|ru|en)$")],
+    entries: Annotated[bool, Form()] = False,
+    meals: Annotated[bool, Form()] = False,
+) -> Response:
     """Keep the language and the notices wanted."""
     values = {"language": language, "entries": entries, "meals": meals, "updated_at": datetime.now(UTC)}
     with _engine(request).begin() as conn:

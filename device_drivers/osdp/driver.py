@@ -110,8 +110,10 @@ class OsdpDriver(LinkDriver):
             if reader.install_mode:
                 log.warning(
                     "%s: reader %s (address %d) is in install mode: the secure channel is not enforced",
-                    config.bus_id, reader.reader_id, reader.address,
-                )  # fmt: skip
+                    config.bus_id,
+                    reader.reader_id,
+                    reader.address,
+                )
 
     async def open(self) -> None:
         """Open the port; a missing port raises ``OSError`` and ``run()`` retries."""

@@ -23,9 +23,17 @@ ADMIN = "admin-token-for-tests"
 def event(seq: int, *, at: str = "2026-11-20T08:00:00+05:00", school: str = "s1", **fields: Any) -> dict[str, Any]:
     """An entry event of gateway gw1 as the gateway would send it; ``fields`` override."""
     return {
-        "id": str(uuid7()), "seq": seq, "school_id": school, "gateway_id": "gw1", "device_id": "r1",
-        "kind": "entry", "occurred_at": at, "decision": "granted", "reason": "no_roster", **fields,
-    }  # fmt: skip
+        "id": str(uuid7()),
+        "seq": seq,
+        "school_id": school,
+        "gateway_id": "gw1",
+        "device_id": "r1",
+        "kind": "entry",
+        "occurred_at": at,
+        "decision": "granted",
+        "reason": "no_roster",
+        **fields,
+    }
 
 
 def batch_body(events: list[dict[str, Any]], gateway: str = "gw1") -> bytes:

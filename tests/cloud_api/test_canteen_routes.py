@@ -25,9 +25,7 @@ from tests.cloud_api.test_accounts import World, world  # noqa: F401  (the fixtu
 from tests.cloud_api.test_nedb_roster import CHILD, TEACHER, TEEN
 
 # The smallest valid PNG: one transparent pixel.
-PNG = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
-)
+PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=")
 RULES = {
     "periods": [
         {"name": "breakfast", "starts": "08:00", "ends": "09:00"},
@@ -55,9 +53,7 @@ def setup_menu(w: World) -> dict[str, Any]:
         f"/v1/schools/s1/dishes/{plov['id']}/photo", content=PNG, headers={**head, "Content-Type": "image/png"}
     )
     assert photo.status_code == 200, photo.text
-    lunch = w.client.put(
-        f"/v1/schools/s1/menu/{DAY}/lunch", json={"dish_ids": [soup["id"], plov["id"]]}, headers=head
-    )
+    lunch = w.client.put(f"/v1/schools/s1/menu/{DAY}/lunch", json={"dish_ids": [soup["id"], plov["id"]]}, headers=head)
     assert lunch.status_code == 200, lunch.text
     return {"head": head, "soup": soup, "plov": photo.json()}
 
@@ -126,12 +122,15 @@ def test_bad_photos_and_menus_are_refused_with_a_reason_in_the_callers_language(
     assert ghost.status_code == 404 and ghost.json()["detail"]["code"] == "unknown_dish"
     trap = {"names": {"ru": '=HYPERLINK("http://evil.example","Суп")'}, "price_tiyn": 1}
     soup = f"/v1/schools/s1/dishes/{made['soup']['id']}"
-    for refused in (world.client.post("/v1/schools/s1/dishes", json=trap, headers=head),
-                    world.client.put(soup, json=trap, headers=head)):  # fmt: skip
+    for refused in (
+        world.client.post("/v1/schools/s1/dishes", json=trap, headers=head),
+        world.client.put(soup, json=trap, headers=head),
+    ):
         assert refused.status_code == 422 and refused.json()["detail"]["code"] == "starts_like_a_formula"
         assert "формулу" in refused.json()["detail"]["message"]  # it would run in the ministry's spreadsheet
-    assert all(not d["names"]["ru"].startswith("=") for d in world.client.get("/v1/schools/s1/dishes",
-                                                                              headers=head).json())  # fmt: skip
+    assert all(
+        not d["names"]["ru"].startswith("=") for d in world.client.get("/v1/schools/s1/dishes", headers=head).json()
+    )
     # nothing of the refused changes was kept: the soup has no photo, lunch is as it was
     lunch = world.client.get(f"/v1/schools/s1/menu?from={DAY}&days=1", headers=head).json()
     assert [d["photo_url"] is None for d in lunch[0]["dishes"]] == [True, False]
@@ -180,8 +179,10 @@ def test_top_ups_and_paid_meals_make_the_balance_once_each(world: World) -> None
     assert (balance["credited_tiyn"], balance["charged_tiyn"]) == (480000, 32500)
     assert balance["balance_tiyn"] == 447500
     assert [(e["kind"], e["amount_tiyn"]) for e in balance["entries"]] == [
-        ("meal", -32500), ("correction", -20000), ("top_up", 500000)
-    ]  # fmt: skip
+        ("meal", -32500),
+        ("correction", -20000),
+        ("top_up", 500000),
+    ]
     with world.app.state.engine.connect() as conn:
         [person] = [p for p in build_delta(conn, "s1", 0).people if p.id == teen]
     assert (person.credited_tiyn, person.charged_tiyn) == (480000, 32500)
@@ -207,7 +208,8 @@ async def fetch_to_gateway(w: World, tmp_path: Path, gateway: str = "gw1", key: 
 
 
 async def test_a_childs_photo_reaches_their_schools_gateway_and_nobody_else(
-    world: World, tmp_path: Path  # noqa: F811
+    world: World,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     head, child = world.token("head@s1.kz"), world.ids[CHILD]
     put = world.client.put(f"/v1/schools/s1/people/{child}/photo", content=PNG, headers=head)
@@ -231,9 +233,9 @@ async def test_a_childs_photo_reaches_their_schools_gateway_and_nobody_else(
     with world.app.state.engine.connect() as conn:
         journal = audit_entries(conn, "s1", "person_photo")
     assert [(e["before"], e["after"]) for e in journal] == [
-        ({"sha256": None}, {"sha256": digest}), ({"sha256": digest}, {"sha256": None})
-    ]  # fmt: skip
-
+        ({"sha256": None}, {"sha256": digest}),
+        ({"sha256": digest}, {"sha256": None}),
+    ]
 
 
 def test_a_cooks_pin_reaches_the_gateway_as_a_hash_only(world: World) -> None:  # noqa: F811
@@ -256,6 +258,7 @@ def test_a_cooks_pin_reaches_the_gateway_as_a_hash_only(world: World) -> None:  
         journal = audit_entries(conn, "s1", "canteen_pin")
     assert person.canteen_pin_hash is None
     assert [(e["before"], e["after"]) for e in journal] == [
-        ({"set": False}, {"set": True}), ({"set": True}, {"set": False})
-    ]  # fmt: skip
+        ({"set": False}, {"set": True}),
+        ({"set": True}, {"set": False}),
+    ]
     assert "pbkdf2" not in str(journal)  # the journal says a PIN changed, never what it is

@@ -38,20 +38,23 @@ def test_init_makes_the_vapid_key_once(database_url: str) -> None:
 
 def test_gateway_add_registers_then_rotates(database_url: str) -> None:
     env = {"GW_KEY": KEY}
-    result = runner.invoke(app, ["gateway-add", "gw1", "--school", "s1", "--key-env", "GW_KEY",
-                                 "--database-url", database_url], env=env)  # fmt: skip
+    result = runner.invoke(
+        app, ["gateway-add", "gw1", "--school", "s1", "--key-env", "GW_KEY", "--database-url", database_url], env=env
+    )
     assert result.exit_code == 0, result.output
     assert "registered" in result.output
     env = {"GW_KEY": "the-rotated-gateway-key"}
-    result = runner.invoke(app, ["gateway-add", "gw1", "--school", "s1", "--key-env", "GW_KEY",
-                                 "--database-url", database_url], env=env)  # fmt: skip
+    result = runner.invoke(
+        app, ["gateway-add", "gw1", "--school", "s1", "--key-env", "GW_KEY", "--database-url", database_url], env=env
+    )
     assert result.exit_code == 0 and "rotated" in result.output
     engine = make_engine(database_url)
     with engine.connect() as conn:
         assert conn.execute(select(gateways.c.key)).scalar_one() == "the-rotated-gateway-key"
     engine.dispose()
-    moved = runner.invoke(app, ["gateway-add", "gw1", "--school", "s2", "--key-env", "GW_KEY",
-                                "--database-url", database_url], env=env)  # fmt: skip
+    moved = runner.invoke(
+        app, ["gateway-add", "gw1", "--school", "s2", "--key-env", "GW_KEY", "--database-url", database_url], env=env
+    )
     assert moved.exit_code == 2 and "belongs to school" in moved.output
 
 
@@ -64,10 +67,13 @@ def test_school_add_places_then_moves_a_school(tmp_path: Path) -> None:
     with engine.connect() as conn:
         assert conn.execute(select(schools.c.school_id, schools.c.name, schools.c.region_id)).all() == [
             ("s1", "№ 17", "abay")
-        ]  # fmt: skip
+        ]
     engine.dispose()
-    formula = runner.invoke(app, ["school-add", "s2", "--name", "=HYPERLINK(\"x\")", "--region", "abay",
-                                  "--database-url", url], env={"COLUMNS": "200"})  # fmt: skip
+    formula = runner.invoke(
+        app,
+        ["school-add", "s2", "--name", '=HYPERLINK("x")', "--region", "abay", "--database-url", url],
+        env={"COLUMNS": "200"},
+    )
     assert formula.exit_code == 2 and "spreadsheet formula" in formula.output  # the region's CSV lists names
     with engine.connect() as conn:
         assert conn.execute(select(schools.c.school_id)).scalars().all() == ["s1"]
@@ -76,8 +82,11 @@ def test_school_add_places_then_moves_a_school(tmp_path: Path) -> None:
 
 def test_gateway_add_needs_the_key_in_the_environment(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'c.db'}"
-    result = runner.invoke(app, ["gateway-add", "gw1", "--school", "s1", "--key-env", "NOT_SET_ANYWHERE",
-                                 "--database-url", url], env={"NOT_SET_ANYWHERE": ""})  # fmt: skip
+    result = runner.invoke(
+        app,
+        ["gateway-add", "gw1", "--school", "s1", "--key-env", "NOT_SET_ANYWHERE", "--database-url", url],
+        env={"NOT_SET_ANYWHERE": ""},
+    )
     assert result.exit_code == 2 and "NOT_SET_ANYWHERE" in result.output
 
 
@@ -113,8 +122,11 @@ def served(database_url: str, tmp_path: Path) -> Iterator[str]:
     log = (tmp_path / "serve.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "mektep.cli", "cloud", "serve", "--database-url", database_url, "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-    )  # fmt: skip
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -141,10 +153,25 @@ def served(database_url: str, tmp_path: Path) -> Iterator[str]:
 def test_serve_takes_a_signed_batch_over_real_http(served: str, database_url: str) -> None:
     # Registered through the CLI while the server runs: the server reads keys from the database.
     added = subprocess.run(
-        [sys.executable, "-m", "mektep.cli", "cloud", "gateway-add", "gw1", "--school", "s1", "--key-env", "GW_KEY",
-         "--database-url", database_url],
-        env={**os.environ, "GW_KEY": KEY}, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "mektep.cli",
+            "cloud",
+            "gateway-add",
+            "gw1",
+            "--school",
+            "s1",
+            "--key-env",
+            "GW_KEY",
+            "--database-url",
+            database_url,
+        ],
+        env={**os.environ, "GW_KEY": KEY},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert added.returncode == 0, added.stderr
     evs = [event(1, at="2026-11-21T02:00:00+05:00"), event(2, at="2026-11-20T23:30:00+05:00")]
     body = batch_body(evs)

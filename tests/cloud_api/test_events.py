@@ -29,14 +29,17 @@ def day(client: TestClient, date: str, school: str = "s1", **params: Any) -> lis
 
 
 def test_a_day_is_the_local_day_not_the_utc_day(client: TestClient) -> None:
-    deliver(client, [
-        event(3, at="2026-11-20T23:30:00+05:00"),  # UTC 18:30 on the 20th: locally the 20th
-        event(1, at="2026-11-20T08:00:00+05:00"),
-        event(2, at="2026-11-21T02:00:00+05:00"),  # UTC 21:00 on the 20th, locally the 21st
-        event(4, at="2026-11-19T20:30:00+00:00"),  # UTC the 19th, locally 01:30 on the 20th
-        event(5, at="2026-11-20T00:00:00+05:00"),  # local midnight opens the 20th
-        event(6, at="2026-11-20T23:59:59.999999+05:00"),  # and this closes it
-    ])  # fmt: skip
+    deliver(
+        client,
+        [
+            event(3, at="2026-11-20T23:30:00+05:00"),  # UTC 18:30 on the 20th: locally the 20th
+            event(1, at="2026-11-20T08:00:00+05:00"),
+            event(2, at="2026-11-21T02:00:00+05:00"),  # UTC 21:00 on the 20th, locally the 21st
+            event(4, at="2026-11-19T20:30:00+00:00"),  # UTC the 19th, locally 01:30 on the 20th
+            event(5, at="2026-11-20T00:00:00+05:00"),  # local midnight opens the 20th
+            event(6, at="2026-11-20T23:59:59.999999+05:00"),  # and this closes it
+        ],
+    )
     assert [e["seq"] for e in day(client, "2026-11-20")] == [1, 3, 4, 5, 6]
     nxt = day(client, "2026-11-21")
     assert [e["seq"] for e in nxt] == [2]

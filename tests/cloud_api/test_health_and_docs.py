@@ -51,8 +51,12 @@ def test_openapi_documents_the_raw_ingest_body_and_its_answers(client: TestClien
         assert content["schema"] == {"$ref": "#/components/schemas/ErrorResponse"}
         assert content["examples"], status
     assert set(op["responses"]["401"]["content"]["application/json"]["examples"]) >= {
-        "missing_signature", "unknown_gateway", "bad_signature", "stale_timestamp", "replayed",
-    }  # fmt: skip
+        "missing_signature",
+        "unknown_gateway",
+        "bad_signature",
+        "stale_timestamp",
+        "replayed",
+    }
     assert op["responses"]["200"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/BatchResult"
     }

@@ -48,9 +48,7 @@ def _prefix(born: date, sex: int, serial: int) -> str:
     return f"{born:%y%m%d}{century}{serial:04d}"
 
 
-prefixes = st.builds(
-    _prefix, st.dates(date(1800, 1, 1), date(2099, 12, 31)), st.integers(0, 1), st.integers(0, 9999)
-)
+prefixes = st.builds(_prefix, st.dates(date(1800, 1, 1), date(2099, 12, 31)), st.integers(0, 1), st.integers(0, 9999))
 
 
 @given(prefixes)

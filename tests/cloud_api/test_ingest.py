@@ -49,16 +49,19 @@ def test_new_and_known_events_in_one_batch_are_answered_in_order(client: TestCli
     fresh = event(3)
     answer = post(client, [known[1], fresh, known[0]])
     assert [(r["id"], r["status"]) for r in answer["results"]] == [
-        (known[1]["id"], "duplicate"), (fresh["id"], "accepted"), (known[0]["id"], "duplicate"),
-    ]  # fmt: skip
+        (known[1]["id"], "duplicate"),
+        (fresh["id"], "accepted"),
+        (known[0]["id"], "duplicate"),
+    ]
 
 
 def test_the_same_event_twice_in_one_batch_is_stored_once(client: TestClient) -> None:
     one = event(1)
     answer = post(client, [one, one])
     assert [(r["status"], r.get("reason")) for r in answer["results"]] == [
-        ("accepted", None), ("duplicate", "repeated_in_batch"),
-    ]  # fmt: skip
+        ("accepted", None),
+        ("duplicate", "repeated_in_batch"),
+    ]
     assert count(client.app, events) == 1
 
 
@@ -149,8 +152,11 @@ def test_events_of_another_school_or_gateway_are_rejected_the_rest_accepted(clie
     evs = [event(1), event(2, school="s2"), event(3), event(4, gateway_id="gw2")]
     answer = post(client, evs)
     assert [(r["status"], r.get("reason")) for r in answer["results"]] == [
-        ("accepted", None), ("rejected", "school_mismatch"), ("accepted", None), ("rejected", "gateway_mismatch"),
-    ]  # fmt: skip
+        ("accepted", None),
+        ("rejected", "school_mismatch"),
+        ("accepted", None),
+        ("rejected", "gateway_mismatch"),
+    ]
     assert count(client.app, events) == 2
 
 
@@ -170,8 +176,11 @@ def test_instants_that_do_not_fit_are_rejected_not_a_500(client: TestClient) -> 
     ]
     answer = post(client, evs)
     assert [r.get("reason") for r in answer["results"]] == [
-        "occurred_at_out_of_range", "occurred_at_out_of_range", "seq_out_of_range", None,
-    ]  # fmt: skip
+        "occurred_at_out_of_range",
+        "occurred_at_out_of_range",
+        "seq_out_of_range",
+        None,
+    ]
 
 
 def test_the_packet_journal_keeps_the_batch_with_its_signature(client: TestClient) -> None:
@@ -235,7 +244,8 @@ def test_a_free_meal_is_paid_for_once_whatever_the_gateways_send(client: TestCli
     with client.app.state.engine.connect() as conn:
         claims = conn.execute(select(free_meals.c.local_date, free_meals.c.event_id).order_by(free_meals.c.local_date))
         assert [(str(day), str(event_id)) for day, event_id in claims] == [
-            ("2026-11-24", first["id"]), ("2026-11-25", tomorrow["id"])
-        ]  # fmt: skip
+            ("2026-11-24", first["id"]),
+            ("2026-11-25", tomorrow["id"]),
+        ]
         assert count(client.app, events) == 4  # what happened is all kept
     assert (REGISTRY.get_sample_value("mektep_free_meal_conflicts_total") or 0.0) - conflicts == 2

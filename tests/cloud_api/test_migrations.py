@@ -56,7 +56,6 @@ def test_the_sqlite_directory_is_created(tmp_path: object) -> None:
     assert target.exists()
 
 
-
 def test_issued_report_files_move_to_their_table_unchanged_and_still_verify(database_url: str) -> None:
     key = new_private_key()
     manifest = build_manifest(FILES, report_id="s1/2026-10/meals", version=1)
@@ -67,12 +66,18 @@ def test_issued_report_files_move_to_their_table_unchanged_and_still_verify(data
     try:
         with engine.begin() as conn:
             conn.execute(
-                text("INSERT INTO reports (subject, month, kind, version, created_at, content_sha256, changes, "
-                     "missing_gateways, manifest, signature, files) VALUES ('s1', '2026-10', 'meals', 1, :at, 'x', "
-                     "'[]', '[]', :manifest, :signature, :files)"),
-                {"at": datetime.now(UTC), "manifest": manifest, "signature": signature,
-                 "files": json.dumps({n: base64.b64encode(d).decode() for n, d in FILES.items()})},
-            )  # fmt: skip
+                text(
+                    "INSERT INTO reports (subject, month, kind, version, created_at, content_sha256, changes, "
+                    "missing_gateways, manifest, signature, files) VALUES ('s1', '2026-10', 'meals', 1, :at, 'x', "
+                    "'[]', '[]', :manifest, :signature, :files)"
+                ),
+                {
+                    "at": datetime.now(UTC),
+                    "manifest": manifest,
+                    "signature": signature,
+                    "files": json.dumps({n: base64.b64encode(d).decode() for n, d in FILES.items()}),
+                },
+            )
         upgrade(database_url)
         with engine.connect() as conn:
             moved = read_files(conn, VersionKey("s1", "2026-10", "meals", 1))

@@ -23,8 +23,19 @@ TEEN = iin("10062060034")
 MOTHER = iin("88042140056")
 TEACHER = iin("79121130078")
 
-HEADER = ["role", "IIN", "Last name", "first_name", "class", "language", "meal_category", "discount_percent",
-          "phone", "email", "children"]  # fmt: skip
+HEADER = [
+    "role",
+    "IIN",
+    "Last name",
+    "first_name",
+    "class",
+    "language",
+    "meal_category",
+    "discount_percent",
+    "phone",
+    "email",
+    "children",
+]
 GOOD = [
     ["student", CHILD, "Нұрланова", "Әлия", "3б", "kk", "", "", "", "", ""],
     ["student", TEEN, "Иванов", "Пётр", "9 А", "ru", "discounted", "50", "", "", ""],
@@ -74,13 +85,18 @@ def test_each_bad_cell_is_named_and_the_good_rows_still_come_through() -> None:
 
 def test_a_name_a_spreadsheet_would_run_as_a_formula_is_refused() -> None:
     # The reports' CSV files are opened in Excel at the education authority: "=…" would run there.
-    rows = [HEADER, GOOD[0], ["student", TEEN, '=HYPERLINK("http://evil.example";"Иванов")', "Пётр", "9А", "", "", "",
-                              "", "", ""], ["staff", TEACHER, "Сейітов", "@SUM(1+1)", "", "", "", "", "", "", ""]]
+    rows = [
+        HEADER,
+        GOOD[0],
+        ["student", TEEN, '=HYPERLINK("http://evil.example";"Иванов")', "Пётр", "9А", "", "", "", "", "", ""],
+        ["staff", TEACHER, "Сейітов", "@SUM(1+1)", "", "", "", "", "", "", ""],
+    ]
     roster = parse_rows(rows)
     assert [r.row for r in roster.rows] == [2]
     assert [(p.row, p.column, p.code) for p in roster.problems] == [
-        (3, "last_name", "starts_like_a_formula"), (4, "first_name", "starts_like_a_formula")
-    ]  # fmt: skip
+        (3, "last_name", "starts_like_a_formula"),
+        (4, "first_name", "starts_like_a_formula"),
+    ]
 
 
 def test_a_middle_name_too_long_for_its_column_is_refused_not_left_to_the_database() -> None:

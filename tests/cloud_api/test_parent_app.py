@@ -15,8 +15,9 @@ from tests.cloud_api.test_push import earlier_today, event, ingest
 
 
 def signed_in(w: World, login: str = "+77012345678", lang: str = "ru") -> TestClient:
-    page = w.client.post("/app/sign-in", data={"login": login, "password": PASSWORD, "lang": lang},
-                         follow_redirects=False)  # fmt: skip
+    page = w.client.post(
+        "/app/sign-in", data={"login": login, "password": PASSWORD, "lang": lang}, follow_redirects=False
+    )
     assert page.status_code == 303 and page.headers["location"] == "/app/"
     assert "httponly" in page.headers["set-cookie"].lower() and "samesite=lax" in page.headers["set-cookie"].lower()
     return w.client
@@ -35,8 +36,11 @@ def test_signing_in_and_out(world: World) -> None:  # noqa: F811
 def test_a_parent_sees_the_childs_day_sets_a_ban_consents_and_rates(world: World) -> None:  # noqa: F811
     child, teen = str(world.ids[CHILD]), str(world.ids[TEEN])
     lunch = {"period": "lunch", "category": "free", "dishes": ["Палау"], "price_tiyn": 0}
-    ingest(world, event(1, person_id=child, reason="on_roster", at=earlier_today(60)),
-           event(2, kind="meal", person_id=child, reason="on_roster", meal=lunch, at=earlier_today(10)))  # fmt: skip
+    ingest(
+        world,
+        event(1, person_id=child, reason="on_roster", at=earlier_today(60)),
+        event(2, kind="meal", person_id=child, reason="on_roster", meal=lunch, at=earlier_today(10)),
+    )
     client = signed_in(world)
     client.post("/app/settings", data={"language": "ru", "entries": "true", "meals": "true"})
     home = client.get("/app/").text
@@ -68,7 +72,9 @@ def test_a_parent_reaches_no_other_familys_child_and_no_form_from_elsewhere(worl
     child = str(world.ids[CHILD])  # the mother's child, not his
     assert client.get(f"/app/children/{child}").status_code == 404
     assert client.post(f"/app/children/{child}/bans", data={"allergen": ["milk"]}).status_code == 404
-    forged = client.post(f"/app/children/{child}/consent", data={"given": "true"}, headers={"Origin": "https://evil.example"})
+    forged = client.post(
+        f"/app/children/{child}/consent", data={"given": "true"}, headers={"Origin": "https://evil.example"}
+    )
     assert forged.status_code == 403
 
 

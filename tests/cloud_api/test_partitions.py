@@ -26,8 +26,9 @@ pytestmark = pytest.mark.postgres
 def uuid7_at(at: datetime) -> uuid.UUID:
     """A UUIDv7 made at ``at``, as a gateway would have made it then."""
     ms = int(at.timestamp() * 1000)
-    return uuid.UUID(int=(ms << 80) | (0x7 << 76) | (random.getrandbits(12) << 64) | (0b10 << 62)
-                     | random.getrandbits(62))  # fmt: skip
+    return uuid.UUID(
+        int=(ms << 80) | (0x7 << 76) | (random.getrandbits(12) << 64) | (0b10 << 62) | random.getrandbits(62)
+    )
 
 
 @pytest.fixture
@@ -56,8 +57,9 @@ def test_an_event_and_its_rollups_land_in_their_months_partitions(started: tuple
     assert client.post(INGEST_PATH, content=body, headers=signed(body)).status_code == 200
     body = batch_body([late, other])  # the same batch again: nothing new, whatever the partition
     assert [r["status"] for r in client.post(INGEST_PATH, content=body, headers=signed(body)).json()["results"]] == [
-        "duplicate", "duplicate"
-    ]  # fmt: skip
+        "duplicate",
+        "duplicate",
+    ]
     assert where(engine, "events", "id = :id", id=late["id"]) == ["events_y2026m10"]
     assert where(engine, "events", "true") == ["events_default", "events_y2026m10"]
     assert where(engine, "rollup_presence", "true") == ["rollup_presence_y2026m10", "rollup_presence_y2026m11"]
@@ -69,8 +71,12 @@ def test_the_coming_months_are_made_ahead_and_a_blocked_month_does_not_stop_the_
     _, engine = started
     with engine.begin() as conn:
         # A row already in the default partition that belongs to February 2028 blocks that month's events.
-        conn.execute(text("INSERT INTO rollup_presence (school_id, local_date, person_key, role) "
-                          "VALUES ('s1', '2028-02-10', 'p', 'student')"))  # fmt: skip
+        conn.execute(
+            text(
+                "INSERT INTO rollup_presence (school_id, local_date, person_key, role) "
+                "VALUES ('s1', '2028-02-10', 'p', 'student')"
+            )
+        )
         failed = ensure_months(conn, date(2027, 12, 15))
         again = ensure_months(conn, date(2027, 12, 15))
         made = set(conn.execute(text("SELECT relname FROM pg_class WHERE relname LIKE '%_y2028m0%'")).scalars())

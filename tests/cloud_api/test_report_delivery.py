@@ -70,8 +70,9 @@ def warnings(engine: Any, subject: str = "s1") -> list[tuple[str, date]]:
 def test_nothing_is_built_before_the_1st_at_two(school: dict[str, Any], receiver: ReceiverServer) -> None:  # noqa: F811
     assert play(school["engine"], receiver, range(1, 2), down_until=0, hour=1)[1].issued == []
     assert play(school["engine"], receiver, range(1, 2), down_until=0, hour=3)[1].issued == [
-        "s1/2026-10/meals v1", "s1/2026-10/attendance v1"
-    ]  # fmt: skip
+        "s1/2026-10/meals v1",
+        "s1/2026-10/attendance v1",
+    ]
 
 
 def test_a_receiver_down_until_the_4th_is_delivered_to_and_nobody_is_warned(
@@ -84,8 +85,11 @@ def test_a_receiver_down_until_the_4th_is_delivered_to_and_nobody_is_warned(
     assert delivered_on(school["engine"]) == {date(2026, 11, 4)}
     assert warnings(school["engine"]) == []
     assert sorted((d.subject, d.kind) for d in receiver.state.deliveries) == [
-        ("s1", "attendance"), ("s1", "meals"), ("s2", "attendance"), ("s2", "meals")
-    ]  # fmt: skip
+        ("s1", "attendance"),
+        ("s1", "meals"),
+        ("s2", "attendance"),
+        ("s2", "meals"),
+    ]
 
 
 def test_a_receiver_down_past_the_deadline_raises_the_warning_on_time_and_is_retried(
@@ -110,8 +114,13 @@ def test_the_sums_of_a_region_and_the_country_wait_for_their_schools_and_go_to_t
 ) -> None:
     engine = school["engine"]
     with engine.begin() as conn:
-        conn.execute(insert(schools), [{"school_id": "s1", "name": "№ 1", "region_id": "almaty"},
-                                       {"school_id": "s2", "name": "№ 2", "region_id": "almaty"}])  # fmt: skip
+        conn.execute(
+            insert(schools),
+            [
+                {"school_id": "s1", "name": "№ 1", "region_id": "almaty"},
+                {"school_id": "s2", "name": "№ 2", "region_id": "almaty"},
+            ],
+        )
         public = ensure_report_key(conn).public_key()
         account = create_account(conn, "akimat@almaty.kz", actor=SYSTEM, password="correct horse battery")
         grant_role(conn, account.id, Role.REGION, "almaty", actor=SYSTEM)
@@ -119,10 +128,11 @@ def test_the_sums_of_a_region_and_the_country_wait_for_their_schools_and_go_to_t
         authority.state.down = True  # the education authority's endpoint never answers this week
         receivers = Receivers(schools={"authority": authority.url}, regions={"ministry": ministry.url})
         results = {
-            day: reports_day(engine, receivers, http, datetime(2026, 11, day, 10, tzinfo=LOCAL_TZ),
-                             sleep=lambda _: None)
+            day: reports_day(
+                engine, receivers, http, datetime(2026, 11, day, 10, tzinfo=LOCAL_TZ), sleep=lambda _: None
+            )
             for day in range(1, 5)
-        }  # fmt: skip
+        }
         got = sorted((d.subject, d.kind, d.version) for d in ministry.state.deliveries)
     assert not any("region" in i or "country" in i for d in (1, 2) for i in results[d].issued)  # s2 still silent
     assert {"almaty/2026-10/region v1", "KZ/2026-10/country v1"} <= set(results[3].issued)
@@ -135,13 +145,13 @@ def test_the_sums_of_a_region_and_the_country_wait_for_their_schools_and_go_to_t
     seen = client.get("/v1/regions/almaty/reports", headers=region).json()
     assert [(r["kind"], r["version"], [d["state"] for d in r["deliveries"]]) for r in seen["reports"]] == [
         ("region", 1, ["delivered"])
-    ]  # fmt: skip
+    ]
     assert sorted((w["subject"], w["kind"]) for w in seen["warnings"]) == [
         ("s1", "attendance"),
         ("s1", "meals"),
         ("s2", "attendance"),
         ("s2", "meals"),
-    ]  # fmt: skip  (the region is told of its schools' reports nobody acknowledged)
+    ]  # the region is told of its schools' reports nobody acknowledged
     content = client.get("/v1/regions/almaty/reports/2026-10/1/region.json", headers=region)
     assert RegionReport.model_validate_json(content.content).schools[0].school_id == "s1"
     assert client.get("/v1/country/reports", headers=region).status_code == 403  # the ministry's, not a region's
@@ -159,8 +169,9 @@ def test_a_run_still_going_makes_the_next_one_skip_not_run_alongside(
         return DayResult()
 
     monkeypatch.setattr(jobs, "reports_day", slow_day)
-    settings = CloudSettings(database_url=f"sqlite:///{tmp_path / 'cloud.db'}", admin_token="t" * 24,
-                             report_scheduler=True)  # fmt: skip
+    settings = CloudSettings(
+        database_url=f"sqlite:///{tmp_path / 'cloud.db'}", admin_token="t" * 24, report_scheduler=True
+    )
     scheduler = jobs.start_scheduler(make_engine(settings.database_url), settings)
     assert scheduler is not None
     try:

@@ -87,8 +87,9 @@ def test_the_hourly_run_drafts_again_only_the_reports_whose_inputs_moved(
     first = run()  # s1, s2 (past the cut-off: its gateway never came) and the country's sums
     assert first.drafted == 5 and "KZ/2026-10/country v1" in first.issued
     assert (run().drafted, run().issued) == (0, [])  # nothing came: nothing built, hour after hour
-    december = batch_body([event(9998, person_id=school["who"][TEEN], reason="on_roster", at=at(date(2026, 12, 1),
-                                                                                                "08:00"))])  # fmt: skip
+    december = batch_body(
+        [event(9998, person_id=school["who"][TEEN], reason="on_roster", at=at(date(2026, 12, 1), "08:00"))]
+    )
     assert client.post(INGEST_PATH, content=december, headers=signed(december)).status_code == 200
     assert run().drafted == 0  # the school's days go on: this month's taps leave October's reports be
     late_meal(client, school["who"])

@@ -54,8 +54,18 @@ def post(client: TestClient, events: list[dict[str, Any]]) -> None:
 def late_meal(client: TestClient, who: dict[str, str]) -> date:
     """A discounted lunch of the teen's that a gateway delivers after the month's reports; its day."""
     day = SCHOOL_DAYS[10]
-    body = batch_body([event(9999, kind="meal", person_id=who[TEEN], reason="on_roster",
-                             meal=lunch("discounted", PLOV // 2), at=at(day, "12:50"))])  # fmt: skip
+    body = batch_body(
+        [
+            event(
+                9999,
+                kind="meal",
+                person_id=who[TEEN],
+                reason="on_roster",
+                meal=lunch("discounted", PLOV // 2),
+                at=at(day, "12:50"),
+            )
+        ]
+    )
     assert client.post(INGEST_PATH, content=body, headers=signed(body)).status_code == 200
     return day
 
@@ -68,8 +78,9 @@ def school(client: TestClient) -> dict[str, Any]:
     with engine.begin() as conn:
         import_roster(conn, "s1", parse_rows([HEADER, *GOOD]), actor="admin", at=BEFORE_OCTOBER)
         who = {r.iin: str(r.id) for r in conn.execute(select(people.c.iin, people.c.id))}
-        set_meal_rules(conn, "s1", MealRules(periods=[MealPeriod(name="lunch", starts="12:00", ends="14:00")]),
-                       actor="admin")  # fmt: skip
+        set_meal_rules(
+            conn, "s1", MealRules(periods=[MealPeriod(name="lunch", starts="12:00", ends="14:00")]), actor="admin"
+        )
         upsert_dish(conn, "s1", plov, actor="cook")
         for day in SCHOOL_DAYS:
             menu = SetMeal(day=day, period="lunch", dish_ids=[plov.id], price_tiyn=PLOV)
@@ -124,8 +135,9 @@ def test_the_meals_report_adds_up_to_the_raw_events(school: dict[str, Any]) -> N
 
 def test_the_attendance_report_counts_people_not_taps(school: dict[str, Any]) -> None:
     with school["engine"].begin() as conn:
-        content = AttendanceReport.model_validate_json(issue_report(conn, "s1", "2026-10", "attendance").files[
-            "attendance.json"])  # fmt: skip
+        content = AttendanceReport.model_validate_json(
+            issue_report(conn, "s1", "2026-10", "attendance").files["attendance.json"]
+        )
     by_day = {d.date: d for d in content.days}
     first, second = by_day[SCHOOL_DAYS[0].isoformat()], by_day[SCHOOL_DAYS[1].isoformat()]
     assert (first.students, first.staff, first.anonymous, first.absent) == (1, 1, 1, 0)  # the teen came unnamed
@@ -162,11 +174,20 @@ def test_a_dish_named_like_a_formula_stays_text_in_the_workbook(school: dict[str
     trap = Dish(id=uuid.uuid4(), names={"ru": '=HYPERLINK("http://evil.example","Плов")'}, price_tiyn=PLOV)
     with engine.begin() as conn:
         # Refused at the canteen's door now (cloud_api.core.formulas); a dish stored before stays.
-        stored = {"school_id": "s1", "dish_id": trap.id, "names": trap.names, "price_tiyn": PLOV, "allergens": [],
-                  "version": 99, "at": datetime.now(UTC), "actor": "cook"}  # fmt: skip
+        stored = {
+            "school_id": "s1",
+            "dish_id": trap.id,
+            "names": trap.names,
+            "price_tiyn": PLOV,
+            "allergens": [],
+            "version": 99,
+            "at": datetime.now(UTC),
+            "actor": "cook",
+        }
         conn.execute(insert(dish_versions).values(**stored))
-        set_day_menu(conn, "s1", SetMeal(day=SCHOOL_DAYS[0], period="lunch", dish_ids=[trap.id], price_tiyn=PLOV),
-                     actor="cook")  # fmt: skip
+        set_day_menu(
+            conn, "s1", SetMeal(day=SCHOOL_DAYS[0], period="lunch", dish_ids=[trap.id], price_tiyn=PLOV), actor="cook"
+        )
         issued = issue_report(conn, "s1", "2026-10", "meals")
     dishes = load_workbook(io.BytesIO(issued.files["meals.xlsx"]))["Блюда"]
     cell = next(c for row in dishes.iter_rows(min_row=2) for c in row if str(c.value).startswith("="))
@@ -203,14 +224,33 @@ def test_the_cli_writes_the_files(school: dict[str, Any], tmp_path: Any, databas
 
     from mektep.cli import app
 
-    result = CliRunner().invoke(app, ["report", "build", "--school", "s1", "--month", "2026-10", "--format", "xlsx",
-                                      "--out", str(tmp_path), "--database-url", database_url])  # fmt: skip
+    result = CliRunner().invoke(
+        app,
+        [
+            "report",
+            "build",
+            "--school",
+            "s1",
+            "--month",
+            "2026-10",
+            "--format",
+            "xlsx",
+            "--out",
+            str(tmp_path),
+            "--database-url",
+            database_url,
+        ],
+    )
     assert result.exit_code == 0, result.output
     folder = tmp_path / "s1" / "2026-10" / "v1"
     assert sorted(p.name for p in folder.iterdir()) == [
-        "attendance.manifest.json", "attendance.manifest.sig", "attendance.xlsx",
-        "meals.manifest.json", "meals.manifest.sig", "meals.xlsx",
-    ]  # fmt: skip
+        "attendance.manifest.json",
+        "attendance.manifest.sig",
+        "attendance.xlsx",
+        "meals.manifest.json",
+        "meals.manifest.sig",
+        "meals.xlsx",
+    ]
     assert "meals 2026-10 v1 issued" in result.output
 
 
@@ -220,11 +260,19 @@ def test_a_region_sees_its_schools_summed_and_nobody_named(school: dict[str, Any
 
     engine = school["engine"]
     with engine.begin() as conn:
-        conn.execute(insert(schools), [{"school_id": "s1", "name": "№ 1", "region_id": "almaty"},
-                                       {"school_id": "s2", "name": "№ 2", "region_id": "almaty"}])  # fmt: skip
+        conn.execute(
+            insert(schools),
+            [
+                {"school_id": "s1", "name": "№ 1", "region_id": "almaty"},
+                {"school_id": "s2", "name": "№ 2", "region_id": "almaty"},
+            ],
+        )
         own = issue_report(conn, "s1", "2026-10", "meals")
-        for login, role, scope in (("akimat@almaty.kz", Role.REGION, "almaty"), ("abay@region.kz", Role.REGION, "abay"),
-                                   ("minister@edu.kz", Role.MINISTRY, None)):  # fmt: skip
+        for login, role, scope in (
+            ("akimat@almaty.kz", Role.REGION, "almaty"),
+            ("abay@region.kz", Role.REGION, "abay"),
+            ("minister@edu.kz", Role.MINISTRY, None),
+        ):
             account = create_account(conn, login, actor=SYSTEM, password="correct horse battery")
             grant_role(conn, account.id, role, scope, actor=SYSTEM)
 
@@ -266,14 +314,17 @@ def test_a_late_earlier_entry_becomes_the_first_and_a_late_earlier_exit_does_not
     school: dict[str, Any], client: TestClient
 ) -> None:
     day = SCHOOL_DAYS[3]  # the child came at 08:05 and left at 14:30; the side door's gateway was offline
-    body = batch_body([
-        event(9001, person_id=school["who"][CHILD], reason="on_roster", at=at(day, "07:52")),
-        event(9002, kind="exit", person_id=school["who"][CHILD], reason="on_roster", at=at(day, "11:10")),
-    ])  # fmt: skip
+    body = batch_body(
+        [
+            event(9001, person_id=school["who"][CHILD], reason="on_roster", at=at(day, "07:52")),
+            event(9002, kind="exit", person_id=school["who"][CHILD], reason="on_roster", at=at(day, "11:10")),
+        ]
+    )
     assert client.post(INGEST_PATH, content=body, headers=signed(body)).status_code == 200
     with school["engine"].begin() as conn:
-        content = AttendanceReport.model_validate_json(issue_report(conn, "s1", "2026-10", "attendance").files[
-            "attendance.json"])  # fmt: skip
+        content = AttendanceReport.model_validate_json(
+            issue_report(conn, "s1", "2026-10", "attendance").files["attendance.json"]
+        )
     child = next(p for p in content.people if p.person_id == school["who"][CHILD])
     visit = next(v for v in child.days if v.date == day.isoformat())
     assert (visit.first_entry, visit.last_exit) == ("07:52", "14:30")

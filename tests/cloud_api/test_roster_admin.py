@@ -80,9 +80,7 @@ class School:
     def upload(self, content: bytes, name: str = "nedb.csv", kind: str = CSV, **headers: str) -> Response:
         """POST the file as a browser form would, as the school's administrator unless headers say otherwise."""
         files = {"file": (name, content, kind)}
-        return self.client.post(
-            "/v1/schools/s1/roster/import", files=files, headers={**self.head, **headers}
-        )
+        return self.client.post("/v1/schools/s1/roster/import", files=files, headers={**self.head, **headers})
 
     def person(self, iin: str) -> UUID:
         with self.app.state.engine.connect() as conn:
@@ -96,8 +94,9 @@ class School:
     def guardian(self) -> dict[str, str]:
         """The mother of CHILD and TEEN (imported already), signed in."""
         with self.app.state.engine.begin() as conn:
-            account = create_account(conn, "mother@mail.kz", actor=SYSTEM, password=PASSWORD, school_id="s1",
-                                     person_id=self.person(MOTHER))  # fmt: skip
+            account = create_account(
+                conn, "mother@mail.kz", actor=SYSTEM, password=PASSWORD, school_id="s1", person_id=self.person(MOTHER)
+            )
             grant_role(conn, account.id, Role.GUARDIAN, "s1", actor=SYSTEM)
         return self.sign_in("mother@mail.kz")
 
@@ -106,8 +105,11 @@ class School:
 def school(client: TestClient, app: FastAPI) -> School:
     with app.state.engine.begin() as conn:
         ids = {}
-        staff = [("head@s1.kz", "s1", Role.SCHOOL_ADMIN), ("cook@s1.kz", "s1", Role.CANTEEN_STAFF),
-                 ("cook@s2.kz", "s2", Role.CANTEEN_STAFF)]  # fmt: skip
+        staff = [
+            ("head@s1.kz", "s1", Role.SCHOOL_ADMIN),
+            ("cook@s1.kz", "s1", Role.CANTEEN_STAFF),
+            ("cook@s2.kz", "s2", Role.CANTEEN_STAFF),
+        ]
         for login, school_id, role in staff:
             account = create_account(conn, login, actor=SYSTEM, password=PASSWORD, school_id=school_id)
             grant_role(conn, account.id, role, school_id, actor=SYSTEM)
@@ -127,18 +129,24 @@ def test_a_csv_upload_stores_the_good_rows_names_the_bad_ones_and_again_changes_
     result = r.json()
     assert (result["created"], result["updated"], result["unchanged"], result["version"]) == (4, 0, 0, 1)
     assert result["refused"] == [
-        {"row": 6, "column": "iin", "code": "iin_bad_check_digit", "message": "неверная контрольная цифра ИИН",
-         "value": BAD_IIN},
-    ]  # fmt: skip
+        {
+            "row": 6,
+            "column": "iin",
+            "code": "iin_bad_check_digit",
+            "message": "неверная контрольная цифра ИИН",
+            "value": BAD_IIN,
+        },
+    ]
     listed = school.client.get("/v1/schools/s1/people", headers=school.head).json()
     assert {p["iin"] for p in listed["items"]} == {CHILD, TEEN, MOTHER, TEACHER} and listed["total"] == 4
 
     journal = school.client.get("/v1/schools/s1/audit", headers=school.head, params={"limit": 1000}).json()["items"]
     again = school.upload(export).json()
     assert (again["created"], again["updated"], again["unchanged"], again["version"]) == (0, 0, 4, 1)
-    assert school.client.get("/v1/schools/s1/audit", headers=school.head, params={"limit": 1000}).json()[
-        "items"
-    ] == journal  # nothing moved, so nothing journalled
+    assert (
+        school.client.get("/v1/schools/s1/audit", headers=school.head, params={"limit": 1000}).json()["items"]
+        == journal
+    )  # nothing moved, so nothing journalled
     # the upload's changes are the signed-in administrator's
     roster = [e for e in journal if e["entity"] in ("person", "guardianship")]
     assert len(roster) == 6  # four people, the mother's two children
@@ -183,11 +191,13 @@ def test_a_file_unusable_as_a_whole_is_refused_with_a_coded_translated_reason(sc
     assert detail["message"] == "файлда міндетті бағандар жоқ"  # Kazakh when the browser asks for none
     assert [e["field"] for e in detail["errors"]] == ["first_name"]
     assert refusal(school.upload(b"%PDF-1.7 ...", name="roster.pdf", kind="application/pdf")) == (
-        415, "unsupported_file_type",
-    )  # fmt: skip
+        415,
+        "unsupported_file_type",
+    )
     assert refusal(school.upload(b"PK\x03\x04 not really a workbook", name="roster.xlsx", kind=XLSX)) == (
-        422, "unreadable_xlsx",
-    )  # fmt: skip
+        422,
+        "unreadable_xlsx",
+    )
     assert refusal(school.upload("роль;ИИН".encode("cp1251"), name="win.csv")) == (422, "not_utf8")
     assert refusal(school.upload(b"", name="empty.csv")) == (422, "empty_file")
     big = csv_bytes([HEADER, *GOOD]) + b"\n" * (MAX_UPLOAD + 1)
@@ -198,8 +208,9 @@ def test_a_file_unusable_as_a_whole_is_refused_with_a_coded_translated_reason(sc
         "/v1/schools/s1/roster/import", content=csv_bytes([HEADER, *GOOD]), headers={**school.head, "Content-Type": CSV}
     )
     assert refusal(raw) == (415, "multipart_required")
-    no_file = school.client.post("/v1/schools/s1/roster/import", data={"note": "x"}, files={"other": ("a.csv", b"")},
-                                 headers=school.head)  # fmt: skip
+    no_file = school.client.post(
+        "/v1/schools/s1/roster/import", data={"note": "x"}, files={"other": ("a.csv", b"")}, headers=school.head
+    )
     assert refusal(no_file) == (422, "file_required")
     with school.app.state.engine.connect() as conn:
         assert conn.execute(select(people.c.id)).first() is None  # nothing of any of them was stored
@@ -209,8 +220,11 @@ def test_a_file_unusable_as_a_whole_is_refused_with_a_coded_translated_reason(sc
 def test_only_the_schools_administrator_uploads(school: School) -> None:
     export = csv_bytes([HEADER, *GOOD])
     assert school.upload(export, Authorization=school.cook["Authorization"]).status_code == 403
-    refused = school.client.post("/v1/schools/s2/roster/import", files={"file": ("a.csv", export, CSV)},
-                                 headers={**school.head, "Accept-Language": "ru"})  # fmt: skip
+    refused = school.client.post(
+        "/v1/schools/s2/roster/import",
+        files={"file": ("a.csv", export, CSV)},
+        headers={**school.head, "Accept-Language": "ru"},
+    )
     assert refused.status_code == 403 and refused.json()["detail"]["code"] == "not_allowed"
     assert refused.json()["detail"]["message"] == "у вас нет прав на это действие"
     assert school.upload(export, Authorization=f"Bearer {ADMIN}").status_code == 200  # the system may
@@ -275,11 +289,15 @@ def test_cards_are_given_blocked_and_replaced_and_the_gateways_roster_follows(sc
     assert [set(c) for c in listed] == [{"id", "person_id", "kind", "status", "updated_at"}]
     assert first_hash not in school.client.get(cards, headers=school.head).text
 
-    taken = school.client.post(f"/v1/schools/s1/people/{teen}/cards", headers={**school.head, "Accept-Language": "ru"},
-                               json={"kind": "em4100", "card_number": "0A1B2C3D4E"})  # fmt: skip
+    taken = school.client.post(
+        f"/v1/schools/s1/people/{teen}/cards",
+        headers={**school.head, "Accept-Language": "ru"},
+        json={"kind": "em4100", "card_number": "0A1B2C3D4E"},
+    )
     assert taken.status_code == 409 and taken.json()["detail"] == {
-        "code": "card_already_assigned", "message": "эта карта уже выдана другому",
-    }  # fmt: skip
+        "code": "card_already_assigned",
+        "message": "эта карта уже выдана другому",
+    }
 
     with school.app.state.engine.connect() as conn:
         held = build_delta(conn, "s1", 0).version
@@ -289,10 +307,12 @@ def test_cards_are_given_blocked_and_replaced_and_the_gateways_roster_follows(sc
     again = school.client.post(f"/v1/schools/s1/cards/{card['id']}/block", headers=school.head)
     assert (again.status_code, again.json()["detail"]["code"]) == (409, "card_not_active")
 
-    teen_card = school.client.post(f"/v1/schools/s1/people/{teen}/cards", headers=school.head,
-                                   json={"kind": "qr", "card_number": "QR-TEEN-1"}).json()  # fmt: skip
-    new = school.client.post(f"/v1/schools/s1/cards/{teen_card['id']}/replace", headers=school.head,
-                             json={"card_number": "QR-TEEN-2"})  # fmt: skip
+    teen_card = school.client.post(
+        f"/v1/schools/s1/people/{teen}/cards", headers=school.head, json={"kind": "qr", "card_number": "QR-TEEN-1"}
+    ).json()
+    new = school.client.post(
+        f"/v1/schools/s1/cards/{teen_card['id']}/replace", headers=school.head, json={"card_number": "QR-TEEN-2"}
+    )
     assert new.status_code == 201 and (new.json()["status"], new.json()["kind"]) == ("active", "qr")
     assert new.json()["id"] != teen_card["id"]
     teen_cards = school.client.get(f"/v1/schools/s1/people/{teen}/cards", headers=school.head).json()
@@ -303,8 +323,9 @@ def test_cards_are_given_blocked_and_replaced_and_the_gateways_roster_follows(sc
         credential_hash(CARD_KEY.encode(), "QR-TEEN-2"): (teen, False),
     }
     # a replacement whose new card is someone else's changes nothing at all
-    clash = school.client.post(f"/v1/schools/s1/cards/{new.json()['id']}/replace", headers=school.head,
-                               json={"card_number": "0a1b2c3d4e"})  # fmt: skip
+    clash = school.client.post(
+        f"/v1/schools/s1/cards/{new.json()['id']}/replace", headers=school.head, json={"card_number": "0a1b2c3d4e"}
+    )
     assert (clash.status_code, clash.json()["detail"]["code"]) == (409, "card_already_assigned")
     assert school.client.get(f"/v1/schools/s1/people/{teen}/cards", headers=school.head).json() == teen_cards
 
@@ -346,25 +367,35 @@ def test_card_refusals(school: School) -> None:
 def test_the_audit_journal_lists_the_changes_newest_first_with_who_made_them(school: School) -> None:
     school.upload(csv_bytes([HEADER, *GOOD]))
     child = school.person(CHILD)
-    card = school.client.post(f"/v1/schools/s1/people/{child}/cards", headers=school.head,
-                              json={"kind": "em4100", "card_number": "0A1B2C3D4E"}).json()  # fmt: skip
+    card = school.client.post(
+        f"/v1/schools/s1/people/{child}/cards",
+        headers=school.head,
+        json={"kind": "em4100", "card_number": "0A1B2C3D4E"},
+    ).json()
     school.client.post(f"/v1/schools/s1/cards/{card['id']}/block", headers=school.head)
     moved = [row[:] for row in GOOD]
     moved[0][4] = "4Б"
-    school.client.post("/v1/schools/s1/roster/import", files={"file": ("b.csv", csv_bytes([HEADER, *moved]), CSV)},
-                       headers=admin())  # fmt: skip
+    school.client.post(
+        "/v1/schools/s1/roster/import", files={"file": ("b.csv", csv_bytes([HEADER, *moved]), CSV)}, headers=admin()
+    )
 
     path = "/v1/schools/s1/audit"
     items = school.client.get(path, headers=school.head).json()["items"]
     assert [i["id"] for i in items] == sorted((i["id"] for i in items), reverse=True)
     newest, blocked, given = items[:3]
     assert (newest["action"], newest["entity"], newest["entity_id"], newest["actor"], newest["actor_login"]) == (
-        "update", "person", str(child), SYSTEM, None,
-    )  # fmt: skip
+        "update",
+        "person",
+        str(child),
+        SYSTEM,
+        None,
+    )
     assert (newest["before"], newest["after"]) == ({"class_name": "3Б", "grade": 3}, {"class_name": "4Б", "grade": 4})
     assert (blocked["entity"], blocked["before"], blocked["after"]) == (
-        "credential", {"status": "active"}, {"status": "blocked"},
-    )  # fmt: skip
+        "credential",
+        {"status": "active"},
+        {"status": "blocked"},
+    )
     assert (given["action"], given["entity_id"], given["actor_login"]) == ("create", card["id"], "head@s1.kz")
     assert datetime.fromisoformat(newest["at"]) >= datetime.fromisoformat(given["at"])
 
@@ -410,7 +441,10 @@ def test_admin_add_creates_an_account_that_signs_in_as_the_schools_administrator
 
     taken = runner.invoke(cloud_cli, args, input=f"{PASSWORD}\n{PASSWORD}\n")
     assert taken.exit_code == 1 and "учётная запись с таким логином уже есть" in taken.output
-    scripted = runner.invoke(cloud_cli, ["admin-add", "+7 701 000 00 00", "--school", "s1", "--password-env", "PW",
-                                         "--database-url", database_url], env={"PW": PASSWORD})  # fmt: skip
+    scripted = runner.invoke(
+        cloud_cli,
+        ["admin-add", "+7 701 000 00 00", "--school", "s1", "--password-env", "PW", "--database-url", database_url],
+        env={"PW": PASSWORD},
+    )
     assert scripted.exit_code == 0, scripted.output
     assert client.post("/v1/auth/sign-in", json={"login": "87010000000", "password": PASSWORD}).status_code == 200

@@ -32,8 +32,9 @@ def test_import_reports_bad_rows_in_russian_and_stores_the_good_ones(tmp_path: P
 def test_a_file_that_is_not_a_roster_is_refused_whole(tmp_path: Path) -> None:
     export = tmp_path / "export.csv"
     export.write_text("name,age\nA,3\n")
-    result = runner.invoke(app, ["roster", "import", str(export), "--school", "s1",
-                                 "--database-url", f"sqlite:///{tmp_path / 'c.db'}"])  # fmt: skip
+    result = runner.invoke(
+        app, ["roster", "import", str(export), "--school", "s1", "--database-url", f"sqlite:///{tmp_path / 'c.db'}"]
+    )
     # said in the admin's language (Russian unless --lang), naming the columns to add
     text = " ".join(result.output.split())
     assert result.exit_code == 2 and "нет обязательных столбцов: role, iin, last_name, first_name" in text

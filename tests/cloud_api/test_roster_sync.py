@@ -61,8 +61,7 @@ def school_with_a_canteen(engine: Engine) -> dict[str, UUID]:
         upsert_dish(conn, "s1", PLOV, actor="cook")
         # Today's menu, by the clock the pull is answered at: a fixed date falls out of the delta once past.
         today = local_date(datetime.now(UTC))
-        set_day_menu(conn, "s1", SetMeal(day=today, period="lunch", dish_ids=[PLOV.id], price_tiyn=70000),
-                     actor="cook")  # fmt: skip
+        set_day_menu(conn, "s1", SetMeal(day=today, period="lunch", dish_ids=[PLOV.id], price_tiyn=70000), actor="cook")
     return who
 
 
@@ -89,8 +88,9 @@ def test_then_only_what_changed(client: TestClient) -> None:
     who = school_with_a_canteen(engine)
     first = pull(client, 0)
     assert isinstance(first, RosterDelta)
-    assert pull(client, first.version) == RosterDelta(school_id="s1", since=first.version, version=first.version,
-                                                      full=False)  # fmt: skip
+    assert pull(client, first.version) == RosterDelta(
+        school_id="s1", since=first.version, version=first.version, full=False
+    )
     with engine.begin() as conn:
         set_consent(conn, "s1", who[CHILD], who[MOTHER], True, actor="mother")
         set_allergen_bans(conn, "s1", who[CHILD], who[MOTHER], ["milk", "gluten"], actor="mother")

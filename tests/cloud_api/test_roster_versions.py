@@ -16,8 +16,9 @@ def _waiting_on_a_lock(app: FastAPI) -> bool:
     with app.state.engine.connect() as conn:
         if conn.dialect.name != "postgresql":
             return True  # SQLite: the second writer waits on the database's write lock, whenever it comes
-        query = text("SELECT count(*) FROM pg_stat_activity"
-                     " WHERE wait_event_type = 'Lock' AND datname = current_database()")
+        query = text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
         return bool(conn.execute(query).scalar_one())
 
 

@@ -76,9 +76,14 @@ def test_concurrent_deliveries_of_the_same_events_store_each_once(engine: Engine
             body = batch_body(evs)
             ts = str(int(time.time()))
             signed = check_signature(
-                conn, gateway_id="gw1", timestamp=ts, signature=sign(KEY.encode(), "POST", INGEST_PATH, ts, body),
-                body=body, now=time.time(), max_skew_s=300,
-            )  # fmt: skip
+                conn,
+                gateway_id="gw1",
+                timestamp=ts,
+                signature=sign(KEY.encode(), "POST", INGEST_PATH, ts, body),
+                body=body,
+                now=time.time(),
+                max_skew_s=300,
+            )
         return [r.status for r in ingest(engine, signed).results]
 
     with ThreadPoolExecutor(4) as pool:
@@ -94,11 +99,23 @@ def test_prune_removes_only_packets_older_than_the_retention(engine: Engine) -> 
     now = datetime(2027, 1, 1, tzinfo=UTC)
     with engine.begin() as conn:
         for days_ago, signature in ((401, "a" * 64), (399, "b" * 64)):
-            conn.execute(packets.insert().values(
-                direction="in", gateway_id="gw1", received_at=now - timedelta(days=days_ago), method="POST",
-                path=INGEST_PATH, timestamp="0", signature=signature, body_sha256="0" * 64, body=b"{}",
-                status_code=200, accepted=0, duplicates=0, rejected=0,
-            ))  # fmt: skip
+            conn.execute(
+                packets.insert().values(
+                    direction="in",
+                    gateway_id="gw1",
+                    received_at=now - timedelta(days=days_ago),
+                    method="POST",
+                    path=INGEST_PATH,
+                    timestamp="0",
+                    signature=signature,
+                    body_sha256="0" * 64,
+                    body=b"{}",
+                    status_code=200,
+                    accepted=0,
+                    duplicates=0,
+                    rejected=0,
+                )
+            )
         assert prune_packets(conn, now, 400) == 1
         assert [r.signature for r in conn.execute(select(packets.c.signature))] == ["b" * 64]
 
@@ -110,9 +127,19 @@ def test_a_naive_datetime_is_a_bug_and_refused(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="naive datetime"), engine.begin() as conn:
         conn.execute(
             packets.insert().values(
-                direction="in", gateway_id="gw1", received_at=datetime(2026, 1, 1), method="POST", path="/",
-                timestamp="0", signature="c", body_sha256="0", body=b"", status_code=200, accepted=0,
-                duplicates=0, rejected=0,
+                direction="in",
+                gateway_id="gw1",
+                received_at=datetime(2026, 1, 1),
+                method="POST",
+                path="/",
+                timestamp="0",
+                signature="c",
+                body_sha256="0",
+                body=b"",
+                status_code=200,
+                accepted=0,
+                duplicates=0,
+                rejected=0,
             )
-        )  # fmt: skip
+        )
     engine.dispose()

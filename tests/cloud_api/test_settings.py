@@ -14,8 +14,10 @@ def test_defaults_work_in_development(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = CloudSettings()
     assert settings.database_url == "sqlite:///var/cloud/cloud.db"
     assert (settings.max_batch_bytes, settings.signature_max_skew_s, settings.packet_retention_days) == (
-        4 * 1024 * 1024, 300, 400,
-    )  # fmt: skip
+        4 * 1024 * 1024,
+        300,
+        400,
+    )
 
 
 REAL_KEY = "9b1e77c04d2f4a6e8c3d"

@@ -143,18 +143,30 @@ async def test_every_free_and_discounted_meal_arrives_once_with_iin_and_price_an
         assert set(accepted) == {ids["free"], ids["discounted"]}
         free, discounted = accepted[ids["free"]], accepted[ids["discounted"]]
         assert (free.student_iin, free.category, free.full_price_tiyn, free.state_share_tiyn) == (
-            CHILD, "free", LUNCH_PRICE, LUNCH_PRICE
-        )  # fmt: skip
+            CHILD,
+            "free",
+            LUNCH_PRICE,
+            LUNCH_PRICE,
+        )
         assert (discounted.student_iin, discounted.full_price_tiyn, discounted.state_share_tiyn) == (
-            TEEN, LUNCH_PRICE, LUNCH_PRICE - 47500
-        )  # fmt: skip
+            TEEN,
+            LUNCH_PRICE,
+            LUNCH_PRICE - 47500,
+        )
         assert free.dishes == ["Көже", "Палау"] and free.school_id == "s1" and free.period == "lunch"
         assert free.served_at.isoformat() == f"{DAY}T12:30:00+05:00" and str(free.meal_date) == DAY
         # a replayed batch (the gateway retrying) and a second round send nothing more
         lunch_day_again = [
-            event(1, kind="meal", person_id=str(world.ids[CHILD]), reason="on_roster", meal=meal("free", 0),
-                  at=f"{DAY}T12:30:00+05:00", id=ids["free"]),
-        ]  # fmt: skip
+            event(
+                1,
+                kind="meal",
+                person_id=str(world.ids[CHILD]),
+                reason="on_roster",
+                meal=meal("free", 0),
+                at=f"{DAY}T12:30:00+05:00",
+                id=ids["free"],
+            ),
+        ]
         ingest(world, lunch_day_again)
         again = await send(world, wallet)
         assert again.claimed == 0 and wallet.state.requests == 2
@@ -163,8 +175,9 @@ async def test_every_free_and_discounted_meal_arrives_once_with_iin_and_price_an
     for record_id, row in stored.items():
         given = wallet.state.receipts[UUID(record_id)]
         assert row["receipt_id"] == given.receipt_id and row["signature"] == given.signature
-        kept = WalletReceipt(record_id=UUID(record_id), **{k: row[k] for k in ("receipt_id", "accepted_at",
-                             "signature", "public_key")})  # fmt: skip
+        kept = WalletReceipt(
+            record_id=UUID(record_id), **{k: row[k] for k in ("receipt_id", "accepted_at", "signature", "public_key")}
+        )
         assert verify_receipt(wallet.public_key, kept)  # the proof stays verifiable from what is kept
     assert {r["status"] for r in outbox(world).values()} == {"delivered"}
 
@@ -279,18 +292,27 @@ async def test_the_tabel_reconciles_meal_days_with_receipts(world: World) -> Non
         await send(world, wallet)
     # Wednesday: CHILD's lunch is not sent yet, and a claim from before the adapter has no record at all
     wednesday = event(
-        5, kind="meal", person_id=str(world.ids[CHILD]), reason="on_roster", meal=meal("free", 0),
+        5,
+        kind="meal",
+        person_id=str(world.ids[CHILD]),
+        reason="on_roster",
+        meal=meal("free", 0),
         at=f"{NEXT_DAY}T12:20:00+05:00",
-    )  # fmt: skip
+    )
     ingest(world, [wednesday])
     with world.app.state.engine.begin() as conn:
         other = conn.execute(select(people.c.id).where(people.c.iin == OTHER_CHILD)).scalar_one()
         conn.execute(
             insert(free_meals).values(
-                school_id="s1", person_id=other, local_date=date.fromisoformat(NEXT_DAY), period="lunch",
-                event_id=UUID("0190a000-0000-7000-8000-000000000001"), category="free", price_tiyn=0,
+                school_id="s1",
+                person_id=other,
+                local_date=date.fromisoformat(NEXT_DAY),
+                period="lunch",
+                event_id=UUID("0190a000-0000-7000-8000-000000000001"),
+                category="free",
+                price_tiyn=0,
             )
-        )  # fmt: skip
+        )
         tabel = {c.person_id: c for c in monthly_tabel(conn, "s1", "2026-11")}
         assert monthly_tabel(conn, "s1", "2026-12") == [] and monthly_tabel(conn, "s2", "2026-11") == []
     child, teen, late = tabel[world.ids[CHILD]], tabel[world.ids[TEEN]], tabel[other]
@@ -300,8 +322,10 @@ async def test_the_tabel_reconciles_meal_days_with_receipts(world: World) -> Non
     head = {**world.token("head@s1.kz"), "Accept-Language": "en"}
     lines = world.client.get("/v1/schools/s1/social-wallet/tabel?month=2026-11", headers=head).json()
     assert {(line["name"], len(line["meal_days"]), len(line["receipted_days"])) for line in lines} == {
-        ("Нұрланова Әлия", 2, 1), ("Иванов Пётр", 1, 0), ("Ахметов Дана", 1, 0)
-    }  # fmt: skip
+        ("Нұрланова Әлия", 2, 1),
+        ("Иванов Пётр", 1, 0),
+        ("Ахметов Дана", 1, 0),
+    }
     differences = world.client.get("/v1/schools/s1/social-wallet/differences?month=2026-11", headers=head).json()
     found = {(d["name"], d["day"], d["status"], d["reason"]) for d in differences}
     assert found == {
@@ -327,9 +351,12 @@ def receipts_kept(app: Any) -> int:
 def test_the_app_sends_in_the_background_and_stops_cleanly(settings: CloudSettings) -> None:
     with WalletServer() as wallet:
         configured = CloudSettings(
-            database_url=settings.database_url, admin_token=ADMIN, social_wallet_url=wallet.url,
-            social_wallet_public_key=wallet.public_key_text, social_wallet_interval_s=0.05,
-        )  # fmt: skip
+            database_url=settings.database_url,
+            admin_token=ADMIN,
+            social_wallet_url=wallet.url,
+            social_wallet_public_key=wallet.public_key_text,
+            social_wallet_interval_s=0.05,
+        )
         app = create_app(configured)
         with TestClient(app) as client:
             with app.state.engine.begin() as conn:

@@ -81,11 +81,15 @@ def test_each_kind_of_garbage_is_named() -> None:
         + good[:6]  # truncated by the next STX
         + good
         + bad_sum
-        + b"\x02" + b"Z" * 12 + b"\x03"  # bad hex
-        + b"\x02" + b"1" * 13 + b"garbage\x03"  # overlong: swallowed up to its ETX
+        + b"\x02"
+        + b"Z" * 12
+        + b"\x03"  # bad hex
+        + b"\x02"
+        + b"1" * 13
+        + b"garbage\x03"  # overlong: swallowed up to its ETX
         + b"\x02123\x03"  # truncated by an early ETX
         + good
-    )  # fmt: skip
+    )
     out = Decoder().feed(stream)
     assert problems(out) == [
         FrameProblem.NOISE,

@@ -88,9 +88,16 @@ def test_feedback_and_topics() -> None:
     payload = encode_feedback("t1", ok=True, granted=True, reason="free_meal", display="Ас болсын", **who)
     data = json.loads(payload)
     assert data == {
-        "tap_id": "t1", "status": "ok", "granted": True, "reason": "free_meal", "display": "Ас болсын",
-        "name": "Әлия Н.", "class": "3Б", "colour": "green", "sound": "ok",
-    }  # fmt: skip
+        "tap_id": "t1",
+        "status": "ok",
+        "granted": True,
+        "reason": "free_meal",
+        "display": "Ас болсын",
+        "name": "Әлия Н.",
+        "class": "3Б",
+        "colour": "green",
+        "sound": "ok",
+    }
     denied = json.loads(encode_feedback("t2", ok=True, granted=False, reason="allergen", display="Тыйым салынды"))
     assert (denied["colour"], denied["sound"], denied["name"], denied["class"]) == ("red", "deny", None, None)
     error = json.loads(encode_feedback(None, ok=False, granted=False, reason="not_json", display=""))

@@ -133,8 +133,13 @@ async def test_malformed_payloads_are_counted_answered_and_the_connection_kept(
         assert await asyncio.to_thread(terminal.wait_feedback_for, good, 5.0) is not None
         await eventually(lambda: driver.stats.errors["unknown_terminal"] == 1)
         assert dict(driver.stats.errors) == {
-            "not_json": 1, "not_object": 1, "missing_field": 1, "bad_field": 2, "too_large": 1, "unknown_terminal": 1,
-        }  # fmt: skip
+            "not_json": 1,
+            "not_object": 1,
+            "missing_field": 1,
+            "bad_field": 2,
+            "too_large": 1,
+            "unknown_terminal": 1,
+        }
         assert [r.ref for r in sink.reads] == [good]
         assert driver.stats.reconnects == 0 and driver.online
 

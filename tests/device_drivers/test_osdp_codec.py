@@ -20,8 +20,14 @@ from device_drivers.osdp.codec import (
 
 
 def wiegand(data: bytes, bits: int) -> dict[str, object]:
-    return {"event": Event.CardRead, "reader_no": 0, "format": CardFormat.Wiegand, "direction": 0,
-            "length": bits, "data": data}  # fmt: skip
+    return {
+        "event": Event.CardRead,
+        "reader_no": 0,
+        "format": CardFormat.Wiegand,
+        "direction": 0,
+        "length": bits,
+        "data": data,
+    }
 
 
 def test_a_26_bit_card_keeps_every_bit_and_its_count() -> None:

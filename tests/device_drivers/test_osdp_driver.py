@@ -218,8 +218,14 @@ async def test_unreadable_cards_and_garbage_are_counted_and_the_bus_goes_on(
     reader = sim.reader(1)
     async with running(driver, sink):
         await eventually(online(driver, "in-1"), 10)
-        no_bits = {"event": Event.CardRead, "reader_no": 0, "format": CardFormat.Wiegand, "direction": 0,
-                   "length": 0, "data": b"\x00"}  # fmt: skip
+        no_bits = {
+            "event": Event.CardRead,
+            "reader_no": 0,
+            "format": CardFormat.Wiegand,
+            "direction": 0,
+            "length": 0,
+            "data": b"\x00",
+        }
         reader.present_event(no_bits)
         await eventually(lambda: driver.stats.errors["card_bad_length"] == 1, 5)
         for _ in range(20):  # line noise, and packets for an address nobody has

@@ -15,7 +15,6 @@ line_ends = st.sampled_from([b"\r", b"\n", b"\r\n"])
 controls = st.sampled_from(["\x00", "\x07", "\x1b", "\t", "\x7f", "\x85", "\u2028"])
 
 
-
 def texts(out: list[ScannedCode | LineError]) -> list[str]:
     return [o.text for o in out if isinstance(o, ScannedCode)]
 
@@ -43,11 +42,13 @@ def test_each_kind_of_bad_line_is_named_and_the_next_line_reads() -> None:
     out = decoder.feed(
         b"SW1:\x1b[0m42\r\n"  # an escape sequence in the middle
         + b"\xff\xfeSW1\r\n"  # not UTF-8
-        + b"A" * (MAX_LENGTH + 10) + b"\r\n"  # overlong: one error, the rest skipped
+        + b"A" * (MAX_LENGTH + 10)
+        + b"\r\n"  # overlong: one error, the rest skipped
         + b"\r\n \r\n"  # blank lines: nothing at all
-        + "  Мектеп №1 — 7А  ".encode() + b"\r\n"  # spaces around are dropped, inside kept
+        + "  Мектеп №1 — 7А  ".encode()
+        + b"\r\n"  # spaces around are dropped, inside kept
         + b"SW1:abc"  # no line end yet
-    )  # fmt: skip
+    )
     assert problems(out) == [QrProblem.CONTROL_CHAR, QrProblem.NOT_UTF8, QrProblem.OVERLONG]
     assert texts(out) == ["Мектеп №1 — 7А"]
     assert problems(decoder.flush()) == [QrProblem.TRUNCATED]

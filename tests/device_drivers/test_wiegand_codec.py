@@ -41,7 +41,6 @@ def by_hand(bit_count: int, facility: int, card: int) -> str:
     return f"{even}{data}{odd}"
 
 
-
 def frames(out: list[WiegandFrame | LineError]) -> list[str]:
     return [o.credential for o in out if isinstance(o, WiegandFrame)]
 

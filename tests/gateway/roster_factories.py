@@ -56,22 +56,37 @@ class School:
     def add(self, card: str, *, blocked: bool = False, **fields: Any) -> RosterPerson:
         """A person owning card ``card`` (students with consent and a free meal unless told)."""
         values: dict[str, Any] = {
-            "id": uuid.uuid4(), "role": PersonRole.STUDENT, "display_name": f"{card} N.", "class_name": "3Б",
-            "language": "ru", "consent": True, "meal_category": Category.FREE, **fields,
-        }  # fmt: skip
+            "id": uuid.uuid4(),
+            "role": PersonRole.STUDENT,
+            "display_name": f"{card} N.",
+            "class_name": "3Б",
+            "language": "ru",
+            "consent": True,
+            "meal_category": Category.FREE,
+            **fields,
+        }
         person = RosterPerson(**values)
         self.people[card] = person
         self.cards.append(
             RosterCredential(
-                credential_hash=credential_hash(CARD_KEY, card), person_id=person.id, kind=CredentialKind.EM4100,
+                credential_hash=credential_hash(CARD_KEY, card),
+                person_id=person.id,
+                kind=CredentialKind.EM4100,
                 blocked=blocked,
             )
-        )  # fmt: skip
+        )
         return person
 
     def delta(self, version: int = 1) -> RosterDelta:
         """Everything, as a full snapshot at ``version``."""
         return RosterDelta(
-            school_id=SCHOOL, since=0, version=version, full=True, people=list(self.people.values()),
-            credentials=self.cards, meal_rules=self.rules, dishes=[self.plov, self.pancakes], menu=self.menu,
-        )  # fmt: skip
+            school_id=SCHOOL,
+            since=0,
+            version=version,
+            full=True,
+            people=list(self.people.values()),
+            credentials=self.cards,
+            meal_rules=self.rules,
+            dishes=[self.plov, self.pancakes],
+            menu=self.menu,
+        )

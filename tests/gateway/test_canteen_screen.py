@@ -48,11 +48,19 @@ class Screen:
         asyncio.run(self.pipeline.process([read]))
 
     def manual(
-        self, person: str, reason: str = "forgot the card", pin: str = PIN, staff: str = "COOK",
+        self,
+        person: str,
+        reason: str = "forgot the card",
+        pin: str = PIN,
+        staff: str = "COOK",
         dishes: list[str] | None = None,
-    ) -> Response:  # fmt: skip
-        body: dict[str, object] = {"pin": pin, "staff_id": str(self.school.people[staff].id), "reason": reason,
-                                   "person_id": str(self.school.people[person].id)}  # fmt: skip
+    ) -> Response:
+        body: dict[str, object] = {
+            "pin": pin,
+            "staff_id": str(self.school.people[staff].id),
+            "reason": reason,
+            "person_id": str(self.school.people[person].id),
+        }
         if dishes is not None:
             body["dish_ids"] = dishes
         return self.client.post("/api/canteen/manual?lang=ru", json=body)
@@ -71,8 +79,14 @@ def screen(tmp_path: Path) -> Iterator[Screen]:
     school.add("NOMILK", meal_category=Category.PAID, allergen_bans=["milk"], display_name="Дана С.")
     school.add("TEACHER", role="staff", meal_category=None, class_name=None)
     # Few rounds: the format is the production one, the test stays fast.
-    school.add("COOK", role="staff", meal_category=None, class_name=None, display_name="Гүлнар апай",
-               canteen_pin_hash=hash_pin(PIN, iterations=1_000))  # fmt: skip
+    school.add(
+        "COOK",
+        role="staff",
+        meal_category=None,
+        class_name=None,
+        display_name="Гүлнар апай",
+        canteen_pin_hash=hash_pin(PIN, iterations=1_000),
+    )
     db = open_database(tmp_path / "roster.db")
     migrate(db)
     policy = RosterPolicy(apply(db, school.delta(), SCHOOL))
@@ -85,14 +99,17 @@ def screen(tmp_path: Path) -> Iterator[Screen]:
 
     asyncio.run(storage.call(hold_face))
     pipeline = Pipeline(
-        school_id=SCHOOL, gateway_id="gw1", credential_key=CARD_KEY, storage=storage, policy=policy,
-        points={CANTEEN.device_id: CANTEEN}, feedback=lambda reader, fb: None,
-    )  # fmt: skip
+        school_id=SCHOOL,
+        gateway_id="gw1",
+        credential_key=CARD_KEY,
+        storage=storage,
+        policy=policy,
+        points={CANTEEN.device_id: CANTEEN},
+        feedback=lambda reader, fb: None,
+    )
     now = [at_local(12, 30)]
     desk = CanteenDesk(policy=policy, pipeline=pipeline, storage=storage, points=[CANTEEN], clock=lambda: now[0])
-    app = create_ui_app(
-        school_name="№1", latest=lambda n: [], status=dict, registry=CollectorRegistry(), canteen=desk
-    )
+    app = create_ui_app(school_name="№1", latest=lambda n: [], status=dict, registry=CollectorRegistry(), canteen=desk)
     yield Screen(TestClient(app), school, pipeline, storage, now)
     asyncio.run(storage.close())
 

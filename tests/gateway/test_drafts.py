@@ -59,19 +59,37 @@ drafts = st.builds(
 def test_body_is_the_contract_event(draft: Draft, seq: int) -> None:
     event = Event.model_validate_json(draft.body(seq))
     assert event == Event(
-        id=uuid.UUID(draft.id), seq=seq, school_id=draft.school_id, gateway_id=draft.gateway_id,
-        device_id=draft.device_id, kind=draft.kind, person_id=draft.person_id,
-        credential_kind=draft.credential_kind, credential_hash=draft.credential_hash,
-        occurred_at=datetime.fromisoformat(draft.occurred_at), decision=draft.decision, reason=draft.reason,
-        judged_without_roster=draft.judged_without_roster, meal=draft.meal, manual=draft.manual,
-    )  # fmt: skip
+        id=uuid.UUID(draft.id),
+        seq=seq,
+        school_id=draft.school_id,
+        gateway_id=draft.gateway_id,
+        device_id=draft.device_id,
+        kind=draft.kind,
+        person_id=draft.person_id,
+        credential_kind=draft.credential_kind,
+        credential_hash=draft.credential_hash,
+        occurred_at=datetime.fromisoformat(draft.occurred_at),
+        decision=draft.decision,
+        reason=draft.reason,
+        judged_without_roster=draft.judged_without_roster,
+        meal=draft.meal,
+        manual=draft.manual,
+    )
     assert Draft.from_body(draft.body(seq), draft.ref) == (seq, draft)
 
 
 def test_occurred_at_keeps_the_local_offset() -> None:
     at = datetime(2026, 11, 20, 3, 0, tzinfo=UTC).astimezone(timezone(timedelta(hours=5)))
-    draft = Draft("0192f3c4-5e6a-7b8c-9d0e-1f2a3b4c5d6e", "s", "g", "d", EventKind.ENTRY, at.isoformat(),
-                  Decision.GRANTED, "no_roster")  # fmt: skip
+    draft = Draft(
+        "0192f3c4-5e6a-7b8c-9d0e-1f2a3b4c5d6e",
+        "s",
+        "g",
+        "d",
+        EventKind.ENTRY,
+        at.isoformat(),
+        Decision.GRANTED,
+        "no_roster",
+    )
     assert '"occurred_at":"2026-11-20T08:00:00+05:00"' in draft.body(1)
 
 

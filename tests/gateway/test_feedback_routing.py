@@ -45,9 +45,13 @@ cloud: {{url: "http://127.0.0.1:9"}}
     )
     reader, relay, other = Recorder("in-1"), Recorder("relay-1"), Recorder("in-2")
     gateway = Gateway(
-        site, key=b"k", credential_key=b"c", drivers=[reader, relay, other],
-        points={"in-1": AccessPoint("in-1", Place.TURNSTILE, Direction.ENTRY)}, releases={"in-1": "relay-1"},
-    )  # fmt: skip
+        site,
+        key=b"k",
+        credential_key=b"c",
+        drivers=[reader, relay, other],
+        points={"in-1": AccessPoint("in-1", Place.TURNSTILE, Direction.ENTRY)},
+        releases={"in-1": "relay-1"},
+    )
     grant = Feedback(True, "no_roster", "Welcome", unlock=Direction.ENTRY)
     deny = Feedback(False, "card_blocked", "Denied")
     gateway._route_feedback("in-1", grant)
@@ -81,9 +85,14 @@ relays:
     )
     devices = build_devices(site)
     gateway = Gateway(
-        site, key=b"k", credential_key=b"c", drivers=[fast(d) for d in devices.drivers],
-        points=devices.points, releases=devices.releases, ui_port=-1,
-    )  # fmt: skip
+        site,
+        key=b"k",
+        credential_key=b"c",
+        drivers=[fast(d) for d in devices.drivers],
+        points=devices.points,
+        releases=devices.releases,
+        ui_port=-1,
+    )
     task = asyncio.create_task(gateway.run())
     try:
         await eventually(lambda: all(d.online for d in gateway.drivers), what="every line open")

@@ -194,8 +194,15 @@ def probes(school: School) -> Iterator[dict[str, Probe]]:
 
 def test_a_terminal_publishes_only_its_own_tap_and_status(probes: dict[str, Probe]) -> None:
     gateway, a = probes[GW_USER], probes[A]
-    forbidden = [t(B, "tap"), t(B, "status"), t(B, "feedback"), t(A, "feedback"), t("gateway", "x"),
-                 f"mektep/{SCHOOL}/gateway/{GATEWAY}/status", "mektep/other-school/canteen-a/tap"]  # fmt: skip
+    forbidden = [
+        t(B, "tap"),
+        t(B, "status"),
+        t(B, "feedback"),
+        t(A, "feedback"),
+        t("gateway", "x"),
+        f"mektep/{SCHOOL}/gateway/{GATEWAY}/status",
+        "mektep/other-school/canteen-a/tap",
+    ]
     for name in forbidden:
         assert not a.publish(name, b"spoof"), name
     assert a.publish(t(A, "status"), b"online")
@@ -283,9 +290,15 @@ def test_taps_for_an_absent_gateway_outlast_the_default_queue_and_a_broker_resta
 
 async def test_the_gateway_driver_and_a_terminal_work_end_to_end(school: School) -> None:
     config = MqttTerminalConfig(
-        school_id=SCHOOL, gateway_id=GATEWAY, terminal_ids=(A, B), host=school.broker.host,
-        port=school.broker.port, username=GW_USER, password=school.passwords[GW_USER], keepalive_s=5,
-    )  # fmt: skip
+        school_id=SCHOOL,
+        gateway_id=GATEWAY,
+        terminal_ids=(A, B),
+        host=school.broker.host,
+        port=school.broker.port,
+        username=GW_USER,
+        password=school.passwords[GW_USER],
+        keepalive_s=5,
+    )
     driver = MqttTerminalDriver(config)
     sink = RecordingSink()
 
@@ -322,11 +335,29 @@ def test_terminals_log_in_over_tls_when_the_site_file_gives_a_certificate(
     need(openssl is not None, "openssl is not installed (apt-get install openssl)")
     cert, key = tmp_path / "broker.crt", tmp_path / "broker.key"
     subprocess.run(
-        [str(openssl), "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        [
+            str(openssl),
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     tls_port = free_port()
     tls = {"port": tls_port, "certfile": str(cert), "keyfile": str(key)}
     with school_broker(tmp_path, monkeypatch, tls=tls) as school:

@@ -138,9 +138,14 @@ class RosterLikePolicy:
 
     def decide(self, read: CardRead, point: AccessPoint | None, credential_hash: str) -> Verdict:
         return Verdict(
-            EventKind.MEAL, Decision.GRANTED, "free_meal", person_id="p-1",
-            person_name="Алия Н.", class_name="3Б", language="ru",
-        )  # fmt: skip
+            EventKind.MEAL,
+            Decision.GRANTED,
+            "free_meal",
+            person_id="p-1",
+            person_name="Алия Н.",
+            class_name="3Б",
+            language="ru",
+        )
 
     def release(self, verdict: Verdict) -> None:
         pass

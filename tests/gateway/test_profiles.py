@@ -174,8 +174,13 @@ relays:
     assert problems(exc) == [("site.yaml", 6, "readers[1]"), ("site.yaml", 8, "relays[0]")]
     assert "'framing' or a 'model'" in exc.value.problems[0].message
     with pytest.raises(ConfigError) as exc:
-        parse_site(HEAD + body.replace("  - {id: in-2, port: /dev/ttyUSB1, direction: entry}\n", "")
-                   .replace('entry: "OPEN IN"', 'entry: "OPEN IN", exit: "OPEN OUT"'), "site.yaml")  # fmt: skip
+        parse_site(
+            HEAD
+            + body.replace("  - {id: in-2, port: /dev/ttyUSB1, direction: entry}\n", "").replace(
+                'entry: "OPEN IN"', 'entry: "OPEN IN", exit: "OPEN OUT"'
+            ),
+            "site.yaml",
+        )
     assert problems(exc) == [("site.yaml", 5, "readers[0].relay")]
     expected = ConfigProblem("site.yaml", 5, "readers[0].relay", "no relay board 'gate-9' in 'relays'")
     assert exc.value.problems[0] == expected

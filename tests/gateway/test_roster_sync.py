@@ -85,14 +85,27 @@ async def test_the_sync_client_signs_its_pull_and_hands_over_the_new_roster(tmp_
     await storage.open()
     await storage.call(lambda o: migrate(o.db))
     seen: list[RosterIndex] = []
-    sync = RosterSync(storage=storage, school_id=SCHOOL, gateway_id="gw1", key=KEY, base_url="http://cloud",
-                      on_index=seen.append, transport=httpx.MockTransport(cloud))  # fmt: skip
+    sync = RosterSync(
+        storage=storage,
+        school_id=SCHOOL,
+        gateway_id="gw1",
+        key=KEY,
+        base_url="http://cloud",
+        on_index=seen.append,
+        transport=httpx.MockTransport(cloud),
+    )
     async with httpx.AsyncClient(base_url="http://cloud", transport=httpx.MockTransport(cloud)) as client:
         assert await sync.pull(client)
         assert asked == ["/v1/sync/roster?since=0"]
         assert seen[-1].version == 2 and len(seen[-1].people) == 1
-        wrong = RosterSync(storage=storage, school_id=SCHOOL, gateway_id="gw1", key=b"another-key-0123456789",
-                           base_url="http://cloud", on_index=seen.append)  # fmt: skip
+        wrong = RosterSync(
+            storage=storage,
+            school_id=SCHOOL,
+            gateway_id="gw1",
+            key=b"another-key-0123456789",
+            base_url="http://cloud",
+            on_index=seen.append,
+        )
         assert not await wrong.pull(client) and "401" in wrong.stats.last_error
     assert (await storage.call(lambda o: load_index(o.db))).version == 2  # on disk, for a restart
     await storage.close()

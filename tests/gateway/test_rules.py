@@ -53,8 +53,11 @@ def test_the_turnstile_judges_cards_and_people(school: School, tmp_path: Path) -
     policy = RosterPolicy(index_of(school, tmp_path))
     aliya = tap(policy, "ALIYA", IN, 8)
     assert (aliya.kind, aliya.decision, aliya.unlock, aliya.person_id) == (
-        EventKind.ENTRY, Decision.GRANTED, Direction.ENTRY, str(school.people["ALIYA"].id)
-    )  # fmt: skip
+        EventKind.ENTRY,
+        Decision.GRANTED,
+        Direction.ENTRY,
+        str(school.people["ALIYA"].id),
+    )
     assert aliya.person_name == "ALIYA N." and aliya.class_name == "3Б" and aliya.language == "ru"
     assert tap(policy, "ALIYA", OUT, 15).kind is EventKind.EXIT
     assert tap(policy, "TEACHER", IN, 7).granted
@@ -79,8 +82,11 @@ def test_one_free_lunch_a_day_across_terminals(school: School, tmp_path: Path) -
     first = tap(policy, "ALIYA", CANTEEN, 12, 10)
     assert first.granted and first.meal is not None
     assert (first.meal.period, first.meal.category, first.meal.dishes, first.meal.price_tiyn) == (
-        "lunch", Category.FREE, ["Плов"], 0
-    )  # fmt: skip
+        "lunch",
+        Category.FREE,
+        ["Плов"],
+        0,
+    )
     again = tap(policy, "ALIYA", CANTEEN_2, 13, 40)
     assert (again.decision, again.reason) == (Decision.DENIED, Reason.ALREADY_SERVED)
 
@@ -131,9 +137,14 @@ def test_the_next_day_is_a_new_day(school: School, tmp_path: Path) -> None:
     tomorrow = DAY.replace(day=DAY.day + 1)
     index = policy.index
     policy.index = RosterIndex(  # tomorrow's menu: the same plov
-        index.school_id, index.version, index.people, index.cards, index.rules, index.dishes,
+        index.school_id,
+        index.version,
+        index.people,
+        index.cards,
+        index.rules,
+        index.dishes,
         {(tomorrow, "lunch"): index.menu[(DAY, "lunch")].model_copy(update={"day": tomorrow})},
-    )  # fmt: skip
+    )
     read = CardRead("canteen-1", "ALIYA", CredentialKind.EM4100, at_local(12, 30, tomorrow))
     assert policy.decide(read, CANTEEN, credential_hash(CARD_KEY, "ALIYA")).granted
     assert all(day == tomorrow for _, day, _ in policy._served)  # yesterday forgotten
@@ -171,9 +182,7 @@ def test_a_prepaid_balance_pays_for_meals_until_it_cannot(school: School, tmp_pa
     assert policy.balance_of(person) == 60000
 
 
-def test_the_balance_counts_the_larger_of_the_clouds_and_the_gateways_charges(
-    school: School, tmp_path: Path
-) -> None:
+def test_the_balance_counts_the_larger_of_the_clouds_and_the_gateways_charges(school: School, tmp_path: Path) -> None:
     # The cloud has heard of 300 tenge of meals; this gateway served 500 tenge, not all delivered yet.
     prepaid(school).add("WALLET", meal_category=Category.PAID, credited_tiyn=110000, charged_tiyn=30000)
     policy = RosterPolicy(index_of(school, tmp_path))

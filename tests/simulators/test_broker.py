@@ -65,9 +65,14 @@ async def test_users_and_acl_are_enforced(tmp_path: Path) -> None:
     users = {"gw-1": "gw-secret", "canteen-1": "c1-secret"}
     with start_broker(workdir=tmp_path / "b", users=users, acl=ACL) as broker:
         config = MqttTerminalConfig(
-            school_id="s1", gateway_id="gw-1", terminal_ids=("canteen-1", "canteen-2"),
-            host=broker.host, port=broker.port, username="gw-1", password="gw-secret",
-        )  # fmt: skip
+            school_id="s1",
+            gateway_id="gw-1",
+            terminal_ids=("canteen-1", "canteen-2"),
+            host=broker.host,
+            port=broker.port,
+            username="gw-1",
+            password="gw-secret",
+        )
         driver = MqttTerminalDriver(config)
         sink = RecordingSink()
         sink.on_read = lambda r: driver.feedback(r.reader_id, Feedback(True, "ok", ref=r.ref))

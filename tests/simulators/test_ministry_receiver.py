@@ -17,9 +17,15 @@ FILES = {"meals.csv": b"day,free\n2026-10-01,412\n"}
 def delivery(key: Ed25519PrivateKey, files: dict[str, bytes] = FILES, version: int = 1) -> dict[str, object]:
     manifest = build_manifest(FILES, report_id="s1/2026-10/meals", version=version)
     return Delivery(
-        report_id="s1/2026-10/meals", subject="s1", month="2026-10", kind="meals", version=version,
-        manifest=base64.b64encode(manifest).decode(), signature=sign_manifest(key, manifest), files=encode_files(files),
-    ).model_dump()  # fmt: skip
+        report_id="s1/2026-10/meals",
+        subject="s1",
+        month="2026-10",
+        kind="meals",
+        version=version,
+        manifest=base64.b64encode(manifest).decode(),
+        signature=sign_manifest(key, manifest),
+        files=encode_files(files),
+    ).model_dump()
 
 
 def test_a_verified_delivery_gets_one_receipt_however_often_it_comes() -> None:

@@ -26,11 +26,18 @@ ALMATY = timezone(timedelta(hours=5))
 
 def registration(iin: str = "150319500124", **fields: Any) -> MealRegistration:
     values: dict[str, Any] = {
-        "record_id": uuid.uuid4(), "student_iin": iin, "school_id": "s1",
-        "served_at": datetime(2026, 11, 24, 12, 30, tzinfo=ALMATY), "meal_date": date(2026, 11, 24),
-        "period": "lunch", "dishes": ["Палау"], "category": WalletCategory.FREE, "full_price_tiyn": 70000,
-        "state_share_tiyn": 70000, **fields,
-    }  # fmt: skip
+        "record_id": uuid.uuid4(),
+        "student_iin": iin,
+        "school_id": "s1",
+        "served_at": datetime(2026, 11, 24, 12, 30, tzinfo=ALMATY),
+        "meal_date": date(2026, 11, 24),
+        "period": "lunch",
+        "dishes": ["Палау"],
+        "category": WalletCategory.FREE,
+        "full_price_tiyn": 70000,
+        "state_share_tiyn": 70000,
+        **fields,
+    }
     return MealRegistration(**values)
 
 
@@ -84,8 +91,10 @@ def test_reject_by_id_or_predicate_and_the_same_answer_on_a_repeat() -> None:
         assert [a.status_code for a in answers] == [422, 422, 201, 422]
         reasons = [WalletRejection.model_validate_json(a.content) for a in (answers[0], answers[1], answers[3])]
         assert [(r.record_id, r.reason) for r in reasons] == [
-            (one.record_id, "unknown_student"), (teen.record_id, "not_eligible"), (one.record_id, "unknown_student")
-        ]  # fmt: skip
+            (one.record_id, "unknown_student"),
+            (teen.record_id, "not_eligible"),
+            (one.record_id, "unknown_student"),
+        ]
         assert reasons[1].message == "no benefit" and list(wallet.state.accepted) == [fine.record_id]
 
 

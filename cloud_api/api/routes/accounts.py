@@ -75,10 +75,14 @@ def account_public(conn: Connection, account_id: UUID) -> AccountPublic:
         raise AccountError("unknown_account")
     roles = sorted(roles_in_force(conn, account_id), key=lambda g: (g.role.value, g.scope or ""))
     return AccountPublic(
-        id=account.id, login=account.login, person_id=account.person_id, school_id=account.school_id,
-        active=account.active, created_at=account.created_at,
+        id=account.id,
+        login=account.login,
+        person_id=account.person_id,
+        school_id=account.school_id,
+        active=account.active,
+        created_at=account.created_at,
         roles=[GrantPublic(role=g.role, scope=g.scope) for g in roles],
-    )  # fmt: skip
+    )
 
 
 @router.post(
@@ -153,9 +157,13 @@ def post_account(
             raise AccountError("not_allowed")
         with engine.begin() as conn:
             account = create_account(
-                conn, body.login, actor=principal.actor, password=body.password, person_id=body.person_id,
+                conn,
+                body.login,
+                actor=principal.actor,
+                password=body.password,
+                person_id=body.person_id,
                 school_id=body.school_id,
-            )  # fmt: skip
+            )
             return account_public(conn, account.id)
     except AccountError as error:
         raise refuse(error, accept_language) from None

@@ -46,9 +46,16 @@ MAX_MENU_DAYS = 31
 
 # A refusal's HTTP status by its code; anything else a service refuses is a conflict with what is stored.
 _STATUS = {
-    "unknown_dish": 404, "unknown_person": 404, "no_meal_rules": 409, "unknown_period": 422, "bad_amount": 422,
-    "photo_too_large": 413, "photo_type": 415, "bad_pin": 422, "starts_like_a_formula": 422,
-}  # fmt: skip
+    "unknown_dish": 404,
+    "unknown_person": 404,
+    "no_meal_rules": 409,
+    "unknown_period": 422,
+    "bad_amount": 422,
+    "photo_too_large": 413,
+    "photo_type": 415,
+    "bad_pin": 422,
+    "starts_like_a_formula": 422,
+}
 
 
 def refusal(error: RosterError, accept_language: str | None) -> HTTPException:
@@ -91,9 +98,13 @@ def post_dish(
 
 @router.put("/v1/schools/{school_id}/dishes/{dish_id}", response_model=Dish, summary="Change a dish")
 def put_dish(
-    school_id: str, dish_id: UUID, body: DishIn, principal: SchoolAdmin, engine: EngineDep,
+    school_id: str,
+    dish_id: UUID,
+    body: DishIn,
+    principal: SchoolAdmin,
+    engine: EngineDep,
     accept_language: AcceptLanguage = None,
-) -> Dish:  # fmt: skip
+) -> Dish:
     """New names, price or allergens; the photo stays, and the old version stays readable."""
     try:
         with engine.begin() as conn:
@@ -117,9 +128,13 @@ def put_dish(
     },
 )
 async def put_dish_photo(
-    school_id: str, dish_id: UUID, request: Request, principal: SchoolAdmin, engine: EngineDep,
+    school_id: str,
+    dish_id: UUID,
+    request: Request,
+    principal: SchoolAdmin,
+    engine: EngineDep,
     accept_language: AcceptLanguage = None,
-) -> Dish:  # fmt: skip
+) -> Dish:
     """The photo as the request body (JPEG, PNG or WebP, at most 2 MiB, recognised by its bytes)."""
     try:
         data = await read_limited(request, photos.MAX_PHOTO_BYTES)
@@ -152,13 +167,16 @@ def get_dish_history(school_id: str, dish_id: UUID, _: SchoolAdmin, engine: Engi
         return menus.dish_history(conn, school_id, dish_id)
 
 
-@router.put(
-    "/v1/schools/{school_id}/menu/{day}/{period}", response_model=MenuEntry, summary="Set the day's set meal"
-)
+@router.put("/v1/schools/{school_id}/menu/{day}/{period}", response_model=MenuEntry, summary="Set the day's set meal")
 def put_set_meal(
-    school_id: str, day: date, period: Annotated[Identifier, Path()], body: SetMealIn, principal: SchoolAdmin,
-    engine: EngineDep, accept_language: AcceptLanguage = None,
-) -> MenuEntry:  # fmt: skip
+    school_id: str,
+    day: date,
+    period: Annotated[Identifier, Path()],
+    body: SetMealIn,
+    principal: SchoolAdmin,
+    engine: EngineDep,
+    accept_language: AcceptLanguage = None,
+) -> MenuEntry:
     """The set meal of one period of one day; its price is the dishes' sum unless given."""
     try:
         with engine.begin() as conn:
@@ -204,9 +222,13 @@ def get_menu(
     summary="Record a top-up or a correction",
 )
 def post_credit(
-    school_id: str, person_id: UUID, body: Annotated[CreditIn, Body()], principal: SchoolAdmin, engine: EngineDep,
+    school_id: str,
+    person_id: UUID,
+    body: Annotated[CreditIn, Body()],
+    principal: SchoolAdmin,
+    engine: EngineDep,
     accept_language: AcceptLanguage = None,
-) -> BalancePublic:  # fmt: skip
+) -> BalancePublic:
     """Money the school received for a student (payment itself is out of scope), or a correction."""
     try:
         with engine.begin() as conn:
@@ -218,18 +240,25 @@ def post_credit(
     except RosterError as error:
         raise refusal(error, accept_language) from None
     return BalancePublic(
-        child_id=person_id, balance_tiyn=account.balance_tiyn, credited_tiyn=account.credited_tiyn,
-        charged_tiyn=account.charged_tiyn, daily_limit_tiyn=limit,
-    )  # fmt: skip
+        child_id=person_id,
+        balance_tiyn=account.balance_tiyn,
+        credited_tiyn=account.credited_tiyn,
+        charged_tiyn=account.charged_tiyn,
+        daily_limit_tiyn=limit,
+    )
 
 
 @router.put(
     "/v1/schools/{school_id}/people/{person_id}/canteen-pin", status_code=204, summary="Set a staff member's PIN"
 )
 def put_staff_pin(
-    school_id: str, person_id: UUID, body: PinIn, principal: SchoolAdmin, engine: EngineDep,
+    school_id: str,
+    person_id: UUID,
+    body: PinIn,
+    principal: SchoolAdmin,
+    engine: EngineDep,
     accept_language: AcceptLanguage = None,
-) -> Response:  # fmt: skip
+) -> Response:
     """The PIN a canteen staff member signs manual entries with at the canteen screen (offline too)."""
     _set_pin(engine, school_id, person_id, body.pin, principal.actor, accept_language)
     return Response(status_code=204)

@@ -31,9 +31,12 @@ _NOT_YOURS = {404: {"description": "Not your child"}}
 
 
 @router.put(
-    "/v1/me/children/{child_id}/allergen-bans", response_model=BansPublic, summary="Forbid allergens",
-    responses=_NOT_YOURS, openapi_extra=RETURNS_PERSON,
-)  # fmt: skip
+    "/v1/me/children/{child_id}/allergen-bans",
+    response_model=BansPublic,
+    summary="Forbid allergens",
+    responses=_NOT_YOURS,
+    openapi_extra=RETURNS_PERSON,
+)
 def put_bans(
     child_id: UUID, body: BansIn, guardian: CurrentGuardian, engine: EngineDep, accept_language: AcceptLanguage = None
 ) -> BansPublic:
@@ -50,9 +53,12 @@ def put_bans(
 
 
 @router.put(
-    "/v1/me/children/{child_id}/daily-limit", response_model=BalancePublic, summary="Set the daily limit",
-    responses=_NOT_YOURS, openapi_extra=RETURNS_PERSON,
-)  # fmt: skip
+    "/v1/me/children/{child_id}/daily-limit",
+    response_model=BalancePublic,
+    summary="Set the daily limit",
+    responses=_NOT_YOURS,
+    openapi_extra=RETURNS_PERSON,
+)
 def put_daily_limit(
     child_id: UUID, body: LimitIn, guardian: CurrentGuardian, engine: EngineDep, accept_language: AcceptLanguage = None
 ) -> Any:
@@ -68,9 +74,12 @@ def put_daily_limit(
 
 
 @router.get(
-    "/v1/me/children/{child_id}/balance", response_model=BalancePublic, summary="The prepaid balance",
-    responses=_NOT_YOURS, openapi_extra=RETURNS_PERSON,
-)  # fmt: skip
+    "/v1/me/children/{child_id}/balance",
+    response_model=BalancePublic,
+    summary="The prepaid balance",
+    responses=_NOT_YOURS,
+    openapi_extra=RETURNS_PERSON,
+)
 def get_balance(
     child_id: UUID, guardian: CurrentGuardian, engine: EngineDep, accept_language: AcceptLanguage = None
 ) -> Any:
@@ -87,8 +96,10 @@ def _balance(conn: Any, school_id: str, child_id: UUID, *, with_entries: bool = 
     account = prepaid.accounts_of(conn, school_id, [child_id]).get(child_id, prepaid.Account(0, 0))
     entries = prepaid.statement(conn, school_id, child_id) if with_entries else []
     return BalancePublic(
-        child_id=child_id, balance_tiyn=account.balance_tiyn, credited_tiyn=account.credited_tiyn,
+        child_id=child_id,
+        balance_tiyn=account.balance_tiyn,
+        credited_tiyn=account.credited_tiyn,
         charged_tiyn=account.charged_tiyn,
         daily_limit_tiyn=prepaid.daily_limits_of(conn, school_id, [child_id]).get(child_id),
         entries=[LedgerEntry(**e) for e in entries],
-    )  # fmt: skip
+    )

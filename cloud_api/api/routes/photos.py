@@ -64,9 +64,13 @@ def get_school_photo(school_id: str, digest: Digest, _: SchoolStaff, engine: Eng
     openapi_extra={"requestBody": {"required": True, "content": {"image/jpeg": {}, "image/png": {}}}},
 )
 async def put_person_photo(
-    school_id: str, person_id: UUID, request: Request, principal: SchoolAdmin, engine: EngineDep,
+    school_id: str,
+    person_id: UUID,
+    request: Request,
+    principal: SchoolAdmin,
+    engine: EngineDep,
     accept_language: AcceptLanguage = None,
-) -> Response:  # fmt: skip
+) -> Response:
     """The photo the canteen screen shows beside a child's name (JPEG, PNG or WebP, at most 2 MiB)."""
     try:
         data = await read_limited(request, photos.MAX_PHOTO_BYTES)

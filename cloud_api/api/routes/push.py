@@ -1,10 +1,10 @@
 """A guardian's devices and what they want to hear (Web Push, RFC 8030/8292).
 
-    GET    /v1/push/vapid-public-key          the applicationServerKey for PushManager.subscribe
-    POST   /v1/me/push-subscriptions          a guardian's device subscribes (its PushSubscription JSON)
-    DELETE /v1/me/push-subscriptions?endpoint=  it unsubscribes
-    GET    /v1/me/notification-settings       language, entries and exits, meals
-    PUT    /v1/me/notification-settings
+GET    /v1/push/vapid-public-key          the applicationServerKey for PushManager.subscribe
+POST   /v1/me/push-subscriptions          a guardian's device subscribes (its PushSubscription JSON)
+DELETE /v1/me/push-subscriptions?endpoint=  it unsubscribes
+GET    /v1/me/notification-settings       language, entries and exits, meals
+PUT    /v1/me/notification-settings
 """
 
 from __future__ import annotations
@@ -95,10 +95,14 @@ def subscribe(body: SubscriptionIn, guardian: CurrentGuardian, engine: EngineDep
     account = guardian.principal.account
     assert account is not None  # a guardian is an account
     row = {
-        "school_id": guardian.school_id, "guardian_id": guardian.person_id, "account_id": account.id,
-        "endpoint": body.endpoint, "p256dh": body.keys.p256dh, "auth": body.keys.auth,
+        "school_id": guardian.school_id,
+        "guardian_id": guardian.person_id,
+        "account_id": account.id,
+        "endpoint": body.endpoint,
+        "p256dh": body.keys.p256dh,
+        "auth": body.keys.auth,
         "created_at": datetime.now(UTC),
-    }  # fmt: skip
+    }
     with engine.begin() as conn:
         stmt = dialect_insert(conn, push_subscriptions).values(id=uuid.uuid4(), **row)
         conn.execute(stmt.on_conflict_do_update(index_elements=["endpoint"], set_=row))

@@ -38,8 +38,11 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["reports"])
 Month = Annotated[str, Path(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
-_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8",
-          "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}  # fmt: skip
+_TYPES = {
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 TEMPLATES: Jinja2Templates = PAGES
 
 
@@ -52,8 +55,9 @@ def schema() -> dict[str, Any]:
 def _listing(conn: Connection, subject: str, kinds: tuple[str, ...]) -> list[dict[str, Any]]:
     """Every version of the subject's reports of ``kinds``, newest first, with its deliveries."""
     deliveries: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
-    for d in conn.execute(select(report_deliveries).where(report_deliveries.c.subject == subject,
-                                                          report_deliveries.c.kind.in_(kinds))):  # fmt: skip
+    for d in conn.execute(
+        select(report_deliveries).where(report_deliveries.c.subject == subject, report_deliveries.c.kind.in_(kinds))
+    ):
         deliveries.setdefault((d.month, d.kind, d.version), []).append(
             {
                 "receiver": d.receiver,
@@ -68,11 +72,17 @@ def _listing(conn: Connection, subject: str, kinds: tuple[str, ...]) -> list[dic
     warned = {(r.month, r.kind): r.raised_at for r in raised}
     names = file_names(conn, subject, kinds)
     rows = conn.execute(
-        select(reports.c.month, reports.c.kind, reports.c.version, reports.c.created_at, reports.c.changes,
-               reports.c.missing_gateways)
+        select(
+            reports.c.month,
+            reports.c.kind,
+            reports.c.version,
+            reports.c.created_at,
+            reports.c.changes,
+            reports.c.missing_gateways,
+        )
         .where(reports.c.subject == subject, reports.c.kind.in_(kinds))
         .order_by(reports.c.month.desc(), reports.c.kind, reports.c.version.desc())
-    )  # fmt: skip
+    )
     return [
         {
             "month": r.month,
@@ -91,8 +101,9 @@ def _listing(conn: Connection, subject: str, kinds: tuple[str, ...]) -> list[dic
 
 def _warnings(conn: Connection, region_id: str | None) -> list[dict[str, Any]]:
     """Reports still unacknowledged on their warning day: of the region and its schools (None: all)."""
-    query = select(report_warnings).order_by(report_warnings.c.month.desc(), report_warnings.c.subject,
-                                             report_warnings.c.kind)  # fmt: skip
+    query = select(report_warnings).order_by(
+        report_warnings.c.month.desc(), report_warnings.c.subject, report_warnings.c.kind
+    )
     if region_id is not None:
         members = select(schools.c.school_id).where(schools.c.region_id == region_id)
         query = query.where(
@@ -100,10 +111,16 @@ def _warnings(conn: Connection, region_id: str | None) -> list[dict[str, Any]]:
             | ((report_warnings.c.kind == "region") & (report_warnings.c.subject == region_id))
         )
     return [
-        {"subject": w.subject, "month": w.month, "kind": w.kind, "deadline": w.deadline, "raised_at": w.raised_at,
-         "receivers": w.receivers}
+        {
+            "subject": w.subject,
+            "month": w.month,
+            "kind": w.kind,
+            "deadline": w.deadline,
+            "raised_at": w.raised_at,
+            "receivers": w.receivers,
+        }
         for w in conn.execute(query)
-    ]  # fmt: skip
+    ]
 
 
 def _file(subject: str, month: str, kind: str, version: int, name: str, engine: Any) -> Response:
@@ -130,9 +147,14 @@ FileName = Annotated[str, Path(pattern=r"^[a-z-]+\.(json|csv|xlsx)$")]
 
 @router.get("/v1/schools/{school_id}/reports/{month}/{kind}/{version}/{name}", summary="Download a report file")
 def download(
-    school_id: str, month: Month, kind: Annotated[str, Path(pattern="^(meals|attendance)$")], version: int,
-    name: FileName, _: SchoolAdmin, engine: EngineDep,
-) -> Response:  # fmt: skip
+    school_id: str,
+    month: Month,
+    kind: Annotated[str, Path(pattern="^(meals|attendance)$")],
+    version: int,
+    name: FileName,
+    _: SchoolAdmin,
+    engine: EngineDep,
+) -> Response:
     """One file of one version, byte for byte as signed in its manifest."""
     return _file(school_id, month, kind, version, name, engine)
 
@@ -159,9 +181,14 @@ def region_reports(
 
 @router.get("/v1/regions/{region_id}/reports/{month}/{version}/{name}", summary="Download a region's report file")
 def region_download(
-    region_id: str, month: Month, version: int, name: FileName, principal: CurrentAccount, engine: EngineDep,
+    region_id: str,
+    month: Month,
+    version: int,
+    name: FileName,
+    principal: CurrentAccount,
+    engine: EngineDep,
     accept_language: AcceptLanguage = None,
-) -> Response:  # fmt: skip
+) -> Response:
     """One file of one version of the region's sums, byte for byte as signed."""
     _may_see_region(principal, region_id, accept_language)
     return _file(region_id, month, "region", version, name, engine)
@@ -177,9 +204,13 @@ def country_reports(principal: CurrentAccount, engine: EngineDep, accept_languag
 
 @router.get("/v1/country/reports/{month}/{version}/{name}", summary="Download a country report file")
 def country_download(
-    month: Month, version: int, name: FileName, principal: CurrentAccount, engine: EngineDep,
+    month: Month,
+    version: int,
+    name: FileName,
+    principal: CurrentAccount,
+    engine: EngineDep,
     accept_language: AcceptLanguage = None,
-) -> Response:  # fmt: skip
+) -> Response:
     """One file of one version of the country's sums."""
     _may_see_country(principal, accept_language)
     return _file(COUNTRY, month, "country", version, name, engine)
@@ -211,17 +242,26 @@ def reports_page(request: Request, school_id: str, _: SchoolAdmin, engine: Engin
     with engine.connect() as conn:
         listing = _listing(conn, school_id, KINDS)
         newest = conn.execute(
-            select(reports.c.month, reports.c.version).where(reports.c.subject == school_id,
-                                                             reports.c.kind == "attendance")
-            .order_by(reports.c.month.desc(), reports.c.version.desc()).limit(1)
-        ).first()  # fmt: skip
+            select(reports.c.month, reports.c.version)
+            .where(reports.c.subject == school_id, reports.c.kind == "attendance")
+            .order_by(reports.c.month.desc(), reports.c.version.desc())
+            .limit(1)
+        ).first()
         key = VersionKey(school_id, newest.month, "attendance", newest.version) if newest else None
         data = read_file(conn, key, "attendance.json") if key else None
     days = orjson.loads(data)["days"] if data else []
     peak = max([d["students"] + d["anonymous"] for d in days] + [1])
     _ = translator(lang)
     return TEMPLATES.TemplateResponse(
-        request, "admin_reports.html",
-        {"_": _, "lang": _.language, "school_id": school_id, "listing": listing, "days": days, "peak": peak,
-         "chart_month": newest.month if newest else ""},
-    )  # fmt: skip
+        request,
+        "admin_reports.html",
+        {
+            "_": _,
+            "lang": _.language,
+            "school_id": school_id,
+            "listing": listing,
+            "days": days,
+            "peak": peak,
+            "chart_month": newest.month if newest else "",
+        },
+    )

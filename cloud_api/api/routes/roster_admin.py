@@ -105,8 +105,10 @@ async def import_export(
     settings: SettingsDep,
     complete: Annotated[
         bool,
-        Query(description="The file lists everyone of the school: students and staff it leaves out have left "
-                          "(marked inactive), unless a row is refused."),
+        Query(
+            description="The file lists everyone of the school: students and staff it leaves out have left "
+            "(marked inactive), unless a row is refused."
+        ),
     ] = False,
     accept_language: AcceptLanguage = None,
 ) -> ImportResult:
@@ -156,10 +158,16 @@ def _import(
         for p in sorted(report.problems, key=lambda p: (p.row, p.column))
     ]
     return ImportResult(
-        created=report.created, updated=report.updated, unchanged=report.unchanged,
-        links_added=report.links_added, links_removed=report.links_removed, left=report.left,
-        departures_held=report.departures_held, version=report.version, refused=refused,
-    )  # fmt: skip
+        created=report.created,
+        updated=report.updated,
+        unchanged=report.unchanged,
+        links_added=report.links_added,
+        links_removed=report.links_removed,
+        left=report.left,
+        departures_held=report.departures_held,
+        version=report.version,
+        refused=refused,
+    )
 
 
 # -- people ----------------------------------------------------------------------------------------
@@ -189,9 +197,14 @@ def school_people(
     # Canteen staff serve students and staff: guardians are none of their business. Only the
     # administrator may search by IIN: for others a match would confirm whose IIN it is.
     query = PeopleQuery(
-        role=role, roles=None if admin else CARD_HOLDERS_ROLES, class_name=class_name, q=q, search_iin=admin,
-        limit=limit, offset=offset,
-    )  # fmt: skip
+        role=role,
+        roles=None if admin else CARD_HOLDERS_ROLES,
+        class_name=class_name,
+        q=q,
+        search_iin=admin,
+        limit=limit,
+        offset=offset,
+    )
     with engine.connect() as conn:
         rows, total = list_people(conn, school_id, query)
     shown: type[PersonPublic] = PersonAdmin if admin else PersonPublic
@@ -252,9 +265,11 @@ def assign(
     hashed = _hasher(settings, accept_language)(body.card_number)
     kind = CredentialKind(body.kind.value)
     return _card_change(
-        engine, school_id, accept_language,
+        engine,
+        school_id,
+        accept_language,
         lambda conn: assign_card(conn, school_id, person_id, kind, hashed, actor=principal.actor),
-    )  # fmt: skip
+    )
 
 
 @router.post(
@@ -299,9 +314,11 @@ def replace(
     hashed = _hasher(settings, accept_language)(body.card_number)
     kind = CredentialKind(body.kind.value) if body.kind else None
     return _card_change(
-        engine, school_id, accept_language,
+        engine,
+        school_id,
+        accept_language,
         lambda conn: replace_card(conn, school_id, card_id, hashed, actor=principal.actor, kind=kind),
-    )  # fmt: skip
+    )
 
 
 def _card_change(

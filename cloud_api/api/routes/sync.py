@@ -56,14 +56,23 @@ def _delta(engine: Engine, signed: SignedBody, since: int) -> bytes:
         kept = conn.execute(
             dialect_insert(conn, packets)
             .values(
-                direction="sync", gateway_id=signed.gateway.gateway_id, received_at=datetime.now(UTC),
-                method=signed.method, path=signed.path, timestamp=signed.timestamp, signature=signed.signature,
-                body_sha256=hashlib.sha256(body).hexdigest(), body=body, status_code=200,
-                accepted=len(delta.people), duplicates=0, rejected=0,
+                direction="sync",
+                gateway_id=signed.gateway.gateway_id,
+                received_at=datetime.now(UTC),
+                method=signed.method,
+                path=signed.path,
+                timestamp=signed.timestamp,
+                signature=signed.signature,
+                body_sha256=hashlib.sha256(body).hexdigest(),
+                body=body,
+                status_code=200,
+                accepted=len(delta.people),
+                duplicates=0,
+                rejected=0,
             )
             .on_conflict_do_nothing(index_elements=["gateway_id", "signature"])
             .returning(packets.c.id)
-        ).first()  # fmt: skip
+        ).first()
         if kept is None:
             raise Refused(Refusal.REPLAYED, "this signed request was already answered")
     return body

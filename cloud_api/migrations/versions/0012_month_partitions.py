@@ -34,10 +34,17 @@ def _indexes(table: str) -> list[tuple[str, str]]:
 def _rebuild(table: str, partition_by: str | None) -> None:
     """Move ``table`` aside, make it again (partitioned or not) with the same keys and indexes, copy."""
     old = f"{table}_before_0012"
-    primary = op.get_bind().execute(
-        text("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = CAST(:t AS regclass) "
-             "AND contype = 'p'"), {"t": table},
-    ).one()  # fmt: skip
+    primary = (
+        op.get_bind()
+        .execute(
+            text(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = CAST(:t AS regclass) "
+                "AND contype = 'p'"
+            ),
+            {"t": table},
+        )
+        .one()
+    )
     indexes = [(name, definition) for name, definition in _indexes(table) if name != primary[0]]
     op.execute(f'ALTER TABLE "{table}" RENAME TO "{old}"')
     for name in [primary[0], *(name for name, _ in indexes)]:

@@ -55,8 +55,9 @@ def downgrade() -> None:
     for row in bind.execute(sa.select(files)).mappings():
         collected.setdefault(tuple(row[c] for c in KEY), {})[row["name"]] = base64.b64encode(row["data"]).decode()
     for key, encoded in collected.items():
-        bind.execute(sa.update(reports).where(*(reports.c[c] == v for c, v in zip(KEY, key, strict=True)))
-                     .values(files=encoded))  # fmt: skip
+        bind.execute(
+            sa.update(reports).where(*(reports.c[c] == v for c, v in zip(KEY, key, strict=True))).values(files=encoded)
+        )
     with op.batch_alter_table("reports") as table:
         table.alter_column("files", existing_type=sa.JSON, nullable=False)
     op.drop_table("report_files")
