@@ -24,7 +24,6 @@ from cloud_api.api.routes import (
     social_wallet,
     sync,
 )
-from cloud_api.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, Batch
 from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
 from cloud_api.push.start import start_push
@@ -32,6 +31,7 @@ from cloud_api.reports.jobs import start_scheduler
 from cloud_api.settings import CloudSettings
 from cloud_api.social_wallet.worker import wallet_worker
 from cloud_api.web import parent
+from shared.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, Batch
 
 __all__ = ["create_app"]
 

@@ -8,8 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from cloud_api.contract import Identifier
-from cloud_api.roster_contract import Allergen, Dish, Language, Tiyn
+from shared.contract import Identifier
+from shared.roster_contract import Allergen, Dish, Language, Tiyn
 
 __all__ = [
     "BalancePublic",

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from cloud_api import commands
 from cloud_api.services.accounts import AccountError
 from cloud_api.settings import CloudSettings
-from mektep.i18n import translator
+from shared.i18n import translator
 
 __all__ = ["DB_HELP", "admin_add", "app", "gateway_add", "init", "load_settings", "migrate", "prune_journal", "serve"]
 

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cloud_api.contract import CredentialKind, Decision, Event, EventKind, ManualEntry, MealInfo
+from shared.contract import CredentialKindName, Decision, Event, EventKind, ManualEntry, MealInfo
 
 __all__ = ["ErrorDetail", "ErrorResponse", "EventPublic", "FieldError", "Health"]
 
@@ -38,7 +38,7 @@ class EventPublic(BaseModel):
     device_id: str
     kind: EventKind
     person_id: str | None
-    credential_kind: CredentialKind | None
+    credential_kind: CredentialKindName | None
     occurred_at: dt.datetime = Field(description="The instant, shown with the offset the gateway recorded.")
     local_date: dt.date = Field(description="The day in Asia/Almaty the event belongs to.")
     decision: Decision

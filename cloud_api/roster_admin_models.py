@@ -16,7 +16,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from cloud_api.account_models import PersonPublic
-from cloud_api.contract import CredentialKind
+from shared.contract import CredentialKind
 
 __all__ = [
     "AuditItem",
@@ -34,17 +34,12 @@ __all__ = [
 P = TypeVar("P", bound=PersonPublic)
 
 
-class CardKind(StrEnum):
-    """The credential kinds a school gives out: ``CredentialKind`` without ``manual``.
-
-    "manual" is how canteen staff record a forgotten card, not something one can hold.
-    """
-
-    EM4100 = CredentialKind.EM4100.value
-    WIEGAND = CredentialKind.WIEGAND.value
-    OSDP = CredentialKind.OSDP.value
-    QR = CredentialKind.QR.value
-    MQTT_CARD = CredentialKind.MQTT_CARD.value
+# The credential kinds a school gives out: every ``CredentialKind`` but "manual", which is how canteen
+# staff record a forgotten card, not something one can hold. Derived, so a new reader kind is one here too.
+CardKind = StrEnum(  # type: ignore[misc]
+    "CardKind", {kind.name: kind.value for kind in CredentialKind if kind is not CredentialKind.MANUAL}
+)
+CardKind.__doc__ = "A credential kind a school gives out (every kind but `manual`)."
 
 
 _CARD_NUMBER = Field(

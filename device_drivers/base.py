@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
 
-from cloud_api.contract import CredentialKind
+from shared.contract import CredentialKind
 
 __all__ = [
     "CardRead",

@@ -42,8 +42,8 @@ from typing import ClassVar, Generic, Protocol, TypeVar, runtime_checkable
 
 import serial
 
-from cloud_api.contract import CredentialKind
 from device_drivers.base import CardRead, Feedback, LinkDriver, LinkLost, ReadSink, utcnow
+from shared.contract import CredentialKind
 
 __all__ = [
     "Rejected",

@@ -20,8 +20,6 @@ import httpx
 import uvicorn
 from prometheus_client import CollectorRegistry
 
-from cloud_api.contract import Category
-from cloud_api.core.localtime import LOCAL_TZ
 from device_drivers.base import Feedback, LinkDriver
 from gateway.canteen import CanteenDesk
 from gateway.config import SiteConfig
@@ -38,6 +36,8 @@ from gateway.rules import RosterPolicy, ServedMeal
 from gateway.storage import Storage
 from gateway.sync import RosterSync
 from gateway.web import create_ui_app
+from shared.contract import Category
+from shared.localtime import LOCAL_TZ
 
 __all__ = ["Gateway"]
 

@@ -35,10 +35,6 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from cloud_api.contract import MANUAL_REASON_MAX, ManualEntry
-from cloud_api.core.localtime import LOCAL_TZ
-from cloud_api.core.pins import verify_pin
-from cloud_api.roster_contract import PersonRole, RosterPerson
 from device_drivers.base import utcnow
 from gateway.photos import digest_of, photo
 from gateway.pipeline import Pipeline
@@ -46,7 +42,11 @@ from gateway.policy import AccessPoint, Place
 from gateway.roster import RosterIndex
 from gateway.rules import RosterPolicy
 from gateway.storage import Storage
-from mektep.i18n import LANGUAGES, Translator, translator
+from shared.contract import MANUAL_REASON_MAX, ManualEntry
+from shared.i18n import LANGUAGES, Translator, translator
+from shared.localtime import LOCAL_TZ
+from shared.pins import verify_pin
+from shared.roster_contract import PersonRole, RosterPerson
 
 __all__ = ["LOCK_FOR", "MAX_FAILURES", "CanteenDesk", "ManualRequest", "PinGuard", "add_canteen_routes"]
 

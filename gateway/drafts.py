@@ -2,7 +2,7 @@
 
 The pipeline makes one :class:`Draft` per tap on the tap-to-grant path, so a draft is plain
 fields, and :meth:`Draft.body` writes the wire contract's JSON directly (orjson) rather than
-building and dumping a pydantic :class:`~cloud_api.contract.Event` for every tap: that round trip
+building and dumping a pydantic :class:`~shared.contract.Event` for every tap: that round trip
 cost more than the disk. The contract model still has the last word: the cloud validates every
 event it receives, and a test checks that every draft's body parses back to the same ``Event``.
 """
@@ -15,13 +15,13 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from cloud_api.contract import CredentialKind, Decision, EventKind, ManualEntry, MealInfo
+from shared.contract import CredentialKind, Decision, EventKind, ManualEntry, MealInfo
 
 __all__ = ["CredentialHasher", "Draft"]
 
 
 class Draft(NamedTuple):
-    """The fields of an :class:`~cloud_api.contract.Event` but ``seq``, plus the device's tap id.
+    """The fields of an :class:`~shared.contract.Event` but ``seq``, plus the device's tap id.
 
     ``occurred_at`` is already ISO 8601 local time with its offset. ``ref`` (an MQTT terminal's
     own tap id) stays on the gateway: it only recognises a redelivered tap. So do ``local_person`` and
@@ -96,7 +96,7 @@ class Draft(NamedTuple):
 
 
 class CredentialHasher:
-    """:func:`cloud_api.contract.credential_hash` with the key set up once, for the tap path.
+    """:func:`shared.contract.credential_hash` with the key set up once, for the tap path.
 
     HMAC's key schedule is half its cost on a card number, so it is done once and copied.
     """

@@ -32,7 +32,9 @@ from typing import Any
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
 
-from cloud_api.contract import (
+from gateway.outbox import Claimed
+from gateway.storage import Storage
+from shared.contract import (
     HEADER_SIGNATURE,
     INGEST_PATH,
     BatchResult,
@@ -40,8 +42,6 @@ from cloud_api.contract import (
     ResultStatus,
     signed_headers,
 )
-from gateway.outbox import Claimed
-from gateway.storage import Storage
 
 __all__ = ["Forwarder", "ForwarderStats", "TransientError"]
 

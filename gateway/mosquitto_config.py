@@ -4,7 +4,7 @@
     generate_broker(Path("sites/school-17.yaml"), layout)           # load, resolve secrets, render, write
     # or in steps: render_broker(site, layout, resolve_passwords(site)) -> BrokerFiles (text only)
 
-Who may do what (DESIGN §3). Every ACL line names one exact topic: no ``#``, no ``+``.
+Who may do what. Every ACL line names one exact topic: no ``#``, no ``+``.
 
     terminal T   write mektep/{school}/T/tap
                  write mektep/{school}/T/status      (its "online" and its Last Will "offline")

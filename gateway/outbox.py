@@ -32,8 +32,8 @@ from uuid import UUID
 import sqlite_utils
 from sqlite_utils import Migrations
 
-from cloud_api.contract import EventResult, ResultStatus
 from gateway.drafts import Draft
+from shared.contract import EventResult, ResultStatus
 
 __all__ = ["Claimed", "EventState", "Outbox", "OutboxCounts", "Recorded", "open_database"]
 
@@ -67,7 +67,7 @@ def m001_events(db: sqlite_utils.Database) -> None:
 
 @migrations()
 def m002_packets(db: sqlite_utils.Database) -> None:
-    # DESIGN §3: every batch sent, and the answer, kept with its signature and time.
+    # Every batch sent, and the answer, kept with its signature and time: proof of what was sent.
     db.execute(
         """
         CREATE TABLE packets (

@@ -19,9 +19,9 @@ import httpx
 import sqlite_utils
 from sqlite_utils import Migrations
 
-from cloud_api.contract import signed_headers
-from cloud_api.roster_contract import PHOTOS_PATH
 from gateway.storage import Storage
+from shared.contract import signed_headers
+from shared.roster_contract import PHOTOS_PATH
 
 __all__ = ["PhotoFetcher", "PhotoStats", "digest_of", "migrate", "missing", "photo", "store"]
 

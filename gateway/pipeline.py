@@ -19,14 +19,14 @@ from typing import NamedTuple
 
 import uuid_utils
 
-from cloud_api.contract import CredentialKind, Decision, EventKind, ManualEntry
-from cloud_api.core.localtime import LOCAL_TZ
 from device_drivers.base import CardRead, Direction, Feedback, StatusChange
 from gateway.drafts import CredentialHasher, Draft
 from gateway.outbox import Recorded
 from gateway.policy import AccessPoint, Policy, Reason, Verdict
 from gateway.storage import Storage
-from mektep.i18n import Translator, translator
+from shared.contract import CredentialKind, Decision, EventKind, ManualEntry
+from shared.i18n import Translator, translator
+from shared.localtime import LOCAL_TZ
 
 __all__ = ["Pipeline", "PipelineStats"]
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from cloud_api.contract import Decision, EventKind, MealInfo
 from device_drivers.base import CardRead, Direction
+from shared.contract import Decision, EventKind, MealInfo
 
 __all__ = ["UNKNOWN_READER", "AccessPoint", "NoRosterPolicy", "Place", "Policy", "Reason", "Verdict"]
 
@@ -28,7 +28,7 @@ class Place(StrEnum):
 class Reason(StrEnum):
     """Why the gateway decided as it did: stable codes, translated for display elsewhere."""
 
-    NO_ROSTER = "no_roster"  # granted: nothing to judge by yet (DESIGN §3)
+    NO_ROSTER = "no_roster"  # granted: nothing to judge by yet
     UNKNOWN_READER = "unknown_reader"
     DEVICE_STATUS = "device_status"
     MANUAL = "manual"
@@ -97,7 +97,7 @@ class Policy(Protocol):
 
 
 class NoRosterPolicy:
-    """A gateway that has never synced a roster: a known reader grants, and says so (DESIGN §3).
+    """A gateway that has never synced a roster: a known reader grants, and says so.
 
     It refuses nothing it cannot judge: every card at a known reader is let in (or served) and
     the event is marked ``judged_without_roster`` so that the cloud can judge it later.

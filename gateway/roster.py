@@ -1,6 +1,6 @@
 """The school's roster as the gateway holds it: on disk for restarts, in memory for decisions.
 
-The cloud sends versioned deltas (:class:`~cloud_api.roster_contract.RosterDelta`). :func:`apply`
+The cloud sends versioned deltas (:class:`~shared.roster_contract.RosterDelta`). :func:`apply`
 writes one into the gateway database in a single transaction and answers the new
 :class:`RosterIndex`, built from the tables, that the policy decides by. A delta that does not
 follow the version held (``since`` ≠ held version, unless it is full) is refused and the old roster
@@ -21,8 +21,8 @@ import sqlite_utils
 from pydantic import ValidationError
 from sqlite_utils import Migrations
 
-from cloud_api.contract import Category
-from cloud_api.roster_contract import Dish, MealPeriod, MealRules, RosterCredential, RosterDelta, RosterPerson, SetMeal
+from shared.contract import Category
+from shared.roster_contract import Dish, MealPeriod, MealRules, RosterCredential, RosterDelta, RosterPerson, SetMeal
 
 __all__ = ["CardEntry", "RosterIndex", "RosterRefused", "apply", "load_index", "migrate", "parse_delta"]
 
@@ -72,7 +72,7 @@ class RosterIndex:
 
     @property
     def synced(self) -> bool:
-        """True once any roster was received: before, nothing can be judged (DESIGN §3)."""
+        """True once any roster was received: before, nothing can be judged."""
         return self.version > 0
 
     def period_at(self, at: time) -> MealPeriod | None:

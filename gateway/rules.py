@@ -31,12 +31,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from uuid import UUID
 
-from cloud_api.contract import Category, Decision, EventKind, MealInfo
-from cloud_api.core.localtime import LOCAL_TZ
-from cloud_api.roster_contract import PersonRole, RosterPerson
 from device_drivers.base import CardRead, Direction
 from gateway.policy import UNKNOWN_READER, AccessPoint, NoRosterPolicy, Place, Reason, Verdict
 from gateway.roster import RosterIndex
+from shared.contract import Category, Decision, EventKind, MealInfo
+from shared.localtime import LOCAL_TZ
+from shared.roster_contract import PersonRole, RosterPerson
 
 __all__ = ["RosterPolicy", "ServedMeal"]
 

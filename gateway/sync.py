@@ -1,7 +1,7 @@
 """Pull the school's roster from the cloud, apply it atomically, and hand it to the policy.
 
 Every ``interval_s`` (and at start) the gateway asks ``GET /v1/sync/roster?since=<version held>``,
-signed with its key like an ingest batch (:func:`cloud_api.contract.signed_headers`, the path with
+signed with its key like an ingest batch (:func:`shared.contract.signed_headers`, the path with
 its query string). A delta is written in one transaction on the storage thread
 (:func:`gateway.roster.apply`); only then is the policy's index swapped, in one assignment, so a
 tap is judged by the whole old roster or the whole new one. Offline, the gateway keeps deciding
@@ -20,11 +20,11 @@ from dataclasses import dataclass
 
 import httpx
 
-from cloud_api.contract import signed_headers
-from cloud_api.roster_contract import ROSTER_PATH
 from gateway.photos import PhotoFetcher
 from gateway.roster import RosterIndex, RosterRefused, apply, parse_delta
 from gateway.storage import Storage
+from shared.contract import signed_headers
+from shared.roster_contract import ROSTER_PATH
 
 __all__ = ["RosterSync", "SyncStats"]
 

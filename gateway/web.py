@@ -22,7 +22,7 @@ from fastapi.templating import Jinja2Templates
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from gateway.canteen import CanteenDesk, add_canteen_routes
-from mektep.i18n import LANGUAGES, translator
+from shared.i18n import LANGUAGES, translator
 
 __all__ = ["create_ui_app"]
 

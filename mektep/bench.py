@@ -30,8 +30,6 @@ from rich.console import Console
 from rich.table import Table
 from uuid_utils import uuid7
 
-from cloud_api.contract import CredentialKind, Decision, EventKind
-from cloud_api.core.localtime import LOCAL_TZ
 from device_drivers.base import CardRead, Direction, utcnow
 from gateway.drafts import CredentialHasher, Draft
 from gateway.forwarder import Forwarder
@@ -44,6 +42,8 @@ from mektep.processes import CloudProcess, GatewayProcess, write_site
 from mektep.readers_bench import bench_readers
 from mektep.report_bench import DEFAULT_POSTGRES, bench_report
 from mektep.roster_bench import bench_roster
+from shared.contract import CredentialKind, Decision, EventKind
+from shared.localtime import LOCAL_TZ
 from simulators.serial_reader import SerialReaderSim
 
 __all__ = ["app", "bench_gateway"]

@@ -17,19 +17,19 @@ from uuid import UUID
 
 from sqlalchemy import Connection, select
 
-from cloud_api.contract import CredentialKind, credential_hash
-from cloud_api.core.localtime import LOCAL_TZ
 from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
 from cloud_api.db.schema import guardianships, people
 from cloud_api.roster.nedb import parse_rows
-from cloud_api.roster_contract import Dish, MealPeriod, MealRules, SetMeal
 from cloud_api.services.accounts import SYSTEM, Role, create_account, create_school_admin, grant_role
 from cloud_api.services.cards import assign_card
 from cloud_api.services.consent import set_consent
 from cloud_api.services.menus import set_day_menu, set_meal_rules, upsert_dish
 from cloud_api.services.roster_import import import_roster
 from cloud_api.services.schools import place_school
+from shared.contract import CredentialKind, credential_hash
+from shared.localtime import LOCAL_TZ
+from shared.roster_contract import Dish, MealPeriod, MealRules, SetMeal
 from simulators.nedb_export import nedb_rows
 from simulators.serial_reader import random_card
 

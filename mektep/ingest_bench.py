@@ -18,8 +18,8 @@ from pathlib import Path
 
 import httpx
 
-from cloud_api.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, INGEST_PATH, sign
 from mektep.processes import CloudProcess
+from shared.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, INGEST_PATH, sign
 
 __all__ = ["IngestRate", "run_ingest_bench"]
 

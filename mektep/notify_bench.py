@@ -29,8 +29,6 @@ from typing import Any
 import httpx
 from sqlalchemy import insert, select
 
-from cloud_api.contract import INGEST_PATH, CredentialKind, credential_hash, signed_headers
-from cloud_api.core.localtime import LOCAL_TZ
 from cloud_api.db.engine import make_engine
 from cloud_api.db.schema import guardianships, people, push_subscriptions
 from cloud_api.roster.nedb import parse_rows
@@ -38,6 +36,8 @@ from cloud_api.services.cards import assign_card
 from cloud_api.services.consent import set_consent
 from cloud_api.services.roster_import import import_roster
 from mektep.processes import CloudProcess, GatewayProcess, write_site
+from shared.contract import INGEST_PATH, CredentialKind, credential_hash, signed_headers
+from shared.localtime import LOCAL_TZ
 from simulators.nedb_export import nedb_rows
 from simulators.push_service import PushServiceServer
 from simulators.serial_reader import SerialReaderSim

@@ -24,12 +24,9 @@ from uuid import UUID
 import httpx
 from sqlalchemy import select
 
-from cloud_api.contract import CredentialKind, credential_hash
-from cloud_api.core.localtime import LOCAL_TZ
 from cloud_api.db.engine import make_engine
 from cloud_api.db.schema import guardianships, people
 from cloud_api.roster.nedb import parse_rows
-from cloud_api.roster_contract import MealPeriod, MealRules
 from cloud_api.services.cards import assign_card
 from cloud_api.services.consent import set_consent
 from cloud_api.services.menus import set_meal_rules
@@ -42,6 +39,9 @@ from gateway.rules import RosterPolicy
 from gateway.storage import Storage
 from gateway.sync import RosterSync
 from mektep.processes import CloudProcess
+from shared.contract import CredentialKind, credential_hash
+from shared.localtime import LOCAL_TZ
+from shared.roster_contract import MealPeriod, MealRules
 from simulators.nedb_export import nedb_rows
 
 __all__ = ["bench_roster"]

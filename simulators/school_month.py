@@ -23,12 +23,12 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, text
 
-from cloud_api.contract import Event
-from cloud_api.core.localtime import LOCAL_TZ
 from cloud_api.db.schema import dish_versions, events, people, set_meals
 from cloud_api.reports.build import month_days
 from cloud_api.reports.deadline import is_working_day
 from cloud_api.services.ingest import event_row
+from shared.contract import Event
+from shared.localtime import LOCAL_TZ
 
 __all__ = [
     "BREAKFAST_TIYN",

@@ -6,9 +6,9 @@ import re
 from pathlib import Path
 
 from cloud_api.roster.iin import IinProblem
-from cloud_api.roster_contract import Allergen
 from gateway.policy import Reason
-from mektep.i18n import LANGUAGES, catalog_messages
+from shared.i18n import LANGUAGES, catalog_messages
+from shared.roster_contract import Allergen
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKED = re.compile(r"""(?<![`\w])_\(\s*["']([^"'…]+)["']""")

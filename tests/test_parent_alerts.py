@@ -1,4 +1,4 @@
-"""A tap at the school's door reaches the mother's phone (issue 5), end to end over real processes:
+"""A tap at the school's door reaches the mother's phone, end to end over real processes:
 serial reader on a pty → gateway → cloud → Web Push (RFC 8291, VAPID) → the push simulator, which
 decrypts it as her phone would. Withdrawn consent → nothing arrives."""
 
@@ -11,7 +11,6 @@ from uuid import UUID
 import httpx
 from sqlalchemy import select
 
-from cloud_api.contract import CredentialKind, credential_hash
 from cloud_api.db.engine import make_engine
 from cloud_api.db.schema import people, push_queue
 from cloud_api.roster.nedb import parse_rows
@@ -20,6 +19,7 @@ from cloud_api.services.cards import assign_card
 from cloud_api.services.consent import set_consent
 from cloud_api.services.roster_import import import_roster
 from mektep.processes import CloudProcess, GatewayProcess, free_port, write_site
+from shared.contract import CredentialKind, credential_hash
 from simulators.push_service import PushServiceServer
 from simulators.serial_reader import SerialReaderSim
 from tests.cloud_api.test_nedb_roster import CHILD, GOOD, HEADER, MOTHER

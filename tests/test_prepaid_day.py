@@ -1,4 +1,4 @@
-"""Prepaid meals end to end (issue 4): the balance holds offline and across a gateway killed mid-day,
+"""Prepaid meals end to end: the balance holds offline and across a gateway killed mid-day,
 and the cloud's ledger charges each meal exactly once when the backlog arrives."""
 
 from __future__ import annotations
@@ -12,18 +12,18 @@ from uuid import UUID
 
 from sqlalchemy import select
 
-from cloud_api.contract import CredentialKind, credential_hash
-from cloud_api.core.localtime import LOCAL_TZ
 from cloud_api.db.engine import make_engine
 from cloud_api.db.schema import people
 from cloud_api.roster.nedb import parse_rows
-from cloud_api.roster_contract import Dish, MealPeriod, MealRules, SetMeal
 from cloud_api.services.cards import assign_card
 from cloud_api.services.consent import set_consent
 from cloud_api.services.menus import set_day_menu, set_meal_rules, upsert_dish
 from cloud_api.services.prepaid import EntryKind, accounts_of, record_credit, set_daily_limit
 from cloud_api.services.roster_import import import_roster
 from mektep.processes import CloudProcess, GatewayProcess, free_port, write_site
+from shared.contract import CredentialKind, credential_hash
+from shared.localtime import LOCAL_TZ
+from shared.roster_contract import Dish, MealPeriod, MealRules, SetMeal
 from simulators.broker import start_broker
 from simulators.canteen_terminal import CanteenTerminalSim
 from tests.cloud_api.test_nedb_roster import HEADER, MOTHER, iin

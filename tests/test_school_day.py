@@ -1,4 +1,4 @@
-"""A school day end to end (issue 4): a roster with bad rows imported, synced to a real gateway, the
+"""A school day end to end: a roster with bad rows imported, synced to a real gateway, the
 cloud cut off, the morning and lunch played at real readers and a real canteen terminal, the cloud
 back: it holds exactly the expected records, and the audit journal the expected entries."""
 
@@ -14,18 +14,18 @@ from uuid import UUID
 
 from sqlalchemy import select
 
-from cloud_api.contract import CredentialKind, credential_hash
-from cloud_api.core.localtime import LOCAL_TZ
 from cloud_api.db.engine import make_engine
 from cloud_api.db.schema import credentials, people
 from cloud_api.roster.nedb import parse_rows
-from cloud_api.roster_contract import Dish, MealPeriod, MealRules, SetMeal
 from cloud_api.services.audit import audit_entries
 from cloud_api.services.cards import assign_card, block_card
 from cloud_api.services.consent import set_consent
 from cloud_api.services.menus import set_allergen_bans, set_day_menu, set_meal_rules, upsert_dish
 from cloud_api.services.roster_import import import_roster
 from mektep.processes import CloudProcess, GatewayProcess, free_port, write_site
+from shared.contract import CredentialKind, credential_hash
+from shared.localtime import LOCAL_TZ
+from shared.roster_contract import Dish, MealPeriod, MealRules, SetMeal
 from simulators.broker import start_broker
 from simulators.canteen_terminal import CanteenTerminalSim
 from simulators.serial_reader import SerialReaderSim

@@ -25,10 +25,10 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from cloud_api.api.errors import coded_error, http_refusal
-from cloud_api.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP
 from cloud_api.services.accounts import AccountError, Principal, Role, session_principal
 from cloud_api.services.signatures import Refusal, Refused, SignedBody, check_signature
 from cloud_api.settings import CloudSettings
+from shared.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP
 
 __all__ = [
     "SESSION_COOKIE",

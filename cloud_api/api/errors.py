@@ -9,7 +9,7 @@ from fastapi import HTTPException
 from cloud_api.core.metrics import INGEST_REFUSED
 from cloud_api.models import ErrorDetail, ErrorResponse, FieldError
 from cloud_api.services.signatures import Refusal, Refused
-from mektep.i18n import translator
+from shared.i18n import translator
 
 __all__ = ["STATUS", "coded_error", "error_responses", "http_refusal", "language_of"]
 

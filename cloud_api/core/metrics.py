@@ -15,6 +15,7 @@ __all__ = [
     "INGEST_SECONDS",
     "ROSTER_FILES_REFUSED",
     "ROSTER_ROWS_REFUSED",
+    "UNKNOWN_CREDENTIAL_KINDS",
     "WALLET_RECORDS",
 ]
 
@@ -27,6 +28,11 @@ INGEST_SECONDS = Histogram(
     "Time to verify, parse and store one batch",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+UNKNOWN_CREDENTIAL_KINDS = Counter(
+    "mektep_ingest_unknown_credential_kinds",
+    "Events stored with a credential kind this cloud does not know yet (a gateway's newer reader), by kind",
+    ["kind"],
+)
 FREE_MEAL_CONFLICTS = Counter(
     "mektep_free_meal_conflicts",
     "Free or discounted meals claimed a second time for the same child, day and period (counted once)",
@@ -38,7 +44,7 @@ WALLET_RECORDS = Counter(
     ["outcome"],
 )
 
-# DESIGN §4: a bad roster import gets a clear error and a counter, and the good rest goes on.
+# A bad roster import gets a clear error and a counter, and the good rest goes on.
 ROSTER_ROWS_REFUSED = Counter(
     "mektep_roster_rows_refused", "Rows of uploaded roster files not imported, by problem code", ["code"]
 )

@@ -1,4 +1,4 @@
-"""Monthly partitions of the big tables on PostgreSQL (DESIGN §5): events and the daily rollups.
+"""Monthly partitions of the big tables on PostgreSQL: events and the daily rollups.
 
 A month's reports read one partition of each rollup table; a month past its retention is one
 ``DROP TABLE``; and every table stays keyed by school first, so that a distributed PostgreSQL
@@ -26,7 +26,7 @@ from datetime import date, datetime, time
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
-from cloud_api.core.localtime import LOCAL_TZ
+from shared.localtime import LOCAL_TZ
 
 __all__ = ["PARTITIONED", "create_month", "ensure_months", "include_name", "month_starts", "partition_name"]
 

@@ -132,13 +132,13 @@ packets = Table(
     Index("packets_gateway_received_at", "gateway_id", "received_at"),
 )
 
-# -- the roster (issue 4) -------------------------------------------------------------------------
+# -- the roster -------------------------------------------------------------------------
 
 roster_versions = Table(
     "roster_versions",
     metadata,
     # Every change to a school's roster takes the next version; a gateway asks for what changed
-    # after the version it holds (DESIGN §3: versioned deltas).
+    # after the version it holds (versioned deltas).
     Column("school_id", String(64), primary_key=True),
     Column("version", BigInteger, nullable=False),
 )
@@ -223,9 +223,9 @@ audit_log = Table(
     Index("audit_log_entity", "entity", "entity_id"),
 )
 
-# -- the canteen (issue 4) ------------------------------------------------------------------------
+# -- the canteen ------------------------------------------------------------------------
 # Append-only: a change is a new row and the newest row is in force, so every price, menu, rule and
-# ban a school ever had stays readable (reference/000 §14: no silent overwrite).
+# ban a school ever had stays readable: a change never silently overwrites history.
 
 
 def _history(name: str, *columns: Column) -> Table:  # type: ignore[type-arg]
@@ -322,7 +322,7 @@ canteen_pins = _history(
 )
 
 # The free and discounted meals as the state pays for them: one per child, local day and period
-# (DESIGN §4), whatever the gateways sent. The first event to claim a meal owns it; a second is
+# , whatever the gateways sent. The first event to claim a meal owns it; a second is
 # still stored as what happened, and counted as a conflict, but never paid twice.
 free_meals = Table(
     "free_meals",
@@ -397,7 +397,7 @@ sessions = Table(
     Index("sessions_account", "account_id"),
 )
 
-# -- parents' notifications (issue 5) ---------------------------------------------------------------
+# -- parents' notifications ---------------------------------------------------------------
 
 # Keys of the deployment, made once by ``mektep cloud init``: the VAPID key that signs Web Push.
 deployment_keys = Table(
@@ -498,7 +498,7 @@ wallet_outbox = Table(
 )
 
 # The Wallet's receipts, one per record however often it is answered, kept with the signature and
-# the key so that the proof of delivery stays verifiable (reference/003 §§30-33).
+# the key so that the proof of delivery stays verifiable.
 wallet_receipts = Table(
     "wallet_receipts",
     metadata,
@@ -511,7 +511,7 @@ wallet_receipts = Table(
     Column("stored_at", UTCDateTime(), nullable=False),
 )
 
-# -- the monthly reports (issue 6) ------------------------------------------------------------------
+# -- the monthly reports ------------------------------------------------------------------
 # Daily rollups, kept up to date by ingest in the batch's transaction: a report reads these, never a
 # month of raw events. A person is counted once a day (presence) or once a day and period (meals);
 # an event without identity (no consent) is its own key and counts, nothing more.

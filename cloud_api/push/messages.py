@@ -14,8 +14,8 @@ from typing import Any
 from babel.dates import format_date, format_time
 from babel.numbers import format_decimal
 
-from cloud_api.core.localtime import LOCAL_TZ
-from mektep.i18n import translator
+from shared.i18n import translator
+from shared.localtime import LOCAL_TZ
 
 __all__ = ["MEAL_DENIALS", "Notice", "compose", "notice_kind"]
 

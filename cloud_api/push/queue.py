@@ -16,9 +16,9 @@ from uuid import UUID
 
 from sqlalchemy import Connection, insert, select, update
 
-from cloud_api.contract import Event
 from cloud_api.db.schema import push_queue
 from cloud_api.push.messages import notice_kind
+from shared.contract import Event
 
 __all__ = ["State", "claim", "enqueue", "finish"]
 

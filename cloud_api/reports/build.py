@@ -19,11 +19,11 @@ from typing import Any
 
 from sqlalchemy import Connection, String, func, select, type_coerce
 
-from cloud_api.core.localtime import day_end
 from cloud_api.db.schema import dish_versions, rollup_presence, set_meals
 from cloud_api.reports.deadline import is_working_day
 from cloud_api.reports.roster_then import roster_then
 from cloud_api.reports.sums import meal_sums
+from shared.localtime import day_end
 
 __all__ = ["CATEGORIES", "attendance_report", "blank_cell", "meal_cell", "meals_report", "month_days"]
 

@@ -1,9 +1,10 @@
 """When a month's reports are due, and when to warn that they are not delivered yet.
 
 Order No. 456 wants the reports of a month by the 5th of the next one (§33-1.9, §33-1.12). The
-older rules (``reference/004`` §11) move a deadline that falls on a day off to the next working
-day; whether a deployment follows that is its policy (:class:`DeadlinePolicy`). Whatever the
-policy, the school admin and the region are warned two working days before the deadline while a
+older rules of the unified education information system (Order No. 1037 of 2004, since repealed,
+§11) move a deadline that falls on a day off to the next working day; whether a deployment
+follows that is its policy (:class:`DeadlinePolicy`). Whatever the policy, the school admin and
+the region are warned two working days before the deadline while a
 delivery is still unacknowledged.
 
 Working days are Kazakhstan's, from the ``holidays`` package: weekends, public holidays, the days

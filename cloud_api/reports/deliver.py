@@ -4,7 +4,7 @@ Each version of a school's report goes to each of the school receivers (the educ
 the school), and each version of a region's or the country's to each region receiver (the
 ministry, the regional authority), as one
 :class:`~cloud_api.reports.delivery.Delivery`. It counts as delivered only on the receiver's receipt
-for that version and manifest (``reference/003`` §30); the receipt is kept. A receiver that is down
+for that version and manifest; the receipt is kept. A receiver that is down
 is tried a few times now (tenacity) and again at the next round, for as long as it takes.
 """
 

@@ -4,7 +4,7 @@ There is no published ministry contract, so this module is ours, in one place, t
 one is published. A delivery is ``POST {receiver}/v1/reports`` with a :class:`Delivery` body; the
 receiver verifies the manifest's Ed25519 signature and every file against it
 (:func:`cloud_api.reports.manifest.verify_files`), and only then answers ``201`` with a
-:class:`Receipt`. A delivery counts as delivered only on that receipt (``reference/003`` §30); the
+:class:`Receipt`. A delivery counts as delivered only on that receipt (the receiver's confirmation is the delivery); the
 same delivery sent again gets the same receipt, so retrying is always safe.
 """
 

@@ -15,7 +15,7 @@ import orjson
 import xlsxwriter
 
 from cloud_api.reports.build import CATEGORIES
-from mektep.i18n import Translator, translator
+from shared.i18n import Translator, translator
 
 __all__ = ["FORMATS", "canonical_json", "render"]
 

@@ -33,7 +33,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Engine, exists, insert, select
 
-from cloud_api.core.localtime import month_end
 from cloud_api.db.schema import gateways, packets, reports
 from cloud_api.reports.build import attendance_report, meals_report
 from cloud_api.reports.formats import FORMATS, canonical_json, render
@@ -42,6 +41,7 @@ from cloud_api.reports.marks import KINDS, inputs_mark, note_mark, noted_mark, s
 from cloud_api.reports.region import region_report
 from cloud_api.reports.store import VersionKey, read_file, read_files, store_files
 from cloud_api.services.deployment_keys import ensure_key
+from shared.localtime import month_end
 
 __all__ = [
     "COUNTRY",

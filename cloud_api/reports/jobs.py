@@ -30,7 +30,6 @@ from apscheduler.triggers.cron import CronTrigger
 from prometheus_client import Counter
 from sqlalchemy import Engine, select, union
 
-from cloud_api.core.localtime import LOCAL_TZ
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.partitions import ensure_months
 from cloud_api.db.schema import gateways, people, report_warnings, reports, schools
@@ -38,6 +37,7 @@ from cloud_api.reports.deadline import DeadlinePolicy, report_deadline, warning_
 from cloud_api.reports.deliver import Receivers, deliver_round, unacknowledged
 from cloud_api.reports.issue import COUNTRY, KINDS, issue_reports, missing_gateways, needs_draft
 from cloud_api.settings import CloudSettings
+from shared.localtime import LOCAL_TZ
 
 __all__ = ["DayResult", "previous_month", "reports_day", "start_scheduler"]
 

@@ -28,9 +28,9 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from cloud_api.core.localtime import month_end
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import month_versions, report_marks, roster_versions, schools
+from shared.localtime import month_end
 
 __all__ = ["KINDS", "inputs_mark", "month_over", "note_mark", "noted_mark", "schools_of"]
 

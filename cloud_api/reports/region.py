@@ -3,7 +3,7 @@
 Built from the same daily rollups as a school's report, grouped by school, day and category in the
 database (a region of 200 schools holds millions of rollup rows: they are never fetched one by one).
 A person belongs to one school, so a region's students of a day are the sum of its schools'.
-Aggregates only: no names, which is what a region or the ministry may see (DESIGN §4).
+Aggregates only: no names, which is what a region or the ministry may see.
 """
 
 from __future__ import annotations

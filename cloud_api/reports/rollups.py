@@ -20,11 +20,11 @@ from uuid import UUID
 
 from sqlalchemy import Connection, case, select
 
-from cloud_api.contract import Decision, Event, EventKind
-from cloud_api.core.localtime import LOCAL_TZ, local_date
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import people, rollup_meal_eaters, rollup_presence
 from cloud_api.services.roster_versions import next_month_version
+from shared.contract import Decision, Event, EventKind
+from shared.localtime import LOCAL_TZ, local_date
 
 __all__ = ["roll_up"]
 

@@ -22,8 +22,8 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from cloud_api.core.localtime import day_end
 from cloud_api.db.schema import audit_log, people
+from shared.localtime import day_end
 
 __all__ = ["PERSON", "RosterThen", "roster_then"]
 

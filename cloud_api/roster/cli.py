@@ -13,7 +13,7 @@ from rich.table import Table
 from cloud_api import commands
 from cloud_api.cli import DB_HELP, load_settings
 from cloud_api.roster.nedb import RosterFileError
-from mektep.i18n import translator
+from shared.i18n import translator
 
 __all__ = ["app", "import_"]
 

@@ -3,7 +3,7 @@
 Layout: ``YYMMDD`` birth date, one digit for century and sex (1-2: 1800s, 3-4: 1900s, 5-6: 2000s;
 odd for men), four serial digits, one check digit. The check digit is the weighted sum of the first
 eleven digits modulo 11 with weights 1..11; if that gives 10, the weights 3..11, 1, 2 are used
-instead; if that gives 10 too, the number is not a valid IIN (DESIGN §1).
+instead; if that gives 10 too, the number is not a valid IIN.
 
     iin_problem("...") -> None or a stable reason code (translated for people elsewhere)
 """

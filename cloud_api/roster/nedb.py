@@ -5,7 +5,7 @@ matched without regard to case, spaces or underscores; Russian and Kazakh header
 export are accepted as aliases):
 
     role            student | staff | guardian
-    iin             12 digits with a valid check digit (DESIGN §1)
+    iin             12 digits with a valid check digit
     last_name, first_name, middle_name (optional)
     class           students: grade 0-12 and an optional letter, "3Б", "11 А"
     language        kk | ru | en (optional; the school's language when empty)
@@ -34,9 +34,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from cloud_api.contract import Category
 from cloud_api.core.formulas import starts_like_a_formula
 from cloud_api.roster.iin import iin_problem
+from shared.contract import Category
 
 __all__ = [
     "FILE_KINDS",

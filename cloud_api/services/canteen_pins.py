@@ -1,6 +1,6 @@
 """Canteen staff PINs for the canteen screen's manual entry. The caller owns the transaction.
 
-Only the PBKDF2 hash is kept (:mod:`cloud_api.core.pins`), and it travels to the gateway with the
+Only the PBKDF2 hash is kept (:mod:`shared.pins`), and it travels to the gateway with the
 staff member's roster row, so that the screen can check a PIN with no Internet. Setting one takes
 a roster version; the audit journal records that a PIN was set or withdrawn, never the hash.
 """
@@ -14,12 +14,12 @@ from uuid import UUID
 
 from sqlalchemy import Connection, insert, select
 
-from cloud_api.core.pins import hash_pin
 from cloud_api.db.schema import canteen_pins, people
 from cloud_api.services.audit import AuditEntry, write_audit
 from cloud_api.services.errors import RosterError
 from cloud_api.services.history import in_force
 from cloud_api.services.roster_versions import next_version
+from shared.pins import hash_pin
 
 __all__ = ["PIN_PATTERN", "pins_of", "set_canteen_pin"]
 

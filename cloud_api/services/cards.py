@@ -1,7 +1,7 @@
 """Cards and QR credentials of people: assign, block a lost one, replace it. The caller owns the transaction.
 
 The cloud stores a credential the way the gateway reports it, as the keyed hash of the card number
-(:func:`cloud_api.contract.credential_hash`), so a card number never sits in either database. A
+(:func:`shared.contract.credential_hash`), so a card number never sits in either database. A
 blocked or replaced card keeps its row: the gateway must answer "card blocked", not "unknown card",
 when it is tapped again. Every change takes a roster version and is audited.
 """
@@ -16,11 +16,11 @@ from uuid import UUID
 import uuid_utils
 from sqlalchemy import Connection, insert, select, update
 
-from cloud_api.contract import CredentialKind
 from cloud_api.db.schema import credentials, people
 from cloud_api.services.audit import AuditEntry, write_audit
 from cloud_api.services.errors import RosterError
 from cloud_api.services.roster_versions import next_version
+from shared.contract import CredentialKind
 
 __all__ = ["CARD_HOLDERS", "CardStatus", "assign_card", "block_card", "cards_of", "get_card", "replace_card"]
 

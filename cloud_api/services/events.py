@@ -6,9 +6,9 @@ from datetime import date
 
 from sqlalchemy import Connection, select, tuple_
 
-from cloud_api.core.localtime import with_offset
 from cloud_api.db.schema import events
 from cloud_api.models import EventPublic
+from shared.localtime import with_offset
 
 __all__ = ["day_events"]
 

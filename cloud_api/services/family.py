@@ -15,11 +15,11 @@ from uuid import UUID
 from sqlalchemy import Connection, select
 
 from cloud_api.account_models import ChildPublic, PersonPublic
-from cloud_api.core.localtime import LOCAL_TZ
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import events, guardianships, meal_ratings, people
 from cloud_api.services.consent import consents_of, require_guardian
 from cloud_api.services.errors import RosterError
+from shared.localtime import LOCAL_TZ
 
 __all__ = ["DaySummary", "child_day", "child_month", "children_of", "rate_meal", "ratings_of"]
 

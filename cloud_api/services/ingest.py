@@ -4,6 +4,9 @@ Per event, in batch order:
 
     accepted    stored now
     duplicate   an event with this id is stored already (or came earlier in the same batch)
+
+An event whose ``credential_kind`` this cloud does not know yet (a reader protocol shipped on a
+gateway first) is stored as it came and counted in ``mektep_ingest_unknown_credential_kinds``.
     rejected    not stored, with a reason: ``gateway_mismatch`` (another gateway's event),
                 ``school_mismatch`` (not this gateway's school), ``nul_character`` (text that
                 PostgreSQL cannot store), ``seq_out_of_range``, ``occurred_at_out_of_range``
@@ -20,14 +23,15 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.dialects import postgresql
 
-from cloud_api.contract import Batch, BatchResult, Event, EventResult, ResultStatus
-from cloud_api.core.localtime import local_date
+from cloud_api.core.metrics import UNKNOWN_CREDENTIAL_KINDS
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import events, packets
 from cloud_api.push.queue import enqueue as enqueue_notices
 from cloud_api.reports.rollups import roll_up
 from cloud_api.services.meals import account_meals
 from cloud_api.services.signatures import Refusal, Refused, SignedBody
+from shared.contract import Batch, BatchResult, Event, EventResult, ResultStatus, is_known_kind
+from shared.localtime import local_date
 
 __all__ = ["MAX_REPORTED_ERRORS", "event_row", "parse_batch", "store_batch"]
 
@@ -116,6 +120,9 @@ def store_batch(conn: Connection, signed: SignedBody, batch: Batch, received_at:
 
     inserted = _insert_new(conn, rows) if rows else set()
     stored = [e for e in batch.events if e.id in inserted]
+    for event in stored:
+        if event.credential_kind is not None and not is_known_kind(event.credential_kind):
+            UNKNOWN_CREDENTIAL_KINDS.labels(event.credential_kind).inc()
     account_meals(conn, gateway.school_id, stored, at=received_at)
     roll_up(conn, gateway.school_id, stored)
     enqueue_notices(conn, gateway.school_id, stored, received_at)
@@ -189,7 +196,7 @@ def event_row(event: Event, received_at: datetime, batch_id: int) -> dict[str, A
         "device_id": event.device_id,
         "kind": event.kind.value,
         "person_id": event.person_id,
-        "credential_kind": event.credential_kind.value if event.credential_kind else None,
+        "credential_kind": event.credential_kind,
         "credential_hash": event.credential_hash,
         "occurred_at": occurred_utc,
         "utc_offset_minutes": int(offset.total_seconds() // 60) if offset is not None else 0,

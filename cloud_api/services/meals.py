@@ -4,7 +4,7 @@ Called by ingest in the batch's transaction, for the events stored now (never fo
 
 * a free or discounted meal claims the child's (day, period) in ``free_meals``: the first event
   owns it, a second is a conflict, counted in ``mektep_free_meal_conflicts_total`` and never paid
-  twice (DESIGN §4: enforced on the gateway offline, and again here);
+  twice (enforced on the gateway offline, and again here);
 * a meal that won its claim is queued for the Social Wallet in the same transaction
   (:func:`cloud_api.social_wallet.outbox.enqueue_meals`): the state hears of each meal it pays, once;
 * what the family pays is charged to the prepaid ledger (:func:`cloud_api.services.prepaid.charge_meals`).
@@ -21,13 +21,13 @@ from uuid import UUID
 
 from sqlalchemy import Connection
 
-from cloud_api.contract import Category, Decision, Event, EventKind
-from cloud_api.core.localtime import local_date
 from cloud_api.core.metrics import FREE_MEAL_CONFLICTS
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import free_meals
 from cloud_api.services.prepaid import charge_meals
 from cloud_api.social_wallet.outbox import enqueue_meals
+from shared.contract import Category, Decision, Event, EventKind
+from shared.localtime import local_date
 
 __all__ = ["account_meals", "claim_free_meals"]
 

@@ -16,12 +16,12 @@ from sqlalchemy import Connection, Table, func, insert, select
 
 from cloud_api.core.formulas import starts_like_a_formula
 from cloud_api.db.schema import allergen_bans, dish_versions, meal_rules, set_meals
-from cloud_api.roster_contract import Allergen, Dish, MealRules, SetMeal
 from cloud_api.services.audit import AuditEntry, write_audit
 from cloud_api.services.consent import require_guardian
 from cloud_api.services.errors import RosterError
 from cloud_api.services.history import in_force
 from cloud_api.services.roster_versions import next_month_version, next_version
+from shared.roster_contract import Allergen, Dish, MealRules, SetMeal
 
 __all__ = [
     "bans_of",

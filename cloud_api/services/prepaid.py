@@ -1,4 +1,4 @@
-"""Paid meals (issue 4): a guardian's daily limit and the prepaid ledger. The caller owns the transaction.
+"""Paid meals: a guardian's daily limit and the prepaid ledger. The caller owns the transaction.
 
 The balance is never a stored number that something overwrites: it is the sum of the ledger,
 credits (an admin's top-up, a correction) minus charges (a paid meal's event, written once per
@@ -18,7 +18,6 @@ from uuid import UUID
 
 from sqlalchemy import Connection, case, func, insert, select
 
-from cloud_api.contract import Decision, Event, EventKind
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import balance_entries, daily_limits, people
 from cloud_api.services.audit import AuditEntry, write_audit
@@ -26,6 +25,7 @@ from cloud_api.services.consent import require_guardian
 from cloud_api.services.errors import RosterError
 from cloud_api.services.history import in_force
 from cloud_api.services.roster_versions import next_version
+from shared.contract import Decision, Event, EventKind
 
 __all__ = [
     "Account",

@@ -1,4 +1,4 @@
-"""What a gateway pulls (DESIGN §3): the school's roster after the version it holds.
+"""What a gateway pulls: the school's roster after the version it holds.
 
 :func:`build_delta` answers a full snapshot for a gateway that holds nothing (``since == 0``) or
 holds a version the cloud never issued, and otherwise only what changed after ``since``: every
@@ -17,7 +17,6 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from cloud_api.core.localtime import local_date
 from cloud_api.db.schema import (
     allergen_bans,
     balance_entries,
@@ -28,13 +27,14 @@ from cloud_api.db.schema import (
     people,
     person_photos,
 )
-from cloud_api.roster_contract import RosterCredential, RosterDelta, RosterPerson
 from cloud_api.services.canteen_pins import pins_of
 from cloud_api.services.consent import consents_of
 from cloud_api.services.menus import bans_of, current_dishes, current_meal_rules, menu_from
 from cloud_api.services.photos import person_photos_of
 from cloud_api.services.prepaid import Account, accounts_of, daily_limits_of
 from cloud_api.services.roster_versions import current_version
+from shared.localtime import local_date
+from shared.roster_contract import RosterCredential, RosterDelta, RosterPerson
 
 __all__ = ["build_delta"]
 

@@ -1,6 +1,6 @@
 """Counters that only go up: a school's roster version, and the version of a school's month.
 
-Gateways ask for what changed after the roster version they hold (DESIGN §3), so a version must
+Gateways ask for what changed after the roster version they hold, so a version must
 never be handed out twice: the increment is one ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` that
 PostgreSQL serialises with a row lock, inside the caller's transaction. The same lock makes the
 numbers commit in order: whoever reads N has seen every change numbered N or less, and a change

@@ -1,4 +1,4 @@
-"""Who sent a request, checked before its body is read as JSON (DESIGN §3: unsigned → refused).
+"""Who sent a request, checked before its body is read as JSON (an unsigned request is refused).
 
 The checks run in this order and the first failure names the refusal:
 
@@ -17,9 +17,9 @@ from enum import StrEnum
 
 from sqlalchemy import Connection, select
 
-from cloud_api.contract import INGEST_PATH, verify
 from cloud_api.db.schema import packets
 from cloud_api.services.gateways import GatewayRecord, find_gateway
+from shared.contract import INGEST_PATH, verify
 
 __all__ = ["Refusal", "Refused", "SignedBody", "check_signature"]
 

@@ -19,7 +19,8 @@ and its answers:
     429 / 5xx           not now; ``Retry-After`` (seconds) says when to come back
 
 A receipt counts only when its Ed25519 signature verifies under the Wallet's public key that the
-deployment is configured with: it is the proof of delivery (``reference/003`` §30), kept verifiable.
+deployment is configured with: it is the proof of delivery (a record counts as delivered only
+once the receiver confirms it), kept verifiable.
 The signature covers :func:`receipt_signing_bytes`: the canonical JSON of the receipt's fields.
 """
 

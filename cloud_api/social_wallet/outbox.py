@@ -23,11 +23,11 @@ from uuid import UUID
 
 from sqlalchemy import Connection, or_, select, update
 
-from cloud_api.contract import Event
-from cloud_api.core.localtime import local_date
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import people, set_meals, wallet_outbox, wallet_receipts
 from cloud_api.social_wallet.contract import MealRegistration, WalletCategory, WalletReceipt, WalletRejection
+from shared.contract import Event
+from shared.localtime import local_date
 
 __all__ = [
     "OutboxStatus",

@@ -9,7 +9,7 @@ record id as the idempotency key, ``concurrency`` at a time. Per record, what ea
     429, 5xx, network errors, anything else            retried with exponential backoff (honouring
                                                        ``Retry-After``), then left pending for the next round
 
-Only a verified receipt counts as delivery (``reference/003`` §30); an unreadable 4xx never
+Only a verified receipt counts as delivery (the receiver's confirmation is the delivery); an unreadable 4xx never
 rejects a record (a wrong URL must not throw the state's meals away).
 """
 

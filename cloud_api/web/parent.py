@@ -30,16 +30,16 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine, select
 
 from cloud_api.api.deps import SESSION_COOKIE
-from cloud_api.core.localtime import LOCAL_TZ
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import notification_settings, people
-from cloud_api.roster_contract import Allergen
 from cloud_api.services import menus
 from cloud_api.services.accounts import Principal, Role, session_principal, sign_in, sign_out
 from cloud_api.services.consent import set_consent
 from cloud_api.services.errors import RosterError
 from cloud_api.services.family import child_day, child_month, children_of, rate_meal
-from mektep.i18n import LANGUAGES, Translator, translator
+from shared.i18n import LANGUAGES, Translator, translator
+from shared.localtime import LOCAL_TZ
+from shared.roster_contract import Allergen
 
 __all__ = ["router"]
 

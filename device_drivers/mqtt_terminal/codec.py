@@ -1,6 +1,6 @@
 """Canteen terminal messages over MQTT, sans-IO: tap payloads in, feedback payloads out.
 
-Topics (DESIGN §3)::
+Topics::
 
     mektep/{school}/{device}/tap                 terminal -> gateway, QoS 1
     mektep/{school}/{device}/feedback            gateway -> terminal, QoS 1
@@ -25,7 +25,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from cloud_api.contract import CredentialKind
+from shared.contract import CredentialKind
 
 __all__ = [
     "KINDS",

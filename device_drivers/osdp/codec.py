@@ -19,7 +19,7 @@ included, and writes::
   (leading zeros are bits too).
 - Right-aligned: the value does not depend on what the reader puts in the padding bits of the
   last byte (they are masked off), so one card reads the same on every reader.
-- The text never leaves the gateway: the pipeline hashes it with the site key (DESIGN §3).
+- The text never leaves the gateway: the pipeline hashes it with the site key.
 """
 
 from __future__ import annotations

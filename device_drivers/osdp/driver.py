@@ -40,7 +40,6 @@ from typing import Any
 import serial
 from osdp import Event, EventNotification, StatusReportType
 
-from cloud_api.contract import CredentialKind
 from device_drivers.base import (
     CardRead,
     Feedback,
@@ -53,6 +52,7 @@ from device_drivers.base import (
 )
 from device_drivers.osdp.codec import CardError, ReaderSignals, card_credential, feedback_commands
 from device_drivers.osdp.panel import BusPanel, PanelReader
+from shared.contract import CredentialKind
 
 __all__ = ["OsdpConfig", "OsdpDriver", "OsdpReader"]
 

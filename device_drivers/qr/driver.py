@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cloud_api.contract import CredentialKind
 from device_drivers.qr.codec import MAX_LENGTH, Decoder, ScannedCode
 from device_drivers.serial_line import SerialReaderConfig, SerialReaderDriver
+from shared.contract import CredentialKind
 
 __all__ = ["QrConfig", "QrDriver"]
 

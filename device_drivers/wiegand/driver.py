@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cloud_api.contract import CredentialKind
 from device_drivers.serial_line import SerialReaderConfig, SerialReaderDriver
 from device_drivers.wiegand.codec import Decoder, WiegandFrame
+from shared.contract import CredentialKind
 
 __all__ = ["WiegandConfig", "WiegandDriver"]
 

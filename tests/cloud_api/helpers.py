@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy import Table, func, select
 from uuid_utils import uuid7
 
-from cloud_api.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, INGEST_PATH, sign
+from shared.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, INGEST_PATH, sign
 
 __all__ = ["ADMIN", "KEY", "KEY2", "admin", "batch_body", "count", "event", "signed"]
 

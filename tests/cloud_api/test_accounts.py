@@ -1,4 +1,4 @@
-"""Accounts, sign-in, roles and who may read whom (DESIGN §4, Order No. 456 §5), on SQLite and PostgreSQL."""
+"""Accounts, sign-in, roles and who may read whom (Order No. 456 §5), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

@@ -10,8 +10,6 @@ from typing import Any
 import httpx
 import sqlite_utils
 
-from cloud_api.contract import INGEST_PATH
-from cloud_api.core.pins import verify_pin
 from cloud_api.services.audit import audit_entries
 from cloud_api.services.roster_sync import build_delta
 from gateway.outbox import open_database
@@ -20,6 +18,8 @@ from gateway.photos import migrate as migrate_photos
 from gateway.roster import apply
 from gateway.roster import migrate as migrate_roster
 from gateway.storage import Storage
+from shared.contract import INGEST_PATH
+from shared.pins import verify_pin
 from tests.cloud_api.helpers import KEY, KEY2, batch_body, event, signed
 from tests.cloud_api.test_accounts import World, world  # noqa: F401  (the fixture)
 from tests.cloud_api.test_nedb_roster import CHILD, TEACHER, TEEN

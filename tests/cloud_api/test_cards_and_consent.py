@@ -8,7 +8,6 @@ from uuid import UUID
 import pytest
 from sqlalchemy import Engine, select
 
-from cloud_api.contract import CredentialKind, credential_hash
 from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
 from cloud_api.db.schema import credentials, people
@@ -19,6 +18,7 @@ from cloud_api.services.consent import consents_of, set_consent
 from cloud_api.services.errors import RosterError
 from cloud_api.services.roster_import import import_roster
 from cloud_api.services.roster_versions import current_version
+from shared.contract import CredentialKind, credential_hash
 from tests.cloud_api.test_nedb_roster import CHILD, GOOD, HEADER, MOTHER, TEEN
 
 KEY = b"school-credential-key"

@@ -18,9 +18,9 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from cloud_api.cli import app
-from cloud_api.contract import INGEST_PATH
 from cloud_api.db.engine import make_engine
 from cloud_api.db.schema import gateways, schools
+from shared.contract import INGEST_PATH
 from tests.cloud_api.helpers import ADMIN, KEY, admin, batch_body, event, signed
 
 runner = CliRunner()

@@ -8,8 +8,8 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from cloud_api.app import create_app
-from cloud_api.contract import INGEST_PATH
 from cloud_api.settings import CloudSettings
+from shared.contract import INGEST_PATH
 from tests.cloud_api.helpers import ADMIN, KEY2, admin, batch_body, event, signed
 
 DAY = "/v1/schools/s1/events"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
 
-from cloud_api.contract import INGEST_PATH
+from shared.contract import INGEST_PATH
 from tests.cloud_api.helpers import batch_body, event, signed
 
 
@@ -67,7 +67,7 @@ def test_openapi_documents_the_raw_ingest_body_and_its_answers(client: TestClien
 
 
 def test_every_documented_example_batch_is_valid(client: TestClient) -> None:
-    from cloud_api.contract import Batch
+    from shared.contract import Batch
 
     op = client.get("/openapi.json").json()["paths"][INGEST_PATH]["post"]
     for example in op["requestBody"]["content"]["application/json"]["examples"].values():

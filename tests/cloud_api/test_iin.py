@@ -1,4 +1,4 @@
-"""The IIN check digit (DESIGN §1), on published examples and on any number."""
+"""The IIN check digit, on published examples and on any number."""
 
 from __future__ import annotations
 

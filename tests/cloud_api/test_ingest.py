@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 from sqlalchemy import select
 
-from cloud_api.contract import INGEST_PATH, BatchResult
 from cloud_api.db.schema import events, free_meals, packets
-from tests.cloud_api.helpers import KEY2, batch_body, count, event, signed
+from shared.contract import INGEST_PATH, BatchResult
+from tests.cloud_api.helpers import KEY2, admin, batch_body, count, event, signed
 
 
 def post(client: TestClient, evs: list[dict[str, object]], **sign_kw: object) -> dict[str, object]:
@@ -197,8 +197,8 @@ def test_the_packet_journal_keeps_the_batch_with_its_signature(client: TestClien
     assert (row.status_code, row.accepted, row.duplicates, row.rejected) == (200, 1, 0, 1)
     assert json.loads(row.response) == answer
     assert row.received_at.tzinfo is not None
-    # The signature is still verifiable from what was kept (DESIGN: authentication stays verifiable).
-    from cloud_api.contract import verify
+    # The signature is still verifiable from what was kept (its authentication stays verifiable).
+    from shared.contract import verify
 
     assert verify(b"gateway-secret-key-1", row.method, row.path, row.timestamp, row.body, row.signature)
 
@@ -249,3 +249,27 @@ def test_a_free_meal_is_paid_for_once_whatever_the_gateways_send(client: TestCli
         ]
         assert count(client.app, events) == 4  # what happened is all kept
     assert (REGISTRY.get_sample_value("mektep_free_meal_conflicts_total") or 0.0) - conflicts == 2
+
+
+def test_a_credential_kind_the_cloud_does_not_know_yet_is_stored_and_counted(client: TestClient) -> None:
+    # A reader protocol shipped on a gateway before the cloud learnt its name: refusing the event
+    # would make the forwarder set aside every tap at that reader.
+    before = REGISTRY.get_sample_value("mektep_ingest_unknown_credential_kinds_total", {"kind": "nfc_desfire"}) or 0.0
+    new_reader = event(1, credential_kind="nfc_desfire", credential_hash="ab" * 32)
+    known = event(2, credential_kind="em4100")
+    answer = post(client, [new_reader, known])
+    assert [r["status"] for r in answer["results"]] == ["accepted", "accepted"]
+    after = REGISTRY.get_sample_value("mektep_ingest_unknown_credential_kinds_total", {"kind": "nfc_desfire"})
+    assert after == before + 1  # the known kind is not counted
+    shown = client.get("/v1/schools/s1/events", params={"date": "2026-11-20"}, headers=admin())
+    assert shown.status_code == 200, shown.text
+    assert {e["seq"]: e["credential_kind"] for e in shown.json()} == {1: "nfc_desfire", 2: "em4100"}
+
+
+def test_a_credential_kind_that_is_no_name_at_all_is_still_refused(client: TestClient) -> None:
+    body = batch_body([event(1, credential_kind="x" * 33)])
+    response = client.post(INGEST_PATH, content=body, headers=signed(body))
+    assert response.status_code == 422
+    assert {
+        e["field"].split(".")[:3] == ["events", "0", "credential_kind"] for e in response.json()["detail"]["errors"]
+    } == {True}

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
-from cloud_api.contract import Category
 from cloud_api.roster import nedb
 from cloud_api.roster.iin import check_digit
 from cloud_api.roster.nedb import FileKind, Role, RosterFileError, RowProblem, parse_export, parse_rows, read_roster
+from shared.contract import Category
 
 
 def iin(prefix: str) -> str:

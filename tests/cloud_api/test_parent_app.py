@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
 
-from cloud_api.core.localtime import LOCAL_TZ
 from cloud_api.services.family import ratings_of
 from cloud_api.services.menus import bans_of
+from shared.localtime import LOCAL_TZ
 from tests.cloud_api.test_accounts import PASSWORD, World, world  # noqa: F401  (the fixture)
 from tests.cloud_api.test_nedb_roster import CHILD, TEEN
 from tests.cloud_api.test_push import earlier_today, event, ingest

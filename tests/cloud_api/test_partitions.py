@@ -12,11 +12,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from cloud_api.app import create_app
-from cloud_api.contract import INGEST_PATH
-from cloud_api.core.localtime import LOCAL_TZ
 from cloud_api.db.partitions import ensure_months
 from cloud_api.services.gateways import register_gateway
 from cloud_api.settings import CloudSettings
+from shared.contract import INGEST_PATH
+from shared.localtime import LOCAL_TZ
 from tests.cloud_api.conftest import _truncate
 from tests.cloud_api.helpers import ADMIN, KEY, batch_body, event, signed
 

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from cloud_api.contract import INGEST_PATH
-from cloud_api.core.localtime import LOCAL_TZ
 from cloud_api.db.schema import push_queue, push_subscriptions
 from cloud_api.push.keys import ensure_vapid_key, load_vapid_key
 from cloud_api.push.sender import Outcome, PushSender, Subscription
 from cloud_api.push.worker import PushWorkers
+from shared.contract import INGEST_PATH
+from shared.localtime import LOCAL_TZ
 from simulators.push_service import Device, PushServiceServer
 from tests.cloud_api.helpers import batch_body, event, signed
 from tests.cloud_api.test_accounts import World, world  # noqa: F401  (the fixture)

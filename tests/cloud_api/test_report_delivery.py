@@ -18,7 +18,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import insert, select
 
-from cloud_api.core.localtime import LOCAL_TZ
 from cloud_api.db.engine import make_engine
 from cloud_api.db.schema import report_deliveries, report_warnings, schools
 from cloud_api.reports import jobs
@@ -29,6 +28,7 @@ from cloud_api.reports.models import RegionReport
 from cloud_api.services.accounts import SYSTEM, Role, create_account, grant_role
 from cloud_api.services.gateways import register_gateway
 from cloud_api.settings import CloudSettings
+from shared.localtime import LOCAL_TZ
 from simulators.ministry_receiver import ReceiverServer
 from tests.cloud_api.test_reports import school  # noqa: F401  (the fixture: October of school s1)
 

@@ -12,16 +12,16 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from cloud_api.contract import INGEST_PATH
-from cloud_api.core.localtime import LOCAL_TZ
 from cloud_api.db.schema import dish_versions
 from cloud_api.reports import issue
 from cloud_api.reports.deliver import Receivers
 from cloud_api.reports.formats import canonical_json
 from cloud_api.reports.issue import draft_report, issue_draft, issue_report, issue_reports
 from cloud_api.reports.jobs import DayResult, reports_day
-from cloud_api.roster_contract import SetMeal
 from cloud_api.services.menus import set_day_menu
+from shared.contract import INGEST_PATH
+from shared.localtime import LOCAL_TZ
+from shared.roster_contract import SetMeal
 from tests.cloud_api.helpers import batch_body, event, signed
 from tests.cloud_api.test_nedb_roster import TEEN
 from tests.cloud_api.test_reports import PLOV, SCHOOL_DAYS, at, late_meal, school  # noqa: F401  (the fixture)

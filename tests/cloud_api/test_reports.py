@@ -1,4 +1,4 @@
-"""The monthly reports (issue 6): right by the raw events, verifiable, and never changed once issued."""
+"""The monthly reports: right by the raw events, verifiable, and never changed once issued."""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import insert, select
 
-from cloud_api.contract import INGEST_PATH
-from cloud_api.core.localtime import LOCAL_TZ
 from cloud_api.db.schema import deployment_keys, dish_versions, people, reports
 from cloud_api.reports.deadline import is_working_day
 from cloud_api.reports.issue import KINDS, issue_report, needs_draft
@@ -24,10 +22,12 @@ from cloud_api.reports.manifest import verify_files
 from cloud_api.reports.marks import month_over
 from cloud_api.reports.models import AttendanceReport, MealsReport
 from cloud_api.roster.nedb import parse_rows
-from cloud_api.roster_contract import Dish, MealPeriod, MealRules, SetMeal
 from cloud_api.services.gateways import register_gateway
 from cloud_api.services.menus import set_day_menu, set_meal_rules, upsert_dish
 from cloud_api.services.roster_import import import_roster
+from shared.contract import INGEST_PATH
+from shared.localtime import LOCAL_TZ
+from shared.roster_contract import Dish, MealPeriod, MealRules, SetMeal
 from tests.cloud_api.helpers import ADMIN, batch_body, event, signed
 from tests.cloud_api.test_nedb_roster import CHILD, GOOD, HEADER, TEACHER, TEEN, iin
 

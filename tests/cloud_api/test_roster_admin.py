@@ -24,12 +24,12 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from cloud_api.cli import app as cloud_cli
-from cloud_api.contract import credential_hash
 from cloud_api.db.schema import people
 from cloud_api.roster_admin_models import CardKind
 from cloud_api.services.accounts import SYSTEM, Role, create_account, grant_role
 from cloud_api.services.roster_sync import build_delta
 from cloud_api.settings import CloudSettings
+from shared.contract import credential_hash
 from tests.cloud_api.helpers import ADMIN, admin
 from tests.cloud_api.test_nedb_roster import CHILD, GOOD, HEADER, MOTHER, TEACHER, TEEN
 

@@ -13,11 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
-from cloud_api.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, CredentialKind, sign
-from cloud_api.core.localtime import local_date
 from cloud_api.db.schema import credentials, packets, people
 from cloud_api.roster.nedb import parse_rows
-from cloud_api.roster_contract import ROSTER_PATH, Dish, MealPeriod, MealRules, RosterDelta, SetMeal
 from cloud_api.services.audit import audit_entries
 from cloud_api.services.cards import assign_card, block_card
 from cloud_api.services.consent import set_consent
@@ -25,6 +22,9 @@ from cloud_api.services.errors import RosterError
 from cloud_api.services.menus import bans_of, dish_history, set_allergen_bans, set_day_menu, set_meal_rules, upsert_dish
 from cloud_api.services.roster_import import import_roster
 from cloud_api.services.roster_sync import build_delta
+from shared.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, CredentialKind, sign
+from shared.localtime import local_date
+from shared.roster_contract import ROSTER_PATH, Dish, MealPeriod, MealRules, RosterDelta, SetMeal
 from tests.cloud_api.helpers import KEY, count
 from tests.cloud_api.test_nedb_roster import CHILD, GOOD, HEADER, MOTHER, TEACHER, TEEN
 

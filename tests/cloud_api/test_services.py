@@ -12,13 +12,13 @@ import pytest
 from sqlalchemy import Engine, select
 
 from cloud_api.api.routes.ingest import ingest
-from cloud_api.contract import INGEST_PATH, ResultStatus, sign
 from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
 from cloud_api.db.schema import events, packets
 from cloud_api.services.gateways import GatewayConflict, find_gateway, register_gateway
 from cloud_api.services.journal import prune_packets
 from cloud_api.services.signatures import Refusal, Refused, check_signature
+from shared.contract import INGEST_PATH, ResultStatus, sign
 from tests.cloud_api.helpers import KEY, batch_body, event
 
 

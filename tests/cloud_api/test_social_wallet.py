@@ -20,7 +20,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select, update
 
 from cloud_api.app import create_app
-from cloud_api.contract import INGEST_PATH
 from cloud_api.db.schema import free_meals, people, wallet_outbox, wallet_receipts
 from cloud_api.roster.nedb import parse_rows
 from cloud_api.services.gateways import register_gateway
@@ -38,6 +37,7 @@ from cloud_api.social_wallet.contract import (
 from cloud_api.social_wallet.outbox import OutboxStatus
 from cloud_api.social_wallet.sender import RetryPolicy, SendReport, send_pending
 from cloud_api.social_wallet.tabel import MealStatus, monthly_tabel
+from shared.contract import INGEST_PATH
 from simulators.social_wallet import WalletServer
 from tests.cloud_api.helpers import ADMIN, KEY, batch_body, event, signed
 from tests.cloud_api.test_accounts import OTHER_CHILD, World, world  # noqa: F401  (the fixture)

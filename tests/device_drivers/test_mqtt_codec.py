@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cloud_api.contract import CredentialKind
 from device_drivers.mqtt_terminal.codec import (
     MAX_PAYLOAD,
     Tap,
@@ -21,6 +20,7 @@ from device_drivers.mqtt_terminal.codec import (
     split_topic,
     topic,
 )
+from shared.contract import CredentialKind
 
 
 def test_a_good_tap_and_its_defaults() -> None:

@@ -6,8 +6,8 @@ from typing import Any
 
 import uuid_utils
 
-from cloud_api.contract import Decision, EventKind
 from gateway.drafts import Draft
+from shared.contract import Decision, EventKind
 
 __all__ = ["draft", "drafts"]
 

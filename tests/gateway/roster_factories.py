@@ -6,9 +6,9 @@ import uuid
 from datetime import date, datetime, time
 from typing import Any
 
-from cloud_api.contract import Category, CredentialKind, credential_hash
-from cloud_api.core.localtime import LOCAL_TZ
-from cloud_api.roster_contract import (
+from shared.contract import Category, CredentialKind, credential_hash
+from shared.localtime import LOCAL_TZ
+from shared.roster_contract import (
     Dish,
     MealPeriod,
     MealRules,

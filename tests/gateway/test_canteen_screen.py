@@ -15,8 +15,6 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from prometheus_client import CollectorRegistry
 
-from cloud_api.contract import Category, CredentialKind, Event
-from cloud_api.core.pins import hash_pin, verify_pin
 from device_drivers.base import CardRead
 from gateway.canteen import CanteenDesk, PinGuard
 from gateway.outbox import Outbox, open_database
@@ -28,6 +26,8 @@ from gateway.roster import apply, migrate
 from gateway.rules import RosterPolicy
 from gateway.storage import Storage
 from gateway.web import create_ui_app
+from shared.contract import Category, CredentialKind, Event
+from shared.pins import hash_pin, verify_pin
 from tests.gateway.roster_factories import CARD_KEY, SCHOOL, School, at_local
 
 CANTEEN = AccessPoint("canteen-1", Place.CANTEEN)

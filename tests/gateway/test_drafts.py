@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cloud_api.contract import (
+from gateway.drafts import CredentialHasher, Draft
+from shared.contract import (
     Category,
     CredentialKind,
     Decision,
@@ -18,7 +19,6 @@ from cloud_api.contract import (
     MealInfo,
     credential_hash,
 )
-from gateway.drafts import CredentialHasher, Draft
 
 ids = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,20}", fullmatch=True)
 text = st.text(max_size=64)  # any text, quotes and control characters included

@@ -11,15 +11,15 @@ from typing import Any
 
 import httpx
 
-from cloud_api.contract import (
+from gateway.forwarder import Forwarder
+from gateway.storage import Storage
+from shared.contract import (
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
     INGEST_PATH,
     Batch,
     verify,
 )
-from gateway.forwarder import Forwarder
-from gateway.storage import Storage
 from tests.gateway.factories import drafts
 
 KEY = b"secret"

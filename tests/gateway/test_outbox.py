@@ -9,8 +9,8 @@ from pathlib import Path
 
 import sqlite_utils
 
-from cloud_api.contract import Event, EventResult, ResultStatus
 from gateway.outbox import Outbox, migrations, open_database
+from shared.contract import Event, EventResult, ResultStatus
 from tests.gateway.factories import draft
 
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import httpx
 
-from cloud_api.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, verify
-from cloud_api.roster_contract import PHOTOS_PATH
 from gateway.outbox import open_database
 from gateway.photos import PhotoFetcher, digest_of, missing, photo
 from gateway.photos import migrate as migrate_photos
 from gateway.roster import apply, migrate
 from gateway.storage import Storage
+from shared.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, verify
+from shared.roster_contract import PHOTOS_PATH
 from tests.gateway.roster_factories import SCHOOL, School
 
 KEY = b"gateway-key-0123456789abcdef"

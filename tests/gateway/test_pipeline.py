@@ -6,7 +6,6 @@ import asyncio
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from cloud_api.contract import Category, CredentialKind, Decision, EventKind
 from device_drivers.base import CardRead, Direction, Feedback, LinkState, StatusChange, utcnow
 from gateway.drafts import CredentialHasher
 from gateway.outbox import open_database
@@ -15,6 +14,7 @@ from gateway.policy import AccessPoint, NoRosterPolicy, Place, Verdict
 from gateway.roster import apply, migrate
 from gateway.rules import RosterPolicy
 from gateway.storage import Storage
+from shared.contract import Category, CredentialKind, Decision, EventKind
 from tests.gateway.roster_factories import CARD_KEY, DAY, SCHOOL, School, at_local
 
 POINTS = {

@@ -8,12 +8,12 @@ import httpx
 import pytest
 import sqlite_utils
 
-from cloud_api.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, verify
-from cloud_api.roster_contract import RosterDelta
 from gateway.outbox import open_database
 from gateway.roster import RosterIndex, RosterRefused, apply, load_index, migrate, parse_delta
 from gateway.storage import Storage
 from gateway.sync import RosterSync
+from shared.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, verify
+from shared.roster_contract import RosterDelta
 from tests.gateway.roster_factories import SCHOOL, School
 
 KEY = b"gateway-key-0123456789abcdef"

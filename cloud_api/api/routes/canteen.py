@@ -31,13 +31,13 @@ from cloud_api.api.deps import AcceptLanguage, CurrentAccount, EngineDep, School
 from cloud_api.api.errors import coded_error
 from cloud_api.api.routes.photos import PHOTO_PATH
 from cloud_api.canteen_models import BalancePublic, CreditIn, DishIn, DishVersion, MenuEntry, PinIn, SetMealIn
-from cloud_api.contract import Identifier
-from cloud_api.core.localtime import local_date
-from cloud_api.roster_contract import Dish, MealRules, SetMeal
 from cloud_api.services import canteen_pins, menus, photos, prepaid
 from cloud_api.services.accounts import AccountError, Role
 from cloud_api.services.errors import RosterError
 from cloud_api.services.signatures import Refused
+from shared.contract import Identifier
+from shared.localtime import local_date
+from shared.roster_contract import Dish, MealRules, SetMeal
 
 __all__ = ["refusal", "router"]
 

@@ -19,10 +19,10 @@ from cloud_api.api.deps import AcceptLanguage, CurrentGuardian, EngineDep
 from cloud_api.api.errors import coded_error
 from cloud_api.api.routes.people import RETURNS_PERSON
 from cloud_api.canteen_models import BalancePublic, BansIn, BansPublic, LedgerEntry, LimitIn
-from cloud_api.roster_contract import Allergen
 from cloud_api.services import menus, prepaid
 from cloud_api.services.consent import require_guardian
 from cloud_api.services.errors import RosterError
+from shared.roster_contract import Allergen
 
 __all__ = ["router"]
 

@@ -11,10 +11,10 @@ from starlette.concurrency import run_in_threadpool
 
 from cloud_api.api.deps import EngineDep, GatewayAuth
 from cloud_api.api.errors import error_responses, http_refusal
-from cloud_api.contract import INGEST_PATH, Batch, BatchResult
 from cloud_api.core.metrics import INGEST_EVENTS, INGEST_SECONDS
 from cloud_api.services.ingest import parse_batch, store_batch
 from cloud_api.services.signatures import Refused, SignedBody
+from shared.contract import INGEST_PATH, Batch, BatchResult
 
 __all__ = ["ingest", "router"]
 

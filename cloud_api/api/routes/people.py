@@ -1,4 +1,4 @@
-"""People as their school's staff and their own guardians see them (DESIGN §4).
+"""People as their school's staff and their own guardians see them.
 
     GET  /v1/me/children                             a guardian's own children
     GET  /v1/schools/{school_id}/people/{person_id}  staff of the school; a guardian for their own child

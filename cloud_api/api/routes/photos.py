@@ -20,10 +20,10 @@ from starlette.concurrency import run_in_threadpool
 
 from cloud_api.api.deps import AcceptLanguage, EngineDep, GatewayAuth, SchoolAdmin, SchoolStaff, read_limited
 from cloud_api.api.errors import coded_error
-from cloud_api.roster_contract import PHOTOS_PATH
 from cloud_api.services import photos
 from cloud_api.services.errors import RosterError
 from cloud_api.services.signatures import Refused
+from shared.roster_contract import PHOTOS_PATH
 
 __all__ = ["PHOTO_PATH", "router"]
 

@@ -24,7 +24,7 @@ from cloud_api.api.errors import coded_error
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import notification_settings, push_subscriptions
 from cloud_api.push.keys import load_vapid_key
-from cloud_api.roster_contract import Language
+from shared.roster_contract import Language
 
 __all__ = ["router"]
 

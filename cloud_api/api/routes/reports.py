@@ -32,7 +32,7 @@ from cloud_api.reports.region import region_report
 from cloud_api.reports.store import VersionKey, file_names, read_file
 from cloud_api.services.accounts import Role
 from cloud_api.web.parent import TEMPLATES as PAGES
-from mektep.i18n import translator
+from shared.i18n import translator
 
 __all__ = ["router"]
 

@@ -32,7 +32,6 @@ from cloud_api.api.deps import AcceptLanguage, EngineDep, SchoolAdmin, SchoolPat
 from cloud_api.api.errors import coded_error, language_of
 from cloud_api.api.routes.people import RETURNS_PERSON
 from cloud_api.api.uploads import UploadRefused, multipart_body, read_upload
-from cloud_api.contract import CredentialKind, credential_hash
 from cloud_api.core.metrics import ROSTER_FILES_REFUSED, ROSTER_ROWS_REFUSED
 from cloud_api.models import ErrorResponse, FieldError
 from cloud_api.roster.nedb import FILE_KINDS, FileKind, RosterFileError, parse_export
@@ -53,7 +52,8 @@ from cloud_api.services.cards import CARD_HOLDERS, assign_card, block_card, card
 from cloud_api.services.errors import RosterError
 from cloud_api.services.people import PeopleQuery, list_people
 from cloud_api.services.roster_import import import_roster
-from mektep.i18n import translator
+from shared.contract import CredentialKind, credential_hash
+from shared.i18n import translator
 
 __all__ = ["router"]
 

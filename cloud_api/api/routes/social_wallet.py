@@ -18,7 +18,7 @@ from cloud_api.api.deps import AcceptLanguage, EngineDep, SchoolAdmin
 from cloud_api.api.errors import coded_error
 from cloud_api.social_wallet.contract import RejectReason
 from cloud_api.social_wallet.tabel import month_bounds, monthly_tabel, rejected_records, tabel_differences
-from mektep.i18n import Translator, translator
+from shared.i18n import Translator, translator
 
 __all__ = ["router"]
 

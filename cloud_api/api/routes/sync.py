@@ -14,9 +14,9 @@ from cloud_api.api.deps import EngineDep, GatewayAuth
 from cloud_api.api.errors import error_responses, http_refusal
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import packets
-from cloud_api.roster_contract import ROSTER_PATH, RosterDelta
 from cloud_api.services.roster_sync import build_delta
 from cloud_api.services.signatures import Refusal, Refused, SignedBody
+from shared.roster_contract import ROSTER_PATH, RosterDelta
 
 __all__ = ["router"]
 
@@ -52,7 +52,7 @@ def _delta(engine: Engine, signed: SignedBody, since: int) -> bytes:
     with engine.begin() as conn:
         delta = build_delta(conn, signed.gateway.school_id, since)
         body = delta.model_dump_json().encode()
-        # Kept as sent (reference/003 §§28-33): the answer, under the request's signature.
+        # Kept as sent, so that what a gateway was told stays provable: the answer, under the request's signature.
         kept = conn.execute(
             dialect_insert(conn, packets)
             .values(

@@ -1,4 +1,4 @@
-"""PostgreSQL: events and the daily rollups become partitioned by month (DESIGN §5).
+"""PostgreSQL: events and the daily rollups become partitioned by month.
 
 See :mod:`cloud_api.db.partitions` for the keys. Each table is rebuilt as a partitioned table with
 the same columns, keys and indexes, a default partition and the months of 2024–2027, and its rows

@@ -1,7 +1,7 @@
 """The cloud → gateway roster contract: what a gateway needs to decide as the school would, offline.
 
-The gateway pulls ``GET /v1/sync/roster?since=V`` signed exactly like an ingest batch (DESIGN §3;
-:func:`cloud_api.contract.sign` over method ``GET``, the path *with* its query string, the
+The gateway pulls ``GET /v1/sync/roster?since=V`` signed exactly like an ingest batch
+(:func:`shared.contract.sign` over method ``GET``, the path *with* its query string, the
 timestamp and the SHA-256 of the empty body). The cloud answers a :class:`RosterDelta`:
 
 - ``since == 0`` (a new gateway) or a ``since`` the cloud can no longer serve as a delta: a full
@@ -16,7 +16,7 @@ is not the version it holds is refused. The cloud decides each person's meal cat
 school's rules (grades 1–4 free, social categories free or discounted, the rest paid), so the
 gateway only applies it.
 
-This module depends on pydantic and the contract only, like :mod:`cloud_api.contract`.
+This module depends on pydantic and the contract only, like :mod:`shared.contract`.
 """
 
 from __future__ import annotations
@@ -24,12 +24,13 @@ from __future__ import annotations
 from datetime import date, time
 from enum import StrEnum
 from itertools import pairwise
-from typing import Annotated, Literal
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cloud_api.contract import Category, CredentialKind, Identifier
+from shared.contract import Category, CredentialKindName, Identifier
+from shared.languages import Language
 
 __all__ = [
     "PHOTOS_PATH",
@@ -50,7 +51,6 @@ ROSTER_PATH = "/v1/sync/roster"
 PHOTOS_PATH = "/v1/sync/photos"  # + "/{sha256}": a photo the roster names, signed like the roster pull
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
-Language = Literal["kk", "ru", "en"]
 Tiyn = Annotated[int, Field(ge=0, description="An amount in tiyn (1/100 tenge).")]
 CredentialHash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
@@ -132,7 +132,7 @@ class RosterCredential(_Frozen):
 
     credential_hash: CredentialHash
     person_id: UUID
-    kind: CredentialKind
+    kind: CredentialKindName
     blocked: bool = False
 
 

@@ -4,7 +4,7 @@ Both sides import this module and nothing else of each other, so a change to the
 change in one place. It depends on pydantic and the standard library only: importing it must not
 pull in FastAPI, SQLAlchemy or any driver.
 
-Signing (DESIGN §3): the gateway signs each request with its own key,
+Signing: the gateway signs each request with its own key,
 
     HMAC-SHA256(key, METHOD "\\n" PATH "\\n" TIMESTAMP "\\n" hex(SHA-256(body)))
 
@@ -35,6 +35,7 @@ __all__ = [
     "BatchResult",
     "Category",
     "CredentialKind",
+    "CredentialKindName",
     "Decision",
     "Event",
     "EventKind",
@@ -43,6 +44,7 @@ __all__ = [
     "MealInfo",
     "ResultStatus",
     "credential_hash",
+    "is_known_kind",
     "sign",
     "signature_base",
     "signed_headers",
@@ -86,6 +88,24 @@ class CredentialKind(StrEnum):
     QR = "qr"
     MQTT_CARD = "mqtt_card"
     MANUAL = "manual"
+
+
+_KNOWN_KINDS = frozenset(kind.value for kind in CredentialKind)
+
+# A gateway may ship a reader protocol before the cloud knows its name (and a cloud a card kind
+# before an old gateway does): the other side keeps the name as text rather than refusing the
+# event, which would set every tap at that reader aside. A known name still becomes the enum.
+CredentialKindName = Annotated[
+    CredentialKind | Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")],
+    Field(
+        union_mode="left_to_right", description="A `CredentialKind`, or the name of one this side does not know yet."
+    ),
+]
+
+
+def is_known_kind(kind: str) -> bool:
+    """Whether this version of the contract names the credential kind ``kind``."""
+    return kind in _KNOWN_KINDS
 
 
 class Category(StrEnum):
@@ -156,7 +176,7 @@ class Event(BaseModel):
     device_id: Identifier
     kind: EventKind
     person_id: str | None = Field(default=None, max_length=64)
-    credential_kind: CredentialKind | None = None
+    credential_kind: CredentialKindName | None = None
     credential_hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     occurred_at: AwareDatetime = Field(description="Local time with its UTC offset.")
     decision: Decision

@@ -3,7 +3,7 @@
     pbkdf2_sha256$<iterations>$<salt hex>$<hash hex>
 
 The cloud hashes a PIN when a staff member sets it; the roster carries only the hash
-(:attr:`~cloud_api.roster_contract.RosterPerson.canteen_pin_hash`); the gateway checks a PIN typed
+(:attr:`~shared.roster_contract.RosterPerson.canteen_pin_hash`); the gateway checks a PIN typed
 at the canteen screen against it, offline. A PIN is short, so the
 hash is slow on purpose: check it off the event loop (``asyncio.to_thread``).
 """

@@ -1,4 +1,4 @@
-"""Kazakhstan's local day: the zone every day, month and deadline is computed in (DESIGN §3 Time)."""
+"""Kazakhstan's local day: the zone every day, month and deadline is computed in."""
 
 from __future__ import annotations
 

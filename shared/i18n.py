@@ -1,6 +1,6 @@
 """User-facing text in Kazakh, Russian and English, from Babel ``.po`` catalogs.
 
-Catalogs live in ``mektep/locale/<lang>/LC_MESSAGES/messages.po`` and are read with Babel at
+Catalogs live in ``shared/locale/<lang>/LC_MESSAGES/messages.po`` and are read with Babel at
 start-up (no compile step to forget). Code marks text with ``_("…")`` of a :class:`Translator`;
 a message missing from a catalog falls back to the English source text, and a test checks that
 every catalog has every message.
@@ -10,15 +10,13 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Literal, get_args
 
 from babel.messages.pofile import read_po
 
+from shared.languages import DEFAULT_LANGUAGE, LANGUAGES, Language
+
 __all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "Language", "Translator", "catalog_messages", "translator"]
 
-Language = Literal["kk", "ru", "en"]
-LANGUAGES: tuple[Language, ...] = get_args(Language)
-DEFAULT_LANGUAGE: Language = "kk"
 LOCALE_DIR = Path(__file__).parent / "locale"
 
 
