@@ -3,7 +3,7 @@
 Everything runs on one asyncio loop. Each driver runs under a supervisor that restarts it if it
 fails in a way it did not expect, so one misbehaving reader never stops the others or the
 pipeline. ``Gateway.from_site`` builds it from a site file through the explicit driver registry
-in :mod:`gateway.devices`.
+in :mod:`gateway.site.devices`.
 """
 
 from __future__ import annotations
@@ -21,21 +21,22 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 from device_drivers.base import Feedback, LinkDriver
-from gateway.canteen import CanteenDesk
-from gateway.config import SiteConfig
-from gateway.devices import build_devices
-from gateway.forwarder import Forwarder
 from gateway.metrics import GatewayCollector
-from gateway.outbox import Outbox
-from gateway.photos import PhotoFetcher
-from gateway.photos import migrate as migrate_photos
-from gateway.pipeline import Pipeline
-from gateway.policy import AccessPoint, Place, Policy
-from gateway.roster import RosterIndex, load_index, migrate
-from gateway.rules import RosterPolicy, ServedMeal
+from gateway.pages.canteen import CanteenDesk
+from gateway.pages.web import create_ui_app
+from gateway.roster.photos import PhotoFetcher
+from gateway.roster.photos import migrate as migrate_photos
+from gateway.roster.store import RosterIndex, load_index, migrate
+from gateway.roster.sync import RosterSync
+from gateway.site.config import SiteConfig
+from gateway.site.devices import build_devices
 from gateway.storage import Storage
-from gateway.sync import RosterSync
-from gateway.web import create_ui_app
+from gateway.taps.charges import charged_per_person
+from gateway.taps.forwarder import Forwarder
+from gateway.taps.outbox import Outbox
+from gateway.taps.pipeline import Pipeline
+from gateway.taps.policy import AccessPoint, Place, Policy
+from gateway.taps.rules import RosterPolicy, ServedMeal
 from shared.contract import Category
 from shared.localtime import LOCAL_TZ
 
@@ -161,7 +162,7 @@ class Gateway:
         def load(outbox: Outbox) -> tuple[RosterIndex, list[tuple[str, dict[str, Any]]], dict[str, int]]:
             migrate(outbox.db)
             migrate_photos(outbox.db)
-            return load_index(outbox.db), outbox.meals_on(today.isoformat()), outbox.charges()
+            return load_index(outbox.db), outbox.meals_on(today.isoformat()), charged_per_person(outbox.db.conn)
 
         index, meals, charges = await self.storage.call(load)
         self.sync.stats.version = index.version

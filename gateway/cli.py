@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from gateway.app import Gateway
-from gateway.config import ConfigError, load_site
+from gateway.site.config import ConfigError, load_site
 
 __all__ = ["app", "run", "serve_gateway"]
 

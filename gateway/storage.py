@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from gateway.outbox import Outbox, open_database
+from gateway.taps.outbox import Outbox, open_database
 
 __all__ = ["Storage"]
 

@@ -31,11 +31,11 @@ from rich.table import Table
 from uuid_utils import uuid7
 
 from device_drivers.base import CardRead, Direction, utcnow
-from gateway.drafts import CredentialHasher, Draft
-from gateway.forwarder import Forwarder
-from gateway.pipeline import Pipeline
-from gateway.policy import AccessPoint, NoRosterPolicy, Place
 from gateway.storage import Storage
+from gateway.taps.drafts import CredentialHasher, Draft
+from gateway.taps.forwarder import Forwarder
+from gateway.taps.pipeline import Pipeline
+from gateway.taps.policy import AccessPoint, NoRosterPolicy, Place
 from mektep.ingest_bench import run_ingest_bench
 from mektep.notify_bench import bench_notify
 from mektep.processes import CloudProcess, GatewayProcess, write_site

@@ -8,7 +8,7 @@ from cloud_api.cli import app as cloud_app
 from cloud_api.reports.cli import app as report_app
 from cloud_api.roster.cli import app as roster_app
 from gateway.cli import app as gateway_app
-from gateway.config_cli import app as config_app
+from gateway.site.cli import app as config_app
 from mektep.bench import app as bench_app
 from mektep.demo import app as demo_app
 from simulators.cli import app as sim_app

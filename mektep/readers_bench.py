@@ -2,7 +2,7 @@
 
 The path measured is a school's: libosdp readers (``PeripheralDevice``) on a pty bus that holds
 the wire as 115200 baud would, the OSDP driver (libosdp ``ControlPanel``), the real
-:class:`~gateway.pipeline.Pipeline` deciding with ``NoRosterPolicy`` and recording each event
+:class:`~gateway.taps.pipeline.Pipeline` deciding with ``NoRosterPolicy`` and recording each event
 durably in a temporary SQLite outbox before it answers, then the LED, output and buzzer
 commands back through the driver. The clock starts when the reader has the card and stops when
 the reader is told to light green.
@@ -29,9 +29,9 @@ from pathlib import Path
 
 from device_drivers.base import Direction
 from device_drivers.osdp.driver import OsdpConfig, OsdpDriver, OsdpReader
-from gateway.pipeline import Pipeline
-from gateway.policy import AccessPoint, NoRosterPolicy, Place
 from gateway.storage import Storage
+from gateway.taps.pipeline import Pipeline
+from gateway.taps.policy import AccessPoint, NoRosterPolicy, Place
 from simulators.osdp_readers import OsdpReadersSim, SimReader
 
 __all__ = ["bench_readers", "grant_latencies"]

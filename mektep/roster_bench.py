@@ -32,12 +32,12 @@ from cloud_api.services.consent import set_consent
 from cloud_api.services.menus import set_meal_rules
 from cloud_api.services.roster_import import import_roster
 from device_drivers.base import CardRead, Direction
-from gateway.drafts import CredentialHasher
-from gateway.policy import AccessPoint, NoRosterPolicy, Place, Policy
-from gateway.roster import migrate
-from gateway.rules import RosterPolicy
+from gateway.roster.store import migrate
+from gateway.roster.sync import RosterSync
 from gateway.storage import Storage
-from gateway.sync import RosterSync
+from gateway.taps.drafts import CredentialHasher
+from gateway.taps.policy import AccessPoint, NoRosterPolicy, Place, Policy
+from gateway.taps.rules import RosterPolicy
 from mektep.processes import CloudProcess
 from shared.contract import CredentialKind, credential_hash
 from shared.localtime import LOCAL_TZ

@@ -6,15 +6,15 @@ import re
 from pathlib import Path
 
 from cloud_api.roster.iin import IinProblem
-from gateway.policy import Reason
+from gateway.taps.policy import Reason
 from shared.i18n import LANGUAGES, catalog_messages
 from shared.roster_contract import Allergen
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKED = re.compile(r"""(?<![`\w])_\(\s*["']([^"'…]+)["']""")
-RAISED_CODES = re.compile(r'(?:RosterError|AccountError)\("(\w+)"\)')
+RAISED_CODES = re.compile(r'DomainError\(\s*"(\w+)"')
 # Codes given straight to an HTTP answer or a whole-file refusal: coded_error(422, "missing_columns", …).
-SHOWN_CODES = re.compile(r'(?:RosterFileError\(|UploadRefused\(\d+,\s*|coded_error\(\d+,\s*)"(\w+)"')
+SHOWN_CODES = re.compile(r'RosterFileError\(\s*"(\w+)"')
 ROSTER_CODES = re.compile(r'bad\(\s*[\w"]+,\s*"(\w+)"\)|RowProblem\([^,]+,\s*"\w+",\s*"(\w+)"')
 
 

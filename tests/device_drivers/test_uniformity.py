@@ -17,8 +17,8 @@ from device_drivers.qr import QrConfig, QrDriver
 from device_drivers.relay import RelayConfig, RelayDriver
 from device_drivers.serial_line import SerialLineDriver
 from device_drivers.wiegand import WiegandConfig, WiegandDriver
-from gateway.devices import SERIAL_DRIVERS
-from gateway.profiles import SerialFraming
+from gateway.site.devices import SERIAL_DRIVERS
+from gateway.site.profiles import SerialFraming
 
 DRIVERS: dict[str, Callable[[], LinkDriver]] = {
     "em4100": lambda: Em4100Driver(Em4100Config("in-1", "/dev/does-not-exist")),

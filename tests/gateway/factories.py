@@ -6,7 +6,7 @@ from typing import Any
 
 import uuid_utils
 
-from gateway.drafts import Draft
+from gateway.taps.drafts import Draft
 from shared.contract import Decision, EventKind
 
 __all__ = ["draft", "drafts"]

@@ -16,16 +16,16 @@ from httpx import Response
 from prometheus_client import CollectorRegistry
 
 from device_drivers.base import CardRead
-from gateway.canteen import CanteenDesk, PinGuard
-from gateway.outbox import Outbox, open_database
-from gateway.photos import migrate as migrate_photos
-from gateway.photos import store
-from gateway.pipeline import Pipeline
-from gateway.policy import AccessPoint, Place, Reason
-from gateway.roster import apply, migrate
-from gateway.rules import RosterPolicy
+from gateway.pages.canteen import CanteenDesk, PinGuard
+from gateway.pages.web import create_ui_app
+from gateway.roster.photos import migrate as migrate_photos
+from gateway.roster.photos import store
+from gateway.roster.store import apply, migrate
 from gateway.storage import Storage
-from gateway.web import create_ui_app
+from gateway.taps.outbox import Outbox, open_database
+from gateway.taps.pipeline import Pipeline
+from gateway.taps.policy import AccessPoint, Place, Reason
+from gateway.taps.rules import RosterPolicy
 from shared.contract import Category, CredentialKind, Event
 from shared.pins import hash_pin, verify_pin
 from tests.gateway.roster_factories import CARD_KEY, SCHOOL, School, at_local

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.drafts import CredentialHasher, Draft
+from gateway.taps.drafts import CredentialHasher, Draft
 from shared.contract import (
     Category,
     CredentialKind,

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from device_drivers.base import Direction, Feedback, LinkDriver, ReadSink
 from gateway.app import Gateway
-from gateway.config import parse_site
-from gateway.devices import build_devices
-from gateway.policy import AccessPoint, Place
-from gateway.profiles import load_profiles
+from gateway.site.config import parse_site
+from gateway.site.devices import build_devices
+from gateway.site.profiles import load_profiles
+from gateway.taps.policy import AccessPoint, Place
 from simulators.qr_scanner import QrScannerSim
 from simulators.turnstile import TurnstileSim
 from simulators.wiegand_converter import WiegandConverterSim

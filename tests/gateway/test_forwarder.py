@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from gateway.forwarder import Forwarder
 from gateway.storage import Storage
+from gateway.taps.forwarder import Forwarder
 from shared.contract import (
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,

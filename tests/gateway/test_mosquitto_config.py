@@ -14,8 +14,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from gateway.config import ConfigError, parse_site
-from gateway.mosquitto_config import BrokerLayout, render_broker, resolve_passwords, write_broker
+from gateway.broker.mosquitto_config import BrokerLayout, render_broker, resolve_passwords, write_broker
+from gateway.site.config import ConfigError, parse_site
 from mektep.cli import app
 from tests.conftest import MOSQUITTO_MISSING, need
 

@@ -8,9 +8,9 @@ import pytest
 
 from device_drivers.base import Direction
 from device_drivers.osdp.driver import OsdpDriver
-from gateway.config import ConfigError, parse_site
-from gateway.devices import build_devices
-from gateway.policy import AccessPoint, Place
+from gateway.site.config import ConfigError, parse_site
+from gateway.site.devices import build_devices
+from gateway.taps.policy import AccessPoint, Place
 
 HEAD = """
 school: {id: s1, name: School}

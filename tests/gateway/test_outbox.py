@@ -9,7 +9,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from gateway.outbox import Outbox, migrations, open_database
+from gateway.taps.outbox import Outbox, migrations, open_database
 from shared.contract import Event, EventResult, ResultStatus
 from tests.gateway.factories import draft
 
@@ -110,7 +110,7 @@ def test_upgrade_from_the_first_schema_keeps_every_event(tmp_path: Path) -> None
 CRASHER = """
 import os, sys
 from pathlib import Path
-from gateway.outbox import Outbox, open_database
+from gateway.taps.outbox import Outbox, open_database
 from tests.gateway.factories import draft
 outbox = Outbox(open_database(Path(sys.argv[1])))
 for i in range(50):
@@ -130,3 +130,24 @@ def test_everything_acknowledged_before_sigkill_is_on_disk(tmp_path: Path) -> No
     assert acknowledged == list(range(1, 31))
     outbox = Outbox(open_database(db_path))
     assert [c.seq for c in outbox.claim(100)] == acknowledged  # resume: all pending again
+
+
+def test_what_runs_with_a_record_commits_with_it_or_not_at_all(tmp_path: Path) -> None:
+    # The canteen's charges are written by the record's ``also``: a charge that fails to write
+    # must take its meal with it, or the balance judged offline would miss a meal it served.
+    outbox = Outbox(open_database(tmp_path / "g.db"))
+
+    def full_disk(conn: object, recorded: object) -> None:
+        raise OSError("disk full")
+
+    try:
+        outbox.record([draft(), draft()], also=full_disk)
+    except OSError:
+        pass
+    else:
+        raise AssertionError("the failure must reach the caller, who answers the reader 'storage error'")
+    assert outbox.counts().pending == 0
+    assert outbox.db.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 0
+    seen: list[int] = []
+    recorded = outbox.record([draft()], also=lambda conn, recs: seen.extend(r.seq for r in recs))
+    assert [r.seq for r in recorded] == seen == [1]  # the failed group took no seq either

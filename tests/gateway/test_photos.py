@@ -7,11 +7,11 @@ from pathlib import Path
 
 import httpx
 
-from gateway.outbox import open_database
-from gateway.photos import PhotoFetcher, digest_of, missing, photo
-from gateway.photos import migrate as migrate_photos
-from gateway.roster import apply, migrate
+from gateway.roster.photos import PhotoFetcher, digest_of, missing, photo
+from gateway.roster.photos import migrate as migrate_photos
+from gateway.roster.store import apply, migrate
 from gateway.storage import Storage
+from gateway.taps.outbox import open_database
 from shared.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, verify
 from shared.roster_contract import PHOTOS_PATH
 from tests.gateway.roster_factories import SCHOOL, School

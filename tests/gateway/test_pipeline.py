@@ -7,13 +7,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from device_drivers.base import CardRead, Direction, Feedback, LinkState, StatusChange, utcnow
-from gateway.drafts import CredentialHasher
-from gateway.outbox import open_database
-from gateway.pipeline import Pipeline
-from gateway.policy import AccessPoint, NoRosterPolicy, Place, Verdict
-from gateway.roster import apply, migrate
-from gateway.rules import RosterPolicy
+from gateway.roster.store import apply, migrate
 from gateway.storage import Storage
+from gateway.taps.charges import charged_per_person
+from gateway.taps.drafts import CredentialHasher
+from gateway.taps.outbox import open_database
+from gateway.taps.pipeline import Pipeline
+from gateway.taps.policy import AccessPoint, NoRosterPolicy, Place, Verdict
+from gateway.taps.rules import RosterPolicy
 from shared.contract import Category, CredentialKind, Decision, EventKind
 from tests.gateway.roster_factories import CARD_KEY, DAY, SCHOOL, School, at_local
 
@@ -179,7 +180,7 @@ async def test_a_meal_is_served_and_charged_once_whatever_the_disk_or_the_networ
 
     pipeline._hash = CredentialHasher(CARD_KEY)
     real_record = storage.outbox.record
-    storage.outbox.record = lambda drafts: (_ for _ in ()).throw(OSError("disk full"))  # type: ignore[method-assign]
+    storage.outbox.record = lambda drafts, also=None: (_ for _ in ()).throw(OSError("disk full"))  # type: ignore[method-assign]
     await pipeline.process([lunch("ALIYA", "t1"), lunch("WALLET", "t2")])
     assert [fb.reason for _, fb in feedback] == ["storage_error"] * 2
     storage.outbox.record = real_record  # type: ignore[method-assign]
@@ -191,6 +192,6 @@ async def test_a_meal_is_served_and_charged_once_whatever_the_disk_or_the_networ
     await pipeline.process([lunch("WALLET", "t4")])
     assert [fb.granted for _, fb in feedback[4:]] == [True, True] and pipeline.stats.repeats == 2
     wallet = str(school.people["WALLET"].id)
-    assert await storage.call(lambda outbox: outbox.charges()) == {wallet: 70000}
+    assert await storage.call(lambda outbox: charged_per_person(outbox.db.conn)) == {wallet: 70000}
     assert policy.balance_of(school.people["WALLET"]) == 130000 and policy.served_count(DAY, "lunch") == 2
     await storage.close()

@@ -10,10 +10,10 @@ from typer.testing import CliRunner
 from device_drivers.qr import QrDriver
 from device_drivers.relay import RelayDriver, RelayProtocol
 from device_drivers.wiegand import WiegandDriver
-from gateway.config import ConfigError, ConfigProblem, load_site, parse_site
-from gateway.devices import build_devices
-from gateway.profiles import load_profiles
-from gateway.schema import render_schemas
+from gateway.site.config import ConfigError, ConfigProblem, load_site, parse_site
+from gateway.site.devices import build_devices
+from gateway.site.profiles import load_profiles
+from gateway.site.schema import render_schemas
 from mektep.cli import app
 
 FIRMWARE = Path(__file__).resolve().parents[2] / "firmware_configs"

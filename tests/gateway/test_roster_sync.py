@@ -8,10 +8,10 @@ import httpx
 import pytest
 import sqlite_utils
 
-from gateway.outbox import open_database
-from gateway.roster import RosterIndex, RosterRefused, apply, load_index, migrate, parse_delta
+from gateway.roster.store import RosterIndex, RosterRefused, apply, load_index, migrate, parse_delta
+from gateway.roster.sync import RosterSync
 from gateway.storage import Storage
-from gateway.sync import RosterSync
+from gateway.taps.outbox import open_database
 from shared.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, verify
 from shared.roster_contract import RosterDelta
 from tests.gateway.roster_factories import SCHOOL, School

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from device_drivers.base import CardRead, Direction
-from gateway.outbox import open_database
-from gateway.policy import AccessPoint, Place, Reason, Verdict
-from gateway.roster import RosterIndex, apply, migrate
-from gateway.rules import RosterPolicy, ServedMeal
+from gateway.roster.store import RosterIndex, apply, migrate
+from gateway.taps.outbox import open_database
+from gateway.taps.policy import AccessPoint, Place, Reason, Verdict
+from gateway.taps.rules import RosterPolicy, ServedMeal
 from shared.contract import Category, CredentialKind, Decision, EventKind, credential_hash
 from tests.gateway.roster_factories import CARD_KEY, DAY, SCHOOL, School, at_local
 

@@ -10,13 +10,13 @@
                                   allowed alternative for a child whose ban the set meal breaks)
 
 A manual entry is signed by a canteen staff member's PIN (the roster holds its PBKDF2 hash), is
-judged by the same rules as a card (:meth:`~gateway.rules.RosterPolicy.decide_person`) and is
+judged by the same rules as a card (:meth:`~gateway.taps.rules.RosterPolicy.decide_person`) and is
 recorded through the pipeline with the staff member and the reason on the event, for the audit.
 Answers: 422 a missing or too long reason; 403 a wrong PIN (counted); 429 a staff member locked
 after :data:`MAX_FAILURES` wrong PINs, for :data:`LOCK_FOR`; 503 the event could not be recorded.
 
 :class:`CanteenDesk` is everything the routes need, handed to
-:func:`gateway.web.create_ui_app`; the routes never see the gateway itself.
+:func:`gateway.pages.web.create_ui_app`; the routes never see the gateway itself.
 """
 
 from __future__ import annotations
@@ -36,12 +36,12 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from device_drivers.base import utcnow
-from gateway.photos import digest_of, photo
-from gateway.pipeline import Pipeline
-from gateway.policy import AccessPoint, Place
-from gateway.roster import RosterIndex
-from gateway.rules import RosterPolicy
+from gateway.roster.photos import digest_of, photo
+from gateway.roster.store import RosterIndex
 from gateway.storage import Storage
+from gateway.taps.pipeline import Pipeline
+from gateway.taps.policy import AccessPoint, Place
+from gateway.taps.rules import RosterPolicy
 from shared.contract import MANUAL_REASON_MAX, ManualEntry
 from shared.i18n import LANGUAGES, Translator, translator
 from shared.localtime import LOCAL_TZ

@@ -20,10 +20,11 @@ from typing import NamedTuple
 import uuid_utils
 
 from device_drivers.base import CardRead, Direction, Feedback, StatusChange
-from gateway.drafts import CredentialHasher, Draft
-from gateway.outbox import Recorded
-from gateway.policy import AccessPoint, Policy, Reason, Verdict
 from gateway.storage import Storage
+from gateway.taps.charges import add_charges
+from gateway.taps.drafts import CredentialHasher, Draft
+from gateway.taps.outbox import Recorded
+from gateway.taps.policy import AccessPoint, Policy, Reason, Verdict
 from shared.contract import CredentialKind, Decision, EventKind, ManualEntry
 from shared.i18n import Translator, translator
 from shared.localtime import LOCAL_TZ
@@ -118,7 +119,7 @@ class Pipeline:
     async def _commit(self, group: list[_Decided]) -> list[Recorded]:
         drafts = [decided.draft for decided in group]
         try:
-            recorded = await self._storage.call(lambda outbox: outbox.record(drafts))
+            recorded = await self._storage.call(lambda outbox: outbox.record(drafts, also=add_charges))
         except Exception:
             # Nothing was recorded, so nobody is granted: a grant without a record would be lost.
             log.exception("recording %d events failed", len(drafts))
@@ -166,7 +167,7 @@ class Pipeline:
         """
         draft = self._draft(device_id, at, verdict, CredentialKind.MANUAL, None, None, entry)
         try:
-            (recorded,) = await self._storage.call(lambda outbox: outbox.record([draft]))
+            (recorded,) = await self._storage.call(lambda outbox: outbox.record([draft], also=add_charges))
         except Exception:
             self._policy.release(verdict)
             raise

@@ -3,11 +3,11 @@
 Every ``interval_s`` (and at start) the gateway asks ``GET /v1/sync/roster?since=<version held>``,
 signed with its key like an ingest batch (:func:`shared.contract.signed_headers`, the path with
 its query string). A delta is written in one transaction on the storage thread
-(:func:`gateway.roster.apply`); only then is the policy's index swapped, in one assignment, so a
+(:func:`gateway.roster.store.apply`); only then is the policy's index swapped, in one assignment, so a
 tap is judged by the whole old roster or the whole new one. Offline, the gateway keeps deciding
 with what it holds, for as long as it takes; a refused or malformed delta is counted and the old
 roster stays. After each pull, the photos the roster names and the gateway lacks are fetched
-(:class:`gateway.photos.PhotoFetcher`).
+(:class:`gateway.roster.photos.PhotoFetcher`).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from gateway.photos import PhotoFetcher
-from gateway.roster import RosterIndex, RosterRefused, apply, parse_delta
+from gateway.roster.photos import PhotoFetcher
+from gateway.roster.store import RosterIndex, RosterRefused, apply, parse_delta
 from gateway.storage import Storage
 from shared.contract import signed_headers
 from shared.roster_contract import ROSTER_PATH

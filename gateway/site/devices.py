@@ -17,8 +17,8 @@ from device_drivers.osdp.driver import OsdpConfig, OsdpDriver, OsdpReader
 from device_drivers.qr.driver import QrConfig, QrDriver
 from device_drivers.relay.driver import RelayConfig, RelayDriver, RelayProtocol
 from device_drivers.wiegand.driver import WiegandConfig, WiegandDriver
-from gateway.config import OsdpBusConfig, ReaderConfig, RelayBoardConfig, SerialFraming, SiteConfig
-from gateway.policy import AccessPoint, Place
+from gateway.site.config import OsdpBusConfig, ReaderConfig, RelayBoardConfig, SerialFraming, SiteConfig
+from gateway.taps.policy import AccessPoint, Place
 
 __all__ = ["SERIAL_DRIVERS", "Devices", "build_devices"]
 

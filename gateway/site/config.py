@@ -5,7 +5,7 @@ which serial ports, which relay boards open which turnstiles and which canteen t
 MQTT. Secrets are never written in it: they are *referenced* (``{env: NAME}`` or ``{file: path}``)
 and resolved at start-up.
 
-A reader or relay board may name its ``model:``, a device profile (:mod:`gateway.profiles`) whose
+A reader or relay board may name its ``model:``, a device profile (:mod:`gateway.site.profiles`) whose
 settings are its defaults; what the site file says itself wins. A reader that opens a turnstile
 through a separate relay board names the board (``relay: <id>``).
 
@@ -21,8 +21,8 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, HttpUrl, TypeAdapter, ValidationInfo, field_validator, model_validator
 
 from device_drivers.base import Direction
-from gateway.config_files import ConfigError, ConfigProblem, StrictModel, parse_yaml, read_text
-from gateway.profiles import (
+from gateway.site.files import ConfigError, ConfigProblem, StrictModel, parse_yaml, read_text
+from gateway.site.profiles import (
     Identifier,
     Profiles,
     ReaderSettings,
@@ -301,7 +301,7 @@ def load_site(path: str | Path, profiles_dir: str | Path | None = None) -> SiteC
     """Read and validate a site file with the device profiles of ``profiles_dir``.
 
     ``profiles_dir`` defaults to ``../profiles`` beside the site file's directory
-    (:func:`gateway.profiles.default_profiles_dir`); a directory that does not exist has no models.
+    (:func:`gateway.site.profiles.default_profiles_dir`); a directory that does not exist has no models.
     """
     path = Path(path)
     text = read_text(path)

@@ -2,7 +2,7 @@
 
 Policy knows nothing of bytes or ports. It sees a :class:`~device_drivers.base.CardRead` and the
 :class:`AccessPoint` it came from and answers with a :class:`Verdict`. The school's rules (roster,
-consent, free meals, allergen bans) are :class:`gateway.rules.RosterPolicy`; the pipeline does not
+consent, free meals, allergen bans) are :class:`gateway.taps.rules.RosterPolicy`; the pipeline does not
 change.
 """
 

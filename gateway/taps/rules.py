@@ -1,7 +1,7 @@
 """The school's rules at the edge: a tap judged from the synced roster, in memory, offline.
 
 :class:`RosterPolicy` is the decision step once a roster has arrived (before that it answers as
-:class:`~gateway.policy.NoRosterPolicy`: let in, and say it was judged without a roster).
+:class:`~gateway.taps.policy.NoRosterPolicy`: let in, and say it was judged without a roster).
 
 Turnstile: an unknown card, a blocked card or someone no longer on the roster is denied; a
 student or staff member passes the way the reader faces. A student without a guardian's consent
@@ -32,8 +32,8 @@ from datetime import date, datetime
 from uuid import UUID
 
 from device_drivers.base import CardRead, Direction
-from gateway.policy import UNKNOWN_READER, AccessPoint, NoRosterPolicy, Place, Reason, Verdict
-from gateway.roster import RosterIndex
+from gateway.roster.store import RosterIndex
+from gateway.taps.policy import UNKNOWN_READER, AccessPoint, NoRosterPolicy, Place, Reason, Verdict
 from shared.contract import Category, Decision, EventKind, MealInfo
 from shared.localtime import LOCAL_TZ
 from shared.roster_contract import PersonRole, RosterPerson

@@ -1,6 +1,6 @@
 """YAML configuration files whose every error names the file, the line and the field.
 
-Site files (:mod:`gateway.config`) and device profiles (:mod:`gateway.profiles`) are read the same
+Site files (:mod:`gateway.site.config`) and device profiles (:mod:`gateway.site.profiles`) are read the same
 way: the text is parsed once into data and once into a node tree that remembers the line of every
 key, then validated by pydantic; each pydantic error's location (``readers[2].model``) is looked up
 in that tree. A YAML syntax error is reported at its own line.

@@ -1,6 +1,6 @@
 """JSON Schema of site files and device profiles, for editors (YAML language servers) and CI.
 
-The schemas are generated from the pydantic models (:mod:`gateway.config`, :mod:`gateway.profiles`)
+The schemas are generated from the pydantic models (:mod:`gateway.site.config`, :mod:`gateway.site.profiles`)
 and committed under ``firmware_configs/schema/``; a test keeps them up to date. A YAML file points
 an editor at its schema with a first line such as::
 
@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gateway.config import SiteConfig
-from gateway.profiles import profile_schema
+from gateway.site.config import SiteConfig
+from gateway.site.profiles import profile_schema
 
 __all__ = ["SCHEMA_DIR", "render_schemas", "write_schemas"]
 

@@ -30,7 +30,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, TypeAdapter
 
-from gateway.config_files import ConfigError, ConfigProblem, StrictModel, parse_yaml, read_text
+from gateway.site.files import ConfigError, ConfigProblem, StrictModel, parse_yaml, read_text
 
 __all__ = [
     "PROFILE_KINDS",

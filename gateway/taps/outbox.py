@@ -21,7 +21,8 @@ thread-safe on its own.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
@@ -32,7 +33,7 @@ from uuid import UUID
 import sqlite_utils
 from sqlite_utils import Migrations
 
-from gateway.drafts import Draft
+from gateway.taps.drafts import Draft
 from shared.contract import EventResult, ResultStatus
 
 __all__ = ["Claimed", "EventState", "Outbox", "OutboxCounts", "Recorded", "open_database"]
@@ -205,11 +206,15 @@ class Outbox:
             rejected=c["rejected"],
         )
 
-    def record(self, drafts: Sequence[Draft]) -> list[Recorded]:
+    def record(
+        self, drafts: Sequence[Draft], *, also: Callable[[sqlite3.Connection, Sequence[Recorded]], None] | None = None
+    ) -> list[Recorded]:
         """Give each draft the next seq and commit them all in one transaction (group commit).
 
         A draft whose ``(device_id, ref)`` was recorded before is not recorded again: the earlier
         event is returned with ``new=False`` so that the device is told the same answer twice.
+        ``also`` runs in the same transaction with what was recorded (the canteen's charges:
+        :func:`gateway.taps.charges.add_charges`), so that both commit or neither does.
         """
         out: list[Recorded] = []
         rows: list[tuple[Any, ...]] = []
@@ -237,13 +242,8 @@ class Outbox:
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
-            charges = [(r.event.local_person, r.event.meal.price_tiyn) for r in out if r.new and _is_charge(r.event)]
-            if charges:
-                self.db.conn.executemany(
-                    "INSERT INTO charges (person_id, charged_tiyn) VALUES (?, ?) "
-                    "ON CONFLICT (person_id) DO UPDATE SET charged_tiyn = charged_tiyn + excluded.charged_tiyn",
-                    charges,
-                )
+            if also is not None:
+                also(self.db.conn, out)
         self._last_seq = seq
         self._counts["pending"] += len(rows)
         return out
@@ -254,10 +254,6 @@ class Outbox:
             return None
         seq, draft = Draft.from_body(row[0], ref)
         return Recorded(seq, draft, new=False)
-
-    def charges(self) -> dict[str, int]:
-        """Every paid meal's price this gateway recorded, summed per person (tiyn)."""
-        return {person: int(total) for person, total in self.db.execute("SELECT person_id, charged_tiyn FROM charges")}
 
     def meals_on(self, day: str) -> list[tuple[str, dict[str, Any]]]:
         """The meals granted on local ``day`` (YYYY-MM-DD): (person, the event's meal) each."""
@@ -273,8 +269,8 @@ class Outbox:
         # Settled events lie below the low-water mark, so the walk along seq starts where the
         # pending ones start rather than at the beginning of the table (no index on state).
         rows = self.db.execute(
-            "SELECT seq, id, body FROM events WHERE seq >= ? AND state = 0 ORDER BY seq LIMIT ?",
-            [self._low_water, limit],
+            "SELECT seq, id, body FROM events WHERE seq >= ? AND state = ? ORDER BY seq LIMIT ?",
+            [self._low_water, EventState.PENDING, limit],
         ).fetchall()
         self._low_water = rows[0][0] if rows else self._last_seq + 1
         return [Claimed(seq, id_, body) for seq, id_, body in rows]
@@ -286,19 +282,26 @@ class Outbox:
         with the cloud's reason, are not sent again and are counted for the admin to see.
         """
         now = datetime.now(UTC).isoformat()
-        delivered = [(now, seq) for seq, r in answers.items() if r.status is not ResultStatus.REJECTED]
+        pending = EventState.PENDING
+        delivered = [
+            (EventState.DELIVERED, now, seq, pending)
+            for seq, r in answers.items()
+            if r.status is not ResultStatus.REJECTED
+        ]
         rejected = [
-            (now, r.reason or "rejected", seq) for seq, r in answers.items() if r.status is ResultStatus.REJECTED
+            (EventState.REJECTED, now, r.reason or "rejected", seq, pending)
+            for seq, r in answers.items()
+            if r.status is ResultStatus.REJECTED
         ]
         with self.db.atomic():
             if journal is not None:
                 self._journal(journal)
             cur = self.db.conn.executemany(
-                "UPDATE events SET state = 1, settled_at = ? WHERE seq = ? AND state = 0", delivered
+                "UPDATE events SET state = ?, settled_at = ? WHERE seq = ? AND state = ?", delivered
             )
             n_delivered = cur.rowcount
             cur = self.db.conn.executemany(
-                "UPDATE events SET state = 2, settled_at = ?, settle_reason = ? WHERE seq = ? AND state = 0",
+                "UPDATE events SET state = ?, settled_at = ?, settle_reason = ? WHERE seq = ? AND state = ?",
                 rejected,
             )
             n_rejected = cur.rowcount
@@ -348,16 +351,14 @@ class Outbox:
         """Delete settled events and packets older than ``keep``; pending ones are never deleted."""
         cutoff = (datetime.now(UTC) - keep).isoformat()
         with self.db.atomic():
-            n = self.db.conn.execute("DELETE FROM events WHERE state != 0 AND settled_at < ?", [cutoff]).rowcount
+            n = self.db.conn.execute(
+                "DELETE FROM events WHERE state != ? AND settled_at < ?", [EventState.PENDING, cutoff]
+            ).rowcount
             self.db.conn.execute("DELETE FROM packets WHERE sent_at < ?", [cutoff])
         self._counts = self._count_states()
         return n
 
     def rejected_ids(self) -> list[UUID]:
         """Ids of events the cloud refused, for the admin to look at."""
-        return [UUID(r[0]) for r in self.db.execute("SELECT id FROM events WHERE state = 2 ORDER BY seq")]
-
-
-def _is_charge(draft: Draft) -> bool:
-    meal = draft.meal
-    return draft.granted and meal is not None and meal.price_tiyn > 0 and draft.local_person is not None
+        rows = self.db.execute("SELECT id FROM events WHERE state = ? ORDER BY seq", [EventState.REJECTED])
+        return [UUID(r[0]) for r in rows]

@@ -7,9 +7,9 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from gateway.config import ConfigError, load_site
-from gateway.mosquitto_config import BrokerLayout, generate_broker
-from gateway.schema import SCHEMA_DIR, write_schemas
+from gateway.broker.mosquitto_config import BrokerLayout, generate_broker
+from gateway.site.config import ConfigError, load_site
+from gateway.site.schema import SCHEMA_DIR, write_schemas
 
 __all__ = ["app", "check", "mosquitto", "schema"]
 

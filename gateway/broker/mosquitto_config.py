@@ -19,7 +19,7 @@ every message against the read ACL before delivering it, so the wildcard reaches
 terminals listed here.
 
 A terminal logs in with its id as user name, the gateway with ``mqtt.username``; each password is a
-SecretRef of the site file, resolved only to be hashed (:mod:`gateway.mosquitto_passwd`). The broker
+SecretRef of the site file, resolved only to be hashed (:mod:`gateway.broker.mosquitto_passwd`). The broker
 uses the user name as client id, so no terminal can take over the gateway's session (or another
 terminal's) by connecting with its client id.
 
@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from device_drivers.mqtt_terminal.codec import gateway_status_topic, topic
-from gateway.config import ConfigError, ConfigProblem, MqttTlsConfig, SecretRef, SiteConfig, load_site
-from gateway.mosquitto_passwd import USERNAME, password_file_text
+from gateway.broker.mosquitto_passwd import USERNAME, password_file_text
+from gateway.site.config import ConfigError, ConfigProblem, MqttTlsConfig, SecretRef, SiteConfig, load_site
 
 __all__ = [
     "AUTOSAVE_S",

@@ -6,8 +6,8 @@
     GET /metrics            Prometheus text
     GET /healthz            200 while the pipeline runs
 
-and, when given a :class:`~gateway.canteen.CanteenDesk`, the canteen staff's screen
-(``/canteen``, ``/api/canteen``, ``/api/canteen/manual``; see :mod:`gateway.canteen`).
+and, when given a :class:`~gateway.pages.canteen.CanteenDesk`, the canteen staff's screen
+(``/canteen``, ``/api/canteen``, ``/api/canteen/manual``; see :mod:`gateway.pages.canteen`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from gateway.canteen import CanteenDesk, add_canteen_routes
+from gateway.pages.canteen import CanteenDesk, add_canteen_routes
 from shared.i18n import LANGUAGES, translator
 
 __all__ = ["create_ui_app"]

@@ -32,8 +32,8 @@ from typing import Any
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
 
-from gateway.outbox import Claimed
 from gateway.storage import Storage
+from gateway.taps.outbox import Claimed
 from shared.contract import (
     HEADER_SIGNATURE,
     INGEST_PATH,
