@@ -6,9 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
-from cloud_api.api.openapi import document_raw_bodies
+from cloud_api.api.errors import install_error_handlers
+from cloud_api.api.openapi import complete_openapi
 from cloud_api.api.routes import (
     accounts,
     canteen,
@@ -33,7 +35,9 @@ from cloud_api.social_wallet.worker import wallet_worker
 from cloud_api.web import parent
 from shared.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, Batch
 
-__all__ = ["create_app"]
+__all__ = ["DOCS_ASSETS", "create_app"]
+
+DOCS_ASSETS = "/docs-assets"  # where Swagger UI's and ReDoc's scripts are served from
 
 DESCRIPTION = """\
 Signed, idempotent ingest of school gateway events, and their read-back by local day.
@@ -84,7 +88,15 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
                 app.state.reports.shutdown(wait=False)
             app.state.engine.dispose()
 
-    app = FastAPI(title="Mektep Gate cloud API", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # /docs and /redoc load Swagger UI and ReDoc from the installed fastapi-offline package, not a
+    # CDN: a school's or a ministry's closed network has no public Internet.
+    app = FastAPIOffline(
+        title="Mektep Gate cloud API",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        static_url=DOCS_ASSETS,
+    )
     app.state.settings = settings
     app.include_router(ingest.router)
     app.include_router(events.router)
@@ -97,9 +109,10 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     app.include_router(push.router)
     app.include_router(social_wallet.router)
     app.include_router(parent.router)
+    install_error_handlers(app, page_answer=parent.error_page)
     app.add_exception_handler(parent.SignInNeeded, parent.sign_in_redirect)
     app.include_router(roster_admin.router)
     app.include_router(reports.router)
     app.include_router(health.router)
-    document_raw_bodies(app, [Batch], required_headers=[HEADER_GATEWAY, HEADER_TIMESTAMP, HEADER_SIGNATURE])
+    complete_openapi(app, [Batch], required_headers=[HEADER_GATEWAY, HEADER_TIMESTAMP, HEADER_SIGNATURE])
     return app
