@@ -26,10 +26,11 @@ from cloud_api.api.routes import (
     social_wallet,
     sync,
 )
+from cloud_api.background.supervisor import Supervisor
 from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
-from cloud_api.push.start import start_push
-from cloud_api.reports.jobs import start_scheduler
+from cloud_api.push.start import push_worker
+from cloud_api.reports.jobs import report_jobs
 from cloud_api.settings import CloudSettings
 from cloud_api.social_wallet.worker import wallet_worker
 from cloud_api.web import parent
@@ -71,22 +72,23 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.migrate_on_start:
             await run_in_threadpool(upgrade, settings.database_url)
-        app.state.engine = make_engine(settings.database_url)
-        app.state.push = await run_in_threadpool(start_push, app.state.engine, settings)
-        app.state.reports = start_scheduler(app.state.engine, settings)
-        app.state.wallet_worker = worker = wallet_worker(settings, app.state.engine)
-        if worker is not None:
-            worker.start()
+        app.state.engine = engine = make_engine(settings.database_url)
+        # Every background worker of this process, on its event loop: push notices, the Social
+        # Wallet, the report jobs; each only where the settings ask for it.
+        app.state.background = background = Supervisor()
+        workers = [
+            await run_in_threadpool(push_worker, engine, settings),
+            wallet_worker(settings, engine),
+            report_jobs(engine, settings),
+        ]
+        for worker in workers:
+            if worker is not None:
+                background.start(worker)
         try:
             yield
         finally:
-            if worker is not None:
-                await worker.stop()  # before the engine goes: a round may be settling
-            if app.state.push is not None:
-                await run_in_threadpool(app.state.push.stop)
-            if app.state.reports is not None:
-                app.state.reports.shutdown(wait=False)
-            app.state.engine.dispose()
+            await background.stop()  # before the engine goes: a round may be settling
+            engine.dispose()
 
     # /docs and /redoc load Swagger UI and ReDoc from the installed fastapi-offline package, not a
     # CDN: a school's or a ministry's closed network has no public Internet.

@@ -13,7 +13,7 @@ import typer
 from pydantic import ValidationError
 
 from cloud_api import commands
-from cloud_api.services.accounts import AccountError
+from cloud_api.core.errors import DomainError
 from cloud_api.settings import CloudSettings
 from shared.i18n import translator
 
@@ -158,7 +158,7 @@ def admin_add(
         account = commands.add_school_admin(
             load_settings(database_url).database_url, login, password, school, actor=actor
         )
-    except AccountError as error:
+    except DomainError as error:
         typer.echo(_(error.code), err=True)
         raise typer.Exit(1) from None
     typer.echo(_("Account {login} created: school_admin of {school}.", login=account.login, school=school))

@@ -69,7 +69,7 @@ def add_school(database_url: str, school_id: str, name: str, region_id: str) -> 
 def add_school_admin(database_url: str, login: str, password: str, school_id: str, *, actor: str) -> Account:
     """Migrate, then create an account with ``password`` that is school_admin of ``school_id``, committed.
 
-    Raises ``AccountError`` (``bad_login``, ``password_too_short``, ``login_taken``, ``bad_scope``).
+    Raises ``DomainError`` (``bad_login``, ``password_too_short``, ``login_taken``, ``bad_scope``).
     """
     upgrade(database_url)
     engine = make_engine(database_url)

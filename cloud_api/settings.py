@@ -54,14 +54,16 @@ class CloudSettings(BaseSettings):
         400, gt=0, description="How long the packet journal keeps each received batch (mektep cloud prune-journal)."
     )
     migrate_on_start: bool = Field(True, description="Run the Alembic migrations when the app starts.")
-    push_workers: int = Field(4, ge=0, le=64, description="Threads sending Web Push notices (0: none in this process).")
+    push_workers: int = Field(
+        4, ge=0, le=64, description="How hard this process pushes: 4 × this many notices in flight at once (0: none)."
+    )
     vapid_subject: str = Field(
         "mailto:admin@mektep-gate.kz",
         pattern=r"^(mailto:|https:)",
         description="The contact push services see in the VAPID JWT (RFC 8292 'sub').",
     )
     push_poll_s: float = Field(
-        0.5, gt=0, description="How often push workers look for notices queued by other API processes."
+        0.5, gt=0, description="How often the push worker looks for notices queued by other API processes."
     )
     push_ttl_s: int = Field(3600, ge=0, description="How long a push service keeps a notice for an offline phone.")
     push_late_after_s: int = Field(

@@ -20,7 +20,15 @@ import yaml
 
 from simulators.broker import free_port
 
-__all__ = ["ChildProcess", "CloudProcess", "GatewayProcess", "free_port", "wait_http", "write_site"]
+__all__ = [
+    "ChildProcess",
+    "CloudProcess",
+    "GatewayProcess",
+    "free_port",
+    "mqtt_password_env",
+    "wait_http",
+    "write_site",
+]
 
 
 def wait_http(url: str, timeout_s: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
@@ -215,8 +223,14 @@ def write_site(
     mqtt_port: int | None,
     retry_max_s: float = 2.0,
     sections: dict[str, object] | None = None,
+    broker_users: bool = False,
 ) -> dict[str, str]:
     """Write a site file and return the environment that holds its (freshly made) secrets.
+
+    ``broker_users`` gives the gateway a user name on the broker and every terminal a password, so
+    that the broker can be generated from the site as a school's is
+    (:func:`simulators.broker.start_site_broker`); the passwords are in the environment returned,
+    under :func:`mqtt_password_env`.
 
     ``sections`` adds top-level sections as they are (``relays``, ``osdp_buses``).
     """
@@ -233,8 +247,18 @@ def write_site(
         "terminals": [{"id": t} for t in terminals],
         **(sections or {}),
     }
+    env = {"MEKTEP_GATEWAY_KEY": secrets.token_hex(32), "MEKTEP_CREDENTIAL_KEY": secrets.token_hex(32)}
     if mqtt_port is not None:
         site["mqtt"] = {"host": "127.0.0.1", "port": mqtt_port, "client_id": f"{gateway_id}-gateway"}
+        if broker_users:
+            site["mqtt"] |= {"username": gateway_id, "password": {"env": mqtt_password_env(gateway_id)}}
+            site["terminals"] = [{"id": t, "password": {"env": mqtt_password_env(t)}} for t in terminals]
+            env |= {mqtt_password_env(user): secrets.token_urlsafe(16) for user in [gateway_id, *terminals]}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(site, sort_keys=False))
-    return {"MEKTEP_GATEWAY_KEY": secrets.token_hex(32), "MEKTEP_CREDENTIAL_KEY": secrets.token_hex(32)}
+    return env
+
+
+def mqtt_password_env(user: str) -> str:
+    """The environment variable that holds a broker user's password in a site :func:`write_site` wrote."""
+    return "MEKTEP_MQTT_PASSWORD_" + "".join(ch if ch.isalnum() else "_" for ch in user.upper())

@@ -21,16 +21,18 @@ This module depends on pydantic and the contract only, like :mod:`shared.contrac
 
 from __future__ import annotations
 
-from datetime import date, time
+import re
+from datetime import date, datetime, time
 from enum import StrEnum
 from itertools import pairwise
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from shared.contract import Category, CredentialKindName, Identifier
 from shared.languages import Language
+from shared.localtime import LOCAL_TZ
 
 __all__ = [
     "PHOTOS_PATH",
@@ -51,8 +53,29 @@ ROSTER_PATH = "/v1/sync/roster"
 PHOTOS_PATH = "/v1/sync/photos"  # + "/{sha256}": a photo the roster names, signed like the roster pull
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
-Tiyn = Annotated[int, Field(ge=0, description="An amount in tiyn (1/100 tenge).")]
+# Strict: an amount is a number, never ``false`` (which would read as 0 and make a dish free).
+Tiyn = Annotated[int, Field(ge=0, strict=True, description="An amount in tiyn (1/100 tenge).")]
 CredentialHash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+_LEAP_SECOND = re.compile(r"^(\d{2}:\d{2}):60")
+# Any day after Kazakhstan's last change of offset (UTC+5 since 2024-03-01): the zone's offset now.
+_AFTER_LAST_CHANGE = date(2024, 3, 1)
+
+
+def _no_leap_second(value: object) -> object:
+    # RFC 3339 allows 23:59:60; a school's timetable has no use for it.
+    return _LEAP_SECOND.sub(r"\1:59", value) if isinstance(value, str) else value
+
+
+def _local_wall_time(value: time) -> time:
+    # A time given with an offset (RFC 3339 ``full-time``, "12:00:00+05:00", "07:00:00Z") is the
+    # school's wall time at that instant; without one it is the school's wall time already.
+    if value.tzinfo is None:
+        return value
+    return datetime.combine(_AFTER_LAST_CHANGE, value).astimezone(LOCAL_TZ).time()
+
+
+# A time of the school day, in local time (Asia/Almaty); an offset, if given, is converted.
+LocalTime = Annotated[time, BeforeValidator(_no_leap_second), AfterValidator(_local_wall_time)]
 
 
 class Allergen(StrEnum):
@@ -140,8 +163,8 @@ class MealPeriod(_Frozen):
     """A meal period of the school day, in local time (Asia/Almaty)."""
 
     name: Identifier = Field(examples=["lunch"])
-    starts: time
-    ends: time
+    starts: LocalTime
+    ends: LocalTime
 
     @model_validator(mode="after")
     def _in_order(self) -> MealPeriod:
@@ -159,6 +182,7 @@ class MealRules(_Frozen):
     )
     prepaid: bool = Field(
         default=False,
+        strict=True,
         description="What a child pays is charged to a prepaid balance: a meal the balance cannot cover is "
         "refused. Off: the canteen takes payment itself, and only the guardian's daily limit applies.",
     )

@@ -5,6 +5,13 @@ Like a real terminal it keeps one persistent session (``clean_session=False``, c
 topic at every connect, and lets paho reconnect by itself: taps published while the broker is away
 are queued by paho and sent (again, if unacknowledged) when the connection is back.
 
+It keeps the terminals' side of the contract (README, "Canteen terminals"): a tap without an answer
+within ``retry_after_s`` is published again, the same bytes with the same ``tap_id``, every
+``retry_after_s`` until it is answered (or ``give_up_s`` after the first try). The broker's PUBACK
+only says the broker has it: a broker that dies before it saved or delivered the tap forgets it,
+and only the terminal still knows. The gateway answers a repeated ``tap_id`` with what it recorded
+the first time, so a repeat never serves twice.
+
 Latency: :meth:`CanteenTerminalSim.tap` records ``sent_at[tap_id]`` (``time.perf_counter``) and
 every feedback message gets ``received_at`` on the same clock.
 """
@@ -23,6 +30,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from device_drivers.mqtt_terminal.codec import STATUS_OFFLINE, STATUS_ONLINE, encode_tap, topic
+from device_drivers.mqtt_terminal.driver import send_at_once
 
 __all__ = ["CanteenTerminalSim"]
 
@@ -42,8 +50,15 @@ class CanteenTerminalSim:
         username: str | None = None,
         password: str | None = None,
         keepalive_s: int = 10,
+        retry_after_s: float = 2.0,
+        give_up_s: float = 120.0,
     ) -> None:
         self.school, self.device = school, device
+        self.retry_after_s, self.give_up_s = retry_after_s, give_up_s
+        self.retries: dict[str, int] = {}  # tap_id -> times it was published again
+        # tap_id -> (payload, first sent, last sent) of every tap not answered yet
+        self._waiting: dict[str, tuple[bytes, float, float]] = {}
+        self._closing = threading.Event()
         self.feedback: list[Feedback] = []  # every feedback message, with "received_at" added
         self.sent_at: dict[str, float] = {}  # tap_id -> perf_counter when published
         self.published: list[str] = []  # tap ids in the order they were published
@@ -66,8 +81,11 @@ class CanteenTerminalSim:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.client.on_publish = self._on_publish
+        send_at_once(self.client)  # as a good terminal does: no 40 ms Nagle wait on a tap
         self.client.connect_async(host, port, keepalive=keepalive_s)
         self.client.loop_start()
+        self._resender = threading.Thread(target=self._resend_unanswered, name=f"resend-{device}", daemon=True)
+        self._resender.start()
 
     def _topic(self, leaf: str) -> str:
         return topic(self.school, self.device, leaf)
@@ -91,6 +109,7 @@ class CanteenTerminalSim:
             data = {"raw": data}
         with self._cond:
             self.feedback.append({**data, "received_at": time.perf_counter()})
+            self._waiting.pop(str(data.get("tap_id")), None)
             self._cond.notify_all()
 
     def _on_publish(self, _c: mqtt.Client, _u: object, mid: int, _rc: object, _p: object) -> None:
@@ -125,13 +144,37 @@ class CanteenTerminalSim:
     # -- taps ----------------------------------------------------------------------------------
 
     def tap(self, credential: str, kind: str = "mqtt_card", tap_id: str | None = None) -> str:
-        """Publish a tap at QoS 1 and return its tap_id (unique unless given)."""
+        """Publish a tap at QoS 1 and return its tap_id (unique unless given); it is resent until answered."""
         tap_id = tap_id or f"{self.device}-{uuid.uuid4().hex[:16]}"
+        payload = encode_tap(tap_id, credential, kind)
         with self._cond:
-            self.sent_at[tap_id] = time.perf_counter()
+            now = time.perf_counter()
+            self.sent_at[tap_id] = now
             self.published.append(tap_id)
-        self._track(self.client.publish(self._topic("tap"), encode_tap(tap_id, credential, kind), qos=1))
+            self._waiting[tap_id] = (payload, now, now)
+        self._track(self.client.publish(self._topic("tap"), payload, qos=1))
         return tap_id
+
+    def unanswered(self) -> list[str]:
+        """The taps still waiting for an answer (being resent)."""
+        with self._cond:
+            return list(self._waiting)
+
+    def _resend_unanswered(self) -> None:
+        while not self._closing.wait(0.05):
+            now = time.perf_counter()
+            due: list[tuple[str, bytes]] = []
+            with self._cond:
+                for tap_id, (payload, first, last) in list(self._waiting.items()):
+                    if now - first > self.give_up_s:
+                        del self._waiting[tap_id]  # a real terminal would now say "no answer, tap again"
+                    elif now - last >= self.retry_after_s:
+                        self._waiting[tap_id] = (payload, first, now)
+                        self.retries[tap_id] = self.retries.get(tap_id, 0) + 1
+                        due.append((tap_id, payload))
+            for _tap_id, payload in due:
+                if self.client.is_connected():  # else paho would queue it behind the session's own resend
+                    self._track(self.client.publish(self._topic("tap"), payload, qos=1))
 
     def publish_raw(self, payload: bytes, *, device: str | None = None) -> None:
         """Publish any bytes as a tap (QoS 1), on this terminal's topic or ``device``'s."""
@@ -173,6 +216,7 @@ class CanteenTerminalSim:
 
     def close(self) -> None:
         """Disconnect cleanly: publish "offline" (a clean disconnect does not fire the Last Will)."""
+        self._closing.set()
         if self.client.is_connected():
             info = self.client.publish(self._topic("status"), STATUS_OFFLINE, qos=1, retain=True)
             with contextlib.suppress(RuntimeError, ValueError):  # the connection went while publishing
@@ -182,6 +226,7 @@ class CanteenTerminalSim:
 
     def crash(self) -> None:
         """Drop the connection without a DISCONNECT: the broker publishes the Last Will."""
+        self._closing.set()
         self.client.loop_stop()
         sock = self.client.socket()
         if sock is not None:

@@ -1,6 +1,6 @@
 """A stand-in for the education authority's report endpoint: verifies, keeps, and gives receipts.
 
-It speaks :mod:`cloud_api.reports.delivery`: a delivery whose signature or files do not verify
+It speaks :mod:`cloud_api.reports.receiver_contract`: a delivery whose signature or files do not verify
 is refused with 422 and kept nowhere; a good one is kept and answered with a receipt, the same
 receipt every time the same version comes again. ``down = True`` makes it answer 503, as a
 receiver under maintenance would, until it is set back.
@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import FastAPI, HTTPException, Response
 
-from cloud_api.reports.delivery import DELIVERY_PATH, Delivery, Receipt, decode_files
 from cloud_api.reports.manifest import ManifestError, verify_files
+from cloud_api.reports.receiver_contract import DELIVERY_PATH, Delivery, Receipt, decode_files
 from simulators.http_server import ThreadedServer
 
 __all__ = ["ReceiverServer", "ReceiverState", "create_receiver_app"]

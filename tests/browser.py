@@ -65,9 +65,9 @@ def chromium_page(
             browser.close()
 
 
-def screenshot(page: Any, folder: str, name: str) -> Path:
-    """Keep a full-page screenshot as a test artefact; its path."""
+def screenshot(page: Any, folder: str, name: str, *, full_page: bool = True) -> Path:
+    """Keep a screenshot (of the whole page, or of what the window shows) as a test artefact; its path."""
     path = ARTIFACTS / folder / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path

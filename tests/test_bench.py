@@ -15,6 +15,8 @@ def test_bench_gateway_produces_every_figure() -> None:
     assert set(figures) == {
         "grant_p50_ms",
         "grant_p99_ms",
+        "mqtt_grant_p50_ms",
+        "mqtt_grant_p99_ms",
         "taps_per_s",
         "peer_taps_per_s",
         "limit_taps_per_s",

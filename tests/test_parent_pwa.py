@@ -22,7 +22,7 @@ from cloud_api.services.roster_import import import_roster
 from cloud_api.settings import CloudSettings
 from simulators.http_server import ThreadedServer
 from tests.cloud_api.helpers import ADMIN, KEY, batch_body, event, signed
-from tests.cloud_api.test_nedb_roster import CHILD, GOOD, HEADER, MOTHER
+from tests.cloud_api.school import CHILD, GOOD, HEADER, MOTHER
 from tests.cloud_api.test_push import earlier_today
 from tests.conftest import need
 
@@ -89,7 +89,7 @@ def test_a_parent_in_the_browser(cloud: Cloud) -> None:
 
         page.click(f"a[href='/app/children/{cloud.child}']")
         day = page.inner_text("section.card >> nth=0")
-        assert "Пришёл(ла) в школу" in day and "Палау, Нан" in day
+        assert "Вход в школу" in day and "Палау, Нан" in day
         page.check("input[name=allergen][value=milk]")
         page.click("form.bans button")
         page.wait_for_selector("p.ok")
@@ -112,7 +112,12 @@ def test_a_parent_in_the_browser(cloud: Cloud) -> None:
         cdp.send("ServiceWorker.enable")
         page.wait_for_timeout(200)
         assert registrations, "the service worker did not register"
-        notice = {"title": "Mektep Gate", "body": "Әлия: вход в школу в 08:00", "tag": "x:entry", "late": False}
+        notice = {
+            "title": "Mektep Gate",
+            "body": "Әлия: вход в школу, 05.12.2026, 08:00",
+            "tag": "x:entry",
+            "late": False,
+        }
         cdp.send(
             "ServiceWorker.deliverPushMessage",
             {"origin": cloud.url, "registrationId": registrations[0], "data": json.dumps(notice)},
@@ -125,7 +130,7 @@ def test_a_parent_in_the_browser(cloud: Cloud) -> None:
             ".then(ns => { window.shown = ns.map(n => [n.title, n.body]); });"
             " return window.shown && window.shown.length ? window.shown : null; }"
         ).json_value()
-        assert shown == [["Mektep Gate", "Әлия: вход в школу в 08:00"]]
+        assert shown == [["Mektep Gate", "Әлия: вход в школу, 05.12.2026, 08:00"]]
         page.screenshot(path=str(ARTIFACTS / "3-settings.png"), full_page=True)
         browser.close()
     with cloud.app.state.engine.connect() as conn:  # type: ignore[attr-defined]

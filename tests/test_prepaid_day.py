@@ -5,28 +5,22 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime, timedelta
-from datetime import time as clock
+from datetime import datetime
 from pathlib import Path
 from uuid import UUID
 
-from sqlalchemy import select
-
 from cloud_api.db.engine import make_engine
-from cloud_api.db.schema import people
 from cloud_api.roster.nedb import parse_rows
-from cloud_api.services.cards import assign_card
 from cloud_api.services.consent import set_consent
 from cloud_api.services.menus import set_day_menu, set_meal_rules, upsert_dish
 from cloud_api.services.prepaid import EntryKind, accounts_of, record_credit, set_daily_limit
 from cloud_api.services.roster_import import import_roster
 from mektep.processes import CloudProcess, GatewayProcess, free_port, write_site
-from shared.contract import CredentialKind, credential_hash
 from shared.localtime import LOCAL_TZ
-from shared.roster_contract import Dish, MealPeriod, MealRules, SetMeal
+from shared.roster_contract import Dish, MealRules, SetMeal
 from simulators.broker import start_broker
 from simulators.canteen_terminal import CanteenTerminalSim
-from tests.cloud_api.test_nedb_roster import HEADER, MOTHER, iin
+from tests.cloud_api.school import HEADER, MOTHER, give_cards, iin, lunch_around_now, people_by_iin
 from tests.conftest import MOSQUITTO_MISSING, mosquitto_path, need
 
 SCHOOL, GATEWAY = "prepaid-school", "gw-prepaid"
@@ -44,18 +38,13 @@ def prepare(database_url: str, card_key: bytes) -> UUID:
         ["guardian", MOTHER, "Сейіт", "Гүлнар", "", "", "", "", "8 (701) 234-56-78", "", PUPIL],
     ]
     now = datetime.now(LOCAL_TZ)
-    # One meal period around now (and no free periods): every tap in the test is a paid lunch.
-    lunch = MealPeriod(
-        name="lunch",
-        starts=(now - timedelta(hours=1)).time() if now.hour >= 1 else clock(0, 0),
-        ends=(now + timedelta(hours=1)).time() if now.hour < 22 else clock(23, 59, 59),
-    )
+    lunch = lunch_around_now(now)  # and no free periods: every tap in the test is a paid lunch
     plov = Dish(id=uuid.uuid4(), names={"kk": "Палау"}, price_tiyn=PLOV_TIYN)
     with engine.begin() as conn:
         import_roster(conn, SCHOOL, parse_rows(rows), actor="admin@school")
-        who = {row.iin: row.id for row in conn.execute(select(people.c.iin, people.c.id))}
+        who = people_by_iin(conn)
         pupil = who[PUPIL]
-        assign_card(conn, SCHOOL, pupil, CredentialKind.EM4100, credential_hash(card_key, CARD), actor="admin")
+        give_cards(conn, SCHOOL, {pupil: CARD}, card_key)
         set_consent(conn, SCHOOL, pupil, who[MOTHER], True, actor="mother")
         set_daily_limit(conn, SCHOOL, pupil, who[MOTHER], 250000, actor="mother")
         record_credit(conn, SCHOOL, pupil, 150000, EntryKind.TOP_UP, actor="admin@school")

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime, timedelta
-from datetime import time as clock
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -15,7 +14,7 @@ from uuid import UUID
 from sqlalchemy import select
 
 from cloud_api.db.engine import make_engine
-from cloud_api.db.schema import credentials, people
+from cloud_api.db.schema import credentials
 from cloud_api.roster.nedb import parse_rows
 from cloud_api.services.audit import audit_entries
 from cloud_api.services.cards import assign_card, block_card
@@ -25,11 +24,11 @@ from cloud_api.services.roster_import import import_roster
 from mektep.processes import CloudProcess, GatewayProcess, free_port, write_site
 from shared.contract import CredentialKind, credential_hash
 from shared.localtime import LOCAL_TZ
-from shared.roster_contract import Dish, MealPeriod, MealRules, SetMeal
+from shared.roster_contract import Dish, MealRules, SetMeal
 from simulators.broker import start_broker
 from simulators.canteen_terminal import CanteenTerminalSim
 from simulators.serial_reader import SerialReaderSim
-from tests.cloud_api.test_nedb_roster import CHILD, GOOD, HEADER, MOTHER, TEACHER, TEEN, iin
+from tests.cloud_api.school import CHILD, GOOD, HEADER, MOTHER, TEACHER, TEEN, iin, lunch_around_now, people_by_iin
 from tests.conftest import MOSQUITTO_MISSING, mosquitto_path, need
 
 SCHOOL, GATEWAY = "day-school", "gw-day"
@@ -55,13 +54,9 @@ def prepare_school(database_url: str, card_key: bytes) -> dict[str, UUID]:
         report = import_roster(conn, SCHOOL, parse_rows(rows), actor="admin@school")
     assert len(report.problems) == 2, report.problems  # both bad rows named, the rest imported
     with engine.connect() as conn:
-        who = {row.iin: row.id for row in conn.execute(select(people.c.iin, people.c.id))}
+        who = people_by_iin(conn)
     now = datetime.now(LOCAL_TZ)
-    lunch = MealPeriod(
-        name="lunch",
-        starts=max(clock(0, 0), (now - timedelta(hours=1)).time()) if now.hour >= 1 else clock(0, 0),
-        ends=(now + timedelta(hours=1)).time() if now.hour < 22 else clock(23, 59, 59),
-    )
+    lunch = lunch_around_now(now)
     bread = Dish(id=uuid.uuid4(), names={"ru": "Хлеб", "kk": "Нан"}, price_tiyn=5000, allergens=["gluten"])
     soup = Dish(id=uuid.uuid4(), names={"ru": "Суп", "kk": "Сорпа"}, price_tiyn=45000)
     with engine.begin() as conn:

@@ -1,38 +1,42 @@
 """Typed dependencies: a route's signature says what it needs.
 
-EngineDep     the app's SQLAlchemy engine (made by the lifespan)
-SettingsDep   the app's ``CloudSettings``
-GatewayAuth   the raw body, size-limited, whose HMAC signature checked out (a ``SignedBody``)
-AdminAuth     a valid ``Authorization: Bearer <admin token>``
-CurrentAccount  a ``Principal``: the signed-in account of ``Authorization: Bearer <session token>``
-              with its roles in force, or the system for the admin token
-SchoolAdmin   a ``CurrentAccount`` that is school_admin of the path's ``{school_id}`` (or the system)
-SchoolStaff   a ``CurrentAccount`` that is school_admin or canteen_staff of ``{school_id}`` (or the system)
-SchoolMember  a ``CurrentAccount`` with any role in ``{school_id}``: staff, a guardian, a student
-CurrentGuardian  a ``Guardian``: the signed-in guardian's school and people row (403 for anyone else)
-AcceptLanguage   the raw ``Accept-Language`` header, for translated error messages
+    EngineDep       the app's SQLAlchemy engine (made by the lifespan)
+    SettingsDep     the app's ``CloudSettings``
+    LanguageDep     the language the caller reads (``Accept-Language``), for what a route translates
+    GatewayAuth     the raw body, size-limited, whose HMAC signature checked out (a ``SignedBody``)
+    AdminAuth       a valid ``Authorization: Bearer <admin token>``
+    CurrentAccount  a ``Principal``: the signed-in account of the bearer token or the session cookie,
+                    with its roles in force, or the system for the admin token
+    SchoolAdmin     a ``CurrentAccount`` that is school_admin of the path's ``{school_id}`` (or the system)
+    SchoolStaff     a ``CurrentAccount`` that is school_admin or canteen_staff of ``{school_id}`` (or the system)
+    SchoolMember    a ``CurrentAccount`` with any role in ``{school_id}``: staff, a guardian, a student
+    CurrentGuardian a ``Guardian``: the signed-in guardian's school and people row (403 for anyone else)
+
+Each refuses with a :class:`~cloud_api.core.errors.DomainError`; :mod:`cloud_api.api.errors` answers it.
 """
 
 from __future__ import annotations
 
 import hmac
 import time
+from collections.abc import Callable
 from typing import Annotated, NamedTuple
 from uuid import UUID
 
-from fastapi import Cookie, Depends, Header, HTTPException, Path, Request
+from fastapi import Depends, Header, Path, Request
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from cloud_api.api.errors import coded_error, http_refusal
-from cloud_api.services.accounts import AccountError, Principal, Role, session_principal
+from cloud_api.core.errors import DomainError
+from cloud_api.services.accounts import Principal, Role, session_principal
 from cloud_api.services.signatures import Refusal, Refused, SignedBody, check_signature
 from cloud_api.settings import CloudSettings
 from shared.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP
+from shared.languages import Language, language_of
 
 __all__ = [
     "SESSION_COOKIE",
-    "AcceptLanguage",
     "AdminAuth",
     "BearerToken",
     "CurrentAccount",
@@ -40,6 +44,7 @@ __all__ = [
     "EngineDep",
     "GatewayAuth",
     "Guardian",
+    "LanguageDep",
     "SchoolAdmin",
     "SchoolMember",
     "SchoolPath",
@@ -50,6 +55,8 @@ __all__ = [
     "require_school_role",
 ]
 
+SESSION_COOKIE = "mektep_session"
+
 
 def _engine(request: Request) -> Engine:
     return request.app.state.engine  # type: ignore[no-any-return]
@@ -59,25 +66,29 @@ def _settings(request: Request) -> CloudSettings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
+def _language(request: Request) -> Language:
+    return language_of(request.headers.get("accept-language"))
+
+
 EngineDep = Annotated[Engine, Depends(_engine)]
 SettingsDep = Annotated[CloudSettings, Depends(_settings)]
-AcceptLanguage = Annotated[str | None, Header(include_in_schema=False)]
+LanguageDep = Annotated[Language, Depends(_language)]
 
 
-async def read_limited(request: Request, limit: int) -> bytes:
-    """The request body, or ``Refused(too_large)`` as soon as it is known to exceed ``limit`` bytes.
+async def read_limited(request: Request, limit: int, too_large: Callable[[], DomainError]) -> bytes:
+    """The request body, or ``too_large()`` raised as soon as it is known to exceed ``limit`` bytes.
 
     A declared Content-Length over the limit is refused before reading a byte; a chunked (or
     lying) body is counted as it arrives, so at most ``limit`` bytes plus one chunk are held.
     """
     declared = request.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > limit:
-        raise Refused(Refusal.TOO_LARGE, f"a batch may be at most {limit} bytes")
+        raise too_large()
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            raise Refused(Refusal.TOO_LARGE, f"a batch may be at most {limit} bytes")
+            raise too_large()
     return bytes(body)
 
 
@@ -85,7 +96,7 @@ async def _gateway_auth(
     request: Request,
     engine: EngineDep,
     settings: SettingsDep,
-    # Optional here so that a missing header is our 401 ``missing_signature``, not FastAPI's 422.
+    # Optional here so that a missing header is our 401 ``missing_signature``, not a 422.
     gateway_id: Annotated[str | None, Header(alias=HEADER_GATEWAY, description="The signing gateway's id.")] = None,
     timestamp: Annotated[
         str | None, Header(alias=HEADER_TIMESTAMP, description="Unix seconds, signed; within the allowed skew.")
@@ -95,14 +106,14 @@ async def _gateway_auth(
         Header(alias=HEADER_SIGNATURE, description="Hex HMAC-SHA256 of `METHOD\\nPATH\\nTIMESTAMP\\nSHA256HEX(body)`"),
     ] = None,
 ) -> SignedBody:
-    try:
-        body = await read_limited(request, settings.max_batch_bytes)
-        # The lookups are blocking database calls: off the event loop.
-        return await run_in_threadpool(
-            _check, engine, gateway_id, timestamp, signature, body, request.method, _signed_path(request), settings
-        )
-    except Refused as refused:
-        raise http_refusal(refused) from None
+    limit = settings.max_batch_bytes
+    body = await read_limited(
+        request, limit, lambda: Refused(Refusal.TOO_LARGE, f"a batch may be at most {limit} bytes")
+    )
+    # The lookups are blocking database calls: off the event loop.
+    return await run_in_threadpool(
+        _check, engine, gateway_id, timestamp, signature, body, request.method, _signed_path(request), settings
+    )
 
 
 def _signed_path(request: Request) -> str:
@@ -142,32 +153,44 @@ def _check(
 
 GatewayAuth = Annotated[SignedBody, Depends(_gateway_auth)]
 
+# The two ways to show a session, declared as OpenAPI security schemes (``/docs`` gets its
+# Authorize button). Neither refuses by itself: a missing token is our coded 401.
+_BEARER = HTTPBearer(
+    scheme_name="bearer",
+    description="A session token from `POST /v1/auth/sign-in`, or the deployment's admin token.",
+    auto_error=False,
+)
+_SESSION = APIKeyCookie(
+    name=SESSION_COOKIE,
+    scheme_name="session",
+    description="The pages' session cookie (HttpOnly, SameSite=Lax): the same token as the bearer.",
+    auto_error=False,
+)
 
-def _admin(settings: SettingsDep, authorization: Annotated[str | None, Header()] = None) -> None:
+
+def _admin(
+    settings: SettingsDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
+) -> None:
     token = settings.admin_token.get_secret_value()
-    scheme, _, given = (authorization or "").partition(" ")
+    given = credentials.credentials.strip() if credentials is not None else ""
     # An empty configured token means "no admin API" (development without a token), not "anyone".
-    if not token or scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-        raise HTTPException(401, "admin token required", headers={"WWW-Authenticate": "Bearer"})
+    if not token or not hmac.compare_digest(given.encode(), token.encode()):
+        raise DomainError("admin_token_required")
 
 
 AdminAuth = Annotated[None, Depends(_admin)]
 
 
-SESSION_COOKIE = "mektep_session"
-
-
 def _bearer(
-    authorization: Annotated[str | None, Header()] = None,
-    cookie: Annotated[str | None, Cookie(alias=SESSION_COOKIE, include_in_schema=False)] = None,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
+    cookie: Annotated[str | None, Depends(_SESSION)],
 ) -> str:
     # The parent app's pages carry the same session token in an HttpOnly, SameSite=Lax cookie: a
     # cross-site request never carries it, so the JSON API may take it as well as the header.
-    scheme, _, given = (authorization or "").partition(" ")
-    token = given.strip() if scheme.lower() == "bearer" else ""
+    token = credentials.credentials.strip() if credentials is not None else ""
     token = token or (cookie or "").strip()
     if not token:
-        raise HTTPException(401, "sign-in required", headers={"WWW-Authenticate": "Bearer"})
+        raise DomainError("sign_in_required")
     return token
 
 
@@ -186,47 +209,39 @@ async def _current_account(engine: EngineDep, settings: SettingsDep, token: Bear
         return Principal(None, frozenset())
     principal = await run_in_threadpool(_session, engine, token)
     if principal is None:
-        raise HTTPException(401, "sign-in required", headers={"WWW-Authenticate": "Bearer"})
+        raise DomainError("sign_in_required")
     return principal
 
 
 CurrentAccount = Annotated[Principal, Depends(_current_account)]
 
 
-def require_school_role(principal: Principal, school_id: str, *roles: Role, accept_language: str | None = None) -> None:
-    """HTTP 403 ``not_allowed`` unless ``principal`` holds one of ``roles`` in ``school_id`` (the system holds all)."""
+def require_school_role(principal: Principal, school_id: str, *roles: Role) -> None:
+    """``not_allowed`` (403) unless ``principal`` holds one of ``roles`` in ``school_id`` (the system holds all)."""
     if not any(principal.has(role, school_id) for role in roles):
-        raise coded_error(403, "not_allowed", accept_language)
+        raise DomainError("not_allowed")
 
 
-SchoolPath = Annotated[str, Path(max_length=64, examples=["demo-school"])]
+SchoolPath = Annotated[str, Path(min_length=1, max_length=64, examples=["demo-school"])]
 
 
-def _school_admin(
-    principal: CurrentAccount, school_id: SchoolPath, accept_language: AcceptLanguage = None
-) -> Principal:
-    require_school_role(principal, school_id, Role.SCHOOL_ADMIN, accept_language=accept_language)
+def _school_admin(principal: CurrentAccount, school_id: SchoolPath) -> Principal:
+    require_school_role(principal, school_id, Role.SCHOOL_ADMIN)
     return principal
 
 
-def _school_staff(
-    principal: CurrentAccount, school_id: SchoolPath, accept_language: AcceptLanguage = None
-) -> Principal:
-    require_school_role(principal, school_id, Role.SCHOOL_ADMIN, Role.CANTEEN_STAFF, accept_language=accept_language)
+def _school_staff(principal: CurrentAccount, school_id: SchoolPath) -> Principal:
+    require_school_role(principal, school_id, Role.SCHOOL_ADMIN, Role.CANTEEN_STAFF)
+    return principal
+
+
+def _school_member(principal: CurrentAccount, school_id: SchoolPath) -> Principal:
+    require_school_role(principal, school_id, *Role)
     return principal
 
 
 SchoolAdmin = Annotated[Principal, Depends(_school_admin)]
 SchoolStaff = Annotated[Principal, Depends(_school_staff)]
-
-
-def _school_member(
-    principal: CurrentAccount, school_id: SchoolPath, accept_language: AcceptLanguage = None
-) -> Principal:
-    require_school_role(principal, school_id, *Role, accept_language=accept_language)
-    return principal
-
-
 SchoolMember = Annotated[Principal, Depends(_school_member)]
 
 
@@ -238,8 +253,8 @@ class Guardian(NamedTuple):
     principal: Principal
 
 
-def guardian_of(principal: Principal, accept_language: str | None) -> Guardian:
-    """The guardian ``principal`` is; HTTP 403 ``not_a_guardian`` for anybody else (the system too)."""
+def guardian_of(principal: Principal) -> Guardian:
+    """The guardian ``principal`` is; ``not_a_guardian`` (403) for anybody else (the system too)."""
     account = principal.account
     if (
         account is None
@@ -247,12 +262,12 @@ def guardian_of(principal: Principal, accept_language: str | None) -> Guardian:
         or account.school_id is None
         or not principal.has(Role.GUARDIAN, account.school_id)
     ):
-        raise coded_error(403, AccountError("not_a_guardian").code, accept_language)
+        raise DomainError("not_a_guardian")
     return Guardian(account.school_id, account.person_id, principal)
 
 
-def _current_guardian(principal: CurrentAccount, accept_language: AcceptLanguage = None) -> Guardian:
-    return guardian_of(principal, accept_language)
+def _current_guardian(principal: CurrentAccount) -> Guardian:
+    return guardian_of(principal)
 
 
 CurrentGuardian = Annotated[Guardian, Depends(_current_guardian)]

@@ -1,49 +1,238 @@
-"""How a refusal becomes an HTTP answer, counted in ``mektep_ingest_refused_total{reason}``."""
+"""How every refusal becomes an HTTP answer: one table of statuses, one handler, one body.
+
+Every error the API answers has the body :class:`~cloud_api.api.schemas.errors.ErrorResponse`,
+``{"detail": {"code", "message", "errors"?}}``: ``code`` is stable, ``message`` is in the first
+language of ``Accept-Language`` that we speak (else Kazakh), ``errors`` name the fields at fault.
+The status of a :class:`~cloud_api.core.errors.DomainError` is its code's in :data:`STATUS` (a test
+checks that every code raised anywhere is in it); a request the framework refuses (a wrong type, an
+unreadable body, an unknown path or method) gets the same body. Pages (``/app/``, ``/admin/``)
+answer the same statuses with a page instead (the ``page_answer`` of :func:`install_error_handlers`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from fastapi import HTTPException
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
+from cloud_api.api.schemas.errors import ErrorDetail, ErrorResponse, FieldError
+from cloud_api.core.errors import DomainError
 from cloud_api.core.metrics import INGEST_REFUSED
-from cloud_api.models import ErrorDetail, ErrorResponse, FieldError
+from cloud_api.roster.nedb import FILE_CODES
 from cloud_api.services.signatures import Refusal, Refused
-from shared.i18n import translator
+from shared.i18n import catalog_messages, translator
+from shared.languages import language_of
 
-__all__ = ["STATUS", "coded_error", "error_responses", "http_refusal", "language_of"]
+__all__ = [
+    "PAGE_PREFIXES",
+    "STATUS",
+    "PageAnswer",
+    "error_body",
+    "ingest_error_responses",
+    "install_error_handlers",
+    "refusals",
+    "status_of",
+]
 
-# A batch naming another gateway than its signer is an authentication failure (401), not a
-# malformed batch (422): the gateway's forwarder halves a batch on 422 until it dead-letters
-# single events, whereas on 401 it keeps every event and retries until an operator fixes it.
-STATUS: dict[Refusal, int] = {
-    Refusal.MISSING_SIGNATURE: 401,
-    Refusal.UNKNOWN_GATEWAY: 401,
-    Refusal.BAD_SIGNATURE: 401,
-    Refusal.STALE_TIMESTAMP: 401,
-    Refusal.REPLAYED: 401,
-    Refusal.GATEWAY_MISMATCH: 401,
-    Refusal.TOO_LARGE: 413,
-    Refusal.INVALID_BATCH: 422,
+# Every code a refusal may carry, by status. A code raised but missing here would answer 422.
+_BY_STATUS: dict[int, tuple[str, ...]] = {
+    400: ("unreadable_body",),
+    401: (
+        "sign_in_required",
+        "admin_token_required",
+        "sign_in_failed",
+        # A gateway's request: refused before parsing, nothing stored. A batch naming another
+        # gateway than its signer is an authentication failure too, not a malformed batch: the
+        # forwarder halves a batch on 422 until it sets single events aside, whereas on 401 it
+        # keeps every event and retries until an operator fixes it.
+        *(r.value for r in Refusal if r not in (Refusal.TOO_LARGE, Refusal.INVALID_BATCH)),
+    ),
+    403: ("not_allowed", "not_a_guardian", "wrong_password", "cross_site_form"),
+    404: ("not_found", "unknown_account", "unknown_person", "unknown_card", "unknown_dish", "no_meal_rules"),
+    405: ("method_not_allowed",),
+    409: (
+        "login_taken",
+        "card_already_assigned",
+        "card_not_active",
+        "not_a_card_holder",
+        "roster_busy",
+        "no_meal_to_rate",
+    ),
+    413: (Refusal.TOO_LARGE.value, "photo_too_large", "file_too_large"),
+    415: ("photo_type", "multipart_required", "unsupported_file_type"),
+    422: (
+        "invalid_request",
+        Refusal.INVALID_BATCH.value,
+        "bad_login",
+        "password_too_short",
+        "bad_scope",
+        "bad_amount",
+        "bad_pin",
+        "bad_rating",
+        "bad_month",
+        "starts_like_a_formula",
+        "unknown_period",
+        "after_seq_needs_gateway",
+        "bad_upload",
+        "file_required",
+        *FILE_CODES,
+    ),
+    429: ("login_locked",),
+    503: ("credential_key_not_set", "push_not_ready"),
 }
+STATUS: Mapping[str, int] = {code: status for status, codes in _BY_STATUS.items() for code in codes}
+PAGE_PREFIXES = ("/app/", "/admin/")  # server-rendered pages: they answer a page, never JSON
+
+# A page's own answer to a refusal: (request, status, code, message) → a response.
+PageAnswer = Callable[[Request, int, str, str], Response]
 
 
-def http_refusal(refused: Refused) -> HTTPException:
-    """The HTTP error for ``refused`` (and one more on its counter)."""
-    INGEST_REFUSED.labels(refused.code.value).inc()
-    errors = [FieldError(field=f, message=m) for f, m in refused.errors] if refused.errors else None
-    detail = ErrorDetail(code=refused.code.value, message=refused.message, errors=errors)
-    headers = {"WWW-Authenticate": "HMAC-SHA256"} if STATUS[refused.code] == 401 else None
-    return HTTPException(STATUS[refused.code], detail.model_dump(exclude_none=True), headers=headers)
+def status_of(code: str) -> int:
+    """The HTTP status of a refusal's code (422 for a code the table does not know)."""
+    return STATUS.get(code, 422)
 
 
-def _example(code: Refusal, message: str, errors: list[FieldError] | None = None) -> dict[str, Any]:
-    detail = ErrorDetail(code=code.value, message=message, errors=errors)
-    return {"summary": code.value, "value": {"detail": detail.model_dump(exclude_none=True)}}
+def _message(code: str, language: str, detail: str | None, values: Mapping[str, object]) -> str:
+    _ = translator(language)
+    if code in catalog_messages(_.language):
+        return _(code, **values) if values else _(code)
+    return detail or code
 
 
-def error_responses() -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` for the ingest's refusals, one example per refusal code."""
+def error_body(
+    code: str, language: str, *, detail: str | None = None, errors: Sequence[tuple[str, str]] = (), **values: object
+) -> dict[str, Any]:
+    """The JSON body of a refusal: its code, its message in ``language``, the fields at fault."""
+    _ = translator(language)
+    fields = [FieldError(field=field, message=_(message)) for field, message in errors] or None
+    detail_out = ErrorDetail(code=code, message=_message(code, language, detail, values), errors=fields)
+    return {"detail": detail_out.model_dump(exclude_none=True)}
+
+
+def _answer(
+    request: Request,
+    status: int,
+    code: str,
+    *,
+    detail: str | None = None,
+    errors: Sequence[tuple[str, str]] = (),
+    values: Mapping[str, object] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    language = language_of(request.headers.get("accept-language"))
+    page_answer: PageAnswer | None = getattr(request.app.state, "page_answer", None)
+    if page_answer is not None and request.url.path.startswith(PAGE_PREFIXES):
+        return page_answer(request, status, code, _message(code, language, detail, values or {}))
+    body = error_body(code, language, detail=detail, errors=errors, **(values or {}))
+    return JSONResponse(body, status_code=status, headers=dict(headers or {}))
+
+
+def _challenge(status: int, error: DomainError) -> dict[str, str]:
+    if status != 401:
+        return {}
+    return {"WWW-Authenticate": "HMAC-SHA256" if isinstance(error, Refused) else "Bearer"}
+
+
+async def _domain_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, DomainError)
+    if isinstance(error, Refused):
+        INGEST_REFUSED.labels(error.code).inc()
+    status = status_of(error.code)
+    return _answer(
+        request,
+        status,
+        error.code,
+        detail=error.detail,
+        errors=error.errors,
+        values=error.values,
+        headers=_challenge(status, error),
+    )
+
+
+def _field(location: Sequence[Any]) -> str:
+    return ".".join(str(part) for part in location) or "body"
+
+
+async def _invalid_request(request: Request, error: Exception) -> Response:
+    # A field checked against one of our own rules fails with that rule's code as its type
+    # (``starts_like_a_formula``): its message is the code's, translated, and when it is the only
+    # rule broken it is the answer's code too. Other fields say what the validator said.
+    found = error.errors()[:20]
+    known = set(catalog_messages("en"))
+    codes = {str(e.get("type")) for e in found}
+    problems = [
+        (_field(e.get("loc", ())), str(e["type"]) if e.get("type") in known else str(e.get("msg", ""))) for e in found
+    ]
+    code = codes.pop() if len(codes) == 1 and codes <= known and status_of(next(iter(codes))) == 422 else None
+    return _answer(request, 422, code or "invalid_request", errors=problems)
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    # What the framework refuses before a route runs: no such path, a method the path does not
+    # take, or a body it cannot read at all (not UTF-8, not the declared form).
+    assert isinstance(error, StarletteHTTPException)
+    status = error.status_code
+    if status == 405:
+        allowed = _allowed_methods(request)
+        return _answer(request, 405, "method_not_allowed", headers={"Allow": ", ".join(allowed)})
+    code = {400: "unreadable_body", 404: "not_found"}.get(status)
+    if code is None:
+        return _answer(request, status, "invalid_request", detail=str(error.detail))
+    return _answer(request, status, code, headers=error.headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route takes at this path: Starlette's own 405 names only the first route's."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHOD_ORDER
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
+
+
+_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def install_error_handlers(app: FastAPI, page_answer: PageAnswer | None = None) -> None:
+    """Answer every refusal of ``app`` through the table above; pages through ``page_answer``."""
+    app.state.page_answer = page_answer
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+
+
+# -- OpenAPI ---------------------------------------------------------------------------------------
+
+
+def refusals(*codes: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for a route that may refuse with ``codes``: each status once, naming its codes.
+
+    The statuses every route shares (400, 401, 403, 404, 422) are added to the document by
+    :func:`cloud_api.api.openapi.complete_errors`; a route names its own (409 ``login_taken``…).
+    """
+    by_status: dict[int, list[str]] = {}
+    for code in codes:
+        by_status.setdefault(status_of(code), []).append(code)
+    return {
+        status: {"model": ErrorResponse, "description": ", ".join(f"`{code}`" for code in sorted(found))}
+        for status, found in sorted(by_status.items())
+    }
+
+
+def _example(code: str, message: str, errors: list[FieldError] | None = None) -> dict[str, Any]:
+    detail = ErrorDetail(code=code, message=message, errors=errors)
+    return {"summary": code, "value": {"detail": detail.model_dump(exclude_none=True)}}
+
+
+def ingest_error_responses(*, with_body: bool = True) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for a gateway's signed request, one example per refusal code (and, for a
+    request that sends a body, the body's own refusal: too large, not a valid batch)."""
     by_status: dict[int, dict[str, Any]] = {}
     examples = {
         Refusal.MISSING_SIGNATURE: "X-Mektep-Gateway, X-Mektep-Timestamp and X-Mektep-Signature needed",
@@ -55,9 +244,14 @@ def error_responses() -> dict[int | str, dict[str, Any]]:
         Refusal.TOO_LARGE: "a batch may be at most 4194304 bytes",
     }
     for code, message in examples.items():
-        by_status.setdefault(STATUS[code], {})[code.value] = _example(code, message)
-    field = FieldError(field="events.3.occurred_at", message="Input should have timezone info")
-    by_status[422] = {"invalid_batch": _example(Refusal.INVALID_BATCH, f"{field.field}: {field.message}", [field])}
+        by_status.setdefault(status_of(code.value), {})[code.value] = _example(code.value, message)
+    if with_body:
+        field = FieldError(field="events.3.occurred_at", message="Input should have timezone info")
+        by_status[422] = {
+            "invalid_batch": _example(Refusal.INVALID_BATCH.value, f"{field.field}: {field.message}", [field])
+        }
+    else:
+        del by_status[status_of(Refusal.TOO_LARGE.value)]
     descriptions = {
         401: "Refused before parsing, nothing stored: missing, unknown, wrong, stale or replayed signature, "
         "or a batch naming another gateway than its signer",
@@ -72,26 +266,3 @@ def error_responses() -> dict[int | str, dict[str, Any]]:
         }
         for status, examples_of_status in sorted(by_status.items())
     }
-
-
-def language_of(accept_language: str | None) -> str:
-    """The first language of an ``Accept-Language`` header, as two letters (``translator`` picks ours)."""
-    return (accept_language or "").split(",")[0].split(";")[0].strip()[:2].lower()
-
-
-def coded_error(
-    status: int,
-    code: str,
-    accept_language: str | None = None,
-    *,
-    errors: list[FieldError] | None = None,
-    headers: dict[str, str] | None = None,
-) -> HTTPException:
-    """An HTTP error whose detail is ``{code, message}``, the message in the caller's language.
-
-    ``code`` is one of the translated codes (an ``AccountError`` or ``RosterError`` code); the
-    message is in the first language of ``Accept-Language`` that we speak, else Kazakh.
-    ``errors`` name the fields at fault, when there are several.
-    """
-    detail = ErrorDetail(code=code, message=translator(language_of(accept_language))(code), errors=errors)
-    return HTTPException(status, detail.model_dump(exclude_none=True), headers=headers)

@@ -16,46 +16,34 @@ from starlette.formparsers import MultiPartException
 from starlette.types import Message
 
 from cloud_api.api.deps import read_limited
-from cloud_api.services.signatures import Refused
+from cloud_api.core.errors import DomainError
 
-__all__ = ["ENVELOPE_BYTES", "UploadRefused", "multipart_body", "read_upload"]
+__all__ = ["ENVELOPE_BYTES", "multipart_body", "read_upload"]
 
 # Room for the multipart envelope (boundaries, part headers) around a file of the limit's size.
 ENVELOPE_BYTES = 64 * 1024
 
 
-class UploadRefused(Exception):
-    """An upload refused as a whole: the HTTP ``status`` and a stable, translated ``code``."""
-
-    def __init__(self, status: int, code: str) -> None:
-        super().__init__(code)
-        self.status = status
-        self.code = code
-
-
 async def read_upload(request: Request, field: str, limit: int) -> tuple[str, bytes]:
     """The name and bytes of the one file in ``field``, at most ``limit`` bytes.
 
-    Refusals: 415 ``multipart_required`` (not a form upload), 413 ``file_too_large``,
-    422 ``bad_upload`` (a malformed form) and 422 ``file_required`` (no file in ``field``).
+    Refusals: ``multipart_required`` (not a form upload), ``file_too_large``, ``bad_upload`` (a
+    malformed form) and ``file_required`` (no file in ``field``).
     """
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-        raise UploadRefused(415, "multipart_required")
-    try:
-        body = await read_limited(request, limit + ENVELOPE_BYTES)
-    except Refused:
-        raise UploadRefused(413, "file_too_large") from None
+        raise DomainError("multipart_required")
+    body = await read_limited(request, limit + ENVELOPE_BYTES, lambda: DomainError("file_too_large"))
     try:
         form = await _replayed(request, body).form(max_files=1, max_fields=16, max_part_size=ENVELOPE_BYTES)
     except (MultiPartException, StarletteHTTPException):
-        raise UploadRefused(422, "bad_upload") from None
+        raise DomainError("bad_upload") from None
     upload = form.get(field)
     if not isinstance(upload, UploadFile):
-        raise UploadRefused(422, "file_required")
+        raise DomainError("file_required")
     data = await upload.read()
     await form.close()
     if len(data) > limit:
-        raise UploadRefused(413, "file_too_large")
+        raise DomainError("file_too_large")
     return upload.filename or "", data
 
 

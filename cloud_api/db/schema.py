@@ -69,6 +69,38 @@ __all__ = [
 
 metadata = MetaData()
 
+
+def _history(name: str, *columns: Column) -> Table:  # type: ignore[type-arg]
+    """An append-only history table: a change is a new row and the newest row is in force.
+
+    So every price, menu, rule, ban, photo and PIN a school ever had stays readable: a change never
+    silently overwrites history. Each change takes the school's next roster version (``version``).
+    """
+    return Table(
+        name,
+        metadata,
+        Column("id", BigIntegerId, primary_key=True, autoincrement=True),
+        Column("school_id", String(64), nullable=False),
+        *columns,
+        Column("version", BigInteger, nullable=False),
+        Column("at", UTCDateTime(), nullable=False),
+        Column("actor", String(128), nullable=False),
+        Index(f"{name}_school_version", "school_id", "version"),
+    )
+
+
+# -- the deployment: schools, gateways, keys -------------------------------------------------------
+
+# The schools of the deployment and their region: what a region's and the ministry's reports add up.
+schools = Table(
+    "schools",
+    metadata,
+    Column("school_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("region_id", String(64), nullable=False),
+    Index("schools_region", "region_id"),
+)
+
 gateways = Table(
     "gateways",
     metadata,
@@ -79,6 +111,18 @@ gateways = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Index("gateways_school", "school_id"),  # a school's gateways, asked hourly of every school
 )
+
+# Keys of the deployment, made once by ``mektep cloud init``: the VAPID key that signs Web Push.
+deployment_keys = Table(
+    "deployment_keys",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("private_pem", Text, nullable=False),
+    Column("public", String(200), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# -- what gateways send: events, and every packet kept ---------------------------------------------
 
 events = Table(
     "events",
@@ -132,7 +176,7 @@ packets = Table(
     Index("packets_gateway_received_at", "gateway_id", "received_at"),
 )
 
-# -- the roster -------------------------------------------------------------------------
+# -- the roster ------------------------------------------------------------------------------------
 
 roster_versions = Table(
     "roster_versions",
@@ -206,92 +250,6 @@ consents = Table(
     Index("consents_school_child", "school_id", "child_id", "id"),
 )
 
-audit_log = Table(
-    "audit_log",
-    metadata,
-    # §5: every create, change and delete of personal data, who did it, when, before and after.
-    Column("id", BigIntegerId, primary_key=True, autoincrement=True),
-    Column("school_id", String(64), nullable=False),
-    Column("at", UTCDateTime(), nullable=False),
-    Column("actor", String(128), nullable=False),
-    Column("action", String(16), nullable=False),
-    Column("entity", String(32), nullable=False),
-    Column("entity_id", String(128), nullable=False),
-    Column("before", JSON(none_as_null=True)),
-    Column("after", JSON(none_as_null=True)),
-    Index("audit_log_school_at", "school_id", "at"),
-    Index("audit_log_entity", "entity", "entity_id"),
-)
-
-# -- the canteen ------------------------------------------------------------------------
-# Append-only: a change is a new row and the newest row is in force, so every price, menu, rule and
-# ban a school ever had stays readable: a change never silently overwrites history.
-
-
-def _history(name: str, *columns: Column) -> Table:  # type: ignore[type-arg]
-    return Table(
-        name,
-        metadata,
-        Column("id", BigIntegerId, primary_key=True, autoincrement=True),
-        Column("school_id", String(64), nullable=False),
-        *columns,
-        Column("version", BigInteger, nullable=False),
-        Column("at", UTCDateTime(), nullable=False),
-        Column("actor", String(128), nullable=False),
-        Index(f"{name}_school_version", "school_id", "version"),
-    )
-
-
-meal_rules = _history("meal_rules", Column("rules", JSON, nullable=False))
-dish_versions = _history(
-    "dish_versions",
-    Column("dish_id", Uuid(), nullable=False),
-    Column("names", JSON, nullable=False),
-    Column("price_tiyn", BigInteger, nullable=False),
-    Column("allergens", JSON, nullable=False),
-    Column("photo_url", String(500)),
-    Index("dish_versions_dish", "school_id", "dish_id", "id"),
-)
-set_meals = _history(
-    "set_meals",
-    Column("day", Date, nullable=False),
-    Column("period", String(64), nullable=False),
-    Column("dish_ids", JSON, nullable=False),
-    Column("price_tiyn", BigInteger, nullable=False),
-    Index("set_meals_day", "school_id", "day", "period", "id"),
-)
-allergen_bans = _history(
-    "allergen_bans",
-    Column("child_id", Uuid(), nullable=False),
-    Column("allergens", JSON, nullable=False),
-    Index("allergen_bans_child", "school_id", "child_id", "id"),
-)
-daily_limits = _history(
-    "daily_limits",
-    Column("child_id", Uuid(), nullable=False),
-    Column("limit_tiyn", BigInteger),  # NULL: no limit
-    Index("daily_limits_child", "school_id", "child_id", "id"),
-)
-# The prepaid ledger: credits (an admin's top-up, a correction) take a roster version so that the
-# gateway learns them; a charge is written at ingest from a paid meal's event, once per event, and
-# takes none: the gateway counts its own charges (see gateway/rules.py).
-balance_entries = Table(
-    "balance_entries",
-    metadata,
-    Column("id", BigIntegerId, primary_key=True, autoincrement=True),
-    Column("school_id", String(64), nullable=False),
-    Column("person_id", Uuid(), nullable=False),
-    Column("kind", String(16), nullable=False),  # top_up | correction | meal
-    Column("amount_tiyn", BigInteger, nullable=False),  # + credit, - charge
-    Column("event_id", Uuid()),
-    Column("note", String(200)),
-    Column("version", BigInteger),
-    Column("at", UTCDateTime(), nullable=False),
-    Column("actor", String(128), nullable=False),
-    UniqueConstraint("school_id", "event_id", name="balance_entries_event"),
-    Index("balance_entries_person", "school_id", "person_id", "id"),
-    Index("balance_entries_school_version", "school_id", "version"),
-)
 # Photos by the SHA-256 of their bytes: kept in the database so that any API process behind the
 # load balancer can serve them, and addressed by content so that a URL never changes meaning. A
 # dish's photo is public (the menu); a person's is personal data, served to their school only.
@@ -313,30 +271,7 @@ person_photos = _history(
     Index("person_photos_person", "school_id", "person_id", "id"),
 )
 
-# A canteen staff member's PIN for the canteen screen's manual entry, as its PBKDF2 hash only.
-canteen_pins = _history(
-    "canteen_pins",
-    Column("person_id", Uuid(), nullable=False),
-    Column("pin_hash", String(256)),  # NULL: the PIN was withdrawn
-    Index("canteen_pins_person", "school_id", "person_id", "id"),
-)
-
-# The free and discounted meals as the state pays for them: one per child, local day and period
-# , whatever the gateways sent. The first event to claim a meal owns it; a second is
-# still stored as what happened, and counted as a conflict, but never paid twice.
-free_meals = Table(
-    "free_meals",
-    metadata,
-    Column("school_id", String(64), primary_key=True),
-    Column("person_id", Uuid(), primary_key=True),
-    Column("local_date", Date, primary_key=True),
-    Column("period", String(64), primary_key=True),
-    Column("event_id", Uuid(), nullable=False),
-    Column("category", String(16), nullable=False),
-    Column("price_tiyn", BigInteger, nullable=False),  # what the family paid of it
-)
-
-# -- accounts and roles (Order No. 456 §5) ---------------------------------------------------------
+# -- accounts, roles and the audit journal (Order No. 456 §5) --------------------------------------
 
 accounts = Table(
     "accounts",
@@ -397,17 +332,117 @@ sessions = Table(
     Index("sessions_account", "account_id"),
 )
 
-# -- parents' notifications ---------------------------------------------------------------
-
-# Keys of the deployment, made once by ``mektep cloud init``: the VAPID key that signs Web Push.
-deployment_keys = Table(
-    "deployment_keys",
+audit_log = Table(
+    "audit_log",
     metadata,
-    Column("name", String(32), primary_key=True),
-    Column("private_pem", Text, nullable=False),
-    Column("public", String(200), nullable=False),
-    Column("created_at", UTCDateTime(), nullable=False),
+    # §5: every create, change and delete of personal data, who did it, when, before and after.
+    Column("id", BigIntegerId, primary_key=True, autoincrement=True),
+    Column("school_id", String(64), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("entity", String(32), nullable=False),
+    Column("entity_id", String(128), nullable=False),
+    Column("before", JSON(none_as_null=True)),
+    Column("after", JSON(none_as_null=True)),
+    Index("audit_log_school_at", "school_id", "at"),
+    Index("audit_log_entity", "entity", "entity_id"),
 )
+
+# -- the canteen -----------------------------------------------------------------------------------
+meal_rules = _history("meal_rules", Column("rules", JSON, nullable=False))
+dish_versions = _history(
+    "dish_versions",
+    Column("dish_id", Uuid(), nullable=False),
+    Column("names", JSON, nullable=False),
+    Column("price_tiyn", BigInteger, nullable=False),
+    Column("allergens", JSON, nullable=False),
+    Column("photo_url", String(500)),
+    Index("dish_versions_dish", "school_id", "dish_id", "id"),
+)
+set_meals = _history(
+    "set_meals",
+    Column("day", Date, nullable=False),
+    Column("period", String(64), nullable=False),
+    Column("dish_ids", JSON, nullable=False),
+    Column("price_tiyn", BigInteger, nullable=False),
+    Index("set_meals_day", "school_id", "day", "period", "id"),
+)
+allergen_bans = _history(
+    "allergen_bans",
+    Column("child_id", Uuid(), nullable=False),
+    Column("allergens", JSON, nullable=False),
+    Index("allergen_bans_child", "school_id", "child_id", "id"),
+)
+daily_limits = _history(
+    "daily_limits",
+    Column("child_id", Uuid(), nullable=False),
+    Column("limit_tiyn", BigInteger),  # NULL: no limit
+    Index("daily_limits_child", "school_id", "child_id", "id"),
+)
+
+# A canteen staff member's PIN for the canteen screen's manual entry, as its PBKDF2 hash only.
+canteen_pins = _history(
+    "canteen_pins",
+    Column("person_id", Uuid(), nullable=False),
+    Column("pin_hash", String(256)),  # NULL: the PIN was withdrawn
+    Index("canteen_pins_person", "school_id", "person_id", "id"),
+)
+
+# The prepaid ledger: credits (an admin's top-up, a correction) take a roster version so that the
+# gateway learns them; a charge is written at ingest from a paid meal's event, once per event, and
+# takes none: the gateway counts its own charges (see gateway/rules.py).
+balance_entries = Table(
+    "balance_entries",
+    metadata,
+    Column("id", BigIntegerId, primary_key=True, autoincrement=True),
+    Column("school_id", String(64), nullable=False),
+    Column("person_id", Uuid(), nullable=False),
+    Column("kind", String(16), nullable=False),  # top_up | correction | meal
+    Column("amount_tiyn", BigInteger, nullable=False),  # + credit, - charge
+    Column("event_id", Uuid()),
+    Column("note", String(200)),
+    Column("version", BigInteger),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", String(128), nullable=False),
+    UniqueConstraint("school_id", "event_id", name="balance_entries_event"),
+    Index("balance_entries_person", "school_id", "person_id", "id"),
+    Index("balance_entries_school_version", "school_id", "version"),
+)
+
+# The free and discounted meals as the state pays for them: one per child, local day and period
+# , whatever the gateways sent. The first event to claim a meal owns it; a second is
+# still stored as what happened, and counted as a conflict, but never paid twice.
+free_meals = Table(
+    "free_meals",
+    metadata,
+    Column("school_id", String(64), primary_key=True),
+    Column("person_id", Uuid(), primary_key=True),
+    Column("local_date", Date, primary_key=True),
+    Column("period", String(64), primary_key=True),
+    Column("event_id", Uuid(), nullable=False),
+    Column("category", String(16), nullable=False),
+    Column("price_tiyn", BigInteger, nullable=False),  # what the family paid of it
+)
+
+# A guardian's rating of a child's meal (§33-1.8): one per guardian, child, day and period; a new
+# rating of the same meal replaces the old (the guardian changed their mind, not history).
+meal_ratings = Table(
+    "meal_ratings",
+    metadata,
+    Column("school_id", String(64), primary_key=True),
+    Column("child_id", Uuid(), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("period", String(64), primary_key=True),
+    Column("guardian_id", Uuid(), primary_key=True),
+    Column("stars", Integer, nullable=False),
+    Column("comment", String(500)),
+    Column("at", UTCDateTime(), nullable=False),
+    Index("meal_ratings_school_day", "school_id", "day"),
+)
+
+# -- parents' notifications ------------------------------------------------------------------------
+
 # A guardian's browser or phone, as its PushManager subscription gave it.
 push_subscriptions = Table(
     "push_subscriptions",
@@ -453,23 +488,8 @@ push_queue = Table(
     Index("push_queue_due", "state", "due_at"),
     Index("push_queue_person", "school_id", "person_id", "occurred_at"),
 )
-# A guardian's rating of a child's meal (§33-1.8): one per guardian, child, day and period; a new
-# rating of the same meal replaces the old (the guardian changed their mind, not history).
-meal_ratings = Table(
-    "meal_ratings",
-    metadata,
-    Column("school_id", String(64), primary_key=True),
-    Column("child_id", Uuid(), primary_key=True),
-    Column("day", Date, primary_key=True),
-    Column("period", String(64), primary_key=True),
-    Column("guardian_id", Uuid(), primary_key=True),
-    Column("stars", Integer, nullable=False),
-    Column("comment", String(500)),
-    Column("at", UTCDateTime(), nullable=False),
-    Index("meal_ratings_school_day", "school_id", "day"),
-)
 
-# -- the Social Wallet (Order No. 456 §33-1.4, §33-2) ---------------------------------------------
+# -- the Social Wallet (Order No. 456 §33-1.4, §33-2) ----------------------------------------------
 
 # One row per free or discounted meal claimed in ``free_meals``, written in the ingest's transaction:
 # the registration as it is sent (frozen then, so that every retry carries the same body under the
@@ -511,7 +531,7 @@ wallet_receipts = Table(
     Column("stored_at", UTCDateTime(), nullable=False),
 )
 
-# -- the monthly reports ------------------------------------------------------------------
+# -- the monthly reports ---------------------------------------------------------------------------
 # Daily rollups, kept up to date by ingest in the batch's transaction: a report reads these, never a
 # month of raw events. A person is counted once a day (presence) or once a day and period (meals);
 # an event without identity (no consent) is its own key and counts, nothing more.
@@ -592,6 +612,8 @@ report_marks = Table(
     Column("mark", String(128), nullable=False),
     Column("drafted_at", UTCDateTime(), nullable=False),
 )
+# One row per issued version and receiver, from its issue until the receiver's receipt is kept: the
+# report deliveries' leased queue (``cloud_api.background.queue``), pending until delivered.
 report_deliveries = Table(
     "report_deliveries",
     metadata,
@@ -605,6 +627,8 @@ report_deliveries = Table(
     Column("last_error", String(300)),
     Column("receipt", JSON),
     Column("delivered_at", UTCDateTime()),
+    Column("due_at", UTCDateTime()),  # the queue's lease: claimable when empty or past
+    Index("report_deliveries_due", "state", "due_at"),
 )
 # A warning that a month's report is still unacknowledged two working days before its deadline:
 # raised once, for the school admin and the region to see.
@@ -617,13 +641,4 @@ report_warnings = Table(
     Column("deadline", Date, nullable=False),
     Column("raised_at", UTCDateTime(), nullable=False),
     Column("receivers", JSON, nullable=False),  # the receivers that had not acknowledged
-)
-# The schools of the deployment and their region: what a region's and the ministry's reports add up.
-schools = Table(
-    "schools",
-    metadata,
-    Column("school_id", String(64), primary_key=True),
-    Column("name", String(200), nullable=False),
-    Column("region_id", String(64), nullable=False),
-    Index("schools_region", "region_id"),
 )

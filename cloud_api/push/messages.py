@@ -1,7 +1,7 @@
 """What a guardian's phone shows for an event: entry, exit, a meal, a refused meal; in their language.
 
-The text comes from the catalogs (kk, ru, en); dates and money are formatted by Babel for the
-guardian's locale, in the school's local time (Asia/Almaty). An event that reached the cloud late
+The text comes from the catalogs (kk, ru, en); dates, times and money are written by the translator
+(:mod:`shared.i18n`) as on the pages, in the school's local time (Asia/Almaty). An event that reached the cloud late
 (the school's gateway was offline) says so and when it happened, rather than pretending to be live.
 """
 
@@ -10,9 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-
-from babel.dates import format_date, format_time
-from babel.numbers import format_decimal
 
 from shared.i18n import translator
 from shared.localtime import LOCAL_TZ
@@ -24,12 +21,14 @@ MEAL_DENIALS = frozenset(
     {"already_served", "allergen_conflict", "daily_limit", "insufficient_balance", "no_set_meal", "not_eligible"}
 )
 _TEXT = {
-    "entry": "{name} came to school at {time}, {date}",
-    "exit": "{name} left school at {time}, {date}",
-    "meal": "{name}: {period} at {time}, {date}. {dishes}. {category}, {price} ₸",
-    "meal_free": "{name}: {period} at {time}, {date}. {dishes}. Free meal",
-    "denied": "{name} was not served at {time}, {date}: {reason}",
+    "entry": "{name} came to school: {date}, {time}",
+    "exit": "{name} left school: {date}, {time}",
+    "meal": "{name}: {period}, {date}, {time}. {dishes}. {category}, {price}",
+    "meal_free": "{name}: {period}, {date}, {time}. {dishes}. Free meal",
+    "denied": "{name} was not served ({date}, {time}). Reason: {reason}",
 }
+# A sentence of its own in the notice, so a label that begins with a capital.
+_CATEGORY = {"discounted": "Discounted meal", "paid": "Paid meal"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,13 +60,12 @@ def compose(
 ) -> Notice:
     """The notice of one stored event (an ``events`` row as a mapping) for a guardian speaking ``language``."""
     _ = translator(language)
-    locale = _.language
     kind = notice_kind(event["kind"], event["decision"], event["reason"]) or "entry"
     local = event["occurred_at"].astimezone(LOCAL_TZ)
     values: dict[str, Any] = {
         "name": child_name,
-        "time": format_time(local, "short", locale=locale),
-        "date": format_date(local, "long", locale=locale),
+        "time": _.time(local),
+        "date": _.date(local),
         "reason": _(event["reason"]),
     }
     template = _TEXT[kind]
@@ -76,8 +74,8 @@ def compose(
         values |= {
             "period": _(meal.get("period", "")),
             "dishes": ", ".join(meal.get("dishes") or []),
-            "category": _(meal.get("category", "")),
-            "price": format_decimal(int(meal.get("price_tiyn", 0)) / 100, "#,##0.##", locale=locale),
+            "category": _(_CATEGORY.get(meal.get("category", ""), "Paid meal")),
+            "price": _.money(int(meal.get("price_tiyn", 0))),
         }
         if meal.get("category") == "free":
             template = _TEXT["meal_free"]

@@ -1,9 +1,9 @@
 """The push queue: one row per stored event a guardian may hear of. The caller owns the transaction.
 
 Ingest writes the rows in the batch's own transaction (so an event and its notice commit or vanish
-together) and never waits for a push service. Workers claim due rows with a lease: a worker that
-dies mid-send leaves its rows to be claimed again when the lease runs out (at least once); on
-PostgreSQL, ``FOR UPDATE SKIP LOCKED`` lets several API processes work one queue.
+together) and never waits for a push service. It is a leased queue (:mod:`cloud_api.background.queue`):
+a worker that dies mid-send leaves its rows to be claimed again when the lease in ``due_at`` runs
+out (at least once); on PostgreSQL several API processes work it side by side.
 """
 
 from __future__ import annotations
@@ -14,20 +14,23 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert
 
+from cloud_api.background.queue import PENDING, LeasedQueue
 from cloud_api.db.schema import push_queue
 from cloud_api.push.messages import notice_kind
 from shared.contract import Event
 
-__all__ = ["State", "claim", "enqueue", "finish"]
+__all__ = ["QUEUE", "State", "claim", "enqueue", "finish"]
+
+
+QUEUE = LeasedQueue(push_queue, key=("id",))
 
 
 class State(StrEnum):
     """Where a queued notice is."""
 
-    PENDING = "pending"
-    WORKING = "working"  # claimed; due_at is when the lease runs out
+    PENDING = PENDING  # due from ``due_at``: new, or claimed by a worker until its lease runs out
     SENT = "sent"
     COALESCED = "coalesced"  # the same child and kind within a minute: the first notice says it
     SKIPPED = "skipped"  # no consent, nobody subscribed, or nobody wants this kind
@@ -61,28 +64,12 @@ def enqueue(conn: Connection, school_id: str, events: Sequence[Event], now: date
 
 
 def claim(conn: Connection, now: datetime, limit: int, lease: timedelta) -> list[dict[str, Any]]:
-    """Claim up to ``limit`` due rows (pending, or working with a lease run out), oldest first."""
-    due = (
-        select(push_queue.c.id)
-        .where(push_queue.c.state.in_((State.PENDING.value, State.WORKING.value)), push_queue.c.due_at <= now)
-        .order_by(push_queue.c.id)
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    claimed = conn.execute(
-        update(push_queue)
-        .where(push_queue.c.id.in_(due.scalar_subquery()))
-        .values(state=State.WORKING.value, due_at=now + lease, attempts=push_queue.c.attempts + 1)
-        .returning(*push_queue.c)
-    )
-    return sorted((dict(row._mapping) for row in claimed), key=lambda row: row["id"])
+    """Claim up to ``limit`` due notices, oldest first, counting a try on each."""
+    rows = QUEUE.claim(conn, now=now, limit=limit, lease=lease, values={"attempts": push_queue.c.attempts + 1})
+    return [dict(row._mapping) for row in rows]
 
 
-def finish(conn: Connection, row_id: int, state: State, now: datetime, detail: str | None = None) -> None:
-    """Settle a claimed row."""
-    conn.execute(
-        update(push_queue)
-        .where(push_queue.c.id == row_id)
-        .values(state=state.value, done_at=now, detail=None if detail is None else detail[:200])
-    )
+def finish(conn: Connection, settled: Sequence[tuple[int, State, str | None]], now: datetime) -> None:
+    """Settle claimed notices: (row id, final state, what happened) each."""
+    for row_id, state, detail in settled:
+        QUEUE.settle(conn, [(row_id,)], state.value, done_at=now, detail=None if detail is None else detail[:200])

@@ -1,4 +1,4 @@
-"""Starting the push workers of one API process, from the app's lifespan."""
+"""The push worker of one API process, made for the app's lifespan to hand to the background supervisor."""
 
 from __future__ import annotations
 
@@ -7,18 +7,19 @@ from datetime import timedelta
 
 from sqlalchemy import Engine
 
+from cloud_api.background.http import client
 from cloud_api.push.keys import ensure_vapid_key, load_vapid_key
 from cloud_api.push.sender import PushSender
-from cloud_api.push.worker import PushWorkers
+from cloud_api.push.worker import PushWorker
 from cloud_api.settings import CloudSettings
 
-__all__ = ["start_push"]
+__all__ = ["push_worker"]
 
 log = logging.getLogger(__name__)
 
 
-def start_push(engine: Engine, settings: CloudSettings) -> PushWorkers | None:
-    """Running push workers, or None when this process sends no pushes.
+def push_worker(engine: Engine, settings: CloudSettings) -> PushWorker | None:
+    """The push worker, or None when this process sends no pushes (``push_workers`` is 0).
 
     In development the VAPID key is made on first start; in production it must have been made by
     ``mektep cloud init`` (a key made by accident would invalidate every subscription later).
@@ -32,12 +33,10 @@ def start_push(engine: Engine, settings: CloudSettings) -> PushWorkers | None:
     if key is None:
         log.warning("no VAPID key: run 'mektep cloud init'; no push notices until then")
         return None
-    workers = PushWorkers(
+    return PushWorker(
         engine,
-        lambda: PushSender(key, settings.vapid_subject, ttl_s=settings.push_ttl_s),
-        threads=settings.push_workers,
-        poll_s=settings.push_poll_s,
+        PushSender(key, settings.vapid_subject, client(timeout_s=10.0), ttl_s=settings.push_ttl_s),
+        concurrency=4 * settings.push_workers,
+        interval_s=settings.push_poll_s,
         late_after=timedelta(seconds=settings.push_late_after_s),
     )
-    workers.start()
-    return workers

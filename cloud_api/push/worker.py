@@ -1,34 +1,38 @@
-"""The push workers: threads that turn queued events into notices on guardians' devices.
+"""The push worker: a background worker that turns queued events into notices on guardians' devices.
 
-For each claimed event: skip it if the child's guardian has withdrawn consent since (§33-1.1), or
-if the same child had a notice of the same kind within :data:`COALESCE` (a child tapping twice at
-the turnstile makes one notice); otherwise compose it for every device of every guardian, each in
-that guardian's language, and send it. A device the push service no longer knows is forgotten.
+Each round claims a batch of due notices (:mod:`cloud_api.push.queue`) and, for each: skips it if the
+child's guardian has withdrawn consent since (§33-1.1), or if the same child had a notice of the
+same kind within :data:`COALESCE` (a child tapping twice at the turnstile makes one notice);
+otherwise composes it for every device of every guardian, each in that guardian's language, and
+sends it. The database is read once for the whole batch and written once to settle it, off the
+event loop; the messages are encrypted off the loop too, and posted side by side, at most
+``concurrency`` at a time. A device the push service no longer knows is forgotten.
 
-Ingest wakes the workers of its own process (:meth:`PushWorkers.wake`); other processes' rows are
-found by polling every ``poll_s``.
+Ingest wakes the worker of its own process (``supervisor.wake("push")``); other processes' rows are
+found at the next interval.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from prometheus_client import Counter
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Connection, Engine, delete, select
 
 from cloud_api.db.schema import events, guardianships, notification_settings, people, push_queue, push_subscriptions
 from cloud_api.push.messages import compose, notice_kind
 from cloud_api.push.queue import State, claim, finish
-from cloud_api.push.sender import Outcome, PushSender, Subscription
+from cloud_api.push.sender import Encrypted, Outcome, PushSender, Subscription
 from cloud_api.services.consent import consents_of
 
-__all__ = ["COALESCE", "PUSHES", "PushWorkers"]
+__all__ = ["COALESCE", "PUSHES", "PushWorker"]
 
 log = logging.getLogger(__name__)
 COALESCE = timedelta(minutes=1)
@@ -43,134 +47,192 @@ _COVERED_BY: dict[str, tuple[str, ...]] = {
 PUSHES = Counter("mektep_pushes", "Push messages by outcome", ["outcome"])
 
 
-class PushWorkers:
-    """``threads`` workers over one queue; :meth:`start` and :meth:`stop` from the app's lifespan."""
+@dataclass
+class _Plan:
+    """What to do with one claimed notice: settle it at once (``state``), or send ``messages``."""
+
+    row: dict[str, Any]
+    state: State | None = None
+    detail: str = ""
+    messages: list[tuple[UUID, bytes]] = field(default_factory=list)  # (subscription id, JSON payload)
+    devices: dict[UUID, Subscription] = field(default_factory=dict)
+
+
+class PushWorker:
+    """The push notices of one API process; run by the background supervisor."""
+
+    name = "push"
 
     def __init__(
         self,
         engine: Engine,
-        make_sender: Callable[[], PushSender],
+        sender: PushSender,
         *,
-        threads: int = 4,
-        batch: int = 20,
-        poll_s: float = 0.5,
+        batch: int = 100,
+        concurrency: int = 16,
+        interval_s: float = 0.5,
         lease: timedelta = timedelta(minutes=2),
         late_after: timedelta = timedelta(minutes=2),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._engine = engine
-        self._make_sender = make_sender
-        self._threads_wanted = threads
+        self._sender = sender
         self._batch = batch
-        self._poll_s = poll_s
+        self._gate = asyncio.Semaphore(concurrency)
+        self.interval_s = interval_s
         self._lease = lease
         self._late_after = late_after
         self._clock = clock
-        self._stop = threading.Event()
-        self._wakeup = threading.Event()
-        self._threads: list[threading.Thread] = []
 
-    def start(self) -> None:
-        """Start the worker threads."""
-        for n in range(self._threads_wanted):
-            thread = threading.Thread(target=self._run, name=f"push-{n}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+    async def round(self) -> bool:
+        """Deal with one batch of due notices; True when the batch was full (more may be waiting)."""
+        return await self.work_once() == self._batch
 
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop taking rows, finish the one in hand, and join."""
-        self._stop.set()
-        self._wakeup.set()
-        for thread in self._threads:
-            thread.join(timeout_s)
-        self._threads.clear()
+    async def work_once(self) -> int:
+        """Claim due notices and deal with each; how many were claimed."""
+        plans = await asyncio.to_thread(self._claim_and_plan)
+        if not plans:
+            return 0
+        to_send = [(plan, device, data) for plan in plans for device, data in plan.messages]
+        encrypted = await asyncio.to_thread(self._encrypt, to_send)
+        # Devices side by side, each device's notices one after another: a phone shows them in the
+        # order they happened ("came to school" before "lunch").
+        per_device: dict[UUID, list[int]] = {}
+        for n, (_, device, _) in enumerate(to_send):
+            per_device.setdefault(device, []).append(n)
+        outcomes: list[tuple[Outcome, int | None]] = [(Outcome.FAILED, None)] * len(to_send)
 
-    def wake(self) -> None:
-        """New rows were committed: look now rather than at the next poll."""
-        self._wakeup.set()
+        async def device_in_order(positions: list[int]) -> None:
+            async with self._gate:
+                for n in positions:
+                    outcomes[n] = await self._sender.send(encrypted[n])
 
-    def _run(self) -> None:
-        sender = self._make_sender()
-        while not self._stop.is_set():
-            try:
-                worked = self.work_once(sender)
-            except Exception:
-                log.exception("push worker failed; going on")
-                worked = 0
-            if worked == 0:
-                self._wakeup.wait(self._poll_s)
-                self._wakeup.clear()
+        await asyncio.gather(*(device_in_order(positions) for positions in per_device.values()))
+        counts: dict[int, dict[Outcome, int]] = {}
+        gone: list[UUID] = []
+        for (plan, device, _), (outcome, status) in zip(to_send, outcomes, strict=True):
+            tally = counts.setdefault(plan.row["id"], {})
+            tally[outcome] = tally.get(outcome, 0) + 1
+            PUSHES.labels(outcome.value).inc()
+            if outcome is Outcome.GONE:
+                gone.append(device)
+            elif outcome is Outcome.FAILED:
+                log.warning("push to a device of %s failed (%s)", plan.row["school_id"], status)
+        settled = []
+        for plan in plans:
+            if plan.state is not None:
+                settled.append((plan.row["id"], plan.state, plan.detail))
+            else:
+                tally = counts.get(plan.row["id"], {})
+                settled.append((plan.row["id"], State.SENT, ", ".join(f"{n} {o.value}" for o, n in tally.items())))
+        await asyncio.to_thread(self._settle, settled, gone)
+        return len(plans)
 
-    def work_once(self, sender: PushSender) -> int:
-        """Claim due rows and deal with each; how many were claimed."""
+    def _encrypt(self, to_send: list[tuple[_Plan, UUID, bytes]]) -> list[Encrypted]:
+        return [self._sender.encrypt(plan.devices[device], data) for plan, device, data in to_send]
+
+    # -- the database, off the event loop ----------------------------------------------------------
+
+    def _claim_and_plan(self) -> list[_Plan]:
         with self._engine.begin() as conn:
             rows = claim(conn, self._clock(), self._batch, self._lease)
-        for row in rows:
-            state, detail = self._deliver(row, sender)
-            with self._engine.begin() as conn:
-                finish(conn, row["id"], state, self._clock(), detail)
-        return len(rows)
-
-    def _deliver(self, row: dict[str, Any], sender: PushSender) -> tuple[State, str]:
-        school, person = row["school_id"], row["person_id"]
+        if not rows:
+            return []
         with self._engine.connect() as conn:
-            if not consents_of(conn, school, [person]).get(person, False):
-                return State.SKIPPED, "no_consent"
-            if self._coalesced(conn, row):
-                return State.COALESCED, "within a minute of the last"
-            event = conn.execute(
-                select(events).where(events.c.school_id == school, events.c.id == row["event_id"])
-            ).first()
-            child = conn.execute(
-                select(people.c.first_name).where(people.c.school_id == school, people.c.id == person)
-            ).scalar()
-            devices = self._devices(conn, school, person)
+            return self._plan(conn, rows)
+
+    def _plan(self, conn: Connection, rows: list[dict[str, Any]]) -> list[_Plan]:
+        """Decide each notice with what the database says of the whole batch, read once."""
+        by_school: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            by_school.setdefault(row["school_id"], []).append(row)
+        plans = []
+        for school, mine in by_school.items():
+            persons = {row["person_id"] for row in mine}
+            consent = consents_of(conn, school, persons)
+            found = {
+                e.id: e
+                for e in conn.execute(
+                    select(events).where(events.c.school_id == school, events.c.id.in_([r["event_id"] for r in mine]))
+                )
+            }
+            names = dict(
+                conn.execute(
+                    select(people.c.id, people.c.first_name).where(
+                        people.c.school_id == school, people.c.id.in_(persons)
+                    )
+                ).all()
+            )
+            devices = self._devices(conn, school, persons)
+            covered = self._coalesced(conn, school, mine)
+            for row in mine:
+                plans.append(
+                    self._decide(
+                        row, consent, found.get(row["event_id"]), names, devices.get(row["person_id"], []), covered
+                    )
+                )
+        return plans
+
+    def _decide(
+        self,
+        row: dict[str, Any],
+        consent: dict[UUID, bool],
+        event: Any,
+        names: dict[UUID, str],
+        devices: list[dict[str, Any]],
+        covered: set[int],
+    ) -> _Plan:
+        person = row["person_id"]
+        if not consent.get(person, False):
+            return _Plan(row, State.SKIPPED, "no_consent")
+        if row["id"] in covered:
+            return _Plan(row, State.COALESCED, "within a minute of the last")
+        child = names.get(person)
         if event is None or child is None:
-            return State.SKIPPED, "event or child not found"
+            return _Plan(row, State.SKIPPED, "event or child not found")
         kind = notice_kind(event.kind, event.decision, event.reason)
         wanted = [d for d in devices if d["meals" if kind in ("meal", "denied") else "entries"]]
         if not wanted:
-            return State.SKIPPED, "nobody subscribed"
+            return _Plan(row, State.SKIPPED, "nobody subscribed")
         record = dict(event._mapping)
-        counts: dict[Outcome, int] = {}
+        plan = _Plan(row)
         for device in wanted:
             notice = compose(
                 record, child, device["language"], received_at=record["received_at"], late_after=self._late_after
             )
-            data = json.dumps(notice.payload(), ensure_ascii=False).encode()
-            outcome, status = sender.send(Subscription(device["endpoint"], device["p256dh"], device["auth"]), data)
-            counts[outcome] = counts.get(outcome, 0) + 1
-            PUSHES.labels(outcome.value).inc()
-            if outcome is Outcome.GONE:
-                self._forget(device["id"])
-            elif outcome is Outcome.FAILED:
-                log.warning("push to a device of %s failed (%s)", school, status)
-        detail = ", ".join(f"{n} {outcome.value}" for outcome, n in counts.items())
-        return State.SENT, detail
+            plan.messages.append((device["id"], json.dumps(notice.payload(), ensure_ascii=False).encode()))
+            plan.devices[device["id"]] = Subscription(device["endpoint"], device["p256dh"], device["auth"])
+        return plan
 
-    def _coalesced(self, conn: Any, row: dict[str, Any]) -> bool:
-        covered_by = _COVERED_BY[row["kind"]]
-        if not covered_by:
-            return False
-        earlier = conn.execute(
-            select(push_queue.c.id)
-            .where(
-                push_queue.c.school_id == row["school_id"],
-                push_queue.c.person_id == row["person_id"],
-                push_queue.c.kind.in_(covered_by),
-                push_queue.c.id < row["id"],
-                push_queue.c.occurred_at <= row["occurred_at"],
-                push_queue.c.occurred_at > row["occurred_at"] - COALESCE,
-                push_queue.c.state.in_((State.SENT.value, State.WORKING.value, State.PENDING.value)),
-            )
-            .limit(1)
-        ).first()
-        return earlier is not None
+    def _coalesced(self, conn: Connection, school: str, rows: Iterable[dict[str, Any]]) -> set[int]:
+        """The ids among ``rows`` that an earlier notice of the same child and kind already covers."""
+        covered = set()
+        for row in rows:
+            covered_by = _COVERED_BY[row["kind"]]
+            if not covered_by:
+                continue
+            earlier = conn.execute(
+                select(push_queue.c.id)
+                .where(
+                    push_queue.c.school_id == school,
+                    push_queue.c.person_id == row["person_id"],
+                    push_queue.c.kind.in_(covered_by),
+                    push_queue.c.id < row["id"],
+                    push_queue.c.occurred_at <= row["occurred_at"],
+                    push_queue.c.occurred_at > row["occurred_at"] - COALESCE,
+                    push_queue.c.state.in_((State.SENT.value, State.PENDING.value)),
+                )
+                .limit(1)
+            ).first()
+            if earlier is not None:
+                covered.add(row["id"])
+        return covered
 
-    def _devices(self, conn: Any, school: str, child: UUID) -> list[dict[str, Any]]:
-        # Every device of every guardian of the child, with the guardian's language and wishes.
+    def _devices(self, conn: Connection, school: str, children: set[UUID]) -> dict[UUID, list[dict[str, Any]]]:
+        """Every device of every guardian of each child, with the guardian's language and wishes."""
         rows = conn.execute(
             select(
+                guardianships.c.child_id,
                 push_subscriptions.c.id,
                 push_subscriptions.c.endpoint,
                 push_subscriptions.c.p256dh,
@@ -191,18 +253,26 @@ class PushWorkers:
                 & (people.c.id == push_subscriptions.c.guardian_id),
             )
             .outerjoin(notification_settings, notification_settings.c.account_id == push_subscriptions.c.account_id)
-            .where(guardianships.c.school_id == school, guardianships.c.child_id == child)
+            .where(guardianships.c.school_id == school, guardianships.c.child_id.in_(children))
         )
-        return [
-            {
-                **dict(r._mapping),
-                "language": r.language or r.roster_language,
-                "entries": True if r.entries is None else bool(r.entries),
-                "meals": True if r.meals is None else bool(r.meals),
-            }
-            for r in rows
-        ]
+        found: dict[UUID, list[dict[str, Any]]] = {}
+        for r in rows:
+            found.setdefault(r.child_id, []).append(
+                {
+                    **dict(r._mapping),
+                    "language": r.language or r.roster_language,
+                    "entries": True if r.entries is None else bool(r.entries),
+                    "meals": True if r.meals is None else bool(r.meals),
+                }
+            )
+        return found
 
-    def _forget(self, subscription_id: UUID) -> None:
+    def _settle(self, settled: list[tuple[int, State, str | None]], gone: list[UUID]) -> None:
         with self._engine.begin() as conn:
-            conn.execute(delete(push_subscriptions).where(push_subscriptions.c.id == subscription_id))
+            finish(conn, settled, self._clock())
+            if gone:
+                conn.execute(delete(push_subscriptions).where(push_subscriptions.c.id.in_(gone)))
+
+    async def aclose(self) -> None:
+        """Close the sender's HTTP client."""
+        await self._sender.aclose()

@@ -58,9 +58,15 @@ def _region_tables(content: dict[str, Any], _: Translator) -> dict[str, Table]:
     return {
         "days": ([_("Date"), _("Category"), _("Students fed"), *money], days),
         "presence": ([_("Date"), *counts], presence),
-        "schools": ([_("School"), _("Name"), _("Category"), _("Student-days"), *money], by_school),
+        "schools": ([_("School"), _("School name"), _("Category"), _("Student-days"), *money], by_school),
         "school-presence": (
-            [_("School"), _("Name"), _("Student-days present"), _("Staff-days present"), _("Entries without consent")],
+            [
+                _("School"),
+                _("School name"),
+                _("Student-days present"),
+                _("Staff-days present"),
+                _("Entries without consent"),
+            ],
             school_presence,
         ),
     }
@@ -127,7 +133,7 @@ def _tables(content: dict[str, Any], _: Translator) -> dict[str, Table]:
     ]
     return {
         "days": (headings, days),
-        "people": ([_("Name"), _("Class"), _("Date"), _("First entry"), _("Last exit")], people),
+        "people": ([_("Full name"), _("Class"), _("Date"), _("First entry"), _("Last exit")], people),
     }
 
 
@@ -152,7 +158,7 @@ def _tabel(sheet: Any, bold: Any, content: dict[str, Any], _: Translator) -> Non
     month's cells are empty, and an empty cell is not written at all)."""
     days = [d["date"] for d in content["days"]]
     column = {day: n for n, day in enumerate(days, start=2)}
-    headings = [_("Name"), _("Class"), *(f"{d[8:10]}.{d[5:7]}" for d in days)]
+    headings = [_("Full name"), _("Class"), *(f"{d[8:10]}.{d[5:7]}" for d in days)]
     sheet.set_column(0, 0, 28)
     sheet.set_column(1, len(headings) - 1, 12)
     sheet.freeze_panes(1, 2)

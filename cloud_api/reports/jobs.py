@@ -1,9 +1,10 @@
 """The report jobs: issue the previous month's reports, deliver them, warn before the deadline.
 
 :func:`reports_day` is everything the schedule does at a given moment, so that a test can play a
-month's first days with an injected clock. :func:`start_scheduler` runs it with APScheduler
-(Asia/Almaty): on the 1st at 02:00, and every hour after, because a receiver that was down, a late
-event (a corrected version) or the warning day may come at any hour.
+month's first days with an injected clock. :func:`report_jobs` is the background worker that runs
+it (:class:`~cloud_api.background.cron.CronWorker`, Asia/Almaty): on the 1st at 02:00, and every
+hour after, because a receiver that was down, a late event (a corrected version) or the warning day
+may come at any hour; and, every night, the coming months' partitions.
 
 - From the 1st at 02:00 each school's reports of the previous month are issued, unless one of its
   gateways has not been heard from since the month ended and the cut-off day has not come (then
@@ -18,28 +19,29 @@ event (a corrected version) or the warning day may come at any hour.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import httpx
-from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from prometheus_client import Counter
 from sqlalchemy import Engine, select, union
 
+from cloud_api.background.cron import CronJob, CronWorker
+from cloud_api.background.http import RetryPolicy
+from cloud_api.background.http import client as http_client
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.partitions import ensure_months
 from cloud_api.db.schema import gateways, people, report_warnings, reports, schools
 from cloud_api.reports.deadline import DeadlinePolicy, report_deadline, warning_day
-from cloud_api.reports.deliver import Receivers, deliver_round, unacknowledged
+from cloud_api.reports.deliver import DELIVERY_POLICY, Receivers, deliver_round, unacknowledged
 from cloud_api.reports.issue import COUNTRY, KINDS, issue_reports, missing_gateways, needs_draft
 from cloud_api.settings import CloudSettings
 from shared.localtime import LOCAL_TZ
 
-__all__ = ["DayResult", "previous_month", "reports_day", "start_scheduler"]
+__all__ = ["DayResult", "ReportJobs", "previous_month", "report_jobs", "reports_day"]
 
 log = logging.getLogger(__name__)
 WARNINGS = Counter("mektep_report_warnings", "Reports still unacknowledged on their warning day")
@@ -85,18 +87,30 @@ def _expected(engine: Engine) -> list[tuple[str, str]]:
     ]
 
 
-def reports_day(
+async def reports_day(
     engine: Engine,
     receivers: Receivers,
-    client: httpx.Client,
+    client: httpx.AsyncClient,
     now: datetime,
     *,
     policy: DeadlinePolicy = DeadlinePolicy.NEXT_WORKING_DAY,
     cutoff_day: int = 3,
     language: str = "ru",
-    sleep: Callable[[float], None] | None = None,
+    retry: RetryPolicy = DELIVERY_POLICY,
 ) -> DayResult:
     """Issue, deliver and warn as the schedule does at ``now``."""
+    result = await asyncio.to_thread(_issue, engine, now, cutoff_day, language)
+    local = now.astimezone(LOCAL_TZ)
+    month = previous_month(local.date())
+    if receivers:
+        delivered = await deliver_round(engine, receivers, client, now=lambda: now, policy=retry)
+        result.delivered = delivered.delivered
+    result.warned = await asyncio.to_thread(_warn, engine, receivers, month, local.date(), policy, now)
+    return result
+
+
+def _issue(engine: Engine, now: datetime, cutoff_day: int, language: str) -> DayResult:
+    """Issue what is due at ``now`` (the previous month's reports, from the 1st at 02:00)."""
     result = DayResult()
     local = now.astimezone(LOCAL_TZ)
     month = previous_month(local.date())
@@ -125,10 +139,6 @@ def reports_day(
         for issued in issue_reports(engine, month, wanted, language=language, now=now):
             if issued.new:
                 result.issued.append(f"{issued.subject}/{month}/{issued.kind} v{issued.version}")
-    if receivers:
-        kwargs = {"sleep": sleep} if sleep is not None else {}
-        result.delivered = deliver_round(engine, receivers, client, now=lambda: now, **kwargs).delivered
-    result.warned = _warn(engine, receivers, month, local.date(), policy, now)
     return result
 
 
@@ -163,45 +173,49 @@ def _warn(
     return raised
 
 
-def start_scheduler(engine: Engine, settings: CloudSettings) -> BackgroundScheduler | None:
-    """Run :func:`reports_day` on the 1st at 02:00 and every hour (Asia/Almaty), and make the coming
-    months' partitions every night, if this process should."""
-    if not settings.report_scheduler:
-        return None
-    client = httpx.Client(timeout=30)
-    receivers = Receivers(settings.report_receivers, settings.report_region_receivers)
+class ReportJobs(CronWorker):
+    """The report jobs of one API process: a :class:`CronWorker` that owns its HTTP client."""
 
-    running = threading.Lock()
+    def __init__(self, engine: Engine, settings: CloudSettings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.receivers = Receivers(settings.report_receivers, settings.report_region_receivers)
+        self.client = http_client(timeout_s=30.0)
+        every_hour = CronTrigger(minute=7, timezone=LOCAL_TZ)
+        super().__init__(
+            "reports",
+            [
+                CronJob("month partitions", CronTrigger(hour=1, minute=17, timezone=LOCAL_TZ), self._partitions),
+                CronJob("reports, the 1st", CronTrigger(day=1, hour=2, minute=0, timezone=LOCAL_TZ), self._reports),
+                CronJob("reports, hourly", every_hour, self._reports),
+            ],
+        )
 
-    def job() -> None:
-        # The 1st's 02:00 run drafts every school and may outlast 02:07, when the hourly one fires:
-        # run side by side they would draft everything twice and race to store the same versions.
-        if not running.acquire(blocking=False):
-            log.info("reports: the previous run is still going; this one is skipped")
-            return
-        try:
-            result = reports_day(
-                engine,
-                receivers,
-                client,
-                datetime.now(UTC),
-                policy=DeadlinePolicy(settings.report_deadline_policy),
-                cutoff_day=settings.report_cutoff_day,
-                language=settings.report_language,
-            )
-            log.info("reports: %s", result)
-        except Exception:
-            log.exception("the report job failed; it runs again within the hour")
-        finally:
-            running.release()
+    async def _reports(self, now: datetime) -> None:
+        settings = self.settings
+        result = await reports_day(
+            self.engine,
+            self.receivers,
+            self.client,
+            now,
+            policy=DeadlinePolicy(settings.report_deadline_policy),
+            cutoff_day=settings.report_cutoff_day,
+            language=settings.report_language,
+        )
+        log.info("reports: %s", result)
 
-    def partitions() -> None:
-        with engine.begin() as conn:
-            ensure_months(conn, datetime.now(LOCAL_TZ).date())
+    async def _partitions(self, now: datetime) -> None:
+        def make() -> None:
+            with self.engine.begin() as conn:
+                ensure_months(conn, now.astimezone(LOCAL_TZ).date())
 
-    scheduler = BackgroundScheduler(timezone=LOCAL_TZ)
-    scheduler.add_job(partitions, CronTrigger(hour=1, minute=17, timezone=LOCAL_TZ), id="month-partitions")
-    scheduler.add_job(job, CronTrigger(day=1, hour=2, minute=0, timezone=LOCAL_TZ), id="reports-monthly")
-    scheduler.add_job(job, CronTrigger(minute=7, timezone=LOCAL_TZ), id="reports-hourly", coalesce=True)
-    scheduler.start()
-    return scheduler
+        await asyncio.to_thread(make)
+
+    async def aclose(self) -> None:
+        """Close the receivers' HTTP client."""
+        await self.client.aclose()
+
+
+def report_jobs(engine: Engine, settings: CloudSettings) -> ReportJobs | None:
+    """The report jobs, if this process runs them (``report_scheduler``): one process of a deployment should."""
+    return ReportJobs(engine, settings) if settings.report_scheduler else None

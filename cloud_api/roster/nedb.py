@@ -34,11 +34,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
+from cloud_api.core.errors import DomainError
 from cloud_api.core.formulas import starts_like_a_formula
 from cloud_api.roster.iin import iin_problem
 from shared.contract import Category
 
 __all__ = [
+    "FILE_CODES",
     "FILE_KINDS",
     "FileKind",
     "ParsedRoster",
@@ -61,16 +63,19 @@ FileKind = Literal["csv", "xlsx"]
 FILE_KINDS: dict[str, FileKind] = {".csv": "csv", ".xlsx": "xlsx"}
 
 
-class RosterFileError(ValueError):
+# Why a file is unusable as a whole: the codes a RosterFileError may carry.
+FILE_CODES = ("empty_file", "missing_columns", "not_utf8", "unreadable_csv", "unreadable_xlsx", "too_many_rows")
+
+
+class RosterFileError(DomainError):
     """A file unusable as a whole; ``code`` is stable and shown translated, ``str()`` says more in English.
 
-    Codes: ``empty_file``, ``missing_columns`` (``columns`` names them), ``not_utf8``,
-    ``unreadable_csv``, ``unreadable_xlsx``, ``too_many_rows``.
+    Codes: ``empty_file``, ``missing_columns`` (``columns`` names them, each an error of its own),
+    ``not_utf8``, ``unreadable_csv``, ``unreadable_xlsx``, ``too_many_rows``.
     """
 
     def __init__(self, code: str, message: str, columns: tuple[str, ...] = ()) -> None:
-        super().__init__(message)
-        self.code = code
+        super().__init__(code, message, errors=[(column, "required") for column in columns])
         self.columns = columns
 
 

@@ -9,7 +9,7 @@ which only the SHA-256 is stored.
 Roles are granted per scope (a school, a region, or none for the ministry) in an append-only
 history: a revocation is a new row, so who had which access when stays readable. Creating an
 account, granting or revoking a role and changing a password are written to the audit journal
-(never a hash). Errors the user sees are :class:`AccountError` with a stable, translated code.
+(never a hash). A refusal is a :class:`~cloud_api.core.errors.DomainError` with a stable code.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from cloud_api.core.errors import DomainError
 from cloud_api.db.schema import accounts, people, role_grants, sessions, sign_in_attempts
 from cloud_api.services.audit import AuditEntry, write_audit
 
@@ -42,7 +43,6 @@ __all__ = [
     "SCHOOL_ROLES",
     "SYSTEM",
     "Account",
-    "AccountError",
     "Grant",
     "Principal",
     "Role",
@@ -82,14 +82,6 @@ _DUMMY_HASH = _HASHER.hash("no account has this password")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE_JUNK = re.compile(r"[\s()\-]")
 _PHONE = re.compile(r"^\+?\d{10,15}$")
-
-
-class AccountError(ValueError):
-    """An account operation that cannot be done; ``code`` is stable and shown to people translated."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
 
 
 class Role(StrEnum):
@@ -164,7 +156,7 @@ class SignInResult:
 
 
 def normalise_login(login: str) -> str:
-    """An e-mail in lower case, or a phone number as ``+7…`` digits; ``AccountError("bad_login")`` else."""
+    """An e-mail in lower case, or a phone number as ``+7…`` digits; ``DomainError("bad_login")`` else."""
     text = login.strip()
     if _EMAIL.match(text):
         return text.lower()
@@ -174,7 +166,7 @@ def normalise_login(login: str) -> str:
         if len(phone) == 11 and phone.startswith("8"):
             return "+7" + phone[1:]
         return phone if phone.startswith("+") else "+" + phone
-    raise AccountError("bad_login")
+    raise DomainError("bad_login")
 
 
 def token_hash(token: str) -> str:
@@ -188,7 +180,7 @@ def _now(now: datetime | None) -> datetime:
 
 def _check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_CHARS:
-        raise AccountError("password_too_short")
+        raise DomainError("password_too_short")
 
 
 def _audit_scope(school_id: str | None) -> str:
@@ -220,14 +212,14 @@ def create_account(
         _check_password(password)
     if person_id is not None:
         if school_id is None:
-            raise AccountError("unknown_person")
+            raise DomainError("unknown_person")
         known = conn.execute(
             select(people.c.id).where(people.c.school_id == school_id, people.c.id == person_id)
         ).first()
         if known is None:
-            raise AccountError("unknown_person")
+            raise DomainError("unknown_person")
     if conn.execute(select(accounts.c.id).where(accounts.c.login == login)).first() is not None:
-        raise AccountError("login_taken")
+        raise DomainError("login_taken")
     now = datetime.now(UTC)
     account = Account(UUID(str(uuid_utils.uuid7())), login, person_id, school_id, True, now)
     try:
@@ -245,7 +237,7 @@ def create_account(
                 )
             )
     except IntegrityError:
-        raise AccountError("login_taken") from None
+        raise DomainError("login_taken") from None
     after = {
         "login": login,
         "person_id": str(person_id) if person_id else None,
@@ -261,7 +253,7 @@ def create_account(
 def create_school_admin(conn: Connection, login: str, password: str, school_id: str, *, actor: str) -> Account:
     """A new account with a password and school_admin of ``school_id``: the first sign-in of a deployment."""
     if not school_id.strip():
-        raise AccountError("bad_scope")
+        raise DomainError("bad_scope")
     account = create_account(conn, login, actor=actor, password=password, school_id=school_id)
     grant_role(conn, account.id, Role.SCHOOL_ADMIN, school_id, actor=actor)
     return account
@@ -280,7 +272,7 @@ def set_password(conn: Connection, account_id: UUID, new_password: str, *, actor
     _check_password(new_password)
     account = get_account(conn, account_id)
     if account is None:
-        raise AccountError("unknown_account")
+        raise DomainError("unknown_account")
     now = datetime.now(UTC)
     conn.execute(update(accounts).where(accounts.c.id == account_id).values(password_hash=_HASHER.hash(new_password)))
     # A new password ends every session the old one opened.
@@ -294,10 +286,10 @@ def set_password(conn: Connection, account_id: UUID, new_password: str, *, actor
 
 
 def change_password(conn: Connection, account_id: UUID, old_password: str, new_password: str, *, actor: str) -> None:
-    """Change one's own password: ``AccountError("wrong_password")`` unless ``old_password`` is right."""
+    """Change one's own password: ``DomainError("wrong_password")`` unless ``old_password`` is right."""
     stored = conn.execute(select(accounts.c.password_hash).where(accounts.c.id == account_id)).scalar_one_or_none()
     if stored is None or not _verify(stored, old_password):
-        raise AccountError("wrong_password")
+        raise DomainError("wrong_password")
     set_password(conn, account_id, new_password, actor=actor)
 
 
@@ -352,7 +344,7 @@ def sign_in(
     at = _now(now)
     try:
         login = normalise_login(login)
-    except AccountError:
+    except DomainError:
         login = login.strip()[:254]  # recorded as typed: a failed attempt is still an attempt
     row = conn.execute(select(accounts).where(accounts.c.login == login)).first()
     account = None if row is None else _account(row)
@@ -434,7 +426,7 @@ def failed_sign_ins(conn: Connection, school_id: str | None, *, limit: int = 100
 
 def _check_scope(role: Role, scope: str | None) -> None:
     if (role is Role.MINISTRY) != (scope is None):
-        raise AccountError("bad_scope")
+        raise DomainError("bad_scope")
 
 
 def roles_in_force(conn: Connection, account_id: UUID) -> frozenset[Grant]:
@@ -454,7 +446,7 @@ def _set_role(conn: Connection, account_id: UUID, grant: Grant, granted: bool, a
     _check_scope(grant.role, grant.scope)
     account = get_account(conn, account_id)
     if account is None:
-        raise AccountError("unknown_account")
+        raise DomainError("unknown_account")
     before = grant in roles_in_force(conn, account_id)
     if before == granted:
         return False  # nothing changes: no history row, no journal entry

@@ -14,9 +14,9 @@ from uuid import UUID
 
 from sqlalchemy import Connection, insert, select
 
+from cloud_api.core.errors import DomainError
 from cloud_api.db.schema import canteen_pins, people
 from cloud_api.services.audit import AuditEntry, write_audit
-from cloud_api.services.errors import RosterError
 from cloud_api.services.history import in_force
 from cloud_api.services.roster_versions import next_version
 from shared.pins import hash_pin
@@ -34,9 +34,9 @@ def set_canteen_pin(conn: Connection, school_id: str, person_id: UUID, pin: str 
         )
     ).first()
     if staff is None:
-        raise RosterError("unknown_person")
+        raise DomainError("unknown_person")
     if pin is not None and not PIN_PATTERN.fullmatch(pin):
-        raise RosterError("bad_pin")
+        raise DomainError("bad_pin")
     had = person_id in pins_of(conn, school_id, [person_id])
     if pin is None and not had:
         return

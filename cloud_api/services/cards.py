@@ -16,9 +16,9 @@ from uuid import UUID
 import uuid_utils
 from sqlalchemy import Connection, insert, select, update
 
+from cloud_api.core.errors import DomainError
 from cloud_api.db.schema import credentials, people
 from cloud_api.services.audit import AuditEntry, write_audit
-from cloud_api.services.errors import RosterError
 from cloud_api.services.roster_versions import next_version
 from shared.contract import CredentialKind
 
@@ -42,24 +42,24 @@ def assign_card(
 ) -> UUID:
     """Give a student or staff member a card (or a QR credential); its id.
 
-    Refuses (``RosterError``) an unknown or inactive person (``unknown_person``), a guardian
+    Refuses (``DomainError``) an unknown or inactive person (``unknown_person``), a guardian
     (``not_a_card_holder``) and a card that any row already has (``card_already_assigned``).
     """
     holder = conn.execute(
         select(people.c.role).where(people.c.school_id == school_id, people.c.id == person_id, people.c.active)
     ).first()
     if holder is None:
-        raise RosterError("unknown_person")
+        raise DomainError("unknown_person")
     if holder.role not in CARD_HOLDERS:
         # The gateway holds students and staff only: a guardian's card would open nothing.
-        raise RosterError("not_a_card_holder")
+        raise DomainError("not_a_card_holder")
     taken = conn.execute(
         select(credentials.c.person_id).where(
             credentials.c.school_id == school_id, credentials.c.credential_hash == credential_hash
         )
     ).first()
     if taken is not None:
-        raise RosterError("card_already_assigned")
+        raise DomainError("card_already_assigned")
     now = datetime.now(UTC)
     card_id = UUID(str(uuid_utils.uuid7()))
     row = {"person_id": str(person_id), "kind": kind.value, "status": CardStatus.ACTIVE.value}
@@ -96,9 +96,9 @@ def _set_status(conn: Connection, school_id: str, card_id: UUID, status: CardSta
     where = (credentials.c.school_id == school_id, credentials.c.id == card_id)
     row = conn.execute(select(credentials.c.person_id, credentials.c.kind, credentials.c.status).where(*where)).first()
     if row is None:
-        raise RosterError("unknown_card")
+        raise DomainError("unknown_card")
     if row.status != CardStatus.ACTIVE:
-        raise RosterError("card_not_active")
+        raise DomainError("card_not_active")
     now = datetime.now(UTC)
     version = next_version(conn, school_id)
     conn.execute(update(credentials).where(*where).values(status=status.value, version=version, updated_at=now))
@@ -111,7 +111,7 @@ def cards_of(conn: Connection, school_id: str, person_id: UUID) -> list[dict[str
     """A person's cards, newest first, every status (never the hash); ``unknown_person`` if none such."""
     known = conn.execute(select(people.c.id).where(people.c.school_id == school_id, people.c.id == person_id)).first()
     if known is None:
-        raise RosterError("unknown_person")
+        raise DomainError("unknown_person")
     rows = conn.execute(
         select(
             credentials.c.id,
@@ -138,5 +138,5 @@ def get_card(conn: Connection, school_id: str, card_id: UUID) -> dict[str, Any]:
         ).where(credentials.c.school_id == school_id, credentials.c.id == card_id)
     ).first()
     if row is None:
-        raise RosterError("unknown_card")
+        raise DomainError("unknown_card")
     return dict(row._mapping)

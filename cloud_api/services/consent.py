@@ -14,9 +14,9 @@ from uuid import UUID
 
 from sqlalchemy import Connection, insert, select
 
+from cloud_api.core.errors import DomainError
 from cloud_api.db.schema import consents, guardianships
 from cloud_api.services.audit import AuditEntry, write_audit
-from cloud_api.services.errors import RosterError
 from cloud_api.services.history import in_force
 from cloud_api.services.roster_versions import next_version
 
@@ -47,7 +47,11 @@ def set_consent(
 
 
 def require_guardian(conn: Connection, school_id: str, guardian_id: UUID, child_id: UUID) -> None:
-    """``RosterError("not_the_guardian")`` unless ``guardian_id`` is a guardian of ``child_id``."""
+    """``DomainError("unknown_person")`` unless ``guardian_id`` is a guardian of ``child_id``.
+
+    Another family's child is answered as if there were none: a guardian learns nothing of which
+    children exist by trying ids.
+    """
     linked = conn.execute(
         select(guardianships.c.child_id).where(
             guardianships.c.school_id == school_id,
@@ -56,7 +60,7 @@ def require_guardian(conn: Connection, school_id: str, guardian_id: UUID, child_
         )
     ).first()
     if linked is None:
-        raise RosterError("not_the_guardian")
+        raise DomainError("unknown_person")
 
 
 def consents_of(conn: Connection, school_id: str, child_ids: Iterable[UUID] | None = None) -> dict[UUID, bool]:

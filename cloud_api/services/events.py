@@ -6,8 +6,8 @@ from datetime import date
 
 from sqlalchemy import Connection, select, tuple_
 
+from cloud_api.api.schemas.events import EventPublic
 from cloud_api.db.schema import events
-from cloud_api.models import EventPublic
 from shared.localtime import with_offset
 
 __all__ = ["day_events"]

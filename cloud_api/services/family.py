@@ -14,11 +14,11 @@ from uuid import UUID
 
 from sqlalchemy import Connection, select
 
-from cloud_api.account_models import ChildPublic, PersonPublic
+from cloud_api.api.schemas.accounts import ChildPublic, PersonPublic
+from cloud_api.core.errors import DomainError
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import events, guardianships, meal_ratings, people
 from cloud_api.services.consent import consents_of, require_guardian
-from cloud_api.services.errors import RosterError
 from shared.localtime import LOCAL_TZ
 
 __all__ = ["DaySummary", "child_day", "child_month", "children_of", "rate_meal", "ratings_of"]
@@ -100,7 +100,7 @@ def rate_meal(
     """A guardian rates a meal their child had (1–5 and a comment); rating it again replaces it."""
     require_guardian(conn, school_id, guardian_id, child_id)
     if not 1 <= stars <= 5:
-        raise RosterError("bad_rating")
+        raise DomainError("bad_rating")
     meals = conn.execute(
         select(events.c.meal).where(
             events.c.school_id == school_id,
@@ -111,7 +111,7 @@ def rate_meal(
         )
     ).scalars()
     if not any(meal and meal.get("period") == period for meal in meals):
-        raise RosterError("no_meal_to_rate")  # a rating is of a meal the child had
+        raise DomainError("no_meal_to_rate")  # a rating is of a meal the child had
     values = {"stars": stars, "comment": (comment or "").strip()[:500] or None, "at": datetime.now(UTC)}
     stmt = dialect_insert(conn, meal_ratings).values(
         school_id=school_id, child_id=child_id, day=day, period=period, guardian_id=guardian_id, **values

@@ -8,33 +8,47 @@ its changes go to the audit journal. The caller owns the transaction.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from sqlalchemy import Connection, Table, func, insert, select
 
+from cloud_api.core.errors import DomainError
 from cloud_api.core.formulas import starts_like_a_formula
 from cloud_api.db.schema import allergen_bans, dish_versions, meal_rules, set_meals
 from cloud_api.services.audit import AuditEntry, write_audit
 from cloud_api.services.consent import require_guardian
-from cloud_api.services.errors import RosterError
 from cloud_api.services.history import in_force
+from cloud_api.services.photos import PHOTO_PATH, PhotoKind, store_photo
 from cloud_api.services.roster_versions import next_month_version, next_version
 from shared.roster_contract import Allergen, Dish, MealRules, SetMeal
 
 __all__ = [
+    "MenuDay",
     "bans_of",
+    "change_dish",
     "current_dishes",
     "current_meal_rules",
     "dish",
     "dish_history",
+    "menu_days",
     "menu_from",
+    "plan_set_meal",
+    "required_dish",
     "set_allergen_bans",
     "set_day_menu",
+    "set_dish_photo",
     "set_meal_rules",
     "upsert_dish",
 ]
+
+
+class MenuDay(NamedTuple):
+    """A set meal with its dishes spelled out, as parents and staff read the menu."""
+
+    meal: SetMeal
+    dishes: list[Dish]
 
 
 def _stamp(conn: Connection, school_id: str, actor: str) -> dict[str, Any]:
@@ -60,7 +74,7 @@ def current_meal_rules(conn: Connection, school_id: str) -> tuple[MealRules, int
 def upsert_dish(conn: Connection, school_id: str, dish: Dish, *, actor: str) -> None:
     """Add a dish or change it (price, names, allergens, photo); the old version stays readable."""
     if any(starts_like_a_formula(name) for name in dish.names.values()):
-        raise RosterError("starts_like_a_formula")  # it would run in the ministry's spreadsheet
+        raise DomainError("starts_like_a_formula")  # it would run in the ministry's spreadsheet
     conn.execute(
         insert(dish_versions).values(
             dish_id=dish.id,
@@ -101,6 +115,40 @@ def dish(conn: Connection, school_id: str, dish_id: UUID) -> Dish | None:
     return None if row is None else _dish(row)
 
 
+def required_dish(conn: Connection, school_id: str, dish_id: UUID) -> Dish:
+    """One dish as it is now; ``unknown_dish`` when the school has none of that id."""
+    found = dish(conn, school_id, dish_id)
+    if found is None:
+        raise DomainError("unknown_dish")
+    return found
+
+
+def change_dish(
+    conn: Connection,
+    school_id: str,
+    dish_id: UUID,
+    *,
+    names: dict[str, str],
+    price_tiyn: int,
+    allergens: list[Allergen],
+    actor: str,
+) -> Dish:
+    """New names, price or allergens for a dish; its photo stays, and the old version stays readable."""
+    current = required_dish(conn, school_id, dish_id)
+    changed = Dish(id=dish_id, names=names, price_tiyn=price_tiyn, allergens=allergens, photo_url=current.photo_url)
+    upsert_dish(conn, school_id, changed, actor=actor)
+    return changed
+
+
+def set_dish_photo(conn: Connection, school_id: str, dish_id: UUID, data: bytes, *, actor: str) -> Dish:
+    """Give a dish its photo (JPEG, PNG or WebP, recognised by its bytes); the dish as it is now."""
+    current = required_dish(conn, school_id, dish_id)
+    digest = store_photo(conn, school_id, data, PhotoKind.DISH, actor=actor)
+    changed = current.model_copy(update={"photo_url": PHOTO_PATH.format(digest=digest)})
+    upsert_dish(conn, school_id, changed, actor=actor)
+    return changed
+
+
 def dish_history(conn: Connection, school_id: str, dish_id: UUID) -> list[dict[str, Any]]:
     """Every version of one dish, oldest first: what it cost when."""
     rows = conn.execute(
@@ -125,7 +173,7 @@ def set_day_menu(conn: Connection, school_id: str, menu: SetMeal, *, actor: str)
     """Set (or change) the set meal of one day and period; its dishes must exist."""
     known = {d.id for d in current_dishes(conn, school_id)}
     if any(d not in known for d in menu.dish_ids):
-        raise RosterError("unknown_dish")
+        raise DomainError("unknown_dish")
     conn.execute(
         insert(set_meals).values(
             day=menu.day,
@@ -136,6 +184,41 @@ def set_day_menu(conn: Connection, school_id: str, menu: SetMeal, *, actor: str)
         )
     )
     next_month_version(conn, school_id, menu.day.strftime("%Y-%m"))  # the state's share of that day moves
+
+
+def plan_set_meal(
+    conn: Connection,
+    school_id: str,
+    day: date,
+    period: str,
+    dish_ids: list[UUID],
+    price_tiyn: int | None,
+    *,
+    actor: str,
+) -> MenuDay:
+    """Set the set meal of one period of one day; its price is the dishes' sum unless given.
+
+    Refuses a period the school's meal rules do not have (``unknown_period``; before the school has
+    set any rules, every period is unknown) and a dish it does not have (``unknown_dish``).
+    """
+    rules = current_meal_rules(conn, school_id)
+    if rules is None or period not in {p.name for p in rules[0].periods}:
+        raise DomainError("unknown_period")
+    dishes = {d.id: d for d in current_dishes(conn, school_id)}
+    if any(d not in dishes for d in dish_ids):
+        raise DomainError("unknown_dish")
+    price = price_tiyn if price_tiyn is not None else sum(dishes[d].price_tiyn for d in dish_ids)
+    meal = SetMeal(day=day, period=period, dish_ids=dish_ids, price_tiyn=price)
+    set_day_menu(conn, school_id, meal, actor=actor)
+    return MenuDay(meal, [dishes[d] for d in dish_ids])
+
+
+def menu_days(conn: Connection, school_id: str, first_day: date, days: int) -> list[MenuDay]:
+    """The set meals of ``days`` days from ``first_day``, each with its dishes, by day and period."""
+    dishes = {d.id: d for d in current_dishes(conn, school_id)}
+    last = first_day + timedelta(days=days)
+    meals = sorted((m for m in menu_from(conn, school_id, first_day) if m.day < last), key=lambda m: (m.day, m.period))
+    return [MenuDay(m, [dishes[d] for d in m.dish_ids if d in dishes]) for m in meals]
 
 
 def menu_from(conn: Connection, school_id: str, first_day: date, since: int = 0) -> list[SetMeal]:

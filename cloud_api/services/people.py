@@ -13,7 +13,7 @@ from sqlalchemy import Connection, func, or_, select
 
 from cloud_api.db.schema import people
 
-__all__ = ["PeopleQuery", "list_people", "normalise_class"]
+__all__ = ["PeopleQuery", "find_person", "list_people", "normalise_class"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,12 @@ class PeopleQuery:
 def normalise_class(text: str) -> str:
     """A class as the import stores it: "3 б" and "3-б" are "3Б"."""
     return "".join(ch for ch in text if not ch.isspace() and ch != "-").upper()
+
+
+def find_person(conn: Connection, school_id: str, person_id: Any) -> dict[str, Any] | None:
+    """One person of the school, the whole row, or None."""
+    row = conn.execute(select(people).where(people.c.school_id == school_id, people.c.id == person_id)).first()
+    return None if row is None else dict(row._mapping)
 
 
 def list_people(conn: Connection, school_id: str, query: PeopleQuery) -> tuple[list[dict[str, Any]], int]:

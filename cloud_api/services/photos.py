@@ -17,15 +17,17 @@ from uuid import UUID
 
 from sqlalchemy import Connection, insert, select
 
+from cloud_api.core.errors import DomainError
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import people, person_photos, photos
 from cloud_api.services.audit import AuditEntry, write_audit
-from cloud_api.services.errors import RosterError
 from cloud_api.services.history import in_force
 from cloud_api.services.roster_versions import next_version
 
 __all__ = [
+    "CONTENT_TYPES",
     "MAX_PHOTO_BYTES",
+    "PHOTO_PATH",
     "Photo",
     "PhotoKind",
     "person_photos_of",
@@ -38,10 +40,16 @@ __all__ = [
 MAX_PHOTO_BYTES = 2 * 1024 * 1024  # a phone's photo, resized by the admin page; not a camera's RAW
 
 # The first bytes of each format a browser shows: the declared Content-Type is not trusted.
+CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp")  # what a photo may be, recognised by its bytes
 _SIGNATURES = (
     (b"\xff\xd8\xff", "image/jpeg"),
     (b"\x89PNG\r\n\x1a\n", "image/png"),
 )
+
+
+# Where a dish's photo is served to anyone (an <img> in the parent app carries no token): the
+# ``photo_url`` of a dish. A person's photo is never served there.
+PHOTO_PATH = "/v1/photos/{digest}"
 
 
 class PhotoKind(StrEnum):
@@ -71,12 +79,12 @@ def sniff_image(data: bytes) -> str | None:
 
 
 def store_photo(conn: Connection, school_id: str, data: bytes, kind: PhotoKind, *, actor: str) -> str:
-    """Keep a photo and return its SHA-256; ``RosterError`` for an oversized or non-image body."""
+    """Keep a photo and return its SHA-256; ``DomainError`` for an oversized or non-image body."""
     if len(data) > MAX_PHOTO_BYTES:
-        raise RosterError("photo_too_large")
+        raise DomainError("photo_too_large")
     content_type = sniff_image(data)
     if content_type is None:
-        raise RosterError("photo_type")
+        raise DomainError("photo_type")
     digest = hashlib.sha256(data).hexdigest()
     conn.execute(
         dialect_insert(conn, photos)
@@ -112,7 +120,7 @@ def set_person_photo(
         select(people.c.id).where(people.c.school_id == school_id, people.c.id == person_id, people.c.active)
     ).first()
     if known is None:
-        raise RosterError("unknown_person")
+        raise DomainError("unknown_person")
     digest = None if data is None else store_photo(conn, school_id, data, PhotoKind.PERSON, actor=actor)
     before = person_photos_of(conn, school_id, [person_id]).get(person_id)
     if before == digest:

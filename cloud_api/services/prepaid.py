@@ -18,19 +18,21 @@ from uuid import UUID
 
 from sqlalchemy import Connection, case, func, insert, select
 
+from cloud_api.core.errors import DomainError
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import balance_entries, daily_limits, people
 from cloud_api.services.audit import AuditEntry, write_audit
 from cloud_api.services.consent import require_guardian
-from cloud_api.services.errors import RosterError
 from cloud_api.services.history import in_force
 from cloud_api.services.roster_versions import next_version
 from shared.contract import Decision, Event, EventKind
 
 __all__ = [
     "Account",
+    "Balance",
     "EntryKind",
     "accounts_of",
+    "balance_of",
     "charge_meals",
     "daily_limits_of",
     "record_credit",
@@ -60,6 +62,22 @@ class Account:
     def balance_tiyn(self) -> int:
         """What is left to spend."""
         return self.credited_tiyn - self.charged_tiyn
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """A child's prepaid balance, the guardian's daily limit, and (when asked) the newest entries."""
+
+    account: Account
+    daily_limit_tiyn: int | None
+    entries: list[dict[str, Any]]
+
+
+def balance_of(conn: Connection, school_id: str, child_id: UUID, *, with_entries: bool = False) -> Balance:
+    """What ``child_id`` has to spend, the daily limit in force, and the statement's newest lines."""
+    account = accounts_of(conn, school_id, [child_id]).get(child_id, Account(0, 0))
+    limit = daily_limits_of(conn, school_id, [child_id]).get(child_id)
+    return Balance(account, limit, statement(conn, school_id, child_id) if with_entries else [])
 
 
 def set_daily_limit(
@@ -104,14 +122,14 @@ def record_credit(
     if kind is EntryKind.MEAL:
         raise ValueError("a meal is charged from its event, not entered by hand")
     if amount_tiyn == 0 or abs(amount_tiyn) > MAX_CREDIT_TIYN or (kind is EntryKind.TOP_UP and amount_tiyn < 0):
-        raise RosterError("bad_amount")
+        raise DomainError("bad_amount")
     student = conn.execute(
         select(people.c.id).where(
             people.c.school_id == school_id, people.c.id == person_id, people.c.role == "student", people.c.active
         )
     ).first()
     if student is None:
-        raise RosterError("unknown_person")
+        raise DomainError("unknown_person")
     now = datetime.now(UTC)
     conn.execute(
         insert(balance_entries).values(

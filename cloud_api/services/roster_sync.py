@@ -12,11 +12,13 @@ the canteen staff's visual check.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, select
 
+from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import (
     allergen_bans,
     balance_entries,
@@ -24,6 +26,7 @@ from cloud_api.db.schema import (
     consents,
     credentials,
     daily_limits,
+    packets,
     people,
     person_photos,
 )
@@ -33,10 +36,11 @@ from cloud_api.services.menus import bans_of, current_dishes, current_meal_rules
 from cloud_api.services.photos import person_photos_of
 from cloud_api.services.prepaid import Account, accounts_of, daily_limits_of
 from cloud_api.services.roster_versions import current_version
+from cloud_api.services.signatures import Refusal, Refused, SignedBody
 from shared.localtime import local_date
 from shared.roster_contract import RosterCredential, RosterDelta, RosterPerson
 
-__all__ = ["build_delta"]
+__all__ = ["answer_pull", "build_delta"]
 
 
 def build_delta(conn: Connection, school_id: str, since: int, now: datetime | None = None) -> RosterDelta:
@@ -131,3 +135,36 @@ def _person(row: Any, consent: bool, bans: list[str], limit: int | None, account
         credited_tiyn=account.credited_tiyn,
         charged_tiyn=account.charged_tiyn,
     )
+
+
+def answer_pull(conn: Connection, signed: SignedBody, since: int) -> bytes:
+    """The roster delta a gateway's signed pull asks for, as sent, kept in the packet journal.
+
+    Kept as sent, so that what a gateway was told stays provable: the answer, under the request's
+    signature. A signature journalled already is a replay: ``Refused(replayed)``.
+    """
+    delta = build_delta(conn, signed.gateway.school_id, since)
+    body = delta.model_dump_json().encode()
+    kept = conn.execute(
+        dialect_insert(conn, packets)
+        .values(
+            direction="sync",
+            gateway_id=signed.gateway.gateway_id,
+            received_at=datetime.now(UTC),
+            method=signed.method,
+            path=signed.path,
+            timestamp=signed.timestamp,
+            signature=signed.signature,
+            body_sha256=hashlib.sha256(body).hexdigest(),
+            body=body,
+            status_code=200,
+            accepted=len(delta.people),
+            duplicates=0,
+            rejected=0,
+        )
+        .on_conflict_do_nothing(index_elements=["gateway_id", "signature"])
+        .returning(packets.c.id)
+    ).first()
+    if kept is None:
+        raise Refused(Refusal.REPLAYED, "this signed request was already answered")
+    return body

@@ -17,6 +17,7 @@ from enum import StrEnum
 
 from sqlalchemy import Connection, select
 
+from cloud_api.core.errors import DomainError
 from cloud_api.db.schema import packets
 from cloud_api.services.gateways import GatewayRecord, find_gateway
 from shared.contract import INGEST_PATH, verify
@@ -39,14 +40,16 @@ class Refusal(StrEnum):
     GATEWAY_MISMATCH = "gateway_mismatch"
 
 
-class Refused(Exception):
-    """A request refused as a whole; nothing of it is stored."""
+class Refused(DomainError):
+    """A gateway's request refused as a whole by the checks above; nothing of it is stored.
 
-    def __init__(self, code: Refusal, message: str, errors: list[tuple[str, str]] | None = None) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.errors = errors  # (field path, message) pairs, for a batch that does not parse
+    Its ``detail`` is English and technical: a gateway's operator reads it in the gateway's log.
+    Counted in ``mektep_ingest_refused_total{reason}`` when answered.
+    """
+
+    def __init__(self, code: Refusal, detail: str, errors: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(code.value, detail, errors=errors or ())
+        self.refusal = code
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,8 +21,9 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection, select
 
+from cloud_api.background.queue import PENDING, LeasedQueue
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import people, set_meals, wallet_outbox, wallet_receipts
 from cloud_api.social_wallet.contract import MealRegistration, WalletCategory, WalletReceipt, WalletRejection
@@ -30,6 +31,7 @@ from shared.contract import Event
 from shared.localtime import local_date
 
 __all__ = [
+    "QUEUE",
     "OutboxStatus",
     "Pending",
     "claim_pending",
@@ -43,7 +45,7 @@ __all__ = [
 class OutboxStatus(StrEnum):
     """Where a record's delivery stands."""
 
-    PENDING = "pending"
+    PENDING = PENDING
     DELIVERED = "delivered"
     REJECTED = "rejected"
 
@@ -55,6 +57,11 @@ class Pending:
     school_id: str
     record_id: UUID
     payload: dict[str, Any]
+
+
+QUEUE = LeasedQueue(
+    wallet_outbox, key=("school_id", "record_id"), state="status", lease="claimed_until", order="created_at"
+)
 
 
 def enqueue_meals(conn: Connection, school_id: str, events: Sequence[Event], *, at: datetime) -> int:
@@ -144,31 +151,9 @@ def claim_pending(conn: Connection, limit: int, *, now: datetime, lease_s: float
 
     A lease rather than a held lock: a Wallet outage can last hours and no transaction should stay
     open that long. A sender that dies leaves its lease to expire, and the rows go back to pending
-    (persist-queue's "in flight goes back to ready"). On PostgreSQL ``FOR UPDATE SKIP LOCKED``
-    lets several API processes claim side by side without waiting for each other.
+    (the leased queue of :mod:`cloud_api.background.queue`, shared by every API process).
     """
-    due = or_(wallet_outbox.c.claimed_until.is_(None), wallet_outbox.c.claimed_until < now)
-    query = (
-        select(wallet_outbox.c.school_id, wallet_outbox.c.record_id)
-        .where(wallet_outbox.c.status == OutboxStatus.PENDING.value, due)
-        .order_by(wallet_outbox.c.created_at)
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    ids = [row.record_id for row in conn.execute(query)]
-    if not ids:
-        return []
-    # The lease condition again: on SQLite another process may have leased a row between the
-    # SELECT and this UPDATE; only the rows this UPDATE changed are ours.
-    leased = conn.execute(
-        update(wallet_outbox)
-        .where(wallet_outbox.c.record_id.in_(ids), wallet_outbox.c.status == OutboxStatus.PENDING.value, due)
-        .values(claimed_until=now + timedelta(seconds=lease_s))
-        .returning(wallet_outbox.c.school_id, wallet_outbox.c.record_id, wallet_outbox.c.payload)
-    )
-    position = {record_id: n for n, record_id in enumerate(ids)}
-    rows = sorted(leased, key=lambda row: position[row.record_id])  # oldest first, as selected
+    rows = QUEUE.claim(conn, now=now, limit=limit, lease=timedelta(seconds=lease_s))
     return [Pending(row.school_id, row.record_id, row.payload) for row in rows]
 
 
@@ -228,15 +213,13 @@ def mark_rejected(conn: Connection, rejections: Sequence[tuple[str, WalletReject
 def release(conn: Connection, records: Sequence[tuple[str, UUID, int]], error: str, *, now: datetime) -> None:
     """Give leased (school, record, tries) rows back to pending with ``error``: the next round sends them."""
     for school_id, record_id, tries in records:
-        conn.execute(
-            update(wallet_outbox)
-            .where(_key(school_id, record_id), wallet_outbox.c.status == OutboxStatus.PENDING.value)
-            .values(
-                claimed_until=None,
-                last_error=error[:200],
-                last_attempt_at=now,
-                attempts=wallet_outbox.c.attempts + tries,
-            )
+        QUEUE.release(
+            conn,
+            [(school_id, record_id)],
+            retry_at=None,
+            last_error=error[:200],
+            last_attempt_at=now,
+            attempts=wallet_outbox.c.attempts + tries,
         )
 
 
@@ -252,22 +235,16 @@ def _settle(
     was: tuple[OutboxStatus, ...],
     message: str | None = None,
 ) -> None:
-    """Move one record from one of ``was`` to ``status`` (a record already settled that way stays as it is)."""
-    conn.execute(
-        update(wallet_outbox)
-        .where(_key(school_id, record_id), wallet_outbox.c.status.in_([w.value for w in was]))
-        .values(
-            status=status.value,
-            reason=reason,
-            message=message,
-            claimed_until=None,
-            last_attempt_at=now,
-            settled_at=now,
-            last_error=None,
-            attempts=wallet_outbox.c.attempts + tries,
-        )
+    """Move one record from pending (or one of ``was``) to ``status``; one settled otherwise stays as it is."""
+    QUEUE.settle(
+        conn,
+        [(school_id, record_id)],
+        status.value,
+        also_from=[w.value for w in was if w is not OutboxStatus.PENDING],
+        reason=reason,
+        message=message,
+        last_attempt_at=now,
+        settled_at=now,
+        last_error=None,
+        attempts=wallet_outbox.c.attempts + tries,
     )
-
-
-def _key(school_id: str, record_id: UUID) -> Any:
-    return (wallet_outbox.c.school_id == school_id) & (wallet_outbox.c.record_id == record_id)

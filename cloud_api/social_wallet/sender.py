@@ -9,19 +9,17 @@ record id as the idempotency key, ``concurrency`` at a time. Per record, what ea
     429, 5xx, network errors, anything else            retried with exponential backoff (honouring
                                                        ``Retry-After``), then left pending for the next round
 
-Only a verified receipt counts as delivery (the receiver's confirmation is the delivery); an unreadable 4xx never
-rejects a record (a wrong URL must not throw the state's meals away).
+Only a verified receipt counts as delivery (the receiver's confirmation is the delivery); an
+unreadable 4xx never rejects a record (a wrong URL must not throw the state's meals away). The
+rows are a leased queue and the retries the background workers' policy (:mod:`cloud_api.background`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from uuid import UUID
 
 import httpx
@@ -29,8 +27,8 @@ from anyio import to_thread
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 from sqlalchemy import Engine
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
+from cloud_api.background.http import RetryPolicy, Transient, retry_after_s
 from cloud_api.core.metrics import WALLET_RECORDS
 from cloud_api.social_wallet.contract import (
     IDEMPOTENCY_HEADER,
@@ -41,38 +39,13 @@ from cloud_api.social_wallet.contract import (
 )
 from cloud_api.social_wallet.outbox import Pending, claim_pending, mark_rejected, release, store_receipts
 
-__all__ = ["RetryPolicy", "SendReport", "send_pending"]
+__all__ = ["WALLET_POLICY", "SendReport", "send_pending"]
+
+# Six tries a round, from a second apart to five minutes; what is left goes to the next round.
+WALLET_POLICY = RetryPolicy(initial_s=1.0, max_s=300.0, attempts=6)
 
 log = logging.getLogger(__name__)
 UNVERIFIED = "receipt signature does not verify"
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How a record is retried within one round; ``sleep`` is injectable so tests need not wait.
-
-    The wait before try ``n + 1`` is ``initial_s · 2^(n-1)`` with equal jitter, at least the
-    Wallet's ``Retry-After``, at most ``max_s``. After ``attempts`` tries the record goes back to
-    pending and the next round (the worker's interval later) takes it again: nothing gives up.
-    """
-
-    initial_s: float = 1.0
-    max_s: float = 300.0
-    attempts: int = 6
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-    jitter: Callable[[], float] = random.random
-
-    def wait_s(self, state: RetryCallState) -> float:
-        """The wait after a failed try (tenacity's ``wait``)."""
-        exponential = self.initial_s * 2 ** (state.attempt_number - 1)
-        exponential *= 0.5 + self.jitter() / 2  # equal jitter: concurrent records do not retry in step
-        exc = state.outcome.exception() if state.outcome is not None else None
-        retry_after = exc.retry_after if isinstance(exc, _Transient) and exc.retry_after else 0.0
-        return min(max(exponential, retry_after), self.max_s)
-
-    def lease_s(self, timeout_s: float) -> float:
-        """How long a round may hold a record at worst: every wait and every request timing out."""
-        return self.attempts * (self.max_s + timeout_s) + 60.0
 
 
 @dataclass
@@ -86,15 +59,6 @@ class SendReport:
     unverified: int = 0
     retry: int = 0  # left pending for the next round
     errors: dict[str, int] = field(default_factory=dict)
-
-
-class _Transient(Exception):
-    """Not answered this time; try again."""
-
-    def __init__(self, error: str, retry_after: float | None = None) -> None:
-        super().__init__(error)
-        self.error = error
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -120,7 +84,7 @@ async def send_pending(
     Outcomes are settled in waves of ``4 × concurrency`` records, each wave in one transaction, so
     that a long outage does not hold back what was delivered before it.
     """
-    policy = policy or RetryPolicy()
+    policy = policy or WALLET_POLICY
     timeout = client.timeout
     timeout_s = max(t for t in (timeout.connect, timeout.read, timeout.write, timeout.pool, 5.0) if t is not None)
     lease_s = policy.lease_s(timeout_s)
@@ -145,22 +109,17 @@ async def _send_one(
     client: httpx.AsyncClient, pending: Pending, key: Ed25519PublicKey, policy: RetryPolicy, gate: asyncio.Semaphore
 ) -> _Outcome:
     tries = 0
-    retrying = AsyncRetrying(
-        wait=policy.wait_s,
-        stop=stop_after_attempt(policy.attempts),
-        retry=retry_if_exception_type(_Transient),
-        sleep=policy.sleep,
-        reraise=True,
-    )
+
+    async def attempt() -> _Outcome:
+        nonlocal tries
+        tries += 1
+        async with gate:  # a record waiting out its backoff does not hold a slot
+            return await _post(client, pending, key, tries)
+
     try:
-        async for attempt in retrying:
-            with attempt:
-                tries += 1
-                async with gate:  # a record waiting out its backoff does not hold a slot
-                    return await _post(client, pending, key, tries)
-    except _Transient as exc:
+        return await policy.call(attempt)
+    except Transient as exc:
         return _Outcome(pending, tries, error=exc.error)
-    raise AssertionError("unreachable: tenacity either returns or re-raises")  # pragma: no cover
 
 
 async def _post(client: httpx.AsyncClient, pending: Pending, key: Ed25519PublicKey, tries: int) -> _Outcome:
@@ -169,15 +128,15 @@ async def _post(client: httpx.AsyncClient, pending: Pending, key: Ed25519PublicK
     try:
         response = await client.post(REGISTRATIONS_PATH, json=pending.payload, headers=headers)
     except httpx.TransportError as exc:
-        raise _Transient(f"transport: {exc!r}") from exc
+        raise Transient(f"transport: {exc!r}") from exc
     status = response.status_code
     if status in (200, 201):
         try:
             receipt = WalletReceipt.model_validate_json(response.content)
         except ValidationError as exc:
-            raise _Transient(f"unreadable receipt: {response.text[:100]}") from exc
+            raise Transient(f"unreadable receipt: {response.text[:100]}") from exc
         if receipt.record_id != record_id:
-            raise _Transient(f"a receipt for another record: {receipt.record_id}")
+            raise Transient(f"a receipt for another record: {receipt.record_id}")
         if not verify_receipt(key, receipt):
             # Asking again at once would only fetch the same receipt: the next round tries again,
             # and the counter tells the operator that someone signs receipts with another key.
@@ -190,19 +149,7 @@ async def _post(client: httpx.AsyncClient, pending: Pending, key: Ed25519PublicK
             rejection = None
         if rejection is not None and rejection.record_id == record_id:
             return _Outcome(pending, tries, rejection=rejection)
-    raise _Transient(f"HTTP {status}: {response.text[:100]}", _retry_after(response.headers.get("Retry-After")))
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value)
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-    except (TypeError, ValueError):
-        return None
+    raise Transient(f"HTTP {status}: {response.text[:100]}", retry_after_s(response.headers.get("Retry-After")), status)
 
 
 def _settle(engine: Engine, outcomes: list[_Outcome], report: SendReport) -> None:

@@ -24,20 +24,22 @@ from pathlib import Path as FilePath
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Form, Path, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from cloud_api.api.deps import SESSION_COOKIE
-from cloud_api.db.dialect import dialect_insert
-from cloud_api.db.schema import notification_settings, people
+from cloud_api.api.schemas.reports import MONTH_PATTERN
+from cloud_api.core.errors import DomainError
+from cloud_api.push.subscriptions import NoticeSettings, notice_settings, set_notice_settings
 from cloud_api.services import menus
 from cloud_api.services.accounts import Principal, Role, session_principal, sign_in, sign_out
 from cloud_api.services.consent import set_consent
-from cloud_api.services.errors import RosterError
 from cloud_api.services.family import child_day, child_month, children_of, rate_meal
-from shared.i18n import LANGUAGES, Translator, translator
+from cloud_api.services.people import find_person
+from shared.i18n import LANGUAGE_NAMES, LANGUAGES, Translator, catalog_messages, translator
+from shared.languages import language_of
 from shared.localtime import LOCAL_TZ
 from shared.roster_contract import Allergen
 
@@ -76,12 +78,9 @@ LANG_COOKIE = "mektep_lang"
 
 def _language(conn: Any, account_id: UUID, school_id: str, guardian_id: UUID, signed_in_with: str | None) -> str:
     # The language set in the settings, else the one the sign-in page was read in, else the roster's.
-    chosen = conn.execute(
-        select(notification_settings.c.language).where(notification_settings.c.account_id == account_id)
-    ).scalar()
-    roster = conn.execute(
-        select(people.c.language).where(people.c.school_id == school_id, people.c.id == guardian_id)
-    ).scalar()
+    chosen = notice_settings(conn, account_id).language
+    guardian = find_person(conn, school_id, guardian_id)
+    roster = guardian["language"] if guardian else None
     picked = signed_in_with if signed_in_with in LANGUAGES else None
     return str(chosen or picked or roster or "kk")
 
@@ -108,11 +107,15 @@ def _same_origin(request: Request) -> None:
     # A form posted from another site is refused even if a browser sent the cookie along.
     origin = request.headers.get("origin")
     if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
-        raise HTTPException(403, "cross-site form")
+        raise DomainError("cross_site_form")
 
 
 def _page(request: Request, name: str, _: Translator, **context: Any) -> HTMLResponse:
-    return TEMPLATES.TemplateResponse(request, name, {"_": _, "lang": _.language, "languages": LANGUAGES, **context})
+    return TEMPLATES.TemplateResponse(
+        request,
+        name,
+        {"_": _, "lang": _.language, "languages": LANGUAGES, "language_names": LANGUAGE_NAMES, **context},
+    )
 
 
 def _back(url: str) -> RedirectResponse:
@@ -179,7 +182,7 @@ def child_page(
     request: Request,
     child_id: UUID,
     family: FamilyDep,
-    month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
+    month: Annotated[str | None, Query(pattern=MONTH_PATTERN)] = None,
 ) -> HTMLResponse:
     """A child's day, month, bans, consent and today's rating form."""
     today = _today()
@@ -187,13 +190,14 @@ def child_page(
     with _engine(request).connect() as conn:
         found = children_of(conn, family.school_id, family.guardian_id, child_id)
         if not found:
-            raise HTTPException(404)
+            raise DomainError("not_found")
         day = child_day(conn, family.school_id, child_id, today)
         summary = child_month(conn, family.school_id, child_id, shown)
         bans = set(menus.bans_of(conn, family.school_id, [child_id]).get(child_id, []))
     meals_today = sorted({str(e["meal"]["period"]) for e in day if e["kind"] == "meal" and e["meal"]})
-    previous = (shown.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
-    following = (shown.replace(day=28) + timedelta(days=4)).strftime("%Y-%m")
+    previous_day = shown.replace(day=1) - timedelta(days=1)
+    following_day = shown.replace(day=28) + timedelta(days=4)
+    previous, following = previous_day.strftime("%Y-%m"), following_day.strftime("%Y-%m")
     return _page(
         request,
         "parent_child.html",
@@ -207,7 +211,9 @@ def child_page(
         meals_today=meals_today,
         today=today,
         previous=previous,
+        previous_day=previous_day,
         following=following if following <= today.strftime("%Y-%m") else None,
+        following_day=following_day,
     )
 
 
@@ -221,8 +227,8 @@ def bans_form(
             menus.set_allergen_bans(
                 conn, family.school_id, child_id, family.guardian_id, allergen or [], actor=family.principal.actor
             )
-    except RosterError:
-        raise HTTPException(404) from None
+    except DomainError:
+        raise DomainError("not_found") from None
     return _back(f"/app/children/{child_id}?saved=bans")
 
 
@@ -232,8 +238,8 @@ def consent_form(request: Request, child_id: UUID, family: FamilyDep, given: Ann
     try:
         with _engine(request).begin() as conn:
             set_consent(conn, family.school_id, child_id, family.guardian_id, given, actor=family.principal.actor)
-    except RosterError:
-        raise HTTPException(404) from None
+    except DomainError:
+        raise DomainError("not_found") from None
     return _back(f"/app/children/{child_id}?saved=consent")
 
 
@@ -250,9 +256,9 @@ def rating_form(
     try:
         with _engine(request).begin() as conn:
             rate_meal(conn, family.school_id, child_id, family.guardian_id, _today(), period, stars, comment)
-    except RosterError as error:
+    except DomainError as error:
         if error.code == "not_the_guardian":
-            raise HTTPException(404) from None
+            raise DomainError("not_found") from None
         return _back(f"/app/children/{child_id}?failed={error.code}")
     return _back(f"/app/children/{child_id}?saved=rating")
 
@@ -272,10 +278,8 @@ def menu_page(request: Request, family: FamilyDep, day: date | None = None) -> H
 def settings_page(request: Request, family: FamilyDep) -> HTMLResponse:
     """Language and notices; the page's script offers to subscribe this device."""
     with _engine(request).connect() as conn:
-        row = conn.execute(
-            select(notification_settings).where(notification_settings.c.account_id == family.account_id)
-        ).first()
-    current = {"entries": True, "meals": True} if row is None else {"entries": row.entries, "meals": row.meals}
+        found = notice_settings(conn, family.account_id)
+    current = {"entries": found.entries, "meals": found.meals}
     return _page(request, "parent_settings.html", family._, current=current)
 
 
@@ -288,10 +292,8 @@ def settings_form(
     meals: Annotated[bool, Form()] = False,
 ) -> Response:
     """Keep the language and the notices wanted."""
-    values = {"language": language, "entries": entries, "meals": meals, "updated_at": datetime.now(UTC)}
     with _engine(request).begin() as conn:
-        stmt = dialect_insert(conn, notification_settings).values(account_id=family.account_id, **values)
-        conn.execute(stmt.on_conflict_do_update(index_elements=["account_id"], set_=values))
+        set_notice_settings(conn, family.account_id, NoticeSettings(language, entries, meals))
     return _back("/app/settings?saved=1")
 
 
@@ -312,10 +314,23 @@ def static(name: Annotated[str, Path(pattern=r"^[a-z0-9-]+\.(js|css|svg)$")]) ->
     """The app's script, style and icon."""
     path = STATIC / name
     if "/" in name or not path.is_file():
-        raise HTTPException(404)
+        raise DomainError("not_found")
     return FileResponse(path)
 
 
 def sign_in_redirect(request: Request, _: Exception) -> Response:
     """The exception handler for :class:`SignInNeeded`: to the sign-in form."""
     return _back("/app/sign-in")
+
+
+def error_page(request: Request, status: int, code: str, message: str) -> Response:
+    """A refusal as a page: what went wrong in the reader's language, and the way back."""
+    language = request.cookies.get(LANG_COOKIE) or language_of(request.headers.get("accept-language"))
+    _ = translator(language)
+    if code == "sign_in_required":
+        return _back("/app/sign-in")
+    if code in catalog_messages(_.language):
+        message = _(code)
+    page = _page(request, "page_error.html", _, message=message)
+    page.status_code = status
+    return page

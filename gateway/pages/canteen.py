@@ -43,7 +43,7 @@ from gateway.taps.pipeline import Pipeline
 from gateway.taps.policy import AccessPoint, Place
 from gateway.taps.rules import RosterPolicy
 from shared.contract import MANUAL_REASON_MAX, ManualEntry
-from shared.i18n import LANGUAGES, Translator, translator
+from shared.i18n import LANGUAGE_NAMES, LANGUAGES, Translator, translator
 from shared.localtime import LOCAL_TZ
 from shared.pins import verify_pin
 from shared.roster_contract import PersonRole, RosterPerson
@@ -269,6 +269,7 @@ def add_canteen_routes(app: FastAPI, desk: CanteenDesk) -> None:
                 "_": _,
                 "lang": _.language,
                 "languages": LANGUAGES,
+                "language_names": LANGUAGE_NAMES,
                 "state": await desk.snapshot(_.language),
                 "staff": staff,
                 "children": children,

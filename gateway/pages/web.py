@@ -22,7 +22,7 @@ from fastapi.templating import Jinja2Templates
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from gateway.pages.canteen import CanteenDesk, add_canteen_routes
-from shared.i18n import LANGUAGES, translator
+from shared.i18n import LANGUAGE_NAMES, LANGUAGES, translator
 
 __all__ = ["create_ui_app"]
 
@@ -71,6 +71,7 @@ def create_ui_app(
                 "_": _,
                 "lang": _.language,
                 "languages": LANGUAGES,
+                "language_names": LANGUAGE_NAMES,
                 "school_name": school_name,
                 "messages": {m: _(m) for m in PAGE_MESSAGES},
             },

@@ -23,7 +23,6 @@ from pydantic import Field, HttpUrl, TypeAdapter, ValidationInfo, field_validato
 from device_drivers.base import Direction
 from gateway.site.files import ConfigError, ConfigProblem, StrictModel, parse_yaml, read_text
 from gateway.site.profiles import (
-    Identifier,
     Profiles,
     ReaderSettings,
     RelaySettings,
@@ -31,6 +30,7 @@ from gateway.site.profiles import (
     default_profiles_dir,
     load_profiles,
 )
+from shared.contract import Identifier
 
 __all__ = [
     "CloudConfig",

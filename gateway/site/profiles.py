@@ -31,10 +31,10 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, TypeAdapter
 
 from gateway.site.files import ConfigError, ConfigProblem, StrictModel, parse_yaml, read_text
+from shared.contract import Identifier  # a device's id travels in every event: the contract's identifiers
 
 __all__ = [
     "PROFILE_KINDS",
-    "Identifier",
     "Profile",
     "Profiles",
     "ReaderProfile",
@@ -48,7 +48,6 @@ __all__ = [
     "profile_schema",
 ]
 
-Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 _TEMPLATE_FIELDS = ("direction", "reason", "ref")
 
 

@@ -1,5 +1,10 @@
 """A cloud app per test, on SQLite (a temporary file) and on PostgreSQL (a fresh database per session).
 
+    database_url   an empty database, SQLite and PostgreSQL (each test runs on both)
+    engine         that database migrated, as a SQLAlchemy engine (for the services' tests)
+    settings, app  a cloud app on it, not started; ``client`` starts it, gateways gw1 (s1), gw2 (s2)
+    world          the sample school of ``tests/cloud_api/school.py``: rosters and an account of each role
+
 ``postgres_url`` (tests/conftest.py) skips the PostgreSQL half when the server is not reachable,
 and fails it instead when ``CI=true``.
 """
@@ -12,13 +17,16 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from cloud_api.app import create_app
+from cloud_api.db.engine import make_engine
+from cloud_api.db.migrate import upgrade
 from cloud_api.db.schema import metadata
 from cloud_api.services.gateways import register_gateway
 from cloud_api.settings import CloudSettings
 from tests.cloud_api.helpers import ADMIN, KEY, KEY2
+from tests.cloud_api.school import World, seed_world
 
 # Every table of the schema, so that a table added later is emptied too.
 TABLES = ", ".join(table.name for table in metadata.sorted_tables)
@@ -66,3 +74,18 @@ def client(app: FastAPI) -> Iterator[TestClient]:
             register_gateway(conn, "gw1", "s1", KEY)
             register_gateway(conn, "gw2", "s2", KEY2)
         yield c
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """The empty database, migrated: what the services' tests write to."""
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def world(client: TestClient, app: FastAPI) -> World:
+    """The sample school on the started app: two schools' rosters and an account of each role."""
+    return seed_world(client, app)

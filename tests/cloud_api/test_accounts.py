@@ -4,101 +4,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import pytest
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from cloud_api.db.schema import people, sign_in_attempts
-from cloud_api.roster.iin import check_digit
-from cloud_api.roster.nedb import parse_rows
+from cloud_api.db.schema import sign_in_attempts
 from cloud_api.services.accounts import (
     SYSTEM,
     Role,
-    create_account,
-    grant_role,
     role_history,
     roles_in_force,
     sign_in,
 )
 from cloud_api.services.audit import audit_entries
-from cloud_api.services.roster_import import import_roster
 from tests.cloud_api.helpers import admin
-from tests.cloud_api.test_nedb_roster import CHILD, GOOD, HEADER, MOTHER, TEACHER, TEEN
-
-PASSWORD = "correct horse battery"
-
-
-def iin(prefix: str) -> str:
-    return prefix + str(check_digit(prefix))
-
-
-OTHER_CHILD = iin("14020350019")
-FATHER = iin("85071240027")
-S2_CHILD = iin("13111150031")
-S2_COOK = iin("80050540043")
-
-S1_EXTRA = [
-    ["student", OTHER_CHILD, "Ахметов", "Дана", "4А", "kk", "", "", "", "", ""],
-    ["guardian", FATHER, "Ахметов", "Ерлан", "", "", "", "", "8 (702) 111-22-33", "", OTHER_CHILD],
-]
-S2_ROWS = [
-    ["student", S2_CHILD, "Ким", "Алина", "2В", "ru", "", "", "", "", ""],
-    ["staff", S2_COOK, "Омарова", "Сая", "", "ru", "", "", "", "", ""],
-]
-
-
-@dataclass
-class World:
-    """Two schools, two families in s1, accounts for each role, and their ids."""
-
-    client: TestClient
-    app: FastAPI
-    ids: dict[str, UUID]  # IIN or account name → id
-
-    def token(self, login: str, password: str = PASSWORD) -> dict[str, str]:
-        """Sign in over the API; the Authorization header of the new session."""
-        r = self.client.post("/v1/auth/sign-in", json={"login": login, "password": password})
-        assert r.status_code == 200, r.text
-        return {"Authorization": f"Bearer {r.json()['token']}"}
-
-
-ACCOUNTS = {
-    # name: (login, school, person IIN, role)
-    "head1": ("head@s1.kz", "s1", None, Role.SCHOOL_ADMIN),
-    "cook1": ("cook@s1.kz", "s1", TEACHER, Role.CANTEEN_STAFF),
-    "cook2": ("cook@s2.kz", "s2", S2_COOK, Role.CANTEEN_STAFF),
-    "mother": ("8 (701) 234-56-78", "s1", MOTHER, Role.GUARDIAN),
-    "father": ("father@mail.kz", "s1", FATHER, Role.GUARDIAN),
-}
-
-
-@pytest.fixture
-def world(client: TestClient, app: FastAPI) -> World:
-    ids: dict[str, UUID] = {}
-    with app.state.engine.begin() as conn:
-        import_roster(conn, "s1", parse_rows([HEADER, *GOOD, *S1_EXTRA]), actor="admin")
-        import_roster(conn, "s2", parse_rows([HEADER, *S2_ROWS]), actor="admin")
-        for iin_, person_id in conn.execute(select(people.c.iin, people.c.id)):
-            ids[iin_] = person_id
-        for name, (login, school, person, role) in ACCOUNTS.items():
-            account = create_account(
-                conn,
-                login,
-                actor=SYSTEM,
-                password=PASSWORD,
-                school_id=school,
-                person_id=ids[person] if person else None,
-            )
-            grant_role(conn, account.id, role, school, actor=SYSTEM)
-            ids[name] = account.id
-    return World(client, app, ids)
-
+from tests.cloud_api.school import CHILD, FATHER, MOTHER, OTHER_CHILD, PASSWORD, S2_CHILD, TEEN, World
 
 # -- signing in ------------------------------------------------------------------------------------
 

@@ -12,17 +12,16 @@ import sqlite_utils
 
 from cloud_api.services.audit import audit_entries
 from cloud_api.services.roster_sync import build_delta
-from gateway.outbox import open_database
-from gateway.photos import PhotoFetcher, missing, photo
-from gateway.photos import migrate as migrate_photos
-from gateway.roster import apply
-from gateway.roster import migrate as migrate_roster
+from gateway.roster.photos import PhotoFetcher, missing, photo
+from gateway.roster.photos import migrate as migrate_photos
+from gateway.roster.store import apply
+from gateway.roster.store import migrate as migrate_roster
 from gateway.storage import Storage
+from gateway.taps.outbox import open_database
 from shared.contract import INGEST_PATH
 from shared.pins import verify_pin
 from tests.cloud_api.helpers import KEY, KEY2, batch_body, event, signed
-from tests.cloud_api.test_accounts import World, world  # noqa: F401  (the fixture)
-from tests.cloud_api.test_nedb_roster import CHILD, TEACHER, TEEN
+from tests.cloud_api.school import CHILD, TEACHER, TEEN, World
 
 # The smallest valid PNG: one transparent pixel.
 PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=")
@@ -58,7 +57,7 @@ def setup_menu(w: World) -> dict[str, Any]:
     return {"head": head, "soup": soup, "plov": photo.json()}
 
 
-def test_a_parent_sees_the_days_menu_with_prices_and_photos(world: World) -> None:  # noqa: F811
+def test_a_parent_sees_the_days_menu_with_prices_and_photos(world: World) -> None:
     made = setup_menu(world)
     mother = world.token("+77012345678")
     menu = world.client.get(f"/v1/schools/s1/menu?from={DAY}&days=1", headers=mother)
@@ -77,7 +76,7 @@ def test_a_parent_sees_the_days_menu_with_prices_and_photos(world: World) -> Non
     assert made["plov"]["photo_url"] == photo_url
 
 
-def test_a_price_change_keeps_its_history_and_reaches_the_gateway(world: World) -> None:  # noqa: F811
+def test_a_price_change_keeps_its_history_and_reaches_the_gateway(world: World) -> None:
     made = setup_menu(world)
     head, plov = made["head"], made["plov"]
     with world.app.state.engine.connect() as conn:
@@ -93,7 +92,7 @@ def test_a_price_change_keeps_its_history_and_reaches_the_gateway(world: World) 
     assert [(d.id.hex, d.price_tiyn) for d in delta.dishes] == [(plov["id"].replace("-", ""), 70000)]
 
 
-def test_only_the_school_admin_changes_the_menu(world: World) -> None:  # noqa: F811
+def test_only_the_school_admin_changes_the_menu(world: World) -> None:
     made = setup_menu(world)
     for who in ("cook@s1.kz", "+77012345678", "cook@s2.kz"):
         r = world.client.put(
@@ -104,7 +103,7 @@ def test_only_the_school_admin_changes_the_menu(world: World) -> None:  # noqa: 
         assert r.status_code == 403, who
 
 
-def test_bad_photos_and_menus_are_refused_with_a_reason_in_the_callers_language(world: World) -> None:  # noqa: F811
+def test_bad_photos_and_menus_are_refused_with_a_reason_in_the_callers_language(world: World) -> None:
     made = setup_menu(world)
     head = {**made["head"], "Accept-Language": "ru"}
     url = f"/v1/schools/s1/dishes/{made['soup']['id']}/photo"
@@ -136,7 +135,7 @@ def test_bad_photos_and_menus_are_refused_with_a_reason_in_the_callers_language(
     assert [d["photo_url"] is None for d in lunch[0]["dishes"]] == [True, False]
 
 
-def test_a_parents_ban_and_limit_reach_the_gateway_and_are_audited(world: World) -> None:  # noqa: F811
+def test_a_parents_ban_and_limit_reach_the_gateway_and_are_audited(world: World) -> None:
     mother = world.token("+77012345678")
     child = world.ids[CHILD]
     milk_eggs = {"allergens": ["milk", "eggs"]}
@@ -154,7 +153,7 @@ def test_a_parents_ban_and_limit_reach_the_gateway_and_are_audited(world: World)
     assert {e["entity"] for e in journal.json()["items"]} >= {"allergen_bans", "daily_limit"}
 
 
-def test_top_ups_and_paid_meals_make_the_balance_once_each(world: World) -> None:  # noqa: F811
+def test_top_ups_and_paid_meals_make_the_balance_once_each(world: World) -> None:
     head, mother = world.token("head@s1.kz"), world.token("+77012345678")
     teen = world.ids[TEEN]
     credit = world.client.post(f"/v1/schools/s1/people/{teen}/credits", json={"amount_tiyn": 500000}, headers=head)
@@ -208,7 +207,7 @@ async def fetch_to_gateway(w: World, tmp_path: Path, gateway: str = "gw1", key: 
 
 
 async def test_a_childs_photo_reaches_their_schools_gateway_and_nobody_else(
-    world: World,  # noqa: F811
+    world: World,
     tmp_path: Path,
 ) -> None:
     head, child = world.token("head@s1.kz"), world.ids[CHILD]
@@ -238,7 +237,7 @@ async def test_a_childs_photo_reaches_their_schools_gateway_and_nobody_else(
     ]
 
 
-def test_a_cooks_pin_reaches_the_gateway_as_a_hash_only(world: World) -> None:  # noqa: F811
+def test_a_cooks_pin_reaches_the_gateway_as_a_hash_only(world: World) -> None:
     cook, head, mother = world.token("cook@s1.kz"), world.token("head@s1.kz"), world.token("+77012345678")
     assert world.client.put("/v1/me/canteen-pin", json={"pin": "4821"}, headers=cook).status_code == 204
     assert world.client.put("/v1/me/canteen-pin", json={"pin": "12ab"}, headers=cook).status_code == 422

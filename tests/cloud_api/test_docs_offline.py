@@ -28,12 +28,16 @@ def test_swagger_ui_and_redoc_render_with_no_network_but_the_cloud(cloud_url: st
         operations = page.locator(".opblock-summary").count()
         assert operations > 30, "Swagger UI listed the API's operations"
         assert page.get_by_text("Deliver a signed batch of gateway events").count() == 1
-        screenshot(page, "docs", "swagger-ui")
+        page.locator("button.authorize").first.click()  # the session's two ways in, as security schemes
+        dialog = page.locator(".auth-container")
+        dialog.first.wait_for()
+        assert dialog.count() == 2 and "mektep_session" in page.inner_text(".modal-ux")
+        screenshot(page, "docs", "swagger-ui", full_page=False)
 
         page.goto(f"{cloud_url}/redoc")
         heading = page.get_by_role("heading", name="Deliver a signed batch of gateway events")
         heading.wait_for(timeout=15_000)
-        screenshot(page, "docs", "redoc")
+        screenshot(page, "docs", "redoc", full_page=False)
         # What the pages need comes from the cloud; ReDoc's footer asks a CDN for its maker's logo,
         # an image that shows nothing on a closed network and changes nothing else.
         needed = [r for r in page.refused if not r.startswith("image ")]

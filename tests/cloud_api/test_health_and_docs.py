@@ -72,3 +72,17 @@ def test_every_documented_example_batch_is_valid(client: TestClient) -> None:
     op = client.get("/openapi.json").json()["paths"][INGEST_PATH]["post"]
     for example in op["requestBody"]["content"]["application/json"]["examples"].values():
         Batch.model_validate(example["value"])
+
+
+def test_a_session_is_a_bearer_token_or_the_pages_cookie_and_every_refusal_is_documented(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert set(spec["components"]["securitySchemes"]) == {"bearer", "session"}
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    operation = spec["paths"]["/v1/schools/{school_id}/people/{person_id}"]["get"]
+    assert operation["security"] == [{"bearer": []}, {"session": []}]  # either one, not both
+    for status in ("401", "403", "404", "422"):
+        assert operation["responses"][status]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/ErrorResponse"
+        }, status
+    sign_in = spec["paths"]["/v1/auth/sign-in"]["post"]["responses"]
+    assert {"400", "401", "422", "429"} <= set(sign_in) and "security" not in spec["paths"]["/v1/auth/sign-in"]["post"]

@@ -9,39 +9,9 @@ import pytest
 from openpyxl import Workbook
 
 from cloud_api.roster import nedb
-from cloud_api.roster.iin import check_digit
 from cloud_api.roster.nedb import FileKind, Role, RosterFileError, RowProblem, parse_export, parse_rows, read_roster
 from shared.contract import Category
-
-
-def iin(prefix: str) -> str:
-    return prefix + str(check_digit(prefix))
-
-
-CHILD = iin("15031950012")  # born 2015: grade 3 or 4
-TEEN = iin("10062060034")
-MOTHER = iin("88042140056")
-TEACHER = iin("79121130078")
-
-HEADER = [
-    "role",
-    "IIN",
-    "Last name",
-    "first_name",
-    "class",
-    "language",
-    "meal_category",
-    "discount_percent",
-    "phone",
-    "email",
-    "children",
-]
-GOOD = [
-    ["student", CHILD, "Нұрланова", "Әлия", "3б", "kk", "", "", "", "", ""],
-    ["student", TEEN, "Иванов", "Пётр", "9 А", "ru", "discounted", "50", "", "", ""],
-    ["guardian", MOTHER, "Нұрланова", "Гүлнар", "", "", "", "", "8 (701) 234-56-78", "", f"{CHILD}; {TEEN}"],
-    ["staff", TEACHER, "Сейітов", "Марат", "", "ru", "", "", "", "", ""],
-]
+from tests.cloud_api.school import CHILD, GOOD, HEADER, MOTHER, TEACHER, TEEN, iin
 
 
 def test_good_rows_are_read_and_normalised() -> None:
@@ -107,7 +77,7 @@ def test_a_middle_name_too_long_for_its_column_is_refused_not_left_to_the_databa
 
 
 def test_a_file_without_the_needed_columns_is_refused_whole() -> None:
-    with pytest.raises(ValueError, match="missing columns: iin"):
+    with pytest.raises(RosterFileError, match="missing columns: iin"):
         parse_rows([["role", "last_name", "first_name"], ["student", "A", "B"]])
 
 

@@ -8,9 +8,9 @@ from fastapi.testclient import TestClient
 
 from cloud_api.services.family import ratings_of
 from cloud_api.services.menus import bans_of
+from shared.i18n import translator
 from shared.localtime import LOCAL_TZ
-from tests.cloud_api.test_accounts import PASSWORD, World, world  # noqa: F401  (the fixture)
-from tests.cloud_api.test_nedb_roster import CHILD, TEEN
+from tests.cloud_api.school import CHILD, PASSWORD, TEEN, World
 from tests.cloud_api.test_push import earlier_today, event, ingest
 
 
@@ -23,7 +23,7 @@ def signed_in(w: World, login: str = "+77012345678", lang: str = "ru") -> TestCl
     return w.client
 
 
-def test_signing_in_and_out(world: World) -> None:  # noqa: F811
+def test_signing_in_and_out(world: World) -> None:
     assert world.client.get("/app/", follow_redirects=False).headers["location"] == "/app/sign-in"
     wrong = world.client.post("/app/sign-in", data={"login": "+77012345678", "password": "nope", "lang": "ru"})
     assert "неверный логин или пароль" in wrong.text
@@ -33,7 +33,7 @@ def test_signing_in_and_out(world: World) -> None:  # noqa: F811
     assert client.get("/app/", follow_redirects=False).status_code == 303
 
 
-def test_a_parent_sees_the_childs_day_sets_a_ban_consents_and_rates(world: World) -> None:  # noqa: F811
+def test_a_parent_sees_the_childs_day_sets_a_ban_consents_and_rates(world: World) -> None:
     child, teen = str(world.ids[CHILD]), str(world.ids[TEEN])
     lunch = {"period": "lunch", "category": "free", "dishes": ["Палау"], "price_tiyn": 0}
     ingest(
@@ -44,13 +44,14 @@ def test_a_parent_sees_the_childs_day_sets_a_ban_consents_and_rates(world: World
     client = signed_in(world)
     client.post("/app/settings", data={"language": "ru", "entries": "true", "meals": "true"})
     home = client.get("/app/").text
-    assert "Пришёл(ла) в школу" in home and "Палау" in home and "Иванов" in home  # both of her children
+    assert "Вход в школу" in home and "Палау" in home and "Иванов" in home  # both of her children
     page = client.get(f"/app/children/{child}").text
-    assert "Оценить питание" in page and "Запрет аллергенов" in page
-    this_month = datetime.now(UTC).astimezone(LOCAL_TZ).strftime("%m.%Y")
-    assert f"Месяц {this_month}" in page and "Палау" not in page.split("Месяц")[1].split("Запрет")[0]
+    assert "Оценить питание" in page and "Ограничения по аллергенам" in page
+    this_month = translator("ru").month(datetime.now(UTC).astimezone(LOCAL_TZ)).capitalize()  # "Декабрь 2026"
+    assert this_month in page and "Палау" not in page.split(this_month)[1].split("Ограничения")[0]
     earlier = client.get(f"/app/children/{child}?month=2026-10").text
-    assert "Месяц 10.2026" in earlier and "В этом месяце ничего" in earlier
+    assert "<h2>Октябрь 2026</h2>" in earlier and "В этом месяце ничего" in earlier
+    assert "← сентябрь 2026" in earlier and "ноябрь 2026 →" in earlier  # months named, not 2026-09
     saved = client.post(f"/app/children/{child}/bans", data={"allergen": ["milk", "peanuts"]})
     assert saved.status_code == 200 and "Сохранено" in saved.text
     with world.app.state.engine.connect() as conn:
@@ -60,14 +61,14 @@ def test_a_parent_sees_the_childs_day_sets_a_ban_consents_and_rates(world: World
     with world.app.state.engine.connect() as conn:
         assert ratings_of(conn, "s1", datetime.now(UTC).astimezone(LOCAL_TZ).date()) == {"lunch": (4.0, 1)}
     nothing = client.post(f"/app/children/{teen}/rating", data={"period": "lunch", "stars": "5"})
-    assert "сегодня этого питания не было" in nothing.text  # the teen had no lunch today
+    assert "ребёнок сегодня не получал это питание" in nothing.text  # the teen had no lunch today
     assert "На этот день меню нет" in client.get("/app/menu").text
     assert "Включить уведомления" in client.get("/app/settings").text
     client.post(f"/app/children/{child}/consent", data={"given": "false"})
     assert "Согласие не дано" in client.get(f"/app/children/{child}").text
 
 
-def test_a_parent_reaches_no_other_familys_child_and_no_form_from_elsewhere(world: World) -> None:  # noqa: F811
+def test_a_parent_reaches_no_other_familys_child_and_no_form_from_elsewhere(world: World) -> None:
     client = signed_in(world, "father@mail.kz")
     child = str(world.ids[CHILD])  # the mother's child, not his
     assert client.get(f"/app/children/{child}").status_code == 404
@@ -78,7 +79,7 @@ def test_a_parent_reaches_no_other_familys_child_and_no_form_from_elsewhere(worl
     assert forged.status_code == 403
 
 
-def test_the_app_is_installable_and_its_worker_is_served_for_the_whole_app(world: World) -> None:  # noqa: F811
+def test_the_app_is_installable_and_its_worker_is_served_for_the_whole_app(world: World) -> None:
     manifest = world.client.get("/app/manifest.webmanifest").json()
     assert manifest["start_url"] == "/app/" and manifest["display"] == "standalone"
     worker = world.client.get("/app/sw.js")

@@ -9,16 +9,16 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from cloud_api.background.http import RetryPolicy, client
 from cloud_api.db.schema import push_queue, push_subscriptions
 from cloud_api.push.keys import ensure_vapid_key, load_vapid_key
-from cloud_api.push.sender import Outcome, PushSender, Subscription
-from cloud_api.push.worker import PushWorkers
+from cloud_api.push.sender import PUSH_POLICY, Outcome, PushSender, Subscription
+from cloud_api.push.worker import PushWorker
 from shared.contract import INGEST_PATH
 from shared.localtime import LOCAL_TZ
 from simulators.push_service import Device, PushServiceServer
 from tests.cloud_api.helpers import batch_body, event, signed
-from tests.cloud_api.test_accounts import World, world  # noqa: F401  (the fixture)
-from tests.cloud_api.test_nedb_roster import CHILD
+from tests.cloud_api.school import CHILD, World
 
 
 @pytest.fixture
@@ -33,45 +33,53 @@ class Waits:
     def __init__(self) -> None:
         self.slept: list[float] = []
 
-    def __call__(self, seconds: float) -> None:
+    async def __call__(self, seconds: float) -> None:
         self.slept.append(seconds)
 
 
 def sender_for(w: World, waits: Waits | None = None) -> PushSender:
+    """A sender with the deployment's key; its retries' waits recorded, not slept (call it in a test's loop)."""
     with w.app.state.engine.begin() as conn:
         ensure_vapid_key(conn)
         key = load_vapid_key(conn)
     assert key is not None
-    return PushSender(key, "mailto:ops@school.kz", sleep=waits or Waits())
+    policy = RetryPolicy(initial_s=PUSH_POLICY.initial_s, max_s=PUSH_POLICY.max_s, attempts=4, sleep=waits or Waits())
+    return PushSender(key, "mailto:ops@school.kz", client(), policy=policy)
 
 
-def test_the_sender_encrypts_signs_and_reads_the_services_answers(
-    world: World,  # noqa: F811
+async def test_the_sender_encrypts_signs_and_reads_the_services_answers(
+    world: World,
     service: PushServiceServer,
 ) -> None:
     waits = Waits()
     sender = sender_for(world, waits)
     device = service.state.new_device()
     sub = Subscription(**_flat(device.subscription(service.url)))
-    assert sender.send(sub, b'{"title": "hi"}') == (Outcome.SENT, 201)
+
+    async def send(data: bytes) -> tuple[Outcome, int | None]:
+        return await sender.send(sender.encrypt(sub, data))
+
+    assert await send(b'{"title": "hi"}') == (Outcome.SENT, 201)
     [got] = service.state.arrived
     assert got.payload == {"title": "hi"} and got.ttl == 3600 and got.urgency == "high"
     assert got.subject == "mailto:ops@school.kz"
     service.state.answer_next(device, 429, retry_after="7")
     service.state.answer_next(device, 503)
-    assert sender.send(sub, b"{}") == (Outcome.SENT, 201)  # after a 429 and a 503
+    assert await send(b"{}") == (Outcome.SENT, 201)  # after a 429 and a 503
     assert waits.slept[0] == 7.0 and len(waits.slept) == 2  # Retry-After honoured, then backoff
     service.state.answer_next(device, 500, times=4)
-    assert sender.send(sub, b"{}") == (Outcome.FAILED, 500)  # given up after four tries
+    assert await send(b"{}") == (Outcome.FAILED, 500)  # given up after four tries
     service.state.unsubscribe(device)
-    assert sender.send(sub, b"{}") == (Outcome.GONE, 410)
+    assert await send(b"{}") == (Outcome.GONE, 410)
+    await sender.aclose()
     # a sender whose VAPID key is not the one it claims is refused by the service
     other = World(world.client, world.app, world.ids)
     forged = sender_for(other)
     forged._vapid.vapid.sign = _forged_signer(forged._vapid.vapid.sign)  # type: ignore[method-assign]
-    fresh = service.state.new_device()
-    assert forged.send(Subscription(**_flat(fresh.subscription(service.url))), b"{}")[0] is Outcome.FAILED
+    fresh = Subscription(**_flat(service.state.new_device().subscription(service.url)))
+    assert (await forged.send(forged.encrypt(fresh, b"{}")))[0] is Outcome.FAILED
     assert any(r.startswith("VAPID") for r in service.state.refused)
+    await forged.aclose()
 
 
 def _flat(subscription: dict[str, Any]) -> dict[str, str]:
@@ -126,8 +134,8 @@ def test_earlier_today_stays_today_and_in_order_after_midnight() -> None:
     assert datetime.fromisoformat(earlier_today(240, noon)) == noon - timedelta(minutes=240)
 
 
-def test_a_childs_day_reaches_each_guardians_phone_in_their_language(
-    world: World,  # noqa: F811
+async def test_a_childs_day_reaches_each_guardians_phone_in_their_language(
+    world: World,
     service: PushServiceServer,
 ) -> None:
     child = str(world.ids[CHILD])
@@ -147,15 +155,17 @@ def test_a_childs_day_reaches_each_guardians_phone_in_their_language(
         event(4, kind="denied", decision="denied", person_id=child, reason="already_served", at=earlier_today(0.3)),
         event(5, person_id=child, reason="on_roster", at="2026-11-20T08:00:00+05:00"),  # three days late
     )
-    workers = PushWorkers(world.app.state.engine, lambda: sender_for(world))
-    assert workers.work_once(sender_for(world)) == 5
+    worker = PushWorker(world.app.state.engine, sender_for(world))
+    assert await worker.work_once() == 5
+    await worker.aclose()
     bodies = [p["body"] for p in service.state.for_device(phone)]
     assert [p["body"] for p in service.state.for_device(tablet)] == bodies  # every device of hers
     assert service.state.for_device(stranger) == []
     assert len(bodies) == 3, bodies  # entry, lunch, the late entry; the repeat and the refusal folded in
-    assert bodies[0].startswith("Әлия: вход в школу в ")
-    assert "Плов, Компот" in bodies[1] and "650,5 ₸" in bodies[1] and "платное" in bodies[1]
-    assert "20 ноября 2026" in bodies[2] and "с опозданием" in bodies[2]
+    assert bodies[0].startswith("Әлия: вход в школу, ")
+    # the tiyn kept, with the decimal comma; a sentence of its own begins with a capital
+    assert "Плов, Компот" in bodies[1] and "650,50\u00a0₸" in bodies[1] and "Платное питание" in bodies[1]
+    assert "вход в школу, 20.11.2026, 08:00" in bodies[2] and "с опозданием" in bodies[2]
     payloads = service.state.for_device(phone)
     assert [p["late"] for p in payloads] == [False, False, True]
     with world.app.state.engine.connect() as conn:
@@ -163,34 +173,34 @@ def test_a_childs_day_reaches_each_guardians_phone_in_their_language(
     assert states == {"sent": 3, "coalesced": 2}
 
 
-def test_no_consent_no_notice_and_a_gone_device_is_forgotten(
-    world: World,  # noqa: F811
+async def test_no_consent_no_notice_and_a_gone_device_is_forgotten(
+    world: World,
     service: PushServiceServer,
 ) -> None:
     child = str(world.ids[CHILD])
     phone, old_phone = service.state.new_device(), service.state.new_device()
     mother = subscribe(world, "+77012345678", phone, service)
     subscribe(world, "+77012345678", old_phone, service)
-    sender = sender_for(world)
-    workers = PushWorkers(world.app.state.engine, lambda: sender)
+    worker = PushWorker(world.app.state.engine, sender_for(world))
     ingest(world, event(1, person_id=child, reason="on_roster", at=earlier_today(5)))  # never consented
-    workers.work_once(sender)
+    await worker.work_once()
     assert service.state.arrived == []
     world.client.post(f"/v1/me/children/{child}/consent", json={"given": True}, headers=mother)
     service.state.unsubscribe(old_phone)  # she wiped the old phone
     ingest(world, event(2, kind="exit", person_id=child, reason="on_roster", at=earlier_today(1)))
-    workers.work_once(sender)
-    assert len(service.state.for_device(phone)) == 1 and "мектептен шықты" in service.state.for_device(phone)[0]["body"]
+    await worker.work_once()
+    assert len(service.state.for_device(phone)) == 1 and "мектептен кетті" in service.state.for_device(phone)[0]["body"]
     with world.app.state.engine.connect() as conn:
         endpoints = set(conn.execute(select(push_subscriptions.c.endpoint)).scalars())
     assert endpoints == {phone.subscription(service.url)["endpoint"]}
     world.client.post(f"/v1/me/children/{child}/consent", json={"given": False}, headers=mother)
     ingest(world, event(3, person_id=child, reason="on_roster", at=earlier_today(0)))  # consent withdrawn since
-    workers.work_once(sender)
+    await worker.work_once()
     assert len(service.state.arrived) == 1
+    await worker.aclose()
 
 
-def test_a_bad_subscription_is_refused_with_the_field_named(world: World) -> None:  # noqa: F811
+def test_a_bad_subscription_is_refused_with_the_field_named(world: World) -> None:
     mother = world.token("+77012345678")
     bad = {"endpoint": "https://push.example/x", "keys": {"p256dh": "AAAA", "auth": "AAAAAAAAAAAAAAAAAAAAAA"}}
     r = world.client.post("/v1/me/push-subscriptions", json=bad, headers=mother)

@@ -7,8 +7,7 @@ import pytest
 from cloud_api.settings import CloudSettings
 from simulators.push_service import PushServiceServer
 from tests.cloud_api.helpers import ADMIN
-from tests.cloud_api.test_accounts import World, world  # noqa: F401  (the fixture)
-from tests.cloud_api.test_nedb_roster import CHILD
+from tests.cloud_api.school import CHILD, World
 from tests.cloud_api.test_push import earlier_today, event, ingest, service, subscribe  # noqa: F401
 
 

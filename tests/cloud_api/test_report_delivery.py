@@ -7,27 +7,23 @@ had its October (the ``school`` fixture); school s2's gateway gw2 has never been
 
 from __future__ import annotations
 
-import threading
+import asyncio
 from collections.abc import Iterator
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import insert, select
 
-from cloud_api.db.engine import make_engine
+from cloud_api.background.http import RetryPolicy, client
 from cloud_api.db.schema import report_deliveries, report_warnings, schools
-from cloud_api.reports import jobs
-from cloud_api.reports.deliver import Receivers
+from cloud_api.reports.deliver import DELIVERY_POLICY, Receivers
 from cloud_api.reports.issue import ensure_report_key
 from cloud_api.reports.jobs import DayResult, reports_day
 from cloud_api.reports.models import RegionReport
 from cloud_api.services.accounts import SYSTEM, Role, create_account, grant_role
 from cloud_api.services.gateways import register_gateway
-from cloud_api.settings import CloudSettings
 from shared.localtime import LOCAL_TZ
 from simulators.ministry_receiver import ReceiverServer
 from tests.cloud_api.test_reports import school  # noqa: F401  (the fixture: October of school s1)
@@ -41,15 +37,28 @@ def receiver(school: dict[str, Any]) -> Iterator[ReceiverServer]:  # noqa: F811
         yield running
 
 
+async def _no_wait(_seconds: float) -> None:
+    return None
+
+
+# The jobs' own policy (three tries a round), without waiting out the backoff.
+NO_WAIT = RetryPolicy(initial_s=DELIVERY_POLICY.initial_s, max_s=DELIVERY_POLICY.max_s, attempts=3, sleep=_no_wait)
+
+
+async def run_day(engine: Any, receivers: Receivers, now: datetime) -> DayResult:
+    """What the report jobs do at ``now`` (their HTTP client made and closed in this loop)."""
+    async with client(timeout_s=10) as http:
+        return await reports_day(engine, receivers, http, now, retry=NO_WAIT)
+
+
 def play(engine: Any, receiver: ReceiverServer, days: range, down_until: int, hour: int = 10) -> dict[int, DayResult]:
     """Run the jobs once on each day of November (at ``hour``), the receiver down before ``down_until``."""
     results = {}
-    with httpx.Client(timeout=10) as client:
-        for day in days:
-            receiver.state.down = day < down_until
-            now = datetime(2026, 11, day, hour, 0, tzinfo=LOCAL_TZ)
-            receivers = Receivers(schools={"ministry": receiver.url})
-            results[day] = reports_day(engine, receivers, client, now, sleep=lambda _: None)
+    for day in days:
+        receiver.state.down = day < down_until
+        now = datetime(2026, 11, day, hour, 0, tzinfo=LOCAL_TZ)
+        receivers = Receivers(schools={"ministry": receiver.url})
+        results[day] = asyncio.run(run_day(engine, receivers, now))
     return results
 
 
@@ -124,13 +133,11 @@ def test_the_sums_of_a_region_and_the_country_wait_for_their_schools_and_go_to_t
         public = ensure_report_key(conn).public_key()
         account = create_account(conn, "akimat@almaty.kz", actor=SYSTEM, password="correct horse battery")
         grant_role(conn, account.id, Role.REGION, "almaty", actor=SYSTEM)
-    with ReceiverServer(public) as ministry, ReceiverServer(public) as authority, httpx.Client(timeout=10) as http:
+    with ReceiverServer(public) as ministry, ReceiverServer(public) as authority:
         authority.state.down = True  # the education authority's endpoint never answers this week
         receivers = Receivers(schools={"authority": authority.url}, regions={"ministry": ministry.url})
         results = {
-            day: reports_day(
-                engine, receivers, http, datetime(2026, 11, day, 10, tzinfo=LOCAL_TZ), sleep=lambda _: None
-            )
+            day: asyncio.run(run_day(engine, receivers, datetime(2026, 11, day, 10, tzinfo=LOCAL_TZ)))
             for day in range(1, 5)
         }
         got = sorted((d.subject, d.kind, d.version) for d in ministry.state.deliveries)
@@ -155,35 +162,3 @@ def test_the_sums_of_a_region_and_the_country_wait_for_their_schools_and_go_to_t
     content = client.get("/v1/regions/almaty/reports/2026-10/1/region.json", headers=region)
     assert RegionReport.model_validate_json(content.content).schools[0].school_id == "s1"
     assert client.get("/v1/country/reports", headers=region).status_code == 403  # the ministry's, not a region's
-
-
-def test_a_run_still_going_makes_the_next_one_skip_not_run_alongside(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    inside, release, calls = threading.Event(), threading.Event(), []
-
-    def slow_day(*_args: Any, **_kwargs: Any) -> DayResult:
-        calls.append(1)
-        inside.set()
-        assert release.wait(10)
-        return DayResult()
-
-    monkeypatch.setattr(jobs, "reports_day", slow_day)
-    settings = CloudSettings(
-        database_url=f"sqlite:///{tmp_path / 'cloud.db'}", admin_token="t" * 24, report_scheduler=True
-    )
-    scheduler = jobs.start_scheduler(make_engine(settings.database_url), settings)
-    assert scheduler is not None
-    try:
-        monthly, hourly = (scheduler.get_job(name).func for name in ("reports-monthly", "reports-hourly"))
-        first = threading.Thread(target=monthly)  # the 1st's 02:00 run, drafting every school
-        first.start()
-        assert inside.wait(10)
-        hourly()  # 02:07 comes while it runs: skipped at once, not run beside it
-        assert len(calls) == 1
-        release.set()
-        first.join(10)
-        hourly()  # once it is done, the next hour's run goes ahead
-        assert len(calls) == 2
-    finally:
-        scheduler.shutdown(wait=False)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -17,13 +17,14 @@ from cloud_api.reports import issue
 from cloud_api.reports.deliver import Receivers
 from cloud_api.reports.formats import canonical_json
 from cloud_api.reports.issue import draft_report, issue_draft, issue_report, issue_reports
-from cloud_api.reports.jobs import DayResult, reports_day
+from cloud_api.reports.jobs import DayResult
 from cloud_api.services.menus import set_day_menu
 from shared.contract import INGEST_PATH
 from shared.localtime import LOCAL_TZ
 from shared.roster_contract import SetMeal
 from tests.cloud_api.helpers import batch_body, event, signed
-from tests.cloud_api.test_nedb_roster import TEEN
+from tests.cloud_api.school import TEEN
+from tests.cloud_api.test_report_delivery import run_day
 from tests.cloud_api.test_reports import PLOV, SCHOOL_DAYS, at, late_meal, school  # noqa: F401  (the fixture)
 
 
@@ -76,8 +77,7 @@ def test_the_hourly_run_drafts_again_only_the_reports_whose_inputs_moved(
 
     def run() -> DayResult:
         now = datetime(2026, 11, 3, next(hour), tzinfo=LOCAL_TZ)
-        with httpx.Client() as http:
-            return reports_day(engine, Receivers(), http, now)
+        return asyncio.run(run_day(engine, Receivers(), now))
 
     def menu(day: date, price: int) -> None:
         with engine.begin() as conn:

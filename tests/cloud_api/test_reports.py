@@ -29,7 +29,7 @@ from shared.contract import INGEST_PATH
 from shared.localtime import LOCAL_TZ
 from shared.roster_contract import Dish, MealPeriod, MealRules, SetMeal
 from tests.cloud_api.helpers import ADMIN, batch_body, event, signed
-from tests.cloud_api.test_nedb_roster import CHILD, GOOD, HEADER, TEACHER, TEEN, iin
+from tests.cloud_api.school import CHILD, GOOD, HEADER, TEACHER, TEEN, iin
 
 OCTOBER = [date(2026, 10, d) for d in range(1, 32)]
 SCHOOL_DAYS = [d for d in OCTOBER if is_working_day(d)]
@@ -128,7 +128,7 @@ def test_the_meals_report_adds_up_to_the_raw_events(school: dict[str, Any]) -> N
     assert book.sheetnames == ["Отчёт", "По дням", "Блюда", "По классам"]
     days = book["По дням"]
     assert days.freeze_panes == "A2" and days["A2"].number_format == "DD.MM.YYYY" and "₸" in days["E2"].number_format
-    assert days["B2"].value == "бесплатное" and days["E1"].value == "Оплатили семьи, ₸"
+    assert days["B2"].value == "бесплатное" and days["E1"].value == "Оплачено семьями, ₸"
     rows = list(csv.reader(io.StringIO(issued.files["meals-days.csv"].decode("utf-8-sig"))))
     assert rows[0][0] == "Дата" and len(rows) - 1 == len(SCHOOL_DAYS) + len(discounted)
 
@@ -154,14 +154,14 @@ def test_the_attendance_workbook_is_a_tabel_a_row_per_person_a_column_per_day(sc
     with school["engine"].begin() as conn:
         issued = issue_report(conn, "s1", "2026-10", "attendance")
     book = load_workbook(io.BytesIO(issued.files["attendance.xlsx"]))
-    assert book.sheetnames == ["Отчёт", "По дням", "По людям"]
+    assert book.sheetnames == ["Отчёт", "По дням", "Поимённо"]
     assert book["Отчёт"]["B2"].value == "s1" and book["Отчёт"]["B3"].value == "2026-10"
     days = book["По дням"]
     assert days["A2"].number_format == "DD.MM.YYYY" and days["A2"].value.date() == OCTOBER[0]
-    tabel = book["По людям"]
+    tabel = book["Поимённо"]
     assert tabel.freeze_panes == "C2"  # names and classes stay in view
     headings = [c.value for c in tabel[1]]
-    assert headings[:2] == ["Имя", "Класс"] and headings[2:] == [d.strftime("%d.%m") for d in OCTOBER]
+    assert headings[:2] == ["ФИО", "Класс"] and headings[2:] == [d.strftime("%d.%m") for d in OCTOBER]
     row = next(r for r in tabel.iter_rows(min_row=2, values_only=True) if r[1] == "3Б")
     first, weekend = 2 + OCTOBER.index(SCHOOL_DAYS[0]), 2 + OCTOBER.index(date(2026, 10, 4))
     assert row[first] == "08:05–14:30" and row[weekend] is None  # a Sunday: no cell

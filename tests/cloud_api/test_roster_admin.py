@@ -23,15 +23,15 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from cloud_api.api.schemas.roster import CardKind
 from cloud_api.cli import app as cloud_cli
 from cloud_api.db.schema import people
-from cloud_api.roster_admin_models import CardKind
 from cloud_api.services.accounts import SYSTEM, Role, create_account, grant_role
 from cloud_api.services.roster_sync import build_delta
 from cloud_api.settings import CloudSettings
 from shared.contract import credential_hash
 from tests.cloud_api.helpers import ADMIN, admin
-from tests.cloud_api.test_nedb_roster import CHILD, GOOD, HEADER, MOTHER, TEACHER, TEEN
+from tests.cloud_api.school import CHILD, GOOD, HEADER, MOTHER, TEACHER, TEEN
 
 PASSWORD = "correct horse battery"
 CARD_KEY = "school-card-key-shared-with-gateways"
@@ -296,7 +296,7 @@ def test_cards_are_given_blocked_and_replaced_and_the_gateways_roster_follows(sc
     )
     assert taken.status_code == 409 and taken.json()["detail"] == {
         "code": "card_already_assigned",
-        "message": "эта карта уже выдана другому",
+        "message": "эта карта уже выдана другому человеку",
     }
 
     with school.app.state.engine.connect() as conn:
@@ -344,8 +344,8 @@ def test_card_refusals(school: School) -> None:
     assert give(child, school.head, school_id="s2") == (403, "not_allowed")
     assert give("0190b6c2-7f1e-7000-8000-000000000000", school.head) == (404, "unknown_person")
     assert give(mother, school.head) == (409, "not_a_card_holder")  # guardians tap nowhere
-    assert give(child, school.head, {"kind": "manual", "card_number": "X"}) == (422, None)  # FastAPI's own 422
-    assert give(child, school.head, {"kind": "em4100", "card_number": " "}) == (422, None)
+    assert give(child, school.head, {"kind": "manual", "card_number": "X"}) == (422, "invalid_request")
+    assert give(child, school.head, {"kind": "em4100", "card_number": " "}) == (422, "invalid_request")
     assert {k.value for k in CardKind} == {"em4100", "wiegand", "osdp", "qr", "mqtt_card"}
     unknown = school.client.post("/v1/schools/s1/cards/0190b6c2-7f1e-7000-8000-000000000000/block", headers=school.head)
     assert (unknown.status_code, unknown.json()["detail"]["code"]) == (404, "unknown_card")

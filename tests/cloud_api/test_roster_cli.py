@@ -7,7 +7,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from mektep.cli import app
-from tests.cloud_api.test_nedb_roster import CHILD, GOOD, HEADER, TEEN
+from tests.cloud_api.school import CHILD, GOOD, HEADER, TEEN
 
 runner = CliRunner(env={"COLUMNS": "160"})  # a wide terminal: the table keeps a message on one line
 
@@ -21,12 +21,12 @@ def test_import_reports_bad_rows_in_russian_and_stores_the_good_ones(tmp_path: P
     first = runner.invoke(app, args)
     assert first.exit_code == 1, first.output  # some rows were refused: a script must notice
     text = " ".join(first.output.split())
-    assert "Добавлено 4, изменено 0, без изменений 0; версия списка 1." in text
+    assert "Добавлено: 4, изменено: 0, без изменений: 0; версия списка: 1." in text
     assert "неверная контрольная цифра ИИН" in text and "6" in text
     good_only = tmp_path / "good.csv"
     good_only.write_text("\n".join(";".join(row) for row in [HEADER, *GOOD]), encoding="utf-8")
     again = runner.invoke(app, ["roster", "import", str(good_only), "--school", "s1", "--database-url", url])
-    assert again.exit_code == 0 and "без изменений 4" in " ".join(again.output.split())
+    assert again.exit_code == 0 and "без изменений: 4" in " ".join(again.output.split())
 
 
 def test_a_file_that_is_not_a_roster_is_refused_whole(tmp_path: Path) -> None:
@@ -52,5 +52,5 @@ def test_a_complete_export_names_how_many_left_and_holds_them_while_a_row_is_ref
     import_("all.csv", GOOD)
     bad = ["student", CHILD[:11] + str((int(CHILD[11]) + 1) % 10), "Ахметов", "Дана", "2А"] + [""] * 6
     stayed = [row for row in GOOD if row[1] != TEEN]
-    assert "Ешкім шығып кетті деп белгіленбеді" in import_("broken.csv", [*stayed, bad])
-    assert "Шығып кетті деп белгіленді (толық тізімде жоқ): 1." in import_("stayed.csv", stayed)
+    assert "Ешкім белсенді емес деп белгіленбеді" in import_("broken.csv", [*stayed, bad])
+    assert "Белсенді емес деп белгіленді (толық экспортта жоқ): 1." in import_("stayed.csv", stayed)

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from sqlalchemy import Engine, select
 
-from cloud_api.db.engine import make_engine
-from cloud_api.db.migrate import upgrade
 from cloud_api.db.schema import guardianships, people
 from cloud_api.roster.nedb import RowProblem, parse_rows
 from cloud_api.services.audit import audit_entries
 from cloud_api.services.roster_import import import_roster
-from tests.cloud_api.test_nedb_roster import CHILD, GOOD, HEADER, MOTHER, TEACHER, TEEN, iin
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    upgrade(database_url)
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
+from tests.cloud_api.school import CHILD, GOOD, HEADER, MOTHER, TEACHER, TEEN, iin
 
 
 def run(engine: Engine, rows: list[list[str]], actor: str = "admin@s1") -> object:

@@ -13,12 +13,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
+from cloud_api.core.errors import DomainError
 from cloud_api.db.schema import credentials, packets, people
 from cloud_api.roster.nedb import parse_rows
 from cloud_api.services.audit import audit_entries
 from cloud_api.services.cards import assign_card, block_card
 from cloud_api.services.consent import set_consent
-from cloud_api.services.errors import RosterError
 from cloud_api.services.menus import bans_of, dish_history, set_allergen_bans, set_day_menu, set_meal_rules, upsert_dish
 from cloud_api.services.roster_import import import_roster
 from cloud_api.services.roster_sync import build_delta
@@ -26,7 +26,7 @@ from shared.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, 
 from shared.localtime import local_date
 from shared.roster_contract import ROSTER_PATH, Dish, MealPeriod, MealRules, RosterDelta, SetMeal
 from tests.cloud_api.helpers import KEY, count
-from tests.cloud_api.test_nedb_roster import CHILD, GOOD, HEADER, MOTHER, TEACHER, TEEN
+from tests.cloud_api.school import CHILD, GOOD, HEADER, MOTHER, TEACHER, TEEN
 
 NOW = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)  # 08:00 in Almaty
 PLOV = Dish(id=uuid.uuid4(), names={"ru": "Плов", "kk": "Палау"}, price_tiyn=70000, allergens=[])
@@ -137,7 +137,7 @@ def test_build_delta_at_a_version_never_issued_is_full(client: TestClient) -> No
 def test_only_a_guardian_sets_a_childs_allergen_bans(client: TestClient) -> None:
     engine = client.app.state.engine  # type: ignore[attr-defined]
     who = school_with_a_canteen(engine)
-    with engine.begin() as conn, pytest.raises(RosterError, match="not_the_guardian"):
+    with engine.begin() as conn, pytest.raises(DomainError, match="unknown_person"):
         set_allergen_bans(conn, "s1", who[CHILD], who[TEACHER], ["milk"], actor="teacher")
     with engine.connect() as conn:
         assert bans_of(conn, "s1") == {}

@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select, update
 
 from cloud_api.app import create_app
+from cloud_api.background.http import RetryPolicy
 from cloud_api.db.schema import free_meals, people, wallet_outbox, wallet_receipts
 from cloud_api.roster.nedb import parse_rows
 from cloud_api.services.gateways import register_gateway
@@ -35,14 +36,13 @@ from cloud_api.social_wallet.contract import (
     verify_receipt,
 )
 from cloud_api.social_wallet.outbox import OutboxStatus
-from cloud_api.social_wallet.sender import RetryPolicy, SendReport, send_pending
+from cloud_api.social_wallet.sender import SendReport, send_pending
 from cloud_api.social_wallet.tabel import MealStatus, monthly_tabel
 from shared.contract import INGEST_PATH
 from simulators.social_wallet import WalletServer
 from tests.cloud_api.helpers import ADMIN, KEY, batch_body, event, signed
-from tests.cloud_api.test_accounts import OTHER_CHILD, World, world  # noqa: F401  (the fixture)
+from tests.cloud_api.school import CHILD, GOOD, HEADER, OTHER_CHILD, TEEN, World
 from tests.cloud_api.test_canteen_routes import DAY, setup_menu
-from tests.cloud_api.test_nedb_roster import CHILD, GOOD, HEADER, TEEN
 
 LUNCH_PRICE = 95000  # setup_menu's Tuesday lunch: soup 300 + plov 650 tenge
 NEXT_DAY = "2026-11-25"
@@ -131,7 +131,7 @@ def quick(clock: FakeClock, attempts: int = 40) -> RetryPolicy:
 
 
 async def test_every_free_and_discounted_meal_arrives_once_with_iin_and_price_and_a_paid_one_never(
-    world: World,  # noqa: F811
+    world: World,
 ) -> None:
     setup_menu(world)
     ids = lunch_day(world)
@@ -182,7 +182,7 @@ async def test_every_free_and_discounted_meal_arrives_once_with_iin_and_price_an
     assert {r["status"] for r in outbox(world).values()} == {"delivered"}
 
 
-async def test_the_wallet_down_for_an_hour_then_up_gets_every_meal_exactly_once(world: World) -> None:  # noqa: F811
+async def test_the_wallet_down_for_an_hour_then_up_gets_every_meal_exactly_once(world: World) -> None:
     setup_menu(world)
     ids = lunch_day(world)
     clock = FakeClock()
@@ -204,7 +204,7 @@ async def test_the_wallet_down_for_an_hour_then_up_gets_every_meal_exactly_once(
     assert len(receipts(world)) == 2
 
 
-async def test_retry_after_is_honoured(world: World) -> None:  # noqa: F811
+async def test_retry_after_is_honoured(world: World) -> None:
     lunch_day(world)
     clock = FakeClock()
     with WalletServer(clock=clock) as wallet:
@@ -218,7 +218,7 @@ async def test_retry_after_is_honoured(world: World) -> None:  # noqa: F811
 
 
 async def test_a_rejected_record_is_flagged_for_the_school_admin_and_the_others_go_on(
-    world: World,  # noqa: F811
+    world: World,
 ) -> None:
     setup_menu(world)
     ids = lunch_day(world)
@@ -245,7 +245,7 @@ async def test_a_rejected_record_is_flagged_for_the_school_admin_and_the_others_
         assert world.client.get("/v1/schools/s1/social-wallet/rejected", headers=world.token(who)).status_code == 403
 
 
-async def test_a_forged_receipt_is_not_delivery(world: World) -> None:  # noqa: F811
+async def test_a_forged_receipt_is_not_delivery(world: World) -> None:
     ids = lunch_day(world)
     with WalletServer() as wallet:
         wallet.forge()
@@ -264,7 +264,7 @@ async def test_a_forged_receipt_is_not_delivery(world: World) -> None:  # noqa: 
     assert set(receipts(world)) == {ids["free"], ids["discounted"]}
 
 
-async def test_a_record_answered_twice_is_stored_once(world: World) -> None:  # noqa: F811
+async def test_a_record_answered_twice_is_stored_once(world: World) -> None:
     lunch_day(world)
     clock = FakeClock()
     with WalletServer(clock=clock) as wallet:
@@ -274,7 +274,7 @@ async def test_a_record_answered_twice_is_stored_once(world: World) -> None:  # 
         first = receipts(world)
         # a lease that ran out (a sender that died) sends the delivered records again
         with world.app.state.engine.begin() as conn:
-            conn.execute(update(wallet_outbox).values(status=OutboxStatus.PENDING.value))
+            conn.execute(update(wallet_outbox).values(status=OutboxStatus.PENDING.value, claimed_until=None))
         again = await send(world, wallet, quick(clock))
         assert (again.delivered, again.duplicates) == (2, 2)
     assert receipts(world) == first  # stored once: the first receipt stays the proof
@@ -284,7 +284,7 @@ async def test_a_record_answered_twice_is_stored_once(world: World) -> None:  # 
 # -- the табель ------------------------------------------------------------------------------------
 
 
-async def test_the_tabel_reconciles_meal_days_with_receipts(world: World) -> None:  # noqa: F811
+async def test_the_tabel_reconciles_meal_days_with_receipts(world: World) -> None:
     setup_menu(world)
     ids = lunch_day(world)
     with WalletServer() as wallet:
@@ -333,7 +333,10 @@ async def test_the_tabel_reconciles_meal_days_with_receipts(world: World) -> Non
         ("Нұрланова Әлия", NEXT_DAY, "pending", None),
         ("Ахметов Дана", NEXT_DAY, "missing", None),
     }
-    assert {d["status_text"] for d in differences} >= {"refused by the Wallet", "never sent to the Wallet"}
+    assert {d["status_text"] for d in differences} >= {
+        "refused by the Social Wallet",
+        "never sent to the Social Wallet",
+    }
     bad = world.client.get("/v1/schools/s1/social-wallet/tabel?month=2026-13", headers=head)
     assert bad.status_code == 422
     cook = world.token("cook@s1.kz")
@@ -371,14 +374,14 @@ def test_the_app_sends_in_the_background_and_stops_cleanly(settings: CloudSettin
             while receipts_kept(app) == 0 and time.monotonic() < deadline:
                 time.sleep(0.02)
             assert [r.student_iin for r in wallet.state.accepted.values()] == [CHILD]
-            worker = app.state.wallet_worker
-            assert worker is not None and worker.rounds >= 1
-        assert worker._task is None  # stopped with the app
+            background = app.state.background
+            assert "social-wallet" in background.names and background.rounds["social-wallet"] >= 1
+        assert background.names == []  # stopped with the app
         assert receipts_kept(app) == 1
 
 
 def test_without_a_wallet_url_no_worker_runs(client: TestClient) -> None:
-    assert client.app.state.wallet_worker is None  # type: ignore[attr-defined]
+    assert "social-wallet" not in client.app.state.background.names  # type: ignore[attr-defined]
 
 
 def test_the_wallet_settings_are_checked_at_start_up() -> None:

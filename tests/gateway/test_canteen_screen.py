@@ -133,7 +133,7 @@ def test_the_page_shows_the_period_set_meal_and_counts(screen: Screen, lang: str
     assert dish in html and period in html
     assert ">1</b>" in html and ">4</b>" in html  # served 1 of 4 students with school meals
     assert "Гүлнар апай" in html and "Береке Нұр" in html  # who signs, and whom they may serve
-    assert ("Последние отметки" if lang == "ru" else "Соңғы белгілер") in html
+    assert ("Последние отметки" if lang == "ru" else "Соңғы тіркелулер") in html
     assert "http" not in html.replace('"api/canteen', "")  # nothing fetched from elsewhere: works offline
 
 
@@ -147,7 +147,7 @@ def test_the_api_shows_the_last_taps_with_name_and_class(screen: Screen) -> None
     assert (state["served"], state["eligible"]) == (2, 4)
     latest, refused, first = state["taps"][:3]
     assert (first["name"], first["class_name"], first["decision"]) == ("Әлия Сейіт", "3Б", "granted")
-    assert (refused["reason"], refused["reason_label"]) == ("already_served", "уже получил(а) это питание")
+    assert (refused["reason"], refused["reason_label"]) == ("already_served", "это питание уже выдано")
     assert latest["name"] == "PAYS N." and not latest["manual"]
     # the child's face beside the name, served by the gateway itself (no Internet at the till)
     assert latest["photo_url"] is None and first["photo_url"] == f"photos/{hashlib.sha256(FACE).hexdigest()}"

@@ -105,7 +105,7 @@ async def test_storage_failure_denies_and_keeps_running(tmp_path: Path) -> None:
     await storage.call(lambda outbox: outbox.db.execute("DROP TABLE events"))
     assert await pipeline.process([read("in-1")]) == []
     assert [(reader, fb.granted, fb.reason) for reader, fb in feedback] == [("in-1", False, "storage_error")]
-    assert feedback[0][1].display == "Кіруге тыйым салынды: сақтау қатесі"  # the school's language: kk
+    assert feedback[0][1].display == "Рұқсат жоқ: сақтау қатесі"  # the school's language: kk
     assert pipeline.stats.storage_errors == 1
     await storage.close()
 

@@ -7,8 +7,8 @@ import base64
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cloud_api.reports.delivery import DELIVERY_PATH, Delivery, encode_files
 from cloud_api.reports.manifest import build_manifest, new_private_key, sign_manifest
+from cloud_api.reports.receiver_contract import DELIVERY_PATH, Delivery, encode_files
 from simulators.ministry_receiver import ReceiverServer
 
 FILES = {"meals.csv": b"day,free\n2026-10-01,412\n"}

@@ -10,10 +10,10 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from cloud_api.api.deps import EngineDep, GatewayAuth
-from cloud_api.api.errors import error_responses, http_refusal
+from cloud_api.api.errors import ingest_error_responses
 from cloud_api.core.metrics import INGEST_EVENTS, INGEST_SECONDS
 from cloud_api.services.ingest import parse_batch, store_batch
-from cloud_api.services.signatures import Refused, SignedBody
+from cloud_api.services.signatures import SignedBody
 from shared.contract import INGEST_PATH, Batch, BatchResult
 
 __all__ = ["ingest", "router"]
@@ -73,19 +73,15 @@ _REQUEST_BODY = {
         "reason, in batch order; every accepted batch is kept in the packet journal with its signature."
     ),
     openapi_extra={"requestBody": _REQUEST_BODY},
-    responses={200: {"description": "One result per event, in the batch's order"}, **error_responses()},
+    responses={200: {"description": "One result per event, in the batch's order"}, **ingest_error_responses()},
 )
 async def ingest_batch(signed: GatewayAuth, engine: EngineDep, request: Request) -> Response:
     """Parse and store one verified batch; answer per event."""
     started = time.perf_counter()
-    try:
-        # Parsing up to 4 MiB and the inserts block: off the event loop, in one hop.
-        answer = await run_in_threadpool(ingest, engine, signed)
-    except Refused as refused:
-        raise http_refusal(refused) from None
-    push = getattr(request.app.state, "push", None)
-    if push is not None:
-        push.wake()  # the batch's notices are committed: this process's workers need not wait to poll
+    # Parsing up to 4 MiB and the inserts block: off the event loop, in one hop.
+    answer = await run_in_threadpool(ingest, engine, signed)
+    # The batch's notices are committed: this process's push worker need not wait for its interval.
+    request.app.state.background.wake("push")
     for result in answer.results:
         INGEST_EVENTS.labels(result.status.value).inc()
     INGEST_SECONDS.observe(time.perf_counter() - started)

@@ -15,37 +15,32 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException
-from sqlalchemy import select
+from fastapi import APIRouter
 
-from cloud_api.account_models import ChildPublic, ConsentIn, PersonPublic
-from cloud_api.api.deps import AcceptLanguage, CurrentAccount, CurrentGuardian, EngineDep, guardian_of
-from cloud_api.api.errors import coded_error
-from cloud_api.db.schema import people
+from cloud_api.api.deps import CurrentAccount, CurrentGuardian, EngineDep, SchoolPath, guardian_of
+from cloud_api.api.errors import refusals
+from cloud_api.api.schemas.accounts import ChildPublic, ConsentIn, PersonPublic
+from cloud_api.core.errors import DomainError
 from cloud_api.services.accounts import Role
 from cloud_api.services.consent import set_consent
-from cloud_api.services.errors import RosterError
 from cloud_api.services.family import children_of
+from cloud_api.services.people import find_person
 
 __all__ = ["RETURNS_PERSON", "router"]
 
 router = APIRouter(tags=["people"])
 
 RETURNS_PERSON = {"x-returns-person": True}
-_PUBLIC = [people.c[name] for name in PersonPublic.model_fields]
-
-
-def _not_found(accept_language: str | None) -> HTTPException:
-    return coded_error(404, RosterError("unknown_person").code, accept_language)
 
 
 @router.get(
     "/v1/me/children",
     response_model=list[ChildPublic],
     summary="A guardian's own children",
+    responses=refusals("not_a_guardian"),
     openapi_extra=RETURNS_PERSON,
 )
-def mychildren_of(guardian: CurrentGuardian, engine: EngineDep) -> list[Any]:
+def my_children(guardian: CurrentGuardian, engine: EngineDep) -> list[Any]:
     """The signed-in guardian's children, with the consent in force of each (no IIN)."""
     with engine.connect() as conn:
         return children_of(conn, guardian.school_id, guardian.person_id)
@@ -55,30 +50,22 @@ def mychildren_of(guardian: CurrentGuardian, engine: EngineDep) -> list[Any]:
     "/v1/schools/{school_id}/people/{person_id}",
     response_model=PersonPublic,
     summary="One person of a school",
-    responses={403: {"description": "No role in this school"}, 404: {"description": "No such person, or not yours"}},
+    responses=refusals("not_a_guardian", "unknown_person"),
     openapi_extra=RETURNS_PERSON,
 )
-def school_person(
-    school_id: str,
-    person_id: UUID,
-    principal: CurrentAccount,
-    engine: EngineDep,
-    accept_language: AcceptLanguage = None,
-) -> Any:
+def school_person(school_id: SchoolPath, person_id: UUID, principal: CurrentAccount, engine: EngineDep) -> Any:
     """A person: for school_admin and canteen_staff of the school, and for a guardian their own child only."""
     staff = principal.has(Role.SCHOOL_ADMIN, school_id) or principal.has(Role.CANTEEN_STAFF, school_id)
     with engine.connect() as conn:
         if staff:
-            row = conn.execute(
-                select(*_PUBLIC).where(people.c.school_id == school_id, people.c.id == person_id)
-            ).first()
+            row = find_person(conn, school_id, person_id)
             if row is None:
-                raise _not_found(accept_language)
-            return PersonPublic(**row._mapping)
-        school, guardian_id, _ = guardian_of(principal, accept_language)
+                raise DomainError("unknown_person")
+            return PersonPublic.model_validate(row)
+        school, guardian_id, _ = guardian_of(principal)
         children = children_of(conn, school, guardian_id, person_id) if school == school_id else []
     if not children:
-        raise _not_found(accept_language)  # another family's child: as if there were none
+        raise DomainError("unknown_person")  # another family's child: as if there were none
     return PersonPublic(**children[0].model_dump(exclude={"consent"}))
 
 
@@ -86,24 +73,15 @@ def school_person(
     "/v1/me/children/{child_id}/consent",
     response_model=ChildPublic,
     summary="Give or withdraw consent to attendance tracking",
-    responses={404: {"description": "Not your child"}},
+    responses=refusals("not_a_guardian", "unknown_person"),
     openapi_extra=RETURNS_PERSON,
 )
-def my_child_consent(
-    child_id: UUID,
-    body: ConsentIn,
-    guardian: CurrentGuardian,
-    engine: EngineDep,
-    accept_language: AcceptLanguage = None,
-) -> Any:
+def my_child_consent(child_id: UUID, body: ConsentIn, guardian: CurrentGuardian, engine: EngineDep) -> Any:
     """Record the guardian's consent (Order No. 456 §33-1.1) for their own child; audited."""
     school_id, guardian_id, principal = guardian
-    try:
-        with engine.begin() as conn:
-            set_consent(conn, school_id, child_id, guardian_id, body.given, actor=principal.actor)
-            children = children_of(conn, school_id, guardian_id, child_id)
-    except RosterError:
-        raise _not_found(accept_language) from None  # not the guardian: as if there were no such child
+    with engine.begin() as conn:
+        set_consent(conn, school_id, child_id, guardian_id, body.given, actor=principal.actor)
+        children = children_of(conn, school_id, guardian_id, child_id)
     if not children:
-        raise _not_found(accept_language)
+        raise DomainError("unknown_person")
     return children[0]

@@ -12,34 +12,50 @@ canteen screen shows the child's face and the dishes with no Internet.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from cloud_api.api.deps import AcceptLanguage, EngineDep, GatewayAuth, SchoolAdmin, SchoolStaff, read_limited
-from cloud_api.api.errors import coded_error
+from cloud_api.api.deps import EngineDep, GatewayAuth, SchoolAdmin, SchoolPath, SchoolStaff, read_limited
+from cloud_api.api.errors import ingest_error_responses, refusals
+from cloud_api.core.errors import DomainError
 from cloud_api.services import photos
-from cloud_api.services.errors import RosterError
-from cloud_api.services.signatures import Refused
+from cloud_api.services.photos import PHOTO_PATH
 from shared.roster_contract import PHOTOS_PATH
 
-__all__ = ["PHOTO_PATH", "router"]
+__all__ = ["router"]
 
 router = APIRouter(tags=["photos"])
-PHOTO_PATH = "/v1/photos/{digest}"
-Digest = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
+Digest = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="The SHA-256 of the photo's bytes, in hex.")]
 _IMMUTABLE = "max-age=31536000, immutable"  # addressed by content: it can never change
+_IMAGE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The image, as uploaded",
+        "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in photos.CONTENT_TYPES},
+    }
+}
+_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in photos.CONTENT_TYPES},
+    }
+}
 
 
 def _answer(found: photos.Photo | None, cache: str) -> Response:
     if found is None:
-        return Response(status_code=404)
+        raise DomainError("not_found")
     return Response(found.data, media_type=found.content_type, headers={"Cache-Control": cache})
 
 
-@router.get(PHOTO_PATH, response_class=Response, summary="A dish's photo")
+@router.get(
+    PHOTO_PATH,
+    response_class=Response,
+    summary="A dish's photo",
+    responses={**_IMAGE, **refusals("not_found")},
+)
 def get_dish_photo(digest: Digest, engine: EngineDep) -> Response:
     """The photo's bytes; public (an <img> in the parent app carries no token), so dishes' only."""
     with engine.connect() as conn:
@@ -49,8 +65,13 @@ def get_dish_photo(digest: Digest, engine: EngineDep) -> Response:
     return _answer(found, f"public, {_IMMUTABLE}")
 
 
-@router.get("/v1/schools/{school_id}/photos/{digest}", response_class=Response, summary="A photo of the school")
-def get_school_photo(school_id: str, digest: Digest, _: SchoolStaff, engine: EngineDep) -> Response:
+@router.get(
+    "/v1/schools/{school_id}/photos/{digest}",
+    response_class=Response,
+    summary="A photo of the school",
+    responses={**_IMAGE, **refusals("not_found")},
+)
+def get_school_photo(school_id: SchoolPath, digest: Digest, _: SchoolStaff, engine: EngineDep) -> Response:
     """Any photo of the school, people's too, for its staff."""
     with engine.connect() as conn:
         found = photos.photo(conn, digest)
@@ -61,49 +82,41 @@ def get_school_photo(school_id: str, digest: Digest, _: SchoolStaff, engine: Eng
     "/v1/schools/{school_id}/people/{person_id}/photo",
     status_code=204,
     summary="Set a person's photo",
-    openapi_extra={"requestBody": {"required": True, "content": {"image/jpeg": {}, "image/png": {}}}},
+    openapi_extra=_BODY,
+    responses=refusals("unknown_person", "photo_too_large", "photo_type"),
 )
 async def put_person_photo(
-    school_id: str,
-    person_id: UUID,
-    request: Request,
-    principal: SchoolAdmin,
-    engine: EngineDep,
-    accept_language: AcceptLanguage = None,
+    school_id: SchoolPath, person_id: UUID, request: Request, principal: SchoolAdmin, engine: EngineDep
 ) -> Response:
     """The photo the canteen screen shows beside a child's name (JPEG, PNG or WebP, at most 2 MiB)."""
-    try:
-        data = await read_limited(request, photos.MAX_PHOTO_BYTES)
-    except Refused:
-        raise coded_error(413, "photo_too_large", accept_language) from None
-    await _set(engine, school_id, person_id, data, principal.actor, accept_language)
+    data = await read_limited(request, photos.MAX_PHOTO_BYTES, lambda: DomainError("photo_too_large"))
+    await run_in_threadpool(_set, engine, school_id, person_id, data, principal.actor)
     return Response(status_code=204)
 
 
-@router.delete("/v1/schools/{school_id}/people/{person_id}/photo", status_code=204, summary="Remove a person's photo")
-async def delete_person_photo(
-    school_id: str, person_id: UUID, principal: SchoolAdmin, engine: EngineDep, accept_language: AcceptLanguage = None
-) -> Response:
+@router.delete(
+    "/v1/schools/{school_id}/people/{person_id}/photo",
+    status_code=204,
+    summary="Remove a person's photo",
+    responses=refusals("unknown_person"),
+)
+def delete_person_photo(school_id: SchoolPath, person_id: UUID, principal: SchoolAdmin, engine: EngineDep) -> Response:
     """No photo for this person from the gateway's next sync; the change is audited."""
-    await _set(engine, school_id, person_id, None, principal.actor, accept_language)
+    _set(engine, school_id, person_id, None, principal.actor)
     return Response(status_code=204)
 
 
-async def _set(
-    engine: EngineDep, school_id: str, person_id: UUID, data: bytes | None, actor: str, accept_language: str | None
-) -> None:
-    def write() -> None:
-        with engine.begin() as conn:
-            photos.set_person_photo(conn, school_id, person_id, data, actor=actor)
-
-    try:
-        await run_in_threadpool(write)
-    except RosterError as error:
-        status = {"unknown_person": 404, "photo_too_large": 413, "photo_type": 415}.get(error.code, 409)
-        raise coded_error(status, error.code, accept_language) from None
+def _set(engine: EngineDep, school_id: str, person_id: UUID, data: bytes | None, actor: str) -> None:
+    with engine.begin() as conn:
+        photos.set_person_photo(conn, school_id, person_id, data, actor=actor)
 
 
-@router.get(PHOTOS_PATH + "/{digest}", response_class=Response, summary="A photo for the school's gateway")
+@router.get(
+    PHOTOS_PATH + "/{digest}",
+    response_class=Response,
+    summary="A photo for the school's gateway",
+    responses={**_IMAGE, **refusals("not_found"), **ingest_error_responses(with_body=False)},
+)
 def get_gateway_photo(digest: Digest, signed: GatewayAuth, engine: EngineDep) -> Response:
     """Signed like the roster pull; only photos of the signing gateway's own school."""
     with engine.connect() as conn:

@@ -9,33 +9,29 @@
     GET  /v1/schools/{school_id}/audit                            the audit journal (school_admin)
 
 The admin token may do all of it. The import is the very service behind ``mektep roster import``;
-what a route changes is journalled with the signed-in account as actor. Every refusal is a coded
-message in the caller's language (``Accept-Language``).
+what a route changes is journalled with the signed-in account as actor.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import PurePath
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
-from cloud_api.account_models import PersonPublic
-from cloud_api.api.deps import AcceptLanguage, EngineDep, SchoolAdmin, SchoolPath, SchoolStaff, SettingsDep
-from cloud_api.api.errors import coded_error, language_of
+from cloud_api.api.deps import EngineDep, LanguageDep, SchoolAdmin, SchoolPath, SchoolStaff, SettingsDep
+from cloud_api.api.errors import refusals
 from cloud_api.api.routes.people import RETURNS_PERSON
-from cloud_api.api.uploads import UploadRefused, multipart_body, read_upload
-from cloud_api.core.metrics import ROSTER_FILES_REFUSED, ROSTER_ROWS_REFUSED
-from cloud_api.models import ErrorResponse, FieldError
-from cloud_api.roster.nedb import FILE_KINDS, FileKind, RosterFileError, parse_export
-from cloud_api.roster_admin_models import (
+from cloud_api.api.schemas.accounts import PersonPublic
+from cloud_api.api.schemas.roster import (
     AuditItem,
     AuditPage,
     CardAssign,
@@ -46,10 +42,13 @@ from cloud_api.roster_admin_models import (
     PersonAdmin,
     RefusedRow,
 )
+from cloud_api.api.uploads import multipart_body, read_upload
+from cloud_api.core.errors import DomainError
+from cloud_api.core.metrics import ROSTER_FILES_REFUSED, ROSTER_ROWS_REFUSED
+from cloud_api.roster.nedb import FILE_CODES, FILE_KINDS, FileKind, parse_export
 from cloud_api.services.accounts import Role, logins_of
 from cloud_api.services.audit import audit_page
 from cloud_api.services.cards import CARD_HOLDERS, assign_card, block_card, cards_of, get_card, replace_card
-from cloud_api.services.errors import RosterError
 from cloud_api.services.people import PeopleQuery, list_people
 from cloud_api.services.roster_import import import_roster
 from shared.contract import CredentialKind, credential_hash
@@ -59,26 +58,8 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["roster"])
 
-# Which HTTP status each roster error is.
-STATUS = {
-    "unknown_person": 404,
-    "unknown_card": 404,
-    "card_already_assigned": 409,
-    "card_not_active": 409,
-    "not_a_card_holder": 409,
-}
-_ERRORS = {"model": ErrorResponse}
 CARD_HOLDERS_ROLES = tuple(sorted(CARD_HOLDERS))  # what canteen staff may list: who eats and taps
-_CARD_ERRORS: dict[int | str, dict[str, object]] = {
-    403: {**_ERRORS, "description": "Not school_admin of this school (`not_allowed`)"},
-    404: {**_ERRORS, "description": "No such person or card in this school (`unknown_person`, `unknown_card`)"},
-    409: {**_ERRORS, "description": "`card_already_assigned`, `card_not_active` or `not_a_card_holder` (a guardian)"},
-    503: {**_ERRORS, "description": "The cloud has no `credential_key` (`credential_key_not_set`)"},
-}
-
-
-def _refuse(error: RosterError, accept_language: str | None) -> HTTPException:
-    return coded_error(STATUS.get(error.code, 422), error.code, accept_language)
+_FILE_REFUSALS = ("multipart_required", "unsupported_file_type", "file_too_large", "bad_upload", "file_required")
 
 
 # -- the NEDB export -------------------------------------------------------------------------------
@@ -88,13 +69,7 @@ def _refuse(error: RosterError, accept_language: str | None) -> HTTPException:
     "/v1/schools/{school_id}/roster/import",
     response_model=ImportResult,
     summary="Import the school's NEDB roster export (CSV or XLSX)",
-    responses={
-        403: {**_ERRORS, "description": "Not school_admin of this school"},
-        409: {**_ERRORS, "description": "Another import changed the roster at the same moment (`roster_busy`)"},
-        413: {**_ERRORS, "description": "The file is larger than `max_roster_bytes` (`file_too_large`)"},
-        415: {**_ERRORS, "description": "Not a .csv or .xlsx file, or not a form upload"},
-        422: {**_ERRORS, "description": "No file, or a file unusable as a whole (`missing_columns` names them)"},
-    },
+    responses=refusals(*_FILE_REFUSALS, *FILE_CODES, "roster_busy"),
     openapi_extra=multipart_body("file", "The NEDB export: .csv (UTF-8, comma or semicolon) or .xlsx."),
 )
 async def import_export(
@@ -103,6 +78,7 @@ async def import_export(
     principal: SchoolAdmin,
     engine: EngineDep,
     settings: SettingsDep,
+    language: LanguageDep,
     complete: Annotated[
         bool,
         Query(
@@ -110,49 +86,46 @@ async def import_export(
             "(marked inactive), unless a row is refused."
         ),
     ] = False,
-    accept_language: AcceptLanguage = None,
 ) -> ImportResult:
     """Store the good rows of the uploaded export; the refused rows are listed with row, column and reason.
 
     Importing the same file again changes nothing. Every change is in the audit journal, with the
-    signed-in account as actor.
+    signed-in account as actor. A file unusable as a whole is refused with its reason
+    (`missing_columns` names them in `errors`).
     """
-    try:
+    with _counted():
         name, data = await read_upload(request, "file", settings.max_roster_bytes)
         kind = FILE_KINDS.get(PurePath(name).suffix.lower())
         if kind is None:
-            raise UploadRefused(415, "unsupported_file_type")
-    except UploadRefused as refused:
-        ROSTER_FILES_REFUSED.labels(refused.code).inc()
-        raise coded_error(refused.status, refused.code, accept_language) from None
+            raise DomainError("unsupported_file_type")
     # Parsing and storing are blocking (openpyxl, the database): off the event loop.
-    return await run_in_threadpool(_import, engine, school_id, data, kind, principal.actor, complete, accept_language)
+    return await run_in_threadpool(_import, engine, school_id, data, kind, principal.actor, complete, language)
+
+
+@contextmanager
+def _counted() -> Iterator[None]:
+    """Count a file refused as a whole in ``mektep_roster_files_refused{code}``; the refusal goes on."""
+    try:
+        yield
+    except DomainError as error:
+        ROSTER_FILES_REFUSED.labels(error.code).inc()
+        raise
 
 
 def _import(
-    engine: Engine,
-    school_id: str,
-    data: bytes,
-    kind: FileKind,
-    actor: str,
-    complete: bool,
-    accept_language: str | None,
+    engine: Engine, school_id: str, data: bytes, kind: FileKind, actor: str, complete: bool, language: str
 ) -> ImportResult:
-    _ = translator(language_of(accept_language))
-    try:
+    with _counted():
         roster = parse_export(data, kind)
-    except RosterFileError as error:
-        ROSTER_FILES_REFUSED.labels(error.code).inc()
-        missing = [FieldError(field=column, message=_("required")) for column in error.columns]
-        raise coded_error(422, error.code, accept_language, errors=missing or None) from None
     try:
         with engine.begin() as conn:
             report = import_roster(conn, school_id, roster, actor=actor, complete=complete)
     except IntegrityError:
         # Two imports of one school at once: both saw the same person missing and both inserted.
-        raise coded_error(409, "roster_busy", accept_language) from None
+        raise DomainError("roster_busy") from None
     for problem in report.problems:
         ROSTER_ROWS_REFUSED.labels(problem.code).inc()
+    _ = translator(language)
     refused = [
         RefusedRow(row=p.row, column=p.column, code=p.code, message=_(p.code), value=p.value)
         for p in sorted(report.problems, key=lambda p: (p.row, p.column))
@@ -179,7 +152,6 @@ def _import(
     summary="Find a school's people",
     description="The school's administrator sees everyone with IIN, language and contacts (`PersonAdmin`); "
     "canteen staff see students and staff only, without them: the fields are absent (`PersonPublic`).",
-    responses={403: {**_ERRORS, "description": "Not school_admin or canteen_staff of this school"}},
     openapi_extra=RETURNS_PERSON,
 )
 def school_people(
@@ -190,7 +162,7 @@ def school_people(
     class_name: Annotated[str | None, Query(alias="class", max_length=8, examples=["3Б"])] = None,
     q: Annotated[str | None, Query(max_length=100, description="Part of a name (any case); an IIN's start.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> JSONResponse:
     """Students by grade and class, then staff (and guardians), each by name; `total` counts every match."""
     admin = principal.has(Role.SCHOOL_ADMIN, school_id)
@@ -220,29 +192,34 @@ def school_people(
 Hasher = Callable[[str], str]
 
 
-def _hasher(settings: SettingsDep, accept_language: AcceptLanguage = None) -> Hasher:
+def _hasher(settings: SettingsDep) -> Hasher:
     key = settings.credential_key.get_secret_value()
     if not key:
         # A card hashed with another key than the gateways' would open nothing and say "unknown card".
-        raise coded_error(503, "credential_key_not_set", accept_language)
+        raise DomainError("credential_key_not_set")
     return lambda number: credential_hash(key.encode(), number)
+
+
+_CARD_REFUSALS = refusals(
+    "unknown_person",
+    "unknown_card",
+    "card_already_assigned",
+    "card_not_active",
+    "not_a_card_holder",
+    "credential_key_not_set",
+)
 
 
 @router.get(
     "/v1/schools/{school_id}/people/{person_id}/cards",
     response_model=list[CardPublic],
     summary="A person's cards, newest first",
-    responses={404: {**_ERRORS, "description": "No such person in this school"}},
+    responses=refusals("unknown_person"),
 )
-def person_cards(
-    school_id: SchoolPath, person_id: UUID, _: SchoolStaff, engine: EngineDep, accept_language: AcceptLanguage = None
-) -> list[CardPublic]:
+def person_cards(school_id: SchoolPath, person_id: UUID, _: SchoolStaff, engine: EngineDep) -> list[CardPublic]:
     """Every card the person ever had, with its status (active, blocked, replaced); never a hash."""
-    try:
-        with engine.connect() as conn:
-            return [CardPublic.model_validate(row) for row in cards_of(conn, school_id, person_id)]
-    except RosterError as error:
-        raise _refuse(error, accept_language) from None
+    with engine.connect() as conn:
+        return [CardPublic.model_validate(row) for row in cards_of(conn, school_id, person_id)]
 
 
 @router.post(
@@ -250,7 +227,7 @@ def person_cards(
     response_model=CardPublic,
     status_code=201,
     summary="Give a student or staff member a card",
-    responses=_CARD_ERRORS,
+    responses=_CARD_REFUSALS,
 )
 def assign(
     school_id: SchoolPath,
@@ -259,15 +236,13 @@ def assign(
     principal: SchoolAdmin,
     settings: SettingsDep,
     engine: EngineDep,
-    accept_language: AcceptLanguage = None,
 ) -> CardPublic:
     """The card opens the school's readers from each gateway's next roster pull."""
-    hashed = _hasher(settings, accept_language)(body.card_number)
+    hashed = _hasher(settings)(body.card_number)
     kind = CredentialKind(body.kind.value)
     return _card_change(
         engine,
         school_id,
-        accept_language,
         lambda conn: assign_card(conn, school_id, person_id, kind, hashed, actor=principal.actor),
     )
 
@@ -276,22 +251,16 @@ def assign(
     "/v1/schools/{school_id}/cards/{card_id}/block",
     response_model=CardPublic,
     summary="Block a lost or stolen card",
-    responses=_CARD_ERRORS,
+    responses=_CARD_REFUSALS,
 )
-def block(
-    school_id: SchoolPath,
-    card_id: UUID,
-    principal: SchoolAdmin,
-    engine: EngineDep,
-    accept_language: AcceptLanguage = None,
-) -> CardPublic:
+def block(school_id: SchoolPath, card_id: UUID, principal: SchoolAdmin, engine: EngineDep) -> CardPublic:
     """Every reader of the school refuses the card ("card blocked") from its gateway's next roster pull."""
 
     def change(conn: Connection) -> UUID:
         block_card(conn, school_id, card_id, actor=principal.actor)
         return card_id
 
-    return _card_change(engine, school_id, accept_language, change)
+    return _card_change(engine, school_id, change)
 
 
 @router.post(
@@ -299,7 +268,7 @@ def block(
     response_model=CardPublic,
     status_code=201,
     summary="Replace a card with a new one",
-    responses=_CARD_ERRORS,
+    responses=_CARD_REFUSALS,
 )
 def replace(
     school_id: SchoolPath,
@@ -308,32 +277,26 @@ def replace(
     principal: SchoolAdmin,
     settings: SettingsDep,
     engine: EngineDep,
-    accept_language: AcceptLanguage = None,
 ) -> CardPublic:
     """The old card is refused ("replaced"), the new one (same kind unless given) opens; one change."""
-    hashed = _hasher(settings, accept_language)(body.card_number)
+    hashed = _hasher(settings)(body.card_number)
     kind = CredentialKind(body.kind.value) if body.kind else None
     return _card_change(
         engine,
         school_id,
-        accept_language,
         lambda conn: replace_card(conn, school_id, card_id, hashed, actor=principal.actor, kind=kind),
     )
 
 
-def _card_change(
-    engine: Engine, school_id: str, accept_language: str | None, change: Callable[[Connection], UUID]
-) -> CardPublic:
+def _card_change(engine: Engine, school_id: str, change: Callable[[Connection], UUID]) -> CardPublic:
     """Run ``change`` in one transaction and show the card it names; a refusal rolls all of it back."""
     try:
         with engine.begin() as conn:
             card_id = change(conn)
             return CardPublic.model_validate(get_card(conn, school_id, card_id))
-    except RosterError as error:
-        raise _refuse(error, accept_language) from None
     except IntegrityError:
         # The same card given to someone else at the same moment: the unique hash refused one.
-        raise _refuse(RosterError("card_already_assigned"), accept_language) from None
+        raise DomainError("card_already_assigned") from None
 
 
 # -- the audit journal -----------------------------------------------------------------------------
@@ -343,7 +306,6 @@ def _card_change(
     "/v1/schools/{school_id}/audit",
     response_model=AuditPage,
     summary="The school's audit journal, newest first",
-    responses={403: {**_ERRORS, "description": "Not school_admin of this school"}},
     openapi_extra=RETURNS_PERSON,
 )
 def audit(
@@ -357,7 +319,9 @@ def audit(
         AwareDatetime | None,
         Query(description="Only changes at or after this instant.", examples=["2026-11-20T00:00:00+05:00"]),
     ] = None,
-    before: Annotated[int | None, Query(ge=1, description="Paging: the previous page's `next_before`.")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="Paging: the previous page's `next_before`.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditPage:
     """Who changed what and when, with the fields before and after (Order No. 456 §5)."""

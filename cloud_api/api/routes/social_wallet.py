@@ -7,23 +7,21 @@ GET /v1/schools/{school_id}/social-wallet/differences?month=   school_admin: mea
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Annotated
-from uuid import UUID
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
 
-from cloud_api.api.deps import AcceptLanguage, EngineDep, SchoolAdmin
-from cloud_api.api.errors import coded_error
+from cloud_api.api.deps import EngineDep, LanguageDep, SchoolAdmin, SchoolPath
+from cloud_api.api.schemas.reports import MONTH_PATTERN
+from cloud_api.api.schemas.social_wallet import Difference, RejectedPublic, TabelLine
 from cloud_api.social_wallet.contract import RejectReason
-from cloud_api.social_wallet.tabel import month_bounds, monthly_tabel, rejected_records, tabel_differences
+from cloud_api.social_wallet.tabel import monthly_tabel, rejected_records, tabel_differences
 from shared.i18n import Translator, translator
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["social wallet"])
-Month = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-11"])]
+Month = Annotated[str, Query(pattern=MONTH_PATTERN, examples=["2026-11"])]
 
 
 def _(message: str) -> str:
@@ -49,60 +47,9 @@ STATUS_TEXT = {
 }
 
 
-class RejectedPublic(BaseModel):
-    """A record the Wallet refused."""
-
-    record_id: UUID
-    person_id: UUID
-    name: str
-    class_name: str | None
-    day: date
-    period: str
-    reason: str
-    reason_text: str
-    wallet_message: str
-    rejected_at: datetime | None
-
-
-class TabelLine(BaseModel):
-    """A child's month: the days with a state-paid meal and those of them the Wallet receipted."""
-
-    person_id: UUID
-    name: str
-    class_name: str | None
-    meal_days: list[date]
-    receipted_days: list[date]
-
-
-class Difference(BaseModel):
-    """A meal of the month without a Wallet receipt."""
-
-    person_id: UUID
-    name: str
-    class_name: str | None
-    day: date
-    period: str
-    record_id: UUID
-    status: str
-    status_text: str
-    reason: str | None
-    reason_text: str | None
-
-
-def _language(accept_language: str | None) -> str:
-    return (accept_language or "").split(",")[0].split(";")[0].strip()[:2].lower()
-
-
 def _reason_text(reason: str, tr: Translator) -> str:
     known = {r.value for r in RejectReason}
     return tr(REASON_TEXT[RejectReason(reason) if reason in known else RejectReason.OTHER])
-
-
-def _check_month(month: str, accept_language: str | None) -> None:
-    try:
-        month_bounds(month)
-    except ValueError:
-        raise coded_error(422, _("bad_month"), accept_language) from None
 
 
 @router.get(
@@ -111,10 +58,10 @@ def _check_month(month: str, accept_language: str | None) -> None:
     summary="Meals the Social Wallet refused",
 )
 def get_rejected(
-    school_id: str, _principal: SchoolAdmin, engine: EngineDep, accept_language: AcceptLanguage = None
+    school_id: SchoolPath, _principal: SchoolAdmin, engine: EngineDep, language: LanguageDep
 ) -> list[RejectedPublic]:
     """Each refused record with the Wallet's reason (translated) and its own message, newest first."""
-    tr = translator(_language(accept_language))
+    tr = translator(language)
     with engine.connect() as conn:
         records = rejected_records(conn, school_id)
     return [
@@ -135,11 +82,8 @@ def get_rejected(
 
 
 @router.get("/v1/schools/{school_id}/social-wallet/tabel", response_model=list[TabelLine], summary="The month's табель")
-def get_tabel(
-    school_id: str, month: Month, _principal: SchoolAdmin, engine: EngineDep, accept_language: AcceptLanguage = None
-) -> list[TabelLine]:
+def get_tabel(school_id: SchoolPath, month: Month, _principal: SchoolAdmin, engine: EngineDep) -> list[TabelLine]:
     """Per child, the month's days with a free or discounted meal and which of them the Wallet receipted."""
-    _check_month(month, accept_language)
     with engine.connect() as conn:
         children = monthly_tabel(conn, school_id, month)
     return [
@@ -160,11 +104,10 @@ def get_tabel(
     summary="The month's meals without a Wallet receipt",
 )
 def get_differences(
-    school_id: str, month: Month, _principal: SchoolAdmin, engine: EngineDep, accept_language: AcceptLanguage = None
+    school_id: SchoolPath, month: Month, _principal: SchoolAdmin, engine: EngineDep, language: LanguageDep
 ) -> list[Difference]:
     """Every state-paid meal of the month that the Wallet has not receipted: rejected, pending or missing."""
-    _check_month(month, accept_language)
-    tr = translator(_language(accept_language))
+    tr = translator(language)
     with engine.connect() as conn:
         differences = tabel_differences(conn, school_id, month)
     return [

@@ -83,7 +83,7 @@ class RoleChange(BaseModel):
 
     role: Role
     scope: str | None = Field(None, max_length=64, description="A school or region id; none for the ministry.")
-    granted: bool = True
+    granted: bool = Field(True, strict=True)
 
 
 class SignInFailure(BaseModel):
@@ -119,4 +119,4 @@ class ChildPublic(PersonPublic):
 class ConsentIn(BaseModel):
     """Give (true) or withdraw (false) consent to attendance tracking."""
 
-    given: bool
+    given: bool = Field(strict=True, description="true gives consent, false withdraws it; nothing else.")

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Discriminator, Field, Tag
+from pydantic_core import PydanticCustomError
 
+from cloud_api.core.formulas import starts_like_a_formula
+from cloud_api.services.menus import MenuDay
+from cloud_api.services.prepaid import MAX_CREDIT_TIYN, Balance
 from shared.contract import Identifier
 from shared.roster_contract import Allergen, Dish, Language, Tiyn
 
 __all__ = [
+    "MAX_CREDIT_TIYN",
     "BalancePublic",
     "BansIn",
     "BansPublic",
+    "CorrectionIn",
     "CreditIn",
     "DishIn",
     "DishVersion",
@@ -22,14 +28,36 @@ __all__ = [
     "LimitIn",
     "MenuEntry",
     "PinIn",
+    "SchoolDay",
     "SetMealIn",
+    "TopUpIn",
+    "balance_public",
+]
+
+# Any calendar day: the menu of a far year is empty, never an error.
+SchoolDay = Annotated[date, Field(examples=["2026-11-20"])]
+
+
+def _not_a_formula(text: str) -> str:
+    if starts_like_a_formula(text):
+        raise PydanticCustomError("starts_like_a_formula", "begins like a spreadsheet formula")
+    return text
+
+
+# A dish's name in one language: never one a spreadsheet would run as a formula (the reports' CSV
+# lists dishes), so it may not begin with =, +, -, @, a tab or a carriage return. The schema says
+# so with a pattern; the check is ours, so that the refusal names its reason (``starts_like_a_formula``).
+DishName = Annotated[
+    str,
+    Field(min_length=1, max_length=120, json_schema_extra={"pattern": "^[^=+\\-@\\t\\r]"}),
+    AfterValidator(_not_a_formula),
 ]
 
 
 class DishIn(BaseModel):
     """A dish as the school admin enters it; the photo is uploaded on its own."""
 
-    names: dict[Language, str] = Field(min_length=1, examples=[{"kk": "Палау", "ru": "Плов"}])
+    names: dict[Language, DishName] = Field(min_length=1, examples=[{"kk": "Палау", "ru": "Плов"}])
     price_tiyn: Tiyn = Field(examples=[65000])
     allergens: list[Allergen] = Field(default_factory=list)
 
@@ -58,6 +86,12 @@ class MenuEntry(BaseModel):
     price_tiyn: int
     dishes: list[Dish]
 
+    @classmethod
+    def of(cls, entry: MenuDay) -> MenuEntry:
+        """The menu entry of a planned or listed set meal."""
+        meal = entry.meal
+        return cls(day=meal.day, period=meal.period, price_tiyn=meal.price_tiyn, dishes=entry.dishes)
+
 
 class BansIn(BaseModel):
     """The allergens a guardian forbids for their child (§33-1.7); an empty list lifts every ban."""
@@ -78,12 +112,33 @@ class LimitIn(BaseModel):
     limit_tiyn: Tiyn | None = Field(examples=[150000])
 
 
-class CreditIn(BaseModel):
-    """Money the school received for a child (a top-up), or an admin's correction of either sign."""
+class TopUpIn(BaseModel):
+    """Money the school received for a child: a positive amount."""
 
-    amount_tiyn: int = Field(examples=[500000])
-    kind: Literal["top_up", "correction"] = "top_up"
+    kind: Literal["top_up"] = "top_up"
+    amount_tiyn: int = Field(strict=True, ge=1, le=MAX_CREDIT_TIYN, examples=[500000])
     note: str | None = Field(None, max_length=200)
+
+
+class CorrectionIn(BaseModel):
+    """An administrator's correction of a balance, of either sign, never zero."""
+
+    kind: Literal["correction"]
+    amount_tiyn: int = Field(
+        strict=True, ge=-MAX_CREDIT_TIYN, le=MAX_CREDIT_TIYN, json_schema_extra={"not": {"const": 0}}
+    )
+    note: str | None = Field(None, max_length=200)
+
+
+def _credit_kind(value: Any) -> str:
+    kind = value.get("kind", "top_up") if isinstance(value, dict) else getattr(value, "kind", "top_up")
+    return kind if kind in ("top_up", "correction") else "top_up"
+
+
+# A top-up (the default kind) or a correction: the schema says which amounts each may have.
+CreditIn = Annotated[
+    Annotated[TopUpIn, Tag("top_up")] | Annotated[CorrectionIn, Tag("correction")], Discriminator(_credit_kind)
+]
 
 
 class LedgerEntry(BaseModel):
@@ -104,6 +159,19 @@ class BalancePublic(BaseModel):
     charged_tiyn: int
     daily_limit_tiyn: int | None
     entries: list[LedgerEntry] = Field(default_factory=list)
+
+
+def balance_public(child_id: UUID, balance: Balance) -> BalancePublic:
+    """A child's balance as the API shows it."""
+    account = balance.account
+    return BalancePublic(
+        child_id=child_id,
+        balance_tiyn=account.balance_tiyn,
+        credited_tiyn=account.credited_tiyn,
+        charged_tiyn=account.charged_tiyn,
+        daily_limit_tiyn=balance.daily_limit_tiyn,
+        entries=[LedgerEntry(**entry) for entry in balance.entries],
+    )
 
 
 class PinIn(BaseModel):

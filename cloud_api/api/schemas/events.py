@@ -1,4 +1,4 @@
-"""What the API shows that is not the wire contract: public event rows, errors, health.
+"""A school's events as the API shows them: never a key, never a card's hash.
 
 The ``*Public`` models list their fields one by one so that a column added to a table (a key, a
 hash) never leaks into a response by accident.
@@ -7,14 +7,13 @@ hash) never leaks into a response by accident.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contract import CredentialKindName, Decision, Event, EventKind, ManualEntry, MealInfo
 
-__all__ = ["ErrorDetail", "ErrorResponse", "EventPublic", "FieldError", "Health"]
+__all__ = ["EventPublic"]
 
 
 # The contract's own example, as the admin API shows it: without the hash, with what ingest adds.
@@ -48,31 +47,3 @@ class EventPublic(BaseModel):
     manual: ManualEntry | None = Field(default=None, description="Who entered it by hand at a screen, and why.")
     received_at: dt.datetime = Field(description="When the cloud stored it (UTC).")
     batch_id: int = Field(description="The packet journal row of the batch that delivered it.")
-
-
-class FieldError(BaseModel):
-    """One field of a request that does not match the contract."""
-
-    field: str = Field(examples=["events.3.occurred_at"])
-    message: str = Field(examples=["Input should have timezone info"])
-
-
-class ErrorDetail(BaseModel):
-    """Why a request was refused: a stable ``code`` to act on, a ``message`` for people."""
-
-    code: str = Field(examples=["bad_signature"])
-    message: str
-    errors: list[FieldError] | None = None
-
-
-class ErrorResponse(BaseModel):
-    """The body of every 401, 413 and 422 of the ingest."""
-
-    detail: ErrorDetail
-
-
-class Health(BaseModel):
-    """The answer of ``/healthz``."""
-
-    status: Literal["ok", "error"]
-    database: str = Field(description="'ok', or the class of the error the database raised.")

@@ -15,7 +15,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from cloud_api.account_models import PersonPublic
+from cloud_api.api.schemas.accounts import PersonPublic
 from shared.contract import CredentialKind
 
 __all__ = [

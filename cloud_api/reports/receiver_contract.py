@@ -1,11 +1,11 @@
-"""How a report reaches a receiver (the education authority, the school): one signed JSON document.
+"""The report receivers' contract: how a report reaches the education authority or the school.
 
 There is no published ministry contract, so this module is ours, in one place, to be swapped when
 one is published. A delivery is ``POST {receiver}/v1/reports`` with a :class:`Delivery` body; the
 receiver verifies the manifest's Ed25519 signature and every file against it
 (:func:`cloud_api.reports.manifest.verify_files`), and only then answers ``201`` with a
-:class:`Receipt`. A delivery counts as delivered only on that receipt (the receiver's confirmation is the delivery); the
-same delivery sent again gets the same receipt, so retrying is always safe.
+:class:`Receipt`. A delivery counts as delivered only on that receipt (the receiver's confirmation
+is the delivery); the same delivery sent again gets the same receipt, so retrying is always safe.
 """
 
 from __future__ import annotations
