@@ -200,7 +200,7 @@ class MosquittoBroker(Broker):
                 proc.wait(5)
 
     def kill(self) -> None:
-        """SIGKILL, as a power cut: what was not autosaved (the last second) is lost."""
+        """SIGKILL, as a power cut: whatever arrived since the last autosave is lost."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(5)

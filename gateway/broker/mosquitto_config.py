@@ -24,7 +24,7 @@ uses the user name as client id, so no terminal can take over the gateway's sess
 terminal's) by connecting with its client id.
 
 :func:`mosquitto_conf` is the project's one template of a mosquitto.conf: the tests' broker
-launcher (``simulators/broker.py``) uses it too, with its own listener, users and autosave.
+launcher (``simulators/broker.py``) uses it too, with its own listener and users and the same persistence.
 """
 
 from __future__ import annotations
