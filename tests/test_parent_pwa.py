@@ -100,6 +100,13 @@ def test_a_parent_in_the_browser(cloud: Cloud) -> None:
         page.wait_for_selector("p.ok")
         page.screenshot(path=str(ARTIFACTS / "2-child.png"), full_page=True)
 
+        # A mistyped link (month 13) shows the app's own error page with the way back, not a 500.
+        page.goto(f"{cloud.url}/app/children/{cloud.child}?month=2026-13")
+        assert page.inner_text("h1") == "Что-то пошло не так" and "В адресе страницы ошибка" in page.inner_text("main")
+        page.screenshot(path=str(ARTIFACTS / "2-error.png"), full_page=True)
+        page.click("text=На главную страницу")
+        page.wait_for_url(f"{cloud.url}/app/")
+
         # The service worker, registered by the page's script, shows a push as the phone would.
         page.goto(f"{cloud.url}/app/settings")
         page.evaluate("navigator.serviceWorker.ready")

@@ -329,7 +329,11 @@ def error_page(request: Request, status: int, code: str, message: str) -> Respon
     _ = translator(language)
     if code == "sign_in_required":
         return _back("/app/sign-in")
-    if code in catalog_messages(_.language):
+    if code == "invalid_request":
+        # The API's "see the error of each field" means nothing to a parent: on a page the only
+        # request fields are the address's.
+        message = _("The address of this page has a mistake in it. Open the page again from the start page.")
+    elif code in catalog_messages(_.language):
         message = _(code)
     page = _page(request, "page_error.html", _, message=message)
     page.status_code = status
