@@ -87,7 +87,9 @@ class CloudSettings(BaseSettings):
     )
     report_language: Literal["kk", "ru"] = Field("kk", description="Language of the reports' XLSX and CSV headings.")
     report_scheduler: bool = Field(
-        False, description="Run the report jobs in this process (one process of a deployment should)."
+        False,
+        description="Run the report jobs in this process. Several processes may: an advisory lock lets one "
+        "at a time do each run.",
     )
     social_wallet_url: str | None = Field(
         None,

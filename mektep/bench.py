@@ -39,12 +39,14 @@ from gateway.taps.drafts import CredentialHasher, Draft
 from gateway.taps.forwarder import Forwarder
 from gateway.taps.pipeline import Pipeline
 from gateway.taps.policy import AccessPoint, NoRosterPolicy, Place
+from mektep.citus_cluster import citus_missing
 from mektep.ingest_bench import run_ingest_bench
 from mektep.notify_bench import bench_notify
 from mektep.processes import CloudProcess, GatewayProcess, free_port, mqtt_password_env, write_site
 from mektep.readers_bench import bench_readers
 from mektep.report_bench import DEFAULT_POSTGRES, bench_report
 from mektep.roster_bench import bench_roster
+from mektep.scale_bench import HEADROOM, NATIONAL_PEAK_EVENTS_PER_S, bench_scale
 from shared.contract import CredentialKind, Decision, EventKind
 from shared.localtime import LOCAL_TZ
 from simulators.broker import INSTALL_HINT, find_mosquitto, start_site_broker
@@ -470,6 +472,49 @@ def report(
     Console().print(table)
     if json_output:
         print(json.dumps(figures))
+
+
+@app.command()
+def scale(
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object as the last line."),
+    batches: int = typer.Option(20, min=1, help="Batches of 500 events each of the 4 gateways sends."),
+    schools: int = typer.Option(50, min=1, help="Schools of the generated region."),
+    students: int = typer.Option(300, min=10, help="Students of each generated school."),
+) -> None:
+    """Measure the cloud on one PostgreSQL server and on a Citus cluster (a coordinator, two workers).
+
+    Example:
+        mektep bench scale --json
+    """
+    missing = citus_missing()
+    if missing is not None:
+        raise typer.BadParameter(missing)
+    figures = bench_scale(batches=batches, schools=schools, students=students)
+    goals = {"ingest_events_per_s_citus": "≥ 0.5× PostgreSQL", "shards_per_school_query": "1"}
+    table = _figures_table(f"mektep bench scale ({schools} schools of {students})", figures, goals, digits=3)
+    ratio = figures["ingest_events_per_s_citus"] / figures["ingest_events_per_s_postgres"]
+    table.add_row("ingest: Citus / one PostgreSQL server", f"{ratio:.2f}×", "≥ 0.5×")
+    table.add_row(
+        "region report: Citus / one PostgreSQL server",
+        f"{figures['region_report_s_citus'] / figures['region_report_s_postgres']:.2f}×",
+        "",
+    )
+    Console().print(table)
+    Console().print(
+        f"National extrapolation: {figures['events_per_s_per_worker']:,.0f} events/s per worker measured here "
+        f"(Citus ingest / {figures['citus_workers']} workers, all on this {_cores()}-core machine with the "
+        f"coordinator, the API and the load). The morning peak of {NATIONAL_PEAK_EVENTS_PER_S:,} events/s "
+        f"with {HEADROOM}× headroom needs {figures['workers_for_national_peak']} such workers; on machines of "
+        "their own each worker takes more, so this is an upper bound."
+    )
+    if json_output:
+        print(json.dumps(figures))
+
+
+def _cores() -> int:
+    import os
+
+    return os.cpu_count() or 1
 
 
 @app.command()

@@ -2,6 +2,8 @@
 pseudo-terminal readers, and a sink that records what a driver hands over.
 
     postgres_url        a fresh PostgreSQL database for the session
+    citus               a Citus cluster (coordinator and two workers) for the session
+    citus_url           its coordinator's URL
     mosquitto_broker    mosquitto on a free port, persistence on, in tmp_path (function scope)
     pty_reader          a SerialReaderSim on tmp_path/"ttyREADER" (closed afterwards)
     pty_readers         a factory: pty_readers("ttyIN", seed=1) -> SerialReaderSim
@@ -27,6 +29,7 @@ import psycopg
 import pytest
 
 from device_drivers.base import CardRead, LinkDriver, LinkState, ReadSink, StatusChange
+from mektep.citus_cluster import CitusCluster, citus_cluster, citus_missing
 from simulators.broker import Broker, find_mosquitto, start_broker
 from simulators.serial_device import SerialDeviceSim
 from simulators.serial_reader import SerialReaderSim
@@ -120,6 +123,21 @@ def postgres_url() -> Iterator[str]:
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+@pytest.fixture(scope="session")
+def citus() -> Iterator[CitusCluster]:
+    """A Citus cluster for this test session: a coordinator and two workers, four shards a table."""
+    missing = citus_missing()
+    need(missing is None, str(missing))
+    with citus_cluster(workers=2, shard_count=4) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def citus_url(citus: CitusCluster) -> str:
+    """The session's Citus coordinator: the one URL the cloud is given."""
+    return citus.url
 
 
 @pytest.fixture

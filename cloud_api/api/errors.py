@@ -11,18 +11,20 @@ answer the same statuses with a page instead (the ``page_answer`` of :func:`inst
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from cloud_api.api.schemas.errors import ErrorDetail, ErrorResponse, FieldError
 from cloud_api.core.errors import DomainError
-from cloud_api.core.metrics import INGEST_REFUSED
+from cloud_api.core.metrics import DATABASE_UNAVAILABLE, INGEST_REFUSED
 from cloud_api.roster.nedb import FILE_CODES
 from cloud_api.services.signatures import Refusal, Refused
 from shared.i18n import catalog_messages, translator
@@ -83,8 +85,9 @@ _BY_STATUS: dict[int, tuple[str, ...]] = {
         *FILE_CODES,
     ),
     429: ("login_locked",),
-    503: ("credential_key_not_set", "push_not_ready"),
+    503: ("credential_key_not_set", "push_not_ready", "database_unavailable"),
 }
+log = logging.getLogger(__name__)
 STATUS: Mapping[str, int] = {code: status for status, codes in _BY_STATUS.items() for code in codes}
 PAGE_PREFIXES = ("/app/", "/admin/")  # server-rendered pages: they answer a page, never JSON
 
@@ -199,9 +202,24 @@ def _allowed_methods(request: Request) -> list[str]:
 _METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
+# How long a client waits before it asks again when the database does not answer: a Citus worker
+# restarting, or a failover, takes seconds.
+RETRY_AFTER_S = 5
+
+
+async def _database_unavailable(request: Request, error: Exception) -> Response:
+    # The database (or a Citus worker holding the shard asked for) did not answer: the request's
+    # transaction is rolled back, nothing half-stored, and the client (a gateway keeps its events)
+    # asks again. Only the class is logged: the message may name a host or a user.
+    DATABASE_UNAVAILABLE.inc()
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(error).__name__)
+    return _answer(request, 503, "database_unavailable", headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
 def install_error_handlers(app: FastAPI, page_answer: PageAnswer | None = None) -> None:
     """Answer every refusal of ``app`` through the table above; pages through ``page_answer``."""
     app.state.page_answer = page_answer
+    app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StarletteHTTPException, _http_error)

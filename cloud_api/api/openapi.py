@@ -29,6 +29,8 @@ _SHARED = {
     "403": "Signed in, but not allowed this: `not_allowed`, `not_a_guardian`",
     "404": "No such thing (or not yours, which reads the same): `not_found`, `unknown_person`, …",
     "422": "A field does not match what this route takes: `invalid_request`, each field in `errors`",
+    "503": "The database, or one of its workers, does not answer: `database_unavailable`; nothing was "
+    "stored, try again after `Retry-After` seconds",
 }
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 
@@ -78,7 +80,9 @@ def _complete(path: str, operation: dict[str, Any], required: set[str]) -> None:
         wanted |= {"401", "403"}
     if "{" in path:
         wanted.add("404")
-    for status in sorted(wanted | {s for s in responses if s in _SHARED}):
+    if "503" not in responses:  # every route reads the database (a probe's own 503 stays its own)
+        wanted.add("503")
+    for status in sorted(wanted | {s for s in responses if s in _SHARED and s != "503"}):
         answer = responses.setdefault(status, {"description": _SHARED[status]})
         if status == "422" and answer.get("description") == "Validation Error":
             answer["description"] = _SHARED["422"]

@@ -7,7 +7,8 @@ any transaction, then *settles* each row (a final state) or *releases* it (pendi
 before a retry time). A worker that dies mid-send holds nothing: its lease runs out and another
 claims the rows again, so each row is delivered at least once, and the receivers' idempotency keys
 make that once in effect. On PostgreSQL the claim skips rows another process has locked
-(``FOR UPDATE SKIP LOCKED``), so every API process can work the same queue side by side.
+(``FOR UPDATE SKIP LOCKED``), so every API process can work the same queue side by side; on
+Citus, which cannot lock rows across shards, the claiming UPDATE's own condition decides.
 
 The queue knows nothing of what a row means: push notices, Social Wallet records and report
 deliveries each name their table's columns in a :class:`LeasedQueue`. The caller owns the transaction.
@@ -21,6 +22,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Column, ColumnElement, Connection, Row, Table, and_, or_, select, tuple_, update
+
+from cloud_api.db.distribution import is_citus
 
 __all__ = ["PENDING", "LeasedQueue"]
 
@@ -70,7 +73,10 @@ class LeasedQueue:
         _, lease_column, order = self._columns()
         due = self._due(now, where)
         query = select(*(self.table.c[name] for name in self.key)).where(due).order_by(order).limit(limit)
-        if conn.dialect.name == "postgresql":
+        # Citus cannot lock rows of a query over every shard. There the claim relies on the UPDATE
+        # below alone, as on SQLite: a row two workers selected goes to the one whose UPDATE still
+        # finds it due (PostgreSQL evaluates the condition again after waiting for the other).
+        if conn.dialect.name == "postgresql" and not is_citus(conn):
             query = query.with_for_update(skip_locked=True)
         keys = [tuple(row) for row in conn.execute(query)]
         if not keys:

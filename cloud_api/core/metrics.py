@@ -9,6 +9,7 @@ from __future__ import annotations
 from prometheus_client import Counter, Histogram
 
 __all__ = [
+    "DATABASE_UNAVAILABLE",
     "FREE_MEAL_CONFLICTS",
     "INGEST_EVENTS",
     "INGEST_REFUSED",
@@ -21,6 +22,9 @@ __all__ = [
 
 INGEST_REFUSED = Counter(
     "mektep_ingest_refused", "Ingest requests refused before anything was stored, by reason", ["reason"]
+)
+DATABASE_UNAVAILABLE = Counter(
+    "mektep_database_unavailable", "Requests answered 503 because the database or a Citus worker did not answer"
 )
 INGEST_EVENTS = Counter("mektep_ingest_events", "Events answered by ingest, by status", ["status"])
 INGEST_SECONDS = Histogram(

@@ -1,6 +1,9 @@
 """The cloud's tables (SQLAlchemy Core). Alembic migrations create them; this is their shape.
 
-Rows are keyed by school first so that a distributed PostgreSQL (Citus) can shard by school.
+Every key holds the column its table is distributed by on Citus (``cloud_api.db.distribution``):
+a school's rows by ``school_id``, an account's by its id. Where a table's key is a serial ``id``,
+PostgreSQL's key is ``(school_id, id)`` (or the account's, or the login's: migration 0017) while
+SQLite's stays ``id`` alone, the only spelling SQLite counts up.
 Instants are stored in UTC (``UTCDateTime``) with the event's own offset kept beside them, and the
 local day (Asia/Almaty) is computed once at ingest: a "day" is never a UTC day.
 """
@@ -27,6 +30,7 @@ from sqlalchemy import (
 from cloud_api.db.types import BigIntegerId, UTCDateTime
 
 __all__ = [
+    "account_logins",
     "accounts",
     "allergen_bans",
     "audit_log",
@@ -154,6 +158,7 @@ packets = Table(
     "packets",
     metadata,
     Column("id", BigIntegerId, primary_key=True, autoincrement=True),
+    Column("school_id", String(64), nullable=False),  # the gateway's
     Column("direction", String(8), nullable=False),
     Column("gateway_id", String(64), nullable=False),
     Column("received_at", UTCDateTime(), nullable=False),
@@ -169,7 +174,7 @@ packets = Table(
     Column("duplicates", Integer, nullable=False),
     Column("rejected", Integer, nullable=False),
     # A signature seen twice for one gateway is a replay: the database, not a cache, remembers.
-    UniqueConstraint("gateway_id", "signature", name="packets_gateway_signature"),
+    UniqueConstraint("school_id", "gateway_id", "signature", name="packets_school_gateway_signature"),
     # The retention sweep deletes by age.
     Index("packets_received_at", "received_at"),
     # Whether a gateway was heard from since a moment: asked hourly of every school's gateways.
@@ -284,8 +289,16 @@ accounts = Table(
     Column("school_id", String(64)),
     Column("active", Boolean, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
-    UniqueConstraint("login", name="accounts_login"),
     Index("accounts_school", "school_id"),
+)
+
+# Who holds each login: unique in the whole country, so keyed (and distributed) by the login itself,
+# and written in the same transaction as the account (``accounts.login`` is its copy for display).
+account_logins = Table(
+    "account_logins",
+    metadata,
+    Column("login", String(254), primary_key=True),
+    Column("account_id", Uuid(), nullable=False),
 )
 
 role_grants = Table(
@@ -455,7 +468,8 @@ push_subscriptions = Table(
     Column("p256dh", String(200), nullable=False),
     Column("auth", String(64), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
-    UniqueConstraint("endpoint", name="push_subscriptions_endpoint"),
+    # A browser that subscribes again in its school replaces its row.
+    UniqueConstraint("school_id", "endpoint", name="push_subscriptions_school_endpoint"),
     Index("push_subscriptions_guardian", "school_id", "guardian_id"),
 )
 # What a guardian wants to hear of, and in which language (None: the language of their roster row).

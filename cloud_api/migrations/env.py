@@ -11,6 +11,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import text
 
+from cloud_api.db.distribution import distribute
 from cloud_api.db.engine import make_engine
 from cloud_api.db.partitions import include_name
 from cloud_api.db.schema import metadata
@@ -44,6 +45,11 @@ try:
         )
         with context.begin_transaction():
             context.run_migrations()
+            at_head = set(context.get_context().get_current_heads()) == set(context.script.get_heads())
+        # On a Citus coordinator every table is then distributed (once: a second run does nothing);
+        # not below the newest schema, whose keys are the ones Citus can hold (a downgrade's).
+        if at_head:
+            distribute(connection)
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
             connection.commit()

@@ -39,7 +39,7 @@ def subscribe_device(
     p256dh: str,
     auth: str,
 ) -> UUID:
-    """Keep a device's subscription (replacing the one of the same endpoint); its id."""
+    """Keep a device's subscription (replacing the one of the same endpoint in the school); its id."""
     row = {
         "school_id": school_id,
         "guardian_id": guardian_id,
@@ -50,18 +50,24 @@ def subscribe_device(
         "created_at": datetime.now(UTC),
     }
     stmt = dialect_insert(conn, push_subscriptions).values(id=uuid.uuid4(), **row)
-    conn.execute(stmt.on_conflict_do_update(index_elements=["endpoint"], set_=row))
+    # The key's own columns are not set again: Citus refuses to "change" a row's distribution column.
+    changed = {name: value for name, value in row.items() if name not in ("school_id", "endpoint")}
+    conn.execute(stmt.on_conflict_do_update(index_elements=["school_id", "endpoint"], set_=changed))
     found: UUID = conn.execute(
-        select(push_subscriptions.c.id).where(push_subscriptions.c.endpoint == endpoint)
+        select(push_subscriptions.c.id).where(
+            push_subscriptions.c.school_id == school_id, push_subscriptions.c.endpoint == endpoint
+        )
     ).scalar_one()
     return found
 
 
-def forget_device(conn: Connection, guardian_id: UUID, endpoint: str) -> None:
+def forget_device(conn: Connection, school_id: str, guardian_id: UUID, endpoint: str) -> None:
     """Forget one of the guardian's own devices (another guardian's endpoint is left alone)."""
     conn.execute(
         delete(push_subscriptions).where(
-            push_subscriptions.c.endpoint == endpoint, push_subscriptions.c.guardian_id == guardian_id
+            push_subscriptions.c.school_id == school_id,
+            push_subscriptions.c.endpoint == endpoint,
+            push_subscriptions.c.guardian_id == guardian_id,
         )
     )
 

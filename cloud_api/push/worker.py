@@ -234,13 +234,11 @@ class PushWorker:
             select(
                 guardianships.c.child_id,
                 push_subscriptions.c.id,
+                push_subscriptions.c.account_id,
                 push_subscriptions.c.endpoint,
                 push_subscriptions.c.p256dh,
                 push_subscriptions.c.auth,
                 people.c.language.label("roster_language"),
-                notification_settings.c.language,
-                notification_settings.c.entries,
-                notification_settings.c.meals,
             )
             .join(
                 guardianships,
@@ -252,17 +250,27 @@ class PushWorker:
                 (people.c.school_id == push_subscriptions.c.school_id)
                 & (people.c.id == push_subscriptions.c.guardian_id),
             )
-            .outerjoin(notification_settings, notification_settings.c.account_id == push_subscriptions.c.account_id)
             .where(guardianships.c.school_id == school, guardianships.c.child_id.in_(children))
-        )
+        ).all()
+        # The school's rows above share a shard; the accounts' settings live by account (Citus
+        # joins no two tables distributed by different columns), so they are asked for apart.
+        wishes = {
+            s.account_id: s
+            for s in conn.execute(
+                select(notification_settings).where(
+                    notification_settings.c.account_id.in_({r.account_id for r in rows})
+                )
+            )
+        }
         found: dict[UUID, list[dict[str, Any]]] = {}
         for r in rows:
+            wish = wishes.get(r.account_id)
             found.setdefault(r.child_id, []).append(
                 {
                     **dict(r._mapping),
-                    "language": r.language or r.roster_language,
-                    "entries": True if r.entries is None else bool(r.entries),
-                    "meals": True if r.meals is None else bool(r.meals),
+                    "language": (wish.language if wish else None) or r.roster_language,
+                    "entries": True if wish is None else bool(wish.entries),
+                    "meals": True if wish is None else bool(wish.meals),
                 }
             )
         return found

@@ -31,7 +31,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Connection, Engine, exists, insert, select
+from sqlalchemy import Connection, Engine, insert, select
 
 from cloud_api.db.schema import gateways, packets, reports
 from cloud_api.reports.build import attendance_report, meals_report
@@ -106,13 +106,21 @@ def missing_gateways(conn: Connection, month: str, covered: Any, now: datetime |
     roster pull) since ``month`` ended; for a month still running, not within the last hour."""
     now = now or datetime.now(UTC)
     end = min(month_end(month), now - timedelta(hours=1))
-    # One probe of (gateway, received_at) per gateway: the hourly job asks this of every school, and
-    # grouping the whole packet log (every batch kept for the retention period) each time would not do.
-    heard = exists().where(packets.c.gateway_id == gateways.c.gateway_id, packets.c.received_at >= end)
-    query = select(gateways.c.gateway_id).where(~heard)
+    # One probe of (school, gateway, received_at) per gateway: the hourly job asks this of every
+    # school, and grouping the whole packet log (every batch kept for the retention period) each time
+    # would not do. Asked gateway by gateway, each probe on its school's shard: Citus runs no
+    # subquery correlated with the gateways, a table copied to every worker.
+    query = select(gateways.c.school_id, gateways.c.gateway_id)
     if covered is not None:
         query = query.where(gateways.c.school_id.in_(covered))
-    return sorted(conn.execute(query).scalars())
+    silent = []
+    for school_id, gateway_id in conn.execute(query).all():
+        heard = select(packets.c.id).where(
+            packets.c.school_id == school_id, packets.c.gateway_id == gateway_id, packets.c.received_at >= end
+        )
+        if conn.execute(heard.limit(1)).first() is None:
+            silent.append(gateway_id)
+    return sorted(silent)
 
 
 def changes_between(before: dict[str, Any] | None, after: dict[str, Any]) -> list[dict[str, Any]]:

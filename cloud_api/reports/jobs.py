@@ -32,6 +32,7 @@ from sqlalchemy import Engine, select, union
 from cloud_api.background.cron import CronJob, CronWorker
 from cloud_api.background.http import RetryPolicy
 from cloud_api.background.http import client as http_client
+from cloud_api.background.lock import exclusive
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.partitions import ensure_months
 from cloud_api.db.schema import gateways, people, report_warnings, reports, schools
@@ -192,6 +193,13 @@ class ReportJobs(CronWorker):
         )
 
     async def _reports(self, now: datetime) -> None:
+        async with exclusive(self.engine, "report jobs") as mine:
+            if not mine:
+                log.info("reports: another process is running them")
+                return
+            await self._reports_run(now)
+
+    async def _reports_run(self, now: datetime) -> None:
         settings = self.settings
         result = await reports_day(
             self.engine,
@@ -217,5 +225,9 @@ class ReportJobs(CronWorker):
 
 
 def report_jobs(engine: Engine, settings: CloudSettings) -> ReportJobs | None:
-    """The report jobs, if this process runs them (``report_scheduler``): one process of a deployment should."""
+    """The report jobs, if this process runs them (``report_scheduler``).
+
+    Any number of a deployment's processes may: a run takes the deployment-wide lock of the report
+    jobs first, so one process at a time does the work and the others leave that run to it.
+    """
     return ReportJobs(engine, settings) if settings.report_scheduler else None

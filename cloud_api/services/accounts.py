@@ -27,11 +27,11 @@ from uuid import UUID
 import uuid_utils
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Row, insert, select, update
 
 from cloud_api.core.errors import DomainError
-from cloud_api.db.schema import accounts, people, role_grants, sessions, sign_in_attempts
+from cloud_api.db.dialect import dialect_insert
+from cloud_api.db.schema import account_logins, accounts, people, role_grants, sessions, sign_in_attempts
 from cloud_api.services.audit import AuditEntry, write_audit
 
 __all__ = [
@@ -218,26 +218,29 @@ def create_account(
         ).first()
         if known is None:
             raise DomainError("unknown_person")
-    if conn.execute(select(accounts.c.id).where(accounts.c.login == login)).first() is not None:
-        raise DomainError("login_taken")
     now = datetime.now(UTC)
     account = Account(UUID(str(uuid_utils.uuid7())), login, person_id, school_id, True, now)
-    try:
-        # A savepoint: a concurrent insert of the same login must not spoil the caller's transaction.
-        with conn.begin_nested():
-            conn.execute(
-                insert(accounts).values(
-                    id=account.id,
-                    login=login,
-                    person_id=person_id,
-                    school_id=school_id,
-                    active=True,
-                    created_at=now,
-                    password_hash=None if password is None else _HASHER.hash(password),
-                )
-            )
-    except IntegrityError:
-        raise DomainError("login_taken") from None
+    # The login is taken by the first to write it: a concurrent sign-up of the same login finds the
+    # row and is refused, without an exception that would spoil the caller's transaction.
+    claimed = conn.execute(
+        dialect_insert(conn, account_logins)
+        .values(login=login, account_id=account.id)
+        .on_conflict_do_nothing(index_elements=["login"])
+        .returning(account_logins.c.login)
+    ).first()
+    if claimed is None:
+        raise DomainError("login_taken")
+    conn.execute(
+        insert(accounts).values(
+            id=account.id,
+            login=login,
+            person_id=person_id,
+            school_id=school_id,
+            active=True,
+            created_at=now,
+            password_hash=None if password is None else _HASHER.hash(password),
+        )
+    )
     after = {
         "login": login,
         "person_id": str(person_id) if person_id else None,
@@ -346,7 +349,7 @@ def sign_in(
         login = normalise_login(login)
     except DomainError:
         login = login.strip()[:254]  # recorded as typed: a failed attempt is still an attempt
-    row = conn.execute(select(accounts).where(accounts.c.login == login)).first()
+    row = _account_row_by_login(conn, login)
     account = None if row is None else _account(row)
     locked_until = _locked_until(conn, login)
     if locked_until is not None and at < locked_until:
@@ -385,6 +388,16 @@ def sign_in(
     return SignInResult(reason, account.id, token, expires_at)
 
 
+def _account_row_by_login(conn: Connection, login: str) -> Row[Any] | None:
+    # Two lookups, each by its table's own key: a join of the two would ask every shard on Citus.
+    account_id = conn.execute(
+        select(account_logins.c.account_id).where(account_logins.c.login == login)
+    ).scalar_one_or_none()
+    if account_id is None:
+        return None
+    return conn.execute(select(accounts).where(accounts.c.id == account_id)).first()
+
+
 def sign_out(conn: Connection, token: str, *, now: datetime | None = None) -> None:
     """End the session of ``token`` (nothing happens for an unknown or ended one)."""
     conn.execute(
@@ -397,16 +410,15 @@ def sign_out(conn: Connection, token: str, *, now: datetime | None = None) -> No
 def session_principal(conn: Connection, token: str, *, now: datetime | None = None) -> Principal | None:
     """The principal of a live session token (not revoked, not expired, account active), or None."""
     at = _now(now)
-    row = conn.execute(
-        select(accounts)
-        .join(sessions, sessions.c.account_id == accounts.c.id)
-        .where(
-            sessions.c.token_hash == token_hash(token),
-            sessions.c.revoked_at.is_(None),
-            sessions.c.expires_at > at,
-            accounts.c.active,
+    # Two lookups, each by its table's own key (sessions go by the token's hash, accounts by id).
+    account_id = conn.execute(
+        select(sessions.c.account_id).where(
+            sessions.c.token_hash == token_hash(token), sessions.c.revoked_at.is_(None), sessions.c.expires_at > at
         )
-    ).first()
+    ).scalar_one_or_none()
+    if account_id is None:
+        return None
+    row = conn.execute(select(accounts).where(accounts.c.id == account_id, accounts.c.active)).first()
     if row is None:
         return None
     return Principal(_account(row), roles_in_force(conn, row.id))

@@ -73,11 +73,12 @@ def store_batch(conn: Connection, signed: SignedBody, batch: Batch, received_at:
     if batch.gateway_id != gateway.gateway_id:
         message = f"the batch names {batch.gateway_id!r}, the signer is {gateway.gateway_id!r}"
         raise Refused(Refusal.GATEWAY_MISMATCH, message)
-    # The unique (gateway_id, signature) decides a replay race without an exception, which on
+    # The unique (school_id, gateway_id, signature) decides a replay race without an exception, which on
     # PostgreSQL would abort the whole transaction.
     journal = conn.execute(
         dialect_insert(conn, packets)
         .values(
+            school_id=gateway.school_id,
             direction="in",
             gateway_id=gateway.gateway_id,
             received_at=received_at,
@@ -92,7 +93,7 @@ def store_batch(conn: Connection, signed: SignedBody, batch: Batch, received_at:
             duplicates=0,
             rejected=0,
         )
-        .on_conflict_do_nothing(index_elements=["gateway_id", "signature"])
+        .on_conflict_do_nothing(index_elements=["school_id", "gateway_id", "signature"])
         .returning(packets.c.id)
     ).first()
     if journal is None:
@@ -140,7 +141,7 @@ def store_batch(conn: Connection, signed: SignedBody, batch: Batch, received_at:
     rejected = sum(status is ResultStatus.REJECTED for status, _ in verdicts.values())
     conn.execute(
         packets.update()
-        .where(packets.c.id == batch_id)
+        .where(packets.c.school_id == gateway.school_id, packets.c.id == batch_id)
         .values(
             response=answer.model_dump_json(),
             accepted=len(inserted),

@@ -12,14 +12,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 from uuid import UUID
 
-from sqlalchemy import Connection, Table, func, insert, select
+from sqlalchemy import Connection, insert, select
 
 from cloud_api.core.errors import DomainError
 from cloud_api.core.formulas import starts_like_a_formula
 from cloud_api.db.schema import allergen_bans, dish_versions, meal_rules, set_meals
 from cloud_api.services.audit import AuditEntry, write_audit
 from cloud_api.services.consent import require_guardian
-from cloud_api.services.history import in_force
+from cloud_api.services.history import in_force, newest_rows
 from cloud_api.services.photos import PHOTO_PATH, PhotoKind, store_photo
 from cloud_api.services.roster_versions import next_month_version, next_version
 from shared.roster_contract import Allergen, Dish, MealRules, SetMeal
@@ -87,20 +87,9 @@ def upsert_dish(conn: Connection, school_id: str, dish: Dish, *, actor: str) -> 
     )
 
 
-def _newest(table: Table, school_id: str, *keys: str) -> Any:
-    # The newest row per key: a max(id) per key joined back (append-only tables, ids increase).
-    newest = (
-        select(*(table.c[k] for k in keys), func.max(table.c.id).label("id"))
-        .where(table.c.school_id == school_id)
-        .group_by(*(table.c[k] for k in keys))
-        .subquery()
-    )
-    return select(table).join(newest, table.c.id == newest.c.id)
-
-
 def current_dishes(conn: Connection, school_id: str, since: int = 0) -> list[Dish]:
     """Every dish as it is now (only those changed after version ``since``)."""
-    query = _newest(dish_versions, school_id, "dish_id").where(dish_versions.c.version > since)
+    query = newest_rows(dish_versions, school_id, "dish_id").where(dish_versions.c.version > since)
     return [_dish(row) for row in conn.execute(query)]
 
 
@@ -223,7 +212,7 @@ def menu_days(conn: Connection, school_id: str, first_day: date, days: int) -> l
 
 def menu_from(conn: Connection, school_id: str, first_day: date, since: int = 0) -> list[SetMeal]:
     """The set meals from ``first_day`` on, as they are now (only those changed after ``since``)."""
-    query = _newest(set_meals, school_id, "day", "period").where(
+    query = newest_rows(set_meals, school_id, "day", "period").where(
         set_meals.c.day >= first_day, set_meals.c.version > since
     )
     return [

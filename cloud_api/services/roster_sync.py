@@ -148,6 +148,7 @@ def answer_pull(conn: Connection, signed: SignedBody, since: int) -> bytes:
     kept = conn.execute(
         dialect_insert(conn, packets)
         .values(
+            school_id=signed.gateway.school_id,
             direction="sync",
             gateway_id=signed.gateway.gateway_id,
             received_at=datetime.now(UTC),
@@ -162,7 +163,7 @@ def answer_pull(conn: Connection, signed: SignedBody, since: int) -> bytes:
             duplicates=0,
             rejected=0,
         )
-        .on_conflict_do_nothing(index_elements=["gateway_id", "signature"])
+        .on_conflict_do_nothing(index_elements=["school_id", "gateway_id", "signature"])
         .returning(packets.c.id)
     ).first()
     if kept is None:

@@ -88,7 +88,11 @@ def check_signature(
     if not _TIMESTAMP.fullmatch(timestamp) or abs(now - int(timestamp)) > max_skew_s:
         raise Refused(Refusal.STALE_TIMESTAMP, f"the timestamp is more than {max_skew_s} s from the cloud's clock")
     seen = conn.execute(
-        select(packets.c.id).where(packets.c.gateway_id == gateway_id, packets.c.signature == signature)
+        select(packets.c.id).where(
+            packets.c.school_id == gateway.school_id,
+            packets.c.gateway_id == gateway_id,
+            packets.c.signature == signature,
+        )
     ).first()
     if seen is not None:
         raise Refused(Refusal.REPLAYED, f"this signed packet was already received (batch {seen.id})")

@@ -47,20 +47,21 @@ def states(engine: Engine) -> dict[int, str]:
 
 def test_a_claimed_row_is_nobody_elses_until_its_lease_runs_out_and_settles_once(engine: Engine) -> None:
     queued(engine, 3)
+    a, b, c = sorted(states(engine))  # ids go on counting across tests: these are the three
     with engine.begin() as conn:
         first = QUEUE.claim(conn, now=NOW, limit=2, lease=LEASE)
         again = QUEUE.claim(conn, now=NOW + timedelta(seconds=1), limit=5, lease=LEASE)
-    assert [r.id for r in first] == [1, 2] and [r.id for r in again] == [3]  # first in, first claimed
+    assert [r.id for r in first] == [a, b] and [r.id for r in again] == [c]  # first in, first claimed
     with engine.begin() as conn:
         assert QUEUE.claim(conn, now=NOW + timedelta(minutes=1), limit=5, lease=LEASE) == []
-        QUEUE.release(conn, [(2,)], retry_at=NOW + timedelta(minutes=10))  # a busy receiver: not before then
+        QUEUE.release(conn, [(b,)], retry_at=NOW + timedelta(minutes=10))  # a busy receiver: not before then
         later = QUEUE.claim(conn, now=NOW + timedelta(minutes=3), limit=5, lease=LEASE)
-    assert [r.id for r in later] == [1, 3]  # a worker that died holding 1 and 3: their leases ran out
+    assert [r.id for r in later] == [a, c]  # a worker that died holding a and c: their leases ran out
     with engine.begin() as conn:
-        assert QUEUE.settle(conn, [(1,), (3,)], "sent") == 2
-        assert QUEUE.settle(conn, [(1,)], "skipped") == 0  # settled once: a late worker changes nothing
-        assert [r.id for r in QUEUE.claim(conn, now=NOW + timedelta(minutes=11), limit=5, lease=LEASE)] == [2]
-    assert states(engine) == {1: "sent", 2: PENDING, 3: "sent"}
+        assert QUEUE.settle(conn, [(a,), (c,)], "sent") == 2
+        assert QUEUE.settle(conn, [(a,)], "skipped") == 0  # settled once: a late worker changes nothing
+        assert [r.id for r in QUEUE.claim(conn, now=NOW + timedelta(minutes=11), limit=5, lease=LEASE)] == [b]
+    assert states(engine) == {a: "sent", b: PENDING, c: "sent"}
 
 
 @pytest.mark.postgres
@@ -155,3 +156,62 @@ async def test_the_report_jobs_run_one_after_another_and_a_missed_hour_once() ->
     assert [name for name, _ in ran] == ["monthly", "hourly"] and overlaps == []
     assert hourly.next_at == datetime(2026, 11, 1, 6, 7, tzinfo=LOCAL_TZ)
     assert monthly.next_at == datetime(2026, 12, 1, 2, 0, tzinfo=LOCAL_TZ)
+
+
+def test_two_processes_claiming_at_once_never_take_the_same_row(database_url: str, engine: Engine) -> None:
+    # On Citus there is no SKIP LOCKED across shards: the second claim waits for the first and
+    # finds its rows no longer due. Either way no notice is sent by two processes.
+    if database_url.startswith("sqlite"):
+        pytest.skip("one process works a SQLite database")
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cloud_api.db.engine import make_engine
+
+    queued(engine, 40)
+    other = make_engine(database_url)
+
+    def claim_all(eng: Engine) -> list[int]:
+        mine: list[int] = []
+        while True:
+            with eng.begin() as conn:
+                rows = QUEUE.claim(conn, now=NOW, limit=3, lease=LEASE)
+            if not rows:
+                return mine
+            mine += [r.id for r in rows]
+
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            one, two = pool.map(claim_all, (engine, other))
+    finally:
+        other.dispose()
+    assert not set(one) & set(two) and sorted(one + two) == sorted(states(engine))
+
+
+async def test_the_report_jobs_run_in_one_process_at_a_time(database_url: str, engine: Engine) -> None:
+    if database_url.startswith("sqlite"):
+        pytest.skip("one process works a SQLite database")
+    from cloud_api.reports.jobs import ReportJobs
+    from cloud_api.settings import CloudSettings
+
+    settings = CloudSettings(database_url=database_url, report_scheduler=True)
+    ran: list[str] = []
+
+    def process(name: str) -> ReportJobs:
+        jobs = ReportJobs(engine, settings)
+
+        async def run(now: datetime) -> None:
+            ran.append(name)
+            await asyncio.sleep(0.5)  # a run takes a while: the other process comes meanwhile
+
+        jobs._reports_run = run  # type: ignore[method-assign]
+        return jobs
+
+    one, two = process("one"), process("two")
+    try:
+        await asyncio.gather(one._reports(NOW), two._reports(NOW))
+        assert len(ran) == 1  # the hour's run, done once
+        await two._reports(NOW + timedelta(hours=1))
+        assert len(ran) == 2  # the lock is free again once the run is over
+    finally:
+        await one.aclose()
+        await two.aclose()

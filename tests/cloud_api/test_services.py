@@ -96,6 +96,7 @@ def test_prune_removes_only_packets_older_than_the_retention(engine: Engine) -> 
         for days_ago, signature in ((401, "a" * 64), (399, "b" * 64)):
             conn.execute(
                 packets.insert().values(
+                    school_id="s1",
                     direction="in",
                     gateway_id="gw1",
                     received_at=now - timedelta(days=days_ago),
@@ -122,6 +123,7 @@ def test_a_naive_datetime_is_a_bug_and_refused(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="naive datetime"), engine.begin() as conn:
         conn.execute(
             packets.insert().values(
+                school_id="s1",
                 direction="in",
                 gateway_id="gw1",
                 received_at=datetime(2026, 1, 1),

@@ -76,7 +76,7 @@ def unsubscribe(
 ) -> Response:
     """Forget the device (only one's own: another guardian's endpoint is left alone)."""
     with engine.begin() as conn:
-        subscriptions.forget_device(conn, guardian.person_id, endpoint)
+        subscriptions.forget_device(conn, guardian.school_id, guardian.person_id, endpoint)
     return Response(status_code=204)
 
 

@@ -1,0 +1,161 @@
+"""Where each table lives on a Citus cluster, and the step that puts it there.
+
+On a Citus coordinator, ``mektep cloud migrate`` ends by distributing every table that is not yet
+distributed (:func:`distribute`); on SQLite and on plain PostgreSQL it does nothing. A table a
+later migration adds must be named here (a test checks that every table is), so that it is born
+distributed.
+
+How the tables are placed, and why:
+
+- **A school's tables go by ``school_id``**, co-located: its events, packets, roster, canteen,
+  ledger, queues and rollups are on one shard, so a batch's ingest, a roster delta, a parent's day
+  and a month's rollups each run on one worker, in one local transaction.
+- **Reports go by ``subject``**, co-located with the schools' tables: a school's reports are its
+  own (the subject is its id) and sit on its shard. A region's or the country's reports (subject
+  ``region id`` or ``KZ``) are a few rows a month: each lands on the one shard its subject hashes
+  to, which is all they need.
+- **The packet journal is a school's** (its gateway's school, added by migration 0017): the journal
+  row and the batch's events are written in one transaction, and the replay guard is per gateway.
+- **An account's tables go by the account's id**, co-located: accounts, role grants, notification
+  settings. **Logins and sign-in attempts go by the login**, co-located: a sign-in reads the login,
+  the account and the login's recent failures by key. **Sessions go by the token's hash**: every
+  authenticated request looks a session up by its token alone, and a search by account (a new
+  password ends every session) is rare enough to ask every shard.
+- **Push subscriptions go by ``school_id``** although they belong to an account: the push worker
+  reads a school's queued notices with the subscriptions of that school's guardians, in one query
+  on one shard. The account's settings are then asked by account id.
+- **Photos go by ``sha256``**: a photo is fetched by its content hash alone (its URL).
+- **Reference tables**, copied to every worker: the schools with their names and regions, the
+  gateways (read at every request, before the school is known, and joined with a school's rows),
+  the deployment's keys. Small, read everywhere, written seldom.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, text
+
+__all__ = ["DISTRIBUTION", "REFERENCE", "Placement", "distribute", "is_citus", "undistribute"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A distributed table's column, and the table whose shards it shares (None: it starts a group)."""
+
+    column: str
+    colocate_with: str | None
+
+
+REFERENCE = ("schools", "gateways", "deployment_keys")
+
+
+def _group(first: str, column: str, *others: tuple[str, str]) -> dict[str, Placement]:
+    return {first: Placement(column, None), **{table: Placement(col, first) for table, col in others}}
+
+
+DISTRIBUTION: dict[str, Placement] = {
+    **_group(
+        "events",
+        "school_id",
+        *(
+            (table, "school_id")
+            for table in (
+                "packets",
+                "roster_versions",
+                "people",
+                "guardianships",
+                "credentials",
+                "consents",
+                "person_photos",
+                "audit_log",
+                "meal_rules",
+                "dish_versions",
+                "set_meals",
+                "allergen_bans",
+                "daily_limits",
+                "canteen_pins",
+                "balance_entries",
+                "free_meals",
+                "meal_ratings",
+                "push_subscriptions",
+                "push_queue",
+                "wallet_outbox",
+                "wallet_receipts",
+                "rollup_presence",
+                "rollup_meal_eaters",
+                "month_versions",
+            )
+        ),
+        *(
+            (table, "subject")
+            for table in ("reports", "report_files", "report_marks", "report_deliveries", "report_warnings")
+        ),
+    ),
+    **_group("accounts", "id", ("role_grants", "account_id"), ("notification_settings", "account_id")),
+    **_group("account_logins", "login", ("sign_in_attempts", "login")),
+    **_group("sessions", "token_hash"),
+    **_group("photos", "sha256"),
+}
+
+
+def is_citus(conn: Connection) -> bool:
+    """Whether ``conn`` is to a database with the Citus extension (a coordinator); cached per connection."""
+    if conn.dialect.name != "postgresql":
+        return False
+    if "citus" not in conn.info:
+        found = conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'citus'")).first()
+        conn.info["citus"] = found is not None
+    return bool(conn.info["citus"])
+
+
+def distribute(conn: Connection) -> list[str]:
+    """Distribute (or make reference tables of) the tables that are not yet; the ones it did.
+
+    Nothing happens off Citus. Each table is committed on its own: Citus copies a table's rows to
+    its shards as it distributes it, and a later run picks up where an interrupted one stopped.
+    """
+    if not is_citus(conn):
+        return []
+    done = set(conn.execute(text("SELECT logicalrelid::regclass::text FROM pg_dist_partition")).scalars())
+    conn.commit()
+    made: list[str] = []
+    for table, placement in DISTRIBUTION.items():
+        if table in done:
+            continue
+        colocate = placement.colocate_with or "none"
+        conn.execute(
+            text("SELECT create_distributed_table(:t, :c, colocate_with => :w)"),
+            {"t": table, "c": placement.column, "w": colocate},
+        )
+        conn.commit()
+        made.append(table)
+    for table in REFERENCE:
+        if table not in done:
+            conn.execute(text("SELECT create_reference_table(:t)"), {"t": table})
+            conn.commit()
+            made.append(table)
+    if made:
+        log.info("distributed on Citus: %s", ", ".join(made))
+    return made
+
+
+def undistribute(conn: Connection) -> None:
+    """Bring every distributed or reference table back to the coordinator as a plain table.
+
+    A downgrade below the migration that made every key hold its distribution column needs it:
+    Citus refuses those keys on a distributed table. The next ``migrate`` distributes again.
+    """
+    if not is_citus(conn):
+        return
+    tables = conn.execute(
+        text(
+            "SELECT logicalrelid::regclass::text FROM pg_dist_partition p WHERE NOT EXISTS ("
+            "SELECT 1 FROM pg_inherits i WHERE i.inhrelid = p.logicalrelid)"
+        )
+    ).scalars()
+    for table in list(tables):
+        conn.execute(text("SELECT undistribute_table(:t)"), {"t": table})
