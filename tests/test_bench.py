@@ -96,3 +96,27 @@ def test_bench_report_builds_a_school_and_a_region(postgres_url: str) -> None:
             "baseline_tabel_openpyxl_s",
         )
     )
+
+
+def test_bench_scale_runs_on_one_server_and_on_a_cluster() -> None:
+    import json
+
+    from mektep.citus_cluster import citus_missing
+    from tests.conftest import need
+
+    need(citus_missing() is None, str(citus_missing()))
+    result = CliRunner().invoke(
+        app, ["bench", "scale", "--json", "--batches", "2", "--schools", "3", "--students", "40"]
+    )
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output.strip().splitlines()[-1])
+    for key in (
+        "ingest_events_per_s_postgres",
+        "ingest_events_per_s_citus",
+        "region_report_s_postgres",
+        "region_report_s_citus",
+    ):
+        assert figures[key] > 0, key
+    assert figures["shards_per_school_query"] == 1  # one school's day: one shard of the cluster
+    assert figures["region_schools"] == 3 and figures["workers_for_national_peak"] >= 1
+    assert "National extrapolation" in result.output
