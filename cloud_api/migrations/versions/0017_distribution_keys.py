@@ -11,6 +11,10 @@ primary or unique key only within a shard: every such key must hold that column 
 - The packet journal is a school's: it gets ``school_id`` (its gateway's), and the replay guard
   becomes unique per ``(school_id, gateway_id, signature)``, the same guard since a gateway
   belongs to one school.
+- The gateways stay keyed by their id: they become a reference table, copied to every worker,
+  because every signed request looks its gateway up before its school is known. The reports of a
+  region or of the country are keyed by subject like a school's, each on the shard its subject falls
+  on: a few rows a month need no table of their own.
 - A push subscription's endpoint is unique per school (a browser re-subscribing in its school
   replaces its row); a login, unique in the whole country, moves to ``account_logins``, a table
   of its own keyed and distributed by the login and written in the account's transaction.
