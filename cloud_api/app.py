@@ -23,17 +23,21 @@ from cloud_api.api.routes import (
     push,
     reports,
     roster_admin,
+    second_factor,
     social_wallet,
     sync,
 )
+from cloud_api.api.security_headers import SecurityHeaders
 from cloud_api.background.supervisor import Supervisor
 from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
 from cloud_api.push.start import push_worker
 from cloud_api.reports.jobs import report_jobs
+from cloud_api.services.passwords import HashSlots, bound_hashes
 from cloud_api.settings import CloudSettings
 from cloud_api.social_wallet.worker import wallet_worker
-from cloud_api.web import parent
+from cloud_api.web import account, parent, sign_in
+from cloud_api.web.pages import RotatedSessionCookie, SignInNeeded
 from shared.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, Batch
 
 __all__ = ["DOCS_ASSETS", "create_app"]
@@ -73,6 +77,9 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
         if settings.migrate_on_start:
             await run_in_threadpool(upgrade, settings.database_url)
         app.state.engine = engine = make_engine(settings.database_url)
+        # Made here, on the loop that serves the requests that will wait on it.
+        app.state.hash_slots = HashSlots(settings.password_hash_slots, settings.sign_in_max_waiting)
+        bound_hashes(settings.password_hash_slots)
         # Every background worker of this process, on its event loop: push notices, the Social
         # Wallet, the report jobs; each only where the settings ask for it.
         app.state.background = background = Supervisor()
@@ -100,19 +107,24 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
         static_url=DOCS_ASSETS,
     )
     app.state.settings = settings
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(RotatedSessionCookie)
     app.include_router(ingest.router)
     app.include_router(events.router)
     app.include_router(sync.router)
     app.include_router(accounts.router)
+    app.include_router(second_factor.router)
     app.include_router(people.router)
     app.include_router(family.router)
     app.include_router(canteen.router)
     app.include_router(photos.router)
     app.include_router(push.router)
     app.include_router(social_wallet.router)
+    app.include_router(sign_in.router)
+    app.include_router(account.router)
     app.include_router(parent.router)
     install_error_handlers(app, page_answer=parent.error_page)
-    app.add_exception_handler(parent.SignInNeeded, parent.sign_in_redirect)
+    app.add_exception_handler(SignInNeeded, parent.sign_in_redirect)
     app.include_router(roster_admin.router)
     app.include_router(reports.router)
     app.include_router(health.router)

@@ -159,7 +159,7 @@ def admin_add(
             load_settings(database_url).database_url, login, password, school, actor=actor
         )
     except DomainError as error:
-        typer.echo(_(error.code), err=True)
+        typer.echo(_(error.code, **error.values), err=True)
         raise typer.Exit(1) from None
     typer.echo(_("Account {login} created: school_admin of {school}.", login=account.login, school=school))
 

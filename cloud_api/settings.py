@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cloud_api.push.endpoints import DEFAULT_PUSH_SERVICE_ORIGINS, Origin
 from cloud_api.social_wallet.contract import load_public_key
 
 __all__ = ["DEFAULT_ADMIN_TOKENS", "CloudSettings"]
@@ -53,6 +55,15 @@ class CloudSettings(BaseSettings):
     packet_retention_days: int = Field(
         400, gt=0, description="How long the packet journal keeps each received batch (mektep cloud prune-journal)."
     )
+    password_hash_slots: int = Field(
+        max(1, (os.cpu_count() or 2) - 1),
+        ge=1,
+        le=64,
+        description="Password hashes (argon2id, 64 MiB each) this process runs at once; the rest wait their turn.",
+    )
+    sign_in_max_waiting: int = Field(
+        64, ge=1, description="Sign-ins that may wait for a hash; beyond, 503 busy with Retry-After."
+    )
     migrate_on_start: bool = Field(True, description="Run the Alembic migrations when the app starts.")
     push_workers: int = Field(
         4, ge=0, le=64, description="How hard this process pushes: 4 × this many notices in flight at once (0: none)."
@@ -68,6 +79,14 @@ class CloudSettings(BaseSettings):
     push_ttl_s: int = Field(3600, ge=0, description="How long a push service keeps a notice for an offline phone.")
     push_late_after_s: int = Field(
         120, ge=0, description="An event that reaches the cloud this much after it happened is announced as late."
+    )
+    push_service_origins: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_PUSH_SERVICE_ORIGINS),
+        description="Push services a device's subscription may point at, as JSON: origins scheme://host[:port], "
+        "'https://*.example.com' for every subdomain. An endpoint of a listed origin is always accepted; in "
+        "production no other is; in development another must be https and resolve to public addresses only. "
+        "The default lists the browsers' services (FCM, Mozilla, Apple, Windows); a value replaces the whole "
+        'list, so keep them when adding one: ["https://fcm.googleapis.com", …, "http://127.0.0.1:8443"].',
     )
     report_receivers: dict[str, str] = Field(
         default_factory=dict,
@@ -104,6 +123,13 @@ class CloudSettings(BaseSettings):
     social_wallet_interval_s: float = Field(
         30.0, gt=0, description="Seconds between Social Wallet rounds when the outbox has been emptied."
     )
+
+    @field_validator("push_service_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            Origin.parse(origin)  # a typo fails at start-up, not at a parent's first subscription
+        return value
 
     @model_validator(mode="after")
     def _no_default_secrets_outside_development(self) -> CloudSettings:

@@ -47,6 +47,7 @@ from mektep.readers_bench import bench_readers
 from mektep.report_bench import DEFAULT_POSTGRES, bench_report
 from mektep.roster_bench import bench_roster
 from mektep.scale_bench import HEADROOM, NATIONAL_PEAK_EVENTS_PER_S, bench_scale
+from mektep.sign_in_bench import bench_sign_in
 from shared.contract import CredentialKind, Decision, EventKind
 from shared.localtime import LOCAL_TZ
 from simulators.broker import INSTALL_HINT, find_mosquitto, start_site_broker
@@ -506,6 +507,41 @@ def scale(
         f"coordinator, the API and the load). The morning peak of {NATIONAL_PEAK_EVENTS_PER_S:,} events/s "
         f"with {HEADROOM}× headroom needs {figures['workers_for_national_peak']} such workers; on machines of "
         "their own each worker takes more, so this is an upper bound."
+    )
+    if json_output:
+        print(json.dumps(figures))
+
+
+@app.command("sign-in")
+def sign_in(
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object as the last line."),
+    attempts: int = typer.Option(200, min=10, help="Sign-ins with wrong passwords, each on a login of its own."),
+    concurrency: int = typer.Option(40, min=1, help="Attempts in flight at once."),
+    no_baseline: bool = typer.Option(False, "--no-baseline", help="Skip the unbounded server."),
+) -> None:
+    """Measure a flood of wrong passwords: sign-ins/s, the server's memory, and /healthz meanwhile.
+
+    Example:
+        mektep bench sign-in --json
+    """
+    figures = bench_sign_in(attempts=attempts, concurrency=concurrency, baseline=not no_baseline)
+    goals = {"server_rss_growth_mib": "≤ 256", "healthz_p95_ms_during": "≤ 3× idle"}
+    shown = {k: v for k, v in figures.items() if not isinstance(v, dict)}
+    table = _figures_table(f"mektep bench sign-in ({attempts} attempts, {concurrency} at once)", shown, goals)
+    table.add_row(
+        "/healthz p95: during the flood / idle",
+        f"{figures['healthz_p95_ms_during'] / figures['healthz_p95_ms_idle']:.2f}×",
+        "≤ 3×",
+    )
+    if "baseline_server_rss_growth_mib" in figures:
+        table.add_row(
+            "memory growth: bounded / unbounded hashing",
+            f"{figures['server_rss_growth_mib'] / max(figures['baseline_server_rss_growth_mib'], 1e-9):.2f}×",
+            "",
+        )
+    Console().print(table)
+    Console().print(
+        f"Answers: {figures['answers']}" + (f", baseline {figures['baseline_answers']}" if no_baseline is False else "")
     )
     if json_output:
         print(json.dumps(figures))

@@ -175,6 +175,7 @@ def bench_notify(students: int = 3000, rush_s: float = 120.0, readers: int = 4, 
     ):
         work = Path(tmp)
         cloud = CloudProcess(work / "cloud")
+        cloud.allow_push_service(service.url)
         cloud.env.update(
             {
                 "MEKTEP_CLOUD_SOCIAL_WALLET_URL": wallet.url,

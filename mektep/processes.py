@@ -6,6 +6,7 @@ it started, and a killed child (SIGKILL) can be restarted on the same files and 
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -18,6 +19,7 @@ from pathlib import Path
 import httpx
 import yaml
 
+from cloud_api.push.endpoints import DEFAULT_PUSH_SERVICE_ORIGINS
 from simulators.broker import free_port
 
 __all__ = [
@@ -108,6 +110,12 @@ class CloudProcess(ChildProcess):
     def url(self) -> str:
         """Base URL of the API."""
         return f"http://127.0.0.1:{self.port}"
+
+    def allow_push_service(self, url: str) -> None:
+        """List a push service (the simulator, on 127.0.0.1) next to the browsers' own: the cloud posts to
+        no other address on this machine (``MEKTEP_CLOUD_PUSH_SERVICE_ORIGINS``). Call it before :meth:`start`."""
+        origins = json.loads(self.env.get("MEKTEP_CLOUD_PUSH_SERVICE_ORIGINS", "null")) or DEFAULT_PUSH_SERVICE_ORIGINS
+        self.env["MEKTEP_CLOUD_PUSH_SERVICE_ORIGINS"] = json.dumps([*origins, url])
 
     def register_gateway(self, gateway_id: str, school_id: str, key: str) -> None:
         """Register the gateway's key (runs migrations first)."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from tests.conftest import need
 
-__all__ = ["ARTIFACTS", "CHROMIUM", "chromium_page"]
+__all__ = ["ARTIFACTS", "CHROMIUM", "accessibility_problems", "chromium_page", "screenshot"]
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -71,3 +71,15 @@ def screenshot(page: Any, folder: str, name: str, *, full_page: bool = True) -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+def accessibility_problems(page: Any) -> list[str]:
+    """axe-core's critical and serious violations on the page as it is now, each as ``rule: help (where)``."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [
+        f"{v['id']}: {v['help']} ({', '.join(str(n['target']) for n in v['nodes'][:3])})"
+        for v in results.response["violations"]
+        if v.get("impact") in ("critical", "serious")
+    ]

@@ -120,3 +120,16 @@ def test_bench_scale_runs_on_one_server_and_on_a_cluster() -> None:
     assert figures["shards_per_school_query"] == 1  # one school's day: one shard of the cluster
     assert figures["region_schools"] == 3 and figures["workers_for_national_peak"] >= 1
     assert "National extrapolation" in result.output
+
+
+def test_bench_sign_in_floods_a_real_server_and_every_attempt_is_refused_cleanly() -> None:
+    import json
+
+    result = CliRunner().invoke(app, ["bench", "sign-in", "--json", "--attempts", "20", "--concurrency", "5"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output.strip().splitlines()[-1])
+    for key in ("sign_ins_per_s", "healthz_p95_ms_during", "healthz_p95_ms_idle", "baseline_sign_ins_per_s"):
+        assert figures[key] > 0, key
+    assert figures["server_rss_growth_mib"] >= 0
+    # Every wrong password is a 401, on the bounded server and on the baseline: never a 500 or a 503.
+    assert figures["answers"] == {"401": 20} and figures["baseline_answers"] == {"401": 20}

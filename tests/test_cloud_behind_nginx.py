@@ -89,6 +89,8 @@ def test_a_burst_lands_once_through_nginx_while_an_api_process_is_killed(citus_u
         )
     door = SerialReaderSim(tmp_path / "ttyDOOR", seed=7)
     with load_balancer([one.port, two.port], tmp_path / "nginx") as lb, PushServiceServer() as push:
+        for cloud in (one, two):
+            cloud.allow_push_service(push.url)
         env = write_site(
             tmp_path / "gw" / "site.yaml",
             school_id=SCHOOL,

@@ -2,11 +2,14 @@
 
     EngineDep       the app's SQLAlchemy engine (made by the lifespan)
     SettingsDep     the app's ``CloudSettings``
+    HashSlotsDep    the process's turns at hashing a password (a sign-in waits for one on the event loop)
     LanguageDep     the language the caller reads (``Accept-Language``), for what a route translates
     GatewayAuth     the raw body, size-limited, whose HMAC signature checked out (a ``SignedBody``)
-    AdminAuth       a valid ``Authorization: Bearer <admin token>``
-    CurrentAccount  a ``Principal``: the signed-in account of the bearer token or the session cookie,
-                    with its roles in force, or the system for the admin token
+    AdminAuth       a valid ``Authorization: Bearer <admin token>`` (journalled)
+    CurrentAccount  a ``Principal``: the signed-in account of the bearer token or the session cookie
+                    (a cookie only on a request from our own pages), with its roles in force, or the
+                    system for the admin token (only in the Authorization header; journalled)
+    EnrollingAccount  a ``CurrentAccount``, or a staff member's half-done sign-in that must enrol a second factor
     SchoolAdmin     a ``CurrentAccount`` that is school_admin of the path's ``{school_id}`` (or the system)
     SchoolStaff     a ``CurrentAccount`` that is school_admin or canteen_staff of ``{school_id}`` (or the system)
     SchoolMember    a ``CurrentAccount`` with any role in ``{school_id}``: staff, a guardian, a student
@@ -21,6 +24,7 @@ import hmac
 import time
 from collections.abc import Callable
 from typing import Annotated, NamedTuple
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from fastapi import Depends, Header, Path, Request
@@ -29,7 +33,8 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from cloud_api.core.errors import DomainError
-from cloud_api.services.accounts import Principal, Role, session_principal
+from cloud_api.services.accounts import Principal, Role, record_admin_token_use, session_principal
+from cloud_api.services.passwords import HashSlots
 from cloud_api.services.signatures import Refusal, Refused, SignedBody, check_signature
 from cloud_api.settings import CloudSettings
 from shared.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP
@@ -42,16 +47,20 @@ __all__ = [
     "CurrentAccount",
     "CurrentGuardian",
     "EngineDep",
+    "EnrollingAccount",
     "GatewayAuth",
     "Guardian",
+    "HashSlotsDep",
     "LanguageDep",
     "SchoolAdmin",
     "SchoolMember",
     "SchoolPath",
     "SchoolStaff",
     "SettingsDep",
+    "client_ip",
     "guardian_of",
     "read_limited",
+    "require_same_origin",
     "require_school_role",
 ]
 
@@ -70,7 +79,12 @@ def _language(request: Request) -> Language:
     return language_of(request.headers.get("accept-language"))
 
 
+def _hash_slots(request: Request) -> HashSlots:
+    return request.app.state.hash_slots  # type: ignore[no-any-return]
+
+
 EngineDep = Annotated[Engine, Depends(_engine)]
+HashSlotsDep = Annotated[HashSlots, Depends(_hash_slots)]
 SettingsDep = Annotated[CloudSettings, Depends(_settings)]
 LanguageDep = Annotated[Language, Depends(_language)]
 
@@ -168,27 +182,55 @@ _SESSION = APIKeyCookie(
 )
 
 
-def _admin(
-    settings: SettingsDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
+async def _admin(
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
 ) -> None:
     token = settings.admin_token.get_secret_value()
     given = credentials.credentials.strip() if credentials is not None else ""
     # An empty configured token means "no admin API" (development without a token), not "anyone".
     if not token or not hmac.compare_digest(given.encode(), token.encode()):
         raise DomainError("admin_token_required")
+    await run_in_threadpool(_journal_admin_token, engine, request)
 
 
 AdminAuth = Annotated[None, Depends(_admin)]
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def require_same_origin(request: Request) -> None:
+    """``cross_site_form`` (403) unless a state-changing request comes from this site's own pages.
+
+    A browser sends the session cookie with a request that another site makes it send (a form, or
+    a ``fetch`` with credentials), and always says where that request came from in ``Origin`` (or at
+    least ``Referer``). A request that changes something and names another site, or no site at all,
+    is refused; a read (GET) changes nothing and is not checked.
+    """
+    if request.method in SAFE_METHODS:
+        return
+    source = request.headers.get("origin") or request.headers.get("referer") or ""
+    host = request.headers.get("host") or request.url.netloc
+    if source == "null" or urlsplit(source).netloc.lower() != host.lower():
+        raise DomainError("cross_site_form")
+
+
 def _bearer(
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
     cookie: Annotated[str | None, Depends(_SESSION)],
 ) -> str:
-    # The parent app's pages carry the same session token in an HttpOnly, SameSite=Lax cookie: a
-    # cross-site request never carries it, so the JSON API may take it as well as the header.
+    # The pages carry the same session token in an HttpOnly, SameSite=Lax cookie, and their scripts
+    # call the JSON API with it; a request authenticated by the cookie must come from our own pages.
     token = credentials.credentials.strip() if credentials is not None else ""
-    token = token or (cookie or "").strip()
+    if not token:
+        token = (cookie or "").strip()
+        if token:
+            require_same_origin(request)
+            request.state.by_cookie = True
     if not token:
         raise DomainError("sign_in_required")
     return token
@@ -198,14 +240,19 @@ BearerToken = Annotated[str, Depends(_bearer)]
 
 
 def _session(engine: Engine, token: str) -> Principal | None:
-    with engine.connect() as conn:
+    with engine.begin() as conn:  # a session's last-seen time is written now and then
         return session_principal(conn, token)
 
 
-async def _current_account(engine: EngineDep, settings: SettingsDep, token: BearerToken) -> Principal:
+async def _current_account(request: Request, engine: EngineDep, settings: SettingsDep, token: BearerToken) -> Principal:
     admin = settings.admin_token.get_secret_value()
-    # The admin token is the system: every route that takes an account also takes it.
+    # The admin token is the system: every route that takes an account also takes it, but only from
+    # the Authorization header (the command line's way), never as a browser's cookie, and every use
+    # is journalled.
     if admin and hmac.compare_digest(token.encode(), admin.encode()):
+        if getattr(request.state, "by_cookie", False):
+            raise DomainError("sign_in_required")
+        await run_in_threadpool(_journal_admin_token, engine, request)
         return Principal(None, frozenset())
     principal = await run_in_threadpool(_session, engine, token)
     if principal is None:
@@ -213,7 +260,34 @@ async def _current_account(engine: EngineDep, settings: SettingsDep, token: Bear
     return principal
 
 
+def _journal_admin_token(engine: Engine, request: Request) -> None:
+    client = request.client.host if request.client else None
+    with engine.begin() as conn:
+        record_admin_token_use(conn, request.method, request.url.path, client)
+
+
 CurrentAccount = Annotated[Principal, Depends(_current_account)]
+
+
+def _enrolling(engine: Engine, token: str) -> Principal | None:
+    with engine.begin() as conn:
+        return session_principal(conn, token, stages=("full", "enrol"))
+
+
+async def _enrolling_account(engine: EngineDep, token: BearerToken) -> Principal:
+    principal = await run_in_threadpool(_enrolling, engine, token)
+    if principal is None or principal.account is None:
+        raise DomainError("sign_in_required")
+    return principal
+
+
+# A signed-in account, or a staff member half signed in who must enrol a second factor first.
+EnrollingAccount = Annotated[Principal, Depends(_enrolling_account)]
+
+
+def client_ip(request: Request) -> str | None:
+    """The caller's address (behind the load balancer, the one it forwarded, as uvicorn trusts it)."""
+    return request.client.host if request.client else None
 
 
 def require_school_role(principal: Principal, school_id: str, *roles: Role) -> None:

@@ -48,6 +48,8 @@ _BY_STATUS: dict[int, tuple[str, ...]] = {
         "sign_in_required",
         "admin_token_required",
         "sign_in_failed",
+        "second_factor_required",
+        "second_factor_failed",
         # A gateway's request: refused before parsing, nothing stored. A batch naming another
         # gateway than its signer is an authentication failure too, not a malformed batch: the
         # forwarder halves a batch on 422 until it sets single events aside, whereas on 401 it
@@ -64,6 +66,7 @@ _BY_STATUS: dict[int, tuple[str, ...]] = {
         "not_a_card_holder",
         "roster_busy",
         "no_meal_to_rate",
+        "too_many_devices",
     ),
     413: (Refusal.TOO_LARGE.value, "photo_too_large", "file_too_large"),
     415: ("photo_type", "multipart_required", "unsupported_file_type"),
@@ -72,6 +75,10 @@ _BY_STATUS: dict[int, tuple[str, ...]] = {
         Refusal.INVALID_BATCH.value,
         "bad_login",
         "password_too_short",
+        "bad_code",
+        "password_too_long",
+        "password_contains_login",
+        "password_too_common",
         "bad_scope",
         "bad_amount",
         "bad_pin",
@@ -82,14 +89,17 @@ _BY_STATUS: dict[int, tuple[str, ...]] = {
         "after_seq_needs_gateway",
         "bad_upload",
         "file_required",
+        "photo_too_many_pixels",
+        "photo_unreadable",
+        "push_endpoint_not_allowed",
         *FILE_CODES,
     ),
-    429: ("login_locked",),
-    503: ("credential_key_not_set", "push_not_ready", "database_unavailable"),
+    429: ("login_locked", "too_many_attempts"),
+    503: ("credential_key_not_set", "push_not_ready", "database_unavailable", "busy"),
 }
 log = logging.getLogger(__name__)
 STATUS: Mapping[str, int] = {code: status for status, codes in _BY_STATUS.items() for code in codes}
-PAGE_PREFIXES = ("/app/", "/admin/")  # server-rendered pages: they answer a page, never JSON
+PAGE_PREFIXES = ("/app/", "/admin/", "/office/")  # server-rendered pages: they answer a page, never JSON
 
 # A page's own answer to a refusal: (request, status, code, message) → a response.
 PageAnswer = Callable[[Request, int, str, str], Response]
@@ -136,9 +146,11 @@ def _answer(
 
 
 def _challenge(status: int, error: DomainError) -> dict[str, str]:
-    if status != 401:
-        return {}
-    return {"WWW-Authenticate": "HMAC-SHA256" if isinstance(error, Refused) else "Bearer"}
+    # 401 says how to authenticate; a refusal that ends in time (a lock, a busy server) says when.
+    if status == 401:
+        return {"WWW-Authenticate": "HMAC-SHA256" if isinstance(error, Refused) else "Bearer"}
+    retry_after = error.values.get("retry_after_s")
+    return {"Retry-After": str(retry_after)} if isinstance(retry_after, int) else {}
 
 
 async def _domain_error(request: Request, error: Exception) -> Response:

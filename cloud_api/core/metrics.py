@@ -14,6 +14,8 @@ __all__ = [
     "INGEST_EVENTS",
     "INGEST_REFUSED",
     "INGEST_SECONDS",
+    "PHOTOS_REFUSED",
+    "PUSH_ENDPOINTS_REFUSED",
     "ROSTER_FILES_REFUSED",
     "ROSTER_ROWS_REFUSED",
     "UNKNOWN_CREDENTIAL_KINDS",
@@ -54,4 +56,20 @@ ROSTER_ROWS_REFUSED = Counter(
 )
 ROSTER_FILES_REFUSED = Counter(
     "mektep_roster_files_refused", "Roster uploads refused as a whole (type, size, unusable file), by code", ["code"]
+)
+
+# A push endpoint the cloud will not post to: refused when a device subscribes, or dropped before a
+# post (its name now resolves to a private address), or a push service that answered with a redirect.
+PUSH_ENDPOINTS_REFUSED = Counter(
+    "mektep_push_endpoints_refused",
+    "Push endpoints not posted to, by stage (subscribe, send) and problem (not_https, not_listed, "
+    "private_address, unresolved, malformed, redirect)",
+    ["stage", "problem"],
+)
+
+# A photo upload the cloud would not keep: too many bytes, not a JPEG, PNG or WebP, too many pixels, damaged.
+PHOTOS_REFUSED = Counter(
+    "mektep_photos_refused",
+    "Photo uploads refused, by code (photo_too_large, photo_type, photo_too_many_pixels, photo_unreadable)",
+    ["code"],
 )

@@ -17,8 +17,12 @@ How the tables are placed, and why:
 - **The packet journal is a school's** (its gateway's school, added by migration 0017): the journal
   row and the batch's events are written in one transaction, and the replay guard is per gateway.
 - **An account's tables go by the account's id**, co-located: accounts, role grants, notification
-  settings. **Logins and sign-in attempts go by the login**, co-located: a sign-in reads the login,
-  the account and the login's recent failures by key. **Sessions go by the token's hash**: every
+  settings, second factors (TOTP secrets, recovery codes, passkeys) and pending one-time codes.
+  **Logins, sign-in attempts and outside identities go by the login** (an outside identity by its
+  subject), co-located: a sign-in reads the login, the account and the login's recent failures by
+  key, and single sign-on finds its account by the provider's subject. Counting an address's
+  failures over every login (the throttle of password spraying) asks every shard: one indexed
+  count per sign-in. **Sessions go by the token's hash**: every
   authenticated request looks a session up by its token alone, and a search by account (a new
   password ends every session) is rare enough to ask every shard.
 - **Push subscriptions go by ``school_id``** although they belong to an account: the push worker
@@ -95,8 +99,22 @@ DISTRIBUTION: dict[str, Placement] = {
             for table in ("reports", "report_files", "report_marks", "report_deliveries", "report_warnings")
         ),
     ),
-    **_group("accounts", "id", ("role_grants", "account_id"), ("notification_settings", "account_id")),
-    **_group("account_logins", "login", ("sign_in_attempts", "login")),
+    **_group(
+        "accounts",
+        "id",
+        *(
+            (table, "account_id")
+            for table in (
+                "role_grants",
+                "notification_settings",
+                "totp_secrets",
+                "recovery_codes",
+                "passkeys",
+                "one_time_codes",
+            )
+        ),
+    ),
+    **_group("account_logins", "login", ("sign_in_attempts", "login"), ("external_identities", "subject")),
     **_group("sessions", "token_hash"),
     **_group("photos", "sha256"),
 }

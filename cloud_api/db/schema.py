@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    false,
 )
 
 from cloud_api.db.types import BigIntegerId, UTCDateTime
@@ -268,6 +269,9 @@ photos = Table(
     Column("data", LargeBinary, nullable=False),
     Column("at", UTCDateTime(), nullable=False),
     Column("actor", String(128), nullable=False),
+    # True: ``data`` is the cloud's own re-encoding (cloud_api.services.photo_reencode), the only
+    # photos served. False by default, so that a row an older version wrote is never served.
+    Column("reencoded", Boolean, nullable=False, server_default=false()),
 )
 person_photos = _history(
     "person_photos",
@@ -287,8 +291,13 @@ accounts = Table(
     # The people row of a guardian or staff member (people are keyed by school, hence both).
     Column("person_id", Uuid()),
     Column("school_id", String(64)),
-    Column("active", Boolean, nullable=False),
+    Column("active", Boolean, nullable=False),  # false: disabled (or deleted); it signs nobody in
     Column("created_at", UTCDateTime(), nullable=False),
+    Column("display_name", String(200)),  # how lists show the account; None: the login
+    Column("email", String(254)),  # where a reset code goes when the login is a phone number
+    # A guardian's own choice, or a guardian's for a child under 16 (§5.11); staff always need one.
+    Column("second_factor_wanted", Boolean, nullable=False, server_default=false()),
+    Column("deleted_at", UTCDateTime()),  # personal data removed; the row stays for the audit trail
     Index("accounts_school", "school_id"),
 )
 
@@ -329,8 +338,11 @@ sign_in_attempts = Table(
     Column("success", Boolean, nullable=False),
     Column("reason", String(32), nullable=False),
     Column("ip", String(64)),
+    # What attempts are counted by: the address, or an IPv6 client's /64 (``accounts.client_key``).
+    Column("client", String(64)),
     Index("sign_in_attempts_login_at", "login", "at"),
     Index("sign_in_attempts_school_at", "school_id", "at"),
+    Index("sign_in_attempts_client_at", "client", "at"),
 )
 
 sessions = Table(
@@ -342,7 +354,81 @@ sessions = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
     Column("revoked_at", UTCDateTime()),
+    # "full", or a sign-in half done: "second_factor" (the password was right, a code is due) or
+    # "enrol" (a staff member's first sign-in, enrolling a second factor). Only "full" opens anything.
+    Column("stage", String(16), nullable=False, server_default="full"),
+    # "staff": 12 h, ended after 30 minutes idle; "device": a family's phone, 30 days, its token rotated.
+    Column("kind", String(16), nullable=False, server_default="staff"),
+    Column("last_seen_at", UTCDateTime()),
+    Column("method", String(32)),  # how it was opened: password, password+totp, passkey, oidc:<provider>…
+    Column("ip", String(64)),
+    Column("user_agent", String(200)),
+    Column("challenge", String(128)),  # a pending WebAuthn challenge of this sign-in
     Index("sessions_account", "account_id"),
+)
+
+totp_secrets = Table(
+    "totp_secrets",
+    metadata,
+    # RFC 6238: one authenticator per account. Enrolment writes the secret; the first right code
+    # confirms it. ``last_step`` is the newest 30-second step a code was taken for: a code works once.
+    Column("account_id", Uuid(), primary_key=True),
+    Column("secret", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("confirmed_at", UTCDateTime()),
+    Column("last_step", BigInteger),
+)
+
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    # Ten one-time codes given at enrolment, kept as SHA-256 (each is 50 random bits: no need to
+    # stretch); a used one stays, with when.
+    Column("account_id", Uuid(), primary_key=True),
+    Column("code_hash", String(64), primary_key=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime()),
+)
+
+passkeys = Table(
+    "passkeys",
+    metadata,
+    # WebAuthn credentials: a second factor, or the whole sign-in for staff who have one.
+    Column("account_id", Uuid(), primary_key=True),
+    Column("credential_id", String(1400), primary_key=True),  # base64url of up to 1023 bytes
+    Column("public_key", LargeBinary, nullable=False),  # COSE
+    Column("sign_count", BigInteger, nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_used_at", UTCDateTime()),
+)
+
+one_time_codes = Table(
+    "one_time_codes",
+    metadata,
+    # An activation code (a new account's letter) or a reset code (an administrator's or an e-mail's):
+    # one pending per account and purpose, kept as SHA-256; it expires, works once and dies after
+    # ``tries`` reaches five wrong ones.
+    Column("account_id", Uuid(), primary_key=True),
+    Column("purpose", String(16), primary_key=True),
+    Column("code_hash", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime()),
+    Column("tries", Integer, nullable=False, server_default="0"),
+)
+
+external_identities = Table(
+    "external_identities",
+    metadata,
+    # Who an outside identity provider's user is here: (provider, subject) → account. Keyed by the
+    # subject, like a login: looked up by it alone when the provider sends the user back.
+    Column("subject", String(255), primary_key=True),
+    Column("provider", String(64), primary_key=True),
+    Column("account_id", Uuid(), nullable=False),
+    Column("linked_at", UTCDateTime(), nullable=False),
+    Index("external_identities_account", "account_id"),
 )
 
 audit_log = Table(

@@ -1,12 +1,20 @@
-"""Sending one Web Push message (RFC 8030): encrypted by pywebpush (RFC 8291), VAPID-signed (RFC 8292),
-posted with the background workers' HTTP client.
+"""Sending one Web Push message (RFC 8030): encrypted by pywebpush (RFC 8291; only its encoder is used,
+never its requests-based ``send``, which follows redirects), VAPID-signed (RFC 8292), posted with the
+background workers' HTTP client, which follows no redirect.
 
-A push service's answer decides what happens to the subscription:
+Before the post the endpoint is judged again by the deployment's
+:class:`~cloud_api.push.endpoints.EndpointPolicy` (the name may resolve elsewhere since the device
+subscribed). Then a push service's answer decides what happens to the subscription:
 
-    201/202/200    delivered
-    404/410        the browser unsubscribed (or the service forgot it): remove the subscription
-    429, 5xx       retried by the policy, waiting what Retry-After says (capped), else backing off
-    other 4xx      a request the service will never take: given up, counted
+    endpoint refused  not posted to, counted: remove the subscription (kept if the name does not resolve)
+    201/202/200       delivered
+    3xx               not followed: failed, counted
+    404/410           the browser unsubscribed (or the service forgot it): remove the subscription
+    429, 5xx          retried by the policy, waiting what Retry-After says (capped), else backing off
+    other 4xx         a request the service will never take: given up, counted
+
+A message is posted once (a retry only after a 429, 5xx or no answer), and the answer's body is
+never read.
 
 The VAPID JWT is signed once per push service origin and reused until an hour before it expires:
 an ECDSA signature per message would cost more than the encryption.
@@ -14,6 +22,7 @@ an ECDSA signature per message would cost more than the encryption.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from enum import Enum
@@ -24,10 +33,13 @@ import httpx
 from pywebpush import WebPusher
 
 from cloud_api.background.http import RetryPolicy, Transient, retry_after_s
+from cloud_api.core.metrics import PUSH_ENDPOINTS_REFUSED
+from cloud_api.push.endpoints import EndpointPolicy, Problem
 from cloud_api.push.keys import VapidKey
 
 __all__ = ["PUSH_POLICY", "Encrypted", "Outcome", "PushSender", "Subscription"]
 
+log = logging.getLogger(__name__)
 JWT_LIFETIME_S = 12 * 3600  # the longest RFC 8292 allows is 24 h
 JWT_RENEW_BEFORE_S = 3600
 # A push service that is busy is tried four times, up to half a minute apart, then the notice is
@@ -41,6 +53,7 @@ class Outcome(Enum):
     SENT = "sent"
     GONE = "gone"  # 404/410: the subscription no longer exists
     FAILED = "failed"  # refused for good, or still failing after the retries
+    REFUSED = "refused"  # the endpoint is not one the cloud posts to: nothing sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +87,14 @@ class PushSender:
         subject: str,
         client: httpx.AsyncClient,
         *,
+        endpoints: EndpointPolicy,
         ttl_s: int = 3600,
         policy: RetryPolicy = PUSH_POLICY,
     ) -> None:
         self._vapid = vapid
         self._subject = subject
         self._client = client
+        self._endpoints = endpoints
         self._ttl_s = ttl_s
         self._policy = policy
         self._jwt: dict[str, tuple[float, dict[str, str]]] = {}
@@ -110,17 +125,29 @@ class PushSender:
 
     async def send(self, message: Encrypted) -> tuple[Outcome, int | None]:
         """Post the message, retrying a busy service; the outcome and the service's last status."""
+        problem = await self._endpoints.problem_async(message.endpoint)
+        if problem is not None:
+            PUSH_ENDPOINTS_REFUSED.labels("send", problem.value).inc()
+            # A name that does not resolve now may again later; one that points inside never should.
+            return (Outcome.FAILED if problem is Problem.UNRESOLVED else Outcome.REFUSED), None
         try:
             return await self._policy.call(lambda: self._post(message))
         except Transient as failure:
             return Outcome.FAILED, failure.status
 
     async def _post(self, message: Encrypted) -> tuple[Outcome, int | None]:
+        request = self._client.build_request("POST", message.endpoint, content=message.body, headers=message.headers)
         try:
-            response = await self._client.post(message.endpoint, content=message.body, headers=message.headers)
+            # Streamed and closed unread: only the status and headers matter, whatever the body's size.
+            response = await self._client.send(request, stream=True, follow_redirects=False)
+            await response.aclose()
         except httpx.TransportError as exc:
             raise Transient(f"transport: {exc!r}") from None
         status = response.status_code
+        if 300 <= status < 400:
+            PUSH_ENDPOINTS_REFUSED.labels("send", "redirect").inc()
+            log.warning("a push service answered %s (a redirect, not followed)", status)
+            return Outcome.FAILED, status
         if status in (200, 201, 202):
             return Outcome.SENT, status
         if status in (404, 410):

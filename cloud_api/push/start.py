@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlalchemy import Engine
 
 from cloud_api.background.http import client
+from cloud_api.push.endpoints import endpoint_policy
 from cloud_api.push.keys import ensure_vapid_key, load_vapid_key
 from cloud_api.push.sender import PushSender
 from cloud_api.push.worker import PushWorker
@@ -35,7 +36,13 @@ def push_worker(engine: Engine, settings: CloudSettings) -> PushWorker | None:
         return None
     return PushWorker(
         engine,
-        PushSender(key, settings.vapid_subject, client(timeout_s=10.0), ttl_s=settings.push_ttl_s),
+        PushSender(
+            key,
+            settings.vapid_subject,
+            client(timeout_s=10.0),
+            endpoints=endpoint_policy(settings),
+            ttl_s=settings.push_ttl_s,
+        ),
         concurrency=4 * settings.push_workers,
         interval_s=settings.push_poll_s,
         late_after=timedelta(seconds=settings.push_late_after_s),

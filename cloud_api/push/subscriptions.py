@@ -1,7 +1,9 @@
 """A guardian's devices and what they want to hear. The caller owns the transaction.
 
 A device's Web Push subscription is kept by its endpoint (the same endpoint again, with a renewed
-key or under another account, replaces it); the notification settings are one row per account:
+key or under another account, replaces it); an account has at most :data:`MAX_DEVICES`, and an
+endpoint must pass the deployment's :class:`~cloud_api.push.endpoints.EndpointPolicy` (checked
+before the transaction: it may resolve a name). The notification settings are one row per account:
 the language of notices (None: the roster's) and whether entries and exits, and meals, are wanted.
 """
 
@@ -12,12 +14,29 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, func, select
 
+from cloud_api.core.errors import DomainError
+from cloud_api.core.metrics import PUSH_ENDPOINTS_REFUSED
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import notification_settings, push_subscriptions
+from cloud_api.push.endpoints import EndpointPolicy
 
-__all__ = ["NoticeSettings", "forget_device", "notice_settings", "set_notice_settings", "subscribe_device"]
+__all__ = [
+    "MAX_DEVICES",
+    "Device",
+    "NoticeSettings",
+    "check_endpoint",
+    "devices_of",
+    "forget_device",
+    "forget_device_by_id",
+    "notice_settings",
+    "set_notice_settings",
+    "subscribe_device",
+]
+
+# Devices one account may have notified: a family's phones, tablets and computers, not a fan-out.
+MAX_DEVICES = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +46,28 @@ class NoticeSettings:
     language: str | None = None
     entries: bool = True
     meals: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """One of an account's subscribed devices, as the settings page lists it."""
+
+    id: UUID
+    endpoint: str
+    created_at: datetime
+
+
+def check_endpoint(policy: EndpointPolicy, endpoint: str) -> None:
+    """``push_endpoint_not_allowed`` unless the cloud may post to ``endpoint`` (may resolve a name: call it
+    outside a transaction)."""
+    problem = policy.problem(endpoint)
+    if problem is not None:
+        PUSH_ENDPOINTS_REFUSED.labels("subscribe", problem.value).inc()
+        raise DomainError(
+            "push_endpoint_not_allowed",
+            f"the endpoint is refused: {problem.value}",
+            errors=[("body.endpoint", "push_endpoint_not_allowed")],
+        )
 
 
 def subscribe_device(
@@ -39,7 +80,22 @@ def subscribe_device(
     p256dh: str,
     auth: str,
 ) -> UUID:
-    """Keep a device's subscription (replacing the one of the same endpoint in the school); its id."""
+    """Keep a device's subscription (replacing the one of the same endpoint in the school); its id.
+
+    ``too_many_devices`` when the account has :data:`MAX_DEVICES` others already (the same endpoint
+    again is the same device, not a new one).
+    """
+    others = conn.execute(
+        select(func.count())
+        .select_from(push_subscriptions)
+        .where(
+            push_subscriptions.c.school_id == school_id,
+            push_subscriptions.c.account_id == account_id,
+            push_subscriptions.c.endpoint != endpoint,
+        )
+    ).scalar_one()
+    if others >= MAX_DEVICES:
+        raise DomainError("too_many_devices", f"the account has {others} devices already", limit=MAX_DEVICES)
     row = {
         "school_id": school_id,
         "guardian_id": guardian_id,
@@ -68,6 +124,27 @@ def forget_device(conn: Connection, school_id: str, guardian_id: UUID, endpoint:
             push_subscriptions.c.school_id == school_id,
             push_subscriptions.c.endpoint == endpoint,
             push_subscriptions.c.guardian_id == guardian_id,
+        )
+    )
+
+
+def devices_of(conn: Connection, school_id: str, account_id: UUID) -> list[Device]:
+    """The account's devices, the newest first."""
+    rows = conn.execute(
+        select(push_subscriptions.c.id, push_subscriptions.c.endpoint, push_subscriptions.c.created_at)
+        .where(push_subscriptions.c.school_id == school_id, push_subscriptions.c.account_id == account_id)
+        .order_by(push_subscriptions.c.created_at.desc(), push_subscriptions.c.id)
+    ).all()
+    return [Device(r.id, r.endpoint, r.created_at) for r in rows]
+
+
+def forget_device_by_id(conn: Connection, school_id: str, account_id: UUID, device_id: UUID) -> None:
+    """Forget one of the account's devices, as the settings page names it (another account's is left alone)."""
+    conn.execute(
+        delete(push_subscriptions).where(
+            push_subscriptions.c.school_id == school_id,
+            push_subscriptions.c.id == device_id,
+            push_subscriptions.c.account_id == account_id,
         )
     )
 

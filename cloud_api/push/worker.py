@@ -3,10 +3,12 @@
 Each round claims a batch of due notices (:mod:`cloud_api.push.queue`) and, for each: skips it if the
 child's guardian has withdrawn consent since (§33-1.1), or if the same child had a notice of the
 same kind within :data:`COALESCE` (a child tapping twice at the turnstile makes one notice);
-otherwise composes it for every device of every guardian, each in that guardian's language, and
-sends it. The database is read once for the whole batch and written once to settle it, off the
-event loop; the messages are encrypted off the loop too, and posted side by side, at most
-``concurrency`` at a time. A device the push service no longer knows is forgotten.
+otherwise composes it for every device of every guardian (an account's newest
+:data:`~cloud_api.push.subscriptions.MAX_DEVICES`, whatever was kept before the limit), each in that
+guardian's language, and sends it. The database is read once for the whole batch and written once
+to settle it, off the event loop; the messages are encrypted off the loop too, and posted side by
+side, at most ``concurrency`` at a time. A device the push service no longer knows is forgotten,
+and so is one whose endpoint the cloud no longer posts to (:mod:`cloud_api.push.endpoints`).
 
 Ingest wakes the worker of its own process (``supervisor.wake("push")``); other processes' rows are
 found at the next interval.
@@ -30,6 +32,7 @@ from cloud_api.db.schema import events, guardianships, notification_settings, pe
 from cloud_api.push.messages import compose, notice_kind
 from cloud_api.push.queue import State, claim, finish
 from cloud_api.push.sender import Encrypted, Outcome, PushSender, Subscription
+from cloud_api.push.subscriptions import MAX_DEVICES
 from cloud_api.services.consent import consents_of
 
 __all__ = ["COALESCE", "PUSHES", "PushWorker"]
@@ -114,8 +117,10 @@ class PushWorker:
             tally = counts.setdefault(plan.row["id"], {})
             tally[outcome] = tally.get(outcome, 0) + 1
             PUSHES.labels(outcome.value).inc()
-            if outcome is Outcome.GONE:
+            if outcome in (Outcome.GONE, Outcome.REFUSED):
                 gone.append(device)
+            if outcome is Outcome.REFUSED:
+                log.warning("a device of %s was forgotten: its endpoint is not allowed", plan.row["school_id"])
             elif outcome is Outcome.FAILED:
                 log.warning("push to a device of %s failed (%s)", plan.row["school_id"], status)
         settled = []
@@ -238,6 +243,7 @@ class PushWorker:
                 push_subscriptions.c.endpoint,
                 push_subscriptions.c.p256dh,
                 push_subscriptions.c.auth,
+                push_subscriptions.c.created_at,
                 people.c.language.label("roster_language"),
             )
             .join(
@@ -263,7 +269,13 @@ class PushWorker:
             )
         }
         found: dict[UUID, list[dict[str, Any]]] = {}
-        for r in rows:
+        per_account: dict[tuple[UUID, UUID], int] = {}
+        for r in sorted(rows, key=lambda r: r.created_at, reverse=True):
+            # Rows kept before the limit existed: an account's newest devices only.
+            key = (r.child_id, r.account_id)
+            per_account[key] = per_account.get(key, 0) + 1
+            if per_account[key] > MAX_DEVICES:
+                continue
             wish = wishes.get(r.account_id)
             found.setdefault(r.child_id, []).append(
                 {

@@ -17,9 +17,10 @@ export are accepted as aliases):
 
 Every bad row gives one :class:`RowProblem` per bad cell (row number as the admin sees it in the
 file, the column, a stable code and the value); good rows are returned whatever the bad ones are.
-A file unusable as a whole (not a roster, missing columns) raises :class:`RosterFileError`, whose
-code is stable and translated too. Nothing here touches the database: the importer decides what
-to store.
+A file unusable as a whole (not a roster, missing columns, more rows or columns than a school has)
+raises :class:`RosterFileError`, whose code is stable and translated too. An XLSX workbook is read
+within bounds of size, shape and time (:mod:`cloud_api.roster.xlsx`). Nothing here touches the
+database: the importer decides what to store.
 """
 
 from __future__ import annotations
@@ -27,8 +28,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-import zipfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -42,6 +42,8 @@ from shared.contract import Category
 __all__ = [
     "FILE_CODES",
     "FILE_KINDS",
+    "MAX_COLUMNS",
+    "MAX_ROWS",
     "FileKind",
     "ParsedRoster",
     "PersonRow",
@@ -54,9 +56,11 @@ __all__ = [
 ]
 
 Bad = Callable[[str, str], None]  # report (column, code) for the current row
-MAX_ROWS = 100_000  # a big school has ~5,000 people; more is a wrong file, not a roster
-# An XLSX is a zip: a few kilobytes can unpack to gigabytes. A 100,000-row export unpacks to ~50 MB.
-MAX_XLSX_UNPACKED_BYTES = 256 * 1024 * 1024
+# A big school has ~5,000 students and staff; with a guardian or two for each child its export stays
+# under 20,000 rows. More is a wrong file, not a roster (and an XLSX sheet's bounds follow from it).
+MAX_ROWS = 20_000
+# The export has 11 columns, a fuller NEDB export a few dozen: a table wider than 100 is not a roster.
+MAX_COLUMNS = 100
 
 FileKind = Literal["csv", "xlsx"]
 # What an uploaded file's name says it is; anything else is refused before it is read.
@@ -64,14 +68,32 @@ FILE_KINDS: dict[str, FileKind] = {".csv": "csv", ".xlsx": "xlsx"}
 
 
 # Why a file is unusable as a whole: the codes a RosterFileError may carry.
-FILE_CODES = ("empty_file", "missing_columns", "not_utf8", "unreadable_csv", "unreadable_xlsx", "too_many_rows")
+FILE_CODES = (
+    "empty_file",
+    "missing_columns",
+    "not_utf8",
+    "unreadable_csv",
+    "unreadable_xlsx",
+    "too_many_rows",
+    "too_many_columns",
+    "xlsx_no_workbook",
+    "xlsx_damaged",
+    "xlsx_broken_xml",
+    "xlsx_dtd",
+    "xlsx_too_large",
+    "xlsx_too_slow",
+)
 
 
 class RosterFileError(DomainError):
     """A file unusable as a whole; ``code`` is stable and shown translated, ``str()`` says more in English.
 
     Codes: ``empty_file``, ``missing_columns`` (``columns`` names them, each an error of its own),
-    ``not_utf8``, ``unreadable_csv``, ``unreadable_xlsx``, ``too_many_rows``.
+    ``not_utf8``, ``unreadable_csv``, ``too_many_rows``, ``too_many_columns``, and an XLSX
+    workbook's (:mod:`cloud_api.roster.xlsx`): ``unreadable_xlsx`` (not a zip archive, or not a
+    workbook openpyxl can read), ``xlsx_no_workbook``, ``xlsx_damaged`` (a part that does not unpack
+    to what its zip header says), ``xlsx_broken_xml``, ``xlsx_dtd`` (a DOCTYPE, so entities),
+    ``xlsx_too_large``, ``xlsx_too_slow``.
     """
 
     def __init__(self, code: str, message: str, columns: tuple[str, ...] = ()) -> None:
@@ -190,7 +212,9 @@ def read_roster(path: Path) -> ParsedRoster:
 def parse_export(data: bytes, kind: FileKind) -> ParsedRoster:
     """Parse an export's bytes (an upload, a file read); ``RosterFileError`` if unusable as a whole."""
     if kind == "xlsx":
-        return parse_rows(_xlsx_rows(data))
+        from cloud_api.roster.xlsx import xlsx_rows  # only the XLSX path pays for importing openpyxl
+
+        return parse_rows(xlsx_rows(data))
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -203,28 +227,6 @@ def parse_export(data: bytes, kind: FileKind) -> ParsedRoster:
         return parse_rows(csv.reader(io.StringIO(text), delimiter=delimiter))
     except csv.Error as exc:
         raise RosterFileError("unreadable_csv", f"not a readable CSV file: {exc}") from None
-
-
-def _xlsx_rows(data: bytes) -> Iterator[Sequence[object]]:
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            unpacked = sum(info.file_size for info in archive.infolist())
-    except zipfile.BadZipFile:
-        raise RosterFileError("unreadable_xlsx", "not an XLSX workbook (not a zip archive)") from None
-    if unpacked > MAX_XLSX_UNPACKED_BYTES:
-        raise RosterFileError("unreadable_xlsx", f"the workbook unpacks to {unpacked} bytes: is this a roster?")
-    from openpyxl import load_workbook  # only the XLSX path pays for importing it
-
-    try:
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:  # a zip, but not a workbook
-        raise RosterFileError("unreadable_xlsx", f"not an XLSX workbook: {exc}") from None
-    try:
-        if not book.worksheets:
-            raise RosterFileError("empty_file", "the workbook has no sheet")
-        yield from book.worksheets[0].iter_rows(values_only=True)
-    finally:
-        book.close()
 
 
 def _text(column: str | None, value: object) -> str:
@@ -244,12 +246,14 @@ def parse_rows(rows: Iterable[Sequence[object]]) -> ParsedRoster:
     header = next(it, None)
     if header is None:
         raise RosterFileError("empty_file", "the file is empty")
+    _check_width(header)
     columns = [_ALIASES.get(re.sub(r"[\s_]", "", _text(None, h).strip().lower())) for h in header]
     missing = [c for c in _REQUIRED if c not in columns]
     if missing:
         raise RosterFileError("missing_columns", f"missing columns: {', '.join(missing)}", tuple(missing))
     seen: dict[str, int] = {}
     for number, values in enumerate(it, start=2):
+        _check_width(values)
         cells = {c: _text(c, v).strip() for c, v in zip(columns, values, strict=False) if c is not None}
         if not any(cells.values()):
             continue  # blank lines at the end of a spreadsheet are not rows
@@ -266,6 +270,11 @@ def parse_rows(rows: Iterable[Sequence[object]]) -> ParsedRoster:
         seen[person.iin] = number
         out.rows.append(person)
     return out
+
+
+def _check_width(values: Sequence[object]) -> None:
+    if len(values) > MAX_COLUMNS:
+        raise RosterFileError("too_many_columns", f"a row of {len(values)} cells; a roster has {MAX_COLUMNS} at most")
 
 
 def _person(row: int, cells: dict[str, str]) -> tuple[PersonRow | None, list[RowProblem]]:

@@ -14,9 +14,8 @@ account, granting or revoking a role and changing a password are written to the 
 
 from __future__ import annotations
 
-import hashlib
+import ipaddress
 import re
-import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,22 +24,24 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 import uuid_utils
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, func, insert, select, update
 
 from cloud_api.core.errors import DomainError
 from cloud_api.db.dialect import dialect_insert
-from cloud_api.db.schema import account_logins, accounts, people, role_grants, sessions, sign_in_attempts
+from cloud_api.db.schema import account_logins, accounts, people, role_grants, sign_in_attempts
 from cloud_api.services.audit import AuditEntry, write_audit
+from cloud_api.services.passwords import check_password, hash_password, needs_rehash, verify_password
+from cloud_api.services.second_factor import has_second_factor, take_code
+from cloud_api.services.sessions import end_session, end_sessions, live_session, open_session
 
 __all__ = [
+    "CLIENT_MAX_FAILURES",
     "FAILURE_WINDOW",
     "GLOBAL_SCOPE",
     "LOCK_FOR",
     "MAX_FAILURES",
-    "MIN_PASSWORD_CHARS",
     "SCHOOL_ROLES",
+    "STAFF_ROLES",
     "SYSTEM",
     "Account",
     "Grant",
@@ -48,37 +49,42 @@ __all__ = [
     "Role",
     "SignInResult",
     "change_password",
+    "client_key",
+    "complete_sign_in",
     "create_account",
     "create_school_admin",
     "failed_sign_ins",
     "get_account",
     "grant_role",
+    "is_staff",
     "logins_of",
     "normalise_login",
+    "promote",
+    "record_admin_token_use",
     "revoke_role",
     "role_history",
     "roles_in_force",
+    "second_factor_needed",
     "session_principal",
     "set_password",
     "sign_in",
-    "sign_out",
-    "token_hash",
 ]
 
-MIN_PASSWORD_CHARS = 10
-MAX_FAILURES = 5
+MAX_FAILURES = 5  # of one login from one client address
+# Of one client address over every login: spraying one password over many logins stops here. A
+# school's or a mobile operator's NAT puts many honest families behind one address, hence well above
+# what one family mistypes.
+CLIENT_MAX_FAILURES = 30
 FAILURE_WINDOW = timedelta(minutes=15)
 LOCK_FOR = timedelta(minutes=15)
-SESSION_TTL = timedelta(hours=12)
 SYSTEM = "system"  # the actor of the admin token
 # The audit journal is kept per school; an account of no school (the ministry, a region) is
 # journalled under this scope.
 GLOBAL_SCOPE = "*"
 
-_HASHER = PasswordHasher()
 # Verified against when the login names no account, so that an unknown login takes as long as a
 # wrong password and the answer time tells nothing.
-_DUMMY_HASH = _HASHER.hash("no account has this password")
+_DUMMY_HASH = hash_password("no account has this password")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE_JUNK = re.compile(r"[\s()\-]")
 _PHONE = re.compile(r"^\+?\d{10,15}$")
@@ -87,6 +93,7 @@ _PHONE = re.compile(r"^\+?\d{10,15}$")
 class Role(StrEnum):
     """What an account may do, and the kind of scope it is granted in."""
 
+    DEPLOYMENT_ADMIN = "deployment_admin"  # scope: none; runs the deployment, sees every failed sign-in
     MINISTRY = "ministry"  # scope: none; aggregates only
     REGION = "region"  # scope: a region id; aggregates of the region
     SCHOOL_ADMIN = "school_admin"  # scope: a school id
@@ -97,6 +104,10 @@ class Role(StrEnum):
 
 # Roles a school's administrator may grant, always within their own school.
 SCHOOL_ROLES = frozenset({Role.SCHOOL_ADMIN, Role.CANTEEN_STAFF, Role.GUARDIAN, Role.STUDENT})
+# Roles of the whole deployment, granted with no scope.
+UNSCOPED_ROLES = frozenset({Role.DEPLOYMENT_ADMIN, Role.MINISTRY})
+# Roles that work with other people's data: a longer password, and (with a second factor) more care.
+STAFF_ROLES = frozenset({Role.DEPLOYMENT_ADMIN, Role.MINISTRY, Role.REGION, Role.SCHOOL_ADMIN, Role.CANTEEN_STAFF})
 
 
 class Grant(NamedTuple):
@@ -148,11 +159,13 @@ class SignInResult:
     account_id: UUID | None = None
     token: str | None = None
     expires_at: datetime | None = None
+    until: datetime | None = None  # when a throttled login (or address) may try again
+    stage: str | None = None  # of the session opened: "full", or the step of the sign-in still due
 
     @property
     def ok(self) -> bool:
-        """True when the attempt signed in."""
-        return self.token is not None
+        """True when the attempt signed in fully."""
+        return self.token is not None and self.stage == "full"
 
 
 def normalise_login(login: str) -> str:
@@ -169,18 +182,8 @@ def normalise_login(login: str) -> str:
     raise DomainError("bad_login")
 
 
-def token_hash(token: str) -> str:
-    """The stored form of a bearer token."""
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def _now(now: datetime | None) -> datetime:
     return now or datetime.now(UTC)
-
-
-def _check_password(password: str) -> None:
-    if len(password) < MIN_PASSWORD_CHARS:
-        raise DomainError("password_too_short")
 
 
 def _audit_scope(school_id: str | None) -> str:
@@ -208,16 +211,20 @@ def create_account(
 ) -> Account:
     """A new active account; audited (without the password). Refuses a taken login or an unknown person."""
     login = normalise_login(login)
-    if password is not None:
-        _check_password(password)
+    family = False
     if person_id is not None:
         if school_id is None:
             raise DomainError("unknown_person")
-        known = conn.execute(
-            select(people.c.id).where(people.c.school_id == school_id, people.c.id == person_id)
-        ).first()
-        if known is None:
+        role = conn.execute(
+            select(people.c.role).where(people.c.school_id == school_id, people.c.id == person_id)
+        ).scalar_one_or_none()
+        if role is None:
             raise DomainError("unknown_person")
+        family = role in ("guardian", "student")
+    if password is not None:
+        # An account of a guardian's or a student's people row is a family's; any other may be given
+        # a staff role, so it is held to the staff's length from the start.
+        check_password(password, login, staff=not family)
     now = datetime.now(UTC)
     account = Account(UUID(str(uuid_utils.uuid7())), login, person_id, school_id, True, now)
     # The login is taken by the first to write it: a concurrent sign-up of the same login finds the
@@ -238,7 +245,7 @@ def create_account(
             school_id=school_id,
             active=True,
             created_at=now,
-            password_hash=None if password is None else _HASHER.hash(password),
+            password_hash=None if password is None else hash_password(password),
         )
     )
     after = {
@@ -272,63 +279,143 @@ def logins_of(conn: Connection, account_ids: Iterable[UUID]) -> dict[UUID, str]:
 
 def set_password(conn: Connection, account_id: UUID, new_password: str, *, actor: str) -> None:
     """Set an account's password without the old one (an administrator's reset); audited, no hash."""
-    _check_password(new_password)
     account = get_account(conn, account_id)
     if account is None:
         raise DomainError("unknown_account")
+    check_password(new_password, account.login, staff=is_staff(conn, account_id))
     now = datetime.now(UTC)
-    conn.execute(update(accounts).where(accounts.c.id == account_id).values(password_hash=_HASHER.hash(new_password)))
+    conn.execute(update(accounts).where(accounts.c.id == account_id).values(password_hash=hash_password(new_password)))
     # A new password ends every session the old one opened.
-    conn.execute(
-        update(sessions)
-        .where(sessions.c.account_id == account_id, sessions.c.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
+    end_sessions(conn, account_id, now)
     entry = AuditEntry("update", "account", str(account_id), None, {"password": "set"})
     write_audit(conn, _audit_scope(account.school_id), actor, now, [entry])
 
 
-def change_password(conn: Connection, account_id: UUID, old_password: str, new_password: str, *, actor: str) -> None:
-    """Change one's own password: ``DomainError("wrong_password")`` unless ``old_password`` is right."""
-    stored = conn.execute(select(accounts.c.password_hash).where(accounts.c.id == account_id)).scalar_one_or_none()
-    if stored is None or not _verify(stored, old_password):
-        raise DomainError("wrong_password")
+def change_password(
+    conn: Connection,
+    account_id: UUID,
+    old_password: str,
+    new_password: str,
+    *,
+    actor: str,
+    ip: str | None = None,
+    now: datetime | None = None,
+) -> str:
+    """Change one's own password; the outcome, as :func:`sign_in`'s reasons.
+
+    A wrong old password is a failed sign-in: recorded, and counted towards the lock of the login
+    from this address (else a stolen session could guess the password without limit). Returns
+    ``ok``, ``bad_password`` or ``locked`` (the caller must commit either way); the new password is
+    checked only once the old one is right.
+    """
+    at = _now(now)
+    row = conn.execute(select(accounts).where(accounts.c.id == account_id)).first()
+    if row is None:
+        raise DomainError("unknown_account")
+    client = client_key(ip)
+    if _throttled(conn, row.login, client, at) is not None:
+        reason = "locked"
+    elif row.password_hash is None or not verify_password(row.password_hash, old_password):
+        reason = "bad_password"
+    else:
+        reason = "ok"
+    if reason != "ok":
+        _record_attempt(conn, row.login, _account(row), at, reason, client)
+        return reason
     set_password(conn, account_id, new_password, actor=actor)
+    return reason
 
 
-def _verify(stored: str, password: str) -> bool:
-    try:
-        return _HASHER.verify(stored, password)
-    except (VerificationError, InvalidHashError):
-        return False
+def is_staff(conn: Connection, account_id: UUID) -> bool:
+    """Whether the account is not only a family's (a guardian's or a student's): staff may be granted any time."""
+    grants = roles_in_force(conn, account_id)
+    return not grants or any(g.role not in (Role.GUARDIAN, Role.STUDENT) for g in grants)
 
 
 # -- signing in ------------------------------------------------------------------------------------
 
 
-def _locked_until(conn: Connection, login: str) -> datetime | None:
-    """When the lock on ``login`` ends, if ``MAX_FAILURES`` failures fell within ``FAILURE_WINDOW``.
+class Throttle(NamedTuple):
+    """Why attempts are refused for now, and until when."""
 
-    Only failures since the last success count, and refusals of a locked login do not: otherwise
-    an attacker could keep a family locked out for ever by trying once every few minutes.
+    reason: str  # "locked": this login from this address; "client_throttled": this address, any login
+    until: datetime
+
+
+def client_key(ip: str | None) -> str | None:
+    """The address attempts are counted by: an IPv4 address, or the /64 an IPv6 client holds as a whole."""
+    if not ip:
+        return None
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip[:64]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+def _failures(conn: Connection, *where: Any) -> Any:
+    # Refusals of a throttled attempt are not failures of a guess: otherwise an attacker could keep a
+    # family locked out for ever by trying once every few minutes.
+    return select(sign_in_attempts.c.at).where(
+        *where, sign_in_attempts.c.success.is_(False), sign_in_attempts.c.reason.not_in(_NOT_A_GUESS)
+    )
+
+
+# A right password whose sign-in is not done yet (a code due, an enrolment) is neither a success (it
+# must not wipe the failures of code guessing) nor a failure: it is a step, and no failed sign-in.
+_STEPS = ("second_factor_required", "enrol")
+_NOT_A_GUESS = ("locked", "client_throttled", *_STEPS)
+
+
+def _throttled(conn: Connection, login: str, client: str | None, at: datetime) -> Throttle | None:
+    """Whether attempts on ``login`` from ``client`` are refused at ``at``, and until when.
+
+    Only the pair is locked (``MAX_FAILURES`` failures of this login from this address within
+    ``FAILURE_WINDOW``, since the login's last success): somebody elsewhere who tries a family's
+    login five times locks out only themselves. An address with ``CLIENT_MAX_FAILURES`` failures over
+    every login within the window is refused for any login until its oldest counted failure ages out.
     """
     last_ok = conn.execute(
-        select(sign_in_attempts.c.at)
-        .where(sign_in_attempts.c.login == login, sign_in_attempts.c.success)
-        .order_by(sign_in_attempts.c.at.desc())
-        .limit(1)
+        select(func.max(sign_in_attempts.c.at)).where(sign_in_attempts.c.login == login, sign_in_attempts.c.success)
     ).scalar()
-    failures = select(sign_in_attempts.c.at).where(
-        sign_in_attempts.c.login == login,
-        sign_in_attempts.c.success.is_(False),
-        sign_in_attempts.c.reason != "locked",
-    )
+    pair = _failures(conn, sign_in_attempts.c.login == login, _same_client(client))
     if last_ok is not None:
-        failures = failures.where(sign_in_attempts.c.at > last_ok)
-    recent = [r.at for r in conn.execute(failures.order_by(sign_in_attempts.c.at.desc()).limit(MAX_FAILURES))]
-    if len(recent) < MAX_FAILURES or recent[0] - recent[-1] > FAILURE_WINDOW:
+        pair = pair.where(sign_in_attempts.c.at > last_ok)
+    recent = [r.at for r in conn.execute(pair.order_by(sign_in_attempts.c.at.desc()).limit(MAX_FAILURES))]
+    if len(recent) == MAX_FAILURES and recent[0] - recent[-1] <= FAILURE_WINDOW and at < recent[0] + LOCK_FOR:
+        return Throttle("locked", recent[0] + LOCK_FOR)
+    if client is None:
         return None
-    return recent[0] + LOCK_FOR  # type: ignore[no-any-return]
+    window = _failures(conn, sign_in_attempts.c.client == client, sign_in_attempts.c.at > at - FAILURE_WINDOW)
+    counted = [r.at for r in conn.execute(window.order_by(sign_in_attempts.c.at.desc()).limit(CLIENT_MAX_FAILURES))]
+    if len(counted) == CLIENT_MAX_FAILURES:
+        return Throttle("client_throttled", counted[-1] + FAILURE_WINDOW)
+    return None
+
+
+def _same_client(client: str | None) -> Any:
+    return sign_in_attempts.c.client.is_(None) if client is None else sign_in_attempts.c.client == client
+
+
+def _record_attempt(
+    conn: Connection, login: str, account: Account | None, at: datetime, reason: str, client: str | None
+) -> None:
+    conn.execute(
+        insert(sign_in_attempts).values(
+            login=login,
+            account_id=account.id if account else None,
+            school_id=account.school_id if account else None,
+            at=at,
+            success=reason == "ok",
+            reason=reason,
+            ip=client,
+            client=client,
+        )
+    )
 
 
 def sign_in(
@@ -338,54 +425,124 @@ def sign_in(
     *,
     ip: str | None = None,
     now: datetime | None = None,
-    ttl: timedelta = SESSION_TTL,
+    code: str | None = None,
+    user_agent: str | None = None,
 ) -> SignInResult:
     """Try to sign in; the attempt is recorded whatever its outcome (the caller must commit either way).
 
-    Reasons: ``ok``, ``locked``, ``unknown_login``, ``inactive``, ``no_password``, ``bad_password``.
+    Reasons: ``ok``; ``second_factor_required`` (the password was right: a code is due, ``code`` was not
+    given, and the result carries a half-done session for the next step); ``enrol`` (a staff member
+    without a second factor: the result's session may only enrol one); refusals ``locked`` (this
+    login from this address), ``client_throttled`` (this address), ``unknown_login``, ``inactive``,
+    ``no_password``, ``bad_password``, ``bad_code``. A throttled attempt hashes nothing: a throttled
+    flood costs the server no memory.
     """
     at = _now(now)
     try:
         login = normalise_login(login)
     except DomainError:
         login = login.strip()[:254]  # recorded as typed: a failed attempt is still an attempt
+    client = client_key(ip)
     row = _account_row_by_login(conn, login)
     account = None if row is None else _account(row)
-    locked_until = _locked_until(conn, login)
-    if locked_until is not None and at < locked_until:
-        reason = "locked"
+    throttle = _throttled(conn, login, client, at)
+    method = "password"
+    if throttle is not None:
+        reason = throttle.reason
     elif row is None:
-        _verify(_DUMMY_HASH, password)
+        verify_password(_DUMMY_HASH, password)
         reason = "unknown_login"
-    elif not _verify(row.password_hash or _DUMMY_HASH, password):
+    elif not verify_password(row.password_hash or _DUMMY_HASH, password):
         reason = "no_password" if row.password_hash is None else "bad_password"
     elif not row.active:
         reason = "inactive"
     else:
-        reason = "ok"
-    conn.execute(
-        insert(sign_in_attempts).values(
-            login=login,
-            account_id=account.id if account else None,
-            school_id=account.school_id if account else None,
-            at=at,
-            success=reason == "ok",
-            reason=reason,
-            ip=ip,
-        )
-    )
-    if account is None or reason != "ok":
-        return SignInResult(reason, account.id if account else None)
-    token = secrets.token_urlsafe(32)
-    expires_at = at + ttl
-    conn.execute(
-        insert(sessions).values(
-            token_hash=token_hash(token), account_id=account.id, created_at=at, expires_at=expires_at
-        )
-    )
-    if _HASHER.check_needs_rehash(row.password_hash):  # type: ignore[union-attr]
-        conn.execute(update(accounts).where(accounts.c.id == account.id).values(password_hash=_HASHER.hash(password)))
-    return SignInResult(reason, account.id, token, expires_at)
+        reason, method = _second_step(conn, row, code, at)
+    _record_attempt(conn, login, account, at, reason, client)
+    if account is None or reason not in _OPENS:
+        return SignInResult(reason, account.id if account else None, until=throttle.until if throttle else None)
+    if needs_rehash(row.password_hash):  # type: ignore[union-attr]
+        conn.execute(update(accounts).where(accounts.c.id == account.id).values(password_hash=hash_password(password)))
+    return _open(conn, account.id, reason, method, at, ip, user_agent)
+
+
+# What each outcome of a right password opens: a session, or the step of the sign-in still due.
+_OPENS = {"ok": "full", "second_factor_required": "second_factor", "enrol": "enrol"}
+
+
+def _open(
+    conn: Connection, account_id: UUID, reason: str, method: str, at: datetime, ip: str | None, agent: str | None
+) -> SignInResult:
+    kind = "staff" if is_staff(conn, account_id) else "device"
+    opened = open_session(conn, account_id, at, kind=kind, stage=_OPENS[reason], method=method, ip=ip, user_agent=agent)
+    return SignInResult(reason, account_id, opened.token, opened.expires_at, stage=opened.stage)
+
+
+def _second_step(conn: Connection, row: Row[Any], code: str | None, at: datetime) -> tuple[str, str]:
+    """After a right password: ``(reason, method)``, the reason one of ``_OPENS`` or ``bad_code``."""
+    if not second_factor_needed(conn, row.id):
+        return "ok", "password"
+    if not has_second_factor(conn, row.id):
+        return "enrol", "password"
+    if code is None:
+        return "second_factor_required", "password"
+    taken = take_code(conn, row.id, code, at)
+    return ("ok", f"password+{taken}") if taken else ("bad_code", "password")
+
+
+def second_factor_needed(conn: Connection, account_id: UUID) -> bool:
+    """Whether the account signs in with a second factor: staff always; anyone who turned it on and enrolled one."""
+    if is_staff(conn, account_id):
+        return True
+    wanted = conn.execute(select(accounts.c.second_factor_wanted).where(accounts.c.id == account_id)).scalar()
+    return bool(wanted) and has_second_factor(conn, account_id)
+
+
+def complete_sign_in(
+    conn: Connection,
+    token: str,
+    code: str,
+    *,
+    ip: str | None = None,
+    now: datetime | None = None,
+    user_agent: str | None = None,
+) -> SignInResult:
+    """The second step of a half-done sign-in: its code. A wrong code is a failed attempt, counted like a password.
+
+    Reasons: ``ok`` (the half-done session ends; the result carries the full one), ``bad_code``,
+    ``locked``, ``client_throttled``, ``expired`` (no such half-done sign-in: start again).
+    """
+    at = _now(now)
+    pending = live_session(conn, token, at, stages=("second_factor",))
+    if pending is None:
+        return SignInResult("expired")
+    account = get_account(conn, pending.account_id)
+    if account is None or not account.active:
+        return SignInResult("expired")
+    client = client_key(ip)
+    throttle = _throttled(conn, account.login, client, at)
+    if throttle is not None:
+        _record_attempt(conn, account.login, account, at, throttle.reason, client)
+        return SignInResult(throttle.reason, account.id, until=throttle.until)
+    taken = take_code(conn, account.id, code, at)
+    reason = "ok" if taken else "bad_code"
+    _record_attempt(conn, account.login, account, at, reason, client)
+    if not taken:
+        return SignInResult(reason, account.id)
+    end_session(conn, token, at)
+    return _open(conn, account.id, "ok", f"password+{taken}", at, ip, user_agent)
+
+
+def promote(
+    conn: Connection, token: str, *, ip: str | None = None, now: datetime | None = None, user_agent: str | None = None
+) -> SignInResult:
+    """Once a staff member has enrolled their second factor, their half-done ``enrol`` session becomes a full one."""
+    at = _now(now)
+    pending = live_session(conn, token, at, stages=("enrol",))
+    if pending is None or not has_second_factor(conn, pending.account_id):
+        return SignInResult("expired")
+    end_session(conn, token, at)
+    return _open(conn, pending.account_id, "ok", "password+totp", at, ip, user_agent)
 
 
 def _account_row_by_login(conn: Connection, login: str) -> Row[Any] | None:
@@ -398,35 +555,35 @@ def _account_row_by_login(conn: Connection, login: str) -> Row[Any] | None:
     return conn.execute(select(accounts).where(accounts.c.id == account_id)).first()
 
 
-def sign_out(conn: Connection, token: str, *, now: datetime | None = None) -> None:
-    """End the session of ``token`` (nothing happens for an unknown or ended one)."""
-    conn.execute(
-        update(sessions)
-        .where(sessions.c.token_hash == token_hash(token), sessions.c.revoked_at.is_(None))
-        .values(revoked_at=_now(now))
-    )
+def session_principal(
+    conn: Connection, token: str, *, now: datetime | None = None, stages: tuple[str, ...] = ("full",)
+) -> Principal | None:
+    """The principal of a live session token (not revoked, not expired, not idle, account active), or None.
 
-
-def session_principal(conn: Connection, token: str, *, now: datetime | None = None) -> Principal | None:
-    """The principal of a live session token (not revoked, not expired, account active), or None."""
-    at = _now(now)
-    # Two lookups, each by its table's own key (sessions go by the token's hash, accounts by id).
-    account_id = conn.execute(
-        select(sessions.c.account_id).where(
-            sessions.c.token_hash == token_hash(token), sessions.c.revoked_at.is_(None), sessions.c.expires_at > at
-        )
-    ).scalar_one_or_none()
-    if account_id is None:
+    Only a full session counts, unless ``stages`` says otherwise: enrolling a second factor takes a
+    session at stage ``enrol`` too.
+    """
+    session = live_session(conn, token, _now(now), stages=stages)
+    if session is None:
         return None
-    row = conn.execute(select(accounts).where(accounts.c.id == account_id, accounts.c.active)).first()
+    # Two lookups, each by its table's own key (sessions go by the token's hash, accounts by id).
+    row = conn.execute(select(accounts).where(accounts.c.id == session.account_id, accounts.c.active)).first()
     if row is None:
         return None
     return Principal(_account(row), roles_in_force(conn, row.id))
 
 
+def record_admin_token_use(conn: Connection, method: str, path: str, ip: str | None) -> None:
+    """Journal one use of the deployment's admin token: what it asked, from where, and when."""
+    entry = AuditEntry("use", "admin_token", f"{method} {path}"[:128], None, {"ip": ip})
+    write_audit(conn, GLOBAL_SCOPE, SYSTEM, datetime.now(UTC), [entry])
+
+
 def failed_sign_ins(conn: Connection, school_id: str | None, *, limit: int = 1000) -> list[dict[str, Any]]:
     """Failed attempts, newest first: of one school's accounts, or (``None``) of every login."""
-    query = select(sign_in_attempts).where(sign_in_attempts.c.success.is_(False))
+    query = select(sign_in_attempts).where(
+        sign_in_attempts.c.success.is_(False), sign_in_attempts.c.reason.not_in(_STEPS)
+    )
     if school_id is not None:
         query = query.where(sign_in_attempts.c.school_id == school_id)
     query = query.order_by(sign_in_attempts.c.at.desc(), sign_in_attempts.c.id.desc()).limit(limit)
@@ -437,7 +594,7 @@ def failed_sign_ins(conn: Connection, school_id: str | None, *, limit: int = 100
 
 
 def _check_scope(role: Role, scope: str | None) -> None:
-    if (role is Role.MINISTRY) != (scope is None):
+    if (role in UNSCOPED_ROLES) != (scope is None):
         raise DomainError("bad_scope")
 
 

@@ -17,7 +17,8 @@ from cloud_api.db.schema import audit_log
 
 __all__ = ["AuditEntry", "audit_entries", "audit_page", "write_audit"]
 
-Action = Literal["create", "update", "delete"]
+# "use": a use of a master credential (the deployment's admin token), journalled as a security event.
+Action = Literal["create", "update", "delete", "use"]
 
 
 class AuditEntry(NamedTuple):

@@ -20,7 +20,7 @@ from cloud_api.db.schema import allergen_bans, dish_versions, meal_rules, set_me
 from cloud_api.services.audit import AuditEntry, write_audit
 from cloud_api.services.consent import require_guardian
 from cloud_api.services.history import in_force, newest_rows
-from cloud_api.services.photos import PHOTO_PATH, PhotoKind, store_photo
+from cloud_api.services.photos import PHOTO_PATH, PhotoKind, Reencoded, store_photo
 from cloud_api.services.roster_versions import next_month_version, next_version
 from shared.roster_contract import Allergen, Dish, MealRules, SetMeal
 
@@ -129,10 +129,10 @@ def change_dish(
     return changed
 
 
-def set_dish_photo(conn: Connection, school_id: str, dish_id: UUID, data: bytes, *, actor: str) -> Dish:
-    """Give a dish its photo (JPEG, PNG or WebP, recognised by its bytes); the dish as it is now."""
+def set_dish_photo(conn: Connection, school_id: str, dish_id: UUID, image: Reencoded, *, actor: str) -> Dish:
+    """Give a dish its photo (made by :func:`~cloud_api.services.photos.reencode_photo`); the dish as it is now."""
     current = required_dish(conn, school_id, dish_id)
-    digest = store_photo(conn, school_id, data, PhotoKind.DISH, actor=actor)
+    digest = store_photo(conn, school_id, image, PhotoKind.DISH, actor=actor)
     changed = current.model_copy(update={"photo_url": PHOTO_PATH.format(digest=digest)})
     upsert_dish(conn, school_id, changed, actor=actor)
     return changed

@@ -1,14 +1,14 @@
 """Photos of dishes (§33-1.3) and of people (the canteen's visual check). The caller owns the transaction.
 
-A photo is checked by its bytes (never the declared type) and stored once, by the SHA-256 of
-its bytes, which is also how the gateway asks for it and verifies what it got. A dish's photo is
+A photo is never kept as it was uploaded: it is decoded and encoded anew without metadata
+(:mod:`cloud_api.services.photo_reencode`), and only those bytes are stored, once, by their
+SHA-256, which is also how the gateway asks for it and verifies what it got. A dish's photo is
 public; a person's is personal data: served to staff of their school and to their school's
 gateway only, and every change of it is in the audit journal.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -22,29 +22,30 @@ from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import people, person_photos, photos
 from cloud_api.services.audit import AuditEntry, write_audit
 from cloud_api.services.history import in_force
+from cloud_api.services.photo_reencode import CONTENT_TYPE, Reencoded, reencode_photo
 from cloud_api.services.roster_versions import next_version
 
 __all__ = [
     "CONTENT_TYPES",
     "MAX_PHOTO_BYTES",
     "PHOTO_PATH",
+    "SERVED_TYPE",
     "Photo",
     "PhotoKind",
+    "Reencoded",
     "person_photos_of",
     "photo",
+    "reencode_photo",
     "set_person_photo",
-    "sniff_image",
     "store_photo",
 ]
 
 MAX_PHOTO_BYTES = 2 * 1024 * 1024  # a phone's photo, resized by the admin page; not a camera's RAW
 
-# The first bytes of each format a browser shows: the declared Content-Type is not trusted.
-CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp")  # what a photo may be, recognised by its bytes
-_SIGNATURES = (
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-)
+# What an upload may be (recognised by decoding it: the declared Content-Type is not trusted). What
+# is stored and served is always the re-encoded JPEG.
+CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp")
+SERVED_TYPE = CONTENT_TYPE
 
 
 # Where a dish's photo is served to anyone (an <img> in the parent app carries no token): the
@@ -68,44 +69,33 @@ class Photo(NamedTuple):
     data: bytes
 
 
-def sniff_image(data: bytes) -> str | None:
-    """The image type the bytes really are (JPEG, PNG or WebP), or None."""
-    for magic, content_type in _SIGNATURES:
-        if data.startswith(magic):
-            return content_type
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
-
-
-def store_photo(conn: Connection, school_id: str, data: bytes, kind: PhotoKind, *, actor: str) -> str:
-    """Keep a photo and return its SHA-256; ``DomainError`` for an oversized or non-image body."""
-    if len(data) > MAX_PHOTO_BYTES:
-        raise DomainError("photo_too_large")
-    content_type = sniff_image(data)
-    if content_type is None:
-        raise DomainError("photo_type")
-    digest = hashlib.sha256(data).hexdigest()
+def store_photo(conn: Connection, school_id: str, image: Reencoded, kind: PhotoKind, *, actor: str) -> str:
+    """Keep a re-encoded photo (:func:`reencode_photo`, called before the transaction) and return its SHA-256."""
+    digest = image.sha256
     conn.execute(
         dialect_insert(conn, photos)
         .values(
             sha256=digest,
             school_id=school_id,
             kind=kind.value,
-            content_type=content_type,
-            data=data,
+            content_type=image.content_type,
+            data=image.data,
             at=datetime.now(UTC),
             actor=actor,
+            reencoded=True,
         )
-        .on_conflict_do_nothing(index_elements=["sha256"])
+        # The same bytes already stored (by their hash) are these bytes: re-encoded, whoever wrote them.
+        .on_conflict_do_update(index_elements=["sha256"], set_={"reencoded": True})
     )
     return digest
 
 
 def photo(conn: Connection, digest: str) -> Photo | None:
-    """A stored photo, or None."""
+    """A stored photo, or None: re-encoded bytes only (on upload, or by migration 0018 if stored before)."""
     found = conn.execute(
-        select(photos.c.school_id, photos.c.kind, photos.c.content_type, photos.c.data).where(photos.c.sha256 == digest)
+        select(photos.c.school_id, photos.c.kind, photos.c.content_type, photos.c.data).where(
+            photos.c.sha256 == digest, photos.c.reencoded
+        )
     ).first()
     if found is None:
         return None
@@ -113,7 +103,7 @@ def photo(conn: Connection, digest: str) -> Photo | None:
 
 
 def set_person_photo(
-    conn: Connection, school_id: str, person_id: UUID, data: bytes | None, *, actor: str
+    conn: Connection, school_id: str, person_id: UUID, image: Reencoded | None, *, actor: str
 ) -> str | None:
     """Give a student or staff member a photo (None removes it); its SHA-256. Audited, versioned."""
     known = conn.execute(
@@ -121,7 +111,7 @@ def set_person_photo(
     ).first()
     if known is None:
         raise DomainError("unknown_person")
-    digest = None if data is None else store_photo(conn, school_id, data, PhotoKind.PERSON, actor=actor)
+    digest = None if image is None else store_photo(conn, school_id, image, PhotoKind.PERSON, actor=actor)
     before = person_photos_of(conn, school_id, [person_id]).get(person_id)
     if before == digest:
         return digest

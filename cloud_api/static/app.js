@@ -14,8 +14,13 @@ async function subscribe(button, state) {
   const {public_key} = await fetch("/v1/push/vapid-public-key").then(r => r.json());
   const sub = await reg.pushManager.subscribe({userVisibleOnly: true, applicationServerKey: b64ToBytes(public_key)});
   const r = await fetch("/v1/me/push-subscriptions", {method: "POST", credentials: "same-origin",
-    headers: {"Content-Type": "application/json"}, body: JSON.stringify(sub.toJSON())});
-  state.textContent = r.ok ? button.dataset.done : `${r.status}`;
+    headers: {"Content-Type": "application/json", "Accept-Language": document.documentElement.lang},
+    body: JSON.stringify(sub.toJSON())});
+  if (r.ok) { state.textContent = button.dataset.done; return; }
+  // Refused (ten devices already, a push service not accepted): say why, in the page's language.
+  const refusal = await r.json().catch(() => null);
+  await sub.unsubscribe().catch(() => {});
+  state.textContent = (refusal && refusal.detail && refusal.detail.message) || `${r.status}`;
 }
 
 registration().catch(() => {});  // an old browser: the pages work without it

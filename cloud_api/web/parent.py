@@ -8,6 +8,7 @@
     POST /app/children/{id}/rating       rate today's meal, 1–5 and a comment (§33-1.8)
     GET  /app/menu?day=                  the school's menu with photos and prices (§33-1.3)
     GET  /app/settings, POST /app/settings  language, which notices; the page subscribes to Web Push
+    POST /app/settings/devices           stop notices to one of the account's devices (ten at most)
     GET  /app/sw.js, /app/manifest.webmanifest, /app/static/…
 
 Server-rendered on purpose: a parent's phone may be old and its connection slow, pages work
@@ -20,34 +21,39 @@ refused.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path as FilePath
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
-from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 
-from cloud_api.api.deps import SESSION_COOKIE
+from cloud_api.api.deps import SESSION_COOKIE, client_ip, require_same_origin
 from cloud_api.api.schemas.reports import MONTH_PATTERN
 from cloud_api.core.errors import DomainError
-from cloud_api.push.subscriptions import NoticeSettings, notice_settings, set_notice_settings
+from cloud_api.push.subscriptions import (
+    MAX_DEVICES,
+    NoticeSettings,
+    devices_of,
+    forget_device_by_id,
+    notice_settings,
+    set_notice_settings,
+)
 from cloud_api.services import menus
-from cloud_api.services.accounts import Principal, Role, session_principal, sign_in, sign_out
+from cloud_api.services.accounts import Principal, Role, session_principal
 from cloud_api.services.consent import set_consent
 from cloud_api.services.family import child_day, child_month, children_of, rate_meal
 from cloud_api.services.people import find_person
-from shared.i18n import LANGUAGE_NAMES, LANGUAGES, Translator, catalog_messages, translator
+from cloud_api.services.sessions import rotate_if_due
+from cloud_api.web.pages import LANG_COOKIE, STATIC, SignInNeeded, known_failure, page
+from shared.i18n import LANGUAGES, Translator, catalog_messages, translator
 from shared.languages import language_of
 from shared.localtime import LOCAL_TZ
 from shared.roster_contract import Allergen
 
 __all__ = ["router"]
 
-HERE = FilePath(__file__).resolve().parent.parent
-TEMPLATES = Jinja2Templates(directory=HERE / "templates")
-STATIC = HERE / "static"
 router = APIRouter(prefix="/app", include_in_schema=False)
 
 
@@ -65,15 +71,8 @@ class Family:
         self._ = translator(language)
 
 
-class SignInNeeded(Exception):
-    """No guardian session: the page sends the browser to the sign-in form."""
-
-
 def _engine(request: Request) -> Engine:
     return request.app.state.engine  # type: ignore[no-any-return]
-
-
-LANG_COOKIE = "mektep_lang"
 
 
 def _language(conn: Any, account_id: UUID, school_id: str, guardian_id: UUID, signed_in_with: str | None) -> str:
@@ -89,7 +88,7 @@ def _family(request: Request) -> Family:
     token = request.cookies.get(SESSION_COOKIE, "")
     if not token:
         raise SignInNeeded
-    with _engine(request).connect() as conn:
+    with _engine(request).begin() as conn:  # a session's last-seen time is written now and then
         principal = session_principal(conn, token)
         account = principal.account if principal else None
         if principal is None or account is None or account.school_id is None or account.person_id is None:
@@ -97,25 +96,25 @@ def _family(request: Request) -> Family:
         if not principal.has(Role.GUARDIAN, account.school_id):
             raise SignInNeeded
         language = _language(conn, account.id, account.school_id, account.person_id, request.cookies.get(LANG_COOKIE))
+        # A family's phone keeps its session for 30 days, with a new token each day it is used.
+        rotated = rotate_if_due(conn, token, datetime.now(UTC), ip=client_ip(request))
+    if rotated is not None:
+        request.state.rotated = rotated
+        token = rotated.token
     return Family(principal, token, language)
 
 
 FamilyDep = Annotated[Family, Depends(_family)]
 
 
-def _same_origin(request: Request) -> None:
-    # A form posted from another site is refused even if a browser sent the cookie along.
-    origin = request.headers.get("origin")
-    if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
-        raise DomainError("cross_site_form")
+# A form posted from another site is refused even if a browser sent the cookie along.
+_same_origin = require_same_origin
+
+RATING_FAILURES = frozenset({"bad_rating", "no_meal_to_rate"})
 
 
 def _page(request: Request, name: str, _: Translator, **context: Any) -> HTMLResponse:
-    return TEMPLATES.TemplateResponse(
-        request,
-        name,
-        {"_": _, "lang": _.language, "languages": LANGUAGES, "language_names": LANGUAGE_NAMES, **context},
-    )
+    return page(request, name, _, door="parent", door_path="app", **context)
 
 
 def _back(url: str) -> RedirectResponse:
@@ -124,47 +123,6 @@ def _back(url: str) -> RedirectResponse:
 
 def _today() -> date:
     return datetime.now(UTC).astimezone(LOCAL_TZ).date()
-
-
-@router.get("/sign-in", response_class=HTMLResponse)
-def sign_in_page(request: Request, lang: str = "kk", failed: str | None = None) -> HTMLResponse:
-    """The sign-in form."""
-    _ = translator(lang)
-    return _page(request, "parent_sign_in.html", _, failed=failed)
-
-
-@router.post("/sign-in", dependencies=[Depends(_same_origin)])
-def sign_in_form(
-    request: Request,
-    login: Annotated[str, Form(max_length=254)],
-    password: Annotated[str, Form(max_length=1024)],
-    lang: Annotated[str, Form()] = "kk",
-) -> Response:
-    """Check the password; on success the session cookie, else the form again with the reason."""
-    ip = request.client.host if request.client else None
-    with _engine(request).begin() as conn:  # the attempt is recorded either way
-        result = sign_in(conn, login, password, ip=ip)
-    if not result.ok or result.token is None:
-        reason = "login_locked" if result.reason == "locked" else "sign_in_failed"
-        return _back(f"/app/sign-in?lang={lang}&failed={reason}")
-    response = _back("/app/")
-    secure = request.url.scheme == "https"
-    response.set_cookie(SESSION_COOKIE, result.token, httponly=True, samesite="lax", secure=secure, path="/")
-    if lang in LANGUAGES:
-        response.set_cookie(LANG_COOKIE, lang, samesite="lax", secure=secure, path="/app/")
-    return response
-
-
-@router.post("/sign-out", dependencies=[Depends(_same_origin)])
-def sign_out_form(request: Request) -> Response:
-    """End the session and forget the cookie."""
-    token = request.cookies.get(SESSION_COOKIE)
-    if token:
-        with _engine(request).begin() as conn:
-            sign_out(conn, token)
-    response = _back("/app/sign-in")
-    response.delete_cookie(SESSION_COOKIE, path="/")
-    return response
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -183,6 +141,7 @@ def child_page(
     child_id: UUID,
     family: FamilyDep,
     month: Annotated[str | None, Query(pattern=MONTH_PATTERN)] = None,
+    failed: str | None = None,
 ) -> HTMLResponse:
     """A child's day, month, bans, consent and today's rating form."""
     today = _today()
@@ -214,6 +173,7 @@ def child_page(
         previous_day=previous_day,
         following=following if following <= today.strftime("%Y-%m") else None,
         following_day=following_day,
+        failed=known_failure(failed, RATING_FAILURES),
     )
 
 
@@ -276,11 +236,36 @@ def menu_page(request: Request, family: FamilyDep, day: date | None = None) -> H
 
 @router.get("/settings", response_class=HTMLResponse)
 def settings_page(request: Request, family: FamilyDep) -> HTMLResponse:
-    """Language and notices; the page's script offers to subscribe this device."""
+    """Language and notices; the page's script offers to subscribe this device; the devices notified."""
     with _engine(request).connect() as conn:
         found = notice_settings(conn, family.account_id)
+        devices = [
+            {"id": d.id, "browser": _browser(d.endpoint), "added": d.created_at.astimezone(LOCAL_TZ)}
+            for d in devices_of(conn, family.school_id, family.account_id)
+        ]
     current = {"entries": found.entries, "meals": found.meals}
-    return _page(request, "parent_settings.html", family._, current=current)
+    return _page(request, "parent_settings.html", family._, current=current, devices=devices, max_devices=MAX_DEVICES)
+
+
+# The browsers behind the push services, as the settings page names a device.
+_BROWSERS = {
+    "fcm.googleapis.com": "Chrome",
+    "updates.push.services.mozilla.com": "Firefox",
+    "web.push.apple.com": "Safari",
+}
+
+
+def _browser(endpoint: str) -> str:
+    host = urlsplit(endpoint).hostname or ""
+    return "Edge" if host.endswith(".notify.windows.com") else _BROWSERS.get(host, host)
+
+
+@router.post("/settings/devices", dependencies=[Depends(_same_origin)])
+def remove_device_form(request: Request, family: FamilyDep, device: Annotated[UUID, Form()]) -> Response:
+    """Stop notices to one of the account's devices (a lost phone, or to make room for a new one)."""
+    with _engine(request).begin() as conn:
+        forget_device_by_id(conn, family.school_id, family.account_id, device)
+    return _back("/app/settings?removed=1")
 
 
 @router.post("/settings", dependencies=[Depends(_same_origin)])
@@ -319,22 +304,28 @@ def static(name: Annotated[str, Path(pattern=r"^[a-z0-9-]+\.(js|css|svg)$")]) ->
 
 
 def sign_in_redirect(request: Request, _: Exception) -> Response:
-    """The exception handler for :class:`SignInNeeded`: to the sign-in form."""
-    return _back("/app/sign-in")
+    """The exception handler for :class:`SignInNeeded`: to the sign-in form of the page's door."""
+    return _back(f"/{_door_of(request)}/sign-in")
+
+
+def _door_of(request: Request) -> str:
+    return "office" if request.url.path.startswith("/office/") else "app"
 
 
 def error_page(request: Request, status: int, code: str, message: str) -> Response:
-    """A refusal as a page: what went wrong in the reader's language, and the way back."""
+    """A refusal as a page (of either door): what went wrong in the reader's language, and the way back."""
     language = request.cookies.get(LANG_COOKIE) or language_of(request.headers.get("accept-language"))
     _ = translator(language)
+    door = _door_of(request)
     if code == "sign_in_required":
-        return _back("/app/sign-in")
+        return _back(f"/{door}/sign-in")
     if code == "invalid_request":
         # The API's "see the error of each field" means nothing to a parent: on a page the only
         # request fields are the address's.
         message = _("The address of this page has a mistake in it. Open the page again from the start page.")
     elif code in catalog_messages(_.language):
         message = _(code)
-    page = _page(request, "page_error.html", _, message=message)
-    page.status_code = status
-    return page
+    base = "parent" if door == "app" else "office"
+    answer = page(request, "page_error.html", _, door=base, door_path=door, message=message)
+    answer.status_code = status
+    return answer

@@ -84,6 +84,9 @@ def app(settings: CloudSettings) -> FastAPI:
 def client(app: FastAPI) -> Iterator[TestClient]:
     """The started app, with gateways gw1 (school s1) and gw2 (school s2) registered."""
     with TestClient(app) as c:
+        # What a browser sends with every request its page makes to its own site; a test of a
+        # request from elsewhere says so with its own Origin.
+        c.headers["Origin"] = "http://testserver"
         with app.state.engine.begin() as conn:
             register_gateway(conn, "gw1", "s1", KEY)
             register_gateway(conn, "gw2", "s2", KEY2)

@@ -4,7 +4,7 @@ account of every role signed in over the API (:class:`World`, the ``world`` fixt
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import time as clock
 from uuid import UUID
@@ -23,6 +23,7 @@ from cloud_api.services.roster_import import import_roster
 from shared.contract import CredentialKind, credential_hash
 from shared.localtime import LOCAL_TZ
 from shared.roster_contract import Dish, MealPeriod, MealRules, SetMeal
+from tests.cloud_api.helpers import sign_in
 
 __all__ = [
     "ACCOUNTS",
@@ -109,12 +110,11 @@ class World:
     client: TestClient
     app: FastAPI
     ids: dict[str, UUID]  # IIN or account name → id
+    signed_in: dict[str, dict[str, str]] = field(default_factory=dict)  # a test's own sessions, by name
 
     def token(self, login: str, password: str = PASSWORD) -> dict[str, str]:
-        """Sign in over the API; the Authorization header of the new session."""
-        r = self.client.post("/v1/auth/sign-in", json={"login": login, "password": password})
-        assert r.status_code == 200, r.text
-        return {"Authorization": f"Bearer {r.json()['token']}"}
+        """Sign in over the API (staff with their authenticator's code); the Authorization header of the session."""
+        return sign_in(self.client, login, password)
 
 
 def seed_world(client: TestClient, app: FastAPI) -> World:

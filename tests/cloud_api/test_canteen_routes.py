@@ -68,7 +68,9 @@ def test_a_parent_sees_the_days_menu_with_prices_and_photos(world: World) -> Non
     assert names == ["Суп", "Плов"] and lunch["dishes"][0]["allergens"] == ["celery"]
     photo_url = lunch["dishes"][1]["photo_url"]
     got = world.client.get(photo_url)  # public: an <img> in the parent app carries no token
-    assert got.status_code == 200 and got.content == PNG and got.headers["content-type"] == "image/png"
+    # the photo as the cloud re-encoded it (a JPEG), named by the hash of those bytes
+    assert got.status_code == 200 and got.headers["content-type"] == "image/jpeg"
+    assert photo_url.endswith(hashlib.sha256(got.content).hexdigest()) and got.content.startswith(b"\xff\xd8\xff")
     assert "immutable" in got.headers["cache-control"]
     # the next day has no menu yet; another school's parent-less reader gets nothing
     assert world.client.get("/v1/schools/s1/menu?from=2026-11-25&days=1", headers=mother).json() == []
@@ -213,17 +215,18 @@ async def test_a_childs_photo_reaches_their_schools_gateway_and_nobody_else(
     head, child = world.token("head@s1.kz"), world.ids[CHILD]
     put = world.client.put(f"/v1/schools/s1/people/{child}/photo", content=PNG, headers=head)
     assert put.status_code == 204
-    digest = hashlib.sha256(PNG).hexdigest()
     with world.app.state.engine.connect() as conn:
         [person] = [p for p in build_delta(conn, "s1", 0).people if p.id == child]
-    assert person.photo_sha256 == digest
+    digest = person.photo_sha256
+    assert digest is not None and digest != hashlib.sha256(PNG).hexdigest()  # kept re-encoded, not as sent
     assert world.client.get(f"/v1/photos/{digest}").status_code == 404  # the public URL: dishes only
     cook1, cook2 = world.token("cook@s1.kz"), world.token("cook@s2.kz")
-    assert world.client.get(f"/v1/schools/s1/photos/{digest}", headers=cook1).content == PNG
+    face = world.client.get(f"/v1/schools/s1/photos/{digest}", headers=cook1).content
+    assert hashlib.sha256(face).hexdigest() == digest
     assert world.client.get(f"/v1/schools/s1/photos/{digest}", headers=cook2).status_code == 403
     assert world.client.get(f"/v1/schools/s2/photos/{digest}", headers=cook2).status_code == 404
     db = await fetch_to_gateway(world, tmp_path)
-    assert photo(db, digest) == ("image/png", PNG) and missing(db) == []
+    assert photo(db, digest) == ("image/jpeg", face) and missing(db) == []
     # the gateway of another school is refused the same photo: signed, but not its school
     other = await fetch_to_gateway(world, tmp_path, gateway="gw2", key=KEY2)
     assert photo(other, digest) is None and missing(other) == [digest]

@@ -8,10 +8,21 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
-from cloud_api.roster import nedb
-from cloud_api.roster.nedb import FileKind, Role, RosterFileError, RowProblem, parse_export, parse_rows, read_roster
+from cloud_api.roster import xlsx
+from cloud_api.roster.nedb import (
+    MAX_COLUMNS,
+    MAX_ROWS,
+    FileKind,
+    Role,
+    RosterFileError,
+    RowProblem,
+    parse_export,
+    parse_rows,
+    read_roster,
+)
 from shared.contract import Category
 from tests.cloud_api.school import CHILD, GOOD, HEADER, MOTHER, TEACHER, TEEN, iin
+from tests.cloud_api.workbooks import SHEET, lying_about_size, sheet_xml, workbook
 
 
 def test_good_rows_are_read_and_normalised() -> None:
@@ -130,5 +141,98 @@ def test_a_file_unusable_as_a_whole_says_why_with_a_code(monkeypatch: pytest.Mon
     book.active.append(HEADER)  # type: ignore[union-attr]
     book.save(out)
     # a workbook that unpacks to more than a roster could is refused before openpyxl reads it
-    monkeypatch.setattr(nedb, "MAX_XLSX_UNPACKED_BYTES", 1000)
-    assert code(out.getvalue(), "xlsx") == ("unreadable_xlsx", ())
+    monkeypatch.setattr(xlsx, "MAX_UNPACKED_BYTES", 1000)
+    assert code(out.getvalue(), "xlsx") == ("xlsx_too_large", ())
+
+
+# -- hostile workbooks: refused with a reason, before they cost more than a roster -----------------
+
+
+def xlsx_refusal(data: bytes) -> str:
+    with pytest.raises(RosterFileError) as refused:
+        parse_export(data, "xlsx")
+    return refused.value.code
+
+
+def test_a_hand_made_workbook_of_the_export_imports() -> None:
+    # the hostile workbooks below are this one with one thing changed
+    roster = parse_export(workbook(sheet_xml([HEADER, *GOOD], dimension="A1:K5")), "xlsx")
+    assert ([r.iin for r in roster.rows], roster.problems) == ([CHILD, TEEN, MOTHER, TEACHER], [])
+
+
+def test_a_row_numbered_beyond_any_school_is_refused_at_that_row() -> None:
+    # openpyxl would yield the 19,999,998 empty rows before it one by one
+    assert xlsx_refusal(workbook(sheet_xml([HEADER, GOOD[0]], numbers=[1, 20_000_000]))) == "too_many_rows"
+    # "2e7" is a row number openpyxl reads too
+    numbered = sheet_xml([HEADER, GOOD[0]]).replace('<row r="2">', '<row r="2e7">')
+    assert xlsx_refusal(workbook(numbered)) == "too_many_rows"
+    # the last row a roster may have is read
+    last = parse_export(workbook(sheet_xml([HEADER, GOOD[0]], numbers=[1, MAX_ROWS + 1])), "xlsx")
+    assert [r.row for r in last.rows] == [MAX_ROWS + 1]
+
+
+def test_a_sheet_that_declares_more_rows_or_columns_than_a_roster_is_refused() -> None:
+    assert xlsx_refusal(workbook(sheet_xml([HEADER, *GOOD], dimension="A1:ZZ5000000"))) == "too_many_rows"
+    assert xlsx_refusal(workbook(sheet_xml([HEADER, *GOOD], dimension="A1:ZZ5"))) == "too_many_columns"
+    assert xlsx_refusal(workbook(sheet_xml([HEADER, *GOOD], dimension="1:1048576"))) == "too_many_rows"
+
+
+def test_a_cell_beyond_the_last_column_a_roster_has_is_refused() -> None:
+    far = sheet_xml([HEADER, *GOOD]).replace('r="A3"', 'r="XFD3"')  # Excel's last column
+    assert xlsx_refusal(workbook(far)) == "too_many_columns"
+    # cells without a reference count from the row's start, as openpyxl places them
+    cells = "".join(f"<c><v>{i}</v></c>" for i in range(MAX_COLUMNS + 1))
+    assert xlsx_refusal(workbook(sheet_xml([HEADER]).replace("</row>", cells + "</row>"))) == "too_many_columns"
+
+
+def test_a_dimension_smaller_than_the_sheet_cuts_no_row_off() -> None:
+    # some programs write a wrong dimension; openpyxl stopped at it and the rest was lost unsaid
+    roster = parse_export(workbook(sheet_xml([HEADER, *GOOD], dimension="A1:K2")), "xlsx")
+    assert [r.iin for r in roster.rows] == [CHILD, TEEN, MOTHER, TEACHER]
+
+
+@pytest.mark.parametrize("declared", [100, 100_000], ids=["smaller", "larger"])
+def test_a_part_whose_zip_header_lies_about_its_size_is_refused_as_damaged(declared: int) -> None:
+    lying = lying_about_size(workbook(sheet_xml([HEADER, *GOOD])), SHEET, declared)
+    assert xlsx_refusal(lying) == "xlsx_damaged"
+
+
+def test_a_part_packed_like_a_zip_bomb_is_refused_before_it_is_unpacked() -> None:
+    bomb = workbook(sheet_xml([HEADER, *GOOD]), **{"xl/media/filler.xml": "<a>" + " " * 5_000_000 + "</a>"})
+    assert len(bomb) < 10_000  # five megabytes packed a thousand to one
+    assert xlsx_refusal(bomb) == "xlsx_too_large"
+
+
+def test_xml_entities_are_refused_wherever_they_are_declared() -> None:
+    laughs = '<!DOCTYPE lol [<!ENTITY a "ha"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+    sheet = sheet_xml([HEADER, *GOOD], prolog=laughs).replace("Нұрланова", "&b;", 1)
+    assert xlsx_refusal(workbook(sheet)) == "xlsx_dtd"
+    rels = '<?xml version="1.0"?><!DOCTYPE r SYSTEM "http://example.com/x.dtd"><Relationships/>'
+    assert xlsx_refusal(workbook(sheet_xml([HEADER, *GOOD]), **{"xl/_rels/workbook.xml.rels": rels})) == "xlsx_dtd"
+
+
+def test_broken_xml_is_refused_with_its_reason() -> None:
+    assert xlsx_refusal(workbook(sheet_xml([HEADER, *GOOD])[:-30])) == "xlsx_broken_xml"
+    assert xlsx_refusal(workbook(sheet_xml([HEADER]), **{"xl/workbook.xml": "<workbook><sheets>"})) == "xlsx_broken_xml"
+
+
+def test_a_zip_that_is_not_a_workbook_says_so() -> None:
+    assert xlsx_refusal(workbook(sheet_xml([HEADER]), **{"[Content_Types].xml": None})) == "xlsx_no_workbook"
+    assert xlsx_refusal(workbook(sheet_xml([HEADER]), **{"xl/workbook.xml": None})) == "xlsx_no_workbook"
+    assert xlsx_refusal(b"PK\x03\x04 not really a zip") == "unreadable_xlsx"
+
+
+def test_a_workbook_that_takes_too_long_to_read_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(xlsx, "MAX_CPU_SECONDS", 0)  # every workbook is then too slow
+    assert xlsx_refusal(workbook(sheet_xml([HEADER, *GOOD]))) == "xlsx_too_slow"
+
+
+def test_a_workbook_of_more_xml_elements_than_openpyxl_may_hold_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(xlsx, "MAX_ELEMENTS", 20)
+    assert xlsx_refusal(workbook(sheet_xml([HEADER, *GOOD]))) == "xlsx_too_large"
+
+
+def test_a_csv_wider_than_a_roster_is_refused() -> None:
+    with pytest.raises(RosterFileError) as refused:
+        parse_rows([[*HEADER, *([""] * MAX_COLUMNS)], GOOD[0]])
+    assert refused.value.code == "too_many_columns"

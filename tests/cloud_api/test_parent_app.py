@@ -26,7 +26,7 @@ def signed_in(w: World, login: str = "+77012345678", lang: str = "ru") -> TestCl
 def test_signing_in_and_out(world: World) -> None:
     assert world.client.get("/app/", follow_redirects=False).headers["location"] == "/app/sign-in"
     wrong = world.client.post("/app/sign-in", data={"login": "+77012345678", "password": "nope", "lang": "ru"})
-    assert "неверный логин или пароль" in wrong.text
+    assert "Неверный логин или пароль" in wrong.text
     client = signed_in(world)
     assert "Әлия" in client.get("/app/").text
     client.post("/app/sign-out")
@@ -61,7 +61,7 @@ def test_a_parent_sees_the_childs_day_sets_a_ban_consents_and_rates(world: World
     with world.app.state.engine.connect() as conn:
         assert ratings_of(conn, "s1", datetime.now(UTC).astimezone(LOCAL_TZ).date()) == {"lunch": (4.0, 1)}
     nothing = client.post(f"/app/children/{teen}/rating", data={"period": "lunch", "stars": "5"})
-    assert "ребёнок сегодня не получал это питание" in nothing.text  # the teen had no lunch today
+    assert "Ребёнок сегодня не получал это питание" in nothing.text  # the teen had no lunch today
     assert "На этот день меню нет" in client.get("/app/menu").text
     assert "Включить уведомления" in client.get("/app/settings").text
     client.post(f"/app/children/{child}/consent", data={"given": "false"})

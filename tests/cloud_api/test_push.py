@@ -1,4 +1,8 @@
-"""Web Push to guardians, read as a parent's phone would show it (the push simulator decrypts each one)."""
+"""Web Push to guardians, read as a parent's phone would show it (the push simulator decrypts each one).
+
+The simulator listens on 127.0.0.1, which the cloud posts to only because its origin is listed in
+``push_service_origins`` (the ``settings`` below), as a deployment lists the browsers' services.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +15,15 @@ from sqlalchemy import func, select
 
 from cloud_api.background.http import RetryPolicy, client
 from cloud_api.db.schema import push_queue, push_subscriptions
+from cloud_api.push.endpoints import DEFAULT_PUSH_SERVICE_ORIGINS, EndpointPolicy, endpoint_policy
 from cloud_api.push.keys import ensure_vapid_key, load_vapid_key
 from cloud_api.push.sender import PUSH_POLICY, Outcome, PushSender, Subscription
 from cloud_api.push.worker import PushWorker
+from cloud_api.settings import CloudSettings
 from shared.contract import INGEST_PATH
 from shared.localtime import LOCAL_TZ
 from simulators.push_service import Device, PushServiceServer
-from tests.cloud_api.helpers import batch_body, event, signed
+from tests.cloud_api.helpers import ADMIN, batch_body, event, signed
 from tests.cloud_api.school import CHILD, World
 
 
@@ -25,6 +31,13 @@ from tests.cloud_api.school import CHILD, World
 def service() -> Iterator[PushServiceServer]:
     with PushServiceServer() as running:
         yield running
+
+
+@pytest.fixture
+def settings(database_url: str, service: PushServiceServer) -> CloudSettings:
+    """The tests' app, with the simulator's origin listed next to the browsers' push services."""
+    origins = [*DEFAULT_PUSH_SERVICE_ORIGINS, service.url]
+    return CloudSettings(database_url=database_url, admin_token=ADMIN, push_workers=0, push_service_origins=origins)
 
 
 class Waits:
@@ -37,14 +50,16 @@ class Waits:
         self.slept.append(seconds)
 
 
-def sender_for(w: World, waits: Waits | None = None) -> PushSender:
-    """A sender with the deployment's key; its retries' waits recorded, not slept (call it in a test's loop)."""
+def sender_for(w: World, waits: Waits | None = None, endpoints: EndpointPolicy | None = None) -> PushSender:
+    """A sender with the deployment's key and endpoint policy (unless given); its retries' waits recorded,
+    not slept (call it in a test's loop)."""
     with w.app.state.engine.begin() as conn:
         ensure_vapid_key(conn)
         key = load_vapid_key(conn)
     assert key is not None
     policy = RetryPolicy(initial_s=PUSH_POLICY.initial_s, max_s=PUSH_POLICY.max_s, attempts=4, sleep=waits or Waits())
-    return PushSender(key, "mailto:ops@school.kz", client(), policy=policy)
+    endpoints = endpoints or endpoint_policy(w.app.state.settings)
+    return PushSender(key, "mailto:ops@school.kz", client(), endpoints=endpoints, policy=policy)
 
 
 async def test_the_sender_encrypts_signs_and_reads_the_services_answers(

@@ -12,9 +12,15 @@ from tests.cloud_api.test_push import earlier_today, event, ingest, service, sub
 
 
 @pytest.fixture
-def settings(database_url: str) -> CloudSettings:
+def settings(database_url: str, service: PushServiceServer) -> CloudSettings:  # noqa: F811
     # A long poll: only ingest's wake-up can make the notice arrive within the test's wait.
-    return CloudSettings(database_url=database_url, admin_token=ADMIN, push_workers=2, push_poll_s=60)
+    return CloudSettings(
+        database_url=database_url,
+        admin_token=ADMIN,
+        push_workers=2,
+        push_poll_s=60,
+        push_service_origins=[service.url],
+    )
 
 
 def test_ingest_wakes_the_workers_and_the_notice_arrives(world: World, service: PushServiceServer) -> None:  # noqa: F811

@@ -26,6 +26,7 @@ from cloud_api.services.accounts import SYSTEM, Role, create_account, grant_role
 from cloud_api.services.gateways import register_gateway
 from shared.localtime import LOCAL_TZ
 from simulators.ministry_receiver import ReceiverServer
+from tests.cloud_api.helpers import sign_in
 from tests.cloud_api.test_reports import school  # noqa: F401  (the fixture: October of school s1)
 
 
@@ -147,8 +148,7 @@ def test_the_sums_of_a_region_and_the_country_wait_for_their_schools_and_go_to_t
     assert warnings(engine, "s1") == [("attendance", date(2026, 11, 4)), ("meals", date(2026, 11, 4))]
     assert warnings(engine, "almaty") == [] and warnings(engine, "KZ") == []
 
-    sign_in = client.post("/v1/auth/sign-in", json={"login": "akimat@almaty.kz", "password": "correct horse battery"})
-    region = {"Authorization": f"Bearer {sign_in.json()['token']}"}
+    region = sign_in(client, "akimat@almaty.kz", "correct horse battery")
     seen = client.get("/v1/regions/almaty/reports", headers=region).json()
     assert [(r["kind"], r["version"], [d["state"] for d in r["deliveries"]]) for r in seen["reports"]] == [
         ("region", 1, ["delivered"])

@@ -28,7 +28,7 @@ from cloud_api.services.roster_import import import_roster
 from shared.contract import INGEST_PATH
 from shared.localtime import LOCAL_TZ
 from shared.roster_contract import Dish, MealPeriod, MealRules, SetMeal
-from tests.cloud_api.helpers import ADMIN, batch_body, event, signed
+from tests.cloud_api.helpers import ADMIN, batch_body, event, sign_in, signed
 from tests.cloud_api.school import CHILD, GOOD, HEADER, TEACHER, TEEN, iin
 
 OCTOBER = [date(2026, 10, d) for d in range(1, 32)]
@@ -277,8 +277,7 @@ def test_a_region_sees_its_schools_summed_and_nobody_named(school: dict[str, Any
             grant_role(conn, account.id, role, scope, actor=SYSTEM)
 
     def token(login: str) -> dict[str, str]:
-        r = client.post("/v1/auth/sign-in", json={"login": login, "password": "correct horse battery"})
-        return {"Authorization": f"Bearer {r.json()['token']}"}
+        return sign_in(client, login, "correct horse battery")
 
     answer = client.get("/v1/regions/almaty/reports/2026-10", headers=token("akimat@almaty.kz"))
     assert answer.status_code == 200

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from cloud_api.push.endpoints import DEFAULT_PUSH_SERVICE_ORIGINS
 from cloud_api.settings import CloudSettings
 
 
@@ -44,6 +45,19 @@ def test_production_takes_a_real_token_from_the_environment(monkeypatch: pytest.
     assert settings.environment == "production" and settings.max_batch_bytes == 1024
     assert settings.credential_key.get_secret_value() == REAL_KEY
     assert "f3a9" not in repr(settings) and REAL_KEY not in repr(settings)  # a SecretStr never prints
+
+
+def test_push_services_default_to_the_browsers_and_a_mistyped_origin_fails_at_start_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("MEKTEP_CLOUD_PUSH_SERVICE_ORIGINS", raising=False)
+    assert CloudSettings().push_service_origins == list(DEFAULT_PUSH_SERVICE_ORIGINS)
+    assert "https://*.notify.windows.com" in DEFAULT_PUSH_SERVICE_ORIGINS
+    monkeypatch.setenv("MEKTEP_CLOUD_PUSH_SERVICE_ORIGINS", '["https://fcm.googleapis.com", "http://127.0.0.1:8443"]')
+    assert CloudSettings().push_service_origins == ["https://fcm.googleapis.com", "http://127.0.0.1:8443"]
+    for mistyped in ("fcm.googleapis.com", "https://fcm.googleapis.com/fcm/send", "https://*.com", "ftp://push.kz"):
+        with pytest.raises(ValidationError, match="push_service_origins"):
+            CloudSettings(push_service_origins=[mistyped])
 
 
 def test_every_setting_is_documented() -> None:

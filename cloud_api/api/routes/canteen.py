@@ -4,7 +4,7 @@
     GET  /v1/schools/{school_id}/meal-rules                  anyone of the school
     POST /v1/schools/{school_id}/dishes                      school_admin: a new dish
     PUT  /v1/schools/{school_id}/dishes/{dish_id}            school_admin: change names, price, allergens
-    PUT  /v1/schools/{school_id}/dishes/{dish_id}/photo      school_admin: the photo (JPEG, PNG, WebP; 2 MiB)
+    PUT  /v1/schools/{school_id}/dishes/{dish_id}/photo      school_admin: the photo (JPEG, PNG, WebP; 2 MiB) → JPEG
     GET  /v1/schools/{school_id}/dishes                      anyone of the school
     GET  /v1/schools/{school_id}/dishes/{dish_id}/history    school_admin: every price and name it had
     PUT  /v1/schools/{school_id}/menu/{day}/{period}         school_admin: the day's set meal
@@ -25,9 +25,11 @@ from uuid import UUID
 
 import uuid_utils
 from fastapi import APIRouter, Body, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
-from cloud_api.api.deps import CurrentAccount, EngineDep, SchoolAdmin, SchoolMember, SchoolPath, read_limited
+from cloud_api.api.deps import CurrentAccount, EngineDep, SchoolAdmin, SchoolMember, SchoolPath
 from cloud_api.api.errors import refusals
+from cloud_api.api.routes.photos import UPLOAD_REFUSALS, read_photo
 from cloud_api.api.schemas.canteen import (
     BalancePublic,
     CreditIn,
@@ -114,15 +116,20 @@ def put_dish(school_id: SchoolPath, dish_id: UUID, body: DishIn, principal: Scho
     response_model=Dish,
     summary="Upload a dish's photo",
     openapi_extra=_PHOTO_BODY,
-    responses=refusals("unknown_dish", "photo_too_large", "photo_type", "starts_like_a_formula"),
+    responses=refusals("unknown_dish", *UPLOAD_REFUSALS, "starts_like_a_formula"),
 )
 async def put_dish_photo(
     school_id: SchoolPath, dish_id: UUID, request: Request, principal: SchoolAdmin, engine: EngineDep
 ) -> Dish:
-    """The photo as the request body (JPEG, PNG or WebP, at most 2 MiB, recognised by its bytes)."""
-    data = await read_limited(request, photos.MAX_PHOTO_BYTES, lambda: DomainError("photo_too_large"))
+    """The photo as the request body (JPEG, PNG or WebP, at most 2 MiB and 25 megapixels); kept and
+    served as a JPEG of at most 1600 px a side, without EXIF or any other metadata."""
+    image = await read_photo(request)
+    return await run_in_threadpool(_set_dish_photo, engine, school_id, dish_id, image, principal.actor)
+
+
+def _set_dish_photo(engine: EngineDep, school_id: str, dish_id: UUID, image: photos.Reencoded, actor: str) -> Dish:
     with engine.begin() as conn:
-        return menus.set_dish_photo(conn, school_id, dish_id, data, actor=principal.actor)
+        return menus.set_dish_photo(conn, school_id, dish_id, image, actor=actor)
 
 
 @router.get("/v1/schools/{school_id}/dishes", response_model=list[Dish], summary="The school's dishes")

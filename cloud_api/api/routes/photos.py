@@ -6,8 +6,10 @@
     DELETE  (same path)                                    school_admin: remove it
     GET /v1/sync/photos/{sha256}                           the school's gateway, signed: any photo of it
 
-The gateway fetches the photos its roster names and checks each against its hash, so that the
-canteen screen shows the child's face and the dishes with no Internet.
+An upload is decoded and encoded anew before anything is stored (:func:`read_photo`, shared with
+the dish photo's route): what is served is always those bytes, a JPEG without metadata, whatever
+was sent. The gateway fetches the photos its roster names and checks each against its hash, so that
+the canteen screen shows the child's face and the dishes with no Internet.
 """
 
 from __future__ import annotations
@@ -15,27 +17,37 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
+import anyio
 from fastapi import APIRouter, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from cloud_api.api.deps import EngineDep, GatewayAuth, SchoolAdmin, SchoolPath, SchoolStaff, read_limited
 from cloud_api.api.errors import ingest_error_responses, refusals
 from cloud_api.core.errors import DomainError
+from cloud_api.core.metrics import PHOTOS_REFUSED
 from cloud_api.services import photos
 from cloud_api.services.photos import PHOTO_PATH
 from shared.roster_contract import PHOTOS_PATH
 
-__all__ = ["router"]
+__all__ = ["UPLOAD_REFUSALS", "read_photo", "router"]
 
 router = APIRouter(tags=["photos"])
 Digest = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="The SHA-256 of the photo's bytes, in hex.")]
 _IMMUTABLE = "max-age=31536000, immutable"  # addressed by content: it can never change
+# Opened on its own (not in an <img>), a photo is still never a page that runs anything.
+_SANDBOX = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'; sandbox"}
 _IMAGE: dict[int | str, dict[str, Any]] = {
     200: {
-        "description": "The image, as uploaded",
-        "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in photos.CONTENT_TYPES},
+        "description": "The image, re-encoded as a JPEG without metadata when it was uploaded",
+        "content": {photos.SERVED_TYPE: {"schema": {"type": "string", "format": "binary"}}},
     }
 }
+# Photos decoded at once by this process, each on a thread of its own beside the shared pool: a
+# 25-megapixel photo takes up to 100 MB decoded, and uploads waiting their turn hold no thread the
+# other routes need.
+_DECODERS = anyio.CapacityLimiter(2)
+# What a photo upload may be refused for (besides its route's own codes).
+UPLOAD_REFUSALS = ("photo_too_large", "photo_type", "photo_too_many_pixels", "photo_unreadable")
 _BODY = {
     "requestBody": {
         "required": True,
@@ -44,10 +56,23 @@ _BODY = {
 }
 
 
+async def read_photo(request: Request) -> photos.Reencoded:
+    """The request body as a photo: at most 2 MiB, decoded and re-encoded off the event loop.
+
+    Every refusal is counted in ``mektep_photos_refused{code}`` and goes on to its answer.
+    """
+    try:
+        data = await read_limited(request, photos.MAX_PHOTO_BYTES, lambda: DomainError("photo_too_large"))
+        return await anyio.to_thread.run_sync(photos.reencode_photo, data, limiter=_DECODERS)
+    except DomainError as error:
+        PHOTOS_REFUSED.labels(error.code).inc()
+        raise
+
+
 def _answer(found: photos.Photo | None, cache: str) -> Response:
     if found is None:
         raise DomainError("not_found")
-    return Response(found.data, media_type=found.content_type, headers={"Cache-Control": cache})
+    return Response(found.data, media_type=found.content_type, headers={"Cache-Control": cache, **_SANDBOX})
 
 
 @router.get(
@@ -83,14 +108,15 @@ def get_school_photo(school_id: SchoolPath, digest: Digest, _: SchoolStaff, engi
     status_code=204,
     summary="Set a person's photo",
     openapi_extra=_BODY,
-    responses=refusals("unknown_person", "photo_too_large", "photo_type"),
+    responses=refusals("unknown_person", *UPLOAD_REFUSALS),
 )
 async def put_person_photo(
     school_id: SchoolPath, person_id: UUID, request: Request, principal: SchoolAdmin, engine: EngineDep
 ) -> Response:
-    """The photo the canteen screen shows beside a child's name (JPEG, PNG or WebP, at most 2 MiB)."""
-    data = await read_limited(request, photos.MAX_PHOTO_BYTES, lambda: DomainError("photo_too_large"))
-    await run_in_threadpool(_set, engine, school_id, person_id, data, principal.actor)
+    """The photo the canteen screen shows beside a child's name (JPEG, PNG or WebP, at most 2 MiB and 25
+    megapixels); kept as a JPEG of at most 1600 px a side, without EXIF or any other metadata."""
+    image = await read_photo(request)
+    await run_in_threadpool(_set, engine, school_id, person_id, image, principal.actor)
     return Response(status_code=204)
 
 
@@ -106,9 +132,9 @@ def delete_person_photo(school_id: SchoolPath, person_id: UUID, principal: Schoo
     return Response(status_code=204)
 
 
-def _set(engine: EngineDep, school_id: str, person_id: UUID, data: bytes | None, actor: str) -> None:
+def _set(engine: EngineDep, school_id: str, person_id: UUID, image: photos.Reencoded | None, actor: str) -> None:
     with engine.begin() as conn:
-        photos.set_person_photo(conn, school_id, person_id, data, actor=actor)
+        photos.set_person_photo(conn, school_id, person_id, image, actor=actor)
 
 
 @router.get(

@@ -1,7 +1,9 @@
 """A guardian's devices and what they want to hear (Web Push, RFC 8030/8292).
 
 GET    /v1/push/vapid-public-key          the applicationServerKey for PushManager.subscribe
-POST   /v1/me/push-subscriptions          a guardian's device subscribes (its PushSubscription JSON)
+POST   /v1/me/push-subscriptions          a guardian's device subscribes (its PushSubscription JSON): its
+                                          endpoint must be a push service the deployment accepts, at most
+                                          ten devices an account
 DELETE /v1/me/push-subscriptions?endpoint=  it unsubscribes
 GET    /v1/me/notification-settings       language, entries and exits, meals
 PUT    /v1/me/notification-settings
@@ -14,11 +16,12 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
-from cloud_api.api.deps import CurrentGuardian, EngineDep, Guardian
+from cloud_api.api.deps import CurrentGuardian, EngineDep, Guardian, SettingsDep
 from cloud_api.api.errors import refusals
 from cloud_api.api.schemas.push import SettingsIO, SubscriptionIn, SubscriptionPublic, VapidKeyPublic
 from cloud_api.core.errors import DomainError
 from cloud_api.push import subscriptions
+from cloud_api.push.endpoints import endpoint_policy
 from cloud_api.push.keys import load_vapid_key
 
 __all__ = ["router"]
@@ -53,10 +56,18 @@ def vapid_public_key(engine: EngineDep) -> VapidKeyPublic:
     response_model=SubscriptionPublic,
     status_code=201,
     summary="Subscribe a device",
-    responses=_GUARDIAN,
+    responses=refusals("not_a_guardian", "push_endpoint_not_allowed", "too_many_devices"),
 )
-def subscribe(body: SubscriptionIn, guardian: CurrentGuardian, engine: EngineDep) -> SubscriptionPublic:
-    """Keep a device's subscription; the same endpoint again (a renewed key, another account) replaces it."""
+def subscribe(
+    body: SubscriptionIn, guardian: CurrentGuardian, engine: EngineDep, settings: SettingsDep
+) -> SubscriptionPublic:
+    """Keep a device's subscription; the same endpoint again (a renewed key, another account) replaces it.
+
+    Refused: an endpoint that is not a push service the deployment accepts (``push_endpoint_not_allowed``:
+    in production one of ``push_service_origins``, else https to public addresses only), and an eleventh
+    device of one account (``too_many_devices``: remove one in the settings first).
+    """
+    subscriptions.check_endpoint(endpoint_policy(settings), body.endpoint)
     with engine.begin() as conn:
         found = subscriptions.subscribe_device(
             conn,

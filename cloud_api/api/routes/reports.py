@@ -32,7 +32,7 @@ from cloud_api.reports.models import report_schema
 from cloud_api.reports.region import region_report
 from cloud_api.reports.store import VersionKey, read_file
 from cloud_api.services.accounts import Principal, Role
-from cloud_api.web.parent import TEMPLATES as PAGES
+from cloud_api.web.pages import TEMPLATES as PAGES
 from shared.i18n import translator
 
 __all__ = ["router"]

@@ -1,0 +1,241 @@
+"""One's own account in the pages, at both doors (``/app/account`` for families, ``/office/account`` for staff).
+
+    GET  /{door}/account                          the password, the second factor, where one is signed in
+    POST /{door}/account/password                 change the password (a wrong old one counts as a failed sign-in)
+    POST /{door}/account/second-factor            set up the app (again): the QR page; its form confirms
+    POST /{door}/account/second-factor/confirm    the first code: the recovery codes
+    POST /{door}/account/second-factor/off        a family's account turns it off (staff cannot)
+    POST /{door}/account/sessions/end             sign a device out
+    GET  /office/                                 the office's start page
+
+Every change here is the account owner's own, from a signed-in page; forms post back and redirect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import segno
+from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy import Engine, update
+
+from cloud_api.api.deps import SESSION_COOKIE, client_ip, require_same_origin
+from cloud_api.core.errors import DomainError
+from cloud_api.db.schema import accounts
+from cloud_api.services.accounts import (
+    Principal,
+    Role,
+    change_password,
+    is_staff,
+    roles_in_force,
+    session_principal,
+)
+from cloud_api.services.passwords import MAX_CHARS, MIN_CHARS_FAMILY, MIN_CHARS_STAFF, HashSlots
+from cloud_api.services.second_factor import (
+    begin_totp,
+    confirm_totp,
+    recovery_codes_left,
+    remove_second_factors,
+    totp_enrolled,
+)
+from cloud_api.services.sessions import end_sessions, sessions_of, token_hash
+from cloud_api.web.pages import SignInNeeded, device_name, known_failure, page, page_language
+from shared.i18n import translator
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+ACCOUNT_FAILURES = frozenset(
+    {
+        "wrong_password",
+        "login_locked",
+        "password_too_short",
+        "password_too_long",
+        "password_contains_login",
+        "password_too_common",
+        "bad_code",
+        "not_found",
+    }
+)
+ACCOUNT_SAVED = frozenset({"password_changed", "second_factor_on", "second_factor_off", "signed_out_there"})
+
+
+@dataclass(frozen=True)
+class Me:
+    """The signed-in account of a page, with what the pages need of it."""
+
+    principal: Principal
+    token: str
+    staff: bool
+    door: str  # "app" or "office"
+
+    @property
+    def account_id(self) -> Any:
+        """The account's id."""
+        assert self.principal.account is not None
+        return self.principal.account.id
+
+
+def _engine(request: Request) -> Engine:
+    return request.app.state.engine  # type: ignore[no-any-return]
+
+
+def _me(request: Request) -> Me:
+    door = request.url.path.split("/")[1]
+    token = request.cookies.get(SESSION_COOKIE, "")
+    if not token:
+        raise SignInNeeded
+    with _engine(request).begin() as conn:  # a session's last-seen time is written now and then
+        principal = session_principal(conn, token)
+        if principal is None or principal.account is None:
+            raise SignInNeeded
+        staff = is_staff(conn, principal.account.id)
+    if door == "office" and not staff:
+        raise SignInNeeded
+    return Me(principal, token, staff, door)
+
+
+MeDep = Annotated[Me, Depends(_me)]
+
+
+def _back(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def _page(request: Request, me: Me, name: str, **context: Any) -> HTMLResponse:
+    base = "parent" if me.door == "app" else "office"
+    _ = translator(page_language(request))
+    return page(request, name, _, door=base, door_path=me.door, signed_in=True, home=f"/{me.door}/", **context)
+
+
+def office_home(request: Request, me: MeDep) -> HTMLResponse:
+    """The office's start page: who is signed in, and where their work is."""
+    with _engine(request).connect() as conn:
+        roles = sorted(roles_in_force(conn, me.account_id), key=lambda g: (g.role.value, g.scope or ""))
+    admin_of = [g.scope for g in roles if g.role is Role.SCHOOL_ADMIN]
+    assert me.principal.account is not None
+    return _page(request, me, "office_home.html", login=me.principal.account.login, roles=roles, admin_of=admin_of)
+
+
+def account_page(request: Request, me: MeDep, failed: str | None = None, saved: str | None = None) -> HTMLResponse:
+    """The password, the second factor and the sessions of the signed-in account."""
+    now = datetime.now(UTC)
+    with _engine(request).connect() as conn:
+        listed = sessions_of(conn, me.account_id, now)
+        has_totp = totp_enrolled(conn, me.account_id)
+        left = recovery_codes_left(conn, me.account_id)
+    mine = token_hash(me.token)
+    assert me.principal.account is not None
+    return _page(
+        request,
+        me,
+        "account.html",
+        login=me.principal.account.login,
+        sessions=[{**s, "device": device_name(s["user_agent"]), "current": s["token_hash"] == mine} for s in listed],
+        has_totp=has_totp,
+        recovery_left=left,
+        staff=me.staff,
+        min_chars=MIN_CHARS_STAFF if me.staff else MIN_CHARS_FAMILY,
+        failed=known_failure(failed, ACCOUNT_FAILURES),
+        saved=known_failure(saved, ACCOUNT_SAVED),
+    )
+
+
+async def password_form(
+    request: Request,
+    me: MeDep,
+    old_password: Annotated[str, Form(max_length=MAX_CHARS)],
+    new_password: Annotated[str, Form(max_length=MAX_CHARS)],
+) -> Response:
+    """Change the password; every session ends, so the browser signs in again with the new one."""
+    slots: HashSlots = request.app.state.hash_slots
+    try:
+        reason = await slots.run(_change, _engine(request), me, old_password, new_password, client_ip(request))
+    except DomainError as refused:
+        return _back(f"/{me.door}/account?failed={refused.code}")
+    if reason == "locked":
+        return _back(f"/{me.door}/account?failed=login_locked")
+    if reason != "ok":
+        return _back(f"/{me.door}/account?failed=wrong_password")
+    response = _back(f"/{me.door}/sign-in")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def _change(engine: Engine, me: Me, old: str, new: str, ip: str | None) -> str:
+    with engine.begin() as conn:
+        return change_password(conn, me.account_id, old, new, actor=me.principal.actor, ip=ip)
+
+
+def second_factor_form(request: Request, me: MeDep) -> HTMLResponse:
+    """Set up the app (a first time, or on a new phone): the QR code of a new secret."""
+    assert me.principal.account is not None
+    with _engine(request).begin() as conn:
+        enrolment = begin_totp(conn, me.account_id, me.principal.account.login, datetime.now(UTC), fresh=False)
+    _ = translator(page_language(request))
+    return _page(
+        request,
+        me,
+        "sign_in_enrol.html",
+        intro=_("Every sign-in will ask for a code from an app on your phone, after the password."),
+        qr=segno.make(enrolment.uri, error="m").svg_data_uri(scale=5, border=2),
+        secret=enrolment.secret,
+        action=f"/{me.door}/account/second-factor/confirm",
+        failed=None,
+    )
+
+
+def second_factor_confirm(request: Request, me: MeDep, code: Annotated[str, Form(max_length=32)]) -> Response:
+    """The first code from the app: the second factor is on, and here are the recovery codes."""
+    assert me.principal.account is not None
+    now = datetime.now(UTC)
+    with _engine(request).begin() as conn:
+        codes = confirm_totp(
+            conn, me.account_id, code, now, actor=me.principal.actor, school_id=me.principal.account.school_id
+        )
+        if codes is None:
+            return _back(f"/{me.door}/account?failed=bad_code")
+        conn.execute(update(accounts).where(accounts.c.id == me.account_id).values(second_factor_wanted=True))
+    return _page(request, me, "recovery_codes.html", codes=codes, next_url=f"/{me.door}/account?saved=second_factor_on")
+
+
+def second_factor_off(request: Request, me: MeDep) -> Response:
+    """A family's account turns the second factor off (staff need one: they set up a new phone instead)."""
+    if me.staff:
+        return _back(f"/{me.door}/account")
+    assert me.principal.account is not None
+    with _engine(request).begin() as conn:
+        remove_second_factors(
+            conn, me.account_id, datetime.now(UTC), actor=me.principal.actor, school_id=me.principal.account.school_id
+        )
+        conn.execute(update(accounts).where(accounts.c.id == me.account_id).values(second_factor_wanted=False))
+    return _back(f"/{me.door}/account?saved=second_factor_off")
+
+
+def end_session_form(request: Request, me: MeDep, session: Annotated[str, Form(max_length=64)]) -> Response:
+    """Sign one of one's devices out (this one too: then back to the sign-in)."""
+    with _engine(request).begin() as conn:
+        ended = end_sessions(conn, me.account_id, datetime.now(UTC), hashed=session)
+    if not ended:
+        return _back(f"/{me.door}/account?failed=not_found")
+    if session == token_hash(me.token):
+        return _back(f"/{me.door}/sign-in")
+    return _back(f"/{me.door}/account?saved=signed_out_there")
+
+
+router.add_api_route("/office/", office_home, methods=["GET"], response_class=HTMLResponse)
+for _door in ("app", "office"):
+    _checked = [Depends(require_same_origin)]
+    router.add_api_route(f"/{_door}/account", account_page, methods=["GET"], response_class=HTMLResponse)
+    router.add_api_route(f"/{_door}/account/password", password_form, methods=["POST"], dependencies=_checked)
+    router.add_api_route(f"/{_door}/account/second-factor", second_factor_form, methods=["POST"], dependencies=_checked)
+    router.add_api_route(
+        f"/{_door}/account/second-factor/confirm", second_factor_confirm, methods=["POST"], dependencies=_checked
+    )
+    router.add_api_route(
+        f"/{_door}/account/second-factor/off", second_factor_off, methods=["POST"], dependencies=_checked
+    )
+    router.add_api_route(f"/{_door}/account/sessions/end", end_session_form, methods=["POST"], dependencies=_checked)
