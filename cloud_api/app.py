@@ -12,7 +12,9 @@ from starlette.concurrency import run_in_threadpool
 from cloud_api.api.errors import install_error_handlers
 from cloud_api.api.openapi import complete_openapi
 from cloud_api.api.routes import (
+    account_admin,
     accounts,
+    activation,
     canteen,
     events,
     family,
@@ -37,6 +39,7 @@ from cloud_api.services.passwords import HashSlots, bound_hashes
 from cloud_api.settings import CloudSettings
 from cloud_api.social_wallet.worker import wallet_worker
 from cloud_api.web import account, parent, sign_in
+from cloud_api.web import activation as web_activation
 from cloud_api.web.pages import RotatedSessionCookie, SignInNeeded
 from shared.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, Batch
 
@@ -114,6 +117,8 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     app.include_router(sync.router)
     app.include_router(accounts.router)
     app.include_router(second_factor.router)
+    app.include_router(account_admin.router)
+    app.include_router(activation.router)
     app.include_router(people.router)
     app.include_router(family.router)
     app.include_router(canteen.router)
@@ -122,6 +127,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     app.include_router(social_wallet.router)
     app.include_router(sign_in.router)
     app.include_router(account.router)
+    app.include_router(web_activation.router)
     app.include_router(parent.router)
     install_error_handlers(app, page_answer=parent.error_page)
     app.add_exception_handler(SignInNeeded, parent.sign_in_redirect)

@@ -64,6 +64,20 @@ class CloudSettings(BaseSettings):
     sign_in_max_waiting: int = Field(
         64, ge=1, description="Sign-ins that may wait for a hash; beyond, 503 busy with Retry-After."
     )
+    smtp_host: str | None = Field(
+        None, description="SMTP server for reset codes and activation letters by e-mail; unset: no mail is sent."
+    )
+    smtp_port: int = Field(25, gt=0, lt=65536, description="The SMTP server's port.")
+    smtp_sender: str | None = Field(None, description='The From address, e.g. "Mektep Gate <noreply@school.kz>".')
+    smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS before sending.")
+    smtp_user: str | None = Field(None, description="SMTP user name, if the server asks for one.")
+    smtp_password: SecretStr = Field(SecretStr(""), description="SMTP password, with smtp_user.")
+    public_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^/]+$",
+        description="The address people reach the cloud at (https://mektep.example.kz), for links in letters and "
+        "mail; unset: the address the request came to.",
+    )
     migrate_on_start: bool = Field(True, description="Run the Alembic migrations when the app starts.")
     push_workers: int = Field(
         4, ge=0, le=64, description="How hard this process pushes: 4 × this many notices in flight at once (0: none)."

@@ -540,9 +540,8 @@ def sign_in(
             "",
         )
     Console().print(table)
-    Console().print(
-        f"Answers: {figures['answers']}" + (f", baseline {figures['baseline_answers']}" if no_baseline is False else "")
-    )
+    unbounded = f"; unbounded {figures['baseline_answers']}" if "baseline_answers" in figures else ""
+    Console().print(f"Answers by HTTP status: bounded {figures['answers']}{unbounded}")
     if json_output:
         print(json.dumps(figures))
 

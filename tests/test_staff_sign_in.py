@@ -193,3 +193,46 @@ def test_a_parent_turns_on_the_second_factor_and_changes_the_password(cloud: Clo
         page.get_by_label("Код из приложения-аутентификатора").fill(app.at(time.time() + 30))
         page.get_by_role("button", name="Подтвердить").click()
         page.wait_for_url("**/app/")
+
+
+def test_the_school_prints_activation_letters_and_a_parent_activates_from_the_qr(cloud: Cloud) -> None:
+    from cloud_api.roster.nedb import parse_rows
+    from cloud_api.services.roster_import import import_roster
+    from tests.cloud_api.school import GOOD, HEADER, iin
+
+    child = iin("12050150018")
+    aunt = ["guardian", iin("90010140011"), "Омарова", "Айгүл", "", "ru", "", "", "", "aigul@mail.kz", child]
+    with cloud.app.state.engine.begin() as conn:
+        rows = [*GOOD, ["student", child, "Омаров", "Тимур", "5А", "ru", "", "", "", "", ""], aunt]
+        import_roster(conn, "s1", parse_rows([HEADER, *rows]), actor="admin")
+
+    with chromium_page(cloud.url, width=768, height=1000) as page:
+        _sign_in(page, cloud.url)
+        page.wait_for_url("**/office/sign-in/enrol")
+        page.get_by_label("Введите 6 цифр").fill(pyotp.parse_uri(_read_qr(page)).now())
+        page.get_by_role("button", name="Подтвердить").click()
+        page.get_by_role("link", name="Коды сохранены").click()
+        page.get_by_role("button", name="Учётные записи семей s1").click()
+        letters = page.locator("article.letter")
+        assert letters.count() == 2  # the mother (a phone) and the aunt (an e-mail); the children have no contacts
+        _checked(page, "12-letters")
+        letter = letters.filter(has_text="Омарова Айгүл")
+        code = letter.locator("code.big").inner_text()
+        png = letter.locator("img.qr").screenshot()
+        import zxingcpp
+        from PIL import Image
+
+        link = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))[0].text
+        assert link.startswith(f"{cloud.url}/app/activate?a=") and f"c={code}" in link
+
+    with chromium_page(cloud.url, width=360, height=740) as phone:
+        phone.goto(link)
+        _checked(phone, "13-activate")
+        phone.get_by_label("Новый пароль").fill("осенний лист кружится")
+        phone.get_by_role("button", name="Сохранить пароль").click()
+        phone.wait_for_url("**/app/sign-in?done=password_set")
+        assert "Пароль сохранён" in phone.content()
+        phone.get_by_label("Телефон или e-mail").fill("aigul@mail.kz")
+        phone.get_by_label("Пароль").fill("осенний лист кружится")
+        phone.get_by_role("button", name="Войти").click()
+        phone.wait_for_url("**/app/")

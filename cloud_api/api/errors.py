@@ -50,13 +50,16 @@ _BY_STATUS: dict[int, tuple[str, ...]] = {
         "sign_in_failed",
         "second_factor_required",
         "second_factor_failed",
+        # A one-time code (activation or reset) that is wrong or no longer works: it authenticates.
+        "code_wrong",
+        "code_spent",
         # A gateway's request: refused before parsing, nothing stored. A batch naming another
         # gateway than its signer is an authentication failure too, not a malformed batch: the
         # forwarder halves a batch on 422 until it sets single events aside, whereas on 401 it
         # keeps every event and retries until an operator fixes it.
         *(r.value for r in Refusal if r not in (Refusal.TOO_LARGE, Refusal.INVALID_BATCH)),
     ),
-    403: ("not_allowed", "not_a_guardian", "wrong_password", "cross_site_form"),
+    403: ("not_allowed", "not_a_guardian", "wrong_password", "cross_site_form", "not_your_own_account"),
     404: ("not_found", "unknown_account", "unknown_person", "unknown_card", "unknown_dish", "no_meal_rules"),
     405: ("method_not_allowed",),
     409: (
@@ -67,6 +70,7 @@ _BY_STATUS: dict[int, tuple[str, ...]] = {
         "roster_busy",
         "no_meal_to_rate",
         "too_many_devices",
+        "mail_not_configured",  # this deployment sends no mail: the school's administrator gives reset codes
     ),
     413: (Refusal.TOO_LARGE.value, "photo_too_large", "file_too_large"),
     415: ("photo_type", "multipart_required", "unsupported_file_type"),
@@ -76,6 +80,7 @@ _BY_STATUS: dict[int, tuple[str, ...]] = {
         "bad_login",
         "password_too_short",
         "bad_code",
+        "bad_email",
         "password_too_long",
         "password_contains_login",
         "password_too_common",

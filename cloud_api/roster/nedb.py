@@ -11,8 +11,8 @@ export are accepted as aliases):
     language        kk | ru | en (optional; the school's language when empty)
     meal_category   students: free | discounted | paid (optional: grades 1-4 free, else paid)
     discount_percent  discounted students: 1-99 (the share the state pays)
-    phone           guardians: +7XXXXXXXXXX (8XXXXXXXXXX and spaces or dashes are accepted)
-    email           guardians (phone or e-mail required)
+    phone           guardians (and students, optional): +7XXXXXXXXXX (8XXXXXXXXXX, spaces, dashes accepted)
+    email           guardians (phone or e-mail required; students optional): their account's login
     children        guardians: IINs of their children, separated by ";" or ","
 
 Every bad row gives one :class:`RowProblem` per bad cell (row number as the admin sees it in the
@@ -305,6 +305,10 @@ def _person(row: int, cells: dict[str, str]) -> tuple[PersonRow | None, list[Row
     fields: dict[str, object] = {}
     if role is Role.STUDENT:
         fields = _student(cells, bad)
+        # An older student's own contacts, where the export has them: the login of their account.
+        good, phone, email = _contacts(cells, bad)
+        if fields and good:
+            fields = {**fields, "phone": phone, "email": email}
     elif role is Role.GUARDIAN:
         fields = _guardian(cells, bad)
     if problems or role is None:
@@ -351,7 +355,8 @@ def _student(cells: dict[str, str], bad: Bad) -> dict[str, object]:
     }
 
 
-def _guardian(cells: dict[str, str], bad: Bad) -> dict[str, object]:
+def _contacts(cells: dict[str, str], bad: Bad) -> tuple[bool, str | None, str | None]:
+    """The row's phone and e-mail, each checked if present: (whether they were good, phone, e-mail)."""
     phone = _PHONE_JUNK.sub("", cells.get("phone", ""))
     if phone.startswith("8") and len(phone) == 11:
         phone = "+7" + phone[1:]  # the domestic form most exports still carry
@@ -363,7 +368,12 @@ def _guardian(cells: dict[str, str], bad: Bad) -> dict[str, object]:
     if email and not _EMAIL.match(email):
         bad("email", "bad_email")
         ok = False
-    if not phone and not email:
+    return ok, phone or None, email or None
+
+
+def _guardian(cells: dict[str, str], bad: Bad) -> dict[str, object]:
+    ok, phone, email = _contacts(cells, bad)
+    if ok and not phone and not email:
         bad("phone", "phone_or_email_required")
         ok = False
     children = tuple(c.strip() for c in re.split(r"[;,]", cells.get("children", "")) if c.strip())
@@ -375,4 +385,4 @@ def _guardian(cells: dict[str, str], bad: Bad) -> dict[str, object]:
         ok = False
     if not ok:
         return {}
-    return {"phone": phone or None, "email": email or None, "children": children}
+    return {"phone": phone, "email": email, "children": children}

@@ -48,6 +48,8 @@ __all__ = [
     "Principal",
     "Role",
     "SignInResult",
+    "account_by_login",
+    "account_email",
     "change_password",
     "client_key",
     "complete_sign_in",
@@ -543,6 +545,20 @@ def promote(
         return SignInResult("expired")
     end_session(conn, token, at)
     return _open(conn, pending.account_id, "ok", "password+totp", at, ip, user_agent)
+
+
+def account_by_login(conn: Connection, login: str) -> Account | None:
+    """The account holding the (normalised) ``login``, or None."""
+    row = _account_row_by_login(conn, login)
+    return None if row is None else _account(row)
+
+
+def account_email(conn: Connection, account_id: UUID) -> str | None:
+    """Where the account's mail goes: its e-mail, else its login when that is an e-mail."""
+    row = conn.execute(select(accounts.c.login, accounts.c.email).where(accounts.c.id == account_id)).first()
+    if row is None:
+        return None
+    return row.email or (row.login if "@" in row.login and not row.login.startswith("deleted:") else None)
 
 
 def _account_row_by_login(conn: Connection, login: str) -> Row[Any] | None:

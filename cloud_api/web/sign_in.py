@@ -42,6 +42,7 @@ __all__ = ["DOORS", "PENDING_COOKIE", "router", "set_session_cookie"]
 router = APIRouter(include_in_schema=False)
 PENDING_COOKIE = "mektep_pending"
 DOORS = ("app", "office")
+SIGN_IN_DONE = frozenset({"password_set"})
 SIGN_IN_FAILURES = frozenset(
     {
         "sign_in_failed",
@@ -123,10 +124,13 @@ def _page(request: Request, door: Door, name: str, language: str, **context: Any
 # -- the password ----------------------------------------------------------------------------------
 
 
-def sign_in_page(request: Request, door: DoorDep, lang: str | None = None, failed: str | None = None) -> HTMLResponse:
+def sign_in_page(
+    request: Request, door: DoorDep, lang: str | None = None, failed: str | None = None, done: str | None = None
+) -> HTMLResponse:
     """The sign-in form, in the language asked for (else the reader's)."""
     language = lang if lang in LANGUAGES else page_language(request)
-    return _page(request, door, "sign_in.html", language, failed=known_failure(failed, SIGN_IN_FAILURES))
+    failed = known_failure(failed, SIGN_IN_FAILURES)
+    return _page(request, door, "sign_in.html", language, failed=failed, done=known_failure(done, SIGN_IN_DONE))
 
 
 async def sign_in_form(

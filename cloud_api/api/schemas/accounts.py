@@ -17,11 +17,19 @@ from cloud_api.services.passwords import MAX_CHARS
 
 __all__ = [
     "AccountCreate",
+    "AccountEdit",
+    "AccountListed",
     "AccountPublic",
+    "ActivationBatch",
     "ChildPublic",
+    "CodeActivation",
     "CodeBody",
     "ConsentIn",
+    "ForgotPassword",
+    "GrantHistory",
     "GrantPublic",
+    "LetterPublic",
+    "OneTimeCode",
     "PasswordChange",
     "PersonPublic",
     "RoleChange",
@@ -29,6 +37,7 @@ __all__ = [
     "SessionPublic",
     "SignIn",
     "SignInFailure",
+    "SkippedPerson",
     "TotpConfirmed",
     "TotpEnrolment",
 ]
@@ -173,3 +182,85 @@ class ConsentIn(BaseModel):
     """Give (true) or withdraw (false) consent to attendance tracking."""
 
     given: bool = Field(strict=True, description="true gives consent, false withdraws it; nothing else.")
+
+
+class AccountListed(BaseModel):
+    """An account in a list: who it is, its roles in force, whether it can sign in and has a second factor."""
+
+    id: UUID
+    login: str
+    display_name: str | None
+    email: str | None
+    school_id: str | None
+    person_id: UUID | None
+    active: bool
+    created_at: dt.datetime
+    roles: list[GrantPublic]
+    second_factor: bool
+
+
+class AccountEdit(BaseModel):
+    """What an administrator may change of an account; a field left out stays as it is ("" empties it)."""
+
+    display_name: str | None = Field(None, max_length=200)
+    email: str | None = Field(None, max_length=254, description="Where reset codes go when the login is a phone.")
+
+
+class GrantHistory(BaseModel):
+    """One change of a role grant: who granted or revoked which role in which scope, and when."""
+
+    role: Role
+    scope: str | None
+    granted: bool
+    by: str
+    at: dt.datetime
+
+
+class LetterPublic(BaseModel):
+    """An activation letter: print it or send it; the code is shown only here."""
+
+    account_id: UUID
+    login: str
+    name: str
+    role: Literal["guardian", "student"]
+    code: str
+    link: str = Field(description="The activation page with the account and the code filled in (what the QR holds).")
+    children: list[str]
+
+
+class SkippedPerson(BaseModel):
+    """A person of the roster who got no account: ``no_contact`` (no phone, no e-mail) or ``login_taken``."""
+
+    person_id: UUID
+    name: str
+    reason: str
+
+
+class ActivationBatch(BaseModel):
+    """The accounts made from the roster, as letters, and who was left out."""
+
+    letters: list[LetterPublic]
+    skipped: list[SkippedPerson]
+
+
+class OneTimeCode(BaseModel):
+    """A reset code to hand to the account's owner: they choose their password with it."""
+
+    code: str
+    expires_at: dt.datetime
+    link: str
+
+
+class CodeActivation(BaseModel):
+    """Choose a password with a one-time code (from an activation letter, an administrator or an e-mail)."""
+
+    account_id: UUID
+    code: str = Field(min_length=8, max_length=16)
+    password: str = Field(min_length=8, max_length=MAX_CHARS, description="At least 8 characters; 12 for staff.")
+    purpose: Literal["activation", "reset"] = "activation"
+
+
+class ForgotPassword(BaseModel):
+    """The login of an account whose password is forgotten."""
+
+    login: str = Field(max_length=254)

@@ -1,0 +1,119 @@
+"""Guardians' and students' accounts made in bulk from the school's roster, and passwords set with a one-time
+code. The caller owns the transaction.
+
+:func:`create_family_accounts` gives every active guardian and student of the roster who has a phone
+number or an e-mail (the NEDB export's contacts) and no account yet an account without a password,
+its role, and an activation code, returned as letters to print or send. :func:`set_password_with_code`
+is where the person arrives: the code and the password they choose (held to the password policy
+before the code is spent, so a refused password does not cost the code).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import Connection, select
+
+from cloud_api.core.errors import DomainError
+from cloud_api.db.schema import accounts, guardianships, people
+from cloud_api.services.accounts import Role, create_account, get_account, grant_role, is_staff, set_password
+from cloud_api.services.one_time_codes import Purpose, issue_code, redeem_code
+from cloud_api.services.passwords import check_password
+
+__all__ = ["Letter", "Skipped", "create_family_accounts", "set_password_with_code"]
+
+
+@dataclass(frozen=True)
+class Letter:
+    """What an activation letter says: to whom, the login, the code, and (for a guardian) whose parent."""
+
+    account_id: UUID
+    login: str
+    name: str
+    role: str
+    code: str
+    language: str
+    children: list[str]
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A person of the roster who got no account, and why (``no_contact``, ``login_taken``)."""
+
+    person_id: UUID
+    name: str
+    reason: str
+
+
+def _name(row: object) -> str:
+    return " ".join(p for p in (getattr(row, "last_name", ""), getattr(row, "first_name", "")) if p)
+
+
+def create_family_accounts(
+    conn: Connection, school_id: str, now: datetime, *, actor: str
+) -> tuple[list[Letter], list[Skipped]]:
+    """Accounts with activation codes for the school's guardians and students that have none yet."""
+    rows = conn.execute(
+        select(people)
+        .where(people.c.school_id == school_id, people.c.active, people.c.role.in_(("guardian", "student")))
+        .order_by(people.c.class_name, people.c.last_name, people.c.first_name)
+    ).all()
+    have = set(
+        conn.execute(
+            select(accounts.c.person_id).where(accounts.c.school_id == school_id, accounts.c.person_id.is_not(None))
+        ).scalars()
+    )
+    children = _children_by_guardian(conn, school_id)
+    letters: list[Letter] = []
+    skipped: list[Skipped] = []
+    for row in rows:
+        if row.id in have:
+            continue
+        login = row.phone or row.email
+        if not login:
+            skipped.append(Skipped(row.id, _name(row), "no_contact"))
+            continue
+        try:
+            account = create_account(conn, login, actor=actor, person_id=row.id, school_id=school_id)
+        except DomainError as refused:
+            skipped.append(Skipped(row.id, _name(row), refused.code))
+            continue
+        role = Role.GUARDIAN if row.role == "guardian" else Role.STUDENT
+        grant_role(conn, account.id, role, school_id, actor=actor)
+        code = issue_code(conn, account.id, "activation", now, actor=actor, school_id=school_id)
+        kids = children.get(row.id, [])
+        letters.append(Letter(account.id, account.login, _name(row), row.role, code, row.language or "kk", kids))
+    return letters, skipped
+
+
+def _children_by_guardian(conn: Connection, school_id: str) -> dict[UUID, list[str]]:
+    rows = conn.execute(
+        select(guardianships.c.guardian_id, people.c.last_name, people.c.first_name, people.c.class_name)
+        .join(people, (people.c.school_id == guardianships.c.school_id) & (people.c.id == guardianships.c.child_id))
+        .where(guardianships.c.school_id == school_id)
+        .order_by(people.c.last_name, people.c.first_name)
+    )
+    out: dict[UUID, list[str]] = {}
+    for guardian_id, last, first, class_name in rows:
+        out.setdefault(guardian_id, []).append(f"{last} {first}" + (f", {class_name}" if class_name else ""))
+    return out
+
+
+def set_password_with_code(
+    conn: Connection, account_id: UUID, purpose: Purpose, code: str, new_password: str, now: datetime
+) -> str:
+    """Set the password with a one-time code: ``ok``, ``wrong`` (a try counted) or ``spent``.
+
+    The password is checked first (``DomainError`` with the policy's reason, and the code is not spent);
+    a right code ends every session of the account, as any new password does.
+    """
+    account = get_account(conn, account_id)
+    if account is None or not account.active:
+        return "spent"
+    check_password(new_password, account.login, staff=is_staff(conn, account_id))
+    outcome = redeem_code(conn, account_id, purpose, code, now)
+    if outcome == "ok":
+        set_password(conn, account_id, new_password, actor=f"account:{account_id}")
+    return outcome
