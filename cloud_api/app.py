@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from cloud_api.api.errors import install_error_handlers
@@ -35,6 +36,7 @@ from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
 from cloud_api.push.start import push_worker
 from cloud_api.reports.jobs import report_jobs
+from cloud_api.services.accounts import deployment_admin_with_second_factor
 from cloud_api.services.passwords import HashSlots, bound_hashes
 from cloud_api.settings import CloudSettings
 from cloud_api.social_wallet.worker import wallet_worker
@@ -67,6 +69,17 @@ Signed, idempotent ingest of school gateway events, and their read-back by local
 """
 
 
+def _require_a_deployment_admin(engine: Engine) -> None:
+    # With the admin token off, a deployment administrator with a second factor is the only way in
+    # for what only the system could do: refuse to start rather than lock the deployment out.
+    with engine.connect() as conn:
+        if not deployment_admin_with_second_factor(conn):
+            raise RuntimeError(
+                "MEKTEP_CLOUD_ADMIN_TOKEN_ENABLED=false needs a deployment administrator with a second factor: "
+                "run `mektep cloud admin-add LOGIN --deployment`, sign in at /office/sign-in and set up the app first"
+            )
+
+
 def create_app(settings: CloudSettings | None = None) -> FastAPI:
     """A new app for ``settings`` (read from the environment when None).
 
@@ -80,6 +93,8 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
         if settings.migrate_on_start:
             await run_in_threadpool(upgrade, settings.database_url)
         app.state.engine = engine = make_engine(settings.database_url)
+        if not settings.admin_token_enabled:
+            await run_in_threadpool(_require_a_deployment_admin, engine)
         # Made here, on the loop that serves the requests that will wait on it.
         app.state.hash_slots = HashSlots(settings.password_hash_slots, settings.sign_in_max_waiting)
         bound_hashes(settings.password_hash_slots)

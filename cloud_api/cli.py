@@ -125,7 +125,10 @@ def school_add(
 @app.command("admin-add")
 def admin_add(
     login: str = typer.Argument(..., help="E-mail or phone number to sign in with."),
-    school: str = typer.Option(..., help="The school the account administers."),
+    school: str | None = typer.Option(None, help="The school the account administers."),
+    deployment: bool = typer.Option(
+        False, "--deployment", help="An administrator of the whole deployment instead (every account, every school)."
+    ),
     password_env: str | None = typer.Option(
         None, help="Environment variable holding the password (for scripts); otherwise it is asked for, hidden."
     ),
@@ -133,16 +136,20 @@ def admin_add(
     language: str = typer.Option("ru", "--lang", help="Language of the messages: kk, ru or en."),
     database_url: str | None = typer.Option(None, help=DB_HELP),
 ) -> None:
-    """Create a school administrator's account with a password, so that a new deployment can sign in.
+    """Create a school's (or the deployment's) administrator with a password, so that a new deployment can sign in.
 
     The password is asked for twice without echo (never on the command line, where the process
-    list shows it). The account then signs in at POST /v1/auth/sign-in and creates the others.
+    list shows it). The account then signs in at /office/sign-in (setting up its authenticator app
+    at the first sign-in) and creates the others.
 
     Example:
         mektep cloud admin-add head@school-17.kz --school school-17 --lang kk
         ADMIN_PASSWORD=... mektep cloud admin-add +77011234567 --school school-17 --password-env ADMIN_PASSWORD
+        mektep cloud admin-add it@mektep.kz --deployment
     """
     _ = translator(language)
+    if (school is None) == (not deployment):
+        raise typer.BadParameter(_("give either --school or --deployment"), param_hint="--school")
     if password_env is not None:
         password = os.environ.get(password_env, "")
         if not password:
@@ -155,13 +162,18 @@ def admin_add(
             typer.echo(_("The passwords do not match."), err=True)
             raise typer.Exit(1)
     try:
-        account = commands.add_school_admin(
-            load_settings(database_url).database_url, login, password, school, actor=actor
-        )
+        url = load_settings(database_url).database_url
+        if school is None:
+            account = commands.add_deployment_admin(url, login, password, actor=actor)
+        else:
+            account = commands.add_school_admin(url, login, password, school, actor=actor)
     except DomainError as error:
         typer.echo(_(error.code, **error.values), err=True)
         raise typer.Exit(1) from None
-    typer.echo(_("Account {login} created: school_admin of {school}.", login=account.login, school=school))
+    if school is None:
+        typer.echo(_("Account {login} created: administrator of the deployment.", login=account.login))
+    else:
+        typer.echo(_("Account {login} created: school_admin of {school}.", login=account.login, school=school))
 
 
 @app.command("prune-journal")

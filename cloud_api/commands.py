@@ -13,14 +13,22 @@ from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
 from cloud_api.push.keys import ensure_vapid_key
 from cloud_api.roster.nedb import read_roster
-from cloud_api.services.accounts import Account, create_school_admin
+from cloud_api.services.accounts import Account, Role, create_account, create_school_admin, grant_role
 from cloud_api.services.gateways import register_gateway
 from cloud_api.services.journal import prune_packets
 from cloud_api.services.roster_import import ImportReport, import_roster
 from cloud_api.services.schools import place_school
 from cloud_api.settings import CloudSettings
 
-__all__ = ["add_gateway", "add_school_admin", "import_roster_file", "prune_journal", "serve", "upgrade"]
+__all__ = [
+    "add_deployment_admin",
+    "add_gateway",
+    "add_school_admin",
+    "import_roster_file",
+    "prune_journal",
+    "serve",
+    "upgrade",
+]
 
 
 def serve(settings: CloudSettings, host: str = "127.0.0.1", port: int = 8000, log_level: str = "warning") -> None:
@@ -76,6 +84,19 @@ def add_school_admin(database_url: str, login: str, password: str, school_id: st
     try:
         with engine.begin() as conn:
             return create_school_admin(conn, login, password, school_id, actor=actor)
+    finally:
+        engine.dispose()
+
+
+def add_deployment_admin(database_url: str, login: str, password: str, *, actor: str) -> Account:
+    """Migrate, then create an account with ``password`` that is the deployment's administrator, committed."""
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            account = create_account(conn, login, actor=actor, password=password)
+            grant_role(conn, account.id, Role.DEPLOYMENT_ADMIN, None, actor=actor)
+            return account
     finally:
         engine.dispose()
 

@@ -39,6 +39,12 @@ class CloudSettings(BaseSettings):
         description=f"Bearer token of the admin read API; {MIN_ADMIN_TOKEN_CHARS}+ characters, "
         "not a default, outside development. Empty in development: the admin API answers 401.",
     )
+    admin_token_enabled: bool = Field(
+        True,
+        description="Accept the admin token at all. Turn it off (false) once a deployment administrator with a "
+        "second factor exists (mektep cloud admin-add --deployment): the cloud refuses to start otherwise, and "
+        "production then needs no admin token.",
+    )
     credential_key: SecretStr = Field(
         SecretStr(""),
         description="Key of the card-number hash, shared with the school's gateways (their site file's "
@@ -153,7 +159,10 @@ class CloudSettings(BaseSettings):
             load_public_key(self.social_wallet_public_key)  # a bad key fails at start-up, not at the first receipt
         if self.environment == "development":
             return self
-        for name, secret in (("ADMIN_TOKEN", self.admin_token), ("CREDENTIAL_KEY", self.credential_key)):
+        secrets = [("CREDENTIAL_KEY", self.credential_key)]
+        if self.admin_token_enabled:
+            secrets.append(("ADMIN_TOKEN", self.admin_token))
+        for name, secret in secrets:
             value = secret.get_secret_value()
             if value.lower() in DEFAULT_ADMIN_TOKENS or len(value) < MIN_ADMIN_TOKEN_CHARS:
                 raise ValueError(

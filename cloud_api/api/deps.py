@@ -188,7 +188,7 @@ async def _admin(
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
 ) -> None:
-    token = settings.admin_token.get_secret_value()
+    token = settings.admin_token.get_secret_value() if settings.admin_token_enabled else ""
     given = credentials.credentials.strip() if credentials is not None else ""
     # An empty configured token means "no admin API" (development without a token), not "anyone".
     if not token or not hmac.compare_digest(given.encode(), token.encode()):
@@ -245,7 +245,7 @@ def _session(engine: Engine, token: str) -> Principal | None:
 
 
 async def _current_account(request: Request, engine: EngineDep, settings: SettingsDep, token: BearerToken) -> Principal:
-    admin = settings.admin_token.get_secret_value()
+    admin = settings.admin_token.get_secret_value() if settings.admin_token_enabled else ""
     # The admin token is the system: every route that takes an account also takes it, but only from
     # the Authorization header (the command line's way), never as a browser's cookie, and every use
     # is journalled.

@@ -55,6 +55,7 @@ __all__ = [
     "complete_sign_in",
     "create_account",
     "create_school_admin",
+    "deployment_admin_with_second_factor",
     "failed_sign_ins",
     "get_account",
     "grant_role",
@@ -587,6 +588,19 @@ def session_principal(
     if row is None:
         return None
     return Principal(_account(row), roles_in_force(conn, row.id))
+
+
+def deployment_admin_with_second_factor(conn: Connection) -> bool:
+    """Whether an active account is the deployment's administrator and has a second factor."""
+    candidates = conn.execute(
+        select(role_grants.c.account_id).where(role_grants.c.role == Role.DEPLOYMENT_ADMIN.value).distinct()
+    ).scalars()
+    for account_id in candidates:
+        account = get_account(conn, account_id)
+        in_force = Grant(Role.DEPLOYMENT_ADMIN, None) in roles_in_force(conn, account_id)
+        if account is not None and account.active and in_force and has_second_factor(conn, account_id):
+            return True
+    return False
 
 
 def record_admin_token_use(conn: Connection, method: str, path: str, ip: str | None) -> None:

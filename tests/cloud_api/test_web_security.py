@@ -115,3 +115,40 @@ def test_every_use_of_the_admin_token_is_journalled(world: World) -> None:
         ("use", "GET /v1/schools/s1/sign-in-failures", "system")
     ]
     assert uses[0]["after"]["ip"]
+
+
+def test_the_admin_token_is_turned_off_once_a_deployment_admin_with_a_second_factor_exists(
+    database_url: str, tmp_path: object
+) -> None:
+    import pytest
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from cloud_api.app import create_app
+    from cloud_api.cli import app as cloud_cli
+    from cloud_api.settings import CloudSettings
+    from tests.cloud_api.helpers import sign_in
+
+    off = CloudSettings(database_url=database_url, admin_token=ADMIN, admin_token_enabled=False, push_workers=0)
+    with (
+        pytest.raises(RuntimeError, match="deployment administrator with a second factor"),
+        TestClient(create_app(off)),
+    ):
+        pass  # nobody could do what only the system can: the cloud does not start
+    made = CliRunner().invoke(
+        cloud_cli,
+        ["admin-add", "it@mektep.kz", "--deployment", "--password-env", "PW", "--database-url", database_url],
+        env={"PW": "correct horse battery"},
+    )
+    assert made.exit_code == 0 and "it@mektep.kz" in made.output, made.output
+    on = CloudSettings(database_url=database_url, admin_token=ADMIN, push_workers=0)
+    with TestClient(create_app(on)) as client:
+        client.headers["Origin"] = "http://testserver"
+        it = sign_in(client, "it@mektep.kz", "correct horse battery")  # sets up the authenticator
+        assert client.get("/v1/sign-in-failures", headers=it).status_code == 200
+    with TestClient(create_app(off)) as client:
+        assert client.get("/v1/sign-in-failures", headers=admin()).status_code == 401
+    production = CloudSettings(
+        database_url=database_url, environment="production", admin_token_enabled=False, credential_key="k" * 32
+    )
+    assert not production.admin_token.get_secret_value()  # no admin token needed in production any more
