@@ -53,6 +53,7 @@ _BY_STATUS: dict[int, tuple[str, ...]] = {
         # A one-time code (activation or reset) that is wrong or no longer works: it authenticates.
         "code_wrong",
         "code_spent",
+        "passkey_failed",
         # A gateway's request: refused before parsing, nothing stored. A batch naming another
         # gateway than its signer is an authentication failure too, not a malformed batch: the
         # forwarder halves a batch on 422 until it sets single events aside, whereas on 401 it

@@ -71,6 +71,7 @@ __all__ = [
     "session_principal",
     "set_password",
     "sign_in",
+    "signed_in_by_passkey",
 ]
 
 MAX_FAILURES = 5  # of one login from one client address
@@ -491,6 +492,24 @@ def _second_step(conn: Connection, row: Row[Any], code: str | None, at: datetime
         return "second_factor_required", "password"
     taken = take_code(conn, row.id, code, at)
     return ("ok", f"password+{taken}") if taken else ("bad_code", "password")
+
+
+def signed_in_by_passkey(
+    conn: Connection,
+    account_id: UUID,
+    method: str,
+    *,
+    ip: str | None = None,
+    user_agent: str | None = None,
+    now: datetime | None = None,
+) -> SignInResult:
+    """The full session of an account whose passkey checked out (alone, or after its password); recorded."""
+    at = _now(now)
+    account = get_account(conn, account_id)
+    if account is None or not account.active:
+        return SignInResult("inactive")
+    _record_attempt(conn, account.login, account, at, "ok", client_key(ip))
+    return _open(conn, account_id, "ok", method, at, ip, user_agent)
 
 
 def second_factor_needed(conn: Connection, account_id: UUID) -> bool:

@@ -33,6 +33,7 @@ from cloud_api.services.accounts import (
     roles_in_force,
     session_principal,
 )
+from cloud_api.services.passkeys import passkeys_of
 from cloud_api.services.passwords import MAX_CHARS, MIN_CHARS_FAMILY, MIN_CHARS_STAFF, HashSlots
 from cloud_api.services.second_factor import (
     begin_totp,
@@ -60,7 +61,16 @@ ACCOUNT_FAILURES = frozenset(
         "not_found",
     }
 )
-ACCOUNT_SAVED = frozenset({"password_changed", "second_factor_on", "second_factor_off", "signed_out_there"})
+ACCOUNT_SAVED = frozenset(
+    {
+        "password_changed",
+        "second_factor_on",
+        "second_factor_off",
+        "signed_out_there",
+        "passkey_added",
+        "passkey_removed",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -127,6 +137,7 @@ def account_page(request: Request, me: MeDep, failed: str | None = None, saved: 
         listed = sessions_of(conn, me.account_id, now)
         has_totp = totp_enrolled(conn, me.account_id)
         left = recovery_codes_left(conn, me.account_id)
+        keys = passkeys_of(conn, me.account_id)
     mine = token_hash(me.token)
     assert me.principal.account is not None
     return _page(
@@ -136,6 +147,8 @@ def account_page(request: Request, me: MeDep, failed: str | None = None, saved: 
         login=me.principal.account.login,
         sessions=[{**s, "device": device_name(s["user_agent"]), "current": s["token_hash"] == mine} for s in listed],
         has_totp=has_totp,
+        passkeys=keys,
+        this_device=device_name(request.headers.get("user-agent")),
         recovery_left=left,
         staff=me.staff,
         min_chars=MIN_CHARS_STAFF if me.staff else MIN_CHARS_FAMILY,

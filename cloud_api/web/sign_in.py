@@ -31,6 +31,7 @@ from cloud_api.services.accounts import (
     promote,
     sign_in,
 )
+from cloud_api.services.passkeys import passkeys_of
 from cloud_api.services.passwords import MAX_CHARS, HashSlots
 from cloud_api.services.second_factor import begin_totp, confirm_totp
 from cloud_api.services.sessions import PENDING_TTL, end_session, live_session
@@ -167,12 +168,15 @@ def _sign_in(engine: Engine, login: str, password: str, ip: str | None, agent: s
 
 
 def code_page(request: Request, door: DoorDep, failed: str | None = None) -> Response:
-    """Ask for the app's code (or a recovery code)."""
-    if not request.cookies.get(PENDING_COOKIE):
-        return _back(f"/{door.path}/sign-in")
-    return _page(
-        request, door, "sign_in_code.html", page_language(request), failed=known_failure(failed, SIGN_IN_FAILURES)
-    )
+    """Ask for the app's code (or a recovery code, or the account's passkey)."""
+    token = request.cookies.get(PENDING_COOKIE, "")
+    with _engine(request).connect() as conn:
+        pending = live_session(conn, token, datetime.now(UTC), stages=("second_factor",)) if token else None
+        has_passkey = pending is not None and bool(passkeys_of(conn, pending.account_id))
+    if pending is None:
+        return _back(f"/{door.path}/sign-in?failed=sign_in_expired")
+    failed = known_failure(failed, SIGN_IN_FAILURES)
+    return _page(request, door, "sign_in_code.html", page_language(request), failed=failed, has_passkey=has_passkey)
 
 
 def code_form(request: Request, door: DoorDep, code: Annotated[str, Form(max_length=32)]) -> Response:
