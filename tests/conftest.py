@@ -35,6 +35,10 @@ from simulators.serial_device import SerialDeviceSim
 from simulators.serial_reader import SerialReaderSim
 
 IN_CI = os.environ.get("CI") == "true"
+# Password hashes at a test's cost (argon2id with 1 MiB, one pass) in this process and in every server
+# it starts; `mektep bench sign-in` and deployments keep the real 64 MiB.
+os.environ.setdefault("MEKTEP_PASSWORD_HASH_MEMORY_KIB", "1024")
+os.environ.setdefault("MEKTEP_PASSWORD_HASH_TIME_COST", "1")
 PG_ADMIN = os.environ.get("MEKTEP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 MOSQUITTO_MISSING = "mosquitto is not installed (apt-get install mosquitto)"
 
