@@ -70,6 +70,7 @@ __all__ = [
     "second_factor_needed",
     "session_principal",
     "set_password",
+    "set_second_factor_wanted",
     "sign_in",
     "signed_in_by_passkey",
 ]
@@ -513,11 +514,21 @@ def signed_in_by_passkey(
 
 
 def second_factor_needed(conn: Connection, account_id: UUID) -> bool:
-    """Whether the account signs in with a second factor: staff always; anyone who turned it on and enrolled one."""
+    """Whether the account signs in with a second factor: staff always; a family's account when it (or, for a
+    child under 16, a guardian) turned it on. One that needs it and has none sets it up at sign-in."""
     if is_staff(conn, account_id):
         return True
     wanted = conn.execute(select(accounts.c.second_factor_wanted).where(accounts.c.id == account_id)).scalar()
-    return bool(wanted) and has_second_factor(conn, account_id)
+    return bool(wanted)
+
+
+def set_second_factor_wanted(
+    conn: Connection, account_id: UUID, wanted: bool, now: datetime, *, actor: str, school_id: str | None
+) -> None:
+    """Turn the second factor of a family's account on or off (journalled); off removes its factors too."""
+    conn.execute(update(accounts).where(accounts.c.id == account_id).values(second_factor_wanted=wanted))
+    entry = AuditEntry("update", "account", str(account_id), None, {"second_factor_wanted": wanted})
+    write_audit(conn, _audit_scope(school_id), actor, now, [entry])
 
 
 def complete_sign_in(

@@ -11,18 +11,38 @@ before the code is spent, so a refused password does not cost the code).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from uuid import UUID
 
 from sqlalchemy import Connection, select
 
 from cloud_api.core.errors import DomainError
 from cloud_api.db.schema import accounts, guardianships, people
-from cloud_api.services.accounts import Role, create_account, get_account, grant_role, is_staff, set_password
+from cloud_api.roster.iin import birth_date
+from cloud_api.services.accounts import (
+    Role,
+    create_account,
+    get_account,
+    grant_role,
+    is_staff,
+    set_password,
+    set_second_factor_wanted,
+)
+from cloud_api.services.family import children_of
 from cloud_api.services.one_time_codes import Purpose, issue_code, redeem_code
 from cloud_api.services.passwords import check_password
+from cloud_api.services.second_factor import remove_second_factors
 
-__all__ = ["Letter", "Skipped", "create_family_accounts", "set_password_with_code"]
+__all__ = [
+    "ChildSignIn",
+    "Letter",
+    "Skipped",
+    "child_sign_in",
+    "create_family_accounts",
+    "is_under_16",
+    "set_child_second_factor",
+    "set_password_with_code",
+]
 
 
 @dataclass(frozen=True)
@@ -117,3 +137,59 @@ def set_password_with_code(
     if outcome == "ok":
         set_password(conn, account_id, new_password, actor=f"account:{account_id}")
     return outcome
+
+
+@dataclass(frozen=True)
+class ChildSignIn:
+    """A child's account as their guardian sees it: whether the child is under 16, and the second factor."""
+
+    account_id: UUID
+    under_16: bool
+    second_factor_wanted: bool
+
+
+def is_under_16(conn: Connection, school_id: str, person_id: UUID, today: date) -> bool:
+    """Whether the person is a student younger than 16 today (by the birth date their IIN encodes)."""
+    row = conn.execute(
+        select(people.c.iin, people.c.role).where(people.c.school_id == school_id, people.c.id == person_id)
+    ).first()
+    if row is None or row.role != "student":
+        return False
+    born = birth_date(row.iin)
+    if born is None:
+        return True  # no date to go by: a student is a child until shown otherwise
+    sixteenth = born.replace(year=born.year + 16) if (born.month, born.day) != (2, 29) else date(born.year + 16, 3, 1)
+    return today < sixteenth
+
+
+def child_sign_in(
+    conn: Connection, school_id: str, guardian_id: UUID, child_id: UUID, today: date
+) -> ChildSignIn | None:
+    """The account of the guardian's child, if the child is theirs and has one."""
+    if not children_of(conn, school_id, guardian_id, child_id):
+        return None
+    row = conn.execute(
+        select(accounts.c.id, accounts.c.second_factor_wanted).where(
+            accounts.c.school_id == school_id, accounts.c.person_id == child_id, accounts.c.deleted_at.is_(None)
+        )
+    ).first()
+    if row is None:
+        return None
+    return ChildSignIn(row.id, is_under_16(conn, school_id, child_id, today), bool(row.second_factor_wanted))
+
+
+def set_child_second_factor(
+    conn: Connection, school_id: str, guardian_id: UUID, child_id: UUID, wanted: bool, now: datetime, *, actor: str
+) -> bool:
+    """A guardian turns the second factor of their child's account (under 16) on or off; False when they may not.
+
+    §5.11: for children under 16 it may be off only with a parent's consent, so it is the guardian's to
+    decide; the child sets it up at their next sign-in.
+    """
+    child = child_sign_in(conn, school_id, guardian_id, child_id, now.date())
+    if child is None or not child.under_16:
+        return False
+    set_second_factor_wanted(conn, child.account_id, wanted, now, actor=actor, school_id=school_id)
+    if not wanted:
+        remove_second_factors(conn, child.account_id, now, actor=actor, school_id=school_id)
+    return True

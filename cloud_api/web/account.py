@@ -20,11 +20,10 @@ from typing import Annotated, Any
 import segno
 from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine
 
 from cloud_api.api.deps import SESSION_COOKIE, client_ip, require_same_origin
 from cloud_api.core.errors import DomainError
-from cloud_api.db.schema import accounts
 from cloud_api.services.accounts import (
     Principal,
     Role,
@@ -32,7 +31,9 @@ from cloud_api.services.accounts import (
     is_staff,
     roles_in_force,
     session_principal,
+    set_second_factor_wanted,
 )
+from cloud_api.services.family_accounts import is_under_16
 from cloud_api.services.passkeys import passkeys_of
 from cloud_api.services.passwords import MAX_CHARS, MIN_CHARS_FAMILY, MIN_CHARS_STAFF, HashSlots
 from cloud_api.services.second_factor import (
@@ -151,6 +152,7 @@ def account_page(request: Request, me: MeDep, failed: str | None = None, saved: 
         this_device=device_name(request.headers.get("user-agent")),
         recovery_left=left,
         staff=me.staff,
+        guardian_decides=_guardian_decides(request, me),
         min_chars=MIN_CHARS_STAFF if me.staff else MIN_CHARS_FAMILY,
         failed=known_failure(failed, ACCOUNT_FAILURES),
         saved=known_failure(saved, ACCOUNT_SAVED),
@@ -183,6 +185,15 @@ def _change(engine: Engine, me: Me, old: str, new: str, ip: str | None) -> str:
         return change_password(conn, me.account_id, old, new, actor=me.principal.actor, ip=ip)
 
 
+def _guardian_decides(request: Request, me: Me) -> bool:
+    # §5.11: a student under 16 has the second factor their guardian chose, not their own choice.
+    account = me.principal.account
+    if account is None or account.person_id is None or account.school_id is None:
+        return False
+    with _engine(request).connect() as conn:
+        return is_under_16(conn, account.school_id, account.person_id, datetime.now(UTC).date())
+
+
 def second_factor_form(request: Request, me: MeDep) -> HTMLResponse:
     """Set up the app (a first time, or on a new phone): the QR code of a new secret."""
     assert me.principal.account is not None
@@ -211,20 +222,22 @@ def second_factor_confirm(request: Request, me: MeDep, code: Annotated[str, Form
         )
         if codes is None:
             return _back(f"/{me.door}/account?failed=bad_code")
-        conn.execute(update(accounts).where(accounts.c.id == me.account_id).values(second_factor_wanted=True))
+        set_second_factor_wanted(
+            conn, me.account_id, True, now, actor=me.principal.actor, school_id=me.principal.account.school_id
+        )
     return _page(request, me, "recovery_codes.html", codes=codes, next_url=f"/{me.door}/account?saved=second_factor_on")
 
 
 def second_factor_off(request: Request, me: MeDep) -> Response:
     """A family's account turns the second factor off (staff need one: they set up a new phone instead)."""
-    if me.staff:
+    if me.staff or _guardian_decides(request, me):
         return _back(f"/{me.door}/account")
     assert me.principal.account is not None
+    now = datetime.now(UTC)
+    school = me.principal.account.school_id
     with _engine(request).begin() as conn:
-        remove_second_factors(
-            conn, me.account_id, datetime.now(UTC), actor=me.principal.actor, school_id=me.principal.account.school_id
-        )
-        conn.execute(update(accounts).where(accounts.c.id == me.account_id).values(second_factor_wanted=False))
+        remove_second_factors(conn, me.account_id, now, actor=me.principal.actor, school_id=school)
+        set_second_factor_wanted(conn, me.account_id, False, now, actor=me.principal.actor, school_id=school)
     return _back(f"/{me.door}/account?saved=second_factor_off")
 
 

@@ -44,6 +44,7 @@ from cloud_api.services import menus
 from cloud_api.services.accounts import Principal, Role, session_principal
 from cloud_api.services.consent import set_consent
 from cloud_api.services.family import child_day, child_month, children_of, rate_meal
+from cloud_api.services.family_accounts import child_sign_in, set_child_second_factor
 from cloud_api.services.people import find_person
 from cloud_api.services.sessions import rotate_if_due
 from cloud_api.web.pages import LANG_COOKIE, STATIC, SignInNeeded, known_failure, page
@@ -153,6 +154,7 @@ def child_page(
         day = child_day(conn, family.school_id, child_id, today)
         summary = child_month(conn, family.school_id, child_id, shown)
         bans = set(menus.bans_of(conn, family.school_id, [child_id]).get(child_id, []))
+        sign_in = child_sign_in(conn, family.school_id, family.guardian_id, child_id, today)
     meals_today = sorted({str(e["meal"]["period"]) for e in day if e["kind"] == "meal" and e["meal"]})
     previous_day = shown.replace(day=1) - timedelta(days=1)
     following_day = shown.replace(day=28) + timedelta(days=4)
@@ -174,6 +176,7 @@ def child_page(
         following=following if following <= today.strftime("%Y-%m") else None,
         following_day=following_day,
         failed=known_failure(failed, RATING_FAILURES),
+        child_sign_in=sign_in,
     )
 
 
@@ -201,6 +204,26 @@ def consent_form(request: Request, child_id: UUID, family: FamilyDep, given: Ann
     except DomainError:
         raise DomainError("not_found") from None
     return _back(f"/app/children/{child_id}?saved=consent")
+
+
+@router.post("/children/{child_id}/second-factor", dependencies=[Depends(_same_origin)])
+def child_second_factor_form(
+    request: Request, child_id: UUID, family: FamilyDep, wanted: Annotated[bool, Form()]
+) -> Response:
+    """Turn the second factor of a child's account (under 16) on or off: the child sets it up at sign-in."""
+    with _engine(request).begin() as conn:
+        done = set_child_second_factor(
+            conn,
+            family.school_id,
+            family.guardian_id,
+            child_id,
+            wanted,
+            datetime.now(UTC),
+            actor=family.principal.actor,
+        )
+    if not done:
+        raise DomainError("not_found")
+    return _back(f"/app/children/{child_id}?saved=second_factor")
 
 
 @router.post("/children/{child_id}/rating", dependencies=[Depends(_same_origin)])

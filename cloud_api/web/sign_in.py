@@ -204,13 +204,18 @@ def enrol_page(request: Request, door: DoorDep, failed: str | None = None) -> Re
         if account is None:
             return _back(f"/{door.path}/sign-in?failed=sign_in_expired")
         enrolment = begin_totp(conn, account.id, account.login, now, fresh=False)
+        staff = is_staff(conn, account.id)
     _ = translator(page_language(request))
+    if staff:
+        intro = _("Your work needs a second factor: a code from an app on your phone, asked at every sign-in.")
+    else:
+        intro = _("Your account asks for a code from an app on your phone at every sign-in: set it up now.")
     return _page(
         request,
         door,
         "sign_in_enrol.html",
         _.language,
-        intro=_("Your work needs a second factor: a code from an app on your phone, asked at every sign-in."),
+        intro=intro,
         qr=segno.make(enrolment.uri, error="m").svg_data_uri(scale=5, border=2),
         secret=enrolment.secret,
         action=f"/{door.path}/sign-in/enrol",

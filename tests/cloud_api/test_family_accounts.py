@@ -17,6 +17,7 @@ from sqlalchemy import update
 
 from cloud_api.db.schema import one_time_codes
 from cloud_api.roster.nedb import parse_rows
+from cloud_api.services.audit import audit_entries
 from cloud_api.services.roster_import import import_roster
 from simulators.broker import free_port
 from tests.cloud_api.helpers import admin
@@ -149,3 +150,37 @@ def test_a_forgotten_password_is_reset_with_a_code_sent_by_e_mail(world: World, 
     assert world.client.post("/v1/auth/activate", json=body).status_code == 204
     assert len(inbox.messages) == 1
     assert world.client.get("/v1/me", headers=world.token("father@mail.kz", "весна пришла")).status_code == 200
+
+
+def test_a_guardian_turns_on_the_second_factor_of_a_child_under_16(world: World) -> None:
+    from cloud_api.api.deps import SESSION_COOKIE
+    from cloud_api.services.accounts import SYSTEM, Role, create_account, grant_role
+    from tests.cloud_api.school import CHILD, TEEN
+
+    with world.app.state.engine.begin() as conn:
+        for login, person in (("aliya@mail.kz", CHILD), ("petr@mail.kz", TEEN)):
+            kid = create_account(
+                conn, login, actor=SYSTEM, password="жаз келді, гүл ашылды", school_id="s1", person_id=world.ids[person]
+            )
+            grant_role(conn, kid.id, Role.STUDENT, "s1", actor=SYSTEM)
+    body = {"login": "aliya@mail.kz", "password": "жаз келді, гүл ашылды"}
+    assert world.client.post("/v1/auth/sign-in", json=body).json()["stage"] == "full"  # off by default under 16
+
+    mother = world.token("+77012345678")["Authorization"].removeprefix("Bearer ")
+    world.client.cookies.set(SESSION_COOKIE, mother)
+    page = world.client.get(f"/app/children/{world.ids[CHILD]}")  # in the mother's language: Kazakh
+    assert "Бала жүйеге кіргенде тек құпия сөз сұралады." in page.text
+    turned = world.client.post(f"/app/children/{world.ids[CHILD]}/second-factor", data={"wanted": "true"})
+    assert turned.status_code == 200 and "Бала жүйеге кіргенде қолданбадағы код сұралады." in turned.text
+    # The child now sets up an app at the next sign-in.
+    assert world.client.post("/v1/auth/sign-in", json=body).json()["stage"] == "enrol"
+    # The teenager (16 this year) decides for themselves: the mother's switch is not there.
+    teen = world.client.get(f"/app/children/{world.ids[TEEN]}")
+    assert "Баланың жүйеге кіруі" not in teen.text
+    refused = world.client.post(f"/app/children/{world.ids[TEEN]}/second-factor", data={"wanted": "true"})
+    assert refused.status_code == 404
+    with world.app.state.engine.connect() as conn:
+        trail = [
+            e["after"] for e in audit_entries(conn, "s1", "account") if "second_factor_wanted" in (e["after"] or {})
+        ]
+    assert trail == [{"second_factor_wanted": True}]
