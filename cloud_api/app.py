@@ -43,6 +43,7 @@ from cloud_api.social_wallet.worker import wallet_worker
 from cloud_api.web import account, parent, sign_in
 from cloud_api.web import activation as web_activation
 from cloud_api.web import passkeys as web_passkeys
+from cloud_api.web import single_sign_on as web_single_sign_on
 from cloud_api.web.pages import RotatedSessionCookie, SignInNeeded
 from shared.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, Batch
 
@@ -145,6 +146,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     app.include_router(account.router)
     app.include_router(web_activation.router)
     app.include_router(web_passkeys.router)
+    app.include_router(web_single_sign_on.router)
     app.include_router(parent.router)
     install_error_handlers(app, page_answer=parent.error_page)
     app.add_exception_handler(SignInNeeded, parent.sign_in_redirect)

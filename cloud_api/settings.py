@@ -5,17 +5,30 @@ from __future__ import annotations
 import os
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cloud_api.push.endpoints import DEFAULT_PUSH_SERVICE_ORIGINS, Origin
 from cloud_api.social_wallet.contract import load_public_key
 
-__all__ = ["DEFAULT_ADMIN_TOKENS", "CloudSettings"]
+__all__ = ["DEFAULT_ADMIN_TOKENS", "CloudSettings", "SignInProvider"]
 
 # Tokens that appear in docs and examples: fine on a laptop, never in production.
 DEFAULT_ADMIN_TOKENS = frozenset({"", "change-me", "changethis", "admin", "secret", "development"})
 MIN_ADMIN_TOKEN_CHARS = 16
+
+
+class SignInProvider(BaseModel):
+    """An outside OpenID Connect provider people may sign in with (eGov, a ministry's or an akimat's)."""
+
+    issuer: str = Field(pattern=r"^https?://", description="The provider's issuer URL, as its discovery names it.")
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr
+    label: str = Field(min_length=1, max_length=60, description='What the button says: "Sign in with {label}".')
+    claim: str = Field(
+        "email",
+        description="The claim that names the account's login (email is taken only when email_verified is true).",
+    )
 
 
 class CloudSettings(BaseSettings):
@@ -78,6 +91,12 @@ class CloudSettings(BaseSettings):
     smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS before sending.")
     smtp_user: str | None = Field(None, description="SMTP user name, if the server asks for one.")
     smtp_password: SecretStr = Field(SecretStr(""), description="SMTP password, with smtp_user.")
+    sign_in_providers: dict[str, SignInProvider] = Field(
+        default_factory=dict,
+        description="Outside OpenID Connect providers, name -> settings, as JSON: "
+        '{"egov": {"issuer": "https://…", "client_id": "…", "client_secret": "…", "label": "eGov", '
+        '"claim": "email"}}. Their buttons appear on the sign-in pages.',
+    )
     public_url: str | None = Field(
         None,
         pattern=r"^https?://[^/]+$",

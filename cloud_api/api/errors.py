@@ -54,6 +54,9 @@ _BY_STATUS: dict[int, tuple[str, ...]] = {
         "code_wrong",
         "code_spent",
         "passkey_failed",
+        "sign_in_expired",
+        "sso_failed",
+        "sso_no_account",
         # A gateway's request: refused before parsing, nothing stored. A batch naming another
         # gateway than its signer is an authentication failure too, not a malformed batch: the
         # forwarder halves a batch on 422 until it sets single events aside, whereas on 401 it

@@ -73,6 +73,7 @@ __all__ = [
     "set_second_factor_wanted",
     "sign_in",
     "signed_in_by_passkey",
+    "signed_in_from_outside",
 ]
 
 MAX_FAILURES = 5  # of one login from one client address
@@ -511,6 +512,30 @@ def signed_in_by_passkey(
         return SignInResult("inactive")
     _record_attempt(conn, account.login, account, at, "ok", client_key(ip))
     return _open(conn, account_id, "ok", method, at, ip, user_agent)
+
+
+def signed_in_from_outside(
+    conn: Connection,
+    account_id: UUID,
+    method: str,
+    *,
+    ip: str | None = None,
+    user_agent: str | None = None,
+    now: datetime | None = None,
+) -> SignInResult:
+    """An outside provider vouched for the account (single sign-on): it stands for the password only.
+
+    The result is as :func:`sign_in`'s after a right password: ``ok``, ``second_factor_required``
+    (a half-done session for the code) or ``enrol``; ``inactive`` for a disabled account. Recorded.
+    """
+    at = _now(now)
+    row = conn.execute(select(accounts).where(accounts.c.id == account_id)).first()
+    if row is None or not row.active:
+        return SignInResult("inactive")
+    reason, _method = _second_step(conn, row, None, at)
+    account = _account(row)
+    _record_attempt(conn, account.login, account, at, reason, client_key(ip))
+    return _open(conn, account_id, reason, method, at, ip, user_agent)
 
 
 def second_factor_needed(conn: Connection, account_id: UUID) -> bool:

@@ -38,7 +38,15 @@ from cloud_api.services.sessions import PENDING_TTL, end_session, live_session
 from cloud_api.web.pages import LANG_COOKIE, known_failure, page, page_language
 from shared.i18n import LANGUAGES, translator
 
-__all__ = ["DOORS", "PENDING_COOKIE", "router", "set_session_cookie"]
+__all__ = [
+    "DOORS",
+    "PENDING_COOKIE",
+    "Door",
+    "pending_response",
+    "router",
+    "set_session_cookie",
+    "signed_in_response",
+]
 
 router = APIRouter(include_in_schema=False)
 PENDING_COOKIE = "mektep_pending"
@@ -52,6 +60,8 @@ SIGN_IN_FAILURES = frozenset(
         "sign_in_expired",
         "busy",
         "second_factor_failed",
+        "sso_failed",
+        "sso_no_account",
         "bad_code",
     }
 )
@@ -91,7 +101,7 @@ def set_session_cookie(request: Request, response: Response, token: str, expires
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=secure, path="/", max_age=max_age)
 
 
-def _signed_in(request: Request, result: SignInResult, door: Door) -> Response:
+def signed_in_response(request: Request, result: SignInResult, door: Door) -> Response:
     """Where a finished sign-in goes: staff to the office, families to the parent app."""
     assert result.token is not None and result.expires_at is not None and result.account_id is not None
     with _engine(request).connect() as conn:
@@ -102,7 +112,8 @@ def _signed_in(request: Request, result: SignInResult, door: Door) -> Response:
     return response
 
 
-def _pending(request: Request, result: SignInResult, door: Door, step: str) -> Response:
+def pending_response(request: Request, result: SignInResult, door: Door, step: str) -> Response:
+    """To the next step of a half-done sign-in (``code`` or ``enrol``), its session in the pending cookie."""
     assert result.token is not None
     response = _back(f"/{door.path}/sign-in/{step}")
     secure = request.url.scheme == "https"
@@ -131,7 +142,16 @@ def sign_in_page(
     """The sign-in form, in the language asked for (else the reader's)."""
     language = lang if lang in LANGUAGES else page_language(request)
     failed = known_failure(failed, SIGN_IN_FAILURES)
-    return _page(request, door, "sign_in.html", language, failed=failed, done=known_failure(done, SIGN_IN_DONE))
+    providers = request.app.state.settings.sign_in_providers
+    return _page(
+        request,
+        door,
+        "sign_in.html",
+        language,
+        failed=failed,
+        done=known_failure(done, SIGN_IN_DONE),
+        providers={name: p.label for name, p in providers.items()},
+    )
 
 
 async def sign_in_form(
@@ -146,11 +166,11 @@ async def sign_in_form(
     agent = request.headers.get("user-agent")
     result = await slots.run(_sign_in, _engine(request), login, password, client_ip(request), agent)
     if result.reason == "second_factor_required":
-        response = _pending(request, result, door, "code")
+        response = pending_response(request, result, door, "code")
     elif result.reason == "enrol":
-        response = _pending(request, result, door, "enrol")
+        response = pending_response(request, result, door, "enrol")
     elif result.ok:
-        response = _signed_in(request, result, door)
+        response = signed_in_response(request, result, door)
     else:
         reason = "sign_in_failed" if result.until is None else "login_locked"
         response = _back(f"/{door.path}/sign-in?lang={lang}&failed={reason}")
@@ -187,7 +207,7 @@ def code_form(request: Request, door: DoorDep, code: Annotated[str, Form(max_len
             conn, token, code, ip=client_ip(request), user_agent=request.headers.get("user-agent")
         )
     if result.ok:
-        return _signed_in(request, result, door)
+        return signed_in_response(request, result, door)
     if result.reason == "bad_code":
         return _back(f"/{door.path}/sign-in/code?failed=second_factor_failed")
     reason = "login_locked" if result.until is not None else "sign_in_expired"
