@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from cloud_api.api.deps import require_same_origin
-from cloud_api.api.routes.activation import activation_link, mail_reset_code
+from cloud_api.api.routes.activation import activation_link, mail_activation, mail_reset_code
 from cloud_api.core.errors import DomainError
 from cloud_api.services.accounts import Role, account_by_login, normalise_login
 from cloud_api.services.family_accounts import create_family_accounts, set_password_with_code
@@ -131,12 +131,19 @@ def letters_form(
     shown = []
     for letter in letters:
         link = activation_link(request, settings, letter.account_id, letter.code, "activation")
+        # Sent as well as printed where the deployment sends mail and the login is an e-mail.
+        mailed = (
+            mail_configured(settings)
+            and "@" in letter.login
+            and mail_activation(settings, letter.login, letter.login, letter.code, link, letter.language)
+        )
         shown.append(
             {
                 **letter.__dict__,
                 "address": (settings.public_url or str(request.base_url).rstrip("/")) + "/app/activate",
                 "qr": segno.make(link, error="m").svg_data_uri(scale=4, border=2),
                 "language": letter.language if letter.language in ("kk", "ru") else "kk",
+                "mailed": mailed,
             }
         )
     _ = translator(page_language(request))

@@ -184,3 +184,24 @@ def test_a_guardian_turns_on_the_second_factor_of_a_child_under_16(world: World)
             e["after"] for e in audit_entries(conn, "s1", "account") if "second_factor_wanted" in (e["after"] or {})
         ]
     assert trail == [{"second_factor_wanted": True}]
+
+
+def test_the_office_also_mails_the_letter_to_those_whose_login_is_an_e_mail(
+    roster: World, smtp: tuple[int, _Inbox]
+) -> None:
+    from cloud_api.api.deps import SESSION_COOKIE
+
+    port, inbox = smtp
+    settings = roster.app.state.settings
+    settings.smtp_host, settings.smtp_port, settings.smtp_sender = "127.0.0.1", port, "noreply@mektep.kz"
+    head = roster.token("head@s1.kz")["Authorization"].removeprefix("Bearer ")
+    roster.client.cookies.set(SESSION_COOKIE, head)
+    page = roster.client.post("/office/schools/s1/letters", headers={"Accept-Language": "ru"})
+    assert page.status_code == 200 and "Также отправлено на aigul@mail.kz." in page.text
+    deadline = time.monotonic() + 5
+    while not inbox.messages and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [to for to, _ in inbox.messages] == [["aigul@mail.kz"]]  # the student's login is a phone: printed only
+    mail = message_from_bytes(inbox.messages[0][1], policy=email_policy)
+    code = re.search(r"Ваш код: ([A-Z2-9]{4}-[A-Z2-9]{4})", mail.get_content())
+    assert code is not None and code.group(1) in page.text  # the same code as on the printed letter

@@ -38,7 +38,7 @@ from cloud_api.settings import CloudSettings
 from shared.i18n import translator
 from shared.languages import language_of
 
-__all__ = ["activation_link", "mail_reset_code", "router"]
+__all__ = ["activation_link", "mail_activation", "mail_reset_code", "router"]
 
 router = APIRouter(tags=["accounts"])
 log = logging.getLogger(__name__)
@@ -137,6 +137,24 @@ async def post_forgot(body: ForgotPassword, request: Request, engine: EngineDep,
     language = language_of(request.headers.get("accept-language"))
     await run_in_threadpool(mail_reset_code, engine, settings, request, body.login, language)
     return Response(status_code=202)
+
+
+def mail_activation(settings: CloudSettings, to: str, login: str, code: str, link: str, language: str) -> bool:
+    """Mail an activation letter (the login, the code and the link); whether it went (blocking)."""
+    _ = translator(language)
+    body = "\n\n".join(
+        [
+            _("Your school made you an account at Mektep Gate. Your login: {login}", login=login),
+            _("Your code: {code}", code=code),
+            _("Open {link}, enter the code and choose your password. The code works once, for 30 days.", link=link),
+        ]
+    )
+    try:
+        send_mail(settings, to, _("Mektep Gate: your account"), body)
+    except (OSError, smtplib.SMTPException):
+        log.warning("an activation letter could not be mailed", exc_info=True)
+        return False
+    return True
 
 
 # A person who asks again within this time gets no second mail: the first is on its way.
