@@ -172,15 +172,17 @@ class CloudSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _no_default_secrets_outside_development(self) -> CloudSettings:
+        if self.smtp_host and not self.public_url:
+            # A mailed link built from a request's Host header could point at anybody's site.
+            raise ValueError("MEKTEP_CLOUD_PUBLIC_URL is required with MEKTEP_CLOUD_SMTP_HOST: mailed links use it")
         if self.social_wallet_url and not self.social_wallet_public_key:
             raise ValueError("MEKTEP_CLOUD_SOCIAL_WALLET_PUBLIC_KEY is required with MEKTEP_CLOUD_SOCIAL_WALLET_URL")
         if self.social_wallet_public_key:
             load_public_key(self.social_wallet_public_key)  # a bad key fails at start-up, not at the first receipt
         if self.environment == "development":
             return self
-        secrets = [("CREDENTIAL_KEY", self.credential_key)]
-        if self.admin_token_enabled:
-            secrets.append(("ADMIN_TOKEN", self.admin_token))
+        secrets = [("ADMIN_TOKEN", self.admin_token)] if self.admin_token_enabled else []
+        secrets.append(("CREDENTIAL_KEY", self.credential_key))
         for name, secret in secrets:
             value = secret.get_secret_value()
             if value.lower() in DEFAULT_ADMIN_TOKENS or len(value) < MIN_ADMIN_TOKEN_CHARS:

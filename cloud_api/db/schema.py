@@ -377,6 +377,9 @@ totp_secrets = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("confirmed_at", UTCDateTime()),
     Column("last_step", BigInteger),
+    # A new phone being set up: the confirmed secret keeps working until this one is confirmed.
+    Column("pending_secret", String(64)),
+    Column("pending_at", UTCDateTime()),
 )
 
 recovery_codes = Table(

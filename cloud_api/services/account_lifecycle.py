@@ -22,9 +22,10 @@ from uuid import UUID
 from sqlalchemy import Connection, delete, select, update
 
 from cloud_api.core.errors import DomainError
-from cloud_api.db.schema import account_logins, accounts, role_grants
+from cloud_api.db.schema import account_logins, accounts, external_identities, role_grants
 from cloud_api.services.accounts import (
     GLOBAL_SCOPE,
+    SCHOOL_ROLES,
     Account,
     Grant,
     Principal,
@@ -66,11 +67,19 @@ class Listed:
     second_factor: bool
 
 
-def may_manage(principal: Principal, target: Account) -> bool:
-    """Whether ``principal`` may list, edit, disable or delete ``target``."""
+def may_manage(conn: Connection, principal: Principal, target: Account) -> bool:
+    """Whether ``principal`` may reset, edit, disable or delete ``target``.
+
+    A school's administrator manages only accounts whose every role is a school role of that school:
+    an account of the school that also holds a region's, the ministry's, the deployment's or another
+    school's role is beyond them (else a reset code would hand them those roles).
+    """
     if principal.has(Role.DEPLOYMENT_ADMIN, None):
         return True
-    return target.school_id is not None and principal.has(Role.SCHOOL_ADMIN, target.school_id)
+    school = target.school_id
+    if school is None or not principal.has(Role.SCHOOL_ADMIN, school):
+        return False
+    return all(g.role in SCHOOL_ROLES and g.scope == school for g in roles_in_force(conn, target.id))
 
 
 def list_accounts(
@@ -146,7 +155,7 @@ def _target(conn: Connection, principal: Principal, account_id: UUID, *, not_sel
     target = get_account(conn, account_id)
     if target is None or _deleted(conn, account_id):
         raise DomainError("unknown_account")
-    if not may_manage(principal, target):
+    if not may_manage(conn, principal, target):
         raise DomainError("not_allowed")
     if not_self and principal.account is not None and principal.account.id == account_id:
         raise DomainError("not_your_own_account")
@@ -209,6 +218,7 @@ def delete_account(conn: Connection, principal: Principal, account_id: UUID, now
     remove_second_factors(conn, account_id, now, actor=principal.actor, school_id=target.school_id)
     end_sessions(conn, account_id, now)
     conn.execute(delete(account_logins).where(account_logins.c.login == target.login))
+    conn.execute(delete(external_identities).where(external_identities.c.account_id == account_id))
     conn.execute(
         update(accounts)
         .where(accounts.c.id == account_id)

@@ -16,8 +16,8 @@ __all__ = ["mail_configured", "send_mail"]
 
 
 def mail_configured(settings: CloudSettings) -> bool:
-    """Whether this deployment sends mail at all."""
-    return bool(settings.smtp_host and settings.smtp_sender)
+    """Whether this deployment sends mail at all (a server, a sender, and its public address for the links)."""
+    return bool(settings.smtp_host and settings.smtp_sender and settings.public_url)
 
 
 def send_mail(settings: CloudSettings, to: str, subject: str, body: str) -> None:

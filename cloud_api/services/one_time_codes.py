@@ -90,10 +90,17 @@ def redeem_code(conn: Connection, account_id: UUID, purpose: Purpose, code: str,
     ).first()
     if row is None or row.used_at is not None or row.expires_at <= now or row.tries >= MAX_TRIES:
         return "spent"
-    where = (one_time_codes.c.account_id == account_id, one_time_codes.c.purpose == purpose)
+    # Every change is one conditional UPDATE on a code still pending: parallel guesses cannot take more
+    # than the five tries, and two tabs redeeming the same code cannot both win.
+    pending = (
+        one_time_codes.c.account_id == account_id,
+        one_time_codes.c.purpose == purpose,
+        one_time_codes.c.used_at.is_(None),
+        one_time_codes.c.expires_at > now,
+        one_time_codes.c.tries < MAX_TRIES,
+    )
     if not hmac.compare_digest(row.code_hash, _hash(code)):
-        conn.execute(update(one_time_codes).where(*where).values(tries=one_time_codes.c.tries + 1))
-        return "wrong"
-    # Spent in one conditional UPDATE: two tabs redeeming the same code cannot both win.
-    taken = conn.execute(update(one_time_codes).where(*where, one_time_codes.c.used_at.is_(None)).values(used_at=now))
+        counted = conn.execute(update(one_time_codes).where(*pending).values(tries=one_time_codes.c.tries + 1))
+        return "wrong" if counted.rowcount == 1 else "spent"
+    taken = conn.execute(update(one_time_codes).where(*pending).values(used_at=now))
     return "ok" if taken.rowcount == 1 else "spent"

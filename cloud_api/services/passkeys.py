@@ -28,7 +28,7 @@ from webauthn import (
     verify_registration_response,
 )
 from webauthn.helpers import bytes_to_base64url
-from webauthn.helpers.exceptions import InvalidAuthenticationResponse, InvalidRegistrationResponse
+from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
     AuthenticatorSelectionCriteria,
     PublicKeyCredentialDescriptor,
@@ -126,7 +126,7 @@ def register_passkey(
         verified = verify_registration_response(
             credential=credential, expected_challenge=challenge, expected_rp_id=rp.id, expected_origin=rp.origin
         )
-    except (InvalidRegistrationResponse, ValueError, KeyError, TypeError) as refused:
+    except (WebAuthnException, ValueError, KeyError, TypeError) as refused:
         raise DomainError("passkey_failed", str(refused)) from None
     credential_id = bytes_to_base64url(verified.credential_id)
     conn.execute(
@@ -146,7 +146,15 @@ def register_passkey(
 def authentication_options(conn: Connection, rp: RelyingParty, session_hash: str, account_id: UUID | None) -> str:
     """The options (JSON) for ``navigator.credentials.get``: the account's passkeys, or (None) any of this site's."""
     allowed = None if account_id is None else _descriptors(conn, account_id)
-    options = generate_authentication_options(rp_id=rp.id, challenge=secrets.token_bytes(32), allow_credentials=allowed)
+    # A passkey alone stands for the password and the second factor: the device must verify its user
+    # (fingerprint, face, PIN), not only feel a touch.
+    alone = account_id is None
+    options = generate_authentication_options(
+        rp_id=rp.id,
+        challenge=secrets.token_bytes(32),
+        allow_credentials=allowed,
+        user_verification=UserVerificationRequirement.REQUIRED if alone else UserVerificationRequirement.PREFERRED,
+    )
     _keep_challenge(conn, session_hash, options.challenge)
     return options_to_json(options)
 
@@ -167,6 +175,8 @@ def verify_passkey(
         credential_id = credential["id"]
     except (KeyError, TypeError, ValueError):
         raise DomainError("passkey_failed") from None
+    if not isinstance(credential_id, str) or len(credential_id) > 1400:
+        raise DomainError("passkey_failed")
     row = conn.execute(
         select(passkeys).where(passkeys.c.account_id == owner, passkeys.c.credential_id == credential_id)
     ).first()
@@ -180,8 +190,9 @@ def verify_passkey(
             expected_origin=rp.origin,
             credential_public_key=row.public_key,
             credential_current_sign_count=row.sign_count,
+            require_user_verification=account_id is None,
         )
-    except (InvalidAuthenticationResponse, ValueError, KeyError, TypeError) as refused:
+    except (WebAuthnException, ValueError, KeyError, TypeError) as refused:
         raise DomainError("passkey_failed", str(refused)) from None
     conn.execute(
         update(passkeys)

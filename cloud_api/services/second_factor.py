@@ -59,39 +59,53 @@ class Enrolment:
 
 
 def begin_totp(conn: Connection, account_id: UUID, login: str, now: datetime, *, fresh: bool = True) -> Enrolment:
-    """A new secret for ``account_id``, unconfirmed until :func:`confirm_totp` (any earlier one is replaced).
+    """A new secret for ``account_id``, unconfirmed until :func:`confirm_totp`.
 
-    With ``fresh=False`` an unconfirmed secret begun within ``ENROL_WITHIN`` is given again: a page
-    reloaded while its reader scans the QR code must not change the code under them.
+    An account with a confirmed authenticator keeps it, working, until the new one is confirmed (a
+    set-up begun and abandoned must not leave the account without its second factor). With
+    ``fresh=False`` a secret begun within ``ENROL_WITHIN`` is given again: a page reloaded while its
+    reader scans the QR code must not change the code under them.
     """
-    if not fresh:
-        pending = conn.execute(
-            select(totp_secrets.c.secret).where(
-                totp_secrets.c.account_id == account_id,
-                totp_secrets.c.confirmed_at.is_(None),
-                totp_secrets.c.created_at > now - ENROL_WITHIN,
-            )
-        ).scalar_one_or_none()
-        if pending is not None:
-            return Enrolment(pending, pyotp.TOTP(pending).provisioning_uri(name=login, issuer_name=ISSUER))
+    row = conn.execute(select(totp_secrets).where(totp_secrets.c.account_id == account_id)).first()
+    confirmed = row is not None and row.confirmed_at is not None
+    if not fresh and row is not None:
+        begun = (row.pending_secret, row.pending_at) if confirmed else (row.secret, row.created_at)
+        if begun[0] is not None and begun[1] is not None and begun[1] > now - ENROL_WITHIN:
+            return _enrolment(begun[0], login)
     secret = pyotp.random_base32()
-    conn.execute(delete(totp_secrets).where(totp_secrets.c.account_id == account_id))
-    conn.execute(insert(totp_secrets).values(account_id=account_id, secret=secret, created_at=now))
+    if confirmed:
+        conn.execute(
+            update(totp_secrets)
+            .where(totp_secrets.c.account_id == account_id)
+            .values(pending_secret=secret, pending_at=now)
+        )
+    else:
+        conn.execute(delete(totp_secrets).where(totp_secrets.c.account_id == account_id))
+        conn.execute(insert(totp_secrets).values(account_id=account_id, secret=secret, created_at=now))
+    return _enrolment(secret, login)
+
+
+def _enrolment(secret: str, login: str) -> Enrolment:
     return Enrolment(secret, pyotp.TOTP(secret).provisioning_uri(name=login, issuer_name=ISSUER))
 
 
 def confirm_totp(
     conn: Connection, account_id: UUID, code: str, now: datetime, *, actor: str, school_id: str | None
 ) -> list[str] | None:
-    """Confirm the enrolment with a code from the app; the ten new recovery codes, or None for a wrong code."""
+    """Confirm the secret being set up with a code from its app: ten new recovery codes, or None for a wrong code."""
     row = conn.execute(select(totp_secrets).where(totp_secrets.c.account_id == account_id)).first()
     if row is None:
         return None
-    step = _matching_step(row.secret, code, now)
+    secret = row.pending_secret if row.confirmed_at is not None else row.secret
+    if secret is None:
+        return None
+    step = _matching_step(secret, code, now)
     if step is None:
         return None
     conn.execute(
-        update(totp_secrets).where(totp_secrets.c.account_id == account_id).values(confirmed_at=now, last_step=step)
+        update(totp_secrets)
+        .where(totp_secrets.c.account_id == account_id)
+        .values(secret=secret, confirmed_at=now, last_step=step, pending_secret=None, pending_at=None)
     )
     codes = _new_recovery_codes(conn, account_id, now)
     entry = AuditEntry("update", "account", str(account_id), None, {"second_factor": "totp enrolled"})

@@ -24,15 +24,16 @@ from typing import Any
 from uuid import UUID
 
 import httpx
+from authlib.integrations.base_client import OAuthError
 from authlib.integrations.httpx_client import OAuth2Client
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, delete, insert, select
 
 from cloud_api.core.errors import DomainError
 from cloud_api.db.schema import external_identities
-from cloud_api.services.accounts import account_by_login, normalise_login
+from cloud_api.services.accounts import account_by_login, get_account, normalise_login
 from cloud_api.services.audit import AuditEntry, write_audit
 from cloud_api.settings import SignInProvider
 
@@ -115,7 +116,7 @@ def finish(provider: SignInProvider, redirect_uri: str, code: str, nonce: str, v
             leeway=60,
         )
         registry.validate(token.claims)
-    except (JoseError, httpx.HTTPError, KeyError, ValueError) as failed:
+    except (JoseError, OAuthError, httpx.HTTPError, KeyError, ValueError) as failed:
         raise DomainError("sso_failed", f"{provider.issuer}: {failed}") from None
     claims = dict(token.claims)
     if userinfo.get("sub") == claims["sub"]:  # OpenID Connect Core §5.3.2: only the same user's claims
@@ -135,9 +136,21 @@ def link_account(conn: Connection, name: str, provider: SignInProvider, claims: 
         )
     ).scalar_one_or_none()
     if linked is not None:
-        return linked  # type: ignore[no-any-return]
+        account = get_account(conn, linked)
+        if account is not None and account.active:
+            return linked  # type: ignore[no-any-return]
+        # The linked account was disabled or deleted: the link is stale, look again by the claim.
+        conn.execute(
+            delete(external_identities).where(
+                external_identities.c.subject == subject, external_identities.c.provider == name
+            )
+        )
     value = claims.get(provider.claim)
-    if not value or (provider.claim == "email" and claims.get("email_verified") is not True):
+    # OpenID Connect names a *_verified flag for e-mail and phone: without it true, anyone could claim
+    # a family's address at their provider. A claim with no such flag (an IIN) is the provider's word.
+    verified = claims.get(f"{provider.claim}_verified")
+    needs_flag = provider.claim in ("email", "phone_number") or verified is not None
+    if not value or (needs_flag and verified is not True):
         raise DomainError("sso_no_account")
     try:
         account = account_by_login(conn, normalise_login(str(value)))

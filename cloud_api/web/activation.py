@@ -12,10 +12,9 @@ from typing import Annotated
 from uuid import UUID
 
 import segno
-from fastapi import APIRouter, Depends, Form, Path, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Form, Path, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import Engine
-from starlette.concurrency import run_in_threadpool
 
 from cloud_api.api.deps import require_same_origin
 from cloud_api.api.routes.activation import activation_link, mail_activation, mail_reset_code
@@ -24,7 +23,7 @@ from cloud_api.services.accounts import Role, account_by_login, normalise_login
 from cloud_api.services.family_accounts import create_family_accounts, set_password_with_code
 from cloud_api.services.mail import mail_configured
 from cloud_api.services.one_time_codes import TTL
-from cloud_api.services.passwords import MAX_CHARS
+from cloud_api.services.passwords import MAX_CHARS, check_password
 from cloud_api.web.account import MeDep
 from cloud_api.web.pages import known_failure, page, page_language
 from shared.i18n import LANGUAGES, translator
@@ -36,6 +35,7 @@ ACTIVATION_FAILURES = frozenset(
     {
         "code_wrong",
         "code_spent",
+        "code_not_accepted",
         "password_too_short",
         "password_too_long",
         "password_contains_login",
@@ -88,16 +88,20 @@ def activate_form(
     again = f"/app/activate?p={purpose}" + (f"&a={account}" if account else "")
     try:
         with _engine(request).begin() as conn:  # a wrong try is committed: it counts
-            if account is None:
+            by_login = account is None
+            if by_login:
+                # Typed by hand: one answer whatever the login, so that the form tells nobody which logins
+                # exist. The password is checked against what was typed, before any account is looked up.
+                check_password(password, login, staff=False)
                 found = account_by_login(conn, normalise_login(login)) if login.strip() else None
-                if found is None:
-                    return _back(f"{again}&failed=code_wrong")
+                if found is None or not found.active:
+                    return _back(f"{again}&failed=code_not_accepted")
                 account = found.id
             outcome = set_password_with_code(conn, account, purpose, code, password, datetime.now(UTC))  # type: ignore[arg-type]
     except DomainError as refused:
         return _back(f"{again}&failed={refused.code}")
     if outcome != "ok":
-        return _back(f"{again}&failed=code_{outcome}")
+        return _back(f"{again}&failed={'code_not_accepted' if by_login else f'code_{outcome}'}")
     return _back("/app/sign-in?done=password_set")
 
 
@@ -109,11 +113,11 @@ def forgot_page(request: Request, sent: bool = False) -> HTMLResponse:
 
 
 @router.post("/app/forgot", dependencies=_checked)
-async def forgot_form(request: Request, login: Annotated[str, Form(max_length=254)]) -> Response:
-    """The same answer whether or not the login exists: nobody learns which logins do."""
+def forgot_form(request: Request, background: BackgroundTasks, login: Annotated[str, Form(max_length=254)]) -> Response:
+    """The same answer, as fast, whether or not the login exists: the mail goes after the answer."""
     settings = request.app.state.settings
     if mail_configured(settings):
-        await run_in_threadpool(mail_reset_code, _engine(request), settings, request, login, page_language(request))
+        background.add_task(mail_reset_code, _engine(request), settings, login, page_language(request))
     return _back("/app/forgot?sent=true")
 
 
@@ -132,11 +136,10 @@ def letters_form(
     for letter in letters:
         link = activation_link(request, settings, letter.account_id, letter.code, "activation")
         # Sent as well as printed where the deployment sends mail and the login is an e-mail.
-        mailed = (
-            mail_configured(settings)
-            and "@" in letter.login
-            and mail_activation(settings, letter.login, letter.login, letter.code, link, letter.language)
-        )
+        mailed = False
+        if mail_configured(settings) and "@" in letter.login:
+            mailed_link = f"{settings.public_url}/app/activate?a={letter.account_id}&c={letter.code}&p=activation"
+            mailed = mail_activation(settings, letter.login, letter.login, letter.code, mailed_link, letter.language)
         shown.append(
             {
                 **letter.__dict__,

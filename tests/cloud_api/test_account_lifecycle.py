@@ -92,3 +92,21 @@ def test_a_deleted_account_keeps_no_personal_data_but_the_journal_keeps_the_trai
     with world.app.state.engine.begin() as conn:
         again = create_account(conn, "cook@s1.kz", actor=SYSTEM, password=PASSWORD, school_id="s1")
         grant_role(conn, again.id, Role.CANTEEN_STAFF, "s1", actor=SYSTEM)
+
+
+def test_a_school_admin_cannot_manage_an_account_that_holds_a_role_beyond_the_school(world: World) -> None:
+    head = world.token("head@s1.kz")
+    cook = world.ids["cook1"]
+    # The cook of s1 becomes also the region's official: beyond what the school's administrator may touch.
+    granted = world.client.post(
+        f"/v1/accounts/{cook}/roles", headers=admin(), json={"role": "region", "scope": "almaty"}
+    )
+    assert granted.status_code == 200
+    for refused in (
+        world.client.post(f"/v1/accounts/{cook}/reset-code", headers=head),
+        world.client.post(f"/v1/accounts/{cook}/second-factor/reset", headers=head),
+        world.client.post(f"/v1/accounts/{cook}/disable", headers=head),
+        world.client.delete(f"/v1/accounts/{cook}", headers=head),
+    ):
+        assert refused.status_code == 403
+    assert world.client.post(f"/v1/accounts/{cook}/reset-code", headers=admin()).status_code == 200

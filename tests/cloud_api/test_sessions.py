@@ -115,3 +115,29 @@ def test_an_admin_resets_a_staff_members_second_factor(world: World) -> None:
     with world.app.state.engine.connect() as conn:
         trail = [e for e in audit_entries(conn, "s1", "account") if e["after"].get("second_factor") == "reset"]
     assert [e["actor"] for e in trail] == [f"account:{world.ids['head1']}", "system"]
+
+
+def test_setting_up_a_new_phone_keeps_the_old_one_working_until_the_new_one_is_confirmed(world: World) -> None:
+    cook = world.token("cook@s1.kz")
+    begun = world.client.post("/v1/me/second-factor/totp", headers=cook).json()  # then abandoned
+    body = {"login": "cook@s1.kz", "password": PASSWORD}
+    asked = world.client.post("/v1/auth/sign-in", json=body)
+    assert (
+        asked.json()["detail"]["code"] == "second_factor_required"
+    )  # not a fresh enrolment for whoever has the password
+    with world.app.state.engine.connect() as conn:
+        old = conn.execute(
+            select(totp_secrets.c.secret).where(totp_secrets.c.account_id == world.ids["cook1"])
+        ).scalar()
+    assert old != begun["secret"]
+    code = pyotp.TOTP(old).at(datetime.now(UTC) + timedelta(seconds=30))
+    assert world.client.post("/v1/auth/sign-in", json={**body, "code": code}).status_code == 200
+    # Confirming the new phone switches to it.
+    new_code = pyotp.TOTP(begun["secret"]).now()
+    confirmed = world.client.post("/v1/me/second-factor/totp/confirm", headers=cook, json={"code": new_code})
+    assert confirmed.status_code == 200 and len(confirmed.json()["recovery_codes"]) == 10
+    with world.app.state.engine.connect() as conn:
+        now_secret = conn.execute(
+            select(totp_secrets.c.secret).where(totp_secrets.c.account_id == world.ids["cook1"])
+        ).scalar()
+    assert now_secret == begun["secret"]

@@ -108,7 +108,7 @@ def account_role_history(account_id: UUID, principal: CurrentAccount, engine: En
         target = get_account(conn, account_id)
         if target is None:
             raise DomainError("unknown_account")
-        if not may_manage(principal, target):
+        if not may_manage(conn, principal, target):
             raise DomainError("not_allowed")
         rows = role_history(conn, account_id)
     return [GrantHistory(role=r["role"], scope=r["scope"], granted=r["granted"], by=r["by"], at=r["at"]) for r in rows]

@@ -14,9 +14,8 @@ import smtplib
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Request, Response
 from sqlalchemy import Engine
-from starlette.concurrency import run_in_threadpool
 
 from cloud_api.api.deps import CurrentAccount, EngineDep, SchoolAdmin, SchoolPath, SettingsDep
 from cloud_api.api.errors import refusals
@@ -97,7 +96,7 @@ def post_reset_code(
         target = get_account(conn, account_id)
         if target is None:
             raise DomainError("unknown_account")
-        if not may_manage(principal, target):
+        if not may_manage(conn, principal, target):
             raise DomainError("not_allowed")
         code = issue_code(conn, account_id, "reset", now, actor=principal.actor, school_id=target.school_id)
     return OneTimeCode(
@@ -130,12 +129,15 @@ def _activate(engine: Engine, body: CodeActivation) -> str:
     summary="Send a reset code by e-mail",
     responses=refusals("mail_not_configured"),
 )
-async def post_forgot(body: ForgotPassword, request: Request, engine: EngineDep, settings: SettingsDep) -> Response:
+def post_forgot(
+    body: ForgotPassword, request: Request, background: BackgroundTasks, engine: EngineDep, settings: SettingsDep
+) -> Response:
     """The same answer whether or not the login exists and has an e-mail: nobody learns which do."""
     if not mail_configured(settings):
         raise DomainError("mail_not_configured")
     language = language_of(request.headers.get("accept-language"))
-    await run_in_threadpool(mail_reset_code, engine, settings, request, body.login, language)
+    # After the answer: how long the mail takes must not tell whether the login has an e-mail.
+    background.add_task(mail_reset_code, engine, settings, body.login, language)
     return Response(status_code=202)
 
 
@@ -161,7 +163,7 @@ def mail_activation(settings: CloudSettings, to: str, login: str, code: str, lin
 _RESEND_AFTER = timedelta(minutes=2)
 
 
-def mail_reset_code(engine: Engine, settings: CloudSettings, request: Request, login: str, language: str) -> bool:
+def mail_reset_code(engine: Engine, settings: CloudSettings, login: str, language: str) -> bool:
     """Mail a reset code to the account of ``login`` if it has an e-mail; whether a mail went.
 
     The code is committed before the mail is sent, so a mailed code always works.
@@ -182,7 +184,7 @@ def mail_reset_code(engine: Engine, settings: CloudSettings, request: Request, l
             return False
         code = issue_code(conn, account.id, "reset", now, actor=f"account:{account.id}", school_id=account.school_id)
     _ = translator(language)
-    link = activation_link(request, settings, account.id, code, "reset")
+    link = f"{settings.public_url}/app/activate?a={account.id}&c={code}&p=reset"  # never the request's Host
     body = "\n\n".join(
         [
             _("Someone (we hope you) asked to reset the password of {login} at Mektep Gate.", login=account.login),

@@ -21,7 +21,8 @@ from cloud_api.api.errors import refusals
 from cloud_api.api.routes.accounts import account_public
 from cloud_api.api.schemas.accounts import CodeBody, SessionInfo, SessionPublic, TotpConfirmed, TotpEnrolment
 from cloud_api.core.errors import DomainError
-from cloud_api.services.accounts import Principal, Role, get_account, promote
+from cloud_api.services.account_lifecycle import may_manage
+from cloud_api.services.accounts import Principal, get_account, promote
 from cloud_api.services.second_factor import begin_totp, confirm_totp, remove_second_factors
 from cloud_api.services.sessions import end_sessions, sessions_of, token_hash
 
@@ -132,10 +133,8 @@ def post_second_factor_reset(account_id: UUID, principal: CurrentAccount, engine
         target = get_account(conn, account_id)
         if target is None:
             raise DomainError("unknown_account")
-        allowed = principal.has(Role.DEPLOYMENT_ADMIN, None) or (
-            target.school_id is not None and principal.has(Role.SCHOOL_ADMIN, target.school_id)
-        )
-        if not allowed or (principal.account is not None and principal.account.id == account_id):
+        own = principal.account is not None and principal.account.id == account_id
+        if own or not may_manage(conn, principal, target):
             raise DomainError("not_allowed")  # nobody resets their own: that is what the recovery codes are for
         now = datetime.now(UTC)
         remove_second_factors(conn, account_id, now, actor=principal.actor, school_id=target.school_id)

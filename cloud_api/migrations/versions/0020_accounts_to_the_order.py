@@ -50,6 +50,8 @@ def upgrade() -> None:
         sa.Column("created_at", INSTANT, nullable=False),
         sa.Column("confirmed_at", INSTANT),
         sa.Column("last_step", sa.BigInteger),
+        sa.Column("pending_secret", sa.String(64)),
+        sa.Column("pending_at", INSTANT),
     )
     op.create_table(
         "recovery_codes",
