@@ -154,7 +154,6 @@ def child_page(
         day = child_day(conn, family.school_id, child_id, today)
         summary = child_month(conn, family.school_id, child_id, shown)
         bans = set(menus.bans_of(conn, family.school_id, [child_id]).get(child_id, []))
-        sign_in = child_sign_in(conn, family.school_id, family.guardian_id, child_id, today)
     meals_today = sorted({str(e["meal"]["period"]) for e in day if e["kind"] == "meal" and e["meal"]})
     previous_day = shown.replace(day=1) - timedelta(days=1)
     following_day = shown.replace(day=28) + timedelta(days=4)
@@ -176,7 +175,6 @@ def child_page(
         following=following if following <= today.strftime("%Y-%m") else None,
         following_day=following_day,
         failed=known_failure(failed, RATING_FAILURES),
-        child_sign_in=sign_in,
     )
 
 
@@ -206,6 +204,20 @@ def consent_form(request: Request, child_id: UUID, family: FamilyDep, given: Ann
     return _back(f"/app/children/{child_id}?saved=consent")
 
 
+@router.get("/children/{child_id}/sign-in", response_class=HTMLResponse)
+def child_sign_in_page(request: Request, child_id: UUID, family: FamilyDep) -> HTMLResponse:
+    """How the child signs in, and (under 16) the guardian's choice of a second factor for them.
+
+    A page of its own, off the child's day: finding a child's account asks every shard on Citus.
+    """
+    with _engine(request).connect() as conn:
+        found = children_of(conn, family.school_id, family.guardian_id, child_id)
+        if not found:
+            raise DomainError("not_found")
+        sign_in = child_sign_in(conn, family.school_id, family.guardian_id, child_id, _today())
+    return _page(request, "parent_child_sign_in.html", family._, child=found[0], child_sign_in=sign_in)
+
+
 @router.post("/children/{child_id}/second-factor", dependencies=[Depends(_same_origin)])
 def child_second_factor_form(
     request: Request, child_id: UUID, family: FamilyDep, wanted: Annotated[bool, Form()]
@@ -223,7 +235,7 @@ def child_second_factor_form(
         )
     if not done:
         raise DomainError("not_found")
-    return _back(f"/app/children/{child_id}?saved=second_factor")
+    return _back(f"/app/children/{child_id}/sign-in?saved=second_factor")
 
 
 @router.post("/children/{child_id}/rating", dependencies=[Depends(_same_origin)])

@@ -169,15 +169,16 @@ def test_a_guardian_turns_on_the_second_factor_of_a_child_under_16(world: World)
 
     mother = world.token("+77012345678")["Authorization"].removeprefix("Bearer ")
     world.client.cookies.set(SESSION_COOKIE, mother)
-    page = world.client.get(f"/app/children/{world.ids[CHILD]}")  # in the mother's language: Kazakh
+    assert "Баланың жүйеге кіруі" in world.client.get(f"/app/children/{world.ids[CHILD]}").text  # the link
+    page = world.client.get(f"/app/children/{world.ids[CHILD]}/sign-in")  # in the mother's language: Kazakh
     assert "Бала жүйеге кіргенде тек құпия сөз сұралады." in page.text
     turned = world.client.post(f"/app/children/{world.ids[CHILD]}/second-factor", data={"wanted": "true"})
     assert turned.status_code == 200 and "Бала жүйеге кіргенде қолданбадағы код сұралады." in turned.text
     # The child now sets up an app at the next sign-in.
     assert world.client.post("/v1/auth/sign-in", json=body).json()["stage"] == "enrol"
     # The teenager (16 this year) decides for themselves: the mother's switch is not there.
-    teen = world.client.get(f"/app/children/{world.ids[TEEN]}")
-    assert "Баланың жүйеге кіруі" not in teen.text
+    teen = world.client.get(f"/app/children/{world.ids[TEEN]}/sign-in")
+    assert "екінші фактор туралы өзі шешеді" in teen.text and "second-factor" not in teen.text
     refused = world.client.post(f"/app/children/{world.ids[TEEN]}/second-factor", data={"wanted": "true"})
     assert refused.status_code == 404
     with world.app.state.engine.connect() as conn:
