@@ -56,8 +56,9 @@ def _serve(console: Console, cloud: CloudProcess, gateway: GatewayProcess, schoo
     console.print(
         f"\n[bold]Browse it[/] (Ctrl-C stops everything):\n"
         f"  parent app      {cloud.url}/app/   sign in as {school.guardian_login} / {school.password}\n"
-        f"  admin, reports  {cloud.url}/admin/schools/{SCHOOL}/reports   "
-        f"(sign in at POST /v1/auth/sign-in as {school.admin_login} / {school.password})\n"
+        f"  office          {cloud.url}/office/sign-in   as {school.admin_login} / {school.password} "
+        "(the first sign-in sets up an authenticator app from a QR code: any app on a phone will do)\n"
+        f"  admin, reports  {cloud.url}/admin/schools/{SCHOOL}/reports   (after signing in at the office)\n"
         f"  canteen screen  {gateway.url}/\n"
         f"  API docs        {cloud.url}/docs"
     )
