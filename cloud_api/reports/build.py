@@ -4,8 +4,9 @@
 portions, the set meal's dishes with their prices that day, what families paid and what the state
 owes; per class; the month's totals. ``attendance_report`` (§33-1.12): per day the students and
 staff present, the entries of children without consent (a count, nothing more), the absences on
-working days; per person the first entry and last exit of each day. Names, classes and enrolment are
-the roster's as it stood that month (:mod:`cloud_api.reports.roster_then`), never today's.
+working days (none on a day still to come: a month may be issued before it ends); per person the
+first entry and last exit of each day. Names, classes and enrolment are the roster's as it stood
+that month (:mod:`cloud_api.reports.roster_then`), never today's.
 
 Both are plain dicts of JSON types, in a stable order, so that their canonical JSON says whether
 anything changed between two issues (:mod:`cloud_api.reports.issue`).
@@ -14,7 +15,7 @@ anything changed between two issues (:mod:`cloud_api.reports.issue`).
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, String, func, select, type_coerce
@@ -23,7 +24,7 @@ from cloud_api.db.schema import dish_versions, rollup_presence, set_meals
 from cloud_api.reports.deadline import is_working_day
 from cloud_api.reports.roster_then import roster_then
 from cloud_api.reports.sums import meal_sums
-from shared.localtime import day_end
+from shared.localtime import day_end, local_date
 
 __all__ = ["CATEGORIES", "attendance_report", "blank_cell", "meal_cell", "meals_report", "month_days"]
 
@@ -119,9 +120,11 @@ def blank_cell() -> dict[str, int]:
     return {"students": 0, "portions": 0, "paid_tiyn": 0, "state_tiyn": 0}
 
 
-def attendance_report(conn: Connection, school_id: str, month: str) -> dict[str, Any]:
-    """The attendance report of one school and month."""
+def attendance_report(conn: Connection, school_id: str, month: str, now: datetime | None = None) -> dict[str, Any]:
+    """The attendance report of one school and month, as of ``now`` (the days after its local day
+    have not happened yet)."""
     days = month_days(month)
+    today = local_date(now or datetime.now(UTC))
     p = rollup_presence.c
     in_month = (p.school_id == school_id, p.local_date >= days[0], p.local_date <= days[-1])
     # The day as its ISO text, with no per-row conversion (str() below: PostgreSQL's driver gives a date).
@@ -144,7 +147,16 @@ def attendance_report(conn: Connection, school_id: str, month: str) -> dict[str,
     for on in days:
         c = counts.get(on.isoformat(), {"students": 0, "staff": 0, "anonymous": 0})
         working = is_working_day(on)
-        # Without consent a child is a count: they are present, not absent, though nobody knows who.
+        if on > today:
+            # A month issued before it ends (the current one, a preliminary issue): nobody is absent
+            # from a day still to come. Marked only then, so a finished month's content (and its
+            # digest, which decides whether a new version is issued) stays what it always was.
+            out_days.append({"date": on.isoformat(), "working_day": working, **c, "absent": 0, "future": True})
+            continue
+        # Without consent a child is a count of passages (each entry and exit its own row, the same
+        # child perhaps several times), never a student present. Absences are those who did not
+        # come, and any of the unnamed may be one who did: each passage is taken as a child who came,
+        # so the figure is the fewest absent the events allow, never a child who came called absent.
         absent = max(0, roster.enrolled[on] - c["students"] - c["anonymous"]) if working else 0
         out_days.append({"date": on.isoformat(), "working_day": working, **c, "absent": absent})
     return {

@@ -114,7 +114,7 @@ def _tables(content: dict[str, Any], _: Translator) -> dict[str, Table]:
             d["students"],
             d["staff"],
             d["anonymous"],
-            d["absent"],
+            None if d.get("future") else d["absent"],  # a day still to come: blank, not "0 absent"
         ]
         for d in content["days"]
     ]

@@ -63,11 +63,13 @@ __all__ = [
 REGION_KINDS = ("region", "country")  # sums over schools, for a region and for the ministry
 COUNTRY = "KZ"
 REPORT_KEY = "reports"
-_BUILDERS: dict[str, Callable[[Connection, str, str], dict[str, Any]]] = {
-    "meals": meals_report,
+# Each builds (conn, subject, month) as of ``now``: an attendance report issued before its month
+# ends counts nobody absent from the days still to come; the others have nothing on such days.
+_BUILDERS: dict[str, Callable[[Connection, str, str, datetime | None], dict[str, Any]]] = {
+    "meals": lambda conn, subject, month, _now: meals_report(conn, subject, month),
     "attendance": attendance_report,
-    "region": region_report,
-    "country": lambda conn, _subject, month: region_report(conn, None, month),
+    "region": lambda conn, subject, month, _now: region_report(conn, subject, month),
+    "country": lambda conn, _subject, month, _now: region_report(conn, None, month),
 }
 
 
@@ -168,11 +170,13 @@ class Draft:
     files: dict[str, bytes] | None  # None: that version already says the same
 
 
-def draft_report(conn: Connection, subject: str, month: str, kind: str, *, language: str = "ru") -> Draft:
-    """Build the report from the rollups and render its files, writing nothing (a read connection
-    will do); the files are left out when the newest version has the same content."""
+def draft_report(
+    conn: Connection, subject: str, month: str, kind: str, *, language: str = "ru", now: datetime | None = None
+) -> Draft:
+    """Build the report from the rollups as of ``now`` and render its files, writing nothing (a read
+    connection will do); the files are left out when the newest version has the same content."""
     mark = inputs_mark(conn, subject, month, kind)  # before the data: a change it misses moves the mark
-    content = _BUILDERS[kind](conn, subject, month)
+    content = _BUILDERS[kind](conn, subject, month, now)
     body = canonical_json(content)
     digest = hashlib.sha256(body).hexdigest()
     newest = _newest(conn, subject, month, kind)
@@ -188,7 +192,7 @@ def issue_draft(conn: Connection, draft: Draft, *, now: datetime | None = None) 
     if (newest.version if newest else 0) != draft.based_on:
         # Another issue came in between, from data the draft may not have seen: stored as is, the
         # draft could undo a correction. Drafted again, here, it sees all that version saw.
-        draft = draft_report(conn, subject, month, kind, language=draft.language)
+        draft = draft_report(conn, subject, month, kind, language=draft.language, now=now)
     note_mark(conn, subject, month, kind, draft.mark, now or datetime.now(UTC))
     if newest is not None and newest.content_sha256 == draft.digest:
         return _issued(conn, newest, new=False)
@@ -236,7 +240,7 @@ def issue_report(
     conn: Connection, subject: str, month: str, kind: str, *, language: str = "ru", now: datetime | None = None
 ) -> Issued:
     """Build the report; store a new version if it differs from the newest one; the version in force."""
-    return issue_draft(conn, draft_report(conn, subject, month, kind, language=language), now=now)
+    return issue_draft(conn, draft_report(conn, subject, month, kind, language=language, now=now), now=now)
 
 
 def issue_reports(
@@ -259,7 +263,7 @@ def issue_reports(
 
     def draft(subject: str, kind: str) -> Draft:
         with engine.connect() as conn:
-            return draft_report(conn, subject, month, kind, language=language)
+            return draft_report(conn, subject, month, kind, language=language, now=now)
 
     def store(made: Draft) -> Issued:
         with engine.begin() as conn:

@@ -3,6 +3,7 @@ the warnings raised, and the newest month's attendance days. Reads only."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -11,8 +12,9 @@ from sqlalchemy import Connection, select
 from cloud_api.db.schema import report_deliveries, report_warnings, reports, schools
 from cloud_api.reports.issue import KINDS
 from cloud_api.reports.store import VersionKey, file_names, read_file
+from shared.localtime import local_date
 
-__all__ = ["newest_attendance_days", "report_listing", "report_warnings_of"]
+__all__ = ["AttendanceChart", "newest_attendance_days", "report_listing", "report_warnings_of"]
 
 
 def report_listing(conn: Connection, subject: str, kinds: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -86,15 +88,31 @@ def report_warnings_of(conn: Connection, region_id: str | None) -> list[dict[str
     ]
 
 
-def newest_attendance_days(conn: Connection, school_id: str) -> tuple[str, list[dict[str, Any]]]:
-    """The month of the school's newest attendance report and its days ("" and none before the first)."""
+@dataclass(frozen=True)
+class AttendanceChart:
+    """The newest attendance report's month as the admin's chart shows it."""
+
+    month: str  # "" before the first report
+    days: list[dict[str, Any]]  # the report's days, each with ``future`` (not happened when issued)
+    enrolled: int  # students on the roster at the month's end: the chart's full height
+
+
+def newest_attendance_days(conn: Connection, school_id: str) -> AttendanceChart:
+    """The month of the school's newest attendance report, its days and its enrolment."""
     newest = conn.execute(
-        select(reports.c.month, reports.c.version)
+        select(reports.c.month, reports.c.version, reports.c.created_at)
         .where(reports.c.subject == school_id, reports.c.kind == "attendance")
         .order_by(reports.c.month.desc(), reports.c.version.desc())
         .limit(1)
     ).first()
     if newest is None:
-        return "", []
+        return AttendanceChart("", [], 0)
     data = read_file(conn, VersionKey(school_id, newest.month, "attendance", newest.version), "attendance.json")
-    return newest.month, orjson.loads(data)["days"] if data else []
+    if not data:
+        return AttendanceChart(newest.month, [], 0)
+    content = orjson.loads(data)
+    # A version issued before its month ended, by code that did not yet mark the days to come, counts
+    # every student absent on them: the days after its issue had not happened, whatever it says.
+    issued_on = local_date(newest.created_at).isoformat()
+    days = [{**d, "future": bool(d.get("future")) or d["date"] > issued_on} for d in content["days"]]
+    return AttendanceChart(newest.month, days, int(content.get("enrolled_students", 0)))

@@ -71,8 +71,21 @@ class AttendanceDay(_Strict):
     working_day: bool
     students: int = Field(ge=0)
     staff: int = Field(ge=0)
-    anonymous: int = Field(ge=0, description="Entries of children without consent: a count, nobody named.")
-    absent: int = Field(ge=0, description="Students on the roster that day, working days only, who did not come.")
+    anonymous: int = Field(
+        ge=0,
+        description="Passages (entries and exits) of children without consent: a count, nobody named, the same "
+        "child perhaps several times; never among the students present.",
+    )
+    absent: int = Field(
+        ge=0,
+        description="Students on the roster that day, working days only, who did not come; each passage without "
+        "consent is taken as a child who came, so this is the fewest absent. 0 on a day still to come.",
+    )
+    future: bool = Field(
+        default=False,
+        description="Present and true only on a day after the report was built (a month issued before it "
+        "ended): the day has not happened, nobody is counted absent.",
+    )
 
 
 class Visit(_Strict):
@@ -104,7 +117,11 @@ class RegionDay(_Strict):
     meals: Categories
     students: int = Field(ge=0, description="Students present, summed over the schools.")
     staff: int = Field(ge=0)
-    anonymous: int = Field(ge=0, description="Entries of children without consent: a count, nobody named.")
+    anonymous: int = Field(
+        ge=0,
+        description="Passages (entries and exits) of children without consent: a count, nobody named, the same "
+        "child perhaps several times; never among the students present.",
+    )
 
 
 class RegionSchool(_Strict):

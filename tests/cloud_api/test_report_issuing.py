@@ -37,9 +37,9 @@ def test_a_schools_two_reports_are_drafted_side_by_side_and_stored_in_order(
     built = dict(issue._BUILDERS)
 
     def meeting(kind: str) -> Callable[..., dict[str, Any]]:
-        def build(conn: Any, subject: str, month: str) -> dict[str, Any]:
+        def build(conn: Any, subject: str, month: str, now: datetime | None) -> dict[str, Any]:
             together.wait()  # drafted one after the other, the first waits here alone and fails
-            return built[kind](conn, subject, month)
+            return built[kind](conn, subject, month, now)
 
         return build
 
@@ -49,7 +49,7 @@ def test_a_schools_two_reports_are_drafted_side_by_side_and_stored_in_order(
     assert [(i.kind, i.version, i.new) for i in got] == [("meals", 1, True), ("attendance", 1, True)]
     with engine.connect() as conn:
         for i in got:  # each the content a single, serial build gives
-            assert i.files[f"{i.kind}.json"] == canonical_json(built[i.kind](conn, "s1", "2026-10"))
+            assert i.files[f"{i.kind}.json"] == canonical_json(built[i.kind](conn, "s1", "2026-10", None))
     assert [i.new for i in issue_reports(engine, "2026-10", [("s1", "meals"), ("s1", "attendance")])] == [False] * 2
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import re
 import uuid
 from datetime import UTC, date, datetime
 from typing import Any
@@ -412,3 +413,68 @@ def test_a_student_who_left_mid_month_is_absent_only_until_then(school: dict[str
     absent = {date.fromisoformat(d.date): d.absent for d in content.days if d.working_day}
     assert absent == {day: int(SCHOOL_DAYS[0] < day < left.date()) for day in SCHOOL_DAYS}
     assert content.enrolled_students == 1
+
+
+def chart_bars(page: str) -> dict[str, tuple[float, str]]:
+    """The admin page's chart: each day's bar height (of 100) and its tooltip, by date."""
+    bars = re.findall(r'<rect x="\d+" y="[\d.]+" width="10" height="([\d.]+)"[^>]*><title>([^<]+)</title>', page)
+    return {title.split(":")[0]: (float(height), title) for height, title in bars}
+
+
+def test_the_chart_shows_students_present_and_the_entries_without_consent_apart(
+    school: dict[str, Any], client: TestClient
+) -> None:
+    # Two students enrolled: the child (consent) comes every school day; the teen (no consent) came
+    # unnamed on the first, and went out and in again: three passages of one child nobody can name.
+    day = SCHOOL_DAYS[0]
+    again = [
+        event(9101, kind="exit", reason="no_consent", at=at(day, "10:00")),
+        event(9102, reason="no_consent", at=at(day, "10:20")),
+    ]
+    body = batch_body(again)
+    assert client.post(INGEST_PATH, content=body, headers=signed(body)).status_code == 200
+    with school["engine"].begin() as conn:
+        content = AttendanceReport.model_validate_json(
+            issue_report(conn, "s1", "2026-10", "attendance").files["attendance.json"]
+        )
+    first = next(d for d in content.days if d.date == day.isoformat())
+    assert (content.enrolled_students, first.students, first.anonymous, first.absent) == (2, 1, 3, 0)
+    page = client.get("/admin/schools/s1/reports?lang=ru", headers={"Authorization": f"Bearer {ADMIN}"}).text
+    bars = chart_bars(page)
+    assert len(bars) == len(OCTOBER)
+    # The chart's full height is the roster (2), not the students plus the unnamed passages (4).
+    assert '<text x="14" y="8" font-size="7" text-anchor="end">2</text>' in page
+    height, title = bars[day.isoformat()]
+    assert height == 50.0  # one of the two students: never "4 present in a school of 2"
+    assert "Присутствовали обучающиеся 1" in title and "Входы без согласия 3" in title
+    assert all(h <= 100 for h, _ in bars.values())
+    assert "Обучающихся по списку: 2" in page
+
+
+def test_a_month_issued_before_it_ends_counts_nobody_absent_on_the_days_to_come(
+    school: dict[str, Any], client: TestClient
+) -> None:
+    issued_on = datetime(2026, 10, 5, 15, tzinfo=LOCAL_TZ)  # a preliminary issue, on the 5th
+    with school["engine"].begin() as conn:
+        early = issue_report(conn, "s1", "2026-10", "attendance", now=issued_on)
+    content = AttendanceReport.model_validate_json(early.files["attendance.json"])
+    absent = {date.fromisoformat(d.date): d.absent for d in content.days if d.working_day}
+    # Nobody is absent on a working day still to come; the days that had happened count as the final
+    # report does (the teen came unnamed on the 1st, and not on the 2nd or the 5th).
+    assert absent == {day: int(day <= issued_on.date() and day != SCHOOL_DAYS[0]) for day in SCHOOL_DAYS}
+    to_come = [d for d in content.days if date.fromisoformat(d.date) > issued_on.date()]
+    assert len(to_come) == 26 and all(d.future and d.absent == 0 for d in to_come)
+    assert not any(d.future for d in content.days if date.fromisoformat(d.date) <= issued_on.date())
+    tabled = load_workbook(io.BytesIO(early.files["attendance.xlsx"]))["По дням"]
+    rows = {r[0].date(): r for r in tabled.iter_rows(min_row=2, values_only=True)}
+    assert rows[date(2026, 10, 2)][5] == 1 and rows[date(2026, 10, 30)][5] is None  # blank, not "0 absent"
+
+    page = client.get("/admin/schools/s1/reports?lang=ru", headers={"Authorization": f"Bearer {ADMIN}"}).text
+    assert page.count("День ещё не наступил") == 26 and page.count("<rect") == len(OCTOBER)
+
+    # Once the month is over it is issued again, with every working day's absences and no day to come.
+    with school["engine"].begin() as conn:
+        final = issue_report(conn, "s1", "2026-10", "attendance", now=datetime(2026, 11, 2, 9, tzinfo=LOCAL_TZ))
+    assert final.version == 2 and b'"future"' not in final.files["attendance.json"]
+    later = SCHOOL_DAYS[-1].isoformat()
+    assert {"date": later, "field": "absent", "before": 0, "after": 1} in final.changes

@@ -187,8 +187,12 @@ def reports_page(
     """The admin's page: each report with its delivery, its files, and a chart of the newest month's days."""
     with engine.connect() as conn:
         listing = report_listing(conn, school_id, KINDS)
-        chart_month, days = newest_attendance_days(conn, school_id)
-    peak = max([d["students"] + d["anonymous"] for d in days] + [1])
+        chart = newest_attendance_days(conn, school_id)
+    # The bars are the students present, named and each counted once a day, against the roster: the
+    # entries without consent are passages of unknown children (one child may pass several times, and
+    # exits count too), so added to the bars they took a school of 100 to "111 present". They are
+    # shown apart, in each day's figures. Days still to come when the report was issued have no bar.
+    peak = max([chart.enrolled, 1] + [d["students"] for d in chart.days])
     _ = translator(lang)
     return TEMPLATES.TemplateResponse(
         request,
@@ -198,8 +202,9 @@ def reports_page(
             "lang": _.language,
             "school_id": school_id,
             "listing": listing,
-            "days": days,
+            "days": chart.days,
             "peak": peak,
-            "chart_month": chart_month,
+            "enrolled": chart.enrolled,
+            "chart_month": chart.month,
         },
     )
