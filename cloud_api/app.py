@@ -38,9 +38,10 @@ from cloud_api.push.start import push_worker
 from cloud_api.reports.jobs import report_jobs
 from cloud_api.services.accounts import deployment_admin_with_second_factor
 from cloud_api.services.passwords import HashSlots, bound_hashes
+from cloud_api.services.school_export import ExportWorker
 from cloud_api.settings import CloudSettings
 from cloud_api.social_wallet.worker import wallet_worker
-from cloud_api.web import account, parent, sign_in
+from cloud_api.web import account, office, parent, sign_in
 from cloud_api.web import activation as web_activation
 from cloud_api.web import passkeys as web_passkeys
 from cloud_api.web import single_sign_on as web_single_sign_on
@@ -107,6 +108,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
             await run_in_threadpool(push_worker, engine, settings),
             wallet_worker(settings, engine),
             report_jobs(engine, settings),
+            ExportWorker(engine),
         ]
         for worker in workers:
             if worker is not None:
@@ -148,6 +150,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     app.include_router(web_passkeys.router)
     app.include_router(web_single_sign_on.router)
     app.include_router(parent.router)
+    app.include_router(office.router)
     install_error_handlers(app, page_answer=parent.error_page)
     app.add_exception_handler(SignInNeeded, parent.sign_in_redirect)
     app.include_router(roster_admin.router)

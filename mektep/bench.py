@@ -42,6 +42,7 @@ from gateway.taps.policy import AccessPoint, NoRosterPolicy, Place
 from mektep.citus_cluster import citus_missing
 from mektep.ingest_bench import run_ingest_bench
 from mektep.notify_bench import bench_notify
+from mektep.office_bench import bench_office
 from mektep.processes import CloudProcess, GatewayProcess, free_port, mqtt_password_env, write_site
 from mektep.readers_bench import bench_readers
 from mektep.report_bench import DEFAULT_POSTGRES, bench_report
@@ -508,6 +509,34 @@ def scale(
         f"with {HEADROOM}× headroom needs {figures['workers_for_national_peak']} such workers; on machines of "
         "their own each worker takes more, so this is an upper bound."
     )
+    if json_output:
+        print(json.dumps(figures))
+
+
+@app.command()
+def office(
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object as the last line."),
+    students: int = typer.Option(3000, min=100, help="Students of the school (and 5 % staff)."),
+) -> None:
+    """Measure the school office's pages for a big school with a month of events, against /healthz.
+
+    Example:
+        mektep bench office --json
+    """
+    figures = bench_office(students=students)
+    goals = {
+        "today_p95_ms": "≤ 250",
+        "people_p95_ms": "≤ 250",
+        "person_p95_ms": "≤ 250",
+        "journal_p95_ms": "≤ 250",
+        "import_preview_s": "≤ 3",
+        "export_s": "≤ 30",
+    }
+    table = _figures_table(f"mektep bench office ({students} students, {figures['events']:,} events)", figures, goals)
+    for page in ("today", "people", "person", "journal"):
+        ratio = figures[f"{page}_p95_ms"] / max(figures["healthz_p95_ms"], 1e-9)
+        table.add_row(f"{page} p95 / healthz p95", f"{ratio:.1f}×", "")
+    Console().print(table)
     if json_output:
         print(json.dumps(figures))
 

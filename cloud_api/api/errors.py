@@ -82,6 +82,7 @@ _BY_STATUS: dict[int, tuple[str, ...]] = {
         "invalid_request",
         Refusal.INVALID_BATCH.value,
         "bad_login",
+        "date_in_future",
         "password_too_short",
         "bad_code",
         "bad_email",

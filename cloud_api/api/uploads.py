@@ -24,8 +24,11 @@ __all__ = ["ENVELOPE_BYTES", "multipart_body", "read_upload"]
 ENVELOPE_BYTES = 64 * 1024
 
 
-async def read_upload(request: Request, field: str, limit: int) -> tuple[str, bytes]:
-    """The name and bytes of the one file in ``field``, at most ``limit`` bytes.
+async def read_upload(
+    request: Request, field: str, limit: int, others: dict[str, str] | None = None
+) -> tuple[str, bytes]:
+    """The name and bytes of the one file in ``field``, at most ``limit`` bytes; the form's other
+    (text) fields into ``others`` when given (a page's form sends a checkbox beside the file).
 
     Refusals: ``multipart_required`` (not a form upload), ``file_too_large``, ``bad_upload`` (a
     malformed form) and ``file_required`` (no file in ``field``).
@@ -38,6 +41,8 @@ async def read_upload(request: Request, field: str, limit: int) -> tuple[str, by
     except (MultiPartException, StarletteHTTPException):
         raise DomainError("bad_upload") from None
     upload = form.get(field)
+    if others is not None:
+        others.update({k: v for k, v in form.items() if isinstance(v, str)})
     if not isinstance(upload, UploadFile):
         raise DomainError("file_required")
     data = await upload.read()

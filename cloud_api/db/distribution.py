@@ -92,6 +92,8 @@ DISTRIBUTION: dict[str, Placement] = {
                 "rollup_presence",
                 "rollup_meal_eaters",
                 "month_versions",
+                "school_exports",
+                "school_export_files",
             )
         ),
         *(

@@ -153,6 +153,7 @@ events = Table(
     Column("batch_id", BigInteger, nullable=False),
     Index("events_school_day", "school_id", "local_date"),
     Index("events_gateway_seq", "gateway_id", "seq"),
+    Index("events_school_person", "school_id", "person_id", "local_date"),  # a person's page in the office
 )
 
 packets = Table(
@@ -236,6 +237,8 @@ credentials = Table(
     Column("kind", String(16), nullable=False),
     Column("credential_hash", String(64), nullable=False),
     Column("status", String(16), nullable=False),  # active | blocked | replaced
+    Column("number_hint", String(8)),  # the number's last four digits, for telling cards apart
+    Column("status_reason", String(16)),  # why it was blocked: lost | stolen | damaged | other
     Column("version", BigInteger, nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     UniqueConstraint("school_id", "credential_hash", name="credentials_school_hash"),
@@ -253,6 +256,10 @@ consents = Table(
     Column("given", Boolean, nullable=False),
     Column("at", UTCDateTime(), nullable=False),
     Column("version", BigInteger, nullable=False),
+    Column("source", String(8)),  # app (NULL in rows before 0021) | paper
+    Column("signed_on", Date),  # paper: the day the guardian signed it
+    Column("reference", String(100)),  # paper: its number or reference in the school's files
+    Column("actor", String(128)),  # paper: who recorded it
     Index("consents_school_child", "school_id", "child_id", "id"),
 )
 
@@ -449,6 +456,33 @@ audit_log = Table(
     Column("after", JSON(none_as_null=True)),
     Index("audit_log_school_at", "school_id", "at"),
     Index("audit_log_entity", "entity", "entity_id"),
+    Index("audit_log_school_entity_id", "school_id", "entity_id"),  # a person's journal in the office
+)
+
+# §13: a school takes everything it has with it. An archive is asked for in the office and made by
+# the background worker (a leased queue: pending until done or failed); its bytes apart, as a report's.
+school_exports = Table(
+    "school_exports",
+    metadata,
+    Column("school_id", String(64), primary_key=True),
+    Column("id", Uuid(), primary_key=True),
+    Column("requested_by", String(128), nullable=False),
+    Column("requested_at", UTCDateTime(), nullable=False),
+    Column("state", String(16), nullable=False),  # pending | done | failed
+    Column("due_at", UTCDateTime()),  # the lease of the worker making it
+    Column("progress", Integer, nullable=False),  # per cent
+    Column("size", BigInteger),
+    Column("sha256", String(64)),
+    Column("finished_at", UTCDateTime()),
+    Column("error", String(200)),
+    Index("school_exports_pending", "state", "requested_at"),
+)
+school_export_files = Table(
+    "school_export_files",
+    metadata,
+    Column("school_id", String(64), primary_key=True),
+    Column("id", Uuid(), primary_key=True),
+    Column("data", LargeBinary, nullable=False),
 )
 
 # -- the canteen -----------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ __all__ = [
     "SignInResult",
     "account_by_login",
     "account_email",
+    "accounts_of_people",
     "change_password",
     "client_key",
     "complete_sign_in",
@@ -273,6 +274,18 @@ def create_school_admin(conn: Connection, login: str, password: str, school_id: 
     account = create_account(conn, login, actor=actor, password=password, school_id=school_id)
     grant_role(conn, account.id, Role.SCHOOL_ADMIN, school_id, actor=actor)
     return account
+
+
+def accounts_of_people(conn: Connection, school_id: str, person_ids: Iterable[UUID]) -> dict[UUID, Account]:
+    """The account (not deleted) of each of the school's people that has one."""
+    rows = conn.execute(
+        select(accounts).where(
+            accounts.c.school_id == school_id,
+            accounts.c.person_id.in_(list(person_ids)),
+            accounts.c.deleted_at.is_(None),
+        )
+    )
+    return {row.person_id: _account(row) for row in rows}
 
 
 def logins_of(conn: Connection, account_ids: Iterable[UUID]) -> dict[UUID, str]:

@@ -22,7 +22,18 @@ from cloud_api.services.audit import AuditEntry, write_audit
 from cloud_api.services.roster_versions import next_version
 from shared.contract import CredentialKind
 
-__all__ = ["CARD_HOLDERS", "CardStatus", "assign_card", "block_card", "cards_of", "get_card", "replace_card"]
+__all__ = [
+    "CARD_HOLDERS",
+    "BlockReason",
+    "CardStatus",
+    "assign_card",
+    "block_card",
+    "cards_of",
+    "get_card",
+    "number_hint",
+    "replace_card",
+    "replace_lost_card",
+]
 
 
 # Who taps at the school's readers (the roles the gateway's roster holds).
@@ -37,8 +48,30 @@ class CardStatus(StrEnum):
     REPLACED = "replaced"  # superseded by a new card: refused, and says so
 
 
+class BlockReason(StrEnum):
+    """Why a card was blocked, as the office records it."""
+
+    LOST = "lost"
+    STOLEN = "stolen"
+    DAMAGED = "damaged"
+    OTHER = "other"
+
+
+def number_hint(number: str) -> str:
+    """What of a card number the cloud keeps to tell cards apart: its last four characters, normalised as
+    the hash normalises the number (:func:`shared.contract.credential_hash`)."""
+    return number.strip().upper()[-4:]
+
+
 def assign_card(
-    conn: Connection, school_id: str, person_id: UUID, kind: CredentialKind, credential_hash: str, *, actor: str
+    conn: Connection,
+    school_id: str,
+    person_id: UUID,
+    kind: CredentialKind,
+    credential_hash: str,
+    *,
+    actor: str,
+    hint: str | None = None,
 ) -> UUID:
     """Give a student or staff member a card (or a QR credential); its id.
 
@@ -62,7 +95,7 @@ def assign_card(
         raise DomainError("card_already_assigned")
     now = datetime.now(UTC)
     card_id = UUID(str(uuid_utils.uuid7()))
-    row = {"person_id": str(person_id), "kind": kind.value, "status": CardStatus.ACTIVE.value}
+    row = {"person_id": str(person_id), "kind": kind.value, "status": CardStatus.ACTIVE.value, "number_hint": hint}
     conn.execute(
         insert(credentials).values(
             school_id=school_id,
@@ -71,6 +104,7 @@ def assign_card(
             kind=kind.value,
             credential_hash=credential_hash,
             status=CardStatus.ACTIVE.value,
+            number_hint=hint,
             version=next_version(conn, school_id),
             updated_at=now,
         )
@@ -79,20 +113,44 @@ def assign_card(
     return card_id
 
 
-def block_card(conn: Connection, school_id: str, card_id: UUID, *, actor: str) -> None:
-    """Block a lost or stolen card at every reader of the school (from the gateway's next sync)."""
-    _set_status(conn, school_id, card_id, CardStatus.BLOCKED, actor)
+def block_card(
+    conn: Connection, school_id: str, card_id: UUID, *, actor: str, reason: BlockReason | None = None
+) -> UUID:
+    """Block a lost or stolen card at every reader of the school (from the gateway's next sync); its holder."""
+    person_id, _kind = _set_status(conn, school_id, card_id, CardStatus.BLOCKED, actor, reason)
+    return person_id
 
 
 def replace_card(
-    conn: Connection, school_id: str, card_id: UUID, new_hash: str, *, actor: str, kind: CredentialKind | None = None
+    conn: Connection,
+    school_id: str,
+    card_id: UUID,
+    new_hash: str,
+    *,
+    actor: str,
+    kind: CredentialKind | None = None,
+    hint: str | None = None,
 ) -> UUID:
     """Retire a card and give its holder a new one, in one change; the new card's id."""
-    person_id, old_kind = _set_status(conn, school_id, card_id, CardStatus.REPLACED, actor)
-    return assign_card(conn, school_id, person_id, kind or CredentialKind(old_kind), new_hash, actor=actor)
+    person_id, old_kind = _set_status(conn, school_id, card_id, CardStatus.REPLACED, actor, None)
+    return assign_card(conn, school_id, person_id, kind or CredentialKind(old_kind), new_hash, actor=actor, hint=hint)
 
 
-def _set_status(conn: Connection, school_id: str, card_id: UUID, status: CardStatus, actor: str) -> tuple[UUID, str]:
+def replace_lost_card(
+    conn: Connection, school_id: str, card_id: UUID, new_hash: str, *, actor: str, hint: str | None = None
+) -> UUID:
+    """A lost card: block the old one (it may turn up in someone else's hand) and give a new one; its id.
+
+    One change: a refused new card (already someone's) leaves the old one as it was, when the
+    caller rolls the transaction back.
+    """
+    person_id, old_kind = _set_status(conn, school_id, card_id, CardStatus.BLOCKED, actor, BlockReason.LOST)
+    return assign_card(conn, school_id, person_id, CredentialKind(old_kind), new_hash, actor=actor, hint=hint)
+
+
+def _set_status(
+    conn: Connection, school_id: str, card_id: UUID, status: CardStatus, actor: str, reason: BlockReason | None
+) -> tuple[UUID, str]:
     where = (credentials.c.school_id == school_id, credentials.c.id == card_id)
     row = conn.execute(select(credentials.c.person_id, credentials.c.kind, credentials.c.status).where(*where)).first()
     if row is None:
@@ -101,8 +159,13 @@ def _set_status(conn: Connection, school_id: str, card_id: UUID, status: CardSta
         raise DomainError("card_not_active")
     now = datetime.now(UTC)
     version = next_version(conn, school_id)
-    conn.execute(update(credentials).where(*where).values(status=status.value, version=version, updated_at=now))
-    entry = AuditEntry("update", "credential", str(card_id), {"status": row.status}, {"status": status.value})
+    conn.execute(
+        update(credentials)
+        .where(*where)
+        .values(status=status.value, status_reason=reason, version=version, updated_at=now)
+    )
+    after = {"status": status.value} if reason is None else {"status": status.value, "reason": reason.value}
+    entry = AuditEntry("update", "credential", str(card_id), {"status": row.status}, after)
     write_audit(conn, school_id, actor, now, [entry])
     return row.person_id, row.kind
 
@@ -118,6 +181,8 @@ def cards_of(conn: Connection, school_id: str, person_id: UUID) -> list[dict[str
             credentials.c.person_id,
             credentials.c.kind,
             credentials.c.status,
+            credentials.c.number_hint,
+            credentials.c.status_reason,
             credentials.c.updated_at,
         )
         .where(credentials.c.school_id == school_id, credentials.c.person_id == person_id)
@@ -134,6 +199,8 @@ def get_card(conn: Connection, school_id: str, card_id: UUID) -> dict[str, Any]:
             credentials.c.person_id,
             credentials.c.kind,
             credentials.c.status,
+            credentials.c.number_hint,
+            credentials.c.status_reason,
             credentials.c.updated_at,
         ).where(credentials.c.school_id == school_id, credentials.c.id == card_id)
     ).first()

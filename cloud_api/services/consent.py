@@ -8,29 +8,61 @@ transaction.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Connection, insert, select
 
 from cloud_api.core.errors import DomainError
-from cloud_api.db.schema import consents, guardianships
+from cloud_api.db.schema import consents, guardianships, people
 from cloud_api.services.audit import AuditEntry, write_audit
 from cloud_api.services.history import in_force
 from cloud_api.services.roster_versions import next_version
 
-__all__ = ["consents_of", "require_guardian", "set_consent"]
+__all__ = [
+    "ClassConsent",
+    "Paper",
+    "consent_history",
+    "consent_overview",
+    "consents_of",
+    "require_guardian",
+    "set_consent",
+]
+
+
+@dataclass(frozen=True)
+class Paper:
+    """A consent a guardian signed on paper at the school: the day they signed, the paper's reference."""
+
+    signed_on: date
+    reference: str
 
 
 def set_consent(
-    conn: Connection, school_id: str, child_id: UUID, guardian_id: UUID, given: bool, *, actor: str
-) -> None:
-    """Record a guardian's consent (or its withdrawal) for one child."""
+    conn: Connection,
+    school_id: str,
+    child_id: UUID,
+    guardian_id: UUID,
+    given: bool,
+    *,
+    actor: str,
+    paper: Paper | None = None,
+) -> bool:
+    """Record a guardian's consent (or its withdrawal) for one child; False when it was already so.
+
+    ``paper``: the school records what the guardian signed on paper (``actor`` is then the staff
+    member), and the guardian sees in the app that it was given so.
+    """
     require_guardian(conn, school_id, guardian_id, child_id)
+    if paper is not None and paper.signed_on > datetime.now(UTC).date():
+        raise DomainError("date_in_future")
     before = consents_of(conn, school_id, [child_id]).get(child_id, False)
     if before == given:
-        return  # nothing changes: no version, no journal entry
+        return False  # nothing changes: no version, no journal entry
     now = datetime.now(UTC)
     conn.execute(
         insert(consents).values(
@@ -40,10 +72,68 @@ def set_consent(
             given=given,
             at=now,
             version=next_version(conn, school_id),
+            source="app" if paper is None else "paper",
+            signed_on=None if paper is None else paper.signed_on,
+            reference=None if paper is None else paper.reference,
+            actor=actor,
         )
     )
-    entry = AuditEntry("update", "consent", str(child_id), {"given": before}, {"given": given, "by": str(guardian_id)})
-    write_audit(conn, school_id, actor, now, [entry])
+    after: dict[str, Any] = {"given": given, "by": str(guardian_id)}
+    if paper is not None:
+        after |= {"paper": paper.reference, "signed_on": paper.signed_on.isoformat()}
+    write_audit(conn, school_id, actor, now, [AuditEntry("update", "consent", str(child_id), {"given": before}, after)])
+    return True
+
+
+def consent_history(conn: Connection, school_id: str, child_id: UUID) -> list[dict[str, Any]]:
+    """Every consent given or withdrawn for a child, newest first, with the guardian's name and how it was given."""
+    rows = conn.execute(
+        select(
+            consents.c.given,
+            consents.c.at,
+            consents.c.source,
+            consents.c.signed_on,
+            consents.c.reference,
+            consents.c.guardian_id,
+            people.c.last_name,
+            people.c.first_name,
+        )
+        .join(people, (people.c.school_id == consents.c.school_id) & (people.c.id == consents.c.guardian_id))
+        .where(consents.c.school_id == school_id, consents.c.child_id == child_id)
+        .order_by(consents.c.id.desc())
+    )
+    return [{**row._mapping, "source": row.source or "app"} for row in rows]
+
+
+@dataclass(frozen=True)
+class ClassConsent:
+    """A class's students by the consent in force: given, withdrawn, never asked."""
+
+    class_name: str
+    given: int
+    withdrawn: int
+    never: int
+
+    @property
+    def students(self) -> int:
+        """The class's active students."""
+        return self.given + self.withdrawn + self.never
+
+
+def consent_overview(conn: Connection, school_id: str) -> list[ClassConsent]:
+    """Every class of the school (by grade, then letter) with its students counted by consent."""
+    students = conn.execute(
+        select(people.c.id, people.c.class_name, people.c.grade).where(
+            people.c.school_id == school_id, people.c.role == "student", people.c.active
+        )
+    ).all()
+    in_force_now = consents_of(conn, school_id)
+    counts: dict[tuple[int, str], Counter[str]] = {}
+    for student in students:
+        consent = in_force_now.get(student.id)
+        state = "never" if consent is None else "given" if consent else "withdrawn"
+        counts.setdefault((student.grade or 0, student.class_name or ""), Counter())[state] += 1
+    return [ClassConsent(name, c["given"], c["withdrawn"], c["never"]) for (_grade, name), c in sorted(counts.items())]
 
 
 def require_guardian(conn: Connection, school_id: str, guardian_id: UUID, child_id: UUID) -> None:

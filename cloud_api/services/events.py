@@ -10,7 +10,7 @@ from cloud_api.api.schemas.events import EventPublic
 from cloud_api.db.schema import events
 from shared.localtime import with_offset
 
-__all__ = ["day_events"]
+__all__ = ["day_events", "person_events"]
 
 _PUBLIC = [events.c[name] for name in EventPublic.model_fields if name in events.c] + [events.c.utc_offset_minutes]
 
@@ -35,6 +35,24 @@ def day_events(
     if after is not None:
         query = query.where(tuple_(events.c.gateway_id, events.c.seq) > tuple_(*after))
     query = query.order_by(events.c.gateway_id, events.c.seq).limit(limit)
+    found = []
+    for row in conn.execute(query):
+        fields = row._asdict()
+        fields["occurred_at"] = with_offset(fields["occurred_at"], fields.pop("utc_offset_minutes"))
+        found.append(EventPublic.model_validate(fields))
+    return found
+
+
+def person_events(
+    conn: Connection, school_id: str, person_id: str, since: date, *, limit: int = 2_000
+) -> list[EventPublic]:
+    """A person's events from local day ``since`` on, newest first (their entries, exits, meals and refusals)."""
+    query = (
+        select(*_PUBLIC)
+        .where(events.c.school_id == school_id, events.c.person_id == person_id, events.c.local_date >= since)
+        .order_by(events.c.occurred_at.desc(), events.c.seq.desc())
+        .limit(limit)
+    )
     found = []
     for row in conn.execute(query):
         fields = row._asdict()

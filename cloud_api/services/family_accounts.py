@@ -72,14 +72,25 @@ def _name(row: object) -> str:
 
 
 def create_family_accounts(
-    conn: Connection, school_id: str, now: datetime, *, actor: str
+    conn: Connection, school_id: str, now: datetime, *, actor: str, class_name: str | None = None
 ) -> tuple[list[Letter], list[Skipped]]:
-    """Accounts with activation codes for the school's guardians and students that have none yet."""
-    rows = conn.execute(
-        select(people)
-        .where(people.c.school_id == school_id, people.c.active, people.c.role.in_(("guardian", "student")))
-        .order_by(people.c.class_name, people.c.last_name, people.c.first_name)
-    ).all()
+    """Accounts with activation codes for the school's guardians and students that have none yet.
+
+    ``class_name``: only the students of that class and their guardians (a class's letters at a time,
+    for its class teacher to hand out).
+    """
+    query = select(people).where(people.c.school_id == school_id, people.c.active)
+    if class_name is None:
+        query = query.where(people.c.role.in_(("guardian", "student")))
+    else:
+        pupils = select(people.c.id).where(
+            people.c.school_id == school_id, people.c.role == "student", people.c.class_name == class_name
+        )
+        their_guardians = select(guardianships.c.guardian_id).where(
+            guardianships.c.school_id == school_id, guardianships.c.child_id.in_(pupils)
+        )
+        query = query.where(people.c.id.in_(pupils) | people.c.id.in_(their_guardians))
+    rows = conn.execute(query.order_by(people.c.class_name, people.c.last_name, people.c.first_name)).all()
     have = set(
         conn.execute(
             select(accounts.c.person_id).where(accounts.c.school_id == school_id, accounts.c.person_id.is_not(None))

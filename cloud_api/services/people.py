@@ -7,13 +7,14 @@ only); this module hands back whole rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection, and_, func, or_, select
 
-from cloud_api.db.schema import people
+from cloud_api.db.schema import consents, credentials, guardianships, people
+from cloud_api.services.history import newest_rows
 
-__all__ = ["PeopleQuery", "find_person", "list_people", "normalise_class"]
+__all__ = ["PeopleQuery", "find_person", "list_people", "normalise_class", "relatives_of"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,11 @@ class PeopleQuery:
     class_name: str | None = None
     q: str | None = None
     search_iin: bool = False  # also match ``q`` as the start of an IIN (the administrator only)
+    card_hash: str | None = None  # also match the holder of this card (the keyed hash of the typed number)
+    consent: Literal["given", "withdrawn", "never"] | None = None  # students by the consent in force
+    active: bool | None = None
+    sort: Literal["class", "name"] = "class"
+    descending: bool = False
     limit: int = 100
     offset: int = 0
 
@@ -51,29 +57,58 @@ def list_people(conn: Connection, school_id: str, query: PeopleQuery) -> tuple[l
         where.append(people.c.class_name == normalise_class(query.class_name))
     if query.q and (needle := query.q.strip().lower()):
         # lower() on both sides: PostgreSQL's is Unicode-aware, and SQLite's is made so by
-        # make_engine (its own folds ASCII only, and names here are Kazakh and Russian).
-        names = [
-            func.lower(column).contains(needle, autoescape=True)
-            for column in (people.c.last_name, people.c.first_name, people.c.middle_name)
+        # make_engine (its own folds ASCII only, and names here are Kazakh and Russian). Each word
+        # must be found in one of the names: "серікова айша" finds Серікова Айша.
+        columns = (people.c.last_name, people.c.first_name, people.c.middle_name)
+        every_word = [
+            or_(*(func.lower(column).contains(word, autoescape=True) for column in columns)) for word in needle.split()
         ]
+        names = [and_(*every_word)]
         if query.search_iin and needle.isdigit():
             names.append(people.c.iin.startswith(needle, autoescape=True))
+        if query.card_hash:
+            holders = select(credentials.c.person_id).where(
+                credentials.c.school_id == school_id, credentials.c.credential_hash == query.card_hash
+            )
+            names.append(people.c.id.in_(holders))
         where.append(or_(*names))
+    if query.active is not None:
+        where.append(people.c.active == query.active)
+    if query.consent is not None:
+        where.append(_consent_is(school_id, query.consent))
     total = conn.execute(select(func.count()).select_from(people).where(*where)).scalar_one()
+    by_name = [people.c.last_name, people.c.first_name, people.c.middle_name]
+    # Students by grade and class ("2А" before "10А"), then staff and guardians; each by name.
+    by_class = [people.c.grade.is_(None), people.c.grade, people.c.class_name, *by_name]
+    order = by_name if query.sort == "name" else by_class
+    if query.descending:
+        order = [column.desc() for column in order]
+    # The id breaks ties, so that pages never overlap.
     rows = conn.execute(
-        select(people)
-        .where(*where)
-        # Students by grade and class ("2А" before "10А"), then staff and guardians; each by name.
-        # The id breaks ties, so that pages never overlap.
-        .order_by(
-            people.c.grade.is_(None),
-            people.c.grade,
-            people.c.class_name,
-            people.c.last_name,
-            people.c.first_name,
-            people.c.id,
-        )
-        .limit(query.limit)
-        .offset(query.offset)
+        select(people).where(*where).order_by(*order, people.c.id).limit(query.limit).offset(query.offset)
     )
     return [dict(row._mapping) for row in rows], int(total)
+
+
+def _consent_is(school_id: str, state: str) -> Any:
+    """Students whose consent in force is ``state`` (given, withdrawn, or never asked)."""
+    current = newest_rows(consents, school_id, "child_id").subquery()
+    if state == "never":
+        return (people.c.role == "student") & people.c.id.not_in(select(current.c.child_id))
+    return people.c.id.in_(select(current.c.child_id).where(current.c.given == (state == "given")))
+
+
+def relatives_of(conn: Connection, school_id: str, person_id: Any) -> list[dict[str, Any]]:
+    """A child's guardians, or a guardian's children (whole rows, by name); nobody for staff."""
+    link = guardianships.c
+    pairs = ((link.child_id, link.guardian_id), (link.guardian_id, link.child_id))
+    found: list[dict[str, Any]] = []
+    for mine, theirs in pairs:
+        rows = conn.execute(
+            select(people)
+            .join(guardianships, (link.school_id == people.c.school_id) & (theirs == people.c.id))
+            .where(people.c.school_id == school_id, mine == person_id)
+            .order_by(people.c.last_name, people.c.first_name)
+        )
+        found += [dict(row._mapping) for row in rows]
+    return found

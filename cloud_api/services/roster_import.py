@@ -57,6 +57,9 @@ class ImportReport:
     departures_held: bool = False  # a complete export with refused rows: nobody is marked as gone
     problems: list[RowProblem] = field(default_factory=list)
     version: int = 0  # the school's roster version after the import
+    entries: list[AuditEntry] = field(default_factory=list)  # every change, as the journal records it
+    names: dict[str, str] = field(default_factory=dict)  # person id → "Surname Name", of those changed
+    known: int = 0  # students and staff of the file the school already had (0: perhaps another school's file)
 
 
 def import_roster(
@@ -68,6 +71,7 @@ def import_roster(
     progress: Callable[[int], None] = lambda _n: None,
     at: datetime | None = None,
     complete: bool = False,
+    preview: bool = False,
 ) -> ImportReport:
     """Store the good rows of ``roster`` for ``school_id``; ``progress(n)`` after each n rows.
 
@@ -78,6 +82,9 @@ def import_roster(
 
     ``at`` is when the journal says the changes were made (now unless given): a month's reports
     read the roster as it stood then (:mod:`cloud_api.reports.roster_then`).
+
+    ``preview``: work out everything (the report, its ``entries`` and ``names``) and store nothing,
+    so that the administrator sees what an import will do before it does it.
     """
     now = at or datetime.now(UTC)
     report = ImportReport(problems=list(roster.problems))
@@ -95,6 +102,8 @@ def import_roster(
             report.problems.append(RowProblem(row.row, "children", "unknown_child", ", ".join(missing)))
             continue
         current = stored.get(row.iin)
+        if current is not None and row.role is not Role.GUARDIAN:
+            report.known += 1
         if current is None:
             person_id = UUID(str(uuid_utils.uuid7()))
             record = {"school_id": school_id, "id": person_id, "iin": row.iin, **wanted, "updated_at": now}
@@ -120,6 +129,11 @@ def import_roster(
     if complete:
         _departures(roster, stored, now, updates, audit, report)
     links = _link_changes(conn, school_id, guardians, stored, audit, report)
+    report.entries = audit
+    names = {str(person["id"]): f"{person['last_name']} {person['first_name']}" for person in stored.values()}
+    report.names = {e.entity_id: names[e.entity_id] for e in audit if e.entity_id in names}
+    if preview:
+        return report
     if not audit:
         report.version = current_version(conn, school_id)
         return report

@@ -127,8 +127,17 @@ def office_home(request: Request, me: MeDep) -> HTMLResponse:
     with _engine(request).connect() as conn:
         roles = sorted(roles_in_force(conn, me.account_id), key=lambda g: (g.role.value, g.scope or ""))
     admin_of = [g.scope for g in roles if g.role is Role.SCHOOL_ADMIN]
+    staff_of = [g.scope for g in roles if g.role is Role.CANTEEN_STAFF and g.scope not in admin_of]
     assert me.principal.account is not None
-    return _page(request, me, "office_home.html", login=me.principal.account.login, roles=roles, admin_of=admin_of)
+    return _page(
+        request,
+        me,
+        "office_home.html",
+        login=me.principal.account.login,
+        roles=roles,
+        admin_of=admin_of,
+        staff_of=staff_of,
+    )
 
 
 def account_page(request: Request, me: MeDep, failed: str | None = None, saved: str | None = None) -> HTMLResponse:

@@ -24,6 +24,7 @@ from cloud_api.services.family_accounts import create_family_accounts, set_passw
 from cloud_api.services.mail import mail_configured
 from cloud_api.services.one_time_codes import TTL
 from cloud_api.services.passwords import MAX_CHARS, check_password
+from cloud_api.services.people import normalise_class
 from cloud_api.web.account import MeDep
 from cloud_api.web.pages import known_failure, page, page_language
 from shared.i18n import LANGUAGES, translator
@@ -123,15 +124,20 @@ def forgot_form(request: Request, background: BackgroundTasks, login: Annotated[
 
 @router.post("/office/schools/{school_id}/letters", dependencies=_checked, response_class=HTMLResponse)
 def letters_form(
-    request: Request, me: MeDep, school_id: Annotated[str, Path(min_length=1, max_length=64)]
+    request: Request,
+    me: MeDep,
+    school_id: Annotated[str, Path(min_length=1, max_length=64)],
+    class_name: Annotated[str, Form(max_length=8)] = "",
 ) -> HTMLResponse:
-    """Accounts for the roster's guardians and students who have none, and their letters to print now."""
+    """Accounts for the roster's guardians and students who have none (of one class, or all), and their
+    letters to print now."""
     if not me.principal.has(Role.SCHOOL_ADMIN, school_id):
         raise DomainError("not_allowed")
     now = datetime.now(UTC)
     settings = request.app.state.settings
+    only = normalise_class(class_name) if class_name.strip() else None
     with _engine(request).begin() as conn:
-        letters, skipped = create_family_accounts(conn, school_id, now, actor=me.principal.actor)
+        letters, skipped = create_family_accounts(conn, school_id, now, actor=me.principal.actor, class_name=only)
     shown = []
     for letter in letters:
         link = activation_link(request, settings, letter.account_id, letter.code, "activation")

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cloud_api.api.deps import SESSION_COOKIE
 from shared.i18n import LANGUAGE_NAMES, LANGUAGES, Translator
 from shared.languages import language_of
+from shared.localtime import LOCAL_TZ
 
 __all__ = [
     "LANG_COOKIE",
@@ -38,6 +39,8 @@ HERE = Path(__file__).resolve().parent.parent
 TEMPLATES = Jinja2Templates(directory=HERE / "templates")
 # A catalog's refusal is written as the API says it (lower case, after "code:"); a page shows it as a sentence.
 TEMPLATES.env.filters["sentence"] = lambda text: str(text)[:1].upper() + str(text)[1:]
+# A stored instant (UTC) as the school's clock shows it: dates and times on pages are local.
+TEMPLATES.env.filters["local"] = lambda at: at.astimezone(LOCAL_TZ) if at is not None and at.tzinfo else at
 STATIC = HERE / "static"
 LANG_COOKIE = "mektep_lang"
 

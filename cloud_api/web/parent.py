@@ -42,7 +42,7 @@ from cloud_api.push.subscriptions import (
 )
 from cloud_api.services import menus
 from cloud_api.services.accounts import Principal, Role, session_principal
-from cloud_api.services.consent import set_consent
+from cloud_api.services.consent import consent_history, set_consent
 from cloud_api.services.family import child_day, child_month, children_of, rate_meal
 from cloud_api.services.family_accounts import child_sign_in, set_child_second_factor
 from cloud_api.services.people import find_person
@@ -154,6 +154,7 @@ def child_page(
         day = child_day(conn, family.school_id, child_id, today)
         summary = child_month(conn, family.school_id, child_id, shown)
         bans = set(menus.bans_of(conn, family.school_id, [child_id]).get(child_id, []))
+        consent_record = next(iter(consent_history(conn, family.school_id, child_id)), None)
     meals_today = sorted({str(e["meal"]["period"]) for e in day if e["kind"] == "meal" and e["meal"]})
     previous_day = shown.replace(day=1) - timedelta(days=1)
     following_day = shown.replace(day=28) + timedelta(days=4)
@@ -167,6 +168,7 @@ def child_page(
         month=summary,
         shown=shown,
         bans=bans,
+        consent_record=consent_record,
         allergens=list(Allergen),
         meals_today=meals_today,
         today=today,

@@ -73,8 +73,13 @@ class Authenticator:
     def code(self, login: str) -> str:
         """A code for ``login`` that the cloud has not taken yet."""
         totp = pyotp.TOTP(self.secrets[login])
-        now_step = int(time.time()) // 30
-        step = max(now_step - 1, self._last_step.get(login, now_step - 2) + 1)
+        now = time.time()
+        now_step = int(now) // 30
+        # The cloud takes the step before its own, so a used code's step can be reused up to a minute
+        # on; but only early in a step: a request that crosses into the next step on a busy machine
+        # would otherwise find the code two steps behind and refused.
+        oldest = now_step - 1 if now % 30 < 20 else now_step
+        step = max(oldest, self._last_step.get(login, oldest - 1) + 1)
         if step > now_step + 1:  # two codes ahead already: wait for the clock to catch up
             time.sleep((step - 1) * 30 - time.time() + 0.05)
         self._last_step[login] = step

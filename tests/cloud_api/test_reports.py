@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import insert, select
 
+from cloud_api.api.deps import SESSION_COOKIE
 from cloud_api.db.schema import deployment_keys, dish_versions, people, reports
 from cloud_api.reports.deadline import is_working_day
 from cloud_api.reports.issue import KINDS, issue_report, needs_draft
@@ -23,6 +24,7 @@ from cloud_api.reports.manifest import verify_files
 from cloud_api.reports.marks import month_over
 from cloud_api.reports.models import AttendanceReport, MealsReport
 from cloud_api.roster.nedb import parse_rows
+from cloud_api.services.accounts import SYSTEM, account_by_login, create_school_admin
 from cloud_api.services.gateways import register_gateway
 from cloud_api.services.menus import set_day_menu, set_meal_rules, upsert_dish
 from cloud_api.services.roster_import import import_roster
@@ -69,6 +71,20 @@ def late_meal(client: TestClient, who: dict[str, str]) -> date:
     )
     assert client.post(INGEST_PATH, content=body, headers=signed(body)).status_code == 200
     return day
+
+
+def reports_page(client: TestClient) -> str:
+    """The reports page of the office as the school's administrator reads it, in Russian."""
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        if account_by_login(conn, "head@s1.kz") is None:
+            create_school_admin(conn, "head@s1.kz", "correct horse battery", "s1", actor=SYSTEM)
+    token = sign_in(client, "head@s1.kz", "correct horse battery")["Authorization"].removeprefix("Bearer ")
+    client.cookies.set(SESSION_COOKIE, token)
+    # The page's first address still leads there.
+    page = client.get("/admin/schools/s1/reports", headers={"Accept-Language": "ru"})
+    assert page.status_code == 200 and str(page.url).endswith("/office/schools/s1/reports")
+    return page.text
 
 
 @pytest.fixture
@@ -304,7 +320,7 @@ def test_the_admin_lists_downloads_and_sees_the_chart(school: dict[str, Any], cl
     assert listed["files"] == ["attendance-days.csv", "attendance-people.csv", "attendance.json", "attendance.xlsx"]
     got = client.get("/v1/schools/s1/reports/2026-10/attendance/1/attendance.xlsx", headers=admin)
     assert got.content == issued.files["attendance.xlsx"] and "spreadsheetml" in got.headers["content-type"]
-    page = client.get("/admin/schools/s1/reports?lang=ru", headers=admin).text
+    page = reports_page(client)
     assert page.count("<rect") == len(OCTOBER) and "Отчёт о посещаемости" in page
     assert "· 2026-10</h2>" in page and page.count("</text>") == len(OCTOBER) + 2  # each day named, the scale
     assert client.get("/v1/reports/schema").json()["oneOf"][0]["title"] == "MealsReport"
@@ -439,7 +455,7 @@ def test_the_chart_shows_students_present_and_the_entries_without_consent_apart(
         )
     first = next(d for d in content.days if d.date == day.isoformat())
     assert (content.enrolled_students, first.students, first.anonymous, first.absent) == (2, 1, 3, 0)
-    page = client.get("/admin/schools/s1/reports?lang=ru", headers={"Authorization": f"Bearer {ADMIN}"}).text
+    page = reports_page(client)
     bars = chart_bars(page)
     assert len(bars) == len(OCTOBER)
     # The chart's full height is the roster (2), not the students plus the unnamed passages (4).
@@ -469,7 +485,7 @@ def test_a_month_issued_before_it_ends_counts_nobody_absent_on_the_days_to_come(
     rows = {r[0].date(): r for r in tabled.iter_rows(min_row=2, values_only=True)}
     assert rows[date(2026, 10, 2)][5] == 1 and rows[date(2026, 10, 30)][5] is None  # blank, not "0 absent"
 
-    page = client.get("/admin/schools/s1/reports?lang=ru", headers={"Authorization": f"Bearer {ADMIN}"}).text
+    page = reports_page(client)
     assert page.count("День ещё не наступил") == 26 and page.count("<rect") == len(OCTOBER)
 
     # Once the month is over it is issued again, with every working day's absences and no day to come.

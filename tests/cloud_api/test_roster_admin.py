@@ -315,7 +315,11 @@ def test_cards_are_given_blocked_and_replaced_and_the_gateways_roster_follows(sc
     first_hash = credential_hash(CARD_KEY.encode(), "0A1B2C3D4E")
     assert _delta_cards(school) == {first_hash: (child, False)}
     listed = school.client.get(cards, headers=school.cook).json()  # staff may look
-    assert [set(c) for c in listed] == [{"id", "person_id", "kind", "status", "updated_at"}]
+    # the card's last four digits tell it apart; never its number or hash
+    assert [set(c) for c in listed] == [
+        {"id", "person_id", "kind", "status", "number_hint", "status_reason", "updated_at"}
+    ]
+    assert listed[0]["number_hint"] == "3D4E"
     assert first_hash not in school.client.get(cards, headers=school.head).text
 
     taken = school.client.post(

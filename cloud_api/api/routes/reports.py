@@ -10,15 +10,14 @@ GET /v1/regions/{region_id}/reports/{month}                 region or ministry: 
 GET /v1/country/reports                                     ministry: the country's issued sums, every warning
 GET /v1/country/reports/{month}/{version}/{name}            ministry: one file
 GET /v1/reports/all/{month}                                 ministry: every school's sums as of now (live)
-GET /admin/schools/{school_id}/reports                      school_admin: the same as a page, with a chart
+(the school administrator reads the same as a page in the office: cloud_api.web.office.reports)
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Request, Response
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Path, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 
@@ -27,13 +26,12 @@ from cloud_api.api.errors import refusals
 from cloud_api.api.schemas.reports import FileName, Month, ReportVersion, SubjectReports
 from cloud_api.core.errors import DomainError
 from cloud_api.reports.issue import COUNTRY, KINDS
-from cloud_api.reports.listing import newest_attendance_days, report_listing, report_warnings_of
+from cloud_api.reports.listing import report_listing, report_warnings_of
 from cloud_api.reports.models import report_schema
 from cloud_api.reports.region import region_report
 from cloud_api.reports.store import VersionKey, read_file
 from cloud_api.services.accounts import Principal, Role
 from cloud_api.web.pages import TEMPLATES as PAGES
-from shared.i18n import translator
 
 __all__ = ["router"]
 
@@ -178,33 +176,3 @@ def country(month: Month, principal: CurrentAccount, engine: EngineDep) -> dict[
     _may_see_country(principal)
     with engine.connect() as conn:
         return region_report(conn, None, month)
-
-
-@router.get("/admin/schools/{school_id}/reports", response_class=HTMLResponse, include_in_schema=False)
-def reports_page(
-    request: Request, school_id: SchoolPath, _: SchoolAdmin, engine: EngineDep, lang: str = "ru"
-) -> HTMLResponse:
-    """The admin's page: each report with its delivery, its files, and a chart of the newest month's days."""
-    with engine.connect() as conn:
-        listing = report_listing(conn, school_id, KINDS)
-        chart = newest_attendance_days(conn, school_id)
-    # The bars are the students present, named and each counted once a day, against the roster: the
-    # entries without consent are passages of unknown children (one child may pass several times, and
-    # exits count too), so added to the bars they took a school of 100 to "111 present". They are
-    # shown apart, in each day's figures. Days still to come when the report was issued have no bar.
-    peak = max([chart.enrolled, 1] + [d["students"] for d in chart.days])
-    _ = translator(lang)
-    return TEMPLATES.TemplateResponse(
-        request,
-        "admin_reports.html",
-        {
-            "_": _,
-            "lang": _.language,
-            "school_id": school_id,
-            "listing": listing,
-            "days": chart.days,
-            "peak": peak,
-            "enrolled": chart.enrolled,
-            "chart_month": chart.month,
-        },
-    )

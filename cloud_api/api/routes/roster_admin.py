@@ -47,8 +47,16 @@ from cloud_api.core.errors import DomainError
 from cloud_api.core.metrics import ROSTER_FILES_REFUSED, ROSTER_ROWS_REFUSED
 from cloud_api.roster.nedb import FILE_CODES, FILE_KINDS, FileKind, parse_export
 from cloud_api.services.accounts import Role, logins_of
-from cloud_api.services.audit import audit_page
-from cloud_api.services.cards import CARD_HOLDERS, assign_card, block_card, cards_of, get_card, replace_card
+from cloud_api.services.audit import account_of_actor, audit_page
+from cloud_api.services.cards import (
+    CARD_HOLDERS,
+    assign_card,
+    block_card,
+    cards_of,
+    get_card,
+    number_hint,
+    replace_card,
+)
 from cloud_api.services.people import PeopleQuery, list_people
 from cloud_api.services.roster_import import import_roster
 from shared.contract import CredentialKind, credential_hash
@@ -243,7 +251,9 @@ def assign(
     return _card_change(
         engine,
         school_id,
-        lambda conn: assign_card(conn, school_id, person_id, kind, hashed, actor=principal.actor),
+        lambda conn: assign_card(
+            conn, school_id, person_id, kind, hashed, actor=principal.actor, hint=number_hint(body.card_number)
+        ),
     )
 
 
@@ -284,7 +294,9 @@ def replace(
     return _card_change(
         engine,
         school_id,
-        lambda conn: replace_card(conn, school_id, card_id, hashed, actor=principal.actor, kind=kind),
+        lambda conn: replace_card(
+            conn, school_id, card_id, hashed, actor=principal.actor, kind=kind, hint=number_hint(body.card_number)
+        ),
     )
 
 
@@ -327,16 +339,6 @@ def audit(
     """Who changed what and when, with the fields before and after (Order No. 456 §5)."""
     with engine.connect() as conn:
         rows = audit_page(conn, school_id, entity=entity, since=since, before_id=before, limit=limit)
-        logins = logins_of(conn, filter(None, (_account_id(r["actor"]) for r in rows)))
-    items = [AuditItem(**row, actor_login=logins.get(_account_id(row["actor"]))) for row in rows]
+        logins = logins_of(conn, filter(None, (account_of_actor(r["actor"]) for r in rows)))
+    items = [AuditItem(**row, actor_login=logins.get(account_of_actor(row["actor"]))) for row in rows]
     return AuditPage(items=items, next_before=items[-1].id if len(items) == limit else None)
-
-
-def _account_id(actor: str) -> UUID | None:
-    kind, _, value = actor.partition(":")
-    if kind != "account":
-        return None
-    try:
-        return UUID(value)
-    except ValueError:
-        return None

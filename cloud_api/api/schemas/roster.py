@@ -111,12 +111,14 @@ class CardReplace(BaseModel):
 
 
 class CardPublic(BaseModel):
-    """A card as shown: never its hash (nor its number, which the cloud does not have)."""
+    """A card as shown: never its hash (nor its number, of which the cloud keeps the last four digits)."""
 
     id: UUID
     person_id: UUID
     kind: CredentialKind
     status: str = Field(description="active, blocked (lost or stolen) or replaced.")
+    number_hint: str | None = Field(None, description="The number's last four digits (cards given since 0021).")
+    status_reason: str | None = Field(None, description="Why it was blocked: lost, stolen, damaged or other.")
     updated_at: dt.datetime
 
 

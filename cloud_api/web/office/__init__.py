@@ -1,0 +1,11 @@
+"""The school office in the browser (``/office/``): one module a task, all built on :mod:`.console`."""
+
+from fastapi import APIRouter
+
+from cloud_api.web.office import accounts, canteen, cards, consent, export, journal, people, reports, roster, today
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+for part in (today, canteen, people, cards, consent, roster, accounts, journal, reports, export):
+    router.include_router(part.router)
