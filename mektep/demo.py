@@ -24,7 +24,7 @@ from rich.live import Live
 from rich.table import Table
 
 from mektep.demo_school import DemoSchool, seed_school
-from mektep.processes import CloudProcess, GatewayProcess, write_site
+from mektep.processes import CloudProcess, GatewayProcess, Terminated, sigterm_raises, write_site
 from simulators.broker import INSTALL_HINT, find_mosquitto, start_broker
 from simulators.canteen_terminal import CanteenTerminalSim
 from simulators.serial_reader import SerialReaderSim
@@ -52,9 +52,9 @@ def _view(phase: str, status: dict[str, object], rate: float, cloud_up: bool, pa
 
 
 def _serve(console: Console, cloud: CloudProcess, gateway: GatewayProcess, school: DemoSchool) -> None:
-    """Keep everything up to be browsed, until Ctrl-C."""
+    """Keep everything up to be browsed, until Ctrl-C or SIGTERM."""
     console.print(
-        f"\n[bold]Browse it[/] (Ctrl-C stops everything):\n"
+        f"\n[bold]Browse it[/] (Ctrl-C or SIGTERM stops everything):\n"
         f"  parent app      {cloud.url}/app/   sign in as {school.guardian_login} / {school.password}\n"
         f"  office          {cloud.url}/office/sign-in   as {school.admin_login} / {school.password} "
         "(the first sign-in sets up an authenticator app from a QR code: any app on a phone will do)\n"
@@ -172,10 +172,15 @@ def demo(
     workdir = Path(tempfile.mkdtemp(prefix="mektep-demo-"))
     console.print(f"working directory: {workdir}")
     try:
-        ok = run_demo(minutes, students, workdir, console, serve)
+        # SIGTERM (a service manager, `timeout`, `kill`) stops the children as Ctrl-C does.
+        with sigterm_raises():
+            ok = run_demo(minutes, students, workdir, console, serve)
     except KeyboardInterrupt:
         console.print("stopped; every child process was stopped")
         raise typer.Exit(130) from None
+    except Terminated:
+        console.print("terminated; every child process was stopped")
+        raise typer.Exit(143) from None
     if not keep:
         import shutil
 
