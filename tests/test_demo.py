@@ -1,7 +1,9 @@
-"""`make demo` works: a short school morning, with a cloud outage, ends with everything delivered once."""
+"""`make demo` works: a short school morning, with a cloud outage, ends with everything delivered once; served,
+it prints every role's door, each opens with what it prints, and SIGTERM stops every child as Ctrl-C does."""
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -11,7 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+import httpx
 import psutil
+import pyotp
 import pytest
 from rich.console import Console
 
@@ -103,3 +107,71 @@ def test_sigterm_stops_every_child_process_as_ctrl_c_does() -> None:
         _, alive = psutil.wait_procs(children, timeout=10)
         assert alive == [], [" ".join(p.cmdline()) for p in alive]
         assert any("every child process was stopped" in line for line in lines)
+
+
+def _printed(pattern: str, text: str) -> str:
+    found = re.search(pattern, text, re.MULTILINE)
+    assert found is not None, f"{pattern!r} not in the demo's output:\n{text[-3000:]}"
+    return found.group(1)
+
+
+def _office_step(client: httpx.Client, login: str, password: str) -> str:
+    """The office's sign-in form with a printed login and password: the next step it sends the reader to."""
+    form = {"login": login, "password": password, "lang": "ru"}
+    answer = client.post("/office/sign-in", data=form, headers={"Origin": str(client.base_url).rstrip("/")})
+    assert answer.status_code == 303, answer.text
+    return answer.headers["location"]
+
+
+def test_every_door_the_served_demo_prints_opens_with_what_it_prints() -> None:
+    with served_demo() as (_, lines, _reader):
+        text = "".join(lines)
+        url = r"(http://127\.0\.0\.1:\d+{})"
+        office = _printed(r"^The office +" + url.format("/office/sign-in"), text)
+        cloud = office.removesuffix("/office/sign-in")
+        password = _printed(r"has the password +(\S+)$", text)
+        logins = {
+            role: _printed(rf"^  {role} +(\S+) ", text)
+            for role in ("school admin", "secretary", "cook", "region analyst")
+        }
+        secret = _printed(r"add the key ([A-Z2-7]+) by hand", text)
+        assert pyotp.parse_uri(_printed(r"^  (otpauth://\S+)$", text)).secret == secret
+        # Each printed page answers.
+        pages = {
+            "parent app": _printed(r"^The parent app +" + url.format("/app/sign-in"), text),
+            "canteen": _printed(r"^The canteen screen +" + url.format("/canteen"), text),
+            "events": _printed(r"^The gateway's events +" + url.format("/"), text),
+            "docs": _printed(r"^API docs +" + url.format("/docs"), text),
+        }
+        for name, page in {"office": office, **pages}.items():
+            assert httpx.get(page, timeout=10).status_code == 200, name
+        canteen = httpx.get(pages["canteen"], timeout=10).text
+        assert _printed(r"choose (.+) \(the cook\)", text) in canteen  # the name in the staff list
+        assert re.search(r"\(the cook\), PIN \d{4}$", text, re.MULTILINE)
+        with httpx.Client(base_url=cloud, timeout=10) as client:
+            # The admin: password, then the code of the printed secret, then the school's reports.
+            assert _office_step(client, logins["school admin"], password) == "/office/sign-in/code"
+            code = client.post(
+                "/office/sign-in/code", data={"code": pyotp.TOTP(secret).now()}, headers={"Origin": cloud}
+            )
+            assert code.status_code == 303 and code.headers["location"] == "/office/", code.text
+            reports = _printed(r"^  the school's reports +" + url.format(r"/admin/schools/[\w-]+/reports"), text)
+            assert client.get(reports).status_code == 200
+        for role in ("secretary", "cook", "region analyst"):  # their first sign-in sets up the app, as printed
+            with httpx.Client(base_url=cloud, timeout=10) as client:
+                assert _office_step(client, logins[role], password) == "/office/sign-in/enrol", role
+        # The analyst's, through to the region's month: the key from the set-up page, its first code.
+        with httpx.Client(base_url=cloud, timeout=10) as client:
+            assert _office_step(client, logins["region analyst"], password) == "/office/sign-in/enrol"
+            key = _printed(r'<code class="secret">([A-Z2-7]+)</code>', client.get("/office/sign-in/enrol").text)
+            confirmed = client.post(
+                "/office/sign-in/enrol", data={"code": pyotp.TOTP(key).now()}, headers={"Origin": cloud}
+            )
+            assert confirmed.status_code == 200, confirmed.text
+            region = _printed(r"^  the region's month +" + url.format(r"/v1/regions/\w+/reports/[\d-]+"), text)
+            assert client.get(region).status_code == 200
+        guardian = _printed(r"^  guardian +(\S+) ", text)
+        form = {"login": guardian, "password": password, "lang": "ru"}
+        with httpx.Client(base_url=cloud, timeout=10) as client:
+            home = client.post("/app/sign-in", data=form, headers={"Origin": cloud})
+            assert home.status_code == 303 and home.headers["location"] == "/app/"
