@@ -28,6 +28,7 @@ from cloud_api.services.cards import assign_card
 from cloud_api.services.consent import set_consent
 from cloud_api.services.menus import set_day_menu, set_meal_rules, upsert_dish
 from cloud_api.services.roster_import import import_roster
+from cloud_api.services.roster_sync import roster_names
 from cloud_api.services.schools import place_school
 from cloud_api.services.second_factor import Enrolment, begin_totp, confirm_totp
 from shared.contract import CredentialKind, credential_hash
@@ -83,7 +84,7 @@ def seed_school(database_url: str, school_id: str, students: int, card_key: byte
             admin = create_school_admin(conn, f"admin@{school_id}.kz", password, school_id, actor=SYSTEM)
             authenticator = _set_up_authenticator(conn, admin)
             secretary = create_school_admin(conn, f"secretary@{school_id}.kz", password, school_id, actor=SYSTEM)
-            cook_person, cook_name = _first_staff_member(conn, school_id)
+            cook_person = _first_staff_member(conn, school_id)
             cook = create_account(
                 conn,
                 f"cook@{school_id}.kz",
@@ -101,6 +102,7 @@ def seed_school(database_url: str, school_id: str, students: int, card_key: byte
                 conn, phone, actor=SYSTEM, password=password, school_id=school_id, person_id=guardian
             )
             grant_role(conn, account.id, Role.GUARDIAN, school_id, actor=SYSTEM)
+            cook_name = roster_names(conn, school_id)[cook_person]
     finally:
         engine.dispose()
     return DemoSchool(
@@ -130,17 +132,11 @@ def _set_up_authenticator(conn: Connection, account: Account) -> Enrolment:
     return enrolment
 
 
-def _first_staff_member(conn: Connection, school_id: str) -> tuple[UUID, str]:
-    """The staff member who plays the cook (the first by name: the generated roster always has one), and
-    their name as the canteen screen shows it."""
+def _first_staff_member(conn: Connection, school_id: str) -> UUID:
+    """The staff member who plays the cook: the first by name (the generated roster always has one)."""
     p = people.c
-    first = (
-        select(p.id, p.first_name, p.last_name)
-        .where(p.school_id == school_id, p.role == "staff")
-        .order_by(p.last_name, p.first_name)
-    )
-    row = conn.execute(first.limit(1)).one()
-    return UUID(str(row.id)), f"{row.first_name} {row.last_name[:1]}."
+    first = select(p.id).where(p.school_id == school_id, p.role == "staff").order_by(p.last_name, p.first_name)
+    return UUID(str(conn.execute(first.limit(1)).scalar_one()))
 
 
 def _cards(conn: Connection, school_id: str, card_key: bytes, rng: random.Random) -> list[str]:

@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from cloud_api.app import create_app
 from cloud_api.db.engine import make_engine
 from cloud_api.services.canteen_pins import pins_of
+from cloud_api.services.roster_sync import build_delta
 from cloud_api.settings import CloudSettings
 from mektep.demo_school import DemoAccount, DemoSchool, seed_school
 from shared.pins import verify_pin
@@ -94,10 +95,15 @@ def test_every_staff_account_the_demo_prints_enters_the_office(tmp_path: Path) -
         assert client.get("/v1/regions/elsewhere/reports/" + month).status_code == 403
 
 
-def test_the_printed_canteen_pin_is_the_cooks(tmp_path: Path) -> None:
-    url, school = _seeded(tmp_path)
+def test_the_printed_canteen_pin_and_name_are_the_cooks_as_the_canteen_screen_has_them(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cloud.db'}"
+    # 60 students: three staff members, all "Мұғалім У." by first name and last initial.
+    school = seed_school(url, "demo-school", 60, b"k" * 32, random.Random(1))
     engine = make_engine(url)
     with engine.connect() as conn:
         pins = pins_of(conn, "demo-school")
+        staff = [p for p in build_delta(conn, "demo-school", 0).people if p.role == "staff"]
     engine.dispose()
-    assert len(pins) == 1 and verify_pin(school.canteen_pin, next(iter(pins.values())))
+    assert len(pins) == 1 and verify_pin(school.canteen_pin, pins[next(iter(pins))])
+    assert [p.display_name for p in staff if p.id in pins] == [school.cook_name] == ["Мұғалім Учитель0"]
+    assert len({p.display_name for p in staff}) == len(staff) == 3  # told apart on the screen
