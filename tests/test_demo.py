@@ -81,15 +81,18 @@ def served_demo() -> Iterator[tuple[subprocess.Popen[str], list[str], threading.
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     started = psutil.Process(demo.pid)
+    children: list[psutil.Process] = []
     try:
         deadline = time.monotonic() + 180
         while not any("API docs" in line for line in lines):
             assert demo.poll() is None and time.monotonic() < deadline, "".join(lines)[-3000:]
             time.sleep(0.2)
+        # Kept now: a demo that dies leaves its children to init, where children() no longer finds them.
+        children = started.children(recursive=True)
         yield demo, lines, reader
     finally:
         left = started.children(recursive=True) if started.is_running() else []
-        for proc in [*left, started]:
+        for proc in [*children, *left, started]:
             with suppress(psutil.NoSuchProcess):
                 proc.kill()
         demo.wait(10)
