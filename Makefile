@@ -12,8 +12,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $(STAMP)
 
+# --serve: the demo ends by printing each role's door (office, parent app, canteen screen) and keeps
+# them open until Ctrl-C; `.venv/bin/mektep demo` alone plays the morning and exits 0 or 1.
 demo: $(STAMP)
-	$(BIN)/mektep demo
+	$(BIN)/mektep demo --serve
 
 test: $(STAMP)
 	$(BIN)/ruff check .

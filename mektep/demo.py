@@ -5,12 +5,15 @@ and a canteen terminal over MQTT. The school is set up first (a generated NEDB r
 consents, today's lunch, an admin and a guardian account); then it plays students entering, a lunch
 queue and students leaving; cuts the cloud off in the middle and shows the backlog drain when it
 returns; and issues the month's reports so far. Exits 0 when every event the gateway recorded is in
-the cloud. With ``--serve`` everything stays up afterwards to be browsed: the parent app, the
-admin's reports page, the canteen screen.
+the cloud. With ``--serve`` everything stays up afterwards to be browsed: it prints each role's
+door and how to enter it (:func:`print_doors`): the office as the school admin (its authenticator
+app set up already, shown as a QR code), a secretary, the cook and a region analyst; the parent
+app as a guardian; the gateway's canteen screen and events page.
 """
 
 from __future__ import annotations
 
+import io
 import random
 import tempfile
 import time
@@ -18,21 +21,23 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import segno
 import typer
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from mektep.demo_school import DemoSchool, seed_school
-from mektep.processes import CloudProcess, GatewayProcess, write_site
+from mektep.processes import CloudProcess, GatewayProcess, Terminated, sigterm_raises, write_site
 from simulators.broker import INSTALL_HINT, find_mosquitto, start_broker
 from simulators.canteen_terminal import CanteenTerminalSim
 from simulators.serial_reader import SerialReaderSim
 
-__all__ = ["app", "run_demo"]
+__all__ = ["app", "print_doors", "run_demo"]
 
 app = typer.Typer(help="Run the whole system on this machine.", add_completion=False, invoke_without_command=True)
 SCHOOL, GATEWAY = "demo-school", "gw-demo-1"
+FIRST_SIGN_IN = "the first sign-in sets up the authenticator app from a QR code"
 
 
 def _view(phase: str, status: dict[str, object], rate: float, cloud_up: bool, page: str) -> Table:
@@ -51,17 +56,52 @@ def _view(phase: str, status: dict[str, object], rate: float, cloud_up: bool, pa
     return table
 
 
-def _serve(console: Console, cloud: CloudProcess, gateway: GatewayProcess, school: DemoSchool) -> None:
-    """Keep everything up to be browsed, until Ctrl-C."""
-    console.print(
-        f"\n[bold]Browse it[/] (Ctrl-C stops everything):\n"
-        f"  parent app      {cloud.url}/app/   sign in as {school.guardian_login} / {school.password}\n"
-        f"  office          {cloud.url}/office/sign-in   as {school.admin_login} / {school.password} "
-        "(the first sign-in sets up an authenticator app from a QR code: any app on a phone will do)\n"
-        f"  admin, reports  {cloud.url}/admin/schools/{SCHOOL}/reports   (after signing in at the office)\n"
-        f"  canteen screen  {gateway.url}/\n"
-        f"  API docs        {cloud.url}/docs"
+def print_doors(console: Console, cloud: CloudProcess, gateway: GatewayProcess, school: DemoSchool, month: str) -> None:
+    """Where each role comes in and with what: the office, the parent app, the canteen screen.
+
+    URLs are printed whole (``soft_wrap``) so that a narrow terminal does not break them when copied.
+    The admin's authenticator is set up already and printed as a QR code; the other staff set theirs
+    up at their first sign-in, from the QR code the office shows them.
+    """
+    admin, analyst = school.admin, school.analyst
+    assert admin.authenticator is not None
+    out = console.print
+    out("\n[bold]Browse it[/] (Ctrl-C or SIGTERM stops everything)", soft_wrap=True)
+    out(
+        "\nThe school admin's authenticator app is set up already: scan this QR code with any authenticator "
+        f"app on a phone (Google Authenticator, Microsoft Authenticator, FreeOTP...), or add the key "
+        f"{admin.authenticator.secret} by hand.",
+        soft_wrap=True,
     )
+    # Half blocks, no colour codes: a QR code of 25 lines that any terminal shows and a phone reads.
+    qr = io.StringIO()
+    segno.make(admin.authenticator.uri, error="l").terminal(out=qr, compact=True, border=2)
+    console.out(qr.getvalue().rstrip("\n"), highlight=False)
+    out(f"  {admin.authenticator.uri}", soft_wrap=True, highlight=False)
+    out(f"\nEvery account below has the password  {admin.password}", soft_wrap=True, highlight=False)
+    staff = [
+        ("school admin", admin.login, "second factor: the code of the app set up above"),
+        ("secretary", school.secretary.login, "a second school admin; " + FIRST_SIGN_IN),
+        ("cook", school.cook.login, "canteen staff; " + FIRST_SIGN_IN),
+        ("region analyst", analyst.login, f"region {school.region}; " + FIRST_SIGN_IN),
+    ]
+    lines = [f"\n[bold]The office[/]          {cloud.url}/office/sign-in   (staff: the password, then a code)"]
+    lines += [f"  {role:<18}{login:<28}{how}" for role, login, how in staff]
+    lines += [
+        f"  the school's reports   {cloud.url}/admin/schools/{SCHOOL}/reports   (as the admin or the secretary)",
+        f"  the region's month     {cloud.url}/v1/regions/{school.region}/reports/{month}   (as the region analyst)",
+        f"[bold]The parent app[/]      {cloud.url}/app/sign-in",
+        f"  {'guardian':<18}{school.guardian.login:<28}no second factor unless they turn it on",
+        f"[bold]The canteen screen[/]  {gateway.url}/canteen   (the gateway, on the school's network: no sign-in)",
+        f"  a child served by hand: choose {school.cook_name} (the cook), PIN {school.canteen_pin}",
+        f"[bold]The gateway's events[/] {gateway.url}/",
+        f"[bold]API docs[/]            {cloud.url}/docs",
+    ]
+    out("\n".join(lines), soft_wrap=True, highlight=False)
+
+
+def _serve(cloud: CloudProcess, gateway: GatewayProcess) -> None:
+    """Keep everything up to be browsed, until Ctrl-C or SIGTERM (or a child dies)."""
     while cloud.running and gateway.running:
         time.sleep(1)
 
@@ -142,9 +182,15 @@ def run_demo(minutes: float, students: int, workdir: Path, console: Console, ser
         summary.add_row(str(len(plan)), str(recorded), str(status["outbox"]["delivered"]), str(in_cloud))  # type: ignore[index]
         console.print(summary)
         console.print(cloud.build_reports(SCHOOL, today[:7], workdir / "reports"))
+        ok = bool(recorded == in_cloud and status["outbox"]["pending"] == 0)  # type: ignore[index]
+        if ok:
+            console.print("[green]every recorded event reached the cloud exactly once[/]")
         if serve:
-            _serve(console, cloud, gateway, school)
-        return bool(recorded == in_cloud and status["outbox"]["pending"] == 0)  # type: ignore[index]
+            print_doors(console, cloud, gateway, school, today[:7])
+            _serve(cloud, gateway)
+        else:
+            console.print("`mektep demo --serve` keeps it all up afterwards, and prints where each role signs in.")
+        return ok
     finally:
         if terminal is not None:
             terminal.close()
@@ -160,22 +206,29 @@ def demo(
     minutes: float = typer.Option(2.0, help="How long the school morning lasts."),
     students: int = typer.Option(200, help="How many students tap."),
     keep: bool = typer.Option(False, help="Keep the working directory (logs, databases, reports)."),
-    serve: bool = typer.Option(False, help="Afterwards keep everything up to browse, until Ctrl-C."),
+    serve: bool = typer.Option(
+        False, help="Afterwards keep everything up to browse and print each role's door, until Ctrl-C or SIGTERM."
+    ),
 ) -> None:
     """Run the whole system on this machine and show a tap reach the cloud, offline or not.
 
     Example:
         mektep demo --minutes 1 --students 100
-        mektep demo --serve        # then open the parent app it prints
+        mektep demo --serve        # then go in by the doors it prints: office, parent app, canteen screen
     """
     console = Console()
     workdir = Path(tempfile.mkdtemp(prefix="mektep-demo-"))
     console.print(f"working directory: {workdir}")
     try:
-        ok = run_demo(minutes, students, workdir, console, serve)
+        # SIGTERM (a service manager, `timeout`, `kill`) stops the children as Ctrl-C does.
+        with sigterm_raises():
+            ok = run_demo(minutes, students, workdir, console, serve)
     except KeyboardInterrupt:
         console.print("stopped; every child process was stopped")
         raise typer.Exit(130) from None
+    except Terminated:
+        console.print("terminated; every child process was stopped")
+        raise typer.Exit(143) from None
     if not keep:
         import shutil
 
@@ -183,4 +236,3 @@ def demo(
     if not ok:
         console.print("[red]recorded and delivered differ[/]")
         raise typer.Exit(1)
-    console.print("[green]every recorded event reached the cloud exactly once[/]")

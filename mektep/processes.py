@@ -1,7 +1,9 @@
 """Start the cloud and the gateway as real child processes, for the demo, the benchmarks and tests.
 
 Each child runs in its own process group so that stopping the demo (or Ctrl-C) stops everything
-it started, and a killed child (SIGKILL) can be restarted on the same files and port.
+it started, and a killed child (SIGKILL) can be restarted on the same files and port. Being in
+their own groups, the children hear no signal sent to the demo's group: the demo stops them itself,
+on Ctrl-C and, within :func:`sigterm_raises`, on SIGTERM too.
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 
 import httpx
 import yaml
@@ -26,11 +31,42 @@ __all__ = [
     "ChildProcess",
     "CloudProcess",
     "GatewayProcess",
+    "Terminated",
     "free_port",
     "mqtt_password_env",
+    "sigterm_raises",
     "wait_http",
     "write_site",
 ]
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived (see :func:`sigterm_raises`).
+
+    A ``BaseException``, as ``KeyboardInterrupt`` is: no ``except Exception`` on the way up may
+    swallow it, and every ``finally`` that stops a child runs.
+    """
+
+
+@contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """Within it, SIGTERM raises :class:`Terminated` in the main thread, as Ctrl-C raises ``KeyboardInterrupt``.
+
+    Python's default for SIGTERM ends the process at once, no ``finally`` run: the children, each
+    in its own process group, would be left running. Only the first SIGTERM raises; later ones are
+    ignored until the block ends, so that a second signal cannot cut the stopping of the children
+    short. Call it from the main thread (only there can a handler be set).
+    """
+
+    def _raise(signum: int, _frame: FrameType | None) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated(signum)
+
+    previous = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def wait_http(url: str, timeout_s: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:

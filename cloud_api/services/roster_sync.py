@@ -7,14 +7,19 @@ each table, one set-based query each and never a query per person.
 
 What a gateway is told of a person is the least it needs to decide at the door and the canteen:
 no IIN, no contact details; a display name of first name and last initial, which is enough for
-the canteen staff's visual check.
+the canteen staff's visual check, lengthened only as far as it takes to tell apart two people the
+screen would show alike (:mod:`cloud_api.roster.display_names`). Such a name depends on the
+others': a delta that sends a changed person sends again whoever shares their short name.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections import defaultdict
+from collections.abc import Hashable, Iterable
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import Connection, select
 
@@ -30,6 +35,7 @@ from cloud_api.db.schema import (
     people,
     person_photos,
 )
+from cloud_api.roster.display_names import FullName, confusable, display_names, short_name
 from cloud_api.services.canteen_pins import pins_of
 from cloud_api.services.consent import consents_of
 from cloud_api.services.menus import bans_of, current_dishes, current_meal_rules, menu_from
@@ -40,7 +46,7 @@ from cloud_api.services.signatures import Refusal, Refused, SignedBody
 from shared.localtime import local_date
 from shared.roster_contract import RosterCredential, RosterDelta, RosterPerson
 
-__all__ = ["answer_pull", "build_delta"]
+__all__ = ["answer_pull", "build_delta", "roster_names"]
 
 
 def build_delta(conn: Connection, school_id: str, since: int, now: datetime | None = None) -> RosterDelta:
@@ -52,6 +58,15 @@ def build_delta(conn: Connection, school_id: str, since: int, now: datetime | No
     # Guardians never tap at the school: the gateway holds students and staff only.
     query = select(people).where(people.c.school_id == school_id, people.c.role.in_(("student", "staff")))
     person_rows = conn.execute(query if full else query.where(people.c.id.in_(changed))).all()
+    # The full snapshot has everyone's name at hand; a delta that sends anyone reads the school's names.
+    names = _Names(person_rows if full else _tappers(conn, school_id) if person_rows else [])
+    if not full and person_rows:
+        # A name lengthened to tell two people apart changes with the other one: whoever shares a
+        # changed person's short name goes again, named as the school now reads.
+        sent = {row.id for row in person_rows}
+        also = [key for key in names.sharing(person_rows) if key not in sent]
+        if also:
+            person_rows = [*person_rows, *conn.execute(query.where(people.c.id.in_(also))).all()]
     ids = [row.id for row in person_rows]
     consent = consents_of(conn, school_id, None if full else ids)
     bans = bans_of(conn, school_id, None if full else ids)
@@ -73,7 +88,12 @@ def build_delta(conn: Connection, school_id: str, since: int, now: datetime | No
         full=full,
         people=[
             _person(
-                row, consent.get(row.id, False), bans.get(row.id, []), limits.get(row.id), accounts.get(row.id)
+                row,
+                names.of(row),
+                consent.get(row.id, False),
+                bans.get(row.id, []),
+                limits.get(row.id),
+                accounts.get(row.id),
             ).model_copy(update={"photo_sha256": faces.get(row.id), "canteen_pin_hash": pins.get(row.id)})
             for row in person_rows
         ],
@@ -87,6 +107,57 @@ def build_delta(conn: Connection, school_id: str, since: int, now: datetime | No
         dishes=current_dishes(conn, school_id, after),
         menu=menu_from(conn, school_id, today, after),
     )
+
+
+class _Names:
+    """The display names of the people who tap at a school, each told apart from those it could be taken for."""
+
+    def __init__(self, rows: Iterable[Any]) -> None:
+        groups: defaultdict[Hashable, dict[UUID, FullName]] = defaultdict(dict)
+        for row in rows:
+            if row.active:  # those who left keep their short name, and make no one else's longer
+                groups[_confusable(row)][row.id] = _full_name(row)
+        self._groups = dict(groups)
+        self._names = {key: name for group in groups.values() for key, name in display_names(group).items()}
+
+    def of(self, row: Any) -> str:
+        """The name of the person ``row``: as told apart, or (one who left) short."""
+        return self._names.get(row.id) or short_name(_full_name(row))
+
+    def sharing(self, rows: Iterable[Any]) -> list[UUID]:
+        """Everyone still at the school who shares a short name (and role, and class) with one of ``rows``.
+
+        Those of one who left too: their names may be shorter now.
+        """
+        keys = {_confusable(row) for row in rows}
+        return [person for key in keys for person in self._groups.get(key, {})]
+
+
+def _full_name(row: Any) -> FullName:
+    return FullName(row.first_name, row.last_name, row.middle_name)
+
+
+def _confusable(row: Any) -> Hashable:
+    return confusable(row.role, row.class_name, _full_name(row))
+
+
+def _tappers(conn: Connection, school_id: str) -> list[Any]:
+    """The names of everyone who taps at the school and is still there (what telling names apart needs)."""
+    p = people.c
+    return list(
+        conn.execute(
+            select(p.id, p.role, p.class_name, p.first_name, p.last_name, p.middle_name, p.active).where(
+                p.school_id == school_id, p.role.in_(("student", "staff")), p.active
+            )
+        )
+    )
+
+
+def roster_names(conn: Connection, school_id: str) -> dict[UUID, str]:
+    """The display name of each student and staff member still at the school, as the gateways get it."""
+    tappers = _tappers(conn, school_id)
+    names = _Names(tappers)
+    return {UUID(str(row.id)): names.of(row) for row in tappers}
 
 
 def _changed_people(conn: Connection, school_id: str, after: int) -> Any:
@@ -117,13 +188,15 @@ def _changed_people(conn: Connection, school_id: str, after: int) -> Any:
     )
 
 
-def _person(row: Any, consent: bool, bans: list[str], limit: int | None, account: Account | None) -> RosterPerson:
+def _person(
+    row: Any, name: str, consent: bool, bans: list[str], limit: int | None, account: Account | None
+) -> RosterPerson:
     category = row.meal_category if row.role == "student" else None
     account = account or Account(0, 0)
     return RosterPerson(
         id=row.id,
         role="staff" if row.role == "staff" else "student",
-        display_name=f"{row.first_name} {row.last_name[:1]}.",
+        display_name=name,
         class_name=row.class_name,
         language=row.language if row.language in ("kk", "ru", "en") else None,
         active=bool(row.active),

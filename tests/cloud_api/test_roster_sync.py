@@ -21,12 +21,12 @@ from cloud_api.services.cards import assign_card, block_card
 from cloud_api.services.consent import set_consent
 from cloud_api.services.menus import bans_of, dish_history, set_allergen_bans, set_day_menu, set_meal_rules, upsert_dish
 from cloud_api.services.roster_import import import_roster
-from cloud_api.services.roster_sync import build_delta
+from cloud_api.services.roster_sync import build_delta, roster_names
 from shared.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, CredentialKind, sign
 from shared.localtime import local_date
 from shared.roster_contract import ROSTER_PATH, Dish, MealPeriod, MealRules, RosterDelta, SetMeal
 from tests.cloud_api.helpers import KEY, count
-from tests.cloud_api.school import CHILD, GOOD, HEADER, MOTHER, TEACHER, TEEN
+from tests.cloud_api.school import CHILD, GOOD, HEADER, MOTHER, TEACHER, TEEN, iin
 
 NOW = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)  # 08:00 in Almaty
 PLOV = Dish(id=uuid.uuid4(), names={"ru": "Плов", "kk": "Палау"}, price_tiyn=70000, allergens=[])
@@ -141,3 +141,37 @@ def test_only_a_guardian_sets_a_childs_allergen_bans(client: TestClient) -> None
         set_allergen_bans(conn, "s1", who[CHILD], who[TEACHER], ["milk"], actor="teacher")
     with engine.connect() as conn:
         assert bans_of(conn, "s1") == {}
+
+
+def test_staff_with_the_same_initials_are_told_apart_and_a_namesake_sends_both_again(client: TestClient) -> None:
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    who = school_with_a_canteen(engine)
+    first = pull(client, 0)
+    assert isinstance(first, RosterDelta)
+    assert {p.id: p.display_name for p in first.people}[who[TEACHER]] == "Марат С."
+    namesake, other_class = iin("81010150051"), iin("14050550071")
+    new_rows = [
+        ["staff", namesake, "Сәкенов", "Марат", "", "ru", "", "", "", "", ""],  # the screen would show "Марат С." twice
+        ["student", other_class, "Нұрбекова", "Әлия", "4А", "kk", "", "", "", "", ""],  # another class: told apart
+    ]
+    with engine.begin() as conn:
+        import_roster(conn, "s1", parse_rows([HEADER, *new_rows]), actor="admin")
+    who = ids(engine)
+    delta = pull(client, first.version)
+    assert isinstance(delta, RosterDelta) and not delta.full
+    # The teacher did not change, but his name did: he comes again with it.
+    assert {p.id: p.display_name for p in delta.people} == {
+        who[TEACHER]: "Марат Се.",
+        who[namesake]: "Марат Сә.",
+        who[other_class]: "Әлия Н.",
+    }
+    with engine.connect() as conn:
+        full = build_delta(conn, "s1", 0)
+        assert {p.id: p.display_name for p in full.people} == {
+            who[CHILD]: "Әлия Н.",
+            who[TEEN]: "Пётр И.",
+            who[TEACHER]: "Марат Се.",
+            who[namesake]: "Марат Сә.",
+            who[other_class]: "Әлия Н.",
+        }
+        assert roster_names(conn, "s1") == {p.id: p.display_name for p in full.people}
