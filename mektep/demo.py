@@ -88,7 +88,9 @@ def print_doors(console: Console, cloud: CloudProcess, gateway: GatewayProcess, 
     lines = [f"\n[bold]The office[/]          {cloud.url}/office/sign-in   (staff: the password, then a code)"]
     lines += [f"  {role:<18}{login:<28}{how}" for role, login, how in staff]
     lines += [
-        f"  the school's reports   {cloud.url}/admin/schools/{SCHOOL}/reports   (as the admin or the secretary)",
+        f"  the school's day       {cloud.url}/office/schools/{SCHOOL}/today   (every staff member)",
+        f"  the school's reports   {cloud.url}/office/schools/{SCHOOL}/reports   (as the admin or the secretary)",
+        f"  the canteen's day      {cloud.url}/office/schools/{SCHOOL}/canteen   (the cook sets a canteen PIN there)",
         f"  the region's month     {cloud.url}/v1/regions/{school.region}/reports/{month}   (as the region analyst)",
         f"[bold]The parent app[/]      {cloud.url}/app/sign-in",
         f"  {'guardian':<18}{school.guardian.login:<28}no second factor unless they turn it on",

@@ -158,7 +158,7 @@ def test_every_door_the_served_demo_prints_opens_with_what_it_prints() -> None:
                 "/office/sign-in/code", data={"code": pyotp.TOTP(secret).now()}, headers={"Origin": cloud}
             )
             assert code.status_code == 303 and code.headers["location"] == "/office/", code.text
-            reports = _printed(r"^  the school's reports +" + url.format(r"/admin/schools/[\w-]+/reports"), text)
+            reports = _printed(r"^  the school's reports +" + url.format(r"/office/schools/[\w-]+/reports"), text)
             assert client.get(reports).status_code == 200
         for role in ("secretary", "cook", "region analyst"):  # their first sign-in sets up the app, as printed
             with httpx.Client(base_url=cloud, timeout=10) as client:

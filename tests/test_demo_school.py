@@ -77,15 +77,16 @@ def test_every_staff_account_the_demo_prints_enters_the_office(tmp_path: Path) -
         entered = client.post("/office/sign-in/code", data={"code": code}, headers=ORIGIN, follow_redirects=False)
         assert entered.status_code == 303 and entered.headers["location"] == "/office/"
         assert school.admin.login in client.get("/office/").text
-        assert client.get("/admin/schools/demo-school/reports").status_code == 200
+        assert client.get("/office/schools/demo-school/reports").status_code == 200
         client.cookies.clear()
 
         _first_sign_in(client, school.secretary)
-        assert client.get("/admin/schools/demo-school/reports").status_code == 200  # a second school admin
+        assert client.get("/office/schools/demo-school/reports").status_code == 200  # a second school admin
         client.cookies.clear()
 
         _first_sign_in(client, school.cook)
-        assert client.get("/admin/schools/demo-school/reports").status_code == 403  # canteen staff, not an admin
+        assert client.get("/office/schools/demo-school/reports").status_code == 403  # canteen staff, not an admin
+        assert client.get("/office/schools/demo-school/canteen").status_code == 200  # but the canteen is theirs
         assert client.get("/v1/schools/demo-school/menu").status_code == 200
         client.cookies.clear()
 
