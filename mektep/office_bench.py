@@ -170,7 +170,9 @@ def bench_office(students: int = 3000) -> dict[str, float | int]:
         person, export, secret, stored = _fill(cloud.database_url, students)
         cloud.start_and_wait()
         try:
-            with httpx.Client(base_url=cloud.url, timeout=120, headers={"Origin": cloud.url}) as client:
+            with httpx.Client(
+                base_url=cloud.url, timeout=120, headers={"Origin": cloud.url}, follow_redirects=True
+            ) as client:
                 signed = client.post(
                     "/v1/auth/sign-in",
                     json={

@@ -133,3 +133,13 @@ def test_bench_sign_in_floods_a_real_server_and_every_attempt_is_refused_cleanly
     assert figures["server_rss_growth_mib"] >= 0
     # Every wrong password is a 401, on the bounded server and on the baseline: never a 500 or a 503.
     assert figures["answers"] == {"401": 20} and figures["baseline_answers"] == {"401": 20}
+
+
+def test_bench_office_asks_every_page_of_a_filled_school_and_gets_its_archive() -> None:
+    from mektep.office_bench import bench_office
+
+    figures = bench_office(students=100)
+    for page in ("healthz", "today", "people", "person", "journal"):
+        assert 0 < figures[f"{page}_p50_ms"] <= figures[f"{page}_p95_ms"], page
+    assert figures["import_preview_s"] > 0 and figures["export_s"] > 0
+    assert figures["export_mib"] > 0 and figures["events"] > 1000  # a month and a day of the school's taps

@@ -228,6 +228,12 @@ def test_a_secretary_runs_the_school_from_the_office(cloud: Cloud, tmp_path: Pat
             page.get_by_role("link", name="Скачать").click()
         assert download.value.suggested_filename.endswith(".zip")
 
+        # The language switch keeps her on the page she was reading.
+        page.get_by_role("link", name="Қазақша").click()
+        page.wait_for_url("**/office/schools/s1/export")
+        assert page.locator("h1").inner_text() == "Мектеп деректерін түсіру"
+        page.get_by_role("link", name="Русский").click()
+
         # A cook's account, linked to her staff record, and the letter with her code.
         page.get_by_role("link", name="Учётные записи").click()
         page.get_by_label("E-mail или номер телефона").fill("cook@s1.kz")

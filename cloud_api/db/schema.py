@@ -154,6 +154,8 @@ events = Table(
     Index("events_school_day", "school_id", "local_date"),
     Index("events_gateway_seq", "gateway_id", "seq"),
     Index("events_school_person", "school_id", "person_id", "local_date"),  # a person's page in the office
+    # The office's Today (refreshed every minute): the readers' last states, the day's meals.
+    Index("events_school_kind_day", "school_id", "kind", "local_date"),
 )
 
 packets = Table(

@@ -22,6 +22,7 @@ from cloud_api.db.schema import consents, guardianships, people
 from cloud_api.services.audit import AuditEntry, write_audit
 from cloud_api.services.history import in_force
 from cloud_api.services.roster_versions import next_version
+from shared.localtime import local_date
 
 __all__ = [
     "ClassConsent",
@@ -58,10 +59,12 @@ def set_consent(
     member), and the guardian sees in the app that it was given so.
     """
     require_guardian(conn, school_id, guardian_id, child_id)
-    if paper is not None and paper.signed_on > datetime.now(UTC).date():
+    if paper is not None and paper.signed_on > local_date(datetime.now(UTC)):
         raise DomainError("date_in_future")
-    before = consents_of(conn, school_id, [child_id]).get(child_id, False)
-    if before == given:
+    in_force_now = consents_of(conn, school_id, [child_id]).get(child_id)
+    before = bool(in_force_now)
+    # A paper refusal of a child never asked is kept too: "withdrawn" is not "never asked".
+    if before == given and (paper is None or in_force_now is not None):
         return False  # nothing changes: no version, no journal entry
     now = datetime.now(UTC)
     conn.execute(

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, select
 
 from cloud_api.db.schema import gateways
 
-__all__ = ["MIN_KEY_CHARS", "GatewayConflict", "GatewayRecord", "find_gateway", "register_gateway"]
+__all__ = ["MIN_KEY_CHARS", "GatewayConflict", "GatewayRecord", "find_gateway", "gateways_of", "register_gateway"]
 
 MIN_KEY_CHARS = 16
 
@@ -52,3 +52,9 @@ def find_gateway(conn: Connection, gateway_id: str) -> GatewayRecord | None:
     """The gateway with this id, or None."""
     row = conn.execute(select(gateways.c.school_id, gateways.c.key).where(gateways.c.gateway_id == gateway_id)).first()
     return GatewayRecord(gateway_id, row.school_id, row.key.encode()) if row else None
+
+
+def gateways_of(conn: Connection, school_id: str) -> list[str]:
+    """The ids of the gateways registered for a school."""
+    rows = conn.execute(select(gateways.c.gateway_id).where(gateways.c.school_id == school_id))
+    return sorted(row.gateway_id for row in rows)

@@ -36,6 +36,7 @@ from sqlalchemy import (
     Integer,
     Select,
     Uuid,
+    delete,
     insert,
     select,
     update,
@@ -45,25 +46,42 @@ from starlette.concurrency import run_in_threadpool
 from cloud_api.background.queue import PENDING, LeasedQueue
 from cloud_api.db.schema import (
     accounts,
+    allergen_bans,
     audit_log,
     balance_entries,
     consents,
     credentials,
+    daily_limits,
+    dish_versions,
     events,
+    free_meals,
     guardianships,
     meal_ratings,
+    meal_rules,
     people,
+    person_photos,
     role_grants,
     school_export_files,
     school_exports,
+    set_meals,
 )
 from cloud_api.db.types import UTCDateTime
+from cloud_api.services.audit import AuditEntry, write_audit
 
-__all__ = ["SECTIONS", "ExportWorker", "build_archive", "export_file", "exports_of", "request_export"]
+__all__ = [
+    "SECTIONS",
+    "ExportWorker",
+    "build_archive",
+    "export_file",
+    "exports_of",
+    "record_download",
+    "request_export",
+]
 
 log = logging.getLogger(__name__)
 QUEUE = LeasedQueue(school_exports, key=("school_id", "id"), state="state", lease="due_at", order="requested_at")
-LEASE = timedelta(minutes=10)
+LEASE = timedelta(minutes=10)  # renewed at each file written: a slow archive is never taken twice
+KEPT = 5  # archives kept per school
 CHUNK = 5_000  # rows read at a time: a month of a big school's events never sits in memory whole
 FORMAT = 1
 
@@ -167,6 +185,24 @@ SECTIONS = (
         ),
         lambda s: accounts.c.school_id == s,
         (accounts.c.id,),
+    ),
+    *(
+        Section(name, about, _without(table, "version"), lambda s, t=table: t.c.school_id == s, (table.c.id,))
+        for name, about, table in (
+            ("allergen_bans", "Allergen bans set by guardians, every change.", allergen_bans),
+            ("daily_limits", "Daily spending limits set by guardians, every change.", daily_limits),
+            ("meal_rules", "The canteen's meal periods and rules, every change.", meal_rules),
+            ("dishes", "Dishes with names, prices and allergens, every change.", dish_versions),
+            ("set_meals", "Set meals of each day and period, every change.", set_meals),
+            ("person_photos", "Which photo (by its SHA-256) each person had, every change.", person_photos),
+        )
+    ),
+    Section(
+        "free_meals",
+        "Free and discounted meals claimed, one per student, day and period.",
+        tuple(free_meals.c),
+        lambda s: free_meals.c.school_id == s,
+        tuple(free_meals.primary_key.columns),
     ),
     Section(
         "audit",
@@ -292,14 +328,52 @@ def _with_roles(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def request_export(conn: Connection, school_id: str, *, actor: str, now: datetime) -> UUID:
-    """Ask for a new archive of the school; its id. The worker makes it."""
+    """Ask for a new archive of the school (journalled: it holds every person's data); its id. The one
+    being made already, if any: two clicks make one archive."""
+    pending = conn.execute(
+        select(school_exports.c.id).where(school_exports.c.school_id == school_id, school_exports.c.state == PENDING)
+    ).scalar_one_or_none()
+    if pending is not None:
+        return pending  # type: ignore[no-any-return]
     export_id = UUID(str(uuid_utils.uuid7()))
     conn.execute(
         insert(school_exports).values(
             school_id=school_id, id=export_id, requested_by=actor, requested_at=now, state=PENDING, progress=0
         )
     )
+    write_audit(conn, school_id, actor, now, [AuditEntry("create", "export", str(export_id), None, {"asked": True})])
     return export_id
+
+
+def record_download(conn: Connection, school_id: str, export_id: UUID, *, actor: str, now: datetime) -> None:
+    """Journal that ``actor`` took the school's archive (§5.20: exports of personal data are security events)."""
+    write_audit(conn, school_id, actor, now, [AuditEntry("use", "export", str(export_id), None, {"downloaded": True})])
+
+
+def _keep_latest(conn: Connection, school_id: str) -> None:
+    """Only the latest archives stay: older ones are removed (the school downloads what it needs)."""
+    done = (
+        conn.execute(
+            select(school_exports.c.id)
+            .where(school_exports.c.school_id == school_id, school_exports.c.state == "done")
+            .order_by(school_exports.c.requested_at.desc())
+            .offset(KEPT)
+        )
+        .scalars()
+        .all()
+    )
+    if not done:
+        return
+    conn.execute(
+        delete(school_export_files).where(
+            school_export_files.c.school_id == school_id, school_export_files.c.id.in_(done)
+        )
+    )
+    conn.execute(
+        update(school_exports)
+        .where(school_exports.c.school_id == school_id, school_exports.c.id.in_(done))
+        .values(state="removed")
+    )
 
 
 def exports_of(conn: Connection, school_id: str, limit: int = 10) -> list[dict[str, Any]]:
@@ -350,27 +424,27 @@ class ExportWorker:
                 conn.execute(
                     update(school_exports)
                     .where(school_exports.c.school_id == job.school_id, school_exports.c.id == job.id)
-                    .values(progress=per_cent)
+                    .values(progress=per_cent, due_at=datetime.now(UTC) + LEASE)
                 )
 
         try:
             data = build_archive(self.engine, job.school_id, progress)
+            with self.engine.begin() as conn:
+                conn.execute(insert(school_export_files).values(school_id=job.school_id, id=job.id, data=data))
+                QUEUE.settle(
+                    conn,
+                    key,
+                    "done",
+                    progress=100,
+                    size=len(data),
+                    sha256=hashlib.sha256(data).hexdigest(),
+                    finished_at=datetime.now(UTC),
+                )
+                _keep_latest(conn, job.school_id)
         except Exception as failure:  # a failed archive is said on the page; the worker goes on
             log.exception("the archive of %s failed", job.school_id)
             with self.engine.begin() as conn:
                 QUEUE.settle(conn, key, "failed", error=str(failure)[:200], finished_at=datetime.now(UTC))
-            return True
-        with self.engine.begin() as conn:
-            conn.execute(insert(school_export_files).values(school_id=job.school_id, id=job.id, data=data))
-            QUEUE.settle(
-                conn,
-                key,
-                "done",
-                progress=100,
-                size=len(data),
-                sha256=hashlib.sha256(data).hexdigest(),
-                finished_at=datetime.now(UTC),
-            )
         return True
 
     async def aclose(self) -> None:

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from cloud_api.api.deps import SESSION_COOKIE
-from cloud_api.db.schema import audit_log, consents, credentials, people
+from cloud_api.db.schema import audit_log, consents, credentials, people, school_exports
 from cloud_api.settings import CloudSettings
 from tests.cloud_api.helpers import ADMIN, batch_body, event, signed
 from tests.cloud_api.school import CHILD, HEADER, MOTHER, OTHER_CHILD, TEACHER, TEEN, World, iin, seed_world
@@ -191,9 +191,14 @@ def test_a_consent_is_refused_for_someone_who_is_not_the_guardian(office: Office
     bad = {"guardian": str(office.id(MOTHER)), "given": "true", "signed_on": "2026-09-02", "reference": "17"}
     refused = office.post(f"/people/{office.id(OTHER_CHILD)}/consent", bad)
     assert refused.status_code == 422 and "не является законным представителем" in text_of(refused.text)
+    # A refusal signed on paper for a child never asked is kept: "withdrawn", not "never asked".
+    refusal = {**bad, "given": "false", "signed_on": "03.09.2026"}  # typed as people write dates
+    done = office.post(f"/people/{office.id(TEEN)}/consent", refusal)
+    assert "Согласие записано." in done.text
+    assert [r.given for r in rows_of(office.app, consents, child_id=office.id(TEEN))] == [False]
     future = office.post(f"/people/{office.id(CHILD)}/consent", {**bad, "signed_on": "2099-01-01"})
     assert future.status_code == 422 and "не может быть в будущем" in text_of(future.text)
-    assert rows_of(office.app, consents) == []
+    assert len(rows_of(office.app, consents)) == 1  # the refusal only
 
 
 # -- the roster import -----------------------------------------------------------------------------
@@ -276,6 +281,10 @@ def test_the_journal_of_a_student_says_each_change_in_words(office: Office) -> N
     (card,) = rows_of(office.app, credentials, person_id=office.id(CHILD))
     office.post(f"/cards/{card.id}/block", {"reason": "lost"})
     page = text_of(office.get("/journal", person=str(office.id(CHILD))).text)
+    by_login = text_of(office.get("/journal", who=" HEAD@S1.KZ ").text)  # as typed: any case, spaces
+    assert "Причина: потеряна" in by_login
+    nobody = text_of(office.get("/journal", person=str(UUID(int=7))).text)  # not a person of the school
+    assert "Причина" not in nobody
     assert "Нұрланова Әлия" in page
     assert "Состояние: действует → заблокирована" in page and "Причина: потеряна" in page
     assert "head@s1.kz" in page
@@ -347,6 +356,7 @@ def test_the_school_takes_everything_it_has_in_one_archive(office: Office) -> No
     office.post(f"/people/{office.id(CHILD)}/cards", {"card_number": "0004512345", "kind": "em4100"})
     asked = office.post("/export")
     assert asked.status_code == 200
+    office.post("/export")  # a second click while it is made: still one archive
     for _ in range(100):  # the background worker makes it; the page shows its progress meanwhile
         page = office.get("/export")
         if "/archive.zip" in page.text:
@@ -372,6 +382,9 @@ def test_the_school_takes_everything_it_has_in_one_archive(office: Office) -> No
 
     card_hash = credential_hash(CARD_KEY.encode(), "0004512345").encode()
     assert b"$argon2" not in everything and b'"password_hash"' not in everything and card_hash not in everything
+    assert len(rows_of(office.app, school_exports)) == 1
+    journal = {(e.action, e.entity) for e in rows_of(office.app, audit_log, school_id="s1")}
+    assert {("create", "export"), ("use", "export")} <= journal  # asked for and taken: both journalled
     s2_child = next(iter(rows_of(office.app, people, school_id="s2"))).iin
     assert s2_child.encode() not in everything  # another school's people are not in it
 
@@ -431,6 +444,10 @@ def test_a_staff_account_is_made_with_its_role_and_a_letter(office: Office) -> N
         assert {(g.role, g.scope) for g in roles_in_force(conn, account.id)} == {(Role.CANTEEN_STAFF, "s1")}
     taken = office.post("/accounts/staff", {"login": "cook3@s1.kz", "role": "school_admin"})
     assert taken.status_code == 422
+    # Only an active staff member of the roster without an account may be linked, whatever a form sends.
+    for person in (str(office.id(MOTHER)), str(office.id(TEACHER)), "not-an-id"):  # a guardian; has one; junk
+        linked = office.post("/accounts/staff", {"login": "cook4@s1.kz", "role": "canteen_staff", "person": person})
+        assert linked.status_code == 422 and 'id="person-error"' in linked.text, person
 
 
 def test_a_broken_or_oversized_upload_gets_a_page_not_a_crash(office: Office, settings: CloudSettings) -> None:
@@ -444,3 +461,66 @@ def test_a_broken_or_oversized_upload_gets_a_page_not_a_crash(office: Office, se
     assert huge.status_code == 422 and 'id="file-error"' in huge.text
     nothing = office.post("/roster/preview", data={"complete": "yes"})
     assert nothing.status_code == 422 and 'id="file-error"' in nothing.text
+
+
+def test_the_language_switch_keeps_the_choice_and_goes_back_to_the_same_page(office: Office) -> None:
+    back = "/office/schools/s1/people?role=student"
+    switched = office.client.get("/office/language", params={"to": "kk", "back": back}, follow_redirects=False)
+    assert switched.status_code == 303 and switched.headers["location"] == back
+    page = office.client.get(back)  # no Accept-Language: the cookie decides
+    assert '<html lang="kk">' in page.text and "Адамдар" in page.text
+    for elsewhere in ("https://evil.example/", "//evil.example/office/", "/office/../app/", "/app/"):
+        away = office.client.get("/office/language", params={"to": "ru", "back": elsewhere}, follow_redirects=False)
+        assert away.headers["location"] == "/office/", elsewhere
+
+
+def test_a_big_previewed_file_is_imported_and_another_schools_is_refused_even_when_posted_again(
+    office: Office, settings: CloudSettings
+) -> None:
+    import base64
+    import os
+    import zlib
+
+    from sqlalchemy import insert
+
+    office.app.state.settings = settings.model_copy(update={"max_roster_bytes": 4 * 1024 * 1024})
+    # A file whose carried form is over a form field's default bound of 1 MiB (as an XLSX's would be:
+    # it does not shrink); its rows of noise are refused, the good one is imported.
+    rows = [HEADER, ["student", NEW, "Серікова", "Айша", "1А", "kk", "", "", "", "", ""]]
+    noise = [["student", base64.b64encode(os.urandom(66)).decode()] for _ in range(15_000)]
+    data = _csv(rows + noise)
+    carried = base64.b64encode(zlib.compress(data)).decode()
+    assert len(carried) > 1024 * 1024
+    big = office.post("/roster/import", {"carried": carried, "name": "nedb.csv", "complete": "no"})
+    assert big.status_code == 200 and "Список загружен." in big.text
+    assert rows_of(office.app, people, iin=NEW)
+    with office.app.state.engine.begin() as conn:
+        base = rows_of(office.app, people, iin=CHILD)[0]._mapping
+        conn.execute(
+            insert(people), [{**base, "id": UUID(int=i + 1), "iin": iin(f"1603195{i:04d}")} for i in range(30)]
+        )
+    stranger = [HEADER, ["student", iin("17040450015"), "Жаңа", "Оқушы", "1А", "kk", "", "", "", "", ""]]
+    before = len(rows_of(office.app, people))
+    again = office.post(
+        "/roster/import",
+        {"carried": base64.b64encode(zlib.compress(_csv(stranger))).decode(), "name": "nedb.csv", "complete": "yes"},
+    )
+    assert again.status_code == 422 and "другой школы" in text_of(again.text)
+    assert len(rows_of(office.app, people)) == before
+    assert all(p.active for p in rows_of(office.app, people, school_id="s1"))
+
+
+def test_a_silent_gateway_is_news_in_school_hours_only() -> None:
+    from datetime import datetime, timedelta
+
+    from cloud_api.web.office.today import silent_gateways
+    from shared.localtime import LOCAL_TZ
+
+    monday_morning = datetime(2026, 12, 7, 9, 30, tzinfo=LOCAL_TZ)
+    delivered = {"gw1": monday_morning - timedelta(minutes=25), "gw2": monday_morning - timedelta(minutes=2)}
+    # gw3 died overnight: registered, nothing today at all.
+    assert silent_gateways(["gw1", "gw2", "gw3"], delivered, monday_morning) == {"gw1": 25, "gw3": None}
+    evening = monday_morning.replace(hour=21)
+    assert silent_gateways(["gw1", "gw2", "gw3"], delivered, evening) == {}
+    sunday = datetime(2026, 12, 6, 9, 30, tzinfo=LOCAL_TZ)
+    assert silent_gateways(["gw1"], {}, sunday) == {}

@@ -1,15 +1,18 @@
-"""What the school office shows of cards and consents.
+"""What the school office needs: cards and consents it can tell apart, indexes for its pages, archives.
 
 A card keeps the last four digits of its number (``number_hint``), so that a secretary can tell a
 person's cards apart and find the one a pupil says is lost (the number itself stays only as its
 keyed hash), and why it was blocked (``status_reason``: lost, stolen, damaged, other). A consent
 says how it was given (``source``: the app, or on paper at the school), and for paper the date the
 guardian signed it, the paper's reference, and who recorded it. Earlier rows have none of these:
-they were all given in the app. A person's events are found by an index of their own (a person's
-page shows their last month), not by reading the school's month; so are the journal's entries about
-one record of a school (a person's journal). A school's archive of everything it has (§13) is asked
-for in the office and made in the background: ``school_exports`` (the queue and its progress) and
-``school_export_files`` (the archive's bytes).
+they were all given in the app.
+
+Indexes: a person's events (a person's page shows their last month, not a scan of the school's
+month), a school's events of one kind (the Today page: the readers' last states over a fortnight,
+the day's meals), and the journal's entries about one record of a school (a person's journal).
+
+A school's archive of everything it has (§13) is asked for in the office and made in the
+background: ``school_exports`` (the queue and its progress) and ``school_export_files`` (its bytes).
 
 Revision ID: 0021
 Revises: 0020
@@ -36,6 +39,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("reference", sa.String(100)))
         batch.add_column(sa.Column("actor", sa.String(128)))
     op.create_index("events_school_person", "events", ["school_id", "person_id", "local_date"])
+    op.create_index("events_school_kind_day", "events", ["school_id", "kind", "local_date"])
     op.create_index("audit_log_school_entity_id", "audit_log", ["school_id", "entity_id"])
     op.create_table(
         "school_exports",
@@ -66,6 +70,7 @@ def downgrade() -> None:
     op.drop_index("school_exports_pending", table_name="school_exports")
     op.drop_table("school_exports")
     op.drop_index("audit_log_school_entity_id", table_name="audit_log")
+    op.drop_index("events_school_kind_day", table_name="events")
     op.drop_index("events_school_person", table_name="events")
     with op.batch_alter_table("consents") as batch:
         for column in ("actor", "reference", "signed_on", "source"):

@@ -2,10 +2,22 @@
 
 from fastapi import APIRouter
 
-from cloud_api.web.office import accounts, canteen, cards, consent, export, journal, people, reports, roster, today
+from cloud_api.web.office import (
+    accounts,
+    canteen,
+    cards,
+    consent,
+    export,
+    journal,
+    language,
+    people,
+    reports,
+    roster,
+    today,
+)
 
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
-for part in (today, canteen, people, cards, consent, roster, accounts, journal, reports, export):
+for part in (language, today, canteen, people, cards, consent, roster, accounts, journal, reports, export):
     router.include_router(part.router)

@@ -13,6 +13,7 @@ Families' accounts are made from the roster with their activation letters (``/of
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -36,8 +37,8 @@ from cloud_api.services.accounts import (
 )
 from cloud_api.services.consent import consent_overview
 from cloud_api.services.one_time_codes import TTL, issue_code
-from cloud_api.services.people import PeopleQuery, list_people
-from cloud_api.services.second_factor import remove_second_factors
+from cloud_api.services.people import PeopleQuery, find_person, list_people
+from cloud_api.services.second_factor import has_second_factor, remove_second_factors
 from cloud_api.services.sessions import end_sessions, sessions_of
 from cloud_api.web.office.console import AdminDesk, Desk, FormErrors, back, listing
 from cloud_api.web.office.downloads import table_file
@@ -99,8 +100,12 @@ def _accounts(
             role=Role(role) if role else None,
             state=state,  # type: ignore[arg-type]
             limit=100_000,
+            second_factors=False,
         )
-        shown = everyone[place.offset : place.offset + PER_PAGE]
+        shown = [
+            replace(a, second_factor=has_second_factor(conn, a.id))
+            for a in everyone[place.offset : place.offset + PER_PAGE]
+        ]
         devices = {a.id: len(sessions_of(conn, a.id, now)) for a in shown}
         failures = failed_sign_ins(conn, desk.school_id, limit=50)
         classes = sorted({c for c in _classes(conn, desk.school_id) if c})
@@ -143,10 +148,12 @@ def staff_account_form(
         errors.add("login", _("Enter the e-mail or phone number the staff member will sign in with."))
     if role not in STAFF_ROLES_HERE:
         errors.add("role", _("Choose the role."))
-    try:
-        person_id = UUID(person) if person else None
-    except ValueError:
-        person_id = None
+    person_id = None
+    if person:
+        with desk.engine.connect() as conn:
+            person_id = _unlinked_staff(conn, desk.school_id, person)
+        if person_id is None:
+            errors.add("person", _("Choose a staff member of the roster who has no account yet."))
     if errors:
         return _accounts(desk, errors=errors, form=form, status=422)
     now = datetime.now(UTC)
@@ -159,6 +166,18 @@ def staff_account_form(
         errors.add("person" if refused.code == "unknown_person" else "login", _(refused.code))
         return _accounts(desk, errors=errors, form=form, status=422)
     return _letter(desk, made, code, "activation", now)
+
+
+def _unlinked_staff(conn: Any, school_id: str, person: str) -> UUID | None:
+    """The id of an active staff member of the school without an account, else None (a form names only those)."""
+    try:
+        person_id = UUID(person)
+    except ValueError:
+        return None
+    row = find_person(conn, school_id, person_id)
+    if row is None or row["role"] != "staff" or not row["active"]:
+        return None
+    return None if accounts_of_people(conn, school_id, [person_id]) else person_id
 
 
 def _letter(desk: Desk, target: Account, code: str, purpose: str, now: datetime) -> HTMLResponse:

@@ -9,7 +9,7 @@ guardian's app shows that it was given on paper and its reference.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 from cloud_api.api.deps import require_same_origin
 from cloud_api.core.errors import DomainError
 from cloud_api.services.consent import Paper, consent_overview, set_consent
-from cloud_api.web.office.console import AdminDesk, FormErrors, back
+from cloud_api.web.office.console import AdminDesk, FormErrors, back, typed_date
 from cloud_api.web.office.downloads import table_file
 from cloud_api.web.office.people import person_page
 from shared.localtime import local_date
@@ -66,10 +66,8 @@ def paper_consent(
     except ValueError:
         guardian_id = None
         errors.add("guardian", _("Choose the guardian who signed the paper."))
-    try:
-        day = date.fromisoformat(signed_on)
-    except ValueError:
-        day = None
+    day = typed_date(signed_on)
+    if day is None:
         errors.add("signed_on", _("Enter the date written on the paper, for example 03.09.2026."))
     if day is not None and day > local_date(datetime.now(UTC)):
         errors.add("signed_on", _("The date on the paper cannot be in the future."))
@@ -91,9 +89,12 @@ def paper_consent(
                 paper=Paper(day, reference.strip()),
             )
     except DomainError as refused:
-        if refused.code != "unknown_person":
+        if refused.code == "unknown_person":
+            errors.add("guardian", _("This person is not a guardian of the student."))
+        elif refused.code == "date_in_future":
+            errors.add("signed_on", _("The date on the paper cannot be in the future."))
+        else:
             raise
-        errors.add("guardian", _("This person is not a guardian of the student."))
         return person_page(desk, person_id, errors=errors, form=form, status=422)
     done = "consent_recorded" if changed else "consent_unchanged"
     return back(f"{desk.base}/people/{person_id}?done={done}#consent")

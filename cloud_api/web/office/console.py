@@ -13,6 +13,7 @@ browser on with a flash message named in the address (``?done=card_given``), nev
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -36,6 +37,7 @@ __all__ = [
     "back",
     "engine_of",
     "listing",
+    "typed_date",
 ]
 
 # What a finished form may announce on the page it lands on (the catalog's words for each code).
@@ -56,6 +58,17 @@ DONE = frozenset(
         "pin_saved",
     }
 )
+
+
+def typed_date(text: str) -> date | None:
+    """A date as a form sends it (a date field: 2026-09-03) or as a person types it (03.09.2026); None else."""
+    text = text.strip()
+    for pattern in ("%Y-%m-%d", "%d.%m.%Y"):
+        try:
+            return datetime.strptime(text, pattern).date()
+        except ValueError:
+            continue
+    return None
 
 
 def engine_of(request: Request) -> Engine:
@@ -203,6 +216,10 @@ class Listing:
         """The same place, knowing how many rows match in all."""
         return Listing(self.path, self.filters, self.sort, self.descending, self.page, self.per_page, total)
 
+    def last_page(self) -> Listing:
+        """The place of the last page, for an address past the end (a list that shrank since)."""
+        return Listing(self.path, self.filters, self.sort, self.descending, self.pages, self.per_page, self.total)
+
     def url(self, **changes: Any) -> str:
         """This list's address with ``changes`` (``sort=``, ``page=``, ``desc=``), the filters kept."""
         params = {k: v for k, v in self.filters.items() if v}
@@ -226,6 +243,10 @@ class Listing:
     def export(self, kind: str) -> str:
         """The address of every row of this list (not just this page) as a ``kind`` file (csv or xlsx)."""
         params = {k: v for k, v in self.filters.items() if v}
+        if self.sort:
+            params["sort"] = self.sort
+        if self.descending:
+            params["desc"] = "1"
         params["format"] = kind
         return f"{self.path}?" + urlencode(params)
 

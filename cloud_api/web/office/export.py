@@ -17,7 +17,14 @@ from cloud_api.api.deps import require_same_origin
 from cloud_api.core.errors import DomainError
 from cloud_api.services.accounts import logins_of
 from cloud_api.services.audit import account_of_actor
-from cloud_api.services.school_export import SECTIONS, ExportWorker, export_file, exports_of, request_export
+from cloud_api.services.school_export import (
+    SECTIONS,
+    ExportWorker,
+    export_file,
+    exports_of,
+    record_download,
+    request_export,
+)
 from cloud_api.web.office.console import AdminDesk, back
 
 __all__ = ["router"]
@@ -56,10 +63,11 @@ def export_form(desk: AdminDesk) -> Response:
 @router.get("/office/schools/{school_id}/export/{export_id}/archive.zip")
 def export_download(desk: AdminDesk, export_id: UUID) -> Response:
     """A finished archive, as a ZIP file."""
-    with desk.engine.connect() as conn:
+    with desk.engine.begin() as conn:
         data = export_file(conn, desk.school_id, export_id)
-    if data is None:
-        raise DomainError("not_found")
+        if data is None:
+            raise DomainError("not_found")
+        record_download(conn, desk.school_id, export_id, actor=desk.actor, now=datetime.now(UTC))
     name = f"mektep-{desk.school_id}-{export_id.hex[:8]}.zip"
     return Response(
         data, media_type="application/zip", headers={"Content-Disposition": f'attachment; filename="{name}"'}

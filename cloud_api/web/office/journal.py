@@ -17,11 +17,12 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
-from cloud_api.services.accounts import account_by_login, logins_of
+from cloud_api.core.errors import DomainError
+from cloud_api.services.accounts import account_by_login, logins_of, normalise_login
 from cloud_api.services.audit import account_of_actor, audit_page
 from cloud_api.services.cards import cards_of
 from cloud_api.services.people import find_person
-from cloud_api.web.office.console import AdminDesk, Desk, FormErrors
+from cloud_api.web.office.console import AdminDesk, Desk, FormErrors, typed_date
 from cloud_api.web.office.downloads import table_file
 from cloud_api.web.office.words import Words
 from shared.i18n import LANGUAGE_NAMES
@@ -41,6 +42,8 @@ KINDS = (
     "account",
     "role",
     "roster_import",
+    "export",
+    "canteen_pin",
 )
 
 
@@ -92,6 +95,18 @@ def _field_names(_: Any) -> dict[str, str]:
         "iin": _("IIN"),
         "allergens": _("Allergen bans"),
         "sha256": _("Photo"),
+        "asked": _("Asked for"),
+        "downloaded": _("Downloaded"),
+        "set": _("PIN-code set"),
+        "file": _("File"),
+        "created": _("Added"),
+        "updated": _("Changed"),
+        "left": _("Marked as gone"),
+        "refused_rows": _("Refused rows"),
+        "complete": _("The whole school"),
+        "login": _("Login"),
+        "display_name": _("Name"),
+        "limit_tiyn": _("Daily limit"),
     }
 
 
@@ -116,28 +131,21 @@ def describe(desk: Desk, entry: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _day(text: str) -> date | None:
-    try:
-        return date.fromisoformat(text) if text else None
-    except ValueError:
-        return None
-
-
 @router.get("/office/schools/{school_id}/journal", response_class=HTMLResponse)
 def journal_page(
     desk: AdminDesk,
     person: Annotated[str, Query(max_length=64)] = "",
     kind: Annotated[str, Query(max_length=32)] = "",
     who: Annotated[str, Query(max_length=254)] = "",
-    since: Annotated[str, Query(alias="from", max_length=10)] = "",
-    until: Annotated[str, Query(alias="to", max_length=10)] = "",
+    since: Annotated[str, Query(alias="from", max_length=32)] = "",
+    until: Annotated[str, Query(alias="to", max_length=32)] = "",
     before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     format: Annotated[str, Query(max_length=4)] = "",
 ) -> Response:
     """The school's journal, newest first, filtered; paged by the last entry seen."""
     _ = desk._
     errors = FormErrors()
-    first, last = _day(since), _day(until)
+    first, last = typed_date(since), typed_date(until)
     if since and first is None:
         errors.add("from", _("Enter a date, for example 03.09.2026."))
     if until and last is None:
@@ -147,18 +155,23 @@ def journal_page(
     with desk.engine.connect() as conn:
         actor = None
         if who.strip():
-            account = account_by_login(conn, who)
+            try:
+                account = account_by_login(conn, normalise_login(who))
+            except DomainError:
+                account = None
+                errors.add("who", _("Enter a login: an e-mail or a phone number."))
             actor = f"account:{account.id}" if account is not None else "nobody"
         subject = find_person(conn, desk.school_id, UUID(person)) if _is_uuid(person) else None
-        # A person's records: their row, photo and consent by their id, their cards by the cards'.
-        about = (
-            None
-            if subject is None
-            else [person, *(str(c["id"]) for c in cards_of(conn, desk.school_id, subject["id"]))]
-        )
+        # A person's records: their row, photo and consent by their id, their cards by the cards'. A
+        # person the school does not have has none (never the whole journal instead).
+        about = None
+        if person:
+            about = [] if subject is None else [str(subject["id"])]
+            if subject is not None:
+                about += [str(c["id"]) for c in cards_of(conn, desk.school_id, subject["id"])]
         rows = (
             []
-            if errors
+            if errors or about == []
             else audit_page(
                 conn,
                 desk.school_id,
@@ -179,7 +192,13 @@ def journal_page(
         headings = [_("When"), _("Who"), _("What"), _("Record"), _("Change")]
         words = Words(_)
         cells = (
-            [e["at"], e["who"], words.action.get(e["action"]), words.record.get(e["entity"]), "; ".join(e["lines"])]
+            [
+                e["at"].astimezone(LOCAL_TZ).replace(tzinfo=None),
+                e["who"],
+                words.action.get(e["action"]),
+                words.record.get(e["entity"]),
+                "; ".join(e["lines"]),
+            ]
             for e in entries
         )
         return table_file(format, f"journal-{desk.school_id}", headings, cells)

@@ -12,6 +12,7 @@ The pages read through the services the JSON API uses; what they change is journ
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -83,6 +84,9 @@ def people_page(
     )
     with desk.engine.connect() as conn:
         rows, total = list_people(conn, desk.school_id, query)
+        if not rows and total and not format:  # a page past the end (the list shrank): its last page
+            place = place.counted(total).last_page()
+            rows, total = list_people(conn, desk.school_id, replace(query, offset=place.offset))
         consent_now = consents_of(conn, desk.school_id, [r["id"] for r in rows if r["role"] == "student"])
     _ = desk._
     for row in rows:
@@ -95,7 +99,7 @@ def people_page(
             _("Patronymic"),
             _("Role"),
             _("Class"),
-            "ИИН / IIN",
+            _("IIN"),
             _("Consent"),
             _("Active"),
         ]

@@ -20,12 +20,14 @@ import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePath
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Form
+from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
 
 from cloud_api.api.deps import require_same_origin
 from cloud_api.api.uploads import read_upload
@@ -127,8 +129,7 @@ def _preview(desk: Desk, upload: Upload) -> HTMLResponse:
     with desk.engine.connect() as conn:
         report = import_roster(conn, desk.school_id, roster, actor=desk.actor, complete=upload.complete, preview=True)
         school_size = _school_size(conn, desk.school_id)
-    listed = sum(1 for row in roster.rows if row.role.value != "guardian")
-    other_school = school_size >= _OTHER_SCHOOL_FROM and listed > 0 and report.known == 0
+    other_school = _another_school(report, roster, school_size)
     return desk.page(
         "office/roster_preview.html",
         title=desk._("Check the import"),
@@ -140,6 +141,17 @@ def _preview(desk: Desk, upload: Upload) -> HTMLResponse:
         school_size=school_size,
         shown=SHOWN,
     )
+
+
+def _another_school(report: ImportReport, roster: Any, school_size: int) -> bool:
+    """A school of some size that knows none of the file's students and staff is probably reading another's."""
+    listed = sum(1 for row in roster.rows if row.role.value != "guardian")
+    return school_size >= _OTHER_SCHOOL_FROM and listed > 0 and report.known == 0
+
+
+def _seems_another_school(conn: Any, school_id: str, roster: Any) -> bool:
+    report = import_roster(conn, school_id, roster, actor="check", preview=True)
+    return _another_school(report, roster, _school_size(conn, school_id))
 
 
 def _school_size(conn: Any, school_id: str) -> int:
@@ -169,14 +181,16 @@ def _groups(desk: Desk, report: ImportReport) -> dict[str, list[dict[str, Any]]]
 
 
 @router.post("/office/schools/{school_id}/roster/import", dependencies=_checked, response_model=None)
-def import_form(
-    desk: AdminDesk,
-    carried: Annotated[str, Form(max_length=40_000_000)],
-    name: Annotated[str, Form(max_length=255)],
-    complete: Annotated[str, Form(max_length=3)] = "no",
-) -> Response:
+async def import_form(desk: AdminDesk) -> Response:
     """Import the good rows of the previewed file; to the history with what it did."""
     limit = desk.request.app.state.settings.max_roster_bytes
+    # The file rides in a field of the form: a form field's default bound (1 MiB) is below what a
+    # roster may be, so this form is read with a bound of its own (the file, compressed, in base64).
+    try:
+        async with desk.request.form(max_fields=8, max_part_size=2 * limit + 4096) as form:
+            carried, name, complete = (str(form.get(k) or "") for k in ("carried", "name", "complete"))
+    except (MultiPartException, StarletteHTTPException):
+        return _refused(desk, "bad_upload")
     try:
         unpack = zlib.decompressobj()
         data = unpack.decompress(base64.b64decode(carried, validate=True), limit + 1)
@@ -184,10 +198,19 @@ def import_form(
             return _refused(desk, "file_too_large")
     except (ValueError, zlib.error):
         return _refused(desk, "bad_upload")
-    upload = Upload(name, data, complete == "yes")
+    if not name or not data:
+        return _refused(desk, "file_required")
+    return await run_in_threadpool(_import, desk, Upload(name[:255], data, complete == "yes"))
+
+
+def _import(desk: Desk, upload: Upload) -> Response:
     try:
         roster = _read(desk, upload)
         with desk.engine.begin() as conn:
+            if _seems_another_school(conn, desk.school_id, roster):
+                # Checked again, not only on the preview: a form sent again (or by hand) must not mark
+                # the whole school as gone on another school's complete export.
+                return _refused(desk, "roster_of_another_school")
             report = import_roster(conn, desk.school_id, roster, actor=desk.actor, complete=upload.complete)
             summary = {
                 "file": upload.name,

@@ -50,6 +50,10 @@ class Words:
             "account": _("account"),
             "role": _("role"),
             "roster_import": _("roster import"),
+            "export": _("export of the school"),
+            "canteen_pin": _("canteen PIN"),
+            "daily_limit": _("daily limit"),
+            "balance_entry": _("balance"),
         }
         self.report = {"meals": _("Meals report"), "attendance": _("Attendance report")}
         self.sign_in_failure = {
