@@ -95,36 +95,47 @@ def school_today(conn: Connection, school_id: str, day: date) -> Today:
     }
     today.students = sum(1 for p in everyone.values() if p["role"] == "student")
     today.staff = len(everyone) - today.students
-    last: dict[str, tuple[str, datetime]] = {}
-    entered: set[str] = set()
-    served: Counter[str] = Counter()
-    free: Counter[str] = Counter()
-    day_rows = conn.execute(
-        select(events.c.person_id, events.c.kind, events.c.occurred_at, events.c.meal)
-        .where(
-            events.c.school_id == school_id,
-            events.c.local_date == day,
-            events.c.decision == Decision.GRANTED.value,
-            events.c.kind.in_((EventKind.ENTRY.value, EventKind.EXIT.value, EventKind.MEAL.value)),
-        )
-        .order_by(events.c.occurred_at)
+    granted = (
+        events.c.school_id == school_id,
+        events.c.local_date == day,
+        events.c.decision == Decision.GRANTED.value,
     )
-    for person, kind, at, meal in day_rows:
-        if kind == EventKind.MEAL.value:
-            if meal:
-                served[meal["period"]] += 1
-                free[meal["period"]] += meal["category"] in _FREE
-            continue
-        if person is None:
-            today.anonymous_entries += kind == EventKind.ENTRY.value
-            continue
-        last[person] = (kind, at)
-        if kind == EventKind.ENTRY.value:
-            entered.add(person)
-    for person, (kind, at) in last.items():
+    passages = (EventKind.ENTRY.value, EventKind.EXIT.value)
+    # Each person's last entry or exit, ranked in the database: a big school's day is some ten
+    # thousand taps, and only one row a person comes back.
+    ranked = (
+        select(
+            events.c.person_id,
+            events.c.kind,
+            events.c.occurred_at,
+            func.row_number()
+            .over(partition_by=events.c.person_id, order_by=(events.c.occurred_at.desc(), events.c.seq.desc()))
+            .label("n"),
+        )
+        .where(*granted, events.c.kind.in_(passages), events.c.person_id.is_not(None))
+        .subquery()
+    )
+    for person, kind, at in conn.execute(
+        select(ranked.c.person_id, ranked.c.kind, ranked.c.occurred_at).where(ranked.c.n == 1)
+    ):
         if kind == EventKind.ENTRY.value and person in everyone:
             today.inside.append({**everyone[person], "since": at})
-    consenting = consents_of(conn, school_id, [UUID(p) for p, r in everyone.items() if r["role"] == "student"])
+    entry = events.c.kind == EventKind.ENTRY.value
+    entered = set(conn.execute(select(events.c.person_id).distinct().where(*granted, entry)).scalars())
+    today.anonymous_entries = conn.execute(
+        select(func.count()).where(*granted, entry, events.c.person_id.is_(None))
+    ).scalar_one()
+    period, category = events.c.meal["period"].as_string(), events.c.meal["category"].as_string()
+    served: Counter[str] = Counter()
+    free: Counter[str] = Counter()
+    for name, how, count in conn.execute(
+        select(period, category, func.count())
+        .where(*granted, events.c.kind == EventKind.MEAL.value, events.c.meal.is_not(None))
+        .group_by(period, category)
+    ):
+        served[name] += count
+        free[name] += count if how in _FREE else 0
+    consenting = consents_of(conn, school_id)  # the school's in one query: a list of 3,000 ids is slower
     today.not_arrived = sorted(
         (r for p, r in everyone.items() if r["role"] == "student" and consenting.get(UUID(p)) and p not in entered),
         key=lambda r: (r["grade"] or 0, r["class_name"] or "", r["last_name"], r["first_name"]),

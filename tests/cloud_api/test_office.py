@@ -293,6 +293,15 @@ def test_the_journal_of_a_student_says_each_change_in_words(office: Office) -> N
     assert wrong.status_code == 422 and "раньше его начала" in text_of(wrong.text)
 
 
+def _lunch(category: str) -> dict[str, Any]:
+    return {
+        "period": "lunch",
+        "category": category,
+        "dishes": ["Плов"],
+        "price_tiyn": 0 if category == "free" else 70000,
+    }
+
+
 def test_today_counts_who_is_inside_and_who_has_not_arrived(office: Office) -> None:
     from cloud_api.services.consent import set_consent
 
@@ -308,6 +317,9 @@ def test_today_counts_who_is_inside_and_who_has_not_arrived(office: Office) -> N
         event(2, at=at(20), person_id=str(office.id(TEACHER))),
         event(3, at=at(10), person_id=str(office.id(TEACHER)), kind="exit"),
         event(4, at=at(5), person_id=None),  # a child without consent: counted, never named
+        event(5, at=at(4), person_id=None, kind="exit"),  # and out again: an exit is not an entry
+        event(6, at=at(3), kind="meal", person_id=str(office.id(CHILD)), meal=_lunch("free")),
+        event(7, at=at(2), kind="meal", person_id=str(office.id(TEEN)), meal=_lunch("paid")),
     ]
     body = batch_body(batch)
     assert office.client.post("/v1/ingest/batches", content=body, headers=signed(body)).status_code == 200
@@ -318,6 +330,7 @@ def test_today_counts_who_is_inside_and_who_has_not_arrived(office: Office) -> N
     roll_call = office.get("/today", format="csv").content.decode("utf-8-sig")
     assert "Нұрланова Әлия" in roll_call and "Сейітов" not in roll_call and "Иванов" not in roll_call
     assert re.search(r"1 Входы без согласия", page)
+    assert re.search(r"обед 2 1 3", page)  # lunch: two served, one of them free; three pupils eligible
 
 
 def test_canteen_staff_see_today_but_not_the_people(office: Office) -> None:
