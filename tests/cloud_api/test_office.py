@@ -308,10 +308,15 @@ def test_today_counts_who_is_inside_and_who_has_not_arrived(office: Office) -> N
     with office.app.state.engine.begin() as conn:
         for child in (CHILD, TEEN):
             set_consent(conn, "s1", office.id(child), office.id(MOTHER), True, actor="mother")
-    from datetime import UTC, datetime, timedelta
+    from datetime import datetime, timedelta
 
-    now = datetime.now(UTC).astimezone()
-    at = lambda minutes: (now - timedelta(minutes=minutes)).isoformat()  # noqa: E731
+    from shared.localtime import LOCAL_TZ
+
+    # The taps of the last half hour, but never of yesterday: just after local midnight they are
+    # squeezed into the minutes of today (a new day starts with nobody inside).
+    now = datetime.now(LOCAL_TZ)
+    since = min(timedelta(minutes=30), now - now.replace(hour=0, minute=0, second=0, microsecond=0))
+    at = lambda minutes: (now - since * minutes / 30).isoformat()  # noqa: E731
     batch = [
         event(1, at=at(30), person_id=str(office.id(CHILD))),
         event(2, at=at(20), person_id=str(office.id(TEACHER))),
@@ -324,7 +329,7 @@ def test_today_counts_who_is_inside_and_who_has_not_arrived(office: Office) -> N
     body = batch_body(batch)
     assert office.client.post("/v1/ingest/batches", content=body, headers=signed(body)).status_code == 200
     page = text_of(office.get("/today").text)
-    inside = page.split("Сейчас в здании")[-1]
+    inside = page.split("Сейчас в здании")[-1].split("Не пришли")[0]
     assert "Нұрланова Әлия" in inside and "Сейітов" not in inside  # the teacher has left
     assert "Иванов Пётр" in page.split("Не пришли")[-1]  # consent, no entry
     roll_call = office.get("/today", format="csv").content.decode("utf-8-sig")
