@@ -83,6 +83,7 @@ _BY_STATUS: dict[int, tuple[str, ...]] = {
         Refusal.INVALID_BATCH.value,
         "bad_login",
         "date_in_future",
+        "roster_of_another_school",
         "password_too_short",
         "bad_code",
         "bad_email",

@@ -119,6 +119,8 @@ def test_a_persons_page_shows_guardians_consent_cards_and_the_month(office: Offi
     assert "8 (701) 234-56-78" in page or "+77012345678" in page  # ... with her account's login
     assert "не запрашивалось" in page  # consent never asked
     assert "Карты ещё нет." in page
+    guardian = text_of(office.get(f"/people/{office.id(MOTHER)}").text)
+    assert "Нұрланова Әлия" in guardian and "None" not in guardian  # her children; no class of her own
 
 
 # -- cards -----------------------------------------------------------------------------------------

@@ -161,7 +161,7 @@ def person_page(
     classes = [
         (entry["at"], entry["before"].get("class_name") if entry["before"] else None, entry["after"]["class_name"])
         for entry in reversed(changes)
-        if entry["after"] and "class_name" in entry["after"]
+        if entry["after"] and entry["after"].get("class_name")  # a guardian's row has no class to move
     ]
     return desk.page(
         "office/person.html",

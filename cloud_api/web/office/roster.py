@@ -149,11 +149,6 @@ def _another_school(report: ImportReport, roster: Any, school_size: int) -> bool
     return school_size >= _OTHER_SCHOOL_FROM and listed > 0 and report.known == 0
 
 
-def _seems_another_school(conn: Any, school_id: str, roster: Any) -> bool:
-    report = import_roster(conn, school_id, roster, actor="check", preview=True)
-    return _another_school(report, roster, _school_size(conn, school_id))
-
-
 def _school_size(conn: Any, school_id: str) -> int:
     _rows, total = list_people(conn, school_id, PeopleQuery(roles=("student", "staff"), active=True, limit=1))
     return total
@@ -207,11 +202,12 @@ def _import(desk: Desk, upload: Upload) -> Response:
     try:
         roster = _read(desk, upload)
         with desk.engine.begin() as conn:
-            if _seems_another_school(conn, desk.school_id, roster):
-                # Checked again, not only on the preview: a form sent again (or by hand) must not mark
-                # the whole school as gone on another school's complete export.
-                return _refused(desk, "roster_of_another_school")
+            size = _school_size(conn, desk.school_id)
             report = import_roster(conn, desk.school_id, roster, actor=desk.actor, complete=upload.complete)
+            if _another_school(report, roster, size):
+                # Checked again, not only on the preview: a form sent again (or by hand) must not mark
+                # the whole school as gone on another school's complete export. Raised to roll it back.
+                raise DomainError("roster_of_another_school")
             summary = {
                 "file": upload.name,
                 "created": report.created,
