@@ -108,6 +108,7 @@ def test_a_rude_comment_is_hidden_after_a_check_journalled_and_its_stars_still_c
         journal = conn.execute(select(audit_log).where(audit_log.c.entity == "meal_rating")).all()
     assert row.hidden_at is not None and row.hidden_by.startswith("account:")
     assert [(j.entity_id, j.before, j.after) for j in journal] == [(str(rude), {"hidden": False}, {"hidden": True})]
+    assert "Комментарий скрыт: нет → да" in text_of(office.get("/journal").text)
     _signed_in_as(office.world, "cook@s1.kz")  # the canteen reads, without the words hidden or any name
     cook = text_of(office.get("/ratings").text)
     assert "3,5 Средняя оценка" in cook and RUDE not in cook and "очень вкусно" in cook
@@ -281,3 +282,18 @@ def test_the_meals_report_says_the_months_average_and_how_many_rated(office: Off
     book = load_workbook(io.BytesIO(files["meals.xlsx"]))
     title = [[c for c in row if c is not None] for row in book.worksheets[0].iter_rows(values_only=True)]
     assert ["Средняя оценка (от 1 до 5 звёзд)", 3.5] in title and ["Число оценок", 4] in title
+
+
+def test_a_new_rating_moves_the_mark_of_the_months_meals_report(office: Office) -> None:
+    from cloud_api.reports.marks import inputs_mark
+
+    with office.app.state.engine.begin() as conn:
+        serve_lunch_today(conn, "s1")
+    ingest_meals(office.client, [(office.id(CHILD), "lunch", datetime.now(LOCAL_TZ))])
+    month = today().strftime("%Y-%m")
+    with office.app.state.engine.connect() as conn:
+        before = inputs_mark(conn, "s1", month, "meals")
+    with office.app.state.engine.begin() as conn:
+        rate_meal(conn, "s1", office.id(CHILD), office.id(MOTHER), today(), "lunch", 4, None)
+    with office.app.state.engine.connect() as conn:
+        assert inputs_mark(conn, "s1", month, "meals") != before  # the hourly job drafts the report again
