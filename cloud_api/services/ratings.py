@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
-from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy import Connection, and_, func, literal, select, union_all, update
 from sqlalchemy.orm import aliased
 
 from cloud_api.core.errors import DomainError
@@ -385,20 +385,27 @@ def rating_rows(
         yield found
 
 
-def ratings_trend(conn: Connection, school_id: str, month: date, months: int = 12) -> list[tuple[date, Tally]]:
-    """The ``months`` months up to ``month``'s, oldest first: each month's first day and its ratings."""
+def ratings_trend(
+    conn: Connection, school_id: str, month: date, months: int = 12
+) -> list[tuple[date, float | None, int]]:
+    """The ``months`` months up to ``month``'s, oldest first: each month's first day, mean stars and count."""
     firsts = [month.replace(day=1)]
     for _ in range(months - 1):
         firsts.insert(0, (firsts[0] - timedelta(days=1)).replace(day=1))
-    tallies = {f: Tally() for f in firsts}
-    # By day in SQL (no dialect's month function needed), by month here: some 250 rows a year.
-    for on, stars, count in conn.execute(
-        select(r.day, r.stars, func.count())
-        .where(r.school_id == school_id, r.day >= firsts[0], r.day < month_after(month))
-        .group_by(r.day, r.stars)
-    ):
-        tallies[on.replace(day=1)].add(int(stars), int(count))
-    return list(tallies.items())
+    # A month each, summed by the covering index in one round trip: no dialect's month function
+    # needed, and no grouping by day of a big school's year (160,000 ratings).
+    parts = [
+        select(literal(n).label("n"), func.count().label("count"), func.sum(r.stars).label("total")).where(
+            r.school_id == school_id, r.day >= first, r.day < month_after(first)
+        )
+        for n, first in enumerate(firsts)
+    ]
+    found = {int(row.n): (int(row.count), int(row.total or 0)) for row in conn.execute(union_all(*parts))}
+    trend = []
+    for n, first in enumerate(firsts):
+        count, total = found.get(n, (0, 0))
+        trend.append((first, total / count if count else None, count))
+    return trend
 
 
 def month_rating(conn: Connection, school_id: str, month: str) -> tuple[float | None, int]:

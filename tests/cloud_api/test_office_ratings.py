@@ -256,8 +256,8 @@ def test_periods_go_by_their_time_dishes_by_the_set_meal_and_the_trend_by_month(
         "Суп": (3.0, 1),
     }
     assert counted.unplanned == 1  # the afternoon snack had no set meal
-    assert len(trend) == 12 and trend[-1][0] == day.replace(day=1) and trend[-1][1].count == 3
-    assert trend[-2][1].count == 1 and trend[-2][1].average == 2.0
+    assert len(trend) == 12 and trend[-1][0] == day.replace(day=1) and trend[-1][2] == 3
+    assert trend[-2][1:] == (2.0, 1) and trend[0][1:] == (None, 0)
     page = text_of(office.get("/ratings").text)
     assert page.index("завтрак") < page.index("обед") < page.index("afternoon")
 
