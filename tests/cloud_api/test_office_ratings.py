@@ -90,6 +90,8 @@ def test_the_admin_reads_the_days_ratings_by_period_and_dish_with_who_rated(offi
     assert "Ученик: Иванов Пётр" in seen  # the pupil who rated their own lunch
     month = text_of(office.get("/ratings").text)
     assert f"{today().strftime('%d.%m.%Y')} 3,5" in month  # the month, by day
+    kazakh = text_of(office.client.get("/office/schools/s1/ratings", headers={"Accept-Language": "kk"}).text)
+    assert "Тамақтануды бағалау" in kazakh and "3,5 Орташа баға (5-тен)" in kazakh and "түскі ас" in kazakh
 
 
 def test_a_rude_comment_is_hidden_after_a_check_journalled_and_its_stars_still_count(office: Office) -> None:
@@ -297,3 +299,20 @@ def test_a_new_rating_moves_the_mark_of_the_months_meals_report(office: Office) 
         rate_meal(conn, "s1", office.id(CHILD), office.id(MOTHER), today(), "lunch", 4, None)
     with office.app.state.engine.connect() as conn:
         assert inputs_mark(conn, "s1", month, "meals") != before  # the hourly job drafts the report again
+
+
+def test_a_rating_after_an_issue_makes_a_new_version_that_says_what_changed(office: Office) -> None:
+    from cloud_api.reports.issue import issue_report
+
+    rate_the_day(office)
+    month = today().strftime("%Y-%m")
+    with office.app.state.engine.begin() as conn:
+        first = issue_report(conn, "s1", month, "meals")
+        same = issue_report(conn, "s1", month, "meals")
+        set_comment_hidden(conn, "s1", rating_id(office.app, RUDE), True, actor="account:x")
+        hidden = issue_report(conn, "s1", month, "meals")  # hiding words changes no figure
+        rate_meal(conn, "s1", office.id(OTHER_CHILD), office.id(FATHER), today(), "lunch", 1, None)  # 4 → 1 star
+        second = issue_report(conn, "s1", month, "meals")
+    assert first.new and not same.new and not hidden.new
+    assert second.new and second.version == first.version + 1
+    assert {(c["field"], c["before"], c["after"]) for c in second.changes} == {("rating.average", 3.5, 2.75)}
