@@ -24,6 +24,7 @@ from cloud_api.reports.models import MealsReport
 from cloud_api.services.family import rate_meal
 from cloud_api.services.menus import set_day_menu, set_meal_rules, upsert_dish
 from cloud_api.services.ratings import month_ratings, rate_as_student, ratings_trend, set_comment_hidden
+from shared.i18n import translator
 from shared.localtime import LOCAL_TZ
 from shared.roster_contract import Dish, MealPeriod, MealRules, SetMeal
 from tests.cloud_api import test_office
@@ -209,6 +210,10 @@ def test_months_are_chosen_in_the_address_and_a_bad_one_falls_back(office: Offic
     page = text_of(office.get("/ratings", month=previous.strftime("%Y-%m")).text)
     assert "Никто ещё не оценил питание в этом месяце" in page
     assert office.get("/ratings", month="2026-13").status_code == 200
+    typed = text_of(office.get("/ratings", month=previous.strftime("%m.%Y")).text)  # as a person types it
+    assert typed.split("Оценки питания:")[1].strip().startswith(translator("ru").month(previous))
+    alone = text_of(office.get("/ratings", day=previous.replace(day=2).strftime("%d.%m.%Y")).text)  # a day alone
+    assert alone.split("Оценки питания:")[1].strip().startswith(previous.replace(day=2).strftime("%d.%m.%Y"))
     assert office.get("/ratings", month="nonsense", day="31.02").status_code == 200
     future = office.get("/ratings", month="2999-01")  # no ratings from the future: this month instead
     assert future.status_code == 200 and "2999" not in text_of(future.text).split("Оценки питания:")[1][:30]

@@ -38,7 +38,7 @@ from cloud_api.services.ratings import (
     ratings_trend,
     set_comment_hidden,
 )
-from cloud_api.web.office.console import AdminDesk, Desk, Listing, StaffDesk, back, listing
+from cloud_api.web.office.console import AdminDesk, Desk, Listing, StaffDesk, back, listing, typed_date
 from cloud_api.web.office.downloads import table_file
 from shared.localtime import local_date
 
@@ -51,20 +51,22 @@ MONTH = r"^\d{4}-\d{2}$"
 
 
 def _month_of(text: str, today: date) -> date:
-    """The month of the address (``2026-11``), this month when none or nonsense (never an error page)."""
-    try:
-        chosen = date.fromisoformat(f"{text}-01") if text else today.replace(day=1)
-    except ValueError:
-        chosen = today.replace(day=1)
-    return max(date(2000, 1, 1), min(chosen, today.replace(day=1)))  # no ratings from the future
+    """The month of the address (``2026-11`` as a month field sends it, or ``11.2026`` as a person types
+    it), this month when none or nonsense (never an error page), and never one still to come."""
+    chosen = today.replace(day=1)
+    for pattern in ("%Y-%m", "%m.%Y"):
+        try:
+            chosen = datetime.strptime(text.strip(), pattern).date()
+            break
+        except ValueError:
+            continue
+    return max(date(2000, 1, 1), min(chosen, today.replace(day=1)))
 
 
 def _day_of(text: str, month: date) -> date | None:
-    """The day of the address, when it is a day of the chosen month; else the whole month."""
-    try:
-        day = date.fromisoformat(text) if text else None
-    except ValueError:
-        return None
+    """The day of the address (``2026-11-20`` or ``20.11.2026``), when it is a day of the chosen month;
+    else the whole month."""
+    day = typed_date(text)
     return day if day is not None and day.replace(day=1) == month else None
 
 
@@ -161,7 +163,9 @@ def ratings_page(
 ) -> Response:
     """The ratings of a month (this one unless chosen) or of one of its days, and their trend."""
     today = local_date(datetime.now(UTC))
-    chosen = _month_of(month, today)
+    picked = typed_date(day)
+    # A day alone (a link from elsewhere) brings its month along.
+    chosen = _month_of(month or (picked.strftime("%Y-%m") if picked else ""), today)
     on = _day_of(day, chosen)
     pages: Listing = listing(
         desk.request,
