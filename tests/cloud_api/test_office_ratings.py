@@ -321,3 +321,33 @@ def test_a_rating_after_an_issue_makes_a_new_version_that_says_what_changed(offi
     assert first.new and not same.new and not hidden.new
     assert second.new and second.version == first.version + 1
     assert {(c["field"], c["before"], c["after"]) for c in second.changes} == {("rating.average", 3.5, 2.75)}
+
+
+def test_a_months_comments_come_a_page_at_a_time_the_month_kept(office: Office) -> None:
+    day = today()
+    with office.app.state.engine.begin() as conn:
+        conn.execute(
+            insert(meal_ratings),
+            [
+                {
+                    "school_id": "s1",
+                    "child_id": uuid.uuid4(),
+                    "day": day,
+                    "period": "lunch",
+                    "guardian_id": uuid.uuid4(),
+                    "stars": 1 + n % 5,
+                    "comment": f"отзыв номер {n:02d}",
+                    "at": datetime.now(UTC) + timedelta(seconds=n),
+                    "id": uuid.uuid4(),
+                }
+                for n in range(35)
+            ],
+        )
+    first = text_of(office.get("/ratings").text)
+    assert "Комментарии (35)" in first and "отзыв номер 34" in first and "отзыв номер 04" not in first
+    assert "Страница 1 из 2" in first
+    second = office.get("/ratings", month=day.strftime("%Y-%m"), page="2")
+    assert "отзыв номер 04" in text_of(second.text) and "отзыв номер 34" not in text_of(second.text)
+    assert f'href="/office/schools/s1/ratings?month={day.strftime("%Y-%m")}" rel="prev">← ' in second.text  # the pager
+    past_the_end = text_of(office.get("/ratings", page="9").text)
+    assert "Страница 2 из 2" in past_the_end and "отзыв номер 00" in past_the_end
