@@ -563,8 +563,11 @@ free_meals = Table(
     Column("price_tiyn", BigInteger, nullable=False),  # what the family paid of it
 )
 
-# A guardian's rating of a child's meal (§33-1.8): one per guardian, child, day and period; a new
-# rating of the same meal replaces the old (the guardian changed their mind, not history).
+# A rating of a child's meal (§33-1.8), by a guardian or by the student themself (``rater_role``;
+# ``guardian_id`` is the rater, for a student their own id): one per rater, child, day and period; a
+# new rating of the same meal replaces the old (the rater changed their mind, not history). The
+# school administrator may hide its comment (``hidden_at``, ``hidden_by``; journalled): the stars
+# still count. The office reads a month by day, period and stars from the covering index alone.
 meal_ratings = Table(
     "meal_ratings",
     metadata,
@@ -576,7 +579,12 @@ meal_ratings = Table(
     Column("stars", Integer, nullable=False),
     Column("comment", String(500)),
     Column("at", UTCDateTime(), nullable=False),
-    Index("meal_ratings_school_day", "school_id", "day"),
+    Column("id", Uuid(), nullable=False),
+    Column("rater_role", String(16), nullable=False, server_default="guardian"),
+    Column("hidden_at", UTCDateTime()),
+    Column("hidden_by", String(128)),
+    Index("meal_ratings_school_id", "school_id", "id", unique=True),
+    Index("meal_ratings_school_day_stars", "school_id", "day", "period", "stars"),
 )
 
 # -- parents' notifications ------------------------------------------------------------------------

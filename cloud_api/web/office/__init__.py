@@ -11,6 +11,7 @@ from cloud_api.web.office import (
     journal,
     language,
     people,
+    ratings,
     reports,
     roster,
     today,
@@ -19,5 +20,5 @@ from cloud_api.web.office import (
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
-for part in (language, today, canteen, people, cards, consent, roster, accounts, journal, reports, export):
+for part in (language, today, canteen, ratings, people, cards, consent, roster, accounts, journal, reports, export):
     router.include_router(part.router)

@@ -56,6 +56,8 @@ DONE = frozenset(
         "password_reset_made",
         "second_factor_reset",
         "pin_saved",
+        "comment_hidden",
+        "comment_shown",
     }
 )
 
@@ -119,6 +121,7 @@ class Desk:
         """The places this account may open, the current one marked."""
         _ = self._
         places = [("/today", _("Today")), ("/canteen", _("Canteen"))]
+        places.append(("/ratings", _("Meal ratings")))
         if self.admin:
             places += [
                 ("/people", _("People")),
