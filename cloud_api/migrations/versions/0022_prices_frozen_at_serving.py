@@ -41,20 +41,8 @@ eaters = sa.table(
 )
 
 
-def _one_shard_at_a_time() -> None:
-    """On Citus, run what follows shard by shard: an index on a distributed, partitioned table is
-    refused in a transaction that has run a parallel query (its shards' long index names)."""
-    bind = op.get_bind()
-    if (
-        bind.dialect.name == "postgresql"
-        and bind.execute(sa.text("SELECT 1 FROM pg_extension WHERE extname = 'citus'")).first()
-    ):
-        bind.execute(sa.text("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'"))
-
-
 def upgrade() -> None:
     """Add ``full_tiyn``, price the rows rolled up so far, and cover it in the report's index."""
-    _one_shard_at_a_time()
     with op.batch_alter_table("rollup_meal_eaters") as batch:
         batch.add_column(sa.Column("full_tiyn", sa.BigInteger(), nullable=False, server_default="0"))
     conn = op.get_bind()
@@ -81,7 +69,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Back to the index and the columns of 0021 (the sums then join the menus again)."""
-    _one_shard_at_a_time()
     op.drop_index("rollup_meal_eaters_report", table_name="rollup_meal_eaters")
     op.create_index("rollup_meal_eaters_report", "rollup_meal_eaters", OLD_MEALS)
     with op.batch_alter_table("rollup_meal_eaters") as batch:

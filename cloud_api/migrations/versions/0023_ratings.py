@@ -7,8 +7,8 @@ all a guardian's), and its moderation (``hidden_at``, ``hidden_by``: the school 
 its comment; the stars still count). The office reads a month's ratings by day, period and stars
 from one covering index, which replaces the index on the school and day alone.
 
-Revision ID: 0025
-Revises: 0021
+Revision ID: 0023
+Revises: 0022
 """
 
 import uuid
@@ -16,8 +16,8 @@ import uuid
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0025"
-down_revision = "0021"
+revision = "0023"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 INSTANT = sa.DateTime(timezone=True)
