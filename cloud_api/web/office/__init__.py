@@ -14,10 +14,11 @@ from cloud_api.web.office import (
     reports,
     roster,
     today,
+    wallet,
 )
 
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
-for part in (language, today, canteen, people, cards, consent, roster, accounts, journal, reports, export):
+for part in (language, today, canteen, people, cards, consent, roster, accounts, journal, reports, export, wallet):
     router.include_router(part.router)

@@ -56,6 +56,10 @@ DONE = frozenset(
         "password_reset_made",
         "second_factor_reset",
         "pin_saved",
+        "wallet_resent",
+        "wallet_resent_all",
+        "iin_corrected",
+        "iin_unchanged",
     }
 )
 
@@ -128,6 +132,7 @@ class Desk:
                 ("/journal", _("Audit journal")),
                 ("/reports", _("Reports")),
                 ("/export", _("Export")),
+                ("/wallet", _("Social Wallet")),
             ]
         here = self.request.url.path
         return [NavItem(self.base + p, label, here.startswith(self.base + p)) for p, label in places]
