@@ -142,7 +142,7 @@ async def test_the_tabel_shows_served_against_confirmed_by_child_and_day_and_dow
         await send(office.world, wallet)
     page = office.get("/wallet", month=MONTH)
     seen = text_of(page.text)
-    assert "Табель и квитанции: 2026-11" in seen
+    assert "Табель и квитанции: ноябрь 2026" in seen
     assert 'class="diff"' in page.text and "обед: отклонено «Социальным кошельком»" in seen
     assert "совпадает" in seen  # the boy's day: served and confirmed
     only = text_of(office.get("/wallet", month=MONTH, only="diff").text)
@@ -160,6 +160,10 @@ async def test_the_tabel_shows_served_against_confirmed_by_child_and_day_and_dow
     assert bad.status_code == 422 and "Выберите месяц" in text_of(bad.text)
     empty = text_of(office.get("/wallet", month="2026-10").text)
     assert "нет бесплатного или льготного питания" in empty
+    # in Kazakh: the reason and what to do, in the glossary's words
+    kk = text_of(office.client.get("/office/schools/s1/wallet", params={"month": MONTH, "lang": "kk"}).text)
+    assert "«Әлеуметтік әмиян» жүйесінде бұл ЖСН-мен оқушы жоқ" in kk
+    assert "Баланың ЖСН-ін туу туралы куәлігімен салыстырып" in kk and "Табель және түбіртектер" in kk
 
 
 async def test_the_status_panel_says_since_when_the_wallet_is_silent_and_the_last_receipt(office: Office) -> None:

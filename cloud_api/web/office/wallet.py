@@ -160,12 +160,12 @@ def _this_month() -> str:
     return local_date(datetime.now(UTC)).strftime("%Y-%m")
 
 
-def _open_words(line: DayLine, tr: Translator) -> str:
+def _open_words(line: DayLine, tr: Translator, *, reasons: bool = True) -> str:
     """The meals of the day without a receipt, each with its state: "lunch: refused (reason)"."""
     parts = []
     for period, status, reason in line.open:
         words = f"{tr(period)}: {tr(STATUS_WORDS[status])}"
-        if status is MealStatus.REJECTED and reason:
+        if reasons and status is MealStatus.REJECTED and reason:
             words += f" ({tr(REASONS[_reason(reason)])})"
         parts.append(words)
     return "; ".join(parts)
@@ -238,7 +238,11 @@ def wallet_page(
         refused_shown=len(records),
         month=chosen,
         only=only,
-        lines=[(line, _open_words(line, tr)) for line in shown[place.offset : place.offset + place.per_page]],
+        month_words=tr.month(first),
+        # the page names the reasons once, in the refused list above; the file has them on each line
+        lines=[
+            (line, _open_words(line, tr, reasons=False)) for line in shown[place.offset : place.offset + place.per_page]
+        ],
         listing=place,
         summary=summary,
     )
@@ -276,9 +280,10 @@ def resend_child_check(desk: AdminDesk, person_id: UUID) -> HTMLResponse:
 def resend_child(desk: AdminDesk, person_id: UUID) -> Response:
     """Send every refused record of the child again (confirmed on the page before)."""
     _person, records = _child(desk, person_id)
-    if records:
-        with desk.engine.begin() as conn:
-            resend(conn, desk.school_id, [r.record_id for r in records], actor=desk.actor, now=datetime.now(UTC))
+    if not records:  # sent already (a second tab, a reload): nothing to do, nothing to announce
+        return back(f"{desk.base}/wallet#refused")
+    with desk.engine.begin() as conn:
+        resend(conn, desk.school_id, [r.record_id for r in records], actor=desk.actor, now=datetime.now(UTC))
     return back(f"{desk.base}/wallet?done=wallet_resent_all#refused")
 
 

@@ -54,6 +54,7 @@ class Words:
             "canteen_pin": _("canteen PIN"),
             "daily_limit": _("daily limit"),
             "balance_entry": _("balance"),
+            "wallet_record": _("record for the Social Wallet"),
         }
         self.report = {"meals": _("Meals report"), "attendance": _("Attendance report")}
         self.sign_in_failure = {
