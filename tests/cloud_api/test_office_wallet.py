@@ -17,19 +17,21 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from cloud_api.db.schema import audit_log, people, wallet_outbox
 from cloud_api.services.audit import audit_entries
 from cloud_api.social_wallet.office import refused, resend, sending_state
 from cloud_api.social_wallet.tabel import month_bounds
+from shared.contract import INGEST_PATH
 from simulators.social_wallet import WalletServer
-from tests.cloud_api.school import CHILD, TEEN, iin
+from tests.cloud_api.helpers import KEY2, batch_body, event, signed
+from tests.cloud_api.school import CHILD, S2_CHILD, TEEN, iin
 from tests.cloud_api.test_canteen_routes import DAY, setup_menu
 from tests.cloud_api.test_office import Office, _signed_in_as, text_of
 from tests.cloud_api.test_office import office as office
 from tests.cloud_api.test_office import settings as settings
-from tests.cloud_api.test_social_wallet import LUNCH_PRICE, FakeClock, lunch_day, outbox, quick, send
+from tests.cloud_api.test_social_wallet import LUNCH_PRICE, FakeClock, ingest, lunch_day, meal, outbox, quick, send
 
 RIGHT_IIN = iin("15031950020")  # the child's IIN on her birth certificate; the roster had a digit wrong
 MONTH = DAY[:7]
@@ -108,8 +110,6 @@ async def test_a_childs_refused_records_go_again_together_after_a_confirmation(o
     with WalletServer() as wallet:
         wallet.reject(lambda r: r.student_iin == TEEN, "not_eligible", "нет льготы")
         ids = lunch_day(office.world)
-        from tests.cloud_api.test_social_wallet import event, ingest, meal
-
         later = event(
             9,
             kind="meal",
@@ -201,7 +201,25 @@ async def test_bad_requests_get_a_clear_answer_and_change_nothing(office: Office
     assert accepted.status_code == 409
     assert office.post(f"/wallet/people/{uuid4()}/iin", {"iin": RIGHT_IIN}).status_code == 404
     assert office.get(f"/wallet/people/{uuid4()}/resend").status_code == 404
-    # a record of school s1, asked for at school s2 by s2's admin: not found there
+    # a meal of school s2, refused too, sent again from s1's office: not found there, and left as it was
+    s2_meal = event(
+        1,
+        school="s2",
+        gateway_id="gw2",
+        kind="meal",
+        person_id=str(office.id(S2_CHILD)),
+        reason="on_roster",
+        meal={"period": "lunch", "category": "free", "dishes": ["Палау"], "price_tiyn": 0},
+        at=f"{DAY}T12:30:00+05:00",
+    )
+    body = batch_body([s2_meal], gateway="gw2")
+    assert office.client.post(INGEST_PATH, content=body, headers=signed(body, key=KEY2, gateway="gw2")).is_success
+    with office.app.state.engine.begin() as conn:
+        conn.execute(update(wallet_outbox).where(wallet_outbox.c.school_id == "s2").values(status="rejected"))
+    before = outbox(office.world)
+    assert office.post(f"/wallet/records/{s2_meal['id']}/resend").status_code == 404
+    assert office.post(f"/wallet/people/{office.id(S2_CHILD)}/iin", {"iin": RIGHT_IIN}).status_code == 404
+    # and the service itself: a record of school s1, asked for at school s2, is not found there
     with office.app.state.engine.begin() as conn, pytest.raises(Exception) as refused_:
         resend(conn, "s2", [UUID(ids["free"])], actor="test", now=datetime.now(UTC))
     assert getattr(refused_.value, "code", None) == "not_found"
@@ -216,4 +234,5 @@ async def test_bad_requests_get_a_clear_answer_and_change_nothing(office: Office
     assert outbox(office.world) == before
     with office.app.state.engine.connect() as conn:
         assert [r.record_id for r in refused(conn, "s1")] == [UUID(ids["free"])]
-        assert conn.execute(select(wallet_outbox.c.status).where(wallet_outbox.c.school_id == "s2")).all() == []
+        s2 = conn.execute(select(wallet_outbox.c.status).where(wallet_outbox.c.school_id == "s2")).scalars().all()
+    assert s2 == ["rejected"]
