@@ -152,10 +152,18 @@ def test_an_admin_corrects_a_refused_iin_and_the_wallet_accepts_the_meals(cloud:
         refusal = page.locator("article.refusal")
         assert "Нұрланова Әлия" in refusal.inner_text()
         assert "В «Социальном кошельке» нет ученика с этим ИИН." in refusal.inner_text()
-        assert "Сверьте ИИН ребёнка со свидетельством о рождении" in refusal.inner_text()
+        assert "Сверьте ИИН ученика со свидетельством о рождении" in refusal.inner_text()
         assert "не отвечает" not in page.locator(".wallet-state").inner_text()
         assert page.locator("table.tabel tr.diff").count() == 1  # her day: two served, none confirmed
         _checked(page, "02-refused")
+        # the same in Kazakh, in the glossary's words
+        page.get_by_role("link", name="Қазақша").click()
+        page.wait_for_load_state()
+        assert "«Әлеуметтік әмиян» жүйесінде бұл ЖСН-мен оқушы жоқ" in page.locator("article.refusal").inner_text()
+        _checked(page, "02-refused-kk")
+        page.get_by_role("link", name="Русский").click()
+        page.wait_for_load_state()
+        refusal = page.locator("article.refusal")
 
         # The IIN, corrected: first with a digit wrong (refused beside the field), then right.
         refusal.get_by_role("link", name="Исправить ИИН").click()

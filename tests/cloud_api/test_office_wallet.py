@@ -61,7 +61,7 @@ async def test_a_refused_meal_is_explained_the_iin_corrected_and_the_record_acce
         seen = text_of(page.text)
         assert "Нұрланова Әлия" in seen
         assert "В «Социальном кошельке» нет ученика с этим ИИН." in seen  # the reason, in Russian
-        assert "Сверьте ИИН ребёнка со свидетельством о рождении" in seen  # and what to do
+        assert "Сверьте ИИН ученика со свидетельством о рождении" in seen  # and what to do
         assert "ИИН не найден в реестре" in seen  # the Wallet's own words beside ours
         child = office.id(CHILD)
         assert f"/office/schools/s1/people/{child}" in page.text
@@ -122,11 +122,11 @@ async def test_a_childs_refused_records_go_again_together_after_a_confirmation(o
         await send(office.world, wallet)
         teen = office.id(TEEN)
         page = text_of(office.get("/wallet", month=MONTH).text)
-        assert "нет права на бесплатное или льготное питание" in page and "категорию питания ребёнка" in page
+        assert "нет права на бесплатное или льготное питание" in page and "категорию питания ученика" in page
         assert "Отправить все 2 ещё раз" in page
         check = office.get(f"/wallet/people/{teen}/resend")
         assert check.status_code == 200
-        assert "2 отклонённые записи" in text_of(check.text) and "Иванов Пётр" in text_of(check.text)
+        assert "Отклонённые записи ученика Иванов Пётр (всего: 2)" in text_of(check.text)
         assert {r["status"] for r in outbox(office.world).values() if r["person_id"] == teen} == {"rejected"}
         office.post(f"/wallet/people/{teen}/resend")
         rows = [r for r in outbox(office.world).values() if r["person_id"] == teen]
@@ -163,7 +163,7 @@ async def test_the_tabel_shows_served_against_confirmed_by_child_and_day_and_dow
     # in Kazakh: the reason and what to do, in the glossary's words
     kk = text_of(office.client.get("/office/schools/s1/wallet", params={"month": MONTH, "lang": "kk"}).text)
     assert "«Әлеуметтік әмиян» жүйесінде бұл ЖСН-мен оқушы жоқ" in kk
-    assert "Баланың ЖСН-ін туу туралы куәлігімен салыстырып" in kk and "Табель және түбіртектер" in kk
+    assert "Оқушының ЖСН-ін туу туралы куәлігімен салыстырып" in kk and "Табель және түбіртектер" in kk
 
 
 async def test_the_status_panel_says_since_when_the_wallet_is_silent_and_the_last_receipt(office: Office) -> None:
