@@ -32,6 +32,7 @@ from cloud_api.db.schema import people, wallet_outbox, wallet_receipts
 from cloud_api.services.audit import AuditEntry, write_audit
 from cloud_api.social_wallet.contract import MealRegistration
 from cloud_api.social_wallet.outbox import OutboxStatus
+from cloud_api.social_wallet.sender import UNVERIFIED
 from cloud_api.social_wallet.tabel import MealStatus, monthly_tabel
 
 __all__ = [
@@ -58,6 +59,11 @@ class SendingState:
     failing_since: datetime | None  # the oldest first failure of a record still waiting
     last_error: str | None
     last_attempt_at: datetime | None
+
+    @property
+    def unverified(self) -> bool:
+        """Whether the Wallet answers but its receipts do not verify (not an outage: a wrong key, or worse)."""
+        return self.last_error == UNVERIFIED
 
 
 def sending_state(conn: Connection, school_id: str, first: date, after: date) -> SendingState:
