@@ -248,3 +248,17 @@ async def test_receipts_that_do_not_verify_are_told_apart_from_an_outage(office:
     seen = text_of(office.get("/wallet", month=MONTH).text)
     assert "квитанции «Социального кошелька» не проходят проверку подписи" in seen
     assert "Сразу сообщите в службу поддержки" in seen and "не отвечает" not in seen
+
+
+async def test_the_json_api_sends_a_refused_record_again_and_refuses_an_accepted_one(office: Office) -> None:
+    with WalletServer() as wallet:
+        ids = _refused_meals(office, wallet)
+        await send(office.world, wallet)
+        head = office.world.token("head@s1.kz")
+        path = "/v1/schools/s1/social-wallet/records/{}/resend"
+        assert office.client.post(path.format(ids["free"]), headers=office.world.token("cook@s1.kz")).status_code == 403
+        assert office.client.post(path.format(ids["discounted"]), headers=head).status_code == 409
+        assert office.client.post(path.format(uuid4()), headers=head).status_code == 404
+        assert office.client.post(path.format(ids["free"]), headers=head).status_code == 204
+        assert _row(office, ids["free"])["status"] == "pending"
+        assert office.client.post(path.format(ids["free"]), headers=head).status_code == 409  # waiting already
