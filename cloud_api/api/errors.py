@@ -90,6 +90,8 @@ _BY_STATUS: dict[int, tuple[str, ...]] = {
         "no_meal_to_rate",
         "too_many_devices",
         "mail_not_configured",  # this deployment sends no mail: the school's administrator gives reset codes
+        "wallet_record_not_refused",  # only a record the Social Wallet refused is sent again
+        "iin_taken",
     ),
     413: (Refusal.TOO_LARGE.value, "photo_too_large", "file_too_large"),
     415: ("photo_type", "multipart_required", "unsupported_file_type"),
@@ -119,6 +121,7 @@ _BY_STATUS: dict[int, tuple[str, ...]] = {
         "photo_too_many_pixels",
         "photo_unreadable",
         "push_endpoint_not_allowed",
+        "wallet_invalid_record",  # a refused record that cannot be rebuilt to the contract
         *FILE_CODES,
     ),
     429: ("login_locked", "too_many_attempts"),

@@ -561,6 +561,7 @@ free_meals = Table(
     Column("event_id", Uuid(), nullable=False),
     Column("category", String(16), nullable=False),
     Column("price_tiyn", BigInteger, nullable=False),  # what the family paid of it
+    Index("free_meals_school_day", "school_id", "local_date"),  # a school's month: the табель (0026)
 )
 
 # A rating of a child's meal (§33-1.8), by a guardian or by the student themself (``rater_role``;
@@ -660,8 +661,10 @@ wallet_outbox = Table(
     Column("reason", String(64)),  # the Wallet's reason code of a rejection
     Column("message", String(500)),  # and its own words
     Column("settled_at", UTCDateTime()),
+    Column("failing_since", UTCDateTime()),  # the first failed try of a waiting record (migration 0026)
     Index("wallet_outbox_pending", "status", "created_at"),
     Index("wallet_outbox_school_day", "school_id", "local_date"),
+    Index("wallet_outbox_school_status", "school_id", "status", "local_date"),
 )
 
 # The Wallet's receipts, one per record however often it is answered, kept with the signature and
@@ -676,6 +679,7 @@ wallet_receipts = Table(
     Column("signature", String(128), nullable=False),
     Column("public_key", String(64), nullable=False),
     Column("stored_at", UTCDateTime(), nullable=False),
+    Index("wallet_receipts_school_stored", "school_id", "stored_at"),
 )
 
 # -- the monthly reports ---------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from cloud_api.background.queue import PENDING, LeasedQueue
 from cloud_api.db.dialect import dialect_insert
@@ -196,6 +196,8 @@ def release(conn: Connection, records: Sequence[tuple[str, UUID, int]], error: s
             last_error=error[:200],
             last_attempt_at=now,
             attempts=wallet_outbox.c.attempts + tries,
+            # The first failure is kept across rounds: the office says since when the Wallet is silent.
+            failing_since=func.coalesce(wallet_outbox.c.failing_since, now),
         )
 
 
@@ -222,5 +224,6 @@ def _settle(
         last_attempt_at=now,
         settled_at=now,
         last_error=None,
+        failing_since=None,
         attempts=wallet_outbox.c.attempts + tries,
     )

@@ -15,10 +15,12 @@ from cloud_api.web.office import (
     reports,
     roster,
     today,
+    wallet,
 )
 
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
-for part in (language, today, canteen, ratings, people, cards, consent, roster, accounts, journal, reports, export):
+PARTS = (language, today, canteen, ratings, wallet, people, cards, consent, roster, accounts, journal, reports, export)
+for part in PARTS:
     router.include_router(part.router)

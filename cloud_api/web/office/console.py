@@ -58,6 +58,10 @@ DONE = frozenset(
         "pin_saved",
         "comment_hidden",
         "comment_shown",
+        "wallet_resent",
+        "wallet_resent_all",
+        "iin_corrected",
+        "iin_unchanged",
     }
 )
 
@@ -131,6 +135,7 @@ class Desk:
                 ("/journal", _("Audit journal")),
                 ("/reports", _("Reports")),
                 ("/export", _("Export")),
+                ("/wallet", _("Social Wallet")),
             ]
         here = self.request.url.path
         return [NavItem(self.base + p, label, here.startswith(self.base + p)) for p, label in places]

@@ -55,6 +55,7 @@ class Words:
             "daily_limit": _("daily limit"),
             "balance_entry": _("balance"),
             "meal_rating": _("meal rating"),
+            "wallet_record": _("record for the Social Wallet"),
         }
         self.report = {"meals": _("Meals report"), "attendance": _("Attendance report")}
         self.sign_in_failure = {
