@@ -5,6 +5,10 @@ from fastapi import APIRouter
 from cloud_api.web.office import (
     accounts,
     canteen,
+    canteen_dishes,
+    canteen_menu,
+    canteen_pins_page,
+    canteen_rules,
     cards,
     consent,
     export,
@@ -19,5 +23,6 @@ from cloud_api.web.office import (
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
-for part in (language, today, canteen, people, cards, consent, roster, accounts, journal, reports, export):
+_CANTEEN = (canteen, canteen_rules, canteen_dishes, canteen_menu, canteen_pins_page)
+for part in (language, today, *_CANTEEN, people, cards, consent, roster, accounts, journal, reports, export):
     router.include_router(part.router)
