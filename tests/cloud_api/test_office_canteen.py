@@ -257,7 +257,7 @@ def test_a_set_meal_form_refuses_no_dish_a_wrong_price_and_others_periods_and_di
         set_meal_rules(
             conn,
             "s2",
-            MealRules(periods=[MealPeriod(name="dinner", starts="17:00", ends="18:00")], free_periods=[]),
+            MealRules(periods=[MealPeriod(name="dinner", starts=time(17), ends=time(18))], free_periods=[]),
             actor="s2",
         )
     for answer in (
