@@ -191,7 +191,7 @@ def test_a_photo_is_cropped_square_where_chosen_and_a_hostile_file_refused(offic
     assert Image.open(io.BytesIO(stored.data)).size == (300, 100)  # type: ignore[union-attr]
     hostile = b"\x89PNG\r\n\x1a\n<html><script>alert(1)</script></html>"
     refused = office.post(f"/canteen/dishes/{dish_id}/photo", {"crop": "center"}, files={"photo": ("x.png", hostile)})
-    assert refused.status_code == 422 and 'id="photo-error"' in refused.text
+    assert refused.status_code == 422 and 'id="photo_file-error"' in refused.text
     bad_crop = office.post(f"/canteen/dishes/{dish_id}/photo/crop", {"crop": "diagonal"})
     assert bad_crop.status_code == 422
 

@@ -84,7 +84,9 @@ def _dish_page(
             item = dish(conn, desk.school_id, dish_id)
             if item is None:
                 raise DomainError("unknown_dish")
-            history = dish_history(conn, desk.school_id, dish_id)
+            # A new photo or name is a version too; the price history shows when the price changed.
+            every = dish_history(conn, desk.school_id, dish_id)
+            history = [h for i, h in enumerate(every) if i == 0 or h["price_tiyn"] != every[i - 1]["price_tiyn"]]
             logins = logins_of(conn, _account_ids(h["actor"] for h in history))
         for h in history:
             h["who"] = _who(h["actor"], logins)
@@ -240,7 +242,7 @@ async def dish_photo_form(desk: StaffDesk, dish_id: UUID) -> Response:
         PHOTOS_REFUSED.labels(refused.code).inc()
         errors = FormErrors()
         said = desk._(refused.code) if refused.code != "file_required" else desk._("Choose a photo first.")
-        errors.add("photo", said)
+        errors.add("photo_file", said)
         return await run_in_threadpool(_dish_page, desk, dish_id, None, errors, 422)
     await run_in_threadpool(_set_photo, desk, dish_id, image)
     return back(f"{desk.base}/canteen/dishes/{dish_id}?done=photo_saved#photo")
@@ -256,7 +258,7 @@ async def dish_crop_form(desk: StaffDesk, dish_id: UUID, crop: Annotated[str, Fo
     if crop not in CROPS:
         errors.add("crop", desk._("Choose where the square sits."))
     elif stored is None:
-        errors.add("photo", desk._("Choose a photo first."))
+        errors.add("photo_file", desk._("Choose a photo first."))
     if errors or stored is None:
         return await run_in_threadpool(_dish_page, desk, dish_id, None, errors, 422)
     image = await anyio.to_thread.run_sync(photos.reencode_photo, stored, crop, limiter=_DECODERS)
