@@ -297,3 +297,19 @@ def test_the_admin_sets_and_withdraws_a_cooks_pin_audited(office: Office) -> Non
     for someone in (office.id(S2_COOK), office.id(TEEN)):
         other = office.post(f"/canteen/pins/{someone}", {"pin": "4821", "pin_again": "4821"})
         assert other.status_code == 422 and "не сотрудник этой школы" in text_of(other.text)
+
+
+def test_periods_go_by_the_time_of_day_in_the_menu_not_by_name(office: Office) -> None:
+    # A morning snack at ten comes before lunch, although "lunch" < "snack" by name.
+    morning = RULES | {"name_1": "snack", "starts_1": "10:00", "ends_1": "10:20"}
+    assert office.post("/canteen/rules", morning).status_code == 200
+    tea = _dish(office, "Чай", "100", category="drink")
+    for period in ("lunch", "snack"):
+        assert office.post(f"/canteen/menu/{MONDAY}/{period}", {"dishes": [str(tea)]}).status_code == 200
+    with office.app.state.engine.connect() as conn:
+        assert [m.meal.period for m in menu_days(conn, "s1", MONDAY, 1)] == ["snack", "lunch"]
+    admin = office.world.token("head@s1.kz")
+    menu = office.client.get("/v1/schools/s1/menu", params={"from": MONDAY.isoformat(), "days": 1}, headers=admin)
+    assert [m["period"] for m in menu.json()] == ["snack", "lunch"]
+    week = text_of(office.get("/canteen/menu", week=MONDAY.isoformat()).text)
+    assert week.index("полдник") < week.index("обед")
