@@ -32,6 +32,7 @@ __all__ = [
     "current_meal_rules",
     "dish",
     "dish_history",
+    "dish_of",
     "menu_days",
     "menu_from",
     "period_order",
@@ -60,7 +61,14 @@ def _stamp(conn: Connection, school_id: str, actor: str) -> dict[str, Any]:
 def set_meal_rules(conn: Connection, school_id: str, rules: MealRules, *, actor: str) -> None:
     """Put new meal rules in force (the contract model has checked them), their periods by time of day."""
     in_order = rules.model_copy(update={"periods": periods_by_time(rules)})
-    conn.execute(insert(meal_rules).values(rules=in_order.model_dump(mode="json"), **_stamp(conn, school_id, actor)))
+    before = current_meal_rules(conn, school_id)
+    stamp = _stamp(conn, school_id, actor)
+    after = in_order.model_dump(mode="json")
+    conn.execute(insert(meal_rules).values(rules=after, **stamp))
+    # Which periods are free and whether meals are prepaid is money: the journal keeps each change.
+    was = None if before is None else before[0].model_dump(mode="json")
+    entry = AuditEntry("create" if was is None else "update", "meal_rules", school_id, was, after)
+    write_audit(conn, school_id, actor, stamp["at"], [entry])
 
 
 def current_meal_rules(conn: Connection, school_id: str) -> tuple[MealRules, int] | None:
@@ -88,6 +96,13 @@ def upsert_dish(conn: Connection, school_id: str, dish: Dish, *, actor: str) -> 
     """Add a dish or change it (price, names, allergens, photo); the old version stays readable."""
     if any(starts_like_a_formula(name) for name in dish.names.values()):
         raise DomainError("starts_like_a_formula")  # it would run in the ministry's spreadsheet
+    before = dish_of(conn, school_id, dish.id)
+    stamp = _stamp(conn, school_id, actor)
+    # A price is money: a new dish or a new price goes to the audit journal (a photo alone does not).
+    if before is None or before.price_tiyn != dish.price_tiyn:
+        was = None if before is None else {"price_tiyn": before.price_tiyn}
+        entry = AuditEntry("create" if before is None else "update", "dish", str(dish.id), was, _audited(dish))
+        write_audit(conn, school_id, actor, stamp["at"], [entry])
     conn.execute(
         insert(dish_versions).values(
             dish_id=dish.id,
@@ -96,9 +111,13 @@ def upsert_dish(conn: Connection, school_id: str, dish: Dish, *, actor: str) -> 
             allergens=[a.value for a in dish.allergens],
             photo_url=dish.photo_url,
             category=dish.category.value,
-            **_stamp(conn, school_id, actor),
+            **stamp,
         )
     )
+
+
+def _audited(dish: Dish) -> dict[str, Any]:
+    return {"names": dict(dish.names), "price_tiyn": dish.price_tiyn, "category": dish.category.value}
 
 
 def current_dishes(conn: Connection, school_id: str, since: int = 0) -> list[Dish]:
@@ -107,7 +126,7 @@ def current_dishes(conn: Connection, school_id: str, since: int = 0) -> list[Dis
     return [_dish(row) for row in conn.execute(query)]
 
 
-def dish(conn: Connection, school_id: str, dish_id: UUID) -> Dish | None:
+def dish_of(conn: Connection, school_id: str, dish_id: UUID) -> Dish | None:
     """One dish as it is now, or None."""
     row = conn.execute(
         select(dish_versions)
@@ -118,9 +137,12 @@ def dish(conn: Connection, school_id: str, dish_id: UUID) -> Dish | None:
     return None if row is None else _dish(row)
 
 
+dish = dish_of  # the name the routes use
+
+
 def required_dish(conn: Connection, school_id: str, dish_id: UUID) -> Dish:
     """One dish as it is now; ``unknown_dish`` when the school has none of that id."""
-    found = dish(conn, school_id, dish_id)
+    found = dish_of(conn, school_id, dish_id)
     if found is None:
         raise DomainError("unknown_dish")
     return found

@@ -159,6 +159,17 @@ def test_the_price_history_says_who_changed_it_and_when(office: Office) -> None:
     assert "cook@s1.kz" in history and "head@s1.kz" in history
     with office.app.state.engine.connect() as conn:
         assert [h["price_tiyn"] for h in dish_history(conn, "s1", dish_id)] == [70000, 90000]
+        journal = conn.execute(
+            select(audit_log.c.action, audit_log.c.actor, audit_log.c.before, audit_log.c.after)
+            .where(audit_log.c.entity == "dish", audit_log.c.entity_id == str(dish_id))
+            .order_by(audit_log.c.id)
+        ).all()
+    # Money: the journal says who set which price (the cook's account, by its id).
+    assert [(j.action, j.before, j.after["price_tiyn"]) for j in journal] == [
+        ("create", None, 70000),
+        ("update", {"price_tiyn": 70000}, 90000),
+    ]
+    assert journal[1].actor == f"account:{office.world.ids['cook1']}"
 
 
 def test_another_schools_dish_is_not_found(office: Office) -> None:

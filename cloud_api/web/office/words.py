@@ -54,6 +54,8 @@ class Words:
             "canteen_pin": _("canteen PIN"),
             "daily_limit": _("daily limit"),
             "balance_entry": _("balance"),
+            "dish": _("dish"),
+            "meal_rules": _("meal rules"),
         }
         self.dish_category = {
             "main": _("main dish"),
