@@ -11,6 +11,7 @@ import io
 from datetime import date, time, timedelta
 from uuid import UUID
 
+import pytest
 from PIL import Image
 from sqlalchemy import select
 
@@ -25,6 +26,7 @@ from cloud_api.services.menus import (
     set_meal_rules,
 )
 from cloud_api.services.photos import photo
+from cloud_api.web.office.canteen_forms import typed_tenge
 from shared.roster_contract import MealPeriod, MealRules
 from tests.cloud_api import test_office
 from tests.cloud_api.school import CHILD, FATHER, MOTHER, OTHER_CHILD, S2_COOK, TEACHER, TEEN
@@ -324,3 +326,25 @@ def test_periods_go_by_the_time_of_day_in_the_menu_not_by_name(office: Office) -
     assert [m["period"] for m in menu.json()] == ["snack", "lunch"]
     week = text_of(office.get("/canteen/menu", week=MONDAY.isoformat()).text)
     assert week.index("полдник") < week.index("обед")
+
+
+@pytest.mark.parametrize(
+    ("typed", "tiyn"),
+    [
+        ("700", 70000),
+        ("700,50", 70050),
+        ("700.5", 70050),
+        ("1 200", 120000),
+        ("1\u00a0200,05 ₸", 120005),
+        (" 80 тг ", 8000),
+        ("0", 0),
+        ("", None),
+        ("-5", None),
+        ("7,005", None),
+        ("семьсот", None),
+        ("1e3", None),
+        ("100001", None),  # over 100 000 ₸: a zero too many
+    ],
+)
+def test_a_price_is_read_as_people_type_it(typed: str, tiyn: int | None) -> None:
+    assert typed_tenge(typed) == tiyn
