@@ -22,7 +22,7 @@ from cloud_api.services.menus import (
     periods_by_time,
     set_day_menu,
 )
-from shared.roster_contract import Allergen, Dish, MealPeriod, SetMeal
+from shared.roster_contract import Allergen, Dish, DishCategory, MealPeriod, SetMeal
 
 __all__ = ["AllergenGap", "CopyPlan", "MenuWeek", "copy_plan", "copy_week", "menu_week", "monday_of"]
 
@@ -81,7 +81,9 @@ def menu_week(conn: Connection, school_id: str, monday: date) -> MenuWeek:
     for allergens in bans_of(conn, school_id).values():
         for allergen in allergens:
             banned[allergen] = banned.get(allergen, 0) + 1
-    week = MenuWeek(monday, periods, sorted(dishes, key=lambda d: (d.category, sorted(d.names.values()))))
+    kinds = list(DishCategory)  # main dishes first, then drinks, pastry, sweets, fruit
+    in_order = sorted(dishes, key=lambda d: (kinds.index(d.category), sorted(d.names.values())))
+    week = MenuWeek(monday, periods, in_order)
     for meal in _week_meals(conn, school_id, monday):
         entry = MenuDay(meal, [by_id[d] for d in meal.dish_ids if d in by_id])
         week.cells[(meal.day, meal.period)] = entry

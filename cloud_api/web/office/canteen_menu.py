@@ -82,7 +82,7 @@ def _set_meal_page(
     return canteen_page(
         desk,
         "office/canteen_set_meal.html",
-        title=desk._("{period}, {day}", period=desk._(period), day=day_label(desk, day)),
+        title=_capitalised(desk._("{period}, {day}", period=desk._(period), day=day_label(desk, day))),
         status=422 if errors else 200,
         day=day,
         period=period,
@@ -94,6 +94,10 @@ def _set_meal_page(
         errors=errors or FormErrors(),
         week=monday_of(day).isoformat(),
     )
+
+
+def _capitalised(text: str) -> str:
+    return text[:1].upper() + text[1:]  # "обед, понедельник" heads a page as "Обед, понедельник"
 
 
 def _tenge_text(tiyn: int) -> str:
