@@ -529,6 +529,7 @@ def office(
         "people_p95_ms": "≤ 250",
         "person_p95_ms": "≤ 250",
         "journal_p95_ms": "≤ 250",
+        "ratings_month_p95_ms": "≤ 250",
         "import_preview_s": "≤ 3",
         "export_s": "≤ 30",
         "menu_week_p95_ms": "≤ 250",

@@ -14,6 +14,8 @@ sees them, median and p95, against ``GET /healthz`` asked the same way in the sa
   with the stored roster; nothing stored), the median of three;
 - ``export_s``, ``export_mib``: the whole school's archive (every file, manifest and schema) asked
   for on the Export page and made by the background worker, until the page offers it; its size;
+- ``ratings_month_p95_ms``: the meal ratings of last month (a year of them filled first; see
+  :mod:`mektep.office_bench_ratings`);
 - ``healthz_p95_ms``: the baseline.
 """
 
@@ -41,6 +43,7 @@ from cloud_api.services.accounts import SYSTEM, create_school_admin
 from cloud_api.services.cards import assign_card
 from cloud_api.services.second_factor import begin_totp, confirm_totp
 from mektep.office_bench_canteen import bench_office_canteen
+from mektep.office_bench_ratings import bench_ratings
 from mektep.processes import CloudProcess
 from shared.contract import CredentialKind, Event, credential_hash
 from shared.localtime import LOCAL_TZ, local_date
@@ -195,6 +198,7 @@ def bench_office(students: int = 3000) -> dict[str, float | int]:
                 for path in pages.values():  # warm: templates compiled, caches filled
                     _times_ms(client, path, 3)
                 times = {name: _times_ms(client, path) for name, path in pages.items()}
+                ratings = bench_ratings(client, cloud.database_url, SCHOOL, ASKS)  # mektep/office_bench_ratings.py
                 previews = []
                 for _ in range(3):
                     started = time.perf_counter()
@@ -223,4 +227,5 @@ def bench_office(students: int = 3000) -> dict[str, float | int]:
     figures["export_mib"] = export_mib
     figures["events"] = stored
     figures.update(canteen)
+    figures |= ratings
     return figures

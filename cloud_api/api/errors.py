@@ -63,8 +63,23 @@ _BY_STATUS: dict[int, tuple[str, ...]] = {
         # keeps every event and retries until an operator fixes it.
         *(r.value for r in Refusal if r not in (Refusal.TOO_LARGE, Refusal.INVALID_BATCH)),
     ),
-    403: ("not_allowed", "not_a_guardian", "wrong_password", "cross_site_form", "not_your_own_account"),
-    404: ("not_found", "unknown_account", "unknown_person", "unknown_card", "unknown_dish", "no_meal_rules"),
+    403: (
+        "not_allowed",
+        "not_a_guardian",
+        "wrong_password",
+        "cross_site_form",
+        "not_your_own_account",
+        "not_a_student",
+    ),
+    404: (
+        "not_found",
+        "unknown_account",
+        "unknown_person",
+        "unknown_card",
+        "unknown_dish",
+        "no_meal_rules",
+        "unknown_rating",
+    ),
     405: ("method_not_allowed",),
     409: (
         "login_taken",
@@ -94,6 +109,7 @@ _BY_STATUS: dict[int, tuple[str, ...]] = {
         "bad_amount",
         "bad_pin",
         "bad_rating",
+        "comment_too_long",
         "bad_month",
         "starts_like_a_formula",
         "unknown_period",

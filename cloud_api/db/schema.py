@@ -564,8 +564,11 @@ free_meals = Table(
     Column("price_tiyn", BigInteger, nullable=False),  # what the family paid of it
 )
 
-# A guardian's rating of a child's meal (§33-1.8): one per guardian, child, day and period; a new
-# rating of the same meal replaces the old (the guardian changed their mind, not history).
+# A rating of a child's meal (§33-1.8), by a guardian or by the student themself (``rater_role``;
+# ``guardian_id`` is the rater, for a student their own id): one per rater, child, day and period; a
+# new rating of the same meal replaces the old (the rater changed their mind, not history). The
+# school administrator may hide its comment (``hidden_at``, ``hidden_by``; journalled): the stars
+# still count. The office reads a month by day, period and stars from the covering index alone.
 meal_ratings = Table(
     "meal_ratings",
     metadata,
@@ -577,7 +580,12 @@ meal_ratings = Table(
     Column("stars", Integer, nullable=False),
     Column("comment", String(500)),
     Column("at", UTCDateTime(), nullable=False),
-    Index("meal_ratings_school_day", "school_id", "day"),
+    Column("id", Uuid(), nullable=False),
+    Column("rater_role", String(16), nullable=False, server_default="guardian"),
+    Column("hidden_at", UTCDateTime()),
+    Column("hidden_by", String(128)),
+    Index("meal_ratings_school_id", "school_id", "id", unique=True),
+    Index("meal_ratings_school_day_stars", "school_id", "day", "period", "stars"),
 )
 
 # -- parents' notifications ------------------------------------------------------------------------
@@ -676,9 +684,10 @@ wallet_receipts = Table(
 # month of raw events. A person is counted once a day (presence) or once a day and period (meals);
 # an event without identity (no consent) is its own key and counts, nothing more.
 
-# Every column a school's report reads, in the order it groups them (migration 0013's covering indexes).
+# Every column a school's report reads, in the order it groups them (migrations 0013 and 0022's
+# covering indexes).
 REPORT_PRESENCE = ("school_id", "local_date", "person_key", "role", "first_entry_local", "last_exit_local")
-REPORT_MEALS = ("school_id", "local_date", "category", "person_key", "period", "portions", "paid_tiyn")
+REPORT_MEALS = ("school_id", "local_date", "category", "person_key", "period", "portions", "paid_tiyn", "full_tiyn")
 
 rollup_presence = Table(
     "rollup_presence",
@@ -703,6 +712,7 @@ rollup_meal_eaters = Table(
     Column("category", String(16), primary_key=True),
     Column("portions", Integer, nullable=False),
     Column("paid_tiyn", BigInteger, nullable=False),  # what the family paid
+    Column("full_tiyn", BigInteger, nullable=False, server_default="0"),  # the menu's price at serving
     Column("dishes", JSON, nullable=False),  # of the first meal: the report's dish list
     Index("rollup_meal_eaters_report", *REPORT_MEALS),
 )

@@ -15,6 +15,7 @@ from cloud_api.web.office import (
     journal,
     language,
     people,
+    ratings,
     reports,
     roster,
     today,
@@ -24,5 +25,5 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 _CANTEEN = (canteen, canteen_rules, canteen_dishes, canteen_menu, canteen_pins_page)
-for part in (language, today, *_CANTEEN, people, cards, consent, roster, accounts, journal, reports, export):
+for part in (language, today, *_CANTEEN, ratings, people, cards, consent, roster, accounts, journal, reports, export):
     router.include_router(part.router)

@@ -61,6 +61,8 @@ DONE = frozenset(
         "dish_saved",
         "set_meal_saved",
         "week_copied",
+        "comment_hidden",
+        "comment_shown",
     }
 )
 
@@ -125,6 +127,7 @@ class Desk:
         _ = self._
         places = [("/today", _("Today")), ("/canteen", _("Canteen"))]
         places += [("/canteen/menu", _("Menu planner"))]
+        places.append(("/ratings", _("Meal ratings")))
         if self.admin:
             places += [
                 ("/people", _("People")),

@@ -54,6 +54,7 @@ class Words:
             "canteen_pin": _("canteen PIN"),
             "daily_limit": _("daily limit"),
             "balance_entry": _("balance"),
+            "meal_rating": _("meal rating"),
             "dish": _("dish"),
             "meal_rules": _("meal rules"),
         }
