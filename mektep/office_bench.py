@@ -42,6 +42,7 @@ from cloud_api.roster.iin import check_digit
 from cloud_api.services.accounts import SYSTEM, create_school_admin
 from cloud_api.services.cards import assign_card
 from cloud_api.services.second_factor import begin_totp, confirm_totp
+from mektep.office_bench_canteen import bench_office_canteen
 from mektep.office_bench_ratings import bench_ratings
 from mektep.processes import CloudProcess
 from shared.contract import CredentialKind, Event, credential_hash
@@ -214,6 +215,7 @@ def bench_office(students: int = 3000) -> dict[str, float | int]:
                 export_s = time.perf_counter() - started
                 link = _archive_link(listed)
                 export_mib = len(client.get(link).content) / 2**20
+                canteen = bench_office_canteen(client, cloud.database_url, SCHOOL)
         finally:
             cloud.stop()
     figures: dict[str, float | int] = {}
@@ -224,5 +226,6 @@ def bench_office(students: int = 3000) -> dict[str, float | int]:
     figures["export_s"] = export_s
     figures["export_mib"] = export_mib
     figures["events"] = stored
+    figures.update(canteen)
     figures |= ratings
     return figures

@@ -139,7 +139,7 @@ def test_bench_office_asks_every_page_of_a_filled_school_and_gets_its_archive() 
     from mektep.office_bench import bench_office
 
     figures = bench_office(students=100)
-    for page in ("healthz", "today", "people", "person", "journal"):
+    for page in ("healthz", "today", "people", "person", "journal", "menu_week"):
         assert 0 < figures[f"{page}_p50_ms"] <= figures[f"{page}_p95_ms"], page
     assert figures["import_preview_s"] > 0 and figures["export_s"] > 0
     assert figures["export_mib"] > 0 and figures["events"] > 1000  # a month and a day of the school's taps

@@ -496,6 +496,7 @@ dish_versions = _history(
     Column("price_tiyn", BigInteger, nullable=False),
     Column("allergens", JSON, nullable=False),
     Column("photo_url", String(500)),
+    Column("category", String(16)),  # None: stored before categories (migration 0023), read as "main"
     Index("dish_versions_dish", "school_id", "dish_id", "id"),
 )
 set_meals = _history(

@@ -5,6 +5,10 @@ from fastapi import APIRouter
 from cloud_api.web.office import (
     accounts,
     canteen,
+    canteen_dishes,
+    canteen_menu,
+    canteen_pins_page,
+    canteen_rules,
     cards,
     consent,
     export,
@@ -21,6 +25,21 @@ from cloud_api.web.office import (
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
-PARTS = (language, today, canteen, ratings, wallet, people, cards, consent, roster, accounts, journal, reports, export)
+_CANTEEN = (canteen, canteen_rules, canteen_dishes, canteen_menu, canteen_pins_page)
+PARTS = (
+    language,
+    today,
+    *_CANTEEN,
+    ratings,
+    wallet,
+    people,
+    cards,
+    consent,
+    roster,
+    accounts,
+    journal,
+    reports,
+    export,
+)
 for part in PARTS:
     router.include_router(part.router)
