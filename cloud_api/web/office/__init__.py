@@ -4,9 +4,11 @@ from fastapi import APIRouter
 
 from cloud_api.web.office import (
     accounts,
+    authority,
     canteen,
     cards,
     consent,
+    deployment,
     export,
     journal,
     language,
@@ -19,5 +21,19 @@ from cloud_api.web.office import (
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
-for part in (language, today, canteen, people, cards, consent, roster, accounts, journal, reports, export):
+for part in (
+    language,
+    today,
+    canteen,
+    people,
+    cards,
+    consent,
+    roster,
+    accounts,
+    journal,
+    reports,
+    export,
+    authority,
+    deployment,
+):
     router.include_router(part.router)
