@@ -143,7 +143,7 @@ def test_the_sums_are_in_tenge_month_to_month_and_downloadable(region: dict[str,
     assert page.status_code == 200
     tenge = f"{sums.state_tiyn // 100:,}".replace(",", "\u00a0") + "\u00a0₸"
     assert tenge in page.text and str(sums.state_tiyn) not in page.text  # tenge, never tiyn
-    assert "2026-09" in page.text and "Двенадцать месяцев" in page.text and 'class="bar state"' in page.text
+    assert "сентябрь 2026" in page.text and "Двенадцать месяцев" in page.text and 'class="bar-state"' in page.text
     assert "region.xlsx" in page.text
     sheet = get(client, f"/office/regions/almaty/sums?month={MONTH}&format=xlsx")
     rows = list(load_workbook(io.BytesIO(sheet.content)).active.iter_rows(values_only=True))

@@ -15,7 +15,7 @@ Who reads what is :mod:`cloud_api.reports.authority`'s to say: the routes only a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -147,6 +147,11 @@ class AuthorityDesk:
         return DeadlinePolicy(self.request.app.state.settings.report_deadline_policy)
 
 
+def _labels(_: Translator, *months: str) -> dict[str, str]:
+    """Each month in words (``октябрь 2026``), as a select and a heading show it."""
+    return {m: _.month(date.fromisoformat(f"{m}-01")) for m in months}
+
+
 def _region_desk(request: Request, me: MeDep, region_id: RegionId) -> AuthorityDesk:
     may_see_region(me.principal, region_id)
     return AuthorityDesk(request, me, region_id, translator(page_language(request)))
@@ -171,6 +176,12 @@ def _state_words(_: Translator) -> dict[str, str]:
         "late": _("Late"),
         "warned": _("Warned"),
     }
+
+
+def _months(today: date, chosen: str) -> list[str]:
+    """The months a page offers, newest first: the running one, the twelve before, and the one shown."""
+    offered = previous_months(today.strftime("%Y-%m"), SERIES_MONTHS + 1)[::-1]
+    return offered if chosen in offered else [chosen, *offered]
 
 
 def _download(data: bytes, filename: str) -> Response:
@@ -238,8 +249,8 @@ def region_schools(
         month=chosen,
         state=state,
         q=q,
-        months=previous_months(previous_month(today), SERIES_MONTHS)[::-1],
-        today=today,
+        months=(months := _months(today, chosen)),
+        labels=_labels(desk._, *months),
     )
 
 
@@ -311,7 +322,7 @@ def _series(conn: Any, region_id: str | None, month: str, this: MonthSums, befor
     return out
 
 
-def _sums_page(desk: AuthorityDesk, month: str, sort: str, format: str) -> Response:
+def _sums_page(desk: AuthorityDesk, month: str, format: str) -> Response:
     chosen = desk.month(month)
     earlier = previous_months(chosen, 2)[0]
     subject, kind = (desk.region_id, "region") if desk.region_id else (COUNTRY, "country")
@@ -322,12 +333,12 @@ def _sums_page(desk: AuthorityDesk, month: str, sort: str, format: str) -> Respo
         series = _series(conn, desk.region_id, chosen, this, before)
         versions = [v for v in report_listing(conn, subject or COUNTRY, (kind,)) if v["month"] == chosen]
     rows = _sums_rows(this)
-    place = listing(desk.request, {"month": month}, ("state", "name", "students", "portions"))
+    place = listing(desk.request, {"month": month}, ("name", "state", "students", "portions"))
     key = {
-        "state": lambda r: (-r["state_tiyn"], r["name"]),
         "name": lambda r: (r["name"].lower(), r["school_id"]),
-        "students": lambda r: (-r["students"], r["name"]),
-        "portions": lambda r: (-r["portions"], r["name"]),
+        "state": lambda r: (r["state_tiyn"], r["name"]),
+        "students": lambda r: (r["students"], r["name"]),
+        "portions": lambda r: (r["portions"], r["name"]),
     }[place.sort]
     rows.sort(key=key, reverse=place.descending)
     _ = desk._
@@ -366,14 +377,15 @@ def _sums_page(desk: AuthorityDesk, month: str, sort: str, format: str) -> Respo
         peak_category=peak_category,
         categories=CATEGORIES,
         versions=versions,
-        months=previous_months(previous_month(today), SERIES_MONTHS)[::-1],
+        months=(months := _months(today, chosen)),
+        labels=_labels(desk._, *months, *(s["month"] for s in series), earlier),
     )
 
 
 @router.get("/office/regions/{region_id}/sums", response_class=HTMLResponse)
 def region_sums(desk: RegionDesk, month: MonthQuery = "", format: Format = "") -> Response:
     """The month's sums of the region in tenge: this month against the one before, twelve months, by school."""
-    return _sums_page(desk, month, "state", format)
+    return _sums_page(desk, month, format)
 
 
 @router.get("/office/regions/{region_id}/sums/{month}/{version}/{name}")
@@ -442,7 +454,8 @@ def country_page(desk: CountryDesk, month: MonthQuery = "", format: Format = "")
         states=STATES,
         peak=max([r["state_tiyn"] for r in rows] + [1]),
         versions=versions,
-        months=previous_months(previous_month(today), SERIES_MONTHS)[::-1],
+        months=(months := _months(today, chosen)),
+        labels=_labels(desk._, *months),
     )
 
 
