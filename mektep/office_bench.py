@@ -14,7 +14,10 @@ sees them, median and p95, against ``GET /healthz`` asked the same way in the sa
   with the stored roster; nothing stored), the median of three;
 - ``export_s``, ``export_mib``: the whole school's archive (every file, manifest and schema) asked
   for on the Export page and made by the background worker, until the page offers it; its size;
-- ``healthz_p95_ms``: the baseline.
+- ``healthz_p95_ms``: the baseline;
+- ``region_page_p95_ms`` and its parts: a region of 200 generated schools on PostgreSQL
+  (:mod:`mektep.office_bench_region`; a tenth of the school's students each; skipped with a note
+  when PostgreSQL does not answer).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from cloud_api.roster.iin import check_digit
 from cloud_api.services.accounts import SYSTEM, create_school_admin
 from cloud_api.services.cards import assign_card
 from cloud_api.services.second_factor import begin_totp, confirm_totp
+from mektep.office_bench_region import bench_region
 from mektep.processes import CloudProcess
 from shared.contract import CredentialKind, Event, credential_hash
 from shared.localtime import LOCAL_TZ, local_date
@@ -161,7 +165,7 @@ def _p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20)[-1]
 
 
-def bench_office(students: int = 3000) -> dict[str, float | int]:
+def bench_office(students: int = 3000) -> dict[str, Any]:
     """Fill the school, start the cloud, sign in, ask each page; the figures above."""
     with tempfile.TemporaryDirectory(prefix="mektep-bench-office-") as tmp:
         workdir = Path(tmp)
@@ -220,4 +224,5 @@ def bench_office(students: int = 3000) -> dict[str, float | int]:
     figures["export_s"] = export_s
     figures["export_mib"] = export_mib
     figures["events"] = stored
+    figures |= bench_region(schools=200 if students >= 1000 else 10, students=max(10, students // 10))
     return figures

@@ -16,17 +16,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, exists, func, select
 
 from cloud_api.core.errors import DomainError
+from cloud_api.db.distribution import is_citus
 from cloud_api.db.schema import gateways, packets, report_deliveries, report_warnings, reports, schools
 from cloud_api.reports.build import CATEGORIES
 from cloud_api.reports.deadline import DeadlinePolicy, report_deadline, warning_day
-from cloud_api.reports.issue import COUNTRY, KINDS
+from cloud_api.reports.issue import COUNTRY, KINDS, missing_gateways
 from cloud_api.reports.listing import report_listing
 from cloud_api.reports.region import region_report
 from cloud_api.reports.store import VersionKey, read_file
@@ -222,29 +223,26 @@ def region_month(
 
 
 def _silent_gateways(conn: Connection, month: str, school_ids: list[str]) -> dict[str, list[str]]:
-    """The gateways of ``school_ids`` not heard from since ``month`` ended (a month not over: none yet).
+    """The gateways of ``school_ids`` not heard from since ``month`` ended (none for a month not over: its
+    reports are not due, nobody waits yet).
 
-    Asked only of the schools with a report not issued: one query for the gateways, one for the packets
-    received since the month's end (a few days' worth, by the packets' time index), not a probe each."""
+    Asked only of the schools with a report not issued, in one query: each gateway's probe of its newest
+    packet since the month's end goes by the (gateway, time) index. Citus runs no subquery correlated
+    with the gateways (a reference table): there, one probe a gateway, as the report job asks."""
     end = month_end(month)
-    if not school_ids:
+    if not school_ids or datetime.now(UTC) < end:
         return {}
-    heard: set[tuple[str, str]] = set()
-    g = gateways.c
-    known = conn.execute(select(g.school_id, g.gateway_id).where(g.school_id.in_(school_ids))).all()
-    if not known:
-        return {}
-    p = packets.c
-    query = (
-        select(p.school_id, p.gateway_id)
-        .where(p.school_id.in_(school_ids), p.received_at >= end)
-        .group_by(p.school_id, p.gateway_id)
-    )
-    heard = {(s, gw) for s, gw in conn.execute(query)}
+    g, p = gateways.c, packets.c
+    if is_citus(conn):
+        silent_ids = set(missing_gateways(conn, month, school_ids))
+        rows = conn.execute(select(g.school_id, g.gateway_id).where(g.school_id.in_(school_ids))).all()
+        found = [(s, gw) for s, gw in rows if gw in silent_ids]
+    else:
+        heard = exists().where(p.gateway_id == g.gateway_id, p.school_id == g.school_id, p.received_at >= end)
+        found = list(conn.execute(select(g.school_id, g.gateway_id).where(g.school_id.in_(school_ids), ~heard)))
     silent: dict[str, list[str]] = defaultdict(list)
-    for school_id, gateway_id in known:
-        if (school_id, gateway_id) not in heard:
-            silent[school_id].append(gateway_id)
+    for school_id, gateway_id in found:
+        silent[school_id].append(gateway_id)
     return {s: sorted(gws) for s, gws in silent.items()}
 
 
