@@ -55,6 +55,7 @@ def region(school: dict[str, Any], client: TestClient) -> dict[str, Any]:  # noq
         for kind in ("meals", "attendance"):
             issue_report(conn, "s1", MONTH, kind)
         issue_report(conn, "almaty", MONTH, "region")
+        issue_report(conn, "KZ", MONTH, "country")
         for login, grants in STAFF.items():
             account = create_account(conn, login, actor=SYSTEM, password=PASSWORD)
             for role, scope in grants:
@@ -134,6 +135,13 @@ def test_the_country_view_is_the_ministrys_only(region: dict[str, Any], client: 
     book = load_workbook(io.BytesIO(sheet.content))
     rows = list(book.active.iter_rows(values_only=True))
     assert [r[0] for r in rows[1:]] == ["abay", "almaty"] and rows[2][1] == 2
+    page = get(client, f"/office/country/regions?month={MONTH}").text
+    assert f"/office/country/sums/{MONTH}/1/country.xlsx" in page
+    issued = get(client, f"/office/country/sums/{MONTH}/1/country.json")
+    assert issued.status_code == 200 and issued.headers["content-disposition"].startswith("attachment")
+    assert get(client, f"/office/country/sums/{MONTH}/7/country.json").status_code == 404
+    as_(client, "akimat@almaty.kz")
+    assert get(client, f"/office/country/sums/{MONTH}/1/country.json").status_code == 403
 
 
 def test_the_sums_are_in_tenge_month_to_month_and_downloadable(region: dict[str, Any], client: TestClient) -> None:

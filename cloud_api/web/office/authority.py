@@ -264,6 +264,7 @@ def school_reports_page(desk: RegionDesk, school_id: SchoolId) -> HTMLResponse:
         "office/region_school.html",
         title=desk._("Reports of {school}", school=name),
         versions=versions,
+        labels=_labels(desk._, *{v["month"] for v in versions}),
         school_id=school_id,
         state_words=_state_words(desk._),
     )
