@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +24,16 @@ from cloud_api.reports.authority import check_month, month_sums, region_month, s
 from cloud_api.reports.deadline import DeadlinePolicy
 from cloud_api.reports.issue import issue_report
 from cloud_api.reports.store import VersionKey
-from cloud_api.services.accounts import SYSTEM, Grant, Principal, Role, account_by_login, create_account, grant_role
+from cloud_api.services.accounts import (
+    SYSTEM,
+    Grant,
+    Principal,
+    Role,
+    account_by_login,
+    create_account,
+    grant_role,
+    roles_in_force,
+)
 from shared.localtime import LOCAL_TZ
 from tests.cloud_api.helpers import sign_in
 from tests.cloud_api.test_reports import school  # noqa: F401  (the fixture: a school's October)
@@ -63,9 +73,9 @@ def region(school: dict[str, Any], client: TestClient) -> dict[str, Any]:  # noq
     return school
 
 
-def as_(client: TestClient, login: str) -> TestClient:
+def as_(client: TestClient, login: str, password: str = PASSWORD) -> TestClient:
     """The client signed in to the office as ``login`` (password and authenticator code)."""
-    token = sign_in(client, login, PASSWORD)["Authorization"].removeprefix("Bearer ")
+    token = sign_in(client, login, password)["Authorization"].removeprefix("Bearer ")
     client.cookies.set(SESSION_COOKIE, token)
     return client
 
@@ -257,8 +267,6 @@ def test_the_deployment_admin_makes_a_region_account_with_its_letter(
     with engine.connect() as conn:
         account = account_by_login(conn, "head@almaty-edu.kz")
         assert account is not None
-        from cloud_api.services.accounts import roles_in_force
-
         assert roles_in_force(conn, account.id) == {Grant(Role.REGION, "almaty")}
         journal = conn.execute(
             select(audit_log.c.entity, audit_log.c.action).where(audit_log.c.entity_id == str(account.id))
@@ -270,3 +278,11 @@ def test_the_deployment_admin_makes_a_region_account_with_its_letter(
         headers={"Accept-Language": "ru"},
     )
     assert again.status_code == 422 and 'id="login-error"' in again.text
+    # The letter's code lets its owner choose a password, and the account then signs in as a region's.
+    code = re.search(r'<code class="big">([^<]+)</code>', made.text)
+    assert code is not None
+    body = {"account_id": str(account.id), "code": code.group(1), "password": "a long passphrase of hers"}
+    assert client.post("/v1/auth/activate", json=body).status_code == 204
+    client.cookies.clear()
+    home = get(as_(client, "head@almaty-edu.kz", "a long passphrase of hers"), "/office/").text
+    assert "/office/regions/almaty/schools" in home
