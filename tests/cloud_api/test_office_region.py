@@ -286,3 +286,19 @@ def test_the_deployment_admin_makes_a_region_account_with_its_letter(
     client.cookies.clear()
     home = get(as_(client, "head@almaty-edu.kz", "a long passphrase of hers"), "/office/").text
     assert "/office/regions/almaty/schools" in home
+
+
+@pytest.mark.parametrize(("language", "heading"), [("kk", "Айдың қорытындысы"), ("en", "Sums of the month")])
+def test_the_pages_speak_kazakh_and_english(
+    region: dict[str, Any], client: TestClient, language: str, heading: str
+) -> None:
+    as_(client, "analyst@edu.kz")
+    headers = {"Accept-Language": language}
+    sums = client.get(f"/office/regions/almaty/sums?month={MONTH}", headers=headers)
+    assert sums.status_code == 200 and heading in sums.text and "₸" in sums.text
+    for path in (
+        "/office/regions/almaty/schools",
+        "/office/country/regions",
+        "/office/regions/almaty/schools/s1/reports",
+    ):
+        assert client.get(f"{path}?month={MONTH}", headers=headers).status_code == 200, path
