@@ -675,9 +675,10 @@ wallet_receipts = Table(
 # month of raw events. A person is counted once a day (presence) or once a day and period (meals);
 # an event without identity (no consent) is its own key and counts, nothing more.
 
-# Every column a school's report reads, in the order it groups them (migration 0013's covering indexes).
+# Every column a school's report reads, in the order it groups them (migrations 0013 and 0022's
+# covering indexes).
 REPORT_PRESENCE = ("school_id", "local_date", "person_key", "role", "first_entry_local", "last_exit_local")
-REPORT_MEALS = ("school_id", "local_date", "category", "person_key", "period", "portions", "paid_tiyn")
+REPORT_MEALS = ("school_id", "local_date", "category", "person_key", "period", "portions", "paid_tiyn", "full_tiyn")
 
 rollup_presence = Table(
     "rollup_presence",
@@ -702,6 +703,7 @@ rollup_meal_eaters = Table(
     Column("category", String(16), primary_key=True),
     Column("portions", Integer, nullable=False),
     Column("paid_tiyn", BigInteger, nullable=False),  # what the family paid
+    Column("full_tiyn", BigInteger, nullable=False, server_default="0"),  # the menu's price at serving
     Column("dishes", JSON, nullable=False),  # of the first meal: the report's dish list
     Index("rollup_meal_eaters_report", *REPORT_MEALS),
 )

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, insert, select
 from cloud_api.core.errors import DomainError
 from cloud_api.core.formulas import starts_like_a_formula
 from cloud_api.db.schema import allergen_bans, dish_versions, meal_rules, set_meals
+from cloud_api.reports.rollups import price_unpriced_meals
 from cloud_api.services.audit import AuditEntry, write_audit
 from cloud_api.services.consent import require_guardian
 from cloud_api.services.history import in_force, newest_rows
@@ -159,10 +160,23 @@ def _dish(row: Any) -> Dish:
 
 
 def set_day_menu(conn: Connection, school_id: str, menu: SetMeal, *, actor: str) -> None:
-    """Set (or change) the set meal of one day and period; its dishes must exist."""
+    """Set (or change) the set meal of one day and period; its dishes must exist.
+
+    A meal keeps the price its set meal had when it was served (:mod:`cloud_api.services.meal_prices`).
+    """
     known = {d.id for d in current_dishes(conn, school_id)}
     if any(d not in known for d in menu.dish_ids):
         raise DomainError("unknown_dish")
+    first = (
+        conn.execute(
+            select(set_meals.c.id)
+            .where(set_meals.c.school_id == school_id, set_meals.c.day == menu.day, set_meals.c.period == menu.period)
+            .limit(1)
+        ).first()
+        is None
+    )
+    if first:  # meals served before the day had any menu take its first price; later changes move none
+        price_unpriced_meals(conn, school_id, menu.day, menu.period, menu.price_tiyn)
     conn.execute(
         insert(set_meals).values(
             day=menu.day,
