@@ -20,10 +20,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from cloud_api.api.schemas.reports import FileName
 from cloud_api.core.errors import DomainError
+from cloud_api.db.schema import schools
 from cloud_api.reports.authority import (
     STATES,
     MonthSums,
@@ -45,7 +46,7 @@ from cloud_api.reports.listing import report_listing
 from cloud_api.reports.store import VersionKey, read_file
 from cloud_api.services.accounts import Role
 from cloud_api.web.account import Me, MeDep
-from cloud_api.web.office.console import DONE, engine_of, listing
+from cloud_api.web.office.console import DONE, NavItem, engine_of, listing
 from cloud_api.web.office.downloads import table_file
 from cloud_api.web.office.words import Words
 from cloud_api.web.pages import known_failure, page, page_language
@@ -101,10 +102,8 @@ class AuthorityDesk:
         """Whether the account reads as the ministry (sums only) rather than as the region's authority."""
         return self.region_id is None or not self.me.principal.has(Role.REGION, self.region_id)
 
-    def nav(self) -> list[Any]:
+    def nav(self) -> list[NavItem]:
         """The places of this desk, the current one marked."""
-        from cloud_api.web.office.console import NavItem
-
         _ = self._
         here = self.request.url.path
         places = (
@@ -271,10 +270,6 @@ def school_reports_page(desk: RegionDesk, school_id: SchoolId) -> HTMLResponse:
 
 
 def _school_name(conn: Any, school_id: str) -> str:
-    from sqlalchemy import select
-
-    from cloud_api.db.schema import schools
-
     return conn.execute(select(schools.c.name).where(schools.c.school_id == school_id)).scalar() or school_id
 
 
