@@ -16,7 +16,10 @@ sees them, median and p95, against ``GET /healthz`` asked the same way in the sa
   for on the Export page and made by the background worker, until the page offers it; its size;
 - ``ratings_month_p95_ms``: the meal ratings of last month (a year of them filled first; see
   :mod:`mektep.office_bench_ratings`);
-- ``healthz_p95_ms``: the baseline.
+- ``healthz_p95_ms``: the baseline;
+- ``region_page_p95_ms`` and its parts: a region of 200 generated schools on PostgreSQL
+  (:mod:`mektep.office_bench_region`; a tenth of the school's students each; skipped with a note
+  when PostgreSQL does not answer).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from cloud_api.services.cards import assign_card
 from cloud_api.services.second_factor import begin_totp, confirm_totp
 from mektep.office_bench_canteen import bench_office_canteen
 from mektep.office_bench_ratings import bench_ratings
+from mektep.office_bench_region import bench_region
 from mektep.processes import CloudProcess
 from shared.contract import CredentialKind, Event, credential_hash
 from shared.localtime import LOCAL_TZ, local_date
@@ -165,7 +169,7 @@ def _p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20)[-1]
 
 
-def bench_office(students: int = 3000) -> dict[str, float | int]:
+def bench_office(students: int = 3000) -> dict[str, Any]:
     """Fill the school, start the cloud, sign in, ask each page; the figures above."""
     with tempfile.TemporaryDirectory(prefix="mektep-bench-office-") as tmp:
         workdir = Path(tmp)
@@ -228,4 +232,5 @@ def bench_office(students: int = 3000) -> dict[str, float | int]:
     figures["events"] = stored
     figures.update(canteen)
     figures |= ratings
+    figures |= bench_region(schools=200 if students >= 1000 else 10, students=max(10, students // 10))
     return figures

@@ -113,6 +113,7 @@ _BY_STATUS: dict[int, tuple[str, ...]] = {
         "bad_rating",
         "comment_too_long",
         "bad_month",
+        "month_in_future",
         "starts_like_a_formula",
         "unknown_period",
         "after_seq_needs_gateway",
@@ -127,6 +128,10 @@ _BY_STATUS: dict[int, tuple[str, ...]] = {
     429: ("login_locked", "too_many_attempts"),
     503: ("credential_key_not_set", "push_not_ready", "database_unavailable", "busy"),
 }
+# The region's and the ministry's desks (cloud_api.reports.authority): the ministry asking for a
+# school's report (it names children) without the region granted; a school not of the region asked.
+_BY_STATUS[403] += ("names_not_granted",)
+_BY_STATUS[404] += ("unknown_school",)
 log = logging.getLogger(__name__)
 STATUS: Mapping[str, int] = {code: status for status, codes in _BY_STATUS.items() for code in codes}
 PAGE_PREFIXES = ("/app/", "/admin/", "/office/")  # server-rendered pages: they answer a page, never JSON

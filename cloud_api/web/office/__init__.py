@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from cloud_api.web.office import (
     accounts,
+    authority,
     canteen,
     canteen_dishes,
     canteen_menu,
@@ -11,6 +12,7 @@ from cloud_api.web.office import (
     canteen_rules,
     cards,
     consent,
+    deployment,
     export,
     journal,
     language,
@@ -26,20 +28,6 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 _CANTEEN = (canteen, canteen_rules, canteen_dishes, canteen_menu, canteen_pins_page)
-PARTS = (
-    language,
-    today,
-    *_CANTEEN,
-    ratings,
-    wallet,
-    people,
-    cards,
-    consent,
-    roster,
-    accounts,
-    journal,
-    reports,
-    export,
-)
-for part in PARTS:
+_SCHOOL = (today, *_CANTEEN, ratings, wallet, people, cards, consent, roster, accounts, journal, reports, export)
+for part in (language, *_SCHOOL, authority, deployment):
     router.include_router(part.router)
