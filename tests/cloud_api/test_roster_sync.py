@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import time
 import uuid
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ from uuid import UUID
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine, select
 
 from cloud_api.core.errors import DomainError
@@ -24,7 +26,7 @@ from cloud_api.services.roster_import import import_roster
 from cloud_api.services.roster_sync import build_delta, roster_names
 from shared.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, CredentialKind, sign
 from shared.localtime import local_date
-from shared.roster_contract import ROSTER_PATH, Dish, MealPeriod, MealRules, RosterDelta, SetMeal
+from shared.roster_contract import ROSTER_PATH, Dish, DishCategory, MealPeriod, MealRules, RosterDelta, SetMeal
 from tests.cloud_api.helpers import KEY, count
 from tests.cloud_api.school import CHILD, GOOD, HEADER, MOTHER, TEACHER, TEEN, iin
 
@@ -175,3 +177,26 @@ def test_staff_with_the_same_initials_are_told_apart_and_a_namesake_sends_both_a
             who[other_class]: "Әлия Н.",
         }
         assert roster_names(conn, "s1") == {p.id: p.display_name for p in full.people}
+
+
+class _EarlierDish(BaseModel):
+    """A dish as a gateway of the release before dish kinds reads it: an unknown field is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: UUID
+    names: dict[str, str]
+    price_tiyn: int
+    allergens: list[str]
+    photo_url: str | None
+
+
+def test_a_gateway_of_the_release_before_dish_kinds_still_reads_the_menu(client: TestClient) -> None:
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    school_with_a_canteen(engine)
+    with engine.begin() as conn:  # a drink, not the default kind
+        upsert_dish(conn, "s1", PLOV.model_copy(update={"category": DishCategory.DRINK}), actor="cook")
+    path = f"{ROSTER_PATH}?since=0"
+    ts = str(int(time.time()) + next(_pulls) % 50)
+    headers = {HEADER_GATEWAY: "gw1", HEADER_TIMESTAMP: ts, HEADER_SIGNATURE: sign(KEY.encode(), "GET", path, ts, b"")}
+    body = json.loads(client.get(path, headers=headers).content)
+    assert [_EarlierDish.model_validate(d).id for d in body["dishes"]] == [PLOV.id]
