@@ -179,10 +179,10 @@ def test_an_admin_corrects_a_refused_iin_and_the_wallet_accepts_the_meals(cloud:
         _checked(page, "04-iin-corrected")
 
         # Both records again, after a look at what will go.
-        page.get_by_role("link", name="Отправить все 2 ещё раз").click()
+        page.get_by_role("link", name="Отправить все 2 записи ещё раз").click()
         assert RIGHT_IIN in page.locator("form.confirm").inner_text()
         _checked(page, "05-confirm")
-        page.get_by_role("button", name="Отправить все 2 ещё раз").click()
+        page.get_by_role("button", name="Отправить все 2 записи ещё раз").click()
         page.wait_for_url("**/wallet?done=wallet_resent_all#refused")
         assert "2" in page.locator(".wallet-state .figure").first.inner_text()  # waiting to be sent
         _checked(page, "06-sent-again")

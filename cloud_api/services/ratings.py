@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
-from sqlalchemy import Connection, and_, func, literal, select, union_all, update
+from sqlalchemy import Connection, and_, case, func, literal, select, union_all, update
 from sqlalchemy.orm import aliased
 
 from cloud_api.core.errors import DomainError
@@ -93,7 +93,8 @@ def record_rating(
     comment: str | None,
 ) -> None:
     """Store a rating of the child's meal of ``day`` and ``period`` by ``rater_id`` (whose right to
-    rate the caller has checked); the same rater's earlier rating of that meal is replaced, shown again.
+    rate the caller has checked); the same rater's earlier rating of that meal is replaced (a comment
+    the administrator hid stays hidden unless its words change).
 
     Refuses stars outside 1–5 (``bad_rating``), a comment over 500 characters (``comment_too_long``)
     and a meal the child did not have (``no_meal_to_rate``).
@@ -101,7 +102,7 @@ def record_rating(
     text = _valid(stars, comment)
     if not _had_meal(conn, school_id, child_id, day, period):
         raise DomainError("no_meal_to_rate")  # a rating is of a meal the child had
-    values = {"stars": stars, "comment": text, "at": datetime.now(UTC), "hidden_at": None, "hidden_by": None}
+    values = {"stars": stars, "comment": text, "at": datetime.now(UTC)}
     stmt = dialect_insert(conn, meal_ratings).values(
         school_id=school_id,
         child_id=child_id,
@@ -113,7 +114,15 @@ def record_rating(
         **values,
     )
     key = ["school_id", "child_id", "day", "period", "guardian_id"]
-    conn.execute(stmt.on_conflict_do_update(index_elements=key, set_=values))
+    # The same words rated again stay hidden if the administrator hid them: rating again must not
+    # undo the moderation. New words are new, and shown until someone hides them.
+    r, new = meal_ratings.c, stmt.excluded
+    same_words = r.comment == new.comment
+    moderation = {
+        "hidden_at": case((same_words, r.hidden_at), else_=None),
+        "hidden_by": case((same_words, r.hidden_by), else_=None),
+    }
+    conn.execute(stmt.on_conflict_do_update(index_elements=key, set_={**values, **moderation}))
     next_month_version(conn, school_id, day.strftime("%Y-%m"))  # the meals report says the month's average
 
 

@@ -351,3 +351,16 @@ def test_a_months_comments_come_a_page_at_a_time_the_month_kept(office: Office) 
     assert f'href="/office/schools/s1/ratings?month={day.strftime("%Y-%m")}" rel="prev">← ' in second.text  # the pager
     past_the_end = text_of(office.get("/ratings", page="9").text)
     assert "Страница 2 из 2" in past_the_end and "отзыв номер 00" in past_the_end
+
+
+def test_rating_again_in_the_same_words_does_not_undo_the_hiding(office: Office) -> None:
+    rate_the_day(office)
+    rude = rating_id(office.app, RUDE)
+    with office.app.state.engine.begin() as conn:
+        set_comment_hidden(conn, "s1", rude, True, actor="account:head")
+        rate_meal(conn, "s1", office.id(TEEN), office.id(MOTHER), today(), "lunch", 1, RUDE)  # the same words again
+    _signed_in_as(office.world, "cook@s1.kz")
+    assert RUDE not in text_of(office.get("/ratings").text)  # still hidden from the canteen
+    with office.app.state.engine.begin() as conn:
+        rate_meal(conn, "s1", office.id(TEEN), office.id(MOTHER), today(), "lunch", 2, "суп был холодный")
+    assert "суп был холодный" in text_of(office.get("/ratings").text)  # new words are shown until hidden

@@ -26,7 +26,7 @@ from cloud_api.social_wallet.tabel import month_bounds
 from shared.contract import INGEST_PATH
 from simulators.social_wallet import WalletServer
 from tests.cloud_api.helpers import KEY2, batch_body, event, signed
-from tests.cloud_api.school import CHILD, S2_CHILD, TEEN, iin
+from tests.cloud_api.school import CHILD, S2_CHILD, TEACHER, TEEN, iin
 from tests.cloud_api.test_canteen_routes import DAY, setup_menu
 from tests.cloud_api.test_office import Office, _signed_in_as, text_of
 from tests.cloud_api.test_office import office as office
@@ -123,7 +123,7 @@ async def test_a_childs_refused_records_go_again_together_after_a_confirmation(o
         teen = office.id(TEEN)
         page = text_of(office.get("/wallet", month=MONTH).text)
         assert "нет права на бесплатное или льготное питание" in page and "категорию питания ученика" in page
-        assert "Отправить все 2 ещё раз" in page
+        assert "Отправить все 2 записи ещё раз" in page
         check = office.get(f"/wallet/people/{teen}/resend")
         assert check.status_code == 200
         assert "Отклонённые записи ученика Иванов Пётр (всего: 2)" in text_of(check.text)
@@ -201,6 +201,10 @@ async def test_bad_requests_get_a_clear_answer_and_change_nothing(office: Office
     assert accepted.status_code == 409
     assert office.post(f"/wallet/people/{uuid4()}/iin", {"iin": RIGHT_IIN}).status_code == 404
     assert office.get(f"/wallet/people/{uuid4()}/resend").status_code == 404
+    # a teacher is not a child of the Wallet's: their IIN is not corrected from here
+    assert office.post(f"/wallet/people/{office.id(TEACHER)}/iin", {"iin": RIGHT_IIN}).status_code == 404
+    with office.app.state.engine.connect() as conn:
+        assert conn.execute(select(people.c.iin).where(people.c.id == office.id(TEACHER))).scalar_one() == TEACHER
     # a meal of school s2, refused too, sent again from s1's office: not found there, and left as it was
     s2_meal = event(
         1,

@@ -259,7 +259,7 @@ def resend_record(desk: AdminDesk, record_id: UUID) -> Response:
 def _child(desk: Desk, person_id: UUID) -> tuple[dict[str, object], list[Refused]]:
     with desk.engine.connect() as conn:
         person = find_person(conn, desk.school_id, person_id)
-        if person is None:
+        if person is None or person.get("role") != "student":  # the Wallet knows children only
             raise DomainError("unknown_person")
         return person, refused(conn, desk.school_id, person_id=person_id)
 
@@ -311,6 +311,7 @@ def iin_form(desk: AdminDesk, person_id: UUID) -> HTMLResponse:
 @router.post("/office/schools/{school_id}/wallet/people/{person_id}/iin", dependencies=_checked, response_model=None)
 def iin_save(desk: AdminDesk, person_id: UUID, iin: Annotated[str, Form(max_length=64)] = "") -> Response:
     """Correct the IIN (journalled); then on to the wallet page, where the refused records can go again."""
+    _child(desk, person_id)  # a child of this school, or not found
     errors = FormErrors()
     try:
         with desk.engine.begin() as conn:
