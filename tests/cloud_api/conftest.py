@@ -106,3 +106,25 @@ def engine(database_url: str) -> Iterator[Engine]:
 def world(client: TestClient, app: FastAPI) -> World:
     """The sample school on the started app: two schools' rosters and an account of each role."""
     return seed_world(client, app)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run on Citus only the tests a module names in ``ON_CITUS`` when it names any.
+
+    The office's pages of one school (canteen, money, ratings, the Wallet) call services whose every
+    statement is of that one school (``school_id`` in each, so one shard on Citus). Each such module
+    walks its whole flow on the cluster in the tests it names, and its other cases (the refusals of
+    forms, the wording of the pages) on SQLite and PostgreSQL: the cluster's every case would add
+    minutes to ``make test`` and show nothing new about the SQL.
+    """
+    left = [
+        item
+        for item in items
+        if item.nodeid.endswith("[citus]")
+        and (chosen := getattr(getattr(item, "module", None), "ON_CITUS", None)) is not None
+        and getattr(item, "originalname", item.name) not in chosen
+    ]
+    if left:
+        config.hook.pytest_deselected(items=left)
+        dropped = {id(item) for item in left}
+        items[:] = [item for item in items if id(item) not in dropped]

@@ -32,6 +32,14 @@ from tests.cloud_api.helpers import batch_body, event, signed
 from tests.cloud_api.school import CHILD, FATHER, MOTHER, OTHER_CHILD, TEEN, serve_lunch_today
 from tests.cloud_api.test_office import Office, _signed_in_as, text_of
 
+# The flows that run on Citus too (tests/cloud_api/conftest.py); the rest on SQLite and PostgreSQL.
+ON_CITUS = (
+    "test_a_rude_comment_is_hidden_after_a_check_journalled_and_its_stars_still_count",
+    "test_periods_go_by_their_time_dishes_by_the_set_meal_and_the_trend_by_month",
+    "test_the_meals_report_says_the_months_average_and_how_many_rated",
+)
+
+
 # The office's fixtures: school s1's administrator signed in, the card key set.
 settings = test_office.settings
 office = test_office.office

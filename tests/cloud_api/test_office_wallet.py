@@ -33,6 +33,14 @@ from tests.cloud_api.test_office import office as office
 from tests.cloud_api.test_office import settings as settings
 from tests.cloud_api.test_social_wallet import LUNCH_PRICE, FakeClock, ingest, lunch_day, meal, outbox, quick, send
 
+# The flows that run on Citus too (tests/cloud_api/conftest.py); the rest on SQLite and PostgreSQL.
+ON_CITUS = (
+    "test_a_refused_meal_is_explained_the_iin_corrected_and_the_record_accepted_when_sent_again",
+    "test_the_tabel_shows_served_against_confirmed_by_child_and_day_and_downloads",
+    "test_the_status_panel_says_since_when_the_wallet_is_silent_and_the_last_receipt",
+)
+
+
 RIGHT_IIN = iin("15031950020")  # the child's IIN on her birth certificate; the roster had a digit wrong
 MONTH = DAY[:7]
 
