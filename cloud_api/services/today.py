@@ -17,11 +17,22 @@ from uuid import UUID
 from sqlalchemy import Connection, func, select
 
 from cloud_api.db.schema import events, people, report_warnings, wallet_outbox
+from cloud_api.reports.build import CATEGORIES, meal_cell
+from cloud_api.reports.sums import meal_sums
 from cloud_api.services.consent import consents_of
 from cloud_api.services.menus import current_meal_rules, period_order
 from shared.contract import Decision, EventKind
 
-__all__ = ["DeviceState", "PeriodMeals", "Served", "Today", "school_today", "served_today"]
+__all__ = [
+    "DayMoney",
+    "DeviceState",
+    "PeriodMeals",
+    "Served",
+    "Today",
+    "day_meal_money",
+    "school_today",
+    "served_today",
+]
 
 _FREE = ("free", "discounted")
 _DEVICE_DAYS = 14  # how far back a reader's last reported state is looked for
@@ -243,3 +254,25 @@ def served_today(conn: Connection, school_id: str, day: date) -> list[Served]:
             )
         )
     return [served for _grade, served in sorted(found, key=lambda f: (f[0], f[1].class_name, f[1].name, f[1].at))]
+
+
+@dataclass(frozen=True, slots=True)
+class DayMoney:
+    """The meals of one category served on a day, at the prices they were served at."""
+
+    category: str
+    portions: int
+    paid_tiyn: int  # what the families paid
+    state_tiyn: int  # what the state owes for free and discounted meals
+
+
+def day_meal_money(conn: Connection, school_id: str, day: date) -> list[DayMoney]:
+    """The day's meals by category (free, discounted, paid), as the monthly report will count them.
+
+    Each meal keeps the price of its set meal when it was served (:mod:`cloud_api.services.meal_prices`):
+    a price changed after lunch moves none of the lunches already served.
+    """
+    rows = {r.category: meal_cell(r, r.students) for r in meal_sums(conn, day, day, ["category"], [school_id])}
+    return [
+        DayMoney(c, rows[c]["portions"], rows[c]["paid_tiyn"], rows[c]["state_tiyn"]) for c in CATEGORIES if c in rows
+    ]

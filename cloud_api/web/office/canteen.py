@@ -22,7 +22,7 @@ from cloud_api.api.deps import require_same_origin
 from cloud_api.services.canteen_pins import PIN_PATTERN, pins_of, set_canteen_pin
 from cloud_api.services.menus import menu_days
 from cloud_api.services.people import find_person
-from cloud_api.services.today import served_today
+from cloud_api.services.today import day_meal_money, served_today
 from cloud_api.web.office import canteen_forms
 from cloud_api.web.office.console import Desk, FormErrors, StaffDesk, back
 from shared.localtime import local_date
@@ -38,6 +38,7 @@ def _page(desk: Desk, errors: FormErrors | None = None, status: int = 200) -> HT
     with desk.engine.connect() as conn:
         menu = menu_days(conn, desk.school_id, today, 1)
         served = served_today(conn, desk.school_id, today)
+        money = day_meal_money(conn, desk.school_id, today)
         me = find_person(conn, desk.school_id, account.person_id) if account and account.person_id else None
         has_pin = me is not None and me["id"] in pins_of(conn, desk.school_id, [me["id"]])
     by_class: dict[str, list[object]] = {}
@@ -52,6 +53,7 @@ def _page(desk: Desk, errors: FormErrors | None = None, status: int = 200) -> HT
         menu=menu,
         by_class=by_class,
         served=len(served),
+        money=money,
         me=me if me is not None and me["role"] == "staff" else None,
         has_pin=has_pin,
         errors=errors or FormErrors(),
