@@ -171,8 +171,11 @@ def test_every_door_the_served_demo_prints_opens_with_what_it_prints() -> None:
                 "/office/sign-in/enrol", data={"code": pyotp.TOTP(key).now()}, headers={"Origin": cloud}
             )
             assert confirmed.status_code == 200, confirmed.text
-            region = _printed(r"^  the region's month +" + url.format(r"/v1/regions/\w+/reports/[\d-]+"), text)
-            assert client.get(region).status_code == 200
+            schools = _printed(
+                r"^  the region's schools +" + url.format(r"/office/regions/\w+/schools\?month=[\d-]+"), text
+            )
+            sums = _printed(r"^  the region's sums +" + url.format(r"/office/regions/\w+/sums\?month=[\d-]+"), text)
+            assert client.get(schools).status_code == 200 and client.get(sums).status_code == 200
         guardian = _printed(r"^  guardian +(\S+) ", text)
         form = {"login": guardian, "password": password, "lang": "ru"}
         with httpx.Client(base_url=cloud, timeout=10) as client:
