@@ -74,6 +74,7 @@ _BY_STATUS: dict[int, tuple[str, ...]] = {
         "roster_busy",
         "no_meal_to_rate",
         "too_many_devices",
+        "receipt_already_recorded",  # a receipt's number is recorded once in a school
         "mail_not_configured",  # this deployment sends no mail: the school's administrator gives reset codes
     ),
     413: (Refusal.TOO_LARGE.value, "photo_too_large", "file_too_large"),

@@ -10,6 +10,7 @@ from cloud_api.web.office import (
     export,
     journal,
     language,
+    money,
     people,
     reports,
     roster,
@@ -19,5 +20,5 @@ from cloud_api.web.office import (
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
-for part in (language, today, canteen, people, cards, consent, roster, accounts, journal, reports, export):
+for part in (language, today, canteen, people, cards, consent, roster, accounts, journal, reports, export, money):
     router.include_router(part.router)

@@ -56,6 +56,8 @@ DONE = frozenset(
         "password_reset_made",
         "second_factor_reset",
         "pin_saved",
+        "top_up_recorded",
+        "correction_recorded",
     }
 )
 
@@ -128,6 +130,7 @@ class Desk:
                 ("/journal", _("Audit journal")),
                 ("/reports", _("Reports")),
                 ("/export", _("Export")),
+                ("/money", _("Money")),
             ]
         here = self.request.url.path
         return [NavItem(self.base + p, label, here.startswith(self.base + p)) for p, label in places]
