@@ -531,6 +531,7 @@ def office(
         "journal_p95_ms": "≤ 250",
         "import_preview_s": "≤ 3",
         "export_s": "≤ 30",
+        "statement_p95_ms": "≤ 250",
     }
     table = _figures_table(f"mektep bench office ({students} students, {figures['events']:,} events)", figures, goals)
     for page in ("today", "people", "person", "journal"):

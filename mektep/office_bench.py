@@ -40,6 +40,7 @@ from cloud_api.roster.iin import check_digit
 from cloud_api.services.accounts import SYSTEM, create_school_admin
 from cloud_api.services.cards import assign_card
 from cloud_api.services.second_factor import begin_totp, confirm_totp
+from mektep.office_bench_money import bench_money
 from mektep.processes import CloudProcess
 from shared.contract import CredentialKind, Event, credential_hash
 from shared.localtime import LOCAL_TZ, local_date
@@ -210,6 +211,7 @@ def bench_office(students: int = 3000) -> dict[str, float | int]:
                 export_s = time.perf_counter() - started
                 link = _archive_link(listed)
                 export_mib = len(client.get(link).content) / 2**20
+                money = bench_money(client, cloud.database_url, SCHOOL)  # statement_p95_ms and the money pages
         finally:
             cloud.stop()
     figures: dict[str, float | int] = {}
@@ -220,4 +222,5 @@ def bench_office(students: int = 3000) -> dict[str, float | int]:
     figures["export_s"] = export_s
     figures["export_mib"] = export_mib
     figures["events"] = stored
+    figures.update(money)
     return figures

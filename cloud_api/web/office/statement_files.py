@@ -89,7 +89,7 @@ def statement_pdf(statement: Statement, heading: Heading, _: Translator) -> byte
     kinds = kind_words(_)
     bold = FontFace(emphasis="BOLD", fill_color=(230, 234, 240))
     with pdf.table(
-        col_widths=(24, 24, 70, 26, 26),
+        col_widths=(30, 24, 84, 26, 26),
         text_align=("LEFT", "LEFT", "LEFT", "RIGHT", "RIGHT"),
         headings_style=bold,
         line_height=4.6,
@@ -110,7 +110,10 @@ def statement_pdf(statement: Statement, heading: Heading, _: Translator) -> byte
     pdf.set_font("DejaVu", "", 10)
     for label, value in (
         (_("Credited in the period"), _.money(statement.credited_tiyn)),
-        (_("Meals in the period"), f"{statement.meals} · {_.money(statement.charged_tiyn)}"),
+        (
+            _("Meals in the period"),
+            f"{_.money(statement.charged_tiyn)} ({_.plural('{n} meal charged', '{n} meals charged', statement.meals)})",
+        ),
     ):
         pdf.multi_cell(0, 5.5, f"{label}: {value}", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("DejaVu", "", 8)
