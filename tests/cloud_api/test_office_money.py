@@ -19,6 +19,7 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 from cloud_api.db.schema import audit_log, balance_entries
+from cloud_api.services import prepaid
 from cloud_api.services.statements import normal_receipt, typed_tenge
 from shared.contract import INGEST_PATH
 from shared.localtime import LOCAL_TZ
@@ -122,6 +123,18 @@ def test_the_same_receipt_twice_is_refused_and_credits_once(office: Office) -> N
     elsewhere = top_up(office, other, receipt=" №123 ")  # the same paper for another child
     assert elsewhere.status_code == 422 and "уже записана" in elsewhere.text
     assert ledger(office, child) == [("top_up", 500000, "123")] and ledger(office, other) == []
+
+
+def test_two_clicks_at_once_meet_the_receipts_unique_index(office: Office, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The second of two simultaneous posts passes the service's check before the first commits:
+    # the database's index refuses it, and the form says so instead of answering 500.
+    child = office.id(CHILD)
+    assert top_up(office, child, receipt="555").status_code == 200
+    monkeypatch.setattr(prepaid, "receipt_recorded", lambda *args: None)
+    values = {"method": "cash", "receipt": "555", "amount": "5000", "paid_on": _today().isoformat()}
+    raced = office.post(f"/money/children/{child}/top-up", values)
+    assert raced.status_code == 422 and "Квитанция № 555 уже записана" in text_of(raced.text)
+    assert ledger(office, child) == [("top_up", 500000, "555")]
 
 
 @pytest.mark.parametrize(
@@ -263,6 +276,8 @@ def test_the_statement_runs_the_balance_as_the_ledger_does_and_downloads(office:
         ],
     )
     office.post(f"/money/children/{child}/correction", {"amount": "200", "reason": "сдача"})
+    person = office.get(f"/people/{child}").text  # the pupil's page leads to the statement
+    assert f'href="/office/schools/s1/money/children/{child}"' in person
     page = office.get(f"/money/children/{child}")
     assert page.status_code == 200
     text = text_of(page.text)
