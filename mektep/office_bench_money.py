@@ -117,7 +117,7 @@ def _charge(school_id: str, child: uuid.UUID, meal: Event, at: datetime) -> dict
         "person_id": child,
         "kind": "meal",
         "amount_tiyn": -meal.meal.price_tiyn,
-        "event_id": uuid.UUID(meal.id),
+        "event_id": meal.id,
         "note": meal.meal.period,
         "version": None,
         "at": at,

@@ -143,3 +143,4 @@ def test_bench_office_asks_every_page_of_a_filled_school_and_gets_its_archive() 
         assert 0 < figures[f"{page}_p50_ms"] <= figures[f"{page}_p95_ms"], page
     assert figures["import_preview_s"] > 0 and figures["export_s"] > 0
     assert figures["export_mib"] > 0 and figures["events"] > 1000  # a month and a day of the school's taps
+    assert figures["statement_p95_ms"] > 0 and figures["statement_lines"] > 300  # a year of a pupil's meals
