@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 from uuid import UUID
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, and_, case, func, or_, select
 
 from cloud_api.db.schema import balance_entries, events, guardianships, people
 from shared.localtime import LOCAL_TZ
@@ -77,7 +77,7 @@ def _balances() -> Any:
 
 @dataclass(frozen=True)
 class ClassTotal:
-    """One class's money: how many pupils, what they hold together, how many are below the threshold."""
+    """One class's money: how many pupils, what they hold together, how many who pay from it are below the threshold."""
 
     class_name: str | None
     pupils: int
@@ -89,13 +89,16 @@ def class_totals(conn: Connection, school_id: str, threshold_tiyn: int) -> list[
     """Every class of the school's pupils at school now, by grade and name, with its total balance."""
     sums = _balances()
     balance = func.coalesce(sums.c.balance, 0)
+    has_ledger = sums.c.person_id.is_not(None)
     rows = conn.execute(
         select(
             people.c.class_name,
             func.min(people.c.grade).label("grade"),
             func.count().label("pupils"),
             func.coalesce(func.sum(balance), 0).label("total"),
-            func.count().filter(balance < threshold_tiyn).label("below"),
+            # Below the threshold among those who pay from the balance (as the low-balance list counts
+            # by default): a pupil who never had a ledger entry is not a family to call.
+            func.coalesce(func.sum(case((and_(has_ledger, balance < threshold_tiyn), 1), else_=0)), 0).label("below"),
         )
         .select_from(people)
         .outerjoin(sums, and_(sums.c.school_id == people.c.school_id, sums.c.person_id == people.c.id))

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from cloud_api.db.schema import audit_log, balance_entries
 from cloud_api.services import prepaid
-from cloud_api.services.statements import normal_receipt, typed_tenge
+from cloud_api.services.statements import class_totals, normal_receipt, typed_tenge
 from shared.contract import INGEST_PATH
 from shared.localtime import LOCAL_TZ
 from tests.cloud_api.helpers import batch_body, event, signed
@@ -212,6 +212,12 @@ def test_a_correction_needs_a_reason_and_may_take_money_away(office: Office) -> 
 
 
 def test_balances_by_class_with_each_class_total_sorted_and_filtered(office: Office) -> None:
+    with office.app.state.engine.connect() as conn:  # nobody pays from a balance yet: nobody to call
+        assert [(c.class_name, c.total_tiyn, c.below) for c in class_totals(conn, "s1", 1000_00)] == [
+            ("3Б", 0, 0),
+            ("4А", 0, 0),
+            ("9А", 0, 0),
+        ]
     top_up(office, office.id(CHILD), receipt="1", amount="1500")
     top_up(office, office.id(TEEN), receipt="2", amount="700")
     top_up(office, office.id(OTHER_CHILD), receipt="3", amount="12 000")
@@ -226,6 +232,8 @@ def test_balances_by_class_with_each_class_total_sorted_and_filtered(office: Off
         ("9А", "1", "700 ₸"),
     ]
     assert "Все ученики вместе: 14 200 ₸" in text_of(page.text)
+    with office.app.state.engine.connect() as conn:
+        assert [(c.class_name, c.below) for c in class_totals(conn, "s1", 1000_00)] == [("3Б", 0), ("4А", 0), ("9А", 1)]
     by_balance = text_of(office.get("/money", sort="balance", desc="1").text)
     assert by_balance.index("Ахметов") < by_balance.index("Нұрланова") < by_balance.index("Иванов")
     one_class = text_of(office.get("/money", **{"class": "4а"}).text)
