@@ -179,3 +179,9 @@ def test_a_secretary_records_a_top_up_and_reads_the_statement(cloud: Cloud, tmp_
         _checked(page, "08-low")
         low = page.locator("table.list").inner_text().replace("\u00a0", " ")
         assert "Нұрланова Әлия" in low and "300 ₸" in low and "+77012345678" in low and "Иванов" not in low
+
+        # The same list in Kazakh, as a Kazakh-speaking secretary reads it.
+        page.get_by_role("link", name="Қазақша").click()
+        page.wait_for_url("**/money/low*")
+        assert "Кімге қоңырау шалу керек" in page.locator("table.list").inner_text()
+        _checked(page, "09-low-kk")

@@ -18,7 +18,7 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from cloud_api.db.schema import audit_log, balance_entries
+from cloud_api.db.schema import audit_log, balance_entries, people
 from cloud_api.services import prepaid
 from cloud_api.services.statements import class_totals, normal_receipt, typed_tenge
 from shared.contract import INGEST_PATH
@@ -175,6 +175,15 @@ def test_another_schools_child_a_guardian_and_a_non_admin_are_refused(office: Of
         assert office.get(path).status_code == 403
     assert office.post(f"/money/children/{office.id(CHILD)}/top-up", values).status_code == 403
     assert rows_of(office.app, balance_entries) == []
+
+
+def test_a_pupil_who_left_is_not_credited(office: Office) -> None:
+    child = office.id(CHILD)
+    with office.app.state.engine.begin() as conn:
+        conn.execute(people.update().where(people.c.id == child).values(active=False))
+    refused = top_up(office, child)
+    assert refused.status_code == 422 and "Этот ученик выбыл" in text_of(refused.text)
+    assert ledger(office, child) == []
 
 
 def test_a_form_from_another_site_is_refused(office: Office) -> None:

@@ -397,6 +397,12 @@ def _already(desk: Desk, receipt: str, known: dict[str, Any], holder: dict[str, 
     )
 
 
+def _refuse_a_departed_pupil(desk: Desk, person: dict[str, Any], errors: FormErrors) -> None:
+    # The ledger takes credits for pupils at school only (the gateway no longer serves the others).
+    if not person["active"]:
+        errors.add("amount", desk._("This pupil has left the school: the balance can no longer be changed here."))
+
+
 def _form_of(method: str, receipt: str, amount: str, paid_on: str, reason: str) -> dict[str, str]:
     return {"method": method, "receipt": receipt, "amount": amount, "paid_on": paid_on, "reason": reason}
 
@@ -417,6 +423,7 @@ def credit_check(
     form = _form_of(method, receipt, amount, paid_on, reason)
     credit = _Credit(desk, kind, form)
     credit.refuse_a_known_receipt(desk)
+    _refuse_a_departed_pupil(desk, person, credit.errors)
     if credit.errors:
         return _credit_form(desk, kind, person, form, credit.errors, status=422)
     assert credit.amount_tiyn is not None
@@ -460,6 +467,7 @@ def credit_record(
     person = _pupil(desk, child_id)
     form = _form_of(method, receipt, amount, paid_on, reason)
     credit = _Credit(desk, kind, form)
+    _refuse_a_departed_pupil(desk, person, credit.errors)
     if not credit.errors:
         assert credit.amount_tiyn is not None
         try:
