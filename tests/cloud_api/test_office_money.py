@@ -310,6 +310,8 @@ def test_the_statement_runs_the_balance_as_the_ledger_does_and_downloads(office:
 
     pdf = office.get(f"/money/children/{child}", format="pdf")
     assert pdf.headers["content-type"] == "application/pdf"
+    named = pdf.headers["content-disposition"]
+    assert named.startswith('attachment; filename="statement-______-') and "filename*=UTF-8''statement-%D0%98" in named
     printed = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)
     printed = re.sub(r"\s+", " ", printed.replace("\u00a0", " "))
     assert "Иванов Пётр" in printed and "КО-41" in printed and "+5 000 ₸" in printed

@@ -16,6 +16,7 @@ Every credit goes into the ledger and the audit journal in one transaction
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -262,7 +263,7 @@ def statement_page(
         else:
             data = statement_xlsx(statement, heading, _)
             media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-        ascii_stem = stem.encode("ascii", "replace").decode().replace("?", "_")
+        ascii_stem = re.sub(r"[^A-Za-z0-9._-]", "_", stem)  # the plain name, for browsers without filename*
         disposition = (
             f"attachment; filename=\"{ascii_stem}.{format}\"; filename*=UTF-8''{quote(stem, safe='')}.{format}"
         )
