@@ -348,7 +348,9 @@ def _figures_table(title: str, figures: dict[str, Any], goals: dict[str, str], d
     table.add_column("value", justify="right")
     table.add_column("goal")
     for name, value in figures.items():
-        shown = f"{value:,.{digits}f}" if isinstance(value, float) else f"{value:,}"
+        shown = (
+            value if isinstance(value, str) else f"{value:,.{digits}f}" if isinstance(value, float) else f"{value:,}"
+        )
         table.add_row(name, shown, goals.get(name, ""))
     return table
 
@@ -529,9 +531,12 @@ def office(
         "people_p95_ms": "≤ 250",
         "person_p95_ms": "≤ 250",
         "journal_p95_ms": "≤ 250",
+        "ratings_month_p95_ms": "≤ 250",
         "import_preview_s": "≤ 3",
         "export_s": "≤ 30",
         "statement_p95_ms": "≤ 250",
+        "menu_week_p95_ms": "≤ 250",
+        "region_page_p95_ms": "≤ 250",
     }
     table = _figures_table(f"mektep bench office ({students} students, {figures['events']:,} events)", figures, goals)
     for page in ("today", "people", "person", "journal"):

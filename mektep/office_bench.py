@@ -14,7 +14,12 @@ sees them, median and p95, against ``GET /healthz`` asked the same way in the sa
   with the stored roster; nothing stored), the median of three;
 - ``export_s``, ``export_mib``: the whole school's archive (every file, manifest and schema) asked
   for on the Export page and made by the background worker, until the page offers it; its size;
-- ``healthz_p95_ms``: the baseline.
+- ``ratings_month_p95_ms``: the meal ratings of last month (a year of them filled first; see
+  :mod:`mektep.office_bench_ratings`);
+- ``healthz_p95_ms``: the baseline;
+- ``region_page_p95_ms`` and its parts: a region of 200 generated schools on PostgreSQL
+  (:mod:`mektep.office_bench_region`; a tenth of the school's students each; skipped with a note
+  when PostgreSQL does not answer).
 """
 
 from __future__ import annotations
@@ -40,7 +45,10 @@ from cloud_api.roster.iin import check_digit
 from cloud_api.services.accounts import SYSTEM, create_school_admin
 from cloud_api.services.cards import assign_card
 from cloud_api.services.second_factor import begin_totp, confirm_totp
+from mektep.office_bench_canteen import bench_office_canteen
 from mektep.office_bench_money import bench_money
+from mektep.office_bench_ratings import bench_ratings
+from mektep.office_bench_region import bench_region
 from mektep.processes import CloudProcess
 from shared.contract import CredentialKind, Event, credential_hash
 from shared.localtime import LOCAL_TZ, local_date
@@ -162,7 +170,7 @@ def _p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20)[-1]
 
 
-def bench_office(students: int = 3000) -> dict[str, float | int]:
+def bench_office(students: int = 3000) -> dict[str, Any]:
     """Fill the school, start the cloud, sign in, ask each page; the figures above."""
     with tempfile.TemporaryDirectory(prefix="mektep-bench-office-") as tmp:
         workdir = Path(tmp)
@@ -195,6 +203,7 @@ def bench_office(students: int = 3000) -> dict[str, float | int]:
                 for path in pages.values():  # warm: templates compiled, caches filled
                     _times_ms(client, path, 3)
                 times = {name: _times_ms(client, path) for name, path in pages.items()}
+                ratings = bench_ratings(client, cloud.database_url, SCHOOL, ASKS)  # mektep/office_bench_ratings.py
                 previews = []
                 for _ in range(3):
                     started = time.perf_counter()
@@ -212,6 +221,7 @@ def bench_office(students: int = 3000) -> dict[str, float | int]:
                 link = _archive_link(listed)
                 export_mib = len(client.get(link).content) / 2**20
                 money = bench_money(client, cloud.database_url, SCHOOL)  # statement_p95_ms and the money pages
+                canteen = bench_office_canteen(client, cloud.database_url, SCHOOL)
         finally:
             cloud.stop()
     figures: dict[str, float | int] = {}
@@ -223,4 +233,7 @@ def bench_office(students: int = 3000) -> dict[str, float | int]:
     figures["export_mib"] = export_mib
     figures["events"] = stored
     figures.update(money)
+    figures.update(canteen)
+    figures |= ratings
+    figures |= bench_region(schools=200 if students >= 1000 else 10, students=max(10, students // 10))
     return figures

@@ -39,6 +39,7 @@ __all__ = [
     "ROSTER_PATH",
     "Allergen",
     "Dish",
+    "DishCategory",
     "Language",
     "MealPeriod",
     "MealRules",
@@ -95,6 +96,16 @@ class Allergen(StrEnum):
     SULPHITES = "sulphites"
     LUPIN = "lupin"
     MOLLUSCS = "molluscs"
+
+
+class DishCategory(StrEnum):
+    """What kind of food a dish is: parents will be able to forbid a category for their child."""
+
+    MAIN = "main"
+    DRINK = "drink"
+    PASTRY = "pastry"
+    SWEETS = "sweets"
+    FRUIT = "fruit"
 
 
 class PersonRole(StrEnum):
@@ -209,6 +220,8 @@ class Dish(_Frozen):
     price_tiyn: Tiyn
     allergens: list[Allergen] = Field(default_factory=list)
     photo_url: str | None = Field(default=None, max_length=500)
+    # A default, so that a gateway of an older release (and dishes stored before) still read it.
+    category: DishCategory = Field(default=DishCategory.MAIN, description="main, drink, pastry, sweets or fruit.")
 
 
 class SetMeal(_Frozen):

@@ -347,13 +347,14 @@ def _fold(conn: Connection, gateways_like: str) -> None:
     conn.execute(
         text("""
         INSERT INTO rollup_meal_eaters
-            (school_id, local_date, person_key, period, category, portions, paid_tiyn, dishes)
+            (school_id, local_date, person_key, period, category, portions, paid_tiyn, full_tiyn, dishes)
         SELECT e.school_id, e.local_date, COALESCE(e.person_id, e.id::text), e.meal->>'period', e.meal->>'category',
                count(*), sum((e.meal->>'price_tiyn')::bigint),
+               count(*) * CASE e.meal->>'period' WHEN 'lunch' THEN :lunch WHEN 'breakfast' THEN :breakfast ELSE 0 END,
                min((e.meal->'dishes')::text)::json
         FROM events e
         WHERE e.gateway_id LIKE :g AND e.kind = 'meal' AND e.decision = 'granted'
         GROUP BY 1, 2, 3, 4, 5
     """),
-        {"g": gateways_like},
+        {"g": gateways_like, "lunch": LUNCH_TIYN, "breakfast": BREAKFAST_TIYN},  # the month's one menu price
     )

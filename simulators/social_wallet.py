@@ -118,8 +118,9 @@ def _answer(state: WalletState, forger: Ed25519PrivateKey, body: bytes, key: str
                 state.lost_answers.discard(record_id)  # this is the repeat the lost answer made
             state.duplicates += 1
             return _receipt(state, forger, record_id, 200)
-        if record_id in state.rejected:
-            return JSONResponse(state.rejected[record_id].model_dump(mode="json"), 422)
+        # A refused record is judged afresh when it comes again (the contract: a refusal is not the
+        # key's final answer): the school corrects the cause and sends it again under the same id.
+        state.rejected.pop(record_id, None)
         for matches, reason, message in state.rejections:
             if matches(registration):
                 rejection = WalletRejection(record_id=record_id, reason=reason, message=message)

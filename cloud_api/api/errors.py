@@ -63,8 +63,23 @@ _BY_STATUS: dict[int, tuple[str, ...]] = {
         # keeps every event and retries until an operator fixes it.
         *(r.value for r in Refusal if r not in (Refusal.TOO_LARGE, Refusal.INVALID_BATCH)),
     ),
-    403: ("not_allowed", "not_a_guardian", "wrong_password", "cross_site_form", "not_your_own_account"),
-    404: ("not_found", "unknown_account", "unknown_person", "unknown_card", "unknown_dish", "no_meal_rules"),
+    403: (
+        "not_allowed",
+        "not_a_guardian",
+        "wrong_password",
+        "cross_site_form",
+        "not_your_own_account",
+        "not_a_student",
+    ),
+    404: (
+        "not_found",
+        "unknown_account",
+        "unknown_person",
+        "unknown_card",
+        "unknown_dish",
+        "no_meal_rules",
+        "unknown_rating",
+    ),
     405: ("method_not_allowed",),
     409: (
         "login_taken",
@@ -76,6 +91,8 @@ _BY_STATUS: dict[int, tuple[str, ...]] = {
         "too_many_devices",
         "receipt_already_recorded",  # a receipt's number is recorded once in a school
         "mail_not_configured",  # this deployment sends no mail: the school's administrator gives reset codes
+        "wallet_record_not_refused",  # only a record the Social Wallet refused is sent again
+        "iin_taken",
     ),
     413: (Refusal.TOO_LARGE.value, "photo_too_large", "file_too_large"),
     415: ("photo_type", "multipart_required", "unsupported_file_type"),
@@ -95,7 +112,9 @@ _BY_STATUS: dict[int, tuple[str, ...]] = {
         "bad_amount",
         "bad_pin",
         "bad_rating",
+        "comment_too_long",
         "bad_month",
+        "month_in_future",
         "starts_like_a_formula",
         "unknown_period",
         "after_seq_needs_gateway",
@@ -104,11 +123,16 @@ _BY_STATUS: dict[int, tuple[str, ...]] = {
         "photo_too_many_pixels",
         "photo_unreadable",
         "push_endpoint_not_allowed",
+        "wallet_invalid_record",  # a refused record that cannot be rebuilt to the contract
         *FILE_CODES,
     ),
     429: ("login_locked", "too_many_attempts"),
     503: ("credential_key_not_set", "push_not_ready", "database_unavailable", "busy"),
 }
+# The region's and the ministry's desks (cloud_api.reports.authority): the ministry asking for a
+# school's report (it names children) without the region granted; a school not of the region asked.
+_BY_STATUS[403] += ("names_not_granted",)
+_BY_STATUS[404] += ("unknown_school",)
 log = logging.getLogger(__name__)
 STATUS: Mapping[str, int] = {code: status for status, codes in _BY_STATUS.items() for code in codes}
 PAGE_PREFIXES = ("/app/", "/admin/", "/office/")  # server-rendered pages: they answer a page, never JSON

@@ -496,6 +496,7 @@ dish_versions = _history(
     Column("price_tiyn", BigInteger, nullable=False),
     Column("allergens", JSON, nullable=False),
     Column("photo_url", String(500)),
+    Column("category", String(16)),  # None: stored before categories (migration 0023), read as "main"
     Index("dish_versions_dish", "school_id", "dish_id", "id"),
 )
 set_meals = _history(
@@ -567,10 +568,14 @@ free_meals = Table(
     Column("event_id", Uuid(), nullable=False),
     Column("category", String(16), nullable=False),
     Column("price_tiyn", BigInteger, nullable=False),  # what the family paid of it
+    Index("free_meals_school_day", "school_id", "local_date"),  # a school's month: the табель (0026)
 )
 
-# A guardian's rating of a child's meal (§33-1.8): one per guardian, child, day and period; a new
-# rating of the same meal replaces the old (the guardian changed their mind, not history).
+# A rating of a child's meal (§33-1.8), by a guardian or by the student themself (``rater_role``;
+# ``guardian_id`` is the rater, for a student their own id): one per rater, child, day and period; a
+# new rating of the same meal replaces the old (the rater changed their mind, not history). The
+# school administrator may hide its comment (``hidden_at``, ``hidden_by``; journalled): the stars
+# still count. The office reads a month by day, period and stars from the covering index alone.
 meal_ratings = Table(
     "meal_ratings",
     metadata,
@@ -582,7 +587,12 @@ meal_ratings = Table(
     Column("stars", Integer, nullable=False),
     Column("comment", String(500)),
     Column("at", UTCDateTime(), nullable=False),
-    Index("meal_ratings_school_day", "school_id", "day"),
+    Column("id", Uuid(), nullable=False),
+    Column("rater_role", String(16), nullable=False, server_default="guardian"),
+    Column("hidden_at", UTCDateTime()),
+    Column("hidden_by", String(128)),
+    Index("meal_ratings_school_id", "school_id", "id", unique=True),
+    Index("meal_ratings_school_day_stars", "school_id", "day", "period", "stars"),
 )
 
 # -- parents' notifications ------------------------------------------------------------------------
@@ -658,8 +668,10 @@ wallet_outbox = Table(
     Column("reason", String(64)),  # the Wallet's reason code of a rejection
     Column("message", String(500)),  # and its own words
     Column("settled_at", UTCDateTime()),
+    Column("failing_since", UTCDateTime()),  # the first failed try of a waiting record (migration 0026)
     Index("wallet_outbox_pending", "status", "created_at"),
     Index("wallet_outbox_school_day", "school_id", "local_date"),
+    Index("wallet_outbox_school_status", "school_id", "status", "local_date"),
 )
 
 # The Wallet's receipts, one per record however often it is answered, kept with the signature and
@@ -674,6 +686,7 @@ wallet_receipts = Table(
     Column("signature", String(128), nullable=False),
     Column("public_key", String(64), nullable=False),
     Column("stored_at", UTCDateTime(), nullable=False),
+    Index("wallet_receipts_school_stored", "school_id", "stored_at"),
 )
 
 # -- the monthly reports ---------------------------------------------------------------------------
@@ -681,9 +694,10 @@ wallet_receipts = Table(
 # month of raw events. A person is counted once a day (presence) or once a day and period (meals);
 # an event without identity (no consent) is its own key and counts, nothing more.
 
-# Every column a school's report reads, in the order it groups them (migration 0013's covering indexes).
+# Every column a school's report reads, in the order it groups them (migrations 0013 and 0022's
+# covering indexes).
 REPORT_PRESENCE = ("school_id", "local_date", "person_key", "role", "first_entry_local", "last_exit_local")
-REPORT_MEALS = ("school_id", "local_date", "category", "person_key", "period", "portions", "paid_tiyn")
+REPORT_MEALS = ("school_id", "local_date", "category", "person_key", "period", "portions", "paid_tiyn", "full_tiyn")
 
 rollup_presence = Table(
     "rollup_presence",
@@ -708,6 +722,7 @@ rollup_meal_eaters = Table(
     Column("category", String(16), primary_key=True),
     Column("portions", Integer, nullable=False),
     Column("paid_tiyn", BigInteger, nullable=False),  # what the family paid
+    Column("full_tiyn", BigInteger, nullable=False, server_default="0"),  # the menu's price at serving
     Column("dishes", JSON, nullable=False),  # of the first meal: the report's dish list
     Index("rollup_meal_eaters_report", *REPORT_MEALS),
 )

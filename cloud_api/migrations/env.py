@@ -11,7 +11,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import text
 
-from cloud_api.db.distribution import distribute
+from cloud_api.db.distribution import distribute, is_citus
 from cloud_api.db.engine import make_engine
 from cloud_api.db.partitions import include_name
 from cloud_api.db.schema import metadata
@@ -44,6 +44,10 @@ try:
             include_name=include_name,
         )
         with context.begin_transaction():
+            if is_citus(connection):
+                # Shard by shard: Citus refuses an index on a distributed, partitioned table in a
+                # transaction that has already run a parallel query (its shards' long index names).
+                connection.execute(text("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'"))
             context.run_migrations()
             at_head = set(context.get_context().get_current_heads()) == set(context.script.get_heads())
         # On a Citus coordinator every table is then distributed (once: a second run does nothing);

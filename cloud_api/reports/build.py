@@ -2,7 +2,8 @@
 
 ``meals_report`` (§33-1.9): per day and category (free, discounted, paid) the students fed, the
 portions, the set meal's dishes with their prices that day, what families paid and what the state
-owes; per class; the month's totals. ``attendance_report`` (§33-1.12): per day the students and
+owes; per class; the month's totals; the month's mean rating of the canteen (§33-1.8) and how
+many rated, when anybody did. ``attendance_report`` (§33-1.12): per day the students and
 staff present, the entries of children without consent (a count, nothing more), the absences on
 working days (none on a day still to come: a month may be issued before it ends); per person the
 first entry and last exit of each day. Names, classes and enrolment are the roster's as it stood
@@ -24,6 +25,7 @@ from cloud_api.db.schema import dish_versions, rollup_presence, set_meals
 from cloud_api.reports.deadline import is_working_day
 from cloud_api.reports.roster_then import roster_then
 from cloud_api.reports.sums import meal_sums
+from cloud_api.services.ratings import month_rating
 from shared.localtime import day_end, local_date
 
 __all__ = ["CATEGORIES", "attendance_report", "blank_cell", "meal_cell", "meals_report", "month_days"]
@@ -90,7 +92,7 @@ def meals_report(conn: Connection, school_id: str, month: str) -> dict[str, Any]
         for c in CATEGORIES:
             for field in ("students", "portions", "paid_tiyn", "state_tiyn"):
                 totals[c][field] += cells[c][field]
-    return {
+    report: dict[str, Any] = {
         "kind": "meals",
         "school_id": school_id,
         "month": month,
@@ -106,6 +108,12 @@ def meals_report(conn: Connection, school_id: str, month: str) -> dict[str, Any]
         "classes": [{"class": name, "categories": per_class[name]} for name in sorted(per_class)],
         "totals": totals,
     }
+    average, count = month_rating(conn, school_id, month)
+    if count:
+        # Only a month with ratings says so: a month without any keeps the content (and the digest,
+        # which decides whether a new version is issued) it always had.
+        report["rating"] = {"average": round(average or 0, 2), "count": count}
+    return report
 
 
 def meal_cell(row: Any, students: int) -> dict[str, int]:

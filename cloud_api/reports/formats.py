@@ -102,11 +102,17 @@ def _tables(content: dict[str, Any], _: Translator) -> dict[str, Table]:
             if (cell := k["categories"][c])["portions"]
         ]
         money = [_("Students fed"), _("Portions"), _("Paid by families, ₸"), _("Paid by the state, ₸")]
-        return {
+        tables: dict[str, Table] = {
             "days": ([_("Date"), _("Category"), *money], days),
             "dishes": ([_("Date"), _("Meal period"), _("Set meal price, ₸"), _("Dish"), _("Dish price, ₸")], dishes),
             "classes": ([_("Class"), _("Category"), _("Student-days"), *money[1:]], classes),
         }
+        if rating := content.get("rating"):  # a month with ratings only: the others' files stay as they were
+            tables["rating"] = (
+                [_("Month"), _("Average rating (1 to 5 stars)"), _("Number of ratings")],
+                [[content["month"], rating["average"], rating["count"]]],
+            )
+        return tables
     days = [
         [
             date.fromisoformat(d["date"]),
@@ -193,6 +199,8 @@ def _xlsx(content: dict[str, Any], tables: dict[str, Table], _: Translator) -> b
         about.insert(0, [_("Region"), content["region_id"]])
     elif content["kind"] != "country":
         about.insert(0, [_("School"), content["school_id"]])
+    if rating := content.get("rating"):
+        about += [[_("Average rating (1 to 5 stars)"), rating["average"]], [_("Number of ratings"), rating["count"]]]
     for row, values in enumerate(about, start=1):
         title.write_row(row, 0, values)
     names = {
@@ -203,6 +211,7 @@ def _xlsx(content: dict[str, Any], tables: dict[str, Table], _: Translator) -> b
         "presence": _("Presence by day"),
         "schools": _("By school"),
         "school-presence": _("Presence by school"),
+        "rating": _("Meal ratings"),
     }
     bold, money = book.add_format({"bold": True}), book.add_format({"num_format": TENGE})
     for name, (headings, rows) in tables.items():

@@ -142,8 +142,8 @@ def changes_between(before: dict[str, Any] | None, after: dict[str, Any]) -> lis
     ]
 
 
-def _figures(content: dict[str, Any]) -> dict[tuple[str, str], int]:
-    out: dict[tuple[str, str], int] = {}
+def _figures(content: dict[str, Any]) -> dict[tuple[str, str], float]:
+    out: dict[tuple[str, str], float] = {}
     for day in content["days"]:
         meals = day.get("categories") or day.get("meals") or {}  # a school's meals; a region's sums
         for category, cell in meals.items():
@@ -152,6 +152,8 @@ def _figures(content: dict[str, Any]) -> dict[tuple[str, str], int]:
         for field in ("students", "staff", "anonymous", "absent"):
             if field in day:
                 out[(day["date"], field)] = day[field]
+    for field, value in (content.get("rating") or {}).items():  # the month's, dated by the month
+        out[(content["month"], f"rating.{field}")] = value
     return out
 
 

@@ -55,6 +55,13 @@ class MealClass(_Strict):
     categories: Categories
 
 
+class MonthRating(_Strict):
+    """The month's ratings of the canteen (§33-1.8) by students and guardians: hidden comments' stars count."""
+
+    average: float = Field(ge=1, le=5, description="Mean stars, 1 to 5, to two decimals.")
+    count: int = Field(ge=1, description="How many ratings.")
+
+
 class MealsReport(_Strict):
     """Free, discounted and paid meals of one school and month (§33-1.9)."""
 
@@ -64,6 +71,9 @@ class MealsReport(_Strict):
     days: list[MealDay]
     classes: list[MealClass]
     totals: Categories
+    rating: MonthRating | None = Field(
+        default=None, description="Present only when the month has ratings: their mean and number."
+    )
 
 
 class AttendanceDay(_Strict):

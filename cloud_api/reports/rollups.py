@@ -7,8 +7,9 @@ simply moves its day's rows (the next issue of the report says what changed).
 - ``rollup_presence``: one row per person and local day with the first entry and the last exit
   (instants, and their local "HH:MM" as the report shows them); an event without identity (no
   consent) is its own row, role ``anonymous``: it counts, nothing more.
-- ``rollup_meal_eaters``: one row per person, day, period and category with the portions served
-  and what the family paid.
+- ``rollup_meal_eaters``: one row per person, day, period and category with the portions served,
+  what the family paid and the full price of what was served, as the menu stood at serving
+  (:mod:`cloud_api.services.meal_prices`): a later price change never re-prices a meal served.
 """
 
 from __future__ import annotations
@@ -18,15 +19,16 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, case, select
+from sqlalchemy import Connection, case, select, update
 
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import people, rollup_meal_eaters, rollup_presence
+from cloud_api.services.meal_prices import menu_prices_at_serving
 from cloud_api.services.roster_versions import next_month_version
 from shared.contract import Decision, Event, EventKind
 from shared.localtime import LOCAL_TZ, local_date
 
-__all__ = ["roll_up"]
+__all__ = ["price_unpriced_meals", "roll_up"]
 
 
 def _uuid(value: str | None) -> UUID | None:
@@ -103,6 +105,7 @@ def _presence(conn: Connection, school_id: str, events: Sequence[Event]) -> None
 
 
 def _meals(conn: Connection, school_id: str, events: Sequence[Event]) -> None:
+    menu_prices = menu_prices_at_serving(conn, school_id, events)
     rows: dict[tuple[date, str, str, str], dict[str, Any]] = {}
     for e in events:
         meal = e.meal
@@ -119,17 +122,38 @@ def _meals(conn: Connection, school_id: str, events: Sequence[Event]) -> None:
                 "category": key[3],
                 "portions": 0,
                 "paid_tiyn": 0,
+                "full_tiyn": 0,
                 "dishes": list(meal.dishes),
             },
         )
         row["portions"] += 1
         row["paid_tiyn"] += meal.price_tiyn
+        row["full_tiyn"] += menu_prices.get(e.id, 0)
     stmt = dialect_insert(conn, rollup_meal_eaters)
     new, old = stmt.excluded, rollup_meal_eaters.c
     conn.execute(
         stmt.on_conflict_do_update(
             index_elements=["school_id", "local_date", "person_key", "period", "category"],
-            set_={"portions": old.portions + new.portions, "paid_tiyn": old.paid_tiyn + new.paid_tiyn},
+            set_={
+                "portions": old.portions + new.portions,
+                "paid_tiyn": old.paid_tiyn + new.paid_tiyn,
+                "full_tiyn": old.full_tiyn + new.full_tiyn,
+            },
         ),
         list(rows.values()),
     )
+
+
+def price_unpriced_meals(conn: Connection, school_id: str, day: date, period: str, price_tiyn: int) -> None:
+    """Price the meals of a day and period served before it had any menu, by its first menu.
+
+    Called when the first set meal of that day and period is written: every meal rolled up for it
+    until then was served without a price to freeze.
+    """
+    m = rollup_meal_eaters.c
+    conn.execute(
+        update(rollup_meal_eaters)
+        .where(m.school_id == school_id, m.local_date == day, m.period == period)
+        .values(full_tiyn=m.portions * price_tiyn)
+    )
+    next_month_version(conn, school_id, day.strftime("%Y-%m"))

@@ -10,18 +10,20 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import NamedTuple
 from uuid import UUID
 
 from sqlalchemy import Connection, insert, select
 
 from cloud_api.core.errors import DomainError
 from cloud_api.db.schema import canteen_pins, people
+from cloud_api.services.accounts import Role, accounts_of_people, roles_in_force
 from cloud_api.services.audit import AuditEntry, write_audit
 from cloud_api.services.history import in_force
 from cloud_api.services.roster_versions import next_version
 from shared.pins import hash_pin
 
-__all__ = ["PIN_PATTERN", "pins_of", "set_canteen_pin"]
+__all__ = ["PIN_PATTERN", "StaffPin", "pins_of", "set_canteen_pin", "staff_pins"]
 
 PIN_PATTERN = re.compile(r"[0-9]{4,8}")  # what a till's number pad takes
 
@@ -58,3 +60,41 @@ def set_canteen_pin(conn: Connection, school_id: str, person_id: UUID, pin: str 
 def pins_of(conn: Connection, school_id: str, person_ids: Iterable[UUID] | None = None) -> dict[UUID, str]:
     """The PIN hash in force per staff member (those without one are left out)."""
     return in_force(conn, canteen_pins, school_id, "person_id", "pin_hash", person_ids)
+
+
+class StaffPin(NamedTuple):
+    """A staff member of the school, whether they have a canteen PIN, and whether their account works the canteen."""
+
+    person_id: UUID
+    name: str
+    has_pin: bool
+    login: str | None
+    canteen: bool
+
+
+def staff_pins(conn: Connection, school_id: str) -> list[StaffPin]:
+    """The school's active staff, the canteen's first (those with a canteen staff account), then by name."""
+    rows = conn.execute(
+        select(people.c.id, people.c.last_name, people.c.first_name).where(
+            people.c.school_id == school_id, people.c.role == "staff", people.c.active
+        )
+    ).all()
+    ids = [r.id for r in rows]
+    pins = pins_of(conn, school_id, ids)
+    accounts = accounts_of_people(conn, school_id, ids)
+    cooks = {
+        person
+        for person, account in accounts.items()
+        if (Role.CANTEEN_STAFF, school_id) in roles_in_force(conn, account.id)
+    }
+    found = [
+        StaffPin(
+            r.id,
+            f"{r.last_name} {r.first_name}",
+            r.id in pins,
+            accounts[r.id].login if r.id in accounts else None,
+            r.id in cooks,
+        )
+        for r in rows
+    ]
+    return sorted(found, key=lambda s: (not s.canteen, s.name.lower()))

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Connection, select
 
 from cloud_api.api.schemas.accounts import ChildPublic, PersonPublic
-from cloud_api.core.errors import DomainError
-from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import events, guardianships, meal_ratings, people
 from cloud_api.services.consent import consents_of, require_guardian
+from cloud_api.services.ratings import record_rating
 from shared.localtime import LOCAL_TZ
 
 __all__ = ["DaySummary", "child_day", "child_month", "children_of", "rate_meal", "ratings_of"]
@@ -99,25 +98,7 @@ def rate_meal(
 ) -> None:
     """A guardian rates a meal their child had (1–5 and a comment); rating it again replaces it."""
     require_guardian(conn, school_id, guardian_id, child_id)
-    if not 1 <= stars <= 5:
-        raise DomainError("bad_rating")
-    meals = conn.execute(
-        select(events.c.meal).where(
-            events.c.school_id == school_id,
-            events.c.person_id == str(child_id),
-            events.c.local_date == day,
-            events.c.kind == "meal",
-            events.c.decision == "granted",
-        )
-    ).scalars()
-    if not any(meal and meal.get("period") == period for meal in meals):
-        raise DomainError("no_meal_to_rate")  # a rating is of a meal the child had
-    values = {"stars": stars, "comment": (comment or "").strip()[:500] or None, "at": datetime.now(UTC)}
-    stmt = dialect_insert(conn, meal_ratings).values(
-        school_id=school_id, child_id=child_id, day=day, period=period, guardian_id=guardian_id, **values
-    )
-    key = ["school_id", "child_id", "day", "period", "guardian_id"]
-    conn.execute(stmt.on_conflict_do_update(index_elements=key, set_=values))
+    record_rating(conn, school_id, child_id, guardian_id, "guardian", day, period, stars, comment)
 
 
 def ratings_of(conn: Connection, school_id: str, day: date) -> dict[str, tuple[float, int]]:

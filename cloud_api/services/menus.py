@@ -17,12 +17,13 @@ from sqlalchemy import Connection, insert, select
 from cloud_api.core.errors import DomainError
 from cloud_api.core.formulas import starts_like_a_formula
 from cloud_api.db.schema import allergen_bans, dish_versions, meal_rules, set_meals
+from cloud_api.reports.rollups import price_unpriced_meals
 from cloud_api.services.audit import AuditEntry, write_audit
 from cloud_api.services.consent import require_guardian
 from cloud_api.services.history import in_force, newest_rows
 from cloud_api.services.photos import PHOTO_PATH, PhotoKind, Reencoded, store_photo
 from cloud_api.services.roster_versions import next_month_version, next_version
-from shared.roster_contract import Allergen, Dish, MealRules, SetMeal
+from shared.roster_contract import Allergen, Dish, DishCategory, MealPeriod, MealRules, SetMeal
 
 __all__ = [
     "MenuDay",
@@ -32,8 +33,11 @@ __all__ = [
     "current_meal_rules",
     "dish",
     "dish_history",
+    "dish_of",
     "menu_days",
     "menu_from",
+    "period_order",
+    "periods_by_time",
     "plan_set_meal",
     "required_dish",
     "set_allergen_bans",
@@ -56,8 +60,16 @@ def _stamp(conn: Connection, school_id: str, actor: str) -> dict[str, Any]:
 
 
 def set_meal_rules(conn: Connection, school_id: str, rules: MealRules, *, actor: str) -> None:
-    """Put new meal rules in force (the contract model has checked them)."""
-    conn.execute(insert(meal_rules).values(rules=rules.model_dump(mode="json"), **_stamp(conn, school_id, actor)))
+    """Put new meal rules in force (the contract model has checked them), their periods by time of day."""
+    in_order = rules.model_copy(update={"periods": periods_by_time(rules)})
+    before = current_meal_rules(conn, school_id)
+    stamp = _stamp(conn, school_id, actor)
+    after = in_order.model_dump(mode="json")
+    conn.execute(insert(meal_rules).values(rules=after, **stamp))
+    # Which periods are free and whether meals are prepaid is money: the journal keeps each change.
+    was = None if before is None else before[0].model_dump(mode="json")
+    entry = AuditEntry("create" if was is None else "update", "meal_rules", school_id, was, after)
+    write_audit(conn, school_id, actor, stamp["at"], [entry])
 
 
 def current_meal_rules(conn: Connection, school_id: str) -> tuple[MealRules, int] | None:
@@ -71,10 +83,27 @@ def current_meal_rules(conn: Connection, school_id: str) -> tuple[MealRules, int
     return None if row is None else (MealRules.model_validate(row.rules), int(row.version))
 
 
+def periods_by_time(rules: MealRules) -> list[MealPeriod]:
+    """The periods in the order of the school day (by start), never by name."""
+    return sorted(rules.periods, key=lambda p: (p.starts, p.ends, p.name))
+
+
+def period_order(rules: MealRules | None) -> dict[str, int]:
+    """Each period's place in the day (for sorting); a period the rules no longer have comes last."""
+    return {} if rules is None else {p.name: i for i, p in enumerate(periods_by_time(rules))}
+
+
 def upsert_dish(conn: Connection, school_id: str, dish: Dish, *, actor: str) -> None:
     """Add a dish or change it (price, names, allergens, photo); the old version stays readable."""
     if any(starts_like_a_formula(name) for name in dish.names.values()):
         raise DomainError("starts_like_a_formula")  # it would run in the ministry's spreadsheet
+    before = dish_of(conn, school_id, dish.id)
+    stamp = _stamp(conn, school_id, actor)
+    # A price is money: a new dish or a new price goes to the audit journal (a photo alone does not).
+    if before is None or before.price_tiyn != dish.price_tiyn:
+        was = None if before is None else {"price_tiyn": before.price_tiyn}
+        entry = AuditEntry("create" if before is None else "update", "dish", str(dish.id), was, _audited(dish))
+        write_audit(conn, school_id, actor, stamp["at"], [entry])
     conn.execute(
         insert(dish_versions).values(
             dish_id=dish.id,
@@ -82,9 +111,14 @@ def upsert_dish(conn: Connection, school_id: str, dish: Dish, *, actor: str) -> 
             price_tiyn=dish.price_tiyn,
             allergens=[a.value for a in dish.allergens],
             photo_url=dish.photo_url,
-            **_stamp(conn, school_id, actor),
+            category=dish.category.value,
+            **stamp,
         )
     )
+
+
+def _audited(dish: Dish) -> dict[str, Any]:
+    return {"names": dict(dish.names), "price_tiyn": dish.price_tiyn, "category": dish.category.value}
 
 
 def current_dishes(conn: Connection, school_id: str, since: int = 0) -> list[Dish]:
@@ -93,7 +127,7 @@ def current_dishes(conn: Connection, school_id: str, since: int = 0) -> list[Dis
     return [_dish(row) for row in conn.execute(query)]
 
 
-def dish(conn: Connection, school_id: str, dish_id: UUID) -> Dish | None:
+def dish_of(conn: Connection, school_id: str, dish_id: UUID) -> Dish | None:
     """One dish as it is now, or None."""
     row = conn.execute(
         select(dish_versions)
@@ -104,9 +138,12 @@ def dish(conn: Connection, school_id: str, dish_id: UUID) -> Dish | None:
     return None if row is None else _dish(row)
 
 
+dish = dish_of  # the name the routes use
+
+
 def required_dish(conn: Connection, school_id: str, dish_id: UUID) -> Dish:
     """One dish as it is now; ``unknown_dish`` when the school has none of that id."""
-    found = dish(conn, school_id, dish_id)
+    found = dish_of(conn, school_id, dish_id)
     if found is None:
         raise DomainError("unknown_dish")
     return found
@@ -120,11 +157,20 @@ def change_dish(
     names: dict[str, str],
     price_tiyn: int,
     allergens: list[Allergen],
+    category: DishCategory | None = None,
     actor: str,
 ) -> Dish:
-    """New names, price or allergens for a dish; its photo stays, and the old version stays readable."""
+    """New names, price, allergens or category for a dish (its category stays when None); its photo
+    stays, and the old version stays readable."""
     current = required_dish(conn, school_id, dish_id)
-    changed = Dish(id=dish_id, names=names, price_tiyn=price_tiyn, allergens=allergens, photo_url=current.photo_url)
+    changed = Dish(
+        id=dish_id,
+        names=names,
+        price_tiyn=price_tiyn,
+        allergens=allergens,
+        photo_url=current.photo_url,
+        category=category or current.category,
+    )
     upsert_dish(conn, school_id, changed, actor=actor)
     return changed
 
@@ -145,7 +191,16 @@ def dish_history(conn: Connection, school_id: str, dish_id: UUID) -> list[dict[s
         .where(dish_versions.c.school_id == school_id, dish_versions.c.dish_id == dish_id)
         .order_by(dish_versions.c.id)
     )
-    return [{"at": r.at, "actor": r.actor, "price_tiyn": int(r.price_tiyn), "names": r.names} for r in rows]
+    return [
+        {
+            "at": r.at,
+            "actor": r.actor,
+            "price_tiyn": int(r.price_tiyn),
+            "names": r.names,
+            "category": r.category or DishCategory.MAIN.value,
+        }
+        for r in rows
+    ]
 
 
 def _dish(row: Any) -> Dish:
@@ -155,14 +210,28 @@ def _dish(row: Any) -> Dish:
         price_tiyn=int(row.price_tiyn),
         allergens=row.allergens,
         photo_url=row.photo_url,
+        category=row.category or DishCategory.MAIN,  # stored before categories: a main dish
     )
 
 
 def set_day_menu(conn: Connection, school_id: str, menu: SetMeal, *, actor: str) -> None:
-    """Set (or change) the set meal of one day and period; its dishes must exist."""
+    """Set (or change) the set meal of one day and period; its dishes must exist.
+
+    A meal keeps the price its set meal had when it was served (:mod:`cloud_api.services.meal_prices`).
+    """
     known = {d.id for d in current_dishes(conn, school_id)}
     if any(d not in known for d in menu.dish_ids):
         raise DomainError("unknown_dish")
+    first = (
+        conn.execute(
+            select(set_meals.c.id)
+            .where(set_meals.c.school_id == school_id, set_meals.c.day == menu.day, set_meals.c.period == menu.period)
+            .limit(1)
+        ).first()
+        is None
+    )
+    if first:  # meals served before the day had any menu take its first price; later changes move none
+        price_unpriced_meals(conn, school_id, menu.day, menu.period, menu.price_tiyn)
     conn.execute(
         insert(set_meals).values(
             day=menu.day,
@@ -206,7 +275,12 @@ def menu_days(conn: Connection, school_id: str, first_day: date, days: int) -> l
     """The set meals of ``days`` days from ``first_day``, each with its dishes, by day and period."""
     dishes = {d.id: d for d in current_dishes(conn, school_id)}
     last = first_day + timedelta(days=days)
-    meals = sorted((m for m in menu_from(conn, school_id, first_day) if m.day < last), key=lambda m: (m.day, m.period))
+    rules = current_meal_rules(conn, school_id)
+    order = period_order(rules[0] if rules else None)
+    meals = sorted(
+        (m for m in menu_from(conn, school_id, first_day) if m.day < last),
+        key=lambda m: (m.day, order.get(m.period, len(order)), m.period),  # by the time of day, not by name
+    )
     return [MenuDay(m, [dishes[d] for d in m.dish_ids if d in dishes]) for m in meals]
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, func, select
 
 from cloud_api.db.schema import events, people, report_warnings, wallet_outbox
 from cloud_api.services.consent import consents_of
+from cloud_api.services.menus import current_meal_rules, period_order
 from shared.contract import Decision, EventKind
 
 __all__ = ["DeviceState", "PeriodMeals", "Served", "Today", "school_today", "served_today"]
@@ -141,7 +142,10 @@ def school_today(conn: Connection, school_id: str, day: date) -> Today:
         key=lambda r: (r["grade"] or 0, r["class_name"] or "", r["last_name"], r["first_name"]),
     )
     eligible = sum(1 for r in everyone.values() if r["role"] == "student" and r["meal_category"] in _FREE)
-    today.meals = [PeriodMeals(p, served[p], free[p], eligible) for p in sorted(served)]
+    rules = current_meal_rules(conn, school_id)
+    order = period_order(rules[0] if rules else None)  # by the time of day, not by name
+    by_time = sorted(served, key=lambda p: (order.get(p, len(order)), p))
+    today.meals = [PeriodMeals(p, served[p], free[p], eligible) for p in by_time]
     today.devices = _devices(conn, school_id, day)
     today.gateways = {
         gateway: at

@@ -18,6 +18,10 @@ and its answers:
     422 WalletRejection the Wallet will not take this record, with a reason code
     429 / 5xx           not now; ``Retry-After`` (seconds) says when to come back
 
+A receipt is the key's final answer: the same record id always gets the same receipt back. A
+refusal is not: the school corrects its cause (a child's IIN) and sends the record again under the
+same id, with the corrected body, and the Wallet judges it afresh.
+
 A receipt counts only when its Ed25519 signature verifies under the Wallet's public key that the
 deployment is configured with: it is the proof of delivery (a record counts as delivered only
 once the receiver confirms it), kept verifiable.

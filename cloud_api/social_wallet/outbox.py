@@ -3,8 +3,8 @@
 A row is written in the ingest's transaction for every free or discounted meal that won its claim
 in ``free_meals`` (never for a conflict), so the state is told of exactly the meals it pays for.
 
-The IIN and the prices are read at enqueue time, not at send time: the registration is a fact
-fixed when the meal was served, and every retry must carry the same body under the same
+The IIN is read at enqueue time and the price is the menu's at serving (never at send time): the
+registration is a fact fixed when the meal was served, and every retry must carry the same body under the same
 idempotency key (a key reused with another body is a conflict at most APIs, and the row stays
 proof of what was sent). A later roster or menu change does not rewrite what the state was told.
 
@@ -16,16 +16,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from cloud_api.background.queue import PENDING, LeasedQueue
 from cloud_api.db.dialect import dialect_insert
-from cloud_api.db.schema import people, set_meals, wallet_outbox, wallet_receipts
+from cloud_api.db.schema import people, wallet_outbox, wallet_receipts
+from cloud_api.services.meal_prices import full_price, menu_prices_at_serving
 from cloud_api.social_wallet.contract import MealRegistration, WalletCategory, WalletReceipt, WalletRejection
 from shared.contract import Event
 from shared.localtime import local_date
@@ -82,15 +83,14 @@ def enqueue_meals(conn: Connection, school_id: str, events: Sequence[Event], *, 
             )
         )
     }
-    prices = _menu_prices(conn, school_id, {local_date(e.occurred_at) for e, _ in meals})
+    prices = menu_prices_at_serving(conn, school_id, [e for e, _ in meals])
     rows = []
     for e, meal in meals:
         person = who.get(UUID(e.person_id)) if e.person_id is not None else None
         if person is None:
             continue
         day = local_date(e.occurred_at)
-        menu_price = prices.get((day, meal.period))
-        full = _full_price(meal.price_tiyn, menu_price, person.discount_percent)
+        full = full_price(meal.price_tiyn, prices.get(e.id), person.discount_percent)
         registration = MealRegistration(
             record_id=e.id,
             student_iin=person.iin,
@@ -120,30 +120,6 @@ def enqueue_meals(conn: Connection, school_id: str, events: Sequence[Event], *, 
         return 0
     stmt = dialect_insert(conn, wallet_outbox).on_conflict_do_nothing(index_elements=["school_id", "record_id"])
     return len(conn.execute(stmt.returning(wallet_outbox.c.record_id), rows).all())
-
-
-def _menu_prices(conn: Connection, school_id: str, days: set[date]) -> dict[tuple[date, str], int]:
-    """The set meal's price per (day, period) as the menu has it now (the newest row wins)."""
-    query = (
-        select(set_meals.c.day, set_meals.c.period, set_meals.c.price_tiyn)
-        .where(set_meals.c.school_id == school_id, set_meals.c.day.in_(days))
-        .order_by(set_meals.c.id)
-    )
-    return {(row.day, row.period): int(row.price_tiyn) for row in conn.execute(query)}
-
-
-def _full_price(paid_tiyn: int, menu_price: int | None, discount_percent: int | None) -> int:
-    """The meal's full price: the day's set meal; without a menu, what the family's share implies.
-
-    A discounted share of ``d`` percent off means the family paid ``100 - d`` percent. Without a
-    menu and without a discount the only price known is what the family paid (0 for a free meal):
-    sent as it is, and the табель's zero shows the school its missing menu.
-    """
-    if menu_price is not None:
-        return max(menu_price, paid_tiyn)
-    if discount_percent is not None and 0 < discount_percent < 100 and paid_tiyn > 0:
-        return round(paid_tiyn * 100 / (100 - discount_percent))
-    return paid_tiyn
 
 
 def claim_pending(conn: Connection, limit: int, *, now: datetime, lease_s: float) -> list[Pending]:
@@ -220,6 +196,8 @@ def release(conn: Connection, records: Sequence[tuple[str, UUID, int]], error: s
             last_error=error[:200],
             last_attempt_at=now,
             attempts=wallet_outbox.c.attempts + tries,
+            # The first failure is kept across rounds: the office says since when the Wallet is silent.
+            failing_since=func.coalesce(wallet_outbox.c.failing_since, now),
         )
 
 
@@ -246,5 +224,6 @@ def _settle(
         last_attempt_at=now,
         settled_at=now,
         last_error=None,
+        failing_since=None,
         attempts=wallet_outbox.c.attempts + tries,
     )

@@ -21,3 +21,24 @@ if (refreshing) {
     if (document.visibilityState === "visible" && !typing) location.reload();
   }, every);
 }
+// The canteen's dish photo: a preview of the chosen file with the square that will be kept (the crop
+// itself is done by the server, with or without this preview).
+for (const input of document.querySelectorAll("input[data-preview]")) {
+  const box = document.getElementById(input.dataset.preview);
+  const crop = document.querySelector(`select[data-crop="${input.dataset.preview}"]`);
+  if (!box) continue;
+  const image = box.querySelector("img");
+  const place = () => {
+    const where = crop ? crop.value : "center";
+    box.classList.toggle("whole", where === "whole");
+    image.style.objectPosition = { top: "center top", bottom: "center bottom", left: "left center", right: "right center" }[where] || "center";
+  };
+  input.addEventListener("change", () => {
+    const file = input.files && input.files[0];
+    if (!file) { box.hidden = true; return; }
+    const reader = new FileReader();
+    reader.onload = () => { image.src = reader.result; box.hidden = false; place(); };
+    reader.readAsDataURL(file);  // a data: address: the page's policy allows no blob: images
+  });
+  if (crop) crop.addEventListener("change", place);
+}

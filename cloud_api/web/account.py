@@ -137,6 +137,9 @@ def office_home(request: Request, me: MeDep) -> HTMLResponse:
         roles=roles,
         admin_of=admin_of,
         staff_of=staff_of,
+        regions=[g.scope for g in roles if g.role is Role.REGION],
+        ministry=any(g.role is Role.MINISTRY for g in roles),
+        deployment=any(g.role is Role.DEPLOYMENT_ADMIN for g in roles),
     )
 
 

@@ -111,7 +111,7 @@ FamilyDep = Annotated[Family, Depends(_family)]
 # A form posted from another site is refused even if a browser sent the cookie along.
 _same_origin = require_same_origin
 
-RATING_FAILURES = frozenset({"bad_rating", "no_meal_to_rate"})
+RATING_FAILURES = frozenset({"bad_rating", "no_meal_to_rate", "comment_too_long"})
 
 
 def _page(request: Request, name: str, _: Translator, **context: Any) -> HTMLResponse:
@@ -247,7 +247,7 @@ def rating_form(
     family: FamilyDep,
     period: Annotated[str, Form(max_length=64)],
     stars: Annotated[int, Form(ge=1, le=5)],
-    comment: Annotated[str, Form(max_length=500)] = "",
+    comment: Annotated[str, Form(max_length=4000)] = "",  # the service says what is too long
 ) -> Response:
     """Rate today's meal of one period."""
     try:

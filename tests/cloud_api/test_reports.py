@@ -14,10 +14,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select, update
 
 from cloud_api.api.deps import SESSION_COOKIE
-from cloud_api.db.schema import deployment_keys, dish_versions, people, reports
+from cloud_api.db.schema import deployment_keys, dish_versions, people, reports, set_meals, wallet_outbox
 from cloud_api.reports.deadline import is_working_day
 from cloud_api.reports.issue import KINDS, issue_report, needs_draft
 from cloud_api.reports.manifest import verify_files
@@ -346,19 +346,80 @@ def test_a_late_earlier_entry_becomes_the_first_and_a_late_earlier_exit_does_not
     assert (visit.first_entry, visit.last_exit) == ("07:52", "14:30")
 
 
-def test_a_menu_corrected_the_same_day_prices_the_state_share_at_the_newest_price(
-    school: dict[str, Any],
-) -> None:
+def test_a_price_changed_after_the_month_was_served_moves_no_meal_already_served(school: dict[str, Any]) -> None:
     engine = school["engine"]
-    day = SCHOOL_DAYS[0]
+    with engine.begin() as conn:
+        before = MealsReport.model_validate_json(issue_report(conn, "s1", "2026-10", "meals").files["meals.json"])
+        dish_id = conn.execute(select(dish_versions.c.dish_id)).scalars().first()
+        for day in SCHOOL_DAYS:  # the cook raises the lunch from 700 to 900 ₸, after the month was served
+            set_day_menu(
+                conn, "s1", SetMeal(day=day, period="lunch", dish_ids=[dish_id], price_tiyn=90000), actor="cook"
+            )
+        after = MealsReport.model_validate_json(issue_report(conn, "s1", "2026-10", "meals").files["meals.json"])
+    free = [e for e in school["events"] if e["kind"] == "meal" and e["meal"]["category"] == "free"]
+    assert after.totals.free.state_tiyn == before.totals.free.state_tiyn == PLOV * len(free)
+    assert after.totals.discounted == before.totals.discounted
+    assert after.days[0].menus[0].price_tiyn == 90000  # the menu itself says what lunch costs now
+
+
+def test_a_price_changed_after_lunch_applies_to_the_meals_served_after_it_only(
+    school: dict[str, Any], client: TestClient
+) -> None:
+    engine, who = school["engine"], school["who"]
+    day = next(d for d in SCHOOL_DAYS if d.weekday() == 2)  # a Wednesday: the teen has not eaten yet
     with engine.begin() as conn:
         dish_id = conn.execute(select(dish_versions.c.dish_id)).scalars().first()
-        plov = SetMeal(day=day, period="lunch", dish_ids=[dish_id], price_tiyn=PLOV + 5000)
-        set_day_menu(conn, "s1", plov, actor="cook")  # the cook corrected the day's price
+        set_day_menu(conn, "s1", SetMeal(day=day, period="lunch", dish_ids=[dish_id], price_tiyn=90000), actor="cook")
+        # The change was made at 12:30 that day: after the child's free lunch (12:20), before the teen's.
+        newest = select(func.max(set_meals.c.id)).scalar_subquery()
+        changed_at = datetime.fromisoformat(at(day, "12:30"))
+        conn.execute(update(set_meals).where(set_meals.c.id == newest).values(at=changed_at))
+    post(
+        client,
+        [
+            event(
+                5000,
+                kind="meal",
+                person_id=who[TEEN],
+                reason="on_roster",
+                meal=lunch("discounted", 45000),
+                at=at(day, "12:50"),
+            )
+        ],
+    )
+    with engine.begin() as conn:
         content = MealsReport.model_validate_json(issue_report(conn, "s1", "2026-10", "meals").files["meals.json"])
-    first = next(d for d in content.days if d.date == day.isoformat())
-    assert first.categories.free.state_tiyn == PLOV + 5000  # one free lunch that day, at the corrected price
-    assert content.totals.free.state_tiyn == PLOV * (len(SCHOOL_DAYS) - 1) + PLOV + 5000
+        sent = {
+            row.period: row.payload
+            for row in conn.execute(select(wallet_outbox).where(wallet_outbox.c.local_date == day))
+            if row.payload["category"] == "discounted"
+        }
+    that_day = next(d for d in content.days if d.date == day.isoformat())
+    assert that_day.categories.free.state_tiyn == PLOV  # served at 12:20, at 700 ₸
+    assert that_day.categories.discounted.state_tiyn == 90000 - 45000  # served at 12:50, at 900 ₸
+    assert sent["lunch"]["full_price_tiyn"] == 90000  # and the Social Wallet is told the same
+
+
+def test_a_menu_entered_after_the_meals_prices_them(client: TestClient) -> None:
+    """A school whose canteen served before its menu was entered: the first menu prices those meals."""
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    day = SCHOOL_DAYS[0]
+    plov = Dish(id=uuid.uuid4(), names={"kk": "Палау", "ru": "Плов"}, price_tiyn=PLOV)
+    with engine.begin() as conn:
+        import_roster(conn, "s1", parse_rows([HEADER, *GOOD]), actor="admin", at=BEFORE_OCTOBER)
+        who = {r.iin: str(r.id) for r in conn.execute(select(people.c.iin, people.c.id))}
+        set_meal_rules(
+            conn, "s1", MealRules(periods=[MealPeriod(name="lunch", starts="12:00", ends="14:00")]), actor="admin"
+        )
+        upsert_dish(conn, "s1", plov, actor="cook")
+    post(
+        client,
+        [event(1, kind="meal", person_id=who[CHILD], reason="on_roster", meal=lunch("free", 0), at=at(day, "12:20"))],
+    )
+    with engine.begin() as conn:
+        set_day_menu(conn, "s1", SetMeal(day=day, period="lunch", dish_ids=[plov.id], price_tiyn=PLOV), actor="cook")
+        content = MealsReport.model_validate_json(issue_report(conn, "s1", "2026-10", "meals").files["meals.json"])
+    assert content.totals.free.state_tiyn == PLOV
 
 
 def test_a_month_still_running_names_only_gateways_silent_for_an_hour(school: dict[str, Any]) -> None:

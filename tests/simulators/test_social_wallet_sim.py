@@ -122,3 +122,15 @@ def test_delay_holds_the_answer_and_forge_signs_with_a_stranger() -> None:
 
 def test_the_benchmark_sends_and_measures() -> None:
     assert wallet_records_per_s(40, concurrency=4) > 0
+
+
+def test_a_refused_record_sent_again_corrected_is_judged_afresh() -> None:
+    with WalletServer() as wallet:
+        wrong = registration("100620600345")
+        wallet.reject(lambda r: r.student_iin == "100620600345", "unknown_student")
+        assert post(wallet, wrong).status_code == 422
+        assert post(wallet, wrong).status_code == 422  # the same body: the same refusal
+        corrected = wrong.model_copy(update={"student_iin": "150319500205"})
+        assert post(wallet, corrected).status_code == 201  # same record id, the IIN corrected: accepted
+        assert wallet.state.accepted[wrong.record_id].student_iin == "150319500205"
+        assert wrong.record_id not in wallet.state.rejected

@@ -3,18 +3,25 @@
 GET /v1/schools/{school_id}/social-wallet/rejected             school_admin: refused records, reasons translated
 GET /v1/schools/{school_id}/social-wallet/tabel?month=YYYY-MM  school_admin: meal days against receipts
 GET /v1/schools/{school_id}/social-wallet/differences?month=   school_admin: meals without a receipt
+POST /v1/schools/{school_id}/social-wallet/records/{record_id}/resend
+                                                               school_admin: a refused record back in the
+                                                               queue, with the child's IIN now (audited)
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
+from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from cloud_api.api.deps import EngineDep, LanguageDep, SchoolAdmin, SchoolPath
+from cloud_api.api.errors import refusals
 from cloud_api.api.schemas.reports import MONTH_PATTERN
 from cloud_api.api.schemas.social_wallet import Difference, RejectedPublic, TabelLine
 from cloud_api.social_wallet.contract import RejectReason
+from cloud_api.social_wallet.office import resend
 from cloud_api.social_wallet.tabel import monthly_tabel, rejected_records, tabel_differences
 from shared.i18n import Translator, translator
 
@@ -125,3 +132,19 @@ def get_differences(
         )
         for c, m in differences
     ]
+
+
+@router.post(
+    "/v1/schools/{school_id}/social-wallet/records/{record_id}/resend",
+    status_code=204,
+    summary="Send a refused record to the Social Wallet again",
+    responses=refusals("not_found", "wallet_record_not_refused", "unknown_person"),
+)
+def resend_record(school_id: SchoolPath, record_id: UUID, principal: SchoolAdmin, engine: EngineDep) -> Response:
+    """Back in the queue with the child's IIN as the roster has it now; the prices stay as served.
+
+    409 when the record is not refused (it waits already, or the Wallet accepted it: never twice).
+    """
+    with engine.begin() as conn:
+        resend(conn, school_id, [record_id], actor=principal.actor, now=datetime.now(UTC))
+    return Response(status_code=204)

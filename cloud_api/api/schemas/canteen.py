@@ -13,7 +13,7 @@ from cloud_api.core.formulas import starts_like_a_formula
 from cloud_api.services.menus import MenuDay
 from cloud_api.services.prepaid import MAX_CREDIT_TIYN, Balance
 from shared.contract import Identifier
-from shared.roster_contract import Allergen, Dish, Language, Tiyn
+from shared.roster_contract import Allergen, Dish, DishCategory, Language, Tiyn
 
 __all__ = [
     "MAX_CREDIT_TIYN",
@@ -60,6 +60,7 @@ class DishIn(BaseModel):
     names: dict[Language, DishName] = Field(min_length=1, examples=[{"kk": "Палау", "ru": "Плов"}])
     price_tiyn: Tiyn = Field(examples=[65000])
     allergens: list[Allergen] = Field(default_factory=list)
+    category: DishCategory = DishCategory.MAIN
 
 
 class DishVersion(BaseModel):
@@ -69,6 +70,7 @@ class DishVersion(BaseModel):
     actor: str
     price_tiyn: int
     names: dict[str, str]
+    category: DishCategory = DishCategory.MAIN
 
 
 class SetMealIn(BaseModel):

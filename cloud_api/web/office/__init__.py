@@ -4,21 +4,31 @@ from fastapi import APIRouter
 
 from cloud_api.web.office import (
     accounts,
+    authority,
     canteen,
+    canteen_dishes,
+    canteen_menu,
+    canteen_pins_page,
+    canteen_rules,
     cards,
     consent,
+    deployment,
     export,
     journal,
     language,
     money,
     people,
+    ratings,
     reports,
     roster,
     today,
+    wallet,
 )
 
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
-for part in (language, today, canteen, people, cards, consent, roster, accounts, journal, reports, export, money):
+_CANTEEN = (canteen, canteen_rules, canteen_dishes, canteen_menu, canteen_pins_page)
+_SCHOOL = (today, *_CANTEEN, ratings, money, wallet, people, cards, consent, roster, accounts, journal, reports, export)
+for part in (language, *_SCHOOL, authority, deployment):
     router.include_router(part.router)

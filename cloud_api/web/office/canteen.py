@@ -1,6 +1,8 @@
 """The canteen's day in the office, for its staff and the administrator; a cook's own canteen PIN.
 
     GET  /office/schools/{school}/canteen        today's set meals, and who has eaten, class by class
+                                                 (its other pages: canteen_dishes, canteen_menu, canteen_rules,
+                                                 canteen_pins_page)
     POST /office/schools/{school}/canteen/pin    set one's own PIN for the canteen screen's manual entry
 
 The PIN is a staff member's own: it is set for the roster's staff record the account stands for
@@ -21,6 +23,7 @@ from cloud_api.services.canteen_pins import PIN_PATTERN, pins_of, set_canteen_pi
 from cloud_api.services.menus import menu_days
 from cloud_api.services.people import find_person
 from cloud_api.services.today import served_today
+from cloud_api.web.office import canteen_forms
 from cloud_api.web.office.console import Desk, FormErrors, StaffDesk, back
 from shared.localtime import local_date
 
@@ -40,7 +43,8 @@ def _page(desk: Desk, errors: FormErrors | None = None, status: int = 200) -> HT
     by_class: dict[str, list[object]] = {}
     for meal in served:
         by_class.setdefault(meal.class_name, []).append(meal)
-    return desk.page(
+    return canteen_forms.canteen_page(
+        desk,
         "office/canteen.html",
         title=desk._("Canteen"),
         status=status,

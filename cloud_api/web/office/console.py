@@ -58,6 +58,17 @@ DONE = frozenset(
         "pin_saved",
         "top_up_recorded",
         "correction_recorded",
+        "pin_withdrawn",
+        "meal_rules_saved",
+        "dish_saved",
+        "set_meal_saved",
+        "week_copied",
+        "comment_hidden",
+        "comment_shown",
+        "wallet_resent",
+        "wallet_resent_all",
+        "iin_corrected",
+        "iin_unchanged",
     }
 )
 
@@ -121,6 +132,8 @@ class Desk:
         """The places this account may open, the current one marked."""
         _ = self._
         places = [("/today", _("Today")), ("/canteen", _("Canteen"))]
+        places += [("/canteen/menu", _("Menu planner"))]
+        places.append(("/ratings", _("Meal ratings")))
         if self.admin:
             places += [
                 ("/people", _("People")),
@@ -131,9 +144,13 @@ class Desk:
                 ("/reports", _("Reports")),
                 ("/export", _("Export")),
                 ("/money", _("Money")),
+                ("/wallet", _("Social Wallet")),
             ]
         here = self.request.url.path
-        return [NavItem(self.base + p, label, here.startswith(self.base + p)) for p, label in places]
+        # The longest place the address is in is the current one (the menu planner is in the canteen).
+        inside = [p for p, _label in places if here == self.base + p or here.startswith(self.base + p + "/")]
+        current = max(inside, key=len, default=None)
+        return [NavItem(self.base + p, label, p == current) for p, label in places]
 
     def page(self, name: str, *, title: str, status: int = 200, **context: Any) -> HTMLResponse:
         """The office page ``name`` under ``title``, with the navigation and a flash message if any."""

@@ -95,6 +95,7 @@ def _field_names(_: Any) -> dict[str, str]:
         "iin": _("IIN"),
         "allergens": _("Allergen bans"),
         "sha256": _("Photo"),
+        "hidden": _("Comment hidden"),  # a meal rating's comment, by the school administrator
         "asked": _("Asked for"),
         "downloaded": _("Downloaded"),
         "set": _("PIN-code set"),

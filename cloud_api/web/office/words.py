@@ -54,6 +54,33 @@ class Words:
             "canteen_pin": _("canteen PIN"),
             "daily_limit": _("daily limit"),
             "balance_entry": _("balance"),
+            "meal_rating": _("meal rating"),
+            "wallet_record": _("record for the Social Wallet"),
+            "dish": _("dish"),
+            "meal_rules": _("meal rules"),
+        }
+        self.dish_category = {
+            "main": _("main dish"),
+            "drink": _("drink"),
+            "pastry": _("pastry"),
+            "sweets": _("sweets"),
+            "fruit": _("fruit"),
+        }
+        self.allergen = {
+            "gluten": _("gluten"),
+            "crustaceans": _("crustaceans"),
+            "eggs": _("eggs"),
+            "fish": _("fish"),
+            "peanuts": _("peanuts"),
+            "soybeans": _("soybeans"),
+            "milk": _("milk"),
+            "nuts": _("nuts"),
+            "celery": _("celery"),
+            "mustard": _("mustard"),
+            "sesame": _("sesame"),
+            "sulphites": _("sulphites"),
+            "lupin": _("lupin"),
+            "molluscs": _("molluscs"),
         }
         self.report = {"meals": _("Meals report"), "attendance": _("Attendance report")}
         self.sign_in_failure = {

@@ -7,15 +7,15 @@ school (``balance_entries_receipt``): a double click or a form sent again never 
 Earlier rows, the meals' charges and the corrections have none of these (a correction's reason is
 its ``note``).
 
-Revision ID: 0024
-Revises: 0021
+Revision ID: 0026
+Revises: 0025
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0024"
-down_revision = "0021"
+revision = "0026"
+down_revision = "0025"
 branch_labels = None
 depends_on = None
 
