@@ -34,6 +34,7 @@ __all__ = [
     "accounts_of",
     "balance_of",
     "charge_meals",
+    "credit_recorded",
     "daily_limits_of",
     "receipt_recorded",
     "record_credit",
@@ -121,12 +122,16 @@ def record_credit(
     method: str | None = None,
     receipt: str | None = None,
     paid_on: date | None = None,
+    key: UUID | None = None,
 ) -> Account:
     """Credit a student's balance (a top-up is positive; a correction may be either); the new balance.
 
     A top-up recorded in the office says how it was paid (``method``), its ``receipt`` number and
     the day it was paid; a receipt number already recorded in the school is refused
-    (``receipt_already_recorded``), so that a form sent twice never credits twice.
+    (``receipt_already_recorded``), so that a form sent twice never credits twice. A credit with
+    no receipt (a correction) carries the ``key`` its form was given when checked, kept as the
+    entry's ``event_id`` (unique in a school): a credit whose key is recorded already is not
+    recorded again, so a double click or a form sent again credits once.
     """
     if kind is EntryKind.MEAL:
         raise ValueError("a meal is charged from its event, not entered by hand")
@@ -134,6 +139,8 @@ def record_credit(
         raise DomainError("bad_amount")
     if receipt is not None and receipt_recorded(conn, school_id, receipt) is not None:
         raise DomainError("receipt_already_recorded", receipt=receipt)
+    if key is not None and credit_recorded(conn, school_id, key):
+        return accounts_of(conn, school_id, [person_id]).get(person_id, Account(0, 0))
     student = conn.execute(
         select(people.c.id).where(
             people.c.school_id == school_id, people.c.id == person_id, people.c.role == "student", people.c.active
@@ -148,6 +155,7 @@ def record_credit(
             person_id=person_id,
             kind=kind.value,
             amount_tiyn=amount_tiyn,
+            event_id=key,
             note=note,
             version=next_version(conn, school_id),
             at=now,
@@ -163,6 +171,13 @@ def record_credit(
     entry = AuditEntry("create", "balance_entry", str(person_id), None, after)
     write_audit(conn, school_id, actor, now, [entry])
     return accounts_of(conn, school_id, [person_id]).get(person_id, Account(0, 0))
+
+
+def credit_recorded(conn: Connection, school_id: str, key: UUID) -> bool:
+    """Whether the school's ledger holds the credit given ``key`` (its form was recorded already)."""
+    c = balance_entries.c
+    found = conn.execute(select(c.id).where(c.school_id == school_id, c.event_id == key).limit(1)).first()
+    return found is not None
 
 
 def receipt_recorded(conn: Connection, school_id: str, receipt: str) -> dict[str, Any] | None:

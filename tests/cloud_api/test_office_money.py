@@ -17,10 +17,12 @@ import pytest
 from openpyxl import load_workbook
 from pypdf import PdfReader
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from cloud_api.db.schema import audit_log, balance_entries, people
 from cloud_api.services import prepaid
 from cloud_api.services.statements import class_totals, normal_receipt, typed_tenge
+from cloud_api.web.office import money
 from shared.contract import INGEST_PATH
 from shared.localtime import LOCAL_TZ
 from tests.cloud_api.helpers import batch_body, event, signed
@@ -40,8 +42,19 @@ def top_up(office: Office, child: UUID, **form: str) -> Any:
     checked = office.post(f"/money/children/{child}/top-up/check", values)
     if checked.status_code != 200:
         return checked
-    hidden = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', checked.text))
-    return office.post(f"/money/children/{child}/top-up", hidden)
+    return office.post(f"/money/children/{child}/top-up", hidden_fields(checked.text))
+
+
+def correct(office: Office, child: UUID, amount: str, reason: str) -> Any:
+    """The two steps of a correction (check, then record the checked form); the recording's answer."""
+    checked = office.post(f"/money/children/{child}/correction/check", {"amount": amount, "reason": reason})
+    assert checked.status_code == 200, checked.text
+    return office.post(f"/money/children/{child}/correction", hidden_fields(checked.text))
+
+
+def hidden_fields(page: str) -> dict[str, str]:
+    """The values a check page sends on when its button is pressed."""
+    return dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', page))
 
 
 def serve_meals(office: Office, child: UUID, meals: list[tuple[str, str, list[str], int]], seq: int = 1) -> None:
@@ -208,13 +221,69 @@ def test_a_correction_needs_a_reason_and_may_take_money_away(office: Office) -> 
     assert zero.status_code == 422 and 'id="amount-error"' in zero.text
     checked = office.post(f"/money/children/{child}/correction/check", {"amount": "-500", "reason": "двойное списание"})
     assert checked.status_code == 200 and "3 000 ₸ → 2 500 ₸" in text_of(checked.text)
-    done = office.post(f"/money/children/{child}/correction", {"amount": "-500", "reason": "двойное списание"})
+    done = office.post(f"/money/children/{child}/correction", hidden_fields(checked.text))
     assert done.status_code == 200 and "Корректировка записана." in done.text
     page = text_of(done.text)
     assert "двойное списание" in page and "-500 ₸" in page.replace("\u00a0", " ")
     assert ledger(office, child)[-1] == ("correction", -50000, None)
     journal = rows_of(office.app, audit_log, entity="balance_entry")
     assert journal[-1].after == {"kind": "correction", "amount_tiyn": -50000, "note": "двойное списание"}
+
+
+def test_a_correction_sent_twice_is_recorded_once(office: Office) -> None:
+    # A double click on "Record the correction", or the confirmed form sent again (reload, back):
+    # each answer is the statement saying it is recorded, and the ledger holds it once.
+    child = office.id(TEEN)
+    checked = office.post(f"/money/children/{child}/correction/check", {"amount": "700", "reason": "сдача"})
+    confirmed = hidden_fields(checked.text)
+    assert UUID(confirmed["key"])
+    for _ in range(2):
+        again = office.post(f"/money/children/{child}/correction", confirmed)
+        assert again.status_code == 200 and "Корректировка записана." in again.text
+    assert ledger(office, child) == [("correction", 70000, None)]
+    assert len(rows_of(office.app, audit_log, entity="balance_entry")) == 1
+    checked_again = hidden_fields(  # checked again, it is a new correction of its own
+        office.post(f"/money/children/{child}/correction/check", {"amount": "700", "reason": "сдача"}).text
+    )
+    assert checked_again["key"] != confirmed["key"]
+    office.post(f"/money/children/{child}/correction", checked_again)
+    assert ledger(office, child) == [("correction", 70000, None)] * 2
+
+
+def test_two_clicks_at_once_on_a_correction_credit_once(office: Office, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The second post passes the service's look-up before the first commits: the key's unique index
+    # refuses it, and the secretary sees the correction recorded (once), not an error.
+    child = office.id(TEEN)
+    checked = office.post(f"/money/children/{child}/correction/check", {"amount": "-300", "reason": "ошибка"})
+    confirmed = hidden_fields(checked.text)
+    assert office.post(f"/money/children/{child}/correction", confirmed).status_code == 200
+    monkeypatch.setattr(prepaid, "credit_recorded", lambda *args: False)
+    raced = office.post(f"/money/children/{child}/correction", confirmed)
+    assert raced.status_code == 200 and "Корректировка записана." in raced.text
+    assert ledger(office, child) == [("correction", -30000, None)]
+
+
+def test_a_correction_not_checked_first_is_shown_for_checking(office: Office) -> None:
+    child = office.id(TEEN)
+    unchecked = office.post(f"/money/children/{child}/correction", {"amount": "100", "reason": "x", "key": "nonsense"})
+    assert unchecked.status_code == 200 and "Проверьте перед записью" in text_of(unchecked.text)
+    assert ledger(office, child) == []
+
+
+def test_a_database_refusal_that_is_not_the_receipt_is_not_called_a_known_receipt(
+    office: Office, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Only a receipt the school holds makes "already recorded"; another refusal of the database is a
+    # fault to be seen (and logged), never a wrong message beside the receipt's field.
+    def refused(*args: Any, **kwargs: Any) -> None:
+        raise IntegrityError("INSERT INTO balance_entries", {}, Exception("balance_entries_person_fkey"))
+
+    monkeypatch.setattr(money, "record_credit", refused)
+    child = office.id(CHILD)
+    values = {"method": "cash", "receipt": "777", "amount": "5000", "paid_on": _today().isoformat()}
+    with pytest.raises(IntegrityError):
+        office.post(f"/money/children/{child}/top-up", values)
+    assert ledger(office, child) == []
 
 
 # -- balances and low balances ---------------------------------------------------------------------
@@ -292,7 +361,7 @@ def test_the_statement_runs_the_balance_as_the_ledger_does_and_downloads(office:
             (_this_month_at(1, 12), "lunch", ["Плов", "Компот"], 90000),
         ],
     )
-    office.post(f"/money/children/{child}/correction", {"amount": "200", "reason": "сдача"})
+    correct(office, child, "200", "сдача")
     person = office.get(f"/people/{child}").text  # the pupil's page leads to the statement
     assert f'href="/office/schools/s1/money/children/{child}"' in person
     page = office.get(f"/money/children/{child}")

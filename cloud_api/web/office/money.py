@@ -21,7 +21,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, Form, Query
 from fastapi.responses import HTMLResponse, Response
@@ -32,7 +32,14 @@ from cloud_api.api.deps import require_same_origin
 from cloud_api.core.errors import DomainError
 from cloud_api.db.schema import schools
 from cloud_api.services.people import find_person
-from cloud_api.services.prepaid import MAX_CREDIT_TIYN, EntryKind, accounts_of, receipt_recorded, record_credit
+from cloud_api.services.prepaid import (
+    MAX_CREDIT_TIYN,
+    EntryKind,
+    accounts_of,
+    credit_recorded,
+    receipt_recorded,
+    record_credit,
+)
 from cloud_api.services.statements import (
     BalanceQuery,
     child_balances,
@@ -449,6 +456,9 @@ def credit_check(
             "amount": amount,
             "paid_on": credit.paid_on.isoformat() if credit.paid_on else "",
             "reason": credit.reason,
+            # A correction has no receipt to be recorded once: the checked form carries its own
+            # key instead, so that recording it twice (a double click, the form sent again) credits once.
+            **({"key": str(uuid4())} if kind == "correction" else {}),
         },
     )
 
@@ -463,12 +473,20 @@ def credit_record(
     amount: Annotated[str, Form(max_length=32)] = "",
     paid_on: Annotated[str, Form(max_length=32)] = "",
     reason: Annotated[str, Form(max_length=300)] = "",
+    key: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     """Record the checked top-up or correction in the ledger and the audit journal; on to the statement."""
     person = _pupil(desk, child_id)
     form = _form_of(method, receipt, amount, paid_on, reason)
     credit = _Credit(desk, kind, form)
     _refuse_a_departed_pupil(desk, person, credit.errors)
+    credit_key = _key(key) if kind == "correction" else None
+    if kind == "correction" and credit_key is None:
+        # Not from the check page (which gives each correction its key): check it first.
+        return credit_check(desk, child_id, kind, method, receipt, amount, paid_on, reason)
+    done = f"{desk.base}/money/children/{child_id}?done=" + (
+        "top_up_recorded" if kind == "top-up" else "correction_recorded"
+    )
     if not credit.errors:
         assert credit.amount_tiyn is not None
         try:
@@ -484,15 +502,29 @@ def credit_record(
                     method=credit.method,
                     receipt=credit.receipt or None,
                     paid_on=credit.paid_on,
+                    key=credit_key,
                 )
-        except (DomainError, IntegrityError) as refused:
-            # Two clicks at once: the second's insert meets the receipt's unique index.
-            if isinstance(refused, DomainError) and refused.code != "receipt_already_recorded":
+        except DomainError as refused:
+            if refused.code != "receipt_already_recorded":
                 raise
             credit.refuse_a_known_receipt(desk)
-            if not credit.errors:  # pragma: no cover - the index refused what the check did not find
-                credit.errors.add("receipt", desk._("receipt_already_recorded", receipt=credit.receipt))
+        except IntegrityError:
+            # Two clicks at once: the second's insert meets a unique index. Only the index the
+            # credit's own receipt or key is in says "recorded already"; any other refusal is a fault.
+            with desk.engine.connect() as conn:
+                if credit_key is not None and credit_recorded(conn, desk.school_id, credit_key):
+                    return back(done)
+                if not (credit.receipt and receipt_recorded(conn, desk.school_id, credit.receipt)):
+                    raise
+            credit.refuse_a_known_receipt(desk)
         else:
-            done = "top_up_recorded" if kind == "top-up" else "correction_recorded"
-            return back(f"{desk.base}/money/children/{child_id}?done={done}")
+            return back(done)
     return _credit_form(desk, kind, person, form, credit.errors, status=422)
+
+
+def _key(text: str) -> UUID | None:
+    """A checked correction's key as its form sends it back; None when missing or not one."""
+    try:
+        return UUID(text.strip())
+    except ValueError:
+        return None
