@@ -65,11 +65,13 @@ def normal_receipt(text: str) -> str:
     return " ".join(text.strip().lstrip("№#").split()).upper()
 
 
-def _balances() -> Any:
-    """Each child's balance, a subquery of the ledger (children without an entry are not in it)."""
+def _balances(school_id: str) -> Any:
+    """Each of the school's children's balance, a subquery of the ledger (children without an entry are not in it)."""
     c = balance_entries.c
+    # The school inside the subquery: summed otherwise over every school's ledger (on Citus, every shard).
     return (
         select(c.school_id, c.person_id, func.sum(c.amount_tiyn).label("balance"))
+        .where(c.school_id == school_id)
         .group_by(c.school_id, c.person_id)
         .subquery("balances")
     )
@@ -87,7 +89,7 @@ class ClassTotal:
 
 def class_totals(conn: Connection, school_id: str, threshold_tiyn: int) -> list[ClassTotal]:
     """Every class of the school's pupils at school now, by grade and name, with its total balance."""
-    sums = _balances()
+    sums = _balances(school_id)
     balance = func.coalesce(sums.c.balance, 0)
     has_ledger = sums.c.person_id.is_not(None)
     rows = conn.execute(
@@ -129,7 +131,7 @@ class BalanceQuery:
 
 def child_balances(conn: Connection, school_id: str, query: BalanceQuery) -> tuple[list[dict[str, Any]], int]:
     """One page of pupils with their balances, and how many match in all."""
-    sums = _balances()
+    sums = _balances(school_id)
     balance = func.coalesce(sums.c.balance, 0)
     conditions: list[Any] = list(_pupils(school_id))
     if query.class_name:

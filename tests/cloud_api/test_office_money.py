@@ -16,12 +16,13 @@ from uuid import UUID
 import pytest
 from openpyxl import load_workbook
 from pypdf import PdfReader
+from sqlalchemy import event as db_event
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from cloud_api.db.schema import audit_log, balance_entries, people
 from cloud_api.services import prepaid
-from cloud_api.services.statements import class_totals, normal_receipt, typed_tenge
+from cloud_api.services.statements import BalanceQuery, child_balances, class_totals, normal_receipt, typed_tenge
 from cloud_api.web.office import money
 from shared.contract import INGEST_PATH
 from shared.localtime import LOCAL_TZ
@@ -287,6 +288,26 @@ def test_a_database_refusal_that_is_not_the_receipt_is_not_called_a_known_receip
 
 
 # -- balances and low balances ---------------------------------------------------------------------
+
+
+def test_the_balances_sum_only_the_schools_own_ledger(office: Office) -> None:
+    # Each school's balances are summed from its own ledger, not every school's (on Citus: one
+    # shard, not a fan-out to all of them): the ledger's grouping names the school.
+    engine = office.app.state.engine
+    grouped: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "GROUP BY balance_entries.school_id" in statement:
+            grouped.append(statement.split("FROM balance_entries", 1)[1].split("GROUP BY", 1)[0])
+
+    db_event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with engine.connect() as conn:
+            class_totals(conn, "s1", 1000_00)
+            child_balances(conn, "s1", BalanceQuery(below_tiyn=1000_00))
+    finally:
+        db_event.remove(engine, "before_cursor_execute", seen)
+    assert len(grouped) == 3 and all("balance_entries.school_id =" in where for where in grouped), grouped
 
 
 def test_balances_by_class_with_each_class_total_sorted_and_filtered(office: Office) -> None:
