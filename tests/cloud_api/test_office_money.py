@@ -162,6 +162,8 @@ def test_two_clicks_at_once_meet_the_receipts_unique_index(office: Office, monke
         ({"method": "bitcoin"}, "method", "Выберите способ оплаты"),
         ({"paid_on": "31.02.2026"}, "paid_on", "Введите дату оплаты"),
         ({"paid_on": "2999-01-01"}, "paid_on", "не может быть в будущем"),
+        ({"paid_on": "31.12.9999"}, "paid_on", "не может быть в будущем"),
+        ({"paid_on": "0001-01-01"}, "paid_on", "Выберите дату с 01.01.2000 по 31.12.2100."),
     ],
 )
 def test_a_bad_top_up_says_why_beside_the_field_and_records_nothing(
@@ -430,3 +432,25 @@ def test_a_statement_of_another_period_starts_from_its_opening_balance(office: O
     nonsense = office.get(f"/money/children/{child}", **{"from": "вчера"})
     assert nonsense.status_code == 422 and 'id="from-error"' in nonsense.text
     assert office.get(f"/money/children/{child}", **{"from": "вчера", "format": "pdf"}).status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("period", "field"),
+    [
+        ({"from": "0001-01-01"}, "from"),
+        ({"from": "31.12.9999"}, "from"),
+        ({"from": "01.12.2026", "to": "31.12.9999"}, "to"),
+        ({"to": "0001-01-01"}, "to"),
+        ({"from": "1999-12-31", "to": "2000-01-31"}, "from"),
+    ],
+)
+def test_a_date_far_in_the_past_or_future_is_refused_beside_its_field(
+    office: Office, period: dict[str, str], field: str
+) -> None:
+    # Typing slips such as 0001 or 9999 once overflowed the statement's month arithmetic (500).
+    child = office.id(CHILD)
+    far = office.get(f"/money/children/{child}", **period)
+    assert far.status_code == 422 and f'id="{field}-error"' in far.text
+    assert "Выберите дату с 01.01.2000 по 31.12.2100." in text_of(far.text)
+    assert "Баланс на начало периода" in text_of(far.text)  # this month's statement is still shown
+    assert office.get(f"/money/children/{child}", format="pdf", **period).status_code == 422

@@ -69,6 +69,9 @@ _checked = [Depends(require_same_origin)]
 DEFAULT_THRESHOLD_TIYN = 1_000_00  # about two paid lunches: time to call the family
 MAX_PERIOD_DAYS = 400  # a school year and a bit, on one statement
 METHODS = ("cash", "bank_transfer")
+# The days the money pages take: a date outside them is a typing slip (0001, 9999), and would
+# overflow the date arithmetic of a statement's months.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
 Kind = Literal["top-up", "correction"]
 
 
@@ -87,6 +90,24 @@ def _pupil(desk: Desk, child_id: UUID) -> dict[str, Any]:
 
 def _name(person: dict[str, Any]) -> str:
     return " ".join(p for p in (person["last_name"], person["first_name"], person.get("middle_name")) if p)
+
+
+def _day(text: str) -> date | Literal["before", "after"] | None:
+    """A typed date from FIRST_DAY to LAST_DAY; "before" or "after" when a date outside them; None if not a date."""
+    day = typed_date(text)
+    if day is None:  # not a date, or one that typed_date itself refuses as too far
+        far = re.fullmatch(r"(\d{4})-\d\d-\d\d|\d\d\.\d\d\.(\d{4})", text.strip())
+        year = int(far.group(1) or far.group(2)) if far else None
+        if year is None or FIRST_DAY.year <= year <= LAST_DAY.year:
+            return None
+        return "before" if year < FIRST_DAY.year else "after"
+    if day < FIRST_DAY:
+        return "before"
+    return "after" if day > LAST_DAY else day
+
+
+def _far(desk: Desk) -> str:
+    return desk._("Choose a date from {first} to {last}.", first=desk._.date(FIRST_DAY), last=desk._.date(LAST_DAY))
 
 
 def _threshold(desk: Desk, text: str, errors: FormErrors) -> int:
@@ -221,15 +242,21 @@ def _period(desk: Desk, first_text: str, last_text: str, errors: FormErrors) -> 
     today = _today()
     month_first = today.replace(day=1)
     month_last = (month_first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
-    first = typed_date(first_text) if first_text.strip() else month_first
-    last = typed_date(last_text) if last_text.strip() else (month_last if not first_text.strip() else None)
-    if first is None:
+    first = _day(first_text) if first_text.strip() else month_first
+    last = _day(last_text) if last_text.strip() else (month_last if not first_text.strip() else None)
+    if isinstance(first, str):
+        errors.add("from", _far(desk))
+        first = None
+    elif first is None:
         errors.add("from", desk._("Type a date, for example 01.12.2026."))
-    if last is None and last_text.strip():
+    if isinstance(last, str):
+        errors.add("to", _far(desk))
+        last = None
+    elif last is None and last_text.strip():
         errors.add("to", desk._("Type a date, for example 31.12.2026."))
-    if first is None:
+    if errors or not isinstance(first, date):
         return month_first, month_last
-    if last is None:  # a month from its first day, as a statement usually is
+    if not isinstance(last, date):  # a month from its first day, as a statement usually is
         last = (first.replace(day=1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)
     if last < first:
         errors.add("to", desk._("The end of the period is before its start."))
@@ -351,7 +378,8 @@ class _Credit:
         if kind == "top-up":
             self.method = form["method"] if form["method"] in METHODS else None
             self.receipt = normal_receipt(form["receipt"])
-            self.paid_on = typed_date(form["paid_on"]) if form["paid_on"].strip() else _today()
+            paid_on = _day(form["paid_on"]) if form["paid_on"].strip() else _today()
+            self.paid_on = paid_on if isinstance(paid_on, date) else None
             if self.method is None:
                 self.errors.add("method", _("Choose how the money was paid."))
             if not self.receipt:
@@ -370,7 +398,11 @@ class _Credit:
         elif abs(self.amount_tiyn) > MAX_CREDIT_TIYN:
             self.errors.add("amount", _("That is more than {sum}: check the sum.", sum=_.money(MAX_CREDIT_TIYN)))
         if kind == "top-up":
-            if self.paid_on is None:
+            if paid_on == "before":
+                self.errors.add("paid_on", _far(desk))
+            elif paid_on == "after":
+                self.errors.add("paid_on", _("The payment date cannot be in the future."))
+            elif self.paid_on is None:
                 self.errors.add("paid_on", _("Type the date of the payment, for example 05.12.2026."))
             elif self.paid_on > _today():
                 self.errors.add("paid_on", _("The payment date cannot be in the future."))
