@@ -25,6 +25,7 @@ from cloud_api.services import prepaid
 from cloud_api.services.statements import BalanceQuery, child_balances, class_totals, normal_receipt, typed_tenge
 from cloud_api.web.office import money
 from shared.contract import INGEST_PATH
+from shared.i18n import catalog_messages
 from shared.localtime import LOCAL_TZ
 from tests.cloud_api.helpers import batch_body, event, signed
 from tests.cloud_api.school import CHILD, OTHER_CHILD, S2_CHILD, TEEN, iin
@@ -400,8 +401,10 @@ def test_the_statement_runs_the_balance_as_the_ledger_does_and_downloads(office:
     assert balances == [f"{r // 100:,} ₸".replace(",", " ") for r in running]  # 5 000, 4 650, 3 750, 3 950
     assert "Баланс на конец периода 3 950 ₸" in text
 
+    assert "<h1>Выписка: Иванов Пётр</h1>" in page.text  # one sentence of the catalog, not glued words
     pdf = office.get(f"/money/children/{child}", format="pdf")
     assert pdf.headers["content-type"] == "application/pdf"
+    assert PdfReader(io.BytesIO(pdf.content)).metadata.title == "Выписка: Иванов Пётр"
     named = pdf.headers["content-disposition"]
     assert named.startswith('attachment; filename="statement-______-') and "filename*=UTF-8''statement-%D0%98" in named
     printed = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)
@@ -454,3 +457,14 @@ def test_a_date_far_in_the_past_or_future_is_refused_beside_its_field(
     assert "Выберите дату с 01.01.2000 по 31.12.2100." in text_of(far.text)
     assert "Баланс на начало периода" in text_of(far.text)  # this month's statement is still shown
     assert office.get(f"/money/children/{child}", format="pdf", **period).status_code == 422
+
+
+def test_the_money_pages_sentences_are_whole_in_each_language() -> None:
+    # A title or heading glued from pieces ("Statement" + ": " + name) cannot be put in another
+    # order by a translator: each is one message with its placeholders, translated in kk and ru.
+    for language in ("kk", "ru"):
+        messages = catalog_messages(language)
+        for message in ("Statement: {name}", "Class {name}: {sum}"):
+            assert message in messages and messages[message] != message, (language, message)
+            assert set(re.findall(r"{\w+}", messages[message])) == set(re.findall(r"{\w+}", message))
+    assert catalog_messages("kk")["Class {name}: {sum}"].startswith("{name} сыныбы")

@@ -306,7 +306,7 @@ def statement_page(
     following_first = (start.replace(day=1) + timedelta(days=32)).replace(day=1)
     return desk.page(
         "office/money_statement.html",
-        title=_("Statement") + ": " + _name(person),
+        title=_("Statement: {name}", name=_name(person)),
         status=422 if errors else 200,
         person=person,
         statement=statement,

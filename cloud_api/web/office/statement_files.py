@@ -66,7 +66,7 @@ class Heading:
 def statement_pdf(statement: Statement, heading: Heading, _: Translator) -> bytes:
     """The statement as an A4 PDF: who, the period, opening and closing balance, each line, the totals."""
     pdf = FPDF(orientation="portrait", unit="mm", format="A4")
-    pdf.set_title(_("Statement") + f": {heading.child}")
+    pdf.set_title(_("Statement: {name}", name=heading.child))
     pdf.set_creator("Mektep Gate")
     pdf.add_font("DejaVu", "", str(FONTS / "DejaVuSans.ttf"))
     pdf.add_font("DejaVu", "B", str(FONTS / "DejaVuSans-Bold.ttf"))
