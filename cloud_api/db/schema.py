@@ -544,7 +544,7 @@ balance_entries = Table(
     Column("version", BigInteger),
     Column("at", UTCDateTime(), nullable=False),
     Column("actor", String(128), nullable=False),
-    # A top-up recorded in the office (migration 0024): how it was paid (cash | bank_transfer), its
+    # A top-up recorded in the office (migration 0026): how it was paid (cash | bank_transfer), its
     # receipt's number (once a school: a form sent twice never credits twice) and the day it was paid.
     Column("method", String(16)),
     Column("receipt", String(64)),

@@ -140,6 +140,17 @@ def test_the_same_receipt_twice_is_refused_and_credits_once(office: Office) -> N
     assert ledger(office, child) == [("top_up", 500000, "123")] and ledger(office, other) == []
 
 
+def test_a_receipt_of_someone_no_longer_listed_says_so_in_words(office: Office) -> None:
+    child, other = office.id(CHILD), office.id(OTHER_CHILD)
+    assert top_up(office, child, receipt="808").status_code == 200
+    with office.app.state.engine.begin() as conn:  # recorded for a person the school no longer has
+        conn.execute(balance_entries.update().where(balance_entries.c.person_id == child).values(person_id=UUID(int=9)))
+    again = top_up(office, other, receipt="808")
+    page = text_of(again.text)
+    assert again.status_code == 422 and "?" not in page.split("Квитанция № 808", 1)[1].split(".", 1)[0]
+    assert "Квитанция № 808 уже записана: 5 000 ₸" in page and "которого больше нет в списке" in page
+
+
 def test_two_clicks_at_once_meet_the_receipts_unique_index(office: Office, monkeypatch: pytest.MonkeyPatch) -> None:
     # The second of two simultaneous posts passes the service's check before the first commits:
     # the database's index refuses it, and the form says so instead of answering 500.

@@ -428,12 +428,20 @@ class _Credit:
 
 def _already(desk: Desk, receipt: str, known: dict[str, Any], holder: dict[str, Any] | None) -> str:
     _ = desk._
+    values = {
+        "receipt": receipt,
+        "sum": _.money(known["amount_tiyn"]),
+        "date": _.date(known["at"].astimezone(LOCAL_TZ)),
+    }
+    if holder is None:  # the pupil it was recorded for is no longer among the school's people
+        return _(
+            "Receipt No. {receipt} is already recorded: {sum} on {date}, for a person no longer on the list. A receipt is recorded once.",  # noqa: E501 (a catalog message is one literal)
+            **values,
+        )
     return _(
         "Receipt No. {receipt} is already recorded: {sum} for {name} on {date}. A receipt is recorded once.",
-        receipt=receipt,
-        sum=_.money(known["amount_tiyn"]),
-        name=_name(holder) if holder else "?",
-        date=_.date(known["at"].astimezone(LOCAL_TZ)),
+        name=_name(holder),
+        **values,
     )
 
 
