@@ -25,7 +25,7 @@ from cloud_api.services import prepaid
 from cloud_api.services.statements import BalanceQuery, child_balances, class_totals, normal_receipt, typed_tenge
 from cloud_api.web.office import money
 from shared.contract import INGEST_PATH
-from shared.i18n import catalog_messages
+from shared.i18n import catalog_messages, catalog_plurals
 from shared.localtime import LOCAL_TZ
 from tests.cloud_api.helpers import batch_body, event, signed
 from tests.cloud_api.school import CHILD, OTHER_CHILD, S2_CHILD, TEEN, iin
@@ -479,3 +479,15 @@ def test_the_money_pages_sentences_are_whole_in_each_language() -> None:
             assert message in messages and messages[message] != message, (language, message)
             assert set(re.findall(r"{\w+}", messages[message])) == set(re.findall(r"{\w+}", message))
     assert catalog_messages("kk")["Class {name}: {sum}"].startswith("{name} сыныбы")
+
+
+def test_a_period_too_long_is_counted_in_days_as_each_language_counts(office: Office) -> None:
+    child = office.id(CHILD)
+    long = office.get(f"/money/children/{child}", **{"from": "2025-01-01", "to": "2026-06-30"})
+    assert long.status_code == 422 and 'id="to-error"' in long.text
+    assert "Выписка охватывает не более 400 дней." in text_of(long.text)
+    forms = catalog_plurals("ru")["A statement covers at most {n} day."]
+    assert len(forms) == 3 and forms[0].endswith("{n} дня.") and forms[2].endswith("{n} дней.")
+    assert (
+        catalog_plurals("kk")["A statement covers at most {n} day."][0] == "Үзінді көшірме ең көбі {n} күнді қамтиды."
+    )

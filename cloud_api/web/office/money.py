@@ -262,7 +262,12 @@ def _period(desk: Desk, first_text: str, last_text: str, errors: FormErrors) -> 
         errors.add("to", desk._("The end of the period is before its start."))
         return month_first, month_last
     if (last - first).days > MAX_PERIOD_DAYS:
-        errors.add("to", desk._("A statement covers at most {days} days.", days=MAX_PERIOD_DAYS))
+        errors.add(
+            "to",
+            desk._.plural(
+                "A statement covers at most {n} day.", "A statement covers at most {n} days.", MAX_PERIOD_DAYS
+            ),
+        )
         return month_first, month_last
     return first, last
 
