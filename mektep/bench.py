@@ -534,6 +534,7 @@ def office(
         "ratings_month_p95_ms": "≤ 250",
         "import_preview_s": "≤ 3",
         "export_s": "≤ 30",
+        "statement_p95_ms": "≤ 250",
         "menu_week_p95_ms": "≤ 250",
         "region_page_p95_ms": "≤ 250",
     }

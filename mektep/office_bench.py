@@ -46,6 +46,7 @@ from cloud_api.services.accounts import SYSTEM, create_school_admin
 from cloud_api.services.cards import assign_card
 from cloud_api.services.second_factor import begin_totp, confirm_totp
 from mektep.office_bench_canteen import bench_office_canteen
+from mektep.office_bench_money import bench_money
 from mektep.office_bench_ratings import bench_ratings
 from mektep.office_bench_region import bench_region
 from mektep.processes import CloudProcess
@@ -219,6 +220,7 @@ def bench_office(students: int = 3000) -> dict[str, Any]:
                 export_s = time.perf_counter() - started
                 link = _archive_link(listed)
                 export_mib = len(client.get(link).content) / 2**20
+                money = bench_money(client, cloud.database_url, SCHOOL)  # statement_p95_ms and the money pages
                 canteen = bench_office_canteen(client, cloud.database_url, SCHOOL)
         finally:
             cloud.stop()
@@ -230,6 +232,7 @@ def bench_office(students: int = 3000) -> dict[str, Any]:
     figures["export_s"] = export_s
     figures["export_mib"] = export_mib
     figures["events"] = stored
+    figures.update(money)
     figures.update(canteen)
     figures |= ratings
     figures |= bench_region(schools=200 if students >= 1000 else 10, students=max(10, students // 10))

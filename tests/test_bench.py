@@ -143,5 +143,6 @@ def test_bench_office_asks_every_page_of_a_filled_school_and_gets_its_archive() 
         assert 0 < figures[f"{page}_p50_ms"] <= figures[f"{page}_p95_ms"], page
     assert figures["import_preview_s"] > 0 and figures["export_s"] > 0
     assert figures["export_mib"] > 0 and figures["events"] > 1000  # a month and a day of the school's taps
+    assert figures["statement_p95_ms"] > 0 and figures["statement_lines"] > 300  # a year of a pupil's meals
     assert 0 < figures["ratings_month_p50_ms"] <= figures["ratings_month_p95_ms"] and figures["ratings"] > 1000
     assert figures.get("region_page_p95_ms", 0) > 0 or "region_note" in figures  # PostgreSQL, when it answers

@@ -89,6 +89,7 @@ _BY_STATUS: dict[int, tuple[str, ...]] = {
         "roster_busy",
         "no_meal_to_rate",
         "too_many_devices",
+        "receipt_already_recorded",  # a receipt's number is recorded once in a school
         "mail_not_configured",  # this deployment sends no mail: the school's administrator gives reset codes
         "wallet_record_not_refused",  # only a record the Social Wallet refused is sent again
         "iin_taken",

@@ -540,13 +540,19 @@ balance_entries = Table(
     Column("kind", String(16), nullable=False),  # top_up | correction | meal
     Column("amount_tiyn", BigInteger, nullable=False),  # + credit, - charge
     Column("event_id", Uuid()),
-    Column("note", String(200)),
+    Column("note", String(200)),  # a meal's period; a correction's reason
     Column("version", BigInteger),
     Column("at", UTCDateTime(), nullable=False),
     Column("actor", String(128), nullable=False),
+    # A top-up recorded in the office (migration 0026): how it was paid (cash | bank_transfer), its
+    # receipt's number (once a school: a form sent twice never credits twice) and the day it was paid.
+    Column("method", String(16)),
+    Column("receipt", String(64)),
+    Column("paid_on", Date),
     UniqueConstraint("school_id", "event_id", name="balance_entries_event"),
     Index("balance_entries_person", "school_id", "person_id", "id"),
     Index("balance_entries_school_version", "school_id", "version"),
+    Index("balance_entries_receipt", "school_id", "receipt", unique=True),
 )
 
 # The free and discounted meals as the state pays for them: one per child, local day and period

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -34,7 +34,9 @@ __all__ = [
     "accounts_of",
     "balance_of",
     "charge_meals",
+    "credit_recorded",
     "daily_limits_of",
+    "receipt_recorded",
     "record_credit",
     "set_daily_limit",
     "statement",
@@ -117,12 +119,28 @@ def record_credit(
     *,
     actor: str,
     note: str | None = None,
+    method: str | None = None,
+    receipt: str | None = None,
+    paid_on: date | None = None,
+    key: UUID | None = None,
 ) -> Account:
-    """Credit a student's balance (a top-up is positive; a correction may be either); the new balance."""
+    """Credit a student's balance (a top-up is positive; a correction may be either); the new balance.
+
+    A top-up recorded in the office says how it was paid (``method``), its ``receipt`` number and
+    the day it was paid; a receipt number already recorded in the school is refused
+    (``receipt_already_recorded``), so that a form sent twice never credits twice. A credit with
+    no receipt (a correction) carries the ``key`` its form was given when checked, kept as the
+    entry's ``event_id`` (unique in a school): a credit whose key is recorded already is not
+    recorded again, so a double click or a form sent again credits once.
+    """
     if kind is EntryKind.MEAL:
         raise ValueError("a meal is charged from its event, not entered by hand")
     if amount_tiyn == 0 or abs(amount_tiyn) > MAX_CREDIT_TIYN or (kind is EntryKind.TOP_UP and amount_tiyn < 0):
         raise DomainError("bad_amount")
+    if receipt is not None and receipt_recorded(conn, school_id, receipt) is not None:
+        raise DomainError("receipt_already_recorded", receipt=receipt)
+    if key is not None and credit_recorded(conn, school_id, key):
+        return accounts_of(conn, school_id, [person_id]).get(person_id, Account(0, 0))
     student = conn.execute(
         select(people.c.id).where(
             people.c.school_id == school_id, people.c.id == person_id, people.c.role == "student", people.c.active
@@ -137,16 +155,38 @@ def record_credit(
             person_id=person_id,
             kind=kind.value,
             amount_tiyn=amount_tiyn,
+            event_id=key,
             note=note,
             version=next_version(conn, school_id),
             at=now,
             actor=actor,
+            method=method,
+            receipt=receipt,
+            paid_on=paid_on,
         )
     )
-    after = {"kind": kind.value, "amount_tiyn": amount_tiyn}
+    after: dict[str, Any] = {"kind": kind.value, "amount_tiyn": amount_tiyn}
+    extra = {"note": note, "method": method, "receipt": receipt, "paid_on": paid_on and paid_on.isoformat()}
+    after.update({k: v for k, v in extra.items() if v is not None})
     entry = AuditEntry("create", "balance_entry", str(person_id), None, after)
     write_audit(conn, school_id, actor, now, [entry])
     return accounts_of(conn, school_id, [person_id]).get(person_id, Account(0, 0))
+
+
+def credit_recorded(conn: Connection, school_id: str, key: UUID) -> bool:
+    """Whether the school's ledger holds the credit given ``key`` (its form was recorded already)."""
+    c = balance_entries.c
+    found = conn.execute(select(c.id).where(c.school_id == school_id, c.event_id == key).limit(1)).first()
+    return found is not None
+
+
+def receipt_recorded(conn: Connection, school_id: str, receipt: str) -> dict[str, Any] | None:
+    """The entry that recorded ``receipt`` in the school (whose, how much, when), or None."""
+    c = balance_entries.c
+    row = conn.execute(
+        select(c.person_id, c.amount_tiyn, c.at, c.paid_on).where(c.school_id == school_id, c.receipt == receipt)
+    ).first()
+    return dict(row._mapping) if row is not None else None
 
 
 def charge_meals(conn: Connection, school_id: str, events: Sequence[Event], *, at: datetime) -> int:

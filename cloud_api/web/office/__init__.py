@@ -16,6 +16,7 @@ from cloud_api.web.office import (
     export,
     journal,
     language,
+    money,
     people,
     ratings,
     reports,
@@ -28,6 +29,6 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 _CANTEEN = (canteen, canteen_rules, canteen_dishes, canteen_menu, canteen_pins_page)
-_SCHOOL = (today, *_CANTEEN, ratings, wallet, people, cards, consent, roster, accounts, journal, reports, export)
+_SCHOOL = (today, *_CANTEEN, ratings, money, wallet, people, cards, consent, roster, accounts, journal, reports, export)
 for part in (language, *_SCHOOL, authority, deployment):
     router.include_router(part.router)

@@ -56,6 +56,8 @@ DONE = frozenset(
         "password_reset_made",
         "second_factor_reset",
         "pin_saved",
+        "top_up_recorded",
+        "correction_recorded",
         "pin_withdrawn",
         "meal_rules_saved",
         "dish_saved",
@@ -141,6 +143,7 @@ class Desk:
                 ("/journal", _("Audit journal")),
                 ("/reports", _("Reports")),
                 ("/export", _("Export")),
+                ("/money", _("Money")),
                 ("/wallet", _("Social Wallet")),
             ]
         here = self.request.url.path
