@@ -120,7 +120,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     left = [
         item
         for item in items
-        if item.nodeid.endswith("[citus]")
+        if getattr(getattr(item, "callspec", None), "params", {}).get("database_url") == "citus"
         and (chosen := getattr(getattr(item, "module", None), "ON_CITUS", None)) is not None
         and getattr(item, "originalname", item.name) not in chosen
     ]

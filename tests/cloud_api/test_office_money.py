@@ -31,6 +31,16 @@ from tests.cloud_api.helpers import batch_body, event, signed
 from tests.cloud_api.school import CHILD, OTHER_CHILD, S2_CHILD, TEEN, iin
 from tests.cloud_api.test_office import Office, _signed_in_as, office, rows_of, settings, text_of
 
+# The flows that run on Citus too (tests/cloud_api/conftest.py); the rest on SQLite and PostgreSQL.
+ON_CITUS = (
+    "test_a_top_up_is_checked_then_recorded_once_in_the_ledger_and_the_journal",
+    "test_two_clicks_at_once_meet_the_receipts_unique_index",
+    "test_two_clicks_at_once_on_a_correction_credit_once",
+    "test_balances_by_class_with_each_class_total_sorted_and_filtered",
+    "test_the_statement_runs_the_balance_as_the_ledger_does_and_downloads",
+)
+
+
 __all__ = ["office", "settings"]  # the fixtures, shared with the office's other tests
 
 
