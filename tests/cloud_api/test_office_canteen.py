@@ -26,7 +26,7 @@ from cloud_api.services.menus import (
     set_meal_rules,
 )
 from cloud_api.services.photos import photo
-from cloud_api.web.office.canteen_forms import typed_tenge
+from cloud_api.web.office.amounts import typed_tenge
 from shared.roster_contract import MealPeriod, MealRules
 from tests.cloud_api import test_office
 from tests.cloud_api.school import CHILD, FATHER, MOTHER, OTHER_CHILD, S2_COOK, TEACHER, TEEN
@@ -337,6 +337,14 @@ def test_periods_go_by_the_time_of_day_in_the_menu_not_by_name(office: Office) -
         ("1 200", 120000),
         ("1\u00a0200,05 ₸", 120005),
         (" 80 тг ", 8000),
+        ("80 тг.", 8000),
+        ("80,5 тг.", 8050),
+        ("1 200 теңге", 120000),
+        ("1 200 тенге", 120000),
+        ("700₸", 70000),
+        ("700 KZT", 70000),
+        ("700 kzt", 70000),
+        ("тг", None),
         ("0", 0),
         ("", None),
         ("-5", None),

@@ -33,7 +33,8 @@ from cloud_api.services import photos
 from cloud_api.services.accounts import logins_of
 from cloud_api.services.menus import current_dishes, dish, dish_history, set_dish_photo, upsert_dish
 from cloud_api.services.photo_reencode import CROPS
-from cloud_api.web.office.canteen_forms import canteen_page, typed_tenge
+from cloud_api.web.office.amounts import typed_tenge
+from cloud_api.web.office.canteen_forms import canteen_page
 from cloud_api.web.office.console import Desk, FormErrors, StaffDesk, back
 from shared.languages import LANGUAGES
 from shared.roster_contract import Allergen, Dish, DishCategory

@@ -24,8 +24,9 @@ from cloud_api.api.deps import require_same_origin
 from cloud_api.core.errors import DomainError
 from cloud_api.services.menu_week import copy_plan, copy_week, menu_week, monday_of
 from cloud_api.services.menus import plan_set_meal
+from cloud_api.web.office.amounts import typed_tenge
 from cloud_api.web.office.canteen_dishes import dish_name
-from cloud_api.web.office.canteen_forms import canteen_page, typed_tenge
+from cloud_api.web.office.canteen_forms import canteen_page
 from cloud_api.web.office.console import Desk, FormErrors, StaffDesk, back, typed_date
 from shared.contract import Identifier
 from shared.localtime import local_date
