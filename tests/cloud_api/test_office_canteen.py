@@ -8,7 +8,7 @@ each answer the form again with the error beside its field, never a 500.
 from __future__ import annotations
 
 import io
-from datetime import date, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from uuid import UUID
 
 import pytest
@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from cloud_api.db.schema import audit_log
 from cloud_api.services.canteen_pins import pins_of
+from cloud_api.services.menu_week import monday_of
 from cloud_api.services.menus import (
     current_dishes,
     current_meal_rules,
@@ -27,6 +28,7 @@ from cloud_api.services.menus import (
 )
 from cloud_api.services.photos import photo
 from cloud_api.web.office.amounts import typed_tenge
+from shared.localtime import local_date
 from shared.roster_contract import MealPeriod, MealRules
 from tests.cloud_api import test_office
 from tests.cloud_api.school import CHILD, FATHER, MOTHER, OTHER_CHILD, S2_COOK, TEACHER, TEEN
@@ -356,3 +358,18 @@ def test_periods_go_by_the_time_of_day_in_the_menu_not_by_name(office: Office) -
 )
 def test_a_price_is_read_as_people_type_it(typed: str, tiyn: int | None) -> None:
     assert typed_tenge(typed) == tiyn
+
+
+def test_a_date_out_of_any_school_year_falls_back_to_this_week_or_a_field_error(office: Office) -> None:
+    _rules(office)
+    this_week = monday_of(local_date(datetime.now(UTC)))
+    for typed in ("0001-01-01", "31.12.9999", "9999-12-31", "01.01.1999"):
+        week = office.get("/canteen/menu", week=typed)
+        assert week.status_code == 200, typed
+        assert f"week={(this_week + timedelta(days=7)).isoformat()}" in week.text  # the next week's link
+        assert office.get("/canteen/menu/copy", to=typed).status_code == 200
+        assert office.get(f"/canteen/menu/{typed}/lunch").status_code == 404
+    copied = office.post("/canteen/menu/copy", {"from": this_week.isoformat(), "to": "0001-01-01"})
+    assert copied.status_code == 422 and 'id="to-error"' in copied.text
+    copied = office.post("/canteen/menu/copy", {"from": "31.12.9999", "to": this_week.isoformat()})
+    assert copied.status_code == 422 and 'id="from-error"' in copied.text
