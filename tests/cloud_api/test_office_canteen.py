@@ -104,6 +104,10 @@ def test_wrong_meal_rules_are_refused_field_by_field(office: Office) -> None:
         nonsense.status_code == 422 and 'id="starts_0-error"' in nonsense.text and 'id="name_1-error"' in nonsense.text
     )
     assert "<script>" not in nonsense.text
+    # A name the contract would refuse (its first character not a letter or digit): beside the field, not a 500.
+    for wrong in ("_lunch", "-snack", ".tea", "обед", "a b"):
+        refused = office.post("/canteen/rules", RULES | {"name_1": wrong})
+        assert refused.status_code == 422 and 'id="name_1-error"' in refused.text, wrong
     twice = office.post("/canteen/rules", RULES | {"name_1": "lunch"})
     assert twice.status_code == 422 and 'id="name_1-error"' in twice.text
     empty = office.post("/canteen/rules", {"name_0": "", "starts_0": "", "ends_0": ""})
