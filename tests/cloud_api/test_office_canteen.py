@@ -8,7 +8,7 @@ each answer the form again with the error beside its field, never a 500.
 from __future__ import annotations
 
 import io
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from uuid import UUID
 
 import pytest
@@ -37,7 +37,8 @@ from tests.cloud_api.test_office import Office, _signed_in_as, text_of
 settings = test_office.settings  # the office's fixtures: the card key, and the administrator signed in
 office = test_office.office
 
-MONDAY = date(2026, 12, 7)
+# A Monday ahead (the cook plans no past day): the week after this one, in Almaty.
+MONDAY = monday_of(local_date(datetime.now(UTC))) + timedelta(days=7)
 RULES = {
     # Lunch typed first: the page shows the periods by the time of day, breakfast first.
     "name_0": "lunch",
@@ -159,12 +160,11 @@ def test_a_dish_form_refuses_a_wrong_price_a_missing_name_and_a_formula(office: 
 
 def test_the_price_history_says_who_changed_it_and_when(office: Office) -> None:
     dish_id = _dish(office, "Плов", "700")
-    _signed_in_as(office.world, "cook@s1.kz")
     changed = office.post(f"/canteen/dishes/{dish_id}", {"name_ru": "Плов", "price": "900", "category": "main"})
     assert changed.status_code == 200
     history = text_of(changed.text).split("История цены")[1]
     assert history.index("900 ₸") < history.index("700 ₸")  # the newest first
-    assert "cook@s1.kz" in history and "head@s1.kz" in history
+    assert "head@s1.kz" in history and "Кто изменил" in history
     with office.app.state.engine.connect() as conn:
         assert [h["price_tiyn"] for h in dish_history(conn, "s1", dish_id)] == [70000, 90000]
         journal = conn.execute(
@@ -172,12 +172,47 @@ def test_the_price_history_says_who_changed_it_and_when(office: Office) -> None:
             .where(audit_log.c.entity == "dish", audit_log.c.entity_id == str(dish_id))
             .order_by(audit_log.c.id)
         ).all()
-    # Money: the journal says who set which price (the cook's account, by its id).
+    # Money: the journal says who set which price (the administrator's account, by its id).
     assert [(j.action, j.before, j.after["price_tiyn"]) for j in journal] == [
         ("create", None, 70000),
         ("update", {"price_tiyn": 70000}, 90000),
     ]
-    assert journal[1].actor == f"account:{office.world.ids['cook1']}"
+    assert journal[1].actor == f"account:{office.world.ids['head1']}"
+    # The cook sees the history, but not who (the administrators' logins stay theirs).
+    _signed_in_as(office.world, "cook@s1.kz")
+    seen = text_of(office.get(f"/canteen/dishes/{dish_id}").text).split("История цены")[1]
+    assert "900 ₸" in seen and "head@s1.kz" not in seen and "Кто изменил" not in seen
+
+
+def test_the_cook_edits_a_dish_but_only_the_admin_sets_prices(office: Office) -> None:
+    _rules(office)
+    dish_id = _dish(office, "Плов", "700")
+    _signed_in_as(office.world, "cook@s1.kz")
+    page = office.get(f"/canteen/dishes/{dish_id}")
+    assert 'name="price"' not in page.text and "Цены устанавливает администратор школы" in text_of(page.text)
+    # Names, kind and allergens: the cook's; the price stays the administrator's.
+    renamed = office.post(
+        f"/canteen/dishes/{dish_id}", {"name_ru": "Плов с мясом", "category": "main", "allergens": ["gluten"]}
+    )
+    assert renamed.status_code == 200 and "Плов с мясом" in text_of(renamed.text)
+    forged = office.post(f"/canteen/dishes/{dish_id}", {"name_ru": "Плов", "price": "1", "category": "main"})
+    assert forged.status_code == 403 and 'id="price-error"' in forged.text
+    assert "Цены устанавливает только администратор школы" in text_of(forged.text)
+    forged_new = office.post("/canteen/dishes/new", {"name_ru": "Компот", "price": "50", "category": "drink"})
+    assert forged_new.status_code == 403 and 'id="price-error"' in forged_new.text
+    new = _dish(office, "Компот", "", category="drink")  # no price: the administrator sets it
+    with office.app.state.engine.connect() as conn:
+        prices = {d.id: (d.names["ru"], d.price_tiyn, list(d.allergens)) for d in current_dishes(conn, "s1")}
+    assert prices == {dish_id: ("Плов с мясом", 70000, ["gluten"]), new: ("Компот", 0, [])}
+    # A set meal: the dishes' sum; a typed price is the administrator's too.
+    form = office.get(f"/canteen/menu/{MONDAY}/lunch")
+    assert 'name="price"' not in form.text and "Цены устанавливает администратор школы" in text_of(form.text)
+    typed = office.post(f"/canteen/menu/{MONDAY}/lunch", {"dishes": [str(dish_id)], "price": "1"})
+    assert typed.status_code == 403 and 'id="price-error"' in typed.text
+    summed = office.post(f"/canteen/menu/{MONDAY}/lunch", {"dishes": [str(dish_id)]})
+    assert summed.status_code == 200
+    with office.app.state.engine.connect() as conn:
+        assert [m.meal.price_tiyn for m in menu_days(conn, "s1", MONDAY, 1)] == [70000]
 
 
 def test_another_schools_dish_is_not_found(office: Office) -> None:
@@ -233,6 +268,7 @@ def test_a_week_is_planned_warned_and_copied_to_the_next(office: Office) -> None
     assert "750 ₸" in week  # the dishes' sum
     assert "Каждое блюдо содержит глютен: 2 ребёнка с запретом" in week
     assert week.index("завтрак") < week.index("обед")
+    _signed_in_as(office.world, "head@s1.kz")  # a typed price of a set meal is the administrator's
     breakfast = office.post(
         f"/canteen/menu/{MONDAY + timedelta(days=1)}/breakfast", {"dishes": [str(tea)], "price": "80"}
     )

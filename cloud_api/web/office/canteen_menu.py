@@ -25,7 +25,7 @@ from cloud_api.core.errors import DomainError
 from cloud_api.services.menu_week import copy_plan, copy_week, menu_week, monday_of
 from cloud_api.services.menus import plan_set_meal
 from cloud_api.web.office.amounts import typed_tenge
-from cloud_api.web.office.canteen_dishes import dish_name
+from cloud_api.web.office.canteen_dishes import dish_name, price_refused, refused_status
 from cloud_api.web.office.canteen_forms import canteen_page
 from cloud_api.web.office.console import Desk, FormErrors, StaffDesk, back, typed_date
 from shared.contract import Identifier
@@ -68,7 +68,12 @@ def menu_page(desk: StaffDesk, week: Day = "") -> HTMLResponse:
 
 
 def _set_meal_page(
-    desk: Desk, day: date, period: str, form: dict[str, Any] | None = None, errors: FormErrors | None = None
+    desk: Desk,
+    day: date,
+    period: str,
+    form: dict[str, Any] | None = None,
+    errors: FormErrors | None = None,
+    status: int = 422,
 ) -> HTMLResponse:
     with desk.engine.connect() as conn:
         planned = menu_week(conn, desk.school_id, day)
@@ -84,7 +89,7 @@ def _set_meal_page(
         desk,
         "office/canteen_set_meal.html",
         title=_capitalised(desk._("{period}, {day}", period=desk._(period), day=day_label(desk, day))),
-        status=422 if errors else 200,
+        status=status if errors else 200,
         day=day,
         period=period,
         entry=entry,
@@ -141,7 +146,9 @@ def set_meal_form(
     elif len(chosen) > 20:
         errors.add("dishes", desk._("A set meal has at most 20 dishes."))
     price_tiyn = None
-    if price.strip():
+    if price.strip() and not desk.admin:  # only a forged form: the cook's page has no price field
+        errors.add("price", price_refused(desk._))
+    elif price.strip():
         price_tiyn = typed_tenge(price)
         if price_tiyn is None:
             errors.add("price", desk._("Give the price in tenge, like 700 or 700,50."))
@@ -155,7 +162,7 @@ def set_meal_form(
             else:
                 raise
     if errors:
-        return _set_meal_page(desk, when, period, form, errors)
+        return _set_meal_page(desk, when, period, form, errors, refused_status(desk, errors))
     return back(f"{desk.base}/canteen/menu?week={monday_of(when).isoformat()}&done=set_meal_saved")
 
 
