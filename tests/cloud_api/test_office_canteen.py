@@ -15,9 +15,10 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
+from cloud_api.core.errors import DomainError
 from cloud_api.db.schema import audit_log
 from cloud_api.services.canteen_pins import pins_of
-from cloud_api.services.menu_week import monday_of
+from cloud_api.services.menu_week import copy_week, monday_of
 from cloud_api.services.menus import (
     current_dishes,
     current_meal_rules,
@@ -413,3 +414,28 @@ def test_a_date_out_of_any_school_year_falls_back_to_this_week_or_a_field_error(
     assert copied.status_code == 422 and 'id="to-error"' in copied.text
     copied = office.post("/canteen/menu/copy", {"from": "31.12.9999", "to": this_week.isoformat()})
     assert copied.status_code == 422 and 'id="from-error"' in copied.text
+
+
+def test_past_days_are_the_admins_alone_and_no_week_is_copied_onto_them(office: Office) -> None:
+    _rules(office)
+    tea = _dish(office, "Чай", "100", category="drink")
+    today = local_date(datetime.now(UTC))
+    yesterday = today - timedelta(days=1)
+    assert office.post(f"/canteen/menu/{MONDAY}/lunch", {"dishes": [str(tea)]}).status_code == 200
+    # A week copied onto days already past would re-price the meals served then: refused beside the field.
+    past = MONDAY - timedelta(days=14)
+    refused = office.post("/canteen/menu/copy", {"from": MONDAY.isoformat(), "to": past.isoformat()})
+    assert refused.status_code == 422 and 'id="to-error"' in refused.text
+    assert "Эти дни уже прошли" in text_of(refused.text)
+    with office.app.state.engine.begin() as conn, pytest.raises(DomainError) as raised:
+        copy_week(conn, "s1", MONDAY, past, actor="test")
+    assert raised.value.code == "day_in_past"
+    # The cook plans no past day; the administrator enters a forgotten menu afterwards.
+    _signed_in_as(office.world, "cook@s1.kz")
+    late = office.post(f"/canteen/menu/{yesterday}/lunch", {"dishes": [str(tea)]})
+    assert late.status_code == 422 and "Этот день уже прошёл" in text_of(late.text)
+    assert office.post("/canteen/menu/copy", {"from": MONDAY.isoformat(), "to": past.isoformat()}).status_code == 422
+    _signed_in_as(office.world, "head@s1.kz")
+    assert office.post(f"/canteen/menu/{yesterday}/lunch", {"dishes": [str(tea)]}).status_code == 200
+    with office.app.state.engine.connect() as conn:
+        assert [m.meal.day for m in menu_days(conn, "s1", past - timedelta(days=7), 35)] == [yesterday, MONDAY]

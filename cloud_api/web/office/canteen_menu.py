@@ -141,7 +141,10 @@ def set_meal_form(
             chosen.append(UUID(text))
         except ValueError:
             errors.add("dishes", desk._("Choose dishes from the list."))
-    if not chosen:
+    if when < local_date(datetime.now(UTC)) and not desk.admin:
+        # A past day's menu prices the meals served that day: the administrator enters a forgotten one.
+        errors.add("dishes", desk._("This day is past: only the school administrator enters its menu."))
+    elif not chosen:
         errors.add("dishes", desk._("Choose at least one dish."))
     elif len(chosen) > 20:
         errors.add("dishes", desk._("A set meal has at most 20 dishes."))
@@ -211,6 +214,12 @@ def copy_form(
     today = local_date(datetime.now(UTC))
     if first is None or second is None or errors:
         return _copy_page(desk, first or today, second or today, errors)
-    with desk.engine.begin() as conn:
-        copy_week(conn, desk.school_id, first, second, actor=desk.actor)
+    try:
+        with desk.engine.begin() as conn:
+            copy_week(conn, desk.school_id, first, second, actor=desk.actor, today=today)
+    except DomainError as refused:
+        if refused.code != "day_in_past":
+            raise
+        errors.add("to", desk._("These days are past: their meals keep their price. Choose a week from today on."))
+        return _copy_page(desk, first, second, errors)
     return back(f"{desk.base}/canteen/menu?week={monday_of(second).isoformat()}&done=week_copied")
