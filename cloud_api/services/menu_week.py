@@ -128,6 +128,6 @@ def copy_week(
     first_open = today or local_date(datetime.now(UTC))
     if any(m.day < first_open for m in plan.meals):
         raise DomainError("day_in_past")
-    for meal in plan.meals:
+    for meal in sorted(plan.meals, key=lambda m: (m.day, m.period)):  # by day: the months' locks in one order
         set_day_menu(conn, school_id, meal, actor=actor)
     return plan

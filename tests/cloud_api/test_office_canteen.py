@@ -439,3 +439,28 @@ def test_past_days_are_the_admins_alone_and_no_week_is_copied_onto_them(office: 
     assert office.post(f"/canteen/menu/{yesterday}/lunch", {"dishes": [str(tea)]}).status_code == 200
     with office.app.state.engine.connect() as conn:
         assert [m.meal.day for m in menu_days(conn, "s1", past - timedelta(days=7), 35)] == [yesterday, MONDAY]
+
+
+def test_a_set_meal_and_its_price_go_to_the_journal_in_words(office: Office) -> None:
+    _rules(office)
+    plov = _dish(office, "Плов", "700")
+    tea = _dish(office, "Чай", "50", category="drink")
+    assert office.post(f"/canteen/menu/{MONDAY}/lunch", {"dishes": [str(plov)]}).status_code == 200
+    assert office.post(f"/canteen/menu/{MONDAY}/lunch", {"dishes": [str(plov), str(tea)]}).status_code == 200
+    copied = office.post("/canteen/menu/copy", {"from": MONDAY.isoformat(), "to": (MONDAY + timedelta(7)).isoformat()})
+    assert copied.status_code == 200
+    with office.app.state.engine.connect() as conn:
+        journal = conn.execute(
+            select(audit_log.c.action, audit_log.c.entity_id, audit_log.c.before, audit_log.c.after)
+            .where(audit_log.c.entity == "set_meal")
+            .order_by(audit_log.c.id)
+        ).all()
+    assert [(j.action, j.entity_id, j.before and j.before["price_tiyn"], j.after["price_tiyn"]) for j in journal] == [
+        ("create", f"{MONDAY}/lunch", None, 70000),
+        ("update", f"{MONDAY}/lunch", 70000, 75000),
+        ("create", f"{MONDAY + timedelta(7)}/lunch", None, 75000),
+    ]
+    assert journal[1].after["dish_ids"] == [str(plov), str(tea)]
+    page = text_of(office.client.get("/office/schools/s1/journal", headers={"Accept-Language": "ru"}).text)
+    assert "комплекс дня" in page and "Цена: 700 ₸ → 750 ₸" in page and "Блюда: 1 блюдо → 2 блюда" in page
+
