@@ -22,7 +22,7 @@ from uuid import UUID
 from sqlalchemy import Connection, delete, select, update
 
 from cloud_api.core.errors import DomainError
-from cloud_api.db.schema import account_logins, accounts, external_identities, role_grants
+from cloud_api.db.schema import account_logins, accounts, external_identities
 from cloud_api.services.accounts import (
     GLOBAL_SCOPE,
     SCHOOL_ROLES,
@@ -31,6 +31,7 @@ from cloud_api.services.accounts import (
     Principal,
     Role,
     get_account,
+    grants_of,
     revoke_role,
     roles_in_force,
 )
@@ -108,7 +109,7 @@ def list_accounts(
         pattern = f"%{query.strip().lower()}%"
         found = found.where(accounts.c.login.ilike(pattern) | accounts.c.display_name.ilike(pattern))
     rows = conn.execute(found.order_by(accounts.c.login)).all()
-    grants = _grants_of(conn, [r.id for r in rows])
+    grants = grants_of(conn, [r.id for r in rows])
     listed = [
         Listed(
             r.id,
@@ -132,25 +133,6 @@ def list_accounts(
 
 def _with_factor(conn: Connection, listed: Listed) -> Listed:
     return Listed(**{**listed.__dict__, "second_factor": has_second_factor(conn, listed.id)})
-
-
-def _grants_of(conn: Connection, account_ids: list[UUID]) -> dict[UUID, set[Grant]]:
-    """The grants in force of many accounts in one query (the newest row of each grant decides)."""
-    if not account_ids:
-        return {}
-    newest: dict[tuple[UUID, Grant], bool] = {}
-    rows = conn.execute(
-        select(role_grants.c.account_id, role_grants.c.role, role_grants.c.scope, role_grants.c.granted)
-        .where(role_grants.c.account_id.in_(account_ids))
-        .order_by(role_grants.c.id)
-    )
-    for account_id, role, scope, granted in rows:
-        newest[(account_id, Grant(Role(role), scope))] = bool(granted)
-    out: dict[UUID, set[Grant]] = {}
-    for (account_id, grant), on in newest.items():
-        if on:
-            out.setdefault(account_id, set()).add(grant)
-    return out
 
 
 def _target(conn: Connection, principal: Principal, account_id: UUID, *, not_self: bool = False) -> Account:

@@ -8,16 +8,20 @@ each answer the form again with the error beside its field, never a 500.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 from uuid import UUID
 
 import pytest
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import event, insert, select
 
 from cloud_api.core.errors import DomainError
-from cloud_api.db.schema import audit_log
-from cloud_api.services.canteen_pins import pins_of
+from cloud_api.db.schema import audit_log, people
+from cloud_api.services.accounts import SYSTEM, Role, create_account, grant_role
+from cloud_api.services.canteen_pins import pins_of, staff_pins
 from cloud_api.services.menu_week import copy_week, monday_of
 from cloud_api.services.menus import (
     current_dishes,
@@ -464,3 +468,35 @@ def test_a_set_meal_and_its_price_go_to_the_journal_in_words(office: Office) -> 
     page = text_of(office.client.get("/office/schools/s1/journal", headers={"Accept-Language": "ru"}).text)
     assert "комплекс дня" in page and "Цена: 700 ₸ → 750 ₸" in page and "Блюда: 1 блюдо → 2 блюда" in page
 
+
+@contextmanager
+def _statements(engine: Any) -> Iterator[list[str]]:
+    """The SQL statements run on ``engine`` meanwhile."""
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
+def test_the_pins_page_reads_every_staff_accounts_roles_at_once(office: Office) -> None:
+    engine = office.app.state.engine
+    with engine.begin() as conn:
+        teacher = conn.execute(select(people).where(people.c.id == office.id(TEACHER))).mappings().one()
+        for i in range(3):  # three more cooks, each with an account
+            person = UUID(int=1000 + i)
+            fake = {"id": person, "last_name": f"Повар{i}", "iin": f"99010100000{i}"}
+            conn.execute(insert(people).values({**teacher, **fake}))
+            made = create_account(conn, f"cook{i}@s1.kz", actor=SYSTEM, school_id="s1", person_id=person)
+            grant_role(conn, made.id, Role.CANTEEN_STAFF, "s1", actor=SYSTEM)
+    with engine.connect() as conn, _statements(engine) as seen:
+        staff = staff_pins(conn, "s1")
+    assert sum(s.canteen for s in staff) == 4
+    assert sum("role_grants" in s for s in seen) == 1  # one query, not one per account
+    page = text_of(office.get("/canteen/pins").text)
+    assert "Повар2" in page and "cook2@s1.kz" in page
