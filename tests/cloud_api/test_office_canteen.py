@@ -467,6 +467,10 @@ def test_a_set_meal_and_its_price_go_to_the_journal_in_words(office: Office) -> 
     assert journal[1].after["dish_ids"] == [str(plov), str(tea)]
     page = text_of(office.client.get("/office/schools/s1/journal", headers={"Accept-Language": "ru"}).text)
     assert "комплекс дня" in page and "Цена: 700 ₸ → 750 ₸" in page and "Блюда: 1 блюдо → 2 блюда" in page
+    only = office.client.get(
+        "/office/schools/s1/journal", params={"kind": "set_meal"}, headers={"Accept-Language": "ru"}
+    )
+    assert "Цена: 700 ₸ → 750 ₸" in text_of(only.text) and "Плов" not in text_of(only.text)  # no dish entry
 
 
 @contextmanager

@@ -44,6 +44,9 @@ KINDS = (
     "roster_import",
     "export",
     "canteen_pin",
+    "dish",
+    "meal_rules",
+    "set_meal",
 )
 
 
