@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +27,12 @@ from cloud_api.db.schema import people
 from cloud_api.roster.nedb import parse_rows
 from cloud_api.services.accounts import SYSTEM, Role, create_account, create_school_admin, grant_role
 from cloud_api.services.canteen_pins import pins_of
+from cloud_api.services.menu_week import monday_of
 from cloud_api.services.menus import menu_days, set_allergen_bans
 from cloud_api.services.roster_import import import_roster
 from cloud_api.services.second_factor import begin_totp, confirm_totp
 from cloud_api.settings import CloudSettings
+from shared.localtime import local_date
 from simulators.http_server import ThreadedServer
 from tests.browser import accessibility_problems, chromium_page, screenshot
 from tests.cloud_api.helpers import ADMIN
@@ -40,7 +42,8 @@ FOLDER = "office-canteen"
 LOGIN = "head@s1.kz"
 PASSWORD = "correct horse battery"
 SIZES = {"1280": (1280, 800), "768": (768, 1024)}
-MONDAY = date(2026, 12, 7)
+# A Monday ahead, so that copying its week lands on days to come: the week after this one, in Almaty.
+MONDAY = monday_of(local_date(datetime.now(UTC))) + timedelta(days=7)
 
 
 @dataclass
@@ -184,7 +187,7 @@ def test_the_admin_runs_the_canteen_from_the_office(cloud: Cloud, tmp_path: Path
         page.wait_for_url("**done=week_copied**")
         assert "Неделя скопирована." in page.content() and "Плов" in page.locator("table.week").inner_text()
         with cloud.app.state.engine.connect() as conn:
-            assert [m.meal.day for m in menu_days(conn, "s1", MONDAY, 14)] == [MONDAY, date(2026, 12, 14)]
+            assert [m.meal.day for m in menu_days(conn, "s1", MONDAY, 14)] == [MONDAY, MONDAY + timedelta(days=7)]
 
         # The cook's canteen PIN, typed twice.
         page.get_by_role("link", name="PIN-коды столовой").click()

@@ -115,6 +115,7 @@ _BY_STATUS: dict[int, tuple[str, ...]] = {
         "comment_too_long",
         "bad_month",
         "month_in_future",
+        "day_in_past",
         "starts_like_a_formula",
         "unknown_period",
         "after_seq_needs_gateway",

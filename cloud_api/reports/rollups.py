@@ -43,12 +43,14 @@ def roll_up(conn: Connection, school_id: str, events: Sequence[Event]) -> None:
     granted = [e for e in events if e.decision is Decision.GRANTED]
     passages = [e for e in granted if e.kind in (EventKind.ENTRY, EventKind.EXIT)]
     meals = [e for e in granted if e.kind is EventKind.MEAL and e.meal is not None]
+    # The months' row locks first (sorted: locks in one order), before the menu's prices are read:
+    # a set meal written meanwhile takes the same lock first (menus.set_day_menu), so the two serialize.
+    for month in sorted({e.occurred_at.astimezone(LOCAL_TZ).strftime("%Y-%m") for e in (*passages, *meals)}):
+        next_month_version(conn, school_id, month)  # its reports' inputs move
     if passages:
         _presence(conn, school_id, passages)
     if meals:
         _meals(conn, school_id, meals)
-    for month in sorted({e.occurred_at.astimezone(LOCAL_TZ).strftime("%Y-%m") for e in (*passages, *meals)}):
-        next_month_version(conn, school_id, month)  # its reports' inputs moved (sorted: locks in one order)
 
 
 def _roles(conn: Connection, school_id: str, events: Sequence[Event]) -> dict[str, str]:
@@ -156,4 +158,4 @@ def price_unpriced_meals(conn: Connection, school_id: str, day: date, period: st
         .where(m.school_id == school_id, m.local_date == day, m.period == period)
         .values(full_tiyn=m.portions * price_tiyn)
     )
-    next_month_version(conn, school_id, day.strftime("%Y-%m"))
+    # The month's version is its caller's to take, first (menus.set_day_menu): it holds the lock already.

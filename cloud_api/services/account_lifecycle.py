@@ -14,6 +14,7 @@ are revoked with their history kept.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -31,6 +32,7 @@ from cloud_api.services.accounts import (
     Principal,
     Role,
     get_account,
+    grants_of,
     revoke_role,
     roles_in_force,
 )
@@ -41,6 +43,7 @@ from cloud_api.services.sessions import end_sessions
 __all__ = [
     "AccountState",
     "Listed",
+    "authority_accounts",
     "delete_account",
     "edit_account",
     "list_accounts",
@@ -92,14 +95,19 @@ def list_accounts(
     limit: int = 50,
     offset: int = 0,
     second_factors: bool = True,
+    among: Sequence[UUID] | None = None,
 ) -> list[Listed]:
     """The accounts of a school (or, with ``school_id`` None, of the deployment), deleted ones left out.
+
+    ``among`` keeps only those accounts (by id).
 
     ``query`` finds a part of the login or the name (any case); ``role`` keeps the accounts holding
     it. Sorted by login. ``second_factors=False`` leaves ``second_factor`` False, unread (a query an
     account: a caller that shows a page of a long list reads it for that page only).
     """
     found = select(accounts).where(accounts.c.deleted_at.is_(None))
+    if among is not None:
+        found = found.where(accounts.c.id.in_(list(among)))
     if school_id is not None:
         found = found.where(accounts.c.school_id == school_id)
     if state != "all":
@@ -108,7 +116,7 @@ def list_accounts(
         pattern = f"%{query.strip().lower()}%"
         found = found.where(accounts.c.login.ilike(pattern) | accounts.c.display_name.ilike(pattern))
     rows = conn.execute(found.order_by(accounts.c.login)).all()
-    grants = _grants_of(conn, [r.id for r in rows])
+    grants = grants_of(conn, [r.id for r in rows])
     listed = [
         Listed(
             r.id,
@@ -130,27 +138,33 @@ def list_accounts(
     return [_with_factor(conn, a) for a in page] if second_factors else page
 
 
+AUTHORITY_ROLES = (Role.REGION, Role.MINISTRY)
+
+
+def authority_accounts(conn: Connection) -> list[Listed]:
+    """The accounts of the regions' authorities and of the ministry (active or not), by login.
+
+    The database picks the accounts that were ever granted a region's or the ministry's role, so that
+    the deployment's page reads those few, not every account of every school; of them, those whose
+    grant is still in force are kept.
+    """
+    ever = (
+        conn.execute(
+            select(role_grants.c.account_id)
+            .where(role_grants.c.role.in_([r.value for r in AUTHORITY_ROLES]))
+            .distinct()
+        )
+        .scalars()
+        .all()
+    )
+    if not ever:
+        return []
+    listed = list_accounts(conn, None, state="all", limit=len(ever), second_factors=False, among=ever)
+    return [a for a in listed if any(g.role in AUTHORITY_ROLES for g in a.roles)]
+
+
 def _with_factor(conn: Connection, listed: Listed) -> Listed:
     return Listed(**{**listed.__dict__, "second_factor": has_second_factor(conn, listed.id)})
-
-
-def _grants_of(conn: Connection, account_ids: list[UUID]) -> dict[UUID, set[Grant]]:
-    """The grants in force of many accounts in one query (the newest row of each grant decides)."""
-    if not account_ids:
-        return {}
-    newest: dict[tuple[UUID, Grant], bool] = {}
-    rows = conn.execute(
-        select(role_grants.c.account_id, role_grants.c.role, role_grants.c.scope, role_grants.c.granted)
-        .where(role_grants.c.account_id.in_(account_ids))
-        .order_by(role_grants.c.id)
-    )
-    for account_id, role, scope, granted in rows:
-        newest[(account_id, Grant(Role(role), scope))] = bool(granted)
-    out: dict[UUID, set[Grant]] = {}
-    for (account_id, grant), on in newest.items():
-        if on:
-            out.setdefault(account_id, set()).add(grant)
-    return out
 
 
 def _target(conn: Connection, principal: Principal, account_id: UUID, *, not_self: bool = False) -> Account:

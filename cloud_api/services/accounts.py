@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -60,6 +60,7 @@ __all__ = [
     "failed_sign_ins",
     "get_account",
     "grant_role",
+    "grants_of",
     "is_staff",
     "logins_of",
     "normalise_login",
@@ -707,6 +708,25 @@ def roles_in_force(conn: Connection, account_id: UUID) -> frozenset[Grant]:
     for role, scope, granted in rows:
         in_force[Grant(Role(role), scope)] = bool(granted)
     return frozenset(g for g, on in in_force.items() if on)
+
+
+def grants_of(conn: Connection, account_ids: Sequence[UUID]) -> dict[UUID, set[Grant]]:
+    """The grants in force of many accounts in one query (the newest row of each grant decides)."""
+    if not account_ids:
+        return {}
+    newest: dict[tuple[UUID, Grant], bool] = {}
+    rows = conn.execute(
+        select(role_grants.c.account_id, role_grants.c.role, role_grants.c.scope, role_grants.c.granted)
+        .where(role_grants.c.account_id.in_(account_ids))
+        .order_by(role_grants.c.id)
+    )
+    for account_id, role, scope, granted in rows:
+        newest[(account_id, Grant(Role(role), scope))] = bool(granted)
+    out: dict[UUID, set[Grant]] = {}
+    for (account_id, grant), on in newest.items():
+        if on:
+            out.setdefault(account_id, set()).add(grant)
+    return out
 
 
 def _set_role(conn: Connection, account_id: UUID, grant: Grant, granted: bool, actor: str) -> bool:

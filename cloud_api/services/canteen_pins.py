@@ -17,7 +17,7 @@ from sqlalchemy import Connection, insert, select
 
 from cloud_api.core.errors import DomainError
 from cloud_api.db.schema import canteen_pins, people
-from cloud_api.services.accounts import Role, accounts_of_people, roles_in_force
+from cloud_api.services.accounts import Role, accounts_of_people, grants_of
 from cloud_api.services.audit import AuditEntry, write_audit
 from cloud_api.services.history import in_force
 from cloud_api.services.roster_versions import next_version
@@ -82,10 +82,9 @@ def staff_pins(conn: Connection, school_id: str) -> list[StaffPin]:
     ids = [r.id for r in rows]
     pins = pins_of(conn, school_id, ids)
     accounts = accounts_of_people(conn, school_id, ids)
+    grants = grants_of(conn, [a.id for a in accounts.values()])  # one query for every account, not one each
     cooks = {
-        person
-        for person, account in accounts.items()
-        if (Role.CANTEEN_STAFF, school_id) in roles_in_force(conn, account.id)
+        person for person, account in accounts.items() if (Role.CANTEEN_STAFF, school_id) in grants.get(account.id, ())
     }
     found = [
         StaffPin(

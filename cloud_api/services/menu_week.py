@@ -8,11 +8,12 @@ eat: the week names each such allergen with the number of the school's children 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
 
 from sqlalchemy import Connection
 
+from cloud_api.core.errors import DomainError
 from cloud_api.services.menus import (
     MenuDay,
     bans_of,
@@ -22,6 +23,7 @@ from cloud_api.services.menus import (
     periods_by_time,
     set_day_menu,
 )
+from shared.localtime import local_date
 from shared.roster_contract import Allergen, Dish, DishCategory, MealPeriod, SetMeal
 
 __all__ = ["AllergenGap", "CopyPlan", "MenuWeek", "copy_plan", "copy_week", "menu_week", "monday_of"]
@@ -114,9 +116,18 @@ def copy_plan(conn: Connection, school_id: str, source: date, target: date) -> C
     return CopyPlan(meals, sum((m.day, m.period) in planned for m in meals))
 
 
-def copy_week(conn: Connection, school_id: str, source: date, target: date, *, actor: str) -> CopyPlan:
-    """Copy ``source``'s week onto ``target``'s (same weekday, period, dishes and price); what was done."""
+def copy_week(
+    conn: Connection, school_id: str, source: date, target: date, *, actor: str, today: date | None = None
+) -> CopyPlan:
+    """Copy ``source``'s week onto ``target``'s (same weekday, period, dishes and price); what was done.
+
+    Refuses (``day_in_past``) when a set meal would land on a day before ``today`` (in Almaty): the
+    meals served that day would take its price, and a month already reported would open again.
+    """
     plan = copy_plan(conn, school_id, source, target)
-    for meal in plan.meals:
+    first_open = today or local_date(datetime.now(UTC))
+    if any(m.day < first_open for m in plan.meals):
+        raise DomainError("day_in_past")
+    for meal in sorted(plan.meals, key=lambda m: (m.day, m.period)):  # by day: the months' locks in one order
         set_day_menu(conn, school_id, meal, actor=actor)
     return plan

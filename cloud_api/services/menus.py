@@ -215,33 +215,39 @@ def _dish(row: Any) -> Dish:
 
 
 def set_day_menu(conn: Connection, school_id: str, menu: SetMeal, *, actor: str) -> None:
-    """Set (or change) the set meal of one day and period; its dishes must exist.
+    """Set (or change) the set meal of one day and period; its dishes must exist. Audited: a price is money.
 
     A meal keeps the price its set meal had when it was served (:mod:`cloud_api.services.meal_prices`).
     """
+    # The month's row lock first, before reading whether the day has a menu and before pricing its
+    # meals: the ingest's rollups take the same lock before they read the menu's prices, so a meal
+    # rolled up and its day's first menu written at once serialize instead of both missing the price.
+    next_month_version(conn, school_id, menu.day.strftime("%Y-%m"))  # the state's share of that day moves
     known = {d.id for d in current_dishes(conn, school_id)}
     if any(d not in known for d in menu.dish_ids):
         raise DomainError("unknown_dish")
-    first = (
-        conn.execute(
-            select(set_meals.c.id)
-            .where(set_meals.c.school_id == school_id, set_meals.c.day == menu.day, set_meals.c.period == menu.period)
-            .limit(1)
-        ).first()
-        is None
-    )
-    if first:  # meals served before the day had any menu take its first price; later changes move none
+    previous = conn.execute(
+        select(set_meals.c.dish_ids, set_meals.c.price_tiyn)
+        .where(set_meals.c.school_id == school_id, set_meals.c.day == menu.day, set_meals.c.period == menu.period)
+        .order_by(set_meals.c.id.desc())
+        .limit(1)
+    ).first()
+    if previous is None:  # meals served before the day had any menu take its first price; later changes move none
         price_unpriced_meals(conn, school_id, menu.day, menu.period, menu.price_tiyn)
+    stamp = _stamp(conn, school_id, actor)
+    after = {"dish_ids": [str(d) for d in menu.dish_ids], "price_tiyn": menu.price_tiyn}
     conn.execute(
         insert(set_meals).values(
-            day=menu.day,
-            period=menu.period,
-            dish_ids=[str(d) for d in menu.dish_ids],
-            price_tiyn=menu.price_tiyn,
-            **_stamp(conn, school_id, actor),
+            day=menu.day, period=menu.period, dish_ids=after["dish_ids"], price_tiyn=menu.price_tiyn, **stamp
         )
     )
-    next_month_version(conn, school_id, menu.day.strftime("%Y-%m"))  # the state's share of that day moves
+    before = (
+        None
+        if previous is None
+        else {"dish_ids": [str(d) for d in previous.dish_ids], "price_tiyn": int(previous.price_tiyn)}
+    )
+    entry = AuditEntry("create" if before is None else "update", "set_meal", f"{menu.day}/{menu.period}", before, after)
+    write_audit(conn, school_id, actor, stamp["at"], [entry])
 
 
 def plan_set_meal(

@@ -8,15 +8,21 @@ each answer the form again with the error beside its field, never a 500.
 from __future__ import annotations
 
 import io
-from datetime import date, time, timedelta
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
 from uuid import UUID
 
 import pytest
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import event, insert, select
 
-from cloud_api.db.schema import audit_log
-from cloud_api.services.canteen_pins import pins_of
+from cloud_api.core.errors import DomainError
+from cloud_api.db.schema import audit_log, people
+from cloud_api.services.accounts import SYSTEM, Role, create_account, grant_role
+from cloud_api.services.canteen_pins import pins_of, staff_pins
+from cloud_api.services.menu_week import copy_week, monday_of
 from cloud_api.services.menus import (
     current_dishes,
     current_meal_rules,
@@ -26,7 +32,8 @@ from cloud_api.services.menus import (
     set_meal_rules,
 )
 from cloud_api.services.photos import photo
-from cloud_api.web.office.canteen_forms import typed_tenge
+from cloud_api.web.office.amounts import typed_tenge
+from shared.localtime import local_date
 from shared.roster_contract import MealPeriod, MealRules
 from tests.cloud_api import test_office
 from tests.cloud_api.school import CHILD, FATHER, MOTHER, OTHER_CHILD, S2_COOK, TEACHER, TEEN
@@ -35,7 +42,8 @@ from tests.cloud_api.test_office import Office, _signed_in_as, text_of
 settings = test_office.settings  # the office's fixtures: the card key, and the administrator signed in
 office = test_office.office
 
-MONDAY = date(2026, 12, 7)
+# A Monday ahead (the cook plans no past day): the week after this one, in Almaty.
+MONDAY = monday_of(local_date(datetime.now(UTC))) + timedelta(days=7)
 RULES = {
     # Lunch typed first: the page shows the periods by the time of day, breakfast first.
     "name_0": "lunch",
@@ -102,6 +110,10 @@ def test_wrong_meal_rules_are_refused_field_by_field(office: Office) -> None:
         nonsense.status_code == 422 and 'id="starts_0-error"' in nonsense.text and 'id="name_1-error"' in nonsense.text
     )
     assert "<script>" not in nonsense.text
+    # A name the contract would refuse (its first character not a letter or digit): beside the field, not a 500.
+    for wrong in ("_lunch", "-snack", ".tea", "обед", "a b"):
+        refused = office.post("/canteen/rules", RULES | {"name_1": wrong})
+        assert refused.status_code == 422 and 'id="name_1-error"' in refused.text, wrong
     twice = office.post("/canteen/rules", RULES | {"name_1": "lunch"})
     assert twice.status_code == 422 and 'id="name_1-error"' in twice.text
     empty = office.post("/canteen/rules", {"name_0": "", "starts_0": "", "ends_0": ""})
@@ -153,12 +165,11 @@ def test_a_dish_form_refuses_a_wrong_price_a_missing_name_and_a_formula(office: 
 
 def test_the_price_history_says_who_changed_it_and_when(office: Office) -> None:
     dish_id = _dish(office, "Плов", "700")
-    _signed_in_as(office.world, "cook@s1.kz")
     changed = office.post(f"/canteen/dishes/{dish_id}", {"name_ru": "Плов", "price": "900", "category": "main"})
     assert changed.status_code == 200
     history = text_of(changed.text).split("История цены")[1]
     assert history.index("900 ₸") < history.index("700 ₸")  # the newest first
-    assert "cook@s1.kz" in history and "head@s1.kz" in history
+    assert "head@s1.kz" in history and "Кто изменил" in history
     with office.app.state.engine.connect() as conn:
         assert [h["price_tiyn"] for h in dish_history(conn, "s1", dish_id)] == [70000, 90000]
         journal = conn.execute(
@@ -166,12 +177,47 @@ def test_the_price_history_says_who_changed_it_and_when(office: Office) -> None:
             .where(audit_log.c.entity == "dish", audit_log.c.entity_id == str(dish_id))
             .order_by(audit_log.c.id)
         ).all()
-    # Money: the journal says who set which price (the cook's account, by its id).
+    # Money: the journal says who set which price (the administrator's account, by its id).
     assert [(j.action, j.before, j.after["price_tiyn"]) for j in journal] == [
         ("create", None, 70000),
         ("update", {"price_tiyn": 70000}, 90000),
     ]
-    assert journal[1].actor == f"account:{office.world.ids['cook1']}"
+    assert journal[1].actor == f"account:{office.world.ids['head1']}"
+    # The cook sees the history, but not who (the administrators' logins stay theirs).
+    _signed_in_as(office.world, "cook@s1.kz")
+    seen = text_of(office.get(f"/canteen/dishes/{dish_id}").text).split("История цены")[1]
+    assert "900 ₸" in seen and "head@s1.kz" not in seen and "Кто изменил" not in seen
+
+
+def test_the_cook_edits_a_dish_but_only_the_admin_sets_prices(office: Office) -> None:
+    _rules(office)
+    dish_id = _dish(office, "Плов", "700")
+    _signed_in_as(office.world, "cook@s1.kz")
+    page = office.get(f"/canteen/dishes/{dish_id}")
+    assert 'name="price"' not in page.text and "Цены устанавливает администратор школы" in text_of(page.text)
+    # Names, kind and allergens: the cook's; the price stays the administrator's.
+    renamed = office.post(
+        f"/canteen/dishes/{dish_id}", {"name_ru": "Плов с мясом", "category": "main", "allergens": ["gluten"]}
+    )
+    assert renamed.status_code == 200 and "Плов с мясом" in text_of(renamed.text)
+    forged = office.post(f"/canteen/dishes/{dish_id}", {"name_ru": "Плов", "price": "1", "category": "main"})
+    assert forged.status_code == 403 and 'id="price-error"' in forged.text
+    assert "Цены устанавливает только администратор школы" in text_of(forged.text)
+    forged_new = office.post("/canteen/dishes/new", {"name_ru": "Компот", "price": "50", "category": "drink"})
+    assert forged_new.status_code == 403 and 'id="price-error"' in forged_new.text
+    new = _dish(office, "Компот", "", category="drink")  # no price: the administrator sets it
+    with office.app.state.engine.connect() as conn:
+        prices = {d.id: (d.names["ru"], d.price_tiyn, list(d.allergens)) for d in current_dishes(conn, "s1")}
+    assert prices == {dish_id: ("Плов с мясом", 70000, ["gluten"]), new: ("Компот", 0, [])}
+    # A set meal: the dishes' sum; a typed price is the administrator's too.
+    form = office.get(f"/canteen/menu/{MONDAY}/lunch")
+    assert 'name="price"' not in form.text and "Цены устанавливает администратор школы" in text_of(form.text)
+    typed = office.post(f"/canteen/menu/{MONDAY}/lunch", {"dishes": [str(dish_id)], "price": "1"})
+    assert typed.status_code == 403 and 'id="price-error"' in typed.text
+    summed = office.post(f"/canteen/menu/{MONDAY}/lunch", {"dishes": [str(dish_id)]})
+    assert summed.status_code == 200
+    with office.app.state.engine.connect() as conn:
+        assert [m.meal.price_tiyn for m in menu_days(conn, "s1", MONDAY, 1)] == [70000]
 
 
 def test_another_schools_dish_is_not_found(office: Office) -> None:
@@ -227,6 +273,7 @@ def test_a_week_is_planned_warned_and_copied_to_the_next(office: Office) -> None
     assert "750 ₸" in week  # the dishes' sum
     assert "Каждое блюдо содержит глютен: 2 ребёнка с запретом" in week
     assert week.index("завтрак") < week.index("обед")
+    _signed_in_as(office.world, "head@s1.kz")  # a typed price of a set meal is the administrator's
     breakfast = office.post(
         f"/canteen/menu/{MONDAY + timedelta(days=1)}/breakfast", {"dishes": [str(tea)], "price": "80"}
     )
@@ -337,6 +384,14 @@ def test_periods_go_by_the_time_of_day_in_the_menu_not_by_name(office: Office) -
         ("1 200", 120000),
         ("1\u00a0200,05 ₸", 120005),
         (" 80 тг ", 8000),
+        ("80 тг.", 8000),
+        ("80,5 тг.", 8050),
+        ("1 200 теңге", 120000),
+        ("1 200 тенге", 120000),
+        ("700₸", 70000),
+        ("700 KZT", 70000),
+        ("700 kzt", 70000),
+        ("тг", None),
         ("0", 0),
         ("", None),
         ("-5", None),
@@ -348,3 +403,104 @@ def test_periods_go_by_the_time_of_day_in_the_menu_not_by_name(office: Office) -
 )
 def test_a_price_is_read_as_people_type_it(typed: str, tiyn: int | None) -> None:
     assert typed_tenge(typed) == tiyn
+
+
+def test_a_date_out_of_any_school_year_falls_back_to_this_week_or_a_field_error(office: Office) -> None:
+    _rules(office)
+    this_week = monday_of(local_date(datetime.now(UTC)))
+    for typed in ("0001-01-01", "31.12.9999", "9999-12-31", "01.01.1999"):
+        week = office.get("/canteen/menu", week=typed)
+        assert week.status_code == 200, typed
+        assert f"week={(this_week + timedelta(days=7)).isoformat()}" in week.text  # the next week's link
+        assert office.get("/canteen/menu/copy", to=typed).status_code == 200
+        assert office.get(f"/canteen/menu/{typed}/lunch").status_code == 404
+    copied = office.post("/canteen/menu/copy", {"from": this_week.isoformat(), "to": "0001-01-01"})
+    assert copied.status_code == 422 and 'id="to-error"' in copied.text
+    copied = office.post("/canteen/menu/copy", {"from": "31.12.9999", "to": this_week.isoformat()})
+    assert copied.status_code == 422 and 'id="from-error"' in copied.text
+
+
+def test_past_days_are_the_admins_alone_and_no_week_is_copied_onto_them(office: Office) -> None:
+    _rules(office)
+    tea = _dish(office, "Чай", "100", category="drink")
+    today = local_date(datetime.now(UTC))
+    yesterday = today - timedelta(days=1)
+    assert office.post(f"/canteen/menu/{MONDAY}/lunch", {"dishes": [str(tea)]}).status_code == 200
+    # A week copied onto days already past would re-price the meals served then: refused beside the field.
+    past = MONDAY - timedelta(days=14)
+    refused = office.post("/canteen/menu/copy", {"from": MONDAY.isoformat(), "to": past.isoformat()})
+    assert refused.status_code == 422 and 'id="to-error"' in refused.text
+    assert "Эти дни уже прошли" in text_of(refused.text)
+    with office.app.state.engine.begin() as conn, pytest.raises(DomainError) as raised:
+        copy_week(conn, "s1", MONDAY, past, actor="test")
+    assert raised.value.code == "day_in_past"
+    # The cook plans no past day; the administrator enters a forgotten menu afterwards.
+    _signed_in_as(office.world, "cook@s1.kz")
+    late = office.post(f"/canteen/menu/{yesterday}/lunch", {"dishes": [str(tea)]})
+    assert late.status_code == 422 and "Этот день уже прошёл" in text_of(late.text)
+    assert office.post("/canteen/menu/copy", {"from": MONDAY.isoformat(), "to": past.isoformat()}).status_code == 422
+    _signed_in_as(office.world, "head@s1.kz")
+    assert office.post(f"/canteen/menu/{yesterday}/lunch", {"dishes": [str(tea)]}).status_code == 200
+    with office.app.state.engine.connect() as conn:
+        assert [m.meal.day for m in menu_days(conn, "s1", past - timedelta(days=7), 35)] == [yesterday, MONDAY]
+
+
+def test_a_set_meal_and_its_price_go_to_the_journal_in_words(office: Office) -> None:
+    _rules(office)
+    plov = _dish(office, "Плов", "700")
+    tea = _dish(office, "Чай", "50", category="drink")
+    assert office.post(f"/canteen/menu/{MONDAY}/lunch", {"dishes": [str(plov)]}).status_code == 200
+    assert office.post(f"/canteen/menu/{MONDAY}/lunch", {"dishes": [str(plov), str(tea)]}).status_code == 200
+    copied = office.post("/canteen/menu/copy", {"from": MONDAY.isoformat(), "to": (MONDAY + timedelta(7)).isoformat()})
+    assert copied.status_code == 200
+    with office.app.state.engine.connect() as conn:
+        journal = conn.execute(
+            select(audit_log.c.action, audit_log.c.entity_id, audit_log.c.before, audit_log.c.after)
+            .where(audit_log.c.entity == "set_meal")
+            .order_by(audit_log.c.id)
+        ).all()
+    assert [(j.action, j.entity_id, j.before and j.before["price_tiyn"], j.after["price_tiyn"]) for j in journal] == [
+        ("create", f"{MONDAY}/lunch", None, 70000),
+        ("update", f"{MONDAY}/lunch", 70000, 75000),
+        ("create", f"{MONDAY + timedelta(7)}/lunch", None, 75000),
+    ]
+    assert journal[1].after["dish_ids"] == [str(plov), str(tea)]
+    page = text_of(office.client.get("/office/schools/s1/journal", headers={"Accept-Language": "ru"}).text)
+    assert "комплекс дня" in page and "Цена: 700 ₸ → 750 ₸" in page and "Блюда: 1 блюдо → 2 блюда" in page
+    only = office.client.get(
+        "/office/schools/s1/journal", params={"kind": "set_meal"}, headers={"Accept-Language": "ru"}
+    )
+    assert "Цена: 700 ₸ → 750 ₸" in text_of(only.text) and "Плов" not in text_of(only.text)  # no dish entry
+
+
+@contextmanager
+def _statements(engine: Any) -> Iterator[list[str]]:
+    """The SQL statements run on ``engine`` meanwhile."""
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
+def test_the_pins_page_reads_every_staff_accounts_roles_at_once(office: Office) -> None:
+    engine = office.app.state.engine
+    with engine.begin() as conn:
+        teacher = conn.execute(select(people).where(people.c.id == office.id(TEACHER))).mappings().one()
+        for i in range(3):  # three more cooks, each with an account
+            person = UUID(int=1000 + i)
+            fake = {"id": person, "last_name": f"Повар{i}", "iin": f"99010100000{i}"}
+            conn.execute(insert(people).values({**teacher, **fake}))
+            made = create_account(conn, f"cook{i}@s1.kz", actor=SYSTEM, school_id="s1", person_id=person)
+            grant_role(conn, made.id, Role.CANTEEN_STAFF, "s1", actor=SYSTEM)
+    with engine.connect() as conn, _statements(engine) as seen:
+        staff = staff_pins(conn, "s1")
+    assert sum(s.canteen for s in staff) == 4
+    assert sum("role_grants" in s for s in seen) == 1  # one query, not one per account
+    page = text_of(office.get("/canteen/pins").text)
+    assert "Повар2" in page and "cook2@s1.kz" in page

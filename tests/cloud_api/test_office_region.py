@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
-from sqlalchemy import insert, select
+from sqlalchemy import event, insert, select
 
 from cloud_api.api.deps import SESSION_COOKIE
 from cloud_api.core.errors import DomainError
@@ -302,3 +302,28 @@ def test_the_pages_speak_kazakh_and_english(
         "/office/regions/almaty/schools/s1/reports",
     ):
         assert client.get(f"{path}?month={MONTH}", headers=headers).status_code == 200, path
+
+
+def test_the_deployment_page_reads_only_the_authorities_accounts(region: dict[str, Any], client: TestClient) -> None:
+    engine = region["engine"]
+    with engine.begin() as conn:
+        for i in range(3):  # a school's accounts: not the deployment page's to read
+            create_account(conn, f"teacher{i}@s1.kz", actor=SYSTEM, school_id="s1")
+    as_(client, "it@mektep.kz")
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        page = get(client, "/office/deployment/accounts")
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    assert page.status_code == 200
+    for login in ("akimat@almaty.kz", "abay@region.kz", "minister@edu.kz", "analyst@edu.kz"):
+        assert login in page.text
+    assert "teacher0@s1.kz" not in page.text and "it@mektep.kz</" not in page.text
+    # The accounts read are chosen by the database (by id, from the grants), never the whole table.
+    listed = [s for s in seen if "FROM accounts" in s and "deleted_at IS NULL" in s]
+    assert listed and all("accounts.id IN" in s for s in listed)

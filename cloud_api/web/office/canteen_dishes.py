@@ -33,12 +33,13 @@ from cloud_api.services import photos
 from cloud_api.services.accounts import logins_of
 from cloud_api.services.menus import current_dishes, dish, dish_history, set_dish_photo, upsert_dish
 from cloud_api.services.photo_reencode import CROPS
-from cloud_api.web.office.canteen_forms import canteen_page, typed_tenge
+from cloud_api.web.office.amounts import typed_tenge
+from cloud_api.web.office.canteen_forms import canteen_page
 from cloud_api.web.office.console import Desk, FormErrors, StaffDesk, back
 from shared.languages import LANGUAGES
 from shared.roster_contract import Allergen, Dish, DishCategory
 
-__all__ = ["dish_name", "router"]
+__all__ = ["dish_name", "price_refused", "refused_status", "router"]
 
 router = APIRouter(include_in_schema=False)
 _checked = [Depends(require_same_origin)]
@@ -87,9 +88,10 @@ def _dish_page(
             # A new photo or name is a version too; the price history shows when the price changed.
             every = dish_history(conn, desk.school_id, dish_id)
             history = [h for i, h in enumerate(every) if i == 0 or h["price_tiyn"] != every[i - 1]["price_tiyn"]]
-            logins = logins_of(conn, _account_ids(h["actor"] for h in history))
+            # Who changed a price is the administrator's to read: the canteen's staff see when and what.
+            logins = logins_of(conn, _account_ids(h["actor"] for h in history)) if desk.admin else {}
         for h in history:
-            h["who"] = _who(h["actor"], logins)
+            h["who"] = _who(h["actor"], logins) if desk.admin else ""
     title = dish_name(item, desk._.language) if item else desk._("A new dish")
     return canteen_page(
         desk,
@@ -139,8 +141,14 @@ def dish_page(desk: StaffDesk, dish_id: UUID) -> HTMLResponse:
     return _dish_page(desk, dish_id)
 
 
-def read_dish(desk: Desk, form: dict[str, Any]) -> tuple[dict[str, Any] | None, FormErrors]:
-    """A dish's fields from its form (names, price in tiyn, category, allergens), or what is wrong with them."""
+def read_dish(
+    desk: Desk, form: dict[str, Any], current: Dish | None = None
+) -> tuple[dict[str, Any] | None, FormErrors]:
+    """A dish's fields from its form (names, price in tiyn, category, allergens), or what is wrong with them.
+
+    Only the school's administrator sets a price: the canteen's staff see it and keep it (a new dish of
+    theirs costs nothing until the administrator prices it); a price they post that differs is refused.
+    """
     _ = desk._
     errors = FormErrors()
     names = {lang: form.get(f"name_{lang}", "").strip() for lang in LANGUAGES}
@@ -152,9 +160,16 @@ def read_dish(desk: Desk, form: dict[str, Any]) -> tuple[dict[str, Any] | None, 
             errors.add(f"name_{lang}", _("A name may not begin with =, +, - or @."))
     if not names:
         errors.add(f"name_{desk._.language}", _("Give the dish a name in at least one language."))
-    price = typed_tenge(form.get("price", ""))
-    if price is None:
-        errors.add("price", _("Give the price in tenge, like 700 or 700,50."))
+    price: int | None
+    if desk.admin:
+        price = typed_tenge(form.get("price", ""))
+        if price is None:
+            errors.add("price", _("Give the price in tenge, like 700 or 700,50."))
+    else:
+        price = current.price_tiyn if current else 0
+        typed = form.get("price", "").strip()
+        if typed and typed_tenge(typed) != price:
+            errors.add("price", price_refused(_))
     category = form.get("category", "")
     if category not in DishCategory.__members__.values():
         errors.add("category", _("Choose the kind of dish."))
@@ -170,6 +185,16 @@ def read_dish(desk: Desk, form: dict[str, Any]) -> tuple[dict[str, Any] | None, 
         "allergens": [Allergen(a) for a in Allergen if a.value in allergens],
     }
     return fields, errors
+
+
+def price_refused(_: Any) -> str:
+    """What a cook reads when a price they sent is refused."""
+    return str(_("Only the school administrator sets prices."))
+
+
+def refused_status(desk: Desk, errors: FormErrors) -> int:
+    """403 when the canteen's staff sent a price (only a forged form does), else 422."""
+    return 403 if not desk.admin and "price" in errors.by_field else 422
 
 
 def _typed(name_kk: str, name_ru: str, name_en: str, price: str, category: str, allergens: list[str]) -> dict[str, Any]:
@@ -197,7 +222,7 @@ def new_dish_form(
     form = _typed(name_kk, name_ru, name_en, price, category, allergens)
     fields, errors = read_dish(desk, form)
     if fields is None:
-        return _dish_page(desk, None, form, errors, 422)
+        return _dish_page(desk, None, form, errors, refused_status(desk, errors))
     made = Dish(id=UUID(str(uuid_utils.uuid7())), **fields)
     with desk.engine.begin() as conn:
         upsert_dish(conn, desk.school_id, made, actor=desk.actor)
@@ -217,14 +242,16 @@ def dish_form(
 ) -> Response:
     """New names, price, category or allergens; the photo stays, and the old version stays in the history."""
     form = _typed(name_kk, name_ru, name_en, price, category, allergens)
-    fields, errors = read_dish(desk, form)
-    if fields is None:
-        return _dish_page(desk, dish_id, form, errors, 422)
     with desk.engine.begin() as conn:
         current = dish(conn, desk.school_id, dish_id)
         if current is None:
             raise DomainError("unknown_dish")
-        upsert_dish(conn, desk.school_id, current.model_copy(update=fields), actor=desk.actor)
+        # Read against the dish as it is in this transaction: a cook's save keeps the price in force.
+        fields, errors = read_dish(desk, form, current)
+        if fields is not None:
+            upsert_dish(conn, desk.school_id, current.model_copy(update=fields), actor=desk.actor)
+    if fields is None:
+        return _dish_page(desk, dish_id, form, errors, refused_status(desk, errors))
     return back(f"{desk.base}/canteen/dishes/{dish_id}?done=dish_saved")
 
 

@@ -1,4 +1,5 @@
-"""What the canteen's forms read from what people type: amounts in tenge, times of day, the sub-navigation."""
+"""What the canteen's forms read from what people type (times of day; amounts in tenge come from
+:mod:`cloud_api.web.office.amounts`), and the canteen's sub-navigation."""
 
 from __future__ import annotations
 
@@ -9,24 +10,13 @@ from typing import Any
 
 from fastapi.responses import HTMLResponse
 
+from cloud_api.web.office.amounts import MAX_PRICE_TIYN, typed_tenge
 from cloud_api.web.office.console import Desk
 from shared.i18n import Translator
 
 __all__ = ["MAX_PRICE_TIYN", "SubPage", "canteen_page", "canteen_pages", "typed_tenge", "typed_time"]
 
-MAX_PRICE_TIYN = 100_000_00  # 100 000 ₸: no school dish costs more; a typo of a zero too many is caught
-_TENGE = re.compile(r"^(\d{1,9})(?:[.,](\d{1,2}))?$")
 _TIME = re.compile(r"^(\d{1,2})[:.](\d{2})(?::\d{2})?$")
-
-
-def typed_tenge(text: str) -> int | None:
-    """An amount as people type it ("700", "700,50", "1 200", "1 200.5 ₸") in tiyn; None when it is not one."""
-    cleaned = re.sub(r"[\s\u00a0\u202f'’]", "", text).removesuffix("₸").removesuffix("тг").removesuffix("тенге")
-    found = _TENGE.fullmatch(cleaned)
-    if found is None:
-        return None
-    tiyn = int(found.group(1)) * 100 + int((found.group(2) or "0").ljust(2, "0"))
-    return tiyn if tiyn <= MAX_PRICE_TIYN else None
 
 
 def typed_time(text: str) -> time | None:

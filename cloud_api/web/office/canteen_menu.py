@@ -24,8 +24,9 @@ from cloud_api.api.deps import require_same_origin
 from cloud_api.core.errors import DomainError
 from cloud_api.services.menu_week import copy_plan, copy_week, menu_week, monday_of
 from cloud_api.services.menus import plan_set_meal
-from cloud_api.web.office.canteen_dishes import dish_name
-from cloud_api.web.office.canteen_forms import canteen_page, typed_tenge
+from cloud_api.web.office.amounts import typed_tenge
+from cloud_api.web.office.canteen_dishes import dish_name, price_refused, refused_status
+from cloud_api.web.office.canteen_forms import canteen_page
 from cloud_api.web.office.console import Desk, FormErrors, StaffDesk, back, typed_date
 from shared.contract import Identifier
 from shared.localtime import local_date
@@ -67,7 +68,12 @@ def menu_page(desk: StaffDesk, week: Day = "") -> HTMLResponse:
 
 
 def _set_meal_page(
-    desk: Desk, day: date, period: str, form: dict[str, Any] | None = None, errors: FormErrors | None = None
+    desk: Desk,
+    day: date,
+    period: str,
+    form: dict[str, Any] | None = None,
+    errors: FormErrors | None = None,
+    status: int = 422,
 ) -> HTMLResponse:
     with desk.engine.connect() as conn:
         planned = menu_week(conn, desk.school_id, day)
@@ -83,7 +89,7 @@ def _set_meal_page(
         desk,
         "office/canteen_set_meal.html",
         title=_capitalised(desk._("{period}, {day}", period=desk._(period), day=day_label(desk, day))),
-        status=422 if errors else 200,
+        status=status if errors else 200,
         day=day,
         period=period,
         entry=entry,
@@ -135,12 +141,17 @@ def set_meal_form(
             chosen.append(UUID(text))
         except ValueError:
             errors.add("dishes", desk._("Choose dishes from the list."))
-    if not chosen:
+    if when < local_date(datetime.now(UTC)) and not desk.admin:
+        # A past day's menu prices the meals served that day: the administrator enters a forgotten one.
+        errors.add("dishes", desk._("This day is past: only the school administrator enters its menu."))
+    elif not chosen:
         errors.add("dishes", desk._("Choose at least one dish."))
     elif len(chosen) > 20:
         errors.add("dishes", desk._("A set meal has at most 20 dishes."))
     price_tiyn = None
-    if price.strip():
+    if price.strip() and not desk.admin:  # only a forged form: the cook's page has no price field
+        errors.add("price", price_refused(desk._))
+    elif price.strip():
         price_tiyn = typed_tenge(price)
         if price_tiyn is None:
             errors.add("price", desk._("Give the price in tenge, like 700 or 700,50."))
@@ -154,7 +165,7 @@ def set_meal_form(
             else:
                 raise
     if errors:
-        return _set_meal_page(desk, when, period, form, errors)
+        return _set_meal_page(desk, when, period, form, errors, refused_status(desk, errors))
     return back(f"{desk.base}/canteen/menu?week={monday_of(when).isoformat()}&done=set_meal_saved")
 
 
@@ -203,6 +214,12 @@ def copy_form(
     today = local_date(datetime.now(UTC))
     if first is None or second is None or errors:
         return _copy_page(desk, first or today, second or today, errors)
-    with desk.engine.begin() as conn:
-        copy_week(conn, desk.school_id, first, second, actor=desk.actor)
+    try:
+        with desk.engine.begin() as conn:
+            copy_week(conn, desk.school_id, first, second, actor=desk.actor, today=today)
+    except DomainError as refused:
+        if refused.code != "day_in_past":
+            raise
+        errors.add("to", desk._("These days are past: their meals keep their price. Choose a week from today on."))
+        return _copy_page(desk, first, second, errors)
     return back(f"{desk.base}/canteen/menu?week={monday_of(second).isoformat()}&done=week_copied")

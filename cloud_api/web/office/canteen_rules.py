@@ -13,13 +13,14 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from cloud_api.api.deps import require_same_origin
 from cloud_api.services.menus import current_meal_rules, periods_by_time, set_meal_rules
 from cloud_api.web.office.canteen_forms import canteen_page, typed_time
 from cloud_api.web.office.console import AdminDesk, Desk, FormErrors, back
+from shared.contract import Identifier
 from shared.roster_contract import MealPeriod, MealRules
 
 __all__ = ["KNOWN_PERIODS", "router"]
@@ -28,6 +29,17 @@ router = APIRouter(include_in_schema=False)
 KNOWN_PERIODS = ("breakfast", "lunch", "snack")  # the glossary's three; a school's own names are kept too
 EMPTY_ROWS = 2  # room for new periods without JavaScript
 MAX_ROWS = 8
+_PERIOD_NAME: TypeAdapter[str] = TypeAdapter(Identifier)
+
+
+def _is_identifier(name: str) -> bool:
+    """Whether a period's name is one the contract takes (a letter or digit first, then letters, digits,
+    ".", "_" or "-"): the contract's own rule, so that no name the form lets through fails in MealPeriod."""
+    try:
+        _PERIOD_NAME.validate_python(name)
+    except ValidationError:
+        return False
+    return True
 
 
 def _rows_of(rules: MealRules | None) -> list[dict[str, Any]]:
@@ -87,7 +99,7 @@ def read_rules(desk: Desk, form: dict[str, str]) -> tuple[MealRules | None, list
         rows.append(row)
         if not (name or starts_text or ends_text):
             continue  # an empty row: no period
-        if name not in KNOWN_PERIODS and not (name and name.replace("_", "").isalnum() and name.isascii()):
+        if name not in KNOWN_PERIODS and not _is_identifier(name):
             errors.add(f"name_{i}", _("Choose the meal period."))
         starts, ends = typed_time(starts_text), typed_time(ends_text)
         if starts is None:

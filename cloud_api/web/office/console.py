@@ -73,14 +73,22 @@ DONE = frozenset(
 )
 
 
+FIRST_YEAR, LAST_YEAR = 2000, 2100  # the years a typed date may name (see typed_date)
+
+
 def typed_date(text: str) -> date | None:
-    """A date as a form sends it (a date field: 2026-09-03) or as a person types it (03.09.2026); None else."""
+    """A date as a form sends it (a date field: 2026-09-03) or as a person types it (03.09.2026); None else.
+
+    Only years 2000 to 2100: Python's dates run from year 1 to 9999, and a page that steps a week back
+    or on from 0001-01-01 or 31.12.9999 would overflow (a 500); no school's day lies outside them.
+    """
     text = text.strip()
     for pattern in ("%Y-%m-%d", "%d.%m.%Y"):
         try:
-            return datetime.strptime(text, pattern).date()
+            found = datetime.strptime(text, pattern).date()
         except ValueError:
             continue
+        return found if FIRST_YEAR <= found.year <= LAST_YEAR else None
     return None
 
 

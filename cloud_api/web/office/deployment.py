@@ -24,7 +24,7 @@ from cloud_api.api.deps import require_same_origin
 from cloud_api.api.routes.activation import activation_link, mail_activation
 from cloud_api.core.errors import DomainError
 from cloud_api.reports.authority import regions_of
-from cloud_api.services.account_lifecycle import edit_account, list_accounts
+from cloud_api.services.account_lifecycle import authority_accounts, edit_account
 from cloud_api.services.accounts import Role, create_account, grant_role
 from cloud_api.services.mail import mail_configured
 from cloud_api.services.one_time_codes import TTL, issue_code
@@ -102,9 +102,8 @@ def _accounts_page(
     desk: DeploymentDesk, errors: FormErrors | None = None, form: dict[str, str] | None = None, status: int = 200
 ) -> HTMLResponse:
     with desk.engine.connect() as conn:
-        everyone = list_accounts(conn, None, state="all", limit=100_000, second_factors=False)
+        authorities = authority_accounts(conn)  # those few accounts only, chosen by the database
         regions = regions_of(conn)
-    authorities = [a for a in everyone if any(g.role in (Role.REGION, Role.MINISTRY) for g in a.roles)]
     return desk.page(
         "office/deployment_accounts.html",
         title=desk._("Regions and ministry accounts"),

@@ -44,6 +44,9 @@ KINDS = (
     "roster_import",
     "export",
     "canteen_pin",
+    "dish",
+    "meal_rules",
+    "set_meal",
 )
 
 
@@ -63,6 +66,10 @@ def _value(desk: Desk, key: str, value: Any) -> str:
         return _.date(date.fromisoformat(value))
     if key == "role" and isinstance(value, str):
         return words.person_role.get(value, value)
+    if key == "price_tiyn" and isinstance(value, int):
+        return _.money(value)
+    if key == "dish_ids" and isinstance(value, list):
+        return str(_.plural("{n} dish", "{n} dishes", len(value)))
     if key == "meal_category" and isinstance(value, str):
         return _(value)
     if isinstance(value, list):
@@ -108,6 +115,8 @@ def _field_names(_: Any) -> dict[str, str]:
         "login": _("Login"),
         "display_name": _("Name"),
         "limit_tiyn": _("Daily limit"),
+        "price_tiyn": _("Price"),
+        "dish_ids": _("Dishes"),
     }
 
 

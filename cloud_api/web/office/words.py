@@ -58,6 +58,7 @@ class Words:
             "wallet_record": _("record for the Social Wallet"),
             "dish": _("dish"),
             "meal_rules": _("meal rules"),
+            "set_meal": _("set meal of a day"),
         }
         self.dish_category = {
             "main": _("main dish"),
