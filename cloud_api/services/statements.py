@@ -9,11 +9,9 @@ them. Days are local days (Asia/Almaty), never UTC days.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 from uuid import UUID
 
@@ -33,26 +31,9 @@ __all__ = [
     "normal_receipt",
     "statement_between",
     "tenge",
-    "typed_tenge",
 ]
 
 Sort = Literal["class", "name", "balance"]
-
-
-def typed_tenge(text: str, *, signed: bool = False) -> int | None:
-    """Tiyn from tenge as people type them: ``5000``, ``5 000``, ``5000,50``, ``5 000.5 ₸``; None if not a sum.
-
-    A minus sign is read only when ``signed`` (a correction); more than two decimals is not a sum of money.
-    """
-    cleaned = re.sub(r"[\s\u00a0\u202f'₸]|тг\.?|тенге|теңге", "", text.strip().lower()).replace("−", "-")
-    cleaned = cleaned.replace(",", ".")
-    if not re.fullmatch(r"[+-]?\d+(\.\d{1,2})?", cleaned) or (cleaned.startswith("-") and not signed):
-        return None
-    try:
-        value = Decimal(cleaned)
-    except InvalidOperation:  # pragma: no cover - the pattern above admits only numbers
-        return None
-    return int(value * 100)
 
 
 def tenge(tiyn: int) -> int | float:

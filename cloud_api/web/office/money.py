@@ -48,8 +48,8 @@ from cloud_api.services.statements import (
     normal_receipt,
     statement_between,
     tenge,
-    typed_tenge,
 )
+from cloud_api.web.office.amounts import typed_tenge
 from cloud_api.web.office.console import AdminDesk, Desk, FormErrors, back, listing, typed_date
 from cloud_api.web.office.downloads import table_file
 from cloud_api.web.office.statement_files import (
@@ -113,7 +113,7 @@ def _far(desk: Desk) -> str:
 def _threshold(desk: Desk, text: str, errors: FormErrors) -> int:
     if not text.strip():
         return DEFAULT_THRESHOLD_TIYN
-    tiyn = typed_tenge(text)
+    tiyn = typed_tenge(text, limit=None)
     if tiyn is None or tiyn > MAX_CREDIT_TIYN:
         errors.add("below", desk._("Type the sum in tenge, for example 1 000 or 1000,50."))
         return DEFAULT_THRESHOLD_TIYN
@@ -379,7 +379,7 @@ class _Credit:
     def __init__(self, desk: Desk, kind: Kind, form: dict[str, str]) -> None:
         _ = desk._
         self.errors = FormErrors()
-        self.amount_tiyn = typed_tenge(form["amount"], signed=kind == "correction")
+        self.amount_tiyn = typed_tenge(form["amount"], limit=None, signed=kind == "correction")
         if kind == "top-up":
             self.method = form["method"] if form["method"] in METHODS else None
             self.receipt = normal_receipt(form["receipt"])
