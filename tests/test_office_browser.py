@@ -35,14 +35,13 @@ from cloud_api.services.second_factor import begin_totp, confirm_totp
 from cloud_api.settings import CloudSettings
 from shared.contract import CredentialKind, credential_hash
 from simulators.http_server import ThreadedServer
-from tests.browser import accessibility_problems, chromium_page, screenshot
+from tests.browser import accessibility_problems, chromium_page, office_page_checked, office_sign_in, screenshot
 from tests.cloud_api.helpers import ADMIN
 from tests.cloud_api.school import CHILD, GOOD, HEADER, MOTHER, TEACHER, TEEN, iin
 
 FOLDER = "office"
 LOGIN = "secretary@s1.kz"
 PASSWORD = "correct horse battery"
-SIZES = {"1280": (1280, 800), "768": (768, 1024)}
 CARD_KEY = "school-card-key-shared-with-gateways"
 TAKEN = "0007700770"  # the card of a pupil of the roster
 BAD_IIN = CHILD[:11] + str((int(CHILD[11]) + 1) % 10)
@@ -80,18 +79,7 @@ def cloud(tmp_path: Path) -> Iterator[Cloud]:
 
 
 def _checked(page: Any, name: str) -> None:
-    """The page as she sees it on the office PC and on a tablet: kept, accessible, no sideways scroll."""
-    for size, (width, height) in SIZES.items():
-        page.set_viewport_size({"width": width, "height": height})
-        screenshot(page, FOLDER, f"{name}-{size}")
-        if size == "768":
-            wide = page.evaluate(
-                "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > innerWidth)"
-                ".map(e => e.tagName + '.' + e.className + '#' + e.id).slice(0, 5)"
-            )
-            assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{name} scrolls sideways: {wide}"
-    assert accessibility_problems(page) == [], name
-    page.set_viewport_size({"width": 1280, "height": 800})
+    office_page_checked(page, FOLDER, name)
 
 
 def _roster_file(path: Path) -> Path:
@@ -123,16 +111,7 @@ def _roster_file(path: Path) -> Path:
 def test_a_secretary_runs_the_school_from_the_office(cloud: Cloud, tmp_path: Path) -> None:
     with chromium_page(cloud.url, locale="ru-RU", width=1280, height=800) as page:
         # Sign in: the password, then the code of her authenticator app.
-        page.goto(f"{cloud.url}/office/sign-in?lang=ru")
-        page.get_by_label("Телефон или e-mail").fill(LOGIN)
-        page.get_by_label("Пароль").fill(PASSWORD)
-        page.get_by_role("button", name="Войти", exact=True).click()
-        page.wait_for_url("**/office/sign-in/code")
-        page.get_by_label("Код из приложения-аутентификатора").fill(
-            pyotp.TOTP(cloud.secret).at(datetime.now(UTC), counter_offset=1)
-        )
-        page.get_by_role("button", name="Подтвердить").click()
-        page.wait_for_url("**/office/")
+        office_sign_in(page, cloud.url, LOGIN, PASSWORD, cloud.secret)
         _checked(page, "01-start")
 
         # The roster: the file is checked first; two rows are refused, nothing is stored yet.

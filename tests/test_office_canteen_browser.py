@@ -34,14 +34,13 @@ from cloud_api.services.second_factor import begin_totp, confirm_totp
 from cloud_api.settings import CloudSettings
 from shared.localtime import local_date
 from simulators.http_server import ThreadedServer
-from tests.browser import accessibility_problems, chromium_page, screenshot
+from tests.browser import chromium_page, office_page_checked, office_sign_in
 from tests.cloud_api.helpers import ADMIN
 from tests.cloud_api.school import CHILD, GOOD, HEADER, MOTHER, TEACHER
 
 FOLDER = "office-canteen"
 LOGIN = "head@s1.kz"
 PASSWORD = "correct horse battery"
-SIZES = {"1280": (1280, 800), "768": (768, 1024)}
 # A Monday ahead, so that copying its week lands on days to come: the week after this one, in Almaty.
 MONDAY = monday_of(local_date(datetime.now(UTC))) + timedelta(days=7)
 
@@ -73,18 +72,7 @@ def cloud(tmp_path: Path) -> Iterator[Cloud]:
 
 
 def _checked(page: Any, name: str) -> None:
-    """The page at 1280 and 768 px: kept, accessible, no sideways scroll."""
-    for size, (width, height) in SIZES.items():
-        page.set_viewport_size({"width": width, "height": height})
-        screenshot(page, FOLDER, f"{name}-{size}")
-        if size == "768":
-            wide = page.evaluate(
-                "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > innerWidth)"
-                ".map(e => e.tagName + '.' + e.className + '#' + e.id).slice(0, 5)"
-            )
-            assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{name} scrolls sideways: {wide}"
-    assert accessibility_problems(page) == [], name
-    page.set_viewport_size({"width": 1280, "height": 800})
+    office_page_checked(page, FOLDER, name)
 
 
 def _photo(path: Path) -> Path:
@@ -111,16 +99,7 @@ def _add_dish(page: Any, kk: str, ru: str, price: str, category: str, *allergens
 
 def test_the_admin_runs_the_canteen_from_the_office(cloud: Cloud, tmp_path: Path) -> None:
     with chromium_page(cloud.url, locale="ru-RU", width=1280, height=800) as page:
-        page.goto(f"{cloud.url}/office/sign-in?lang=ru")
-        page.get_by_label("Телефон или e-mail").fill(LOGIN)
-        page.get_by_label("Пароль").fill(PASSWORD)
-        page.get_by_role("button", name="Войти", exact=True).click()
-        page.wait_for_url("**/office/sign-in/code")
-        page.get_by_label("Код из приложения-аутентификатора").fill(
-            pyotp.TOTP(cloud.secret).at(datetime.now(UTC), counter_offset=1)
-        )
-        page.get_by_role("button", name="Подтвердить").click()
-        page.wait_for_url("**/office/")
+        office_sign_in(page, cloud.url, LOGIN, PASSWORD, cloud.secret)
         page.goto(f"{cloud.url}/office/schools/s1/canteen")
         _checked(page, "01-canteen-day")
 

@@ -37,14 +37,13 @@ from cloud_api.settings import CloudSettings
 from shared.contract import INGEST_PATH
 from shared.localtime import LOCAL_TZ
 from simulators.http_server import ThreadedServer
-from tests.browser import accessibility_problems, chromium_page, screenshot
+from tests.browser import chromium_page, office_page_checked, office_sign_in
 from tests.cloud_api.helpers import ADMIN, KEY, batch_body, event, signed
 from tests.cloud_api.school import CHILD, GOOD, HEADER, S1_EXTRA, TEEN
 
 FOLDER = "office-money"
 LOGIN = "secretary@s1.kz"
 PASSWORD = "correct horse battery"
-SIZES = {"1280": (1280, 800), "768": (768, 1024)}
 
 
 @dataclass
@@ -78,18 +77,7 @@ def cloud(tmp_path: Path) -> Iterator[Cloud]:
 
 
 def _checked(page: Any, name: str) -> None:
-    """The page on the office PC and on a tablet: kept, accessible, no sideways scroll."""
-    for size, (width, height) in SIZES.items():
-        page.set_viewport_size({"width": width, "height": height})
-        screenshot(page, FOLDER, f"{name}-{size}")
-        if size == "768":
-            wide = page.evaluate(
-                "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > innerWidth)"
-                ".map(e => e.tagName + '.' + e.className + '#' + e.id).slice(0, 5)"
-            )
-            assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{name} scrolls sideways: {wide}"
-    assert accessibility_problems(page) == [], name
-    page.set_viewport_size({"width": 1280, "height": 800})
+    office_page_checked(page, FOLDER, name)
 
 
 def _balance_now(page: Any) -> str:
@@ -108,16 +96,7 @@ def _top_up(page: Any, receipt: str, amount: str, *, shots: str = "") -> None:
 
 def test_a_secretary_records_a_top_up_and_reads_the_statement(cloud: Cloud, tmp_path: Path) -> None:
     with chromium_page(cloud.url, locale="ru-RU", width=1280, height=800) as page:
-        page.goto(f"{cloud.url}/office/sign-in?lang=ru")
-        page.get_by_label("Телефон или e-mail").fill(LOGIN)
-        page.get_by_label("Пароль").fill(PASSWORD)
-        page.get_by_role("button", name="Войти", exact=True).click()
-        page.wait_for_url("**/office/sign-in/code")
-        page.get_by_label("Код из приложения-аутентификатора").fill(
-            pyotp.TOTP(cloud.secret).at(datetime.now(UTC), counter_offset=1)
-        )
-        page.get_by_role("button", name="Подтвердить").click()
-        page.wait_for_url("**/office/")
+        office_sign_in(page, cloud.url, LOGIN, PASSWORD, cloud.secret)
 
         # Money: every class with its total; Пётр owes for his lunch.
         page.goto(f"{cloud.url}/office/schools/s1/today")

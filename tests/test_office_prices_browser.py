@@ -31,14 +31,13 @@ from cloud_api.settings import CloudSettings
 from shared.contract import INGEST_PATH
 from shared.localtime import LOCAL_TZ, local_date
 from simulators.http_server import ThreadedServer
-from tests.browser import accessibility_problems, chromium_page, screenshot
+from tests.browser import chromium_page, office_page_checked, office_sign_in
 from tests.cloud_api.helpers import ADMIN, KEY, batch_body, event, signed
 from tests.cloud_api.school import CHILD, GOOD, HEADER, OTHER_CHILD, S1_EXTRA, TEEN, serve_lunch_today
 
 FOLDER = "office-prices"
 LOGIN = "head@s1.kz"
 PASSWORD = "correct horse battery"
-SIZES = {"1280": (1280, 800), "768": (768, 1024)}
 
 
 @dataclass
@@ -96,28 +95,13 @@ def _owed(page: Any) -> dict[str, str]:
 
 
 def _checked(page: Any, name: str) -> None:
-    for size, (width, height) in SIZES.items():
-        page.set_viewport_size({"width": width, "height": height})
-        screenshot(page, FOLDER, f"{name}-{size}")
-        if size == "768":
-            assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{name} scrolls sideways"
-    assert accessibility_problems(page) == [], name
-    page.set_viewport_size({"width": 1280, "height": 800})
+    office_page_checked(page, FOLDER, name)
 
 
 def test_a_price_raised_after_lunch_leaves_the_lunches_served_at_their_price(cloud: Cloud) -> None:
     _served(cloud, 1, (CHILD, "free", 0), (TEEN, "discounted", 35000))
     with chromium_page(cloud.url, locale="ru-RU", width=1280, height=800) as page:
-        page.goto(f"{cloud.url}/office/sign-in?lang=ru")
-        page.get_by_label("Телефон или e-mail").fill(LOGIN)
-        page.get_by_label("Пароль").fill(PASSWORD)
-        page.get_by_role("button", name="Войти", exact=True).click()
-        page.wait_for_url("**/office/sign-in/code")
-        page.get_by_label("Код из приложения-аутентификатора").fill(
-            pyotp.TOTP(cloud.secret).at(datetime.now(UTC), counter_offset=1)
-        )
-        page.get_by_role("button", name="Подтвердить").click()
-        page.wait_for_url("**/office/")
+        office_sign_in(page, cloud.url, LOGIN, PASSWORD, cloud.secret)
         page.goto(f"{cloud.url}/office/schools/s1/canteen")
         assert _owed(page) == {"бесплатное": "700 ₸", "льготное": "350 ₸"}
         _checked(page, "01-day-at-700")

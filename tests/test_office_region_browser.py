@@ -36,13 +36,12 @@ from cloud_api.settings import CloudSettings
 from shared.contract import INGEST_PATH
 from shared.roster_contract import Dish, MealPeriod, MealRules, SetMeal
 from simulators.http_server import ThreadedServer
-from tests.browser import accessibility_problems, chromium_page, screenshot
+from tests.browser import chromium_page, office_page_checked, office_sign_in
 from tests.cloud_api.helpers import ADMIN, KEY, KEY2, batch_body, event, signed
 from tests.cloud_api.school import CHILD, GOOD, HEADER, TEEN
 
 FOLDER = "office-region"
 PASSWORD = "correct horse battery"
-SIZES = {"1280": (1280, 800), "768": (768, 1024)}
 MONTH = "2026-10"
 PLOV = 70000
 STAFF = {
@@ -130,31 +129,11 @@ def cloud(tmp_path: Path) -> Iterator[Cloud]:
 
 
 def _checked(page: Any, name: str) -> None:
-    """The page on the office PC and on a tablet: kept, accessible, no sideways scroll."""
-    for size, (width, height) in SIZES.items():
-        page.set_viewport_size({"width": width, "height": height})
-        screenshot(page, FOLDER, f"{name}-{size}")
-        if size == "768":
-            wide = page.evaluate(
-                "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > innerWidth)"
-                ".map(e => e.tagName + '.' + e.className + '#' + e.id).slice(0, 5)"
-            )
-            assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{name} scrolls sideways: {wide}"
-    assert accessibility_problems(page) == [], name
-    page.set_viewport_size({"width": 1280, "height": 800})
+    office_page_checked(page, FOLDER, name)
 
 
 def _sign_in(page: Any, cloud: Cloud, login: str) -> None:
-    page.goto(f"{cloud.url}/office/sign-in?lang=ru")
-    page.get_by_label("Телефон или e-mail").fill(login)
-    page.get_by_label("Пароль").fill(PASSWORD)
-    page.get_by_role("button", name="Войти", exact=True).click()
-    page.wait_for_url("**/office/sign-in/code")
-    page.get_by_label("Код из приложения-аутентификатора").fill(
-        pyotp.TOTP(cloud.secrets[login]).at(datetime.now(UTC), counter_offset=1)
-    )
-    page.get_by_role("button", name="Подтвердить").click()
-    page.wait_for_url("**/office/")
+    office_sign_in(page, cloud.url, login, PASSWORD, cloud.secrets[login])
 
 
 def test_the_deployment_admin_makes_a_region_account(cloud: Cloud) -> None:

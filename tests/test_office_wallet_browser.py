@@ -38,14 +38,13 @@ from shared.contract import INGEST_PATH
 from shared.localtime import LOCAL_TZ
 from simulators.http_server import ThreadedServer
 from simulators.social_wallet import WalletServer
-from tests.browser import accessibility_problems, chromium_page, screenshot
+from tests.browser import chromium_page, office_page_checked, office_sign_in
 from tests.cloud_api.helpers import ADMIN, KEY, batch_body, event, signed
 from tests.cloud_api.school import CHILD, GOOD, HEADER, iin
 
 FOLDER = "office-wallet"
 LOGIN = "secretary@s1.kz"
 PASSWORD = "correct horse battery"
-SIZES = {"1280": (1280, 800), "768": (768, 1024)}
 RIGHT_IIN = iin("15031950020")  # the number on her birth certificate
 QUICK = RetryPolicy(initial_s=0.01, max_s=0.01, attempts=1, jitter=lambda: 1.0)
 
@@ -107,18 +106,7 @@ def _send(cloud: Cloud, wallet: WalletServer) -> Any:
 
 
 def _checked(page: Any, name: str) -> None:
-    """The page as she sees it on the office PC and on a tablet: kept, accessible, no sideways scroll."""
-    for size, (width, height) in SIZES.items():
-        page.set_viewport_size({"width": width, "height": height})
-        screenshot(page, FOLDER, f"{name}-{size}")
-        if size == "768":
-            wide = page.evaluate(
-                "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > innerWidth)"
-                ".map(e => e.tagName + '.' + e.className + '#' + e.id).slice(0, 5)"
-            )
-            assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{name} scrolls sideways: {wide}"
-    assert accessibility_problems(page) == [], name
-    page.set_viewport_size({"width": 1280, "height": 800})
+    office_page_checked(page, FOLDER, name)
 
 
 def test_an_admin_corrects_a_refused_iin_and_the_wallet_accepts_the_meals(cloud: Cloud) -> None:
@@ -126,16 +114,7 @@ def test_an_admin_corrects_a_refused_iin_and_the_wallet_accepts_the_meals(cloud:
     with WalletServer() as wallet, chromium_page(cloud.url, locale="ru-RU", width=1280, height=800) as page:
         wallet.fail(10)
         assert _send(cloud, wallet).retry == 2  # the Wallet does not answer: the meals wait
-        page.goto(f"{cloud.url}/office/sign-in?lang=ru")
-        page.get_by_label("Телефон или e-mail").fill(LOGIN)
-        page.get_by_label("Пароль").fill(PASSWORD)
-        page.get_by_role("button", name="Войти", exact=True).click()
-        page.wait_for_url("**/office/sign-in/code")
-        page.get_by_label("Код из приложения-аутентификатора").fill(
-            pyotp.TOTP(cloud.secret).at(datetime.now(UTC), counter_offset=1)
-        )
-        page.get_by_role("button", name="Подтвердить").click()
-        page.wait_for_url("**/office/")
+        office_sign_in(page, cloud.url, LOGIN, PASSWORD, cloud.secret)
 
         # The Wallet is silent: the status panel says since when, and that nothing is lost.
         page.get_by_role("link", name="«Социальный кошелёк»").first.click()
