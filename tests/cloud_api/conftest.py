@@ -111,11 +111,10 @@ def world(client: TestClient, app: FastAPI) -> World:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Run on Citus only the tests a module names in ``ON_CITUS`` when it names any.
 
-    The office's pages of one school (canteen, money, ratings, the Wallet) call services whose every
-    statement is of that one school (``school_id`` in each, so one shard on Citus). Each such module
-    walks its whole flow on the cluster in the tests it names, and its other cases (the refusals of
-    forms, the wording of the pages) on SQLite and PostgreSQL: the cluster's every case would add
-    minutes to ``make test`` and show nothing new about the SQL.
+    The office's page tests (canteen, money, ratings, the Wallet, the region's desks) walk their main
+    flows on the cluster in the tests each module names, and their other cases (the refusals of
+    forms, the wording of the pages) on SQLite and PostgreSQL: the same SQL, each case again on the
+    cluster, would add minutes to ``make test`` and show nothing new about it.
     """
     left = [
         item

@@ -39,6 +39,16 @@ from tests.cloud_api import test_office
 from tests.cloud_api.school import CHILD, FATHER, MOTHER, OTHER_CHILD, S2_COOK, TEACHER, TEEN
 from tests.cloud_api.test_office import Office, _signed_in_as, text_of
 
+# The flows that run on Citus too (tests/cloud_api/conftest.py); the rest on SQLite and PostgreSQL.
+ON_CITUS = (
+    "test_the_admin_sets_meal_rules_shown_by_the_time_of_day",
+    "test_a_dish_with_its_price_as_typed_category_and_allergens",
+    "test_a_week_is_planned_warned_and_copied_to_the_next",
+    "test_the_admin_sets_and_withdraws_a_cooks_pin_audited",
+    "test_a_set_meal_and_its_price_go_to_the_journal_in_words",
+)
+
+
 settings = test_office.settings  # the office's fixtures: the card key, and the administrator signed in
 office = test_office.office
 

@@ -38,6 +38,16 @@ from shared.localtime import LOCAL_TZ
 from tests.cloud_api.helpers import sign_in
 from tests.cloud_api.test_reports import school  # noqa: F401  (the fixture: a school's October)
 
+# The flows that run on Citus too (tests/cloud_api/conftest.py); the rest on SQLite and PostgreSQL.
+ON_CITUS = (
+    "test_the_region_sees_each_schools_report_state_the_deadline_and_filters",
+    "test_the_region_opens_a_schools_report_with_names_and_downloads_its_files",
+    "test_the_ministry_reads_states_and_sums_but_no_school_report",
+    "test_the_sums_are_in_tenge_month_to_month_and_downloadable",
+    "test_the_service_enforces_who_reads_names",
+)
+
+
 PASSWORD = "correct horse battery"
 MONTH = "2026-10"
 STAFF = {
