@@ -113,7 +113,7 @@ def test_the_admin_runs_the_canteen_from_the_office(cloud: Cloud, tmp_path: Path
         page.locator("#starts_1").fill("08:00")
         page.locator("#ends_1").fill("08:30")
         page.get_by_role("button", name="Сохранить правила питания").click()
-        assert "Время приёма пищи заканчивается после начала." in page.locator("#ends_0-error").inner_text()
+        assert "Укажите время окончания позже времени начала." in page.locator("#ends_0-error").inner_text()
         _checked(page, "02-rules-error")
         page.locator("#ends_0").fill("13:15")
         page.get_by_role("button", name="Сохранить правила питания").click()

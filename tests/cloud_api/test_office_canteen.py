@@ -111,7 +111,7 @@ def test_the_admin_sets_meal_rules_shown_by_the_time_of_day(office: Office) -> N
 
 def test_wrong_meal_rules_are_refused_field_by_field(office: Office) -> None:
     backwards = office.post("/canteen/rules", RULES | {"starts_0": "13:30"})
-    assert backwards.status_code == 422 and "Время приёма пищи заканчивается после начала" in text_of(backwards.text)
+    assert backwards.status_code == 422 and "Укажите время окончания позже времени начала" in text_of(backwards.text)
     assert 'id="ends_0-error"' in backwards.text
     overlap = office.post("/canteen/rules", RULES | {"starts_1": "12:00", "ends_1": "12:45"})
     assert overlap.status_code == 422 and 'id="starts_1-error"' in overlap.text

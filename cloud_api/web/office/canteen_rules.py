@@ -107,7 +107,7 @@ def read_rules(desk: Desk, form: dict[str, str]) -> tuple[MealRules | None, list
         if ends is None:
             errors.add(f"ends_{i}", _("Give the time it ends, like 13:15."))
         if starts and ends and not starts < ends:
-            errors.add(f"ends_{i}", _("A meal period ends after it starts."))
+            errors.add(f"ends_{i}", _("Type an end time later than the start."))
         if any(p.name == name for p in periods):
             errors.add(f"name_{i}", _("Each meal period appears once."))
         if f"name_{i}" in errors.by_field or starts is None or ends is None or not starts < ends:
