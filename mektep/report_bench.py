@@ -33,8 +33,9 @@ from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
 from cloud_api.db.schema import report_files, reports
 from cloud_api.reports.issue import KINDS, issue_report, issue_reports
-from cloud_api.reports.rollups import roll_up
+from cloud_api.reports.rollups import mark_months, roll_up
 from cloud_api.reports.store import VersionKey, read_file
+from cloud_api.services.meal_prices import menu_prices_at_serving
 from simulators.school_month import REGION, generate_postgres, school_month, write_events, write_school
 
 __all__ = ["DEFAULT_POSTGRES", "bench_report"]
@@ -55,7 +56,9 @@ def _one_school(engine: Engine, students: int) -> tuple[float, float, int, tuple
     started = time.perf_counter()
     for start in range(0, len(month), 500):
         with engine.begin() as conn:
-            roll_up(conn, SCHOOL, month[start : start + 500])
+            part = month[start : start + 500]
+            mark_months(conn, SCHOOL, part)
+            roll_up(conn, SCHOOL, part, menu_prices_at_serving(conn, SCHOOL, part))
     rollup_s = time.perf_counter() - started
     with engine.begin() as conn:
         conn.execute(text("ANALYZE"))  # the statistics a running deployment's database keeps (autovacuum)

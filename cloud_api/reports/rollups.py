@@ -14,7 +14,7 @@ simply moves its day's rows (the next issue of the report says what changed).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -23,12 +23,11 @@ from sqlalchemy import Connection, case, select, update
 
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import people, rollup_meal_eaters, rollup_presence
-from cloud_api.services.meal_prices import menu_prices_at_serving
 from cloud_api.services.roster_versions import next_month_version
 from shared.contract import Decision, Event, EventKind
 from shared.localtime import LOCAL_TZ, local_date
 
-__all__ = ["price_unpriced_meals", "roll_up"]
+__all__ = ["mark_months", "price_unpriced_meals", "roll_up"]
 
 
 def _uuid(value: str | None) -> UUID | None:
@@ -38,19 +37,35 @@ def _uuid(value: str | None) -> UUID | None:
         return None
 
 
-def roll_up(conn: Connection, school_id: str, events: Sequence[Event]) -> None:
-    """Fold newly stored events into the day's rollups."""
+def _counted(events: Sequence[Event]) -> tuple[list[Event], list[Event]]:
+    """The granted entries and exits, and the granted meals: what the rollups count."""
     granted = [e for e in events if e.decision is Decision.GRANTED]
     passages = [e for e in granted if e.kind in (EventKind.ENTRY, EventKind.EXIT)]
     meals = [e for e in granted if e.kind is EventKind.MEAL and e.meal is not None]
-    # The months' row locks first (sorted: locks in one order), before the menu's prices are read:
-    # a set meal written meanwhile takes the same lock first (menus.set_day_menu), so the two serialize.
+    return passages, meals
+
+
+def mark_months(conn: Connection, school_id: str, events: Sequence[Event]) -> None:
+    """Take the next version of each month the events move (their reports' inputs), in one order.
+
+    Called before the menu's prices are read: the month's row lock is also the one a set meal
+    written meanwhile takes first (:func:`cloud_api.services.menus.set_day_menu`), so the two
+    serialize and no meal is rolled up without the price its day's first menu gives it.
+    """
+    passages, meals = _counted(events)
     for month in sorted({e.occurred_at.astimezone(LOCAL_TZ).strftime("%Y-%m") for e in (*passages, *meals)}):
-        next_month_version(conn, school_id, month)  # its reports' inputs move
+        next_month_version(conn, school_id, month)
+
+
+def roll_up(conn: Connection, school_id: str, events: Sequence[Event], menu_prices: Mapping[UUID, int]) -> None:
+    """Fold newly stored events into the day's rollups, each meal at ``menu_prices`` (its set meal's
+    price at serving, :func:`~cloud_api.services.meal_prices.menu_prices_at_serving`), after
+    :func:`mark_months`."""
+    passages, meals = _counted(events)
     if passages:
         _presence(conn, school_id, passages)
     if meals:
-        _meals(conn, school_id, meals)
+        _meals(conn, school_id, meals, menu_prices)
 
 
 def _roles(conn: Connection, school_id: str, events: Sequence[Event]) -> dict[str, str]:
@@ -106,8 +121,7 @@ def _presence(conn: Connection, school_id: str, events: Sequence[Event]) -> None
     )
 
 
-def _meals(conn: Connection, school_id: str, events: Sequence[Event]) -> None:
-    menu_prices = menu_prices_at_serving(conn, school_id, events)
+def _meals(conn: Connection, school_id: str, events: Sequence[Event], menu_prices: Mapping[UUID, int]) -> None:
     rows: dict[tuple[date, str, str, str], dict[str, Any]] = {}
     for e in events:
         meal = e.meal

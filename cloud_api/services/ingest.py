@@ -27,7 +27,8 @@ from cloud_api.core.metrics import UNKNOWN_CREDENTIAL_KINDS
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import events, packets
 from cloud_api.push.queue import enqueue as enqueue_notices
-from cloud_api.reports.rollups import roll_up
+from cloud_api.reports.rollups import mark_months, roll_up
+from cloud_api.services.meal_prices import menu_prices_at_serving
 from cloud_api.services.meals import account_meals
 from cloud_api.services.signatures import Refusal, Refused, SignedBody
 from shared.contract import Batch, BatchResult, Event, EventResult, ResultStatus, is_known_kind
@@ -124,8 +125,10 @@ def store_batch(conn: Connection, signed: SignedBody, batch: Batch, received_at:
     for event in stored:
         if event.credential_kind is not None and not is_known_kind(event.credential_kind):
             UNKNOWN_CREDENTIAL_KINDS.labels(event.credential_kind).inc()
-    account_meals(conn, gateway.school_id, stored, at=received_at)
-    roll_up(conn, gateway.school_id, stored)
+    mark_months(conn, gateway.school_id, stored)  # first: it orders this batch with a menu written meanwhile
+    menu_prices = menu_prices_at_serving(conn, gateway.school_id, stored)  # once, for the Wallet and the rollups
+    account_meals(conn, gateway.school_id, stored, menu_prices, at=received_at)
+    roll_up(conn, gateway.school_id, stored, menu_prices)
     enqueue_notices(conn, gateway.school_id, stored, received_at)
 
     results: list[EventResult] = []

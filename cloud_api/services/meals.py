@@ -15,7 +15,7 @@ rule, and the cloud cannot tell whose meal it was.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -34,13 +34,18 @@ __all__ = ["account_meals", "claim_free_meals"]
 _STATE_PAYS = (Category.FREE, Category.DISCOUNTED)
 
 
-def account_meals(conn: Connection, school_id: str, events: Sequence[Event], *, at: datetime) -> None:
-    """Claim the free meals and charge the paid ones among ``events`` (all newly stored)."""
-    claim_free_meals(conn, school_id, events, at=at)
+def account_meals(
+    conn: Connection, school_id: str, events: Sequence[Event], menu_prices: Mapping[UUID, int], *, at: datetime
+) -> None:
+    """Claim the free meals and charge the paid ones among ``events`` (all newly stored); ``menu_prices``:
+    each meal's set meal price at serving, for the Social Wallet."""
+    claim_free_meals(conn, school_id, events, menu_prices, at=at)
     charge_meals(conn, school_id, events, at=at)
 
 
-def claim_free_meals(conn: Connection, school_id: str, events: Sequence[Event], *, at: datetime) -> set[UUID]:
+def claim_free_meals(
+    conn: Connection, school_id: str, events: Sequence[Event], menu_prices: Mapping[UUID, int], *, at: datetime
+) -> set[UUID]:
     """Claim each free or discounted meal; the ids of the events whose meal was claimed already.
 
     Each meal that wins its claim is queued for the Social Wallet; a lost claim never is.
@@ -76,7 +81,7 @@ def claim_free_meals(conn: Connection, school_id: str, events: Sequence[Event], 
     )
     claimed = set(conn.execute(stmt.returning(free_meals.c.event_id), rows).scalars())
     lost = {row["event_id"] for row in rows} - claimed
-    enqueue_meals(conn, school_id, [e for e in candidates if e.id in claimed], at=at)
+    enqueue_meals(conn, school_id, [e for e in candidates if e.id in claimed], menu_prices, at=at)
     if lost:
         FREE_MEAL_CONFLICTS.inc(len(lost))
     return lost

@@ -31,7 +31,6 @@ __all__ = [
     "change_dish",
     "current_dishes",
     "current_meal_rules",
-    "dish",
     "dish_history",
     "dish_of",
     "menu_days",
@@ -136,9 +135,6 @@ def dish_of(conn: Connection, school_id: str, dish_id: UUID) -> Dish | None:
         .limit(1)
     ).first()
     return None if row is None else _dish(row)
-
-
-dish = dish_of  # the name the routes use
 
 
 def required_dish(conn: Connection, school_id: str, dish_id: UUID) -> Dish:

@@ -16,9 +16,9 @@ moderates; canteen staff read, never a rater's name).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
@@ -29,7 +29,7 @@ from cloud_api.core.errors import DomainError
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import events, meal_ratings, people, set_meals
 from cloud_api.services.audit import AuditEntry, write_audit
-from cloud_api.services.menus import current_dishes, current_meal_rules
+from cloud_api.services.menus import current_dishes, current_meal_rules, period_order
 from cloud_api.services.roster_versions import next_month_version
 
 __all__ = [
@@ -218,17 +218,6 @@ class MonthRatings:
     unplanned: int  # ratings of a day and period with no set meal (counted in no dish)
 
 
-def period_order(conn: Connection, school_id: str) -> dict[str, time]:
-    """Each period of the school's meal rules by its start: how periods are sorted, never by name."""
-    rules = current_meal_rules(conn, school_id)
-    return {} if rules is None else {p.name: p.starts for p in rules[0].periods}
-
-
-def _sorted_periods(periods: Iterable[str], starts: dict[str, time]) -> list[str]:
-    # A period the rules no longer have comes after those they have, by name.
-    return sorted(periods, key=lambda p: (p not in starts, starts.get(p, time.max), p))
-
-
 def _menus(conn: Connection, school_id: str, first: date, after: date) -> dict[tuple[date, str], list[str]]:
     """The set meal in force of each (day, period): its dishes' ids."""
     found: dict[tuple[date, str], list[str]] = {}
@@ -258,7 +247,8 @@ def month_ratings(conn: Connection, school_id: str, month: date, day: date | Non
         overall.merge(tally)
         days[on].merge(tally)
         periods[period].merge(tally)
-    starts = period_order(conn, school_id)
+    rules = current_meal_rules(conn, school_id)
+    order = period_order(rules[0] if rules else None)  # by the time of day, never by name
     menus = _menus(conn, school_id, first, after) if cells else {}
     dishes: dict[str, Tally] = defaultdict(Tally)
     unplanned = 0
@@ -275,7 +265,7 @@ def month_ratings(conn: Connection, school_id: str, month: date, day: date | Non
         after,
         overall,
         sorted(days.items()),
-        [(p, periods[p]) for p in _sorted_periods(periods, starts)],
+        [(p, periods[p]) for p in sorted(periods, key=lambda p: (order.get(p, len(order)), p))],
         by_dish,
         unplanned,
     )

@@ -14,7 +14,7 @@ proof of what was sent). A later roster or menu change does not rewrite what the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -26,7 +26,7 @@ from sqlalchemy import Connection, func, select
 from cloud_api.background.queue import PENDING, LeasedQueue
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import people, wallet_outbox, wallet_receipts
-from cloud_api.services.meal_prices import full_price, menu_prices_at_serving
+from cloud_api.services.meal_prices import full_price
 from cloud_api.social_wallet.contract import MealRegistration, WalletCategory, WalletReceipt, WalletRejection
 from shared.contract import Event
 from shared.localtime import local_date
@@ -65,8 +65,11 @@ QUEUE = LeasedQueue(
 )
 
 
-def enqueue_meals(conn: Connection, school_id: str, events: Sequence[Event], *, at: datetime) -> int:
+def enqueue_meals(
+    conn: Connection, school_id: str, events: Sequence[Event], menu_prices: Mapping[UUID, int], *, at: datetime
+) -> int:
     """One pending row per free or discounted meal in ``events`` (meals that won their claim); how many.
+    Each is sent at its full price: ``menu_prices``, its set meal's price at serving.
 
     A meal whose person is not on the roster gets no row (there is no IIN to send): the monthly
     табель shows it as ``missing``.
@@ -83,14 +86,13 @@ def enqueue_meals(conn: Connection, school_id: str, events: Sequence[Event], *, 
             )
         )
     }
-    prices = menu_prices_at_serving(conn, school_id, [e for e, _ in meals])
     rows = []
     for e, meal in meals:
         person = who.get(UUID(e.person_id)) if e.person_id is not None else None
         if person is None:
             continue
         day = local_date(e.occurred_at)
-        full = full_price(meal.price_tiyn, prices.get(e.id), person.discount_percent)
+        full = full_price(meal.price_tiyn, menu_prices.get(e.id), person.discount_percent)
         registration = MealRegistration(
             record_id=e.id,
             student_iin=person.iin,

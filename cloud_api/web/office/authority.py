@@ -46,10 +46,9 @@ from cloud_api.reports.listing import report_listing
 from cloud_api.reports.store import VersionKey, read_file
 from cloud_api.services.accounts import Role
 from cloud_api.web.account import Me, MeDep
-from cloud_api.web.office.console import DONE, NavItem, engine_of, listing
+from cloud_api.web.office.console import NavItem, desk_page, engine_of, listing
 from cloud_api.web.office.downloads import table_file
-from cloud_api.web.office.words import Words
-from cloud_api.web.pages import known_failure, page, page_language
+from cloud_api.web.pages import page_language
 from shared.i18n import Translator, translator
 from shared.localtime import local_date
 
@@ -118,22 +117,7 @@ class AuthorityDesk:
 
     def page(self, name: str, *, title: str, status: int = 200, **context: Any) -> HTMLResponse:
         """The office page ``name`` under ``title``, with this desk's navigation."""
-        answer = page(
-            self.request,
-            name,
-            self._,
-            door="office",
-            door_path="office",
-            signed_in=True,
-            home="/office/",
-            desk=self,
-            words=Words(self._),
-            title=title,
-            done=known_failure(self.request.query_params.get("done"), DONE),
-            **context,
-        )
-        answer.status_code = status
-        return answer
+        return desk_page(self, name, title=title, status=status, **context)
 
     def month(self, asked: str) -> str:
         """The month of the address, checked; the reports' month (the previous one) when none is asked."""

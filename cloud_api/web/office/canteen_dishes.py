@@ -31,7 +31,7 @@ from cloud_api.core.formulas import starts_like_a_formula
 from cloud_api.core.metrics import PHOTOS_REFUSED
 from cloud_api.services import photos
 from cloud_api.services.accounts import logins_of
-from cloud_api.services.menus import current_dishes, dish, dish_history, set_dish_photo, upsert_dish
+from cloud_api.services.menus import current_dishes, dish_history, dish_of, set_dish_photo, upsert_dish
 from cloud_api.services.photo_reencode import CROPS
 from cloud_api.web.office.amounts import typed_tenge
 from cloud_api.web.office.canteen_forms import canteen_page
@@ -82,7 +82,7 @@ def _dish_page(
     history: list[dict[str, Any]] = []
     if dish_id is not None:
         with desk.engine.connect() as conn:
-            item = dish(conn, desk.school_id, dish_id)
+            item = dish_of(conn, desk.school_id, dish_id)
             if item is None:
                 raise DomainError("unknown_dish")
             # A new photo or name is a version too; the price history shows when the price changed.
@@ -243,7 +243,7 @@ def dish_form(
     """New names, price, category or allergens; the photo stays, and the old version stays in the history."""
     form = _typed(name_kk, name_ru, name_en, price, category, allergens)
     with desk.engine.begin() as conn:
-        current = dish(conn, desk.school_id, dish_id)
+        current = dish_of(conn, desk.school_id, dish_id)
         if current is None:
             raise DomainError("unknown_dish")
         # Read against the dish as it is in this transaction: a cook's save keeps the price in force.
@@ -295,7 +295,7 @@ async def dish_crop_form(desk: StaffDesk, dish_id: UUID, crop: Annotated[str, Fo
 
 def _stored_photo(desk: Desk, dish_id: UUID) -> bytes | None:
     with desk.engine.connect() as conn:
-        item = dish(conn, desk.school_id, dish_id)
+        item = dish_of(conn, desk.school_id, dish_id)
         if item is None:
             raise DomainError("unknown_dish")
         if not item.photo_url:

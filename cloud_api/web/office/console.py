@@ -35,6 +35,7 @@ __all__ = [
     "Listing",
     "StaffDesk",
     "back",
+    "desk_page",
     "engine_of",
     "listing",
     "typed_date",
@@ -162,23 +163,28 @@ class Desk:
 
     def page(self, name: str, *, title: str, status: int = 200, **context: Any) -> HTMLResponse:
         """The office page ``name`` under ``title``, with the navigation and a flash message if any."""
-        done = known_failure(self.request.query_params.get("done"), DONE)
-        answer = page(
-            self.request,
-            name,
-            self._,
-            door="office",
-            door_path="office",
-            signed_in=True,
-            home="/office/",
-            desk=self,
-            words=Words(self._),
-            title=title,
-            done=done,
-            **context,
-        )
-        answer.status_code = status
-        return answer
+        return desk_page(self, name, title=title, status=status, **context)
+
+
+def desk_page(desk: Any, name: str, *, title: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """The office page ``name`` of any desk (a school's, a region's, the deployment's) under ``title``,
+    with the desk's navigation and the flash message the address names, if any."""
+    answer = page(
+        desk.request,
+        name,
+        desk._,
+        door="office",
+        door_path="office",
+        signed_in=True,
+        home="/office/",
+        desk=desk,
+        words=Words(desk._),
+        title=title,
+        done=known_failure(desk.request.query_params.get("done"), DONE),
+        **context,
+    )
+    answer.status_code = status
+    return answer
 
 
 def _desk(request: Request, me: Me, school_id: str, *roles: Role) -> Desk:

@@ -29,9 +29,8 @@ from cloud_api.services.accounts import Role, create_account, grant_role
 from cloud_api.services.mail import mail_configured
 from cloud_api.services.one_time_codes import TTL, issue_code
 from cloud_api.web.account import Me, MeDep
-from cloud_api.web.office.console import DONE, FormErrors, NavItem, engine_of
-from cloud_api.web.office.words import Words
-from cloud_api.web.pages import known_failure, page, page_language
+from cloud_api.web.office.console import FormErrors, NavItem, desk_page, engine_of
+from cloud_api.web.pages import page_language
 from shared.i18n import Translator, translator
 
 __all__ = ["router"]
@@ -71,22 +70,7 @@ class DeploymentDesk:
 
     def page(self, name: str, *, title: str, status: int = 200, **context: Any) -> HTMLResponse:
         """The office page ``name`` under ``title``."""
-        answer = page(
-            self.request,
-            name,
-            self._,
-            door="office",
-            door_path="office",
-            signed_in=True,
-            home="/office/",
-            desk=self,
-            words=Words(self._),
-            title=title,
-            done=known_failure(self.request.query_params.get("done"), DONE),
-            **context,
-        )
-        answer.status_code = status
-        return answer
+        return desk_page(self, name, title=title, status=status, **context)
 
 
 def _deployment_desk(request: Request, me: MeDep) -> DeploymentDesk:

@@ -17,7 +17,7 @@ Every credit goes into the ledger and the audit journal in one transaction
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
@@ -456,8 +456,19 @@ def _refuse_a_departed_pupil(desk: Desk, person: dict[str, Any], errors: FormErr
         errors.add("amount", desk._("This pupil has left the school: the balance can no longer be changed here."))
 
 
-def _form_of(method: str, receipt: str, amount: str, paid_on: str, reason: str) -> dict[str, str]:
-    return {"method": method, "receipt": receipt, "amount": amount, "paid_on": paid_on, "reason": reason}
+@dataclass
+class CreditFields:
+    """The fields of a top-up's or a correction's form, as posted (to be checked, then recorded)."""
+
+    method: Annotated[str, Form(max_length=16)] = ""
+    receipt: Annotated[str, Form(max_length=100)] = ""
+    amount: Annotated[str, Form(max_length=32)] = ""
+    paid_on: Annotated[str, Form(max_length=32)] = ""
+    reason: Annotated[str, Form(max_length=300)] = ""
+
+    def form(self) -> dict[str, str]:
+        """The fields by name, as the form shows them again."""
+        return asdict(self)
 
 
 @router.post("/office/schools/{school_id}/money/children/{child_id}/{kind}/check", dependencies=_checked)
@@ -465,15 +476,11 @@ def credit_check(
     desk: AdminDesk,
     child_id: UUID,
     kind: Kind,
-    method: Annotated[str, Form(max_length=16)] = "",
-    receipt: Annotated[str, Form(max_length=100)] = "",
-    amount: Annotated[str, Form(max_length=32)] = "",
-    paid_on: Annotated[str, Form(max_length=32)] = "",
-    reason: Annotated[str, Form(max_length=300)] = "",
+    fields: Annotated[CreditFields, Depends()],
 ) -> HTMLResponse:
     """Check before you record: who, how much, how paid, and the balance before and after."""
     person = _pupil(desk, child_id)
-    form = _form_of(method, receipt, amount, paid_on, reason)
+    form = fields.form()
     credit = _Credit(desk, kind, form)
     credit.refuse_a_known_receipt(desk)
     _refuse_a_departed_pupil(desk, person, credit.errors)
@@ -498,7 +505,7 @@ def credit_check(
         form={
             "method": credit.method or "",
             "receipt": credit.receipt,
-            "amount": amount,
+            "amount": fields.amount,
             "paid_on": credit.paid_on.isoformat() if credit.paid_on else "",
             "reason": credit.reason,
             # A correction has no receipt to be recorded once: the checked form carries its own
@@ -513,22 +520,18 @@ def credit_record(
     desk: AdminDesk,
     child_id: UUID,
     kind: Kind,
-    method: Annotated[str, Form(max_length=16)] = "",
-    receipt: Annotated[str, Form(max_length=100)] = "",
-    amount: Annotated[str, Form(max_length=32)] = "",
-    paid_on: Annotated[str, Form(max_length=32)] = "",
-    reason: Annotated[str, Form(max_length=300)] = "",
+    fields: Annotated[CreditFields, Depends()],
     key: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     """Record the checked top-up or correction in the ledger and the audit journal; on to the statement."""
     person = _pupil(desk, child_id)
-    form = _form_of(method, receipt, amount, paid_on, reason)
+    form = fields.form()
     credit = _Credit(desk, kind, form)
     _refuse_a_departed_pupil(desk, person, credit.errors)
     credit_key = _key(key) if kind == "correction" else None
     if kind == "correction" and credit_key is None:
         # Not from the check page (which gives each correction its key): check it first.
-        return credit_check(desk, child_id, kind, method, receipt, amount, paid_on, reason)
+        return credit_check(desk, child_id, kind, fields)
     done = f"{desk.base}/money/children/{child_id}?done=" + (
         "top_up_recorded" if kind == "top-up" else "correction_recorded"
     )
