@@ -1,5 +1,14 @@
 """Drain the outbox to the cloud: signed batches, per-event answers, backoff that never gives up.
 
+Two lanes run side by side, each one batch at a time (:class:`gateway.taps.outbox.Lane`): the
+live lane carries the taps recorded since the cloud last answered after a silence, woken by every
+commit; the backlog lane drains what piled up before, oldest first. A tap made while a week's
+backlog drains over a slow link therefore waits for one live batch at most, not for the week.
+The cloud receives a gateway's seqs out of order then, and with gaps in each batch: its ingest is
+idempotent on event id and assumes nothing of seq order (seq orders a day's events in its pages,
+whatever their arrival). An event both lanes hold (the mark moved while a live batch was in
+flight) is at worst sent twice: the cloud answers "duplicate" and settling is idempotent.
+
 An event is marked delivered only when the cloud's answer for *that event* says accepted or
 duplicate. Every batch that reached the cloud is journalled with its signature and the answer,
 in the same transaction that settles its events.
@@ -33,7 +42,7 @@ import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
 
 from gateway.storage import Storage
-from gateway.taps.outbox import Claimed
+from gateway.taps.outbox import Claimed, Lane, Outbox
 from shared.contract import (
     HEADER_SIGNATURE,
     INGEST_PATH,
@@ -86,7 +95,7 @@ class Forwarder:
         self._key = key
         self._base_url = base_url.rstrip("/")
         self._max_batch = batch_size
-        self._batch = batch_size
+        self._batch = dict.fromkeys(Lane, batch_size)
         self._timeout_s = timeout_s
         self._retry_initial_s = retry_initial_s
         self._retry_max_s = retry_max_s
@@ -100,28 +109,34 @@ class Forwarder:
         self._wake.set()
 
     async def run(self) -> None:
-        """Forward until cancelled."""
-        async with httpx.AsyncClient(
-            base_url=self._base_url, transport=self._transport, timeout=self._timeout_s
-        ) as client:
-            while True:
-                self._wake.clear()  # before claiming, so that a wake during the claim is kept
-                claimed = await self._storage.call(lambda outbox: outbox.claim(self._batch))
-                if not claimed:
-                    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
-                    # that lands as the wake event is set, and shutdown would hang.
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(self._idle_poll_s):
-                            await self._wake.wait()
-                    continue
-                try:
-                    await self.deliver(client, claimed)
-                except Exception as exc:  # the forwarder must outlive any surprise
-                    log.exception("forwarding failed unexpectedly")
-                    self._failed(f"unexpected: {exc!r}")
-                    await asyncio.sleep(self._retry_max_s)
+        """Forward until cancelled: the live lane and the backlog lane side by side."""
+        async with (
+            httpx.AsyncClient(base_url=self._base_url, transport=self._transport, timeout=self._timeout_s) as client,
+            asyncio.TaskGroup() as lanes,
+        ):
+            lanes.create_task(self._run_lane(client, Lane.LIVE), name="forward-live")
+            lanes.create_task(self._run_lane(client, Lane.BACKLOG), name="forward-backlog")
 
-    async def deliver(self, client: httpx.AsyncClient, claimed: list[Claimed]) -> None:
+    async def _run_lane(self, client: httpx.AsyncClient, lane: Lane) -> None:
+        wake = self._wake if lane is Lane.LIVE else asyncio.Event()  # the backlog only grows by a mark
+        while True:
+            wake.clear()  # before claiming, so that a wake during the claim is kept
+            claimed = await self._storage.call(lambda outbox: outbox.claim(self._batch[lane], lane))
+            if not claimed:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that lands as the wake event is set, and shutdown would hang.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._idle_poll_s):
+                        await wake.wait()
+                continue
+            try:
+                await self.deliver(client, claimed, lane)
+            except Exception as exc:  # the forwarder must outlive any surprise
+                log.exception("forwarding failed unexpectedly")
+                self._failed(f"unexpected: {exc!r}")
+                await asyncio.sleep(self._retry_max_s)
+
+    async def deliver(self, client: httpx.AsyncClient, claimed: list[Claimed], lane: Lane = Lane.BACKLOG) -> None:
         """Send one batch until the cloud answers it (retrying transient failures forever)."""
         retrying = AsyncRetrying(
             wait=wait_random_exponential(multiplier=self._retry_initial_s, max=self._retry_max_s),
@@ -133,14 +148,14 @@ class Forwarder:
         async for attempt in retrying:
             with attempt:
                 # A fresh body (its sent_at) per attempt: a retry is a new packet, never a replay.
-                await self._attempt(client, claimed, self._body(claimed))
+                await self._attempt(client, claimed, self._body(claimed), lane)
 
     def _body(self, claimed: list[Claimed]) -> bytes:
         # The events are stored already serialised: splice them in rather than re-encode them.
         head = json.dumps({"gateway_id": self._gateway_id, "sent_at": datetime.now(UTC).isoformat()})
         return (head[:-1] + ', "events": [' + ",".join(c.body for c in claimed) + "]}").encode()
 
-    async def _attempt(self, client: httpx.AsyncClient, claimed: list[Claimed], body: bytes) -> None:
+    async def _attempt(self, client: httpx.AsyncClient, claimed: list[Claimed], body: bytes, lane: Lane) -> None:
         timestamp = str(int(time.time()))
         headers = {
             "Content-Type": "application/json",
@@ -170,10 +185,10 @@ class Forwarder:
         packet.update(status_code=response.status_code, response=response.text)
         status = response.status_code
         if status == 200:
-            await self._settle(claimed, response, packet)
+            await self._settle(claimed, response, packet, lane)
         elif status in (413, 422):
             await self._storage.call(lambda outbox: outbox.journal(packet))
-            self._shrink(claimed, status, response.text)
+            self._shrink(claimed, status, response.text, lane)
             if status == 422 and len(claimed) == 1:
                 reason = f"unreadable: {response.text[:200]}"
                 result = EventResult(id=claimed[0].id, status=ResultStatus.REJECTED, reason=reason)
@@ -184,7 +199,9 @@ class Forwarder:
             await self._storage.call(lambda outbox: outbox.journal(packet))
             raise TransientError(f"HTTP {status}")
 
-    async def _settle(self, claimed: list[Claimed], response: httpx.Response, packet: dict[str, Any]) -> None:
+    async def _settle(
+        self, claimed: list[Claimed], response: httpx.Response, packet: dict[str, Any], lane: Lane
+    ) -> None:
         try:
             answer = BatchResult.model_validate_json(response.content)
         except ValueError as exc:
@@ -195,17 +212,26 @@ class Forwarder:
         # Only answers about events we sent count; an event without an answer is sent again.
         answers = {seq_of[str(r.id)]: r for r in answer.results if str(r.id) in seq_of}
         results = answers.values()
-        await self._storage.call(lambda outbox: outbox.settle(answers, journal=packet))
+        back = not self.stats.cloud_online
+
+        def settle(outbox: Outbox) -> None:
+            outbox.settle(answers, journal=packet)
+            if back:
+                # The cloud is back (or this is the first answer since start): what piled up
+                # meanwhile is backlog, and the taps from now on go ahead of it.
+                outbox.mark_backlog()
+
+        await self._storage.call(settle)
         self.stats.batches += 1
         self.stats.cloud_online = True
         self.stats.last_error = ""
         self.stats.delivered += sum(r.status is not ResultStatus.REJECTED for r in results)
         self.stats.rejected += sum(r.status is ResultStatus.REJECTED for r in results)
-        self._batch = min(self._max_batch, self._batch * 2)
+        self._batch[lane] = min(self._max_batch, self._batch[lane] * 2)
 
-    def _shrink(self, claimed: list[Claimed], status: int, text: str) -> None:
+    def _shrink(self, claimed: list[Claimed], status: int, text: str, lane: Lane) -> None:
         log.warning("cloud answered %d for a batch of %d: %s", status, len(claimed), text[:200])
-        self._batch = max(1, len(claimed) // 2)
+        self._batch[lane] = max(1, len(claimed) // 2)
 
     def _failed(self, error: str) -> None:
         self.stats.failures += 1

@@ -3,7 +3,8 @@
 Contract (persist-queue's ``SQLiteAckQueue`` in one line of thought):
 
     record(drafts)  -> events with their seq, committed in one transaction (group commit)
-    claim(limit)    -> the oldest undelivered events, in seq order
+    claim(limit)    -> the oldest undelivered events, in seq order; claim(limit, lane) those of
+                       one lane: the live taps since the cloud came back, or the backlog before
     settle(answers) -> mark each delivered (accepted/duplicate) or rejected, by the cloud's answer
     resume          -> nothing to do: "in flight" is never written down, so after a crash every
                        undelivered event is simply claimed again; the cloud's idempotent ingest
@@ -25,7 +26,7 @@ import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import IntEnum
+from enum import Enum, IntEnum
 from pathlib import Path
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -36,7 +37,7 @@ from sqlite_utils import Migrations
 from gateway.taps.drafts import Draft
 from shared.contract import EventResult, ResultStatus
 
-__all__ = ["Claimed", "EventState", "Outbox", "OutboxCounts", "Recorded", "open_database"]
+__all__ = ["Claimed", "EventState", "Lane", "Outbox", "OutboxCounts", "Recorded", "open_database"]
 
 migrations = Migrations("mektep-gateway-outbox")
 
@@ -142,6 +143,18 @@ class EventState(IntEnum):
     REJECTED = 2
 
 
+class Lane(Enum):
+    """Two ways through the undelivered events, so that a backlog never delays a fresh tap.
+
+    ``LIVE`` is what was recorded since the forwarder last (re)gained the cloud
+    (:meth:`Outbox.mark_backlog`): a tap a parent waits to hear of. ``BACKLOG`` is what piled up
+    before, drained oldest first beside it.
+    """
+
+    LIVE = "live"
+    BACKLOG = "backlog"
+
+
 class Recorded(NamedTuple):
     """A draft as the outbox holds it; ``new`` is False when the device's tap was seen before."""
 
@@ -191,6 +204,10 @@ class Outbox:
         self._last_seq = int(db.execute("SELECT COALESCE(MAX(seq), 0) FROM seq_high_water").fetchone()[0])
         self._counts = self._count_states()
         self._low_water = 0  # no pending event has a lower seq (see claim)
+        # The live lane is what was recorded after this mark, the backlog what was recorded up to it
+        # (see :class:`Lane`); what a restart finds pending is backlog.
+        self.live_from = self._last_seq
+        self._lane_low = {Lane.LIVE: 0, Lane.BACKLOG: 0}
 
     def _count_states(self) -> dict[str, int]:
         rows = dict(self.db.execute("SELECT state, COUNT(*) FROM events GROUP BY state").fetchall())
@@ -264,16 +281,31 @@ class Outbox:
         ).fetchall()
         return [(person, json.loads(meal)) for person, meal in rows if meal is not None]
 
-    def claim(self, limit: int) -> list[Claimed]:
-        """The oldest ``limit`` undelivered events, in seq order."""
-        # Settled events lie below the low-water mark, so the walk along seq starts where the
-        # pending ones start rather than at the beginning of the table (no index on state).
+    def claim(self, limit: int, lane: Lane | None = None) -> list[Claimed]:
+        """The oldest ``limit`` undelivered events of ``lane`` (of all when None), in seq order."""
+        # Settled events lie below each walk's low-water mark, so the walk along seq starts where
+        # the pending ones start rather than at the beginning of the table (no index on state).
+        if lane is Lane.LIVE:
+            start, end = max(self._lane_low[lane], self.live_from + 1), self._last_seq
+        elif lane is Lane.BACKLOG:
+            start, end = self._lane_low[lane], self.live_from
+        else:
+            start, end = self._low_water, self._last_seq
         rows = self.db.execute(
-            "SELECT seq, id, body FROM events WHERE seq >= ? AND state = ? ORDER BY seq LIMIT ?",
-            [self._low_water, EventState.PENDING, limit],
+            "SELECT seq, id, body FROM events WHERE seq >= ? AND seq <= ? AND state = ? ORDER BY seq LIMIT ?",
+            [start, end, EventState.PENDING, limit],
         ).fetchall()
-        self._low_water = rows[0][0] if rows else self._last_seq + 1
+        low = rows[0][0] if rows else end + 1
+        if lane is None:
+            self._low_water = low
+        else:
+            self._lane_low[lane] = low
         return [Claimed(seq, id_, body) for seq, id_, body in rows]
+
+    def mark_backlog(self) -> int:
+        """Everything recorded so far is backlog; what is recorded from now on is live. The new mark."""
+        self.live_from = self._last_seq
+        return self.live_from
 
     def settle(self, answers: Mapping[int, EventResult], journal: dict[str, Any] | None = None) -> None:
         """Apply the cloud's answers, by seq (and keep the batch in the journal) atomically.
@@ -347,16 +379,37 @@ class Outbox:
         ).fetchall()
         return [{**json.loads(body), "local_person": person} for body, person in rows]
 
-    def prune(self, keep: timedelta) -> int:
-        """Delete settled events and packets older than ``keep``; pending ones are never deleted."""
-        cutoff = (datetime.now(UTC) - keep).isoformat()
+    def prune(self, keep: timedelta, batch: int = 300) -> int:
+        """Delete delivered events and packets older than ``keep``, batch after batch; how many events went."""
+        cutoff = datetime.now(UTC) - keep
+        total = 0
+        while True:
+            events, packets = self.prune_batch(cutoff, batch)
+            total += events
+            if events < batch and packets < batch:
+                return total
+
+    def prune_batch(self, cutoff: datetime, limit: int) -> tuple[int, int]:
+        """Delete up to ``limit`` delivered events and packets settled or sent before ``cutoff``.
+
+        One short transaction: the caller repeats it, letting taps commit in between. Only
+        delivered events go: a pending one is not at the cloud yet, and a rejected one waits for
+        an admin. (events, packets) deleted.
+        """
+        before = cutoff.isoformat()
         with self.db.atomic():
-            n = self.db.conn.execute(
-                "DELETE FROM events WHERE state != ? AND settled_at < ?", [EventState.PENDING, cutoff]
+            # Delivered events are the oldest seqs: the walk along seq finds them first and stops.
+            events = self.db.conn.execute(
+                "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE state = ? AND settled_at < ? "
+                "ORDER BY seq LIMIT ?)",
+                [EventState.DELIVERED, before, limit],
             ).rowcount
-            self.db.conn.execute("DELETE FROM packets WHERE sent_at < ?", [cutoff])
-        self._counts = self._count_states()
-        return n
+            packets = self.db.conn.execute(
+                "DELETE FROM packets WHERE id IN (SELECT id FROM packets WHERE sent_at < ? ORDER BY id LIMIT ?)",
+                [before, limit],
+            ).rowcount
+        self._counts["delivered"] -= events
+        return events, packets
 
     def rejected_ids(self) -> list[UUID]:
         """Ids of events the cloud refused, for the admin to look at."""
