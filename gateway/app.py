@@ -13,7 +13,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -21,6 +21,7 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 from device_drivers.base import Feedback, LinkDriver
+from gateway.disk import MIB, DiskGuard
 from gateway.metrics import GatewayCollector
 from gateway.pages.canteen import CanteenDesk
 from gateway.pages.web import create_ui_app
@@ -75,6 +76,14 @@ class Gateway:
         self._by_reader = {reader: d for d in self.drivers for reader in d.reader_ids}
         self._releases = dict(releases or {})
         self.storage = Storage(site.gateway.data_dir / "gateway.db")
+        kept = site.storage
+        self.disk = DiskGuard(
+            site.gateway.data_dir,
+            reserve_bytes=int(kept.reserve_mib * MIB),
+            floor_bytes=int(kept.floor_mib * MIB),
+            retention=timedelta(days=kept.retention_days),
+            check_interval_s=kept.check_interval_s,
+        )
         self.forwarder = Forwarder(
             storage=self.storage,
             gateway_id=site.gateway.id,
@@ -97,7 +106,9 @@ class Gateway:
             interval_s=site.cloud.sync_interval_s,
             timeout_s=site.cloud.timeout_s,
             transport=transport,
-            photos=PhotoFetcher(storage=self.storage, gateway_id=site.gateway.id, key=key),
+            photos=PhotoFetcher(
+                storage=self.storage, gateway_id=site.gateway.id, key=key, disk_low=lambda: self.disk.stats.low
+            ),
         )
         self.pipeline = Pipeline(
             school_id=site.school.id,
@@ -108,6 +119,7 @@ class Gateway:
             points=points,
             feedback=self._route_feedback,
             on_recorded=self.forwarder.wake,
+            on_full=lambda: self.storage.call(self.disk.release),
             language=site.school.language,
         )
         # The canteen screen judges by the roster's rules, so only a roster-judging gateway has one.
@@ -192,6 +204,7 @@ class Gateway:
             "gateway": self.site.gateway.id,
             "pipeline": asdict(self.pipeline.stats),
             "outbox": asdict(self.storage.outbox.counts()) if self.storage._outbox else {},
+            "disk": asdict(self.disk.stats),
             "forwarder": asdict(self.forwarder.stats),
             "roster": asdict(self.sync.stats),
             "drivers": [
@@ -213,8 +226,10 @@ class Gateway:
         """Open the outbox, start every part, and run until cancelled; then stop them all."""
         await self.storage.open()
         await self._load_roster()
+        await self.storage.call(self.disk.check)  # the reserve is made before the first tap
         tasks: list[asyncio.Task[None]] = []
         try:
+            tasks.append(asyncio.create_task(self.disk.run(self.storage), name="disk"))
             tasks.append(asyncio.create_task(self.sync.run(), name="roster-sync"))
             tasks.append(asyncio.create_task(self.pipeline.run(), name="pipeline"))
             tasks.append(asyncio.create_task(self.forwarder.run(), name="forwarder"))

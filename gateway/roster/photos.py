@@ -4,7 +4,8 @@ The cloud names a photo by the SHA-256 of its bytes (a person's ``photo_sha256``
 ``photo_url``). :class:`PhotoFetcher` asks the cloud for each one the gateway lacks, signed like
 the roster pull (``GET /v1/sync/photos/<sha256>``), keeps it only if its bytes hash to its name,
 and stores it in the gateway database; the canteen screen serves it from there. A photo that could
-not be fetched is asked for again at the next pull.
+not be fetched is asked for again at the next pull. None is fetched while the disk is under its
+floor, and a photo the roster stopped naming is pruned after the retention (:mod:`gateway.disk`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import hashlib
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import httpx
 import sqlite_utils
@@ -23,7 +26,7 @@ from gateway.storage import Storage
 from shared.contract import signed_headers
 from shared.roster_contract import PHOTOS_PATH
 
-__all__ = ["PhotoFetcher", "PhotoStats", "digest_of", "migrate", "missing", "photo", "store"]
+__all__ = ["PhotoFetcher", "PhotoStats", "digest_of", "migrate", "missing", "photo", "prune_batch", "store"]
 
 log = logging.getLogger(__name__)
 migrations = Migrations("mektep-gateway-photos")
@@ -34,6 +37,13 @@ MAX_PER_PULL = 50  # a first sync of a big school fills the cache over a few pul
 @migrations()
 def m001_photos(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE photos (sha256 TEXT PRIMARY KEY, content_type TEXT NOT NULL, data BLOB NOT NULL)")
+
+
+@migrations()
+def m002_unnamed_since(db: sqlite_utils.Database) -> None:
+    # When the roster stopped naming a photo (a child who left, a dish off the menu): retention
+    # counts from then, so a photo still on the roster is never pruned however old it is.
+    db.execute("ALTER TABLE photos ADD COLUMN unnamed_since TEXT")
 
 
 def migrate(db: sqlite_utils.Database) -> None:
@@ -49,21 +59,48 @@ def digest_of(url_or_digest: str | None) -> str | None:
     return tail if DIGEST.fullmatch(tail) else None
 
 
-def missing(db: sqlite_utils.Database) -> list[str]:
-    """The photos the roster held names and the gateway does not hold yet."""
+def _named(db: sqlite_utils.Database) -> set[str]:
     named = db.execute(
         "SELECT json_extract(body, '$.photo_sha256') FROM roster_people "
         "UNION SELECT json_extract(body, '$.photo_url') FROM roster_dishes"
     ).fetchall()
+    return {d for (ref,) in named if (d := digest_of(ref)) is not None}
+
+
+def missing(db: sqlite_utils.Database) -> list[str]:
+    """The photos the roster held names and the gateway does not hold yet."""
     held = {row[0] for row in db.execute("SELECT sha256 FROM photos")}
-    wanted = {d for (ref,) in named if (d := digest_of(ref)) is not None}
-    return sorted(wanted - held)
+    return sorted(_named(db) - held)
+
+
+def prune_batch(db: sqlite_utils.Database, now: datetime, unnamed_for: timedelta, limit: int = 300) -> int:
+    """Delete up to ``limit`` photos the roster has not named for ``unnamed_for``; how many went.
+
+    A photo the roster names is kept whatever its age: the canteen screen shows it offline.
+    """
+    if "photos" not in db.table_names() or "roster_people" not in db.table_names():
+        return 0
+    held = {row[0] for row in db.execute("SELECT sha256 FROM photos")}
+    named = _named(db)
+    stamp = now.isoformat()
+    with db.atomic():
+        db.conn.executemany(
+            "UPDATE photos SET unnamed_since = ? WHERE sha256 = ? AND unnamed_since IS NULL",
+            [(stamp, d) for d in held - named],
+        )
+        db.conn.executemany("UPDATE photos SET unnamed_since = NULL WHERE sha256 = ?", [(d,) for d in held & named])
+        return db.conn.execute(
+            "DELETE FROM photos WHERE sha256 IN (SELECT sha256 FROM photos WHERE unnamed_since <= ? LIMIT ?)",
+            [(now - unnamed_for).isoformat(), limit],
+        ).rowcount
 
 
 def store(db: sqlite_utils.Database, digest: str, content_type: str, data: bytes) -> None:
     """Keep a photo (once)."""
     with db.atomic():
-        db.conn.execute("INSERT OR IGNORE INTO photos VALUES (?, ?, ?)", [digest, content_type, data])
+        db.conn.execute(
+            "INSERT OR IGNORE INTO photos (sha256, content_type, data) VALUES (?, ?, ?)", [digest, content_type, data]
+        )
 
 
 def photo(db: sqlite_utils.Database, digest: str) -> tuple[str, bytes] | None:
@@ -79,19 +116,26 @@ class PhotoStats:
     fetched: int = 0
     failures: int = 0
     corrupt: int = 0  # bytes that did not hash to the photo's name: dropped
+    skipped_low_disk: int = 0  # pulls that fetched nothing because the disk is under its floor
 
 
 class PhotoFetcher:
     """Fetches the photos the roster names and the gateway lacks, a few each pull."""
 
-    def __init__(self, *, storage: Storage, gateway_id: str, key: bytes) -> None:
+    def __init__(
+        self, *, storage: Storage, gateway_id: str, key: bytes, disk_low: Callable[[], bool] = lambda: False
+    ) -> None:
         self._storage = storage
+        self._disk_low = disk_low  # photos are not needed to decide a tap: they stop first
         self._gateway_id = gateway_id
         self._key = key
         self.stats = PhotoStats()
 
     async def fetch(self, client: httpx.AsyncClient) -> int:
         """Fetch what is missing (at most :data:`MAX_PER_PULL`); how many photos were stored."""
+        if self._disk_low():
+            self.stats.skipped_low_disk += 1
+            return 0
         wanted = await self._storage.call(lambda outbox: missing(outbox.db))
         stored = 0
         for digest in wanted[:MAX_PER_PULL]:

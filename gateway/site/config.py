@@ -47,6 +47,7 @@ __all__ = [
     "SecretRef",
     "SerialFraming",
     "SiteConfig",
+    "StorageConfig",
     "TerminalConfig",
     "load_site",
     "parse_site",
@@ -112,6 +113,21 @@ class CloudConfig(_Strict):
     sync_interval_s: float = Field(
         default=20.0, gt=0, description="How often the roster is pulled: a change reaches the gateway within this."
     )
+
+
+class StorageConfig(_Strict):
+    """How the gateway keeps its disk from filling (see :mod:`gateway.disk`)."""
+
+    retention_days: int = Field(
+        default=30, ge=1, le=3650, description="Delivered events, sent batches and unused photos are kept this long."
+    )
+    reserve_mib: float = Field(
+        default=64, ge=0, description="Disk held back for taps and released when free space falls under the floor."
+    )
+    floor_mib: float = Field(
+        default=256, ge=0, description="Free space under which photos and old history stop and the reserve is released."
+    )
+    check_interval_s: float = Field(default=10.0, gt=0, description="How often free space is measured.")
 
 
 class MqttTlsConfig(_Strict):
@@ -263,6 +279,7 @@ class SiteConfig(_Strict):
     school: SchoolConfig
     gateway: GatewayConfig
     cloud: CloudConfig
+    storage: StorageConfig = Field(default_factory=StorageConfig)
     mqtt: MqttConfig | None = None
     readers: list[ReaderConfig] = Field(default_factory=list)
     terminals: list[TerminalConfig] = Field(default_factory=list)

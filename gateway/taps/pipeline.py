@@ -5,14 +5,24 @@ The pipeline decides each read as it arrives, commits the events of everything w
 transaction, and only then tells each reader its answer. While one commit is on disk the next
 reads are decided and queue up for the next commit together: one fsync serves many taps, and no
 grant is ever given for an event that is not on disk.
+
+When the disk is full (SQLite says SQLITE_FULL) the pipeline asks for the disk's reserve to be
+released (:mod:`gateway.disk`) and commits once more. If even that fails, every tap of the group is
+denied with ``storage_full`` and counted: no durable write, no grant. For a meal that is the
+design's rule (a free meal that is not recorded cannot be counted once, nor reported). For a
+turnstile too, deliberately: the turnstile's own emergency release (fire alarm, the guard's button)
+does not depend on the gateway, and a school's guard lets a child through by hand and writes it
+in the paper log, whereas a gateway that opened on taps it could not record would lose them
+silently, with no notice to the parents. The reader says so ("not recorded, see the guard").
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
@@ -46,6 +56,7 @@ class PipelineStats:
     repeats: int = 0
     status_events: int = 0
     storage_errors: int = 0
+    storage_full: int = 0  # commits that failed for want of disk, even after the reserve went
     policy_errors: int = 0
     commits: int = 0
 
@@ -68,6 +79,7 @@ class Pipeline:
         points: Mapping[str, AccessPoint],
         feedback: FeedbackFn,
         on_recorded: Callable[[], None] = lambda: None,
+        on_full: Callable[[], Awaitable[bool]] | None = None,
         max_group: int = 512,
         language: str = "kk",
     ) -> None:
@@ -79,6 +91,7 @@ class Pipeline:
         self._points = points
         self._feedback = feedback
         self._on_recorded = on_recorded
+        self._on_full = on_full
         self._max_group = max_group
         self._language = language
         self._displays: dict[tuple[str, EventKind, bool, str], str] = {}
@@ -119,18 +132,21 @@ class Pipeline:
     async def _commit(self, group: list[_Decided]) -> list[Recorded]:
         drafts = [decided.draft for decided in group]
         try:
-            recorded = await self._storage.call(lambda outbox: outbox.record(drafts, also=add_charges))
-        except Exception:
+            recorded = await self._record(drafts)
+        except Exception as exc:
             # Nothing was recorded, so nobody is granted: a grant without a record would be lost.
             log.exception("recording %d events failed", len(drafts))
             self.stats.storage_errors += 1
+            reason = "storage_full" if _disk_full(exc) else "storage_error"
+            if reason == "storage_full":
+                self.stats.storage_full += 1
             for read, verdict, _ in group:
                 if verdict is not None:
                     self._policy.release(verdict)  # nobody was served: the meal is theirs again
                 if read is not None:
                     language = verdict.language if verdict else None
-                    display = self._display(language, EventKind.DENIED, False, "storage_error")
-                    self._feedback(read.reader_id, Feedback(False, "storage_error", display, ref=read.ref))
+                    display = self._display(language, EventKind.DENIED, False, reason)
+                    self._feedback(read.reader_id, Feedback(False, reason, display, ref=read.ref))
             return []
         self.stats.commits += 1
         for (read, verdict, _), rec in zip(group, recorded, strict=True):
@@ -142,6 +158,15 @@ class Pipeline:
                 self.stats.status_events += 1
         self._on_recorded()
         return recorded
+
+    async def _record(self, drafts: list[Draft]) -> list[Recorded]:
+        try:
+            return await self._storage.call(lambda outbox: outbox.record(drafts, also=add_charges))
+        except sqlite3.Error as exc:
+            if not _disk_full(exc) or self._on_full is None or not await self._on_full():
+                raise
+            log.warning("disk full: the reserve is released; recording %d events again", len(drafts))
+            return await self._storage.call(lambda outbox: outbox.record(drafts, also=add_charges))
 
     def _decide(self, read: CardRead) -> _Decided:
         point = self._points.get(read.reader_id)
@@ -167,9 +192,11 @@ class Pipeline:
         """
         draft = self._draft(device_id, at, verdict, CredentialKind.MANUAL, None, None, entry)
         try:
-            (recorded,) = await self._storage.call(lambda outbox: outbox.record([draft], also=add_charges))
-        except Exception:
+            (recorded,) = await self._record([draft])
+        except Exception as exc:
             self._policy.release(verdict)
+            if _disk_full(exc):
+                self.stats.storage_full += 1
             raise
         self.stats.commits += 1
         if verdict.granted:
@@ -256,6 +283,11 @@ class Pipeline:
             text = _(GREETINGS.get(kind, "Welcome")) if granted else f"{_('Access denied')}: {_(reason)}"
             self._displays[key] = text
         return text
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """True when SQLite failed for want of disk space."""
+    return isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
 
 
 class _Decided(NamedTuple):
