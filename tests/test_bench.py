@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
+from mektep.backlog_bench import bench_backlog
 from mektep.bench import bench_gateway
 from mektep.cli import app
 from mektep.readers_bench import bench_readers
@@ -146,3 +147,19 @@ def test_bench_office_asks_every_page_of_a_filled_school_and_gets_its_archive() 
     assert figures["statement_p95_ms"] > 0 and figures["statement_lines"] > 300  # a year of a pupil's meals
     assert 0 < figures["ratings_month_p50_ms"] <= figures["ratings_month_p95_ms"] and figures["ratings"] > 1000
     assert figures.get("region_page_p95_ms", 0) > 0 or "region_note" in figures  # PostgreSQL, when it answers
+
+
+def test_bench_backlog_produces_every_figure() -> None:
+    figures = bench_backlog(backlog=600, rate=20.0, rtt_s=0.01, mbit_s=50.0)
+    assert set(figures) == {
+        "live_taps",
+        "live_p50_ms",
+        "live_p95_ms",
+        "baseline_p50_ms",
+        "baseline_p95_ms",
+        "drain_events_per_s",
+        "bytes_per_tap",
+        "bytes_per_delivered_tap",
+        "reserve_school_days",
+    }
+    assert all(value > 0 for value in figures.values())

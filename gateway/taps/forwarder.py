@@ -171,6 +171,9 @@ class Forwarder:
             "first_seq": claimed[0].seq,
             "last_seq": claimed[-1].seq,
         }
+        # Taps recorded from here on are made while this attempt is under way: if the cloud answers
+        # it after a silence, they are live, and what came before is the backlog.
+        mark = self._storage.outbox.last_seq
         try:
             response = await client.post(INGEST_PATH, content=body, headers=headers)
         except httpx.ConnectError as exc:
@@ -185,7 +188,7 @@ class Forwarder:
         packet.update(status_code=response.status_code, response=response.text)
         status = response.status_code
         if status == 200:
-            await self._settle(claimed, response, packet, lane)
+            await self._settle(claimed, response, packet, lane, mark)
         elif status in (413, 422):
             await self._storage.call(lambda outbox: outbox.journal(packet))
             self._shrink(claimed, status, response.text, lane)
@@ -200,7 +203,7 @@ class Forwarder:
             raise TransientError(f"HTTP {status}")
 
     async def _settle(
-        self, claimed: list[Claimed], response: httpx.Response, packet: dict[str, Any], lane: Lane
+        self, claimed: list[Claimed], response: httpx.Response, packet: dict[str, Any], lane: Lane, mark: int
     ) -> None:
         try:
             answer = BatchResult.model_validate_json(response.content)
@@ -218,8 +221,8 @@ class Forwarder:
             outbox.settle(answers, journal=packet)
             if back:
                 # The cloud is back (or this is the first answer since start): what piled up
-                # meanwhile is backlog, and the taps from now on go ahead of it.
-                outbox.mark_backlog()
+                # before this attempt is backlog, and the taps since go ahead of it.
+                outbox.mark_backlog(mark)
 
         await self._storage.call(settle)
         self.stats.batches += 1

@@ -302,9 +302,17 @@ class Outbox:
             self._lane_low[lane] = low
         return [Claimed(seq, id_, body) for seq, id_, body in rows]
 
-    def mark_backlog(self) -> int:
-        """Everything recorded so far is backlog; what is recorded from now on is live. The new mark."""
-        self.live_from = self._last_seq
+    @property
+    def last_seq(self) -> int:
+        """The seq of the last event recorded."""
+        return self._last_seq
+
+    def mark_backlog(self, upto: int | None = None) -> int:
+        """Events up to seq ``upto`` (all recorded so far when None) are backlog, the later ones live.
+
+        The mark only moves forward. The new mark.
+        """
+        self.live_from = max(self.live_from, self._last_seq if upto is None else upto)
         return self.live_from
 
     def settle(self, answers: Mapping[int, EventResult], journal: dict[str, Any] | None = None) -> None:
