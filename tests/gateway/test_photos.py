@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 
-from gateway.roster.photos import PhotoFetcher, digest_of, missing, photo
+from gateway.roster.photos import PhotoFetcher, digest_of, missing, photo, prune_batch, store
 from gateway.roster.photos import migrate as migrate_photos
 from gateway.roster.store import apply, migrate
 from gateway.storage import Storage
@@ -68,3 +69,31 @@ async def test_the_fetcher_keeps_good_photos_drops_corrupt_ones_and_retries_the_
     await storage.close()
     assert photo(db, sha(FACE)) == ("image/png", FACE) and photo(db, sha(BROKEN)) is None
     assert missing(db) == [sha(BROKEN)]
+
+
+async def test_photos_the_roster_no_longer_names_are_pruned_after_the_retention_and_none_come_when_low(
+    tmp_path: Path,
+) -> None:
+    school = School()
+    school.add("ALIYA", photo_sha256=sha(FACE))
+    db = open_database(tmp_path / "gateway.db")
+    migrate(db)
+    migrate_photos(db)
+    apply(db, school.delta(), SCHOOL)
+    store(db, sha(FACE), "image/png", FACE)
+    store(db, sha(PLOV), "image/jpeg", PLOV)  # a dish since taken off the menu
+    now = datetime.now(UTC)
+    assert prune_batch(db, now, unnamed_for=timedelta(days=30)) == 0  # its month starts now
+    assert prune_batch(db, now + timedelta(days=29), unnamed_for=timedelta(days=30)) == 0
+    assert prune_batch(db, now + timedelta(days=31), unnamed_for=timedelta(days=30)) == 1
+    assert photo(db, sha(PLOV)) is None and photo(db, sha(FACE)) == ("image/png", FACE)  # the face stays, however old
+    assert prune_batch(db, now + timedelta(days=400), unnamed_for=timedelta(0)) == 0
+
+    storage = Storage(tmp_path / "gateway.db")
+    await storage.open()
+    fetcher = PhotoFetcher(storage=storage, gateway_id="gw1", key=KEY, disk_low=lambda: True)
+    async with httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda _: httpx.Response(500)), base_url="http://c"
+    ) as c:
+        assert await fetcher.fetch(c) == 0 and fetcher.stats.skipped_low_disk == 1 and fetcher.stats.failures == 0
+    await storage.close()
