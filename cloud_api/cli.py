@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import os
+from pathlib import Path
 
 import typer
 from pydantic import ValidationError
@@ -40,14 +41,23 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
     log_level: str = typer.Option("warning", help="uvicorn log level: debug, info, warning, error."),
+    certfile: Path | None = typer.Option(None, help="TLS certificate (PEM, chain after it): serve https."),
+    keyfile: Path | None = typer.Option(None, help="The certificate's private key (PEM)."),
 ) -> None:
-    """Run the API, migrating the database first.
+    """Run the API, migrating the database first; over https when given a certificate and key.
 
     Example:
         MEKTEP_CLOUD_ADMIN_TOKEN=$(openssl rand -hex 16) mektep cloud serve --port 8000
         mektep cloud serve --database-url postgresql+psycopg://mektep@db/mektep --host 0.0.0.0
+        mektep cloud serve --host 0.0.0.0 --port 443 --certfile /etc/mektep/cert.pem --keyfile /etc/mektep/key.pem
     """
-    commands.serve(load_settings(database_url), host=host, port=port, log_level=log_level)
+    if (certfile is None) != (keyfile is None):
+        raise typer.BadParameter("give both --certfile and --keyfile, or neither", param_hint="--certfile/--keyfile")
+    for path in (certfile, keyfile):
+        if path is not None and not path.is_file():
+            raise typer.BadParameter(f"{path} is not a readable file", param_hint="--certfile/--keyfile")
+    settings = load_settings(database_url)
+    commands.serve(settings, host=host, port=port, log_level=log_level, certfile=certfile, keyfile=keyfile)
 
 
 @app.command()

@@ -31,14 +31,25 @@ __all__ = [
 ]
 
 
-def serve(settings: CloudSettings, host: str = "127.0.0.1", port: int = 8000, log_level: str = "warning") -> None:
-    """Migrate the database, then serve the API with uvicorn until SIGINT/SIGTERM.
+def serve(
+    settings: CloudSettings,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    log_level: str = "warning",
+    certfile: Path | None = None,
+    keyfile: Path | None = None,
+) -> None:
+    """Migrate the database, then serve the API with uvicorn until SIGINT/SIGTERM; over TLS when
+    given a certificate (PEM, the chain after it) and its key.
 
     Migrating once here, before the first request is possible, rather than in the app's lifespan.
     """
+    if (certfile is None) != (keyfile is None):
+        raise ValueError("give both a certificate and its key, or neither")
     upgrade(settings.database_url)
     app = create_app(settings.model_copy(update={"migrate_on_start": False}))
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    tls = {} if certfile is None else {"ssl_certfile": str(certfile), "ssl_keyfile": str(keyfile)}
+    uvicorn.run(app, host=host, port=port, log_level=log_level, **tls)  # type: ignore[arg-type]
 
 
 def init(database_url: str) -> tuple[str, bool]:

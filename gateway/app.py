@@ -21,6 +21,8 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 from device_drivers.base import Feedback, LinkDriver
+from gateway.access import store as access_store
+from gateway.access.gate import LocalAccess, is_loopback, session_key
 from gateway.disk import MIB, DiskGuard
 from gateway.metrics import GatewayCollector
 from gateway.pages.canteen import CanteenDesk
@@ -68,7 +70,7 @@ class Gateway:
         releases: Mapping[str, str] | None = None,
         policy: Policy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
-        ui_host: str = "127.0.0.1",
+        ui_host: str | None = None,
         ui_port: int | None = None,
     ) -> None:
         self.site = site
@@ -135,7 +137,15 @@ class Gateway:
         )
         self.registry = CollectorRegistry()
         self.registry.register(GatewayCollector(self))
-        self._ui_host = ui_host
+        self._ui_host = site.gateway.ui_host if ui_host is None else ui_host
+        # On the school's network, staff sign in (PIN or a paired device); on loopback nobody is asked.
+        self.access = LocalAccess(
+            required=not is_loopback(self._ui_host),
+            storage=self.storage,
+            key=session_key(key),
+            people=lambda: self.policy.index.people if isinstance(self.policy, RosterPolicy) else {},
+            staff_guard=self.canteen.guard if self.canteen is not None else None,
+        )
         self._ui_port = site.gateway.ui_port if ui_port is None else ui_port
         self._ui_server: _EmbeddedServer | None = None
         self.started = asyncio.Event()
@@ -160,7 +170,8 @@ class Gateway:
         if self._ui_server is None or not self._ui_server.started:
             return None
         port = self._ui_server.servers[0].sockets[0].getsockname()[1]
-        return f"http://{self._ui_host}:{port}/"
+        host = f"[{self._ui_host}]" if ":" in self._ui_host else self._ui_host
+        return f"http://{host}:{port}/"
 
     def _roster_arrived(self, index: RosterIndex) -> None:
         # One assignment: a tap is judged by the whole old roster or the whole new one.
@@ -174,6 +185,7 @@ class Gateway:
         def load(outbox: Outbox) -> tuple[RosterIndex, list[tuple[str, dict[str, Any]]], dict[str, int]]:
             migrate(outbox.db)
             migrate_photos(outbox.db)
+            access_store.migrate(outbox.db)
             return load_index(outbox.db), outbox.meals_on(today.isoformat()), charged_per_person(outbox.db.conn)
 
         index, meals, charges = await self.storage.call(load)
@@ -242,6 +254,7 @@ class Gateway:
                     status=self.status,
                     registry=self.registry,
                     canteen=self.canteen,
+                    access=self.access,
                 )
                 config = uvicorn.Config(
                     app, host=self._ui_host, port=self._ui_port, log_level="warning", lifespan="off"

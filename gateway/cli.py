@@ -11,10 +11,13 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from device_drivers.base import utcnow
+from gateway.access import store
 from gateway.app import Gateway
-from gateway.site.config import ConfigError, load_site
+from gateway.site.config import ConfigError, SiteConfig, load_site
+from gateway.taps.outbox import open_database
 
-__all__ = ["app", "run", "serve_gateway"]
+__all__ = ["app", "devices", "pair", "run", "serve_gateway", "unpair"]
 
 app = typer.Typer(help="The on-site gateway.", no_args_is_help=True, add_completion=False)
 
@@ -49,8 +52,81 @@ def run(
     try:
         site = load_site(config, profiles)
         gateway = Gateway.from_site(site, ui_port=ui_port)
+        asyncio.run(serve_gateway(gateway))
     except ConfigError as exc:
-        for problem in exc.problems:
-            Console(stderr=True).print(f"[red]error[/] {problem}", highlight=False)
-        raise typer.Exit(1) from exc
-    asyncio.run(serve_gateway(gateway))
+        _refused(exc)
+
+
+def _refused(exc: ConfigError) -> None:
+    for problem in exc.problems:
+        Console(stderr=True).print(f"[red]error[/] {problem}", highlight=False)
+    raise typer.Exit(1) from exc
+
+
+def _access_db(config: Path):  # type: ignore[no-untyped-def]
+    """The gateway's database, for the access commands (the running gateway shares it: WAL)."""
+    try:
+        site: SiteConfig = load_site(config)
+        db = open_database(site.gateway.data_dir / "gateway.db")
+    except ConfigError as exc:
+        _refused(exc)
+    store.migrate(db)
+    return db
+
+
+CONFIG = typer.Option(..., "--config", "-c", help="The school's site file.")
+
+
+@app.command()
+def pair(config: Path = CONFIG) -> None:
+    """Make a one-time code that pairs a device (the canteen PC) with the gateway's pages.
+
+    Type the code on the device's sign-in page within 15 minutes, with a name for the device.
+    The device then opens the canteen screen and the events page without a PIN until unpaired.
+
+    Example:
+        mektep gateway pair --config firmware_configs/sites/demo-school.yaml
+    """
+    db = _access_db(config)
+    try:
+        code = store.issue_code(db, utcnow())
+    finally:
+        db.close()
+    typer.echo(f"pairing code: {code} (works once, for 15 minutes)")
+
+
+@app.command()
+def devices(config: Path = CONFIG) -> None:
+    """List the devices ever paired with the gateway's pages, unpaired ones too.
+
+    Example:
+        mektep gateway devices --config firmware_configs/sites/demo-school.yaml
+    """
+    db = _access_db(config)
+    try:
+        found = store.devices(db)
+    finally:
+        db.close()
+    for d in found:
+        state = f"unpaired {d.revoked_at}" if d.revoked_at else "paired"
+        typer.echo(f"{d.id}\t{d.name}\t{d.paired_at}\t{d.address or ''}\t{state}")
+
+
+@app.command()
+def unpair(
+    device: int = typer.Argument(..., help="The device's number, as `devices` lists it."), config: Path = CONFIG
+) -> None:
+    """Unpair a device: its browser opens nothing more (journalled).
+
+    Example:
+        mektep gateway unpair 3 --config firmware_configs/sites/demo-school.yaml
+    """
+    db = _access_db(config)
+    try:
+        done = store.revoke(db, device, utcnow())
+    finally:
+        db.close()
+    if not done:
+        typer.echo(f"no paired device {device}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"device {device} unpaired")

@@ -47,17 +47,26 @@ _ARGS = [
 
 @contextmanager
 def chromium_page(
-    base_url: str, *, offline: bool = False, locale: str = "ru-RU", width: int = 412, height: int = 900
+    base_url: str,
+    *,
+    offline: bool = False,
+    locale: str = "ru-RU",
+    width: int = 412,
+    height: int = 900,
+    javascript: bool = True,
 ) -> Iterator[Any]:
     """A fresh browser context's page; ``page.refused`` lists the requests refused for leaving
-    ``base_url``, each as ``"<resource type> <url>"`` (``script https://…``)."""
+    ``base_url``, each as ``"<resource type> <url>"`` (``script https://…``). ``javascript=False``
+    is a browser with scripts off."""
     need(CHROMIUM is not None, "Chromium is not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=_ARGS)
         try:
-            context = browser.new_context(locale=locale, viewport={"width": width, "height": height})
+            context = browser.new_context(
+                locale=locale, viewport={"width": width, "height": height}, java_script_enabled=javascript
+            )
             refused: list[str] = []
             if offline:
 

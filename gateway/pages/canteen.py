@@ -276,6 +276,7 @@ def add_canteen_routes(app: FastAPI, desk: CanteenDesk) -> None:
                 "choices": desk.choices(_.language),
                 "reason_max": MANUAL_REASON_MAX,
                 "messages": {m: _(m) for m in PAGE_MESSAGES},
+                "visitor": getattr(request.state, "visitor", None),
             },
         )
 

@@ -100,8 +100,20 @@ class GatewayConfig(_Strict):
     id: Identifier
     key: SecretRef = Field(description="HMAC key shared with the cloud for signing batches.")
     credential_key: SecretRef = Field(description="Key of the card-number hash (shared with the cloud).")
-    data_dir: Path = Path("var/gateway")
+    data_dir: Path = Field(
+        default=Path("var/gateway"),
+        description="Outbox, roster and journal (SQLite): made 0700, refused when other users may read it.",
+    )
+    ui_host: str = Field(
+        default="127.0.0.1",
+        min_length=1,
+        max_length=255,
+        description="Address the local pages listen on; any but loopback (e.g. 0.0.0.0) makes staff sign in.",
+    )
     ui_port: int = Field(default=8080, ge=0, le=65535)
+    environment: Literal["development", "production"] = Field(
+        default="development", description="In production the cloud's url must be https."
+    )
 
 
 class CloudConfig(_Strict):
@@ -304,6 +316,12 @@ class SiteConfig(_Strict):
         """The ids of every reader, terminal and relay board of the site (and of each OSDP bus)."""
         return {d.id for d in [*self.readers, *self.terminals, *self.relays, *self._osdp_devices()]}
 
+    def insecure_links(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """In production, a cloud reached over plain http: (location, message)."""
+        if self.gateway.environment == "production" and self.cloud.url.scheme != "https":
+            return [(("cloud", "url"), "in production the cloud is reached over https (gateway.environment)")]
+        return []
+
     def dangling_relays(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Readers naming a relay board the site does not have: (location, message) each."""
         boards = {b.id for b in self.relays}
@@ -330,7 +348,7 @@ def parse_site(text: str, filename: str = "<config>", profiles: Profiles | None 
     """Validate site YAML text; every error names the file, line and dotted field path."""
     doc = parse_yaml(text, filename)
     site = doc.validate(_SITE, context={"profiles": profiles or Profiles()})
-    problems = [doc.problem(loc, message) for loc, message in site.dangling_relays()]
+    problems = [doc.problem(loc, message) for loc, message in [*site.dangling_relays(), *site.insecure_links()]]
     if problems:
         raise ConfigError(problems)
     return site

@@ -34,6 +34,7 @@ from uuid import UUID
 import sqlite_utils
 from sqlite_utils import Migrations
 
+from gateway.private_files import check_private, prepare_private
 from gateway.taps.drafts import Draft
 from shared.contract import EventResult, ResultStatus
 
@@ -183,8 +184,13 @@ class OutboxCounts:
 
 
 def open_database(path: Path) -> sqlite_utils.Database:
-    """Open (creating if needed) the gateway database with the outbox's durability settings."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Open (creating if needed) the gateway database with the outbox's durability settings.
+
+    Refused (``ConfigError``) when other users may read the file or its directory; see
+    :mod:`gateway.private_files`.
+    """
+    prepare_private(path)
+    check_private(path)
     db = sqlite_utils.Database(path)
     with db.ensure_autocommit_on():
         db.execute("PRAGMA journal_mode=WAL")

@@ -100,6 +100,7 @@ def test_upgrade_from_the_first_schema_keeps_every_event(tmp_path: Path) -> None
     db.execute("UPDATE seq_high_water SET seq = 2")
     db.conn.commit()
     db.close()
+    path.chmod(0o600)  # made 0644 by a gateway before 0600 was its rule: the upgrade's one chmod
     outbox = Outbox(open_database(path))
     assert [(c.seq, c.id) for c in outbox.claim(10)] == [(2, "b")]
     assert (outbox.counts().delivered, outbox.counts().pending) == (1, 1)

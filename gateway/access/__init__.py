@@ -1,0 +1,1 @@
+"""Who may use the gateway's pages when they listen on the school's network: staff PINs, paired devices."""
