@@ -12,13 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 from pydantic import ValidationError
 from sqlalchemy import Engine
+from typer.testing import CliRunner
 
 from cloud_api.api.deps import SESSION_COOKIE
+from cloud_api.app import create_app
+from cloud_api.cli import app as cloud_cli
 from cloud_api.core.security_events import Kind, Outcome, SecurityLog, record_security_event, using_security_log
 from cloud_api.services.accounts import MAX_FAILURES, SYSTEM, Role, create_account, grant_role
 from cloud_api.settings import CloudSettings
@@ -195,7 +197,7 @@ def test_an_event_reaches_syslog_over_udp(database_url: str, syslog: socket.sock
     settings = CloudSettings(
         database_url=database_url, admin_token=ADMIN, push_workers=0, security_syslog=f"udp://127.0.0.1:{port}"
     )
-    with TestClient(create_app_for(settings)) as client:
+    with TestClient(create_app(settings)) as client:
         assert client.get("/v1/sign-in-failures", headers=admin()).status_code == 200
     message = syslog.recv(65536).decode()
     # <PRI>1 TIMESTAMP HOST APP PROCID MSGID - MSG: authpriv (10) × 8 + warning (4).
@@ -203,12 +205,6 @@ def test_an_event_reaches_syslog_over_udp(database_url: str, syslog: socket.sock
     assert re.fullmatch(r"<84>1 \S+Z \S+ mektep-cloud \d+ admin_token_used", head), head
     item = json.loads(body)
     assert set(item) == FIELDS and item["kind"] == "admin_token_used"
-
-
-def create_app_for(settings: CloudSettings) -> FastAPI:
-    from cloud_api.app import create_app
-
-    return create_app(settings)
 
 
 def _failures(sink: str) -> float:
@@ -219,7 +215,7 @@ def test_an_unwritable_log_does_not_break_sign_in(database_url: str, tmp_path: P
     # A directory where the file should be: no file can be opened there, whoever runs the tests.
     settings = CloudSettings(database_url=database_url, admin_token=ADMIN, push_workers=0, security_log=tmp_path)
     before = _failures("file")
-    with TestClient(create_app_for(settings)) as client:
+    with TestClient(create_app(settings)) as client:
         client.headers["Origin"] = "http://testserver"
         with client.app.state.engine.begin() as conn:  # type: ignore[attr-defined]
             account = create_account(conn, "parent@mail.kz", actor=SYSTEM, password=PASSWORD, school_id="s1")
@@ -248,3 +244,14 @@ def test_a_mistyped_syslog_address_fails_at_start_up() -> None:
         with pytest.raises(ValidationError, match="security_syslog"):
             CloudSettings(security_syslog=wrong)
     assert CloudSettings(security_syslog="/dev/log").security_syslog == "/dev/log"
+
+
+def test_an_administrator_added_on_the_command_line_is_a_role_grant(database_url: str, log_path: Path) -> None:
+    made = CliRunner().invoke(
+        cloud_cli,
+        ["admin-add", "it@mektep.kz", "--deployment", "--password-env", "PW", "--actor", "aidos"],
+        env={"PW": PASSWORD, "MEKTEP_CLOUD_DATABASE_URL": database_url, "MEKTEP_CLOUD_SECURITY_LOG": str(log_path)},
+    )
+    assert made.exit_code == 0, made.output
+    [grant] = lines(log_path, Kind.ROLE_GRANTED)
+    assert (grant["actor"], grant["details"]["role"], grant["details"]["scope"]) == ("aidos", "deployment_admin", None)
