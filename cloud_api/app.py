@@ -32,6 +32,7 @@ from cloud_api.api.routes import (
 )
 from cloud_api.api.security_headers import SecurityHeaders
 from cloud_api.background.supervisor import Supervisor
+from cloud_api.core.security_events import SecurityContext, SecurityLog
 from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
 from cloud_api.push.start import push_worker
@@ -48,7 +49,7 @@ from cloud_api.web import single_sign_on as web_single_sign_on
 from cloud_api.web.pages import RotatedSessionCookie, SignInNeeded
 from shared.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, Batch
 
-__all__ = ["DOCS_ASSETS", "create_app"]
+__all__ = ["DOCS_ASSETS", "create_app", "security_log_of"]
 
 DOCS_ASSETS = "/docs-assets"  # where Swagger UI's and ReDoc's scripts are served from
 
@@ -81,6 +82,13 @@ def _require_a_deployment_admin(engine: Engine) -> None:
                 "MEKTEP_CLOUD_ADMIN_TOKEN_ENABLED=false needs a deployment administrator with a second factor: "
                 "run `mektep cloud admin-add LOGIN --deployment`, sign in at /office/sign-in and set up the app first"
             )
+
+
+def security_log_of(settings: CloudSettings) -> SecurityLog | None:
+    """Where this deployment's security events go (§5.20), or None when neither a file nor syslog is set."""
+    if settings.security_log is None and settings.security_syslog is None:
+        return None
+    return SecurityLog(settings.security_log, settings.security_syslog, settings.security_syslog_facility)
 
 
 def create_app(settings: CloudSettings | None = None) -> FastAPI:
@@ -118,6 +126,8 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
         finally:
             await background.stop()  # before the engine goes: a round may be settling
             engine.dispose()
+            if app.state.security_log is not None:
+                app.state.security_log.close()
 
     # /docs and /redoc load Swagger UI and ReDoc from the installed fastapi-offline package, not a
     # CDN: a school's or a ministry's closed network has no public Internet.
@@ -129,6 +139,8 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
         static_url=DOCS_ASSETS,
     )
     app.state.settings = settings
+    app.state.security_log = security_log = security_log_of(settings)
+    app.add_middleware(SecurityContext, log=security_log)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RotatedSessionCookie)
     app.include_router(ingest.router)

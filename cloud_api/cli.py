@@ -14,7 +14,9 @@ import typer
 from pydantic import ValidationError
 
 from cloud_api import commands
+from cloud_api.app import security_log_of
 from cloud_api.core.errors import DomainError
+from cloud_api.core.security_events import using_security_log
 from cloud_api.settings import CloudSettings
 from shared.i18n import translator
 
@@ -171,12 +173,14 @@ def admin_add(
         if typer.prompt(_("Repeat the password"), hide_input=True) != password:
             typer.echo(_("The passwords do not match."), err=True)
             raise typer.Exit(1)
+    settings = load_settings(database_url)
     try:
-        url = load_settings(database_url).database_url
-        if school is None:
-            account = commands.add_deployment_admin(url, login, password, actor=actor)
-        else:
-            account = commands.add_school_admin(url, login, password, school, actor=actor)
+        # The grant is a security event like one made in the office: to the deployment's stream too.
+        with using_security_log(security_log_of(settings)):
+            if school is None:
+                account = commands.add_deployment_admin(settings.database_url, login, password, actor=actor)
+            else:
+                account = commands.add_school_admin(settings.database_url, login, password, school, actor=actor)
     except DomainError as error:
         typer.echo(_(error.code, **error.values), err=True)
         raise typer.Exit(1) from None

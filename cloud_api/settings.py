@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cloud_api.core.security_events import syslog_address
 from cloud_api.push.endpoints import DEFAULT_PUSH_SERVICE_ORIGINS, Origin
 from cloud_api.social_wallet.contract import load_public_key
 
@@ -163,12 +165,34 @@ class CloudSettings(BaseSettings):
         30.0, gt=0, description="Seconds between Social Wallet rounds when the outbox has been emptied."
     )
 
+    security_log: Path | None = Field(
+        None,
+        description="File the security events (Order No. 456 §5.20) are appended to, one JSON object a line, for a "
+        "SIEM to collect (failed sign-ins and bursts, refused packets, admin-token uses, role grants, "
+        "second-factor resets, exports of personal data); its directory must exist. Unset: no file.",
+    )
+    security_syslog: str | None = Field(
+        None,
+        description='Also send each security event to syslog: "udp://host:514", "tcp://host:514" or a unix socket '
+        'path such as "/dev/log" (RFC 5424, the JSON as the message). Unset: no syslog.',
+    )
+    security_syslog_facility: Literal[
+        "auth", "authpriv", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"
+    ] = Field("authpriv", description="The syslog facility of the security events.")
+
     @field_validator("push_service_origins")
     @classmethod
     def _origins(cls, value: list[str]) -> list[str]:
         for origin in value:
             Origin.parse(origin)  # a typo fails at start-up, not at a parent's first subscription
         return value
+
+    @field_validator("security_syslog")
+    @classmethod
+    def _syslog(cls, value: str | None) -> str | None:
+        if value:
+            syslog_address(value)  # a typo fails at start-up, not at the first event
+        return value or None
 
     @model_validator(mode="after")
     def _no_default_secrets_outside_development(self) -> CloudSettings:

@@ -25,8 +25,10 @@ from starlette.routing import Match
 from cloud_api.api.schemas.errors import ErrorDetail, ErrorResponse, FieldError
 from cloud_api.core.errors import DomainError
 from cloud_api.core.metrics import DATABASE_UNAVAILABLE, INGEST_REFUSED
+from cloud_api.core.security_events import Kind, Outcome, record_security_event
 from cloud_api.roster.nedb import FILE_CODES
 from cloud_api.services.signatures import Refusal, Refused
+from shared.contract import HEADER_GATEWAY
 from shared.i18n import catalog_messages, translator
 from shared.languages import language_of
 
@@ -190,10 +192,28 @@ def _challenge(status: int, error: DomainError) -> dict[str, str]:
     return {"Retry-After": str(retry_after)} if isinstance(retry_after, int) else {}
 
 
+def _packet_refused(request: Request, error: Refused) -> None:
+    # The gateway's header is what the request claims, not who sent it (a bad signature proves nothing):
+    # the target, never the actor.
+    claimed = (request.headers.get(HEADER_GATEWAY) or "")[:64] or None
+    record_security_event(
+        Kind.PACKET_REFUSED,
+        Outcome.REFUSED,
+        target=f"gateway:{claimed}" if claimed else None,
+        details={
+            "reason": error.code,
+            "method": request.method,
+            "path": request.url.path,
+            "detail": (error.detail or "")[:300],
+        },
+    )
+
+
 async def _domain_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, DomainError)
     if isinstance(error, Refused):
         INGEST_REFUSED.labels(error.code).inc()
+        _packet_refused(request, error)
     status = status_of(error.code)
     return _answer(
         request,

@@ -18,6 +18,8 @@ __all__ = [
     "PUSH_ENDPOINTS_REFUSED",
     "ROSTER_FILES_REFUSED",
     "ROSTER_ROWS_REFUSED",
+    "SECURITY_EVENTS",
+    "SECURITY_LOG_FAILURES",
     "UNKNOWN_CREDENTIAL_KINDS",
     "WALLET_RECORDS",
 ]
@@ -72,4 +74,11 @@ PHOTOS_REFUSED = Counter(
     "mektep_photos_refused",
     "Photo uploads refused, by code (photo_too_large, photo_type, photo_too_many_pixels, photo_unreadable)",
     ["code"],
+)
+
+# Security events (Order No. 456 §5.20), counted whether or not a log file or syslog is configured;
+# a write that failed (an unwritable file, an unreachable syslog) is counted apart and never fails a request.
+SECURITY_EVENTS = Counter("mektep_security_events", "Security events recorded, by kind", ["kind"])
+SECURITY_LOG_FAILURES = Counter(
+    "mektep_security_log_failures", "Security events a sink could not take, by sink (file, syslog)", ["sink"]
 )

@@ -27,6 +27,7 @@ import uuid_utils
 from sqlalchemy import Connection, Row, func, insert, select, update
 
 from cloud_api.core.errors import DomainError
+from cloud_api.core.security_events import Kind, Outcome, record_security_event
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import account_logins, accounts, people, role_grants, sign_in_attempts
 from cloud_api.services.audit import AuditEntry, write_audit
@@ -436,6 +437,62 @@ def _record_attempt(
             client=client,
         )
     )
+    if reason == "ok" or reason in _STEPS:
+        return
+    _security_event_of_failure(conn, login, account, at, reason, client)
+
+
+def _security_event_of_failure(
+    conn: Connection, login: str, account: Account | None, at: datetime, reason: str, client: str | None
+) -> None:
+    """A failed or refused attempt in the security stream; and the burst, when this failure locked the login
+    from this address or throttled the address."""
+    actor = f"account:{account.id}" if account else None
+    school = account.school_id if account else None
+    # A login that is no e-mail or phone may be a password typed into the wrong field: it stays in
+    # the database's attempts, never in a stream shipped to a SIEM.
+    shown = login if _is_login(login) else None
+    throttled = reason in ("locked", "client_throttled")
+    record_security_event(
+        Kind.SIGN_IN_FAILED,
+        Outcome.REFUSED if throttled else Outcome.FAILURE,
+        actor=actor,
+        school=school,
+        target="login",
+        details={"reason": reason, "login": shown},
+        conn=conn,
+        at=at,
+    )
+    if throttled:
+        return
+    # The attempt was not throttled (else its reason would say so): a throttle now is this failure's doing.
+    throttle = _throttled(conn, login, client, at)
+    if throttle is None:
+        return
+    record_security_event(
+        Kind.SIGN_IN_BURST,
+        Outcome.REFUSED,
+        actor=actor,
+        school=school,
+        target="login" if throttle.reason == "locked" else "address",
+        details={
+            "reason": throttle.reason,
+            "login": shown,
+            "failures": MAX_FAILURES if throttle.reason == "locked" else CLIENT_MAX_FAILURES,
+            "window_s": int(FAILURE_WINDOW.total_seconds()),
+            "until": throttle.until.astimezone(UTC).isoformat(),
+            "client": client,  # what the throttle counts by: the address, or an IPv6 client's /64
+        },
+        conn=conn,
+        at=at,
+    )
+
+
+def _is_login(text: str) -> bool:
+    try:
+        return normalise_login(text) == text
+    except DomainError:
+        return False
 
 
 def sign_in(
@@ -674,8 +731,13 @@ def deployment_admin_with_second_factor(conn: Connection) -> bool:
 
 def record_admin_token_use(conn: Connection, method: str, path: str, ip: str | None) -> None:
     """Journal one use of the deployment's admin token: what it asked, from where, and when."""
+    now = datetime.now(UTC)
     entry = AuditEntry("use", "admin_token", f"{method} {path}"[:128], None, {"ip": ip})
-    write_audit(conn, GLOBAL_SCOPE, SYSTEM, datetime.now(UTC), [entry])
+    write_audit(conn, GLOBAL_SCOPE, SYSTEM, now, [entry])
+    details = {"method": method, "path": path[:512]}
+    record_security_event(
+        Kind.ADMIN_TOKEN_USED, Outcome.SUCCESS, actor=SYSTEM, target=path[:512], details=details, conn=conn, at=now
+    )
 
 
 def failed_sign_ins(conn: Connection, school_id: str | None, *, limit: int = 1000) -> list[dict[str, Any]]:
@@ -750,6 +812,16 @@ def _set_role(conn: Connection, account_id: UUID, grant: Grant, granted: bool, a
     # Journalled under the school the role is about, where that school's administrator looks.
     school = grant.scope if grant.role in SCHOOL_ROLES else account.school_id
     write_audit(conn, _audit_scope(school), actor, now, [entry])
+    record_security_event(
+        Kind.ROLE_GRANTED if granted else Kind.ROLE_REVOKED,
+        Outcome.SUCCESS,
+        actor=actor,
+        school=school,
+        target=f"account:{account_id}",
+        details={**fields, "login": account.login},
+        conn=conn,
+        at=now,
+    )
     return True
 
 

@@ -26,6 +26,7 @@ from uuid import UUID
 import pyotp
 from sqlalchemy import Connection, delete, insert, or_, select, update
 
+from cloud_api.core.security_events import Kind, Outcome, record_security_event
 from cloud_api.db.schema import passkeys, recovery_codes, totp_secrets
 from cloud_api.services.audit import AuditEntry, write_audit
 
@@ -215,3 +216,16 @@ def remove_second_factors(
         conn.execute(delete(table).where(table.c.account_id == account_id))
     entry = AuditEntry("update", "account", str(account_id), None, {"second_factor": "reset"})
     write_audit(conn, school_id or "*", actor, now, [entry])
+    # The owner turning their own off, the system (the admin token), or another account's reset
+    # (a school's administrator, a guardian for a child).
+    by = "owner" if actor == f"account:{account_id}" else "system" if actor == "system" else "another_account"
+    record_security_event(
+        Kind.SECOND_FACTOR_RESET,
+        Outcome.SUCCESS,
+        actor=actor,
+        school=school_id,
+        target=f"account:{account_id}",
+        details={"by": by},
+        conn=conn,
+        at=now,
+    )

@@ -25,6 +25,7 @@ from cloud_api.api.deps import CurrentAccount, EngineDep, SchoolAdmin, SchoolPat
 from cloud_api.api.errors import refusals
 from cloud_api.api.schemas.reports import FileName, Month, ReportVersion, SubjectReports
 from cloud_api.core.errors import DomainError
+from cloud_api.core.security_events import record_personal_export
 from cloud_api.reports.issue import COUNTRY, KINDS
 from cloud_api.reports.listing import report_listing, report_warnings_of
 from cloud_api.reports.models import report_schema
@@ -94,11 +95,16 @@ def download(
     kind: Annotated[Literal["meals", "attendance"], Path()],
     version: Version,
     name: FileName,
-    _: SchoolAdmin,
+    principal: SchoolAdmin,
     engine: EngineDep,
 ) -> Response:
     """One file of one version, byte for byte as signed in its manifest."""
-    return _file(school_id, month, kind, version, name, engine)
+    answer = _file(school_id, month, kind, version, name, engine)
+    # A school's report names its pupils (the meals, the attendance): a download of personal data.
+    record_personal_export(
+        principal.actor, school_id, f"report-{school_id}-{month}-{kind}-v{version}-{name}", name.rsplit(".", 1)[1]
+    )
+    return answer
 
 
 def _may_see_region(principal: Principal, region_id: str) -> None:

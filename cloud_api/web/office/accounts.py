@@ -41,7 +41,7 @@ from cloud_api.services.people import PeopleQuery, find_person, list_people
 from cloud_api.services.second_factor import has_second_factor, remove_second_factors
 from cloud_api.services.sessions import end_sessions, sessions_of
 from cloud_api.web.office.console import AdminDesk, Desk, FormErrors, back, listing
-from cloud_api.web.office.downloads import table_file
+from cloud_api.web.office.downloads import personal_table_file
 
 __all__ = ["router"]
 
@@ -77,7 +77,7 @@ def accounts_page(
             ]
             for a in everyone
         )
-        return table_file(format, f"accounts-{desk.school_id}", headings, cells)
+        return personal_table_file(desk, format, f"accounts-{desk.school_id}", headings, cells)
     return _accounts(desk, q, role, state)
 
 

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from cloud_api.api.deps import require_same_origin
 from cloud_api.core.errors import DomainError
+from cloud_api.core.security_events import record_personal_export
 from cloud_api.services.accounts import logins_of
 from cloud_api.services.audit import account_of_actor
 from cloud_api.services.school_export import (
@@ -69,6 +70,7 @@ def export_download(desk: AdminDesk, export_id: UUID) -> Response:
             raise DomainError("not_found")
         record_download(conn, desk.school_id, export_id, actor=desk.actor, now=datetime.now(UTC))
     name = f"mektep-{desk.school_id}-{export_id.hex[:8]}.zip"
+    record_personal_export(desk.actor, desk.school_id, f"export-{export_id}", "zip")
     return Response(
         data, media_type="application/zip", headers={"Content-Disposition": f'attachment; filename="{name}"'}
     )

@@ -23,7 +23,7 @@ from cloud_api.services.audit import account_of_actor, audit_page
 from cloud_api.services.cards import cards_of
 from cloud_api.services.people import find_person
 from cloud_api.web.office.console import AdminDesk, Desk, FormErrors, typed_date
-from cloud_api.web.office.downloads import table_file
+from cloud_api.web.office.downloads import personal_table_file
 from cloud_api.web.office.words import Words
 from shared.i18n import LANGUAGE_NAMES
 from shared.localtime import LOCAL_TZ
@@ -211,7 +211,7 @@ def journal_page(
             ]
             for e in entries
         )
-        return table_file(format, f"journal-{desk.school_id}", headings, cells)
+        return personal_table_file(desk, format, f"journal-{desk.school_id}", headings, cells)
     filters = {"person": person if subject else "", "kind": kind, "who": who, "from": since, "to": until}
     return desk.page(
         "office/journal.html",

@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 
 from cloud_api.api.deps import require_same_origin
 from cloud_api.core.errors import DomainError
+from cloud_api.core.security_events import record_personal_export
 from cloud_api.db.schema import schools
 from cloud_api.services.people import find_person
 from cloud_api.services.prepaid import (
@@ -51,7 +52,7 @@ from cloud_api.services.statements import (
 )
 from cloud_api.web.office.amounts import typed_tenge
 from cloud_api.web.office.console import AdminDesk, Desk, FormErrors, back, listing, typed_date
-from cloud_api.web.office.downloads import table_file
+from cloud_api.web.office.downloads import personal_table_file
 from cloud_api.web.office.statement_files import (
     Heading,
     describe,
@@ -155,7 +156,7 @@ def balances_page(
         cells = (
             [r["last_name"], r["first_name"], r["middle_name"], r["class_name"], tenge(r["balance_tiyn"])] for r in rows
         )
-        return table_file(format, f"balances-{desk.school_id}", headings, cells)
+        return personal_table_file(desk, format, f"balances-{desk.school_id}", headings, cells)
     chosen = next((c for c in classes if class_name and (c.class_name or "").lower() == class_name.lower()), None)
     return desk.page(
         "office/money.html",
@@ -220,7 +221,7 @@ def low_page(
             ]
             for r in rows
         )
-        return table_file(format, f"low-balances-{desk.school_id}", headings, cells)
+        return personal_table_file(desk, format, f"low-balances-{desk.school_id}", headings, cells)
     return desk.page(
         "office/money_low.html",
         title=_("Low balances"),
@@ -306,6 +307,8 @@ def statement_page(
         disposition = (
             f"attachment; filename=\"{ascii_stem}.{format}\"; filename*=UTF-8''{quote(stem, safe='')}.{format}"
         )
+        # The security stream names the pupil by id: a name in a SIEM is one more copy of personal data.
+        record_personal_export(desk.actor, desk.school_id, f"statement-{child_id}", format)
         return Response(data, media_type=media, headers={"Content-Disposition": disposition})
     previous_first = (start.replace(day=1) - timedelta(days=1)).replace(day=1)
     following_first = (start.replace(day=1) + timedelta(days=32)).replace(day=1)

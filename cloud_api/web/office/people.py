@@ -36,7 +36,7 @@ from cloud_api.services.menus import bans_of
 from cloud_api.services.people import PeopleQuery, find_person, list_people, relatives_of
 from cloud_api.services.prepaid import accounts_of, daily_limits_of
 from cloud_api.web.office.console import AdminDesk, Desk, FormErrors, back, listing
-from cloud_api.web.office.downloads import table_file
+from cloud_api.web.office.downloads import personal_table_file
 from cloud_api.web.office.words import Words
 from shared.contract import credential_hash
 from shared.localtime import local_date
@@ -116,7 +116,7 @@ def people_page(
             ]
             for r in rows
         )
-        return table_file(format, f"people-{desk.school_id}", headings, cells)
+        return personal_table_file(desk, format, f"people-{desk.school_id}", headings, cells)
     return desk.page(
         "office/people.html",
         title=_("People"),

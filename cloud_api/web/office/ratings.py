@@ -39,7 +39,7 @@ from cloud_api.services.ratings import (
     set_comment_hidden,
 )
 from cloud_api.web.office.console import AdminDesk, Desk, Listing, StaffDesk, back, listing, typed_date
-from cloud_api.web.office.downloads import table_file
+from cloud_api.web.office.downloads import personal_table_file, table_file
 from shared.localtime import local_date
 
 __all__ = ["router"]
@@ -151,6 +151,8 @@ def _file(desk: Desk, place: Place, kind: str) -> Response:
         return line
 
     name = f"ratings-{desk.school_id}-{(place.day or place.month).isoformat()[: 10 if place.day else 7]}"
+    if desk.admin:  # the administrator's file names the raters and their children
+        return personal_table_file(desk, kind, name, headings, (cells(c) for c in rows))
     return table_file(kind, name, headings, (cells(c) for c in rows))
 
 

@@ -17,7 +17,7 @@ from cloud_api.reports.deadline import is_working_day
 from cloud_api.services.gateways import gateways_of
 from cloud_api.services.today import school_today
 from cloud_api.web.office.console import StaffDesk
-from cloud_api.web.office.downloads import table_file
+from cloud_api.web.office.downloads import personal_table_file
 from shared.localtime import LOCAL_TZ, local_date
 
 __all__ = ["router"]
@@ -61,7 +61,7 @@ def today_page(desk: StaffDesk, format: Annotated[Literal["", "csv", "xlsx"], Qu
             for name, rows in day.inside_by_class
             for p in rows
         )
-        return table_file(format, f"roll-call-{desk.school_id}", headings, cells)
+        return personal_table_file(desk, format, f"roll-call-{desk.school_id}", headings, cells)
     with desk.engine.connect() as conn:
         registered = gateways_of(conn, desk.school_id)
     silent = silent_gateways(registered, day.gateways, now)

@@ -33,7 +33,7 @@ from cloud_api.social_wallet.contract import RejectReason
 from cloud_api.social_wallet.office import DayLine, Refused, day_lines, refused, resend, sending_state
 from cloud_api.social_wallet.tabel import MealStatus, month_bounds
 from cloud_api.web.office.console import AdminDesk, Desk, FormErrors, back, listing
-from cloud_api.web.office.downloads import table_file
+from cloud_api.web.office.downloads import personal_table_file
 from shared.i18n import Translator
 from shared.localtime import local_date
 
@@ -217,7 +217,7 @@ def wallet_page(
             ]
             for line in shown
         )
-        return table_file(format, f"wallet-{desk.school_id}-{chosen}", headings, cells)
+        return personal_table_file(desk, format, f"wallet-{desk.school_id}-{chosen}", headings, cells)
     place = listing(desk.request, {"month": month.strip() if not errors else "", "only": only}, ("",), per_page=100)
     total = len(shown)
     place = place.counted(total)
