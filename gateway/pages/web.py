@@ -2,8 +2,9 @@
 
     GET /                   the latest events, live (the page polls /api/events)
     GET /api/events         the newest events with their delivery state
-    GET /api/status         counters of the pipeline, the outbox, the forwarder and the drivers
-    GET /metrics            Prometheus text
+    GET /api/status         counters of the pipeline, the outbox, the forwarder and the drivers, and
+                            the health: host, parts, oldest undelivered event, clock offset, version
+    GET /metrics            Prometheus text (the same)
     GET /healthz            200 while the pipeline runs
 
 and, when given a :class:`~gateway.pages.canteen.CanteenDesk`, the canteen staff's screen
@@ -12,7 +13,7 @@ and, when given a :class:`~gateway.pages.canteen.CanteenDesk`, the canteen staff
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +55,12 @@ def create_ui_app(
     status: Callable[[], dict[str, Any]],
     registry: CollectorRegistry,
     canteen: CanteenDesk | None = None,
+    refresh: Callable[[], Awaitable[object]] | None = None,
 ) -> FastAPI:
     """Build the local UI. ``latest`` is awaited with a limit; ``status`` returns a dict.
+
+    ``refresh`` is awaited before ``/api/status`` and ``/metrics`` answer: it samples the host's
+    and the outbox's health, so that both show it as of the request.
 
     ``canteen`` adds the canteen staff's screen (a gateway judging by a roster has one).
     """
@@ -83,10 +88,14 @@ def create_ui_app(
 
     @app.get("/api/status")
     async def api_status() -> dict[str, Any]:
+        if refresh is not None:
+            await refresh()
         return status()
 
     @app.get("/metrics")
     async def metrics() -> PlainTextResponse:
+        if refresh is not None:
+            await refresh()
         return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz")
