@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
+from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
@@ -20,6 +22,7 @@ from cloud_api.api.routes import (
     events,
     family,
     health,
+    heartbeat,
     ingest,
     people,
     photos,
@@ -38,7 +41,9 @@ from cloud_api.db.migrate import upgrade
 from cloud_api.push.start import push_worker
 from cloud_api.reports.jobs import report_jobs
 from cloud_api.services.accounts import deployment_admin_with_second_factor
+from cloud_api.services.gateway_health import HeartbeatPruner
 from cloud_api.services.passwords import HashSlots, bound_hashes
+from cloud_api.services.process_health import CloudHealthCollector
 from cloud_api.services.school_export import ExportWorker
 from cloud_api.settings import CloudSettings
 from cloud_api.social_wallet.worker import wallet_worker
@@ -47,7 +52,7 @@ from cloud_api.web import activation as web_activation
 from cloud_api.web import passkeys as web_passkeys
 from cloud_api.web import single_sign_on as web_single_sign_on
 from cloud_api.web.pages import RotatedSessionCookie, SignInNeeded
-from shared.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, Batch
+from shared.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, Batch, Heartbeat
 
 __all__ = ["DOCS_ASSETS", "create_app", "security_log_of"]
 
@@ -56,7 +61,8 @@ DOCS_ASSETS = "/docs-assets"  # where Swagger UI's and ReDoc's scripts are serve
 DESCRIPTION = """\
 Signed, idempotent ingest of school gateway events, and their read-back by local day.
 
-* **Ingest** — `POST /v1/ingest/batches`, HMAC-signed by the gateway (see the operation).
+* **Ingest** — `POST /v1/ingest/batches`, HMAC-signed by the gateway (see the operation); and
+  `POST /v1/gateways/{gateway}/heartbeat`, the gateway's health every minute, signed the same way.
 * **Read-back** — `GET /v1/schools/{school_id}/events?date=YYYY-MM-DD`: school_admin or canteen_staff of the
   school, or the admin token.
 * **Accounts** — `POST /v1/auth/sign-in` gives a session token; send it as `Authorization: Bearer <token>`.
@@ -111,12 +117,17 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
         bound_hashes(settings.password_hash_slots)
         # Every background worker of this process, on its event loop: push notices, the Social
         # Wallet, the report jobs; each only where the settings ask for it.
+        # This process's health in /metrics: a registry of the app's own, for it needs the engine.
+        app.state.health_registry = CollectorRegistry()
+        health_collector = CloudHealthCollector(engine)
+        app.state.health_registry.register(health_collector)
         app.state.background = background = Supervisor()
         workers = [
             await run_in_threadpool(push_worker, engine, settings),
             wallet_worker(settings, engine),
             report_jobs(engine, settings),
             ExportWorker(engine),
+            HeartbeatPruner(engine, timedelta(hours=settings.heartbeat_retention_hours)),
         ]
         for worker in workers:
             if worker is not None:
@@ -125,6 +136,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
             yield
         finally:
             await background.stop()  # before the engine goes: a round may be settling
+            health_collector.close()
             engine.dispose()
             if app.state.security_log is not None:
                 app.state.security_log.close()
@@ -146,6 +158,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     app.include_router(ingest.router)
     app.include_router(events.router)
     app.include_router(sync.router)
+    app.include_router(heartbeat.router)
     app.include_router(accounts.router)
     app.include_router(second_factor.router)
     app.include_router(account_admin.router)
@@ -168,5 +181,5 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     app.include_router(roster_admin.router)
     app.include_router(reports.router)
     app.include_router(health.router)
-    complete_openapi(app, [Batch], required_headers=[HEADER_GATEWAY, HEADER_TIMESTAMP, HEADER_SIGNATURE])
+    complete_openapi(app, [Batch, Heartbeat], required_headers=[HEADER_GATEWAY, HEADER_TIMESTAMP, HEADER_SIGNATURE])
     return app

@@ -76,6 +76,9 @@ class CloudSettings(BaseSettings):
     packet_retention_days: int = Field(
         400, gt=0, description="How long the packet journal keeps each received batch (mektep cloud prune-journal)."
     )
+    heartbeat_retention_hours: int = Field(
+        24, gt=0, le=24 * 31, description="How long each gateway heartbeat is kept in the history (the last is always)."
+    )
     password_hash_slots: int = Field(
         max(1, (os.cpu_count() or 2) - 1),
         ge=1,

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -24,6 +25,8 @@ from device_drivers.base import Feedback, LinkDriver
 from gateway.access import store as access_store
 from gateway.access.gate import LocalAccess, is_loopback, session_key
 from gateway.disk import MIB, DiskGuard
+from gateway.health import ClockOffset, HealthFigures, host_figures, software_version
+from gateway.heartbeat import HeartbeatSender
 from gateway.metrics import GatewayCollector
 from gateway.pages.canteen import CanteenDesk
 from gateway.pages.web import create_ui_app
@@ -40,7 +43,7 @@ from gateway.taps.outbox import Outbox
 from gateway.taps.pipeline import Pipeline
 from gateway.taps.policy import AccessPoint, Place, Policy
 from gateway.taps.rules import RosterPolicy, ServedMeal
-from shared.contract import Category
+from shared.contract import Category, PartState
 from shared.localtime import LOCAL_TZ
 
 __all__ = ["Gateway"]
@@ -135,6 +138,21 @@ class Gateway:
             if isinstance(self.policy, RosterPolicy)
             else None
         )
+        self.clock = ClockOffset()
+        self.heartbeat = HeartbeatSender(
+            gateway_id=site.gateway.id,
+            key=key,
+            base_url=str(site.cloud.url),
+            figures=self.health,
+            clock=self.clock,
+            interval_s=site.cloud.heartbeat_interval_s,
+            timeout_s=site.cloud.timeout_s,
+            transport=transport,
+        )
+        self.version = software_version()
+        self._started_at = time.monotonic()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._health: HealthFigures | None = None
         self.registry = CollectorRegistry()
         self.registry.register(GatewayCollector(self))
         self._ui_host = site.gateway.ui_host if ui_host is None else ui_host
@@ -209,6 +227,54 @@ class Gateway:
             if relay is not None:
                 relay.feedback(relay_id, feedback)
 
+    def parts(self) -> dict[str, PartState]:
+        """The state of every part: each reader link, the pipeline, the forwarder, the roster sync, the pages."""
+
+        def task_state(name: str, failing: bool = False) -> PartState:
+            task = self._tasks.get(name)
+            if task is None or task.done():
+                return PartState.STOPPED
+            return PartState.FAILING if failing else PartState.OK
+
+        parts: dict[str, PartState] = {}
+        for driver in self.drivers:
+            state = task_state(f"driver:{driver.link_id}")
+            parts[f"link:{driver.link_id}"] = (
+                state if state is PartState.STOPPED or driver.online else PartState.OFFLINE
+            )
+        parts["pipeline"] = task_state("pipeline")
+        parts["forwarder"] = task_state("forwarder", failing=bool(self.forwarder.stats.last_error))
+        parts["roster_sync"] = task_state("roster-sync", failing=bool(self.sync.stats.last_error))
+        parts["heartbeat"] = task_state("heartbeat", failing=bool(self.heartbeat.stats.last_error))
+        if self._ui_port is None or self._ui_port < 0:
+            parts["pages"] = PartState.OFF
+        else:
+            parts["pages"] = task_state("ui") if self.ui_url is not None else PartState.STOPPED
+        return parts
+
+    async def health(self) -> HealthFigures:
+        """Sample the host, the parts and the outbox now (the outbox on its own thread)."""
+        oldest = await self.storage.call(lambda outbox: outbox.oldest_pending())
+        counts = self.storage.outbox.counts()
+        host = await asyncio.to_thread(host_figures, self.storage.path)
+        now = datetime.now(UTC)
+        self._health = HealthFigures(
+            version=self.version,
+            uptime_s=time.monotonic() - self._started_at,
+            host=host,
+            parts=self.parts(),
+            outbox_pending=counts.pending,
+            outbox_rejected=counts.rejected,
+            oldest_pending_age_s=max(0.0, (now - oldest).total_seconds()) if oldest is not None else None,
+            clock_offset_s=self.clock.offset_s,
+        )
+        return self._health
+
+    @property
+    def last_health(self) -> HealthFigures | None:
+        """The figures of the last :meth:`health` sample (None before the first)."""
+        return self._health
+
     def status(self) -> dict[str, Any]:
         """Counters of every part, for the page, the live view and the metrics."""
         return {
@@ -219,6 +285,8 @@ class Gateway:
             "disk": asdict(self.disk.stats),
             "forwarder": asdict(self.forwarder.stats),
             "roster": asdict(self.sync.stats),
+            "heartbeat": asdict(self.heartbeat.stats),
+            "health": self._health.as_dict() if self._health is not None else None,
             "drivers": [
                 {
                     "link": d.link_id,
@@ -240,13 +308,22 @@ class Gateway:
         await self._load_roster()
         await self.storage.call(self.disk.check)  # the reserve is made before the first tap
         tasks: list[asyncio.Task[None]] = []
+
+        def start(coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+            task = asyncio.create_task(coro, name=name)
+            tasks.append(task)
+            self._tasks[name] = task
+            return task
+
         try:
-            tasks.append(asyncio.create_task(self.disk.run(self.storage), name="disk"))
-            tasks.append(asyncio.create_task(self.sync.run(), name="roster-sync"))
-            tasks.append(asyncio.create_task(self.pipeline.run(), name="pipeline"))
-            tasks.append(asyncio.create_task(self.forwarder.run(), name="forwarder"))
+            start(self.disk.run(self.storage), "disk")
+            start(self.sync.run(), "roster-sync")
+            start(self.pipeline.run(), "pipeline")
+            start(self.forwarder.run(), "forwarder")
+            # Its own task: a heartbeat is not an event, and its failures touch nothing else.
+            start(self.heartbeat.run(), "heartbeat")
             for driver in self.drivers:
-                tasks.append(asyncio.create_task(self._supervise(driver), name=f"driver:{driver.link_id}"))
+                start(self._supervise(driver), f"driver:{driver.link_id}")
             if self._ui_port is not None and self._ui_port >= 0:
                 app = create_ui_app(
                     school_name=self.site.school.name,
@@ -255,12 +332,13 @@ class Gateway:
                     registry=self.registry,
                     canteen=self.canteen,
                     access=self.access,
+                    refresh=self.health,
                 )
                 config = uvicorn.Config(
                     app, host=self._ui_host, port=self._ui_port, log_level="warning", lifespan="off"
                 )
                 self._ui_server = _EmbeddedServer(config)
-                tasks.append(asyncio.create_task(self._ui_server.serve(), name="ui"))
+                start(self._ui_server.serve(), "ui")
                 while not self._ui_server.started:
                     await asyncio.sleep(0.01)
             self.started.set()

@@ -28,6 +28,7 @@ __all__ = [
     "HEADER_GATEWAY",
     "HEADER_SIGNATURE",
     "HEADER_TIMESTAMP",
+    "HEARTBEAT_PATH",
     "INGEST_PATH",
     "MANUAL_REASON_MAX",
     "MAX_BATCH_EVENTS",
@@ -40,10 +41,14 @@ __all__ = [
     "Event",
     "EventKind",
     "EventResult",
+    "Heartbeat",
+    "HeartbeatAnswer",
     "ManualEntry",
     "MealInfo",
+    "PartState",
     "ResultStatus",
     "credential_hash",
+    "heartbeat_path",
     "is_known_kind",
     "sign",
     "signature_base",
@@ -52,6 +57,7 @@ __all__ = [
 ]
 
 INGEST_PATH = "/v1/ingest/batches"
+HEARTBEAT_PATH = "/v1/gateways/{gateway}/heartbeat"  # {gateway}: the signing gateway's id
 HEADER_GATEWAY = "X-Mektep-Gateway"
 HEADER_TIMESTAMP = "X-Mektep-Timestamp"
 HEADER_SIGNATURE = "X-Mektep-Signature"
@@ -243,6 +249,86 @@ class BatchResult(BaseModel):
     batch_id: int
     received_at: datetime
     results: list[EventResult]
+
+
+class PartState(StrEnum):
+    """How one part of a gateway stands, as its heartbeat and its metrics say."""
+
+    OK = "ok"
+    FAILING = "failing"  # running, but its last attempt failed (the cloud did not answer)
+    OFFLINE = "offline"  # a reader's link is down
+    STOPPED = "stopped"  # its task ended: the gateway must be restarted
+    OFF = "off"  # not configured on this gateway (no local pages)
+
+
+PartName = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+Bytes = Annotated[int, Field(ge=0, le=2**63 - 1)]
+
+
+class Heartbeat(BaseModel):
+    """A gateway's figures, signed and sent every minute; not an event: never in the outbox or reports.
+
+    Ratios are 0..1; ages, offsets and uptimes are seconds. ``clock_offset_s`` is the gateway's own
+    estimate of its clock minus the cloud's (from the cloud's last answer), None before any.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "gateway_id": "gw-demo-1",
+                    "sent_at": "2026-11-20T08:01:00.120+05:00",
+                    "version": "0.1.0",
+                    "uptime_s": 86400.0,
+                    "cpu_ratio": 0.07,
+                    "memory_used_bytes": 812_000_000,
+                    "memory_total_bytes": 4_000_000_000,
+                    "disk_free_bytes": 50_000_000_000,
+                    "disk_free_ratio": 0.41,
+                    "net_sent_bytes": 120_000_000,
+                    "net_received_bytes": 340_000_000,
+                    "links": {"eth0": True},
+                    "parts": {"link:turnstile-1": "ok", "forwarder": "ok", "roster_sync": "ok", "pages": "ok"},
+                    "outbox_pending": 0,
+                    "outbox_rejected": 0,
+                    "oldest_pending_age_s": None,
+                    "clock_offset_s": 0.012,
+                }
+            ]
+        },
+    )
+
+    gateway_id: Identifier
+    sent_at: AwareDatetime = Field(description="The gateway's clock when it sent the heartbeat.")
+    version: str = Field(min_length=1, max_length=64, description="The gateway software's version.")
+    uptime_s: float = Field(ge=0)
+    cpu_ratio: float = Field(ge=0, le=1, description="The host's CPU use since the last sample.")
+    memory_used_bytes: Bytes
+    memory_total_bytes: Bytes
+    disk_free_bytes: Bytes = Field(description="Free space on the outbox's filesystem.")
+    disk_free_ratio: float = Field(ge=0, le=1)
+    net_sent_bytes: Bytes = Field(description="Bytes sent by every interface but loopback since boot.")
+    net_received_bytes: Bytes
+    links: dict[PartName, bool] = Field(default_factory=dict, max_length=64, description="Network interface -> up.")
+    parts: dict[PartName, PartState] = Field(default_factory=dict, max_length=256)
+    outbox_pending: int = Field(ge=0, description="Events not yet delivered to the cloud.")
+    outbox_rejected: int = Field(ge=0, description="Events the cloud refused (kept for the admin).")
+    oldest_pending_age_s: float | None = Field(default=None, ge=0, description="Age of the oldest undelivered event.")
+    clock_offset_s: float | None = Field(default=None, description="The gateway's clock minus the cloud's.")
+
+
+class HeartbeatAnswer(BaseModel):
+    """The cloud's answer to a heartbeat: its own clock, so that the gateway can tell its offset."""
+
+    received_at: AwareDatetime = Field(description="The cloud's clock when the heartbeat arrived (UTC).")
+    clock_offset_s: float = Field(description="The heartbeat's sent_at minus received_at, as the cloud saw it.")
+
+
+def heartbeat_path(gateway_id: str) -> str:
+    """The path a gateway's heartbeat is posted (and signed) to."""
+    return HEARTBEAT_PATH.format(gateway=gateway_id)
 
 
 def signature_base(method: str, path: str, timestamp: str, body: bytes) -> bytes:

@@ -11,6 +11,7 @@ from prometheus_client import Counter, Histogram
 __all__ = [
     "DATABASE_UNAVAILABLE",
     "FREE_MEAL_CONFLICTS",
+    "HEARTBEATS",
     "INGEST_EVENTS",
     "INGEST_REFUSED",
     "INGEST_SECONDS",
@@ -36,6 +37,7 @@ INGEST_SECONDS = Histogram(
     "Time to verify, parse and store one batch",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+HEARTBEATS = Counter("mektep_heartbeats", "Gateway heartbeats stored (refused ones count in mektep_ingest_refused)")
 UNKNOWN_CREDENTIAL_KINDS = Counter(
     "mektep_ingest_unknown_credential_kinds",
     "Events stored with a credential kind this cloud does not know yet (a gateway's newer reader), by kind",

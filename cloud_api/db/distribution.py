@@ -25,6 +25,8 @@ How the tables are placed, and why:
   count per sign-in. **Sessions go by the token's hash**: every
   authenticated request looks a session up by its token alone, and a search by account (a new
   password ends every session) is rare enough to ask every shard.
+- **The gateways' health is a school's**: the last heartbeat of each gateway and the day's history,
+  by the gateway's school, so a heartbeat's upsert and insert run on one worker.
 - **Push subscriptions go by ``school_id``** although they belong to an account: the push worker
   reads a school's queued notices with the subscriptions of that school's guardians, in one query
   on one shard. The account's settings are then asked by account id.
@@ -94,6 +96,8 @@ DISTRIBUTION: dict[str, Placement] = {
                 "month_versions",
                 "school_exports",
                 "school_export_files",
+                "gateway_health",
+                "gateway_heartbeats",
             )
         ),
         *(

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
+    Float,
     Index,
     Integer,
     LargeBinary,
@@ -801,4 +802,59 @@ report_warnings = Table(
     Column("deadline", Date, nullable=False),
     Column("raised_at", UTCDateTime(), nullable=False),
     Column("receivers", JSON, nullable=False),  # the receivers that had not acknowledged
+)
+
+# -- the gateways' health (their heartbeats) -------------------------------------------------------
+
+# One row per gateway: its last heartbeat, replaced by each new one (one upsert a heartbeat). The
+# fleet pages and the alert rules read it: last contact, backlog, disk, clock, version, parts.
+gateway_health = Table(
+    "gateway_health",
+    metadata,
+    Column("school_id", String(64), primary_key=True),  # the gateway's
+    Column("gateway_id", String(64), primary_key=True),
+    Column("received_at", UTCDateTime(), nullable=False),  # the cloud's clock: the last contact
+    Column("sent_at", UTCDateTime(), nullable=False),  # the gateway's clock
+    Column("clock_offset_s", Float, nullable=False),  # sent_at − received_at (includes the one-way trip)
+    Column("reported_clock_offset_s", Float),  # the gateway's own measure, half round trip taken off
+    Column("version", String(64), nullable=False),
+    Column("uptime_s", Float, nullable=False),
+    Column("cpu_ratio", Float, nullable=False),
+    Column("memory_used_bytes", BigInteger, nullable=False),
+    Column("memory_total_bytes", BigInteger, nullable=False),
+    Column("disk_free_bytes", BigInteger, nullable=False),
+    Column("disk_free_ratio", Float, nullable=False),
+    Column("net_sent_bytes", BigInteger, nullable=False),
+    Column("net_received_bytes", BigInteger, nullable=False),
+    Column("links", JSON, nullable=False),  # network interface -> up
+    Column("parts", JSON, nullable=False),  # part -> ok | failing | offline | stopped | off
+    Column("outbox_pending", Integer, nullable=False),
+    Column("outbox_rejected", Integer, nullable=False),
+    Column("oldest_pending_age_s", Float),  # None: nothing waits
+)
+
+# Every heartbeat of the last day (``heartbeat_retention_hours``), compact: the figures that move,
+# and only the parts and links that are not ok. Its key is the replay guard: a signature received
+# twice from one gateway is refused, and nothing of it is stored.
+gateway_heartbeats = Table(
+    "gateway_heartbeats",
+    metadata,
+    Column("school_id", String(64), primary_key=True),
+    Column("gateway_id", String(64), primary_key=True),
+    Column("signature", String(128), primary_key=True),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("clock_offset_s", Float, nullable=False),
+    Column("cpu_ratio", Float, nullable=False),
+    Column("memory_used_bytes", BigInteger, nullable=False),
+    Column("disk_free_bytes", BigInteger, nullable=False),
+    Column("disk_free_ratio", Float, nullable=False),
+    Column("net_sent_bytes", BigInteger, nullable=False),
+    Column("net_received_bytes", BigInteger, nullable=False),
+    Column("outbox_pending", Integer, nullable=False),
+    Column("oldest_pending_age_s", Float),
+    Column("not_ok", JSON(none_as_null=True)),  # {"link:x": "offline", "net:eth0": "offline"}; NULL: all ok
+    # A gateway's day, for its fleet page.
+    Index("gateway_heartbeats_gateway_received_at", "school_id", "gateway_id", "received_at"),
+    # The retention sweep deletes by age.
+    Index("gateway_heartbeats_received_at", "received_at"),
 )

@@ -3,8 +3,9 @@
     GET /                   the latest events, rendered on the server, kept live by a script
                             (which polls /api/events); on the school's network, the access journal
     GET /api/events?lang=   the newest events with their delivery state, and each code's words
-    GET /api/status         counters of the pipeline, the outbox, the forwarder and the drivers
-    GET /metrics            Prometheus text
+    GET /api/status         counters of the pipeline, the outbox, the forwarder and the drivers, and
+                            the health: host, parts, oldest undelivered event, clock offset, version
+    GET /metrics            Prometheus text (the same)
     GET /healthz            200 while the pipeline runs
 
 and, when given a :class:`~gateway.pages.canteen.CanteenDesk`, the canteen staff's screen
@@ -16,7 +17,7 @@ that is not loopback), staff sign in first (:mod:`gateway.pages.sign_in`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -73,8 +74,12 @@ def create_ui_app(
     registry: CollectorRegistry,
     canteen: CanteenDesk | None = None,
     access: LocalAccess | None = None,
+    refresh: Callable[[], Awaitable[object]] | None = None,
 ) -> FastAPI:
     """Build the local UI. ``latest`` is awaited with a limit; ``status`` returns a dict.
+
+    ``refresh`` is awaited before ``/api/status`` and ``/metrics`` answer: it samples the host's
+    and the outbox's health, so that both show it as of the request.
 
     ``canteen`` adds the canteen staff's screen (a gateway judging by a roster has one); ``access``,
     when required, the sign-in in front of both pages.
@@ -117,10 +122,14 @@ def create_ui_app(
 
     @app.get("/api/status")
     async def api_status() -> dict[str, Any]:
+        if refresh is not None:
+            await refresh()
         return status()
 
     @app.get("/metrics")
     async def metrics() -> PlainTextResponse:
+        if refresh is not None:
+            await refresh()
         return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz")

@@ -125,6 +125,9 @@ class CloudConfig(_Strict):
     sync_interval_s: float = Field(
         default=20.0, gt=0, description="How often the roster is pulled: a change reaches the gateway within this."
     )
+    heartbeat_interval_s: float = Field(
+        default=60.0, gt=0, description="How often the gateway sends the cloud its signed heartbeat (its health)."
+    )
 
 
 class StorageConfig(_Strict):

@@ -321,6 +321,22 @@ class Outbox:
         self.live_from = max(self.live_from, self._last_seq if upto is None else upto)
         return self.live_from
 
+    def oldest_pending(self) -> datetime | None:
+        """When the oldest undelivered event happened (None when every event is settled).
+
+        One walk along the primary key from the low-water mark, as :meth:`claim`'s: the events
+        below it are settled, so the walk is short however long the outbox has been stalled.
+        """
+        row = self.db.execute(
+            "SELECT seq, json_extract(body, '$.occurred_at') FROM events WHERE seq >= ? AND state = ? "
+            "ORDER BY seq LIMIT 1",
+            [self._low_water, EventState.PENDING],
+        ).fetchone()
+        if row is None:
+            return None
+        self._low_water = row[0]  # nothing pending lies below it: later walks start here
+        return datetime.fromisoformat(row[1])
+
     def settle(self, answers: Mapping[int, EventResult], journal: dict[str, Any] | None = None) -> None:
         """Apply the cloud's answers, by seq (and keep the batch in the journal) atomically.
 

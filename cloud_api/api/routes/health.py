@@ -1,8 +1,13 @@
-"""``GET /healthz`` and ``GET /metrics``."""
+"""``GET /healthz`` and ``GET /metrics``.
+
+``/metrics`` is the process-wide counters (:mod:`cloud_api.core.metrics`) followed by the app's own
+registry, if its lifespan made one: the host's, the process's, the database's and the queues' figures
+(:class:`cloud_api.services.process_health.CloudHealthCollector`).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
@@ -30,6 +35,10 @@ async def healthz(engine: EngineDep) -> JSONResponse:
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-def metrics() -> PlainTextResponse:
-    """Prometheus text exposition of the process's counters."""
-    return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+def metrics(request: Request) -> PlainTextResponse:
+    """Prometheus text exposition of the process's counters and its health (a sync route: on a thread)."""
+    text = generate_latest()
+    own = getattr(request.app.state, "health_registry", None)
+    if own is not None:
+        text += generate_latest(own)
+    return PlainTextResponse(text, media_type=CONTENT_TYPE_LATEST)
