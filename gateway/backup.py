@@ -68,6 +68,8 @@ def backup_gateway(database: Path, target: Path, *, pages: int = 256, sleep: flo
             src.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
             with contextlib.closing(sqlite3.connect(partial)) as dst:
                 src.backup(dst, pages=pages, sleep=sleep, progress=step)
+                # One file, not in WAL mode like the live one: readers leave no -wal, -shm beside it.
+                dst.execute("PRAGMA journal_mode=DELETE")
             src.execute("ROLLBACK")
         summary = _check(partial)
     except sqlite3.DatabaseError as exc:
