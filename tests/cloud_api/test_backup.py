@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
@@ -21,6 +21,7 @@ from cloud_api.app import create_app
 from cloud_api.backup import BackupError, pg_programs
 from cloud_api.db.distribution import is_citus
 from cloud_api.settings import CloudSettings
+from mektep.citus_cluster import CitusCluster
 from mektep.cli import app as cli
 from shared.contract import INGEST_PATH
 from tests.cloud_api.helpers import ADMIN, batch_body, event, signed
@@ -32,19 +33,39 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def fresh_url(database_url: str, tmp_path: Path) -> Iterator[str]:
-    """An empty database of the same kind (PostgreSQL for a Citus source: the dump's tables are plain)."""
+def fresh_url(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -> Iterator[str]:
+    """An empty database of the same kind: a SQLite file, a PostgreSQL database, a Citus cluster's."""
     if database_url.startswith("sqlite"):
         yield f"sqlite:///{tmp_path / 'restored.db'}"
         return
     name = f"mektep_restored_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+    if request.node.callspec.params["database_url"] == "citus":
+        cluster: CitusCluster = request.getfixturevalue("citus")
+        nodes = [cluster.coordinator, *cluster.workers]
+        # A second database on the session's cluster: on every node, with the extension, and
+        # the coordinator told of its workers (Citus does not carry CREATE DATABASE to them).
+        for node in nodes:
+            with psycopg.connect(node.dsn(), autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+            with psycopg.connect(node.dsn(name), autocommit=True) as conn:
+                conn.execute("CREATE EXTENSION citus")
+        with psycopg.connect(cluster.coordinator.dsn(name), autocommit=True) as conn:
+            conn.execute("SELECT citus_set_coordinator_host('127.0.0.1', %s)", (cluster.coordinator.port,))
+            for worker in cluster.workers:
+                conn.execute("SELECT citus_add_node('127.0.0.1', %s)", (worker.port,))
+        admins = [node.dsn() for node in nodes]
+        url = make_url(cluster.url).set(database=name)
+    else:
+        admins = [PG_ADMIN]
+        url = make_url(PG_ADMIN).set(drivername="postgresql+psycopg", database=name)
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield str(make_url(PG_ADMIN).set(drivername="postgresql+psycopg", database=name).render_as_string(False))
+        yield url.render_as_string(hide_password=False)
     finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for admin in admins:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _reads(client: TestClient, head: dict[str, str], mother: dict[str, str], child: str) -> dict[str, Any]:
@@ -92,6 +113,12 @@ def test_a_restored_backup_serves_the_school_as_the_original_did(
     restored = runner.invoke(cli, ["cloud", "restore", str(dump), "--database-url", fresh_url])
     assert restored.exit_code == 0, restored.output
     assert "DIFFERS" not in restored.output
+    if on_citus:  # the dump's plain tables, distributed again on the restored cluster
+        copy_engine = create_engine(fresh_url)
+        with copy_engine.connect() as conn:
+            placed = conn.execute(text("SELECT logicalrelid::regclass::text FROM pg_dist_partition")).scalars()
+            assert {"events", "people", "sessions", "schools"} <= set(placed)
+        copy_engine.dispose()
 
     settings = CloudSettings(database_url=fresh_url, admin_token=ADMIN, push_workers=0)
     with TestClient(create_app(settings)) as copy:
