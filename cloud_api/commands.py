@@ -8,6 +8,7 @@ from pathlib import Path
 
 import uvicorn
 
+from cloud_api import backup as backups
 from cloud_api.app import create_app
 from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
@@ -24,8 +25,10 @@ __all__ = [
     "add_deployment_admin",
     "add_gateway",
     "add_school_admin",
+    "backup_database",
     "import_roster_file",
     "prune_journal",
+    "restore_database",
     "serve",
     "upgrade",
 ]
@@ -146,3 +149,15 @@ def import_roster_file(
             return import_roster(conn, school_id, roster, actor=actor, progress=progress, complete=complete)
     finally:
         engine.dispose()
+
+
+def backup_database(database_url: str, path: Path, *, pg_bin: Path | None = None) -> backups.Outcome:
+    """Back the database up into ``path`` and prove the copy by a restore (:func:`cloud_api.backup.backup`)."""
+    return backups.backup(database_url, path, pg_bin=pg_bin)
+
+
+def restore_database(
+    path: Path, database_url: str, *, pg_bin: Path | None = None, verify: bool = True
+) -> backups.Outcome:
+    """Restore ``path`` into an empty database, compared with the backup's sums (:func:`cloud_api.backup.restore`)."""
+    return backups.restore(path, database_url, pg_bin=pg_bin, verify=verify)
