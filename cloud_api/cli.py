@@ -57,7 +57,8 @@ def migrate(database_url: str | None = typer.Option(None, help=DB_HELP)) -> None
     Example:
         mektep cloud migrate --database-url postgresql+psycopg://postgres@127.0.0.1/mektep
     """
-    commands.upgrade(load_settings(database_url).database_url)
+    settings = load_settings(database_url)
+    commands.upgrade(settings.database_url, settings.data_keys())
     typer.echo("database at the newest schema")
 
 
@@ -70,7 +71,8 @@ def init(database_url: str | None = typer.Option(None, help=DB_HELP)) -> None:
     Example:
         mektep cloud init --database-url postgresql+psycopg://postgres@127.0.0.1/mektep
     """
-    public, made = commands.init(load_settings(database_url).database_url)
+    settings = load_settings(database_url)
+    public, made = commands.init(settings.database_url, keys=settings.data_keys())
     typer.echo(f"VAPID public key ({'new' if made else 'kept'}): {public}")
 
 
@@ -94,7 +96,8 @@ def gateway_add(
     if not key:
         raise typer.BadParameter(f"environment variable {key_env} is not set", param_hint="--key-env")
     try:
-        new = commands.add_gateway(load_settings(database_url).database_url, gateway_id, school, key)
+        settings = load_settings(database_url)
+        new = commands.add_gateway(settings.database_url, gateway_id, school, key, keys=settings.data_keys())
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     typer.echo(f"gateway {gateway_id} {'registered' if new else 'key rotated'} for school {school}")
@@ -116,7 +119,8 @@ def school_add(
         mektep cloud school-add school-17 --name "№ 17 мектеп-гимназия" --region almaty
     """
     try:
-        commands.add_school(load_settings(database_url).database_url, school_id, name, region)
+        settings = load_settings(database_url)
+        commands.add_school(settings.database_url, school_id, name, region, keys=settings.data_keys())
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--name") from None
     typer.echo(f"school {school_id} is in region {region}")
@@ -162,11 +166,12 @@ def admin_add(
             typer.echo(_("The passwords do not match."), err=True)
             raise typer.Exit(1)
     try:
-        url = load_settings(database_url).database_url
+        settings = load_settings(database_url)
+        url, keys = settings.database_url, settings.data_keys()
         if school is None:
-            account = commands.add_deployment_admin(url, login, password, actor=actor)
+            account = commands.add_deployment_admin(url, login, password, actor=actor, keys=keys)
         else:
-            account = commands.add_school_admin(url, login, password, school, actor=actor)
+            account = commands.add_school_admin(url, login, password, school, actor=actor, keys=keys)
     except DomainError as error:
         typer.echo(_(error.code, **error.values), err=True)
         raise typer.Exit(1) from None
@@ -189,7 +194,9 @@ def prune_journal(
         mektep cloud prune-journal --days 400
     """
     settings = load_settings(database_url)
-    removed = commands.prune_journal(settings.database_url, days or settings.packet_retention_days)
+    removed = commands.prune_journal(
+        settings.database_url, days or settings.packet_retention_days, keys=settings.data_keys()
+    )
     typer.echo(f"{removed} packets removed")
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import uvicorn
 
 from cloud_api.app import create_app
+from cloud_api.core.data_keys import DataKeys
 from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
 from cloud_api.push.keys import ensure_vapid_key
@@ -36,15 +37,15 @@ def serve(settings: CloudSettings, host: str = "127.0.0.1", port: int = 8000, lo
 
     Migrating once here, before the first request is possible, rather than in the app's lifespan.
     """
-    upgrade(settings.database_url)
+    upgrade(settings.database_url, settings.data_keys())
     app = create_app(settings.model_copy(update={"migrate_on_start": False}))
     uvicorn.run(app, host=host, port=port, log_level=log_level)
 
 
-def init(database_url: str) -> tuple[str, bool]:
+def init(database_url: str, *, keys: DataKeys | None = None) -> tuple[str, bool]:
     """Migrate the database and make the deployment's keys if missing: (VAPID public key, made now)."""
-    upgrade(database_url)
-    engine = make_engine(database_url)
+    upgrade(database_url, keys)
+    engine = make_engine(database_url, keys)
     try:
         with engine.begin() as conn:
             return ensure_vapid_key(conn)
@@ -52,10 +53,10 @@ def init(database_url: str) -> tuple[str, bool]:
         engine.dispose()
 
 
-def add_gateway(database_url: str, gateway_id: str, school_id: str, key: str) -> bool:
+def add_gateway(database_url: str, gateway_id: str, school_id: str, key: str, *, keys: DataKeys | None = None) -> bool:
     """Migrate, then register the gateway's key or rotate it, committed; True when it is new."""
-    upgrade(database_url)
-    engine = make_engine(database_url)
+    upgrade(database_url, keys)
+    engine = make_engine(database_url, keys)
     try:
         with engine.begin() as conn:
             return register_gateway(conn, gateway_id, school_id, key)
@@ -63,10 +64,10 @@ def add_gateway(database_url: str, gateway_id: str, school_id: str, key: str) ->
         engine.dispose()
 
 
-def add_school(database_url: str, school_id: str, name: str, region_id: str) -> None:
+def add_school(database_url: str, school_id: str, name: str, region_id: str, *, keys: DataKeys | None = None) -> None:
     """Migrate, then name the school and place it in its region, committed."""
-    upgrade(database_url)
-    engine = make_engine(database_url)
+    upgrade(database_url, keys)
+    engine = make_engine(database_url, keys)
     try:
         with engine.begin() as conn:
             place_school(conn, school_id, name, region_id)
@@ -74,13 +75,15 @@ def add_school(database_url: str, school_id: str, name: str, region_id: str) -> 
         engine.dispose()
 
 
-def add_school_admin(database_url: str, login: str, password: str, school_id: str, *, actor: str) -> Account:
+def add_school_admin(
+    database_url: str, login: str, password: str, school_id: str, *, actor: str, keys: DataKeys | None = None
+) -> Account:
     """Migrate, then create an account with ``password`` that is school_admin of ``school_id``, committed.
 
     Raises ``DomainError`` (``bad_login``, ``password_too_short``, ``login_taken``, ``bad_scope``).
     """
-    upgrade(database_url)
-    engine = make_engine(database_url)
+    upgrade(database_url, keys)
+    engine = make_engine(database_url, keys)
     try:
         with engine.begin() as conn:
             return create_school_admin(conn, login, password, school_id, actor=actor)
@@ -88,10 +91,12 @@ def add_school_admin(database_url: str, login: str, password: str, school_id: st
         engine.dispose()
 
 
-def add_deployment_admin(database_url: str, login: str, password: str, *, actor: str) -> Account:
+def add_deployment_admin(
+    database_url: str, login: str, password: str, *, actor: str, keys: DataKeys | None = None
+) -> Account:
     """Migrate, then create an account with ``password`` that is the deployment's administrator, committed."""
-    upgrade(database_url)
-    engine = make_engine(database_url)
+    upgrade(database_url, keys)
+    engine = make_engine(database_url, keys)
     try:
         with engine.begin() as conn:
             account = create_account(conn, login, actor=actor, password=password)
@@ -101,9 +106,11 @@ def add_deployment_admin(database_url: str, login: str, password: str, *, actor:
         engine.dispose()
 
 
-def prune_journal(database_url: str, retention_days: int, now: datetime | None = None) -> int:
+def prune_journal(
+    database_url: str, retention_days: int, now: datetime | None = None, *, keys: DataKeys | None = None
+) -> int:
     """Delete journalled packets older than ``retention_days``, committed; how many went."""
-    engine = make_engine(database_url)
+    engine = make_engine(database_url, keys)
     try:
         with engine.begin() as conn:
             return prune_packets(conn, now or datetime.now(UTC), retention_days)
@@ -120,6 +127,7 @@ def import_roster_file(
     on_parsed: Callable[[int], None] = lambda _n: None,
     progress: Callable[[int], None] = lambda _n: None,
     complete: bool = False,
+    keys: DataKeys | None = None,
 ) -> ImportReport:
     """Migrate, then import an NEDB export into ``school_id`` in one transaction (see
     :func:`~cloud_api.services.roster_import.import_roster` for ``complete``).
@@ -128,8 +136,8 @@ def import_roster_file(
     """
     roster = read_roster(path)
     on_parsed(len(roster.rows))
-    upgrade(database_url)
-    engine = make_engine(database_url)
+    upgrade(database_url, keys)
+    engine = make_engine(database_url, keys)
     try:
         with engine.begin() as conn:
             return import_roster(conn, school_id, roster, actor=actor, progress=progress, complete=complete)
