@@ -13,11 +13,24 @@ import typer
 from pydantic import ValidationError
 
 from cloud_api import commands
+from cloud_api.core.data_keys import make_data_key as new_data_key
 from cloud_api.core.errors import DomainError
 from cloud_api.settings import CloudSettings
 from shared.i18n import translator
 
-__all__ = ["DB_HELP", "admin_add", "app", "gateway_add", "init", "load_settings", "migrate", "prune_journal", "serve"]
+__all__ = [
+    "DB_HELP",
+    "admin_add",
+    "app",
+    "gateway_add",
+    "init",
+    "load_settings",
+    "make_data_key",
+    "migrate",
+    "prune_journal",
+    "rotate_key",
+    "serve",
+]
 
 app = typer.Typer(
     help="The cloud API: serve it, migrate its database, register gateways.", no_args_is_help=True, add_completion=False
@@ -198,6 +211,40 @@ def prune_journal(
         settings.database_url, days or settings.packet_retention_days, keys=settings.data_keys()
     )
     typer.echo(f"{removed} packets removed")
+
+
+@app.command("make-data-key")
+def make_data_key() -> None:
+    """Print a new random data key (32 bytes, base64) for MEKTEP_CLOUD_DATA_KEY.
+
+    Keep it where the deployment's other secrets are kept: without it the IINs, phones and e-mails
+    in the database (and in its backups) cannot be read.
+
+    Example:
+        export MEKTEP_CLOUD_DATA_KEY=$(mektep cloud make-data-key)
+    """
+    typer.echo(new_data_key())
+
+
+@app.command("rotate-key")
+def rotate_key(
+    database_url: str | None = typer.Option(None, help=DB_HELP),
+    batch: int = typer.Option(200, min=1, help="Rows re-encrypted in each transaction."),
+) -> None:
+    """Re-encrypt the personal data under the current data key while the cloud keeps serving.
+
+    First give every API process the new key in MEKTEP_CLOUD_DATA_KEY and the old one in
+    MEKTEP_CLOUD_DATA_KEY_PREVIOUS (they read both, write the new one), then run this; when it is
+    done, the old key may leave the settings. Running it again changes nothing.
+
+    Example:
+        MEKTEP_CLOUD_DATA_KEY=$NEW MEKTEP_CLOUD_DATA_KEY_PREVIOUS=$OLD mektep cloud rotate-key
+    """
+    settings = load_settings(database_url)
+    report = commands.rotate_key(settings.database_url, settings.data_keys(), batch=batch)
+    for name, rows in report.rewritten.items():
+        typer.echo(f"{name}: {rows} rows re-encrypted")
+    typer.echo(f"every value is under data key {settings.data_keys().current.id}")
 
 
 if __name__ == "__main__":

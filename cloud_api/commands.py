@@ -17,6 +17,7 @@ from cloud_api.roster.nedb import read_roster
 from cloud_api.services.accounts import Account, Role, create_account, create_school_admin, grant_role
 from cloud_api.services.gateways import register_gateway
 from cloud_api.services.journal import prune_packets
+from cloud_api.services.key_rotation import RotationReport, rotate_keys
 from cloud_api.services.roster_import import ImportReport, import_roster
 from cloud_api.services.schools import place_school
 from cloud_api.settings import CloudSettings
@@ -27,6 +28,7 @@ __all__ = [
     "add_school_admin",
     "import_roster_file",
     "prune_journal",
+    "rotate_key",
     "serve",
     "upgrade",
 ]
@@ -141,5 +143,17 @@ def import_roster_file(
     try:
         with engine.begin() as conn:
             return import_roster(conn, school_id, roster, actor=actor, progress=progress, complete=complete)
+    finally:
+        engine.dispose()
+
+
+def rotate_key(
+    database_url: str, keys: DataKeys, *, batch: int = 200, progress: Callable[[str, int], None] = lambda _t, _n: None
+) -> RotationReport:
+    """Migrate, then re-encrypt every value under ``keys``' current key, ``batch`` rows a transaction."""
+    upgrade(database_url, keys)
+    engine = make_engine(database_url, keys)
+    try:
+        return rotate_keys(engine, batch=batch, progress=progress)
     finally:
         engine.dispose()

@@ -192,8 +192,8 @@ class CloudSettings(BaseSettings):
             raise ValueError("MEKTEP_CLOUD_SOCIAL_WALLET_PUBLIC_KEY is required with MEKTEP_CLOUD_SOCIAL_WALLET_URL")
         if self.social_wallet_public_key:
             load_public_key(self.social_wallet_public_key)  # a bad key fails at start-up, not at the first receipt
-        self._check_data_keys()
         if self.environment == "development":
+            self._check_data_keys()
             return self
         secrets = [("ADMIN_TOKEN", self.admin_token)] if self.admin_token_enabled else []
         secrets.append(("CREDENTIAL_KEY", self.credential_key))
@@ -204,6 +204,7 @@ class CloudSettings(BaseSettings):
                     f"MEKTEP_CLOUD_{name} must be set to a non-default value of {MIN_ADMIN_TOKEN_CHARS}+ "
                     f"characters when MEKTEP_CLOUD_ENVIRONMENT={self.environment}"
                 )
+        self._check_data_keys()
         return self
 
     def _check_data_keys(self) -> None:
