@@ -108,8 +108,8 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.migrate_on_start:
-            await run_in_threadpool(upgrade, settings.database_url)
-        app.state.engine = engine = make_engine(settings.database_url)
+            await run_in_threadpool(upgrade, settings.database_url, settings.data_keys())
+        app.state.engine = engine = make_engine(settings.database_url, settings.data_keys())
         if not settings.admin_token_enabled:
             await run_in_threadpool(_require_a_deployment_admin, engine)
         # Made here, on the loop that serves the requests that will wait on it.

@@ -18,6 +18,7 @@ from rich.table import Table
 from cloud_api import commands
 from cloud_api.app import security_log_of
 from cloud_api.backup import BackupError, Outcome
+from cloud_api.core.data_keys import make_data_key as new_data_key
 from cloud_api.core.errors import DomainError
 from cloud_api.core.security_events import using_security_log
 from cloud_api.settings import CloudSettings
@@ -31,9 +32,11 @@ __all__ = [
     "gateway_add",
     "init",
     "load_settings",
+    "make_data_key",
     "migrate",
     "prune_journal",
     "restore",
+    "rotate_key",
     "serve",
 ]
 
@@ -84,7 +87,8 @@ def migrate(database_url: str | None = typer.Option(None, help=DB_HELP)) -> None
     Example:
         mektep cloud migrate --database-url postgresql+psycopg://postgres@127.0.0.1/mektep
     """
-    commands.upgrade(load_settings(database_url).database_url)
+    settings = load_settings(database_url)
+    commands.upgrade(settings.database_url, settings.data_keys())
     typer.echo("database at the newest schema")
 
 
@@ -97,7 +101,8 @@ def init(database_url: str | None = typer.Option(None, help=DB_HELP)) -> None:
     Example:
         mektep cloud init --database-url postgresql+psycopg://postgres@127.0.0.1/mektep
     """
-    public, made = commands.init(load_settings(database_url).database_url)
+    settings = load_settings(database_url)
+    public, made = commands.init(settings.database_url, keys=settings.data_keys())
     typer.echo(f"VAPID public key ({'new' if made else 'kept'}): {public}")
 
 
@@ -121,7 +126,8 @@ def gateway_add(
     if not key:
         raise typer.BadParameter(f"environment variable {key_env} is not set", param_hint="--key-env")
     try:
-        new = commands.add_gateway(load_settings(database_url).database_url, gateway_id, school, key)
+        settings = load_settings(database_url)
+        new = commands.add_gateway(settings.database_url, gateway_id, school, key, keys=settings.data_keys())
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     typer.echo(f"gateway {gateway_id} {'registered' if new else 'key rotated'} for school {school}")
@@ -143,7 +149,8 @@ def school_add(
         mektep cloud school-add school-17 --name "№ 17 мектеп-гимназия" --region almaty
     """
     try:
-        commands.add_school(load_settings(database_url).database_url, school_id, name, region)
+        settings = load_settings(database_url)
+        commands.add_school(settings.database_url, school_id, name, region, keys=settings.data_keys())
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--name") from None
     typer.echo(f"school {school_id} is in region {region}")
@@ -190,12 +197,13 @@ def admin_add(
             raise typer.Exit(1)
     settings = load_settings(database_url)
     try:
+        url, keys = settings.database_url, settings.data_keys()
         # The grant is a security event like one made in the office: to the deployment's stream too.
         with using_security_log(security_log_of(settings)):
             if school is None:
-                account = commands.add_deployment_admin(settings.database_url, login, password, actor=actor)
+                account = commands.add_deployment_admin(url, login, password, actor=actor, keys=keys)
             else:
-                account = commands.add_school_admin(settings.database_url, login, password, school, actor=actor)
+                account = commands.add_school_admin(url, login, password, school, actor=actor, keys=keys)
     except DomainError as error:
         typer.echo(_(error.code, **error.values), err=True)
         raise typer.Exit(1) from None
@@ -218,7 +226,9 @@ def prune_journal(
         mektep cloud prune-journal --days 400
     """
     settings = load_settings(database_url)
-    removed = commands.prune_journal(settings.database_url, days or settings.packet_retention_days)
+    removed = commands.prune_journal(
+        settings.database_url, days or settings.packet_retention_days, keys=settings.data_keys()
+    )
     typer.echo(f"{removed} packets removed")
 
 
@@ -294,6 +304,40 @@ def restore(
         raise typer.Exit(1) from None
     _report(outcome, "backup")
     typer.echo(f"restored {backup_file} into {url.rsplit('@', 1)[-1]}")
+
+
+@app.command("make-data-key")
+def make_data_key() -> None:
+    """Print a new random data key (32 bytes, base64) for MEKTEP_CLOUD_DATA_KEY.
+
+    Keep it where the deployment's other secrets are kept: without it the IINs, phones and e-mails
+    in the database (and in its backups) cannot be read.
+
+    Example:
+        export MEKTEP_CLOUD_DATA_KEY=$(mektep cloud make-data-key)
+    """
+    typer.echo(new_data_key())
+
+
+@app.command("rotate-key")
+def rotate_key(
+    database_url: str | None = typer.Option(None, help=DB_HELP),
+    batch: int = typer.Option(200, min=1, help="Rows re-encrypted in each transaction."),
+) -> None:
+    """Re-encrypt the personal data under the current data key while the cloud keeps serving.
+
+    First give every API process the new key in MEKTEP_CLOUD_DATA_KEY and the old one in
+    MEKTEP_CLOUD_DATA_KEY_PREVIOUS (they read both, write the new one), then run this; when it is
+    done, the old key may leave the settings. Running it again changes nothing.
+
+    Example:
+        MEKTEP_CLOUD_DATA_KEY=$NEW MEKTEP_CLOUD_DATA_KEY_PREVIOUS=$OLD mektep cloud rotate-key
+    """
+    settings = load_settings(database_url)
+    report = commands.rotate_key(settings.database_url, settings.data_keys(), batch=batch)
+    for name, rows in report.rewritten.items():
+        typer.echo(f"{name}: {rows} rows re-encrypted")
+    typer.echo(f"every value is under data key {settings.data_keys().current.id}")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import uvicorn
 
 from cloud_api import backup as backups
 from cloud_api.app import create_app
+from cloud_api.core.data_keys import DataKeys
 from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
 from cloud_api.push.keys import ensure_vapid_key
@@ -17,6 +18,7 @@ from cloud_api.roster.nedb import read_roster
 from cloud_api.services.accounts import Account, Role, create_account, create_school_admin, grant_role
 from cloud_api.services.gateways import register_gateway
 from cloud_api.services.journal import prune_packets
+from cloud_api.services.key_rotation import RotationReport, rotate_keys
 from cloud_api.services.roster_import import ImportReport, import_roster
 from cloud_api.services.schools import place_school
 from cloud_api.settings import CloudSettings
@@ -29,6 +31,7 @@ __all__ = [
     "import_roster_file",
     "prune_journal",
     "restore_database",
+    "rotate_key",
     "serve",
     "upgrade",
 ]
@@ -49,16 +52,16 @@ def serve(
     """
     if (certfile is None) != (keyfile is None):
         raise ValueError("give both a certificate and its key, or neither")
-    upgrade(settings.database_url)
+    upgrade(settings.database_url, settings.data_keys())
     app = create_app(settings.model_copy(update={"migrate_on_start": False}))
     tls = {} if certfile is None else {"ssl_certfile": str(certfile), "ssl_keyfile": str(keyfile)}
     uvicorn.run(app, host=host, port=port, log_level=log_level, **tls)  # type: ignore[arg-type]
 
 
-def init(database_url: str) -> tuple[str, bool]:
+def init(database_url: str, *, keys: DataKeys | None = None) -> tuple[str, bool]:
     """Migrate the database and make the deployment's keys if missing: (VAPID public key, made now)."""
-    upgrade(database_url)
-    engine = make_engine(database_url)
+    upgrade(database_url, keys)
+    engine = make_engine(database_url, keys)
     try:
         with engine.begin() as conn:
             return ensure_vapid_key(conn)
@@ -66,10 +69,10 @@ def init(database_url: str) -> tuple[str, bool]:
         engine.dispose()
 
 
-def add_gateway(database_url: str, gateway_id: str, school_id: str, key: str) -> bool:
+def add_gateway(database_url: str, gateway_id: str, school_id: str, key: str, *, keys: DataKeys | None = None) -> bool:
     """Migrate, then register the gateway's key or rotate it, committed; True when it is new."""
-    upgrade(database_url)
-    engine = make_engine(database_url)
+    upgrade(database_url, keys)
+    engine = make_engine(database_url, keys)
     try:
         with engine.begin() as conn:
             return register_gateway(conn, gateway_id, school_id, key)
@@ -77,10 +80,10 @@ def add_gateway(database_url: str, gateway_id: str, school_id: str, key: str) ->
         engine.dispose()
 
 
-def add_school(database_url: str, school_id: str, name: str, region_id: str) -> None:
+def add_school(database_url: str, school_id: str, name: str, region_id: str, *, keys: DataKeys | None = None) -> None:
     """Migrate, then name the school and place it in its region, committed."""
-    upgrade(database_url)
-    engine = make_engine(database_url)
+    upgrade(database_url, keys)
+    engine = make_engine(database_url, keys)
     try:
         with engine.begin() as conn:
             place_school(conn, school_id, name, region_id)
@@ -88,13 +91,15 @@ def add_school(database_url: str, school_id: str, name: str, region_id: str) -> 
         engine.dispose()
 
 
-def add_school_admin(database_url: str, login: str, password: str, school_id: str, *, actor: str) -> Account:
+def add_school_admin(
+    database_url: str, login: str, password: str, school_id: str, *, actor: str, keys: DataKeys | None = None
+) -> Account:
     """Migrate, then create an account with ``password`` that is school_admin of ``school_id``, committed.
 
     Raises ``DomainError`` (``bad_login``, ``password_too_short``, ``login_taken``, ``bad_scope``).
     """
-    upgrade(database_url)
-    engine = make_engine(database_url)
+    upgrade(database_url, keys)
+    engine = make_engine(database_url, keys)
     try:
         with engine.begin() as conn:
             return create_school_admin(conn, login, password, school_id, actor=actor)
@@ -102,10 +107,12 @@ def add_school_admin(database_url: str, login: str, password: str, school_id: st
         engine.dispose()
 
 
-def add_deployment_admin(database_url: str, login: str, password: str, *, actor: str) -> Account:
+def add_deployment_admin(
+    database_url: str, login: str, password: str, *, actor: str, keys: DataKeys | None = None
+) -> Account:
     """Migrate, then create an account with ``password`` that is the deployment's administrator, committed."""
-    upgrade(database_url)
-    engine = make_engine(database_url)
+    upgrade(database_url, keys)
+    engine = make_engine(database_url, keys)
     try:
         with engine.begin() as conn:
             account = create_account(conn, login, actor=actor, password=password)
@@ -115,9 +122,11 @@ def add_deployment_admin(database_url: str, login: str, password: str, *, actor:
         engine.dispose()
 
 
-def prune_journal(database_url: str, retention_days: int, now: datetime | None = None) -> int:
+def prune_journal(
+    database_url: str, retention_days: int, now: datetime | None = None, *, keys: DataKeys | None = None
+) -> int:
     """Delete journalled packets older than ``retention_days``, committed; how many went."""
-    engine = make_engine(database_url)
+    engine = make_engine(database_url, keys)
     try:
         with engine.begin() as conn:
             return prune_packets(conn, now or datetime.now(UTC), retention_days)
@@ -134,6 +143,7 @@ def import_roster_file(
     on_parsed: Callable[[int], None] = lambda _n: None,
     progress: Callable[[int], None] = lambda _n: None,
     complete: bool = False,
+    keys: DataKeys | None = None,
 ) -> ImportReport:
     """Migrate, then import an NEDB export into ``school_id`` in one transaction (see
     :func:`~cloud_api.services.roster_import.import_roster` for ``complete``).
@@ -142,8 +152,8 @@ def import_roster_file(
     """
     roster = read_roster(path)
     on_parsed(len(roster.rows))
-    upgrade(database_url)
-    engine = make_engine(database_url)
+    upgrade(database_url, keys)
+    engine = make_engine(database_url, keys)
     try:
         with engine.begin() as conn:
             return import_roster(conn, school_id, roster, actor=actor, progress=progress, complete=complete)
@@ -161,3 +171,15 @@ def restore_database(
 ) -> backups.Outcome:
     """Restore ``path`` into an empty database, compared with the backup's sums (:func:`cloud_api.backup.restore`)."""
     return backups.restore(path, database_url, pg_bin=pg_bin, verify=verify)
+
+
+def rotate_key(
+    database_url: str, keys: DataKeys, *, batch: int = 200, progress: Callable[[str, int], None] = lambda _t, _n: None
+) -> RotationReport:
+    """Migrate, then re-encrypt every value under ``keys``' current key, ``batch`` rows a transaction."""
+    upgrade(database_url, keys)
+    engine = make_engine(database_url, keys)
+    try:
+        return rotate_keys(engine, batch=batch, progress=progress)
+    finally:
+        engine.dispose()

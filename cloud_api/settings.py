@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cloud_api.core.data_keys import DEVELOPMENT_DATA_KEY_TEXT, DataKeyError, DataKeys, parse_key
 from cloud_api.core.security_events import syslog_address
 from cloud_api.push.endpoints import DEFAULT_PUSH_SERVICE_ORIGINS, Origin
 from cloud_api.social_wallet.contract import load_public_key
@@ -65,6 +66,18 @@ class CloudSettings(BaseSettings):
         description="Key of the card-number hash, shared with the school's gateways (their site file's "
         f"credential_key); {MIN_ADMIN_TOKEN_CHARS}+ characters, not a default, outside development. "
         "Empty in development: assigning or replacing a card answers 503.",
+    )
+    data_key: SecretStr = Field(
+        SecretStr(""),
+        description="Key-encryption key of the personal data at rest (IINs, guardians' phones and e-mails, the "
+        "deployment's private keys, gateway keys): 32+ random bytes in base64 (mektep cloud make-data-key prints "
+        "one). Required outside development; empty in development: the published development key, which protects "
+        "nothing. To rotate, put the new key here and the old one in data_key_previous, then mektep cloud rotate-key.",
+    )
+    data_key_previous: SecretStr = Field(
+        SecretStr(""),
+        description="Earlier data keys, comma-separated, still read (never written) while mektep cloud rotate-key "
+        "re-encrypts what they wrote; empty once it has finished.",
     )
     max_batch_bytes: int = Field(4 * 1024 * 1024, gt=0, description="Largest ingest body accepted (413 above).")
     max_roster_bytes: int = Field(
@@ -207,6 +220,7 @@ class CloudSettings(BaseSettings):
         if self.social_wallet_public_key:
             load_public_key(self.social_wallet_public_key)  # a bad key fails at start-up, not at the first receipt
         if self.environment == "development":
+            self._check_data_keys()
             return self
         secrets = [("ADMIN_TOKEN", self.admin_token)] if self.admin_token_enabled else []
         secrets.append(("CREDENTIAL_KEY", self.credential_key))
@@ -217,4 +231,32 @@ class CloudSettings(BaseSettings):
                     f"MEKTEP_CLOUD_{name} must be set to a non-default value of {MIN_ADMIN_TOKEN_CHARS}+ "
                     f"characters when MEKTEP_CLOUD_ENVIRONMENT={self.environment}"
                 )
+        self._check_data_keys()
         return self
+
+    def _check_data_keys(self) -> None:
+        current = self.data_key.get_secret_value().strip()
+        if not current and self.environment != "development":
+            raise ValueError(
+                f"MEKTEP_CLOUD_DATA_KEY is required when MEKTEP_CLOUD_ENVIRONMENT={self.environment}: "
+                "32+ random bytes in base64 (mektep cloud make-data-key prints one)"
+            )
+        if current == DEVELOPMENT_DATA_KEY_TEXT and self.environment != "development":
+            raise ValueError("MEKTEP_CLOUD_DATA_KEY is the published development key: make one of your own")
+        for name, text in [("DATA_KEY", current), *(("DATA_KEY_PREVIOUS", k) for k in self._previous_texts())]:
+            if text:
+                try:
+                    parse_key(text)
+                except DataKeyError as exc:
+                    raise ValueError(f"MEKTEP_CLOUD_{name}: {exc}") from None
+
+    def _previous_texts(self) -> list[str]:
+        return [k.strip() for k in self.data_key_previous.get_secret_value().split(",") if k.strip()]
+
+    def data_keys(self) -> DataKeys:
+        """The keys the database's personal data is read with: data_key writes, all of them read."""
+        current = self.data_key.get_secret_value().strip()
+        previous = [parse_key(k) for k in self._previous_texts()]
+        if not current:
+            return DataKeys(parse_key(DEVELOPMENT_DATA_KEY_TEXT), previous, development=True)
+        return DataKeys(parse_key(current), previous, development=self.environment == "development")

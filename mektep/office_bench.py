@@ -40,7 +40,7 @@ from sqlalchemy import insert, select, update
 
 from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
-from cloud_api.db.schema import audit_log, people
+from cloud_api.db.schema import audit_log, iin_index, people
 from cloud_api.roster.iin import check_digit
 from cloud_api.services.accounts import SYSTEM, create_school_admin
 from cloud_api.services.cards import assign_card
@@ -82,7 +82,11 @@ def _fill(database_url: str, students: int) -> tuple[str, bytes, str, int]:
         write_school(conn, SCHOOL, students, last_month)
         ids = [row.id for row in conn.execute(select(people.c.id).where(people.c.school_id == SCHOOL))]
         for n, person_id in enumerate(ids):  # IINs with their check digit, as an export has them
-            conn.execute(update(people).where(people.c.id == person_id).values(iin=_valid_iin(n)))
+            conn.execute(
+                update(people)
+                .where(people.c.id == person_id)
+                .values(iin=_valid_iin(n), iin_index=iin_index(conn, _valid_iin(n)))
+            )
     month = list(school_month(SCHOOL, students, last_month))
     first_day = min(e.occurred_at.astimezone(LOCAL_TZ).date() for e in month)
     shift = today - first_day
@@ -104,7 +108,8 @@ def _fill(database_url: str, students: int) -> tuple[str, bytes, str, int]:
             write_events(conn, everything[start : start + 5000])
     now = datetime.now(UTC)
     with engine.begin() as conn:
-        rows = conn.execute(select(people).where(people.c.school_id == SCHOOL).order_by(people.c.iin)).all()
+        # Sorted here: the IIN is encrypted in the database, so its order there means nothing.
+        rows = sorted(conn.execute(select(people).where(people.c.school_id == SCHOOL)).all(), key=lambda r: r.iin)
         for row in rows[: students // 10]:  # a tenth of the students hold a card
             card = credential_hash(CARD_KEY.encode(), f"card-{row.iin}")
             assign_card(conn, SCHOOL, row.id, CredentialKind.EM4100, card, actor="bench")

@@ -26,7 +26,7 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 from cloud_api.app import create_app
-from cloud_api.db.schema import people
+from cloud_api.db.schema import iin_indexes, people
 from cloud_api.roster.nedb import parse_rows
 from cloud_api.services.accounts import SYSTEM, Role, create_account, create_school_admin, grant_role
 from cloud_api.services.cards import assign_card
@@ -68,7 +68,9 @@ def cloud(tmp_path: Path) -> Iterator[Cloud]:
         with app.state.engine.begin() as conn:
             import_roster(conn, "s1", parse_rows([HEADER, *GOOD]), actor=SYSTEM)
             account = create_school_admin(conn, LOGIN, PASSWORD, "s1", actor=SYSTEM)
-            child = conn.execute(select(people.c.id).where(people.c.iin == CHILD)).scalar_one()
+            child = conn.execute(
+                select(people.c.id).where(people.c.iin_index.in_(iin_indexes(conn, CHILD)))
+            ).scalar_one()
             assign_card(
                 conn, "s1", child, CredentialKind.EM4100, credential_hash(CARD_KEY.encode(), TAKEN), actor=SYSTEM
             )
@@ -247,7 +249,9 @@ def test_the_office_reads_in_kazakh_on_a_tablet(cloud: Cloud) -> None:
 
 def test_a_cook_sees_the_canteen_and_sets_her_pin(cloud: Cloud) -> None:
     with cloud.app.state.engine.begin() as conn:
-        teacher = conn.execute(select(people.c.id).where(people.c.iin == TEACHER)).scalar_one()
+        teacher = conn.execute(
+            select(people.c.id).where(people.c.iin_index.in_(iin_indexes(conn, TEACHER)))
+        ).scalar_one()
         cook = create_account(conn, "cook@s1.kz", actor=SYSTEM, password=PASSWORD, school_id="s1", person_id=teacher)
         grant_role(conn, cook.id, Role.CANTEEN_STAFF, "s1", actor=SYSTEM)
         now = datetime.now(UTC)
@@ -273,4 +277,6 @@ def test_a_cook_sees_the_canteen_and_sets_her_pin(cloud: Cloud) -> None:
 
 def _person(cloud: Cloud, iin_: str) -> str:
     with cloud.app.state.engine.connect() as conn:
-        return str(conn.execute(select(people.c.id).where(people.c.iin == iin_)).scalar_one())
+        return str(
+            conn.execute(select(people.c.id).where(people.c.iin_index.in_(iin_indexes(conn, iin_)))).scalar_one()
+        )

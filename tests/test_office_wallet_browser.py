@@ -26,7 +26,7 @@ from sqlalchemy import select
 
 from cloud_api.app import create_app
 from cloud_api.background.http import RetryPolicy
-from cloud_api.db.schema import people, wallet_outbox
+from cloud_api.db.schema import iin_indexes, people, wallet_outbox
 from cloud_api.roster.nedb import parse_rows
 from cloud_api.services.accounts import SYSTEM, create_school_admin
 from cloud_api.services.gateways import register_gateway
@@ -67,7 +67,9 @@ def cloud(tmp_path: Path) -> Iterator[Cloud]:
             register_gateway(conn, "gw1", "s1", KEY)
             import_roster(conn, "s1", parse_rows([HEADER, *GOOD]), actor=SYSTEM)
             account = create_school_admin(conn, LOGIN, PASSWORD, "s1", actor=SYSTEM)
-            child = conn.execute(select(people.c.id).where(people.c.iin == CHILD)).scalar_one()
+            child = conn.execute(
+                select(people.c.id).where(people.c.iin_index.in_(iin_indexes(conn, CHILD)))
+            ).scalar_one()
             secret = begin_totp(conn, account.id, LOGIN, now).secret
             confirm_totp(conn, account.id, pyotp.TOTP(secret).now(), now, actor=SYSTEM, school_id="s1")
         yield Cloud(server.url, app, secret, child)

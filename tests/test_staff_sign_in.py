@@ -138,7 +138,7 @@ def test_the_office_is_usable_on_a_phone(cloud: Cloud) -> None:
 def test_a_parent_turns_on_the_second_factor_and_changes_the_password(cloud: Cloud, tmp_path: Path) -> None:
     from sqlalchemy import select
 
-    from cloud_api.db.schema import people
+    from cloud_api.db.schema import iin_indexes, people
     from cloud_api.roster.nedb import parse_rows
     from cloud_api.services.accounts import Role, create_account, grant_role
     from cloud_api.services.roster_import import import_roster
@@ -147,7 +147,7 @@ def test_a_parent_turns_on_the_second_factor_and_changes_the_password(cloud: Clo
     engine = cloud.app.state.engine
     with engine.begin() as conn:
         import_roster(conn, "s1", parse_rows([HEADER, *GOOD]), actor="admin")
-        mother = conn.execute(select(people.c.id).where(people.c.iin == MOTHER)).scalar_one()
+        mother = conn.execute(select(people.c.id).where(people.c.iin_index.in_(iin_indexes(conn, MOTHER)))).scalar_one()
         account = create_account(
             conn, "+77012345678", actor=SYSTEM, password="мой пароль", school_id="s1", person_id=mother
         )

@@ -7,6 +7,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from cloud_api.core.data_keys import DataKeys
+
 __all__ = ["MIGRATIONS", "alembic_config", "upgrade"]
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -25,6 +27,12 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str) -> None:
-    """Bring the database at ``database_url`` to the newest schema (``alembic upgrade head``)."""
-    command.upgrade(alembic_config(database_url), "head")
+def upgrade(database_url: str, keys: DataKeys | None = None, revision: str = "head") -> None:
+    """Bring the database at ``database_url`` to the newest schema (``alembic upgrade head``).
+
+    ``keys`` (the settings' data keys; None: the development key) encrypt the personal data that
+    migration 0028 finds in clear, and are the keys of the migration's engine.
+    """
+    config = alembic_config(database_url)
+    config.attributes["data_keys"] = keys
+    command.upgrade(config, revision)

@@ -10,12 +10,16 @@ local day (Asia/Almaty) is computed once at ingest: a "day" is never a UTC day.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
     Column,
+    Connection,
     Date,
+    Dialect,
     Float,
     Index,
     Integer,
@@ -29,7 +33,7 @@ from sqlalchemy import (
     false,
 )
 
-from cloud_api.db.types import BigIntegerId, UTCDateTime
+from cloud_api.db.types import BigIntegerId, Encrypted, EncryptedText, UTCDateTime, data_keys
 
 __all__ = [
     "account_logins",
@@ -47,6 +51,8 @@ __all__ = [
     "free_meals",
     "gateways",
     "guardianships",
+    "iin_index",
+    "iin_indexes",
     "meal_ratings",
     "meal_rules",
     "metadata",
@@ -112,8 +118,8 @@ gateways = Table(
     metadata,
     Column("gateway_id", String(64), primary_key=True),
     Column("school_id", String(64), nullable=False),
-    # The HMAC secret itself: verifying an HMAC needs it, so it cannot be stored as a hash.
-    Column("key", String(256), nullable=False),
+    # The HMAC secret itself: verifying an HMAC needs it, so it cannot be stored as a hash; encrypted.
+    Column("key", Encrypted("gateways.key", 512), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Index("gateways_school", "school_id"),  # a school's gateways, asked hourly of every school
 )
@@ -123,7 +129,7 @@ deployment_keys = Table(
     "deployment_keys",
     metadata,
     Column("name", String(32), primary_key=True),
-    Column("private_pem", Text, nullable=False),
+    Column("private_pem", EncryptedText("deployment_keys.private_pem"), nullable=False),
     Column("public", String(200), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
 )
@@ -197,12 +203,30 @@ roster_versions = Table(
     Column("version", BigInteger, nullable=False),
 )
 
+
+def iin_index(conn: Connection | Dialect, iin: str) -> str:
+    """The blind index a people row stores for ``iin`` (under the current data key)."""
+    return data_keys(conn).index("iin", iin.strip())
+
+
+def iin_indexes(conn: Connection, iin: str) -> list[str]:
+    """The blind indexes to look ``iin`` up by: under every data key held, while a rotation runs."""
+    return data_keys(conn).indexes("iin", iin.strip())
+
+
+def iin_index_default(context: Any) -> str:
+    """An inserted person's ``iin_index``, from the ``iin`` inserted with it: no insert can forget it."""
+    return iin_index(context.dialect, context.get_current_parameters()["iin"])
+
+
 people = Table(
     "people",
     metadata,
     Column("school_id", String(64), primary_key=True),
     Column("id", Uuid(), primary_key=True),
-    Column("iin", String(12), nullable=False),
+    # Encrypted at rest (cloud_api.core.data_keys); found and kept unique by its blind index.
+    Column("iin", Encrypted("people.iin", 96), nullable=False),
+    Column("iin_index", String(64), nullable=False, default=iin_index_default),
     Column("role", String(16), nullable=False),
     Column("last_name", String(100), nullable=False),
     Column("first_name", String(100), nullable=False),
@@ -212,12 +236,12 @@ people = Table(
     Column("grade", Integer),
     Column("meal_category", String(16)),
     Column("discount_percent", Integer),
-    Column("phone", String(16)),
-    Column("email", String(254)),
+    Column("phone", Encrypted("people.phone", 96)),
+    Column("email", Encrypted("people.email", 512)),
     Column("active", Boolean, nullable=False),
     Column("version", BigInteger, nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
-    UniqueConstraint("school_id", "iin", name="people_school_iin"),
+    UniqueConstraint("school_id", "iin_index", name="people_school_iin_index"),
     Index("people_school_version", "school_id", "version"),
 )
 
@@ -304,7 +328,7 @@ accounts = Table(
     Column("active", Boolean, nullable=False),  # false: disabled (or deleted); it signs nobody in
     Column("created_at", UTCDateTime(), nullable=False),
     Column("display_name", String(200)),  # how lists show the account; None: the login
-    Column("email", String(254)),  # where a reset code goes when the login is a phone number
+    Column("email", Encrypted("accounts.email", 512)),  # where a reset code goes when the login is a phone number
     # A guardian's own choice, or a guardian's for a child under 16 (§5.11); staff always need one.
     Column("second_factor_wanted", Boolean, nullable=False, server_default=false()),
     Column("deleted_at", UTCDateTime()),  # personal data removed; the row stays for the audit trail

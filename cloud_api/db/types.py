@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Dialect, Integer
+from sqlalchemy import BigInteger, Connection, DateTime, Dialect, Integer, String, Text
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["BigIntegerId", "UTCDateTime"]
+from cloud_api.core.data_keys import DataKeys
+
+__all__ = ["BigIntegerId", "Encrypted", "EncryptedText", "UTCDateTime", "attach_data_keys", "data_keys"]
 
 # An autoincrementing 64-bit id: SQLite only autoincrements a column spelled INTEGER PRIMARY KEY
 # (already 64-bit there), PostgreSQL needs BIGINT to outlive 2^31 packets.
@@ -41,3 +43,64 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
         return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+def attach_data_keys(dialect: Dialect, keys: DataKeys) -> None:
+    """Give an engine's dialect the keys its :class:`Encrypted` columns read and write with.
+
+    The dialect, because it is what a type sees of its engine: each engine has its own, so a test's
+    engine and the app's never share keys by accident.
+    """
+    dialect.mektep_data_keys = keys  # type: ignore[attr-defined]
+
+
+def data_keys(conn: Connection | Dialect) -> DataKeys:
+    """The keys of ``conn``'s engine (for a blind index); a clear error when it was made without."""
+    dialect = conn.dialect if isinstance(conn, Connection) else conn
+    keys: DataKeys | None = getattr(dialect, "mektep_data_keys", None)
+    if keys is None:
+        raise RuntimeError("this engine has no data keys: make it with cloud_api.db.engine.make_engine")
+    return keys
+
+
+class Encrypted(TypeDecorator[str]):
+    """Text encrypted at rest with the engine's data keys (``cloud_api.core.data_keys``).
+
+    ``where`` (``table.column``) is the associated data: a ciphertext moved to another column fails.
+    Compare such a column only through its blind index: equal values never have equal ciphertexts.
+    """
+
+    impl = String
+    cache_ok = True
+
+    class Comparator(TypeDecorator.Comparator[str]):
+        """Refuses comparisons: a ciphertext never equals another, so ``iin == x`` would find nothing, silently."""
+
+        def operate(self, op: Any, *other: Any, **kwargs: Any) -> Any:
+            """Refused: compare the column's blind index instead."""
+            raise TypeError(f"an encrypted column cannot be compared ({op.__name__}): use its blind index")
+
+    comparator_factory = Comparator
+
+    def __init__(self, where: str, length: int) -> None:
+        super().__init__(length)
+        self.where = where
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        """The clear value → its ciphertext under the current key."""
+        return None if value is None else data_keys(dialect).encrypt(self.where, value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        """The stored ciphertext → the clear value (any key held)."""
+        return None if value is None else data_keys(dialect).decrypt(self.where, value)
+
+
+class EncryptedText(Encrypted):
+    """:class:`Encrypted` of unbounded length (a private key's PEM)."""
+
+    impl = Text
+    cache_ok = True
+
+    def __init__(self, where: str) -> None:
+        TypeDecorator.__init__(self)
+        self.where = where

@@ -29,7 +29,13 @@ if not url:
 
     url = CloudSettings().database_url
 
-engine = make_engine(url)
+# The settings' data keys, when cloud_api.db.migrate passes them; else the cloud's own settings'.
+keys = config.attributes.get("data_keys")
+if keys is None and not config.get_main_option("sqlalchemy.url"):
+    from cloud_api.settings import CloudSettings
+
+    keys = CloudSettings().data_keys()
+engine = make_engine(url, keys)
 try:
     with engine.connect() as connection:
         if connection.dialect.name == "postgresql":

@@ -44,9 +44,10 @@ def build(
         kinds = ["region"]
     elif country:
         kinds = ["country"]
-    url = load_settings(database_url).database_url
-    upgrade(url)
-    engine = make_engine(url)
+    settings = load_settings(database_url)
+    url = settings.database_url
+    upgrade(url, settings.data_keys())
+    engine = make_engine(url, settings.data_keys())
     try:
         for issued in issue_reports(engine, month, [(subject, kind) for kind in kinds], language=language):
             kind = issued.kind

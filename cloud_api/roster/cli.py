@@ -44,17 +44,19 @@ def import_(
     _ = translator(language)
     console = Console()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    settings = load_settings(database_url)
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task(_("Importing the roster"), total=None)
         try:
             report = commands.import_roster_file(
-                load_settings(database_url).database_url,
+                settings.database_url,
                 file,
                 school,
                 actor=actor,
                 on_parsed=lambda rows: progress.update(task, total=rows),
                 progress=lambda n: progress.advance(task, n),
                 complete=complete,
+                keys=settings.data_keys(),
             )
         except RosterFileError as exc:  # the file as a whole is unusable: missing columns, not a roster
             columns = f": {', '.join(exc.columns)}" if exc.columns else ""

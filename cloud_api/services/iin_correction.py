@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 
 from cloud_api.core.errors import DomainError
-from cloud_api.db.schema import people
+from cloud_api.db.schema import iin_index, iin_indexes, people
 from cloud_api.roster.iin import iin_problem
 from cloud_api.services.audit import AuditEntry, write_audit
 from cloud_api.services.roster_versions import next_version
@@ -41,7 +41,11 @@ def correct_iin(conn: Connection, school_id: str, person_id: Any, iin: str, *, a
     if row.iin == iin:
         return False
     holder = conn.execute(
-        select(people.c.id).where(people.c.school_id == school_id, people.c.iin == iin, people.c.id != person_id)
+        select(people.c.id).where(
+            people.c.school_id == school_id,
+            people.c.iin_index.in_(iin_indexes(conn, iin)),
+            people.c.id != person_id,
+        )
     ).first()
     if holder is not None:
         raise DomainError("iin_taken")
@@ -49,7 +53,7 @@ def correct_iin(conn: Connection, school_id: str, person_id: Any, iin: str, *, a
     conn.execute(
         update(people)
         .where(people.c.school_id == school_id, people.c.id == person_id)
-        .values(iin=iin, version=next_version(conn, school_id), updated_at=now)
+        .values(iin=iin, iin_index=iin_index(conn, iin), version=next_version(conn, school_id), updated_at=now)
     )
     write_audit(
         conn, school_id, actor, now, [AuditEntry("update", "person", str(person_id), {"iin": row.iin}, {"iin": iin})]

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, and_, func, or_, select
 
-from cloud_api.db.schema import consents, credentials, guardianships, people
+from cloud_api.db.schema import consents, credentials, guardianships, iin_indexes, people
 from cloud_api.services.history import newest_rows
 
 __all__ = ["PeopleQuery", "find_person", "list_people", "normalise_class", "relatives_of"]
@@ -25,7 +25,7 @@ class PeopleQuery:
     roles: tuple[str, ...] | None = None  # the roles the caller may see at all (None: every role)
     class_name: str | None = None
     q: str | None = None
-    search_iin: bool = False  # also match ``q`` as the start of an IIN (the administrator only)
+    search_iin: bool = False  # also match ``q`` as a whole IIN (the administrator only)
     card_hash: str | None = None  # also match the holder of this card (the keyed hash of the typed number)
     consent: Literal["given", "withdrawn", "never"] | None = None  # students by the consent in force
     active: bool | None = None
@@ -64,8 +64,9 @@ def list_people(conn: Connection, school_id: str, query: PeopleQuery) -> tuple[l
             or_(*(func.lower(column).contains(word, autoescape=True) for column in columns)) for word in needle.split()
         ]
         names = [and_(*every_word)]
-        if query.search_iin and needle.isdigit():
-            names.append(people.c.iin.startswith(needle, autoescape=True))
+        if query.search_iin and needle.isdigit() and len(needle) == 12:
+            # The IIN is encrypted: found whole, by its blind index (under every key held), never by a prefix.
+            names.append(people.c.iin_index.in_(iin_indexes(conn, needle)))
         if query.card_hash:
             holders = select(credentials.c.person_id).where(
                 credentials.c.school_id == school_id, credentials.c.credential_hash == query.card_hash

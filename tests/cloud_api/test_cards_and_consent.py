@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from cloud_api.core.errors import DomainError
-from cloud_api.db.schema import credentials, people
+from cloud_api.db.schema import credentials, iin_indexes, people
 from cloud_api.roster.nedb import parse_rows
 from cloud_api.services.audit import audit_entries
 from cloud_api.services.cards import assign_card, block_card, replace_card
@@ -29,7 +29,7 @@ def roster(engine: Engine) -> None:
 
 def person(engine: Engine, iin: str) -> UUID:
     with engine.connect() as conn:
-        return conn.execute(select(people.c.id).where(people.c.iin == iin)).scalar_one()  # type: ignore[no-any-return]
+        return conn.execute(select(people.c.id).where(people.c.iin_index.in_(iin_indexes(conn, iin)))).scalar_one()  # type: ignore[no-any-return]
 
 
 def test_card_lifecycle(engine: Engine) -> None:

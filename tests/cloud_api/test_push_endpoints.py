@@ -18,6 +18,7 @@ from fastapi import FastAPI, Response
 from prometheus_client import REGISTRY
 from sqlalchemy import insert, select
 
+from cloud_api.core.data_keys import make_data_key
 from cloud_api.db.schema import push_queue, push_subscriptions
 from cloud_api.push.endpoints import DEFAULT_PUSH_SERVICE_ORIGINS, EndpointPolicy, Problem, endpoint_policy
 from cloud_api.push.subscriptions import check_endpoint, subscribe_device
@@ -127,7 +128,12 @@ def test_in_development_an_unlisted_endpoint_must_be_https_to_public_addresses(
     ],
 )
 def test_in_production_only_the_listed_push_services_are_accepted(endpoint: str, accepted: bool) -> None:
-    settings = CloudSettings(environment="production", admin_token="f3a9c1e07b5d4e2a9c8b", credential_key="k" * 20)
+    settings = CloudSettings(
+        environment="production",
+        admin_token="f3a9c1e07b5d4e2a9c8b",
+        credential_key="k" * 20,
+        data_key=make_data_key(),
+    )
     assert endpoint_policy(settings).problem(endpoint) is (None if accepted else Problem.NOT_LISTED)
 
 

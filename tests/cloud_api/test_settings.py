@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from pydantic import ValidationError
 
+from cloud_api.core.data_keys import DEVELOPMENT_DATA_KEY_TEXT, make_data_key
 from cloud_api.push.endpoints import DEFAULT_PUSH_SERVICE_ORIGINS
 from cloud_api.settings import CloudSettings
 
@@ -22,6 +25,7 @@ def test_defaults_work_in_development(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 REAL_KEY = "9b1e77c04d2f4a6e8c3d"
+REAL_DATA_KEY = make_data_key()
 
 
 @pytest.mark.parametrize("token", ["", "change-me", "CHANGETHIS", "short-token"])
@@ -40,6 +44,7 @@ def test_production_takes_a_real_token_from_the_environment(monkeypatch: pytest.
     monkeypatch.setenv("MEKTEP_CLOUD_ENVIRONMENT", "production")
     monkeypatch.setenv("MEKTEP_CLOUD_ADMIN_TOKEN", "f3a9c1e07b5d4e2a9c8b")
     monkeypatch.setenv("MEKTEP_CLOUD_CREDENTIAL_KEY", REAL_KEY)
+    monkeypatch.setenv("MEKTEP_CLOUD_DATA_KEY", REAL_DATA_KEY)
     monkeypatch.setenv("MEKTEP_CLOUD_MAX_BATCH_BYTES", "1024")
     settings = CloudSettings()
     assert settings.environment == "production" and settings.max_batch_bytes == 1024
@@ -63,3 +68,34 @@ def test_push_services_default_to_the_browsers_and_a_mistyped_origin_fails_at_st
 def test_every_setting_is_documented() -> None:
     for name, field in CloudSettings.model_fields.items():
         assert field.description, name
+
+
+@pytest.mark.parametrize(
+    ("data_key", "says"),
+    [
+        ("", "DATA_KEY is required"),
+        (DEVELOPMENT_DATA_KEY_TEXT, "published development key"),
+        (base64.b64encode(b"0123456789abcdef").decode(), "has 16"),  # 16 bytes: too short
+        (base64.b64encode(b"k" * 40).decode(), "random bytes"),
+        ("not base64 at all!", "base64"),
+    ],
+)
+def test_production_refuses_a_missing_short_or_development_data_key(data_key: str, says: str) -> None:
+    with pytest.raises(ValidationError, match=says):
+        CloudSettings(
+            environment="production", admin_token="f3a9c1e07b5d4e2a9c8b", credential_key=REAL_KEY, data_key=data_key
+        )
+
+
+def test_development_gets_the_labelled_development_key_and_a_rotation_reads_both() -> None:
+    assert CloudSettings().data_keys().development
+    old, new = make_data_key(), make_data_key()
+    keys = CloudSettings(
+        environment="production",
+        admin_token="f3a9c1e07b5d4e2a9c8b",
+        credential_key=REAL_KEY,
+        data_key=new,
+        data_key_previous=old,
+    ).data_keys()
+    assert not keys.development and len(keys.ids) == 2 and keys.ids[0] == keys.current.id
+    assert len(set(keys.indexes("iin", "070101500123"))) == 2  # a lookup asks for the index under each key

@@ -21,7 +21,7 @@ from sqlalchemy import func, insert, select, update
 
 from cloud_api.app import create_app
 from cloud_api.background.http import RetryPolicy
-from cloud_api.db.schema import free_meals, people, wallet_outbox, wallet_receipts
+from cloud_api.db.schema import free_meals, iin_indexes, people, wallet_outbox, wallet_receipts
 from cloud_api.roster.nedb import parse_rows
 from cloud_api.services.gateways import register_gateway
 from cloud_api.services.roster_import import import_roster
@@ -301,7 +301,9 @@ async def test_the_tabel_reconciles_meal_days_with_receipts(world: World) -> Non
     )
     ingest(world, [wednesday])
     with world.app.state.engine.begin() as conn:
-        other = conn.execute(select(people.c.id).where(people.c.iin == OTHER_CHILD)).scalar_one()
+        other = conn.execute(
+            select(people.c.id).where(people.c.iin_index.in_(iin_indexes(conn, OTHER_CHILD)))
+        ).scalar_one()
         conn.execute(
             insert(free_meals).values(
                 school_id="s1",
@@ -365,7 +367,9 @@ def test_the_app_sends_in_the_background_and_stops_cleanly(settings: CloudSettin
             with app.state.engine.begin() as conn:
                 register_gateway(conn, "gw1", "s1", KEY)
                 import_roster(conn, "s1", parse_rows([HEADER, *GOOD]), actor="admin")
-                child = conn.execute(select(people.c.id).where(people.c.iin == CHILD)).scalar_one()
+                child = conn.execute(
+                    select(people.c.id).where(people.c.iin_index.in_(iin_indexes(conn, CHILD)))
+                ).scalar_one()
             body = batch_body([event(1, kind="meal", person_id=str(child), reason="on_roster", meal=meal("free", 0))])
             assert client.post(INGEST_PATH, content=body, headers=signed(body)).status_code == 200
             deadline = time.monotonic() + 10

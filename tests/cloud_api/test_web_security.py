@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from cloud_api.api.deps import SESSION_COOKIE
+from cloud_api.core.data_keys import make_data_key
 from cloud_api.services.accounts import GLOBAL_SCOPE
 from cloud_api.services.audit import audit_entries
 from tests.cloud_api.helpers import ADMIN, admin
@@ -149,6 +150,10 @@ def test_the_admin_token_is_turned_off_once_a_deployment_admin_with_a_second_fac
     with TestClient(create_app(off)) as client:
         assert client.get("/v1/sign-in-failures", headers=admin()).status_code == 401
     production = CloudSettings(
-        database_url=database_url, environment="production", admin_token_enabled=False, credential_key="k" * 32
+        database_url=database_url,
+        environment="production",
+        admin_token_enabled=False,
+        credential_key="k" * 32,
+        data_key=make_data_key(),
     )
     assert not production.admin_token.get_secret_value()  # no admin token needed in production any more
