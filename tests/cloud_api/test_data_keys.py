@@ -99,7 +99,7 @@ def test_a_ciphertext_moved_to_another_column_or_read_with_a_wrong_key_fails_cle
 
 def test_upgrading_a_database_with_clear_rows_encrypts_them(database_url: str) -> None:
     upgrade(database_url, _keys(OLD))
-    command.downgrade(alembic_config(database_url), "0026")  # what a deployment ran before: clear rows
+    command.downgrade(alembic_config(database_url), "0027")  # what a deployment ran before: clear rows
     engine = make_engine(database_url, _keys(OLD))
     try:
         with engine.begin() as conn:
