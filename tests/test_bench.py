@@ -99,6 +99,8 @@ def test_bench_report_builds_a_school_and_a_region(postgres_url: str) -> None:
     )
 
 
+# It starts a Citus cluster of its own: on a worker beside another one's tests, past the default two minutes.
+@pytest.mark.timeout(360)
 def test_bench_scale_runs_on_one_server_and_on_a_cluster() -> None:
     import json
 
