@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -257,6 +257,12 @@ class Gateway:
         oldest = await self.storage.call(lambda outbox: outbox.oldest_pending())
         counts = self.storage.outbox.counts()
         host = await asyncio.to_thread(host_figures, self.storage.path)
+        disk = self.disk.stats
+        if disk.total_bytes:
+            # Room the outbox still has: the filesystem's free space, the pages pruning freed inside
+            # the database and the reserve kept for a full disk; pruning frees pages, not the disk.
+            room = disk.available_bytes + disk.reserve_bytes
+            host = replace(host, disk_free_bytes=room, disk_free_ratio=room / disk.total_bytes)
         now = datetime.now(UTC)
         self._health = HealthFigures(
             version=self.version,

@@ -92,6 +92,22 @@ async def test_the_outbox_age_goes_back_to_nothing_when_delivered(tmp_path: Path
     assert outbox.counts().pending == 0
 
 
+async def test_the_free_disk_counts_the_reserve_and_the_pages_pruning_freed(tmp_path: Path) -> None:
+    """A full disk's alarm would never clear if pruning (which frees pages inside the database, not
+    the filesystem) and the reserve kept for it did not count as room."""
+    gateway = make_gateway(tmp_path, httpx.MockTransport(unreachable))
+    await gateway.storage.open()
+    try:
+        await gateway.storage.call(gateway.disk.check)
+        disk = gateway.disk.stats
+        figures = await gateway.health()
+    finally:
+        await gateway.storage.close()
+    assert disk.reserve_bytes > 0
+    assert figures.host.disk_free_bytes == disk.available_bytes + disk.reserve_bytes
+    assert figures.host.disk_free_ratio == (disk.available_bytes + disk.reserve_bytes) / disk.total_bytes
+
+
 async def test_a_cloud_that_does_not_answer_heartbeats_only_counts_them(tmp_path: Path) -> None:
     gateway = make_gateway(tmp_path, httpx.MockTransport(unreachable), heartbeat_interval_s=0.05)
     task = asyncio.create_task(gateway.run())
