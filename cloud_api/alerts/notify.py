@@ -28,7 +28,7 @@ from cloud_api.services.accounts import Grant, Role, grants_of
 from shared.i18n import translator
 from shared.localtime import LOCAL_TZ
 
-__all__ = ["Notice", "Recipient", "compose", "devices_of", "fleet_path", "recipients_of", "school_names"]
+__all__ = ["QUEUE_WORDS", "Notice", "Recipient", "compose", "devices_of", "fleet_path", "recipients_of", "school_names"]
 
 # What each rule's notice says (the catalogs' sentences); {gateway}, {reader}, {value} as the rule has them.
 _TITLE = {
@@ -49,6 +49,10 @@ _DETAIL = {
     "queue_stuck": "The {subject} queue has not moved since {time}.",
     "database_down": "The database did not answer from {time}.",
 }
+
+
+# The catalog's name of each delivery queue.
+QUEUE_WORDS = {"push": "queue_push", "wallet": "queue_wallet", "reports": "queue_reports"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +165,7 @@ def compose(alert: Alert, school: str | None, language: str | None, link: str) -
         gateway=alert.gateway_id or gateway,
         reader=reader,
         value=_figure(alert),
-        subject=_(f"queue_{alert.subject}"),
+        subject=_(QUEUE_WORDS.get(alert.subject, alert.subject)),
         time=f"{_.date(local)} {_.time(local)}",
     )
     what = _(_TITLE[alert.rule])

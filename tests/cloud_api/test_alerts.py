@@ -37,9 +37,11 @@ from shared.localtime import LOCAL_TZ
 from simulators.broker import free_port
 from simulators.push_service import PushServiceServer
 from tests.cloud_api.helpers import KEY
+from tests.cloud_api.school import World
 
 ON_CITUS = {"test_each_gateway_rule_opens_after_its_window_and_resolves_by_itself"}
 
+P256DH, AUTH = "BA" + "A" * 85, "A" * 22  # a key and a secret of the shapes a browser gives
 # A Tuesday, a working day: 09:00 in Almaty.
 SCHOOL_MORNING = datetime(2026, 11, 17, 9, 0, tzinfo=LOCAL_TZ)
 HOLIDAY_MORNING = datetime(2026, 12, 16, 9, 0, tzinfo=LOCAL_TZ)  # Independence Day, a Wednesday
@@ -381,3 +383,25 @@ def test_a_database_that_does_not_answer_is_mailed_then_kept_when_it_is_back(
     ]
     assert [m["To"] for m in inbox.messages] == ["root@mektep.kz", "duty@mektep.kz", "root@mektep.kz"]
     assert fleet.states("*") == {("database_down", "database"): "resolved"}
+
+
+def test_staff_subscribe_a_device_to_alerts_and_a_guardian_cannot(world: World) -> None:
+    from cloud_api.db.schema import staff_push_subscriptions
+    from cloud_api.push.subscriptions import notice_settings
+
+    device = {"endpoint": "https://fcm.googleapis.com/fcm/send/head-phone", "keys": {"p256dh": P256DH, "auth": AUTH}}
+    head = {**world.token("head@s1.kz"), "Accept-Language": "en"}
+    assert world.client.post("/v1/me/staff-push-subscriptions", json=device, headers=head).status_code == 204
+    assert world.client.post("/v1/me/staff-push-subscriptions", json=device, headers=head).status_code == 204  # again
+    father = world.token("father@mail.kz")
+    refused = world.client.post("/v1/me/staff-push-subscriptions", json=device, headers=father)
+    assert refused.status_code == 403 and refused.json()["detail"]["code"] == "not_allowed"
+    engine = world.app.state.engine
+    with engine.connect() as conn:
+        rows = conn.execute(select(staff_push_subscriptions.c.account_id, staff_push_subscriptions.c.endpoint)).all()
+        assert rows == [(world.ids["head1"], device["endpoint"])]
+        assert notice_settings(conn, world.ids["head1"]).language == "en"
+    gone = world.client.delete("/v1/me/staff-push-subscriptions", params={"endpoint": device["endpoint"]}, headers=head)
+    assert gone.status_code == 204
+    with engine.connect() as conn:
+        assert conn.execute(select(staff_push_subscriptions)).all() == []

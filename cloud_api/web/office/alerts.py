@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 
-from cloud_api.alerts.notify import fleet_path
+from cloud_api.alerts.notify import QUEUE_WORDS, fleet_path
 from cloud_api.alerts.rules import DEPLOYMENT
 from cloud_api.alerts.store import Alert, acknowledge, alerts_of_region, alerts_of_school
 from cloud_api.api.deps import require_same_origin
@@ -81,6 +81,7 @@ def _rows(desk: Any, listed: list[Alert], names: dict[str, str], ack_base: str) 
         ack_base=ack_base,
         open_count=sum(1 for a in listed if a.state == "open"),
         fleet=fleet_path,
+        queues=QUEUE_WORDS,
     )
 
 
