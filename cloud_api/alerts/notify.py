@@ -34,9 +34,9 @@ __all__ = ["QUEUE_WORDS", "Notice", "Recipient", "compose", "devices_of", "fleet
 _TITLE = {
     "gateway_silent": "The gateway is silent",
     "reader_offline": "A reader is offline",
-    "disk_low": "The gateway's disk is nearly full",
+    "disk_low": "The disk of the gateway is nearly full",
     "backlog_old": "Events wait over an hour to reach the cloud",
-    "clock_offset": "The gateway's clock is wrong",
+    "clock_offset": "The clock of the gateway is wrong",
     "queue_stuck": "A delivery queue is not moving",
     "database_down": "The database does not answer",
 }

@@ -336,7 +336,7 @@ def test_the_people_responsible_hear_of_an_opening_and_a_resolution_in_their_lan
         pushed = service.state.for_device(device)
     assert inbox.to("head@s2.kz") == []
     (opened_en, resolved_en) = inbox.to("it@s1.kz")
-    assert opened_en[0] == "Alert at Школа № 1: The gateway's disk is nearly full"
+    assert opened_en[0] == "Alert at Школа № 1: The disk of the gateway is nearly full"
     assert "The gateway gw1 has 8 % of its disk free." in opened_en[1]
     assert "https://mektep.example.kz/office/schools/s1/fleet" in opened_en[1]
     assert resolved_en[0].startswith("Resolved at Школа № 1")

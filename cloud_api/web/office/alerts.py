@@ -44,9 +44,9 @@ RegionId = Annotated[str, Path(min_length=1, max_length=64)]
 RULE_TITLES = {
     "gateway_silent": "The gateway is silent",
     "reader_offline": "A reader is offline",
-    "disk_low": "The gateway's disk is nearly full",
+    "disk_low": "The disk of the gateway is nearly full",
     "backlog_old": "Events wait over an hour to reach the cloud",
-    "clock_offset": "The gateway's clock is wrong",
+    "clock_offset": "The clock of the gateway is wrong",
     "queue_stuck": "A delivery queue is not moving",
     "database_down": "The database does not answer",
 }
