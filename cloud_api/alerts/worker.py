@@ -4,7 +4,8 @@ Each round first takes the deployment-wide lock ``alerts`` (:func:`cloud_api.bac
 another process holding it does the round), evaluates every rule in one transaction
 (:func:`cloud_api.alerts.store.evaluate`), then tells what opened or resolved: by e-mail (SMTP, off
 the event loop) and by Web Push to the staff's devices. A notice that reached nobody (the mail
-server down, no device answering) is tried again next round; one that reached someone is done.
+server down, no device answering) is tried again next rounds, for ten minutes; one that reached
+someone is done, and so is one with no way to anyone (no mail server, no device).
 
 The database's own outage cannot be written while it lasts. The process that evaluated last notices
 it (the round fails to reach the database), and once it has lasted the rule's window mails the
@@ -41,6 +42,7 @@ __all__ = ["AlertWorker", "alert_worker"]
 
 log = logging.getLogger(__name__)
 RECIPIENTS_FRESH = timedelta(minutes=10)  # how old the cached deployment administrators may be
+MAX_TRIES = 30  # rounds a notice that reaches nobody is tried (10 minutes at the default interval)
 _NO_ID = UUID(int=0)  # the outage's letter has no row yet
 
 
@@ -66,6 +68,7 @@ class AlertWorker:
         self._down_since: datetime | None = None
         self._down_last: datetime | None = None
         self._down_told_at: datetime | None = None
+        self._tries: dict[tuple[UUID, str], int] = {}
         self._admins: list[notify.Recipient] = []
         self._admins_at: datetime | None = None
 
@@ -128,10 +131,14 @@ class AlertWorker:
                 waiting = to_tell(conn)
                 names = notify.school_names(conn, [a.school_id for a in waiting])
                 out = []
+                # Asked once a school a round: a fleet-wide outage opens an alert at every school.
+                known: dict[str, tuple[list[notify.Recipient], dict[UUID, list[Subscription]]]] = {}
                 for alert in waiting:
                     name, region = names.get(alert.school_id, (None, None))
-                    people = notify.recipients_of(conn, alert.school_id, region)
-                    out.append((alert, name, people, notify.devices_of(conn, [p.account_id for p in people])))
+                    if alert.school_id not in known:
+                        people = notify.recipients_of(conn, alert.school_id, region)
+                        known[alert.school_id] = (people, notify.devices_of(conn, [p.account_id for p in people]))
+                    out.append((alert, name, *known[alert.school_id]))
                 return out
 
         for alert, school, people, devices in await asyncio.to_thread(read):
@@ -142,10 +149,17 @@ class AlertWorker:
                 link = self._link(notify.fleet_path(alert.school_id, person.region_id))
                 notice = notify.compose(shown, school, person.language, link)
                 reached |= await self._push(notice, devices.get(person.account_id, []))
-            if reached or not people:
+            mailing = bool(mails and self.settings.smtp_host and self.settings.smtp_sender)
+            pushing = self.sender is not None and any(devices.values())
+            key = (alert.id, alert.tell or "")
+            self._tries[key] = tries = self._tries.get(key, 0) + 1
+            # Done when someone heard it, when no way to anyone exists (nothing to retry), or after
+            # MAX_TRIES rounds of a mail server and push services that never answered.
+            if reached or not (mailing or pushing) or tries >= MAX_TRIES:
+                if not reached:
+                    log.warning("alerts: nobody could be told of %s %s", alert.rule, alert.subject)
+                self._tries.pop(key, None)
                 await asyncio.to_thread(self._told, alert)
-            else:
-                log.warning("alerts: nobody was reached of %s %s; tried again next round", alert.rule, alert.subject)
 
     def _told(self, alert: Alert) -> None:
         with self.engine.begin() as conn:
