@@ -35,6 +35,7 @@ from cloud_api.background.lock import exclusive
 from cloud_api.push.endpoints import endpoint_policy
 from cloud_api.push.keys import ensure_vapid_key, load_vapid_key
 from cloud_api.push.sender import Outcome, PushSender, Subscription
+from cloud_api.push.subscriptions import forget_staff_endpoint
 from cloud_api.services.mail import send_mail
 from cloud_api.settings import CloudSettings
 
@@ -190,7 +191,14 @@ class AlertWorker:
             message = await asyncio.to_thread(self.sender.encrypt, device, data)
             outcome, _status = await self.sender.send(message)
             reached |= outcome is Outcome.SENT
+            if outcome in (Outcome.GONE, Outcome.REFUSED):
+                # The browser unsubscribed, or the endpoint is not one the cloud posts to: forget it.
+                await asyncio.to_thread(self._forget, device.endpoint)
         return reached
+
+    def _forget(self, endpoint: str) -> None:
+        with self.engine.begin() as conn:
+            forget_staff_endpoint(conn, endpoint)
 
     async def aclose(self) -> None:
         """Close the push sender's HTTP client."""

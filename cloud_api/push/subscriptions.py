@@ -31,6 +31,7 @@ __all__ = [
     "forget_device",
     "forget_device_by_id",
     "forget_staff_device",
+    "forget_staff_endpoint",
     "notice_settings",
     "set_notice_settings",
     "subscribe_device",
@@ -195,3 +196,8 @@ def forget_staff_device(conn: Connection, account_id: UUID, endpoint: str) -> No
             staff_push_subscriptions.c.account_id == account_id, staff_push_subscriptions.c.endpoint == endpoint
         )
     )
+
+
+def forget_staff_endpoint(conn: Connection, endpoint: str) -> None:
+    """Forget a staff device its push service no longer knows (whoever's it was)."""
+    conn.execute(delete(staff_push_subscriptions).where(staff_push_subscriptions.c.endpoint == endpoint))

@@ -22,7 +22,7 @@ from sqlalchemy import Engine, create_engine, insert, select
 
 from cloud_api.alerts.store import acknowledge, alerts_of_region, alerts_of_school, deployment_figures, evaluate
 from cloud_api.alerts.worker import AlertWorker
-from cloud_api.db.schema import alerts, push_queue, schools
+from cloud_api.db.schema import alerts, push_queue, schools, staff_push_subscriptions
 from cloud_api.push.endpoints import DEFAULT_PUSH_SERVICE_ORIGINS, endpoint_policy
 from cloud_api.push.keys import ensure_vapid_key, load_vapid_key
 from cloud_api.push.sender import PushSender
@@ -307,8 +307,11 @@ def test_the_people_responsible_hear_of_an_opening_and_a_resolution_in_their_lan
     with PushServiceServer() as service:
         device = service.state.new_device()
         sub = device.subscription(service.url)
+        old_phone = service.state.new_device()
+        service.state.unsubscribe(old_phone)  # its push service answers 410 Gone: the device is forgotten
         with engine.begin() as conn:
-            subscribe_staff_device(conn, head, sub["endpoint"], sub["keys"]["p256dh"], sub["keys"]["auth"])
+            for each in (sub, old_phone.subscription(service.url)):
+                subscribe_staff_device(conn, head, each["endpoint"], each["keys"]["p256dh"], each["keys"]["auth"])
         worker = _worker(engine, database_url, fleet.clock, port, service.url)
 
         async def rounds(minutes: int, **fields: Any) -> None:
@@ -335,6 +338,8 @@ def test_the_people_responsible_hear_of_an_opening_and_a_resolution_in_their_lan
         assert service.state.wait_for(lambda arrived: len(arrived) >= 2)
         pushed = service.state.for_device(device)
     assert inbox.to("head@s2.kz") == []
+    with engine.connect() as conn:
+        assert conn.execute(select(staff_push_subscriptions.c.endpoint)).scalars().all() == [sub["endpoint"]]
     (opened_en, resolved_en) = inbox.to("it@s1.kz")
     assert opened_en[0] == "Alert at Школа № 1: The disk of the gateway is nearly full"
     assert "The gateway gw1 has 8 % of its disk free." in opened_en[1]
@@ -386,7 +391,6 @@ def test_a_database_that_does_not_answer_is_mailed_then_kept_when_it_is_back(
 
 
 def test_staff_subscribe_a_device_to_alerts_and_a_guardian_cannot(world: World) -> None:
-    from cloud_api.db.schema import staff_push_subscriptions
     from cloud_api.push.subscriptions import notice_settings
 
     device = {"endpoint": "https://fcm.googleapis.com/fcm/send/head-phone", "keys": {"p256dh": P256DH, "auth": AUTH}}
