@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
+from cloud_api.alerts.worker import alert_worker
 from cloud_api.api.errors import install_error_handlers
 from cloud_api.api.openapi import complete_openapi
 from cloud_api.api.routes import (
@@ -128,6 +129,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
             report_jobs(engine, settings),
             ExportWorker(engine),
             HeartbeatPruner(engine, timedelta(hours=settings.heartbeat_retention_hours)),
+            await run_in_threadpool(alert_worker, engine, settings),
         ]
         for worker in workers:
             if worker is not None:

@@ -121,6 +121,18 @@ class CloudSettings(BaseSettings):
         description="The address people reach the cloud at (https://mektep.example.kz), for links in letters and "
         "mail; unset: the address the request came to.",
     )
+    alert_interval_s: float = Field(
+        20.0,
+        gt=0,
+        le=60,
+        description="How often the alert rules are evaluated (by one API process at a time): an alert opens "
+        "at most this long after its rule's window.",
+    )
+    alert_emails: list[str] = Field(
+        default_factory=list,
+        description="Addresses told by e-mail, as JSON, when the database does not answer (besides the "
+        "deployment's administrators last read from it): the one alert no row can record while it lasts.",
+    )
     migrate_on_start: bool = Field(True, description="Run the Alembic migrations when the app starts.")
     push_workers: int = Field(
         4, ge=0, le=64, description="How hard this process pushes: 4 × this many notices in flight at once (0: none)."

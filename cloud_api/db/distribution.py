@@ -26,7 +26,11 @@ How the tables are placed, and why:
   authenticated request looks a session up by its token alone, and a search by account (a new
   password ends every session) is rare enough to ask every shard.
 - **The gateways' health is a school's**: the last heartbeat of each gateway and the day's history,
-  by the gateway's school, so a heartbeat's upsert and insert run on one worker.
+  by the gateway's school, so a heartbeat's upsert and insert run on one worker. **So are its
+  alerts**; the deployment's own (a delivery queue, the database) have the school ``"*"``: a few
+  rows, on the one shard that id hashes to (a reference table would copy every write of a
+  school's alerts to every worker for nothing).
+- **A staff account's push devices go by the account** (a region's staff have no school).
 - **Push subscriptions go by ``school_id``** although they belong to an account: the push worker
   reads a school's queued notices with the subscriptions of that school's guardians, in one query
   on one shard. The account's settings are then asked by account id.
@@ -98,6 +102,7 @@ DISTRIBUTION: dict[str, Placement] = {
                 "school_export_files",
                 "gateway_health",
                 "gateway_heartbeats",
+                "alerts",
             )
         ),
         *(
@@ -117,6 +122,7 @@ DISTRIBUTION: dict[str, Placement] = {
                 "recovery_codes",
                 "passkeys",
                 "one_time_codes",
+                "staff_push_subscriptions",
             )
         ),
     ),

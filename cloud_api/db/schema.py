@@ -31,6 +31,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     false,
+    text,
 )
 
 from cloud_api.db.types import BigIntegerId, Encrypted, EncryptedText, UTCDateTime, data_keys
@@ -38,6 +39,7 @@ from cloud_api.db.types import BigIntegerId, Encrypted, EncryptedText, UTCDateTi
 __all__ = [
     "account_logins",
     "accounts",
+    "alerts",
     "allergen_bans",
     "audit_log",
     "balance_entries",
@@ -75,6 +77,7 @@ __all__ = [
     "sessions",
     "set_meals",
     "sign_in_attempts",
+    "staff_push_subscriptions",
     "wallet_outbox",
     "wallet_receipts",
 ]
@@ -881,4 +884,55 @@ gateway_heartbeats = Table(
     Index("gateway_heartbeats_gateway_received_at", "school_id", "gateway_id", "received_at"),
     # The retention sweep deletes by age.
     Index("gateway_heartbeats_received_at", "received_at"),
+)
+
+# -- alerts (issue 19) -------------------------------------------------------------------------------
+
+# Every alert the cloud's rules raised (``cloud_api.alerts``), kept after it resolves. A gateway's
+# alert is its school's (distributed with the school's tables); a deployment-wide one (a delivery
+# queue, the database) has the school ``"*"``, whose few rows sit on the one shard "*" hashes to.
+# A row is ``pending`` while its condition has not yet held for the rule's window (not shown, and
+# deleted when the condition ends first), then ``open``, then ``resolved``: one row that is not
+# resolved per (school, rule, subject).
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("school_id", String(64), primary_key=True),  # "*": the deployment's
+    Column("id", Uuid(), primary_key=True),
+    Column("rule", String(32), nullable=False),
+    Column("subject", String(200), nullable=False),  # a gateway id, "<gateway>/<reader>", a queue, "database"
+    Column("gateway_id", String(64)),
+    Column("state", String(16), nullable=False),  # pending | open | resolved
+    Column("since", UTCDateTime(), nullable=False),  # the condition has held since
+    Column("opened_at", UTCDateTime()),
+    Column("clear_since", UTCDateTime()),  # an open alert's condition has been clear since (None: it holds)
+    Column("resolved_at", UTCDateTime()),
+    Column("acknowledged_at", UTCDateTime()),
+    Column("acknowledged_by", Uuid()),  # the account that acknowledged it
+    Column("value", Float),  # the figure when it opened: a free share, an age or an offset in seconds
+    Column("tell", String(16)),  # opened | resolved: a notice still to send; None: everyone was told
+    Index(
+        "alerts_one_active",
+        "school_id",
+        "rule",
+        "subject",
+        unique=True,
+        sqlite_where=text("state != 'resolved'"),
+        postgresql_where=text("state != 'resolved'"),
+    ),
+    Index("alerts_state", "state"),  # every round reads the ones not resolved
+    Index("alerts_school_opened", "school_id", "opened_at"),  # a school's page
+    Index("alerts_tell", "tell"),
+)
+
+# A staff account's devices for the alerts' Web Push (a guardian's are ``push_subscriptions``, by
+# school): an office account may have no school (a region's), so these go by the account.
+staff_push_subscriptions = Table(
+    "staff_push_subscriptions",
+    metadata,
+    Column("account_id", Uuid(), primary_key=True),
+    Column("endpoint", String(1000), primary_key=True),
+    Column("p256dh", String(200), nullable=False),
+    Column("auth", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )

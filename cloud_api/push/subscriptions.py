@@ -19,7 +19,7 @@ from sqlalchemy import Connection, delete, func, select
 from cloud_api.core.errors import DomainError
 from cloud_api.core.metrics import PUSH_ENDPOINTS_REFUSED
 from cloud_api.db.dialect import dialect_insert
-from cloud_api.db.schema import notification_settings, push_subscriptions
+from cloud_api.db.schema import notification_settings, push_subscriptions, staff_push_subscriptions
 from cloud_api.push.endpoints import EndpointPolicy
 
 __all__ = [
@@ -30,9 +30,12 @@ __all__ = [
     "devices_of",
     "forget_device",
     "forget_device_by_id",
+    "forget_staff_device",
+    "forget_staff_endpoint",
     "notice_settings",
     "set_notice_settings",
     "subscribe_device",
+    "subscribe_staff_device",
 ]
 
 # Devices one account may have notified: a family's phones, tablets and computers, not a fan-out.
@@ -167,3 +170,34 @@ def set_notice_settings(conn: Connection, account_id: UUID, settings: NoticeSett
     }
     stmt = dialect_insert(conn, notification_settings).values(account_id=account_id, **values)
     conn.execute(stmt.on_conflict_do_update(index_elements=["account_id"], set_=values))
+
+
+def subscribe_staff_device(conn: Connection, account_id: UUID, endpoint: str, p256dh: str, auth: str) -> None:
+    """Keep a staff account's device for the alerts (the same endpoint again replaces its keys).
+
+    ``too_many_devices`` past :data:`MAX_DEVICES`, as for a guardian's.
+    """
+    others = conn.execute(
+        select(func.count())
+        .select_from(staff_push_subscriptions)
+        .where(staff_push_subscriptions.c.account_id == account_id, staff_push_subscriptions.c.endpoint != endpoint)
+    ).scalar_one()
+    if others >= MAX_DEVICES:
+        raise DomainError("too_many_devices", f"the account has {others} devices already", limit=MAX_DEVICES)
+    keys = {"p256dh": p256dh, "auth": auth, "created_at": datetime.now(UTC)}
+    stmt = dialect_insert(conn, staff_push_subscriptions).values(account_id=account_id, endpoint=endpoint, **keys)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["account_id", "endpoint"], set_=keys))
+
+
+def forget_staff_device(conn: Connection, account_id: UUID, endpoint: str) -> None:
+    """Forget one of the staff account's devices."""
+    conn.execute(
+        delete(staff_push_subscriptions).where(
+            staff_push_subscriptions.c.account_id == account_id, staff_push_subscriptions.c.endpoint == endpoint
+        )
+    )
+
+
+def forget_staff_endpoint(conn: Connection, endpoint: str) -> None:
+    """Forget a staff device its push service no longer knows (whoever's it was)."""
+    conn.execute(delete(staff_push_subscriptions).where(staff_push_subscriptions.c.endpoint == endpoint))

@@ -109,14 +109,26 @@ class Role(StrEnum):
     CANTEEN_STAFF = "canteen_staff"  # scope: a school id
     GUARDIAN = "guardian"  # scope: a school id; their own children only
     STUDENT = "student"  # scope: a school id
+    SCHOOL_IT = "school_it"  # scope: a school id; the school's IT contact: hears of its gateway's alerts
+    REGION_IT = "region_it"  # scope: a region id; hears of the alerts of the region's gateways
 
 
 # Roles a school's administrator may grant, always within their own school.
-SCHOOL_ROLES = frozenset({Role.SCHOOL_ADMIN, Role.CANTEEN_STAFF, Role.GUARDIAN, Role.STUDENT})
+SCHOOL_ROLES = frozenset({Role.SCHOOL_ADMIN, Role.CANTEEN_STAFF, Role.SCHOOL_IT, Role.GUARDIAN, Role.STUDENT})
 # Roles of the whole deployment, granted with no scope.
 UNSCOPED_ROLES = frozenset({Role.DEPLOYMENT_ADMIN, Role.MINISTRY})
 # Roles that work with other people's data: a longer password, and (with a second factor) more care.
-STAFF_ROLES = frozenset({Role.DEPLOYMENT_ADMIN, Role.MINISTRY, Role.REGION, Role.SCHOOL_ADMIN, Role.CANTEEN_STAFF})
+STAFF_ROLES = frozenset(
+    {
+        Role.DEPLOYMENT_ADMIN,
+        Role.MINISTRY,
+        Role.REGION,
+        Role.REGION_IT,
+        Role.SCHOOL_ADMIN,
+        Role.CANTEEN_STAFF,
+        Role.SCHOOL_IT,
+    }
+)
 
 
 class Grant(NamedTuple):

@@ -128,6 +128,9 @@ def office_home(request: Request, me: MeDep) -> HTMLResponse:
         roles = sorted(roles_in_force(conn, me.account_id), key=lambda g: (g.role.value, g.scope or ""))
     admin_of = [g.scope for g in roles if g.role is Role.SCHOOL_ADMIN]
     staff_of = [g.scope for g in roles if g.role is Role.CANTEEN_STAFF and g.scope not in admin_of]
+    # Whose gateways' alerts the account hears of: a school's IT, a region's authority or IT.
+    it_of = [g.scope for g in roles if g.role is Role.SCHOOL_IT and g.scope not in admin_of]
+    alert_regions = sorted({g.scope for g in roles if g.role in (Role.REGION, Role.REGION_IT) and g.scope})
     assert me.principal.account is not None
     return _page(
         request,
@@ -137,6 +140,8 @@ def office_home(request: Request, me: MeDep) -> HTMLResponse:
         roles=roles,
         admin_of=admin_of,
         staff_of=staff_of,
+        it_of=it_of,
+        alert_regions=alert_regions,
         regions=[g.scope for g in roles if g.role is Role.REGION],
         ministry=any(g.role is Role.MINISTRY for g in roles),
         deployment=any(g.role is Role.DEPLOYMENT_ADMIN for g in roles),

@@ -5,6 +5,9 @@ POST   /v1/me/push-subscriptions          a guardian's device subscribes (its Pu
                                           endpoint must be a push service the deployment accepts, at most
                                           ten devices an account
 DELETE /v1/me/push-subscriptions?endpoint=  it unsubscribes
+POST   /v1/me/staff-push-subscriptions    a staff member's device subscribes to the alerts of what they
+                                          are responsible for (the request's language becomes their notices')
+DELETE /v1/me/staff-push-subscriptions?endpoint=  it unsubscribes
 GET    /v1/me/notification-settings       language, entries and exits, meals
 PUT    /v1/me/notification-settings
 """
@@ -16,13 +19,14 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
-from cloud_api.api.deps import CurrentGuardian, EngineDep, Guardian, SettingsDep
+from cloud_api.api.deps import CurrentAccount, CurrentGuardian, EngineDep, Guardian, LanguageDep, SettingsDep
 from cloud_api.api.errors import refusals
 from cloud_api.api.schemas.push import SettingsIO, SubscriptionIn, SubscriptionPublic, VapidKeyPublic
 from cloud_api.core.errors import DomainError
 from cloud_api.push import subscriptions
 from cloud_api.push.endpoints import endpoint_policy
 from cloud_api.push.keys import load_vapid_key
+from cloud_api.services.accounts import STAFF_ROLES, Principal
 
 __all__ = ["router"]
 
@@ -113,3 +117,45 @@ def put_settings(body: SettingsIO, guardian: CurrentGuardian, engine: EngineDep)
     with engine.begin() as conn:
         subscriptions.set_notice_settings(conn, _account_id(guardian), wanted)
     return body
+
+
+def _staff_id(principal: Principal) -> UUID:
+    if principal.account is None or not any(g.role in STAFF_ROLES for g in principal.grants):
+        raise DomainError("not_allowed")
+    return principal.account.id
+
+
+@router.post(
+    "/v1/me/staff-push-subscriptions",
+    status_code=204,
+    summary="Subscribe a staff device to alerts",
+    responses=refusals("not_allowed", "push_endpoint_not_allowed", "too_many_devices"),
+)
+def subscribe_staff(
+    body: SubscriptionIn, principal: CurrentAccount, engine: EngineDep, settings: SettingsDep, language: LanguageDep
+) -> Response:
+    """Keep a staff member's device: the alerts of the schools and regions they answer for reach it.
+
+    The request's language (``Accept-Language``) becomes the language of their alerts' notices and letters.
+    """
+    account_id = _staff_id(principal)
+    subscriptions.check_endpoint(endpoint_policy(settings), body.endpoint)
+    with engine.begin() as conn:
+        subscriptions.subscribe_staff_device(conn, account_id, body.endpoint, body.keys.p256dh, body.keys.auth)
+        subscriptions.set_notice_settings(conn, account_id, subscriptions.NoticeSettings(language))
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/v1/me/staff-push-subscriptions",
+    status_code=204,
+    summary="Unsubscribe a staff device",
+    responses=refusals("not_allowed"),
+)
+def unsubscribe_staff(
+    endpoint: Annotated[str, Query(max_length=1000)], principal: CurrentAccount, engine: EngineDep
+) -> Response:
+    """Forget one of the staff member's devices."""
+    with engine.begin() as conn:
+        subscriptions.forget_staff_device(conn, _staff_id(principal), endpoint)
+    return Response(status_code=204)

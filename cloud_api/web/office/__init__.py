@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from cloud_api.web.office import (
     accounts,
+    alerts,
     authority,
     canteen,
     canteen_dishes,
@@ -30,5 +31,5 @@ __all__ = ["router"]
 router = APIRouter(include_in_schema=False)
 _CANTEEN = (canteen, canteen_rules, canteen_dishes, canteen_menu, canteen_pins_page)
 _SCHOOL = (today, *_CANTEEN, ratings, money, wallet, people, cards, consent, roster, accounts, journal, reports, export)
-for part in (language, *_SCHOOL, authority, deployment):
+for part in (language, *_SCHOOL, authority, deployment, alerts):
     router.include_router(part.router)

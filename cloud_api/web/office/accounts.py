@@ -48,14 +48,14 @@ __all__ = ["router"]
 router = APIRouter(include_in_schema=False)
 _checked = [Depends(require_same_origin)]
 PER_PAGE = 50
-STAFF_ROLES_HERE = ("school_admin", "canteen_staff")  # what a school administrator makes staff accounts as
+STAFF_ROLES_HERE = ("school_admin", "canteen_staff", "school_it")  # what a school administrator makes staff accounts as
 
 
 @router.get("/office/schools/{school_id}/accounts", response_class=HTMLResponse)
 def accounts_page(
     desk: AdminDesk,
     q: Annotated[str, Query(max_length=100)] = "",
-    role: Annotated[Literal["", "school_admin", "canteen_staff", "guardian", "student"], Query()] = "",
+    role: Annotated[Literal["", "school_admin", "canteen_staff", "school_it", "guardian", "student"], Query()] = "",
     state: Annotated[Literal["active", "disabled", "all"], Query()] = "active",
     format: Annotated[Literal["", "csv", "xlsx"], Query()] = "",
 ) -> Response:

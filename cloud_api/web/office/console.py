@@ -70,6 +70,8 @@ DONE = frozenset(
         "wallet_resent_all",
         "iin_corrected",
         "iin_unchanged",
+        "alert_acknowledged",
+        "alert_already_acknowledged",
     }
 )
 
@@ -140,9 +142,12 @@ class Desk:
     def nav(self) -> list[NavItem]:
         """The places this account may open, the current one marked."""
         _ = self._
-        places = [("/today", _("Today")), ("/canteen", _("Canteen"))]
-        places += [("/canteen/menu", _("Menu planner"))]
-        places.append(("/ratings", _("Meal ratings")))
+        grants = self.me.principal.grants
+        places: list[tuple[str, str]] = []
+        if self.admin or (Role.CANTEEN_STAFF, self.school_id) in grants:
+            places = [("/today", _("Today")), ("/canteen", _("Canteen"))]
+            places += [("/canteen/menu", _("Menu planner"))]
+            places.append(("/ratings", _("Meal ratings")))
         if self.admin:
             places += [
                 ("/people", _("People")),
@@ -155,6 +160,8 @@ class Desk:
                 ("/money", _("Money")),
                 ("/wallet", _("Social Wallet")),
             ]
+        if self.admin or (Role.SCHOOL_IT, self.school_id) in grants:
+            places.append(("/alerts", _("Alerts")))
         here = self.request.url.path
         # The longest place the address is in is the current one (the menu planner is in the canteen).
         inside = [p for p, _label in places if here == self.base + p or here.startswith(self.base + p + "/")]

@@ -37,7 +37,7 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 _checked = [Depends(require_same_origin)]
-KINDS = ("region", "ministry")
+KINDS = ("region", "region_it", "ministry")
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,10 @@ class DeploymentDesk:
         return self._("Deployment")
 
     def nav(self) -> list[NavItem]:
-        """The one place of this desk."""
-        return [NavItem(f"{self.base}/accounts", self._("Regions and ministry accounts"), True)]
+        """The places of this desk, the current one marked."""
+        here = self.request.url.path
+        places = [("/accounts", self._("Regions and ministry accounts")), ("/alerts", self._("Alerts"))]
+        return [NavItem(self.base + p, label, here.startswith(self.base + p)) for p, label in places]
 
     def page(self, name: str, *, title: str, status: int = 200, **context: Any) -> HTMLResponse:
         """The office page ``name`` under ``title``."""
@@ -126,7 +128,7 @@ def new_account(
         errors.add("kind", _("Choose whether the account is of a region or of the ministry."))
     with desk.engine.connect() as conn:
         regions = regions_of(conn)
-    if kind == "region" and region not in regions:
+    if kind in ("region", "region_it") and region not in regions:
         errors.add("region", _("Choose the region of the account."))
     if errors:
         return _accounts_page(desk, errors, form, status=422)
@@ -135,8 +137,8 @@ def new_account(
         with desk.engine.begin() as conn:
             made = create_account(conn, login, actor=desk.actor)
             edit_account(conn, desk.me.principal, made.id, now, display_name=name.strip(), email=made.login)
-            if kind == "region":
-                grant_role(conn, made.id, Role.REGION, region, actor=desk.actor)
+            if kind in ("region", "region_it"):
+                grant_role(conn, made.id, Role(kind), region, actor=desk.actor)
             else:
                 grant_role(conn, made.id, Role.MINISTRY, None, actor=desk.actor)
             code = issue_code(conn, made.id, "activation", now, actor=desk.actor, school_id=None)
