@@ -67,13 +67,17 @@ def rotate_keys(
                 rows = conn.execute(
                     select(*(raw.c[n] for n in (*keyed, *names))).where(stale).order_by(*keyed).limit(batch)
                 ).all()
+                raced = 0
                 for row in rows:
                     if _rewrite_row(conn, raw, schema_table.name, keyed, names, row, keys):
                         done += 1
                     else:
-                        report.raced += 1
+                        raced += 1
+            report.raced += raced
             progress(schema_table.name, len(rows))
-            if len(rows) < batch:
+            # A row the app changed meanwhile is still stale (the app wrote only what it changed): the
+            # next batch reads it again, so a short batch ends the table only when nothing raced.
+            if len(rows) < batch and not raced:
                 break
         report.rewritten[schema_table.name] = done
     return report

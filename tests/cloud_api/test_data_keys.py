@@ -179,3 +179,30 @@ def test_rotate_key_while_the_cloud_reads_and_writes(old_engine: Engine, databas
         assert rotate_keys(after).rewritten["people"] == 0  # again: nothing left to do
     finally:
         after.dispose()
+
+
+def test_a_row_the_office_changed_during_the_last_batch_is_rotated_all_the_same(
+    old_engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rotation's update finds a row changed by the app since it read it: it must read it again,
+    even when that was the table's last, short batch (it once ended the table there, leaving it stale)."""
+    from cloud_api.services import key_rotation
+
+    rewrite, raced = key_rotation._rewrite_row, []
+
+    def office_first(conn, raw, name, keyed, names, row, keys):  # type: ignore[no-untyped-def]
+        if name == "people" and not raced:
+            raced.append(row)
+            return False  # as when the office wrote the row between the rotation's read and its update
+        return rewrite(conn, raw, name, keyed, names, row, keys)
+
+    monkeypatch.setattr(key_rotation, "_rewrite_row", office_first)
+    rotating = make_engine(database_url, _keys(NEW, OLD))
+    try:
+        report = rotate_keys(rotating, batch=500)  # every table in one short batch
+        stored = _raw(rotating, "SELECT iin FROM people")
+    finally:
+        rotating.dispose()
+    assert raced and report.raced == 1
+    new_id = _keys(NEW).current.id
+    assert stored and all(value.startswith(f"e1:{new_id}:") for value in stored)
