@@ -202,7 +202,9 @@ def test_a_real_prometheus_scrapes_a_gateway_and_a_cloud_with_the_rules_loaded(w
     assert watched.value("mektep_gateway_memory_total_bytes") > 0
     assert watched.value('mektep_gateway_part_state{part="link:in-1", state="ok"}') == 1
     assert watched.value('mektep_gateway_part_state{part="forwarder", state="stopped"}') == 0
-    assert watched.value("mektep_gateway_outbox_oldest_pending_age_seconds") == 0
+    # The reader's status events go to the cloud as they come: one may be on its way at a scrape,
+    # seconds old, never the hour the rule waits for.
+    assert watched.value("mektep_gateway_outbox_oldest_pending_age_seconds") < 60
     assert abs(watched.value("mektep_gateway_clock_offset_seconds")) < 2  # same machine, same clock
     # the cloud: its database answers and its queues are empty
     assert watched.value("mektep_cloud_database_up") == 1
