@@ -52,7 +52,7 @@ from cloud_api.web.pages import page_language
 from shared.i18n import Translator, translator
 from shared.localtime import local_date
 
-__all__ = ["AuthorityDesk", "router"]
+__all__ = ["AuthorityDesk", "CountryDesk", "RegionDesk", "router"]
 
 router = APIRouter(include_in_schema=False)
 RegionId = Annotated[str, Path(min_length=1, max_length=64)]
@@ -106,9 +106,9 @@ class AuthorityDesk:
         _ = self._
         here = self.request.url.path
         places = (
-            [("/regions", _("Regions"))]
+            [("/regions", _("Regions")), ("/fleet", _("Gateways"))]
             if self.region_id is None
-            else [("/schools", _("Schools")), ("/sums", _("Sums"))]
+            else [("/schools", _("Schools")), ("/sums", _("Sums")), ("/fleet", _("Gateways"))]
         )
         items = [NavItem(self.base + p, label, here.startswith(self.base + p)) for p, label in places]
         if self.region_id is not None and self.me.principal.has(Role.MINISTRY, None):

@@ -154,6 +154,7 @@ class Desk:
                 ("/export", _("Export")),
                 ("/money", _("Money")),
                 ("/wallet", _("Social Wallet")),
+                ("/fleet", _("Gateway and readers")),
             ]
         here = self.request.url.path
         # The longest place the address is in is the current one (the menu planner is in the canteen).

@@ -65,8 +65,10 @@ class DeploymentDesk:
         return self._("Deployment")
 
     def nav(self) -> list[NavItem]:
-        """The one place of this desk."""
-        return [NavItem(f"{self.base}/accounts", self._("Regions and ministry accounts"), True)]
+        """The places of this desk, the current one marked."""
+        here = self.request.url.path
+        places = [("/accounts", self._("Regions and ministry accounts")), ("/fleet", self._("Gateways"))]
+        return [NavItem(self.base + p, label, here.startswith(self.base + p)) for p, label in places]
 
     def page(self, name: str, *, title: str, status: int = 200, **context: Any) -> HTMLResponse:
         """The office page ``name`` under ``title``."""
