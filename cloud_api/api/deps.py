@@ -72,19 +72,21 @@ __all__ = [
 SESSION_COOKIE = "mektep_session"
 
 
-def _engine(request: Request) -> Engine:
+# The dependencies that only read the app's state are ``async``: FastAPI runs a plain ``def``
+# dependency on a worker thread, a hop that costs more than the lookup (every request takes two).
+async def _engine(request: Request) -> Engine:
     return request.app.state.engine  # type: ignore[no-any-return]
 
 
-def _settings(request: Request) -> CloudSettings:
+async def _settings(request: Request) -> CloudSettings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def _language(request: Request) -> Language:
+async def _language(request: Request) -> Language:
     return language_of(request.headers.get("accept-language"))
 
 
-def _hash_slots(request: Request) -> HashSlots:
+async def _hash_slots(request: Request) -> HashSlots:
     return request.app.state.hash_slots  # type: ignore[no-any-return]
 
 
