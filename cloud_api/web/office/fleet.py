@@ -55,7 +55,8 @@ def _school_page(desk: Any, school_id: str, *, back: str | None) -> HTMLResponse
         school_id=school_id,
         states=states,
         days=days,
-        peak=max([60, *(h.beats for day in days.values() for h in day)]),
+        # A full hour is the fullest hour of the day (sixty at the gateways' default of a heartbeat a minute).
+        peak=max([1, *(h.beats for day in days.values() for h in day)]),
         now=now,
         fw=words,
         back=back,
