@@ -50,6 +50,22 @@ CLOCK_OFF_S = 2.0
 PROBLEMS = ("silent", "reader_offline", "part_failing", "backlog_old", "disk_low", "clock_off")
 READER_PREFIX = "link:"
 _BAD_PART = frozenset({"failing", "offline", "stopped"})
+# What the fleet pages show of the last heartbeat (not the host's memory, CPU and network counters).
+_READ = (
+    "school_id",
+    "gateway_id",
+    "received_at",
+    "clock_offset_s",
+    "reported_clock_offset_s",
+    "version",
+    "uptime_s",
+    "disk_free_bytes",
+    "disk_free_ratio",
+    "links",
+    "parts",
+    "outbox_pending",
+    "oldest_pending_age_s",
+)
 
 
 @dataclass(frozen=True)
@@ -146,12 +162,12 @@ def fleet_states(
     if region_id is not None:
         query = query.where(schools.c.region_id == region_id)
     registered = conn.execute(query).all()
-    health_query = select(gateway_health)
+    health_query = select(*(gateway_health.c[name] for name in _READ))
     if school_id is not None:
         health_query = health_query.where(gateway_health.c.school_id == school_id)
     elif region_id is not None:
         health_query = health_query.where(gateway_health.c.school_id.in_(sorted({r.school_id for r in registered})))
-    latest = {(h.school_id, h.gateway_id): dict(h._mapping) for h in conn.execute(health_query)}
+    latest = {(h.school_id, h.gateway_id): h._mapping for h in conn.execute(health_query)}
     states = []
     for row in registered:
         health = latest.get((row.school_id, row.gateway_id))
