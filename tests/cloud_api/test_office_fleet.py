@@ -150,8 +150,11 @@ def test_the_school_sees_its_gateway_and_readers_in_words(fleet: Engine, client:
     kazakh = get(client, "/office/schools/s1/fleet", "kk").text
     assert "Карта оқығыш желіден тыс" in kazakh and "4 минут бұрын" in kazakh
     assert get(client, "/office/schools/s2/fleet").status_code == 403  # another school's
+    mine = client.get("/office/fleet", follow_redirects=False)  # the link a notice carries
+    assert (mine.status_code, mine.headers["location"]) == (303, "/office/schools/s1/fleet")
     as_(client, "cook@s1.kz")
     assert get(client, "/office/schools/s1/fleet").status_code == 403  # the administrator's page
+    assert get(client, "/office/fleet").status_code == 403
 
 
 def test_the_region_lists_its_gateways(fleet: Engine, client: TestClient) -> None:
@@ -172,6 +175,7 @@ def test_the_region_lists_its_gateways(fleet: Engine, client: TestClient) -> Non
     assert get(client, "/office/regions/almaty/fleet/s3").status_code == 404  # not the region's school
     assert get(client, "/office/regions/abay/fleet").status_code == 403
     assert get(client, "/office/deployment/fleet").status_code == 403
+    assert client.get("/office/fleet", follow_redirects=False).headers["location"] == "/office/regions/almaty/fleet"
 
 
 def test_the_deployment_lists_every_gateway_with_a_json_twin(fleet: Engine, client: TestClient) -> None:

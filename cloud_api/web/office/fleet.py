@@ -1,5 +1,7 @@
 """The fleet in the office: a school's gateways and readers, and every gateway of a region or the deployment.
 
+    GET /office/fleet                               on to the fleet page of the account's desk (a link
+                                                    that fits everyone, as a notice's)
     GET /office/schools/{school}/fleet              the school's gateways now and over the last day
     GET /office/regions/{region}/fleet              the region's gateways, what is wrong first
                                                     (?state=, ?q=, ?sort=, ?desc=, ?page=, ?format=csv|xlsx)
@@ -18,12 +20,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from cloud_api.core.errors import DomainError
 from cloud_api.db.schema import schools
+from cloud_api.services.accounts import Role
 from cloud_api.services.fleet import PROBLEMS, GatewayState, count_states, fleet_states, gateway_day, sort_states
+from cloud_api.web.account import MeDep
 from cloud_api.web.office.authority import CountryDesk, RegionDesk
 from cloud_api.web.office.console import AdminDesk, listing
 from cloud_api.web.office.deployment import Desk as DeploymentDesk
@@ -62,6 +66,24 @@ def _school_page(desk: Any, school_id: str, *, back: str | None) -> HTMLResponse
         back=back,
         alerts=ALERTS_PATH,
     )
+
+
+@router.get("/office/fleet")
+def my_fleet(me: MeDep) -> RedirectResponse:
+    """The fleet page of the account's widest desk: the deployment's, the country's, its region's or its school's."""
+    grants = sorted(me.principal.grants, key=lambda g: (g.role.value, g.scope or ""))
+    scoped = {role: [g.scope for g in grants if g.role is role and g.scope] for role in Role}
+    if me.principal.has(Role.DEPLOYMENT_ADMIN, None):
+        target = "/office/deployment/fleet"
+    elif me.principal.has(Role.MINISTRY, None):
+        target = "/office/country/fleet"
+    elif scoped[Role.REGION]:
+        target = f"/office/regions/{scoped[Role.REGION][0]}/fleet"
+    elif scoped[Role.SCHOOL_ADMIN]:
+        target = f"/office/schools/{scoped[Role.SCHOOL_ADMIN][0]}/fleet"
+    else:
+        raise DomainError("not_allowed")
+    return RedirectResponse(target, status_code=303)
 
 
 @router.get("/office/schools/{school_id}/fleet", response_class=HTMLResponse)
