@@ -628,3 +628,32 @@ def ingest(
         f"{rate.events} events in {rate.batches} batches from {rate.clients} gateway(s) in {rate.seconds:.2f} s: "
         f"{rate.events_per_second:,.0f} events/s"
     )
+
+
+@app.command()
+def fleet(
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object as the last line."),
+    database_url: str | None = typer.Option(None, help="Database to fill [default: a temporary SQLite file]."),
+    gateways: int = typer.Option(2000, min=100, help="Simulated gateways, each with its school and key."),
+    rounds: int = typer.Option(3, min=1, help="Heartbeats each gateway sends (time compressed)."),
+    clients: int = typer.Option(4, min=1, help="Client processes sending at once."),
+) -> None:
+    """Measure the fleet: heartbeats/s stored by one cloud process, the deployment's fleet page, alert latency.
+
+    Example:
+        mektep bench fleet --json
+    """
+    from mektep.fleet_bench import bench_fleet
+
+    figures = bench_fleet(database_url, gateways_n=gateways, rounds=rounds, clients=clients)
+    goals = {"heartbeats_per_s": "≥ 500", "fleet_page_p95_ms": "≤ 300", "alert_latency_p95_s": "≤ 60 after the window"}
+    shown = {k: ("null" if v is None else v) for k, v in figures.items() if not isinstance(v, dict)}
+    table = _figures_table(f"mektep bench fleet ({gateways:,} gateways, {figures['database']})", shown, goals)
+    table.add_row("heartbeats/s / healthz/s", f"{figures['heartbeats_per_s'] / figures['healthz_per_s']:.2f}×", "")
+    table.add_row(
+        "fleet page p95 / healthz p95", f"{figures['fleet_page_p95_ms'] / figures['healthz_p95_ms']:.1f}×", ""
+    )
+    Console().print(table)
+    Console().print(f"Gateways by state on the fleet page: {figures['fleet_counts']}")
+    if json_output:
+        print(json.dumps(figures))

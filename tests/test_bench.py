@@ -166,3 +166,20 @@ def test_bench_backlog_produces_every_figure() -> None:
         "reserve_school_days",
     }
     assert all(value > 0 for value in figures.values())
+
+
+def test_bench_fleet_sends_every_heartbeat_and_counts_each_failure() -> None:
+    import json
+
+    result = CliRunner().invoke(
+        app, ["bench", "fleet", "--json", "--gateways", "100", "--rounds", "2", "--clients", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output.strip().splitlines()[-1])
+    assert figures["heartbeats"] == 2 * 99  # the silent one sends nothing
+    assert figures["heartbeats_per_s"] > 0 and figures["fleet_page_p95_ms"] > 0 and figures["healthz_per_s"] > 0
+    # a gateway failing in each way, each counted by the fleet page as what is wrong with it
+    failing = ("silent", "reader_offline", "disk_low", "backlog_old", "clock_off")
+    assert figures["fleet_counts"] == {**dict.fromkeys(failing, 1), "ok": 95}
+    # null, with the reason, until the alerts engine is there to measure
+    assert figures["alert_latency_p95_s"] is not None or figures["alert_note"]

@@ -5,6 +5,8 @@
     HashSlotsDep    the process's turns at hashing a password (a sign-in waits for one on the event loop)
     LanguageDep     the language the caller reads (``Accept-Language``), for what a route translates
     GatewayAuth     the raw body, size-limited, whose HMAC signature checked out (a ``SignedBody``)
+    GatewayRequest  the raw body and its signature headers, not checked yet: for a route that checks
+                    them in its own transaction (:func:`verify_gateway_request`), as the heartbeat does
     AdminAuth       a valid ``Authorization: Bearer <admin token>`` (journalled)
     CurrentAccount  a ``Principal``: the signed-in account of the bearer token or the session cookie
                     (a cookie only on a request from our own pages), with its roles in force, or the
@@ -29,7 +31,7 @@ from uuid import UUID
 
 from fastapi import Depends, Header, Path, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from starlette.concurrency import run_in_threadpool
 
 from cloud_api.core.errors import DomainError
@@ -49,6 +51,7 @@ __all__ = [
     "EngineDep",
     "EnrollingAccount",
     "GatewayAuth",
+    "GatewayRequest",
     "Guardian",
     "HashSlotsDep",
     "LanguageDep",
@@ -57,29 +60,33 @@ __all__ = [
     "SchoolPath",
     "SchoolStaff",
     "SettingsDep",
+    "UnverifiedRequest",
     "client_ip",
     "guardian_of",
     "read_limited",
     "require_same_origin",
     "require_school_role",
+    "verify_gateway_request",
 ]
 
 SESSION_COOKIE = "mektep_session"
 
 
-def _engine(request: Request) -> Engine:
+# The dependencies that only read the app's state are ``async``: FastAPI runs a plain ``def``
+# dependency on a worker thread, a hop that costs more than the lookup (every request takes two).
+async def _engine(request: Request) -> Engine:
     return request.app.state.engine  # type: ignore[no-any-return]
 
 
-def _settings(request: Request) -> CloudSettings:
+async def _settings(request: Request) -> CloudSettings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def _language(request: Request) -> Language:
+async def _language(request: Request) -> Language:
     return language_of(request.headers.get("accept-language"))
 
 
-def _hash_slots(request: Request) -> HashSlots:
+async def _hash_slots(request: Request) -> HashSlots:
     return request.app.state.hash_slots  # type: ignore[no-any-return]
 
 
@@ -106,9 +113,20 @@ async def read_limited(request: Request, limit: int, too_large: Callable[[], Dom
     return bytes(body)
 
 
-async def _gateway_auth(
+class UnverifiedRequest(NamedTuple):
+    """A gateway's request as it came: its body and what signs it, checked by :func:`verify_gateway_request`."""
+
+    gateway_id: str | None
+    timestamp: str | None
+    signature: str | None
+    body: bytes
+    method: str
+    path: str
+    max_skew_s: int
+
+
+async def _gateway_request(
     request: Request,
-    engine: EngineDep,
     settings: SettingsDep,
     # Optional here so that a missing header is our 401 ``missing_signature``, not a 422.
     gateway_id: Annotated[str | None, Header(alias=HEADER_GATEWAY, description="The signing gateway's id.")] = None,
@@ -119,15 +137,22 @@ async def _gateway_auth(
         str | None,
         Header(alias=HEADER_SIGNATURE, description="Hex HMAC-SHA256 of `METHOD\\nPATH\\nTIMESTAMP\\nSHA256HEX(body)`"),
     ] = None,
-) -> SignedBody:
+) -> UnverifiedRequest:
     limit = settings.max_batch_bytes
     body = await read_limited(
         request, limit, lambda: Refused(Refusal.TOO_LARGE, f"a batch may be at most {limit} bytes")
     )
-    # The lookups are blocking database calls: off the event loop.
-    return await run_in_threadpool(
-        _check, engine, gateway_id, timestamp, signature, body, request.method, _signed_path(request), settings
+    return UnverifiedRequest(
+        gateway_id, timestamp, signature, body, request.method, _signed_path(request), settings.signature_max_skew_s
     )
+
+
+GatewayRequest = Annotated[UnverifiedRequest, Depends(_gateway_request)]
+
+
+async def _gateway_auth(engine: EngineDep, unverified: GatewayRequest) -> SignedBody:
+    # The lookups are blocking database calls: off the event loop.
+    return await run_in_threadpool(_check, engine, unverified)
 
 
 def _signed_path(request: Request) -> str:
@@ -141,28 +166,25 @@ def _signed_path(request: Request) -> str:
     return f"{path}?{query.decode('latin-1')}" if query else path
 
 
-def _check(
-    engine: Engine,
-    gateway_id: str | None,
-    timestamp: str | None,
-    signature: str | None,
-    body: bytes,
-    method: str,
-    path: str,
-    settings: CloudSettings,
-) -> SignedBody:
+def verify_gateway_request(conn: Connection, unverified: UnverifiedRequest, *, journalled: bool = True) -> SignedBody:
+    """The request's body whose signature checked out, or ``Refused`` (see :func:`check_signature`)."""
+    return check_signature(
+        conn,
+        gateway_id=unverified.gateway_id,
+        timestamp=unverified.timestamp,
+        signature=unverified.signature,
+        body=unverified.body,
+        now=time.time(),
+        max_skew_s=unverified.max_skew_s,
+        method=unverified.method,
+        path=unverified.path,
+        journalled=journalled,
+    )
+
+
+def _check(engine: Engine, unverified: UnverifiedRequest) -> SignedBody:
     with engine.connect() as conn:
-        return check_signature(
-            conn,
-            gateway_id=gateway_id,
-            timestamp=timestamp,
-            signature=signature,
-            body=body,
-            now=time.time(),
-            max_skew_s=settings.signature_max_skew_s,
-            method=method,
-            path=path,
-        )
+        return verify_gateway_request(conn, unverified)
 
 
 GatewayAuth = Annotated[SignedBody, Depends(_gateway_auth)]

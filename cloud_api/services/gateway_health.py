@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
+from functools import cache
+from types import SimpleNamespace
 from typing import Any
 
 from pydantic import ValidationError
@@ -56,6 +58,33 @@ def _not_ok(beat: Heartbeat) -> dict[str, str] | None:
     return found or None
 
 
+_LATEST = [c.name for c in gateway_health.columns if c.name not in ("school_id", "gateway_id")]
+
+
+@cache
+def _dialect_statements(dialect: str) -> tuple[Any, Any]:
+    # Built once a dialect and given their values as parameters: every gateway's heartbeat every
+    # minute would otherwise build, coerce and cache-key two statements of twenty columns each time.
+    conn = SimpleNamespace(dialect=SimpleNamespace(name=dialect))
+    # ON CONFLICT DO NOTHING decides a replay (or a race of two) without an exception, which on
+    # PostgreSQL would abort the transaction.
+    history = (
+        dialect_insert(conn, gateway_heartbeats)  # type: ignore[arg-type]
+        .on_conflict_do_nothing()
+        .returning(gateway_heartbeats.c.received_at)
+    )
+    upsert = dialect_insert(conn, gateway_health)  # type: ignore[arg-type]
+    latest = upsert.on_conflict_do_update(
+        index_elements=[gateway_health.c.school_id, gateway_health.c.gateway_id],
+        set_={name: upsert.excluded[name] for name in _LATEST},
+    )
+    return history, latest
+
+
+def _statements(conn: Connection) -> tuple[Any, Any]:
+    return _dialect_statements(conn.dialect.name)
+
+
 def store_heartbeat(
     conn: Connection, signed: SignedBody, gateway_id: str, beat: Heartbeat, received_at: datetime
 ) -> HeartbeatAnswer:
@@ -81,41 +110,34 @@ def store_heartbeat(
         "outbox_pending": beat.outbox_pending,
         "oldest_pending_age_s": beat.oldest_pending_age_s,
     }
-    # ON CONFLICT DO NOTHING decides a replay (or a race of two) without an exception, which on
-    # PostgreSQL would abort the transaction.
+    insert_history, upsert_latest = _statements(conn)
     inserted = conn.execute(
-        dialect_insert(conn, gateway_heartbeats)
-        .values(
-            school_id=gateway.school_id,
-            gateway_id=gateway.gateway_id,
-            signature=signed.signature,
-            not_ok=_not_ok(beat),
+        insert_history,
+        {
+            "school_id": gateway.school_id,
+            "gateway_id": gateway.gateway_id,
+            "signature": signed.signature,
+            "not_ok": _not_ok(beat),
             **moving,
-        )
-        .on_conflict_do_nothing()
-        .returning(gateway_heartbeats.c.received_at)
+        },
     ).first()
     if inserted is None:
         raise Refused(Refusal.REPLAYED, "this signed heartbeat was already received")
-    latest = {
-        **moving,
-        "sent_at": beat.sent_at,
-        "reported_clock_offset_s": beat.clock_offset_s,
-        "version": beat.version,
-        "uptime_s": beat.uptime_s,
-        "memory_total_bytes": beat.memory_total_bytes,
-        "links": beat.links,
-        "parts": {name: state.value for name, state in beat.parts.items()},
-        "outbox_rejected": beat.outbox_rejected,
-    }
-    upsert = dialect_insert(conn, gateway_health).values(
-        school_id=gateway.school_id, gateway_id=gateway.gateway_id, **latest
-    )
     conn.execute(
-        upsert.on_conflict_do_update(
-            index_elements=[gateway_health.c.school_id, gateway_health.c.gateway_id],
-            set_={name: upsert.excluded[name] for name in latest},
-        )
+        upsert_latest,
+        {
+            "school_id": gateway.school_id,
+            "gateway_id": gateway.gateway_id,
+            **moving,
+            "sent_at": beat.sent_at,
+            "reported_clock_offset_s": beat.clock_offset_s,
+            "version": beat.version,
+            "uptime_s": beat.uptime_s,
+            "memory_total_bytes": beat.memory_total_bytes,
+            "links": beat.links,
+            "parts": {name: state.value for name, state in beat.parts.items()},
+            "outbox_rejected": beat.outbox_rejected,
+        },
     )
     return HeartbeatAnswer(received_at=received_at, clock_offset_s=offset)
 

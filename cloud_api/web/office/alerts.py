@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 
@@ -26,13 +26,11 @@ from cloud_api.alerts.store import Alert, acknowledge, alerts_of_region, alerts_
 from cloud_api.api.deps import require_same_origin
 from cloud_api.core.errors import DomainError
 from cloud_api.db.schema import schools
-from cloud_api.services.accounts import Role, logins_of
-from cloud_api.web.account import Me, MeDep
-from cloud_api.web.office.authority import AuthorityDesk
-from cloud_api.web.office.console import Desk, _desk, back
+from cloud_api.services.accounts import logins_of
+from cloud_api.web.account import Me
+from cloud_api.web.office.authority import RegionWatchDesk
+from cloud_api.web.office.console import WatchDesk, back
 from cloud_api.web.office.deployment import Desk as DeploymentDeskDep
-from cloud_api.web.pages import page_language
-from shared.i18n import translator
 
 __all__ = ["RULE_TITLES", "router"]
 
@@ -50,22 +48,6 @@ RULE_TITLES = {
     "queue_stuck": "A delivery queue is not moving",
     "database_down": "The database does not answer",
 }
-
-
-def _school_desk(request: Request, me: MeDep, school_id: SchoolId) -> Desk:
-    return _desk(request, me, school_id, Role.SCHOOL_ADMIN, Role.SCHOOL_IT)
-
-
-SchoolDesk = Annotated[Desk, Depends(_school_desk)]
-
-
-def _region_desk(request: Request, me: MeDep, region_id: RegionId) -> AuthorityDesk:
-    if not (me.principal.has(Role.REGION, region_id) or me.principal.has(Role.REGION_IT, region_id)):
-        raise DomainError("not_allowed")
-    return AuthorityDesk(request, me, region_id, translator(page_language(request)))
-
-
-RegionDesk = Annotated[AuthorityDesk, Depends(_region_desk)]
 
 
 def _rows(desk: Any, listed: list[Alert], names: dict[str, str], ack_base: str) -> HTMLResponse:
@@ -97,7 +79,7 @@ def _acknowledged(url: str, done: bool) -> RedirectResponse:
 
 
 @router.get("/office/schools/{school_id}/alerts", response_class=HTMLResponse)
-def school_alerts(desk: SchoolDesk) -> HTMLResponse:
+def school_alerts(desk: WatchDesk) -> HTMLResponse:
     """The school's alerts."""
     with desk.engine.connect() as conn:
         listed = alerts_of_school(conn, desk.school_id, datetime.now(UTC))
@@ -105,7 +87,7 @@ def school_alerts(desk: SchoolDesk) -> HTMLResponse:
 
 
 @router.post("/office/schools/{school_id}/alerts/{alert_id}/acknowledge", dependencies=_checked)
-def school_acknowledge(desk: SchoolDesk, alert_id: UUID) -> RedirectResponse:
+def school_acknowledge(desk: WatchDesk, alert_id: UUID) -> RedirectResponse:
     """Acknowledge one of the school's alerts."""
     with desk.engine.begin() as conn:
         done = acknowledge(conn, desk.school_id, alert_id, _me_id(desk.me), datetime.now(UTC))
@@ -113,7 +95,7 @@ def school_acknowledge(desk: SchoolDesk, alert_id: UUID) -> RedirectResponse:
 
 
 @router.get("/office/regions/{region_id}/alerts", response_class=HTMLResponse)
-def region_alerts(desk: RegionDesk) -> HTMLResponse:
+def region_alerts(desk: RegionWatchDesk) -> HTMLResponse:
     """The alerts of the region's schools, each with its school."""
     assert desk.region_id is not None
     with desk.engine.connect() as conn:
@@ -125,7 +107,7 @@ def region_alerts(desk: RegionDesk) -> HTMLResponse:
 
 
 @router.post("/office/regions/{region_id}/alerts/{school_id}/{alert_id}/acknowledge", dependencies=_checked)
-def region_acknowledge(desk: RegionDesk, school_id: SchoolId, alert_id: UUID) -> RedirectResponse:
+def region_acknowledge(desk: RegionWatchDesk, school_id: SchoolId, alert_id: UUID) -> RedirectResponse:
     """Acknowledge an alert of one of the region's schools."""
     with desk.engine.begin() as conn:
         region = conn.execute(select(schools.c.region_id).where(schools.c.school_id == school_id)).scalar()

@@ -52,7 +52,7 @@ from cloud_api.web.pages import page_language
 from shared.i18n import Translator, translator
 from shared.localtime import local_date
 
-__all__ = ["AuthorityDesk", "router"]
+__all__ = ["AuthorityDesk", "CountryDesk", "RegionDesk", "router"]
 
 router = APIRouter(include_in_schema=False)
 RegionId = Annotated[str, Path(min_length=1, max_length=64)]
@@ -106,9 +106,9 @@ class AuthorityDesk:
         _ = self._
         here = self.request.url.path
         places = (
-            [("/regions", _("Regions"))]
+            [("/regions", _("Regions")), ("/fleet", _("Gateways"))]
             if self.region_id is None
-            else [("/schools", _("Schools")), ("/sums", _("Sums"))]
+            else [("/schools", _("Schools")), ("/sums", _("Sums")), ("/fleet", _("Gateways"))]
         )
         if self.region_id is not None:
             places.append(("/alerts", _("Alerts")))
@@ -147,7 +147,15 @@ def _country_desk(request: Request, me: MeDep) -> AuthorityDesk:
     return AuthorityDesk(request, me, None, translator(page_language(request)))
 
 
+def _region_watch_desk(request: Request, me: MeDep, region_id: RegionId) -> AuthorityDesk:
+    # The region's gateways and their alerts: its education authority and its IT.
+    if not me.principal.has(Role.REGION_IT, region_id):
+        may_see_region(me.principal, region_id)
+    return AuthorityDesk(request, me, region_id, translator(page_language(request)))
+
+
 RegionDesk = Annotated[AuthorityDesk, Depends(_region_desk)]
+RegionWatchDesk = Annotated[AuthorityDesk, Depends(_region_watch_desk)]
 CountryDesk = Annotated[AuthorityDesk, Depends(_country_desk)]
 
 

@@ -159,6 +159,7 @@ class Desk:
                 ("/export", _("Export")),
                 ("/money", _("Money")),
                 ("/wallet", _("Social Wallet")),
+                ("/fleet", _("Gateway and readers")),
             ]
         if self.admin or (Role.SCHOOL_IT, self.school_id) in grants:
             places.append(("/alerts", _("Alerts")))
@@ -213,8 +214,14 @@ def _staff_desk(request: Request, me: MeDep, school_id: SchoolId) -> Desk:
     return _desk(request, me, school_id, Role.SCHOOL_ADMIN, Role.CANTEEN_STAFF)
 
 
+def _watch_desk(request: Request, me: MeDep, school_id: SchoolId) -> Desk:
+    # The gateway's health and alerts: the school's administrator and its IT contact.
+    return _desk(request, me, school_id, Role.SCHOOL_ADMIN, Role.SCHOOL_IT)
+
+
 AdminDesk = Annotated[Desk, Depends(_admin_desk)]
 StaffDesk = Annotated[Desk, Depends(_staff_desk)]
+WatchDesk = Annotated[Desk, Depends(_watch_desk)]
 
 
 @dataclass

@@ -67,7 +67,11 @@ class DeploymentDesk:
     def nav(self) -> list[NavItem]:
         """The places of this desk, the current one marked."""
         here = self.request.url.path
-        places = [("/accounts", self._("Regions and ministry accounts")), ("/alerts", self._("Alerts"))]
+        places = [
+            ("/accounts", self._("Regions and ministry accounts")),
+            ("/fleet", self._("Gateways")),
+            ("/alerts", self._("Alerts")),
+        ]
         return [NavItem(self.base + p, label, here.startswith(self.base + p)) for p, label in places]
 
     def page(self, name: str, *, title: str, status: int = 200, **context: Any) -> HTMLResponse:
