@@ -34,7 +34,7 @@ from sqlalchemy import (
     text,
 )
 
-from cloud_api.db.types import BigIntegerId, Encrypted, EncryptedText, UTCDateTime, data_keys
+from cloud_api.db.types import BigIntegerId, Encrypted, EncryptedJSON, EncryptedText, UTCDateTime, data_keys
 
 __all__ = [
     "account_logins",
@@ -482,8 +482,9 @@ audit_log = Table(
     Column("action", String(16), nullable=False),
     Column("entity", String(32), nullable=False),
     Column("entity_id", String(128), nullable=False),
-    Column("before", JSON(none_as_null=True)),
-    Column("after", JSON(none_as_null=True)),
+    # Encrypted at rest (a roster import's or an IIN correction's IINs and contacts): read in Python only.
+    Column("before", EncryptedJSON("audit_log.before")),
+    Column("after", EncryptedJSON("audit_log.after")),
     Index("audit_log_school_at", "school_id", "at"),
     Index("audit_log_entity", "entity", "entity_id"),
     Index("audit_log_school_entity_id", "school_id", "entity_id"),  # a person's journal in the office
@@ -686,7 +687,8 @@ wallet_outbox = Table(
     Column("person_id", Uuid(), nullable=False),
     Column("local_date", Date, nullable=False),
     Column("period", String(64), nullable=False),
-    Column("payload", JSON, nullable=False),  # the MealRegistration, JSON
+    # The MealRegistration, JSON encrypted at rest (the child's IIN): read in Python only.
+    Column("payload", EncryptedJSON("wallet_outbox.payload"), nullable=False),
     Column("status", String(16), nullable=False),  # pending | delivered | rejected
     Column("attempts", Integer, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),

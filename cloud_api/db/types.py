@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,7 +11,15 @@ from sqlalchemy.types import TypeDecorator
 
 from cloud_api.core.data_keys import DataKeys
 
-__all__ = ["BigIntegerId", "Encrypted", "EncryptedText", "UTCDateTime", "attach_data_keys", "data_keys"]
+__all__ = [
+    "BigIntegerId",
+    "Encrypted",
+    "EncryptedJSON",
+    "EncryptedText",
+    "UTCDateTime",
+    "attach_data_keys",
+    "data_keys",
+]
 
 # An autoincrementing 64-bit id: SQLite only autoincrements a column spelled INTEGER PRIMARY KEY
 # (already 64-bit there), PostgreSQL needs BIGINT to outlive 2^31 packets.
@@ -104,3 +113,25 @@ class EncryptedText(Encrypted):
     def __init__(self, where: str) -> None:
         TypeDecorator.__init__(self)
         self.where = where
+
+
+class EncryptedJSON(EncryptedText):
+    """A JSON document encrypted at rest: serialised, then sealed as :class:`Encrypted` (``table.column``).
+
+    For what holds personal data in a shape of its own: the Social Wallet's registrations (the
+    child's IIN), the audit journal's before and after (IINs, phones, e-mails). None is SQL NULL.
+    Nothing can be asked of it in SQL, neither a comparison nor a key (``payload["x"]``): what a
+    query filters on belongs in a column of its own.
+    """
+
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:  # type: ignore[override]
+        """The document → its JSON text's ciphertext under the current key."""
+        if value is None:
+            return None
+        return data_keys(dialect).encrypt(self.where, json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        """The stored ciphertext → the document (any key held)."""
+        return None if value is None else json.loads(data_keys(dialect).decrypt(self.where, value))

@@ -65,7 +65,7 @@ from cloud_api.db.schema import (
     school_exports,
     set_meals,
 )
-from cloud_api.db.types import UTCDateTime
+from cloud_api.db.types import EncryptedJSON, UTCDateTime
 from cloud_api.services.audit import AuditEntry, write_audit
 
 __all__ = [
@@ -226,7 +226,7 @@ def _type(column: Column[Any]) -> dict[str, Any]:
         shape = {"type": "string", "format": "date"}
     elif isinstance(kind, Uuid):
         shape = {"type": "string", "format": "uuid"}
-    elif isinstance(kind, JSON):
+    elif isinstance(kind, JSON | EncryptedJSON):  # the archive holds the document, in clear
         shape = {}
     else:
         shape = {"type": "string"}

@@ -3,6 +3,7 @@ found by their blind index, re-encrypted by ``mektep cloud rotate-key`` while th
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections.abc import Iterator
@@ -10,13 +11,14 @@ from datetime import UTC, datetime
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, insert, select, text, update
+from sqlalchemy import Engine, column, insert, select, text, update
+from sqlalchemy import table as sa_table
 from sqlalchemy.exc import IntegrityError
 
 from cloud_api.core.data_keys import DataKeyError, DataKeys, make_data_key, parse_key
 from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import alembic_config, upgrade
-from cloud_api.db.schema import iin_indexes, people
+from cloud_api.db.schema import audit_log, iin_indexes, people, wallet_outbox
 from cloud_api.push.keys import ensure_vapid_key, load_vapid_key
 from cloud_api.roster.nedb import parse_rows
 from cloud_api.services.gateways import register_gateway
@@ -26,7 +28,11 @@ from cloud_api.services.people import PeopleQuery, list_people
 from cloud_api.services.roster_import import import_roster
 from tests.cloud_api.school import CHILD, GOOD, HEADER, MOTHER, TEEN, iin
 
-ON_CITUS = {"test_rotate_key_while_the_cloud_reads_and_writes", "test_stored_columns_hold_no_clear_iin_or_contact"}
+ON_CITUS = {
+    "test_rotate_key_while_the_cloud_reads_and_writes",
+    "test_stored_columns_hold_no_clear_iin_or_contact",
+    "test_upgrading_a_database_with_clear_documents_encrypts_them",
+}
 
 OLD, NEW = make_data_key(), make_data_key()
 
@@ -66,6 +72,24 @@ def test_stored_columns_hold_no_clear_iin_or_contact(old_engine: Engine) -> None
         assert {r.iin for r in conn.execute(select(people.c.iin))} == {row[1] for row in GOOD}
         assert conn.execute(select(people.c.phone).where(people.c.iin_index.in_(iin_indexes(conn, MOTHER)))).scalar()
         assert load_vapid_key(conn) is not None
+
+
+def test_the_journal_of_an_import_and_a_correction_holds_no_clear_iin_or_contact(old_engine: Engine) -> None:
+    corrected = iin("15031950099")
+    with old_engine.begin() as conn:
+        child = list_people(conn, "s1", PeopleQuery(q=CHILD, search_iin=True))[0][0]["id"]
+        correct_iin(conn, "s1", child, corrected, actor="secretary")
+    journal = _raw(old_engine, 'SELECT "before", "after" FROM audit_log')
+    assert len(journal) >= len(GOOD) + 2  # a created row's after each, the correction's before and after
+    assert all(value.startswith("e1:") for value in journal)
+    everything = " ".join(journal)
+    assert not any(number in everything for number in (CHILD, TEEN, MOTHER, corrected, "7012345678"))
+    with old_engine.connect() as conn:  # read through the schema, the journal is what was written
+        entries = conn.execute(select(audit_log.c.before, audit_log.c.after).order_by(audit_log.c.id)).all()
+    assert (entries[-1].before, entries[-1].after) == ({"iin": CHILD}, {"iin": corrected})
+    assert {e.after["iin"] for e in entries if e.before is None and e.after and "iin" in e.after} >= {CHILD, TEEN}
+    with pytest.raises(TypeError, match="blind index"):
+        _ = audit_log.c.after["iin"]  # nothing is asked of an encrypted document in SQL
 
 
 def test_a_person_is_found_by_iin_unique_in_a_school_and_imported_again_unchanged(old_engine: Engine) -> None:
@@ -126,6 +150,65 @@ def test_upgrading_a_database_with_clear_rows_encrypts_them(database_url: str) -
         engine.dispose()
 
 
+def test_upgrading_a_database_with_clear_documents_encrypts_them(database_url: str) -> None:
+    upgrade(database_url, _keys(OLD))
+    command.downgrade(alembic_config(database_url), "0029")  # 0029.s deployment: clear JSON documents
+    engine = make_engine(database_url, _keys(OLD))
+    sent = {"record_id": "r", "student_iin": CHILD, "dishes": ["Көже"], "price_tiyn": 95000}
+    record = uuid.uuid4()
+    try:
+        with engine.begin() as conn:
+            raw_outbox = sa_table("wallet_outbox", *(column(c.name) for c in wallet_outbox.c))
+            conn.execute(
+                insert(raw_outbox).values(
+                    school_id="s1",
+                    record_id=record if conn.dialect.name == "postgresql" else record.hex,
+                    person_id=uuid.uuid4().hex,
+                    local_date="2026-11-24",
+                    period="lunch",
+                    payload=json.dumps(sent),
+                    status="pending",
+                    attempts=0,
+                    created_at=datetime.now(UTC),
+                )
+            )
+            for n in range(3):  # more than one row, the last with no "before"
+                conn.execute(
+                    text(
+                        'INSERT INTO audit_log (school_id, at, actor, action, entity, entity_id, "before", "after") '
+                        "VALUES ('s1', :at, 'admin', 'update', 'person', :id, :before, :after)"
+                    ),
+                    {
+                        "at": datetime.now(UTC),
+                        "id": str(n),
+                        "before": None if n == 2 else json.dumps({"iin": TEEN, "phone": "+77012345678"}),
+                        "after": json.dumps({"iin": MOTHER, "last_name": "Нұрланова"}, ensure_ascii=False),
+                    },
+                )
+        config = alembic_config(database_url)
+        config.attributes["data_keys"] = _keys(OLD)
+        command.upgrade(config, "head")
+        stored = _raw(engine, "SELECT payload FROM wallet_outbox") + _raw(
+            engine, 'SELECT "before", "after" FROM audit_log'
+        )
+        assert len(stored) == 1 + 5 and all(value.startswith("e1:") for value in stored)
+        assert not any(n in " ".join(stored) for n in (CHILD, TEEN, MOTHER, "7012345678"))
+        with engine.connect() as conn:  # the same documents, read through the schema
+            assert conn.execute(select(wallet_outbox.c.payload)).scalar_one() == sent
+            journal = conn.execute(select(audit_log.c.before, audit_log.c.after).order_by(audit_log.c.id)).all()
+        assert [tuple(r) for r in journal] == [
+            ({"iin": TEEN, "phone": "+77012345678"}, {"iin": MOTHER, "last_name": "Нұрланова"}),
+            ({"iin": TEEN, "phone": "+77012345678"}, {"iin": MOTHER, "last_name": "Нұрланова"}),
+            (None, {"iin": MOTHER, "last_name": "Нұрланова"}),
+        ]
+        command.downgrade(config, "0029")  # and back: the clear documents again
+        with engine.connect() as conn:
+            clear = conn.execute(text("SELECT payload FROM wallet_outbox")).scalar_one()  # psycopg parses JSON
+        assert (json.loads(clear) if isinstance(clear, str) else clear) == sent
+    finally:
+        engine.dispose()
+
+
 def test_rotate_key_while_the_cloud_reads_and_writes(old_engine: Engine, database_url: str) -> None:
     rotating = make_engine(database_url, _keys(NEW, OLD))  # every API process: the new key writes, both read
     stop, seen, errors = threading.Event(), [], []
@@ -159,9 +242,11 @@ def test_rotate_key_while_the_cloud_reads_and_writes(old_engine: Engine, databas
     assert not errors, errors
     assert seen and set(seen) == {MOTHER}
     assert report.rewritten["people"] >= 34 and report.rewritten["gateways"] == 1
+    assert report.rewritten["audit_log"] >= 34  # the journal of the imports, found by its column type too
     new_id = _keys(NEW).current.id
     stored = _raw(rotating, "SELECT iin, phone, email FROM people") + _raw(rotating, "SELECT key FROM gateways")
     stored += _raw(rotating, "SELECT private_pem FROM deployment_keys")
+    stored += _raw(rotating, 'SELECT "before", "after" FROM audit_log')
     assert all(value.startswith(f"e1:{new_id}:") for value in stored)
     rotating.dispose()
     after = make_engine(database_url, _keys(NEW))  # the old key has left the settings: everything still reads
@@ -176,7 +261,9 @@ def test_rotate_key_while_the_cloud_reads_and_writes(old_engine: Engine, databas
                 actor="t",
             )
             assert load_vapid_key(conn) is not None
-        assert rotate_keys(after).rewritten["people"] == 0  # again: nothing left to do
+            assert any(a and a.get("iin") == CHILD for a in conn.execute(select(audit_log.c.after)).scalars())
+        again = rotate_keys(after)  # again: nothing left to do
+        assert again.rewritten["people"] == 0 and again.rewritten["audit_log"] == 0
     finally:
         after.dispose()
 

@@ -17,7 +17,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from cloud_api.db.schema import audit_log, people, wallet_outbox
 from cloud_api.services.audit import audit_entries
@@ -111,6 +111,17 @@ async def test_a_refused_meal_is_explained_the_iin_corrected_and_the_record_acce
         assert (await send(office.world, wallet)).claimed == 0 and len(wallet.state.accepted) == 2
         done = text_of(office.get("/wallet", month=MONTH).text)
         assert "Вашу запись" not in done and "ничего не отклонил" in done
+    # what was sent and the journal of the correction and the resend are ciphertexts in the tables
+    with office.app.state.engine.connect() as conn:
+        stored = [
+            str(v)
+            for sql in ("SELECT payload FROM wallet_outbox", 'SELECT "before", "after" FROM audit_log')
+            for row in conn.execute(text(sql))
+            for v in row
+            if v is not None
+        ]
+    assert stored and all(value.startswith("e1:") for value in stored)
+    assert not any(number in value for value in stored for number in (CHILD, RIGHT_IIN, TEEN))
 
 
 async def test_a_childs_refused_records_go_again_together_after_a_confirmation(office: Office) -> None:

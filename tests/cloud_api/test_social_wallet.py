@@ -17,7 +17,7 @@ from uuid import UUID
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, text, update
 
 from cloud_api.app import create_app
 from cloud_api.background.http import RetryPolicy
@@ -180,6 +180,12 @@ async def test_every_free_and_discounted_meal_arrives_once_with_iin_and_price_an
         )
         assert verify_receipt(wallet.public_key, kept)  # the proof stays verifiable from what is kept
     assert {r["status"] for r in outbox(world).values()} == {"delivered"}
+    # the registrations as sent are kept, with the child's IIN, only as ciphertexts (Order No. 456 §10)
+    with world.app.state.engine.connect() as conn:
+        stored = [row.payload for row in conn.execute(text("SELECT payload FROM wallet_outbox"))]
+    assert len(stored) == 2 and all(value.startswith("e1:") for value in stored)
+    assert not any(CHILD in value or TEEN in value for value in stored)
+    assert {r["payload"]["student_iin"] for r in outbox(world).values()} == {CHILD, TEEN}
 
 
 async def test_the_wallet_down_for_an_hour_then_up_gets_every_meal_exactly_once(world: World) -> None:
