@@ -152,7 +152,7 @@ def test_upgrading_a_database_with_clear_rows_encrypts_them(database_url: str) -
 
 def test_upgrading_a_database_with_clear_documents_encrypts_them(database_url: str) -> None:
     upgrade(database_url, _keys(OLD))
-    command.downgrade(alembic_config(database_url), "0029")  # 0029.s deployment: clear JSON documents
+    command.downgrade(alembic_config(database_url), "0029")  # 0029's deployment: clear JSON documents
     engine = make_engine(database_url, _keys(OLD))
     sent = {"record_id": "r", "student_iin": CHILD, "dishes": ["Көже"], "price_tiyn": 95000}
     record = uuid.uuid4()
