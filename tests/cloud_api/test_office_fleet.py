@@ -183,7 +183,9 @@ def test_the_region_lists_its_gateways(fleet: Engine, client: TestClient) -> Non
 def test_the_it_contacts_an_alert_is_sent_to_open_its_fleet_page(fleet: Engine, client: TestClient) -> None:
     """The school's and the region's IT hear of alerts with a link to the fleet: the page must open for them."""
     as_(client, "it@s1.kz")
-    assert "Считыватель не в сети" in get(client, "/office/schools/s1/fleet").text
+    page = get(client, "/office/schools/s1/fleet").text
+    assert "Считыватель не в сети" in page
+    assert 'href="/office/schools/s1/alerts"' in page  # in the IT contact's navigation, with the fleet
     assert client.get("/office/fleet", follow_redirects=False).headers["location"] == "/office/schools/s1/fleet"
     assert get(client, "/office/schools/s1/alerts").status_code == 200
     assert get(client, "/office/schools/s2/fleet").status_code == 403

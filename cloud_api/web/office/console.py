@@ -159,10 +159,10 @@ class Desk:
                 ("/export", _("Export")),
                 ("/money", _("Money")),
                 ("/wallet", _("Social Wallet")),
-                ("/fleet", _("Gateway and readers")),
             ]
         if self.admin or (Role.SCHOOL_IT, self.school_id) in grants:
-            places.append(("/alerts", _("Alerts")))
+            # The school's IT contact: the gateway, its readers and their alerts.
+            places += [("/fleet", _("Gateway and readers")), ("/alerts", _("Alerts"))]
         here = self.request.url.path
         # The longest place the address is in is the current one (the menu planner is in the canteen).
         inside = [p for p, _label in places if here == self.base + p or here.startswith(self.base + p + "/")]
