@@ -13,8 +13,17 @@ serve`` process on that database (SQLite by default, or the URL given) is then a
 - ``fleet_page_p95_ms``: the deployment's fleet page (worst first, a hundred rows of all the
   gateways) asked 50 times in a row, signed in as its administrator; ``fleet_json_p95_ms`` its JSON
   twin (every gateway); ``healthz_p95_ms`` the baseline asked the same way;
-- ``alert_latency_p95_s``: time from a failure to its alert, None (with ``alert_note``) until the
-  alerts engine (``cloud_api.services.alerts.evaluate``) is there to measure.
+
+Then, in this process on the same database (:mod:`mektep.alert_bench`), the alerts engine in simulated
+time: from 10:00 of the next working day every gateway beats each minute, a hundredth of them starts
+failing in each way above within the first two minutes, and the rules are evaluated every
+``alert_interval_s`` (20 s) for 13 minutes (the longest window, silent's 10 minutes, and the rest):
+
+- ``alert_latency_p95_s``, ``alert_latency_max_s``: from a failure's start plus its rule's window to
+  the round that opened its alert (simulated), plus that round's wall time; the goal is 60 s;
+- ``alerts_opened``: one per failing gateway; ``false_alerts``: any other (a healthy gateway's);
+- ``alert_round_ms_p95``: the wall time of one round over every gateway (``alert_rounds`` of them);
+  ``alert_note`` only if a failure opened no alert.
 
 Bodies are built and signed before the clock starts; each client is a process of its own (building
 requests in the server's interpreter, or one client's, would measure Python rather than the cloud).
@@ -22,7 +31,6 @@ requests in the server's interpreter, or one client's, would measure Python rath
 
 from __future__ import annotations
 
-import importlib
 import json
 import multiprocessing
 import secrets
@@ -46,6 +54,7 @@ from cloud_api.services.gateway_health import store_heartbeat
 from cloud_api.services.gateways import GatewayRecord
 from cloud_api.services.second_factor import begin_totp, confirm_totp
 from cloud_api.services.signatures import SignedBody
+from mektep.alert_bench import bench_alerts
 from mektep.processes import CloudProcess
 from shared.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, Heartbeat, heartbeat_path, sign
 
@@ -66,8 +75,9 @@ def _failure(n: int, total: int) -> str | None:
     return FAILURES[index] if index < len(FAILURES) else None
 
 
-def _beat(gateway_id: str, failure: str | None, round_: int) -> dict[str, Any]:
-    now = datetime.now(UTC)
+def _beat(gateway_id: str, failure: str | None, round_: int, now: datetime | None = None) -> dict[str, Any]:
+    """The body of a gateway's heartbeat (its ``round_``-th), sent ``now``, saying what ``failure`` makes wrong."""
+    now = now or datetime.now(UTC)
     body = {
         **_EXAMPLE,
         "gateway_id": gateway_id,
@@ -190,17 +200,6 @@ def _p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20)[-1] if len(values) > 1 else values[0]
 
 
-def _alert_latency() -> tuple[float | None, str]:
-    """The alerts' latency when the engine exists to measure it; (None, why) until then."""
-    try:
-        alerts = importlib.import_module("cloud_api.services.alerts")
-    except ImportError:
-        return None, "alerts not built"
-    if not callable(getattr(alerts, "evaluate", None)):
-        return None, "alerts not built"
-    return None, "the alerts engine is there (cloud_api.services.alerts.evaluate); its latency is not wired yet"
-
-
 def bench_fleet(
     database_url: str | None = None, *, gateways_n: int = 2000, rounds: int = 3, clients: int = 4, asks: int = ASKS
 ) -> dict[str, Any]:
@@ -237,7 +236,8 @@ def bench_fleet(
                 json_times = _times_ms(client, data, max(5, asks // 5))
         finally:
             cloud.stop()
-    latency, note = _alert_latency()
+        failures = {g: f for n, (g, _s, _k) in enumerate(fleet) if (f := _failure(n, len(fleet))) is not None}
+        alert_figures = bench_alerts(url, fleet, failures, lambda g, f, at, n: _beat(g, f, n, at))
     return {
         "gateways": gateways_n,
         "heartbeats": len(requests),
@@ -248,7 +248,6 @@ def bench_fleet(
         "fleet_page_p95_ms": round(_p95(page_times), 1),
         "fleet_json_p95_ms": round(_p95(json_times), 1),
         "healthz_p95_ms": round(_p95(healthz), 2),
-        "alert_latency_p95_s": latency,
-        "alert_note": note,
+        **alert_figures,
         "fleet_counts": {k: v for k, v in counts.items() if v},
     }

@@ -181,5 +181,8 @@ def test_bench_fleet_sends_every_heartbeat_and_counts_each_failure() -> None:
     # a gateway failing in each way, each counted by the fleet page as what is wrong with it
     failing = ("silent", "reader_offline", "disk_low", "backlog_old", "clock_off")
     assert figures["fleet_counts"] == {**dict.fromkeys(failing, 1), "ok": 95}
-    # null, with the reason, until the alerts engine is there to measure
-    assert figures["alert_latency_p95_s"] is not None or figures["alert_note"]
+    # each failing gateway got its alert, and no healthy one did
+    assert figures["alerts_opened"] == 5 and figures["false_alerts"] == 0
+    assert "alert_note" not in figures
+    assert isinstance(figures["alert_latency_p95_s"], float) and isinstance(figures["alert_latency_max_s"], float)
+    assert figures["alert_round_ms_p95"] > 0
