@@ -1,10 +1,15 @@
-"""A signed heartbeat to the cloud every interval: the gateway's figures, and the cloud's clock back.
+"""A signed heartbeat to the cloud every interval, and at once when what is wrong changes.
 
 ``POST /v1/gateways/{gateway_id}/heartbeat`` with a :class:`shared.contract.Heartbeat`, signed with
 the gateway's key exactly as an ingest batch (:func:`shared.contract.signed_headers`). A heartbeat
 is not an event: it never enters the outbox, and a failed one is logged, counted and forgotten
 (the next one says the same, newer); the cloud may be offline for weeks. The answer's
 ``received_at`` measures the clock's offset (:class:`gateway.health.ClockOffset`).
+
+The figures are sampled every ``check_s`` (a few seconds: psutil and one query of the outbox); a
+change of their :func:`shared.contract.troubles` (a reader going offline, the disk passing the
+cloud's limit, …) is sent then and there, so that an alert waits for its rule's window and not for
+the next minute's heartbeat as well.
 """
 
 from __future__ import annotations
@@ -19,9 +24,11 @@ from datetime import UTC, datetime
 import httpx
 
 from gateway.health import ClockOffset, HealthFigures
-from shared.contract import Heartbeat, HeartbeatAnswer, heartbeat_path, signed_headers
+from shared.contract import Heartbeat, HeartbeatAnswer, heartbeat_path, signed_headers, troubles
 
-__all__ = ["HeartbeatSender", "HeartbeatStats", "heartbeat_of"]
+__all__ = ["CHECK_S", "HeartbeatSender", "HeartbeatStats", "heartbeat_of"]
+
+CHECK_S = 5.0  # how often the figures are sampled for a change worth telling at once
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +68,8 @@ def heartbeat_of(gateway_id: str, figures: HealthFigures) -> Heartbeat:
 
 
 class HeartbeatSender:
-    """Sends ``figures()`` every ``interval_s`` through an injectable httpx transport."""
+    """Sends ``figures()`` every ``interval_s``, and when its troubles change (checked every ``check_s``),
+    through an injectable httpx transport."""
 
     def __init__(
         self,
@@ -72,6 +80,7 @@ class HeartbeatSender:
         figures: Callable[[], Awaitable[HealthFigures]],
         clock: ClockOffset,
         interval_s: float = 60.0,
+        check_s: float = CHECK_S,
         timeout_s: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -81,27 +90,37 @@ class HeartbeatSender:
         self._figures = figures
         self._clock = clock
         self._interval_s = interval_s
+        self._check_s = min(check_s, interval_s)
+        self._told: frozenset[str] | None = None  # the troubles of the last heartbeat sent
         self._timeout_s = timeout_s
         self._transport = transport
         self.stats = HeartbeatStats()
 
     async def run(self) -> None:
-        """Send one now and then every interval, until cancelled."""
+        """Send one now, then every interval or on a change of troubles, until cancelled."""
         async with httpx.AsyncClient(
             base_url=self._base_url, transport=self._transport, timeout=self._timeout_s
         ) as client:
+            last: float | None = None
             while True:
                 started = time.monotonic()
                 try:
-                    await self.send(client)
+                    beat = heartbeat_of(self._gateway_id, await self._figures())
+                    if last is None or started - last >= self._interval_s or troubles(beat) != self._told:
+                        last = started
+                        await self.send(client, beat)
                 except Exception as exc:  # a heartbeat must never stop the gateway
                     log.exception("heartbeat failed unexpectedly")
                     self._failed(f"unexpected: {exc!r}")
-                await asyncio.sleep(max(0.0, self._interval_s - (time.monotonic() - started)))
+                await asyncio.sleep(max(0.0, self._check_s - (time.monotonic() - started)))
 
-    async def send(self, client: httpx.AsyncClient) -> bool:
-        """Send one heartbeat; True when the cloud took it."""
-        beat = heartbeat_of(self._gateway_id, await self._figures())
+    async def send(self, client: httpx.AsyncClient, beat: Heartbeat | None = None) -> bool:
+        """Send one heartbeat (``beat``, or the figures now); True when the cloud took it."""
+        if beat is None:
+            beat = heartbeat_of(self._gateway_id, await self._figures())
+        # Told or not, the next change is what differs from this: a cloud that is away is not
+        # asked again every few seconds, only at the interval.
+        self._told = troubles(beat)
         body = beat.model_dump_json().encode()
         path = heartbeat_path(self._gateway_id)
         sent_at = time.time()

@@ -5,12 +5,14 @@ Asia/Almaty on the next working day (school hours, so every rule may open); ever
 heartbeat each simulated minute, at a moment of the minute of its own (gateways are not in step),
 through :func:`~cloud_api.services.gateway_health.store_heartbeat` as the heartbeat route would;
 each failing gateway starts failing in its way at a random moment of the first two minutes (a silent
-one sends nothing from then on; the others say what is wrong in their next heartbeats). An
+one sends nothing from then on; the others say what is wrong at their next check of their figures,
+within ``gateway.heartbeat.CHECK_S``, as a gateway tells a change at once, and in every heartbeat
+after). An
 evaluation round (:func:`~cloud_api.alerts.store.evaluate`, with the deployment's figures, in its
 own transaction) runs every ``alert_interval_s`` of simulated time and is timed in wall-clock.
 
 For every failing subject, its latency is ``(the simulated time of the round that opened its alert −
-(failure start + its rule's window)) + that round's wall time``: the heartbeat still to come, the
+(failure start + its rule's window)) + that round's wall time``: the check still to come, the
 round still to come, and the round's own work. A silent gateway's window counts from its last
 heartbeat, which came before it fell silent: its latency can be below zero.
 """
@@ -35,6 +37,7 @@ from cloud_api.services.gateway_health import store_heartbeat
 from cloud_api.services.gateways import GatewayRecord
 from cloud_api.services.signatures import SignedBody
 from cloud_api.settings import CloudSettings
+from gateway.heartbeat import CHECK_S
 from shared.contract import Heartbeat
 from shared.localtime import LOCAL_TZ
 
@@ -90,11 +93,16 @@ def bench_alerts(
     span = max(window.values(), default=0.0) + FAIL_WITHIN + BEAT_EVERY + every
     # Every heartbeat of the run (seconds from the start, gateway, its n-th), the first ones before the
     # start so that every gateway is heard from, healthy, by the first round.
-    beats = sorted(
+    beats = [
         (phase + BEAT_EVERY * (n - 1), n, gateway)
         for gateway, phase in ((g, rng.uniform(0, BEAT_EVERY)) for g, _s, _k in fleet)
         for n in range(int(span // BEAT_EVERY) + 2)
-    )
+    ]
+    # A failing gateway tells at its next check of its figures, not with its next minute's heartbeat
+    # (gateway.heartbeat: a change of troubles is sent at once); a silent one tells nothing.
+    told = int(span // BEAT_EVERY) + 2
+    beats += [(fail_at[g] + rng.uniform(0, CHECK_S), told, g) for g, f in failures.items() if f != "silent"]
+    beats.sort()
     records = {g: GatewayRecord(g, s, k.encode()) for g, s, k in fleet}
     ours = {s for _g, s, _k in fleet}
     engine = make_engine(url)

@@ -188,7 +188,7 @@ def bench_backlog(
     """Run the drain with live taps and the baseline once; the figures, rounded."""
     with tempfile.TemporaryDirectory(prefix="mektep-bench-backlog-") as tmp:
         work = Path(tmp)
-        (work / "drain").mkdir()
-        (work / "baseline").mkdir()
+        (work / "drain").mkdir(mode=0o700)  # a gateway refuses a database others may read
+        (work / "baseline").mkdir(mode=0o700)
         figures = asyncio.run(_bench(work, backlog, rate, rtt_s, mbit_s))
     return {k: round(v, 2) for k, v in figures.items()}

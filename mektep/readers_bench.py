@@ -75,7 +75,7 @@ async def grant_latencies(
     workdir: Path, readers: int, reads: int, interval_s: float, seed: int = 0
 ) -> tuple[list[float], int]:
     """Card → grant LED latencies (ms) for ``reads`` cards spread over ``readers`` readers, and the misses."""
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir.mkdir(parents=True, exist_ok=True, mode=0o700)  # a gateway refuses a database others may read
     keys = [bytes([i + 1]) * 16 for i in range(readers)]  # a key per reader, as in a school
     sim = OsdpReadersSim.with_keys(workdir / "ttyOSDP", keys, baud=BAUD)
     ids = [f"gate-{i + 1}" for i in range(readers)]

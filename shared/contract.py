@@ -25,6 +25,9 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 __all__ = [
+    "BACKLOG_MAX_AGE_S",
+    "CLOCK_OFFSET_MAX_S",
+    "DISK_FREE_MIN_RATIO",
     "HEADER_GATEWAY",
     "HEADER_SIGNATURE",
     "HEADER_TIMESTAMP",
@@ -53,6 +56,7 @@ __all__ = [
     "sign",
     "signature_base",
     "signed_headers",
+    "troubles",
     "verify",
 ]
 
@@ -317,6 +321,28 @@ class Heartbeat(BaseModel):
     outbox_rejected: int = Field(ge=0, description="Events the cloud refused (kept for the admin).")
     oldest_pending_age_s: float | None = Field(default=None, ge=0, description="Age of the oldest undelivered event.")
     clock_offset_s: float | None = Field(default=None, description="The gateway's clock minus the cloud's.")
+
+
+# The limits past which the cloud's alert rules and fleet pages call a gateway's figure trouble
+# (cloud_api/alerts/rules.py, cloud_api/services/fleet.py). A gateway sends a heartbeat at once when
+# its troubles change, rather than with the next minute's: an alert then waits for its rule's window
+# only, not for a heartbeat too.
+DISK_FREE_MIN_RATIO = 0.15
+BACKLOG_MAX_AGE_S = 3600.0
+CLOCK_OFFSET_MAX_S = 2.0
+
+
+def troubles(beat: Heartbeat) -> frozenset[str]:
+    """What is wrong in ``beat`` by those limits: each part not ok with its state, ``disk_low``,
+    ``backlog_old``, ``clock_off``."""
+    found = {f"{part}={state}" for part, state in beat.parts.items() if state not in (PartState.OK, PartState.OFF)}
+    if beat.disk_free_ratio < DISK_FREE_MIN_RATIO:
+        found.add("disk_low")
+    if beat.oldest_pending_age_s is not None and beat.oldest_pending_age_s > BACKLOG_MAX_AGE_S:
+        found.add("backlog_old")
+    if beat.clock_offset_s is not None and abs(beat.clock_offset_s) > CLOCK_OFFSET_MAX_S:
+        found.add("clock_off")
+    return frozenset(found)
 
 
 class HeartbeatAnswer(BaseModel):

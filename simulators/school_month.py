@@ -25,6 +25,7 @@ from sqlalchemy import Connection, insert, text
 
 from cloud_api.db.distribution import is_citus
 from cloud_api.db.schema import dish_versions, events, people, set_meals
+from cloud_api.db.types import data_keys
 from cloud_api.reports.build import month_days
 from cloud_api.reports.deadline import is_working_day
 from cloud_api.services.ingest import event_row
@@ -216,12 +217,19 @@ def generate_postgres(conn: Connection, schools: int, students: int, month: str)
         "students": students,
         "days": [d.isoformat() for d in days],
     }
+    # The IINs are stored as the app stores them, encrypted with a blind index beside: made here once
+    # for the people of one school (every school has the same numbers) and taken by position.
+    keys = data_keys(conn)
+    numbers = [f"{n:012d}" for n in range(students + staff)]
+    params["iins"] = [keys.encrypt("people.iin", number) for number in numbers]
+    params["iin_indexes"] = [keys.index("iin", number) for number in numbers]
     conn.execute(text("SET LOCAL work_mem = '256MB'"))  # a bulk job: its groupings hash in memory, not on disk
     conn.execute(
         text("""
-        INSERT INTO people (school_id, id, iin, role, last_name, first_name, class_name, grade, meal_category,
-                            discount_percent, active, version, updated_at)
-        SELECT 'load-' || s, md5('load-' || s || '/' || n)::uuid, lpad(n::text, 12, '0'),
+        INSERT INTO people (school_id, id, iin, iin_index, role, last_name, first_name, class_name, grade,
+                            meal_category, discount_percent, active, version, updated_at)
+        SELECT 'load-' || s, md5('load-' || s || '/' || n)::uuid, (CAST(:iins AS text[]))[n + 1],
+               (CAST(:iin_indexes AS text[]))[n + 1],
                CASE WHEN n < :students THEN 'student' ELSE 'staff' END, 'Фамилия' || n, 'Имя' || n,
                (1 + n % 11) || 'А', 1 + n % 11,
                CASE WHEN n >= :students THEN NULL WHEN 1 + n % 11 <= 4 THEN 'free'

@@ -22,6 +22,7 @@ from datetime import datetime, time, timedelta
 from typing import Any, Literal
 
 from cloud_api.reports.deadline import is_working_day
+from shared.contract import BACKLOG_MAX_AGE_S, CLOCK_OFFSET_MAX_S, DISK_FREE_MIN_RATIO
 from shared.localtime import LOCAL_TZ
 
 __all__ = [
@@ -42,9 +43,8 @@ SCHOOL_DAY = (time(7, 0), time(19, 0))
 # A gateway beats every minute: one missed beat, with room for a slow link, and it is silent.
 SILENT_AFTER = timedelta(seconds=90)
 CLEAR_WINDOW = timedelta(minutes=2)
-DISK_FREE_MIN = 0.15
-BACKLOG_MAX_S = 3600.0
-CLOCK_OFFSET_MAX_S = 2.0
+DISK_FREE_MIN = DISK_FREE_MIN_RATIO
+BACKLOG_MAX_S = BACKLOG_MAX_AGE_S
 
 Scope = Literal["gateway", "deployment"]
 

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from cloud_api.db.schema import gateway_health, gateway_heartbeats, gateways, schools
+from shared.contract import BACKLOG_MAX_AGE_S, CLOCK_OFFSET_MAX_S, DISK_FREE_MIN_RATIO
 from shared.localtime import LOCAL_TZ
 
 __all__ = [
@@ -44,9 +45,9 @@ __all__ = [
 ]
 
 SILENT_AFTER = timedelta(minutes=10)
-BACKLOG_OLD_S = 3600.0
-DISK_LOW_RATIO = 0.15
-CLOCK_OFF_S = 2.0
+BACKLOG_OLD_S = BACKLOG_MAX_AGE_S
+DISK_LOW_RATIO = DISK_FREE_MIN_RATIO
+CLOCK_OFF_S = CLOCK_OFFSET_MAX_S
 PROBLEMS = ("silent", "reader_offline", "part_failing", "backlog_old", "disk_low", "clock_off")
 READER_PREFIX = "link:"
 _BAD_PART = frozenset({"failing", "offline", "stopped"})

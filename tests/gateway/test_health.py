@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -163,6 +164,56 @@ async def test_the_heartbeat_is_signed_and_measures_the_clock_from_the_answer(tm
     beat = Heartbeat.model_validate(json.loads(request.content))
     assert beat.gateway_id == "gw1" and beat.memory_total_bytes > 0
     assert clock.offset_s is not None and -43 < clock.offset_s < -41
+
+
+async def test_a_reader_going_offline_is_told_at_once_not_with_the_next_minutes_heartbeat(tmp_path: Path) -> None:
+    got: list[Heartbeat] = []
+
+    def cloud(request: httpx.Request) -> httpx.Response:
+        got.append(Heartbeat.model_validate(json.loads(request.content)))
+        return httpx.Response(200, json={"received_at": datetime.now(UTC).isoformat(), "clock_offset_s": 0.0})
+
+    reader = {"state": PartState.OK}
+
+    async def figures() -> Any:
+        sampled = await gateway.health()
+        return replace(sampled, parts={**sampled.parts, "link:turnstile-1": reader["state"]})
+
+    async def beats(n: int) -> list[Heartbeat]:
+        for _ in range(500):  # a few checks of 10 ms each are enough; never the interval's hour
+            if len(got) >= n:
+                break
+            await asyncio.sleep(0.01)
+        return got
+
+    gateway = make_gateway(tmp_path, httpx.MockTransport(cloud))
+    await gateway.storage.open()
+    sender = HeartbeatSender(
+        gateway_id="gw1",
+        key=KEY,
+        base_url="http://cloud",
+        figures=figures,
+        clock=ClockOffset(),
+        interval_s=3600,
+        check_s=0.01,
+        transport=httpx.MockTransport(cloud),
+    )
+    task = asyncio.create_task(sender.run())
+    try:
+        assert len(await beats(1)) == 1  # the first, at start
+        await asyncio.sleep(0.1)  # ten checks, nothing changed: nothing sent
+        assert len(got) == 1
+        reader["state"] = PartState.OFFLINE
+        assert [b.parts["link:turnstile-1"] for b in await beats(2)] == [PartState.OK, PartState.OFFLINE]
+        await asyncio.sleep(0.1)
+        assert len(got) == 2  # told once, not at every check
+        reader["state"] = PartState.OK
+        assert (await beats(3))[-1].parts["link:turnstile-1"] is PartState.OK  # and back, at once too
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await gateway.storage.close()
 
 
 def test_host_figures_leave_out_the_loopback(tmp_path: Path) -> None:
