@@ -34,7 +34,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import secrets
-import statistics
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -56,6 +55,7 @@ from cloud_api.services.second_factor import begin_totp, confirm_totp
 from cloud_api.services.signatures import SignedBody
 from mektep.alert_bench import bench_alerts
 from mektep.processes import CloudProcess
+from mektep.timing import p95, times_ms
 from shared.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, Heartbeat, heartbeat_path, sign
 
 __all__ = ["FAILURES", "bench_fleet"]
@@ -185,21 +185,6 @@ def _rate(pool: ProcessPoolExecutor, fn: Any, shares: list[Any], base_url: str) 
     return sum(n for n, _end in results) / (max(end for _n, end in results) - start_at)
 
 
-def _times_ms(client: httpx.Client, path: str, asks: int) -> list[float]:
-    times = []
-    for _ in range(asks):
-        started = time.perf_counter()
-        answer = client.get(path)
-        times.append((time.perf_counter() - started) * 1000)
-        if answer.status_code != 200:
-            raise RuntimeError(f"{path} answered {answer.status_code}: {answer.text[:300]}")
-    return times
-
-
-def _p95(values: list[float]) -> float:
-    return statistics.quantiles(values, n=20)[-1] if len(values) > 1 else values[0]
-
-
 def bench_fleet(
     database_url: str | None = None, *, gateways_n: int = 2000, rounds: int = 3, clients: int = 4, asks: int = ASKS
 ) -> dict[str, Any]:
@@ -229,11 +214,11 @@ def bench_fleet(
                 signed.raise_for_status()
                 client.cookies.set("mektep_session", signed.json()["token"])
                 page, data = "/office/deployment/fleet", "/office/deployment/fleet?format=json"
-                _times_ms(client, page, 3)  # warm: templates compiled
+                times_ms(client, page, 3)  # warm: templates compiled
                 counts = client.get(data).json()["counts"]
-                healthz = _times_ms(client, "/healthz", asks)
-                page_times = _times_ms(client, page, asks)
-                json_times = _times_ms(client, data, max(5, asks // 5))
+                healthz = times_ms(client, "/healthz", asks)
+                page_times = times_ms(client, page, asks)
+                json_times = times_ms(client, data, max(5, asks // 5))
         finally:
             cloud.stop()
         failures = {g: f for n, (g, _s, _k) in enumerate(fleet) if (f := _failure(n, len(fleet))) is not None}
@@ -245,9 +230,9 @@ def bench_fleet(
         "database": url.split(":", 1)[0].split("+", 1)[0],
         "heartbeats_per_s": round(beats_rate, 1),
         "healthz_per_s": round(healthz_rate, 1),
-        "fleet_page_p95_ms": round(_p95(page_times), 1),
-        "fleet_json_p95_ms": round(_p95(json_times), 1),
-        "healthz_p95_ms": round(_p95(healthz), 2),
+        "fleet_page_p95_ms": round(p95(page_times), 1),
+        "fleet_json_p95_ms": round(p95(json_times), 1),
+        "healthz_p95_ms": round(p95(healthz), 2),
         **alert_figures,
         "fleet_counts": {k: v for k, v in counts.items() if v},
     }

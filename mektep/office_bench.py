@@ -50,6 +50,7 @@ from mektep.office_bench_money import bench_money
 from mektep.office_bench_ratings import bench_ratings
 from mektep.office_bench_region import bench_region
 from mektep.processes import CloudProcess
+from mektep.timing import p95, times_ms
 from shared.contract import CredentialKind, Event, credential_hash
 from shared.localtime import LOCAL_TZ, local_date
 from simulators.school_month import school_month, write_events, write_school
@@ -155,24 +156,9 @@ def _export(rows: list[Any]) -> bytes:
     return out.getvalue().encode("utf-8-sig")
 
 
-def _times_ms(client: httpx.Client, path: str, asks: int = ASKS) -> list[float]:
-    times = []
-    for _ in range(asks):
-        started = time.perf_counter()
-        answer = client.get(path)
-        times.append((time.perf_counter() - started) * 1000)
-        if answer.status_code != 200:
-            raise RuntimeError(f"{path} answered {answer.status_code}: {answer.text[:300]}")
-    return times
-
-
 def _archive_link(page: str) -> str:
     start = page.index("/archive.zip")
     return page[page.rindex('href="', 0, start) + len('href="') : start + len("/archive.zip")]
-
-
-def _p95(values: list[float]) -> float:
-    return statistics.quantiles(values, n=20)[-1]
 
 
 def bench_office(students: int = 3000) -> dict[str, Any]:
@@ -206,8 +192,8 @@ def bench_office(students: int = 3000) -> dict[str, Any]:
                     "journal": f"{base}/journal?person={person}",
                 }
                 for path in pages.values():  # warm: templates compiled, caches filled
-                    _times_ms(client, path, 3)
-                times = {name: _times_ms(client, path) for name, path in pages.items()}
+                    times_ms(client, path, 3)
+                times = {name: times_ms(client, path, ASKS) for name, path in pages.items()}
                 ratings = bench_ratings(client, cloud.database_url, SCHOOL, ASKS)  # mektep/office_bench_ratings.py
                 previews = []
                 for _ in range(3):
@@ -232,7 +218,7 @@ def bench_office(students: int = 3000) -> dict[str, Any]:
     figures: dict[str, float | int] = {}
     for name, values in times.items():
         figures[f"{name}_p50_ms"] = statistics.median(values)
-        figures[f"{name}_p95_ms"] = _p95(values)
+        figures[f"{name}_p95_ms"] = p95(values)
     figures["import_preview_s"] = statistics.median(previews)
     figures["export_s"] = export_s
     figures["export_mib"] = export_mib

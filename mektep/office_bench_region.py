@@ -16,7 +16,6 @@ Without a PostgreSQL server answering at the URL, :func:`bench_region` returns o
 
 from __future__ import annotations
 
-import statistics
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -35,6 +34,7 @@ from cloud_api.reports.issue import KINDS, issue_report, issue_reports
 from cloud_api.services.accounts import SYSTEM, Role, create_account, grant_role
 from cloud_api.services.second_factor import begin_totp, confirm_totp
 from mektep.processes import CloudProcess
+from mektep.timing import p95, times_ms
 from simulators.school_month import REGION, generate_postgres
 
 __all__ = ["DEFAULT_REGION_POSTGRES", "bench_region"]
@@ -96,21 +96,6 @@ def _fill(url: str, schools: int, students: int) -> tuple[str, float]:
     return secret, took
 
 
-def _times_ms(client: httpx.Client, path: str, asks: int) -> list[float]:
-    times = []
-    for _ in range(asks):
-        started = time.perf_counter()
-        answer = client.get(path)
-        times.append((time.perf_counter() - started) * 1000)
-        if answer.status_code != 200:
-            raise RuntimeError(f"{path} answered {answer.status_code}: {answer.text[:300]}")
-    return times
-
-
-def _p95(values: list[float]) -> float:
-    return statistics.quantiles(values, n=20)[-1]
-
-
 def bench_region(
     postgres_url: str = DEFAULT_REGION_POSTGRES, *, schools: int = 200, students: int = 300, asks: int = ASKS
 ) -> dict[str, Any]:
@@ -137,11 +122,11 @@ def bench_region(
                 base = f"/office/regions/{REGION}"
                 pages = {"schools": f"{base}/schools?month={MONTH}", "sums": f"{base}/sums?month={MONTH}"}
                 for path in pages.values():  # warm: templates compiled, caches filled
-                    _times_ms(client, path, 3)
-                times = {name: _times_ms(client, path, asks) for name, path in pages.items()}
+                    times_ms(client, path, 3)
+                times = {name: times_ms(client, path, asks) for name, path in pages.items()}
         finally:
             cloud.stop()
-    figures: dict[str, Any] = {f"region_{name}_p95_ms": round(_p95(values), 1) for name, values in times.items()}
+    figures: dict[str, Any] = {f"region_{name}_p95_ms": round(p95(values), 1) for name, values in times.items()}
     figures["region_page_p95_ms"] = max(figures["region_schools_p95_ms"], figures["region_sums_p95_ms"])
     figures["region_generate_s"] = round(generated, 1)
     return figures

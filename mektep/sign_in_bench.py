@@ -26,6 +26,7 @@ import httpx
 import psutil
 
 from mektep.processes import CloudProcess
+from mektep.timing import p95
 
 __all__ = ["bench_sign_in"]
 
@@ -57,10 +58,6 @@ class _Probe(threading.Thread):
     def stop(self) -> None:
         self._done.set()
         self.join()
-
-
-def _p95(values: list[float]) -> float:
-    return statistics.quantiles(values, n=20)[-1] if len(values) > 1 else values[0]
 
 
 async def _flood(url: str, attempts: int, concurrency: int) -> tuple[float, dict[int, int]]:
@@ -102,8 +99,8 @@ def _one_server(workdir: Path, attempts: int, concurrency: int, env: dict[str, s
         return {
             "sign_ins_per_s": attempts / took,
             "server_rss_growth_mib": max(0, max(during.rss) - idle_rss) / 2**20,
-            "healthz_p95_ms_during": _p95(during.latencies_ms),
-            "healthz_p95_ms_idle": _p95(idle.latencies_ms),
+            "healthz_p95_ms_during": p95(during.latencies_ms),
+            "healthz_p95_ms_idle": p95(idle.latencies_ms),
             "answers": statuses,
         }
     finally:
