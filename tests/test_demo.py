@@ -160,6 +160,12 @@ def test_every_door_the_served_demo_prints_opens_with_what_it_prints() -> None:
             assert code.status_code == 303 and code.headers["location"] == "/office/", code.text
             reports = _printed(r"^  the school's reports +" + url.format(r"/office/schools/[\w-]+/reports"), text)
             assert client.get(reports).status_code == 200
+            # The gateway's page: its first heartbeat came as it started.
+            fleet = _printed(r"^  the gateway, readers +" + url.format(r"/office/schools/[\w-]+/fleet"), text)
+            page = client.get(fleet)
+            assert page.status_code == 200 and "gw-demo-1" in page.text, page.text[-2000:]
+            alerts = _printed(r"^  alerts +" + url.format(r"/office/schools/[\w-]+/alerts"), text)
+            assert client.get(alerts).status_code == 200
         for role in ("secretary", "cook", "region analyst"):  # their first sign-in sets up the app, as printed
             with httpx.Client(base_url=cloud, timeout=10) as client:
                 assert _office_step(client, logins[role], password) == "/office/sign-in/enrol", role
@@ -176,6 +182,8 @@ def test_every_door_the_served_demo_prints_opens_with_what_it_prints() -> None:
             )
             sums = _printed(r"^  the region's sums +" + url.format(r"/office/regions/\w+/sums\?month=[\d-]+"), text)
             assert client.get(schools).status_code == 200 and client.get(sums).status_code == 200
+            gateways = _printed(r"^  the region's gateways +" + url.format(r"/office/regions/\w+/fleet"), text)
+            assert client.get(gateways).status_code == 200
         guardian = _printed(r"^  guardian +(\S+) ", text)
         form = {"login": guardian, "password": password, "lang": "ru"}
         with httpx.Client(base_url=cloud, timeout=10) as client:
