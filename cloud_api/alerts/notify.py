@@ -28,7 +28,21 @@ from cloud_api.services.accounts import Grant, Role, grants_of
 from shared.i18n import translator
 from shared.localtime import LOCAL_TZ
 
-__all__ = ["QUEUE_WORDS", "Notice", "Recipient", "compose", "devices_of", "fleet_path", "recipients_of", "school_names"]
+__all__ = [
+    "ALERTED_ROLES",
+    "QUEUE_WORDS",
+    "Notice",
+    "Recipient",
+    "address_of",
+    "compose",
+    "devices_of",
+    "fleet_path",
+    "recipients_of",
+    "school_names",
+]
+
+# The roles whose holders are told of alerts (the account page offers them alerts on their devices).
+ALERTED_ROLES = frozenset({Role.SCHOOL_ADMIN, Role.SCHOOL_IT, Role.REGION_IT, Role.DEPLOYMENT_ADMIN})
 
 # What each rule's notice says (the catalogs' sentences); {gateway}, {reader}, {value} as the rule has them.
 _TITLE = {
@@ -127,11 +141,18 @@ def recipients_of(conn: Connection, school_id: str, region_id: str | None) -> li
         .select_from(accounts.outerjoin(notification_settings, notification_settings.c.account_id == accounts.c.id))
         .where(accounts.c.id.in_(list(region_of)), accounts.c.active.is_(True))
     )
-    found = []
-    for r in rows:
-        email = r.email or (r.login if "@" in r.login else None)
-        found.append(Recipient(r.id, email, r.language, region_of[r.id]))
+    found = [Recipient(r.id, _address(r.email, r.login), r.language, region_of[r.id]) for r in rows]
     return sorted(found, key=lambda rec: str(rec.account_id))
+
+
+def _address(email: str | None, login: str) -> str | None:
+    return email or (login if "@" in login else None)
+
+
+def address_of(conn: Connection, account_id: UUID) -> str | None:
+    """Where the account's alerts are mailed: its e-mail, or its login when that is an address."""
+    row = conn.execute(select(accounts.c.email, accounts.c.login).where(accounts.c.id == account_id)).first()
+    return None if row is None else _address(row.email, row.login)
 
 
 def devices_of(conn: Connection, account_ids: Iterable[UUID]) -> dict[UUID, list[Subscription]]:

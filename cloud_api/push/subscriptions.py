@@ -10,7 +10,7 @@ the language of notices (None: the roster's) and whether entries and exits, and 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -26,6 +26,7 @@ __all__ = [
     "MAX_DEVICES",
     "Device",
     "NoticeSettings",
+    "StaffDevice",
     "check_endpoint",
     "devices_of",
     "forget_device",
@@ -33,7 +34,9 @@ __all__ = [
     "forget_staff_device",
     "forget_staff_endpoint",
     "notice_settings",
+    "set_notice_language",
     "set_notice_settings",
+    "staff_devices_of",
     "subscribe_device",
     "subscribe_staff_device",
 ]
@@ -56,6 +59,14 @@ class Device:
     """One of an account's subscribed devices, as the settings page lists it."""
 
     id: UUID
+    endpoint: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StaffDevice:
+    """One of a staff account's devices that hear its alerts, as the account page lists it."""
+
     endpoint: str
     created_at: datetime
 
@@ -170,6 +181,22 @@ def set_notice_settings(conn: Connection, account_id: UUID, settings: NoticeSett
     }
     stmt = dialect_insert(conn, notification_settings).values(account_id=account_id, **values)
     conn.execute(stmt.on_conflict_do_update(index_elements=["account_id"], set_=values))
+
+
+def set_notice_language(conn: Connection, account_id: UUID, language: str) -> None:
+    """Change only the language of the account's notices (a staff member's alerts): the rest is kept."""
+    set_notice_settings(conn, account_id, replace(notice_settings(conn, account_id), language=language))
+
+
+def staff_devices_of(conn: Connection, account_id: UUID) -> list[StaffDevice]:
+    """The devices a staff account subscribed for the alerts, the oldest first."""
+    table = staff_push_subscriptions
+    rows = conn.execute(
+        select(table.c.endpoint, table.c.created_at)
+        .where(table.c.account_id == account_id)
+        .order_by(table.c.created_at, table.c.endpoint)
+    )
+    return [StaffDevice(r.endpoint, r.created_at) for r in rows]
 
 
 def subscribe_staff_device(conn: Connection, account_id: UUID, endpoint: str, p256dh: str, auth: str) -> None:

@@ -1,4 +1,5 @@
-// The parent app's service worker: shows each Web Push notice, opens the app when it is tapped.
+// The service worker of the parent app (at /app/) and of the office (at /office/, a staff member's alerts):
+// shows each Web Push notice, opens the page it links to (else the app or the office) when it is tapped.
 self.addEventListener("install", () => self.skipWaiting());
 self.addEventListener("activate", (event) => event.waitUntil(self.clients.claim()));
 
@@ -10,11 +11,11 @@ self.addEventListener("push", (event) => {
     tag: notice.tag,            // a newer notice of the same child and kind replaces the older
     renotify: Boolean(notice.tag),
     icon: "/app/static/icon.svg",
-    data: {url: "/app/", event_id: notice.event_id, late: notice.late},
+    data: {url: notice.url || self.registration.scope, event_id: notice.event_id, late: notice.late},
   }));
 });
 
 self.addEventListener("notificationclick", (event) => {
   event.notification.close();
-  event.waitUntil(self.clients.openWindow(event.notification.data.url || "/app/"));
+  event.waitUntil(self.clients.openWindow(event.notification.data.url || self.registration.scope));
 });

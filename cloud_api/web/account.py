@@ -6,7 +6,14 @@
     POST /{door}/account/second-factor/confirm    the first code: the recovery codes
     POST /{door}/account/second-factor/off        a family's account turns it off (staff cannot)
     POST /{door}/account/sessions/end             sign a device out
+    POST /office/account/alert-language           the language of one's alerts (staff told of alerts)
+    POST /office/account/alert-devices/remove     stop alerts to one of one's devices (a lost phone)
     GET  /office/                                 the office's start page
+    GET  /office/sw.js                            the office's service worker (alerts by Web Push)
+
+Staff told of alerts (a school's admin or IT, a region's IT, the deployment's admin) subscribe a
+device on the account page: ``alert-push.js`` registers the service worker at ``/office/`` and calls
+``/v1/me/staff-push-subscriptions``; without a script the page says the alerts come by e-mail.
 
 Every change here is the account owner's own, from a signed-in page; forms post back and redirect.
 """
@@ -15,15 +22,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import segno
 from fastapi import APIRouter, Depends, Form, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy import Engine
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from sqlalchemy import Connection, Engine
 
+from cloud_api.alerts.notify import ALERTED_ROLES, address_of
 from cloud_api.api.deps import SESSION_COOKIE, client_ip, require_same_origin
 from cloud_api.core.errors import DomainError
+from cloud_api.push.subscriptions import (
+    StaffDevice,
+    forget_staff_device,
+    notice_settings,
+    set_notice_language,
+    staff_devices_of,
+)
 from cloud_api.services.accounts import (
     Principal,
     Role,
@@ -46,10 +63,12 @@ from cloud_api.services.second_factor import (
 from cloud_api.services.sessions import end_sessions, sessions_of, token_hash
 from cloud_api.web.pages import SignInNeeded, device_name, known_failure, page, page_language
 from shared.i18n import translator
+from shared.languages import DEFAULT_LANGUAGE, LANGUAGES
 
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
+STATIC = Path(__file__).resolve().parents[1] / "static"
 ACCOUNT_FAILURES = frozenset(
     {
         "wrong_password",
@@ -60,6 +79,7 @@ ACCOUNT_FAILURES = frozenset(
         "password_too_common",
         "bad_code",
         "not_found",
+        "alert_language_unknown",
     }
 )
 ACCOUNT_SAVED = frozenset(
@@ -70,8 +90,42 @@ ACCOUNT_SAVED = frozenset(
         "signed_out_there",
         "passkey_added",
         "passkey_removed",
+        "alert_device_on",
+        "alert_device_off",
+        "alert_language_saved",
     }
 )
+
+
+# The push services of the common browsers, so that a device is named as its owner knows it.
+_PUSH_SERVICES = {
+    "fcm.googleapis.com": "Chrome",
+    "updates.push.services.mozilla.com": "Firefox",
+    "web.push.apple.com": "Safari",
+}
+
+
+@dataclass(frozen=True)
+class AlertDevices:
+    """The account page's "Alerts on this device" of a staff member told of alerts."""
+
+    devices: list[StaffDevice]
+    language: str  # of the notices: the one chosen, else the default every notice falls back to
+    email: str | None
+
+    @staticmethod
+    def browser(device: StaffDevice) -> str:
+        """The browser a device subscribed with (its push service's host when unknown)."""
+        host = urlsplit(device.endpoint).hostname or ""
+        known = [name for service, name in _PUSH_SERVICES.items() if host == service or host.endswith("." + service)]
+        return known[0] if known else host
+
+
+def _alert_devices(conn: Connection, account_id: Any) -> AlertDevices | None:
+    if not any(g.role in ALERTED_ROLES for g in roles_in_force(conn, account_id)):
+        return None
+    language = notice_settings(conn, account_id).language or DEFAULT_LANGUAGE
+    return AlertDevices(staff_devices_of(conn, account_id), language, address_of(conn, account_id))
 
 
 @dataclass(frozen=True)
@@ -156,6 +210,7 @@ def account_page(request: Request, me: MeDep, failed: str | None = None, saved: 
         has_totp = totp_enrolled(conn, me.account_id)
         left = recovery_codes_left(conn, me.account_id)
         keys = passkeys_of(conn, me.account_id)
+        alerting = _alert_devices(conn, me.account_id) if me.door == "office" else None
     mine = token_hash(me.token)
     assert me.principal.account is not None
     return _page(
@@ -171,9 +226,31 @@ def account_page(request: Request, me: MeDep, failed: str | None = None, saved: 
         staff=me.staff,
         guardian_decides=_guardian_decides(request, me),
         min_chars=MIN_CHARS_STAFF if me.staff else MIN_CHARS_FAMILY,
+        alerting=alerting,
         failed=known_failure(failed, ACCOUNT_FAILURES),
         saved=known_failure(saved, ACCOUNT_SAVED),
     )
+
+
+def alert_language_form(request: Request, me: MeDep, language: Annotated[str, Form(max_length=8)]) -> Response:
+    """Keep the language of one's alerts (by e-mail and on the devices)."""
+    if language not in LANGUAGES:
+        return _back("/office/account?failed=alert_language_unknown")
+    with _engine(request).begin() as conn:
+        set_notice_language(conn, me.account_id, language)
+    return _back("/office/account?saved=alert_language_saved")
+
+
+def alert_device_remove_form(request: Request, me: MeDep, endpoint: Annotated[str, Form(max_length=1000)]) -> Response:
+    """Stop alerts to one of one's devices (a lost phone, an old computer): only one's own."""
+    with _engine(request).begin() as conn:
+        forget_staff_device(conn, me.account_id, endpoint)
+    return _back("/office/account?saved=alert_device_off")
+
+
+def office_service_worker() -> FileResponse:
+    """The service worker of the office's pages: it shows the alerts pushed to a staff member's device."""
+    return FileResponse(STATIC / "sw.js", media_type="text/javascript", headers={"Service-Worker-Allowed": "/office/"})
 
 
 async def password_form(
@@ -270,6 +347,12 @@ def end_session_form(request: Request, me: MeDep, session: Annotated[str, Form(m
 
 
 router.add_api_route("/office/", office_home, methods=["GET"], response_class=HTMLResponse)
+router.add_api_route("/office/sw.js", office_service_worker, methods=["GET"], response_class=FileResponse)
+_same = [Depends(require_same_origin)]
+router.add_api_route("/office/account/alert-language", alert_language_form, methods=["POST"], dependencies=_same)
+router.add_api_route(
+    "/office/account/alert-devices/remove", alert_device_remove_form, methods=["POST"], dependencies=_same
+)
 for _door in ("app", "office"):
     _checked = [Depends(require_same_origin)]
     router.add_api_route(f"/{_door}/account", account_page, methods=["GET"], response_class=HTMLResponse)
