@@ -136,6 +136,18 @@ _BY_STATUS: dict[int, tuple[str, ...]] = {
 # school's report (it names children) without the region granted; a school not of the region asked.
 _BY_STATUS[403] += ("names_not_granted",)
 _BY_STATUS[404] += ("unknown_school",)
+# The registry of outside systems (cloud_api.integrations.clients).
+_BY_STATUS[404] += ("integration_client_unknown",)
+_BY_STATUS[422] += (
+    "integration_name_required",
+    "integration_redirect_invalid",
+    "integration_redirect_not_https",
+    "integration_claim_unknown",
+    "integration_scope_unknown",
+    "integration_does_nothing",
+    "integration_rate_invalid",
+    "integration_school_outside",
+)
 log = logging.getLogger(__name__)
 STATUS: Mapping[str, int] = {code: status for status, codes in _BY_STATUS.items() for code in codes}
 PAGE_PREFIXES = ("/app/", "/admin/", "/office/")  # server-rendered pages: they answer a page, never JSON

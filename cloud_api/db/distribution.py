@@ -37,7 +37,8 @@ How the tables are placed, and why:
 - **Photos go by ``sha256``**: a photo is fetched by its content hash alone (its URL).
 - **Reference tables**, copied to every worker: the schools with their names and regions, the
   gateways (read at every request, before the school is known, and joined with a school's rows),
-  the deployment's keys. Small, read everywhere, written seldom.
+  the deployment's keys, the registered outside systems (read at every token request). Small,
+  read everywhere, written seldom.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class Placement:
     colocate_with: str | None
 
 
-REFERENCE = ("schools", "gateways", "deployment_keys")
+REFERENCE = ("schools", "gateways", "deployment_keys", "integration_clients")
 
 
 def _group(first: str, column: str, *others: tuple[str, str]) -> dict[str, Placement]:

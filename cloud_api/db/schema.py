@@ -938,3 +938,32 @@ staff_push_subscriptions = Table(
     Column("auth", String(64), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
 )
+
+# -- integrations: the outside systems a school's data may go to (Order No. 456 §33-1.2, §33-1.13) ---
+
+# One row per outside system (an e-textbook platform, an e-diary, another access-control system):
+# what it may do (sign students in at ``redirect_uris`` with ``claims``; call the API with
+# ``scopes``) and where (a region, or the whole country when ``region_id`` is NULL; ``school_ids``
+# narrows it to some schools). Its secret is kept as SHA-256 (256 random bits need no stretching);
+# a rotated secret keeps working until ``previous_secret_until`` so that the system can switch
+# without an outage. Small, read at every token request, written seldom: a reference table.
+integration_clients = Table(
+    "integration_clients",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("previous_secret_hash", String(64)),
+    Column("previous_secret_until", UTCDateTime()),
+    Column("redirect_uris", JSON, nullable=False),  # sign-in: where the authorization code may go
+    Column("claims", JSON, nullable=False),  # sign-in: the claims it may ask for
+    Column("scopes", JSON, nullable=False),  # API: what it may read (cloud_api.integrations.clients.SCOPES)
+    Column("region_id", String(64)),  # NULL: every region
+    Column("school_ids", JSON, nullable=False),  # empty: every school of its region (or country)
+    Column("rate_per_minute", Integer, nullable=False),  # API calls a minute before 429
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime()),  # revoked: no token, no sign-in, no webhook
+    Column("revoked_by", String(128)),
+    Index("integration_clients_region", "region_id"),
+)
