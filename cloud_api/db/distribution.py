@@ -103,6 +103,10 @@ DISTRIBUTION: dict[str, Placement] = {
                 "gateway_health",
                 "gateway_heartbeats",
                 "alerts",
+                "nedb_schools",
+                "nedb_packets",
+                "nedb_refusals",
+                "nedb_figures",
             )
         ),
         *(
