@@ -953,6 +953,7 @@ nedb_schools = Table(
     Column("school_id", String(64), primary_key=True),
     Column("organisation", String(32), nullable=False),  # the school's code at the NEDB
     Column("enabled_at", UTCDateTime(), nullable=False),
+    Column("classes", JSON),  # the class names the NEDB gave for the school (None: it gave none)
     Column("cursor", String(64)),  # the NEDB's version the roster was last applied at (None: never)
     Column("next_pull_at", UTCDateTime(), nullable=False),  # when the worker pulls next (a lease while it pulls)
     Column("last_pull_at", UTCDateTime()),  # the last pull that applied (or found nothing new)
@@ -1026,6 +1027,7 @@ nedb_figures = Table(
     Column("answered_at", UTCDateTime()),
     Column("records", Integer, nullable=False, server_default=text("0")),
     Column("refused", Integer, nullable=False, server_default=text("0")),
+    Column("payload", JSON, nullable=False),  # the FiguresPacket as built when due: sent again unchanged
     UniqueConstraint("school_id", "kind", "period", name="nedb_figures_period"),
     Index("nedb_figures_state", "state", "due_at"),
 )

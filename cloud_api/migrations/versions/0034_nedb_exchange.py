@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("school_id", sa.String(64), primary_key=True),
         sa.Column("organisation", sa.String(32), nullable=False),
         sa.Column("enabled_at", INSTANT, nullable=False),
+        sa.Column("classes", sa.JSON()),
         sa.Column("cursor", sa.String(64)),
         sa.Column("next_pull_at", INSTANT, nullable=False),
         sa.Column("last_pull_at", INSTANT),
@@ -87,6 +88,7 @@ def upgrade() -> None:
         sa.Column("answered_at", INSTANT),
         sa.Column("records", sa.Integer(), nullable=False, server_default=sa.text("0")),
         sa.Column("refused", sa.Integer(), nullable=False, server_default=sa.text("0")),
+        sa.Column("payload", sa.JSON(), nullable=False),
         sa.UniqueConstraint("school_id", "kind", "period", name="nedb_figures_period"),
     )
     op.create_index("nedb_figures_state", "nedb_figures", ["state", "due_at"])
