@@ -185,6 +185,7 @@ def enqueue_due(
                 payload=packet.model_dump(mode="json"),
             )
             .on_conflict_do_nothing(index_elements=["school_id", "kind", "period"])
+            .returning(nedb_figures.c.id)
         )
-        made += int(result.rowcount or 0)
+        made += len(result.all())
     return made
