@@ -20,7 +20,7 @@ import uuid_utils
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from cloud_api.core.errors import DomainError
-from cloud_api.db.schema import nedb_packets, nedb_refusals, nedb_schools
+from cloud_api.db.schema import nedb_figures, nedb_packets, nedb_refusals, nedb_schools
 from cloud_api.nedb.client import Packet
 from cloud_api.services.audit import AuditEntry, write_audit
 
@@ -31,6 +31,7 @@ __all__ = [
     "claim_due_schools",
     "disable",
     "enable",
+    "figures_of",
     "journal",
     "link_of",
     "linked_schools",
@@ -263,4 +264,12 @@ def refusals_of(conn: Connection, school_id: str, direction: str, *, limit: int 
         .order_by(r.at.desc(), r.record_id)
         .limit(limit)
     )
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def figures_of(conn: Connection, school_id: str, *, limit: int = 24) -> list[dict[str, Any]]:
+    """The school's figures packets, the newest period first (without their payload)."""
+    f = nedb_figures.c
+    columns = [c for c in nedb_figures.c if c.name != "payload"]
+    query = select(*columns).where(f.school_id == school_id).order_by(f.period.desc(), f.kind).limit(limit)
     return [dict(row._mapping) for row in conn.execute(query)]
