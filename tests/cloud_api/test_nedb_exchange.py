@@ -36,6 +36,7 @@ from cloud_api.nedb.contract import (
 )
 from cloud_api.nedb.store import enable, link_of, refusals_of
 from cloud_api.nedb.worker import NedbWorker, RoundReport
+from cloud_api.services.journal import prune_packets
 from cloud_api.settings import CloudSettings
 from simulators.nedb import NedbServer
 from tests.cloud_api.school import iin
@@ -325,3 +326,29 @@ def test_figures_not_answered_go_again_later_as_the_same_packet(engine: Engine) 
         with engine.connect() as conn:
             assert {r.state for r in conn.execute(select(nedb_figures))} == {"answered"}
             assert conn.execute(select(nedb_refusals)).all() == []
+
+
+def test_the_nedb_refuses_a_request_signed_with_another_key_and_nothing_is_applied(engine: Engine) -> None:
+    clock = Clock(datetime.now(UTC))
+    opted_in(engine, clock)
+    with NedbServer() as nedb:
+        nedb.publish(ORG, FIRST[:4])
+        http = httpx.AsyncClient(base_url=nedb.url, timeout=5.0)
+        wrong = NedbClient(http, client_id="mektep-gate", key=b"not the agreed key", public_key=nedb.public_key)
+        w = NedbWorker(engine, wrong, pull_every=timedelta(minutes=60), policy=QUICK, clock=clock)
+        report = run(w)
+    assert report.failed == {"s1": 'HTTP 401: {"detail": "the request\'s signature does not verify"}'}
+    assert nedb.state.unauthorised == 2 and nedb.state.pulls == []
+    assert roster(engine) == {}
+
+
+def test_the_nedb_packets_are_kept_for_the_journal_retention_then_pruned(engine: Engine) -> None:
+    clock = Clock(datetime.now(UTC))
+    opted_in(engine, clock)
+    with NedbServer() as nedb:
+        nedb.publish(ORG, FIRST[:4])
+        run(worker(engine, nedb, clock))
+    with engine.begin() as conn:
+        assert prune_packets(conn, clock.now + timedelta(days=399), 400) == 0
+        assert prune_packets(conn, clock.now + timedelta(days=401), 400) == 2  # the request and its answer
+        assert conn.execute(select(nedb_packets)).all() == []
