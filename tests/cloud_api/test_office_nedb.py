@@ -15,10 +15,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
-from cloud_api.db.schema import audit_log, people
+from cloud_api.db.schema import audit_log, people, schools
 from cloud_api.nedb.store import enable, link_of, pull_failed
+from cloud_api.services.accounts import SYSTEM, Role, create_account, grant_role
 from cloud_api.settings import CloudSettings
 from simulators.nedb import NedbServer
 from tests.cloud_api.helpers import ADMIN
@@ -26,10 +27,12 @@ from tests.cloud_api.school import iin
 from tests.cloud_api.test_nedb_exchange import student
 from tests.cloud_api.test_office import CARD_KEY, Office, _signed_in_as, text_of
 from tests.cloud_api.test_office import office as office
+from tests.cloud_api.test_office_region import as_, get
 
 ON_CITUS: tuple[str, ...] = ()
 ORG = "010101500001"
 NEW_BOY = iin("16010150035")
+REGION_PASSWORD = "correct horse battery"
 BAD = NEW_BOY[:11] + str((int(NEW_BOY[11]) + 1) % 10)
 
 
@@ -130,3 +133,20 @@ def test_only_the_school_administrator_sees_the_exchange(office: Office) -> None
     # a school outside the exchange: asking for a pull changes nothing and says nothing went
     answer = office.post("/nedb/pull")
     assert answer.status_code == 200 and "Список запрошен" not in text_of(answer.text)
+
+
+def test_the_region_sees_whether_its_school_takes_part_and_since_when_the_nedb_is_silent(office: Office) -> None:
+    engine = office.app.state.engine
+    with engine.begin() as conn:
+        conn.execute(insert(schools).values(school_id="s1", name="Школа № 1", region_id="almaty"))
+        account = create_account(conn, "akimat@almaty.kz", actor=SYSTEM, password=REGION_PASSWORD)
+        grant_role(conn, account.id, Role.REGION, "almaty", actor=SYSTEM)
+    client = as_(office.client, "akimat@almaty.kz", REGION_PASSWORD)
+    page = "/office/regions/almaty/schools/s1/reports"
+    assert "Школа не участвует в обмене с НОБД: её список загружается из файла." in text_of(get(client, page).text)
+    since = datetime.now(UTC) + timedelta(days=1)  # in the future: the app's worker leaves it alone
+    with engine.begin() as conn:
+        enable(conn, "s1", ORG, actor="system", now=since)
+        pull_failed(conn, "s1", "HTTP 503", now=since, retry_at=since + timedelta(minutes=2))
+    seen = text_of(get(client, page).text)
+    assert f"Код школы в НОБД: {ORG}" in seen and "НОБД не отвечает с" in seen
