@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,9 +21,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 from sqlalchemy import Engine, select
+from typer.testing import CliRunner
 
 from cloud_api.background.http import RetryPolicy
+from cloud_api.cli import app as cloud_cli
 from cloud_api.core.data_keys import make_data_key
+from cloud_api.db.engine import make_engine
 from cloud_api.db.schema import audit_log, nedb_figures, nedb_packets, nedb_refusals, people
 from cloud_api.nedb.client import NedbClient
 from cloud_api.nedb.contract import (
@@ -36,6 +40,7 @@ from cloud_api.nedb.contract import (
 )
 from cloud_api.nedb.store import enable, link_of, refusals_of
 from cloud_api.nedb.worker import NedbWorker, RoundReport
+from cloud_api.services.audit import audit_entries
 from cloud_api.services.journal import prune_packets
 from cloud_api.settings import CloudSettings
 from simulators.nedb import NedbServer
@@ -352,3 +357,22 @@ def test_the_nedb_packets_are_kept_for_the_journal_retention_then_pruned(engine:
         assert prune_packets(conn, clock.now + timedelta(days=399), 400) == 0
         assert prune_packets(conn, clock.now + timedelta(days=401), 400) == 2  # the request and its answer
         assert conn.execute(select(nedb_packets)).all() == []
+
+
+def test_the_deployment_opts_a_school_in_and_out_from_the_command_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    runner = CliRunner()
+    bad = runner.invoke(cloud_cli, ["nedb-enable", "s1", "not a code!", "--database-url", url], env={"COLUMNS": "200"})
+    assert bad.exit_code == 2 and "not an NEDB organisation code" in bad.output
+    on = runner.invoke(cloud_cli, ["nedb-enable", "s1", ORG, "--actor", "it", "--database-url", url])
+    assert on.exit_code == 0 and f"takes part in the NEDB exchange as {ORG}" in on.output
+    again = runner.invoke(cloud_cli, ["nedb-enable", "s1", ORG, "--database-url", url])
+    assert "already takes part" in again.output
+    off = runner.invoke(cloud_cli, ["nedb-disable", "s1", "--actor", "it", "--database-url", url])
+    assert off.exit_code == 0 and "left the NEDB exchange" in off.output
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert link_of(conn, "s1") is None
+        journal = [(e["action"], e["actor"]) for e in audit_entries(conn, "s1", "nedb_link")]
+    engine.dispose()
+    assert journal == [("create", "it"), ("delete", "it")]
