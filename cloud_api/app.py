@@ -131,7 +131,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
             ExportWorker(engine),
             HeartbeatPruner(engine, timedelta(hours=settings.heartbeat_retention_hours)),
             await run_in_threadpool(alert_worker, engine, settings),
-            nedb_worker(settings, engine),
+            nedb_worker(settings, engine, security_log=app.state.security_log),
         ]
         for worker in workers:
             if worker is not None:

@@ -10,6 +10,7 @@ next try after a backoff).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -101,8 +102,6 @@ def enable(conn: Connection, school_id: str, organisation: str, *, actor: str, n
     A school that took part already keeps its cursor unless the code changes (another
     organisation's versions mean nothing for it).
     """
-    import re
-
     if not re.fullmatch(ORGANISATION, organisation):
         raise DomainError("nedb_bad_organisation", f"not an NEDB organisation code: {organisation!r}")
     current = link_of(conn, school_id)
@@ -126,6 +125,8 @@ def disable(conn: Connection, school_id: str, *, actor: str, now: datetime) -> b
     if current is None:
         return False
     conn.execute(delete(nedb_schools).where(nedb_schools.c.school_id == school_id))
+    # Figures not yet sent stay unsent: the school no longer reports to the NEDB through us.
+    conn.execute(delete(nedb_figures).where(nedb_figures.c.school_id == school_id, nedb_figures.c.state == "pending"))
     entry = AuditEntry("delete", "nedb_link", school_id, {"organisation": current.organisation}, None)
     write_audit(conn, school_id, actor, now, [entry])
     return True

@@ -32,8 +32,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from cloud_api.background.http import RetryPolicy, client
 from cloud_api.background.lock import exclusive
 from cloud_api.background.queue import LeasedQueue
+from cloud_api.core.security_events import Kind, Outcome, SecurityLog, record_security_event, using_security_log
 from cloud_api.db.schema import nedb_figures
-from cloud_api.nedb.client import Exchanged, NedbClient, NedbFailure, Packet
+from cloud_api.nedb.client import Exchanged, NedbClient, NedbFailure, NedbUnverified, Packet
 from cloud_api.nedb.contract import FiguresAnswer, FiguresPacket, RosterDelta, load_public_key
 from cloud_api.nedb.figures import enqueue_due
 from cloud_api.nedb.roster import apply_delta
@@ -98,6 +99,7 @@ class NedbWorker:
         daily: bool = True,
         max_pages: int = 50,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        security_log: SecurityLog | None = None,
     ) -> None:
         self._engine = engine
         self.nedb = nedb
@@ -109,6 +111,7 @@ class NedbWorker:
         self._daily = daily
         self._max_pages = max_pages
         self._clock = clock
+        self._security_log = security_log
         self.last_report: RoundReport | None = None
 
     def _backoff(self, failures: int) -> timedelta:
@@ -116,22 +119,25 @@ class NedbWorker:
         return timedelta(seconds=seconds)
 
     def _lease(self) -> timedelta:
+        # One page's worst case (every try timing out, every wait): each page applied renews it.
         timeout = self.nedb.http.timeout.read or 30.0
-        return timedelta(seconds=self._policy.lease_s(timeout) * self._max_pages)
+        return timedelta(seconds=self._policy.lease_s(timeout))
 
     async def round(self) -> bool:
         """Pull what is due, queue and send the figures due; never more at once (the interval paces it)."""
         report = RoundReport()
-        async with exclusive(self._engine, "nedb") as held:
-            if not held:
-                report.skipped = True
-            else:
-                now = self._clock()
-                links = await to_thread.run_sync(self._claim, now)
-                for link in links:
-                    await self._pull(link, report)
-                report.queued = await to_thread.run_sync(self._enqueue, self._clock())
-                await self._send_figures(report)
+        # No request is being answered: the security events of the round go to the app's log from here.
+        with using_security_log(self._security_log):
+            async with exclusive(self._engine, "nedb") as held:
+                if not held:
+                    report.skipped = True
+                else:
+                    now = self._clock()
+                    links = await to_thread.run_sync(self._claim, now)
+                    for link in links:
+                        await self._pull(link, report)
+                    report.queued = await to_thread.run_sync(self._enqueue, self._clock())
+                    await self._send_figures(report)
         self.last_report = report
         return False
 
@@ -145,12 +151,23 @@ class NedbWorker:
         with self._engine.begin() as conn:
             return claim_due_schools(conn, now=now, lease=self._lease())
 
-    async def _call(self, attempt: Callable[[], Any], packets: list[Packet]) -> Any:
+    async def _call(self, school_id: str, attempt: Callable[[], Any], packets: list[Packet]) -> Any:
         async def once() -> Any:
             try:
                 return await attempt()
             except NedbFailure as failure:
                 packets.extend(failure.packets)  # every try's packets are journalled, not just the last
+                if isinstance(failure, NedbUnverified):
+                    # Someone answers in the NEDB's name, or its key changed: the security team's business.
+                    target = failure.packets[-1].target if failure.packets else ""
+                    record_security_event(
+                        Kind.PACKET_REFUSED,
+                        Outcome.REFUSED,
+                        actor="nedb",
+                        school=school_id,
+                        target=target,
+                        details={"reason": "unverified_answer"},
+                    )
                 raise
 
         return await self._policy.call(once)
@@ -158,11 +175,11 @@ class NedbWorker:
     async def _pull(self, link: SchoolLink, report: RoundReport) -> None:
         cursor, classes = link.cursor, link.classes
         applied = refused = 0
-        for _page in range(self._max_pages):
+        for page_number in range(1, self._max_pages + 1):
             packets: list[Packet] = []
             try:
                 got: Exchanged[RosterDelta] = await self._call(
-                    lambda cursor=cursor: self.nedb.pull(link.organisation, cursor), packets
+                    link.school_id, lambda cursor=cursor: self.nedb.pull(link.organisation, cursor), packets
                 )
             except NedbFailure as failure:
                 await to_thread.run_sync(self._failed, link, packets, failure.error)
@@ -176,8 +193,9 @@ class NedbWorker:
                 report.failed[link.school_id] = error
                 return
             try:
+                last = page_number == self._max_pages
                 page = await to_thread.run_sync(
-                    self._apply, link, delta, classes, got.answer, packets, applied, refused
+                    self._apply, link, delta, classes, got.answer, packets, applied, refused, last
                 )
             except SQLAlchemyError as exc:
                 # Nothing of the page is stored (its transaction rolled back): the cursor stays.
@@ -207,14 +225,18 @@ class NedbWorker:
         packets: list[Packet],
         applied_before: int,
         refused_before: int,
+        last_page: bool,
     ) -> tuple[int, int, list[str] | None]:
         now = self._clock()
         with self._engine.begin() as conn:
             journal(conn, link.school_id, packets)
             done, new_classes = apply_delta(conn, link.school_id, delta, classes=classes, at=now)
             store_refusals(conn, link.school_id, answer.id, done.refused, now=now)
-            # The next page at once while there is more; else the interval after this pull.
-            next_at = now if delta.more else now + self._pull_every
+            # While there is more, the next page is this round's (leased on); past the round's last
+            # page, the next round's; else the interval after this pull.
+            next_at = now + self._pull_every
+            if delta.more:
+                next_at = now if last_page else now + self._lease()
             pulled(
                 conn,
                 link.school_id,
@@ -265,7 +287,7 @@ class NedbWorker:
             packet = FiguresPacket.model_validate(row.payload)
             packets: list[Packet] = []
             try:
-                got: Exchanged[FiguresAnswer] = await self._call(lambda p=packet: self._send(p), packets)
+                got: Exchanged[FiguresAnswer] = await self._call(row.school_id, lambda p=packet: self._send(p), packets)
             except NedbFailure as failure:
                 await to_thread.run_sync(self._send_failed, row, packets, failure.error)
                 report.send_failed += 1
@@ -330,7 +352,11 @@ class NedbWorker:
 
 
 def nedb_worker(
-    settings: CloudSettings, engine: Engine, *, transport: httpx.AsyncBaseTransport | None = None
+    settings: CloudSettings,
+    engine: Engine,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    security_log: SecurityLog | None = None,
 ) -> NedbWorker | None:
     """The worker ``settings`` ask for, or None when no NEDB URL is configured."""
     if not settings.nedb_url or settings.nedb_public_key is None:
@@ -348,4 +374,5 @@ def nedb_worker(
         pull_every=timedelta(minutes=settings.nedb_pull_minutes),
         cutoff_day=settings.report_cutoff_day,
         daily=settings.nedb_daily_figures,
+        security_log=security_log,
     )

@@ -11,6 +11,7 @@ with the NEDB's reason, and a packet sent again after an outage is the same pack
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +27,7 @@ from typer.testing import CliRunner
 from cloud_api.background.http import RetryPolicy
 from cloud_api.cli import app as cloud_cli
 from cloud_api.core.data_keys import make_data_key
+from cloud_api.core.security_events import SecurityLog
 from cloud_api.db.engine import make_engine
 from cloud_api.db.schema import audit_log, nedb_figures, nedb_packets, nedb_refusals, people
 from cloud_api.nedb.client import NedbClient
@@ -376,3 +378,32 @@ def test_the_deployment_opts_a_school_in_and_out_from_the_command_line(tmp_path:
         journal = [(e["action"], e["actor"]) for e in audit_entries(conn, "s1", "nedb_link")]
     engine.dispose()
     assert journal == [("create", "it"), ("delete", "it")]
+
+
+def test_an_unsigned_answer_is_a_security_event_and_a_page_limit_leaves_the_rest_to_the_next_round(
+    engine: Engine, tmp_path: Path
+) -> None:
+    clock = Clock(datetime.now(UTC))
+    opted_in(engine, clock)
+    log = SecurityLog(tmp_path / "security.jsonl")
+    with NedbServer(page_size=2) as nedb:
+        nedb.publish(ORG, FIRST[:7])
+        w = worker(engine, nedb, clock)
+        w._security_log, w._max_pages = log, 2
+        nedb.unsigned()
+        run(w)
+        events = [json.loads(line) for line in (tmp_path / "security.jsonl").read_text().splitlines()]
+        assert {(e["kind"], e["actor"], e["school"], e["details"]["reason"]) for e in events} == {
+            ("packet_refused", "nedb", "s1", "unverified_answer")
+        }
+        nedb.unsigned(False)
+        clock.now += timedelta(minutes=2)
+        assert run(w).applied == 4  # two pages of the four
+        with engine.connect() as conn:
+            link = link_of(conn, "s1")
+        assert link is not None and link.cursor == "c4" and link.next_pull_at == clock.now  # due again at once
+        run(w)
+        with engine.connect() as conn:
+            link = link_of(conn, "s1")
+        assert link is not None and link.cursor == "c7" and link.next_pull_at == clock.now + timedelta(minutes=60)
+    log.close()
