@@ -30,7 +30,7 @@ from cloud_api.app import create_app
 from cloud_api.db.schema import people
 from cloud_api.nedb.store import enable, link_of
 from cloud_api.roster.nedb import parse_rows
-from cloud_api.services.accounts import SYSTEM, create_school_admin
+from cloud_api.services.accounts import SYSTEM, Role, create_account, create_school_admin, grant_role
 from cloud_api.services.roster_import import import_roster
 from cloud_api.services.second_factor import begin_totp, confirm_totp
 from cloud_api.settings import CloudSettings
@@ -161,3 +161,30 @@ def test_an_nedb_delta_pulled_on_schedule_with_a_refused_record_shown_in_the_off
     with cloud.app.state.engine.connect() as conn:
         rows = {p.iin: p for p in conn.execute(select(people).where(people.c.school_id == "s1"))}
     assert rows[TEEN].class_name == "9Б" and rows[CHILD].active is False and BAD not in rows
+
+
+def test_the_deployment_administrator_opts_a_school_in_in_the_browser(cloud: Cloud, nedb: NedbServer) -> None:
+    login, now = "it@mektep.kz", datetime.now(UTC)
+    with cloud.app.state.engine.begin() as conn:
+        account = create_account(conn, login, actor=SYSTEM, password=PASSWORD)
+        grant_role(conn, account.id, Role.DEPLOYMENT_ADMIN, None, actor=SYSTEM)
+        secret = begin_totp(conn, account.id, login, now).secret
+        confirm_totp(conn, account.id, pyotp.TOTP(secret).now(), now, actor=SYSTEM, school_id=None)
+    nedb.publish(ORG, [student("r1", NEW_BOY, "Омаров", "Нұр", "3Б")])
+    with chromium_page(cloud.url, locale="ru-RU", width=1280, height=800) as page:
+        office_sign_in(page, cloud.url, login, PASSWORD, secret)
+        page.goto(f"{cloud.url}/office/deployment/nedb")
+        page.get_by_label("Школа", exact=True).fill("s1")
+        page.get_by_label("Код школы в НОБД").fill("не код")
+        page.get_by_role("button", name="Сохранить").click()
+        assert "Это не код организации в НОБД" in page.locator(".error-summary").inner_text()
+        _checked(page, "04-deployment-refused")
+        page.get_by_label("Код школы в НОБД").fill(ORG)
+        page.get_by_role("button", name="Сохранить").click()
+        page.wait_for_url("**/nedb?changed=1")
+        assert ORG in page.locator("table.nedb-schools").inner_text()
+        cloud.app.state.background.wake("nedb")  # the worker's round, due at once for a school just added
+        _wait(lambda: _link(cloud).cursor == "c1")
+        page.reload()
+        assert "c1" in page.locator("table.nedb-schools").inner_text()
+        _checked(page, "05-deployment-schools")

@@ -21,7 +21,7 @@ import uuid_utils
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from cloud_api.core.errors import DomainError
-from cloud_api.db.schema import nedb_figures, nedb_packets, nedb_refusals, nedb_schools
+from cloud_api.db.schema import nedb_figures, nedb_packets, nedb_refusals, nedb_schools, roster_versions, schools
 from cloud_api.nedb.client import Packet
 from cloud_api.services.audit import AuditEntry, write_audit
 
@@ -33,6 +33,7 @@ __all__ = [
     "disable",
     "enable",
     "figures_of",
+    "figures_waiting",
     "journal",
     "link_of",
     "linked_schools",
@@ -40,6 +41,7 @@ __all__ = [
     "pull_now",
     "pulled",
     "refusals_of",
+    "school_known",
     "store_refusals",
 ]
 
@@ -274,3 +276,25 @@ def figures_of(conn: Connection, school_id: str, *, limit: int = 24) -> list[dic
     columns = [c for c in nedb_figures.c if c.name != "payload"]
     query = select(*columns).where(f.school_id == school_id).order_by(f.period.desc(), f.kind).limit(limit)
     return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def figures_waiting(conn: Connection, school_ids: Sequence[str]) -> dict[str, int]:
+    """How many figures packets of each school wait to be answered by the NEDB."""
+    if not school_ids:
+        return {}
+    f = nedb_figures.c
+    query = (
+        select(f.school_id, func.count())
+        .where(f.school_id.in_(list(school_ids)), f.state == "pending")
+        .group_by(f.school_id)
+    )
+    return {school: int(n) for school, n in conn.execute(query).all()}
+
+
+def school_known(conn: Connection, school_id: str) -> bool:
+    """Whether the deployment knows the school: named (``mektep cloud school-add``) or with a roster."""
+    named = conn.execute(select(schools.c.school_id).where(schools.c.school_id == school_id)).first()
+    if named is not None:
+        return True
+    version = roster_versions.c
+    return conn.execute(select(version.school_id).where(version.school_id == school_id)).first() is not None

@@ -150,3 +150,28 @@ def test_the_region_sees_whether_its_school_takes_part_and_since_when_the_nedb_i
         pull_failed(conn, "s1", "HTTP 503", now=since, retry_at=since + timedelta(minutes=2))
     seen = text_of(get(client, page).text)
     assert f"Код школы в НОБД: {ORG}" in seen and "НОБД не отвечает с" in seen
+
+
+def test_the_deployment_administrator_opts_a_school_in_and_out_and_sees_its_state(office: Office) -> None:
+    with office.app.state.engine.begin() as conn:
+        account = create_account(conn, "it@mektep.kz", actor=SYSTEM, password=REGION_PASSWORD)
+        grant_role(conn, account.id, Role.DEPLOYMENT_ADMIN, None, actor=SYSTEM)
+    client = as_(office.client, "it@mektep.kz", REGION_PASSWORD)
+    page = "/office/deployment/nedb"
+    assert "Пока ни одна школа не участвует." in text_of(get(client, page).text)
+    ru = {"Accept-Language": "ru"}
+    bad = client.post(page, data={"school": "s9", "organisation": "not a code!"}, headers=ru)
+    assert bad.status_code == 422
+    refused = text_of(bad.text)
+    assert "В этой системе нет такой школы" in refused and "Это не код организации в НОБД" in refused
+    added = client.post(page, data={"school": "s1", "organisation": ORG}, headers=ru, follow_redirects=True)
+    seen = text_of(added.text)
+    assert "Сохранено" in seen and f"s1 код школы в НОБД: {ORG}" in seen
+    with office.app.state.engine.connect() as conn:
+        journal = conn.execute(select(audit_log.c.actor).where(audit_log.c.entity == "nedb_link")).scalars().all()
+    assert journal == [f"account:{account.id}"]
+    _signed_in_as(office.world, "head@s1.kz")  # a school's administrator does not choose the code
+    assert office.client.get(page, headers=ru).status_code == 403
+    client = as_(office.client, "it@mektep.kz", REGION_PASSWORD)
+    gone = client.post(page, data={"leave": "s1"}, headers=ru, follow_redirects=True)
+    assert "Пока ни одна школа не участвует." in text_of(gone.text)

@@ -4,26 +4,44 @@
                                               applied and refused, next pull, an outage), the records
                                               refused with their reasons, the figures sent and refused
     POST /office/schools/{school}/nedb/pull   pull now (no JavaScript: a form), journalled
+    GET  /office/deployment/nedb              the deployment's administrator: every school that takes
+                                              part with its state, and the form to add one
+    POST /office/deployment/nedb              a school takes part under its NEDB code, or leaves
 
 A school that does not take part (or a deployment without the exchange) is told so, and sent to the
 file import, which stays for every school. Which school takes part, under which NEDB code, is the
-deployment's decision (``mektep cloud nedb-enable``): a code typed here would pull another school's
-roster into this one.
+deployment's decision (its page here, or ``mektep cloud nedb-enable``): a code typed by a school
+would pull another school's roster into it.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Form
 from fastapi.responses import HTMLResponse, Response
 
 from cloud_api.api.deps import require_same_origin
 from cloud_api.nedb.contract import FigureRefusal
-from cloud_api.nedb.store import SchoolLink, figures_of, link_of, pull_now, refusals_of
-from cloud_api.web.office.console import AdminDesk, back
+from cloud_api.nedb.store import (
+    ORGANISATION,
+    SchoolLink,
+    disable,
+    enable,
+    figures_of,
+    figures_waiting,
+    link_of,
+    linked_schools,
+    pull_now,
+    refusals_of,
+    school_known,
+)
+from cloud_api.web.office.console import AdminDesk, FormErrors, back
+from cloud_api.web.office.deployment import DeploymentDesk
+from cloud_api.web.office.deployment import Desk as Deployment
 from shared.i18n import Translator
 
 __all__ = ["router"]
@@ -137,3 +155,57 @@ def pull_form(desk: AdminDesk) -> Response:
     if background is not None:
         background.wake("nedb")  # the worker's next round starts now, in this process
     return back(f"{desk.base}/nedb?pulled=1")
+
+
+# -- the deployment's view: which schools take part, and how each one's exchange stands ----------
+
+
+def _deployment_page(desk: DeploymentDesk, errors: FormErrors | None = None, form: dict[str, str] | None = None,
+                     status: int = 200) -> HTMLResponse:  # fmt: skip
+    with desk.engine.connect() as conn:
+        links = linked_schools(conn)
+        waiting = figures_waiting(conn, [link.school_id for link in links])
+    return desk.page(
+        "office/deployment_nedb.html",
+        title=desk._("Exchange with the NEDB"),
+        status=status,
+        errors=errors or FormErrors(),
+        form=form or {},
+        links=links,
+        waiting=waiting,
+        configured=bool(desk.request.app.state.settings.nedb_url),
+        nedb_done=desk.request.query_params.get("changed") and "nedb_link_saved",
+    )
+
+
+@router.get("/office/deployment/nedb", response_class=HTMLResponse)
+def deployment_nedb_page(desk: Deployment) -> HTMLResponse:
+    """Every school that takes part in the NEDB exchange with its state, and the form to add one."""
+    return _deployment_page(desk)
+
+
+@router.post("/office/deployment/nedb", dependencies=_checked, response_model=None)
+def deployment_nedb_form(
+    desk: Deployment,
+    school: Annotated[str, Form(max_length=200)] = "",
+    organisation: Annotated[str, Form(max_length=200)] = "",
+    leave: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """Let a school take part under its NEDB code (again: a new code), or take one out (``leave``)."""
+    now = datetime.now(UTC)
+    if leave:
+        with desk.engine.begin() as conn:
+            disable(conn, leave, actor=desk.actor, now=now)
+        return back(f"{desk.base}/nedb?changed=1")
+    form = {"school": school.strip(), "organisation": organisation.strip()}
+    errors = FormErrors()
+    with desk.engine.begin() as conn:
+        if not form["school"] or not school_known(conn, form["school"]):
+            errors.add("school", desk._("nedb_unknown_school"))
+        if not re.fullmatch(ORGANISATION, form["organisation"]):
+            errors.add("organisation", desk._("nedb_bad_organisation"))
+        if not errors:
+            enable(conn, form["school"], form["organisation"], actor=desk.actor, now=now)
+    if errors:
+        return _deployment_page(desk, errors, form, 422)
+    return back(f"{desk.base}/nedb?changed=1")
