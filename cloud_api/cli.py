@@ -340,5 +340,49 @@ def rotate_key(
     typer.echo(f"every value is under data key {settings.data_keys().current.id}")
 
 
+@app.command("nedb-enable")
+def nedb_enable(
+    school_id: str = typer.Argument(..., help="The school's id, as its gateways and roster name it."),
+    organisation: str = typer.Argument(..., help="The school's organisation code in the NEDB."),
+    actor: str = typer.Option(getpass.getuser(), help="Who turns it on (kept in the audit journal)."),
+    database_url: str | None = typer.Option(None, help=DB_HELP),
+) -> None:
+    """Let a school take part in the exchange with the National Education Database (NEDB, §15).
+
+    Its roster is then pulled every MEKTEP_CLOUD_NEDB_PULL_MINUTES and its figures sent back (the
+    cloud needs MEKTEP_CLOUD_NEDB_URL and its keys); its first pull is due at once. The file import
+    stays available. A new code starts the school's versions afresh.
+
+    Example:
+        mektep cloud nedb-enable school-17 010101500001
+    """
+    settings = load_settings(database_url)
+    try:
+        changed = commands.link_school_to_nedb(
+            settings.database_url, school_id, organisation, actor=actor, keys=settings.data_keys()
+        )
+    except DomainError as exc:
+        raise typer.BadParameter(str(exc), param_hint="ORGANISATION") from None
+    typer.echo(
+        f"school {school_id} {'takes part' if changed else 'already takes part'} in the NEDB exchange as {organisation}"
+    )
+
+
+@app.command("nedb-disable")
+def nedb_disable(
+    school_id: str = typer.Argument(..., help="The school's id."),
+    actor: str = typer.Option(getpass.getuser(), help="Who turns it off (kept in the audit journal)."),
+    database_url: str | None = typer.Option(None, help=DB_HELP),
+) -> None:
+    """Take a school out of the NEDB exchange: back to the file import (the exchange's journal is kept).
+
+    Example:
+        mektep cloud nedb-disable school-17
+    """
+    settings = load_settings(database_url)
+    left = commands.link_school_to_nedb(settings.database_url, school_id, None, actor=actor, keys=settings.data_keys())
+    typer.echo(f"school {school_id} {'left' if left else 'did not take part in'} the NEDB exchange")
+
+
 if __name__ == "__main__":
     app()

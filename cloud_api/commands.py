@@ -29,6 +29,7 @@ __all__ = [
     "add_school_admin",
     "backup_database",
     "import_roster_file",
+    "link_school_to_nedb",
     "prune_journal",
     "restore_database",
     "rotate_key",
@@ -181,5 +182,26 @@ def rotate_key(
     engine = make_engine(database_url, keys)
     try:
         return rotate_keys(engine, batch=batch, progress=progress)
+    finally:
+        engine.dispose()
+
+
+def link_school_to_nedb(
+    database_url: str, school_id: str, organisation: str | None, *, actor: str, keys: DataKeys | None = None
+) -> bool:
+    """Migrate, then let the school take part in the NEDB exchange under ``organisation`` (None: leave it),
+    committed and journalled; whether anything changed. ``DomainError`` for a code that is not one."""
+    from cloud_api.nedb.store import disable, enable, link_of
+
+    upgrade(database_url, keys)
+    engine = make_engine(database_url, keys)
+    try:
+        with engine.begin() as conn:
+            now = datetime.now(UTC)
+            if organisation is None:
+                return disable(conn, school_id, actor=actor, now=now)
+            before = link_of(conn, school_id)
+            enable(conn, school_id, organisation, actor=actor, now=now)
+            return before is None or before.organisation != organisation
     finally:
         engine.dispose()

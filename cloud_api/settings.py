@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cloud_api.core.data_keys import DEVELOPMENT_DATA_KEY_TEXT, DataKeyError, DataKeys, parse_key
 from cloud_api.core.security_events import syslog_address
+from cloud_api.nedb.contract import load_public_key as load_nedb_public_key
 from cloud_api.push.endpoints import DEFAULT_PUSH_SERVICE_ORIGINS, Origin
 from cloud_api.social_wallet.contract import load_public_key
 
@@ -192,6 +193,33 @@ class CloudSettings(BaseSettings):
     social_wallet_interval_s: float = Field(
         30.0, gt=0, description="Seconds between Social Wallet rounds when the outbox has been emptied."
     )
+    nedb_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="Base URL of the National Education Database's exchange (§15: the roster pulled, the figures "
+        "sent back). Set: the schools that opted in (mektep cloud nedb-enable) are pulled and send figures in the "
+        "background; unset: every school keeps the file import.",
+    )
+    nedb_client_id: str = Field(
+        "mektep-gate", min_length=1, max_length=64, description="Our client id at the NEDB (X-NEDB-Client)."
+    )
+    nedb_key: SecretStr = Field(
+        SecretStr(""),
+        description=f"The key our requests to the NEDB are signed with (HMAC-SHA256), as agreed with its operator; "
+        f"{MIN_ADMIN_TOKEN_CHARS}+ characters, not a default, outside development. Required with nedb_url.",
+    )
+    nedb_public_key: str | None = Field(
+        None,
+        description="The NEDB's Ed25519 public key (base64 of the raw 32 bytes, or PEM) its answers must verify "
+        "under; an answer that does not is not processed. Required with nedb_url.",
+    )
+    nedb_pull_minutes: int = Field(
+        60, ge=1, le=7 * 24 * 60, description="How often each opted-in school's roster delta is pulled, in minutes."
+    )
+    nedb_daily_figures: bool = Field(
+        True, description="Send each day's figures the next morning too, besides the month's after it closes."
+    )
+    nedb_timeout_s: float = Field(30.0, gt=0, le=300, description="Timeout of each request to the NEDB, in seconds.")
 
     security_log: Path | None = Field(
         None,
@@ -231,11 +259,19 @@ class CloudSettings(BaseSettings):
             raise ValueError("MEKTEP_CLOUD_SOCIAL_WALLET_PUBLIC_KEY is required with MEKTEP_CLOUD_SOCIAL_WALLET_URL")
         if self.social_wallet_public_key:
             load_public_key(self.social_wallet_public_key)  # a bad key fails at start-up, not at the first receipt
+        if self.nedb_url and (not self.nedb_public_key or not self.nedb_key.get_secret_value()):
+            raise ValueError(
+                "MEKTEP_CLOUD_NEDB_KEY and MEKTEP_CLOUD_NEDB_PUBLIC_KEY are required with MEKTEP_CLOUD_NEDB_URL"
+            )
+        if self.nedb_public_key:
+            load_nedb_public_key(self.nedb_public_key)  # a bad key fails at start-up, not at the first answer
         if self.environment == "development":
             self._check_data_keys()
             return self
         secrets = [("ADMIN_TOKEN", self.admin_token)] if self.admin_token_enabled else []
         secrets.append(("CREDENTIAL_KEY", self.credential_key))
+        if self.nedb_url:
+            secrets.append(("NEDB_KEY", self.nedb_key))
         for name, secret in secrets:
             value = secret.get_secret_value()
             if value.lower() in DEFAULT_ADMIN_TOKENS or len(value) < MIN_ADMIN_TOKEN_CHARS:

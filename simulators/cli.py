@@ -302,3 +302,61 @@ def broker(
         pass
     finally:
         running.stop()
+
+
+@app.command()
+def nedb(
+    port: int = typer.Option(0, help="Port to listen on (0: a free one)."),
+    organisation: str = typer.Option("000000000001", help="The school's NEDB organisation code."),
+    students: int = typer.Option(300, min=0, help="Students of the generated roster (its first version)."),
+    client_id: str = typer.Option("mektep-gate", help="The client id the cloud sends (MEKTEP_CLOUD_NEDB_CLIENT_ID)."),
+    key_env: str = typer.Option(
+        "MEKTEP_CLOUD_NEDB_KEY", help="Variable holding the key the cloud signs with; unset: one is made and printed."
+    ),
+    fail: int = typer.Option(0, min=0, help="Answer the first N requests 503 (an NEDB that is down)."),
+    delay: float = typer.Option(0.0, min=0, help="Answer every request this many seconds late (a slow NEDB)."),
+    seed: int = typer.Option(2026, help="Seed of the generated roster."),
+    seconds: float = typer.Option(0, min=0, help="Stop after this many seconds (0: run until Ctrl-C)."),
+) -> None:
+    """The National Education Database's exchange over HTTP: roster deltas out, figures in (simulated).
+
+    Prints the settings the cloud needs (URL, public key, and the key when it made one), then every
+    pull and figures packet it answers.
+
+    Example:
+        mektep sim nedb --port 8600 --organisation 000000000001 --students 500 --fail 3
+    """
+    from simulators.nedb import NedbServer, demo_roster
+
+    console = Console(soft_wrap=True)  # keys and URLs stay on one line, for copy and for tests
+    given = os.environ.get(key_env)
+    key = given.encode() if given else random.randbytes(24).hex().encode()
+    server = NedbServer(client_id=client_id, client_key=key, port=port or None)
+    version = server.publish(organisation, demo_roster(students, seed))
+    server.fail(fail)
+    server.delay(delay)
+    with server:
+        console.print(f"MEKTEP_CLOUD_NEDB_URL={server.url}", highlight=False)
+        console.print(f"MEKTEP_CLOUD_NEDB_PUBLIC_KEY={server.public_key_text}", highlight=False)
+        if not given:
+            console.print(f"{key_env}={key.decode()}", highlight=False)
+        console.print(f"organisation {organisation}: roster version {version}", highlight=False)
+        deadline = time.monotonic() + seconds if seconds else None
+        pulls = packets = 0
+        try:
+            while deadline is None or time.monotonic() < deadline:
+                time.sleep(0.1)
+                with server.state.lock:
+                    new_pulls = server.state.pulls[pulls:]
+                    new_packets = list(server.state.received.values())[packets:]
+                for org, since in new_pulls:
+                    console.print(f"pull {org} since {since or 'the start'}", highlight=False)
+                for packet in new_packets:
+                    console.print(
+                        f"figures {packet.organisation} {packet.kind} {packet.period}: {len(packet.records)} records",
+                        highlight=False,
+                    )
+                pulls += len(new_pulls)
+                packets += len(new_packets)
+        except KeyboardInterrupt:
+            pass

@@ -30,6 +30,9 @@ How the tables are placed, and why:
   alerts**; the deployment's own (a delivery queue, the database) have the school ``"*"``: a few
   rows, on the one shard that id hashes to (a reference table would copy every write of a
   school's alerts to every worker for nothing).
+- **The NEDB exchange's tables are a school's** (``nedb_schools``, ``nedb_packets``,
+  ``nedb_refusals``, ``nedb_figures``): a delta's page, its packets, its refusals and the cursor it
+  moves are written in one transaction on the school's shard.
 - **A staff account's push devices go by the account** (a region's staff have no school).
 - **Push subscriptions go by ``school_id``** although they belong to an account: the push worker
   reads a school's queued notices with the subscriptions of that school's guardians, in one query
@@ -104,6 +107,10 @@ DISTRIBUTION: dict[str, Placement] = {
                 "gateway_health",
                 "gateway_heartbeats",
                 "alerts",
+                "nedb_schools",
+                "nedb_packets",
+                "nedb_refusals",
+                "nedb_figures",
             )
         ),
         *(

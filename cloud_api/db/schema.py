@@ -52,12 +52,17 @@ __all__ = [
     "events",
     "free_meals",
     "gateways",
+    "integration_clients",
     "guardianships",
     "iin_index",
     "iin_indexes",
     "meal_ratings",
     "meal_rules",
     "metadata",
+    "nedb_figures",
+    "nedb_packets",
+    "nedb_refusals",
+    "nedb_schools",
     "notification_settings",
     "packets",
     "people",
@@ -966,4 +971,93 @@ integration_clients = Table(
     Column("revoked_at", UTCDateTime()),  # revoked: no token, no sign-in, no webhook
     Column("revoked_by", String(128)),
     Index("integration_clients_region", "region_id"),
+)
+
+# -- the exchange with the National Education Database (NEDB, ҰБДҚ; cloud_api.nedb) --------------
+
+# The schools that take part, their NEDB organisation code and where their roster pull stands.
+# A school without a row keeps the file import.
+nedb_schools = Table(
+    "nedb_schools",
+    metadata,
+    Column("school_id", String(64), primary_key=True),
+    Column("organisation", String(32), nullable=False),  # the school's code at the NEDB
+    Column("enabled_at", UTCDateTime(), nullable=False),
+    Column("classes", JSON),  # the class names the NEDB gave for the school (None: it gave none)
+    Column("cursor", String(64)),  # the NEDB's version the roster was last applied at (None: never)
+    Column("next_pull_at", UTCDateTime(), nullable=False),  # when the worker pulls next (a lease while it pulls)
+    Column("last_pull_at", UTCDateTime()),  # the last pull that applied (or found nothing new)
+    Column("last_applied", Integer, nullable=False, server_default=text("0")),  # records applied by it
+    Column("last_refused", Integer, nullable=False, server_default=text("0")),  # records refused by it
+    Column("failures", Integer, nullable=False, server_default=text("0")),  # pulls failed in a row
+    Column("failing_since", UTCDateTime()),
+    Column("last_error", String(300)),
+    Column("last_try_at", UTCDateTime()),
+    Index("nedb_schools_next_pull", "next_pull_at"),
+)
+
+# Every packet sent to and received from the NEDB, with its time and signature, kept verifiable:
+# a request's HMAC (direction ``out``) and the answer's Ed25519 (``in``, ``verified`` as checked).
+# The body holds IINs: encrypted at rest; its SHA-256 is kept in clear for the signature's check.
+nedb_packets = Table(
+    "nedb_packets",
+    metadata,
+    Column("school_id", String(64), primary_key=True),
+    Column("id", Uuid(), primary_key=True),  # UUIDv7: in time order
+    Column("direction", String(8), nullable=False),  # out | in
+    Column("kind", String(16), nullable=False),  # roster | figures
+    Column("at", UTCDateTime(), nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("target", String(512), nullable=False),  # path and query as signed
+    Column("status_code", Integer),  # an answer's
+    Column("timestamp", String(32)),
+    Column("signature", String(256)),
+    Column("request_id", Uuid()),  # an answer's request
+    Column("body_sha256", String(64), nullable=False),
+    Column("body", EncryptedText("nedb_packets.body"), nullable=False),
+    Column("verified", Boolean),  # an answer's signature checked out (False: not processed)
+    Index("nedb_packets_school_at", "school_id", "at"),
+    Index("nedb_packets_at", "at"),  # the retention sweep
+)
+
+# A record refused on either side: a roster record the importer refused (``in``: a bad IIN, an
+# unknown class), or a figure the NEDB refused (``out``), with its reason. ``detail`` holds what the
+# office shows of it (the name, the value refused): personal data, encrypted.
+nedb_refusals = Table(
+    "nedb_refusals",
+    metadata,
+    Column("school_id", String(64), primary_key=True),
+    Column("id", Uuid(), primary_key=True),
+    Column("direction", String(8), nullable=False),  # in | out
+    Column("at", UTCDateTime(), nullable=False),
+    Column("packet_id", Uuid(), nullable=False),  # the journalled packet it came in (or its answer)
+    Column("record_id", String(96), nullable=False),
+    Column("kind", String(16), nullable=False),  # student | staff | class | eligibility | meals | attendance
+    Column("reason", String(64), nullable=False),
+    Column("message", String(500), nullable=False, server_default=""),
+    Column("detail", EncryptedJSON("nedb_refusals.detail")),
+    Index("nedb_refusals_school_at", "school_id", "direction", "at"),
+)
+
+# The figures due to the NEDB: one packet a school, kind and period, sent until it is answered
+# (a leased queue, ``cloud_api.background.queue``); its records' refusals are ``nedb_refusals``.
+nedb_figures = Table(
+    "nedb_figures",
+    metadata,
+    Column("school_id", String(64), primary_key=True),
+    Column("id", Uuid(), primary_key=True),  # the packet id: the same packet whenever it is sent again
+    Column("kind", String(8), nullable=False),  # monthly | daily
+    Column("period", String(10), nullable=False),  # YYYY-MM | YYYY-MM-DD
+    Column("state", String(16), nullable=False),  # pending | answered
+    Column("due_at", UTCDateTime()),  # the lease: when it may be claimed (again)
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("tries", Integer, nullable=False, server_default=text("0")),
+    Column("failing_since", UTCDateTime()),
+    Column("last_error", String(300)),
+    Column("answered_at", UTCDateTime()),
+    Column("records", Integer, nullable=False, server_default=text("0")),
+    Column("refused", Integer, nullable=False, server_default=text("0")),
+    Column("payload", JSON, nullable=False),  # the FiguresPacket as built when due: sent again unchanged
+    UniqueConstraint("school_id", "kind", "period", name="nedb_figures_period"),
+    Index("nedb_figures_state", "state", "due_at"),
 )

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
-from cloud_api.db.schema import packets
+from cloud_api.db.schema import nedb_packets, packets
 
 __all__ = ["prune_packets"]
 
@@ -15,7 +15,9 @@ def prune_packets(conn: Connection, now: datetime, retention_days: int) -> int:
     """Delete journalled packets received more than ``retention_days`` before ``now``; their count.
 
     The events those packets delivered stay (their ``batch_id`` then names a pruned packet).
-    Replay detection is unaffected: a signature that old fails the timestamp check anyway.
+    Replay detection is unaffected: a signature that old fails the timestamp check anyway. The
+    packets exchanged with the NEDB (``nedb_packets``) are kept as long, and pruned with them.
     """
     cutoff = now - timedelta(days=retention_days)
-    return conn.execute(packets.delete().where(packets.c.received_at < cutoff)).rowcount
+    gone = conn.execute(packets.delete().where(packets.c.received_at < cutoff)).rowcount
+    return int(gone) + int(conn.execute(nedb_packets.delete().where(nedb_packets.c.at < cutoff)).rowcount)

@@ -11,7 +11,7 @@ The caller owns the transaction: nothing is visible until it commits, so an impo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -72,6 +72,7 @@ def import_roster(
     at: datetime | None = None,
     complete: bool = False,
     preview: bool = False,
+    leaving: Collection[str] = (),
 ) -> ImportReport:
     """Store the good rows of ``roster`` for ``school_id``; ``progress(n)`` after each n rows.
 
@@ -82,6 +83,9 @@ def import_roster(
 
     ``at`` is when the journal says the changes were made (now unless given): a month's reports
     read the roster as it stood then (:mod:`cloud_api.reports.roster_then`).
+
+    ``leaving``: IINs of students and staff who have left (a removal in an NEDB delta,
+    :mod:`cloud_api.nedb.roster`): marked inactive as a complete export marks those it no longer lists.
 
     ``preview``: work out everything (the report, its ``entries`` and ``names``) and store nothing,
     so that the administrator sees what an import will do before it does it.
@@ -128,6 +132,8 @@ def import_roster(
     progress(len(ordered) % 500)
     if complete:
         _departures(roster, stored, now, updates, audit, report)
+    for iin in leaving:
+        _mark_gone(stored.get(iin), now, updates, audit, report)
     links = _link_changes(conn, school_id, guardians, stored, audit, report)
     report.entries = audit
     names = {str(person["id"]): f"{person['last_name']} {person['first_name']}" for person in stored.values()}
@@ -178,12 +184,24 @@ def _departures(
         return
     listed = {row.iin for row in roster.rows}
     for iin, current in stored.items():
-        if iin in listed or not current["active"] or current["role"] == Role.GUARDIAN.value:
-            continue
-        updates.append({"b_id": current["id"], **{k: current[k] for k in FIELDS}, "active": False, "updated_at": now})
-        audit.append(AuditEntry("update", "person", str(current["id"]), {"active": True}, {"active": False}))
-        current["active"] = False
-        report.left += 1
+        if iin not in listed:
+            _mark_gone(current, now, updates, audit, report)
+
+
+def _mark_gone(
+    current: dict[str, Any] | None,
+    now: datetime,
+    updates: list[dict[str, Any]],
+    audit: list[AuditEntry],
+    report: ImportReport,
+) -> None:
+    """Mark an active student or staff member as gone (a guardian, someone gone already, or nobody: nothing)."""
+    if current is None or not current["active"] or current["role"] == Role.GUARDIAN.value:
+        return
+    updates.append({"b_id": current["id"], **{k: current[k] for k in FIELDS}, "active": False, "updated_at": now})
+    audit.append(AuditEntry("update", "person", str(current["id"]), {"active": True}, {"active": False}))
+    current["active"] = False
+    report.left += 1
 
 
 def _fields(row: PersonRow) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from cloud_api.web.office import (
     journal,
     language,
     money,
+    nedb,
     people,
     ratings,
     reports,
@@ -32,5 +33,5 @@ __all__ = ["router"]
 router = APIRouter(include_in_schema=False)
 _CANTEEN = (canteen, canteen_rules, canteen_dishes, canteen_menu, canteen_pins_page)
 _SCHOOL = (today, *_CANTEEN, ratings, money, wallet, people, cards, consent, roster, accounts, journal, reports, export)
-for part in (language, *_SCHOOL, fleet, authority, deployment, alerts):
+for part in (language, *_SCHOOL, nedb, fleet, authority, deployment, alerts):
     router.include_router(part.router)

@@ -25,6 +25,7 @@ from sqlalchemy import Engine, select
 from cloud_api.api.schemas.reports import FileName
 from cloud_api.core.errors import DomainError
 from cloud_api.db.schema import schools
+from cloud_api.nedb.store import link_of
 from cloud_api.reports.authority import (
     STATES,
     MonthSums,
@@ -253,10 +254,12 @@ def school_reports_page(desk: RegionDesk, school_id: SchoolId) -> HTMLResponse:
     with desk.engine.connect() as conn:
         versions = school_reports(conn, desk.me.principal, desk.region_id or "", school_id)
         name = _school_name(conn, school_id)
+        nedb = link_of(conn, school_id)  # the school's exchange with the NEDB, when it takes part
     return desk.page(
         "office/region_school.html",
         title=desk._("Reports of {school}", school=name),
         versions=versions,
+        nedb=nedb,
         labels=_labels(desk._, *{v["month"] for v in versions}),
         school_id=school_id,
         state_words=_state_words(desk._),
