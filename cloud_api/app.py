@@ -39,6 +39,7 @@ from cloud_api.background.supervisor import Supervisor
 from cloud_api.core.security_events import SecurityContext, SecurityLog
 from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
+from cloud_api.integrations.oidc import web as oidc_web
 from cloud_api.push.start import push_worker
 from cloud_api.reports.jobs import report_jobs
 from cloud_api.services.accounts import deployment_admin_with_second_factor
@@ -177,6 +178,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     app.include_router(web_passkeys.router)
     app.include_router(web_single_sign_on.router)
     app.include_router(parent.router)
+    app.include_router(oidc_web.router)
     app.include_router(office.router)
     install_error_handlers(app, page_answer=parent.error_page)
     app.add_exception_handler(SignInNeeded, parent.sign_in_redirect)

@@ -50,6 +50,8 @@ __all__ = [
 
 router = APIRouter(include_in_schema=False)
 PENDING_COOKIE = "mektep_pending"
+# Set by /oidc/authorize (cloud_api.integrations.oidc.web) before it sends a student here.
+OIDC_RETURN_COOKIE = "mektep_oidc_return"
 DOORS = ("app", "office")
 SIGN_IN_DONE = frozenset({"password_set"})
 SIGN_IN_FAILURES = frozenset(
@@ -106,7 +108,13 @@ def signed_in_response(request: Request, result: SignInResult, door: Door) -> Re
     assert result.token is not None and result.expires_at is not None and result.account_id is not None
     with _engine(request).connect() as conn:
         staff = is_staff(conn, result.account_id)
-    response = _back("/office/" if staff else "/app/")
+    # A student who came from a platform's "sign in with Mektep" goes back to finish it there.
+    return_to = request.cookies.get(OIDC_RETURN_COOKIE, "")
+    if return_to.startswith("/oidc/authorize?") and not staff:
+        response = _back(return_to)
+    else:
+        response = _back("/office/" if staff else "/app/")
+    response.delete_cookie(OIDC_RETURN_COOKIE, path="/")
     set_session_cookie(request, response, result.token, result.expires_at)
     response.delete_cookie(PENDING_COOKIE, path="/")
     return response
