@@ -293,3 +293,21 @@ def test_a_guardian_withdraws_and_the_child_is_refused_until_allowed_again(stude
         trail = [e["after"] for e in audit_entries(conn, "s1", "oidc_grant")]
     assert trail[1] == {"client_id": opiq.client_id, "withdrawn": True, "by_guardian": True}
     assert trail[2] == {"client_id": opiq.client_id, "allowed_again": True}
+
+
+def test_the_cli_rotates_the_signing_key(tmp_path: object) -> None:
+    from typer.testing import CliRunner
+
+    from cloud_api.cli import app as cloud_cli
+    from cloud_api.db.engine import make_engine
+
+    url = f"sqlite:///{tmp_path}/cloud.db"
+    runner = CliRunner()
+    first = runner.invoke(cloud_cli, ["rotate-oidc-key", "--database-url", url])
+    second = runner.invoke(cloud_cli, ["rotate-oidc-key", "--database-url", url])
+    assert first.exit_code == 0 and second.exit_code == 0, first.output
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        published = [k["kid"] for k in jwks(conn, datetime.now(UTC))["keys"]]
+    engine.dispose()
+    assert len(published) == 2 and published[0] in second.output and published[1] in first.output
