@@ -34,7 +34,7 @@ from cloud_api.api.deps import SESSION_COOKIE, client_ip, require_same_origin
 from cloud_api.api.schemas.reports import MONTH_PATTERN
 from cloud_api.core.errors import DomainError
 from cloud_api.integrations.oidc.grants import lift_block, platforms_of, withdraw
-from cloud_api.integrations.oidc.students import CLAIM_LABELS
+from cloud_api.integrations.oidc.students import CLAIM_NAMES
 from cloud_api.push.subscriptions import (
     MAX_DEVICES,
     NoticeSettings,
@@ -222,7 +222,7 @@ def child_sign_in_page(request: Request, child_id: UUID, family: FamilyDep) -> H
         sign_in = child_sign_in(conn, family.school_id, family.guardian_id, child_id, _today())
         # §33-1.13: a guardian of a child under 16 sees what each platform learns of the child.
         platforms = platforms_of(conn, sign_in.account_id) if sign_in and sign_in.under_16 else []
-    labels = {name: family._(label) for name, label in CLAIM_LABELS.items()}
+    labels = {name: family._(label) for name, label in CLAIM_NAMES.items()}
     return _page(
         request,
         "parent_child_sign_in.html",

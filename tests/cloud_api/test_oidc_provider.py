@@ -277,7 +277,7 @@ def test_a_guardian_withdraws_and_the_child_is_refused_until_allowed_again(stude
     mother = students.token("8 (701) 234-56-78")["Authorization"].removeprefix("Bearer ")
     client.cookies.set("mektep_session", mother)
     page = client.get(f"/app/children/{students.ids[CHILD]}/sign-in").text
-    assert "Opiq" in page and "Сыныбың" in page
+    assert "Opiq" in page and "Аты-жөні, Сынып" in page
     done = client.post(f"/app/children/{students.ids[CHILD]}/platforms/{opiq.client_id}", data={"allowed": "false"})
     assert done.status_code == 303
     # The teenager's page has no platforms section (16 or older: their own decision).

@@ -20,7 +20,7 @@ from cloud_api.push.subscriptions import notice_settings
 from cloud_api.services.accounts import Grant, Role, roles_in_force
 from shared.i18n import LANGUAGES
 
-__all__ = ["CLAIM_LABELS", "Student", "claims_of", "student_of"]
+__all__ = ["CLAIM_LABELS", "CLAIM_NAMES", "Student", "claims_of", "student_of"]
 
 # How pages name each claim (msgids of the catalogs), in the order they list them.
 CLAIM_LABELS = {
@@ -29,6 +29,14 @@ CLAIM_LABELS = {
     "class": "Your class",
     "role": "That you are a student",
     "locale": "The language you chose",
+}
+# The same, as a guardian reads them of their child.
+CLAIM_NAMES = {
+    "name": "First and last name",
+    "school": "School",
+    "class": "Class",
+    "role": "Role",
+    "locale": "Language",
 }
 
 
