@@ -40,6 +40,7 @@ from cloud_api.core.security_events import SecurityContext, SecurityLog
 from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
 from cloud_api.integrations.oidc import web as oidc_web
+from cloud_api.integrations.oidc.housekeeping import OidcPruner
 from cloud_api.push.start import push_worker
 from cloud_api.reports.jobs import report_jobs
 from cloud_api.services.accounts import deployment_admin_with_second_factor
@@ -130,6 +131,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
             report_jobs(engine, settings),
             ExportWorker(engine),
             HeartbeatPruner(engine, timedelta(hours=settings.heartbeat_retention_hours)),
+            OidcPruner(engine),
             await run_in_threadpool(alert_worker, engine, settings),
         ]
         for worker in workers:

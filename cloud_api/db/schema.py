@@ -999,6 +999,7 @@ oidc_codes = Table(
     Column("auth_time", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
     Column("used_at", UTCDateTime()),
+    Index("oidc_codes_expires", "expires_at"),  # swept once expired
 )
 
 # An access token for /oidc/userinfo, kept as SHA-256, with the claims it may read.
@@ -1010,6 +1011,7 @@ oidc_tokens = Table(
     Column("account_id", Uuid(), nullable=False),
     Column("claims", JSON, nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
+    Index("oidc_tokens_expires", "expires_at"),  # swept once expired
 )
 
 # What a student agreed a platform may learn (``claims``), when, and its withdrawal: by the student

@@ -311,3 +311,27 @@ def test_the_cli_rotates_the_signing_key(tmp_path: object) -> None:
         published = [k["kid"] for k in jwks(conn, datetime.now(UTC))["keys"]]
     engine.dispose()
     assert len(published) == 2 and published[0] in second.output and published[1] in first.output
+
+
+def test_a_student_withdraws_their_own_consent_and_the_platform_learns_nothing_more(students: World) -> None:
+    from cloud_api.db.schema import oidc_codes, oidc_tokens
+    from cloud_api.integrations.oidc.housekeeping import prune_expired
+    from tests.cloud_api.helpers import count
+
+    client = students.client
+    opiq = add_platform(students, "Opiq", "https://opiq.example/cb")
+    as_student(client, "petr@mail.kz")
+    verifier, challenge = pkce()
+    url = authorize_url(opiq, code_challenge=challenge, code_challenge_method="S256", ui_locales="en")
+    access = exchange(client, opiq, query_of(_consent(client, url, claims=["class"]))["code"], verifier).json()
+    mine = client.get("/oidc/platforms").text
+    assert "Opiq" in mine and "Она узнаёт: Твой класс" in mine  # in his language
+    assert client.post(f"/oidc/platforms/{opiq.client_id}/withdraw").status_code == 303
+    assert "Opiq" not in client.get("/oidc/platforms").text
+    bearer = {"Authorization": f"Bearer {access['access_token']}"}
+    assert client.get("/oidc/userinfo", headers=bearer).status_code == 401  # withdrawn since
+    assert 'name="decision"' in client.get(url).text  # asked again: not refused (no guardian withdrew it)
+    assert count(students.app, oidc_codes) == 1 and count(students.app, oidc_tokens) == 1
+    with students.app.state.engine.begin() as conn:
+        assert prune_expired(conn, datetime.now(UTC) + timedelta(minutes=30)) == 0
+        assert prune_expired(conn, datetime.now(UTC) + timedelta(hours=2)) == 2

@@ -18,12 +18,12 @@ is a page in the reader's language and never a redirect.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import quote
 
 from authlib.oauth2.rfc6749 import OAuth2Error
 from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from prometheus_client import Counter
 from sqlalchemy import Connection, Engine
@@ -278,18 +278,20 @@ def _signed_in_student(request: Request, conn: Connection) -> Student | None:
 @router.get("/platforms", response_class=HTMLResponse, response_model=None)
 def my_platforms(request: Request) -> Response:
     """A student's own platforms: what each learns, and a button to withdraw."""
-    _ = translator(request.cookies.get(LANG_COOKIE) or page_language(request))
     with _engine(request).begin() as conn:
         student = _signed_in_student(request, conn)
         if student is None:
-            return RedirectResponse(f"/app/sign-in?lang={_.language}", status_code=303)
+            return RedirectResponse(f"/app/sign-in?lang={page_language(request)}", status_code=303)
         platforms = platforms_of(conn, student.account_id)
+    # The language chosen on the sign-in page, else the student's own.
+    chosen = request.cookies.get(LANG_COOKIE)
+    _ = translator(chosen if chosen in LANGUAGES else student.language)
     labels = {name: _(label) for name, label in CLAIM_LABELS.items()}
     return page(request, "oidc_platforms.html", _, platforms=platforms, labels=labels, home="/oidc/platforms")
 
 
 @router.post("/platforms/{client_id}/withdraw", dependencies=[Depends(require_same_origin)], response_model=None)
-def withdraw_mine(request: Request, client_id: str, confirm: Annotated[str, Form()] = "") -> Response:
+def withdraw_mine(request: Request, client_id: str) -> Response:
     """The student withdraws their consent: the platform will ask again at the next sign-in."""
     now = datetime.now(UTC)
     with _engine(request).begin() as conn:

@@ -44,6 +44,7 @@ def upgrade() -> None:
         sa.Column("expires_at", INSTANT, nullable=False),
         sa.Column("used_at", INSTANT),
     )
+    op.create_index("oidc_codes_expires", "oidc_codes", ["expires_at"])
     op.create_table(
         "oidc_tokens",
         sa.Column("token_hash", sa.String(64), primary_key=True),
@@ -52,6 +53,7 @@ def upgrade() -> None:
         sa.Column("claims", sa.JSON(), nullable=False),
         sa.Column("expires_at", INSTANT, nullable=False),
     )
+    op.create_index("oidc_tokens_expires", "oidc_tokens", ["expires_at"])
     op.create_table(
         "oidc_grants",
         sa.Column("account_id", sa.Uuid(), primary_key=True),
