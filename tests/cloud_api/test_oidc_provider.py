@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,6 +17,8 @@ from joserfc.jwk import KeySet
 from cloud_api.integrations.clients import revoke_client
 from cloud_api.integrations.oidc.keys import KEEP_RETIRED, jwks, rotate_signing_key
 from cloud_api.services.audit import audit_entries
+from cloud_api.settings import CloudSettings
+from tests.cloud_api.helpers import ADMIN
 from tests.cloud_api.oidc_world import (
     EVERY_SCOPE,
     Platform,
@@ -49,6 +52,14 @@ def _consent(client: TestClient, url: str, *, claims: list[str] | None, decision
     answer = client.post("/oidc/authorize", data=form)
     assert answer.status_code == 302, answer.text
     return answer.headers["location"]
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> CloudSettings:
+    """The conftest's settings, writing security events to a file."""
+    return CloudSettings(
+        database_url=database_url, admin_token=ADMIN, push_workers=0, security_log=tmp_path / "security.jsonl"
+    )
 
 
 @pytest.fixture
@@ -167,6 +178,15 @@ def test_pkce_with_s256_is_required_and_the_verifier_must_match(students: World)
     r = client.get(authorize_url(opiq, code_challenge=challenge, code_challenge_method="S256"))
     bad = Platform(opiq.client_id, "not-the-secret", opiq.redirect_uri)
     assert exchange(client, bad, query_of(r.headers["location"])["code"], verifier).status_code == 401
+    # Each refusal is a security event naming the platform, never the code or the secret.
+    log = students.app.state.settings.security_log.read_text()
+    refused = [json.loads(line) for line in log.splitlines() if '"sso_token_refused"' in line]
+    assert [(e["target"], e["details"]["error"]) for e in refused] == [
+        (opiq.client_id, "invalid_grant"),
+        (opiq.client_id, "invalid_grant"),
+        (opiq.client_id, "invalid_client"),
+    ]
+    assert opiq.secret not in log and "not-the-secret" not in log and code not in log
 
 
 def test_a_wrong_redirect_an_unknown_or_revoked_client_is_a_page_never_a_redirect(students: World) -> None:

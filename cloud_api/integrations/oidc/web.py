@@ -17,11 +17,13 @@ is a page in the reader's language and never a redirect.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 from authlib.oauth2.rfc6749 import OAuth2Error
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -30,6 +32,7 @@ from sqlalchemy import Connection, Engine
 from starlette.concurrency import run_in_threadpool
 
 from cloud_api.api.deps import SESSION_COOKIE, require_same_origin
+from cloud_api.core.security_events import Kind, Outcome, record_security_event
 from cloud_api.integrations.clients import may_serve_school
 from cloud_api.integrations.oidc.grants import grant_in_force, is_blocked, platforms_of, record_grant, withdraw
 from cloud_api.integrations.oidc.http import oauth2_request
@@ -200,8 +203,19 @@ def _token(request: Request, form: Any) -> Response:
     oauth = oauth2_request(request, form, request.app.state.settings.public_url)
     with _engine(request).begin() as conn, in_transaction(conn):
         answer: Response = provider.create_token_response(oauth)
-    if answer.status_code != 200:
-        REFUSALS.labels("token").inc()
+        if answer.status_code != 200:
+            # A wrong secret or a code used twice may be a stolen code being tried: the SIEM hears of it.
+            error = json.loads(bytes(answer.body)).get("error", "unknown")
+            client_id = extract_basic_authorization(oauth.headers)[0] or oauth.form.get("client_id")
+            REFUSALS.labels(f"token_{error}").inc()
+            record_security_event(
+                Kind.SSO_TOKEN_REFUSED,
+                Outcome.REFUSED,
+                actor=f"client:{client_id}" if client_id else None,
+                target=client_id,
+                details={"error": error},
+                conn=conn,
+            )
     return answer
 
 
