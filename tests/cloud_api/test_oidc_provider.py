@@ -34,7 +34,10 @@ from tests.cloud_api.oidc_world import (
 )
 from tests.cloud_api.school import CHILD, MOTHER, S2_CHILD, TEEN, World
 
-ON_CITUS = ["test_a_student_agrees_once_and_the_platform_gets_only_what_was_agreed"]
+ON_CITUS = [
+    "test_a_student_agrees_once_and_the_platform_gets_only_what_was_agreed",
+    "test_a_guardian_withdraws_and_the_child_is_refused_until_allowed_again",
+]
 IINS = (CHILD, TEEN, S2_CHILD, MOTHER)
 
 

@@ -59,20 +59,24 @@ class Student:
 
 def student_of(conn: Connection, account_id: UUID) -> Student | None:
     """The account's student, or None when the account is not a student's (or is disabled)."""
+    # Three lookups by key, not a join: on Citus an account and its people row live on different shards.
+    account = conn.execute(
+        select(accounts.c.school_id, accounts.c.person_id).where(
+            accounts.c.id == account_id, accounts.c.active.is_(True), accounts.c.deleted_at.is_(None)
+        )
+    ).first()
+    if account is None or account.school_id is None or account.person_id is None:
+        return None
     row = conn.execute(
         select(
-            accounts.c.school_id,
+            people.c.school_id,
             people.c.first_name,
             people.c.last_name,
             people.c.class_name,
             people.c.language,
             people.c.role,
             people.c.active,
-            schools.c.name.label("school_name"),
-        )
-        .join(people, (people.c.school_id == accounts.c.school_id) & (people.c.id == accounts.c.person_id))
-        .outerjoin(schools, schools.c.school_id == accounts.c.school_id)  # a school not yet named
-        .where(accounts.c.id == account_id, accounts.c.active.is_(True), accounts.c.deleted_at.is_(None))
+        ).where(people.c.school_id == account.school_id, people.c.id == account.person_id)
     ).first()
     if row is None or row.role != "student" or not row.active:
         return None
@@ -80,10 +84,11 @@ def student_of(conn: Connection, account_id: UUID) -> Student | None:
         return None
     chosen = notice_settings(conn, account_id).language
     language = next((x for x in (chosen, row.language) if x in LANGUAGES), "kk")
+    named = conn.execute(select(schools.c.name).where(schools.c.school_id == row.school_id)).scalar()
     return Student(
         account_id,
         row.school_id,
-        row.school_name or row.school_id,
+        named or row.school_id,  # a school not yet named goes by its id
         row.first_name,
         row.last_name,
         row.class_name,
