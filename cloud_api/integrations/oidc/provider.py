@@ -71,17 +71,34 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
 SCOPES_SUPPORTED = ("openid", *SCOPE_CLAIMS)
 CONNECTION: ContextVar[Connection] = ContextVar("oidc_connection")
 NOW: ContextVar[datetime] = ContextVar("oidc_now")
+# What one request has read already: Authlib asks for the client and the key more than once.
+_READ: ContextVar[dict[str, Any]] = ContextVar("oidc_read")
 
 
 @contextmanager
 def in_transaction(conn: Connection, now: datetime | None = None) -> Iterator[None]:
     """Let the server's callbacks use ``conn`` (and ``now``) for what runs inside."""
-    conn_token, now_token = CONNECTION.set(conn), NOW.set(now or datetime.now(UTC))
+    tokens = CONNECTION.set(conn), NOW.set(now or datetime.now(UTC)), _READ.set({})
     try:
         yield
     finally:
-        CONNECTION.reset(conn_token)
-        NOW.reset(now_token)
+        CONNECTION.reset(tokens[0])
+        NOW.reset(tokens[1])
+        _READ.reset(tokens[2])
+
+
+def _client(client_id: str) -> IntegrationClient | None:
+    read = _READ.get()
+    if ("client", client_id) not in read:
+        read["client", client_id] = get_client(CONNECTION.get(), client_id)
+    return read["client", client_id]  # type: ignore[no-any-return]
+
+
+def _signing_key() -> Any:
+    read = _READ.get()
+    if "key" not in read:
+        read["key"] = signing_key(CONNECTION.get(), NOW.get())
+    return read["key"]
 
 
 def _digest(value: str) -> str:
@@ -248,7 +265,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
         """The student again (still a student of a school the client may serve), with the claims they agreed to."""
         conn = CONNECTION.get()
         student = student_of(conn, authorization_code.account_id)
-        client = get_client(conn, authorization_code.client_id)
+        client = _client(authorization_code.client_id)
         if student is None or client is None or not client.active:
             return None
         if not may_serve_school(conn, client, student.school_id):
@@ -287,7 +304,7 @@ class MektepOpenIDCode(OpenIDCode):  # type: ignore[misc]
 
     def resolve_client_private_key(self, client: RelyingParty) -> Any:
         """The signing key in force."""
-        return signing_key(CONNECTION.get(), NOW.get())
+        return _signing_key()
 
     def get_client_algorithm(self, client: RelyingParty) -> str:
         """RS256, which every relying party accepts."""
@@ -295,7 +312,7 @@ class MektepOpenIDCode(OpenIDCode):  # type: ignore[misc]
 
     def get_encode_header(self, client: RelyingParty) -> dict[str, str]:
         """The algorithm and the key's id, so a relying party picks the right key of the JWKS."""
-        return {"alg": ALGORITHM, "kid": str(signing_key(CONNECTION.get(), NOW.get()).kid)}
+        return {"alg": ALGORITHM, "kid": str(_signing_key().kid)}
 
     def get_client_claims(self, client: RelyingParty) -> dict[str, Any]:
         """Issuer, audience, and times from the request's clock."""
@@ -354,7 +371,7 @@ class MektepProvider(AuthorizationServer):  # type: ignore[misc]
 
     def query_client(self, client_id: str) -> RelyingParty | None:
         """The active outside system registered for sign-in (with redirect URIs), or None."""
-        client = get_client(CONNECTION.get(), client_id) if client_id else None
+        client = _client(client_id) if client_id else None
         if client is None or not client.active or not client.redirect_uris:
             return None
         return RelyingParty(client)

@@ -72,11 +72,12 @@ def _engine(request: Request) -> Engine:
     return request.app.state.engine  # type: ignore[no-any-return]
 
 
-def _language(request: Request, hint: str | None = None) -> Translator:
+def _language(request: Request, hint: str | None = None) -> str:
+    # A code only: a translator is made for a page, not for each redirect (it copies the catalog).
     for wanted in (hint or "").split():
         if wanted[:2] in LANGUAGES:
-            return translator(wanted[:2])
-    return translator(page_language(request))
+            return wanted[:2]
+    return page_language(request)
 
 
 def _message(request: Request, _: Translator, text: str, *, status: int, title: str | None = None) -> HTMLResponse:
@@ -110,7 +111,7 @@ def _authorize(request: Request, form: Any, decision: str | None, chosen: list[s
     provider = provider_of(request)
     now = datetime.now(UTC)
     oauth = oauth2_request(request, form, request.app.state.settings.public_url)
-    _ = _language(request, oauth.payload.data.get("ui_locales"))
+    language = _language(request, oauth.payload.data.get("ui_locales"))
     with _engine(request).begin() as conn, in_transaction(conn, now):
         try:
             grant = provider.get_consent_grant(oauth, end_user=None)
@@ -118,6 +119,7 @@ def _authorize(request: Request, form: Any, decision: str | None, chosen: list[s
             REFUSALS.labels(error.error).inc()
             if error.redirect_uri:
                 return provider.handle_error_response(oauth, error)
+            _ = translator(language)
             return _message(request, _, _(INVALID_REQUEST), status=400)
         client: RelyingParty = oauth.client
         prompts = (oauth.payload.data.get("prompt") or "").split()
@@ -126,7 +128,7 @@ def _authorize(request: Request, form: Any, decision: str | None, chosen: list[s
         if session is None or stale:
             if "none" in prompts:
                 return _refuse_to_platform(provider, oauth, grant, "login_required")
-            back = RedirectResponse(f"/app/sign-in?lang={_.language}", status_code=303)
+            back = RedirectResponse(f"/app/sign-in?lang={language}", status_code=303)
             return_to = request.url.path + ("?" + request.url.query if request.url.query else "")
             if request.method == "GET":
                 back.set_cookie(OIDC_RETURN_COOKIE, return_to, max_age=900, httponly=True, samesite="lax", path="/")
@@ -134,10 +136,12 @@ def _authorize(request: Request, form: Any, decision: str | None, chosen: list[s
         student = student_of(conn, session.account_id)
         if student is None or not may_serve_school(conn, client.record, student.school_id):
             REFUSALS.labels("not_a_student_served").inc()
+            _ = translator(language)
             text = _("Only students of the schools this platform serves sign in to it with Mektep Gate.")
             return _message(request, _, text, status=403)
         if is_blocked(conn, student.account_id, client.record.client_id):
             REFUSALS.labels("guardian_withdrew").inc()
+            _ = translator(language)
             text = _(
                 "Your parent withdrew the consent for this platform. Ask them to allow it again in the parent app."
             )
@@ -159,7 +163,7 @@ def _authorize(request: Request, form: Any, decision: str | None, chosen: list[s
         elif agreed is None or not agreed.covers(offered) or "consent" in prompts:
             if "none" in prompts:
                 return _refuse_to_platform(provider, oauth, grant, "consent_required")
-            return _consent_page(request, _, oauth, client, offered)
+            return _consent_page(request, translator(language), oauth, client, offered)
         user = SignedIn(student, client.record, tuple(c for c in offered if c in agreed.claims), session.created_at)
         answer = provider.create_authorization_response(oauth, grant_user=user, grant=grant)
     answer.delete_cookie(OIDC_RETURN_COOKIE, path="/")
@@ -249,7 +253,7 @@ async def userinfo(request: Request) -> Response:
 def _end_session(request: Request, form: Any) -> Response:
     provider = provider_of(request)
     oauth = oauth2_request(request, form, request.app.state.settings.public_url)
-    _ = _language(request, oauth.payload.data.get("ui_locales"))
+    _ = translator(_language(request, oauth.payload.data.get("ui_locales")))
     now = datetime.now(UTC)
     with _engine(request).begin() as conn, in_transaction(conn, now):
         try:
