@@ -358,3 +358,18 @@ def test_a_student_withdraws_their_own_consent_and_the_platform_learns_nothing_m
     with students.app.state.engine.begin() as conn:
         assert prune_expired(conn, datetime.now(UTC) + timedelta(minutes=30)) == 0
         assert prune_expired(conn, datetime.now(UTC) + timedelta(hours=2)) == 2
+
+
+def test_on_a_shared_computer_the_next_student_signs_in_as_themselves(students: World) -> None:
+    client = students.client
+    opiq = add_platform(students, "Opiq", "https://opiq.example/cb")
+    as_student(client, "aliya@mail.kz")
+    url = authorize_url(opiq, code_challenge=pkce()[1], code_challenge_method="S256", ui_locales="ru")
+    page = client.get(url).text
+    assert "Вход выполнен: Әлия Нұрланова." in page
+    switched = client.post("/oidc/authorize", data={**_form_of(page), "decision": "switch"})
+    assert switched.status_code == 303 and switched.headers["location"] == "/app/sign-in?lang=ru"
+    assert client.get(url).status_code == 303  # Aliya's session has ended
+    signed = client.post("/app/sign-in", data={"login": "petr@mail.kz", "password": "жаз келді, гүл ашылды"})
+    back = signed.headers["location"]
+    assert back.startswith("/oidc/authorize?") and "Вход выполнен: Пётр Иванов." in client.get(back).text

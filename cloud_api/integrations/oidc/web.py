@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from authlib.oauth2.rfc6749 import OAuth2Error
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
@@ -163,7 +163,7 @@ def _authorize(request: Request, form: Any, decision: str | None, chosen: list[s
         elif agreed is None or not agreed.covers(offered) or "consent" in prompts:
             if "none" in prompts:
                 return _refuse_to_platform(provider, oauth, grant, "consent_required")
-            return _consent_page(request, translator(language), oauth, client, offered)
+            return _consent_page(request, translator(language), oauth, client, offered, student)
         user = SignedIn(student, client.record, tuple(c for c in offered if c in agreed.claims), session.created_at)
         answer = provider.create_authorization_response(oauth, grant_user=user, grant=grant)
     answer.delete_cookie(OIDC_RETURN_COOKIE, path="/")
@@ -177,12 +177,28 @@ def _refuse_to_platform(provider: MektepProvider, oauth: Any, grant: Any, error:
 
 
 def _consent_page(
-    request: Request, _: Translator, oauth: Any, client: RelyingParty, offered: tuple[str, ...]
+    request: Request, _: Translator, oauth: Any, client: RelyingParty, offered: tuple[str, ...], student: Student
 ) -> HTMLResponse:
     # The authorization request travels in the form, as it came (repeated values were refused).
     kept = {k: v for k, v in oauth.payload.data.items() if k not in ("decision", "claim")}
     claims = [(name, _(CLAIM_LABELS[name])) for name in CLAIM_LABELS if name in offered]
-    return page(request, "oidc_consent.html", _, platform=client.record.name, claims=claims, fields=kept)
+    who = f"{student.first_name} {student.last_name}"
+    return page(request, "oidc_consent.html", _, platform=client.record.name, claims=claims, fields=kept, who=who)
+
+
+def _switch_student(request: Request, form: Any) -> Response:
+    """ "Not you?" on a school's shared computer: sign this student out, and the next one in, then back."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        with _engine(request).begin() as conn:
+            end_session(conn, token, datetime.now(UTC))
+    fields = {k: v for k, v in form.items() if isinstance(v, str) and k not in ("decision", "claim")}
+    language = _language(request, fields.get("ui_locales"))
+    back = RedirectResponse(f"/app/sign-in?lang={language}", status_code=303)
+    back.delete_cookie(SESSION_COOKIE, path="/")
+    return_to = "/oidc/authorize?" + urlencode(fields)
+    back.set_cookie(OIDC_RETURN_COOKIE, return_to, max_age=900, httponly=True, samesite="lax", path="/")
+    return back
 
 
 @router.get("/authorize", response_model=None)
@@ -196,6 +212,8 @@ async def authorize_answer(request: Request) -> Response:
     """The consent page's answer: allow (with the claims left ticked) or deny."""
     form = await request.form()
     decision = form.get("decision")
+    if decision == "switch":
+        return await run_in_threadpool(_switch_student, request, form)
     chosen = [v for v in form.getlist("claim") if isinstance(v, str)]
     if decision not in ("allow", "deny"):
         decision = "deny"
