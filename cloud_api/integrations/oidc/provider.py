@@ -404,7 +404,8 @@ class MektepProvider(AuthorizationServer):  # type: ignore[misc]
         agreed = grant_in_force(conn, row.account_id, row.client_id)
         if agreed is None:  # withdrawn since: the platform learns nothing more
             return None
-        claims = [c for c in row.claims if c in agreed.claims]
+        # What the token was for, still agreed to and still registered (an administrator may have narrowed it).
+        claims = [c for c in row.claims if c in agreed.claims and c in client.claims]
         return {"sub": pairwise_subject(conn, client, row.account_id), **claims_of(student, claims)}
 
     def discovery(self) -> dict[str, Any]:
