@@ -104,6 +104,7 @@ def _sign_in_at_the_platform(page: Any, world: World) -> None:
     page.goto(f"{world.rp_url}/")
     page.get_by_role("link", name="Sign in with Mektep Gate").click()
     page.wait_for_url("**/app/sign-in**")
+    assert page.get_by_text("Войдите, чтобы перейти на платформу Opiq.").is_visible()
     _sign_in(page, "aliya@mail.kz", STUDENT_PASSWORD)
 
 

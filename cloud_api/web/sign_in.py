@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import parse_qs, urlsplit
 
 import segno
 from fastapi import APIRouter, Depends, Form, Request, Response
@@ -23,6 +24,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import Engine
 
 from cloud_api.api.deps import SESSION_COOKIE, client_ip, require_same_origin
+from cloud_api.integrations.clients import get_client
 from cloud_api.services.accounts import (
     SignInResult,
     complete_sign_in,
@@ -159,7 +161,19 @@ def sign_in_page(
         failed=failed,
         done=known_failure(done, SIGN_IN_DONE),
         providers={name: p.label for name, p in providers.items()},
+        platform=_platform_waiting(request),
     )
+
+
+def _platform_waiting(request: Request) -> str | None:
+    """The name of the platform a student came from to sign in with Mektep, if one is waiting."""
+    return_to = request.cookies.get(OIDC_RETURN_COOKIE, "")
+    if not return_to.startswith("/oidc/authorize?"):
+        return None
+    client_id = parse_qs(urlsplit(return_to).query).get("client_id", [""])[0]
+    with _engine(request).connect() as conn:
+        client = get_client(conn, client_id) if client_id else None
+    return client.name if client is not None and client.active and client.redirect_uris else None
 
 
 async def sign_in_form(

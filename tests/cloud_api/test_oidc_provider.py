@@ -80,6 +80,7 @@ def test_a_student_agrees_once_and_the_platform_gets_only_what_was_agreed(studen
     # Signed out: to the parent app's sign-in, and back here once signed in.
     r = client.get(url)
     assert r.status_code == 303 and r.headers["location"] == "/app/sign-in?lang=ru"
+    assert "Войдите, чтобы перейти на платформу Opiq." in client.get("/app/sign-in?lang=ru").text
     signed = client.post(
         "/app/sign-in", data={"login": "aliya@mail.kz", "password": "жаз келді, гүл ашылды", "lang": "ru"}
     )
