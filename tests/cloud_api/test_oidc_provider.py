@@ -374,3 +374,19 @@ def test_on_a_shared_computer_the_next_student_signs_in_as_themselves(students: 
     signed = client.post("/app/sign-in", data={"login": "petr@mail.kz", "password": "жаз келді, гүл ашылды"})
     back = signed.headers["location"]
     assert back.startswith("/oidc/authorize?") and "Вход выполнен: Пётр Иванов." in client.get(back).text
+
+
+def test_prompt_none_answers_the_platform_without_a_page(students: World) -> None:
+    client = students.client
+    opiq = add_platform(students, "Opiq", "https://opiq.example/cb")
+
+    def silent() -> dict[str, str]:
+        r = client.get(authorize_url(opiq, code_challenge=pkce()[1], code_challenge_method="S256", prompt="none"))
+        assert r.status_code == 302 and r.headers["location"].startswith(opiq.redirect_uri)
+        return query_of(r.headers["location"])
+
+    assert silent()["error"] == "login_required"
+    as_student(client, "aliya@mail.kz")
+    assert silent()["error"] == "consent_required"
+    _consent(client, authorize_url(opiq, code_challenge=pkce()[1], code_challenge_method="S256"), claims=["name"])
+    assert "code" in silent()

@@ -113,8 +113,10 @@ def _authorize(request: Request, form: Any, decision: str | None, chosen: list[s
     oauth = oauth2_request(request, form, request.app.state.settings.public_url)
     language = _language(request, oauth.payload.data.get("ui_locales"))
     with _engine(request).begin() as conn, in_transaction(conn, now):
+        session = _session(conn, request, now)
         try:
-            grant = provider.get_consent_grant(oauth, end_user=None)
+            # Authlib answers prompt=none for a signed-out browser itself (login_required).
+            grant = provider.get_consent_grant(oauth, end_user=session)
         except OAuth2Error as error:
             REFUSALS.labels(error.error).inc()
             if error.redirect_uri:
@@ -123,7 +125,6 @@ def _authorize(request: Request, form: Any, decision: str | None, chosen: list[s
             return _message(request, _, _(INVALID_REQUEST), status=400)
         client: RelyingParty = oauth.client
         prompts = (oauth.payload.data.get("prompt") or "").split()
-        session = _session(conn, request, now)
         stale = "login" in prompts and decision is None and session is not None and now - session.created_at > _FRESH
         if session is None or stale:
             if "none" in prompts:
