@@ -390,3 +390,20 @@ def test_prompt_none_answers_the_platform_without_a_page(students: World) -> Non
     assert silent()["error"] == "consent_required"
     _consent(client, authorize_url(opiq, code_challenge=pkce()[1], code_challenge_method="S256"), claims=["name"])
     assert "code" in silent()
+
+
+def test_max_age_asks_for_a_sign_in_that_recent(students: World) -> None:
+    from sqlalchemy import update
+
+    from cloud_api.db.schema import sessions
+
+    client = students.client
+    opiq = add_platform(students, "Opiq", "https://opiq.example/cb")
+    as_student(client, "aliya@mail.kz")
+    _consent(client, authorize_url(opiq, code_challenge=pkce()[1], code_challenge_method="S256"), claims=["name"])
+    with students.app.state.engine.begin() as conn:  # she signed in an hour ago
+        conn.execute(update(sessions).values(created_at=datetime.now(UTC) - timedelta(hours=1)))
+    recent = authorize_url(opiq, code_challenge=pkce()[1], code_challenge_method="S256", max_age="600")
+    assert client.get(recent).headers["location"].startswith("/app/sign-in")
+    relaxed = authorize_url(opiq, code_challenge=pkce()[1], code_challenge_method="S256", max_age="7200")
+    assert client.get(relaxed).headers["location"].startswith(opiq.redirect_uri)

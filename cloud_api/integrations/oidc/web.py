@@ -49,7 +49,7 @@ __all__ = ["issuer_of", "provider_of", "router"]
 router = APIRouter(prefix="/oidc", include_in_schema=False)
 REFUSALS = Counter("mektep_oidc_refusals_total", "Single sign-on requests refused, by reason", ["reason"])
 INVALID_REQUEST = "The sign-in request of this platform is not valid. Open the platform again and sign in from there."
-# prompt=login asks for a sign-in at least this fresh.
+# prompt=login asks for a sign-in at least this fresh (a student just signed in is not asked twice).
 _FRESH = timedelta(minutes=5)
 
 
@@ -125,7 +125,7 @@ def _authorize(request: Request, form: Any, decision: str | None, chosen: list[s
             return _message(request, _, _(INVALID_REQUEST), status=400)
         client: RelyingParty = oauth.client
         prompts = (oauth.payload.data.get("prompt") or "").split()
-        stale = "login" in prompts and decision is None and session is not None and now - session.created_at > _FRESH
+        stale = decision is None and session is not None and now - session.created_at > _freshness(oauth, prompts)
         if session is None or stale:
             if "none" in prompts:
                 return _refuse_to_platform(provider, oauth, grant, "login_required")
@@ -169,6 +169,15 @@ def _authorize(request: Request, form: Any, decision: str | None, chosen: list[s
         answer = provider.create_authorization_response(oauth, grant_user=user, grant=grant)
     answer.delete_cookie(OIDC_RETURN_COOKIE, path="/")
     return answer
+
+
+def _freshness(oauth: Any, prompts: list[str]) -> timedelta:
+    """How recent a sign-in the platform asks for: ``prompt=login`` a fresh one, ``max_age`` its own (else any)."""
+    limits = [_FRESH] if "login" in prompts else []
+    max_age = oauth.payload.data.get("max_age", "")
+    if max_age.isdigit():
+        limits.append(timedelta(seconds=int(max_age)))
+    return min(limits, default=timedelta.max)
 
 
 def _refuse_to_platform(provider: MektepProvider, oauth: Any, grant: Any, error: str) -> Response:
