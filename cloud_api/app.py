@@ -39,6 +39,8 @@ from cloud_api.background.supervisor import Supervisor
 from cloud_api.core.security_events import SecurityContext, SecurityLog
 from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
+from cloud_api.integrations.oidc import web as oidc_web
+from cloud_api.integrations.oidc.housekeeping import OidcPruner
 from cloud_api.nedb.worker import nedb_worker
 from cloud_api.push.start import push_worker
 from cloud_api.reports.jobs import report_jobs
@@ -130,6 +132,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
             report_jobs(engine, settings),
             ExportWorker(engine),
             HeartbeatPruner(engine, timedelta(hours=settings.heartbeat_retention_hours)),
+            OidcPruner(engine),
             await run_in_threadpool(alert_worker, engine, settings),
             nedb_worker(settings, engine, security_log=app.state.security_log),
         ]
@@ -179,6 +182,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     app.include_router(web_passkeys.router)
     app.include_router(web_single_sign_on.router)
     app.include_router(parent.router)
+    app.include_router(oidc_web.router)
     app.include_router(office.router)
     install_error_handlers(app, page_answer=parent.error_page)
     app.add_exception_handler(SignInNeeded, parent.sign_in_redirect)

@@ -384,5 +384,21 @@ def nedb_disable(
     typer.echo(f"school {school_id} {'left' if left else 'did not take part in'} the NEDB exchange")
 
 
+@app.command("rotate-oidc-key")
+def rotate_oidc_key(database_url: str | None = typer.Option(None, help=DB_HELP)) -> None:
+    """Sign single sign-on's ID tokens with a new key from now on (§33-1.13).
+
+    The key it replaces stays published at /oidc/jwks for two days, so tokens it signed still
+    verify; platforms pick the new key up by its id. Keys are also rotated on their own every 90
+    days, at the next sign-in.
+
+    Example:
+        mektep cloud rotate-oidc-key
+    """
+    settings = load_settings(database_url)
+    kid = commands.rotate_oidc_key(settings.database_url, settings.data_keys())
+    typer.echo(f"ID tokens are now signed by key {kid}; the previous key stays in the JWKS for 2 days")
+
+
 if __name__ == "__main__":
     app()

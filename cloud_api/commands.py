@@ -13,6 +13,7 @@ from cloud_api.app import create_app
 from cloud_api.core.data_keys import DataKeys
 from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
+from cloud_api.integrations.oidc.keys import rotate_signing_key
 from cloud_api.push.keys import ensure_vapid_key
 from cloud_api.roster.nedb import read_roster
 from cloud_api.services.accounts import Account, Role, create_account, create_school_admin, grant_role
@@ -203,5 +204,20 @@ def link_school_to_nedb(
             before = link_of(conn, school_id)
             enable(conn, school_id, organisation, actor=actor, now=now)
             return before is None or before.organisation != organisation
+    finally:
+        engine.dispose()
+
+
+def rotate_oidc_key(database_url: str, keys: DataKeys) -> str:
+    """Migrate, then retire the key that signs ID tokens and make a new one; the new key's id.
+
+    The retired key stays in the JWKS until every token it signed has expired, so no platform's
+    session breaks.
+    """
+    upgrade(database_url, keys)
+    engine = make_engine(database_url, keys)
+    try:
+        with engine.begin() as conn:
+            return rotate_signing_key(conn, datetime.now(UTC))
     finally:
         engine.dispose()

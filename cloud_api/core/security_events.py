@@ -79,6 +79,7 @@ class Kind(StrEnum):
     ROLE_REVOKED = "role_revoked"
     SECOND_FACTOR_RESET = "second_factor_reset"  # every second factor of an account removed
     PERSONAL_DATA_EXPORT = "personal_data_export"  # a file of people's data downloaded
+    SSO_TOKEN_REFUSED = "sso_token_refused"  # a platform's token request refused (wrong secret, spent code)
 
 
 class Outcome(StrEnum):

@@ -24,7 +24,8 @@ How the tables are placed, and why:
   failures over every login (the throttle of password spraying) asks every shard: one indexed
   count per sign-in. **Sessions go by the token's hash**: every
   authenticated request looks a session up by its token alone, and a search by account (a new
-  password ends every session) is rare enough to ask every shard.
+  password ends every session) is rare enough to ask every shard. So do single sign-on's codes and
+  access tokens (each looked up by its hash alone); a student's consents to platforms go by the account.
 - **The gateways' health is a school's**: the last heartbeat of each gateway and the day's history,
   by the gateway's school, so a heartbeat's upsert and insert run on one worker. **So are its
   alerts**; the deployment's own (a delivery queue, the database) have the school ``"*"``: a few
@@ -40,7 +41,8 @@ How the tables are placed, and why:
 - **Photos go by ``sha256``**: a photo is fetched by its content hash alone (its URL).
 - **Reference tables**, copied to every worker: the schools with their names and regions, the
   gateways (read at every request, before the school is known, and joined with a school's rows),
-  the deployment's keys, the registered outside systems (read at every token request). Small,
+  the deployment's keys, the registered outside systems and the keys that sign their ID tokens
+  (read at every token request). Small,
   read everywhere, written seldom.
 """
 
@@ -64,7 +66,7 @@ class Placement:
     colocate_with: str | None
 
 
-REFERENCE = ("schools", "gateways", "deployment_keys", "integration_clients")
+REFERENCE = ("schools", "gateways", "deployment_keys", "integration_clients", "oidc_keys")
 
 
 def _group(first: str, column: str, *others: tuple[str, str]) -> dict[str, Placement]:
@@ -131,12 +133,16 @@ DISTRIBUTION: dict[str, Placement] = {
                 "passkeys",
                 "one_time_codes",
                 "staff_push_subscriptions",
+                "oidc_grants",
             )
         ),
     ),
     **_group("account_logins", "login", ("sign_in_attempts", "login"), ("external_identities", "subject")),
     **_group("sessions", "token_hash"),
     **_group("photos", "sha256"),
+    # Single sign-on: a code and a token are looked up by their hash alone, like a session.
+    **_group("oidc_codes", "code_hash"),
+    **_group("oidc_tokens", "token_hash"),
 }
 
 

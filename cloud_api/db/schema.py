@@ -1061,3 +1061,71 @@ nedb_figures = Table(
     UniqueConstraint("school_id", "kind", "period", name="nedb_figures_period"),
     Index("nedb_figures_state", "state", "due_at"),
 )
+
+# -- single sign-on: Mektep as the students' OpenID Connect provider (Order No. 456 §33-1.13) ------
+
+# The keys that sign ID tokens: the newest unretired one signs; a retired one stays published in the
+# JWKS until every token it signed has expired. The private key is encrypted at rest like the
+# deployment's other keys. A reference table: read at every token request, written at a rotation.
+oidc_keys = Table(
+    "oidc_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("private_pem", EncryptedText("oidc_keys.private_pem"), nullable=False),
+    Column("public_jwk", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("retired_at", UTCDateTime()),  # replaced by a newer key: verifies, signs nothing more
+)
+
+# An authorization code, kept as SHA-256 and spent once (``used_at``), living minutes.
+oidc_codes = Table(
+    "oidc_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("account_id", Uuid(), nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("claims", JSON, nullable=False),  # what the student agreed to share with this client
+    Column("nonce", String(255)),
+    Column("code_challenge", String(128), nullable=False),
+    Column("code_challenge_method", String(8), nullable=False),
+    Column("auth_time", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime()),
+    Index("oidc_codes_expires", "expires_at"),  # swept once expired
+)
+
+# An access token for /oidc/userinfo, kept as SHA-256, with the claims it may read.
+oidc_tokens = Table(
+    "oidc_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("account_id", Uuid(), nullable=False),
+    Column("claims", JSON, nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Index("oidc_tokens_expires", "expires_at"),  # swept once expired
+)
+
+# What a student agreed a platform may learn (``claims``), when, and its withdrawal: by the student
+# or by a guardian, who and when. A row is never deleted (the history is kept); the one in force has
+# no ``withdrawn_at``. A guardian's withdrawal (``guardian_block``) holds until a guardian lifts it:
+# the child cannot simply agree again.
+oidc_grants = Table(
+    "oidc_grants",
+    metadata,
+    Column("account_id", Uuid(), primary_key=True),
+    Column("id", Uuid(), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("claims", JSON, nullable=False),  # what the student agreed to share
+    Column("offered", JSON, nullable=False),  # what the consent page showed: asked again only for more
+    Column("granted_at", UTCDateTime(), nullable=False),
+    Column("granted_by", String(128), nullable=False),
+    Column("withdrawn_at", UTCDateTime()),
+    Column("withdrawn_by", String(128)),
+    Column("guardian_block", Boolean, nullable=False, server_default=false()),
+    Column("block_lifted_at", UTCDateTime()),
+    Column("block_lifted_by", String(128)),
+    Index("oidc_grants_account_client", "account_id", "client_id"),
+)

@@ -6,6 +6,7 @@
     POST /app/children/{id}/bans         forbid allergens (§33-1.7)
     POST /app/children/{id}/consent      give or withdraw consent (§33-1.1)
     POST /app/children/{id}/rating       rate today's meal, 1–5 and a comment (§33-1.8)
+    POST /app/children/{id}/platforms/{client}  withdraw (or allow again) a platform the child signs in to
     GET  /app/menu?day=                  the school's menu with photos and prices (§33-1.3)
     GET  /app/settings, POST /app/settings  language, which notices; the page subscribes to Web Push
     POST /app/settings/devices           stop notices to one of the account's devices (ten at most)
@@ -32,6 +33,8 @@ from sqlalchemy import Engine
 from cloud_api.api.deps import SESSION_COOKIE, client_ip, require_same_origin
 from cloud_api.api.schemas.reports import MONTH_PATTERN
 from cloud_api.core.errors import DomainError
+from cloud_api.integrations.oidc.grants import lift_block, platforms_of, withdraw
+from cloud_api.integrations.oidc.students import CLAIM_NAMES
 from cloud_api.push.subscriptions import (
     MAX_DEVICES,
     NoticeSettings,
@@ -217,7 +220,36 @@ def child_sign_in_page(request: Request, child_id: UUID, family: FamilyDep) -> H
         if not found:
             raise DomainError("not_found")
         sign_in = child_sign_in(conn, family.school_id, family.guardian_id, child_id, _today())
-    return _page(request, "parent_child_sign_in.html", family._, child=found[0], child_sign_in=sign_in)
+        # §33-1.13: a guardian of a child under 16 sees what each platform learns of the child.
+        platforms = platforms_of(conn, sign_in.account_id) if sign_in and sign_in.under_16 else []
+    labels = {name: family._(label) for name, label in CLAIM_NAMES.items()}
+    return _page(
+        request,
+        "parent_child_sign_in.html",
+        family._,
+        child=found[0],
+        child_sign_in=sign_in,
+        platforms=platforms,
+        claim_labels=labels,
+    )
+
+
+@router.post("/children/{child_id}/platforms/{client_id}", dependencies=[Depends(_same_origin)])
+def child_platform_form(
+    request: Request, child_id: UUID, client_id: str, family: FamilyDep, allowed: Annotated[bool, Form()]
+) -> Response:
+    """Withdraw the child's consent for a platform (the child cannot simply agree again), or allow it again."""
+    now = datetime.now(UTC)
+    with _engine(request).begin() as conn:
+        child = child_sign_in(conn, family.school_id, family.guardian_id, child_id, now.date())
+        if child is None or not child.under_16:
+            raise DomainError("not_found")
+        where = {"actor": family.principal.actor, "school_id": family.school_id, "now": now}
+        if allowed:
+            lift_block(conn, child.account_id, client_id, **where)
+        else:
+            withdraw(conn, child.account_id, client_id, by_guardian=True, **where)
+    return _back(f"/app/children/{child_id}/sign-in?saved=platform")
 
 
 @router.post("/children/{child_id}/second-factor", dependencies=[Depends(_same_origin)])

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import parse_qs, urlsplit
 
 import segno
 from fastapi import APIRouter, Depends, Form, Request, Response
@@ -23,6 +24,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import Engine
 
 from cloud_api.api.deps import SESSION_COOKIE, client_ip, require_same_origin
+from cloud_api.integrations.clients import get_client
 from cloud_api.services.accounts import (
     SignInResult,
     complete_sign_in,
@@ -50,6 +52,8 @@ __all__ = [
 
 router = APIRouter(include_in_schema=False)
 PENDING_COOKIE = "mektep_pending"
+# Set by /oidc/authorize (cloud_api.integrations.oidc.web) before it sends a student here.
+OIDC_RETURN_COOKIE = "mektep_oidc_return"
 DOORS = ("app", "office")
 SIGN_IN_DONE = frozenset({"password_set"})
 SIGN_IN_FAILURES = frozenset(
@@ -106,7 +110,13 @@ def signed_in_response(request: Request, result: SignInResult, door: Door) -> Re
     assert result.token is not None and result.expires_at is not None and result.account_id is not None
     with _engine(request).connect() as conn:
         staff = is_staff(conn, result.account_id)
-    response = _back("/office/" if staff else "/app/")
+    # A student who came from a platform's "sign in with Mektep" goes back to finish it there.
+    return_to = request.cookies.get(OIDC_RETURN_COOKIE, "")
+    if return_to.startswith("/oidc/authorize?") and not staff:
+        response = _back(return_to)
+    else:
+        response = _back("/office/" if staff else "/app/")
+    response.delete_cookie(OIDC_RETURN_COOKIE, path="/")
     set_session_cookie(request, response, result.token, result.expires_at)
     response.delete_cookie(PENDING_COOKIE, path="/")
     return response
@@ -151,7 +161,19 @@ def sign_in_page(
         failed=failed,
         done=known_failure(done, SIGN_IN_DONE),
         providers={name: p.label for name, p in providers.items()},
+        platform=_platform_waiting(request),
     )
+
+
+def _platform_waiting(request: Request) -> str | None:
+    """The name of the platform a student came from to sign in with Mektep, if one is waiting."""
+    return_to = request.cookies.get(OIDC_RETURN_COOKIE, "")
+    if not return_to.startswith("/oidc/authorize?"):
+        return None
+    client_id = parse_qs(urlsplit(return_to).query).get("client_id", [""])[0]
+    with _engine(request).connect() as conn:
+        client = get_client(conn, client_id) if client_id else None
+    return client.name if client is not None and client.active and client.redirect_uris else None
 
 
 async def sign_in_form(
