@@ -39,6 +39,7 @@ from cloud_api.background.supervisor import Supervisor
 from cloud_api.core.security_events import SecurityContext, SecurityLog
 from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
+from cloud_api.integrations.webhooks.worker import webhook_worker
 from cloud_api.push.start import push_worker
 from cloud_api.reports.jobs import report_jobs
 from cloud_api.services.accounts import deployment_admin_with_second_factor
@@ -130,6 +131,14 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
             ExportWorker(engine),
             HeartbeatPruner(engine, timedelta(hours=settings.heartbeat_retention_hours)),
             await run_in_threadpool(alert_worker, engine, settings),
+            webhook_worker(
+                engine,
+                development=settings.environment == "development",
+                interval_s=settings.webhook_poll_s,
+                concurrency=settings.webhook_concurrency,
+            )
+            if settings.webhooks_enabled
+            else None,
         ]
         for worker in workers:
             if worker is not None:

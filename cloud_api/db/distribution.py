@@ -34,6 +34,8 @@ How the tables are placed, and why:
 - **Push subscriptions go by ``school_id``** although they belong to an account: the push worker
   reads a school's queued notices with the subscriptions of that school's guardians, in one query
   on one shard. The account's settings are then asked by account id.
+- **Webhook subscriptions and their deliveries go by ``school_id``**: ingest reads the school's
+  subscriptions and writes their deliveries in the batch's transaction, on the school's shard.
 - **Photos go by ``sha256``**: a photo is fetched by its content hash alone (its URL).
 - **Reference tables**, copied to every worker: the schools with their names and regions, the
   gateways (read at every request, before the school is known, and joined with a school's rows),
@@ -104,6 +106,8 @@ DISTRIBUTION: dict[str, Placement] = {
                 "gateway_health",
                 "gateway_heartbeats",
                 "alerts",
+                "webhook_subscriptions",
+                "webhook_deliveries",
             )
         ),
         *(
