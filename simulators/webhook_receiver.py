@@ -20,8 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
 from standardwebhooks import Webhook, WebhookVerificationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from simulators.http_server import ThreadedServer
 
@@ -88,17 +91,15 @@ class ReceiverState:
             return list(self.arrived)
 
 
-def create_receiver_app(state: ReceiverState) -> FastAPI:
-    """The receiver's ASGI app: ``POST /hook`` (any path, in fact)."""
-    app = FastAPI()
+def create_receiver_app(state: ReceiverState) -> Starlette:
+    """The receiver's ASGI app: ``POST /hook`` (any path, in fact); plain Starlette, as a lean receiver is."""
 
-    @app.post("/{path:path}")
-    async def hook(path: str, request: Request) -> Response:
+    async def hook(request: Request) -> Response:
         raw = await request.body()
         headers = {k.lower(): v for k, v in request.headers.items()}
         return Response(status_code=state.receive(raw, headers))
 
-    return app
+    return Starlette(routes=[Route("/{path:path}", hook, methods=["POST"])])
 
 
 class WebhookReceiverServer(ThreadedServer):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from standardwebhooks import Webhook
 
+from cloud_api.api.deps import SESSION_COOKIE
 from cloud_api.core.errors import DomainError
 from cloud_api.db.schema import webhook_deliveries, webhook_subscriptions
 from cloud_api.integrations.clients import create_client
@@ -32,14 +34,16 @@ from cloud_api.integrations.webhooks.subscriptions import (
 )
 from cloud_api.integrations.webhooks.worker import Backoff, WebhookWorker
 from cloud_api.roster.nedb import parse_rows
+from cloud_api.services.accounts import SYSTEM, Role, account_by_login, create_account, grant_role
+from cloud_api.services.audit import audit_entries
 from cloud_api.services.consent import set_consent
 from cloud_api.services.roster_import import import_roster
 from cloud_api.services.schools import place_school
 from cloud_api.settings import CloudSettings
 from shared.contract import INGEST_PATH
 from simulators.webhook_receiver import WebhookReceiverServer
-from tests.cloud_api.helpers import ADMIN, batch_body, event, signed
-from tests.cloud_api.school import CHILD, HEADER, MOTHER, TEACHER, TEEN, World, iin
+from tests.cloud_api.helpers import ADMIN, batch_body, event, sign_in, signed
+from tests.cloud_api.school import CHILD, HEADER, MOTHER, PASSWORD, TEACHER, TEEN, World, iin
 
 ON_CITUS = ["test_a_receiver_gets_an_entry_once_signed_and_nothing_for_a_child_without_consent"]
 # The tests that drive a worker of their own with a clock of their own: the app starts none.
@@ -346,3 +350,75 @@ def test_a_subscription_is_refused_what_its_client_may_not_have(world: World) ->
     assert sub.kinds == ("entry", "exit") and sub.state == "active"
     stored = _sub_row(world)
     assert json.dumps(stored.kinds) == '["entry", "exit"]'
+
+
+OFFICE = {
+    "it@mektep.kz": [(Role.DEPLOYMENT_ADMIN, None)],
+    "akimat@almaty.kz": [(Role.REGION, "almaty")],
+    "abay@region.kz": [(Role.REGION, "abay")],
+}
+OWN_WORKER.add("test_the_office_subscribes_shows_why_a_subscription_is_paused_and_resume_delivers")
+
+
+def _office(world: World, login: str) -> TestClient:
+    with world.app.state.engine.begin() as conn:
+        if account_by_login(conn, login) is None:
+            account = create_account(conn, login, actor=SYSTEM, password=PASSWORD)
+            for role, scope in OFFICE[login]:
+                grant_role(conn, account.id, role, scope, actor=SYSTEM)
+    token = sign_in(world.client, login, PASSWORD)["Authorization"].removeprefix("Bearer ")
+    world.client.cookies.set(SESSION_COOKIE, token)
+    return world.client
+
+
+def test_the_office_subscribes_shows_why_a_subscription_is_paused_and_resume_delivers(
+    world: World, receiver: WebhookReceiverServer
+) -> None:
+    client_id = _client(world, ["attendance:read"])
+    page = f"/office/integrations/{client_id}/webhooks"
+    en = {"Accept-Language": "en"}
+    assert _office(world, "abay@region.kz").get(page, headers=en).status_code == 403  # another region's system
+    office = _office(world, "akimat@almaty.kz")
+    empty = office.get(page, headers=en)
+    assert empty.status_code == 200 and "No subscription yet." in empty.text
+    assert 'value="meal"' not in empty.text  # no meals scope: not offered
+
+    refused = office.post(page, data={"school_id": "s1", "url": "ftp://diary.example/", "kinds": ["entry"]}, headers=en)
+    assert refused.status_code == 422 and "Enter a full web address" in refused.text
+    made = office.post(
+        page, data={"school_id": "s1", "url": receiver.url + "/hook", "kinds": ["entry", "exit"]}, headers=en
+    )
+    assert made.status_code == 200, made.text
+    [secret] = re.findall(r"whsec_[A-Za-z0-9+/=]+", made.text)
+    assert "it is not shown again" in made.text and secret not in office.get(page, headers=en).text
+    receiver.state.secrets = [secret]
+
+    _consent(world, CHILD)
+    sent = _taps(world, 2)
+    receiver.state.status = 503
+    clock = [datetime.now(UTC)]  # the office made it now
+    _run(_worker(world, clock), clock, clock[0] + timedelta(hours=25), timedelta(minutes=5))
+    paused = office.get(page, headers=en).text
+    assert "paused" in paused and "The receiver answered HTTP 503." in paused
+    assert ">2<" in paused  # two webhooks wait
+
+    receiver.state.status = 200
+    sub = _sub_row(world)
+    resumed = office.post(f"{page}/s1/{sub.id}/resume", headers=en)
+    assert resumed.status_code == 200 and "The subscription is resumed" in resumed.text
+    _run(_worker(world, clock), clock, clock[0] + timedelta(seconds=10), timedelta(seconds=5))
+    assert [a.body["data"]["event_id"] for a in receiver.state.arrived] == sent
+    listed = office.get(page, headers=en).text
+    assert "active" in listed and "The receiver answered" not in listed
+
+    rotated = office.post(f"{page}/s1/{sub.id}/rotate", headers=en)
+    [new] = re.findall(r"whsec_[A-Za-z0-9+/=]+", rotated.text)
+    assert new != secret and "The previous secret signs too until" in rotated.text
+    check = office.get(f"{page}/s1/{sub.id}/remove", headers=en)
+    assert "Remove the subscription?" in check.text and "0 webhooks waiting are not sent." in check.text
+    gone = office.post(f"{page}/s1/{sub.id}/remove", headers=en)
+    assert "The subscription is removed." in gone.text and "No subscription yet." in gone.text
+    with world.app.state.engine.connect() as conn:
+        journal = audit_entries(conn, "s1", "webhook_subscription")
+    assert [e["action"] for e in journal] == ["create", "update", "update", "delete"]  # made, resumed, rotated, removed
+    assert not any(secret in str(e) or new in str(e) for e in journal)

@@ -25,6 +25,7 @@ deliveries are found at the next interval.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -63,7 +64,13 @@ LAG = Histogram(
     "From an event's ingest to its webhook's delivery",
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600),
 )
-_BODY_LIMIT = 4096  # what is read of a receiver's answer: nothing of it is used
+_BODY_LIMIT = 65536  # the longest answer read (and its connection kept): nothing of it is used
+
+
+@functools.lru_cache(maxsize=1024)
+def _signer(secret: str) -> Webhook:
+    # The secret's base64 decoded once, not at every post.
+    return Webhook(secret)
 
 
 @dataclass(frozen=True)
@@ -105,7 +112,7 @@ class WebhookWorker:
         policy: ReceiverPolicy,
         transport: httpx.AsyncBaseTransport | None = None,
         subscriptions: int = 32,
-        batch: int = 200,
+        batch: int = 500,
         concurrency: int = 16,
         interval_s: float = 1.0,
         timeout_s: float = 10.0,
@@ -144,9 +151,9 @@ class WebhookWorker:
     # -- posting -----------------------------------------------------------------------------------
 
     def _signature(self, sub: Any, msg_id: str, at: datetime, body: str, now: datetime) -> str:
-        signatures = [Webhook(sub.secret).sign(msg_id, at, body)]
+        signatures = [_signer(sub.secret).sign(msg_id, at, body)]
         if sub.previous_secret and sub.previous_secret_until and now < sub.previous_secret_until:
-            signatures.append(Webhook(sub.previous_secret).sign(msg_id, at, body))
+            signatures.append(_signer(sub.previous_secret).sign(msg_id, at, body))
         return " ".join(signatures)
 
     async def _deliver(self, work: _Work) -> None:
@@ -185,8 +192,14 @@ class WebhookWorker:
         }
         try:
             async with self._client.stream("POST", sub.url, content=delivery.body.encode(), headers=headers) as answer:
-                async for _ in answer.aiter_bytes(_BODY_LIMIT):
-                    break
+                # Nothing of the answer is used, but a short one is read to its end so that its
+                # connection is kept for the next post (a 204 has no body to read); of a long one
+                # no more than _BODY_LIMIT is read, and its connection is dropped.
+                read = 0
+                async for chunk in answer.aiter_raw():
+                    read += len(chunk)
+                    if read > _BODY_LIMIT:
+                        break
         except httpx.TimeoutException:
             return None, "timeout", None
         except httpx.ConnectError:
