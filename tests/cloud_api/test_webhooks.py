@@ -22,7 +22,7 @@ from standardwebhooks import Webhook
 from cloud_api.api.deps import SESSION_COOKIE
 from cloud_api.core.errors import DomainError
 from cloud_api.db.schema import webhook_deliveries, webhook_subscriptions
-from cloud_api.integrations.clients import create_client
+from cloud_api.integrations.clients import create_client, revoke_client
 from cloud_api.integrations.webhooks.receivers import ReceiverPolicy
 from cloud_api.integrations.webhooks.subscriptions import (
     get_subscription,
@@ -422,3 +422,30 @@ def test_the_office_subscribes_shows_why_a_subscription_is_paused_and_resume_del
         journal = audit_entries(conn, "s1", "webhook_subscription")
     assert [e["action"] for e in journal] == ["create", "update", "update", "delete"]  # made, resumed, rotated, removed
     assert not any(secret in str(e) or new in str(e) for e in journal)
+
+
+OWN_WORKER.add("test_a_consent_withdrawn_before_the_post_and_a_revoked_client_are_obeyed")
+
+
+def test_a_consent_withdrawn_before_the_post_and_a_revoked_client_are_obeyed(
+    world: World, receiver: WebhookReceiverServer
+) -> None:
+    _subscribe(world, receiver, ["entry", "exit"])
+    _consent(world, CHILD)
+    _taps(world, 2)
+    _consent(world, CHILD, given=False)  # the mother withdrew it before the worker's round
+    clock = [T0]
+    _run(_worker(world, clock), clock, T0 + timedelta(seconds=5), timedelta(seconds=5))
+    assert receiver.state.attempts == 0
+    assert [(r.state, r.last_error) for r in _deliveries(world)] == [("skipped", "no_consent")] * 2
+
+    _consent(world, CHILD)
+    _taps(world, 1, first=3)
+    with world.app.state.engine.begin() as conn:
+        revoke_client(conn, _sub_row(world).client_id, actor="account:admin", now=T0)
+    _run(_worker(world, clock), clock, clock[0] + timedelta(seconds=5), timedelta(seconds=5))
+    assert receiver.state.attempts == 0
+    sub = _sub_row(world)
+    assert sub.state == "paused" and sub.paused_reason == "client_revoked"
+    with world.app.state.engine.begin() as conn:
+        assert list_subscriptions(conn, school_id="s1")[0].pending == 1  # kept, as a paused one's are
