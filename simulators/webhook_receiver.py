@@ -14,6 +14,7 @@ make it answer something else (``state.status = 503``: down) and read what arriv
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
@@ -48,6 +49,7 @@ class ReceiverState:
 
     secrets: list[str] = field(default_factory=list)
     status: int = 200  # what a verified message is answered (503: the receiver is down)
+    delay_s: float = 0.0  # how long it takes to answer (a receiver that hangs)
     arrived: list[Arrived] = field(default_factory=list)
     refused: int = 0  # messages that did not verify
     attempts: int = 0  # every POST, answered as it was
@@ -96,6 +98,8 @@ def create_receiver_app(state: ReceiverState) -> Starlette:
 
     async def hook(request: Request) -> Response:
         raw = await request.body()
+        if state.delay_s:
+            await asyncio.sleep(state.delay_s)
         headers = {k.lower(): v for k, v in request.headers.items()}
         return Response(status_code=state.receive(raw, headers))
 

@@ -449,3 +449,54 @@ def test_a_consent_withdrawn_before_the_post_and_a_revoked_client_are_obeyed(
     assert sub.state == "paused" and sub.paused_reason == "client_revoked"
     with world.app.state.engine.begin() as conn:
         assert list_subscriptions(conn, school_id="s1")[0].pending == 1  # kept, as a paused one's are
+
+
+OWN_WORKER.add("test_a_receiver_that_hangs_does_not_hold_back_another_subscription")
+
+
+def test_a_receiver_that_hangs_does_not_hold_back_another_subscription(
+    world: World, receiver: WebhookReceiverServer
+) -> None:
+    with WebhookReceiverServer() as slow:
+        quick_id = _subscribe(world, receiver, ["entry", "exit"])
+        client_id = _sub_row(world).client_id
+        with world.app.state.engine.begin() as conn:
+            _, secret = subscribe(
+                conn,
+                client_id=client_id,
+                school_id="s1",
+                url=slow.url + "/hook",
+                kinds=["entry"],
+                actor="account:admin",
+                now=T0,
+                policy=DEV,
+            )
+        slow.state.secrets, slow.state.delay_s = [secret], 3.0
+        _consent(world, CHILD)
+        _taps(world, 2)  # an entry (both hear of it) and an exit (the quick one only)
+        clock = [T0]
+        worker = _worker(world, clock, round_budget_s=0.2)
+
+        def states() -> dict[UUID, list[str]]:
+            found: dict[UUID, list[str]] = {}
+            for row in _deliveries(world):
+                found.setdefault(row.subscription_id, []).append(row.state)
+            return found
+
+        async def go() -> tuple[float, dict[UUID, list[str]]]:
+            started = time.monotonic()
+            await worker.round()
+            took, after_round = time.monotonic() - started, states()
+            for _ in range(100):  # the slow one answers in its own time, and is settled then
+                if all(s == "delivered" for each in states().values() for s in each):
+                    break
+                await asyncio.sleep(0.1)
+            await worker.aclose()
+            return took, after_round
+
+        took, after_round = asyncio.run(go())
+    assert took < 2.5  # the round did not wait for the receiver that hangs
+    assert after_round[quick_id] == ["delivered", "delivered"]
+    assert [s for sub, each in after_round.items() if sub != quick_id for s in each] == ["pending"]
+    assert [a.body["type"] for a in slow.state.arrived] == ["entry.created"]
+    assert all(row.state == "delivered" for row in _deliveries(world))

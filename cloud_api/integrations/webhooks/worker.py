@@ -138,15 +138,37 @@ class WebhookWorker:
         self._clock = clock
         self._wall = wall  # the webhook-timestamp: receivers judge it by their own clock
         self._jitter = jitter
+        self._running: set[asyncio.Task[bool]] = set()
 
     async def round(self) -> bool:
-        """Work every due subscription once; True when there may be more to do at once."""
+        """Work every due subscription once; True when there may be more to do at once.
+
+        Each subscription is posted to and settled on its own: one whose receiver is slow to answer
+        goes on beside the next rounds (it stays leased), rather than holding the others back.
+        """
         work = await asyncio.to_thread(self._claim_and_plan)
         if not work:
             return False
-        await asyncio.gather(*(self._deliver(w) for w in work))
-        await asyncio.to_thread(self._settle, work)
-        return len(work) == self._subscriptions or any(w.more for w in work)
+        tasks = [asyncio.create_task(self._work(w), name=f"webhooks:{w.sub.id}") for w in work]
+        for task in tasks:
+            self._running.add(task)
+            task.add_done_callback(self._finished)
+        done, _ = await asyncio.wait(tasks, timeout=self._budget_s + 1.0)
+        return len(work) == self._subscriptions or any(
+            not t.cancelled() and t.exception() is None and t.result() for t in done
+        )
+
+    async def _work(self, work: _Work) -> bool:
+        """Post a subscription's deliveries and settle them; whether more wait at once."""
+        await self._deliver(work)
+        await asyncio.to_thread(self._settle, [work])
+        return work.more
+
+    def _finished(self, task: asyncio.Task[bool]) -> None:
+        self._running.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # Its subscription stays leased until the lease runs out, then is tried again.
+            log.error("a webhook subscription's round failed", exc_info=task.exception())
 
     # -- posting -----------------------------------------------------------------------------------
 
@@ -343,7 +365,11 @@ class WebhookWorker:
         QUEUE.release(conn, key, retry_at=now + timedelta(seconds=wait), **values)
 
     async def aclose(self) -> None:
-        """Close the HTTP client: a post in flight is dropped, and its delivery sent again later."""
+        """Stop the subscriptions still being posted to and close the HTTP client: a post in flight is
+        dropped, and its delivery sent again when the subscription's lease runs out."""
+        for task in list(self._running):
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
         await self._client.aclose()
 
 
