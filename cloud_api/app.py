@@ -41,6 +41,7 @@ from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
 from cloud_api.integrations.oidc import web as oidc_web
 from cloud_api.integrations.oidc.housekeeping import OidcPruner
+from cloud_api.integrations.webhooks.worker import webhook_worker
 from cloud_api.nedb.worker import nedb_worker
 from cloud_api.push.start import push_worker
 from cloud_api.reports.jobs import report_jobs
@@ -135,6 +136,14 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
             OidcPruner(engine),
             await run_in_threadpool(alert_worker, engine, settings),
             nedb_worker(settings, engine, security_log=app.state.security_log),
+            webhook_worker(
+                engine,
+                development=settings.environment == "development",
+                interval_s=settings.webhook_poll_s,
+                concurrency=settings.webhook_concurrency,
+            )
+            if settings.webhooks_enabled
+            else None,
         ]
         for worker in workers:
             if worker is not None:

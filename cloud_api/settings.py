@@ -158,6 +158,15 @@ class CloudSettings(BaseSettings):
         "The default lists the browsers' services (FCM, Mozilla, Apple, Windows); a value replaces the whole "
         'list, so keep them when adding one: ["https://fcm.googleapis.com", …, "http://127.0.0.1:8443"].',
     )
+    webhooks_enabled: bool = Field(
+        True, description="Deliver the integration clients' webhooks from this process (its background worker)."
+    )
+    webhook_poll_s: float = Field(
+        1.0, gt=0, description="How often the webhook worker looks for deliveries queued by other API processes."
+    )
+    webhook_concurrency: int = Field(
+        16, ge=1, le=256, description="How many webhook subscriptions this process delivers to side by side."
+    )
     report_receivers: dict[str, str] = Field(
         default_factory=dict,
         description='Where each school\'s monthly reports go, name -> base URL, as JSON: {"education_authority": '

@@ -10,6 +10,7 @@ from mektep.bench import bench_gateway
 from mektep.cli import app
 from mektep.readers_bench import bench_readers
 from mektep.roster_bench import bench_roster
+from mektep.webhook_bench import measure_webhooks
 
 
 def test_bench_gateway_produces_every_figure() -> None:
@@ -186,3 +187,10 @@ def test_bench_fleet_sends_every_heartbeat_and_counts_each_failure() -> None:
     assert "alert_note" not in figures
     assert isinstance(figures["alert_latency_p95_s"], float) and isinstance(figures["alert_latency_max_s"], float)
     assert figures["alert_round_ms_p95"] > 0
+
+
+def test_bench_webhooks_follows_every_tap_to_a_verifying_receiver_in_order() -> None:
+    figures = measure_webhooks(students=40, rush_s=2.0)
+    assert figures["webhooks"] == 2 * figures["students"] and figures["webhooks_in_order"] is True
+    assert figures["refused_by_receiver"] == 0
+    assert figures["webhooks_per_s"] > 0 and figures["webhook_lag_p95_s"] > 0

@@ -148,6 +148,17 @@ _BY_STATUS[422] += (
     "integration_rate_invalid",
     "integration_school_outside",
 )
+# Webhook subscriptions (cloud_api.integrations.webhooks.subscriptions).
+_BY_STATUS[404] += ("webhook_client_unknown", "webhook_subscription_unknown")
+_BY_STATUS[422] += (
+    "webhook_school_outside",
+    "webhook_kinds_invalid",
+    "webhook_scope_missing",
+    "webhook_url_malformed",
+    "webhook_url_not_https",
+    "webhook_url_private_address",
+    "webhook_url_unresolved",
+)
 log = logging.getLogger(__name__)
 STATUS: Mapping[str, int] = {code: status for status, codes in _BY_STATUS.items() for code in codes}
 PAGE_PREFIXES = ("/app/", "/admin/", "/office/")  # server-rendered pages: they answer a page, never JSON

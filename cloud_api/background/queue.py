@@ -32,14 +32,19 @@ PENDING = "pending"
 
 @dataclass(frozen=True)
 class LeasedQueue:
-    """A table worked as a queue: ``key`` identifies a row, ``state`` is ``pending`` until settled,
-    ``lease`` is when a pending row may be claimed (again), ``order`` is which rows go first."""
+    """A table worked as a queue: ``key`` identifies a row, ``state`` is ``ready`` (``pending``) until
+    settled, ``lease`` is when a ready row may be claimed (again), ``order`` is which rows go first.
+
+    ``ready`` is another word than ``pending`` where the rows are not deliveries but what deliveries
+    are worked by (an ``active`` webhook subscription, leased while its deliveries go out in order).
+    """
 
     table: Table
     key: tuple[str, ...]
     state: str = "state"
     lease: str = "due_at"
     order: str = "id"
+    ready: str = PENDING
 
     def _columns(self) -> tuple[Column[Any], Column[Any], Column[Any]]:
         c = self.table.c
@@ -47,7 +52,7 @@ class LeasedQueue:
 
     def _due(self, now: datetime, where: Sequence[ColumnElement[bool]]) -> ColumnElement[bool]:
         state, lease, _ = self._columns()
-        return and_(state == PENDING, or_(lease.is_(None), lease <= now), *where)
+        return and_(state == self.ready, or_(lease.is_(None), lease <= now), *where)
 
     def _is(self, keys: Sequence[Sequence[Any]]) -> ColumnElement[bool]:
         columns = [self.table.c[name] for name in self.key]
@@ -112,7 +117,7 @@ class LeasedQueue:
         # The lease stays as it was: a settled row is never due again, whatever its lease says.
         result = conn.execute(
             update(self.table)
-            .where(self._is(keys), state_column.in_([PENDING, *also_from]))
+            .where(self._is(keys), state_column.in_([self.ready, *also_from]))
             .values({state_column: state, **values})
         )
         return int(result.rowcount)
@@ -125,5 +130,7 @@ class LeasedQueue:
             return
         state_column, lease_column, _ = self._columns()
         conn.execute(
-            update(self.table).where(self._is(keys), state_column == PENDING).values({lease_column: retry_at, **values})
+            update(self.table)
+            .where(self._is(keys), state_column == self.ready)
+            .values({lease_column: retry_at, **values})
         )

@@ -38,6 +38,8 @@ How the tables are placed, and why:
 - **Push subscriptions go by ``school_id``** although they belong to an account: the push worker
   reads a school's queued notices with the subscriptions of that school's guardians, in one query
   on one shard. The account's settings are then asked by account id.
+- **Webhook subscriptions and their deliveries go by ``school_id``**: ingest reads the school's
+  subscriptions and writes their deliveries in the batch's transaction, on the school's shard.
 - **Photos go by ``sha256``**: a photo is fetched by its content hash alone (its URL).
 - **Reference tables**, copied to every worker: the schools with their names and regions, the
   gateways (read at every request, before the school is known, and joined with a school's rows),
@@ -113,6 +115,8 @@ DISTRIBUTION: dict[str, Placement] = {
                 "nedb_packets",
                 "nedb_refusals",
                 "nedb_figures",
+                "webhook_subscriptions",
+                "webhook_deliveries",
             )
         ),
         *(

@@ -85,6 +85,8 @@ __all__ = [
     "staff_push_subscriptions",
     "wallet_outbox",
     "wallet_receipts",
+    "webhook_deliveries",
+    "webhook_subscriptions",
 ]
 
 metadata = MetaData()
@@ -1128,4 +1130,63 @@ oidc_grants = Table(
     Column("block_lifted_at", UTCDateTime()),
     Column("block_lifted_by", String(128)),
     Index("oidc_grants_account_client", "account_id", "client_id"),
+)
+
+# -- webhooks: a school's events told to an outside system as they happen (Order No. 456 §33-1.2) ---
+
+# One row per subscription of an integration client to a school's events (entry, exit, meal,
+# roster). The Standard Webhooks secret signs every delivery, so it is kept encrypted, not hashed;
+# during a rotation the previous one signs too until ``previous_secret_until``. The subscription is
+# what the worker leases (``due_at``: claimable from; its retry time after a failure), so that its
+# deliveries go out one after another, in order, from one worker at a time. By ``school_id``: ingest
+# reads a school's subscriptions and writes their deliveries on the school's shard.
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("school_id", String(64), primary_key=True),
+    Column("id", Uuid(), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("url", String(2000), nullable=False),
+    Column("kinds", JSON, nullable=False),  # entry | exit | meal | roster
+    Column("secret", Encrypted("webhook_subscriptions.secret", 512), nullable=False),
+    Column("previous_secret", Encrypted("webhook_subscriptions.previous_secret", 512)),
+    Column("previous_secret_until", UTCDateTime()),
+    Column("state", String(16), nullable=False),  # active | paused | removed
+    Column("due_at", UTCDateTime(), nullable=False),  # the worker's lease, or the next try after a failure
+    Column("failures", Integer, nullable=False),  # failed tries in a row
+    Column("failing_since", UTCDateTime()),  # the first failure of the current run of them
+    Column("last_error", String(200)),  # http_503 | connect_error | timeout | …
+    Column("last_attempt_at", UTCDateTime()),
+    Column("last_delivered_at", UTCDateTime()),
+    Column("paused_reason", String(200)),
+    Column("paused_at", UTCDateTime()),
+    Column("paused_by", String(128)),  # an account, or "worker" after the failures went on too long
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("removed_at", UTCDateTime()),
+    Index("webhook_subscriptions_client", "client_id"),
+    Index("webhook_subscriptions_due", "state", "due_at"),
+)
+
+# One row per message to one subscription, written in the transaction that stored its event (or
+# changed the roster): the body as signed, frozen, so every retry carries the same bytes under the
+# same ``webhook-id`` (the row's id, a UUIDv7: its order is the order of delivery).
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("school_id", String(64), primary_key=True),
+    Column("id", Uuid(), primary_key=True),
+    Column("subscription_id", Uuid(), nullable=False),
+    Column("event_type", String(32), nullable=False),  # entry.created | exit.created | meal.created | roster.changed
+    Column("event_id", Uuid()),
+    Column("person_id", Uuid()),  # whose consent is asked again before each try (None: roster)
+    Column("body", Text, nullable=False),
+    Column("state", String(16), nullable=False),  # pending | delivered | skipped | cancelled
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("delivered_at", UTCDateTime()),
+    Column("last_status", Integer),
+    Column("last_error", String(200)),
+    Index("webhook_deliveries_subscription", "school_id", "subscription_id", "state", "id"),
+    Index("webhook_deliveries_state", "state", "created_at"),
 )

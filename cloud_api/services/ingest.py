@@ -26,6 +26,7 @@ from sqlalchemy.dialects import postgresql
 from cloud_api.core.metrics import UNKNOWN_CREDENTIAL_KINDS
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import events, packets
+from cloud_api.integrations.webhooks.messages import enqueue_events as enqueue_webhooks
 from cloud_api.push.queue import enqueue as enqueue_notices
 from cloud_api.reports.rollups import mark_months, roll_up
 from cloud_api.services.meal_prices import menu_prices_at_serving
@@ -130,6 +131,7 @@ def store_batch(conn: Connection, signed: SignedBody, batch: Batch, received_at:
     account_meals(conn, gateway.school_id, stored, menu_prices, at=received_at)
     roll_up(conn, gateway.school_id, stored, menu_prices)
     enqueue_notices(conn, gateway.school_id, stored, received_at)
+    enqueue_webhooks(conn, gateway.school_id, stored, received_at)
 
     results: list[EventResult] = []
     for position, event in enumerate(batch.events):

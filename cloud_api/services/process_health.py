@@ -10,12 +10,16 @@ process-wide counters of :mod:`cloud_api.core.metrics`:
     mektep_cloud_disk_free_bytes / _free_ratio    free space of the SQLite database's directory
                                                   (absent on PostgreSQL: its host is watched there)
     mektep_cloud_database_up                      1 when ``SELECT 1`` answered within the timeout
-    mektep_cloud_queue_pending{queue}             rows waiting: push, wallet, reports
+    mektep_cloud_queue_pending{queue}             rows waiting: push, wallet, reports, webhooks
     mektep_cloud_queue_oldest_age_seconds{queue}  age of the oldest waiting row (0: none waits)
 
 The database is asked on a thread of its own, with a timeout: a database that hangs makes the
 scrape say ``database_up 0`` at once, never makes the scrape hang. The queues' figures come from
-one indexed query each (``push_queue_due``, ``wallet_outbox_pending``, ``report_deliveries_due``).
+one indexed query each (``push_queue_due``, ``wallet_outbox_pending``, ``report_deliveries_due``,
+``webhook_deliveries_subscription``). The webhooks' are those of active subscriptions (a paused one
+is shown in the office), and their oldest is of the subscriptions not failing: a receiver that is
+down is its owner's outage, seen in the office; a queue that does not move while its receivers
+answer is the deployment's.
 """
 
 from __future__ import annotations
@@ -30,10 +34,17 @@ from pathlib import Path
 import psutil
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Connection, Engine, func, select, text
+from sqlalchemy import Connection, Engine, case, func, select, text
 from sqlalchemy.engine import make_url
 
-from cloud_api.db.schema import push_queue, report_deliveries, reports, wallet_outbox
+from cloud_api.db.schema import (
+    push_queue,
+    report_deliveries,
+    reports,
+    wallet_outbox,
+    webhook_deliveries,
+    webhook_subscriptions,
+)
 
 __all__ = ["CloudHealthCollector", "QueueFigures", "queue_figures"]
 
@@ -55,7 +66,7 @@ def _aware(at: datetime | None) -> datetime | None:
 
 
 def queue_figures(conn: Connection) -> list[QueueFigures]:
-    """The push notices, Social Wallet records and report deliveries that wait, one query each."""
+    """The push notices, Social Wallet records, report deliveries and webhooks that wait, one query each."""
     push = conn.execute(
         select(func.count(), func.min(push_queue.c.due_at)).where(push_queue.c.state == "pending")
     ).one()
@@ -77,9 +88,20 @@ def queue_figures(conn: Connection) -> list[QueueFigures]:
         )
         .where(d.c.state == "pending")
     ).one()
+    w, s = webhook_deliveries, webhook_subscriptions
+    webhooks = conn.execute(
+        select(func.count(), func.min(case((s.c.failures == 0, w.c.created_at))))
+        .select_from(w.join(s, (s.c.school_id == w.c.school_id) & (s.c.id == w.c.subscription_id)))
+        .where(w.c.state == "pending", s.c.state == "active")
+    ).one()
     return [
         QueueFigures(name, int(count), _aware(oldest))
-        for name, (count, oldest) in (("push", push), ("wallet", wallet), ("reports", deliveries))
+        for name, (count, oldest) in (
+            ("push", push),
+            ("wallet", wallet),
+            ("reports", deliveries),
+            ("webhooks", webhooks),
+        )
     ]
 
 

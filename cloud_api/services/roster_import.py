@@ -21,6 +21,7 @@ import uuid_utils
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from cloud_api.db.schema import guardianships, people
+from cloud_api.integrations.webhooks.messages import enqueue_roster_change
 from cloud_api.roster.nedb import ParsedRoster, PersonRow, Role, RowProblem
 from cloud_api.services.audit import AuditEntry, write_audit
 from cloud_api.services.roster_versions import current_version, next_version
@@ -167,6 +168,7 @@ def import_roster(
             )
         )
     write_audit(conn, school_id, actor, now, audit)
+    enqueue_roster_change(conn, school_id, version, now)
     return report
 
 

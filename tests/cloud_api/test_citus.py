@@ -9,7 +9,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -22,10 +22,14 @@ from cloud_api.app import create_app
 from cloud_api.db.distribution import DISTRIBUTION, REFERENCE
 from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
-from cloud_api.db.schema import events, metadata
+from cloud_api.db.schema import events, metadata, webhook_deliveries
+from cloud_api.integrations.clients import create_client
+from cloud_api.integrations.webhooks.receivers import ReceiverPolicy
+from cloud_api.integrations.webhooks.subscriptions import subscribe
 from cloud_api.reports.issue import draft_report
 from cloud_api.services.consent import set_consent
 from cloud_api.services.gateways import register_gateway
+from cloud_api.services.schools import place_school
 from cloud_api.settings import CloudSettings
 from mektep.citus_cluster import CitusCluster
 from shared.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, sign
@@ -87,7 +91,10 @@ def cluster_world(citus_url: str) -> Iterator[World]:
     """The sample school on an app whose database is the Citus coordinator."""
     upgrade(citus_url)
     _truncate(citus_url)
-    app = create_app(CloudSettings(database_url=citus_url, admin_token=ADMIN, push_workers=0))
+    # No background worker that claims across the deployment: its rounds would be counted as the
+    # school's requests' (the webhooks' claim asks every shard, as every queue's claim must).
+    settings = CloudSettings(database_url=citus_url, admin_token=ADMIN, push_workers=0, webhooks_enabled=False)
+    app = create_app(settings)
     with TestClient(app) as client:
         with app.state.engine.begin() as conn:
             register_gateway(conn, "gw1", "s1", KEY)
@@ -96,6 +103,21 @@ def cluster_world(citus_url: str) -> Iterator[World]:
         with app.state.engine.begin() as conn:
             set_consent(conn, "s1", world.ids[CHILD], world.ids[MOTHER], True, actor="mother")
             serve_lunch_today(conn, "s1")
+            # An e-diary hears of s1's entries and meals: ingest queues its webhooks on the school's shard.
+            place_school(conn, "s1", "School 1", "almaty")
+            diary, _ = create_client(
+                conn, name="e-diary", actor="admin", now=datetime.now(UTC), scopes=["attendance:read", "meals:read"]
+            )
+            subscribe(
+                conn,
+                client_id=diary.client_id,
+                school_id="s1",
+                url="http://127.0.0.1:9/hook",
+                kinds=["entry", "meal"],
+                actor="admin",
+                now=datetime.now(UTC),
+                policy=ReceiverPolicy(development=True),
+            )
         yield world
     _truncate(citus_url)
 
@@ -115,6 +137,7 @@ def test_a_schools_hot_paths_each_run_on_one_worker(cluster_world: World) -> Non
     with planned(engine) as ingest:
         answer = world.client.post("/v1/ingest/batches", content=body, headers=signed(body))
     assert answer.status_code == 200 and [r["status"] for r in answer.json()["results"]] == ["accepted"] * 3
+    assert count(world.app, webhook_deliveries) == 2  # the entry and the lunch, queued in the same transaction
 
     ts = str(int(time.time()) + 1)
     path = f"{ROSTER_PATH}?since=0"

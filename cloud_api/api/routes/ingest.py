@@ -82,6 +82,7 @@ async def ingest_batch(signed: GatewayAuth, engine: EngineDep, request: Request)
     answer = await run_in_threadpool(ingest, engine, signed)
     # The batch's notices are committed: this process's push worker need not wait for its interval.
     request.app.state.background.wake("push")
+    request.app.state.background.wake("webhooks")  # and its webhooks, committed with them
     for result in answer.results:
         INGEST_EVENTS.labels(result.status.value).inc()
     INGEST_SECONDS.observe(time.perf_counter() - started)

@@ -26,6 +26,7 @@ from cloud_api.web.office import (
     roster,
     today,
     wallet,
+    webhooks,
 )
 
 __all__ = ["router"]
@@ -33,5 +34,5 @@ __all__ = ["router"]
 router = APIRouter(include_in_schema=False)
 _CANTEEN = (canteen, canteen_rules, canteen_dishes, canteen_menu, canteen_pins_page)
 _SCHOOL = (today, *_CANTEEN, ratings, money, wallet, people, cards, consent, roster, accounts, journal, reports, export)
-for part in (language, *_SCHOOL, nedb, fleet, authority, deployment, alerts):
+for part in (language, *_SCHOOL, nedb, fleet, authority, deployment, alerts, webhooks):
     router.include_router(part.router)

@@ -72,6 +72,9 @@ DONE = frozenset(
         "iin_unchanged",
         "alert_acknowledged",
         "alert_already_acknowledged",
+        "webhook_paused",
+        "webhook_resumed",
+        "webhook_removed",
     }
 )
 
