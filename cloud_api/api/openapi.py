@@ -7,6 +7,8 @@
   and the statuses every route may answer are documented on each: 400 (a body it cannot read) where
   there is a body, 401 and 403 where a session is needed, 404 where the path names something, 422
   where anything is validated. A route adds its own (:func:`cloud_api.api.errors.refusals`).
+* A route that answers another protocol's error body (``POST /v1/oauth/token``: RFC 6749 §5.2's
+  ``{"error", "error_description"}``) keeps the model it names for those statuses.
 * A session is shown as a bearer token *or* the pages' cookie: FastAPI lists two security
   dependencies as both required.
 """
@@ -88,4 +90,8 @@ def _complete(path: str, operation: dict[str, Any], required: set[str]) -> None:
             answer["description"] = _SHARED["422"]
         content = answer.setdefault("content", {})
         media = content.setdefault("application/json", {})
-        media["schema"] = {"$ref": "#/components/schemas/ErrorResponse"}
+        declared = media.get("schema", {}).get("$ref", "")
+        # A route that answers its own protocol's errors (the OAuth token endpoint: RFC 6749 §5.2)
+        # keeps the body it declared; FastAPI's validation error becomes ours.
+        if not declared or declared.endswith(("/HTTPValidationError", "/ErrorResponse")):
+            media["schema"] = {"$ref": "#/components/schemas/ErrorResponse"}

@@ -24,7 +24,9 @@ How the tables are placed, and why:
   failures over every login (the throttle of password spraying) asks every shard: one indexed
   count per sign-in. **Sessions go by the token's hash**: every
   authenticated request looks a session up by its token alone, and a search by account (a new
-  password ends every session) is rare enough to ask every shard.
+  password ends every session) is rare enough to ask every shard. **An outside system's access
+  tokens go by the token's hash** for the same reason; **its calls' journal and its per-minute
+  counters by the client's id**, co-located.
 - **The gateways' health is a school's**: the last heartbeat of each gateway and the day's history,
   by the gateway's school, so a heartbeat's upsert and insert run on one worker. **So are its
   alerts**; the deployment's own (a delivery queue, the database) have the school ``"*"``: a few
@@ -130,6 +132,10 @@ DISTRIBUTION: dict[str, Placement] = {
     **_group("account_logins", "login", ("sign_in_attempts", "login"), ("external_identities", "subject")),
     **_group("sessions", "token_hash"),
     **_group("photos", "sha256"),
+    # Scoped API clients: a token is looked up by its hash alone (like a session); a client's calls
+    # and its per-minute counters by the client, read together on its office page and at each call.
+    **_group("integration_tokens", "token_hash"),
+    **_group("integration_calls", "client_id", ("integration_rate", "client_id")),
 }
 
 

@@ -72,6 +72,7 @@ DONE = frozenset(
         "iin_unchanged",
         "alert_acknowledged",
         "alert_already_acknowledged",
+        "integration_revoked",
     }
 )
 
@@ -159,6 +160,7 @@ class Desk:
                 ("/export", _("Export")),
                 ("/money", _("Money")),
                 ("/wallet", _("Social Wallet")),
+                ("/integrations", _("Outside systems")),
             ]
         if self.admin or (Role.SCHOOL_IT, self.school_id) in grants:
             # The school's IT contact: the gateway, its readers and their alerts.

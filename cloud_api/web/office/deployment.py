@@ -71,6 +71,7 @@ class DeploymentDesk:
             ("/accounts", self._("Regions and ministry accounts")),
             ("/fleet", self._("Gateways")),
             ("/alerts", self._("Alerts")),
+            ("/integrations", self._("Outside systems")),
         ]
         return [NavItem(self.base + p, label, here.startswith(self.base + p)) for p, label in places]
 
