@@ -21,9 +21,12 @@ from sqlalchemy import Connection, delete, func, insert, select
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import integration_calls, integration_rate
 
-__all__ = ["Call", "count_call", "last_calls", "recent_calls", "record_call"]
+__all__ = ["CALLS_KEPT", "Call", "count_call", "last_calls", "recent_calls", "record_call"]
 
 _KEEP_COUNTERS = timedelta(minutes=10)
+# How long a client's calls stay in its journal: as long as the packet journal keeps a gateway's
+# batch by default (``packet_retention_days``), so that every exchange with the outside is kept alike.
+CALLS_KEPT = timedelta(days=400)
 
 
 @dataclass(frozen=True)
@@ -53,10 +56,15 @@ def count_call(conn: Connection, client_id: str, limit: int, now: datetime) -> i
             integration_rate.c.client_id == client_id, integration_rate.c.minute == minute
         )
     ).scalar_one()
-    if calls == 1:  # the minute's first call: the last minutes' rows are no longer needed
+    if calls == 1:  # the minute's first call: tidy the client's old counters and journal (one shard, indexed)
         conn.execute(
             delete(integration_rate).where(
                 integration_rate.c.client_id == client_id, integration_rate.c.minute < minute - _KEEP_COUNTERS
+            )
+        )
+        conn.execute(
+            delete(integration_calls).where(
+                integration_calls.c.client_id == client_id, integration_calls.c.at < now - CALLS_KEPT
             )
         )
     if calls <= limit:

@@ -19,9 +19,12 @@ from sqlalchemy import Connection, delete, insert, select
 from cloud_api.db.schema import integration_tokens
 from cloud_api.integrations.clients import IntegrationClient, get_client
 
-__all__ = ["TOKEN_TTL", "Grant", "issue_token", "token_grant"]
+__all__ = ["MAX_LIVE_TOKENS", "TOKEN_TTL", "Grant", "issue_token", "token_grant"]
 
 TOKEN_TTL = timedelta(hours=1)
+# A system needs one token an hour (a few, across its own processes); one that asks in a loop keeps
+# only its newest tokens, so that the table stays small whatever it does.
+MAX_LIVE_TOKENS = 20
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,8 @@ def _digest(token: str) -> str:
 def issue_token(conn: Connection, client: IntegrationClient, scopes: list[str], now: datetime) -> tuple[str, datetime]:
     """A new access token for ``client`` with ``scopes`` (already checked), and when it ends.
 
-    The client's tokens that ended are pruned as it goes: a system asking hourly keeps one row or two.
+    The client's tokens that ended are pruned as it goes, and beyond :data:`MAX_LIVE_TOKENS` its
+    oldest ones end now: a system asking hourly keeps one row or two.
     """
     token = secrets.token_urlsafe(32)
     expires = now + TOKEN_TTL
@@ -49,6 +53,18 @@ def issue_token(conn: Connection, client: IntegrationClient, scopes: list[str], 
             integration_tokens.c.client_id == client.client_id, integration_tokens.c.expires_at <= now
         )
     )
+    live = conn.execute(
+        select(integration_tokens.c.token_hash)
+        .where(integration_tokens.c.client_id == client.client_id)
+        .order_by(integration_tokens.c.issued_at.desc(), integration_tokens.c.token_hash)
+        .offset(MAX_LIVE_TOKENS - 1)
+    ).scalars()
+    if surplus := list(live):
+        conn.execute(
+            delete(integration_tokens).where(
+                integration_tokens.c.client_id == client.client_id, integration_tokens.c.token_hash.in_(surplus)
+            )
+        )
     conn.execute(
         insert(integration_tokens).values(
             token_hash=_digest(token),

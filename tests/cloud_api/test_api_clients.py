@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from cloud_api.db.schema import people
+from cloud_api.db.schema import integration_tokens, people
 from cloud_api.integrations.calls import recent_calls
 from cloud_api.integrations.clients import create_client, revoke_client, rotate_secret
+from cloud_api.integrations.tokens import MAX_LIVE_TOKENS
 from cloud_api.services.consent import set_consent
 from cloud_api.services.schools import place_school
 from tests.cloud_api.helpers import event
@@ -210,3 +211,14 @@ def test_the_openapi_document_shows_each_routes_scope(world: World, scope: str) 
     assert spec["paths"][f"/v1/integrations/schools/{{school_id}}/{route}"]["get"]["security"] == [
         {"apiClient": [scope]}
     ]
+
+
+def test_a_system_asking_in_a_loop_keeps_only_its_newest_tokens(world: World) -> None:
+    client_id, secret = register(world, "roster:read")
+    first = token(world.client, client_id, secret)
+    for _ in range(MAX_LIVE_TOKENS):
+        last = token(world.client, client_id, secret)
+    with world.app.state.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(integration_tokens)).scalar() == MAX_LIVE_TOKENS
+    assert world.client.get("/v1/integrations/schools", headers=first).status_code == 401
+    assert world.client.get("/v1/integrations/schools", headers=last).json()["schools"][0]["school_id"] == "s1"

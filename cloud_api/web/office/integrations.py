@@ -62,8 +62,6 @@ RegionId = Annotated[str, Path(min_length=1, max_length=64)]
 ClientId = Annotated[str, Path(min_length=1, max_length=64)]
 TOKEN_PATH = "/v1/oauth/token"
 CALLS_SHOWN, REFUSALS_SHOWN = 50, 20
-# The registry's field names → the form's (each error is shown beside its own field).
-_FIELDS = {"school_ids": "school_ids", "redirect_uris": "redirect_uris", "claims": "claims", "scopes": "scopes"}
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -197,7 +195,7 @@ def _register(registry: Registry, request: Request, form: dict[str, Any]) -> Res
                 )
         except DomainError as refused:
             for field, code in refused.errors or [("name", refused.code)]:
-                errors.add(_FIELDS.get(field, field), _(code))
+                errors.add(field, _(code))  # the form's fields are named as the registry's
     if errors:
         return _form_page(registry, form, errors, status=422)
     return _secret_page(registry, request, client, secret, title=_("The system is registered"), until=None)
