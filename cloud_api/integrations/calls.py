@@ -5,7 +5,8 @@ The limit is the client's ``rate_per_minute``, counted per UTC minute in the dat
 processes behind the load balancer share it. A call over the limit is refused with the seconds
 left in the minute; the counter of the minute goes on counting it (a client that hammers is not
 rewarded). Each call, answered or refused, is a row of ``integration_calls`` that the client's
-office page shows. The caller owns the transaction.
+office page shows; of the calls over the limit only the minute's first, so that a system hammering
+away fills neither the journal nor the page. The caller owns the transaction.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy import Connection, delete, func, insert, select
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import integration_calls, integration_rate
 
-__all__ = ["CALLS_KEPT", "Call", "count_call", "last_calls", "recent_calls", "record_call"]
+__all__ = ["CALLS_KEPT", "Call", "Counted", "count_call", "last_calls", "recent_calls", "record_call"]
 
 _KEEP_COUNTERS = timedelta(minutes=10)
 # How long a client's calls stay in its journal: as long as the packet journal keeps a gateway's
@@ -42,8 +43,20 @@ class Call:
     rows: int
 
 
-def count_call(conn: Connection, client_id: str, limit: int, now: datetime) -> int | None:
-    """Count one call of ``client_id`` in this minute; None when within ``limit``, else the seconds to wait."""
+@dataclass(frozen=True)
+class Counted:
+    """One call counted: the client's calls this minute with it, and the seconds to wait when over the limit."""
+
+    calls: int
+    retry_after_s: int | None
+
+    def first_over(self, limit: int) -> bool:
+        """Whether this is the minute's first call over ``limit`` (the one the journal keeps)."""
+        return self.calls == limit + 1
+
+
+def count_call(conn: Connection, client_id: str, limit: int, now: datetime) -> Counted:
+    """Count one call of ``client_id`` in this minute, and whether it is over ``limit``."""
     minute = now.replace(second=0, microsecond=0)
     upsert = dialect_insert(conn, integration_rate).values(client_id=client_id, minute=minute, calls=1)
     conn.execute(
@@ -67,9 +80,7 @@ def count_call(conn: Connection, client_id: str, limit: int, now: datetime) -> i
                 integration_calls.c.client_id == client_id, integration_calls.c.at < now - CALLS_KEPT
             )
         )
-    if calls <= limit:
-        return None
-    return max(1, 60 - now.second)
+    return Counted(calls, None if calls <= limit else max(1, 60 - now.second))
 
 
 def record_call(

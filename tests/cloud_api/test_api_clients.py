@@ -198,8 +198,12 @@ def test_over_the_limit_a_minute_is_429_then_ok_the_next_minute(world: World) ->
     assert over.status_code == 429 and over.json()["detail"]["code"] == "rate_limited"
     assert over.headers["retry-after"] == "20"
     assert "mektep_integration_rate_limited_total" in c.get("/metrics").text
+    assert c.get("/v1/integrations/schools/s1/roster", headers=bearer).status_code == 429
     minute = minute + timedelta(seconds=20)
     assert c.get("/v1/integrations/schools/s1/roster", headers=bearer).status_code == 200
+    with world.app.state.engine.connect() as conn:
+        statuses = [k.status for k in recent_calls(conn, client_id)]
+    assert statuses == [200, 429, 200, 200, 200, 200]  # of the calls over the limit, the minute's first
 
 
 @pytest.mark.parametrize("scope", ["attendance:read", "meals:read", "roster:read"])

@@ -227,23 +227,25 @@ def _admit(
             raise _refuse("api_token_required", request, None, school_id)
         client = grant.client
 
-        def refused(code: str, status: int, **values: Any) -> DomainError:
-            record_call(
-                conn,
-                client.client_id,
-                now,
-                method=request.method,
-                path=request.url.path,
-                school_id=school_id,
-                status=status,
-                code=code,
-            )
+        def refused(code: str, status: int, *, journal: bool = True, **values: Any) -> DomainError:
+            if journal:
+                record_call(
+                    conn,
+                    client.client_id,
+                    now,
+                    method=request.method,
+                    path=request.url.path,
+                    school_id=school_id,
+                    status=status,
+                    code=code,
+                )
             return _refuse(code, request, client, school_id, **values)
 
-        wait = count_call(conn, client.client_id, client.rate_per_minute, now)
-        if wait is not None:
+        counted = count_call(conn, client.client_id, client.rate_per_minute, now)
+        if counted.retry_after_s is not None:
             INTEGRATION_RATE_LIMITED.inc()
-            error = refused("rate_limited", 429, retry_after_s=wait)
+            first = counted.first_over(client.rate_per_minute)
+            error = refused("rate_limited", 429, journal=first, retry_after_s=counted.retry_after_s)
         elif not set(needed) <= grant.scopes:
             error = refused("scope_not_granted", 403)
         elif school_id is not None and not may_serve_school(conn, client, school_id):
