@@ -136,13 +136,13 @@ class _Server(AuthorizationServer):  # type: ignore[misc]
     def _token(
         self, grant_type: str, client: _Client, user: Any = None, scope: str | None = None, **_: Any
     ) -> dict[str, Any]:
-        scopes = client.get_allowed_scope(scope).split()
+        scopes = sorted(set(client.get_allowed_scope(scope).split()))
         token, _expires = issue_token(self.conn, client.record, scopes, self.now)
         return {
             "access_token": token,
             "token_type": "Bearer",
             "expires_in": int(TOKEN_TTL.total_seconds()),
-            "scope": " ".join(sorted(scopes)),
+            "scope": " ".join(scopes),
         }
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:

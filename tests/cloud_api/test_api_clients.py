@@ -138,7 +138,7 @@ def test_the_token_endpoint_keeps_rfc_6749(world: World) -> None:
         TOKEN,
         data={
             "grant_type": "client_credentials",
-            "scope": "meals:read",
+            "scope": "meals:read meals:read",
             "client_id": client_id,
             "client_secret": secret,
         },
