@@ -22,7 +22,7 @@ from sqlalchemy import Connection, delete, func, insert, select
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import integration_calls, integration_rate
 
-__all__ = ["CALLS_KEPT", "Call", "Counted", "count_call", "last_calls", "recent_calls", "record_call"]
+__all__ = ["CALLS_KEPT", "Call", "Counted", "count_call", "last_calls", "recent_calls", "record_call", "refused_lately"]
 
 _KEEP_COUNTERS = timedelta(minutes=10)
 # How long a client's calls stay in its journal: as long as the packet journal keeps a gateway's
@@ -131,3 +131,14 @@ def last_calls(conn: Connection, client_ids: Iterable[str]) -> dict[str, datetim
         .group_by(integration_calls.c.client_id)
     )
     return {client_id: at for client_id, at in rows}
+
+
+def refused_lately(conn: Connection, client_id: str, path: str, now: datetime) -> bool:
+    """Whether a call of ``client_id`` at ``path`` was refused in the last minute (and journalled)."""
+    found = conn.execute(
+        select(integration_calls.c.id)
+        .where(integration_calls.c.client_id == client_id, integration_calls.c.at > now - timedelta(minutes=1))
+        .where(integration_calls.c.path == path, integration_calls.c.status >= 400)
+        .limit(1)
+    ).first()
+    return found is not None

@@ -52,7 +52,7 @@ from cloud_api.core.errors import DomainError
 from cloud_api.core.metrics import INTEGRATION_CALLS, INTEGRATION_RATE_LIMITED
 from cloud_api.core.security_events import Kind, Outcome, record_security_event
 from cloud_api.db.schema import schools
-from cloud_api.integrations.calls import count_call, record_call
+from cloud_api.integrations.calls import count_call, record_call, refused_lately
 from cloud_api.integrations.clients import IntegrationClient, get_client, may_serve_school, schools_served
 from cloud_api.integrations.feeds import attendance_day, meals_day, roster
 from cloud_api.integrations.oauth import TokenAnswer, TokenForm, answer_token_request
@@ -102,7 +102,9 @@ def _issue(engine: Engine, form: TokenForm, now: dt.datetime) -> TokenAnswer:
     with engine.begin() as conn:
         answer = answer_token_request(conn, form, now)
         # Journalled for a system that exists; an unknown id is only a security event (no rows to flood).
-        if answer.claimed and get_client(conn, answer.claimed) is not None:
+        # Anybody may name a system's id with a wrong secret: of those refusals the journal keeps one a minute.
+        known = answer.claimed is not None and get_client(conn, answer.claimed) is not None
+        if known and (answer.status == 200 or not refused_lately(conn, answer.claimed, TOKEN_PATH, now)):
             record_call(
                 conn,
                 answer.claimed,
