@@ -139,6 +139,11 @@ def test_a_region_registers_an_e_diary_rotates_its_secret_and_revokes_it(cloud: 
             httpx.get(f"{cloud.url}/v1/integrations/schools/s1/roster", headers=bearer, timeout=10).status_code == 401
         )
         assert _token(cloud.url, client_id, new_secret).status_code == 401
+        page.get_by_role("link", name="Қазақша").click()  # the same page in the state language
+        text = page.content()
+        assert "Сыртқы жүйелер" in text and "Соңғы сұраулар" in text and "өшірілді" in text
+        assert "Ескі құпия кілт" not in text  # a revoked system has no secret that works
+        _checked(page, "10-revoked-kk")
 
 
 def test_a_system_is_registered_with_scripts_off(cloud: Cloud) -> None:
@@ -153,4 +158,4 @@ def test_a_system_is_registered_with_scripts_off(cloud: Cloud) -> None:
             _token(cloud.url, page.locator("#client-id").inner_text(), page.locator("#secret").inner_text()).status_code
             == 200
         )
-        screenshot(page, FOLDER, "10-no-script-secret")
+        screenshot(page, FOLDER, "11-no-script-secret")
