@@ -74,7 +74,7 @@ def _complete(path: str, operation: dict[str, Any], required: set[str]) -> None:
         operation["security"] = [{name: scopes} for name, scopes in security[0].items()]
     responses = operation.setdefault("responses", {})
     wanted = set()
-    if "requestBody" in operation:
+    if "requestBody" in operation and not _own_errors(responses):
         wanted |= {"400", "422"}
     if parameters:
         wanted.add("422")
@@ -95,3 +95,13 @@ def _complete(path: str, operation: dict[str, Any], required: set[str]) -> None:
         # keeps the body it declared; FastAPI's validation error becomes ours.
         if not declared or declared.endswith(("/HTTPValidationError", "/ErrorResponse")):
             media["schema"] = {"$ref": "#/components/schemas/ErrorResponse"}
+
+
+def _own_errors(responses: dict[str, Any]) -> bool:
+    """Whether the route answers its body's errors in another protocol's body (RFC 6749 §5.2): then
+    it documents them itself, and FastAPI's 422 is not one of its answers."""
+    for status, answer in responses.items():
+        ref = answer.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
+        if status.startswith("4") and ref and not ref.endswith(("/HTTPValidationError", "/ErrorResponse")):
+            return True
+    return False
