@@ -25,6 +25,7 @@ from cloud_api.api.routes import (
     health,
     heartbeat,
     ingest,
+    integrations,
     people,
     photos,
     push,
@@ -80,6 +81,10 @@ Signed, idempotent ingest of school gateway events, and their read-back by local
   bans (§33-1.7) and daily limit; the prepaid balance, credited by the school admin, charged per paid meal.
 * **Social Wallet** — every free or discounted meal is sent to the state's Social Wallet once (§33-2); the
   school admin sees the records it rejected and the month's табель against its receipts.
+* **Integrations** — an outside system registered in the office (an e-diary, a learning platform, an
+  access-control system) gets a token at `POST /v1/oauth/token` (OAuth 2.0 client credentials) and reads
+  its schools' attendance, meals and roster under `/v1/integrations/`, each route with its scope; every
+  call is journalled and limited a minute per system.
 * **Operations** — `GET /healthz`, `GET /metrics` (Prometheus).
 """
 
@@ -185,6 +190,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     app.include_router(photos.router)
     app.include_router(push.router)
     app.include_router(social_wallet.router)
+    app.include_router(integrations.router)
     app.include_router(sign_in.router)
     app.include_router(account.router)
     app.include_router(web_activation.router)

@@ -159,6 +159,11 @@ _BY_STATUS[422] += (
     "webhook_url_private_address",
     "webhook_url_unresolved",
 )
+# Scoped API clients (cloud_api.api.routes.integrations): no valid token; a scope or a school not given;
+# over the limit a minute.
+_BY_STATUS[401] += ("api_token_required",)
+_BY_STATUS[403] += ("scope_not_granted", "school_not_served")
+_BY_STATUS[429] += ("rate_limited",)
 log = logging.getLogger(__name__)
 STATUS: Mapping[str, int] = {code: status for status, codes in _BY_STATUS.items() for code in codes}
 PAGE_PREFIXES = ("/app/", "/admin/", "/office/")  # server-rendered pages: they answer a page, never JSON

@@ -7,6 +7,8 @@
   and the statuses every route may answer are documented on each: 400 (a body it cannot read) where
   there is a body, 401 and 403 where a session is needed, 404 where the path names something, 422
   where anything is validated. A route adds its own (:func:`cloud_api.api.errors.refusals`).
+* A route that answers another protocol's error body (``POST /v1/oauth/token``: RFC 6749 §5.2's
+  ``{"error", "error_description"}``) keeps the model it names for those statuses.
 * A session is shown as a bearer token *or* the pages' cookie: FastAPI lists two security
   dependencies as both required.
 """
@@ -72,7 +74,7 @@ def _complete(path: str, operation: dict[str, Any], required: set[str]) -> None:
         operation["security"] = [{name: scopes} for name, scopes in security[0].items()]
     responses = operation.setdefault("responses", {})
     wanted = set()
-    if "requestBody" in operation:
+    if "requestBody" in operation and not _own_errors(responses):
         wanted |= {"400", "422"}
     if parameters:
         wanted.add("422")
@@ -88,4 +90,18 @@ def _complete(path: str, operation: dict[str, Any], required: set[str]) -> None:
             answer["description"] = _SHARED["422"]
         content = answer.setdefault("content", {})
         media = content.setdefault("application/json", {})
-        media["schema"] = {"$ref": "#/components/schemas/ErrorResponse"}
+        declared = media.get("schema", {}).get("$ref", "")
+        # A route that answers its own protocol's errors (the OAuth token endpoint: RFC 6749 §5.2)
+        # keeps the body it declared; FastAPI's validation error becomes ours.
+        if not declared or declared.endswith(("/HTTPValidationError", "/ErrorResponse")):
+            media["schema"] = {"$ref": "#/components/schemas/ErrorResponse"}
+
+
+def _own_errors(responses: dict[str, Any]) -> bool:
+    """Whether the route answers its body's errors in another protocol's body (RFC 6749 §5.2): then
+    it documents them itself, and FastAPI's 422 is not one of its answers."""
+    for status, answer in responses.items():
+        ref = answer.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
+        if status.startswith("4") and ref and not ref.endswith(("/HTTPValidationError", "/ErrorResponse")):
+            return True
+    return False

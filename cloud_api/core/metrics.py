@@ -15,6 +15,8 @@ __all__ = [
     "INGEST_EVENTS",
     "INGEST_REFUSED",
     "INGEST_SECONDS",
+    "INTEGRATION_CALLS",
+    "INTEGRATION_RATE_LIMITED",
     "PHOTOS_REFUSED",
     "PUSH_ENDPOINTS_REFUSED",
     "ROSTER_FILES_REFUSED",
@@ -83,4 +85,13 @@ PHOTOS_REFUSED = Counter(
 SECURITY_EVENTS = Counter("mektep_security_events", "Security events recorded, by kind", ["kind"])
 SECURITY_LOG_FAILURES = Counter(
     "mektep_security_log_failures", "Security events a sink could not take, by sink (file, syslog)", ["sink"]
+)
+
+INTEGRATION_CALLS = Counter(
+    "mektep_integration_calls",
+    "Calls of outside systems to the integrations API and its token endpoint, by route and status",
+    ["route", "status"],
+)
+INTEGRATION_RATE_LIMITED = Counter(
+    "mektep_integration_rate_limited", "Calls of outside systems refused over their limit a minute (429)"
 )

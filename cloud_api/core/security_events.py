@@ -80,6 +80,9 @@ class Kind(StrEnum):
     SECOND_FACTOR_RESET = "second_factor_reset"  # every second factor of an account removed
     PERSONAL_DATA_EXPORT = "personal_data_export"  # a file of people's data downloaded
     SSO_TOKEN_REFUSED = "sso_token_refused"  # a platform's token request refused (wrong secret, spent code)
+    # An outside system refused: a token request that failed client authentication, an API call with
+    # no valid token, or one outside its scopes or its schools.
+    API_CLIENT_REFUSED = "api_client_refused"
 
 
 class Outcome(StrEnum):

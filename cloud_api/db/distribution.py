@@ -26,6 +26,8 @@ How the tables are placed, and why:
   authenticated request looks a session up by its token alone, and a search by account (a new
   password ends every session) is rare enough to ask every shard. So do single sign-on's codes and
   access tokens (each looked up by its hash alone); a student's consents to platforms go by the account.
+  **An outside system's access tokens go by the token's hash** for the same reason; **its calls'
+  journal and its per-minute counters by the client's id**, co-located.
 - **The gateways' health is a school's**: the last heartbeat of each gateway and the day's history,
   by the gateway's school, so a heartbeat's upsert and insert run on one worker. **So are its
   alerts**; the deployment's own (a delivery queue, the database) have the school ``"*"``: a few
@@ -147,6 +149,10 @@ DISTRIBUTION: dict[str, Placement] = {
     # Single sign-on: a code and a token are looked up by their hash alone, like a session.
     **_group("oidc_codes", "code_hash"),
     **_group("oidc_tokens", "token_hash"),
+    # Scoped API clients: a token is looked up by its hash alone (like a session); a client's calls
+    # and its per-minute counters by the client, read together on its office page and at each call.
+    **_group("integration_tokens", "token_hash"),
+    **_group("integration_calls", "client_id", ("integration_rate", "client_id")),
 }
 
 

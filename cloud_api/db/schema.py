@@ -1190,3 +1190,46 @@ webhook_deliveries = Table(
     Index("webhook_deliveries_subscription", "school_id", "subscription_id", "state", "id"),
     Index("webhook_deliveries_state", "state", "created_at"),
 )
+
+# -- integrations: scoped API clients (Order No. 456 §33-1.2, §16) -------------------------------------
+
+# An access token of the OAuth 2.0 client credentials grant: opaque, an hour long, kept as SHA-256
+# (a leaked table reads nothing). Looked up by its hash alone at every API call, like a session.
+# A revoked client's tokens stop at once: every use also reads the client, which must be active.
+integration_tokens = Table(
+    "integration_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("scopes", JSON, nullable=False),  # what was granted: a subset of the client's scopes
+    Column("issued_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Index("integration_tokens_client", "client_id"),
+)
+
+# Every API call of a client (§5: every access to personal data journalled): when, what, which
+# school, how it ended and how many rows it returned. Read by the client on its office page.
+integration_calls = Table(
+    "integration_calls",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("id", Uuid(), primary_key=True),  # a UUIDv7: unique without a sequence on a Citus shard
+    Column("at", UTCDateTime(), nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("path", String(256), nullable=False),
+    Column("school_id", String(64)),
+    Column("status", Integer, nullable=False),
+    Column("code", String(64)),  # the refusal's code, if any
+    Column("rows", Integer, nullable=False),
+    Index("integration_calls_client_at", "client_id", "at"),
+)
+
+# A client's calls counted per UTC minute, so that every API process shares one limit: one row a
+# client a minute, incremented in place (the counting is one upsert), old rows pruned as it goes.
+integration_rate = Table(
+    "integration_rate",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("minute", UTCDateTime(), primary_key=True),
+    Column("calls", Integer, nullable=False),
+)

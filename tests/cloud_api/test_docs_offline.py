@@ -28,10 +28,12 @@ def test_swagger_ui_and_redoc_render_with_no_network_but_the_cloud(cloud_url: st
         operations = page.locator(".opblock-summary").count()
         assert operations > 30, "Swagger UI listed the API's operations"
         assert page.get_by_text("Deliver a signed batch of gateway events").count() == 1
-        page.locator("button.authorize").first.click()  # the session's two ways in, as security schemes
+        # The session's two ways in, and an outside system's client credentials, as security schemes.
+        page.locator("button.authorize").first.click()
         dialog = page.locator(".auth-container")
         dialog.first.wait_for()
-        assert dialog.count() == 2 and "mektep_session" in page.inner_text(".modal-ux")
+        text = page.inner_text(".modal-ux")
+        assert dialog.count() == 3 and "mektep_session" in text and "attendance:read" in text
         screenshot(page, "docs", "swagger-ui", full_page=False)
 
         page.goto(f"{cloud_url}/redoc")

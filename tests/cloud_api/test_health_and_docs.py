@@ -76,7 +76,11 @@ def test_every_documented_example_batch_is_valid(client: TestClient) -> None:
 
 def test_a_session_is_a_bearer_token_or_the_pages_cookie_and_every_refusal_is_documented(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
-    assert set(spec["components"]["securitySchemes"]) == {"bearer", "session"}
+    assert set(spec["components"]["securitySchemes"]) == {
+        "bearer",
+        "session",
+        "apiClient",
+    }  # apiClient: outside systems
     assert "HTTPValidationError" not in spec["components"]["schemas"]
     operation = spec["paths"]["/v1/schools/{school_id}/people/{person_id}"]["get"]
     assert operation["security"] == [{"bearer": []}, {"session": []}]  # either one, not both

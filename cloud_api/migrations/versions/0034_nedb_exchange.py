@@ -8,14 +8,14 @@ body, which holds IINs, encrypted at rest); ``nedb_refusals`` the records refuse
 tables (on Citus distributed by ``school_id``, ``cloud_api.db.distribution``).
 
 Revision ID: 0034
-Revises: 0032
+Revises: 0033
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0034"
-down_revision = "0032"
+down_revision = "0033"
 branch_labels = None
 depends_on = None
 INSTANT = sa.DateTime(timezone=True)

@@ -16,6 +16,7 @@ from cloud_api.web.office import (
     deployment,
     export,
     fleet,
+    integrations,
     journal,
     language,
     money,
@@ -34,5 +35,5 @@ __all__ = ["router"]
 router = APIRouter(include_in_schema=False)
 _CANTEEN = (canteen, canteen_rules, canteen_dishes, canteen_menu, canteen_pins_page)
 _SCHOOL = (today, *_CANTEEN, ratings, money, wallet, people, cards, consent, roster, accounts, journal, reports, export)
-for part in (language, *_SCHOOL, nedb, fleet, authority, deployment, alerts, webhooks):
+for part in (language, *_SCHOOL, nedb, fleet, authority, deployment, alerts, integrations, webhooks):
     router.include_router(part.router)

@@ -113,6 +113,8 @@ class AuthorityDesk:
         )
         if self.region_id is not None:
             places.append(("/alerts", _("Alerts")))
+        if self.region_id is not None and self.me.principal.has(Role.REGION, self.region_id):
+            places.append(("/integrations", _("Outside systems")))
         items = [NavItem(self.base + p, label, here.startswith(self.base + p)) for p, label in places]
         if self.region_id is not None and self.me.principal.has(Role.MINISTRY, None):
             items.append(NavItem("/office/country/regions", _("Country"), False))

@@ -75,6 +75,7 @@ DONE = frozenset(
         "webhook_paused",
         "webhook_resumed",
         "webhook_removed",
+        "integration_revoked",
     }
 )
 
@@ -162,6 +163,7 @@ class Desk:
                 ("/export", _("Export")),
                 ("/money", _("Money")),
                 ("/wallet", _("Social Wallet")),
+                ("/integrations", _("Outside systems")),
             ]
         if self.admin or (Role.SCHOOL_IT, self.school_id) in grants:
             # The school's IT contact: the gateway, its readers and their alerts.

@@ -72,6 +72,7 @@ class DeploymentDesk:
             ("/fleet", self._("Gateways")),
             ("/alerts", self._("Alerts")),
             ("/nedb", self._("Exchange with the NEDB")),
+            ("/integrations", self._("Outside systems")),
         ]
         return [NavItem(self.base + p, label, here.startswith(self.base + p)) for p, label in places]
 
