@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import re
+from datetime import UTC, datetime
+from uuid import uuid4
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,6 +15,8 @@ from sqlalchemy import Engine, insert
 
 from cloud_api.api.deps import SESSION_COOKIE
 from cloud_api.db.schema import schools
+from cloud_api.integrations.clients import create_client
+from cloud_api.integrations.oidc.grants import record_grant
 from cloud_api.services.accounts import SYSTEM, Role, create_account, grant_role
 from tests.cloud_api.helpers import sign_in
 
@@ -97,6 +101,10 @@ def test_a_region_registers_a_system_sees_its_secret_once_rotates_and_revokes_it
     assert secret not in detail and "Kundelik" in detail and "Школа № 1" in detail
     assert "новый ключ доступа" in detail  # its token request, journalled
     assert 'id="webhooks"' in detail and 'id="students"' in detail
+    # It reads data, so events can be sent to it: the page of its subscriptions is one click away.
+    assert f'href="/office/integrations/{client_id}/webhooks"' in detail
+    assert c.get(f"/office/integrations/{client_id}/webhooks").status_code == 200
+    assert "не выполняет вход учеников" in detail  # no return address: no student signs in to it
     assert "Проверьте" in c.get(f"{REGISTRY}/{client_id}/rotate").text
     rotated = c.post(f"{REGISTRY}/{client_id}/rotate")
     new_secret = shown(rotated.text, "secret")
@@ -133,3 +141,33 @@ def test_each_desk_sees_its_own_systems_and_a_school_sees_who_reads_it(office: E
     school = as_(client, "head@s1.kz").get("/office/schools/s1/integrations").text
     assert "Almaty diary" in school and "Abay library" not in school
     assert "Видеть, когда ученики приходят в школу и уходят" in school
+
+
+def test_a_platform_shows_how_many_students_agreed_to_share(office: Engine, client: TestClient) -> None:
+    with office.begin() as conn:
+        platform, _ = create_client(
+            conn,
+            name="Opiq",
+            actor="system",
+            now=datetime.now(UTC),
+            redirect_uris=["https://opiq.example/cb"],
+            claims=["name", "class"],
+            school_ids=["s1"],
+            region_id="almaty",
+        )
+    c = as_(client, "akimat@almaty.kz")
+    assert "Пока ни один ученик в неё не входил" in c.get(f"{REGISTRY}/{platform.client_id}").text
+    with office.begin() as conn:
+        for _ in range(3):
+            record_grant(
+                conn,
+                uuid4(),
+                platform.client_id,
+                ["name"],
+                offered=["name", "class"],
+                school_id="s1",
+                now=datetime.now(UTC),
+            )
+    detail = c.get(f"{REGISTRY}/{platform.client_id}").text
+    assert "3 ученика согласились передавать ей свои сведения" in detail
+    assert f"/office/integrations/{platform.client_id}/webhooks" not in detail  # it reads nothing: no events

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from cloud_api.db.schema import integration_clients, oidc_grants
 from cloud_api.integrations.clients import CLAIMS
@@ -30,6 +30,7 @@ __all__ = [
     "lift_block",
     "platforms_of",
     "record_grant",
+    "students_agreed",
     "withdraw",
 ]
 
@@ -71,6 +72,14 @@ def grant_in_force(conn: Connection, account_id: UUID, client_id: str) -> Agreem
         select(oidc_grants.c.claims, oidc_grants.c.offered).where(_in_force(account_id, client_id))
     ).first()
     return None if row is None else Agreement(tuple(row.claims), tuple(row.offered))
+
+
+def students_agreed(conn: Connection, client_id: str) -> int:
+    """How many students have an agreement with ``client_id`` in force (the office's count, no names)."""
+    agreed = select(func.count(func.distinct(oidc_grants.c.account_id))).where(
+        oidc_grants.c.client_id == client_id, oidc_grants.c.withdrawn_at.is_(None)
+    )
+    return int(conn.execute(agreed).scalar_one())
 
 
 def is_blocked(conn: Connection, account_id: UUID, client_id: str) -> bool:

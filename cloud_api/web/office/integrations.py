@@ -44,6 +44,7 @@ from cloud_api.integrations.clients import (
     revoke_client,
     rotate_secret,
 )
+from cloud_api.integrations.oidc.grants import students_agreed
 from cloud_api.reports.authority import regions_of
 from cloud_api.services.accounts import Role
 from cloud_api.web.account import MeDep
@@ -226,6 +227,7 @@ def _detail(registry: Registry, client_id: str) -> HTMLResponse:
                 select(schools.c.school_id, schools.c.name).where(schools.c.school_id.in_(client.school_ids))
             ).all()
         )
+        agreed = students_agreed(conn, client_id) if client.redirect_uris else None
     return registry.page(
         "office/integration.html",
         title=client.name,
@@ -234,9 +236,8 @@ def _detail(registry: Registry, client_id: str) -> HTMLResponse:
         refusals=refusals,
         school_names=names,
         now=datetime.now(UTC),
-        # Where the other parts of the integrations plug in (their helpers' pages, wired at merge).
-        webhooks_url=None,
-        students_url=None,
+        webhooks_url=f"/office/integrations/{client.client_id}/webhooks" if client.scopes else None,
+        students_agreed=agreed,
     )
 
 
