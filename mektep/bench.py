@@ -662,3 +662,59 @@ def fleet(
     Console().print(f"Gateways by state on the fleet page: {figures['fleet_counts']}")
     if json_output:
         print(json.dumps(figures))
+
+
+@app.command()
+def integrations(
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object as the last line."),
+    database_url: str | None = typer.Option(None, help="Database to fill [default: a temporary SQLite file]."),
+    students: int = typer.Option(3000, min=10, help="Students of the school whose morning goes to a webhook receiver."),
+    rush: float = typer.Option(60.0, min=1, help="Seconds the morning's entries are spread over."),
+    sign_ins: int = typer.Option(300, min=1, help="Whole single sign-on flows to run."),
+    clients: int = typer.Option(4, min=1, help="Platforms signing students in at once."),
+) -> None:
+    """Measure the integrations: ID tokens issued per second, webhooks per second and a tap's webhook lag.
+
+    Single sign-on: whole authorization code flows (PKCE, token, ID token verified against the JWKS)
+    against a `mektep cloud serve`, beside pairs of /healthz on as many threads (a flow is two
+    requests). Webhooks: a school's morning rush to a verifying receiver (the lag), then every
+    student's exit at once (the rate), beside the same messages posted straight to the receiver.
+
+    Example:
+        mektep bench integrations --json
+    """
+    from mektep.oidc_bench import measure_oidc_sign_ins
+    from mektep.webhook_bench import measure_webhooks
+
+    sign_in = measure_oidc_sign_ins(sign_ins=sign_ins, clients=clients, database_url=database_url)
+    hooks = measure_webhooks(students=students, rush_s=rush, database_url=database_url)
+    figures: dict[str, Any] = {
+        "oidc_sign_ins_per_s": round(sign_in["oidc_sign_ins_per_s"], 1),
+        "oidc_sign_in_p95_ms": sign_in["oidc_sign_in_p95_ms"] and round(sign_in["oidc_sign_in_p95_ms"], 1),
+        "webhooks_per_s": hooks["webhooks_per_s"],
+        "webhook_lag_p95_s": hooks["webhook_lag_p95_s"],
+        "webhook_lag_p50_s": hooks["webhook_lag_p50_s"],
+        "healthz_pairs_per_s": round(sign_in["healthz_pairs_per_s"], 1),
+        "receiver_direct_per_s": hooks["receiver_direct_per_s"],
+        "oidc_sign_ins": sign_in["oidc_sign_ins"],
+        "oidc_failures": sign_in["oidc_failures"],
+        "webhooks": hooks["webhooks"],
+        "webhooks_in_order": hooks["webhooks_in_order"],
+        "refused_by_receiver": hooks["refused_by_receiver"],
+        "students": hooks["students"],
+        "database": "PostgreSQL" if database_url and database_url.startswith("postgresql") else "SQLite",
+    }
+    goals = {"webhooks_per_s": "≥ 300", "webhook_lag_p95_s": "≤ 2", "oidc_failures": "0", "webhooks_in_order": "True"}
+    shown = {k: v for k, v in figures.items() if k != "database"}
+    table = _figures_table(f"mektep bench integrations ({students:,} students, {figures['database']})", shown, goals)
+    table.add_row(
+        "sign-ins/s / healthz pairs/s", f"{figures['oidc_sign_ins_per_s'] / figures['healthz_pairs_per_s']:.2f}×", ""
+    )
+    table.add_row(
+        "webhooks/s / direct posts/s", f"{figures['webhooks_per_s'] / figures['receiver_direct_per_s']:.2f}×", ""
+    )
+    Console().print(table)
+    if "oidc_failure_example" in sign_in:
+        Console().print(f"A failed sign-in: {sign_in['oidc_failure_example']}")
+    if json_output:
+        print(json.dumps(figures))

@@ -140,6 +140,31 @@ def _one_flow(http: httpx.Client, url: str, platform: _Platform, session: str, k
     ).validate(token.claims)
 
 
+def _healthz_pairs(url: str, pairs: int, clients: int) -> float:
+    """The baseline: as many pairs of the cheapest request (``/healthz``) as flows, on as many
+    threads: a flow is two requests too, so the ratio is what signing a student in costs."""
+    counter = iter(range(pairs))
+    lock = threading.Lock()
+
+    def work() -> None:
+        with httpx.Client(timeout=30) as http:
+            while True:
+                with lock:
+                    i = next(counter, None)
+                if i is None:
+                    return
+                http.get(f"{url}/healthz")
+                http.get(f"{url}/healthz")
+
+    threads = [threading.Thread(target=work) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return pairs / (time.perf_counter() - started)
+
+
 def _run(url: str, platform: _Platform, sessions: list[str], sign_ins: int, clients: int) -> dict[str, Any]:
     with httpx.Client(timeout=30) as http:
         issuer = http.get(f"{url}/oidc/.well-known/openid-configuration").json()["issuer"]
@@ -176,6 +201,7 @@ def _run(url: str, platform: _Platform, sessions: list[str], sign_ins: int, clie
     took = time.perf_counter() - started
     figures: dict[str, Any] = {
         "oidc_sign_ins_per_s": len(durations) / took,
+        "healthz_pairs_per_s": _healthz_pairs(url, sign_ins, clients),
         "oidc_sign_in_p95_ms": p95(durations) if durations else None,
         "oidc_sign_ins": len(durations),
         "oidc_failures": len(failures),

@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import select
+from standardwebhooks.webhooks import Webhook
 
 from cloud_api.db.engine import make_engine
 from cloud_api.db.schema import guardianships, people
@@ -119,6 +120,21 @@ def _rush(cloud_url: str, key: str, pupils: list[str], rush_s: float, every_s: f
     return posted
 
 
+def _direct_posts(receiver: WebhookReceiverServer, arrived: list[Any]) -> float:
+    """The baseline: the same messages signed and posted one after another by a plain client, the
+    receiver's ceiling without the cloud (each verified as the worker's are)."""
+    hook = Webhook(receiver.state.secrets[0])
+    bodies = [json.dumps(a.body, separators=(",", ":")) for a in arrived]
+    started = time.perf_counter()
+    with httpx.Client(timeout=30) as client:
+        for n, body in enumerate(bodies):
+            msg_id, at = f"msg_direct_{n}", datetime.now(UTC)
+            headers = {"webhook-id": msg_id, "webhook-timestamp": str(int(at.timestamp()))}
+            headers["webhook-signature"] = hook.sign(msg_id, at, body)
+            client.post(receiver.url + "/hook", content=body, headers={**headers, "content-type": "application/json"})
+    return round(len(bodies) / (time.perf_counter() - started), 1)
+
+
 def measure_webhooks(
     students: int = 3000,
     *,
@@ -157,11 +173,13 @@ def measure_webhooks(
             threading.Thread(target=backlog, daemon=True).start()
             burst = state.wait_for(lambda got: len(got) >= 2 * len(pupils), timeout_s=600)[len(pupils) :]
             seconds = burst[-1].at - started
+            direct = _direct_posts(receiver, burst)
         finally:
             cloud.stop()
         in_order = [a.body["data"]["event_id"] for a in burst] == [e["id"] for e in exits]
         return {
             "webhooks_per_s": round(len(burst) / seconds, 1),
+            "receiver_direct_per_s": direct,
             "webhook_lag_p95_s": round(p95(lags), 3),
             "webhook_lag_p50_s": round(sorted(lags)[len(lags) // 2], 3),
             "webhooks": len(got) + len(burst),

@@ -10,7 +10,6 @@ from mektep.bench import bench_gateway
 from mektep.cli import app
 from mektep.readers_bench import bench_readers
 from mektep.roster_bench import bench_roster
-from mektep.webhook_bench import measure_webhooks
 
 
 def test_bench_gateway_produces_every_figure() -> None:
@@ -189,8 +188,19 @@ def test_bench_fleet_sends_every_heartbeat_and_counts_each_failure() -> None:
     assert figures["alert_round_ms_p95"] > 0
 
 
-def test_bench_webhooks_follows_every_tap_to_a_verifying_receiver_in_order() -> None:
-    figures = measure_webhooks(students=40, rush_s=2.0)
-    assert figures["webhooks"] == 2 * figures["students"] and figures["webhooks_in_order"] is True
+def test_bench_integrations_signs_students_in_and_follows_every_tap_to_a_verifying_receiver_in_order() -> None:
+    import json
+
+    result = CliRunner().invoke(
+        app, ["bench", "integrations", "--json", "--students", "40", "--rush", "2", "--sign-ins", "8", "--clients", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output.strip().splitlines()[-1])
+    # every flow ended with an ID token verified against the JWKS
+    assert figures["oidc_sign_ins"] == 8 and figures["oidc_failures"] == 0
+    # every entry and every exit reached the receiver, verified, once and in order
+    assert figures["webhooks"] == 2 * figures["students"] == 80 and figures["webhooks_in_order"] is True
     assert figures["refused_by_receiver"] == 0
-    assert figures["webhooks_per_s"] > 0 and figures["webhook_lag_p95_s"] > 0
+    for name in ("oidc_sign_ins_per_s", "webhooks_per_s", "webhook_lag_p95_s", "healthz_pairs_per_s"):
+        assert figures[name] > 0, name
+    assert figures["receiver_direct_per_s"] > 0
