@@ -6,6 +6,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 from sqlalchemy import Engine, select
@@ -13,7 +14,7 @@ from sqlalchemy import Engine, select
 from cloud_api.api.routes.ingest import ingest
 from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
-from cloud_api.db.schema import events, packets
+from cloud_api.db.schema import events, packets, webhook_deliveries
 from cloud_api.services.gateways import GatewayConflict, find_gateway, register_gateway
 from cloud_api.services.journal import prune_packets
 from cloud_api.services.signatures import Refusal, Refused, check_signature
@@ -114,6 +115,30 @@ def test_prune_removes_only_packets_older_than_the_retention(engine: Engine) -> 
             )
         assert prune_packets(conn, now, 400) == 1
         assert [r.signature for r in conn.execute(select(packets.c.signature))] == ["b" * 64]
+
+
+def test_old_settled_webhook_messages_are_pruned_and_a_waiting_one_never(engine: Engine) -> None:
+    now = datetime.now(UTC)
+    subscription = uuid4()
+    with engine.begin() as conn:
+        for state, days_ago in (("delivered", 401), ("skipped", 401), ("pending", 401), ("delivered", 399)):
+            conn.execute(
+                webhook_deliveries.insert().values(
+                    school_id="s1",
+                    id=uuid4(),
+                    subscription_id=subscription,
+                    event_type="entry.created",
+                    body="{}",
+                    state=state,
+                    attempts=1,
+                    created_at=now - timedelta(days=days_ago),
+                )
+            )
+        assert prune_packets(conn, now, 400) == 2
+        left = sorted(
+            (r.state, r.created_at < now - timedelta(days=400)) for r in conn.execute(select(webhook_deliveries))
+        )
+    assert left == [("delivered", False), ("pending", True)]  # the old one waiting for its receiver stays
 
 
 def test_a_naive_datetime_is_a_bug_and_refused(tmp_path: Path) -> None:
