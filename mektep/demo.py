@@ -101,12 +101,17 @@ def print_doors(console: Console, cloud: CloudProcess, gateway: GatewayProcess, 
         f"  the gateway, readers   {cloud.url}/office/schools/{SCHOOL}/fleet   (the admin or the school's IT contact)",
         f"  alerts                 {cloud.url}/office/schools/{SCHOOL}/alerts   (sent by e-mail and push as well)",
         f"  the region's gateways  {cloud.url}/office/regions/{school.region}/fleet   (as the region analyst)",
+        f"  outside systems        {cloud.url}/office/regions/{school.region}/integrations"
+        "   (as the region analyst: register an e-diary or an e-textbook platform)",
+        f"  who reads the school   {cloud.url}/office/schools/{SCHOOL}/integrations   (as the admin)",
         f"[bold]The parent app[/]      {cloud.url}/app/sign-in",
         f"  {'guardian':<18}{school.guardian.login:<28}no second factor unless they turn it on",
         f"[bold]The canteen screen[/]  {gateway.url}/canteen   (the gateway, on the school's network: no sign-in)",
         f"  a child served by hand: choose {school.cook_name} (the cook), PIN {school.canteen_pin}",
         f"[bold]The gateway's events[/] {gateway.url}/",
-        f"[bold]API docs[/]            {cloud.url}/docs",
+        f"[bold]Single sign-on[/]      {cloud.url}/oidc/.well-known/openid-configuration"
+        "   (students into e-textbook platforms; OpenID Connect)",
+        f"[bold]API docs[/]            {cloud.url}/docs   (outside systems: a token at /v1/oauth/token)",
     ]
     out("\n".join(lines), soft_wrap=True, highlight=False)
 

@@ -184,6 +184,10 @@ def test_every_door_the_served_demo_prints_opens_with_what_it_prints() -> None:
             assert client.get(schools).status_code == 200 and client.get(sums).status_code == 200
             gateways = _printed(r"^  the region's gateways +" + url.format(r"/office/regions/\w+/fleet"), text)
             assert client.get(gateways).status_code == 200
+            systems = _printed(r"^  outside systems +" + url.format(r"/office/regions/\w+/integrations"), text)
+            assert client.get(systems).status_code == 200
+        discovery = _printed(r"^Single sign-on +" + url.format(r"/oidc/\.well-known/openid-configuration"), text)
+        assert httpx.get(discovery, timeout=10).json()["issuer"] == cloud + "/oidc"
         guardian = _printed(r"^  guardian +(\S+) ", text)
         form = {"login": guardian, "password": password, "lang": "ru"}
         with httpx.Client(base_url=cloud, timeout=10) as client:
