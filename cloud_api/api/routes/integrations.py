@@ -6,6 +6,9 @@
     GET  /v1/integrations/schools/{school}/meals?date=       meals of a day               meals:read
     GET  /v1/integrations/schools/{school}/roster            the active students          roster:read
 
+A system's own webhook subscriptions are under ``/v1/integrations/webhooks``
+(:mod:`cloud_api.api.routes.integration_webhooks`), behind the same gate (:data:`ApiClient`).
+
 Each read route takes ``?class_name=`` for one class. Every call is checked in one place
 (:func:`_admit`): the bearer token (401 ``api_token_required``), the limit a minute shared by every
 API process (429 ``rate_limited`` with ``Retry-After``), the route's scope (403
