@@ -25,6 +25,7 @@ from cloud_api.api.routes import (
     health,
     heartbeat,
     ingest,
+    integration_webhooks,
     integrations,
     people,
     photos,
@@ -83,8 +84,9 @@ Signed, idempotent ingest of school gateway events, and their read-back by local
   school admin sees the records it rejected and the month's табель against its receipts.
 * **Integrations** — an outside system registered in the office (an e-diary, a learning platform, an
   access-control system) gets a token at `POST /v1/oauth/token` (OAuth 2.0 client credentials) and reads
-  its schools' attendance, meals and roster under `/v1/integrations/`, each route with its scope; every
-  call is journalled and limited a minute per system.
+  its schools' attendance, meals and roster under `/v1/integrations/`, each route with its scope; it
+  subscribes itself to signed webhooks of its schools' entries, exits, meals and roster changes under
+  `/v1/integrations/webhooks`. Every call is journalled and limited a minute per system.
 * **Operations** — `GET /healthz`, `GET /metrics` (Prometheus).
 """
 
@@ -191,6 +193,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     app.include_router(push.router)
     app.include_router(social_wallet.router)
     app.include_router(integrations.router)
+    app.include_router(integration_webhooks.router)
     app.include_router(sign_in.router)
     app.include_router(account.router)
     app.include_router(web_activation.router)

@@ -148,6 +148,8 @@ _BY_STATUS[422] += (
     "integration_rate_invalid",
     "integration_school_outside",
 )
+# The NEDB exchange: a school's NEDB code that is not one (cloud_api.nedb.store).
+_BY_STATUS[422] += ("nedb_bad_organisation",)
 # Webhook subscriptions (cloud_api.integrations.webhooks.subscriptions).
 _BY_STATUS[404] += ("webhook_client_unknown", "webhook_subscription_unknown")
 _BY_STATUS[422] += (

@@ -6,6 +6,9 @@
     GET  /v1/integrations/schools/{school}/meals?date=       meals of a day               meals:read
     GET  /v1/integrations/schools/{school}/roster            the active students          roster:read
 
+A system's own webhook subscriptions are under ``/v1/integrations/webhooks``
+(:mod:`cloud_api.api.routes.integration_webhooks`), behind the same gate (:data:`ApiClient`).
+
 Each read route takes ``?class_name=`` for one class. Every call is checked in one place
 (:func:`_admit`): the bearer token (401 ``api_token_required``), the limit a minute shared by every
 API process (429 ``rate_limited`` with ``Retry-After``), the route's scope (403
@@ -26,6 +29,7 @@ from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Query, Request, Security
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2, SecurityScopes
@@ -58,7 +62,7 @@ from cloud_api.integrations.feeds import attendance_day, meals_day, roster
 from cloud_api.integrations.oauth import TokenAnswer, TokenForm, answer_token_request
 from cloud_api.integrations.tokens import token_grant
 
-__all__ = ["SCOPE_WORDS", "TOKEN_PATH", "router"]
+__all__ = ["SCOPE_WORDS", "TOKEN_PATH", "ApiCall", "ApiClient", "refused_call", "router"]
 
 router = APIRouter(tags=["integrations"])
 TOKEN_PATH = "/v1/oauth/token"
@@ -218,6 +222,12 @@ def _refuse(
     return DomainError(code, f"integration call refused: {code}", **values)
 
 
+def refused_call(code: str, request: Request, call: ApiCall, **values: Any) -> DomainError:
+    """A refusal of an admitted call found by the route itself (a school or scope named in its body):
+    a security event, as :func:`_admit`'s are; raise it inside the route so the call is journalled."""
+    return _refuse(code, request, call.client, call.school_id, **values)
+
+
 def _admit(
     engine: Engine, request: Request, authorization: str | None, needed: list[str], school_id: str | None
 ) -> ApiCall:
@@ -273,14 +283,23 @@ def _finish(engine: Engine, request: Request, call: ApiCall, status: int, code: 
 
 
 def _journalled(engine: Engine, request: Request, call: ApiCall) -> Iterator[ApiCall]:
+    # A read, or a change (the webhook subscriptions of :mod:`cloud_api.api.routes.integration_webhooks`).
+    route = "read" if request.method == "GET" else "write"
     try:
         yield call
     except DomainError as error:
         _finish(engine, request, call, status_of(error.code), error.code)
-        INTEGRATION_CALLS.labels("read", str(status_of(error.code))).inc()
+        INTEGRATION_CALLS.labels(route, str(status_of(error.code))).inc()
         raise
-    _finish(engine, request, call, 200, None)
-    INTEGRATION_CALLS.labels("read", "200").inc()
+    except RequestValidationError:
+        # Parameters or a body the route refused after the token was admitted: journalled as answered.
+        _finish(engine, request, call, 422, "invalid_request")
+        INTEGRATION_CALLS.labels(route, "422").inc()
+        raise
+    # The route's own success status (201 for a subscription made, 204 for one removed), else 200.
+    status = getattr(request.scope.get("route"), "status_code", None) or 200
+    _finish(engine, request, call, status, None)
+    INTEGRATION_CALLS.labels(route, str(status)).inc()
 
 
 def _client_call(

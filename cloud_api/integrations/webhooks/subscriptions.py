@@ -270,12 +270,23 @@ def rotate_secret(
     return secret
 
 
-def pause(conn: Connection, school_id: str, subscription_id: UUID, *, actor: str, now: datetime) -> None:
-    """Stop delivering (deliveries are kept, and sent in order after :func:`resume`); idempotent."""
+def pause(
+    conn: Connection,
+    school_id: str,
+    subscription_id: UUID,
+    *,
+    actor: str,
+    now: datetime,
+    reason: str = "by_staff",
+) -> None:
+    """Stop delivering (deliveries are kept, and sent in order after :func:`resume`); idempotent.
+
+    ``reason`` is what the office shows: ``by_staff``, or ``by_client`` when the system paused it itself
+    through the API."""
     sub = _require(conn, school_id, subscription_id)
     if sub.state == State.PAUSED:
         return
-    values = {"state": State.PAUSED, "paused_reason": "by_staff", "paused_at": now, "paused_by": actor}
+    values = {"state": State.PAUSED, "paused_reason": reason, "paused_at": now, "paused_by": actor}
     _change(conn, sub, actor, now, values, {"state": State.PAUSED})
 
 
