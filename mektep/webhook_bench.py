@@ -57,9 +57,15 @@ def _prepare(database_url: str, students: int, receiver: WebhookReceiverServer, 
         with engine.begin() as conn:
             place_school(conn, SCHOOL, "Webhook bench school", REGION)
             import_roster(conn, SCHOOL, parse_rows(nedb_rows(students, seed)), actor="bench")
-            for guardian, child in conn.execute(select(guardianships.c.guardian_id, guardianships.c.child_id)).all():
+            # This school's only: the database may hold others (``mektep bench integrations`` signs
+            # students of another school in first).
+            theirs = select(guardianships.c.guardian_id, guardianships.c.child_id).where(
+                guardianships.c.school_id == SCHOOL
+            )
+            for guardian, child in conn.execute(theirs).all():
                 set_consent(conn, SCHOOL, child, guardian, True, actor="bench")
-            pupils = [str(p) for p in conn.execute(select(people.c.id).where(people.c.role == "student")).scalars()]
+            enrolled = select(people.c.id).where(people.c.school_id == SCHOOL, people.c.role == "student")
+            pupils = [str(p) for p in conn.execute(enrolled).scalars()]
             client, _ = create_client(
                 conn, name="Bench e-diary", actor="bench", now=now, scopes=["attendance:read"], region_id=REGION
             )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
@@ -188,12 +190,15 @@ def test_bench_fleet_sends_every_heartbeat_and_counts_each_failure() -> None:
     assert figures["alert_round_ms_p95"] > 0
 
 
-def test_bench_integrations_signs_students_in_and_follows_every_tap_to_a_verifying_receiver_in_order() -> None:
+def test_bench_integrations_signs_students_in_and_follows_every_tap_to_a_verifying_receiver_in_order(
+    tmp_path: Path,
+) -> None:
     import json
 
-    result = CliRunner().invoke(
-        app, ["bench", "integrations", "--json", "--students", "40", "--rush", "2", "--sign-ins", "8", "--clients", "2"]
-    )
+    # One database for both parts, as --database-url gives them: the webhooks' school is not the only one.
+    database = f"sqlite:///{tmp_path / 'integrations.db'}"
+    sizes = ["--students", "40", "--rush", "2", "--sign-ins", "8", "--clients", "2"]
+    result = CliRunner().invoke(app, ["bench", "integrations", "--json", *sizes, "--database-url", database])
     assert result.exit_code == 0, result.output
     figures = json.loads(result.output.strip().splitlines()[-1])
     # every flow ended with an ID token verified against the JWKS
