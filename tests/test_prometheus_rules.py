@@ -117,6 +117,17 @@ class Watched:
         assert len(result) == 1, result
         return float(result[0]["value"][1])
 
+    def reaches(self, expr: str, want: float, timeout_s: float = 15.0) -> float:
+        """The value of ``expr`` once it is ``want``, else the last one seen after ``timeout_s``.
+
+        Prometheus starts with the gateway and the cloud: its first scrape may come before they
+        listen (``up`` 0), the next one finds them.
+        """
+        deadline = time.monotonic() + timeout_s
+        while (seen := self.value(expr, timeout_s)) != want and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return seen
+
 
 @pytest.fixture
 def watched(tmp_path: Path) -> Iterator[Watched]:
@@ -195,8 +206,8 @@ def school_hours(at: datetime) -> int:
 
 
 def test_a_real_prometheus_scrapes_a_gateway_and_a_cloud_with_the_rules_loaded(watched: Watched) -> None:
-    assert watched.value('up{job="mektep-gateway", school="prom-school", gateway="gw-prom"}') == 1
-    assert watched.value('up{job="mektep-cloud"}') == 1
+    assert watched.reaches('up{job="mektep-gateway", school="prom-school", gateway="gw-prom"}', 1) == 1
+    assert watched.reaches('up{job="mektep-cloud"}', 1) == 1
     # the gateway: its disk, its reader and its clock as the cloud's heartbeat answer measured it
     assert 0 < watched.value("mektep_gateway_disk_free_ratio") <= 1
     assert watched.value("mektep_gateway_memory_total_bytes") > 0
