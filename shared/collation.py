@@ -13,16 +13,18 @@ import re
 __all__ = ["class_key", "name_key"]
 
 _ALPHABET = "аәбвгғдеёжзийкқлмнңоөпрстуұүфхһцчшщъыіьэюя"
-_RANK = {letter: n for n, letter in enumerate(_ALPHABET)}
+# Each letter becomes a character of the Private Use Area in the alphabet's order, past every
+# Latin letter and digit; one str.translate makes the key, at C speed (a list of 3,000 names).
+_ORDER = str.maketrans({letter: chr(0xE000 + n) for n, letter in enumerate(_ALPHABET)})
 _GRADE = re.compile(r"^\s*(\d+)\s*(.*)$")
 
 
-def name_key(name: str) -> tuple[tuple[int, int], ...]:
+def name_key(name: str) -> str:
     """A sort key: Kazakh alphabetical order (Russian's is within it), case ignored."""
-    return tuple((1, _RANK[c]) if c in _RANK else (0, ord(c)) for c in name.casefold())
+    return name.casefold().translate(_ORDER)
 
 
-def class_key(name: str) -> tuple[int, int, tuple[tuple[int, int], ...]]:
+def class_key(name: str) -> tuple[int, int, str]:
     """A sort key for class names: by grade as a number ("2Б" before "10А"), then by letter."""
     found = _GRADE.match(name)
     if found is None:

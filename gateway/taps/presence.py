@@ -22,7 +22,7 @@ import sqlite_utils
 
 from shared.contract import Decision, EventKind
 
-__all__ = ["Inside", "inside_on"]
+__all__ = ["Inside", "inside_on", "query_plan"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,10 +33,11 @@ class Inside:
     entered_at: datetime
 
 
-# The index's partial condition (local_day IS NOT NULL) follows from ``local_day = ?``, so SQLite
-# walks the day's rows of events_local_day only; a test checks the plan.
+# The day's granted passages. The index's partial condition (local_day IS NOT NULL) follows from
+# ``local_day = ?``, so SQLite walks the day's rows of events_local_day only (a test checks the
+# plan), and in seq order: the rows of one key lie in rowid order, and seq is the rowid.
 _PASSAGES = (
-    "SELECT local_person, json_extract(body, '$.kind'), json_extract(body, '$.occurred_at'), seq "
+    "SELECT local_person, json_extract(body, '$.kind'), json_extract(body, '$.occurred_at') "
     "FROM events WHERE local_day = ? AND local_person IS NOT NULL "
     "AND json_extract(body, '$.decision') = ? AND json_extract(body, '$.kind') IN (?, ?)"
 )
@@ -48,14 +49,17 @@ def _params(day: date) -> list[str]:
 
 def inside_on(db: sqlite_utils.Database, day: date) -> list[Inside]:
     """Everyone whose last granted passage of local ``day`` is an entry, in no particular order."""
-    last: dict[str, tuple[datetime, int, str]] = {}
-    for person, kind, occurred_at, seq in db.execute(_PASSAGES, _params(day)):
-        # By the time it happened, then by the order recorded: a terminal that was offline may
-        # hand in its taps late, and two taps in one second keep the order they came in.
-        key = (datetime.fromisoformat(occurred_at), seq, kind)
-        if person not in last or key[:2] > last[person][:2]:
-            last[person] = key
-    return [Inside(person, at) for person, (at, _, kind) in last.items() if kind == EventKind.ENTRY.value]
+    last: dict[str, tuple[str, str]] = {}
+    for person, kind, occurred_at in db.execute(_PASSAGES, _params(day)):
+        # The latest by the time it happened (a terminal that was offline may hand in its taps
+        # late); at the same time, the one recorded later. The times compare as text: the gateway
+        # writes every one in the school's zone with its offset (one offset all year since March
+        # 2024, no summer time), and ISO 8601 sorts "…:05+05:00" before "…:05.3+05:00".
+        held = last.get(person)
+        if held is None or occurred_at >= held[0]:
+            last[person] = (occurred_at, kind)
+    entry = EventKind.ENTRY.value
+    return [Inside(person, datetime.fromisoformat(at)) for person, (at, kind) in last.items() if kind == entry]
 
 
 def query_plan(db: sqlite_utils.Database, day: date) -> str:
