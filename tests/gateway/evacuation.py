@@ -70,7 +70,9 @@ def school_of(students: int, staff: int, classes: list[str]) -> School:
     """``students`` in ``classes`` (one in fifty without consent), ``staff`` and a cook who signs in
     with :data:`PIN`; every name different. Cards are ``S<n>``, ``T<n>`` and :data:`COOK`."""
     school = School()
-    names = iter(f"{s} {f}" for f in FIRST_NAMES for s in SURNAMES)
+    # Every pair of names once, neighbours different in both (3,600 people at most).
+    pairs = len(SURNAMES) * len(FIRST_NAMES)
+    names = iter(f"{SURNAMES[n % 60]} {FIRST_NAMES[(n // 60 + 7 * n) % 60]}" for n in range(pairs))
     for n in range(students):
         school.add(f"S{n}", display_name=next(names), class_name=classes[n % len(classes)], consent=n % 50 != 7)
     for n in range(staff):
