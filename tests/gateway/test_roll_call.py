@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from device_drivers.base import CardRead
 from gateway.access import store as access_store
+from gateway.roster.store import apply
 from gateway.taps.outbox import Outbox, migrations, open_database
 from gateway.taps.presence import inside_on, query_plan
 from shared.collation import class_key, name_key
@@ -23,7 +24,7 @@ from shared.contract import Category, CredentialKind, MealInfo
 from shared.i18n import translator
 from tests.gateway.evacuation import COOK, PIN, Gateway, morning, school_of
 from tests.gateway.factories import draft
-from tests.gateway.roster_factories import DAY, School, at_local
+from tests.gateway.roster_factories import DAY, SCHOOL, School, at_local
 
 BREAKFAST = MealInfo(period="breakfast", category=Category.PAID, dishes=["Блины"], price_tiyn=40000)
 CLASSES = [f"{grade}{letter}" for grade in range(1, 12) for letter in "АБВГ"]
@@ -206,8 +207,18 @@ def test_the_list_reads_in_kazakh_and_english_and_a_gateway_without_a_roster_say
         ("3Б сыныбы: 2", [(school.people["S0"].display_name, "08:00"), (school.people["S1"].display_name, "08:06")]),
         ("Қызметкерлер: 1", [(school.people["T0"].display_name, "08:05")]),
     ]
+    assert 'href="roll-call?lang=kk"' in client.get("/?lang=kk").text  # the events page leads to it
     english = client.get("/roll-call?lang=en").text
     assert "Roll call: who is in the building" in english and "Made on 24.11.2026 at 09:00" in english
+    # A full roster without S1, who is still inside: counted, under its own heading, with no name left.
+    gone = school.people.pop("S1")
+    school.cards = [c for c in school.cards if c.person_id != gone.id]
+    gateway.policy.index = asyncio.run(gateway.storage.call(lambda o: apply(o.db, school.delta(2), SCHOOL)))
+    assert read_page(client.get("/roll-call?lang=kk").text)["groups"] == [
+        ("3Б сыныбы: 1", [(school.people["S0"].display_name, "08:00")]),
+        ("Қызметкерлер: 1", [(school.people["T0"].display_name, "08:05")]),
+        ("Тізімнен шыққандар: 1", [("—", "08:06")]),
+    ]
     gateway.close()
     # A new gateway that never received a roster lets everyone in and can name nobody; nobody can
     # sign in by PIN either, a paired PC opens the page.
