@@ -22,7 +22,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
@@ -109,7 +109,7 @@ class RollCall:
         self._synced = synced
         self.clock = clock
 
-    async def list(self, _: Translator) -> RollCallList:
+    async def inside_now(self, _: Translator) -> RollCallList:
         """Who is in the building now, grouped and sorted, in the reader's language."""
         now = self.clock().astimezone(LOCAL_TZ)
         day = now.date()
@@ -185,7 +185,7 @@ def add_roll_call_routes(app: FastAPI, roll_call: RollCall) -> None:
                 "languages": LANGUAGES,
                 "language_names": LANGUAGE_NAMES,
                 "school_name": roll_call.school_name,
-                "found": await roll_call.list(_),
+                "found": await roll_call.inside_now(_),
                 "visitor": getattr(request.state, "visitor", None),
             },
             # A list of who is inside goes stale at the next tap: never from a cache.
@@ -193,5 +193,6 @@ def add_roll_call_routes(app: FastAPI, roll_call: RollCall) -> None:
         )
 
     @app.get("/api/roll-call")
-    async def roll_call_json(lang: str = Query(default="kk")) -> dict[str, Any]:
-        return _as_json(await roll_call.list(translator(lang)))
+    async def roll_call_json(response: Response, lang: str = Query(default="kk")) -> dict[str, Any]:
+        response.headers["Cache-Control"] = "no-store"
+        return _as_json(await roll_call.inside_now(translator(lang)))
