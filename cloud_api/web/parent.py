@@ -359,7 +359,8 @@ def settings_form(
 
 @router.get("/sw.js")
 def service_worker() -> FileResponse:
-    """The service worker, served from /app/ so that its scope is the whole app."""
+    """The service worker, served from /app/ so that its scope is the whole app: it shows the notices, and
+    keeps the day, month and menu pages for a phone without a connection (forgotten at sign-out)."""
     return FileResponse(STATIC / "sw.js", media_type="text/javascript", headers={"Service-Worker-Allowed": "/app/"})
 
 
