@@ -50,7 +50,7 @@ from cloud_api.services.family import child_day, child_month, children_of, rate_
 from cloud_api.services.family_accounts import child_sign_in, set_child_second_factor
 from cloud_api.services.people import find_person
 from cloud_api.services.sessions import rotate_if_due
-from cloud_api.web.pages import LANG_COOKIE, STATIC, SignInNeeded, known_failure, page
+from cloud_api.web.pages import LANG_COOKIE, STATIC, SignInNeeded, known_failure, page, remember_language
 from shared.i18n import LANGUAGES, Translator, catalog_messages, translator
 from shared.languages import language_of
 from shared.localtime import LOCAL_TZ
@@ -118,7 +118,9 @@ RATING_FAILURES = frozenset({"bad_rating", "no_meal_to_rate", "comment_too_long"
 
 
 def _page(request: Request, name: str, _: Translator, **context: Any) -> HTMLResponse:
-    return page(request, name, _, door="parent", door_path="app", **context)
+    # ``fetched``: when the page was made, for the banner its offline copy shows (static/sw.js).
+    fetched = datetime.now(UTC).astimezone(LOCAL_TZ)
+    return page(request, name, _, door="parent", door_path="app", fetched=fetched, **context)
 
 
 def _back(url: str) -> RedirectResponse:
@@ -350,12 +352,15 @@ def settings_form(
     """Keep the language and the notices wanted."""
     with _engine(request).begin() as conn:
         set_notice_settings(conn, family.account_id, NoticeSettings(language, entries, meals, money, absences))
-    return _back("/app/settings?saved=1")
+    answer = _back("/app/settings?saved=1")
+    remember_language(request, answer, language)  # the sign-in page, after a sign-out, speaks it too
+    return answer
 
 
 @router.get("/sw.js")
 def service_worker() -> FileResponse:
-    """The service worker, served from /app/ so that its scope is the whole app."""
+    """The service worker, served from /app/ so that its scope is the whole app: it shows the notices, and
+    keeps the day, month and menu pages for a phone without a connection (forgotten at sign-out)."""
     return FileResponse(STATIC / "sw.js", media_type="text/javascript", headers={"Service-Worker-Allowed": "/app/"})
 
 
