@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from cloud_api.core.errors import DomainError
 from cloud_api.integrations.clients import create_client, revoke_client
 from cloud_api.integrations.oidc.grants import record_grant, withdraw
+from cloud_api.push.subscriptions import notice_settings
 from cloud_api.services.menus import set_allergen_bans, set_day_menu, set_meal_rules, upsert_dish
 from cloud_api.services.ratings import month_ratings, rating_comments
 from shared.localtime import LOCAL_TZ
@@ -98,6 +99,11 @@ def test_a_student_sees_their_own_day_and_a_guardian_still_the_parent_home(schoo
     assert "столовая их тебе не выдаёт: молоко" in home.lower()
     menu = client.get("/app/menu").text
     assert "Молочная каша" in menu and "Тебе не выдадут" in menu
+
+    # Her own language for the pages (and for the locale a platform may learn).
+    assert "Сәлем, Әлия!" in client.post("/app/language", data={"language": "kk"}).text
+    with school.app.state.engine.connect() as conn:
+        assert notice_settings(conn, school.ids["aliya@mail.kz"]).language == "kk"
 
 
 def test_a_student_rates_lunch_changes_it_and_the_office_reads_it(school: World) -> None:
