@@ -1,13 +1,14 @@
 """The parent app (§33-1.6): a Progressive Web App of server-rendered pages under ``/app``.
 
     GET  /app/sign-in, POST /app/sign-in, POST /app/sign-out
-    GET  /app/                           the guardian's children and their day so far
+    GET  /app/                           the guardian's children and their day so far (cloud_api.web.app_home:
+                                         a student's own home for a student)
     GET  /app/children/{id}?month=       a child: today, the month, allergen bans, consent, rating
     POST /app/children/{id}/bans         forbid allergens (§33-1.7)
     POST /app/children/{id}/consent      give or withdraw consent (§33-1.1)
     POST /app/children/{id}/rating       rate today's meal, 1–5 and a comment (§33-1.8)
     POST /app/children/{id}/platforms/{client}  withdraw (or allow again) a platform the child signs in to
-    GET  /app/menu?day=                  the school's menu with photos and prices (§33-1.3)
+    GET  /app/menu?day=                  the school's menu with photos and prices (§33-1.3); a student's too
     GET  /app/settings, POST /app/settings  language, which notices; the page subscribes to Web Push
     POST /app/settings/devices           stop notices to one of the account's devices (ten at most)
     GET  /app/sw.js, /app/manifest.webmanifest, /app/static/…
