@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from cloud_api.api.deps import require_same_origin
 from cloud_api.core.errors import DomainError
@@ -72,7 +72,7 @@ def _page(request: Request, name: str, _: Translator, *, status: int = 200, **co
     return answer
 
 
-def student_bans(conn: Any, student: Visitor) -> list[str]:
+def student_bans(conn: Connection, student: Visitor) -> list[str]:
     """The allergens a guardian forbade the student (the canteen refuses such dishes), by name."""
     return sorted(bans_of(conn, student.school_id, [student.person_id]).get(student.person_id, []))
 
@@ -165,7 +165,9 @@ def rate_form(
             with _engine(request).begin() as conn:
                 rate_as_student(conn, student.school_id, student.person_id, _today(), period, number, comment)
         except DomainError as refused:
-            field = f"comment-{period}" if refused.code == "comment_too_long" else f"stars-{period}"
+            # A meal not had today has no form on the page: its error points at the page's lead.
+            fields = {"comment_too_long": f"comment-{period}", "no_meal_to_rate": "meals"}
+            field = fields.get(refused.code, f"stars-{period}")
             errors.add(field, _(refused.code))
     if errors:
         kept = {"period": period, "stars": number, "comment": comment}

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import Depends, Request
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from cloud_api.api.deps import SESSION_COOKIE, client_ip
 from cloud_api.push.subscriptions import notice_settings
@@ -48,7 +48,7 @@ def _engine(request: Request) -> Engine:
     return request.app.state.engine  # type: ignore[no-any-return]
 
 
-def _language(conn: Any, account_id: UUID, school_id: str, person_id: UUID, signed_in_with: str | None) -> str:
+def _language(conn: Connection, account_id: UUID, school_id: str, person_id: UUID, signed_in_with: str | None) -> str:
     # The language set in the settings, else the one the sign-in page was read in, else the roster's.
     chosen = notice_settings(conn, account_id).language
     person = find_person(conn, school_id, person_id)

@@ -131,7 +131,7 @@ def test_a_student_rates_lunch_changes_it_and_the_office_reads_it(school: World)
     too_long = client.post("/app/rate", data={"period": "lunch", "stars": "3", "comment": "ж" * 501})
     assert too_long.status_code == 422 and 'href="#comment-lunch"' in too_long.text
     not_had = client.post("/app/rate", data={"period": "breakfast", "stars": "3"})
-    assert not_had.status_code == 422 and "не получал" in not_had.text
+    assert not_had.status_code == 422 and "не получал" in not_had.text and 'href="#meals"' in not_had.text
     forged = client.post("/app/rate", data={"period": "lunch", "stars": "5"}, headers={"Origin": "https://x.example"})
     assert forged.status_code == 403
     with school.app.state.engine.connect() as conn:
