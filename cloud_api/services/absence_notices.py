@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import Connection, distinct, select
+from sqlalchemy import Connection, select
 
 from cloud_api.db.schema import events, people
 from cloud_api.push.notices import queue_family_notice
@@ -63,7 +63,7 @@ def queue_not_arrived(conn: Connection, school_id: str, hours: SchoolHours, now:
     e = events.c
     entered = set(
         conn.execute(
-            select(distinct(e.person_id)).where(
+            select(e.person_id).distinct().where(
                 e.school_id == school_id,
                 e.local_date == day,
                 e.kind == EventKind.ENTRY.value,

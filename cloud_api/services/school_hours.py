@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import Connection, delete, distinct, insert, select
+from sqlalchemy import Connection, delete, insert, select
 
 from cloud_api.core.errors import DomainError
 from cloud_api.db.schema import people, school_hours
@@ -136,7 +136,7 @@ def schools_with_hours(conn: Connection) -> list[str]:
 def class_names(conn: Connection, school_id: str) -> list[str]:
     """The classes of the school's active students, in order (1а, 1б, …, 11в: by grade, then letter)."""
     p = people.c
-    query = select(distinct(p.class_name)).where(
+    query = select(p.class_name).distinct().where(
         p.school_id == school_id, p.role == "student", p.active.is_(True), p.class_name.is_not(None)
     )
     names = [str(n) for n in conn.execute(query).scalars() if n]
