@@ -15,6 +15,7 @@ import orjson
 import xlsxwriter
 
 from cloud_api.reports.build import CATEGORIES
+from cloud_api.services.absences import REASON_WORDS
 from shared.i18n import Translator, translator
 
 __all__ = ["FORMATS", "canonical_json", "render"]
@@ -147,7 +148,7 @@ def _tables(content: dict[str, Any], _: Translator) -> dict[str, Table]:
         for row, d in zip(days, content["days"], strict=True):
             row.append(None if d.get("future") else d.get("excused", 0))
         excused = [
-            [p["name"], p["class"] or "", date.fromisoformat(x["date"]), _(f"absence_reason_{x['reason']}")]
+            [p["name"], p["class"] or "", date.fromisoformat(x["date"]), _(REASON_WORDS[x["reason"]])]
             for p in content["people"]
             for x in p.get("excused", [])
         ]
@@ -221,7 +222,9 @@ def _xlsx(content: dict[str, Any], tables: dict[str, Table], _: Translator) -> b
     if rating := content.get("rating"):
         about += [[_("Average rating (1 to 5 stars)"), rating["average"]], [_("Number of ratings"), rating["count"]]]
     if any("excused" in p for p in content.get("people", [])):
-        legend = f"{tabel_mark('sick', _)}: {_('absence_reason_sick')}; {tabel_mark('family', _)}: {_('Excused absence')}"
+        legend = (
+            f"{tabel_mark('sick', _)}: {_('absence_reason_sick')}; {tabel_mark('family', _)}: {_('Excused absence')}"
+        )
         about.append([_("Marks in the timesheet"), legend])
     for row, values in enumerate(about, start=1):
         title.write_row(row, 0, values)

@@ -30,6 +30,7 @@ __all__ = [
     "MAX_DAYS_BACK",
     "MAX_NOTE",
     "REASONS",
+    "REASON_WORDS",
     "absences_of",
     "absent_on",
     "excused_days",
@@ -38,6 +39,8 @@ __all__ = [
 ]
 
 REASONS = ("sick", "family", "other")
+# Each reason in the catalogs' words (the parent app, the office and the report say it alike).
+REASON_WORDS = {"sick": "absence_reason_sick", "family": "absence_reason_family", "other": "absence_reason_other"}
 MAX_DAYS_BACK = 30  # a past absence reported later than a month is the class teacher's business
 MAX_DAYS_AHEAD = 90  # a holiday planned a term ahead, not a standing excuse
 MAX_DAYS = 31  # one report a month at most: a longer absence is the school's to record

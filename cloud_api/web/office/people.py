@@ -27,7 +27,7 @@ from cloud_api.api.uploads import read_upload
 from cloud_api.core.errors import DomainError
 from cloud_api.core.metrics import PHOTOS_REFUSED
 from cloud_api.services import photos
-from cloud_api.services.absences import absences_of
+from cloud_api.services.absences import REASON_WORDS, absences_of
 from cloud_api.services.accounts import accounts_of_people
 from cloud_api.services.audit import audit_page
 from cloud_api.services.cards import cards_of
@@ -185,6 +185,7 @@ def person_page(
         classes=classes,
         events=month,
         absences=absences,
+        reason_words=REASON_WORDS,
         today=today,
         errors=errors or FormErrors(),
         form=form or {},
