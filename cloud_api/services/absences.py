@@ -43,7 +43,7 @@ REASONS = ("sick", "family", "other")
 REASON_WORDS = {"sick": "absence_reason_sick", "family": "absence_reason_family", "other": "absence_reason_other"}
 MAX_DAYS_BACK = 30  # a past absence reported later than a month is the class teacher's business
 MAX_DAYS_AHEAD = 90  # a holiday planned a term ahead, not a standing excuse
-MAX_DAYS = 31  # one report a month at most: a longer absence is the school's to record
+MAX_DAYS = 30  # one report a month at most: a longer absence is the school's to record
 MAX_NOTE = 500
 
 

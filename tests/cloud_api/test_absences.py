@@ -188,7 +188,7 @@ def test_a_reported_absence_is_checked_audited_and_withdrawn_only_before_it_begi
     refusals = {
         "absence_too_far_back": (TUESDAY - timedelta(days=31), TUESDAY - timedelta(days=30)),
         "absence_ends_before_start": (TUESDAY, TUESDAY - timedelta(days=1)),
-        "absence_too_long": (TUESDAY, TUESDAY + timedelta(days=31)),
+        "absence_too_long": (TUESDAY, TUESDAY + timedelta(days=30)),
         "absence_too_far_ahead": (TUESDAY + timedelta(days=91), TUESDAY + timedelta(days=92)),
     }
     for code, (first, last) in refusals.items():
