@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0038"
-down_revision = "0035"  # "0036" once main has the family notices (the lead rechains at merge)
+down_revision = "0036"
 branch_labels = None
 depends_on = None
 INSTANT = sa.DateTime(timezone=True)
