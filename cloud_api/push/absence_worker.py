@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from cloud_api.background.lock import exclusive
 from cloud_api.services.absence_notices import due_deadlines, queue_not_arrived
-from cloud_api.services.school_hours import SchoolHours, class_names, is_school_day, school_hours_of, schools_with_hours
+from cloud_api.services.school_hours import SchoolHours, every_school_hours, is_school_day
 from shared.localtime import local_date
 
 __all__ = ["AbsenceWorker"]
@@ -68,19 +68,16 @@ class AbsenceWorker:
         day = local_date(now)
         if not is_school_day(day):
             return 0, []
-        queued, upcoming = 0, []
         with self.engine.connect() as conn:
-            schools = schools_with_hours(conn)
-        for school_id in schools:
+            every = every_school_hours(conn)  # one read a round, whatever the number of schools
+        queued, upcoming = 0, []
+        for school_id, hours in every.items():
+            names: list[str | None] = [None, *hours.classes]  # the default's deadline, and each class's own
+            upcoming += _upcoming(hours, names, day, now)
+            due = frozenset(due_deadlines(hours, names, now).values())
+            if not due or self._swept.get(school_id) == (day, due):
+                continue  # no deadline came since this school's last sweep: nothing to read
             with self.engine.begin() as conn:
-                hours = school_hours_of(conn, school_id)
-                if hours is None:
-                    continue
-                names = [*class_names(conn, school_id), None]
-                upcoming += _upcoming(hours, names, day, now)
-                due = frozenset(due_deadlines(hours, names, now).values())
-                if not due or self._swept.get(school_id) == (day, due):
-                    continue
                 queued += queue_not_arrived(conn, school_id, hours, now)
             self._swept[school_id] = (day, due)  # after the commit: a failed sweep is done again
         return queued, upcoming

@@ -9,8 +9,10 @@ Saturdays are on (the ``holidays`` calendar the report deadlines use). The calle
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select
 
@@ -26,9 +28,9 @@ __all__ = [
     "ClassDay",
     "SchoolHours",
     "class_names",
+    "every_school_hours",
     "is_school_day",
     "school_hours_of",
-    "schools_with_hours",
     "set_school_hours",
 ]
 
@@ -82,7 +84,19 @@ def _time(text: str) -> time:
 def school_hours_of(conn: Connection, school_id: str) -> SchoolHours | None:
     """The school's day, or None when the school never set it."""
     h = school_hours.c
-    rows = conn.execute(select(school_hours).where(h.school_id == school_id)).all()
+    return _hours(conn.execute(select(school_hours).where(h.school_id == school_id)).all())
+
+
+def every_school_hours(conn: Connection) -> dict[str, SchoolHours]:
+    """The day of every school that set one, in one read (the absence worker's, each round)."""
+    rows: dict[str, list[Any]] = {}
+    for row in conn.execute(select(school_hours).order_by(school_hours.c.school_id)):
+        rows.setdefault(row.school_id, []).append(row)
+    found = {school: _hours(its) for school, its in rows.items()}
+    return {school: hours for school, hours in found.items() if hours is not None}
+
+
+def _hours(rows: Sequence[Any]) -> SchoolHours | None:
     default = next((r for r in rows if r.class_name == DEFAULT), None)
     if default is None:
         return None
@@ -127,17 +141,13 @@ def _times(day: ClassDay) -> dict[str, str]:
     return {"starts": _hhmm(day.starts), "ends": _hhmm(day.ends)}
 
 
-def schools_with_hours(conn: Connection) -> list[str]:
-    """The schools that set their day: the only ones the absence worker looks at."""
-    h = school_hours.c
-    return list(conn.execute(select(h.school_id).where(h.class_name == DEFAULT).order_by(h.school_id)).scalars())
-
-
 def class_names(conn: Connection, school_id: str) -> list[str]:
     """The classes of the school's active students, in order (1а, 1б, …, 11в: by grade, then letter)."""
     p = people.c
-    query = select(p.class_name).distinct().where(
-        p.school_id == school_id, p.role == "student", p.active.is_(True), p.class_name.is_not(None)
+    query = (
+        select(p.class_name)
+        .distinct()
+        .where(p.school_id == school_id, p.role == "student", p.active.is_(True), p.class_name.is_not(None))
     )
     names = [str(n) for n in conn.execute(query).scalars() if n]
     return sorted(names, key=_class_order)

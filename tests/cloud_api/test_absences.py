@@ -209,7 +209,9 @@ def test_a_reported_absence_is_checked_audited_and_withdrawn_only_before_it_begi
         withdraw_absence(conn, "s1", mother, later, actor="account:m", now=now)
         assert [(a["id"], a["note"]) for a in absences_of(conn, "s1", child)] == [(today, "Тұмау")]
         journal = conn.execute(
-            select(audit_log.c.action, audit_log.c.after).where(audit_log.c.entity == "absence")
+            select(audit_log.c.action, audit_log.c.after)
+            .where(audit_log.c.entity == "absence")
+            .order_by(audit_log.c.id)
         ).all()
     assert [action for action, _ in journal] == ["create", "create", "update"]
     assert journal[0].after["note"] is True  # that there is a note, never what it says
