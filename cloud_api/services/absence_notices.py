@@ -63,7 +63,9 @@ def queue_not_arrived(conn: Connection, school_id: str, hours: SchoolHours, now:
     e = events.c
     entered = set(
         conn.execute(
-            select(e.person_id).distinct().where(
+            select(e.person_id)
+            .distinct()
+            .where(
                 e.school_id == school_id,
                 e.local_date == day,
                 e.kind == EventKind.ENTRY.value,
