@@ -12,7 +12,7 @@ an error summary on top, each message beside its field, what was typed shown aga
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Form, Request, Response
@@ -34,7 +34,7 @@ from cloud_api.services.absences import (
 from cloud_api.services.family import children_of
 from cloud_api.web.office.console import FormErrors, typed_date
 from cloud_api.web.pages import known_failure, page
-from cloud_api.web.parent import FamilyDep
+from cloud_api.web.parent import Family, FamilyDep
 from shared.localtime import local_date
 
 __all__ = ["router"]
@@ -60,7 +60,7 @@ def _engine(request: Request) -> Engine:
 
 def _page(
     request: Request,
-    family: Any,
+    family: Family,
     child_id: UUID,
     form: dict[str, str] | None = None,
     errors: FormErrors | None = None,
