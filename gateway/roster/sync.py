@@ -1,6 +1,7 @@
 """Pull the school's roster from the cloud, apply it atomically, and hand it to the policy.
 
-Every ``interval_s`` (and at start) the gateway asks ``GET /v1/sync/roster?since=<version held>``,
+Every ``interval_s`` (and at start) the gateway asks ``GET /v1/sync/roster?since=<version held>``
+(``&features=wallet_qr``: it knows the Social Wallet's QR fields),
 signed with its key like an ingest batch (:func:`shared.contract.signed_headers`, the path with
 its query string). A delta is written in one transaction on the storage thread
 (:func:`gateway.roster.store.apply`); only then is the policy's index swapped, in one assignment, so a
@@ -24,7 +25,7 @@ from gateway.roster.photos import PhotoFetcher
 from gateway.roster.store import RosterIndex, RosterRefused, apply, parse_delta
 from gateway.storage import Storage
 from shared.contract import signed_headers
-from shared.roster_contract import ROSTER_PATH
+from shared.roster_contract import ROSTER_PATH, WALLET_QR_FEATURE
 
 __all__ = ["RosterSync", "SyncStats"]
 
@@ -88,7 +89,8 @@ class RosterSync:
     async def pull(self, client: httpx.AsyncClient) -> bool:
         """Ask once for what changed; True when a delta was applied."""
         self.stats.pulls += 1
-        path = f"{ROSTER_PATH}?since={self.stats.version}"
+        # This release knows the Wallet's QR fields, so it asks for them (an older cloud ignores it).
+        path = f"{ROSTER_PATH}?since={self.stats.version}&features={WALLET_QR_FEATURE}"
         headers = signed_headers(self._key, self._gateway_id, "GET", path, b"", str(int(time.time())))
         try:
             response = await client.get(path, headers=headers)

@@ -1,0 +1,140 @@
+"""The Social Wallet's dynamic QR at the gateway: verified offline, used once, judged as a card."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from device_drivers.base import CardRead, Feedback
+from gateway.roster.store import apply, load_index, migrate
+from gateway.storage import Storage
+from gateway.taps.drafts import CredentialHasher
+from gateway.taps.outbox import Recorded
+from gateway.taps.pipeline import Pipeline
+from gateway.taps.policy import AccessPoint, Place
+from gateway.taps.rules import RosterPolicy, ServedMeal
+from gateway.taps.wallet_codes import codes_in_force
+from shared.contract import Category, CredentialKind, Decision, EventKind, credential_hash
+from shared.wallet_qr import public_key_text
+from simulators.social_wallet import wallet_code
+from tests.gateway.roster_factories import CARD_KEY, DAY, SCHOOL, School, at_local
+
+CANTEEN = AccessPoint("canteen-1", Place.CANTEEN)
+QR_KEY = Ed25519PrivateKey.generate()  # the Wallet's, as the simulator signs with it
+LUNCH = at_local(12, 30)
+
+
+def school_with_vouchers() -> School:
+    school = School()
+    school.wallet_key = public_key_text(QR_KEY.public_key())
+    school.add("ALIYA", qr_consent=True, wallet_voucher_id=uuid.uuid4())
+    school.add("CARDONLY", qr_consent=False, wallet_voucher_id=uuid.uuid4())  # consented to the card alone
+    school.add("PAYS", meal_category=Category.PAID, qr_consent=True, wallet_voucher_id=uuid.uuid4())
+    return school
+
+
+async def gateway(tmp_path: Path, school: School, feedback: list[Feedback]) -> tuple[Pipeline, RosterPolicy, Storage]:
+    """A gateway's pipeline as it starts: the roster and the Wallet codes used so far read from its disk."""
+    storage = Storage(tmp_path / "gateway.db")
+    await storage.open()
+
+    def load(outbox):  # noqa: ANN001, ANN202
+        migrate(outbox.db)
+        held = load_index(outbox.db)
+        index = held if held.synced else apply(outbox.db, school.delta(), SCHOOL)
+        return index, outbox.meals_on(DAY.isoformat()), codes_in_force(outbox.db.conn, LUNCH.timestamp())
+
+    # What gateway.app.Gateway._load_roster does at start-up.
+    index, meals, codes = await storage.call(load)
+    policy = RosterPolicy(index)
+    policy.remember(
+        ServedMeal(person, DAY, meal["period"], Category(meal["category"]), int(meal["price_tiyn"]))
+        for person, meal in meals
+    )
+    policy.remember_codes(codes)
+    pipeline = Pipeline(
+        school_id=SCHOOL,
+        gateway_id="gw1",
+        credential_key=CARD_KEY,
+        storage=storage,
+        policy=policy,
+        points={CANTEEN.device_id: CANTEEN},
+        feedback=lambda _reader, fb: feedback.append(fb),
+    )
+    return pipeline, policy, storage
+
+
+def scan(code: str, seconds: int = 0) -> CardRead:
+    return CardRead(CANTEEN.device_id, code, CredentialKind.QR, LUNCH.replace(second=seconds))
+
+
+async def test_a_code_from_the_wallet_serves_one_free_meal_once_also_after_a_restart(tmp_path: Path) -> None:
+    school = school_with_vouchers()
+    aliya = school.people["ALIYA"]
+    feedback: list[Feedback] = []
+    pipeline, policy, storage = await gateway(tmp_path, school, feedback)
+    code = wallet_code(QR_KEY, aliya.wallet_voucher_id, LUNCH.timestamp())  # type: ignore[arg-type]
+    (served,) = await pipeline.process([scan(code)])
+    assert served.event.decision is Decision.GRANTED and served.event.kind is EventKind.MEAL
+    assert served.event.person_id == str(aliya.id) and served.event.meal.category is Category.FREE  # type: ignore[union-attr]
+    assert feedback[-1].person == "ALIYA N."
+    # the event is hashed by the voucher, stable across codes, and the code itself is never sent
+    assert served.event.credential_hash == credential_hash(CARD_KEY, f"wallet-voucher:{aliya.wallet_voucher_id}")
+    assert code not in served.event.body(served.seq)
+    (again,) = await pipeline.process([scan(code, 5)])
+    assert (again.event.decision, again.event.reason, again.event.person_id) == (Decision.DENIED, "qr_replayed", None)
+    await storage.close()
+
+    pipeline, policy, storage = await gateway(tmp_path, school, feedback)  # the gateway restarts
+    (after_restart,) = await pipeline.process([scan(code, 10)])
+    assert after_restart.event.reason == "qr_replayed"
+    # the next code the app shows is a new code, but the free lunch is still had
+    following = wallet_code(QR_KEY, aliya.wallet_voucher_id, LUNCH.timestamp() + 30)  # type: ignore[arg-type]
+    (second,) = await pipeline.process([scan(following, 40)])
+    assert second.event.reason == "already_served"
+    assert policy.qr_refusals == {"qr_replayed": 1}
+    await storage.close()
+
+
+async def test_stale_forged_unknown_and_mangled_codes_are_refused_for_what_they_are(tmp_path: Path) -> None:
+    school = school_with_vouchers()
+    voucher = school.people["ALIYA"].wallet_voucher_id
+    assert voucher is not None
+    feedback: list[Feedback] = []
+    pipeline, policy, storage = await gateway(tmp_path, school, feedback)
+    codes = {
+        "qr_stale": wallet_code(QR_KEY, voucher, LUNCH.timestamp() - 300),  # a screenshot of 5 minutes ago
+        "qr_bad_signature": wallet_code(Ed25519PrivateKey.generate(), voucher, LUNCH.timestamp()),
+        "qr_unknown_voucher": wallet_code(QR_KEY, uuid.uuid4(), LUNCH.timestamp()),
+        "qr_malformed": "SWQR1.not-a-code",
+    }
+    recorded: list[Recorded] = await pipeline.process([scan(code) for code in codes.values()])
+    assert [(r.event.kind, r.event.reason, r.event.person_id) for r in recorded] == [
+        (EventKind.DENIED, reason, None) for reason in codes
+    ]
+    assert all(r.event.credential_hash for r in recorded)  # recorded as an unknown card is
+    assert [fb.granted for fb in feedback] == [False] * 4 and feedback[0].display == "Рұқсат жоқ: QR-код ескірген"
+    assert policy.qr_refusals == dict.fromkeys(codes, 1)
+    # none of them used the child's meal: her own code still serves her
+    (served,) = await pipeline.process([scan(wallet_code(QR_KEY, voucher, LUNCH.timestamp()))])
+    assert served.event.decision is Decision.GRANTED
+    await storage.close()
+
+
+async def test_consent_is_per_method_a_child_without_qr_consent_is_served_without_identity(tmp_path: Path) -> None:
+    school = school_with_vouchers()
+    child = school.people["CARDONLY"]
+    feedback: list[Feedback] = []
+    pipeline, _, storage = await gateway(tmp_path, school, feedback)
+    code = wallet_code(QR_KEY, child.wallet_voucher_id, LUNCH.timestamp())  # type: ignore[arg-type]
+    (by_qr,) = await pipeline.process([scan(code)])
+    # as any tap without consent: the child eats, the event leaves with no person and no credential
+    assert by_qr.event.decision is Decision.GRANTED and by_qr.event.reason == "no_consent"
+    assert by_qr.event.person_id is None and by_qr.event.credential_hash is None
+    # the card she consented to still identifies her; and the lunch she had by QR counts
+    pipeline._hash = CredentialHasher(CARD_KEY)
+    (by_card,) = await pipeline.process([CardRead(CANTEEN.device_id, "CARDONLY", CredentialKind.EM4100, LUNCH)])
+    assert (by_card.event.reason, by_card.event.person_id) == ("already_served", str(child.id))
+    await storage.close()
