@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from device_drivers.base import CardRead, Feedback
-from gateway.roster.store import apply, load_index, migrate
+from gateway.roster.store import RosterIndex, apply, load_index, migrate
 from gateway.storage import Storage
 from gateway.taps.drafts import CredentialHasher
-from gateway.taps.outbox import Recorded
+from gateway.taps.outbox import Outbox, Recorded
 from gateway.taps.pipeline import Pipeline
 from gateway.taps.policy import AccessPoint, Place
 from gateway.taps.rules import RosterPolicy, ServedMeal
@@ -40,7 +41,7 @@ async def gateway(tmp_path: Path, school: School, feedback: list[Feedback]) -> t
     storage = Storage(tmp_path / "gateway.db")
     await storage.open()
 
-    def load(outbox):  # noqa: ANN001, ANN202
+    def load(outbox: Outbox) -> tuple[RosterIndex, list[tuple[str, dict[str, Any]]], list[tuple[str, int]]]:
         migrate(outbox.db)
         held = load_index(outbox.db)
         index = held if held.synced else apply(outbox.db, school.delta(), SCHOOL)

@@ -6,7 +6,7 @@ import base64
 import uuid
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from shared.wallet_qr import (
     PREFIX,
@@ -28,7 +28,7 @@ VOUCHER = uuid.UUID("0191e3b4-7c1a-7000-8000-00000000a11a")
 T0 = 1_796_000_010.0  # 10 s into a step
 
 
-def refused(text: str, now: float, key=PUBLIC) -> Problem:  # noqa: ANN001
+def refused(text: str, now: float, key: Ed25519PublicKey = PUBLIC) -> Problem:
     with pytest.raises(InvalidCode) as caught:
         verify(key, text, now)
     return caught.value.problem
