@@ -119,6 +119,7 @@ DISTRIBUTION: dict[str, Placement] = {
                 "nedb_figures",
                 "webhook_subscriptions",
                 "webhook_deliveries",
+                "wallet_vouchers",
             )
         ),
         *(
