@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from device_drivers.base import CardRead, Feedback
+from device_drivers.base import CardRead, Direction, Feedback
+from device_drivers.qr.driver import QrConfig, QrDriver
 from gateway.roster.store import RosterIndex, apply, load_index, migrate
 from gateway.storage import Storage
 from gateway.taps.drafts import CredentialHasher
@@ -19,10 +21,13 @@ from gateway.taps.rules import RosterPolicy, ServedMeal
 from gateway.taps.wallet_codes import codes_in_force
 from shared.contract import Category, CredentialKind, Decision, EventKind, credential_hash
 from shared.wallet_qr import public_key_text
+from simulators.qr_scanner import QrScannerSim
 from simulators.social_wallet import wallet_code
+from tests.conftest import MakeSim, eventually, fast, running
 from tests.gateway.roster_factories import CARD_KEY, DAY, SCHOOL, School, at_local
 
 CANTEEN = AccessPoint("canteen-1", Place.CANTEEN)
+DOOR = AccessPoint("door-qr", Place.TURNSTILE, Direction.ENTRY)
 QR_KEY = Ed25519PrivateKey.generate()  # the Wallet's, as the simulator signs with it
 LUNCH = at_local(12, 30)
 
@@ -138,4 +143,31 @@ async def test_consent_is_per_method_a_child_without_qr_consent_is_served_withou
     pipeline._hash = CredentialHasher(CARD_KEY)
     (by_card,) = await pipeline.process([CardRead(CANTEEN.device_id, "CARDONLY", CredentialKind.EM4100, LUNCH)])
     assert (by_card.event.reason, by_card.event.person_id) == ("already_served", str(child.id))
+    await storage.close()
+
+
+async def test_through_the_real_scanner_driver_on_a_pty_a_code_opens_once(tmp_path: Path, pty_devices: MakeSim) -> None:
+    school = school_with_vouchers()
+    voucher = school.people["ALIYA"].wallet_voucher_id
+    assert voucher is not None
+    sim = pty_devices(QrScannerSim, "ttyQR")
+    # No repeat suppression in the driver: the second scan of one code must reach the gateway, to be refused there.
+    driver = fast(QrDriver(QrConfig("door-qr", str(sim.link), repeat_suppress_s=0)))
+    feedback: list[Feedback] = []
+    pipeline, _, storage = await gateway(tmp_path, school, feedback)
+    pipeline._points = {"door-qr": DOOR}
+    pipeline._feedback = lambda reader, fb: (feedback.append(fb), driver.feedback(reader, fb))
+    committing = asyncio.create_task(pipeline.run())
+    async with running(driver, pipeline):
+        await eventually(lambda: driver.online, what="the scanner's port open")
+        code = wallet_code(QR_KEY, voucher)  # now: the driver stamps the read with the clock
+        sim.scan(code)
+        line = await sim.next_feedback_async(5)
+        assert line is not None and line.text.startswith("GRANT entry"), line
+        sim.scan(code)  # a screenshot of it, shown again
+        line = await sim.next_feedback_async(5)
+        assert line is not None and line.text.startswith("DENY qr_replayed"), line
+    committing.cancel()
+    await asyncio.gather(committing, return_exceptions=True)
+    assert [fb.person for fb in feedback] == ["ALIYA N.", None]
     await storage.close()
