@@ -26,6 +26,8 @@ from shared.wallet_qr import public_key_text
 from simulators.social_wallet import WalletServer
 from tests.cloud_api.helpers import ADMIN, KEY
 from tests.cloud_api.school import CHILD, MOTHER, TEACHER, TEEN, World
+from tests.cloud_api.test_office import Office, text_of
+from tests.cloud_api.test_office import office as office
 from tests.cloud_api.test_parent_app import signed_in
 from tests.cloud_api.test_roster_sync import school_with_a_canteen
 
@@ -120,3 +122,16 @@ def test_a_parent_consents_to_the_qr_code_and_not_the_card_on_the_childs_page(wo
     assert "Согласие не дано" in card_part.split("Согласие на учёт посещения")[1]
     assert "Согласие дано" in qr_part and "Отозвать согласие на QR-код" in qr_part
     assert client.post(f"/app/children/{child}/consent", data={"given": "true", "method": "face"}).status_code == 422
+
+
+def test_the_office_records_a_paper_consent_to_the_qr_code_apart_from_the_card(office: Office) -> None:
+    child = office.id(CHILD)
+    paper = {"guardian": str(office.id(MOTHER)), "given": "true", "signed_on": "2026-09-02", "reference": "№ 18"}
+    done = office.post(f"/people/{child}/consent", {**paper, "method": "qr"})
+    assert "Согласие записано." in done.text
+    page = text_of(done.text)
+    assert "Идентификационная карта: не запрашивалось" in page and "QR-код: дано" in page
+    assert "QR-код: дано · Нұрланова" in page  # the history names the method
+    assert office.post(f"/people/{child}/consent", {**paper, "method": "face"}).status_code == 422
+    with office.app.state.engine.connect() as conn:
+        assert consents_of(conn, "s1", [child]) == {} and consents_of(conn, "s1", [child], "qr") == {child: True}
