@@ -7,11 +7,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from prometheus_client import generate_latest
 
-from device_drivers.base import CardRead, Direction, Feedback
+from device_drivers.base import CardRead, Direction, Feedback, utcnow
 from device_drivers.qr.driver import QrConfig, QrDriver
+from gateway.app import Gateway
 from gateway.roster.store import RosterIndex, apply, load_index, migrate
+from gateway.site.config import parse_site
 from gateway.storage import Storage
 from gateway.taps.drafts import CredentialHasher
 from gateway.taps.outbox import Outbox, Recorded
@@ -171,3 +175,45 @@ async def test_through_the_real_scanner_driver_on_a_pty_a_code_opens_once(tmp_pa
     await asyncio.gather(committing, return_exceptions=True)
     assert [fb.person for fb in feedback] == ["ALIYA N.", None]
     await storage.close()
+
+
+def gateway_app(tmp_path: Path) -> Gateway:
+    site = parse_site(
+        f"""
+school: {{id: {SCHOOL}, name: School}}
+gateway: {{id: gw1, key: {{env: K}}, credential_key: {{env: C}}, data_dir: {tmp_path}}}
+cloud: {{url: "http://cloud"}}
+"""
+    )
+    unreachable = httpx.MockTransport(lambda request: httpx.Response(503))
+    points = {DOOR.device_id: DOOR}
+    return Gateway(
+        site, key=b"k", credential_key=CARD_KEY, drivers=[], points=points, transport=unreachable, ui_port=-1
+    )
+
+
+async def test_a_restarted_gateway_process_still_refuses_a_used_code_and_counts_it(tmp_path: Path) -> None:
+    school = school_with_vouchers()
+    voucher = school.people["ALIYA"].wallet_voucher_id
+    assert voucher is not None
+    code = wallet_code(QR_KEY, voucher)  # now, as the driver stamps the read
+
+    def door(text: str) -> CardRead:
+        return CardRead(DOOR.device_id, text, CredentialKind.QR, utcnow())
+
+    first = gateway_app(tmp_path)
+    await first.storage.open()
+    await first.storage.call(lambda outbox: (migrate(outbox.db), apply(outbox.db, school.delta(), SCHOOL)))
+    await first._load_roster()
+    (entered,) = await first.pipeline.process([door(code)])
+    await first.storage.close()
+    assert entered.event.decision is Decision.GRANTED
+
+    second = gateway_app(tmp_path)  # what `mektep gateway run` builds after a restart
+    await second.storage.open()
+    await second._load_roster()
+    (again,) = await second.pipeline.process([door(code)])
+    metrics = generate_latest(second.registry).decode()
+    await second.storage.close()
+    assert again.event.reason == "qr_replayed"
+    assert 'mektep_gateway_qr_refusals_total{reason="qr_replayed"} 1.0' in metrics
