@@ -94,7 +94,9 @@ def set_consent(
             method=method,
         )
     )
-    after: dict[str, Any] = {"given": given, "by": str(guardian_id), "method": method}
+    after: dict[str, Any] = {"given": given, "by": str(guardian_id)}
+    if method != "card":
+        after["method"] = method  # a card's entry reads as every consent's did before there were methods
     if paper is not None:
         after |= {"paper": paper.reference, "signed_on": paper.signed_on.isoformat()}
     write_audit(conn, school_id, actor, now, [AuditEntry("update", "consent", str(child_id), {"given": before}, after)])
