@@ -16,6 +16,14 @@ balance. What was served today is remembered as it is decided and rebuilt from t
 start-up (:meth:`RosterPolicy.remember`), so neither a second terminal nor a restart serves twice;
 a meal whose event could not be recorded is handed back (:meth:`RosterPolicy.release`).
 
+A Social Wallet QR code (:mod:`shared.wallet_qr`, a scanned text that starts ``SWQR1.``) is
+verified here, offline: its signature by the Wallet's key, its time window, that it was never used
+(the codes used are kept on disk until they expire, :mod:`gateway.taps.wallet_codes`), and whose
+voucher it is; a code that fails is refused with its reason (``qr_bad_signature``, ``qr_stale``,
+``qr_replayed``, ``qr_unknown_voucher``, ...), and a good one is judged as the child's card would
+be. Consent is per method: a tap by QR code goes by the family's consent to the QR code, a card's
+by the consent to the card.
+
 The prepaid balance is the cloud's credits minus the charges, and the charges are counted twice
 over: the cloud's count when it sent the person, and this gateway's own lifetime count
 (:meth:`RosterPolicy.remember_charges`, kept on disk with the events). Every charge the cloud has
