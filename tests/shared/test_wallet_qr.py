@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 import uuid
 
 import pytest
@@ -92,3 +93,15 @@ def test_the_public_key_reads_back_from_its_text_either_alphabet() -> None:
     for bad in ("", "not a key", base64.b64encode(b"x" * 31).decode()):
         with pytest.raises(ValueError):
             load_public_key(bad)
+
+
+def test_the_simulators_command_prints_a_code_that_verifies_with_the_key_it_prints() -> None:
+    from typer.testing import CliRunner
+
+    from simulators.cli import app
+
+    result = CliRunner().invoke(app, ["wallet-code", "--voucher", str(VOUCHER)], env={"MEKTEP_SIM_WALLET_QR_KEY": ""})
+    assert result.exit_code == 0, result.output
+    public_line, _signing_line, code = result.output.strip().splitlines()
+    assert public_line.startswith("MEKTEP_CLOUD_SOCIAL_WALLET_QR_PUBLIC_KEY=")
+    assert verify(load_public_key(public_line.split("=", 1)[1]), code, time.time()).voucher_id == VOUCHER
