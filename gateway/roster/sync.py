@@ -73,6 +73,7 @@ class RosterSync:
         self._timeout_s = timeout_s
         self._transport = transport
         self.stats = SyncStats(version=version)
+        self.features: frozenset[str] = frozenset()  # those of the roster held (set at start-up)
         self.photos = photos
 
     async def run(self) -> None:
@@ -90,7 +91,9 @@ class RosterSync:
         """Ask once for what changed; True when a delta was applied."""
         self.stats.pulls += 1
         # This release knows the Wallet's QR fields, so it asks for them (an older cloud ignores it).
-        path = f"{ROSTER_PATH}?since={self.stats.version}&features={WALLET_QR_FEATURE}"
+        # A roster pulled before without them lacks their fields: everything again, once.
+        since = self.stats.version if WALLET_QR_FEATURE in self.features else 0
+        path = f"{ROSTER_PATH}?since={since}&features={WALLET_QR_FEATURE}"
         headers = signed_headers(self._key, self._gateway_id, "GET", path, b"", str(int(time.time())))
         try:
             response = await client.get(path, headers=headers)
@@ -103,11 +106,13 @@ class RosterSync:
             if delta.version == self.stats.version and (not delta.full or delta.version == 0):
                 return False  # nothing changed (or still nothing at all): nothing to write
             db_call = self._storage.call
-            index = await db_call(lambda outbox: apply(outbox.db, delta, self._school_id))
+            asked = frozenset({WALLET_QR_FEATURE})
+            index = await db_call(lambda outbox: apply(outbox.db, delta, self._school_id, asked))
         except RosterRefused as exc:
             self.stats.refused += 1
             return self._failed(str(exc))
         self.stats.version = index.version
+        self.features = index.features
         self.stats.applied += 1
         self.stats.last_applied_at = time.time()
         self.stats.last_error = ""

@@ -15,6 +15,7 @@ from device_drivers.base import CardRead, Direction, Feedback, utcnow
 from device_drivers.qr.driver import QrConfig, QrDriver
 from gateway.app import Gateway
 from gateway.roster.store import RosterIndex, apply, load_index, migrate
+from gateway.roster.sync import RosterSync
 from gateway.site.config import parse_site
 from gateway.storage import Storage
 from gateway.taps.drafts import CredentialHasher
@@ -217,3 +218,32 @@ async def test_a_restarted_gateway_process_still_refuses_a_used_code_and_counts_
     await second.storage.close()
     assert again.event.reason == "qr_replayed"
     assert 'mektep_gateway_qr_refusals_total{reason="qr_replayed"} 1.0' in metrics
+
+
+async def test_a_gateway_upgraded_with_a_roster_held_asks_for_everything_once(tmp_path: Path) -> None:
+    school = school_with_vouchers()
+    storage = Storage(tmp_path / "gateway.db")
+    await storage.open()
+    # The roster an earlier release pulled: version 5, without the Wallet's fields.
+    older = school.delta(version=5).model_copy(update={"wallet_public_key": None})
+    await storage.call(lambda outbox: (migrate(outbox.db), apply(outbox.db, older, SCHOOL)))
+    asked: list[str] = []
+
+    def cloud(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.raw_path.decode())
+        since = int(request.url.params["since"])
+        delta = school.delta(version=6) if since == 0 else school.delta(version=6).model_copy(update={"full": False})
+        return httpx.Response(200, content=delta.model_copy(update={"since": since}).model_dump_json())
+
+    indexes: list[RosterIndex] = []
+    sync = RosterSync(
+        storage=storage, school_id=SCHOOL, gateway_id="gw1", key=b"k", base_url="http://cloud", on_index=indexes.append
+    )
+    held = await storage.call(lambda outbox: load_index(outbox.db))
+    sync.stats.version, sync.features = held.version, held.features  # as Gateway._load_roster sets them
+    async with httpx.AsyncClient(base_url="http://cloud", transport=httpx.MockTransport(cloud)) as client:
+        await sync.pull(client)
+        await sync.pull(client)
+    await storage.close()
+    assert asked == ["/v1/sync/roster?since=0&features=wallet_qr", "/v1/sync/roster?since=6&features=wallet_qr"]
+    assert indexes[0].wallet_key is not None and len(indexes[0].vouchers) == 3
