@@ -368,6 +368,29 @@ def nedb_enable(
     )
 
 
+@app.command("wallet-vouchers")
+def wallet_vouchers(
+    school_id: str = typer.Argument(..., help="The school's id, as its gateways and roster name it."),
+    actor: str = typer.Option(getpass.getuser(), help="Who asks (kept in the audit journal)."),
+    database_url: str | None = typer.Option(None, help=DB_HELP),
+) -> None:
+    """Learn from the Social Wallet each student's free-meal voucher (what its dynamic QR code names).
+
+    Asks MEKTEP_CLOUD_SOCIAL_WALLET_URL by IIN for every active student who has no voucher yet; the
+    gateways get the vouchers with their next roster pull. Run it after a roster import.
+
+    Example:
+        mektep cloud wallet-vouchers school-17
+    """
+    settings = load_settings(database_url)
+    if not settings.social_wallet_url:
+        raise typer.BadParameter("MEKTEP_CLOUD_SOCIAL_WALLET_URL is not set", param_hint="MEKTEP_CLOUD_* environment")
+    asked, recorded, without = commands.refresh_wallet_vouchers(
+        settings.database_url, school_id, settings.social_wallet_url, actor=actor, keys=settings.data_keys()
+    )
+    typer.echo(f"school {school_id}: asked for {asked} students, {recorded} vouchers recorded, {without} without one")
+
+
 @app.command("nedb-disable")
 def nedb_disable(
     school_id: str = typer.Argument(..., help="The school's id."),

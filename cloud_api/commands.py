@@ -221,3 +221,23 @@ def rotate_oidc_key(database_url: str, keys: DataKeys) -> str:
             return rotate_signing_key(conn, datetime.now(UTC))
     finally:
         engine.dispose()
+
+
+def refresh_wallet_vouchers(
+    database_url: str, school_id: str, wallet_url: str, *, actor: str, keys: DataKeys | None = None
+) -> tuple[int, int, int]:
+    """Migrate, then ask the Social Wallet for the voucher of each student of the school who has none.
+
+    (asked, recorded, without a voucher); what the Wallet answered is kept even if it fails half-way.
+    """
+    import httpx
+
+    from cloud_api.social_wallet.vouchers import refresh_vouchers
+
+    upgrade(database_url, keys)
+    engine = make_engine(database_url, keys)
+    try:
+        with httpx.Client(base_url=wallet_url, timeout=10.0) as client:
+            return tuple(refresh_vouchers(engine, school_id, client, actor=actor))  # type: ignore[return-value]
+    finally:
+        engine.dispose()

@@ -14,6 +14,7 @@ from cloud_api.core.security_events import syslog_address
 from cloud_api.nedb.contract import load_public_key as load_nedb_public_key
 from cloud_api.push.endpoints import DEFAULT_PUSH_SERVICE_ORIGINS, Origin
 from cloud_api.social_wallet.contract import load_public_key
+from shared import wallet_qr
 
 __all__ = ["DEFAULT_ADMIN_TOKENS", "CloudSettings", "SignInProvider"]
 
@@ -199,6 +200,12 @@ class CloudSettings(BaseSettings):
         description="The Wallet's Ed25519 public key (base64 of the raw 32 bytes, or PEM) that its receipts "
         "must verify under; required with social_wallet_url.",
     )
+    social_wallet_qr_public_key: str | None = Field(
+        None,
+        description="The Wallet's Ed25519 public key (base64 of the raw 32 bytes) that its dynamic QR codes (a child's "
+        "free-meal voucher in the parent's app) verify under; sent to the gateways with the roster. Unset: gateways "
+        "refuse every Wallet code (qr_no_key), and cards work as ever.",
+    )
     social_wallet_interval_s: float = Field(
         30.0, gt=0, description="Seconds between Social Wallet rounds when the outbox has been emptied."
     )
@@ -268,6 +275,8 @@ class CloudSettings(BaseSettings):
             raise ValueError("MEKTEP_CLOUD_SOCIAL_WALLET_PUBLIC_KEY is required with MEKTEP_CLOUD_SOCIAL_WALLET_URL")
         if self.social_wallet_public_key:
             load_public_key(self.social_wallet_public_key)  # a bad key fails at start-up, not at the first receipt
+        if self.social_wallet_qr_public_key:
+            wallet_qr.load_public_key(self.social_wallet_qr_public_key)  # at start-up, not at a gateway's pull
         if self.nedb_url and (not self.nedb_public_key or not self.nedb_key.get_secret_value()):
             raise ValueError(
                 "MEKTEP_CLOUD_NEDB_KEY and MEKTEP_CLOUD_NEDB_PUBLIC_KEY are required with MEKTEP_CLOUD_NEDB_URL"

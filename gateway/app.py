@@ -44,6 +44,7 @@ from gateway.taps.outbox import Outbox
 from gateway.taps.pipeline import Pipeline
 from gateway.taps.policy import AccessPoint, Place, Policy
 from gateway.taps.rules import RosterPolicy, ServedMeal
+from gateway.taps.wallet_codes import codes_in_force
 from shared.contract import Category, PartState
 from shared.localtime import LOCAL_TZ
 
@@ -208,17 +209,26 @@ class Gateway:
         """The roster held on disk and today's meals, so a restart judges as before it."""
         today = datetime.now(LOCAL_TZ).date()
 
-        def load(outbox: Outbox) -> tuple[RosterIndex, list[tuple[str, dict[str, Any]]], dict[str, int]]:
+        def load(
+            outbox: Outbox,
+        ) -> tuple[RosterIndex, list[tuple[str, dict[str, Any]]], dict[str, int], list[tuple[str, int]]]:
             migrate(outbox.db)
             migrate_photos(outbox.db)
             access_store.migrate(outbox.db)
-            return load_index(outbox.db), outbox.meals_on(today.isoformat()), charged_per_person(outbox.db.conn)
+            return (
+                load_index(outbox.db),
+                outbox.meals_on(today.isoformat()),
+                charged_per_person(outbox.db.conn),
+                codes_in_force(outbox.db.conn, time.time()),
+            )
 
-        index, meals, charges = await self.storage.call(load)
+        index, meals, charges, codes = await self.storage.call(load)
         self.sync.stats.version = index.version
+        self.sync.features = index.features
         self._roster_arrived(index)
         if isinstance(self.policy, RosterPolicy):
             self.policy.remember_charges(charges)
+            self.policy.remember_codes(codes)  # a Wallet code used before the restart stays used
             self.policy.remember(
                 ServedMeal(person, today, meal["period"], Category(meal["category"]), int(meal["price_tiyn"]))
                 for person, meal in meals
@@ -300,6 +310,7 @@ class Gateway:
             "forwarder": asdict(self.forwarder.stats),
             "roster": asdict(self.sync.stats),
             "heartbeat": asdict(self.heartbeat.stats),
+            "qr_refusals": dict(self.policy.qr_refusals) if isinstance(self.policy, RosterPolicy) else {},
             "health": self._health.as_dict() if self._health is not None else None,
             "drivers": [
                 {

@@ -16,6 +16,8 @@ health sample, which ``/metrics`` takes just before it answers (:meth:`gateway.a
                                                     (absent until the cloud first answered)
     mektep_gateway_uptime_seconds, mektep_gateway_build_info{version}
     mektep_gateway_heartbeats_total{outcome}        heartbeats sent and failed
+    mektep_gateway_qr_refusals_total{reason}        Social Wallet codes refused: qr_stale, qr_replayed,
+                                                    qr_bad_signature, qr_unknown_voucher, ...
 """
 
 from __future__ import annotations
@@ -71,6 +73,12 @@ class GatewayCollector(Collector):
         beats.add_metric(["sent"], status["heartbeat"]["sent"])
         beats.add_metric(["failed"], status["heartbeat"]["failed"])
         yield beats
+        refusals = CounterMetricFamily(
+            "mektep_gateway_qr_refusals", "Social Wallet QR codes refused, by reason", labels=["reason"]
+        )
+        for reason, n in sorted(status.get("qr_refusals", {}).items()):
+            refusals.add_metric([reason], n)
+        yield refusals
         yield from self._health()
 
     def _health(self) -> Iterator[Metric]:

@@ -10,6 +10,9 @@ timestamp and the SHA-256 of the empty body). The cloud answers a :class:`Roster
   keyed by their ids; a person or credential that must go away comes back with ``active=False``
   or ``blocked=True`` (history stays in the cloud, a gateway needs only the answer).
 - ``meal_rules`` is ``None`` when the rules did not change.
+- the Social Wallet's QR fields (each child's voucher and QR consent, the Wallet's public key) are
+  sent only when the gateway asks with ``&features=wallet_qr`` (:data:`WALLET_QR_FEATURE`): a
+  gateway of an earlier release refuses fields it does not know, and does not ask.
 
 The gateway applies a delta in one transaction and then holds ``version``; a delta whose ``since``
 is not the version it holds is refused. The cloud decides each person's meal category from the
@@ -37,6 +40,8 @@ from shared.localtime import LOCAL_TZ
 __all__ = [
     "PHOTOS_PATH",
     "ROSTER_PATH",
+    "WALLET_QR_FEATURE",
+    "WALLET_QR_FIELDS",
     "Allergen",
     "Dish",
     "DishCategory",
@@ -51,6 +56,13 @@ __all__ = [
 ]
 
 ROSTER_PATH = "/v1/sync/roster"
+# Fields a gateway of an earlier release would refuse (the models forbid what they do not know) go
+# out only to a gateway that names their feature: ``?since=V&features=wallet_qr``.
+WALLET_QR_FEATURE = "wallet_qr"
+WALLET_QR_FIELDS: dict[str, object] = {
+    "wallet_public_key": True,
+    "people": {"__all__": {"qr_consent", "wallet_voucher_id"}},
+}
 PHOTOS_PATH = "/v1/sync/photos"  # + "/{sha256}": a photo the roster names, signed like the roster pull
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
@@ -132,6 +144,17 @@ class RosterPerson(_Frozen):
         default=False,
         description="A guardian's consent to attendance tracking is in force (§33-1.1). Without it the "
         "child still passes, and the event leaves the gateway without identity.",
+    )
+    qr_consent: bool = Field(
+        default=False,
+        description="A guardian's consent to identifying the child by the Social Wallet's QR code; ``consent`` "
+        "is the card's. Each method is judged by its own: a tap by a method without consent passes as one "
+        f"without consent does. Sent only to a gateway that asks for {WALLET_QR_FEATURE!r}.",
+    )
+    wallet_voucher_id: UUID | None = Field(
+        default=None,
+        description="The child's Social Wallet voucher, as its dynamic QR code names it (shared.wallet_qr). "
+        f"Sent only to a gateway that asks for {WALLET_QR_FEATURE!r}.",
     )
     meal_category: Category | None = Field(default=None, description="None: no school meals (most staff).")
     discount_percent: int | None = Field(default=None, ge=1, le=99, description="For 'discounted' only.")
@@ -245,6 +268,13 @@ class RosterDelta(_Frozen):
     meal_rules: MealRules | None = None
     dishes: list[Dish] = Field(default_factory=list)
     menu: list[SetMeal] = Field(default_factory=list, description="Set meals from today on.")
+    wallet_public_key: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The Social Wallet's Ed25519 public key (base64 of the raw 32 bytes) that its dynamic QR codes "
+        f"verify with; None: unchanged (a delta) or none (a full snapshot). Sent only to a gateway that asks for "
+        f"{WALLET_QR_FEATURE!r}.",
+    )
 
     @model_validator(mode="after")
     def _versions(self) -> RosterDelta:

@@ -360,3 +360,43 @@ def nedb(
                 packets += len(new_packets)
         except KeyboardInterrupt:
             pass
+
+
+@app.command("wallet-code")
+def wallet_code_command(
+    voucher: str = typer.Option(..., help="The child's Social Wallet voucher id (a UUID)."),
+    key_env: str = typer.Option(
+        "MEKTEP_SIM_WALLET_QR_KEY",
+        help="Variable holding the Wallet's QR signing key (base64 of the 32 raw private bytes); unset: one is made.",
+    ),
+    at: float = typer.Option(0.0, min=0, help="Unix time the code is for (0: now)."),
+) -> None:
+    """The dynamic QR code the Social Wallet app shows for a voucher now, as the gateway's scanner reads it.
+
+    Prints the key the cloud needs (MEKTEP_CLOUD_SOCIAL_WALLET_QR_PUBLIC_KEY; and the signing key when it
+    made one), then the code. Scan it with ``mektep sim qr-scanner``'s pty or any scanner.
+
+    Example:
+        mektep sim wallet-code --voucher 0191e3b4-7c1a-7000-8000-00000000a11a
+    """
+    import base64
+    import uuid
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+    from shared.wallet_qr import public_key_text
+    from simulators.social_wallet import wallet_code
+
+    console = Console(soft_wrap=True)
+    given = os.environ.get(key_env)
+    try:
+        voucher_id = uuid.UUID(voucher)
+        key = Ed25519PrivateKey.from_private_bytes(base64.b64decode(given)) if given else Ed25519PrivateKey.generate()
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    console.print(f"MEKTEP_CLOUD_SOCIAL_WALLET_QR_PUBLIC_KEY={public_key_text(key.public_key())}", highlight=False)
+    if not given:
+        raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        console.print(f"{key_env}={base64.b64encode(raw).decode()}", highlight=False)
+    console.print(wallet_code(key, voucher_id, at or None), highlight=False)

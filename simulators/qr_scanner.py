@@ -1,7 +1,9 @@
 """A QR / barcode scanner on a pseudo-terminal: sends one line per scanned code.
 
-Codes look like the Social Wallet's dynamic QR (a short-lived token) or a printed code; the ways a
-line goes wrong are named as the driver counts them.
+Random codes (:func:`random_code`) are any scanned text the gateway hashes as a credential; a
+genuine Social Wallet code, which the gateway verifies, comes from
+:func:`simulators.social_wallet.wallet_code`. The ways a line goes wrong are named as the driver
+counts them.
 """
 
 from __future__ import annotations

@@ -12,6 +12,11 @@ receipt (200). It can be told to misbehave:
                                          same receipt as a duplicate, as after a dropped connection
     wallet.forge()                       sign receipts with a key nobody trusts
 
+It also stands in for the parent's app: each child's free-meal voucher (:meth:`WalletServer.voucher`,
+and ``GET /v1/vouchers?iin=…`` for the cloud) and the dynamic QR code the app shows for it now
+(:meth:`WalletServer.code`, or :func:`wallet_code` given a voucher and the key), signed with the
+Wallet's QR key (:mod:`shared.wallet_qr`; a key of its own, not the receipts').
+
     with WalletServer() as wallet:
         ... send to wallet.url, verify with wallet.public_key ...
         wallet.state.accepted            record id → the registration, once each
@@ -43,9 +48,18 @@ from cloud_api.social_wallet.contract import (
     public_key_text,
     sign_receipt,
 )
+from shared import wallet_qr
 from simulators.http_server import ThreadedServer
 
-__all__ = ["WalletServer", "WalletState", "create_wallet_app"]
+__all__ = ["VOUCHERS_PATH", "WalletServer", "WalletState", "create_wallet_app", "wallet_code"]
+
+VOUCHERS_PATH = "/v1/vouchers"  # ?iin=<12 digits>: the child's free-meal voucher, 404 when none
+
+
+def wallet_code(qr_key: Ed25519PrivateKey, voucher_id: UUID, at: float | None = None) -> str:
+    """The dynamic QR code the Wallet app shows for ``voucher_id`` at Unix time ``at`` (now)."""
+    return wallet_qr.issue(qr_key, voucher_id, time.time() if at is None else at)
+
 
 Predicate = Callable[[MealRegistration], bool]
 
@@ -71,6 +85,13 @@ class WalletState:
     forge: bool = False
     lost_answers: set[UUID] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    qr_key: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
+    vouchers: dict[str, UUID] = field(default_factory=dict)  # IIN → voucher id
+
+    def voucher(self, iin: str) -> UUID:
+        """The child's voucher, issued on first asking (the Wallet's registry, by IIN)."""
+        with self.lock:
+            return self.vouchers.setdefault(iin, uuid.uuid4())
 
     def failing(self) -> bool:
         """Whether this request is to be answered 503 (counts a ``fail(n)`` down)."""
@@ -95,6 +116,12 @@ def create_wallet_app(state: WalletState) -> FastAPI:
         if state.delay_s:
             await asyncio.sleep(state.delay_s)
         return _answer(state, forger, body, request.headers.get(IDEMPOTENCY_HEADER))
+
+    @app.get(VOUCHERS_PATH)
+    async def voucher(iin: str) -> JSONResponse:
+        if len(iin) != 12 or not iin.isdigit():
+            return JSONResponse({"detail": "iin is 12 digits"}, 422)
+        return JSONResponse({"iin": iin, "voucher_id": str(state.voucher(iin))})
 
     return app
 
@@ -167,6 +194,19 @@ class WalletServer(ThreadedServer):
     def public_key_text(self) -> str:
         """That key as settings take it (base64 of the raw bytes)."""
         return public_key_text(self.public_key)
+
+    @property
+    def qr_public_key_text(self) -> str:
+        """The key its dynamic QR codes verify under, as the cloud's setting takes it."""
+        return wallet_qr.public_key_text(self.state.qr_key.public_key())
+
+    def voucher(self, iin: str) -> UUID:
+        """The child's voucher id (issued on first asking)."""
+        return self.state.voucher(iin)
+
+    def code(self, voucher_id: UUID, at: float | None = None) -> str:
+        """The dynamic QR code the app shows for ``voucher_id`` now (or at Unix time ``at``)."""
+        return wallet_code(self.state.qr_key, voucher_id, at)
 
     def fail(self, n: int | None = None, *, until: float | None = None, retry_after: int | None = None) -> None:
         """Answer 503 to the next ``n`` requests, or until ``clock() >= until``; ``retry_after`` seconds advised."""

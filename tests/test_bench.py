@@ -209,3 +209,11 @@ def test_bench_integrations_signs_students_in_and_follows_every_tap_to_a_verifyi
     for name in ("oidc_sign_ins_per_s", "webhooks_per_s", "webhook_lag_p95_s", "healthz_pairs_per_s"):
         assert figures[name] > 0, name
     assert figures["receiver_direct_per_s"] > 0
+
+
+def test_bench_qr_verify_checks_every_wallet_code_once_within_its_window() -> None:
+    from mektep.qr_bench import bench_qr_verify
+
+    figures = bench_qr_verify(students=50, codes=200)
+    assert figures["qr_codes"] == 200 and figures["qr_refused"] == 0  # each code distinct, none stale
+    assert 0 < figures["qr_verify_p50_ms"] <= figures["qr_verify_p99_ms"] and figures["baseline_card_p99_ms"] > 0

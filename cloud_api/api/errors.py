@@ -106,6 +106,7 @@ _BY_STATUS: dict[int, tuple[str, ...]] = {
         Refusal.INVALID_BATCH.value,
         "bad_login",
         "date_in_future",
+        "unknown_consent_method",  # consent is to the card or the Social Wallet's QR code
         "roster_of_another_school",
         "password_too_short",
         "bad_code",

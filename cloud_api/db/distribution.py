@@ -123,6 +123,7 @@ DISTRIBUTION: dict[str, Placement] = {
                 "webhook_deliveries",
                 "school_hours",
                 "absence_reports",
+                "wallet_vouchers",
             )
         ),
         *(

@@ -300,6 +300,9 @@ consents = Table(
     Column("signed_on", Date),  # paper: the day the guardian signed it
     Column("reference", String(100)),  # paper: its number or reference in the school's files
     Column("actor", String(128)),  # paper: who recorded it
+    # How the child may be identified: card (the consent to tracking itself, every row before 0040)
+    # or qr (the Social Wallet's dynamic QR code); each method has its own newest row.
+    Column("method", String(8), nullable=False, server_default="card"),
     Index("consents_school_child", "school_id", "child_id", "id"),
 )
 
@@ -1281,4 +1284,14 @@ absence_reports = Table(
     Column("withdrawn_at", UTCDateTime()),
     Index("absence_reports_child", "school_id", "child_id", "first_day"),
     Index("absence_reports_days", "school_id", "last_day"),  # a day's or a month's reports of a school
+)
+
+# Each child's Social Wallet voucher: the id its dynamic QR code names (shared.wallet_qr), learned
+# from the Wallet by IIN (cloud_api.social_wallet.vouchers). Append-only; NULL: the voucher was
+# withdrawn. The gateway gets the newest with the roster.
+wallet_vouchers = _history(
+    "wallet_vouchers",
+    Column("child_id", Uuid(), nullable=False),
+    Column("voucher_id", Uuid()),
+    Index("wallet_vouchers_child", "school_id", "child_id", "id"),
 )

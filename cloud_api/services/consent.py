@@ -1,9 +1,12 @@
 """Consent to attendance tracking (Order No. 456 §33-1.1), given or withdrawn by a guardian per child.
 
-Consent is kept as history: each change is a new row, the newest one for a child is in force. A
-child without consent still walks in; the gateway records the event without identity and no
-notice goes out. Only a guardian of the child can give or withdraw it. The caller owns the
-transaction.
+Consent is per identification method (:data:`METHODS`): ``card`` (the ID card; the consent to
+tracking every part of the system has always read) and ``qr`` (the Social Wallet's dynamic QR code,
+"alternative identification only with consent"). A family may consent to one and not the other.
+Consent is kept as history: each change is a new row, the newest one per child and method is in
+force. A child without consent to the method they used still walks in (and eats); the gateway
+records the event without identity and no notice goes out. Only a guardian of the child can give
+or withdraw it. The caller owns the transaction.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from sqlalchemy import Connection, insert, select
@@ -20,12 +23,14 @@ from sqlalchemy import Connection, insert, select
 from cloud_api.core.errors import DomainError
 from cloud_api.db.schema import consents, guardianships, people
 from cloud_api.services.audit import AuditEntry, write_audit
-from cloud_api.services.history import in_force
+from cloud_api.services.history import newest_rows
 from cloud_api.services.roster_versions import next_version
 from shared.localtime import local_date
 
 __all__ = [
+    "METHODS",
     "ClassConsent",
+    "Method",
     "Paper",
     "consent_history",
     "consent_overview",
@@ -33,6 +38,10 @@ __all__ = [
     "require_guardian",
     "set_consent",
 ]
+
+
+Method = Literal["card", "qr"]
+METHODS: tuple[Method, ...] = ("card", "qr")
 
 
 @dataclass(frozen=True)
@@ -52,16 +61,19 @@ def set_consent(
     *,
     actor: str,
     paper: Paper | None = None,
+    method: Method = "card",
 ) -> bool:
-    """Record a guardian's consent (or its withdrawal) for one child; False when it was already so.
+    """Record a guardian's consent (or its withdrawal) for one child and method; False when it was already so.
 
     ``paper``: the school records what the guardian signed on paper (``actor`` is then the staff
     member), and the guardian sees in the app that it was given so.
     """
     require_guardian(conn, school_id, guardian_id, child_id)
+    if method not in METHODS:
+        raise DomainError("unknown_consent_method")
     if paper is not None and paper.signed_on > local_date(datetime.now(UTC)):
         raise DomainError("date_in_future")
-    in_force_now = consents_of(conn, school_id, [child_id]).get(child_id)
+    in_force_now = consents_of(conn, school_id, [child_id], method).get(child_id)
     before = bool(in_force_now)
     # A paper refusal of a child never asked is kept too: "withdrawn" is not "never asked".
     if before == given and (paper is None or in_force_now is not None):
@@ -79,9 +91,12 @@ def set_consent(
             signed_on=None if paper is None else paper.signed_on,
             reference=None if paper is None else paper.reference,
             actor=actor,
+            method=method,
         )
     )
     after: dict[str, Any] = {"given": given, "by": str(guardian_id)}
+    if method != "card":
+        after["method"] = method  # a card's entry reads as every consent's did before there were methods
     if paper is not None:
         after |= {"paper": paper.reference, "signed_on": paper.signed_on.isoformat()}
     write_audit(conn, school_id, actor, now, [AuditEntry("update", "consent", str(child_id), {"given": before}, after)])
@@ -89,10 +104,14 @@ def set_consent(
 
 
 def consent_history(conn: Connection, school_id: str, child_id: UUID) -> list[dict[str, Any]]:
-    """Every consent given or withdrawn for a child, newest first, with the guardian's name and how it was given."""
+    """Every consent given or withdrawn for a child, newest first, with the guardian's name and how it was given.
+
+    Each row names its ``method`` (card or qr).
+    """
     rows = conn.execute(
         select(
             consents.c.given,
+            consents.c.method,
             consents.c.at,
             consents.c.source,
             consents.c.signed_on,
@@ -156,7 +175,16 @@ def require_guardian(conn: Connection, school_id: str, guardian_id: UUID, child_
         raise DomainError("unknown_person")
 
 
-def consents_of(conn: Connection, school_id: str, child_ids: Iterable[UUID] | None = None) -> dict[UUID, bool]:
-    """The consent in force for each child that has ever had one (all the school's, or ``child_ids``)."""
-    given = in_force(conn, consents, school_id, "child_id", "given", child_ids)
-    return {child: bool(yes) for child, yes in given.items()}
+def consents_of(
+    conn: Connection, school_id: str, child_ids: Iterable[UUID] | None = None, method: Method = "card"
+) -> dict[UUID, bool]:
+    """The consent to ``method`` in force for each child that has ever had one (all the school's, or ``child_ids``).
+
+    ``card``, the default, is the consent to tracking that notices, feeds and pages go by.
+    """
+    # The newest row per child *and method*, then the method's: another method's row never hides it.
+    query = newest_rows(consents, school_id, "child_id", "method").where(consents.c.method == method)
+    if child_ids is not None:
+        query = query.where(consents.c.child_id.in_(list(child_ids)))
+    rows = conn.execute(query.with_only_columns(consents.c.child_id, consents.c.given))
+    return {child: bool(yes) for child, yes in rows}

@@ -38,8 +38,9 @@ def children_of(conn: Connection, school_id: str, guardian_id: UUID, child_id: U
     if child_id is not None:
         query = query.where(people.c.id == child_id)
     rows = [dict(r._mapping) for r in conn.execute(query)]
-    consent = consents_of(conn, school_id, [r["id"] for r in rows])
-    return [ChildPublic(**r, consent=consent.get(r["id"], False)) for r in rows]
+    ids = [r["id"] for r in rows]
+    consent, qr = consents_of(conn, school_id, ids), consents_of(conn, school_id, ids, "qr")
+    return [ChildPublic(**r, consent=consent.get(r["id"], False), qr_consent=qr.get(r["id"], False)) for r in rows]
 
 
 def child_day(conn: Connection, school_id: str, child_id: UUID, day: date) -> list[dict[str, Any]]:

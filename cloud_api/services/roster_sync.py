@@ -34,6 +34,7 @@ from cloud_api.db.schema import (
     packets,
     people,
     person_photos,
+    wallet_vouchers,
 )
 from cloud_api.roster.display_names import FullName, confusable, display_names, short_name
 from cloud_api.services.canteen_pins import pins_of
@@ -43,14 +44,26 @@ from cloud_api.services.photos import person_photos_of
 from cloud_api.services.prepaid import Account, accounts_of, daily_limits_of
 from cloud_api.services.roster_versions import current_version
 from cloud_api.services.signatures import Refusal, Refused, SignedBody
+from cloud_api.social_wallet.vouchers import vouchers_of
 from shared.localtime import local_date
-from shared.roster_contract import RosterCredential, RosterDelta, RosterPerson
+from shared.roster_contract import WALLET_QR_FEATURE, WALLET_QR_FIELDS, RosterCredential, RosterDelta, RosterPerson
 
 __all__ = ["answer_pull", "build_delta", "roster_names"]
 
 
-def build_delta(conn: Connection, school_id: str, since: int, now: datetime | None = None) -> RosterDelta:
-    """The delta of ``school_id`` after version ``since`` (a full snapshot when it must be)."""
+def build_delta(
+    conn: Connection,
+    school_id: str,
+    since: int,
+    now: datetime | None = None,
+    *,
+    wallet_public_key: str | None = None,
+) -> RosterDelta:
+    """The delta of ``school_id`` after version ``since`` (a full snapshot when it must be).
+
+    ``wallet_public_key``: the key the Social Wallet's QR codes verify with (the deployment's
+    setting), sent in every delta so that a changed setting reaches the gateways at their next pull.
+    """
     version = current_version(conn, school_id)
     full = since <= 0 or since > version
     after = 0 if full else since
@@ -74,6 +87,8 @@ def build_delta(conn: Connection, school_id: str, since: int, now: datetime | No
     accounts = accounts_of(conn, school_id, None if full else ids)
     faces = person_photos_of(conn, school_id, None if full else ids)
     pins = pins_of(conn, school_id, None if full else ids)
+    qr_consent = consents_of(conn, school_id, None if full else ids, "qr")
+    vouchers = vouchers_of(conn, school_id, None if full else ids)
     cards = conn.execute(
         select(credentials.c.credential_hash, credentials.c.person_id, credentials.c.kind, credentials.c.status).where(
             credentials.c.school_id == school_id, credentials.c.version > after
@@ -94,7 +109,14 @@ def build_delta(conn: Connection, school_id: str, since: int, now: datetime | No
                 bans.get(row.id, []),
                 limits.get(row.id),
                 accounts.get(row.id),
-            ).model_copy(update={"photo_sha256": faces.get(row.id), "canteen_pin_hash": pins.get(row.id)})
+            ).model_copy(
+                update={
+                    "photo_sha256": faces.get(row.id),
+                    "canteen_pin_hash": pins.get(row.id),
+                    "qr_consent": qr_consent.get(row.id, False),
+                    "wallet_voucher_id": vouchers.get(row.id) if row.role == "student" else None,
+                }
+            )
             for row in person_rows
         ],
         credentials=[
@@ -106,6 +128,7 @@ def build_delta(conn: Connection, school_id: str, since: int, now: datetime | No
         meal_rules=rules[0] if rules is not None and rules[1] > after else None,
         dishes=current_dishes(conn, school_id, after),
         menu=menu_from(conn, school_id, today, after),
+        wallet_public_key=wallet_public_key,
     )
 
 
@@ -161,7 +184,8 @@ def roster_names(conn: Connection, school_id: str) -> dict[UUID, str]:
 
 
 def _changed_people(conn: Connection, school_id: str, after: int) -> Any:
-    # A person changes with their own row, and with their consent, bans, limit, credits, photo or PIN.
+    # A person changes with their own row, and with their consent, bans, limit, credits, photo, PIN
+    # or Social Wallet voucher.
     return (
         select(people.c.id)
         .where(people.c.school_id == school_id, people.c.version > after)
@@ -178,6 +202,9 @@ def _changed_people(conn: Connection, school_id: str, after: int) -> Any:
             ),
             select(canteen_pins.c.person_id).where(
                 canteen_pins.c.school_id == school_id, canteen_pins.c.version > after
+            ),
+            select(wallet_vouchers.c.child_id).where(
+                wallet_vouchers.c.school_id == school_id, wallet_vouchers.c.version > after
             ),
             # A charge has no version (NULL > after is not true): the gateway counted it itself.
             select(balance_entries.c.person_id).where(
@@ -210,17 +237,28 @@ def _person(
     )
 
 
-def answer_pull(conn: Connection, signed: SignedBody, since: int) -> bytes:
+def answer_pull(
+    conn: Connection,
+    signed: SignedBody,
+    since: int,
+    features: frozenset[str] = frozenset(),
+    wallet_public_key: str | None = None,
+) -> bytes:
     """The roster delta a gateway's signed pull asks for, as sent, kept in the packet journal.
 
     Kept as sent, so that what a gateway was told stays provable: the answer, under the request's
-    signature. A signature journalled already is a replay: ``Refused(replayed)``.
+    signature. A signature journalled already is a replay: ``Refused(replayed)``. ``features``: the
+    contract's optional parts the gateway said it knows (``wallet_qr``: the Social Wallet's QR fields).
     """
-    delta = build_delta(conn, signed.gateway.school_id, since)
+    delta = build_delta(conn, signed.gateway.school_id, since, wallet_public_key=wallet_public_key)
     # A dish's kind stays off the wire: gateways of earlier releases refuse a field they do not know,
     # and no gateway acts on it yet (a ban by kind comes with the families' issue, and the field with
-    # it, behind a contract version the gateway asks for).
-    body = delta.model_dump_json(exclude={"dishes": {"__all__": {"category"}}}).encode()
+    # it, behind a contract version the gateway asks for). So do the Wallet's QR fields, to a gateway
+    # that did not ask for them.
+    exclude: dict[str, Any] = {"dishes": {"__all__": {"category"}}}
+    if WALLET_QR_FEATURE not in features:
+        exclude |= WALLET_QR_FIELDS
+    body = delta.model_dump_json(exclude=exclude).encode()
     kept = conn.execute(
         dialect_insert(conn, packets)
         .values(

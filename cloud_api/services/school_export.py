@@ -64,6 +64,7 @@ from cloud_api.db.schema import (
     school_export_files,
     school_exports,
     set_meals,
+    wallet_vouchers,
 )
 from cloud_api.db.types import EncryptedJSON, UTCDateTime
 from cloud_api.services.audit import AuditEntry, write_audit
@@ -129,10 +130,17 @@ SECTIONS = (
     ),
     Section(
         "consents",
-        "Consent to attendance tracking, every change.",
+        "Consent to attendance tracking by each identification method (card, qr), every change.",
         _without(consents, "version"),
         lambda s: consents.c.school_id == s,
         (consents.c.id,),
+    ),
+    Section(
+        "wallet_vouchers",
+        "Each child's Social Wallet voucher (what its dynamic QR code names), every change.",
+        _without(wallet_vouchers, "version"),
+        lambda s: wallet_vouchers.c.school_id == s,
+        (wallet_vouchers.c.id,),
     ),
     Section(
         "events",

@@ -46,7 +46,7 @@ from cloud_api.push.subscriptions import (
 )
 from cloud_api.services import menus
 from cloud_api.services.accounts import Role
-from cloud_api.services.consent import consent_history, set_consent
+from cloud_api.services.consent import Method, consent_history, set_consent
 from cloud_api.services.family import child_day, child_month, children_of, rate_meal
 from cloud_api.services.family_accounts import child_sign_in, set_child_second_factor
 from cloud_api.web.pages import LANG_COOKIE, STATIC, SignInNeeded, known_failure, page, remember_language
@@ -134,7 +134,8 @@ def child_page(
         day = child_day(conn, family.school_id, child_id, today)
         summary = child_month(conn, family.school_id, child_id, shown)
         bans = set(menus.bans_of(conn, family.school_id, [child_id]).get(child_id, []))
-        consent_record = next(iter(consent_history(conn, family.school_id, child_id)), None)
+        history = consent_history(conn, family.school_id, child_id)
+        consent_record = next((row for row in history if row["method"] == "card"), None)
     meals_today = sorted({str(e["meal"]["period"]) for e in day if e["kind"] == "meal" and e["meal"]})
     previous_day = shown.replace(day=1) - timedelta(days=1)
     following_day = shown.replace(day=28) + timedelta(days=4)
@@ -176,11 +177,19 @@ def bans_form(
 
 
 @router.post("/children/{child_id}/consent", dependencies=[Depends(_same_origin)])
-def consent_form(request: Request, child_id: UUID, family: FamilyDep, given: Annotated[bool, Form()]) -> Response:
-    """Give or withdraw consent to attendance tracking."""
+def consent_form(
+    request: Request,
+    child_id: UUID,
+    family: FamilyDep,
+    given: Annotated[bool, Form()],
+    method: Annotated[Method, Form()] = "card",
+) -> Response:
+    """Give or withdraw consent to attendance tracking by one identification method (card or QR code)."""
     try:
         with _engine(request).begin() as conn:
-            set_consent(conn, family.school_id, child_id, family.guardian_id, given, actor=family.principal.actor)
+            set_consent(
+                conn, family.school_id, child_id, family.guardian_id, given, actor=family.principal.actor, method=method
+            )
     except DomainError:
         raise DomainError("not_found") from None
     return _back(f"/app/children/{child_id}?saved=consent")

@@ -18,11 +18,13 @@ from datetime import date, time
 from uuid import UUID
 
 import sqlite_utils
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 from sqlite_utils import Migrations
 
 from shared.contract import Category
 from shared.roster_contract import Dish, MealPeriod, MealRules, RosterCredential, RosterDelta, RosterPerson, SetMeal
+from shared.wallet_qr import load_public_key
 
 __all__ = ["CardEntry", "RosterIndex", "RosterRefused", "apply", "load_index", "migrate", "parse_delta"]
 
@@ -69,6 +71,13 @@ class RosterIndex:
     rules: MealRules | None = None
     dishes: dict[UUID, Dish] = field(default_factory=dict)
     menu: dict[tuple[date, str], SetMeal] = field(default_factory=dict)
+    # The Social Wallet's dynamic QR: whose voucher is whose (voucher id → person id), and the key
+    # its codes verify with (None: the cloud sent none, and every Wallet code is refused).
+    vouchers: dict[UUID, str] = field(default_factory=dict)
+    wallet_key: Ed25519PublicKey | None = None
+    # The contract's optional parts the roster held was pulled with (shared.roster_contract):
+    # a roster pulled without one lacks its fields, and the next pull asks for everything again.
+    features: frozenset[str] = frozenset()
 
     @property
     def synced(self) -> bool:
@@ -109,8 +118,14 @@ def _held(db: sqlite_utils.Database) -> tuple[str | None, int]:
     return rows.get("school_id"), int(rows.get("version", 0))
 
 
-def apply(db: sqlite_utils.Database, delta: RosterDelta, school_id: str) -> RosterIndex:
-    """Apply ``delta`` in one transaction and return the index of the roster now held."""
+def apply(
+    db: sqlite_utils.Database, delta: RosterDelta, school_id: str, features: frozenset[str] = frozenset()
+) -> RosterIndex:
+    """Apply ``delta`` in one transaction and return the index of the roster now held.
+
+    ``features``: the optional parts of the contract the delta was asked with. A full snapshot
+    sets them; a delta keeps those held that it was asked with too.
+    """
     if delta.school_id != school_id:
         raise RosterRefused(f"a roster of school {delta.school_id!r} sent to a gateway of {school_id!r}")
     _, version = _held(db)
@@ -137,9 +152,16 @@ def apply(db: sqlite_utils.Database, delta: RosterDelta, school_id: str) -> Rost
             "INSERT OR REPLACE INTO roster_menu (day, period, body) VALUES (?, ?, ?)",
             [(m.day.isoformat(), m.period, m.model_dump_json()) for m in delta.menu],
         )
-        meta = {"school_id": delta.school_id, "version": str(delta.version)}
+        held = _features(conn.execute("SELECT value FROM roster_meta WHERE key = 'features'").fetchone())
+        meta = {
+            "school_id": delta.school_id,
+            "version": str(delta.version),
+            "features": ",".join(sorted(features if delta.full else features & held)),
+        }
         if delta.meal_rules is not None:
             meta["meal_rules"] = delta.meal_rules.model_dump_json()
+        if delta.wallet_public_key is not None:
+            meta["wallet_public_key"] = delta.wallet_public_key
         conn.executemany("INSERT OR REPLACE INTO roster_meta (key, value) VALUES (?, ?)", list(meta.items()))
     return load_index(db)
 
@@ -160,6 +182,7 @@ def load_index(db: sqlite_utils.Database) -> RosterIndex:
         set_meal = SetMeal.model_validate_json(body)
         menu[(set_meal.day, set_meal.period)] = set_meal
     rules = MealRules.model_validate_json(meta["meal_rules"]) if "meal_rules" in meta else None
+    vouchers = {p.wallet_voucher_id: str(p.id) for p in people.values() if p.wallet_voucher_id is not None}
     return RosterIndex(
         school_id=meta.get("school_id"),
         version=int(meta.get("version", 0)),
@@ -168,4 +191,21 @@ def load_index(db: sqlite_utils.Database) -> RosterIndex:
         rules=rules,
         dishes=dishes,
         menu=menu,
+        vouchers=vouchers,
+        wallet_key=_wallet_key(meta.get("wallet_public_key")),
+        features=_features((meta.get("features"),)),
     )
+
+
+def _features(row: tuple[str | None] | None) -> frozenset[str]:
+    return frozenset(name for name in (row[0] or "").split(",") if name) if row else frozenset()
+
+
+def _wallet_key(text: str | None) -> Ed25519PublicKey | None:
+    # A key the cloud sent garbled is no key: every Wallet code is then refused, and the rest works.
+    if not text:
+        return None
+    try:
+        return load_public_key(text)
+    except ValueError:
+        return None

@@ -1,6 +1,7 @@
 """Pull the school's roster from the cloud, apply it atomically, and hand it to the policy.
 
-Every ``interval_s`` (and at start) the gateway asks ``GET /v1/sync/roster?since=<version held>``,
+Every ``interval_s`` (and at start) the gateway asks ``GET /v1/sync/roster?since=<version held>``
+(``&features=wallet_qr``: it knows the Social Wallet's QR fields),
 signed with its key like an ingest batch (:func:`shared.contract.signed_headers`, the path with
 its query string). A delta is written in one transaction on the storage thread
 (:func:`gateway.roster.store.apply`); only then is the policy's index swapped, in one assignment, so a
@@ -24,7 +25,7 @@ from gateway.roster.photos import PhotoFetcher
 from gateway.roster.store import RosterIndex, RosterRefused, apply, parse_delta
 from gateway.storage import Storage
 from shared.contract import signed_headers
-from shared.roster_contract import ROSTER_PATH
+from shared.roster_contract import ROSTER_PATH, WALLET_QR_FEATURE
 
 __all__ = ["RosterSync", "SyncStats"]
 
@@ -72,6 +73,7 @@ class RosterSync:
         self._timeout_s = timeout_s
         self._transport = transport
         self.stats = SyncStats(version=version)
+        self.features: frozenset[str] = frozenset()  # those of the roster held (set at start-up)
         self.photos = photos
 
     async def run(self) -> None:
@@ -88,7 +90,10 @@ class RosterSync:
     async def pull(self, client: httpx.AsyncClient) -> bool:
         """Ask once for what changed; True when a delta was applied."""
         self.stats.pulls += 1
-        path = f"{ROSTER_PATH}?since={self.stats.version}"
+        # This release knows the Wallet's QR fields, so it asks for them (an older cloud ignores it).
+        # A roster pulled before without them lacks their fields: everything again, once.
+        since = self.stats.version if WALLET_QR_FEATURE in self.features else 0
+        path = f"{ROSTER_PATH}?since={since}&features={WALLET_QR_FEATURE}"
         headers = signed_headers(self._key, self._gateway_id, "GET", path, b"", str(int(time.time())))
         try:
             response = await client.get(path, headers=headers)
@@ -101,11 +106,13 @@ class RosterSync:
             if delta.version == self.stats.version and (not delta.full or delta.version == 0):
                 return False  # nothing changed (or still nothing at all): nothing to write
             db_call = self._storage.call
-            index = await db_call(lambda outbox: apply(outbox.db, delta, self._school_id))
+            asked = frozenset({WALLET_QR_FEATURE})
+            index = await db_call(lambda outbox: apply(outbox.db, delta, self._school_id, asked))
         except RosterRefused as exc:
             self.stats.refused += 1
             return self._failed(str(exc))
         self.stats.version = index.version
+        self.features = index.features
         self.stats.applied += 1
         self.stats.last_applied_at = time.time()
         self.stats.last_error = ""

@@ -149,6 +149,14 @@ def m006_local_passages(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m007_wallet_codes(db: sqlite_utils.Database) -> None:
+    # Social Wallet codes used up, until they expire (gateway.taps.wallet_codes): a replay is
+    # refused after a restart too. Written with the tap's event, in its transaction.
+    db.execute("CREATE TABLE wallet_codes (code TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)")
+    db.execute("CREATE INDEX wallet_codes_expiry ON wallet_codes(expires_at)")
+
+
 class EventState(IntEnum):
     """Where an event is on its way to the cloud."""
 

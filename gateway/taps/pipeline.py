@@ -22,7 +22,7 @@ import asyncio
 import logging
 import sqlite3
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
@@ -35,9 +35,11 @@ from gateway.taps.charges import add_charges
 from gateway.taps.drafts import CredentialHasher, Draft
 from gateway.taps.outbox import Recorded
 from gateway.taps.policy import AccessPoint, Policy, Reason, Verdict
+from gateway.taps.wallet_codes import keep_codes
 from shared.contract import CredentialKind, Decision, EventKind, ManualEntry
 from shared.i18n import Translator, translator
 from shared.localtime import LOCAL_TZ
+from shared.wallet_qr import credential_of
 
 __all__ = ["Pipeline", "PipelineStats"]
 
@@ -131,8 +133,9 @@ class Pipeline:
 
     async def _commit(self, group: list[_Decided]) -> list[Recorded]:
         drafts = [decided.draft for decided in group]
+        codes = [d.verdict.wallet_code for d in group if d.verdict is not None and d.verdict.wallet_code is not None]
         try:
-            recorded = await self._record(drafts)
+            recorded = await self._record(drafts, codes)
         except Exception as exc:
             # Nothing was recorded, so nobody is granted: a grant without a record would be lost.
             log.exception("recording %d events failed", len(drafts))
@@ -159,18 +162,27 @@ class Pipeline:
         self._on_recorded()
         return recorded
 
-    async def _record(self, drafts: list[Draft]) -> list[Recorded]:
+    async def _record(self, drafts: list[Draft], codes: list[tuple[str, int]] | None = None) -> list[Recorded]:
+        def also(conn: sqlite3.Connection, recorded: Sequence[Recorded]) -> None:
+            # A meal's charge and a Wallet code's use commit with the event, or not at all.
+            add_charges(conn, recorded)
+            if codes:
+                keep_codes(conn, codes)
+
         try:
-            return await self._storage.call(lambda outbox: outbox.record(drafts, also=add_charges))
+            return await self._storage.call(lambda outbox: outbox.record(drafts, also=also))
         except sqlite3.Error as exc:
             if not _disk_full(exc) or self._on_full is None or not await self._on_full():
                 raise
             log.warning("disk full: the reserve is released; recording %d events again", len(drafts))
-            return await self._storage.call(lambda outbox: outbox.record(drafts, also=add_charges))
+            return await self._storage.call(lambda outbox: outbox.record(drafts, also=also))
 
     def _decide(self, read: CardRead) -> _Decided:
         point = self._points.get(read.reader_id)
-        credential_hash = self._hash(read.credential)
+        # A Social Wallet code changes every 30 s: its event is hashed by the child's voucher, as
+        # stable as a card number. Any other text is hashed as it was read.
+        credential = credential_of(read.credential) if read.kind is CredentialKind.QR else read.credential
+        credential_hash = self._hash(credential)
         try:
             verdict = self._policy.decide(read, point, credential_hash)
         except Exception:

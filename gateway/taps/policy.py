@@ -46,6 +46,13 @@ class Reason(StrEnum):
     DAILY_LIMIT = "daily_limit"
     INSUFFICIENT_BALANCE = "insufficient_balance"  # a prepaid school: the balance cannot cover the meal
     UNKNOWN_DISH = "unknown_dish"  # staff chose a dish the roster does not hold
+    # The Social Wallet's dynamic QR code (shared.wallet_qr): refused, and why.
+    QR_MALFORMED = "qr_malformed"  # claims to be a Wallet code and is not one
+    QR_BAD_SIGNATURE = "qr_bad_signature"  # forged, altered, or signed by another key
+    QR_STALE = "qr_stale"  # outside the time window: a screenshot, or a clock far off
+    QR_REPLAYED = "qr_replayed"  # this very code was used before
+    QR_UNKNOWN_VOUCHER = "qr_unknown_voucher"  # a genuine code of a voucher no one here holds
+    QR_NO_KEY = "qr_no_key"  # the cloud has sent no Wallet key yet: nothing to verify with
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +88,9 @@ class Verdict:
     # knows who passed today.
     local_person: str | None = None
     local_day: str | None = None
+    # A Social Wallet code this read used up (its key, and when it expires): remembered on disk
+    # with the event, so that neither a second scan nor a restart accepts it again.
+    wallet_code: tuple[str, int] | None = None
 
     @property
     def granted(self) -> bool:

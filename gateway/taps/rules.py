@@ -16,6 +16,14 @@ balance. What was served today is remembered as it is decided and rebuilt from t
 start-up (:meth:`RosterPolicy.remember`), so neither a second terminal nor a restart serves twice;
 a meal whose event could not be recorded is handed back (:meth:`RosterPolicy.release`).
 
+A Social Wallet QR code (:mod:`shared.wallet_qr`, a scanned text that starts ``SWQR1.``) is
+verified here, offline: its signature by the Wallet's key, its time window, that it was never used
+(the codes used are kept on disk until they expire, :mod:`gateway.taps.wallet_codes`), and whose
+voucher it is; a code that fails is refused with its reason (``qr_bad_signature``, ``qr_stale``,
+``qr_replayed``, ``qr_unknown_voucher``, ...), and a good one is judged as the child's card would
+be. Consent is per method: a tap by QR code goes by the family's consent to the QR code, a card's
+by the consent to the card.
+
 The prepaid balance is the cloud's credits minus the charges, and the charges are counted twice
 over: the cloud's count when it sent the person, and this gateway's own lifetime count
 (:meth:`RosterPolicy.remember_charges`, kept on disk with the events). Every charge the cloud has
@@ -27,22 +35,34 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from uuid import UUID
 
 from device_drivers.base import CardRead, Direction
 from gateway.roster.store import RosterIndex
 from gateway.taps.policy import UNKNOWN_READER, AccessPoint, NoRosterPolicy, Place, Reason, Verdict
-from shared.contract import Category, Decision, EventKind, MealInfo
+from shared.contract import Category, CredentialKind, Decision, EventKind, MealInfo
 from shared.localtime import LOCAL_TZ
 from shared.roster_contract import PersonRole, RosterPerson
+from shared.wallet_qr import InvalidCode, is_wallet_code, verify
 
 __all__ = ["RosterPolicy", "ServedMeal"]
 
 _UNKNOWN_CARD = Verdict(EventKind.DENIED, Decision.DENIED, Reason.UNKNOWN_CARD)
 _BLOCKED = Verdict(EventKind.DENIED, Decision.DENIED, Reason.CARD_BLOCKED)
 _INACTIVE = Verdict(EventKind.DENIED, Decision.DENIED, Reason.NOT_ON_ROSTER)
+_QR_REFUSED = {
+    reason: Verdict(EventKind.DENIED, Decision.DENIED, reason)
+    for reason in (
+        Reason.QR_MALFORMED,
+        Reason.QR_BAD_SIGNATURE,
+        Reason.QR_STALE,
+        Reason.QR_REPLAYED,
+        Reason.QR_UNKNOWN_VOUCHER,
+        Reason.QR_NO_KEY,
+    )
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +89,14 @@ class RosterPolicy:
         self._eaten: Counter[tuple[str, date, str]] = Counter()
         self._charged: defaultdict[str, int] = defaultdict(int)  # lifetime, per person: never pruned
         self._day: date | None = None  # the newest day counted; older days are forgotten
+        # Social Wallet codes used up, by key, with when each expires (rebuilt from disk at start-up).
+        self._codes: dict[str, int] = {}
+        self._codes_pruned = 0.0
+        self.qr_refusals: Counter[str] = Counter()  # by reason, for the metrics
+
+    def remember_codes(self, codes: Iterable[tuple[str, int]]) -> None:
+        """Take in the Wallet codes used before and not yet expired (read back from disk at start-up)."""
+        self._codes.update(codes)
 
     def remember(self, meals: Iterable[ServedMeal]) -> None:
         """Take in meals already served (read back from the outbox at start-up)."""
@@ -85,6 +113,8 @@ class RosterPolicy:
 
         Without it a failed commit would leave the child served (and charged) until a restart.
         """
+        if verdict.wallet_code is not None:
+            self._codes.pop(verdict.wallet_code[0], None)  # not recorded: the code was not used
         meal, person, day = verdict.meal, verdict.local_person, verdict.local_day
         if verdict.decision is not Decision.GRANTED or meal is None or person is None or day is None:
             return
@@ -103,12 +133,39 @@ class RosterPolicy:
         index = self.index
         if point is None or not index.synced:
             return self._without_roster.decide(read, point, credential_hash)
+        if read.kind is CredentialKind.QR and is_wallet_code(read.credential):
+            return self._wallet_code(index, read, point)
         card = index.cards.get(credential_hash)
         if card is None:
             return _UNKNOWN_CARD
         if card.blocked:
             return _BLOCKED
         return self._judge(index, card.person_id, point, read.at)
+
+    def _wallet_code(self, index: RosterIndex, read: CardRead, point: AccessPoint) -> Verdict:
+        # A Social Wallet code: verified offline, used once, then judged as the child's card would be.
+        if index.wallet_key is None:
+            return self._qr_refused(Reason.QR_NO_KEY)
+        now = read.at.timestamp()
+        try:
+            code = verify(index.wallet_key, read.credential, now)
+        except InvalidCode as exc:
+            return self._qr_refused(Reason(exc.problem.value))
+        person_id = index.vouchers.get(code.voucher_id)
+        if person_id is None:
+            return self._qr_refused(Reason.QR_UNKNOWN_VOUCHER)
+        if now - self._codes_pruned > 60:
+            self._codes = {key: expires for key, expires in self._codes.items() if expires > now}
+            self._codes_pruned = now
+        if code.key in self._codes:
+            return self._qr_refused(Reason.QR_REPLAYED)
+        self._codes[code.key] = code.expires_at
+        verdict = self._judge(index, person_id, point, read.at, by_qr=True)
+        return replace(verdict, wallet_code=(code.key, code.expires_at))
+
+    def _qr_refused(self, reason: Reason) -> Verdict:
+        self.qr_refusals[reason.value] += 1
+        return _QR_REFUSED[reason]
 
     def decide_person(
         self, person_id: str, point: AccessPoint | None, at: datetime, dishes: Sequence[UUID] | None = None
@@ -136,19 +193,26 @@ class RosterPolicy:
         return person.credited_tiyn - max(person.charged_tiyn, self._charged[str(person.id)])
 
     def _judge(
-        self, index: RosterIndex, person_id: str, point: AccessPoint, at: datetime, dishes: Sequence[UUID] | None = None
+        self,
+        index: RosterIndex,
+        person_id: str,
+        point: AccessPoint,
+        at: datetime,
+        dishes: Sequence[UUID] | None = None,
+        *,
+        by_qr: bool = False,
     ) -> Verdict:
-        # The one path a card and a manual entry share once the person is known.
+        # The one path a card, a Wallet code and a manual entry share once the person is known.
         person = index.people.get(person_id)
         if person is None or not person.active:
             return _INACTIVE
+        anonymous = _anonymous(person, by_qr)
         if point.place is Place.CANTEEN:
-            return self._meal(index, person, at, dishes)
-        return self._passage(person, point.direction, at)
+            return self._meal(index, person, at, dishes, anonymous)
+        return self._passage(person, point.direction, at, anonymous)
 
-    def _passage(self, person: RosterPerson, direction: Direction | None, at: datetime) -> Verdict:
+    def _passage(self, person: RosterPerson, direction: Direction | None, at: datetime, anonymous: bool) -> Verdict:
         kind = EventKind.EXIT if direction is Direction.EXIT else EventKind.ENTRY
-        anonymous = person.role is PersonRole.STUDENT and not person.consent
         return Verdict(
             kind,
             Decision.GRANTED,
@@ -164,40 +228,49 @@ class RosterPolicy:
         )
 
     def _meal(
-        self, index: RosterIndex, person: RosterPerson, at: datetime, instead: Sequence[UUID] | None = None
+        self,
+        index: RosterIndex,
+        person: RosterPerson,
+        at: datetime,
+        instead: Sequence[UUID] | None,
+        anonymous: bool,
     ) -> Verdict:
         local = at.astimezone(LOCAL_TZ)
         day, who = local.date(), self._who(person)
+
+        def denied(reason: Reason, detail: tuple[str, ...] = ()) -> Verdict:
+            return self._meal_denied(person, reason, who, anonymous, detail)
+
         period = index.period_at(local.time())
         if period is None:
-            return self._meal_denied(person, Reason.NO_MEAL_PERIOD, who)
+            return denied(Reason.NO_MEAL_PERIOD)
         category = person.meal_category
         if category is None:
-            return self._meal_denied(person, Reason.NOT_ELIGIBLE, who)
+            return denied(Reason.NOT_ELIGIBLE)
         if category is not Category.PAID and not index.free_in(period.name):
             category = Category.PAID  # outside the free periods a free-meal child pays like anyone
         if (str(person.id), day, period.name) in self._served:
-            return self._meal_denied(person, Reason.ALREADY_SERVED, who)
+            return denied(Reason.ALREADY_SERVED)
         set_meal = index.menu.get((day, period.name))
         if instead is not None:
             if not instead or any(d not in index.dishes for d in instead):
-                return self._meal_denied(person, Reason.UNKNOWN_DISH, who)
+                return denied(Reason.UNKNOWN_DISH)
             dishes = [index.dishes[d] for d in instead]
             full_price = sum(dish.price_tiyn for dish in dishes)
         else:
             if set_meal is None and category is Category.PAID:
-                return self._meal_denied(person, Reason.NO_SET_MEAL, who)
+                return denied(Reason.NO_SET_MEAL)
             dishes = [index.dishes[d] for d in set_meal.dish_ids if d in index.dishes] if set_meal else []
             full_price = set_meal.price_tiyn if set_meal else 0
         banned = sorted({a.value for dish in dishes for a in dish.allergens} & {a.value for a in person.allergen_bans})
         if banned:
-            return self._meal_denied(person, Reason.ALLERGEN_CONFLICT, who, detail=tuple(banned))
+            return denied(Reason.ALLERGEN_CONFLICT, tuple(banned))
         price = _charged(full_price, category, person.discount_percent)
         limit = person.daily_limit_tiyn
         if price and limit is not None and self._spent[(str(person.id), day)] + price > limit:
-            return self._meal_denied(person, Reason.DAILY_LIMIT, who)
+            return denied(Reason.DAILY_LIMIT)
         if price and index.rules is not None and index.rules.prepaid and price > self.balance_of(person):
-            return self._meal_denied(person, Reason.INSUFFICIENT_BALANCE, who)
+            return denied(Reason.INSUFFICIENT_BALANCE)
         self._count(str(person.id), day, period.name, category, price)
         language = person.language or self.language
         meal = MealInfo(
@@ -206,7 +279,6 @@ class RosterPolicy:
             dishes=[dish.names.get(language) or next(iter(dish.names.values())) for dish in dishes],
             price_tiyn=price,
         )
-        anonymous = not person.consent and person.role is PersonRole.STUDENT
         return Verdict(
             EventKind.MEAL,
             Decision.GRANTED,
@@ -239,9 +311,13 @@ class RosterPolicy:
                 self._charged[person_id] += price
 
     def _meal_denied(
-        self, person: RosterPerson, reason: Reason, who: dict[str, str | None], detail: tuple[str, ...] = ()
+        self,
+        person: RosterPerson,
+        reason: Reason,
+        who: dict[str, str | None],
+        anonymous: bool,
+        detail: tuple[str, ...] = (),
     ) -> Verdict:
-        anonymous = not person.consent and person.role is PersonRole.STUDENT
         return Verdict(
             EventKind.DENIED,
             Decision.DENIED,
@@ -254,6 +330,19 @@ class RosterPolicy:
 
     def _who(self, person: RosterPerson) -> dict[str, str | None]:
         return {"person_name": person.display_name, "class_name": person.class_name, "language": person.language}
+
+
+def _anonymous(person: RosterPerson, by_qr: bool) -> bool:
+    """Whether a student's event leaves without identity: no consent to the method they used.
+
+    Consent is per method (a family may consent to the Wallet's QR code and not to the card, or
+    the other way round), and a tap by a method without consent is judged as any tap without
+    consent: the child passes or is served, and the event carries no identity. A manual entry
+    by staff goes by the card's consent, the one that covers tracking at the school.
+    """
+    if person.role is not PersonRole.STUDENT:
+        return False
+    return not (person.qr_consent if by_qr else person.consent)
 
 
 def _charged(full_price: int, category: Category, discount_percent: int | None) -> int:

@@ -35,6 +35,7 @@ class School:
     """People with cards (card number = their name), a breakfast and a free lunch, plov for lunch."""
 
     def __init__(self) -> None:
+        self.wallet_key: str | None = None  # the Social Wallet's QR key, as the cloud sends it
         self.people: dict[str, RosterPerson] = {}
         self.cards: list[RosterCredential] = []
         self.plov = Dish(id=uuid.uuid4(), names={"kk": "Палау", "ru": "Плов", "en": "Plov"}, price_tiyn=70000)
@@ -89,4 +90,5 @@ class School:
             meal_rules=self.rules,
             dishes=[self.plov, self.pancakes],
             menu=self.menu,
+            wallet_public_key=self.wallet_key,
         )

@@ -80,7 +80,7 @@ def my_child_consent(child_id: UUID, body: ConsentIn, guardian: CurrentGuardian,
     """Record the guardian's consent (Order No. 456 §33-1.1) for their own child; audited."""
     school_id, guardian_id, principal = guardian
     with engine.begin() as conn:
-        set_consent(conn, school_id, child_id, guardian_id, body.given, actor=principal.actor)
+        set_consent(conn, school_id, child_id, guardian_id, body.given, actor=principal.actor, method=body.method)
         children = children_of(conn, school_id, guardian_id, child_id)
     if not children:
         raise DomainError("unknown_person")

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from cloud_api.api.deps import EngineDep, GatewayAuth
+from cloud_api.api.deps import EngineDep, GatewayAuth, SettingsDep
 from cloud_api.api.errors import ingest_error_responses
 from cloud_api.services.roster_sync import answer_pull
 from cloud_api.services.signatures import SignedBody
@@ -27,20 +27,28 @@ router = APIRouter(tags=["sync"])
         "Signed like an ingest batch, over `GET`, this path *with its query string*, the timestamp and the "
         "SHA-256 of the empty body. `since=0` (or a version the cloud never issued) answers a full snapshot; "
         "otherwise only what changed after `since`. Only the signing gateway's own school is ever answered. "
-        "Every answer is kept in the packet journal with the request's signature."
+        "Every answer is kept in the packet journal with the request's signature. `features=wallet_qr`: the "
+        "gateway knows the Social Wallet's QR fields (vouchers, QR consent, the Wallet's key); without it they are "
+        "left out, for a gateway of an earlier release refuses fields it does not know."
     ),
     responses={200: {"description": "A `RosterDelta`"}, **ingest_error_responses(with_body=False)},
 )
 async def pull_roster(
     signed: GatewayAuth,
     engine: EngineDep,
+    settings: SettingsDep,
     since: Annotated[int, Query(ge=0, le=2**63 - 1, description="The roster version the gateway holds (0: none).")] = 0,
+    features: Annotated[
+        str, Query(max_length=200, description="Optional parts of the contract the gateway knows, comma-separated.")
+    ] = "",
 ) -> Response:
     """The school's roster delta after ``since``."""
-    body = await run_in_threadpool(_pull, engine, signed, since)
+    known = frozenset(name.strip() for name in features.split(",") if name.strip())
+    key = settings.social_wallet_qr_public_key
+    body = await run_in_threadpool(_pull, engine, signed, since, known, key)
     return Response(body, media_type="application/json")
 
 
-def _pull(engine: Engine, signed: SignedBody, since: int) -> bytes:
+def _pull(engine: Engine, signed: SignedBody, since: int, features: frozenset[str], key: str | None) -> bytes:
     with engine.begin() as conn:
-        return answer_pull(conn, signed, since)
+        return answer_pull(conn, signed, since, features, key)

@@ -173,15 +173,19 @@ class PersonPublic(BaseModel):
 
 
 class ChildPublic(PersonPublic):
-    """One's own child, with the attendance-tracking consent in force."""
+    """One's own child, with the attendance-tracking consent in force, per identification method."""
 
-    consent: bool
+    consent: bool = Field(description="Consent to tracking by the ID card (the consent to tracking itself).")
+    qr_consent: bool = Field(False, description="Consent to identification by the Social Wallet's dynamic QR code.")
 
 
 class ConsentIn(BaseModel):
     """Give (true) or withdraw (false) consent to attendance tracking."""
 
     given: bool = Field(strict=True, description="true gives consent, false withdraws it; nothing else.")
+    method: Literal["card", "qr"] = Field(
+        "card", description="The identification method consented to: the ID card, or the Social Wallet's QR code."
+    )
 
 
 class AccountListed(BaseModel):

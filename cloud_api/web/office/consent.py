@@ -54,11 +54,12 @@ def paper_consent(
     person_id: UUID,
     guardian: Annotated[str, Form(max_length=64)] = "",
     given: Annotated[str, Form(max_length=8)] = "true",
+    method: Annotated[Literal["card", "qr"], Form()] = "card",
     signed_on: Annotated[str, Form(max_length=32)] = "",
     reference: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
     """Record a consent (or its withdrawal) a guardian signed on paper; the page again with what to fix."""
-    form = {"guardian": guardian, "given": given, "signed_on": signed_on, "reference": reference}
+    form = {"guardian": guardian, "given": given, "method": method, "signed_on": signed_on, "reference": reference}
     errors = FormErrors()
     _ = desk._
     try:
@@ -87,6 +88,7 @@ def paper_consent(
                 given == "true",
                 actor=desk.actor,
                 paper=Paper(day, reference.strip()),
+                method=method,
             )
     except DomainError as refused:
         if refused.code == "unknown_person":

@@ -175,7 +175,9 @@ def person_page(
         photo=photo,
         cards=cards,
         history=history,
-        consent=history[0]["given"] if history else None,
+        # The newest row of each method is in force (history is newest first, both methods).
+        consent=next((h["given"] for h in history if h["method"] == "card"), None),
+        qr_consent=next((h["given"] for h in history if h["method"] == "qr"), None),
         bans=bans,
         money=money,
         daily_limit=limit,
