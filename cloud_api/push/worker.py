@@ -155,7 +155,7 @@ class PushWorker:
         plans = []
         for school, mine in by_school.items():
             persons = {row["person_id"] for row in mine}
-            consent = consents_of(conn, school, persons)
+            consent = consents_of(conn, school, persons, method=None)  # either card or QR
             found = {
                 e.id: e
                 for e in conn.execute(

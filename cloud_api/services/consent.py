@@ -176,15 +176,22 @@ def require_guardian(conn: Connection, school_id: str, guardian_id: UUID, child_
 
 
 def consents_of(
-    conn: Connection, school_id: str, child_ids: Iterable[UUID] | None = None, method: Method = "card"
+    conn: Connection, school_id: str, child_ids: Iterable[UUID] | None = None, method: Method | None = "card"
 ) -> dict[UUID, bool]:
     """The consent to ``method`` in force for each child that has ever had one (all the school's, or ``child_ids``).
 
-    ``card``, the default, is the consent to tracking that notices, feeds and pages go by.
+    ``card``, the default, is the consent to tracking that feeds and pages go by. ``None``: a consent
+    to any method, as the push notices go by. An event names a child only when the family consented
+    to the way it was made (the gateway strips the rest), so a family that agreed to the QR code
+    alone hears of the meals the code served.
     """
     # The newest row per child *and method*, then the method's: another method's row never hides it.
-    query = newest_rows(consents, school_id, "child_id", "method").where(consents.c.method == method)
+    query = newest_rows(consents, school_id, "child_id", "method")
+    if method is not None:
+        query = query.where(consents.c.method == method)
     if child_ids is not None:
         query = query.where(consents.c.child_id.in_(list(child_ids)))
-    rows = conn.execute(query.with_only_columns(consents.c.child_id, consents.c.given))
-    return {child: bool(yes) for child, yes in rows}
+    found: dict[UUID, bool] = {}
+    for child, yes in conn.execute(query.with_only_columns(consents.c.child_id, consents.c.given)):
+        found[child] = found.get(child, False) or bool(yes)
+    return found

@@ -53,6 +53,7 @@ class Reason(StrEnum):
     QR_REPLAYED = "qr_replayed"  # this very code was used before
     QR_UNKNOWN_VOUCHER = "qr_unknown_voucher"  # a genuine code of a voucher no one here holds
     QR_NO_KEY = "qr_no_key"  # the cloud has sent no Wallet key yet: nothing to verify with
+    QR_NO_CONSENT = "qr_no_consent"  # the family did not consent to the QR code (the card may still do)
 
 
 @dataclass(frozen=True, slots=True)

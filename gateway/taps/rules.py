@@ -61,6 +61,7 @@ _QR_REFUSED = {
         Reason.QR_REPLAYED,
         Reason.QR_UNKNOWN_VOUCHER,
         Reason.QR_NO_KEY,
+        Reason.QR_NO_CONSENT,
     )
 }
 
@@ -159,6 +160,12 @@ class RosterPolicy:
             self._codes_pruned = now
         if code.key in self._codes:
             return self._qr_refused(Reason.QR_REPLAYED)
+        person = index.people.get(person_id)
+        if person is not None and _anonymous(person, by_qr=True):
+            # The family said no to this way of naming the child. Unlike a card (the child's key to
+            # the building, which lets them in unnamed), the voucher code is nothing but a name: a
+            # free meal served on it unnamed could be neither counted once nor passed to the Wallet.
+            return self._qr_refused(Reason.QR_NO_CONSENT)
         self._codes[code.key] = code.expires_at
         verdict = self._judge(index, person_id, point, read.at, by_qr=True)
         return replace(verdict, wallet_code=(code.key, code.expires_at))

@@ -109,6 +109,7 @@ def test_consent_is_kept_per_method_with_its_history(client: TestClient) -> None
     with engine.connect() as conn:
         assert consents_of(conn, "s1", [child]) == {child: False}
         assert consents_of(conn, "s1", [child], "qr") == {child: True}
+        assert consents_of(conn, "s1", [child], None) == {child: True}  # the push notices: either method
         history = consent_history(conn, "s1", child)
     assert [(row["method"], row["given"]) for row in history] == [("card", False), ("qr", True), ("card", True)]
 

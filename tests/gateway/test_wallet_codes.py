@@ -134,20 +134,23 @@ async def test_stale_forged_unknown_and_mangled_codes_are_refused_for_what_they_
     await storage.close()
 
 
-async def test_consent_is_per_method_a_child_without_qr_consent_is_served_without_identity(tmp_path: Path) -> None:
+async def test_consent_is_per_method_a_child_without_qr_consent_is_refused_by_qr_and_served_by_card(
+    tmp_path: Path,
+) -> None:
     school = school_with_vouchers()
     child = school.people["CARDONLY"]
     feedback: list[Feedback] = []
     pipeline, _, storage = await gateway(tmp_path, school, feedback)
     code = wallet_code(QR_KEY, child.wallet_voucher_id, LUNCH.timestamp())  # type: ignore[arg-type]
     (by_qr,) = await pipeline.process([scan(code)])
-    # as any tap without consent: the child eats, the event leaves with no person and no credential
-    assert by_qr.event.decision is Decision.GRANTED and by_qr.event.reason == "no_consent"
-    assert by_qr.event.person_id is None and by_qr.event.credential_hash is None
-    # the card she consented to still identifies her; and the lunch she had by QR counts
+    # the code names nobody else: refused, and the event names nobody
+    assert by_qr.event.decision is Decision.DENIED and by_qr.event.reason == "qr_no_consent"
+    assert by_qr.event.person_id is None
+    assert feedback[-1].reason == "qr_no_consent"
+    # the card she consented to still identifies her, and serves her lunch
     pipeline._hash = CredentialHasher(CARD_KEY)
     (by_card,) = await pipeline.process([CardRead(CANTEEN.device_id, "CARDONLY", CredentialKind.EM4100, LUNCH)])
-    assert (by_card.event.reason, by_card.event.person_id) == ("already_served", str(child.id))
+    assert (by_card.event.decision, by_card.event.person_id) == (Decision.GRANTED, str(child.id))
     await storage.close()
 
 
