@@ -32,6 +32,7 @@ from sqlalchemy import (
     Uuid,
     false,
     text,
+    true,
 )
 
 from cloud_api.db.types import BigIntegerId, Encrypted, EncryptedJSON, EncryptedText, UTCDateTime, data_keys
@@ -660,6 +661,8 @@ notification_settings = Table(
     Column("entries", Boolean, nullable=False),
     Column("meals", Boolean, nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    Column("money", Boolean, nullable=False, server_default=true()),  # a low balance
+    Column("absences", Boolean, nullable=False, server_default=true()),  # not arrived, left early
 )
 # One row per stored event a guardian may be told of, written by ingest in its transaction and
 # worked by the push workers: ingest never waits on a push service.
@@ -677,6 +680,9 @@ push_queue = Table(
     Column("due_at", UTCDateTime(), nullable=False),
     Column("done_at", UTCDateTime()),
     Column("detail", String(200)),
+    # A notice that is no event (a low balance, a child not arrived): what it says. Its ``event_id``
+    # is then a name-based UUID of (kind, child, key), so that it is queued once.
+    Column("facts", JSON()),
     UniqueConstraint("school_id", "event_id", name="push_queue_event"),
     Index("push_queue_due", "state", "due_at"),
     Index("push_queue_person", "school_id", "person_id", "occurred_at"),

@@ -318,7 +318,7 @@ def settings_page(request: Request, family: FamilyDep) -> HTMLResponse:
             {"id": d.id, "browser": _browser(d.endpoint), "added": d.created_at.astimezone(LOCAL_TZ)}
             for d in devices_of(conn, family.school_id, family.account_id)
         ]
-    current = {"entries": found.entries, "meals": found.meals}
+    current = {"entries": found.entries, "meals": found.meals, "money": found.money, "absences": found.absences}
     return _page(request, "parent_settings.html", family._, current=current, devices=devices, max_devices=MAX_DEVICES)
 
 
@@ -350,10 +350,12 @@ def settings_form(
     language: Annotated[str, Form(pattern="^(kk|ru|en)$")],
     entries: Annotated[bool, Form()] = False,
     meals: Annotated[bool, Form()] = False,
+    money: Annotated[bool, Form()] = False,
+    absences: Annotated[bool, Form()] = False,
 ) -> Response:
     """Keep the language and the notices wanted."""
     with _engine(request).begin() as conn:
-        set_notice_settings(conn, family.account_id, NoticeSettings(language, entries, meals))
+        set_notice_settings(conn, family.account_id, NoticeSettings(language, entries, meals, money, absences))
     return _back("/app/settings?saved=1")
 
 
