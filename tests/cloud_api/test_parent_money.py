@@ -142,6 +142,7 @@ def test_a_parent_sets_the_limit_and_the_notice_as_typed_and_is_told_each_mistak
         assert refused.status_code == 422 and 'class="error-summary"' in text, typed
         assert f'<p class="field-error" id="limit-error">{error}' in text, typed
         assert f'value="{typed}"' in text  # what was typed stays, to be corrected
+        assert f'<a href="{page}?month=' in text  # the months' links lead to the page, not to the form's address
     with world.app.state.engine.connect() as conn:
         assert conn.execute(select(daily_limits)).first() is None  # nothing stored by a mistake
 
@@ -183,6 +184,9 @@ def test_the_statement_downloads_and_no_other_family_reaches_it(world: World) ->
     book = load_workbook(io.BytesIO(client.get(f"/app/children/{teen}/money?month={month}&format=xlsx").content))
     values = [[c for c in row if c is not None] for row in book.active.iter_rows(values_only=True)]
     assert ["Баланс на конец периода", 2200] in values
+
+    january = client.get(f"/app/children/{teen}/money?month=2026-01").text
+    assert "Выписка: январь 2026" in january and "За этот период баланс не менялся." in january
 
     father = signed_in(world, "father@mail.kz")
     assert father.get(f"/app/children/{teen}/money").status_code == 404
