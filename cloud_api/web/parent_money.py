@@ -15,14 +15,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from cloud_api.api.deps import require_same_origin
+from cloud_api.api.schemas.accounts import ChildPublic
 from cloud_api.api.schemas.reports import MONTH_PATTERN
 from cloud_api.core.errors import DomainError
 from cloud_api.services.family import children_of
@@ -68,7 +69,7 @@ class MoneyForms:
     errors: FormErrors | None = None
 
 
-def _child(conn: Any, family: Family, child_id: UUID) -> Any:
+def _child(conn: Connection, family: Family, child_id: UUID) -> ChildPublic:
     found = children_of(conn, family.school_id, family.guardian_id, child_id)
     if not found:
         raise DomainError("not_found")  # another family's child is as if there were none
