@@ -77,7 +77,8 @@ class Verdict:
     anonymous: bool = False
     # What the reader is told beyond the reason: the banned allergens found in the set meal.
     detail: tuple[str, ...] = ()
-    # Kept on the gateway only, to remember today's meals across restarts (never sent).
+    # Kept on the gateway only (never sent): today's meals survive a restart, and the roll call
+    # knows who passed today.
     local_person: str | None = None
     local_day: str | None = None
 
