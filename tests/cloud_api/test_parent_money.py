@@ -52,6 +52,7 @@ def _charge(conn: Connection, child: UUID, price_tiyn: int, at: datetime) -> Non
     assert result.status.value == "accepted"
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the office's query, run on each database there
 def test_the_months_statement_runs_the_balance_on_from_the_month_before(engine: Engine) -> None:
     now = datetime.now(UTC)
     this_month = now.astimezone(LOCAL_TZ).date().replace(day=1)
