@@ -54,7 +54,7 @@ from cloud_api.services.process_health import CloudHealthCollector
 from cloud_api.services.school_export import ExportWorker
 from cloud_api.settings import CloudSettings
 from cloud_api.social_wallet.worker import wallet_worker
-from cloud_api.web import account, office, parent, parent_money, sign_in
+from cloud_api.web import account, app_home, office, parent, parent_money, sign_in, student
 from cloud_api.web import activation as web_activation
 from cloud_api.web import passkeys as web_passkeys
 from cloud_api.web import single_sign_on as web_single_sign_on
@@ -199,8 +199,10 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     app.include_router(web_activation.router)
     app.include_router(web_passkeys.router)
     app.include_router(web_single_sign_on.router)
+    app.include_router(app_home.router)
     app.include_router(parent.router)
     app.include_router(parent_money.router)
+    app.include_router(student.router)
     app.include_router(oidc_web.router)
     app.include_router(office.router)
     install_error_handlers(app, page_answer=parent.error_page)

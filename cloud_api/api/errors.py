@@ -147,6 +147,9 @@ _BY_STATUS[422] += (
     "integration_does_nothing",
     "integration_rate_invalid",
     "integration_school_outside",
+    # Where a student's page starts the sign-in at a platform (migration 0041).
+    "integration_start_invalid",
+    "integration_start_without_sign_in",
 )
 # The NEDB exchange: a school's NEDB code that is not one (cloud_api.nedb.store).
 _BY_STATUS[422] += ("nedb_bad_organisation",)

@@ -971,6 +971,9 @@ integration_clients = Table(
     Column("previous_secret_hash", String(64)),
     Column("previous_secret_until", UTCDateTime()),
     Column("redirect_uris", JSON, nullable=False),  # sign-in: where the authorization code may go
+    # sign-in: where a student's page sends them to start signing in at the platform (OpenID Connect's
+    # initiate_login_uri, third-party initiated login); NULL: the platform starts it only itself (0041)
+    Column("initiate_login_uri", String(2000)),
     Column("claims", JSON, nullable=False),  # sign-in: the claims it may ask for
     Column("scopes", JSON, nullable=False),  # API: what it may read (cloud_api.integrations.clients.SCOPES)
     Column("region_id", String(64)),  # NULL: every region

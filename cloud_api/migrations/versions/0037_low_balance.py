@@ -5,14 +5,14 @@
 On Citus both go by ``school_id`` with the school's ledger.
 
 Revision ID: 0037
-Revises: 0036
+Revises: 0041 (the students' platforms, merged before it)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0037"
-down_revision = "0036"
+down_revision = "0041"
 branch_labels = None
 depends_on = None
 INSTANT = sa.DateTime(timezone=True)
