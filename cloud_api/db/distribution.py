@@ -42,6 +42,8 @@ How the tables are placed, and why:
   on one shard. The account's settings are then asked by account id.
 - **Webhook subscriptions and their deliveries go by ``school_id``**: ingest reads the school's
   subscriptions and writes their deliveries in the batch's transaction, on the school's shard.
+- **The school day and absence reports are a school's**: the absence worker reads a class's hours,
+  students, consents, entries and reports in one query on the school's shard.
 - **A family's low-balance threshold and its last notice go by ``school_id``**: ingest reads and
   moves them in the batch's transaction, with the ledger it has just charged.
 - **Photos go by ``sha256``**: a photo is fetched by its content hash alone (its URL).
@@ -121,6 +123,8 @@ DISTRIBUTION: dict[str, Placement] = {
                 "nedb_figures",
                 "webhook_subscriptions",
                 "webhook_deliveries",
+                "school_hours",
+                "absence_reports",
                 "low_balance_thresholds",
                 "low_balance_notices",
             )

@@ -38,6 +38,7 @@ from sqlalchemy import (
 from cloud_api.db.types import BigIntegerId, Encrypted, EncryptedJSON, EncryptedText, UTCDateTime, data_keys
 
 __all__ = [
+    "absence_reports",
     "account_logins",
     "accounts",
     "alerts",
@@ -81,6 +82,7 @@ __all__ = [
     "rollup_meal_eaters",
     "rollup_presence",
     "roster_versions",
+    "school_hours",
     "schools",
     "sessions",
     "set_meals",
@@ -1243,6 +1245,44 @@ integration_rate = Table(
     Column("client_id", String(64), primary_key=True),
     Column("minute", UTCDateTime(), primary_key=True),
     Column("calls", Integer, nullable=False),
+)
+
+# -- absence and lateness (issue 21) ---------------------------------------------------------------
+
+# The school day of each class, local "HH:MM": a family whose child has no entry by the start plus
+# the school's grace is told (``not_arrived``), and one whose child leaves before the end (``left_early``).
+# The row of class ``""`` is the school's default, for the classes not set, and holds the grace; a
+# school without it sends neither notice.
+school_hours = Table(
+    "school_hours",
+    metadata,
+    Column("school_id", String(64), primary_key=True),
+    Column("class_name", String(8), primary_key=True),  # "": the school's default
+    Column("starts", String(5), nullable=False),
+    Column("ends", String(5), nullable=False),
+    Column("grace_minutes", Integer),  # the default row only
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("actor", String(128), nullable=False),
+)
+
+# A guardian's report that a child is sick or away for some days (excused absence): those days are
+# excused in the attendance report and its табель, and no ``not_arrived`` notice goes out for them.
+# Withdrawn, the row stays (``withdrawn_at``) for the audit journal's sake and counts no more.
+absence_reports = Table(
+    "absence_reports",
+    metadata,
+    Column("school_id", String(64), primary_key=True),
+    Column("id", Uuid(), primary_key=True),
+    Column("child_id", Uuid(), nullable=False),
+    Column("first_day", Date, nullable=False),
+    Column("last_day", Date, nullable=False),
+    Column("reason", String(16), nullable=False),  # sick | family | other
+    Column("note", EncryptedText("absence_reports.note")),  # may say what illness: encrypted at rest
+    Column("reported_by", Uuid(), nullable=False),  # the guardian
+    Column("reported_at", UTCDateTime(), nullable=False),
+    Column("withdrawn_at", UTCDateTime()),
+    Index("absence_reports_child", "school_id", "child_id", "first_day"),
+    Index("absence_reports_days", "school_id", "last_day"),  # a day's or a month's reports of a school
 )
 
 # -- a family's low-balance notice -------------------------------------------------------------------

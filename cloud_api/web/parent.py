@@ -288,8 +288,17 @@ def menu_page(request: Request, signed_in: VisitorDep, day: date | None = None) 
     entries = [(m, [dishes[d] for d in m.dish_ids if d in dishes]) for m in sorted(meals, key=lambda m: m.period)]
     door = "student" if signed_in.student else "parent"  # the layout: each their own navigation
     bans = own.get(signed_in.person_id, [])
+    fetched = datetime.now(UTC).astimezone(LOCAL_TZ)  # the offline copy's banner (the parent's layout has it)
     return page(
-        request, "parent_menu.html", signed_in._, door=door, door_path="app", entries=entries, shown=shown, bans=bans
+        request,
+        "parent_menu.html",
+        signed_in._,
+        door=door,
+        door_path="app",
+        entries=entries,
+        shown=shown,
+        bans=bans,
+        fetched=fetched,
     )
 
 

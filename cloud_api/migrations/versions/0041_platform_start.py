@@ -6,14 +6,14 @@ registered before (or one that starts sign-in only itself) has none, and its row
 ``integration_clients`` is a reference table on Citus: the column reaches every node with it.
 
 Revision ID: 0041
-Revises: 0036
+Revises: 0038
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0041"
-down_revision = "0036"
+down_revision = "0038"
 branch_labels = None
 depends_on = None
 
