@@ -63,6 +63,7 @@ class DemoSchool:
     cook: DemoAccount
     analyst: DemoAccount
     guardian: DemoAccount
+    student: DemoAccount  # the guardian's child: the student's own pages
     cook_name: str  # as the canteen screen lists the staff who may serve a child by hand
     canteen_pin: str
 
@@ -79,7 +80,7 @@ def seed_school(database_url: str, school_id: str, students: int, card_key: byte
             import_roster(conn, school_id, parse_rows(nedb_rows(students)), actor="demo")
             place_school(conn, school_id, "№ 1 мектеп-лицей (demo)", REGION)
             cards = _cards(conn, school_id, card_key, rng)
-            guardian = _consents(conn, school_id, rng)
+            guardian, child = _consents(conn, school_id, rng)
             _open_lunch(conn, school_id)
             admin = create_school_admin(conn, f"admin@{school_id}.kz", password, school_id, actor=SYSTEM)
             authenticator = _set_up_authenticator(conn, admin)
@@ -102,6 +103,10 @@ def seed_school(database_url: str, school_id: str, students: int, card_key: byte
                 conn, phone, actor=SYSTEM, password=password, school_id=school_id, person_id=guardian
             )
             grant_role(conn, account.id, Role.GUARDIAN, school_id, actor=SYSTEM)
+            student = create_account(
+                conn, f"student@{school_id}.kz", actor=SYSTEM, password=password, school_id=school_id, person_id=child
+            )
+            grant_role(conn, student.id, Role.STUDENT, school_id, actor=SYSTEM)
             cook_name = roster_names(conn, school_id)[cook_person]
     finally:
         engine.dispose()
@@ -113,6 +118,7 @@ def seed_school(database_url: str, school_id: str, students: int, card_key: byte
         cook=DemoAccount(cook.login, password),
         analyst=DemoAccount(analyst.login, password),
         guardian=DemoAccount(account.login, password),
+        student=DemoAccount(student.login, password),
         cook_name=cook_name,
         canteen_pin=pin,
     )
@@ -150,8 +156,8 @@ def _cards(conn: Connection, school_id: str, card_key: bytes, rng: random.Random
     return cards
 
 
-def _consents(conn: Connection, school_id: str, rng: random.Random) -> UUID:
-    """Nine families in ten consent (the first always); the first family's guardian."""
+def _consents(conn: Connection, school_id: str, rng: random.Random) -> tuple[UUID, UUID]:
+    """Nine families in ten consent (the first always); the first family's guardian and child."""
     g = guardianships.c
     families = conn.execute(
         select(g.child_id, g.guardian_id).where(g.school_id == school_id).order_by(g.child_id)
@@ -159,7 +165,7 @@ def _consents(conn: Connection, school_id: str, rng: random.Random) -> UUID:
     for n, (child, guardian) in enumerate(families):
         if n == 0 or rng.random() < 0.9:
             set_consent(conn, school_id, UUID(str(child)), UUID(str(guardian)), True, actor="demo")
-    return UUID(str(families[0][1]))
+    return UUID(str(families[0][1])), UUID(str(families[0][0]))
 
 
 def _open_lunch(conn: Connection, school_id: str) -> None:

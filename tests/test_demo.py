@@ -166,6 +166,8 @@ def test_every_door_the_served_demo_prints_opens_with_what_it_prints() -> None:
             assert page.status_code == 200 and "gw-demo-1" in page.text, page.text[-2000:]
             alerts = _printed(r"^  alerts +" + url.format(r"/office/schools/[\w-]+/alerts"), text)
             assert client.get(alerts).status_code == 200
+            day = _printed(r"^  the school day +" + url.format(r"/office/schools/[\w-]+/school-day"), text)
+            assert client.get(day).status_code == 200
         for role in ("secretary", "cook", "region analyst"):  # their first sign-in sets up the app, as printed
             with httpx.Client(base_url=cloud, timeout=10) as client:
                 assert _office_step(client, logins[role], password) == "/office/sign-in/enrol", role
@@ -193,3 +195,12 @@ def test_every_door_the_served_demo_prints_opens_with_what_it_prints() -> None:
         with httpx.Client(base_url=cloud, timeout=10) as client:
             home = client.post("/app/sign-in", data=form, headers={"Origin": cloud})
             assert home.status_code == 303 and home.headers["location"] == "/app/"
+        # The student, at the same door, lands on her own pages.
+        assert _printed(r"^The student's pages +" + url.format("/app/sign-in"), text) == pages["parent app"]
+        student = {"login": _printed(r"^  student +(\S+) ", text), "password": password, "lang": "ru"}
+        with httpx.Client(base_url=cloud, timeout=10) as client:
+            assert client.post("/app/sign-in", data=student, headers={"Origin": cloud}).status_code == 303
+            assert "/app/resources" in client.get("/app/").text  # the student's navigation, not the parent's
+        # The roll call: at the gateway itself (loopback) no sign-in (the morning ends with everyone gone).
+        roll_call = httpx.get(_printed(r"^The roll call +" + url.format("/roll-call"), text), timeout=10)
+        assert roll_call.status_code == 200 and "<h1" in roll_call.text

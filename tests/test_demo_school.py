@@ -63,6 +63,15 @@ def test_the_demo_guardian_signs_in_and_sees_a_child_with_todays_lunch(tmp_path:
         assert "Плов" in menu.text and "700" in menu.text
 
 
+def test_the_demo_student_signs_in_to_her_own_pages(tmp_path: Path) -> None:
+    url, school = _seeded(tmp_path)
+    app = create_app(CloudSettings(database_url=url, admin_token="t" * 24, push_workers=0))
+    with TestClient(app, base_url="http://testserver") as client:
+        assert _password(client, "app", school.student) == "/app/"
+        assert "/app/resources" in client.get("/app/").text
+        assert client.get("/app/rate").status_code == 200
+
+
 def test_every_staff_account_the_demo_prints_enters_the_office(tmp_path: Path) -> None:
     url, school = _seeded(tmp_path)
     month = datetime.now(UTC).strftime("%Y-%m")
