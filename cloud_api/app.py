@@ -55,7 +55,7 @@ from cloud_api.services.process_health import CloudHealthCollector
 from cloud_api.services.school_export import ExportWorker
 from cloud_api.settings import CloudSettings
 from cloud_api.social_wallet.worker import wallet_worker
-from cloud_api.web import account, app_home, office, parent, parent_absence, sign_in, student
+from cloud_api.web import account, app_home, office, parent, parent_absence, parent_money, sign_in, student
 from cloud_api.web import activation as web_activation
 from cloud_api.web import passkeys as web_passkeys
 from cloud_api.web import single_sign_on as web_single_sign_on
@@ -203,6 +203,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     app.include_router(web_single_sign_on.router)
     app.include_router(app_home.router)
     app.include_router(parent.router)
+    app.include_router(parent_money.router)
     app.include_router(student.router)
     app.include_router(parent_absence.router)
     app.include_router(oidc_web.router)

@@ -44,6 +44,8 @@ How the tables are placed, and why:
   subscriptions and writes their deliveries in the batch's transaction, on the school's shard.
 - **The school day and absence reports are a school's**: the absence worker reads a class's hours,
   students, consents, entries and reports in one query on the school's shard.
+- **A family's low-balance threshold and its last notice go by ``school_id``**: ingest reads and
+  moves them in the batch's transaction, with the ledger it has just charged.
 - **Photos go by ``sha256``**: a photo is fetched by its content hash alone (its URL).
 - **Reference tables**, copied to every worker: the schools with their names and regions, the
   gateways (read at every request, before the school is known, and joined with a school's rows),
@@ -124,6 +126,8 @@ DISTRIBUTION: dict[str, Placement] = {
                 "school_hours",
                 "absence_reports",
                 "wallet_vouchers",
+                "low_balance_thresholds",
+                "low_balance_notices",
             )
         ),
         *(

@@ -58,6 +58,8 @@ __all__ = [
     "iin_index",
     "iin_indexes",
     "integration_clients",
+    "low_balance_notices",
+    "low_balance_thresholds",
     "meal_ratings",
     "meal_rules",
     "metadata",
@@ -1294,4 +1296,31 @@ wallet_vouchers = _history(
     Column("child_id", Uuid(), nullable=False),
     Column("voucher_id", Uuid()),
     Index("wallet_vouchers_child", "school_id", "child_id", "id"),
+)
+
+# -- a family's low-balance notice -------------------------------------------------------------------
+
+# The balance below which a child's family wants a notice (migration 0037): one row a child, set by
+# any of its guardians, as the daily limit is. No row: the default threshold
+# (``cloud_api.services.low_balance.DEFAULT_THRESHOLD_TIYN``); a row with NULL: no notice. Every
+# change is in the audit journal; the gateway never needs it, so it takes no roster version.
+low_balance_thresholds = Table(
+    "low_balance_thresholds",
+    metadata,
+    Column("school_id", String(64), primary_key=True),
+    Column("child_id", Uuid(), primary_key=True),
+    Column("threshold_tiyn", BigInteger),  # NULL: the family wants no low-balance notice
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", String(128), nullable=False),
+)
+
+# The local day a child's family was last told its balance is low: at most one notice in two days,
+# checked and moved in the transaction of the ingest whose meal took the balance below the threshold.
+low_balance_notices = Table(
+    "low_balance_notices",
+    metadata,
+    Column("school_id", String(64), primary_key=True),
+    Column("child_id", Uuid(), primary_key=True),
+    Column("notified_on", Date, nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
 )

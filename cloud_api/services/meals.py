@@ -7,7 +7,9 @@ Called by ingest in the batch's transaction, for the events stored now (never fo
   twice (enforced on the gateway offline, and again here);
 * a meal that won its claim is queued for the Social Wallet in the same transaction
   (:func:`cloud_api.social_wallet.outbox.enqueue_meals`): the state hears of each meal it pays, once;
-* what the family pays is charged to the prepaid ledger (:func:`cloud_api.services.prepaid.charge_meals`).
+* what the family pays is charged to the prepaid ledger (:func:`cloud_api.services.prepaid.charge_meals`),
+  and a charge that takes a balance below the family's threshold queues its low-balance notice
+  (:func:`cloud_api.services.low_balance.notice_low_balances`).
 
 An event without identity (a child without consent) claims nothing here: its gateway enforced the
 rule, and the cloud cannot tell whose meal it was.
@@ -24,6 +26,7 @@ from sqlalchemy import Connection
 from cloud_api.core.metrics import FREE_MEAL_CONFLICTS
 from cloud_api.db.dialect import dialect_insert
 from cloud_api.db.schema import free_meals
+from cloud_api.services.low_balance import notice_low_balances
 from cloud_api.services.prepaid import charge_meals
 from cloud_api.social_wallet.outbox import enqueue_meals
 from shared.contract import Category, Decision, Event, EventKind
@@ -37,10 +40,11 @@ _STATE_PAYS = (Category.FREE, Category.DISCOUNTED)
 def account_meals(
     conn: Connection, school_id: str, events: Sequence[Event], menu_prices: Mapping[UUID, int], *, at: datetime
 ) -> None:
-    """Claim the free meals and charge the paid ones among ``events`` (all newly stored); ``menu_prices``:
-    each meal's set meal price at serving, for the Social Wallet."""
+    """Claim the free meals and charge the paid ones among ``events`` (all newly stored), telling the
+    families whose balance is now low; ``menu_prices``: each meal's set meal price at serving, for the
+    Social Wallet."""
     claim_free_meals(conn, school_id, events, menu_prices, at=at)
-    charge_meals(conn, school_id, events, at=at)
+    notice_low_balances(conn, school_id, charge_meals(conn, school_id, events, at=at), at=at)
 
 
 def claim_free_meals(

@@ -189,17 +189,17 @@ def receipt_recorded(conn: Connection, school_id: str, receipt: str) -> dict[str
     return dict(row._mapping) if row is not None else None
 
 
-def charge_meals(conn: Connection, school_id: str, events: Sequence[Event], *, at: datetime) -> int:
-    """Charge the paid meals among newly stored ``events`` (idempotent per event); how many were charged.
+def charge_meals(conn: Connection, school_id: str, events: Sequence[Event], *, at: datetime) -> list[UUID]:
+    """Charge the paid meals among newly stored ``events`` (idempotent per event); the child of each charge made.
 
     An event without identity (a child without consent) cannot be charged here: its gateway
     counts it against the balance it holds, and the guardian's statement does not show it.
     """
     rows = [row for e in events if _is_charge(e) and (row := _charge(school_id, e, at)) is not None]
     if not rows:
-        return 0
+        return []
     stmt = dialect_insert(conn, balance_entries).on_conflict_do_nothing(index_elements=["school_id", "event_id"])
-    return len(conn.execute(stmt.returning(balance_entries.c.id), rows).all())
+    return list(conn.execute(stmt.returning(balance_entries.c.person_id), rows).scalars())
 
 
 def _is_charge(e: Event) -> bool:

@@ -8,6 +8,7 @@
     POST /app/children/{id}/consent      give or withdraw consent (§33-1.1)
     POST /app/children/{id}/rating       rate today's meal, 1–5 and a comment (§33-1.8)
     POST /app/children/{id}/platforms/{client}  withdraw (or allow again) a platform the child signs in to
+    GET  /app/children/{id}/money…       the child's money: see :mod:`cloud_api.web.parent_money`
     GET  /app/menu?day=                  the school's menu with photos and prices (§33-1.3); a student's too
     GET  /app/settings, POST /app/settings  language, which notices; the page subscribes to Web Push
     POST /app/settings/devices           stop notices to one of the account's devices (ten at most)
@@ -49,6 +50,7 @@ from cloud_api.services.accounts import Role
 from cloud_api.services.consent import Method, consent_history, set_consent
 from cloud_api.services.family import child_day, child_month, children_of, rate_meal
 from cloud_api.services.family_accounts import child_sign_in, set_child_second_factor
+from cloud_api.services.prepaid import accounts_of
 from cloud_api.web.pages import LANG_COOKIE, STATIC, SignInNeeded, known_failure, page, remember_language
 from cloud_api.web.visitor import Visitor, VisitorDep
 from shared.i18n import Translator, catalog_messages, translator
@@ -113,7 +115,9 @@ def home(request: Request, family: Family) -> HTMLResponse:
     with _engine(request).connect() as conn:
         children = children_of(conn, family.school_id, family.guardian_id)
         days = {child.id: child_day(conn, family.school_id, child.id, today) for child in children}
-    return _page(request, "parent_home.html", family._, children=children, days=days, today=today)
+        accounts = accounts_of(conn, family.school_id, [child.id for child in children])
+    balances = {child.id: accounts[child.id].balance_tiyn if child.id in accounts else 0 for child in children}
+    return _page(request, "parent_home.html", family._, children=children, days=days, today=today, balances=balances)
 
 
 @router.get("/children/{child_id}", response_class=HTMLResponse)
@@ -136,6 +140,7 @@ def child_page(
         bans = set(menus.bans_of(conn, family.school_id, [child_id]).get(child_id, []))
         history = consent_history(conn, family.school_id, child_id)
         consent_record = next((row for row in history if row["method"] == "card"), None)
+        account = accounts_of(conn, family.school_id, [child_id]).get(child_id)
     meals_today = sorted({str(e["meal"]["period"]) for e in day if e["kind"] == "meal" and e["meal"]})
     previous_day = shown.replace(day=1) - timedelta(days=1)
     following_day = shown.replace(day=28) + timedelta(days=4)
@@ -158,6 +163,7 @@ def child_page(
         following=following if following <= today.strftime("%Y-%m") else None,
         following_day=following_day,
         failed=known_failure(failed, RATING_FAILURES),
+        balance_now=account.balance_tiyn if account else 0,
     )
 
 

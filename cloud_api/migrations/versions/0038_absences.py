@@ -6,14 +6,14 @@ reported a child sick or away (the note encrypted at rest), withdrawn or not. On
 ``school_id`` with the school's tables.
 
 Revision ID: 0038
-Revises: 0036
+Revises: 0037
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0038"
-down_revision = "0036"
+down_revision = "0037"
 branch_labels = None
 depends_on = None
 INSTANT = sa.DateTime(timezone=True)

@@ -19,7 +19,7 @@ from fastapi.responses import Response
 from cloud_api.core.formulas import starts_like_a_formula
 from cloud_api.core.security_events import record_personal_export
 
-__all__ = ["FILE_FORMATS", "personal_table_file", "table_file"]
+__all__ = ["FILE_FORMATS", "csv_bytes", "personal_table_file", "table_file"]
 
 FILE_FORMATS = frozenset({"csv", "xlsx"})
 _TYPES = {
@@ -36,7 +36,8 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _csv(headings: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+def csv_bytes(headings: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    """The rows under their headings as CSV for a spreadsheet: UTF-8 with a BOM, formulas written as text."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(headings)
@@ -63,7 +64,7 @@ def _xlsx(sheet_name: str, headings: Sequence[str], rows: Iterable[Sequence[Any]
 
 def table_file(kind: str, name: str, headings: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
     """The rows under their headings as ``name.csv`` or ``name.xlsx``, to download."""
-    data = _csv(headings, rows) if kind == "csv" else _xlsx(name, headings, rows)
+    data = csv_bytes(headings, rows) if kind == "csv" else _xlsx(name, headings, rows)
     disposition = f'attachment; filename="{name}.{kind}"'
     return Response(data, media_type=_TYPES[kind], headers={"Content-Disposition": disposition})
 

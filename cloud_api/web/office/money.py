@@ -20,18 +20,16 @@ import re
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, Form, Query
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from cloud_api.api.deps import require_same_origin
 from cloud_api.core.errors import DomainError
 from cloud_api.core.security_events import record_personal_export
-from cloud_api.db.schema import schools
 from cloud_api.services.people import find_person
 from cloud_api.services.prepaid import (
     MAX_CREDIT_TIYN,
@@ -41,6 +39,7 @@ from cloud_api.services.prepaid import (
     receipt_recorded,
     record_credit,
 )
+from cloud_api.services.schools import school_name
 from cloud_api.services.statements import (
     BalanceQuery,
     child_balances,
@@ -53,14 +52,7 @@ from cloud_api.services.statements import (
 from cloud_api.web.office.amounts import typed_tenge
 from cloud_api.web.office.console import AdminDesk, Desk, FormErrors, back, listing, typed_date
 from cloud_api.web.office.downloads import personal_table_file
-from cloud_api.web.office.statement_files import (
-    Heading,
-    describe,
-    kind_words,
-    method_words,
-    statement_pdf,
-    statement_xlsx,
-)
+from cloud_api.web.office.statement_files import Heading, describe, kind_words, method_words, statement_file
 from shared.localtime import LOCAL_TZ, local_date
 
 __all__ = ["DEFAULT_THRESHOLD_TIYN", "router"]
@@ -275,8 +267,7 @@ def _period(desk: Desk, first_text: str, last_text: str, errors: FormErrors) -> 
 
 def _school_name(desk: Desk) -> str:
     with desk.engine.connect() as conn:
-        name = conn.execute(select(schools.c.name).where(schools.c.school_id == desk.school_id)).scalar()
-    return name or desk.school_id
+        return school_name(conn, desk.school_id)
 
 
 @router.get("/office/schools/{school_id}/money/children/{child_id}", response_class=HTMLResponse)
@@ -298,18 +289,9 @@ def statement_page(
     if format and not errors:
         heading = Heading(_school_name(desk), _name(person), person["class_name"], datetime.now(LOCAL_TZ))
         stem = f"statement-{person['last_name']}-{start.isoformat()}-{end.isoformat()}"
-        if format == "pdf":
-            data, media = statement_pdf(statement, heading, _), "application/pdf"
-        else:
-            data = statement_xlsx(statement, heading, _)
-            media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-        ascii_stem = re.sub(r"[^A-Za-z0-9._-]", "_", stem)  # the plain name, for browsers without filename*
-        disposition = (
-            f"attachment; filename=\"{ascii_stem}.{format}\"; filename*=UTF-8''{quote(stem, safe='')}.{format}"
-        )
         # The security stream names the pupil by id: a name in a SIEM is one more copy of personal data.
         record_personal_export(desk.actor, desk.school_id, f"statement-{child_id}", format)
-        return Response(data, media_type=media, headers={"Content-Disposition": disposition})
+        return statement_file(statement, heading, format, stem, _)
     previous_first = (start.replace(day=1) - timedelta(days=1)).replace(day=1)
     following_first = (start.replace(day=1) + timedelta(days=32)).replace(day=1)
     return desk.page(

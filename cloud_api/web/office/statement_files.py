@@ -1,6 +1,7 @@
-"""A child's statement as a secretary reads it: each line in words, and the same as a PDF or an XLSX to download.
+"""A child's statement as a secretary and a parent read it: each line in words, and the same as a file.
 
-The PDF is drawn with fpdf2 in DejaVu Sans (shipped in ``cloud_api/fonts``: Kazakh and Russian
+The office downloads it as a PDF or an XLSX, the parent app as a CSV or an XLSX, all from
+:func:`statement_file`. The PDF is drawn with fpdf2 in DejaVu Sans (shipped in ``cloud_api/fonts``: Kazakh and Russian
 letters, and the tenge sign), money written by Babel as on the page. The workbook is written with
 xlsxwriter, as every other download of the office: amounts are numbers in tenge (a secretary sums
 them), dates are dates, and nothing in it is a formula.
@@ -9,19 +10,41 @@ them), dates are dates, and nothing in it is a formula.
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import quote
 
 import xlsxwriter
+from fastapi.responses import Response
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
 from cloud_api.services.statements import Statement, StatementLine, tenge
+from cloud_api.web.office.downloads import csv_bytes
 from shared.i18n import Translator
 
-__all__ = ["Heading", "describe", "kind_words", "method_words", "statement_pdf", "statement_xlsx"]
+__all__ = [
+    "Heading",
+    "StatementFormat",
+    "describe",
+    "kind_words",
+    "method_words",
+    "statement_csv",
+    "statement_file",
+    "statement_pdf",
+    "statement_rows",
+    "statement_xlsx",
+]
+
+StatementFormat = Literal["pdf", "xlsx", "csv"]
+_MEDIA = {
+    "pdf": "application/pdf",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "csv": "text/csv; charset=utf-8",
+}
 
 FONTS = Path(__file__).resolve().parent.parent.parent / "fonts"
 
@@ -149,17 +172,53 @@ def statement_xlsx(statement: Statement, heading: Heading, _: Translator) -> byt
         else:
             sheet.write_number(row, 1, value, style)
     top = len(about) + 1
-    headings = [_("Date"), _("What"), _("Details"), _("Amount, ₸"), _("Balance, ₸")]
-    sheet.write_row(top, 0, headings, bold)
+    sheet.write_row(top, 0, _headings(_), bold)
     sheet.freeze_panes(top + 1, 0)
-    kinds = kind_words(_)
-    for number, line in enumerate(statement.lines, start=top + 1):
-        sheet.write_datetime(number, 0, line.at.replace(tzinfo=None), when)
-        sheet.write_string(number, 1, kinds.get(line.kind, line.kind))
-        sheet.write_string(number, 2, describe(line, _))
-        sheet.write_number(number, 3, tenge(line.amount_tiyn), money)
-        sheet.write_number(number, 4, tenge(line.balance_tiyn), money)
+    for number, (at, kind, details, amount, balance) in enumerate(statement_rows(statement, _), start=top + 1):
+        sheet.write_datetime(number, 0, at, when)
+        sheet.write_string(number, 1, kind)
+        sheet.write_string(number, 2, details)
+        sheet.write_number(number, 3, amount, money)
+        sheet.write_number(number, 4, balance, money)
     for column, width in enumerate((22, 16, 48, 14, 14)):
         sheet.set_column(column, column, width)
     book.close()
     return out.getvalue()
+
+
+def _headings(_: Translator) -> list[str]:
+    return [_("Date"), _("What"), _("Details"), _("Amount, ₸"), _("Balance, ₸")]
+
+
+def statement_rows(statement: Statement, _: Translator) -> list[list[Any]]:
+    """Each line as a spreadsheet's row: the local time, what, the details, the amount and the balance in tenge."""
+    kinds = kind_words(_)
+    return [
+        [
+            line.at.replace(tzinfo=None),
+            kinds.get(line.kind, line.kind),
+            describe(line, _),
+            tenge(line.amount_tiyn),
+            tenge(line.balance_tiyn),
+        ]
+        for line in statement.lines
+    ]
+
+
+def statement_csv(statement: Statement, _: Translator) -> bytes:
+    """The statement as CSV: the balance at the start, then one row a ledger line with the balance after it."""
+    opening = [statement.first, _("Balance at the start"), "", "", tenge(statement.opening_tiyn)]
+    return csv_bytes(_headings(_), [opening, *statement_rows(statement, _)])
+
+
+def statement_file(statement: Statement, heading: Heading, kind: StatementFormat, stem: str, _: Translator) -> Response:
+    """The statement as a file to download, named ``stem`` (a browser without ``filename*`` gets it in ASCII)."""
+    if kind == "pdf":
+        data = statement_pdf(statement, heading, _)
+    elif kind == "xlsx":
+        data = statement_xlsx(statement, heading, _)
+    else:
+        data = statement_csv(statement, _)
+    ascii_stem = re.sub(r"[^A-Za-z0-9._-]", "_", stem)
+    disposition = f"attachment; filename=\"{ascii_stem}.{kind}\"; filename*=UTF-8''{quote(stem, safe='')}.{kind}"
+    return Response(data, media_type=_MEDIA[kind], headers={"Content-Disposition": disposition})

@@ -53,6 +53,7 @@ class Words:
             "export": _("export of the school"),
             "canteen_pin": _("canteen PIN"),
             "daily_limit": _("daily limit"),
+            "low_balance_threshold": _("low-balance notice threshold"),
             "balance_entry": _("balance"),
             "meal_rating": _("meal rating"),
             "wallet_record": _("record for the Social Wallet"),
