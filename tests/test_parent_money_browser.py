@@ -158,8 +158,7 @@ def test_a_mother_minds_her_sons_money_and_is_told_when_it_runs_low(cloud: Cloud
         assert cloud.push.state.wait_for(lambda got: len(got) == 1, timeout_s=20), cloud.push.state.refused
         [notice] = cloud.push.state.for_device(phone)
         assert notice["body"].replace("\u00a0", " ") == (
-            "Пётр: на балансе для питания 600 ₸, меньше заданного вами порога 1 200 ₸. "
-            "Пополните баланс, чтобы ребёнок мог поесть"
+            "Пётр: на балансе для питания 600 ₸, меньше порога 1 200 ₸. Пополните баланс, чтобы ребёнок мог поесть"
         )
 
         page.reload()

@@ -28,9 +28,7 @@ _TEXT = {
     "denied": "{name} was not served ({date}, {time}). Reason: {reason}",
 }
 _FAMILY_TEXT = {
-    "low_balance": (
-        "{name}'s meal balance is {balance}, below the {threshold} you set. Top it up so that the child can eat"
-    ),
+    "low_balance": ("{name}'s meal balance is {balance}, below {threshold}. Top it up so that the child can eat"),
     "not_arrived": "{name} has not come to school by {time} ({date})",
     "left_early": "{name} left school at {time}, before the end of the school day at {end}",
 }
