@@ -36,6 +36,7 @@ from shared.localtime import LOCAL_TZ
 
 __all__ = [
     "PHOTOS_PATH",
+    "ROSTER_CONTRACT",
     "ROSTER_PATH",
     "Allergen",
     "Dish",
@@ -51,6 +52,9 @@ __all__ = [
 ]
 
 ROSTER_PATH = "/v1/sync/roster"
+# The contract a gateway understands, asked for as ``&contract=N``: 1 (none asked) has no dish
+# categories and no category bans, which a gateway of that release would refuse as unknown fields.
+ROSTER_CONTRACT = 2
 PHOTOS_PATH = "/v1/sync/photos"  # + "/{sha256}": a photo the roster names, signed like the roster pull
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
@@ -99,7 +103,7 @@ class Allergen(StrEnum):
 
 
 class DishCategory(StrEnum):
-    """What kind of food a dish is: parents will be able to forbid a category for their child."""
+    """What kind of food a dish is: a guardian may forbid a kind for their child (``category_bans``)."""
 
     MAIN = "main"
     DRINK = "drink"
@@ -136,6 +140,11 @@ class RosterPerson(_Frozen):
     meal_category: Category | None = Field(default=None, description="None: no school meals (most staff).")
     discount_percent: int | None = Field(default=None, ge=1, le=99, description="For 'discounted' only.")
     allergen_bans: list[Allergen] = Field(default_factory=list, description="Set by a guardian (§33-1.7).")
+    # A default, so that a roster of an older cloud (and people stored before) still read it; a cloud
+    # sends it only to a gateway that asks for ROSTER_CONTRACT 2 or later (an older one refuses it).
+    category_bans: list[DishCategory] = Field(
+        default_factory=list, description="Kinds of dish a guardian forbids (sweets, pastry, ...)."
+    )
     daily_limit_tiyn: Tiyn | None = Field(default=None, description="Paid meals: a guardian's daily limit.")
     credited_tiyn: int = Field(
         default=0, description="Prepaid: every credit ever made to the child's balance (top-ups, corrections)."
@@ -245,6 +254,12 @@ class RosterDelta(_Frozen):
     meal_rules: MealRules | None = None
     dishes: list[Dish] = Field(default_factory=list)
     menu: list[SetMeal] = Field(default_factory=list, description="Set meals from today on.")
+    contract: int = Field(
+        default=1,
+        ge=1,
+        description="The contract this answer follows (the one asked for, or less from an older cloud). Sent "
+        "only to a gateway that asked for 2 or later.",
+    )
 
     @model_validator(mode="after")
     def _versions(self) -> RosterDelta:

@@ -38,15 +38,21 @@ from cloud_api.db.schema import (
 from cloud_api.roster.display_names import FullName, confusable, display_names, short_name
 from cloud_api.services.canteen_pins import pins_of
 from cloud_api.services.consent import consents_of
-from cloud_api.services.menus import bans_of, current_dishes, current_meal_rules, menu_from
+from cloud_api.services.menus import bans_of, category_bans_of, current_dishes, current_meal_rules, menu_from
 from cloud_api.services.photos import person_photos_of
 from cloud_api.services.prepaid import Account, accounts_of, daily_limits_of
 from cloud_api.services.roster_versions import current_version
 from cloud_api.services.signatures import Refusal, Refused, SignedBody
 from shared.localtime import local_date
-from shared.roster_contract import RosterCredential, RosterDelta, RosterPerson
+from shared.roster_contract import ROSTER_CONTRACT, DishCategory, RosterCredential, RosterDelta, RosterPerson
 
 __all__ = ["answer_pull", "build_delta", "roster_names"]
+
+_CONTRACT_2_FIELDS: Any = {
+    "contract": True,
+    "dishes": {"__all__": {"category"}},
+    "people": {"__all__": {"category_bans"}},
+}
 
 
 def build_delta(conn: Connection, school_id: str, since: int, now: datetime | None = None) -> RosterDelta:
@@ -70,6 +76,7 @@ def build_delta(conn: Connection, school_id: str, since: int, now: datetime | No
     ids = [row.id for row in person_rows]
     consent = consents_of(conn, school_id, None if full else ids)
     bans = bans_of(conn, school_id, None if full else ids)
+    kinds = category_bans_of(conn, school_id, None if full else ids)
     limits = daily_limits_of(conn, school_id, None if full else ids)
     accounts = accounts_of(conn, school_id, None if full else ids)
     faces = person_photos_of(conn, school_id, None if full else ids)
@@ -94,7 +101,13 @@ def build_delta(conn: Connection, school_id: str, since: int, now: datetime | No
                 bans.get(row.id, []),
                 limits.get(row.id),
                 accounts.get(row.id),
-            ).model_copy(update={"photo_sha256": faces.get(row.id), "canteen_pin_hash": pins.get(row.id)})
+            ).model_copy(
+                update={
+                    "photo_sha256": faces.get(row.id),
+                    "canteen_pin_hash": pins.get(row.id),
+                    "category_bans": [DishCategory(k) for k in kinds.get(row.id, [])],
+                }
+            )
             for row in person_rows
         ],
         credentials=[
@@ -210,17 +223,20 @@ def _person(
     )
 
 
-def answer_pull(conn: Connection, signed: SignedBody, since: int) -> bytes:
+def answer_pull(conn: Connection, signed: SignedBody, since: int, contract: int = 1) -> bytes:
     """The roster delta a gateway's signed pull asks for, as sent, kept in the packet journal.
 
     Kept as sent, so that what a gateway was told stays provable: the answer, under the request's
-    signature. A signature journalled already is a replay: ``Refused(replayed)``.
+    signature. A signature journalled already is a replay: ``Refused(replayed)``. ``contract`` is
+    the roster contract the gateway reads (:data:`~shared.roster_contract.ROSTER_CONTRACT`).
     """
     delta = build_delta(conn, signed.gateway.school_id, since)
-    # A dish's kind stays off the wire: gateways of earlier releases refuse a field they do not know,
-    # and no gateway acts on it yet (a ban by kind comes with the families' issue, and the field with
-    # it, behind a contract version the gateway asks for).
-    body = delta.model_dump_json(exclude={"dishes": {"__all__": {"category"}}}).encode()
+    if contract >= ROSTER_CONTRACT:
+        body = delta.model_copy(update={"contract": ROSTER_CONTRACT}).model_dump_json().encode()
+    else:
+        # A gateway of an earlier release refuses a field it does not know: a dish's kind, the kinds
+        # a guardian forbids and the contract stay off its wire (it cannot enforce such a ban).
+        body = delta.model_dump_json(exclude=_CONTRACT_2_FIELDS).encode()
     kept = conn.execute(
         dialect_insert(conn, packets)
         .values(

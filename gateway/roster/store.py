@@ -69,6 +69,8 @@ class RosterIndex:
     rules: MealRules | None = None
     dishes: dict[UUID, Dish] = field(default_factory=dict)
     menu: dict[tuple[date, str], SetMeal] = field(default_factory=dict)
+    # The roster contract of the snapshot held; None: received by a release that did not record it.
+    contract: int | None = None
 
     @property
     def synced(self) -> bool:
@@ -138,6 +140,8 @@ def apply(db: sqlite_utils.Database, delta: RosterDelta, school_id: str) -> Rost
             [(m.day.isoformat(), m.period, m.model_dump_json()) for m in delta.menu],
         )
         meta = {"school_id": delta.school_id, "version": str(delta.version)}
+        if delta.full:  # a delta keeps the snapshot's contract: what it lacks, the next full pull brings
+            meta["contract"] = str(delta.contract)
         if delta.meal_rules is not None:
             meta["meal_rules"] = delta.meal_rules.model_dump_json()
         conn.executemany("INSERT OR REPLACE INTO roster_meta (key, value) VALUES (?, ?)", list(meta.items()))
@@ -168,4 +172,5 @@ def load_index(db: sqlite_utils.Database) -> RosterIndex:
         rules=rules,
         dishes=dishes,
         menu=menu,
+        contract=int(meta["contract"]) if "contract" in meta else None,
     )

@@ -1,6 +1,6 @@
 """Pull the school's roster from the cloud, apply it atomically, and hand it to the policy.
 
-Every ``interval_s`` (and at start) the gateway asks ``GET /v1/sync/roster?since=<version held>``,
+Every ``interval_s`` (and at start) the gateway asks ``GET /v1/sync/roster?since=<version held>&contract=2``,
 signed with its key like an ingest batch (:func:`shared.contract.signed_headers`, the path with
 its query string). A delta is written in one transaction on the storage thread
 (:func:`gateway.roster.store.apply`); only then is the policy's index swapped, in one assignment, so a
@@ -24,7 +24,7 @@ from gateway.roster.photos import PhotoFetcher
 from gateway.roster.store import RosterIndex, RosterRefused, apply, parse_delta
 from gateway.storage import Storage
 from shared.contract import signed_headers
-from shared.roster_contract import ROSTER_PATH
+from shared.roster_contract import ROSTER_CONTRACT, ROSTER_PATH
 
 __all__ = ["RosterSync", "SyncStats"]
 
@@ -73,6 +73,10 @@ class RosterSync:
         self._transport = transport
         self.stats = SyncStats(version=version)
         self.photos = photos
+        # The contract of the snapshot held (None: unknown). Below what the cloud answers now, the
+        # next pull asks for a full snapshot: dishes and bans that did not change since would
+        # otherwise never bring the fields a newer contract adds (a dish's kind, kind-of-dish bans).
+        self.contract: int | None = ROSTER_CONTRACT
 
     async def run(self) -> None:
         """Pull now and then every interval, until cancelled; errors wait for the next turn."""
@@ -88,7 +92,8 @@ class RosterSync:
     async def pull(self, client: httpx.AsyncClient) -> bool:
         """Ask once for what changed; True when a delta was applied."""
         self.stats.pulls += 1
-        path = f"{ROSTER_PATH}?since={self.stats.version}"
+        since = self.stats.version if self.contract is not None else 0
+        path = f"{ROSTER_PATH}?since={since}&contract={ROSTER_CONTRACT}"
         headers = signed_headers(self._key, self._gateway_id, "GET", path, b"", str(int(time.time())))
         try:
             response = await client.get(path, headers=headers)
@@ -106,6 +111,7 @@ class RosterSync:
             self.stats.refused += 1
             return self._failed(str(exc))
         self.stats.version = index.version
+        self.contract = index.contract if delta.contract <= (index.contract or 0) else None
         self.stats.applied += 1
         self.stats.last_applied_at = time.time()
         self.stats.last_error = ""

@@ -96,7 +96,7 @@ async def test_the_sync_client_signs_its_pull_and_hands_over_the_new_roster(tmp_
     )
     async with httpx.AsyncClient(base_url="http://cloud", transport=httpx.MockTransport(cloud)) as client:
         assert await sync.pull(client)
-        assert asked == ["/v1/sync/roster?since=0"]
+        assert asked == ["/v1/sync/roster?since=0&contract=2"]
         assert seen[-1].version == 2 and len(seen[-1].people) == 1
         wrong = RosterSync(
             storage=storage,

@@ -35,12 +35,15 @@ async def pull_roster(
     signed: GatewayAuth,
     engine: EngineDep,
     since: Annotated[int, Query(ge=0, le=2**63 - 1, description="The roster version the gateway holds (0: none).")] = 0,
+    contract: Annotated[
+        int, Query(ge=1, le=1000, description="The roster contract the gateway reads (1: dishes without kinds).")
+    ] = 1,
 ) -> Response:
     """The school's roster delta after ``since``."""
-    body = await run_in_threadpool(_pull, engine, signed, since)
+    body = await run_in_threadpool(_pull, engine, signed, since, contract)
     return Response(body, media_type="application/json")
 
 
-def _pull(engine: Engine, signed: SignedBody, since: int) -> bytes:
+def _pull(engine: Engine, signed: SignedBody, since: int, contract: int) -> bytes:
     with engine.begin() as conn:
-        return answer_pull(conn, signed, since)
+        return answer_pull(conn, signed, since, contract)
