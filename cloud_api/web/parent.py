@@ -2,12 +2,13 @@
 
     GET  /app/sign-in, POST /app/sign-in, POST /app/sign-out
     GET  /app/                           the guardian's children and their day so far
-    GET  /app/children/{id}?month=       a child: today, the month, allergen bans, consent, rating
-    POST /app/children/{id}/bans         forbid allergens (§33-1.7)
+    GET  /app/children/{id}?month=       a child: today, the month, bans, consent, ratings
+    POST /app/children/{id}/bans         forbid allergens (§33-1.7) and kinds of dish
     POST /app/children/{id}/consent      give or withdraw consent (§33-1.1)
-    POST /app/children/{id}/rating       rate today's meal, 1–5 and a comment (§33-1.8)
+    POST /app/children/{id}/rating       rate (or rate again) today's meal, 1–5 and a comment (§33-1.8)
     POST /app/children/{id}/platforms/{client}  withdraw (or allow again) a platform the child signs in to
-    GET  /app/menu?day=                  the school's menu with photos and prices (§33-1.3)
+    GET  /app/menu?day=                  the school's menu with photos and prices (§33-1.3), and which dish
+                                         each child may not have
     GET  /app/settings, POST /app/settings  language, which notices; the page subscribes to Web Push
     POST /app/settings/devices           stop notices to one of the account's devices (ten at most)
     GET  /app/sw.js, /app/manifest.webmanifest, /app/static/…
@@ -46,7 +47,8 @@ from cloud_api.push.subscriptions import (
 from cloud_api.services import menus
 from cloud_api.services.accounts import Principal, Role, session_principal
 from cloud_api.services.consent import consent_history, set_consent
-from cloud_api.services.family import child_day, child_month, children_of, rate_meal
+from cloud_api.services.dish_names import name_in
+from cloud_api.services.family import child_day, child_month, children_of, rate_meal, ratings_given
 from cloud_api.services.family_accounts import child_sign_in, set_child_second_factor
 from cloud_api.services.people import find_person
 from cloud_api.services.sessions import rotate_if_due
@@ -54,7 +56,7 @@ from cloud_api.web.pages import LANG_COOKIE, STATIC, SignInNeeded, known_failure
 from shared.i18n import LANGUAGES, Translator, catalog_messages, translator
 from shared.languages import language_of
 from shared.localtime import LOCAL_TZ
-from shared.roster_contract import Allergen
+from shared.roster_contract import Allergen, DishCategory
 
 __all__ = ["router"]
 
@@ -135,7 +137,8 @@ def home(request: Request, family: FamilyDep) -> HTMLResponse:
     today = _today()
     with _engine(request).connect() as conn:
         children = children_of(conn, family.school_id, family.guardian_id)
-        days = {child.id: child_day(conn, family.school_id, child.id, today) for child in children}
+        language = family._.language
+        days = {child.id: child_day(conn, family.school_id, child.id, today, language) for child in children}
     return _page(request, "parent_home.html", family._, children=children, days=days, today=today)
 
 
@@ -154,11 +157,14 @@ def child_page(
         found = children_of(conn, family.school_id, family.guardian_id, child_id)
         if not found:
             raise DomainError("not_found")
-        day = child_day(conn, family.school_id, child_id, today)
-        summary = child_month(conn, family.school_id, child_id, shown)
+        language = family._.language
+        day = child_day(conn, family.school_id, child_id, today, language)
+        summary = child_month(conn, family.school_id, child_id, shown, language)
         bans = set(menus.bans_of(conn, family.school_id, [child_id]).get(child_id, []))
+        kinds = set(menus.category_bans_of(conn, family.school_id, [child_id]).get(child_id, []))
         consent_record = next(iter(consent_history(conn, family.school_id, child_id)), None)
-    meals_today = sorted({str(e["meal"]["period"]) for e in day if e["kind"] == "meal" and e["meal"]})
+        rated = ratings_given(conn, family.school_id, child_id, family.guardian_id, today)
+    meals_today = list(dict.fromkeys(str(e["meal"]["period"]) for e in day if e["kind"] == "meal" and e["meal"]))
     previous_day = shown.replace(day=1) - timedelta(days=1)
     following_day = shown.replace(day=28) + timedelta(days=4)
     previous, following = previous_day.strftime("%Y-%m"), following_day.strftime("%Y-%m")
@@ -171,9 +177,12 @@ def child_page(
         month=summary,
         shown=shown,
         bans=bans,
+        kinds=kinds,
         consent_record=consent_record,
         allergens=list(Allergen),
+        categories=list(DishCategory),
         meals_today=meals_today,
+        rated=rated,
         today=today,
         previous=previous,
         previous_day=previous_day,
@@ -185,13 +194,23 @@ def child_page(
 
 @router.post("/children/{child_id}/bans", dependencies=[Depends(_same_origin)])
 def bans_form(
-    request: Request, child_id: UUID, family: FamilyDep, allergen: Annotated[list[Allergen] | None, Form()] = None
+    request: Request,
+    child_id: UUID,
+    family: FamilyDep,
+    allergen: Annotated[list[Allergen] | None, Form()] = None,
+    category: Annotated[list[DishCategory] | None, Form()] = None,
 ) -> Response:
-    """Keep the ticked allergens as the child's bans."""
+    """Keep the ticked allergens and kinds of dish as the child's bans."""
     try:
         with _engine(request).begin() as conn:
-            menus.set_allergen_bans(
-                conn, family.school_id, child_id, family.guardian_id, allergen or [], actor=family.principal.actor
+            menus.set_food_bans(
+                conn,
+                family.school_id,
+                child_id,
+                family.guardian_id,
+                allergen or [],
+                category or [],
+                actor=family.principal.actor,
             )
     except DomainError:
         raise DomainError("not_found") from None
@@ -294,13 +313,39 @@ def rating_form(
 
 @router.get("/menu", response_class=HTMLResponse)
 def menu_page(request: Request, family: FamilyDep, day: date | None = None) -> HTMLResponse:
-    """The school's set meals of a day, with dishes, photos, allergens and prices."""
+    """The school's set meals of a day, with dishes, photos, allergens and prices; under a dish, which of
+    the family's children may not have it and why (a banned allergen or kind of dish)."""
     shown = day or _today()
+    language = family._.language
     with _engine(request).connect() as conn:
         dishes = {d.id: d for d in menus.current_dishes(conn, family.school_id)}
         meals = [m for m in menus.menu_from(conn, family.school_id, shown) if m.day == shown]
-    entries = [(m, [dishes[d] for d in m.dish_ids if d in dishes]) for m in sorted(meals, key=lambda m: m.period)]
-    return _page(request, "parent_menu.html", family._, entries=entries, shown=shown)
+        rules = menus.current_meal_rules(conn, family.school_id)
+        children = children_of(conn, family.school_id, family.guardian_id)
+        ids = [child.id for child in children]
+        bans = menus.bans_of(conn, family.school_id, ids)
+        kinds = menus.category_bans_of(conn, family.school_id, ids)
+    order = menus.period_order(rules[0] if rules else None)
+    meals.sort(key=lambda m: (order.get(m.period, len(order)), m.period))
+    entries = [(m, [dishes[d] for d in m.dish_ids if d in dishes]) for m in meals]
+    served = [dish for _, found in entries for dish in found]
+    # Per dish: each child who may not have it, with the allergens and kind it is refused for.
+    _ = family._
+    refused: dict[UUID, list[tuple[str, str]]] = {}
+    for child in children:
+        for dish_id, why in menus.refused_dishes(served, bans.get(child.id, []), kinds.get(child.id, [])).items():
+            refused.setdefault(dish_id, []).append((child.first_name, ", ".join(_(code) for code in why)))
+    names = {dish.id: name_in(dish.names, language) for dish in served}
+    return _page(
+        request,
+        "parent_menu.html",
+        family._,
+        entries=entries,
+        shown=shown,
+        names=names,
+        refused=refused,
+        several=len(children) > 1,
+    )
 
 
 @router.get("/settings", response_class=HTMLResponse)

@@ -10,11 +10,12 @@ student or staff member passes the way the reader faces. A student without a gua
 Canteen: the meal period comes from the local time; free and discounted meals apply in the
 school's free periods only (elsewhere the child pays), at most once per person, period and day,
 across every terminal of the school; the day's set meal must hold none of the child's banned
-allergens nor a dish of a kind the guardian forbids (denied, the allergens or kinds named); what the family pays (a paid meal, or its share of a
-discounted one) may not take the day past the guardian's limit, nor, in a prepaid school, past the
-balance. What was served today is remembered as it is decided and rebuilt from the outbox at
-start-up (:meth:`RosterPolicy.remember`), so neither a second terminal nor a restart serves twice;
-a meal whose event could not be recorded is handed back (:meth:`RosterPolicy.release`).
+allergens nor a dish of a kind the guardian forbids (denied, the allergens or kinds named); what
+the family pays (a paid meal, or its share of a discounted one) may not take the day past the
+guardian's limit, nor, in a prepaid school, past the balance. What was served today is remembered
+as it is decided and rebuilt from the outbox at start-up (:meth:`RosterPolicy.remember`), so
+neither a second terminal nor a restart serves twice; a meal whose event could not be recorded is
+handed back (:meth:`RosterPolicy.release`).
 
 The prepaid balance is the cloud's credits minus the charges, and the charges are counted twice
 over: the cloud's count when it sent the person, and this gateway's own lifetime count
