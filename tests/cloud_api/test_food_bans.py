@@ -21,6 +21,7 @@ from cloud_api.core.errors import DomainError
 from cloud_api.db.schema import allergen_bans, audit_log
 from cloud_api.push.messages import compose
 from cloud_api.services.dish_names import dish_names, name_in
+from cloud_api.services.events import person_events
 from cloud_api.services.family import child_day, child_month, rate_meal, ratings_given
 from cloud_api.services.gateways import find_gateway
 from cloud_api.services.menus import (
@@ -157,6 +158,8 @@ def test_the_childs_day_month_and_notice_name_dishes_in_kazakh_and_what_a_refusa
         day = child_day(conn, "s1", world.ids[CHILD], today, "kk")
         month = child_month(conn, "s1", world.ids[CHILD], today, "kk")
         names = dish_names(conn, "s1")
+        listed = {e.reason: e.reason_detail for e in person_events(conn, "s1", child, today)}
+    assert listed == {"category_banned": ["pastry"], "on_roster": []}  # the API and the office's page say it too
     assert day[0]["meal"]["dishes"] == ["Палау"]
     assert day[1]["reason"] == "category_banned" and day[1]["reason_detail"] == ["pastry"]
     assert [(d.meals, d.dishes) for d in month if d.day == today] == [(["lunch"], [["Палау"]])]
