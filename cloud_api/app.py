@@ -45,6 +45,7 @@ from cloud_api.integrations.oidc import web as oidc_web
 from cloud_api.integrations.oidc.housekeeping import OidcPruner
 from cloud_api.integrations.webhooks.worker import webhook_worker
 from cloud_api.nedb.worker import nedb_worker
+from cloud_api.push.absence_worker import AbsenceWorker
 from cloud_api.push.start import push_worker
 from cloud_api.reports.jobs import report_jobs
 from cloud_api.services.accounts import deployment_admin_with_second_factor
@@ -54,7 +55,7 @@ from cloud_api.services.process_health import CloudHealthCollector
 from cloud_api.services.school_export import ExportWorker
 from cloud_api.settings import CloudSettings
 from cloud_api.social_wallet.worker import wallet_worker
-from cloud_api.web import account, office, parent, sign_in
+from cloud_api.web import account, app_home, office, parent, parent_absence, sign_in, student
 from cloud_api.web import activation as web_activation
 from cloud_api.web import passkeys as web_passkeys
 from cloud_api.web import single_sign_on as web_single_sign_on
@@ -151,6 +152,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
             )
             if settings.webhooks_enabled
             else None,
+            AbsenceWorker(engine, wake=background.wake),  # only schools that set their day are swept
         ]
         for worker in workers:
             if worker is not None:
@@ -199,7 +201,10 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     app.include_router(web_activation.router)
     app.include_router(web_passkeys.router)
     app.include_router(web_single_sign_on.router)
+    app.include_router(app_home.router)
     app.include_router(parent.router)
+    app.include_router(student.router)
+    app.include_router(parent_absence.router)
     app.include_router(oidc_web.router)
     app.include_router(office.router)
     install_error_handlers(app, page_answer=parent.error_page)

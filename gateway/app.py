@@ -29,6 +29,7 @@ from gateway.health import ClockOffset, HealthFigures, host_figures, software_ve
 from gateway.heartbeat import HeartbeatSender
 from gateway.metrics import GatewayCollector
 from gateway.pages.canteen import CanteenDesk
+from gateway.pages.roll_call import RollCall
 from gateway.pages.web import create_ui_app
 from gateway.roster.photos import PhotoFetcher
 from gateway.roster.photos import migrate as migrate_photos
@@ -163,6 +164,13 @@ class Gateway:
             key=session_key(key),
             people=lambda: self.policy.index.people if isinstance(self.policy, RosterPolicy) else {},
             staff_guard=self.canteen.guard if self.canteen is not None else None,
+        )
+        # Who is in the building, from the day's passages on disk and the roster's names.
+        self.roll_call = RollCall(
+            storage=self.storage,
+            people=lambda: self.policy.index.people if isinstance(self.policy, RosterPolicy) else {},
+            synced=lambda: isinstance(self.policy, RosterPolicy) and self.policy.index.synced,
+            school_name=site.school.name,
         )
         self._ui_port = site.gateway.ui_port if ui_port is None else ui_port
         self._ui_server: _EmbeddedServer | None = None
@@ -338,6 +346,7 @@ class Gateway:
                     status=self.status,
                     registry=self.registry,
                     canteen=self.canteen,
+                    roll_call=self.roll_call,
                     access=self.access,
                     refresh=self.health,
                 )

@@ -84,7 +84,8 @@ def pair(config: Path = CONFIG) -> None:
     """Make a one-time code that pairs a device (the canteen PC) with the gateway's pages.
 
     Type the code on the device's sign-in page within 15 minutes, with a name for the device.
-    The device then opens the canteen screen and the events page without a PIN until unpaired.
+    The device then opens the canteen screen, the events page and the roll call without a PIN until
+    unpaired.
 
     Example:
         mektep gateway pair --config firmware_configs/sites/demo-school.yaml

@@ -461,7 +461,7 @@ def notify(
         mektep bench notify --json
     """
     figures = bench_notify(students=students, rush_s=rush_s, readers=doors)
-    goals = {"push_p95_s": "≤ 2", "pushes_per_s": "≥ 300"}
+    goals = {"push_p95_s": "≤ 2", "pushes_per_s": "≥ 300", "absence_notices_s": "≤ 60"}
     title = f"mektep bench notify ({students} students, rush of {rush_s:g} s)"
     Console().print(_figures_table(title, figures, goals, digits=3))
     if json_output:

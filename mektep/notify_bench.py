@@ -12,6 +12,8 @@ guardian with one or two devices, and consent.
 - ``wallet_records_per_s``: lunch: every student's lunch reaches the cloud at once, and the cloud's
   own Social Wallet worker sends each free or discounted one to the Wallet simulator (receipt
   verified and kept); records per second until the Wallet holds them all.
+- ``absence_notices_s``: from the not-arrived deadline to the last notice decrypted, 5 % of the
+  students without an entry (:mod:`mektep.absence_bench`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from cloud_api.roster.nedb import parse_rows
 from cloud_api.services.cards import assign_card
 from cloud_api.services.consent import set_consent
 from cloud_api.services.roster_import import import_roster
+from mektep.absence_bench import bench_absence_notices
 from mektep.processes import CloudProcess, GatewayProcess, write_site
 from shared.contract import INGEST_PATH, CredentialKind, credential_hash, signed_headers
 from shared.localtime import LOCAL_TZ
@@ -236,6 +239,7 @@ def bench_notify(students: int = 3000, rush_s: float = 120.0, readers: int = 4, 
             while len(wallet.state.accepted) < owed and time.monotonic() < deadline:
                 time.sleep(0.05)
             wallet_s = time.perf_counter() - started
+            absences = bench_absence_notices(cloud.database_url, SCHOOL, GATEWAY, service, seed)
         finally:
             gateway.stop()
             cloud.stop()
@@ -252,4 +256,5 @@ def bench_notify(students: int = 3000, rush_s: float = 120.0, readers: int = 4, 
             "rush_pushes": len(latencies),
             "burst_pushes": len(burst),
             "refused_by_push_service": len(service.state.refused),
+            **absences,
         }

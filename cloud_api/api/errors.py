@@ -81,6 +81,7 @@ _BY_STATUS: dict[int, tuple[str, ...]] = {
         "unknown_dish",
         "no_meal_rules",
         "unknown_rating",
+        "unknown_absence",
     ),
     405: ("method_not_allowed",),
     409: (
@@ -95,6 +96,8 @@ _BY_STATUS: dict[int, tuple[str, ...]] = {
         "mail_not_configured",  # this deployment sends no mail: the school's administrator gives reset codes
         "wallet_record_not_refused",  # only a record the Social Wallet refused is sent again
         "iin_taken",
+        "absence_overlaps",  # those days are reported already: withdraw that report first
+        "absence_already_begun",  # only a report whose days are all to come is withdrawn
     ),
     413: (Refusal.TOO_LARGE.value, "photo_too_large", "file_too_large"),
     415: ("photo_type", "multipart_required", "unsupported_file_type"),
@@ -115,6 +118,13 @@ _BY_STATUS: dict[int, tuple[str, ...]] = {
         "bad_pin",
         "bad_rating",
         "comment_too_long",
+        "bad_absence_reason",
+        "absence_ends_before_start",
+        "absence_too_far_back",
+        "absence_too_far_ahead",
+        "absence_too_long",
+        "absence_note_too_long",
+        "bad_school_hours",
         "bad_month",
         "month_in_future",
         "day_in_past",
@@ -147,6 +157,9 @@ _BY_STATUS[422] += (
     "integration_does_nothing",
     "integration_rate_invalid",
     "integration_school_outside",
+    # Where a student's page starts the sign-in at a platform (migration 0041).
+    "integration_start_invalid",
+    "integration_start_without_sign_in",
 )
 # The NEDB exchange: a school's NEDB code that is not one (cloud_api.nedb.store).
 _BY_STATUS[422] += ("nedb_bad_organisation",)

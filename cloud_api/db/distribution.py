@@ -42,6 +42,8 @@ How the tables are placed, and why:
   on one shard. The account's settings are then asked by account id.
 - **Webhook subscriptions and their deliveries go by ``school_id``**: ingest reads the school's
   subscriptions and writes their deliveries in the batch's transaction, on the school's shard.
+- **The school day and absence reports are a school's**: the absence worker reads a class's hours,
+  students, consents, entries and reports in one query on the school's shard.
 - **Photos go by ``sha256``**: a photo is fetched by its content hash alone (its URL).
 - **Reference tables**, copied to every worker: the schools with their names and regions, the
   gateways (read at every request, before the school is known, and joined with a school's rows),
@@ -119,6 +121,8 @@ DISTRIBUTION: dict[str, Placement] = {
                 "nedb_figures",
                 "webhook_subscriptions",
                 "webhook_deliveries",
+                "school_hours",
+                "absence_reports",
             )
         ),
         *(

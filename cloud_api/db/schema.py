@@ -32,11 +32,13 @@ from sqlalchemy import (
     Uuid,
     false,
     text,
+    true,
 )
 
 from cloud_api.db.types import BigIntegerId, Encrypted, EncryptedJSON, EncryptedText, UTCDateTime, data_keys
 
 __all__ = [
+    "absence_reports",
     "account_logins",
     "accounts",
     "alerts",
@@ -78,6 +80,7 @@ __all__ = [
     "rollup_meal_eaters",
     "rollup_presence",
     "roster_versions",
+    "school_hours",
     "schools",
     "sessions",
     "set_meals",
@@ -662,6 +665,8 @@ notification_settings = Table(
     Column("entries", Boolean, nullable=False),
     Column("meals", Boolean, nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    Column("money", Boolean, nullable=False, server_default=true()),  # a low balance
+    Column("absences", Boolean, nullable=False, server_default=true()),  # not arrived, left early
 )
 # One row per stored event a guardian may be told of, written by ingest in its transaction and
 # worked by the push workers: ingest never waits on a push service.
@@ -679,6 +684,9 @@ push_queue = Table(
     Column("due_at", UTCDateTime(), nullable=False),
     Column("done_at", UTCDateTime()),
     Column("detail", String(200)),
+    # A notice that is no event (a low balance, a child not arrived): what it says. Its ``event_id``
+    # is then a name-based UUID of (kind, child, key), so that it is queued once.
+    Column("facts", JSON()),
     UniqueConstraint("school_id", "event_id", name="push_queue_event"),
     Index("push_queue_due", "state", "due_at"),
     Index("push_queue_person", "school_id", "person_id", "occurred_at"),
@@ -967,6 +975,9 @@ integration_clients = Table(
     Column("previous_secret_hash", String(64)),
     Column("previous_secret_until", UTCDateTime()),
     Column("redirect_uris", JSON, nullable=False),  # sign-in: where the authorization code may go
+    # sign-in: where a student's page sends them to start signing in at the platform (OpenID Connect's
+    # initiate_login_uri, third-party initiated login); NULL: the platform starts it only itself (0041)
+    Column("initiate_login_uri", String(2000)),
     Column("claims", JSON, nullable=False),  # sign-in: the claims it may ask for
     Column("scopes", JSON, nullable=False),  # API: what it may read (cloud_api.integrations.clients.SCOPES)
     Column("region_id", String(64)),  # NULL: every region
@@ -1236,4 +1247,42 @@ integration_rate = Table(
     Column("client_id", String(64), primary_key=True),
     Column("minute", UTCDateTime(), primary_key=True),
     Column("calls", Integer, nullable=False),
+)
+
+# -- absence and lateness (issue 21) ---------------------------------------------------------------
+
+# The school day of each class, local "HH:MM": a family whose child has no entry by the start plus
+# the school's grace is told (``not_arrived``), and one whose child leaves before the end (``left_early``).
+# The row of class ``""`` is the school's default, for the classes not set, and holds the grace; a
+# school without it sends neither notice.
+school_hours = Table(
+    "school_hours",
+    metadata,
+    Column("school_id", String(64), primary_key=True),
+    Column("class_name", String(8), primary_key=True),  # "": the school's default
+    Column("starts", String(5), nullable=False),
+    Column("ends", String(5), nullable=False),
+    Column("grace_minutes", Integer),  # the default row only
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("actor", String(128), nullable=False),
+)
+
+# A guardian's report that a child is sick or away for some days (excused absence): those days are
+# excused in the attendance report and its табель, and no ``not_arrived`` notice goes out for them.
+# Withdrawn, the row stays (``withdrawn_at``) for the audit journal's sake and counts no more.
+absence_reports = Table(
+    "absence_reports",
+    metadata,
+    Column("school_id", String(64), primary_key=True),
+    Column("id", Uuid(), primary_key=True),
+    Column("child_id", Uuid(), nullable=False),
+    Column("first_day", Date, nullable=False),
+    Column("last_day", Date, nullable=False),
+    Column("reason", String(16), nullable=False),  # sick | family | other
+    Column("note", EncryptedText("absence_reports.note")),  # may say what illness: encrypted at rest
+    Column("reported_by", Uuid(), nullable=False),  # the guardian
+    Column("reported_at", UTCDateTime(), nullable=False),
+    Column("withdrawn_at", UTCDateTime()),
+    Index("absence_reports_child", "school_id", "child_id", "first_day"),
+    Index("absence_reports_days", "school_id", "last_day"),  # a day's or a month's reports of a school
 )

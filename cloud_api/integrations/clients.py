@@ -7,7 +7,8 @@ access-control system) that the deployment's or a region's administrator registe
   a rotation keeps the previous secret working for an overlap so the system can switch without an
   outage;
 - for single sign-on, its ``redirect_uris`` and the ``claims`` it may ask for (:data:`CLAIMS`);
-  the IIN is not a claim and never will be;
+  the IIN is not a claim and never will be; and perhaps its ``initiate_login_uri`` (OpenID Connect
+  third-party initiated login), where a student's page sends them to start signing in there;
 - for the API and webhooks, its ``scopes`` (:data:`SCOPES`);
 - its reach: a region (or the whole country) and, within it, some schools or all of them.
 
@@ -74,6 +75,7 @@ class IntegrationClient:
     created_at: datetime
     revoked_at: datetime | None
     previous_secret_until: datetime | None
+    initiate_login_uri: str | None = None
 
     @property
     def active(self) -> bool:
@@ -99,6 +101,7 @@ def _record(row: Any) -> IntegrationClient:
         created_at=row.created_at,
         revoked_at=row.revoked_at,
         previous_secret_until=row.previous_secret_until,
+        initiate_login_uri=row.initiate_login_uri,
     )
 
 
@@ -106,6 +109,7 @@ def _public(client: IntegrationClient) -> dict[str, Any]:
     return {
         "name": client.name,
         "redirect_uris": list(client.redirect_uris),
+        "initiate_login_uri": client.initiate_login_uri,
         "claims": list(client.claims),
         "scopes": list(client.scopes),
         "region_id": client.region_id,
@@ -135,6 +139,7 @@ def _validated(
     region_id: str | None,
     school_ids: Sequence[str],
     rate_per_minute: int,
+    initiate_login_uri: str | None,
 ) -> dict[str, Any]:
     errors: list[tuple[str, str]] = []
     name = name.strip()
@@ -145,6 +150,11 @@ def _validated(
         if problem := _redirect_problem(uri):
             errors.append(("redirect_uris", problem))
             break
+    start = (initiate_login_uri or "").strip() or None
+    if start is not None and (len(start) > 2000 or _redirect_problem(start)):
+        errors.append(("initiate_login_uri", "integration_start_invalid"))
+    elif start is not None and not uris:
+        errors.append(("initiate_login_uri", "integration_start_without_sign_in"))
     claims, scopes = sorted(set(claims)), sorted(set(scopes))
     if [c for c in claims if c not in CLAIMS]:
         errors.append(("claims", "integration_claim_unknown"))
@@ -165,6 +175,7 @@ def _validated(
     return {
         "name": name,
         "redirect_uris": uris,
+        "initiate_login_uri": start,
         "claims": claims,
         "scopes": scopes,
         "region_id": region_id,
@@ -185,11 +196,12 @@ def create_client(
     region_id: str | None = None,
     school_ids: Sequence[str] = (),
     rate_per_minute: int = DEFAULT_RATE_PER_MINUTE,
+    initiate_login_uri: str | None = None,
 ) -> tuple[IntegrationClient, str]:
     """Register an outside system; its record and its secret, which is never shown again.
 
-    Raises :class:`DomainError` naming each field at fault (a redirect URI that is not https, a
-    claim or scope that does not exist, a school outside the region).
+    Raises :class:`DomainError` naming each field at fault (a redirect URI or the sign-in start
+    address that is not https, a claim or scope that does not exist, a school outside the region).
     """
     values = _validated(
         conn,
@@ -200,6 +212,7 @@ def create_client(
         region_id=region_id,
         school_ids=school_ids,
         rate_per_minute=rate_per_minute,
+        initiate_login_uri=initiate_login_uri,
     )
     client_id = "mk_" + secrets.token_urlsafe(12)
     secret = secrets.token_urlsafe(32)

@@ -18,7 +18,7 @@ from cloud_api.services.dish_names import DishNames
 from shared.i18n import translator
 from shared.localtime import LOCAL_TZ
 
-__all__ = ["MEAL_DENIALS", "Notice", "compose", "notice_kind"]
+__all__ = ["MEAL_DENIALS", "Notice", "compose", "compose_family", "notice_kind"]
 
 # Why a meal may be refused to a known child: worth a guardian's notice (a lost card is the admin's).
 MEAL_DENIALS = frozenset(
@@ -38,6 +38,13 @@ _TEXT = {
     "meal": "{name}: {period}, {date}, {time}. {dishes}. {category}, {price}",
     "meal_free": "{name}: {period}, {date}, {time}. {dishes}. Free meal",
     "denied": "{name} was not served ({date}, {time}). Reason: {reason}",
+}
+_FAMILY_TEXT = {
+    "low_balance": (
+        "{name}'s meal balance is {balance}, below the {threshold} you set. Top it up so that the child can eat"
+    ),
+    "not_arrived": "{name} has not come to school by {time} ({date})",
+    "left_early": "{name} left school at {time}, before the end of the school day at {end}",
 }
 # A sentence of its own in the notice, so a label that begins with a capital.
 _CATEGORY = {"discounted": "Discounted meal", "paid": "Paid meal"}
@@ -110,6 +117,20 @@ def compose(
         body = f"{body} {_('(sent late: the school was offline)')}"
     return Notice(
         title=_("Mektep Gate"), body=body, tag=f"{event['person_id']}:{kind}", late=late, event_id=str(event["id"])
+    )
+
+
+def compose_family(kind: str, facts: dict[str, Any], person_id: str, child_name: str, language: str | None) -> Notice:
+    """The notice of a family notice that is no event (:mod:`cloud_api.push.notices`) in ``language``."""
+    _ = translator(language)
+    values: dict[str, Any] = {"name": child_name}
+    if kind == "low_balance":
+        values |= {"balance": _.money(int(facts["balance_tiyn"])), "threshold": _.money(int(facts["threshold_tiyn"]))}
+    else:
+        local = datetime.fromisoformat(facts["deadline" if kind == "not_arrived" else "at"]).astimezone(LOCAL_TZ)
+        values |= {"time": _.time(local), "date": _.date(local), "end": facts.get("end", "")}
+    return Notice(
+        title=_("Mektep Gate"), body=_(_FAMILY_TEXT[kind], **values), tag=f"{person_id}:{kind}", late=False, event_id=""
     )
 
 

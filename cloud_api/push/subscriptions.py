@@ -52,6 +52,8 @@ class NoticeSettings:
     language: str | None = None
     entries: bool = True
     meals: bool = True
+    money: bool = True  # a low balance
+    absences: bool = True  # not arrived by the start of the day, left before its end
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +170,7 @@ def notice_settings(conn: Connection, account_id: UUID) -> NoticeSettings:
     row = conn.execute(select(notification_settings).where(notification_settings.c.account_id == account_id)).first()
     if row is None:
         return NoticeSettings()
-    return NoticeSettings(row.language, bool(row.entries), bool(row.meals))
+    return NoticeSettings(row.language, bool(row.entries), bool(row.meals), bool(row.money), bool(row.absences))
 
 
 def set_notice_settings(conn: Connection, account_id: UUID, settings: NoticeSettings) -> None:
@@ -177,6 +179,8 @@ def set_notice_settings(conn: Connection, account_id: UUID, settings: NoticeSett
         "language": settings.language,
         "entries": settings.entries,
         "meals": settings.meals,
+        "money": settings.money,
+        "absences": settings.absences,
         "updated_at": datetime.now(UTC),
     }
     stmt = dialect_insert(conn, notification_settings).values(account_id=account_id, **values)

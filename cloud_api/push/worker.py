@@ -29,7 +29,8 @@ from prometheus_client import Counter
 from sqlalchemy import Connection, Engine, delete, select
 
 from cloud_api.db.schema import events, guardianships, notification_settings, people, push_queue, push_subscriptions
-from cloud_api.push.messages import compose, notice_kind
+from cloud_api.push.messages import compose, compose_family, notice_kind
+from cloud_api.push.notices import ABSENCE_NOTICES
 from cloud_api.push.queue import State, claim, finish
 from cloud_api.push.sender import Encrypted, Outcome, PushSender, Subscription
 from cloud_api.push.subscriptions import MAX_DEVICES
@@ -198,8 +199,12 @@ class PushWorker:
         served: DishNames | None = None,
     ) -> _Plan:
         person = row["person_id"]
-        if not consent.get(person, False):
+        facts = row.get("facts")
+        # A low balance is the family's money, not attendance: it needs no consent to tracking.
+        if not consent.get(person, False) and (facts is None or row["kind"] in ABSENCE_NOTICES):
             return _Plan(row, State.SKIPPED, "no_consent")
+        if facts is not None:
+            return self._family_notice(row, facts, names.get(person), devices)
         if row["id"] in covered:
             return _Plan(row, State.COALESCED, "within a minute of the last")
         child = names.get(person)
@@ -224,11 +229,27 @@ class PushWorker:
             plan.devices[device["id"]] = Subscription(device["endpoint"], device["p256dh"], device["auth"])
         return plan
 
+    def _family_notice(
+        self, row: dict[str, Any], facts: dict[str, Any], child: str | None, devices: list[dict[str, Any]]
+    ) -> _Plan:
+        if child is None:
+            return _Plan(row, State.SKIPPED, "child not found")
+        wish = "money" if row["kind"] == "low_balance" else "absences"
+        wanted = [d for d in devices if d[wish]]
+        if not wanted:
+            return _Plan(row, State.SKIPPED, "nobody subscribed")
+        plan = _Plan(row)
+        for device in wanted:
+            notice = compose_family(row["kind"], facts, str(row["person_id"]), child, device["language"])
+            plan.messages.append((device["id"], json.dumps(notice.payload(), ensure_ascii=False).encode()))
+            plan.devices[device["id"]] = Subscription(device["endpoint"], device["p256dh"], device["auth"])
+        return plan
+
     def _coalesced(self, conn: Connection, school: str, rows: Iterable[dict[str, Any]]) -> set[int]:
         """The ids among ``rows`` that an earlier notice of the same child and kind already covers."""
         covered = set()
         for row in rows:
-            covered_by = _COVERED_BY[row["kind"]]
+            covered_by = _COVERED_BY.get(row["kind"], ())
             if not covered_by:
                 continue
             earlier = conn.execute(
@@ -298,6 +319,8 @@ class PushWorker:
                     "language": (wish.language if wish else None) or r.roster_language,
                     "entries": True if wish is None else bool(wish.entries),
                     "meals": True if wish is None else bool(wish.meals),
+                    "money": True if wish is None else bool(wish.money),
+                    "absences": True if wish is None else bool(wish.absences),
                 }
             )
         return found

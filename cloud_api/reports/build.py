@@ -6,7 +6,9 @@ owes; per class; the month's totals; the month's mean rating of the canteen (§3
 many rated, when anybody did. ``attendance_report`` (§33-1.12): per day the students and
 staff present, the entries of children without consent (a count, nothing more), the absences on
 working days (none on a day still to come: a month may be issued before it ends); per person the
-first entry and last exit of each day. Names, classes and enrolment are the roster's as it stood
+first entry and last exit of each day, and the days a guardian reported the student away (excused,
+:mod:`cloud_api.services.absences`; a month without any has no such keys, so its content and digest
+stay what they were). Names, classes and enrolment are the roster's as it stood
 that month (:mod:`cloud_api.reports.roster_then`), never today's.
 
 Both are plain dicts of JSON types, in a stable order, so that their canonical JSON says whether
@@ -25,6 +27,7 @@ from cloud_api.db.schema import dish_versions, rollup_presence, set_meals
 from cloud_api.reports.deadline import is_working_day
 from cloud_api.reports.roster_then import roster_then
 from cloud_api.reports.sums import meal_sums
+from cloud_api.services.absences import excused_days
 from cloud_api.services.ratings import month_rating
 from shared.localtime import day_end, local_date
 
@@ -151,6 +154,7 @@ def attendance_report(conn: Connection, school_id: str, month: str, now: datetim
         persons[key].append({"date": str(on), "first_entry": first_entry, "last_exit": last_exit})
     roster = roster_then(conn, school_id, days)  # as it stood then: a later import changes no past month
     classes = roster.people
+    excused = _excused(conn, school_id, days, today, classes, persons)
     out_days = []
     for on in days:
         c = counts.get(on.isoformat(), {"students": 0, "staff": 0, "anonymous": 0})
@@ -167,19 +171,64 @@ def attendance_report(conn: Connection, school_id: str, month: str, now: datetim
         # so the figure is the fewest absent the events allow, never a child who came called absent.
         absent = max(0, roster.enrolled[on] - c["students"] - c["anonymous"]) if working else 0
         out_days.append({"date": on.isoformat(), "working_day": working, **c, "absent": absent})
+    if excused:
+        # Only a month with excused days says so: the others keep the content (and the digest) they had.
+        per_day: dict[str, int] = defaultdict(int)
+        for reported in excused.values():
+            for on in reported:
+                per_day[on] += 1
+        for d in out_days:
+            if not d.get("future"):
+                d["excused"] = min(per_day.get(d["date"], 0), d["absent"])  # among the absent, never more
+        for key in excused:
+            persons.setdefault(key, [])
+    people = [
+        _person(key, visits, classes, excused.get(key))
+        for key, visits in sorted(persons.items(), key=_by_name(classes))
+    ]
     return {
         "kind": "attendance",
         "school_id": school_id,
         "month": month,
         "enrolled_students": roster.enrolled[days[-1]],
         "days": out_days,
-        "people": [_person(key, visits, classes) for key, visits in sorted(persons.items(), key=_by_name(classes))],
+        "people": people,
     }
 
 
-def _person(key: str, visits: list[dict[str, Any]], classes: dict[str, tuple[str | None, str]]) -> dict[str, Any]:
+def _excused(
+    conn: Connection,
+    school_id: str,
+    days: list[date],
+    today: date,
+    classes: dict[str, tuple[str | None, str]],
+    persons: dict[str, list[dict[str, Any]]],
+) -> dict[str, dict[str, str]]:
+    """The days a guardian reported each student away, on working days up to today when the student did
+    not come after all (a child reported sick who came is present): {person id: {ISO day: reason}}."""
+    found: dict[str, dict[str, str]] = {}
+    for key, reported in excused_days(conn, school_id, days[0], min(days[-1], today)).items():
+        if key not in classes:
+            continue  # not on the roster that month
+        came = {v["date"] for v in persons.get(key, [])}
+        kept = {on.isoformat(): why for on, why in sorted(reported.items()) if is_working_day(on)}
+        kept = {on: why for on, why in kept.items() if on not in came}
+        if kept:
+            found[key] = kept
+    return found
+
+
+def _person(
+    key: str,
+    visits: list[dict[str, Any]],
+    classes: dict[str, tuple[str | None, str]],
+    excused: dict[str, str] | None = None,
+) -> dict[str, Any]:
     class_name, name = classes.get(key, (None, ""))
-    return {"person_id": key, "name": name, "class": class_name, "days": visits}
+    person = {"person_id": key, "name": name, "class": class_name, "days": visits}
+    if excused:
+        person["excused"] = [{"date": on, "reason": why} for on, why in excused.items()]
+    return person
 
 
 def _by_name(classes: dict[str, tuple[str | None, str]]) -> Any:

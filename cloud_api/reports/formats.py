@@ -15,6 +15,7 @@ import orjson
 import xlsxwriter
 
 from cloud_api.reports.build import CATEGORIES
+from cloud_api.services.absences import REASON_WORDS
 from shared.i18n import Translator, translator
 
 __all__ = ["FORMATS", "canonical_json", "render"]
@@ -137,10 +138,27 @@ def _tables(content: dict[str, Any], _: Translator) -> dict[str, Table]:
         _("Entries without consent"),
         _("Absent"),
     ]
-    return {
+    tables: dict[str, Table] = {
         "days": (headings, days),
         "people": ([_("Full name"), _("Class"), _("Date"), _("First entry"), _("Last exit")], people),
     }
+    if any("excused" in d for d in content["days"]):
+        # A month with excused days only: the others' files stay as they were.
+        headings.append(_("Of them excused"))
+        for row, d in zip(days, content["days"], strict=True):
+            row.append(None if d.get("future") else d.get("excused", 0))
+        excused = [
+            [p["name"], p["class"] or "", date.fromisoformat(x["date"]), _(REASON_WORDS[x["reason"]])]
+            for p in content["people"]
+            for x in p.get("excused", [])
+        ]
+        tables["excused"] = ([_("Full name"), _("Class"), _("Date"), _("Reason")], excused)
+    return tables
+
+
+def tabel_mark(reason: str, _: Translator) -> str:
+    """The табель's mark of an excused day: sick ("Б" in Russian), else another excused absence ("У")."""
+    return _("tabel_mark_sick") if reason == "sick" else _("tabel_mark_excused")
 
 
 def _csv(headings: list[str], rows: Iterable[Sequence[Any]]) -> bytes:
@@ -175,6 +193,8 @@ def _tabel(sheet: Any, bold: Any, content: dict[str, Any], _: Translator) -> Non
         write(row, 1, person["class"] or "")
         for visit in person["days"]:
             write(row, column[visit["date"]], f"{visit['first_entry'] or '—'}–{visit['last_exit'] or '—'}")
+        for excused in person.get("excused", []):
+            write(row, column[excused["date"]], tabel_mark(excused["reason"], _))
 
 
 def _xlsx(content: dict[str, Any], tables: dict[str, Table], _: Translator) -> bytes:
@@ -201,6 +221,11 @@ def _xlsx(content: dict[str, Any], tables: dict[str, Table], _: Translator) -> b
         about.insert(0, [_("School"), content["school_id"]])
     if rating := content.get("rating"):
         about += [[_("Average rating (1 to 5 stars)"), rating["average"]], [_("Number of ratings"), rating["count"]]]
+    if any("excused" in p for p in content.get("people", [])):
+        legend = (
+            f"{tabel_mark('sick', _)}: {_('absence_reason_sick')}; {tabel_mark('family', _)}: {_('Excused absence')}"
+        )
+        about.append([_("Marks in the timesheet"), legend])
     for row, values in enumerate(about, start=1):
         title.write_row(row, 0, values)
     names = {
@@ -212,6 +237,7 @@ def _xlsx(content: dict[str, Any], tables: dict[str, Table], _: Translator) -> b
         "schools": _("By school"),
         "school-presence": _("Presence by school"),
         "rating": _("Meal ratings"),
+        "excused": _("Excused absences"),
     }
     bold, money = book.add_format({"bold": True}), book.add_format({"num_format": TENGE})
     for name, (headings, rows) in tables.items():

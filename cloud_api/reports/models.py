@@ -96,6 +96,12 @@ class AttendanceDay(_Strict):
         description="Present and true only on a day after the report was built (a month issued before it "
         "ended): the day has not happened, nobody is counted absent.",
     )
+    excused: int | None = Field(
+        default=None,
+        ge=0,
+        description="Of the absent, those a guardian reported away (sick, family or other reasons). Present only "
+        "in a month with such days, and not on a day still to come.",
+    )
 
 
 class Visit(_Strict):
@@ -104,11 +110,19 @@ class Visit(_Strict):
     last_exit: str | None
 
 
+class ExcusedDay(_Strict):
+    date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    reason: Literal["sick", "family", "other"] = Field(description="The reason the guardian gave.")
+
+
 class PersonAttendance(_Strict):
     person_id: str
     name: str
     class_: str | None = Field(alias="class")
     days: list[Visit]
+    excused: list[ExcusedDay] | None = Field(
+        default=None, description="Present only for a student with excused days: each working day reported away."
+    )
 
 
 class AttendanceReport(_Strict):

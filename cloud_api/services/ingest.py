@@ -29,6 +29,7 @@ from cloud_api.db.schema import events, packets
 from cloud_api.integrations.webhooks.messages import enqueue_events as enqueue_webhooks
 from cloud_api.push.queue import enqueue as enqueue_notices
 from cloud_api.reports.rollups import mark_months, roll_up
+from cloud_api.services.absence_notices import queue_left_early
 from cloud_api.services.meal_prices import menu_prices_at_serving
 from cloud_api.services.meals import account_meals
 from cloud_api.services.signatures import Refusal, Refused, SignedBody
@@ -131,6 +132,7 @@ def store_batch(conn: Connection, signed: SignedBody, batch: Batch, received_at:
     account_meals(conn, gateway.school_id, stored, menu_prices, at=received_at)
     roll_up(conn, gateway.school_id, stored, menu_prices)
     enqueue_notices(conn, gateway.school_id, stored, received_at)
+    queue_left_early(conn, gateway.school_id, stored, received_at)  # the same push worker sends them
     enqueue_webhooks(conn, gateway.school_id, stored, received_at)
 
     results: list[EventResult] = []

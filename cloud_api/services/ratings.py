@@ -36,11 +36,13 @@ __all__ = [
     "COMMENT_MAX",
     "Comment",
     "MonthRatings",
+    "OwnRating",
     "RaterRole",
     "Tally",
     "month_after",
     "month_rating",
     "month_ratings",
+    "own_ratings",
     "rate_as_student",
     "rating_comments",
     "rating_rows",
@@ -139,6 +141,24 @@ def rate_as_student(
     if role != "student":
         raise DomainError("not_a_student")
     record_rating(conn, school_id, student_id, student_id, "student", day, period, stars, comment)
+
+
+@dataclass(frozen=True)
+class OwnRating:
+    """A rating as its rater reads it back: the stars and their own words (even if the school hid them)."""
+
+    stars: int
+    comment: str | None
+
+
+def own_ratings(conn: Connection, school_id: str, child_id: UUID, rater_id: UUID, day: date) -> dict[str, OwnRating]:
+    """The ratings ``rater_id`` gave of ``child_id``'s meals of ``day``, by period (a student: their own)."""
+    rows = conn.execute(
+        select(r.period, r.stars, r.comment).where(
+            r.school_id == school_id, r.child_id == child_id, r.day == day, r.guardian_id == rater_id
+        )
+    )
+    return {row.period: OwnRating(int(row.stars), row.comment) for row in rows}
 
 
 def set_comment_hidden(conn: Connection, school_id: str, rating_id: UUID, hidden: bool, *, actor: str) -> bool:

@@ -1,4 +1,5 @@
-// The parent app's only script: register the service worker, and subscribe this device to Web Push.
+// The parent app's only script: register the service worker (it keeps the last pages for when the phone
+// has no connection), throw those pages away on the sign-in page, and subscribe this device to Web Push.
 "use strict";
 const b64ToBytes = (s) => Uint8Array.from(atob((s + "===".slice((s.length + 3) % 4)).replace(/-/g, "+").replace(/_/g, "/")), c => c.charCodeAt(0));
 
@@ -24,6 +25,11 @@ async function subscribe(button, state) {
 }
 
 registration().catch(() => {});  // an old browser: the pages work without it
+// On a sign-in page nobody is signed in: the pages kept for offline use (sw.js, "mektep-pages-…") go.
+if (document.querySelector("[data-forget-pages]") && "caches" in window) {
+  caches.keys().then((names) => names.filter((n) => n.startsWith("mektep-pages")).forEach((n) => caches.delete(n)))
+    .catch(() => {});
+}
 const button = document.getElementById("subscribe");
 if (button) {
   const state = document.getElementById("push-state");

@@ -33,6 +33,7 @@ __all__ = [
     "known_failure",
     "page",
     "page_language",
+    "remember_language",
 ]
 
 HERE = Path(__file__).resolve().parent.parent
@@ -43,6 +44,7 @@ TEMPLATES.env.filters["sentence"] = lambda text: str(text)[:1].upper() + str(tex
 TEMPLATES.env.filters["local"] = lambda at: at.astimezone(LOCAL_TZ) if at is not None and at.tzinfo else at
 STATIC = HERE / "static"
 LANG_COOKIE = "mektep_lang"
+LANG_COOKIE_AGE_S = 365 * 24 * 3600  # a reader's language outlives their sessions (a sign-out keeps it)
 
 
 class SignInNeeded(Exception):
@@ -96,6 +98,16 @@ def page_language(request: Request) -> str:
     """The reader's language: their choice, else their browser's."""
     chosen = request.cookies.get(LANG_COOKIE)
     return chosen if chosen in LANGUAGES else language_of(request.headers.get("accept-language"))
+
+
+def remember_language(request: Request, response: Response, language: str | None) -> None:
+    """Keep ``language`` (if we speak it) as the reader's choice: the sign-in pages, and the pages of a
+    reader not signed in, are in it from now on."""
+    if language in LANGUAGES:
+        secure = request.url.scheme == "https"
+        response.set_cookie(
+            LANG_COOKIE, str(language), max_age=LANG_COOKIE_AGE_S, samesite="lax", secure=secure, path="/"
+        )
 
 
 def known_failure(code: str | None, known: frozenset[str]) -> str | None:

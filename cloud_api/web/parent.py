@@ -1,14 +1,15 @@
 """The parent app (§33-1.6): a Progressive Web App of server-rendered pages under ``/app``.
 
     GET  /app/sign-in, POST /app/sign-in, POST /app/sign-out
-    GET  /app/                           the guardian's children and their day so far
+    GET  /app/                           the guardian's children and their day so far (cloud_api.web.app_home:
+                                         a student's own home for a student)
     GET  /app/children/{id}?month=       a child: today, the month, bans, consent, ratings
     POST /app/children/{id}/bans         forbid allergens (§33-1.7) and kinds of dish
     POST /app/children/{id}/consent      give or withdraw consent (§33-1.1)
     POST /app/children/{id}/rating       rate (or rate again) today's meal, 1–5 and a comment (§33-1.8)
     POST /app/children/{id}/platforms/{client}  withdraw (or allow again) a platform the child signs in to
-    GET  /app/menu?day=                  the school's menu with photos and prices (§33-1.3), and which dish
-                                         each child may not have
+    GET  /app/menu?day=                  the school's menu with photos and prices (§33-1.3), and which dish each
+                                         child (or the student) may not have; a student's too
     GET  /app/settings, POST /app/settings  language, which notices; the page subscribes to Web Push
     POST /app/settings/devices           stop notices to one of the account's devices (ten at most)
     GET  /app/sw.js, /app/manifest.webmanifest, /app/static/…
@@ -31,7 +32,7 @@ from fastapi import APIRouter, Depends, Form, Path, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from sqlalchemy import Engine
 
-from cloud_api.api.deps import SESSION_COOKIE, client_ip, require_same_origin
+from cloud_api.api.deps import require_same_origin
 from cloud_api.api.schemas.reports import MONTH_PATTERN
 from cloud_api.core.errors import DomainError
 from cloud_api.integrations.oidc.grants import lift_block, platforms_of, withdraw
@@ -45,20 +46,19 @@ from cloud_api.push.subscriptions import (
     set_notice_settings,
 )
 from cloud_api.services import menus
-from cloud_api.services.accounts import Principal, Role, session_principal
+from cloud_api.services.accounts import Role
 from cloud_api.services.consent import consent_history, set_consent
 from cloud_api.services.dish_names import name_in
 from cloud_api.services.family import child_day, child_month, children_of, rate_meal, ratings_given
 from cloud_api.services.family_accounts import child_sign_in, set_child_second_factor
-from cloud_api.services.people import find_person
-from cloud_api.services.sessions import rotate_if_due
-from cloud_api.web.pages import LANG_COOKIE, STATIC, SignInNeeded, known_failure, page
-from shared.i18n import LANGUAGES, Translator, catalog_messages, translator
+from cloud_api.web.pages import LANG_COOKIE, STATIC, SignInNeeded, known_failure, page, remember_language
+from cloud_api.web.visitor import Visitor, VisitorDep
+from shared.i18n import Translator, catalog_messages, translator
 from shared.languages import language_of
 from shared.localtime import LOCAL_TZ
 from shared.roster_contract import Allergen, DishCategory
 
-__all__ = ["router"]
+__all__ = ["Family", "family_of", "home", "router"]
 
 router = APIRouter(prefix="/app", include_in_schema=False)
 
@@ -66,51 +66,27 @@ router = APIRouter(prefix="/app", include_in_schema=False)
 class Family:
     """The signed-in guardian, as the pages need them."""
 
-    def __init__(self, principal: Principal, token: str, language: str) -> None:
-        account = principal.account
-        assert account is not None and account.school_id is not None and account.person_id is not None
-        self.principal = principal
-        self.token = token
-        self.school_id: str = account.school_id
-        self.guardian_id: UUID = account.person_id
-        self.account_id: UUID = account.id
-        self._ = translator(language)
+    def __init__(self, signed_in: Visitor) -> None:
+        self.principal = signed_in.principal
+        self.token = signed_in.token
+        self.school_id: str = signed_in.school_id
+        self.guardian_id: UUID = signed_in.person_id
+        self.account_id: UUID = signed_in.account_id
+        self._ = signed_in._
 
 
 def _engine(request: Request) -> Engine:
     return request.app.state.engine  # type: ignore[no-any-return]
 
 
-def _language(conn: Any, account_id: UUID, school_id: str, guardian_id: UUID, signed_in_with: str | None) -> str:
-    # The language set in the settings, else the one the sign-in page was read in, else the roster's.
-    chosen = notice_settings(conn, account_id).language
-    guardian = find_person(conn, school_id, guardian_id)
-    roster = guardian["language"] if guardian else None
-    picked = signed_in_with if signed_in_with in LANGUAGES else None
-    return str(chosen or picked or roster or "kk")
-
-
-def _family(request: Request) -> Family:
-    token = request.cookies.get(SESSION_COOKIE, "")
-    if not token:
+def family_of(signed_in: VisitorDep) -> Family:
+    """The signed-in guardian; a student (or anyone else) is sent to sign in as one."""
+    if signed_in.role is not Role.GUARDIAN:
         raise SignInNeeded
-    with _engine(request).begin() as conn:  # a session's last-seen time is written now and then
-        principal = session_principal(conn, token)
-        account = principal.account if principal else None
-        if principal is None or account is None or account.school_id is None or account.person_id is None:
-            raise SignInNeeded
-        if not principal.has(Role.GUARDIAN, account.school_id):
-            raise SignInNeeded
-        language = _language(conn, account.id, account.school_id, account.person_id, request.cookies.get(LANG_COOKIE))
-        # A family's phone keeps its session for 30 days, with a new token each day it is used.
-        rotated = rotate_if_due(conn, token, datetime.now(UTC), ip=client_ip(request))
-    if rotated is not None:
-        request.state.rotated = rotated
-        token = rotated.token
-    return Family(principal, token, language)
+    return Family(signed_in)
 
 
-FamilyDep = Annotated[Family, Depends(_family)]
+FamilyDep = Annotated[Family, Depends(family_of)]
 
 
 # A form posted from another site is refused even if a browser sent the cookie along.
@@ -120,7 +96,9 @@ RATING_FAILURES = frozenset({"bad_rating", "no_meal_to_rate", "comment_too_long"
 
 
 def _page(request: Request, name: str, _: Translator, **context: Any) -> HTMLResponse:
-    return page(request, name, _, door="parent", door_path="app", **context)
+    # ``fetched``: when the page was made, for the banner its offline copy shows (static/sw.js).
+    fetched = datetime.now(UTC).astimezone(LOCAL_TZ)
+    return page(request, name, _, door="parent", door_path="app", fetched=fetched, **context)
 
 
 def _back(url: str) -> RedirectResponse:
@@ -131,9 +109,8 @@ def _today() -> date:
     return datetime.now(UTC).astimezone(LOCAL_TZ).date()
 
 
-@router.get("/", response_class=HTMLResponse)
-def home(request: Request, family: FamilyDep) -> HTMLResponse:
-    """Each child with what happened today."""
+def home(request: Request, family: Family) -> HTMLResponse:
+    """The guardian's home (``/app/``, :mod:`cloud_api.web.app_home`): each child with what happened today."""
     today = _today()
     with _engine(request).connect() as conn:
         children = children_of(conn, family.school_id, family.guardian_id)
@@ -312,39 +289,47 @@ def rating_form(
 
 
 @router.get("/menu", response_class=HTMLResponse)
-def menu_page(request: Request, family: FamilyDep, day: date | None = None) -> HTMLResponse:
-    """The school's set meals of a day, with dishes, photos, allergens and prices; under a dish, which of
-    the family's children may not have it and why (a banned allergen or kind of dish)."""
+def menu_page(request: Request, signed_in: VisitorDep, day: date | None = None) -> HTMLResponse:
+    """The school's set meals of a day, with dishes, photos, allergens and prices (a guardian's or a
+    student's school: the same page in the student's layout); under a dish, who of the family may not
+    have it and why (a banned allergen or kind of dish)."""
     shown = day or _today()
-    language = family._.language
+    _ = signed_in._
     with _engine(request).connect() as conn:
-        dishes = {d.id: d for d in menus.current_dishes(conn, family.school_id)}
-        meals = [m for m in menus.menu_from(conn, family.school_id, shown) if m.day == shown]
-        rules = menus.current_meal_rules(conn, family.school_id)
-        children = children_of(conn, family.school_id, family.guardian_id)
-        ids = [child.id for child in children]
-        bans = menus.bans_of(conn, family.school_id, ids)
-        kinds = menus.category_bans_of(conn, family.school_id, ids)
+        school = signed_in.school_id
+        dishes = {d.id: d for d in menus.current_dishes(conn, school)}
+        meals = [m for m in menus.menu_from(conn, school, shown) if m.day == shown]
+        rules = menus.current_meal_rules(conn, school)
+        # Whose bans mark the dishes: a student's own (their guardian's), or each of a guardian's children.
+        if signed_in.student:
+            eaters: dict[UUID, str | None] = {signed_in.person_id: None}
+        else:
+            eaters = {child.id: child.first_name for child in children_of(conn, school, signed_in.person_id)}
+        bans = menus.bans_of(conn, school, list(eaters))
+        kinds = menus.category_bans_of(conn, school, list(eaters))
     order = menus.period_order(rules[0] if rules else None)
-    meals.sort(key=lambda m: (order.get(m.period, len(order)), m.period))
+    meals.sort(key=lambda m: (order.get(m.period, len(order)), m.period))  # by the time of day
     entries = [(m, [dishes[d] for d in m.dish_ids if d in dishes]) for m in meals]
-    served = [dish for _, found in entries for dish in found]
-    # Per dish: each child who may not have it, with the allergens and kind it is refused for.
-    _ = family._
-    refused: dict[UUID, list[tuple[str, str]]] = {}
-    for child in children:
-        for dish_id, why in menus.refused_dishes(served, bans.get(child.id, []), kinds.get(child.id, [])).items():
-            refused.setdefault(dish_id, []).append((child.first_name, ", ".join(_(code) for code in why)))
-    names = {dish.id: name_in(dish.names, language) for dish in served}
-    return _page(
+    served = [dish for _meal, found in entries for dish in found]
+    # Per dish: each child who may not have it (None: the student), with the allergens and kind it is refused for.
+    refused: dict[UUID, list[tuple[str | None, str]]] = {}
+    for person, name in eaters.items():
+        for dish_id, why in menus.refused_dishes(served, bans.get(person, []), kinds.get(person, [])).items():
+            refused.setdefault(dish_id, []).append((name, ", ".join(_(code) for code in why)))
+    door = "student" if signed_in.student else "parent"  # the layout: each their own navigation
+    fetched = datetime.now(UTC).astimezone(LOCAL_TZ)  # the offline copy's banner (the parent's layout has it)
+    return page(
         request,
         "parent_menu.html",
-        family._,
+        _,
+        door=door,
+        door_path="app",
         entries=entries,
         shown=shown,
-        names=names,
+        names={dish.id: name_in(dish.names, _.language) for dish in served},
         refused=refused,
-        several=len(children) > 1,
+        several=len(eaters) > 1,
+        fetched=fetched,
     )
 
 
@@ -357,7 +342,7 @@ def settings_page(request: Request, family: FamilyDep) -> HTMLResponse:
             {"id": d.id, "browser": _browser(d.endpoint), "added": d.created_at.astimezone(LOCAL_TZ)}
             for d in devices_of(conn, family.school_id, family.account_id)
         ]
-    current = {"entries": found.entries, "meals": found.meals}
+    current = {"entries": found.entries, "meals": found.meals, "money": found.money, "absences": found.absences}
     return _page(request, "parent_settings.html", family._, current=current, devices=devices, max_devices=MAX_DEVICES)
 
 
@@ -389,16 +374,21 @@ def settings_form(
     language: Annotated[str, Form(pattern="^(kk|ru|en)$")],
     entries: Annotated[bool, Form()] = False,
     meals: Annotated[bool, Form()] = False,
+    money: Annotated[bool, Form()] = False,
+    absences: Annotated[bool, Form()] = False,
 ) -> Response:
     """Keep the language and the notices wanted."""
     with _engine(request).begin() as conn:
-        set_notice_settings(conn, family.account_id, NoticeSettings(language, entries, meals))
-    return _back("/app/settings?saved=1")
+        set_notice_settings(conn, family.account_id, NoticeSettings(language, entries, meals, money, absences))
+    answer = _back("/app/settings?saved=1")
+    remember_language(request, answer, language)  # the sign-in page, after a sign-out, speaks it too
+    return answer
 
 
 @router.get("/sw.js")
 def service_worker() -> FileResponse:
-    """The service worker, served from /app/ so that its scope is the whole app."""
+    """The service worker, served from /app/ so that its scope is the whole app: it shows the notices, and
+    keeps the day, month and menu pages for a phone without a connection (forgotten at sign-out)."""
     return FileResponse(STATIC / "sw.js", media_type="text/javascript", headers={"Service-Worker-Allowed": "/app/"})
 
 

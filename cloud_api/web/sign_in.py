@@ -37,7 +37,7 @@ from cloud_api.services.passkeys import passkeys_of
 from cloud_api.services.passwords import MAX_CHARS, HashSlots
 from cloud_api.services.second_factor import begin_totp, confirm_totp
 from cloud_api.services.sessions import PENDING_TTL, end_session, live_session
-from cloud_api.web.pages import LANG_COOKIE, known_failure, page, page_language
+from cloud_api.web.pages import known_failure, page, page_language, remember_language
 from shared.i18n import LANGUAGES, translator
 
 __all__ = [
@@ -149,11 +149,12 @@ def _page(request: Request, door: Door, name: str, language: str, **context: Any
 def sign_in_page(
     request: Request, door: DoorDep, lang: str | None = None, failed: str | None = None, done: str | None = None
 ) -> HTMLResponse:
-    """The sign-in form, in the language asked for (else the reader's)."""
+    """The sign-in form in the language picked on it (``?lang=``), else the reader's kept choice (the
+    language cookie), else their browser's (``Accept-Language``). A language picked is kept."""
     language = lang if lang in LANGUAGES else page_language(request)
     failed = known_failure(failed, SIGN_IN_FAILURES)
     providers = request.app.state.settings.sign_in_providers
-    return _page(
+    answer = _page(
         request,
         door,
         "sign_in.html",
@@ -163,6 +164,9 @@ def sign_in_page(
         providers={name: p.label for name, p in providers.items()},
         platform=_platform_waiting(request),
     )
+    if lang in LANGUAGES:
+        remember_language(request, answer, lang)
+    return answer
 
 
 def _platform_waiting(request: Request) -> str | None:
@@ -181,7 +185,7 @@ async def sign_in_form(
     door: DoorDep,
     login: Annotated[str, Form(max_length=254)],
     password: Annotated[str, Form(max_length=MAX_CHARS)],
-    lang: Annotated[str, Form()] = "kk",
+    lang: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
     """Check the password; then the session, the second factor's page, or the form again with the reason."""
     slots: HashSlots = request.app.state.hash_slots
@@ -195,9 +199,9 @@ async def sign_in_form(
         response = signed_in_response(request, result, door)
     else:
         reason = "sign_in_failed" if result.until is None else "login_locked"
-        response = _back(f"/{door.path}/sign-in?lang={lang}&failed={reason}")
-    if lang in LANGUAGES:
-        response.set_cookie(LANG_COOKIE, lang, samesite="lax", secure=request.url.scheme == "https", path="/")
+        picked = f"lang={lang}&" if lang in LANGUAGES else ""
+        response = _back(f"/{door.path}/sign-in?{picked}failed={reason}")
+    remember_language(request, response, lang)
     return response
 
 
@@ -293,14 +297,16 @@ def enrol_form(request: Request, door: DoorDep, code: Annotated[str, Form(max_le
     return response
 
 
-def sign_out_form(request: Request, door: DoorDep) -> Response:
-    """End the session and forget the cookie."""
+def sign_out_form(request: Request, door: DoorDep, lang: Annotated[str, Form()] = "") -> Response:
+    """End the session and forget its cookie; keep the language the reader was reading in (``lang``, the
+    signed-out page's), so the sign-in page they land on speaks it."""
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         with _engine(request).begin() as conn:
             end_session(conn, token, datetime.now(UTC))
     response = _back(f"/{door.path}/sign-in")
     response.delete_cookie(SESSION_COOKIE, path="/")
+    remember_language(request, response, lang)
     return response
 
 

@@ -255,8 +255,8 @@ def _photo_url(reference: str | None) -> str | None:
     return None if digest is None else f"photos/{digest}"
 
 
-def add_canteen_routes(app: FastAPI, desk: CanteenDesk) -> None:
-    """Add the canteen screen's page and API to the gateway's local app."""
+def add_canteen_routes(app: FastAPI, desk: CanteenDesk, *, roll_call: bool = False) -> None:
+    """Add the canteen screen's page and API to the gateway's local app (``roll_call``: link to it)."""
 
     @app.get("/canteen", response_class=HTMLResponse)
     async def canteen_page(request: Request, lang: str = Query(default="kk")) -> HTMLResponse:
@@ -277,6 +277,7 @@ def add_canteen_routes(app: FastAPI, desk: CanteenDesk) -> None:
                 "reason_max": MANUAL_REASON_MAX,
                 "messages": {m: _(m) for m in PAGE_MESSAGES},
                 "visitor": getattr(request.state, "visitor", None),
+                "roll_call": roll_call,
             },
         )
 

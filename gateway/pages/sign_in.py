@@ -32,7 +32,7 @@ TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 OPEN_PATHS = frozenset({"/metrics", "/healthz", "/sign-in", "/pair", "/sign-out"})
 # The pages one may be sent back to after signing in, and their address relative to /sign-in (the
 # gateway may sit behind a prefix on the school's network, so no address here starts with /).
-_BACK = {"/": "./", "/canteen": "canteen"}
+_BACK = {"/": "./", "/canteen": "canteen", "/roll-call": "roll-call"}
 DEVICE_COOKIE_AGE = 400 * 24 * 3600  # the longest a browser keeps a cookie
 
 

@@ -9,7 +9,9 @@
     GET /healthz            200 while the pipeline runs
 
 and, when given a :class:`~gateway.pages.canteen.CanteenDesk`, the canteen staff's screen
-(``/canteen``, ``/api/canteen``, ``/api/canteen/manual``; see :mod:`gateway.pages.canteen`).
+(``/canteen``, ``/api/canteen``, ``/api/canteen/manual``; see :mod:`gateway.pages.canteen`), and
+when given a :class:`~gateway.pages.roll_call.RollCall`, the roll call for an evacuation
+(``/roll-call``, ``/api/roll-call``; see :mod:`gateway.pages.roll_call`).
 
 Given a :class:`~gateway.access.gate.LocalAccess` that is required (the pages listen on an address
 that is not loopback), staff sign in first (:mod:`gateway.pages.sign_in`).
@@ -30,6 +32,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from gateway.access.gate import LocalAccess
 from gateway.access.store import JournalRow
 from gateway.pages.canteen import CanteenDesk, add_canteen_routes
+from gateway.pages.roll_call import RollCall, add_roll_call_routes
 from gateway.pages.sign_in import add_sign_in
 from shared.i18n import LANGUAGE_NAMES, LANGUAGES, Translator, translator
 from shared.localtime import LOCAL_TZ
@@ -73,6 +76,7 @@ def create_ui_app(
     status: Callable[[], dict[str, Any]],
     registry: CollectorRegistry,
     canteen: CanteenDesk | None = None,
+    roll_call: RollCall | None = None,
     access: LocalAccess | None = None,
     refresh: Callable[[], Awaitable[object]] | None = None,
 ) -> FastAPI:
@@ -81,8 +85,8 @@ def create_ui_app(
     ``refresh`` is awaited before ``/api/status`` and ``/metrics`` answer: it samples the host's
     and the outbox's health, so that both show it as of the request.
 
-    ``canteen`` adds the canteen staff's screen (a gateway judging by a roster has one); ``access``,
-    when required, the sign-in in front of both pages.
+    ``canteen`` adds the canteen staff's screen (a gateway judging by a roster has one), ``roll_call``
+    the roll call; ``access``, when required, the sign-in in front of every page.
     """
     app = FastAPI(title="Mektep Gate — gateway", docs_url=None, redoc_url=None)
     gated = access is not None and access.required
@@ -109,6 +113,7 @@ def create_ui_app(
                 "journal": None if journal is None or access is None else _journal_rows(journal, access, _),
                 "visitor": getattr(request.state, "visitor", None),
                 "latest": LATEST,
+                "roll_call": roll_call is not None,
             },
         )
 
@@ -137,7 +142,9 @@ def create_ui_app(
         return {"status": "ok"}
 
     if canteen is not None:
-        add_canteen_routes(app, canteen)
+        add_canteen_routes(app, canteen, roll_call=roll_call is not None)
+    if roll_call is not None:
+        add_roll_call_routes(app, roll_call)
     if gated and access is not None:
         add_sign_in(app, access)
     return app

@@ -25,8 +25,9 @@ class Draft(NamedTuple):
 
     ``occurred_at`` is already ISO 8601 local time with its offset. ``ref`` (an MQTT terminal's
     own tap id) stays on the gateway: it only recognises a redelivered tap. So do ``local_person`` and
-    ``local_day`` (who ate, and on which local day): they let the gateway remember today's meals
-    across a restart, also for a child whose event leaves without identity. A named tuple rather
+    ``local_day`` (who ate or passed, and on which local day): they let the gateway remember today's
+    meals across a restart, and name who is in the building for the roll call, also for a child whose
+    event leaves without identity. A named tuple rather
     than a frozen dataclass because one is made per tap, and it is made in a third of the time.
     """
 

@@ -136,6 +136,19 @@ def m005_charges(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE charges (person_id TEXT PRIMARY KEY, charged_tiyn INTEGER NOT NULL)")
 
 
+@migrations()
+def m006_local_passages(db: sqlite_utils.Database) -> None:
+    # Entries and exits now carry their local day too (the roll call reads the day's passages
+    # through events_local_day, never the months before). Those recorded before are given theirs
+    # from their own local time, once, so that a gateway upgraded in the middle of a school day
+    # still counts the morning. Granted passages are the only rows with a person and no day.
+    db.execute(
+        "UPDATE events SET local_day = substr(json_extract(body, '$.occurred_at'), 1, 10) "
+        "WHERE local_day IS NULL AND local_person IS NOT NULL "
+        "AND json_extract(body, '$.kind') IN ('entry', 'exit')"
+    )
+
+
 class EventState(IntEnum):
     """Where an event is on its way to the cloud."""
 

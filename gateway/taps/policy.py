@@ -79,7 +79,8 @@ class Verdict:
     # What the reader (and the event) is told beyond the reason: the banned allergens or kinds of
     # dish found in the set meal, as codes.
     detail: tuple[str, ...] = ()
-    # Kept on the gateway only, to remember today's meals across restarts (never sent).
+    # Kept on the gateway only (never sent): today's meals survive a restart, and the roll call
+    # knows who passed today.
     local_person: str | None = None
     local_day: str | None = None
 

@@ -145,9 +145,9 @@ class RosterPolicy:
             return _INACTIVE
         if point.place is Place.CANTEEN:
             return self._meal(index, person, at, dishes)
-        return self._passage(person, point.direction)
+        return self._passage(person, point.direction, at)
 
-    def _passage(self, person: RosterPerson, direction: Direction | None) -> Verdict:
+    def _passage(self, person: RosterPerson, direction: Direction | None, at: datetime) -> Verdict:
         kind = EventKind.EXIT if direction is Direction.EXIT else EventKind.ENTRY
         anonymous = person.role is PersonRole.STUDENT and not person.consent
         return Verdict(
@@ -157,7 +157,10 @@ class RosterPolicy:
             person_id=None if anonymous else str(person.id),
             unlock=direction,
             anonymous=anonymous,
+            # Who passed, and on which local day, even without consent: the roll call of an
+            # evacuation (:mod:`gateway.pages.roll_call`) names everyone in the building.
             local_person=str(person.id),
+            local_day=at.astimezone(LOCAL_TZ).date().isoformat(),
             **self._who(person),
         )
 

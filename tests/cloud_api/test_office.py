@@ -27,6 +27,16 @@ from shared.roster_contract import DishCategory
 from tests.cloud_api.helpers import ADMIN, batch_body, event, signed
 from tests.cloud_api.school import CHILD, HEADER, MOTHER, OTHER_CHILD, TEACHER, TEEN, World, iin, seed_world
 
+# The cluster runs the cases whose SQL differs there; the rest run on SQLite and PostgreSQL.
+ON_CITUS = (
+    "test_a_secretary_finds_people_by_name_class_iin_and_card",
+    "test_a_persons_page_shows_guardians_consent_cards_and_the_month",
+    "test_a_lost_card_is_blocked_and_a_new_one_given_in_one_step",
+    "test_an_import_is_previewed_and_stores_nothing_until_committed",
+    "test_today_counts_who_is_inside_and_who_has_not_arrived",
+    "test_the_school_takes_everything_it_has_in_one_archive",
+)
+
 CARD_KEY = "school-card-key-shared-with-gateways"
 RU = {"Accept-Language": "ru"}
 

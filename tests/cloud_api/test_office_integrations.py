@@ -79,9 +79,16 @@ def test_a_region_registers_a_system_sees_its_secret_once_rotates_and_revokes_it
     assert "Видеть, когда ученики приходят в школу и уходят" in form and "ИИН не передаётся никогда" in form
     wrong = c.post(
         f"{REGISTRY}/new",
-        data={"name": "", "school_ids": "s3", "redirect_uris": "http://diary.example/cb", "rate_per_minute": "600"},
+        data={
+            "name": "",
+            "school_ids": "s3",
+            "redirect_uris": "http://diary.example/cb",
+            "initiate_login_uri": "javascript:alert(1)",
+            "rate_per_minute": "600",
+        },
     )
     assert wrong.status_code == 422
+    assert 'id="initiate_login_uri-error"' in wrong.text and "Адрес начала входа должен" in wrong.text
     assert 'href="#name"' in wrong.text and 'id="name-error"' in wrong.text  # the summary, and beside the field
     assert 'id="redirect_uris-error"' in wrong.text and "https://" in wrong.text
     made = c.post(
@@ -105,6 +112,19 @@ def test_a_region_registers_a_system_sees_its_secret_once_rotates_and_revokes_it
     assert f'href="/office/integrations/{client_id}/webhooks"' in detail
     assert c.get(f"/office/integrations/{client_id}/webhooks").status_code == 200
     assert "не выполняет вход учеников" in detail  # no return address: no student signs in to it
+    # A platform's sign-in start address, where a student's page of digital resources sends them.
+    platform = c.post(
+        f"{REGISTRY}/new",
+        data={
+            "name": "Opiq",
+            "redirect_uris": "https://opiq.example/cb",
+            "initiate_login_uri": "https://opiq.example/start",
+            "claims": ["name"],
+            "rate_per_minute": "600",
+        },
+    )
+    opiq = c.get(f"{REGISTRY}/{shown(platform.text, 'client-id')}").text
+    assert "Адрес начала входа: <code>https://opiq.example/start</code>" in opiq
     assert "Проверьте" in c.get(f"{REGISTRY}/{client_id}/rotate").text
     rotated = c.post(f"{REGISTRY}/{client_id}/rotate")
     new_secret = shown(rotated.text, "secret")

@@ -6,14 +6,14 @@ rows written before: no kind forbidden. ``events.reason_detail``: the allergens 
 refused meal held, as the gateway named them (NULL: nothing named).
 
 Revision ID: 0039
-Revises: 0035
+Revises: 0041
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0039"
-down_revision = "0035"
+down_revision = "0041"
 branch_labels = None
 depends_on = None
 

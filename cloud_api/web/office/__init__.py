@@ -25,6 +25,7 @@ from cloud_api.web.office import (
     ratings,
     reports,
     roster,
+    school_day,
     today,
     wallet,
     webhooks,
@@ -34,6 +35,21 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 _CANTEEN = (canteen, canteen_rules, canteen_dishes, canteen_menu, canteen_pins_page)
-_SCHOOL = (today, *_CANTEEN, ratings, money, wallet, people, cards, consent, roster, accounts, journal, reports, export)
+_SCHOOL = (
+    today,
+    *_CANTEEN,
+    ratings,
+    money,
+    wallet,
+    people,
+    cards,
+    consent,
+    roster,
+    accounts,
+    journal,
+    reports,
+    export,
+    school_day,
+)
 for part in (language, *_SCHOOL, nedb, fleet, authority, deployment, alerts, integrations, webhooks):
     router.include_router(part.router)

@@ -76,6 +76,7 @@ DONE = frozenset(
         "webhook_resumed",
         "webhook_removed",
         "integration_revoked",
+        "school_day_saved",
     }
 )
 
@@ -157,6 +158,7 @@ class Desk:
                 ("/people", _("People")),
                 ("/roster", _("Roster import")),
                 ("/consent", _("Consents")),
+                ("/school-day", _("School day")),
                 ("/accounts", _("Accounts")),
                 ("/journal", _("Audit journal")),
                 ("/reports", _("Reports")),

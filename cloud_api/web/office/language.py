@@ -10,13 +10,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse
 
-from cloud_api.web.pages import LANG_COOKIE
-from shared.i18n import LANGUAGES
+from cloud_api.web.pages import remember_language
 
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
-YEAR_S = 365 * 24 * 3600
 
 
 @router.get("/office/language")
@@ -30,7 +28,5 @@ def switch_language(
     safe = back.startswith("/office/") and "//" not in back and ".." not in back and "\\" not in back
     here = back if safe and len(back) <= 2000 else "/office/"
     answer = RedirectResponse(here, status_code=303)
-    if to in LANGUAGES:
-        secure = request.url.scheme == "https"
-        answer.set_cookie(LANG_COOKIE, to, max_age=YEAR_S, samesite="lax", secure=secure, path="/")
+    remember_language(request, answer, to)
     return answer

@@ -27,6 +27,7 @@ from cloud_api.api.uploads import read_upload
 from cloud_api.core.errors import DomainError
 from cloud_api.core.metrics import PHOTOS_REFUSED
 from cloud_api.services import photos
+from cloud_api.services.absences import REASON_WORDS, absences_of
 from cloud_api.services.accounts import accounts_of_people
 from cloud_api.services.audit import audit_page
 from cloud_api.services.cards import cards_of
@@ -159,6 +160,7 @@ def person_page(
         limit = daily_limits_of(conn, desk.school_id, [person_id]).get(person_id) if student else None
         changes = audit_page(conn, desk.school_id, entity="person", entity_ids=[str(person_id)], limit=200)
         month = person_events(conn, desk.school_id, str(person_id), today - timedelta(days=30))
+        absences = absences_of(conn, desk.school_id, person_id, since=today - timedelta(days=30)) if student else []
     classes = [
         (entry["at"], entry["before"].get("class_name") if entry["before"] else None, entry["after"]["class_name"])
         for entry in reversed(changes)
@@ -184,6 +186,8 @@ def person_page(
         ],
         classes=classes,
         events=month,
+        absences=absences,
+        reason_words=REASON_WORDS,
         today=today,
         errors=errors or FormErrors(),
         form=form or {},
