@@ -8,7 +8,7 @@ offline is tests/gateway/test_category_ban_terminal.py.
 
 from __future__ import annotations
 
-import json
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,7 +23,6 @@ from cloud_api.push.messages import compose
 from cloud_api.services.dish_names import dish_names, name_in
 from cloud_api.services.events import person_events
 from cloud_api.services.family import child_day, child_month, rate_meal, ratings_given
-from cloud_api.services.gateways import find_gateway
 from cloud_api.services.menus import (
     bans_of,
     category_bans_of,
@@ -33,10 +32,10 @@ from cloud_api.services.menus import (
     set_food_bans,
     upsert_dish,
 )
-from cloud_api.services.roster_sync import answer_pull
-from cloud_api.services.signatures import SignedBody
+from shared.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, sign
 from shared.localtime import LOCAL_TZ
-from shared.roster_contract import Allergen, Dish, DishCategory, RosterDelta, RosterPerson
+from shared.roster_contract import ROSTER_PATH, Allergen, Dish, DishCategory, RosterDelta, RosterPerson
+from tests.cloud_api.helpers import KEY
 from tests.cloud_api.school import CHILD, FATHER, MOTHER, World, serve_lunch_today
 from tests.cloud_api.test_push import earlier_today, event, ingest
 
@@ -51,14 +50,14 @@ BAURSAK = Dish(
 )
 
 
-def _pull(world: World, contract: int) -> dict[str, Any]:
-    """A full snapshot as gateway gw1 is sent it when it asks for roster contract ``contract``."""
-    with world.app.state.engine.begin() as conn:
-        gateway = find_gateway(conn, "gw1")
-        assert gateway is not None
-        signature = uuid.uuid4().hex  # a new one each pull: a signature seen before is a replay
-        signed = SignedBody(gateway, b"", "0", signature, method="GET", path="/v1/sync/roster?since=0")
-        return json.loads(answer_pull(conn, signed, 0, contract))  # type: ignore[no-any-return]
+def _pull(world: World, contract: int | None) -> dict[str, Any]:
+    """A full snapshot as gateway gw1 gets it, asking for roster contract ``contract`` (None: not asking)."""
+    path = f"{ROSTER_PATH}?since=0" + ("" if contract is None else f"&contract={contract}")
+    ts = str(int(time.time()) + (contract or 0))  # two pulls, never the same signature (a replay)
+    headers = {HEADER_GATEWAY: "gw1", HEADER_TIMESTAMP: ts, HEADER_SIGNATURE: sign(KEY.encode(), "GET", path, ts, b"")}
+    response = world.client.get(path, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
 
 
 def test_kinds_of_dish_are_forbidden_with_history_and_audit_and_allergens_stay(world: World) -> None:
@@ -97,7 +96,7 @@ def test_the_gateway_gets_the_kinds_only_when_it_asks_for_contract_2(world: Worl
     assert new.contract == 2
     assert {p.id: p.category_bans for p in new.people}[child] == [DishCategory.PASTRY, DishCategory.SWEETS]
     assert {d.id: d.category for d in new.dishes}[BAURSAK.id] is DishCategory.PASTRY
-    old = _pull(world, 1)
+    old = _pull(world, None)  # a gateway of the release before asks for no contract
     assert "contract" not in old
     assert all("category_bans" not in p for p in old["people"]) and all("category" not in d for d in old["dishes"])
 
