@@ -224,7 +224,7 @@ class Gateway:
 
         index, meals, charges, codes = await self.storage.call(load)
         self.sync.stats.version = index.version
-        self.sync.features = index.features
+        self.sync.contract = index.contract
         self._roster_arrived(index)
         if isinstance(self.policy, RosterPolicy):
             self.policy.remember_charges(charges)

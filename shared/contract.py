@@ -194,6 +194,12 @@ class Event(BaseModel):
     judged_without_roster: bool = False
     meal: MealInfo | None = None
     manual: ManualEntry | None = Field(default=None, description="Set when staff entered the event by hand.")
+    reason_detail: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="What the reason names, as codes: the forbidden allergens or kinds of dish a refused meal held. "
+        "Sent only when there is any, so that other events stay as earlier releases sent them.",
+    )
 
 
 class Batch(BaseModel):

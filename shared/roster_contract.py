@@ -10,9 +10,9 @@ timestamp and the SHA-256 of the empty body). The cloud answers a :class:`Roster
   keyed by their ids; a person or credential that must go away comes back with ``active=False``
   or ``blocked=True`` (history stays in the cloud, a gateway needs only the answer).
 - ``meal_rules`` is ``None`` when the rules did not change.
-- the Social Wallet's QR fields (each child's voucher and QR consent, the Wallet's public key) are
-  sent only when the gateway asks with ``&features=wallet_qr`` (:data:`WALLET_QR_FEATURE`): a
-  gateway of an earlier release refuses fields it does not know, and does not ask.
+- the gateway says which contract it reads (``&contract=N``, :data:`ROSTER_CONTRACT`); the fields of
+  a later contract (:data:`CONTRACT_FIELDS`) stay off its wire: a gateway of an earlier release
+  refuses a field it does not know, and does not ask.
 
 The gateway applies a delta in one transaction and then holds ``version``; a delta whose ``since``
 is not the version it holds is refused. The cloud decides each person's meal category from the
@@ -28,7 +28,7 @@ import re
 from datetime import date, datetime, time
 from enum import StrEnum
 from itertools import pairwise
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -38,10 +38,10 @@ from shared.languages import Language
 from shared.localtime import LOCAL_TZ
 
 __all__ = [
+    "CONTRACT_FIELDS",
     "PHOTOS_PATH",
+    "ROSTER_CONTRACT",
     "ROSTER_PATH",
-    "WALLET_QR_FEATURE",
-    "WALLET_QR_FIELDS",
     "Allergen",
     "Dish",
     "DishCategory",
@@ -53,16 +53,37 @@ __all__ = [
     "RosterDelta",
     "RosterPerson",
     "SetMeal",
+    "fields_after",
 ]
 
 ROSTER_PATH = "/v1/sync/roster"
-# Fields a gateway of an earlier release would refuse (the models forbid what they do not know) go
-# out only to a gateway that names their feature: ``?since=V&features=wallet_qr``.
-WALLET_QR_FEATURE = "wallet_qr"
-WALLET_QR_FIELDS: dict[str, object] = {
-    "wallet_public_key": True,
-    "people": {"__all__": {"qr_consent", "wallet_voucher_id"}},
+# The contract a gateway reads, asked for as ``&contract=N``; 1 when none is asked. What each later
+# one added goes only to a gateway that asks for it (a gateway of an earlier release refuses a field
+# it does not know):
+#   2: a dish's kind and the kinds of dish a guardian forbids (``contract`` itself too);
+#   3: the Social Wallet's dynamic QR: its public key, each child's voucher and consent to the QR.
+ROSTER_CONTRACT = 3
+CONTRACT_FIELDS: dict[int, dict[str, Any]] = {
+    2: {"contract": True, "dishes": {"__all__": {"category"}}, "people": {"__all__": {"category_bans"}}},
+    3: {"wallet_public_key": True, "people": {"__all__": {"qr_consent", "wallet_voucher_id"}}},
 }
+
+
+def fields_after(contract: int) -> dict[str, Any]:
+    """The fields a gateway reading ``contract`` does not know, as pydantic's ``exclude`` of a delta."""
+    exclude: dict[str, Any] = {}
+    for added, fields in CONTRACT_FIELDS.items():
+        if added <= contract:
+            continue
+        for name, part in fields.items():
+            if part is True:
+                exclude[name] = True
+            else:
+                held = exclude.setdefault(name, {"__all__": set()})
+                held["__all__"] = held["__all__"] | part["__all__"]
+    return exclude
+
+
 PHOTOS_PATH = "/v1/sync/photos"  # + "/{sha256}": a photo the roster names, signed like the roster pull
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
@@ -111,7 +132,7 @@ class Allergen(StrEnum):
 
 
 class DishCategory(StrEnum):
-    """What kind of food a dish is: parents will be able to forbid a category for their child."""
+    """What kind of food a dish is: a guardian may forbid a kind for their child (``category_bans``)."""
 
     MAIN = "main"
     DRINK = "drink"
@@ -149,16 +170,21 @@ class RosterPerson(_Frozen):
         default=False,
         description="A guardian's consent to identifying the child by the Social Wallet's QR code; ``consent`` "
         "is the card's. Each method is judged by its own: a tap by a method without consent passes as one "
-        f"without consent does. Sent only to a gateway that asks for {WALLET_QR_FEATURE!r}.",
+        "without consent does. Contract 3.",
     )
     wallet_voucher_id: UUID | None = Field(
         default=None,
         description="The child's Social Wallet voucher, as its dynamic QR code names it (shared.wallet_qr). "
-        f"Sent only to a gateway that asks for {WALLET_QR_FEATURE!r}.",
+        "Contract 3.",
     )
     meal_category: Category | None = Field(default=None, description="None: no school meals (most staff).")
     discount_percent: int | None = Field(default=None, ge=1, le=99, description="For 'discounted' only.")
     allergen_bans: list[Allergen] = Field(default_factory=list, description="Set by a guardian (§33-1.7).")
+    # A default, so that a roster of an older cloud (and people stored before) still read it; a cloud
+    # sends it only to a gateway that asks for ROSTER_CONTRACT 2 or later (an older one refuses it).
+    category_bans: list[DishCategory] = Field(
+        default_factory=list, description="Kinds of dish a guardian forbids (sweets, pastry, ...)."
+    )
     daily_limit_tiyn: Tiyn | None = Field(default=None, description="Paid meals: a guardian's daily limit.")
     credited_tiyn: int = Field(
         default=0, description="Prepaid: every credit ever made to the child's balance (top-ups, corrections)."
@@ -272,8 +298,13 @@ class RosterDelta(_Frozen):
         default=None,
         max_length=64,
         description="The Social Wallet's Ed25519 public key (base64 of the raw 32 bytes) that its dynamic QR codes "
-        f"verify with; None: unchanged (a delta) or none (a full snapshot). Sent only to a gateway that asks for "
-        f"{WALLET_QR_FEATURE!r}.",
+        "verify with; None: unchanged (a delta) or none (a full snapshot). Contract 3.",
+    )
+    contract: int = Field(
+        default=1,
+        ge=1,
+        description="The contract this answer follows (the one asked for, or less from an older cloud). Sent "
+        "only to a gateway that asked for 2 or later.",
     )
 
     @model_validator(mode="after")

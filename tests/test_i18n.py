@@ -8,7 +8,7 @@ from pathlib import Path
 from cloud_api.roster.iin import IinProblem
 from gateway.taps.policy import Reason
 from shared.i18n import LANGUAGES, catalog_messages
-from shared.roster_contract import Allergen
+from shared.roster_contract import Allergen, DishCategory
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKED = re.compile(r"""(?<![`\w])_\(\s*["']([^"'…]+)["']""")
@@ -36,6 +36,7 @@ def test_every_marked_message_and_shown_code_is_translated() -> None:
     wanted |= {r.value for r in Reason if r is not Reason.MANUAL and r is not Reason.DEVICE_STATUS}
     wanted |= {p.value for p in IinProblem}
     wanted |= {a.value for a in Allergen}  # named to a child whose meal holds one
+    wanted |= {c.value for c in DishCategory}  # so is a kind of dish the guardian forbids
     for lang in LANGUAGES:
         missing = wanted - set(catalog_messages(lang))
         assert not missing, f"{lang}: {sorted(missing)}"

@@ -93,7 +93,7 @@ def test_the_day_month_and_menu_stay_on_the_phone_offline_until_sign_out(cloud: 
     # Each page kept, and what on it shows it is the parent's page: (address, where, what).
     kept = {
         "day": ("/app/", "main", "Әлия"),
-        "child": (f"/app/children/{cloud.child}", "ul.day", "Палау, Нан"),
+        "child": (f"/app/children/{cloud.child}", "ul.day", "Плов, Нан"),  # the school's plov, named in Russian
         "month": (f"/app/children/{cloud.child}?month={today:%Y-%m}", "table", f"{today:%d.%m.%Y}"),
         "menu": ("/app/menu", "main", "Плов"),
     }

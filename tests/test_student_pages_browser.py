@@ -124,7 +124,7 @@ def test_a_student_sees_her_day_rates_lunch_and_opens_a_platform(world: World) -
         # Her day: this morning's entry and her lunch.
         assert page.get_by_role("heading", name="Привет, Әлия!").is_visible()
         day = page.locator("ul.day").inner_text()
-        assert "Вход в школу" in day and "обед: Палау" in day
+        assert "Вход в школу" in day and "обед: Плов" in day  # the plov served as "Палау", in her page's Russian
         _checked(page, "1-home")
 
         page.get_by_role("link", name="Меню", exact=True).first.click()

@@ -171,6 +171,8 @@ events = Table(
     Column("judged_without_roster", Boolean, nullable=False),
     Column("meal", JSON(none_as_null=True)),  # no meal is SQL NULL, not the JSON text 'null'
     Column("manual", JSON(none_as_null=True)),  # entered by hand: the staff member and the reason
+    # What the reason names (migration 0039): the banned allergens or kinds of dish of a refused meal.
+    Column("reason_detail", JSON(none_as_null=True)),
     Column("received_at", UTCDateTime(), nullable=False),
     Column("batch_id", BigInteger, nullable=False),
     Index("events_school_day", "school_id", "local_date"),
@@ -555,6 +557,8 @@ allergen_bans = _history(
     "allergen_bans",
     Column("child_id", Uuid(), nullable=False),
     Column("allergens", JSON, nullable=False),
+    # The kinds of dish forbidden too (migration 0039; NULL in rows from before: none forbidden).
+    Column("categories", JSON),
     Index("allergen_bans_child", "school_id", "child_id", "id"),
 )
 daily_limits = _history(

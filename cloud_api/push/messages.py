@@ -1,5 +1,8 @@
 """What a guardian's phone shows for an event: entry, exit, a meal, a refused meal; in their language.
 
+A refused meal says why and what for (the allergen or kind of dish the guardian forbade); a meal's
+dishes are named in the guardian's language.
+
 The text comes from the catalogs (kk, ru, en); dates, times and money are written by the translator
 (:mod:`shared.i18n`) as on the pages, in the school's local time (Asia/Almaty). An event that reached the cloud late
 (the school's gateway was offline) says so and when it happened, rather than pretending to be live.
@@ -11,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from cloud_api.services.dish_names import DishNames
 from shared.i18n import translator
 from shared.localtime import LOCAL_TZ
 
@@ -18,7 +22,15 @@ __all__ = ["MEAL_DENIALS", "Notice", "compose", "compose_family", "notice_kind"]
 
 # Why a meal may be refused to a known child: worth a guardian's notice (a lost card is the admin's).
 MEAL_DENIALS = frozenset(
-    {"already_served", "allergen_conflict", "daily_limit", "insufficient_balance", "no_set_meal", "not_eligible"}
+    {
+        "already_served",
+        "allergen_conflict",
+        "category_banned",
+        "daily_limit",
+        "insufficient_balance",
+        "no_set_meal",
+        "not_eligible",
+    }
 )
 _TEXT = {
     "entry": "{name} came to school: {date}, {time}",
@@ -61,24 +73,37 @@ def notice_kind(kind: str, decision: str, reason: str) -> str | None:
 
 
 def compose(
-    event: dict[str, Any], child_name: str, language: str | None, *, received_at: datetime, late_after: timedelta
+    event: dict[str, Any],
+    child_name: str,
+    language: str | None,
+    *,
+    received_at: datetime,
+    late_after: timedelta,
+    dishes: DishNames | None = None,
 ) -> Notice:
-    """The notice of one stored event (an ``events`` row as a mapping) for a guardian speaking ``language``."""
+    """The notice of one stored event (an ``events`` row as a mapping) for a guardian speaking ``language``.
+
+    A refusal names what it was for (the banned allergens or kinds of dish); a meal's dishes are
+    named in ``language`` when ``dishes`` knows them, else as the gateway recorded them.
+    """
     _ = translator(language)
+    reason = _(event["reason"])
+    if detail := event.get("reason_detail"):
+        reason = f"{reason}: {', '.join(_(item) for item in detail)}"
     kind = notice_kind(event["kind"], event["decision"], event["reason"]) or "entry"
     local = event["occurred_at"].astimezone(LOCAL_TZ)
     values: dict[str, Any] = {
         "name": child_name,
         "time": _.time(local),
         "date": _.date(local),
-        "reason": _(event["reason"]),
+        "reason": reason,
     }
     template = _TEXT[kind]
     meal = event.get("meal") or {}
     if kind == "meal":
         values |= {
             "period": _(meal.get("period", "")),
-            "dishes": ", ".join(meal.get("dishes") or []),
+            "dishes": ", ".join(_served(meal.get("dishes") or [], dishes, language)),
             "category": _(_CATEGORY.get(meal.get("category", ""), "Paid meal")),
             "price": _.money(int(meal.get("price_tiyn", 0))),
         }
@@ -105,3 +130,7 @@ def compose_family(kind: str, facts: dict[str, Any], person_id: str, child_name:
     return Notice(
         title=_("Mektep Gate"), body=_(_FAMILY_TEXT[kind], **values), tag=f"{person_id}:{kind}", late=False, event_id=""
     )
+
+
+def _served(names: list[str], dishes: DishNames | None, language: str | None) -> list[str]:
+    return names if dishes is None else dishes.all_of(names, language)

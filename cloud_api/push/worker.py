@@ -35,6 +35,7 @@ from cloud_api.push.queue import State, claim, finish
 from cloud_api.push.sender import Encrypted, Outcome, PushSender, Subscription
 from cloud_api.push.subscriptions import MAX_DEVICES
 from cloud_api.services.consent import consents_of
+from cloud_api.services.dish_names import DishNames, dish_names
 
 __all__ = ["COALESCE", "PUSHES", "PushWorker"]
 
@@ -171,10 +172,18 @@ class PushWorker:
             )
             devices = self._devices(conn, school, persons)
             covered = self._coalesced(conn, school, mine)
+            # Meals name their dishes in each guardian's language: the school's dish names, read once.
+            served = dish_names(conn, school) if any(e.meal for e in found.values()) else None
             for row in mine:
                 plans.append(
                     self._decide(
-                        row, consent, found.get(row["event_id"]), names, devices.get(row["person_id"], []), covered
+                        row,
+                        consent,
+                        found.get(row["event_id"]),
+                        names,
+                        devices.get(row["person_id"], []),
+                        covered,
+                        served,
                     )
                 )
         return plans
@@ -187,6 +196,7 @@ class PushWorker:
         names: dict[UUID, str],
         devices: list[dict[str, Any]],
         covered: set[int],
+        served: DishNames | None = None,
     ) -> _Plan:
         person = row["person_id"]
         facts = row.get("facts")
@@ -208,7 +218,12 @@ class PushWorker:
         plan = _Plan(row)
         for device in wanted:
             notice = compose(
-                record, child, device["language"], received_at=record["received_at"], late_after=self._late_after
+                record,
+                child,
+                device["language"],
+                received_at=record["received_at"],
+                late_after=self._late_after,
+                dishes=served,
             )
             plan.messages.append((device["id"], json.dumps(notice.payload(), ensure_ascii=False).encode()))
             plan.devices[device["id"]] = Subscription(device["endpoint"], device["p256dh"], device["auth"])

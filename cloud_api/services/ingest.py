@@ -214,6 +214,7 @@ def event_row(event: Event, received_at: datetime, batch_id: int) -> dict[str, A
         "judged_without_roster": event.judged_without_roster,
         "meal": meal.model_dump(mode="json") if meal is not None else None,
         "manual": manual.model_dump(mode="json") if manual is not None else None,
+        "reason_detail": list(event.reason_detail) or None,
         "received_at": received_at,
         "batch_id": batch_id,
     }

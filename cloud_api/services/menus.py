@@ -1,4 +1,4 @@
-"""The canteen's data (§33-1.3, §33-1.7): meal rules, dishes, the day's set meals, allergen bans.
+"""The canteen's data (§33-1.3, §33-1.7): meal rules, dishes, the day's set meals, allergen and kind-of-dish bans.
 
 Every change is a new row (the newest one is in force) and takes the school's next roster version,
 so the history stays and gateways receive the change in their next delta. A ban is personal data:
@@ -28,6 +28,7 @@ from shared.roster_contract import Allergen, Dish, DishCategory, MealPeriod, Mea
 __all__ = [
     "MenuDay",
     "bans_of",
+    "category_bans_of",
     "change_dish",
     "current_dishes",
     "current_meal_rules",
@@ -38,10 +39,12 @@ __all__ = [
     "period_order",
     "periods_by_time",
     "plan_set_meal",
+    "refused_dishes",
     "required_dish",
     "set_allergen_bans",
     "set_day_menu",
     "set_dish_photo",
+    "set_food_bans",
     "set_meal_rules",
     "upsert_dish",
 ]
@@ -300,19 +303,70 @@ def menu_from(conn: Connection, school_id: str, first_day: date, since: int = 0)
 def set_allergen_bans(
     conn: Connection, school_id: str, child_id: UUID, guardian_id: UUID, allergens: Iterable[Allergen], *, actor: str
 ) -> None:
-    """A guardian forbids (or allows again) allergens for their child; the canteen enforces it."""
+    """A guardian forbids (or allows again) allergens for their child; the canteen enforces it.
+
+    The kinds of dish forbidden stay as they are.
+    """
+    kinds = category_bans_of(conn, school_id, [child_id]).get(child_id, [])
+    set_food_bans(conn, school_id, child_id, guardian_id, allergens, [DishCategory(k) for k in kinds], actor=actor)
+
+
+def set_food_bans(
+    conn: Connection,
+    school_id: str,
+    child_id: UUID,
+    guardian_id: UUID,
+    allergens: Iterable[Allergen],
+    categories: Iterable[DishCategory],
+    *,
+    actor: str,
+) -> bool:
+    """A guardian forbids allergens and kinds of dish (sweets, pastry, ...) for their child; the canteen's
+    terminal refuses a set meal that holds one, offline too. True when anything changed.
+
+    One row holds both, so the child's restrictions at any moment are one row of the history; the
+    change goes to the audit journal (a ban is personal data).
+    """
     require_guardian(conn, school_id, guardian_id, child_id)
     after = sorted({Allergen(a).value for a in allergens})
+    kinds_after = sorted({DishCategory(c).value for c in categories})
     before = bans_of(conn, school_id, [child_id]).get(child_id, [])
-    if before == after:
-        return
+    kinds_before = category_bans_of(conn, school_id, [child_id]).get(child_id, [])
+    if before == after and kinds_before == kinds_after:
+        return False
     stamp = _stamp(conn, school_id, actor)
-    conn.execute(insert(allergen_bans).values(child_id=child_id, allergens=after, **stamp))
-    entry = AuditEntry("update", "allergen_bans", str(child_id), {"allergens": before}, {"allergens": after})
+    conn.execute(insert(allergen_bans).values(child_id=child_id, allergens=after, categories=kinds_after, **stamp))
+    was = {"allergens": before, "categories": kinds_before}
+    entry = AuditEntry("update", "allergen_bans", str(child_id), was, {"allergens": after, "categories": kinds_after})
     write_audit(conn, school_id, actor, stamp["at"], [entry])
+    return True
 
 
 def bans_of(conn: Connection, school_id: str, child_ids: Iterable[UUID] | None = None) -> dict[UUID, list[str]]:
-    """The bans in force per child (all the school's children with any, or ``child_ids``)."""
+    """The allergen bans in force per child (all the school's children with any, or ``child_ids``)."""
     bans = in_force(conn, allergen_bans, school_id, "child_id", "allergens", child_ids)
     return {child: list(allergens) for child, allergens in bans.items()}
+
+
+def category_bans_of(
+    conn: Connection, school_id: str, child_ids: Iterable[UUID] | None = None
+) -> dict[UUID, list[str]]:
+    """The kinds of dish forbidden per child (those with any, of the school or of ``child_ids``)."""
+    # A row written before kinds could be forbidden holds NULL: no kind forbidden, which in_force leaves out.
+    kinds = in_force(conn, allergen_bans, school_id, "child_id", "categories", child_ids)
+    return {child: list(found) for child, found in kinds.items() if found}
+
+
+def refused_dishes(
+    dishes: Iterable[Dish], allergens: Iterable[str], categories: Iterable[str]
+) -> dict[UUID, list[str]]:
+    """Which of ``dishes`` a child with these bans may not have, and why: the allergens and kind it is refused for."""
+    banned, kinds = set(allergens), set(categories)
+    found: dict[UUID, list[str]] = {}
+    for dish in dishes:
+        why = sorted({a.value for a in dish.allergens} & banned)
+        if dish.category.value in kinds:
+            why.append(dish.category.value)
+        if why:
+            found[dish.id] = why
+    return found

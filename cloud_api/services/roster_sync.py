@@ -39,14 +39,21 @@ from cloud_api.db.schema import (
 from cloud_api.roster.display_names import FullName, confusable, display_names, short_name
 from cloud_api.services.canteen_pins import pins_of
 from cloud_api.services.consent import consents_of
-from cloud_api.services.menus import bans_of, current_dishes, current_meal_rules, menu_from
+from cloud_api.services.menus import bans_of, category_bans_of, current_dishes, current_meal_rules, menu_from
 from cloud_api.services.photos import person_photos_of
 from cloud_api.services.prepaid import Account, accounts_of, daily_limits_of
 from cloud_api.services.roster_versions import current_version
 from cloud_api.services.signatures import Refusal, Refused, SignedBody
 from cloud_api.social_wallet.vouchers import vouchers_of
 from shared.localtime import local_date
-from shared.roster_contract import WALLET_QR_FEATURE, WALLET_QR_FIELDS, RosterCredential, RosterDelta, RosterPerson
+from shared.roster_contract import (
+    ROSTER_CONTRACT,
+    DishCategory,
+    RosterCredential,
+    RosterDelta,
+    RosterPerson,
+    fields_after,
+)
 
 __all__ = ["answer_pull", "build_delta", "roster_names"]
 
@@ -83,6 +90,7 @@ def build_delta(
     ids = [row.id for row in person_rows]
     consent = consents_of(conn, school_id, None if full else ids)
     bans = bans_of(conn, school_id, None if full else ids)
+    kinds = category_bans_of(conn, school_id, None if full else ids)
     limits = daily_limits_of(conn, school_id, None if full else ids)
     accounts = accounts_of(conn, school_id, None if full else ids)
     faces = person_photos_of(conn, school_id, None if full else ids)
@@ -115,6 +123,7 @@ def build_delta(
                     "canteen_pin_hash": pins.get(row.id),
                     "qr_consent": qr_consent.get(row.id, False),
                     "wallet_voucher_id": vouchers.get(row.id) if row.role == "student" else None,
+                    "category_bans": [DishCategory(k) for k in kinds.get(row.id, [])],
                 }
             )
             for row in person_rows
@@ -241,24 +250,21 @@ def answer_pull(
     conn: Connection,
     signed: SignedBody,
     since: int,
-    features: frozenset[str] = frozenset(),
+    contract: int = 1,
     wallet_public_key: str | None = None,
 ) -> bytes:
     """The roster delta a gateway's signed pull asks for, as sent, kept in the packet journal.
 
     Kept as sent, so that what a gateway was told stays provable: the answer, under the request's
-    signature. A signature journalled already is a replay: ``Refused(replayed)``. ``features``: the
-    contract's optional parts the gateway said it knows (``wallet_qr``: the Social Wallet's QR fields).
+    signature. A signature journalled already is a replay: ``Refused(replayed)``. ``contract`` is
+    the roster contract the gateway reads (:data:`~shared.roster_contract.ROSTER_CONTRACT`): the
+    fields of a later one stay off its wire.
     """
     delta = build_delta(conn, signed.gateway.school_id, since, wallet_public_key=wallet_public_key)
-    # A dish's kind stays off the wire: gateways of earlier releases refuse a field they do not know,
-    # and no gateway acts on it yet (a ban by kind comes with the families' issue, and the field with
-    # it, behind a contract version the gateway asks for). So do the Wallet's QR fields, to a gateway
-    # that did not ask for them.
-    exclude: dict[str, Any] = {"dishes": {"__all__": {"category"}}}
-    if WALLET_QR_FEATURE not in features:
-        exclude |= WALLET_QR_FIELDS
-    body = delta.model_dump_json(exclude=exclude).encode()
+    served = min(contract, ROSTER_CONTRACT)
+    if served > 1:
+        delta = delta.model_copy(update={"contract": served})
+    body = delta.model_dump_json(exclude=fields_after(served) or None).encode()
     kept = conn.execute(
         dialect_insert(conn, packets)
         .values(

@@ -3,13 +3,14 @@
     GET  /app/sign-in, POST /app/sign-in, POST /app/sign-out
     GET  /app/                           the guardian's children and their day so far (cloud_api.web.app_home:
                                          a student's own home for a student)
-    GET  /app/children/{id}?month=       a child: today, the month, allergen bans, consent, rating
-    POST /app/children/{id}/bans         forbid allergens (§33-1.7)
+    GET  /app/children/{id}?month=       a child: today, the month, bans, consent, ratings
+    POST /app/children/{id}/bans         forbid allergens (§33-1.7) and kinds of dish
     POST /app/children/{id}/consent      give or withdraw consent (§33-1.1)
-    POST /app/children/{id}/rating       rate today's meal, 1–5 and a comment (§33-1.8)
+    POST /app/children/{id}/rating       rate (or rate again) today's meal, 1–5 and a comment (§33-1.8)
     POST /app/children/{id}/platforms/{client}  withdraw (or allow again) a platform the child signs in to
     GET  /app/children/{id}/money…       the child's money: see :mod:`cloud_api.web.parent_money`
-    GET  /app/menu?day=                  the school's menu with photos and prices (§33-1.3); a student's too
+    GET  /app/menu?day=                  the school's menu with photos and prices (§33-1.3), and which dish each
+                                         child (or the student) may not have; a student's too
     GET  /app/settings, POST /app/settings  language, which notices; the page subscribes to Web Push
     POST /app/settings/devices           stop notices to one of the account's devices (ten at most)
     GET  /app/sw.js, /app/manifest.webmanifest, /app/static/…
@@ -48,7 +49,8 @@ from cloud_api.push.subscriptions import (
 from cloud_api.services import menus
 from cloud_api.services.accounts import Role
 from cloud_api.services.consent import Method, consent_history, set_consent
-from cloud_api.services.family import child_day, child_month, children_of, rate_meal
+from cloud_api.services.dish_names import name_in
+from cloud_api.services.family import child_day, child_month, children_of, rate_meal, ratings_given
 from cloud_api.services.family_accounts import child_sign_in, set_child_second_factor
 from cloud_api.services.prepaid import accounts_of
 from cloud_api.web.pages import LANG_COOKIE, STATIC, SignInNeeded, known_failure, page, remember_language
@@ -56,7 +58,7 @@ from cloud_api.web.visitor import Visitor, VisitorDep
 from shared.i18n import Translator, catalog_messages, translator
 from shared.languages import language_of
 from shared.localtime import LOCAL_TZ
-from shared.roster_contract import Allergen
+from shared.roster_contract import Allergen, DishCategory
 
 __all__ = ["Family", "family_of", "home", "router"]
 
@@ -114,7 +116,8 @@ def home(request: Request, family: Family) -> HTMLResponse:
     today = _today()
     with _engine(request).connect() as conn:
         children = children_of(conn, family.school_id, family.guardian_id)
-        days = {child.id: child_day(conn, family.school_id, child.id, today) for child in children}
+        language = family._.language
+        days = {child.id: child_day(conn, family.school_id, child.id, today, language) for child in children}
         accounts = accounts_of(conn, family.school_id, [child.id for child in children])
     balances = {child.id: accounts[child.id].balance_tiyn if child.id in accounts else 0 for child in children}
     return _page(request, "parent_home.html", family._, children=children, days=days, today=today, balances=balances)
@@ -135,13 +138,16 @@ def child_page(
         found = children_of(conn, family.school_id, family.guardian_id, child_id)
         if not found:
             raise DomainError("not_found")
-        day = child_day(conn, family.school_id, child_id, today)
-        summary = child_month(conn, family.school_id, child_id, shown)
+        language = family._.language
+        day = child_day(conn, family.school_id, child_id, today, language)
+        summary = child_month(conn, family.school_id, child_id, shown, language)
         bans = set(menus.bans_of(conn, family.school_id, [child_id]).get(child_id, []))
+        kinds = set(menus.category_bans_of(conn, family.school_id, [child_id]).get(child_id, []))
         history = consent_history(conn, family.school_id, child_id)
         consent_record = next((row for row in history if row["method"] == "card"), None)
         account = accounts_of(conn, family.school_id, [child_id]).get(child_id)
-    meals_today = sorted({str(e["meal"]["period"]) for e in day if e["kind"] == "meal" and e["meal"]})
+        rated = ratings_given(conn, family.school_id, child_id, family.guardian_id, today)
+    meals_today = list(dict.fromkeys(str(e["meal"]["period"]) for e in day if e["kind"] == "meal" and e["meal"]))
     previous_day = shown.replace(day=1) - timedelta(days=1)
     following_day = shown.replace(day=28) + timedelta(days=4)
     previous, following = previous_day.strftime("%Y-%m"), following_day.strftime("%Y-%m")
@@ -154,9 +160,12 @@ def child_page(
         month=summary,
         shown=shown,
         bans=bans,
+        kinds=kinds,
         consent_record=consent_record,
         allergens=list(Allergen),
+        categories=list(DishCategory),
         meals_today=meals_today,
+        rated=rated,
         today=today,
         previous=previous,
         previous_day=previous_day,
@@ -169,13 +178,23 @@ def child_page(
 
 @router.post("/children/{child_id}/bans", dependencies=[Depends(_same_origin)])
 def bans_form(
-    request: Request, child_id: UUID, family: FamilyDep, allergen: Annotated[list[Allergen] | None, Form()] = None
+    request: Request,
+    child_id: UUID,
+    family: FamilyDep,
+    allergen: Annotated[list[Allergen] | None, Form()] = None,
+    category: Annotated[list[DishCategory] | None, Form()] = None,
 ) -> Response:
-    """Keep the ticked allergens as the child's bans."""
+    """Keep the ticked allergens and kinds of dish as the child's bans."""
     try:
         with _engine(request).begin() as conn:
-            menus.set_allergen_bans(
-                conn, family.school_id, child_id, family.guardian_id, allergen or [], actor=family.principal.actor
+            menus.set_food_bans(
+                conn,
+                family.school_id,
+                child_id,
+                family.guardian_id,
+                allergen or [],
+                category or [],
+                actor=family.principal.actor,
             )
     except DomainError:
         raise DomainError("not_found") from None
@@ -287,26 +306,44 @@ def rating_form(
 @router.get("/menu", response_class=HTMLResponse)
 def menu_page(request: Request, signed_in: VisitorDep, day: date | None = None) -> HTMLResponse:
     """The school's set meals of a day, with dishes, photos, allergens and prices (a guardian's or a
-    student's school: the same page in the student's layout)."""
+    student's school: the same page in the student's layout); under a dish, who of the family may not
+    have it and why (a banned allergen or kind of dish)."""
     shown = day or _today()
+    _ = signed_in._
     with _engine(request).connect() as conn:
-        dishes = {d.id: d for d in menus.current_dishes(conn, signed_in.school_id)}
-        meals = [m for m in menus.menu_from(conn, signed_in.school_id, shown) if m.day == shown]
-        # A student's own allergen bans (their guardian's): the page marks the dishes they will not be served.
-        own = menus.bans_of(conn, signed_in.school_id, [signed_in.person_id]) if signed_in.student else {}
-    entries = [(m, [dishes[d] for d in m.dish_ids if d in dishes]) for m in sorted(meals, key=lambda m: m.period)]
+        school = signed_in.school_id
+        dishes = {d.id: d for d in menus.current_dishes(conn, school)}
+        meals = [m for m in menus.menu_from(conn, school, shown) if m.day == shown]
+        rules = menus.current_meal_rules(conn, school)
+        # Whose bans mark the dishes: a student's own (their guardian's), or each of a guardian's children.
+        if signed_in.student:
+            eaters: dict[UUID, str | None] = {signed_in.person_id: None}
+        else:
+            eaters = {child.id: child.first_name for child in children_of(conn, school, signed_in.person_id)}
+        bans = menus.bans_of(conn, school, list(eaters))
+        kinds = menus.category_bans_of(conn, school, list(eaters))
+    order = menus.period_order(rules[0] if rules else None)
+    meals.sort(key=lambda m: (order.get(m.period, len(order)), m.period))  # by the time of day
+    entries = [(m, [dishes[d] for d in m.dish_ids if d in dishes]) for m in meals]
+    served = [dish for _meal, found in entries for dish in found]
+    # Per dish: each child who may not have it (None: the student), with the allergens and kind it is refused for.
+    refused: dict[UUID, list[tuple[str | None, str]]] = {}
+    for person, name in eaters.items():
+        for dish_id, why in menus.refused_dishes(served, bans.get(person, []), kinds.get(person, [])).items():
+            refused.setdefault(dish_id, []).append((name, ", ".join(_(code) for code in why)))
     door = "student" if signed_in.student else "parent"  # the layout: each their own navigation
-    bans = own.get(signed_in.person_id, [])
     fetched = datetime.now(UTC).astimezone(LOCAL_TZ)  # the offline copy's banner (the parent's layout has it)
     return page(
         request,
         "parent_menu.html",
-        signed_in._,
+        _,
         door=door,
         door_path="app",
         entries=entries,
         shown=shown,
-        bans=bans,
+        names={dish.id: name_in(dish.names, _.language) for dish in served},
+        refused=refused,
+        several=len(eaters) > 1,
         fetched=fetched,
     )
 

@@ -82,7 +82,7 @@ def home(request: Request, student: Visitor) -> HTMLResponse:
     today = _today()
     with _engine(request).connect() as conn:
         person = find_person(conn, student.school_id, student.person_id) or {}
-        day = child_day(conn, student.school_id, student.person_id, today)
+        day = child_day(conn, student.school_id, student.person_id, today, student._.language)
         consent = consents_of(conn, student.school_id, [student.person_id]).get(student.person_id, False)
         rules = current_meal_rules(conn, student.school_id)
         prepaid = rules is not None and rules[0].prepaid

@@ -75,9 +75,8 @@ class RosterIndex:
     # its codes verify with (None: the cloud sent none, and every Wallet code is refused).
     vouchers: dict[UUID, str] = field(default_factory=dict)
     wallet_key: Ed25519PublicKey | None = None
-    # The contract's optional parts the roster held was pulled with (shared.roster_contract):
-    # a roster pulled without one lacks its fields, and the next pull asks for everything again.
-    features: frozenset[str] = frozenset()
+    # The roster contract of the snapshot held; None: received by a release that did not record it.
+    contract: int | None = None
 
     @property
     def synced(self) -> bool:
@@ -118,14 +117,8 @@ def _held(db: sqlite_utils.Database) -> tuple[str | None, int]:
     return rows.get("school_id"), int(rows.get("version", 0))
 
 
-def apply(
-    db: sqlite_utils.Database, delta: RosterDelta, school_id: str, features: frozenset[str] = frozenset()
-) -> RosterIndex:
-    """Apply ``delta`` in one transaction and return the index of the roster now held.
-
-    ``features``: the optional parts of the contract the delta was asked with. A full snapshot
-    sets them; a delta keeps those held that it was asked with too.
-    """
+def apply(db: sqlite_utils.Database, delta: RosterDelta, school_id: str) -> RosterIndex:
+    """Apply ``delta`` in one transaction and return the index of the roster now held."""
     if delta.school_id != school_id:
         raise RosterRefused(f"a roster of school {delta.school_id!r} sent to a gateway of {school_id!r}")
     _, version = _held(db)
@@ -152,12 +145,9 @@ def apply(
             "INSERT OR REPLACE INTO roster_menu (day, period, body) VALUES (?, ?, ?)",
             [(m.day.isoformat(), m.period, m.model_dump_json()) for m in delta.menu],
         )
-        held = _features(conn.execute("SELECT value FROM roster_meta WHERE key = 'features'").fetchone())
-        meta = {
-            "school_id": delta.school_id,
-            "version": str(delta.version),
-            "features": ",".join(sorted(features if delta.full else features & held)),
-        }
+        meta = {"school_id": delta.school_id, "version": str(delta.version)}
+        if delta.full:  # a delta keeps the snapshot's contract: what it lacks, the next full pull brings
+            meta["contract"] = str(delta.contract)
         if delta.meal_rules is not None:
             meta["meal_rules"] = delta.meal_rules.model_dump_json()
         if delta.wallet_public_key is not None:
@@ -193,12 +183,8 @@ def load_index(db: sqlite_utils.Database) -> RosterIndex:
         menu=menu,
         vouchers=vouchers,
         wallet_key=_wallet_key(meta.get("wallet_public_key")),
-        features=_features((meta.get("features"),)),
+        contract=int(meta["contract"]) if "contract" in meta else None,
     )
-
-
-def _features(row: tuple[str | None] | None) -> frozenset[str]:
-    return frozenset(name for name in (row[0] or "").split(",") if name) if row else frozenset()
 
 
 def _wallet_key(text: str | None) -> Ed25519PublicKey | None:

@@ -1,7 +1,6 @@
 """Pull the school's roster from the cloud, apply it atomically, and hand it to the policy.
 
-Every ``interval_s`` (and at start) the gateway asks ``GET /v1/sync/roster?since=<version held>``
-(``&features=wallet_qr``: it knows the Social Wallet's QR fields),
+Every ``interval_s`` (and at start) the gateway asks ``GET /v1/sync/roster?since=<version held>&contract=3``,
 signed with its key like an ingest batch (:func:`shared.contract.signed_headers`, the path with
 its query string). A delta is written in one transaction on the storage thread
 (:func:`gateway.roster.store.apply`); only then is the policy's index swapped, in one assignment, so a
@@ -25,7 +24,7 @@ from gateway.roster.photos import PhotoFetcher
 from gateway.roster.store import RosterIndex, RosterRefused, apply, parse_delta
 from gateway.storage import Storage
 from shared.contract import signed_headers
-from shared.roster_contract import ROSTER_PATH, WALLET_QR_FEATURE
+from shared.roster_contract import ROSTER_CONTRACT, ROSTER_PATH
 
 __all__ = ["RosterSync", "SyncStats"]
 
@@ -73,8 +72,11 @@ class RosterSync:
         self._timeout_s = timeout_s
         self._transport = transport
         self.stats = SyncStats(version=version)
-        self.features: frozenset[str] = frozenset()  # those of the roster held (set at start-up)
         self.photos = photos
+        # The contract of the snapshot held (None: unknown). Below what the cloud answers now, the
+        # next pull asks for a full snapshot: dishes and bans that did not change since would
+        # otherwise never bring the fields a newer contract adds (a dish's kind, kind-of-dish bans).
+        self.contract: int | None = ROSTER_CONTRACT
 
     async def run(self) -> None:
         """Pull now and then every interval, until cancelled; errors wait for the next turn."""
@@ -90,10 +92,8 @@ class RosterSync:
     async def pull(self, client: httpx.AsyncClient) -> bool:
         """Ask once for what changed; True when a delta was applied."""
         self.stats.pulls += 1
-        # This release knows the Wallet's QR fields, so it asks for them (an older cloud ignores it).
-        # A roster pulled before without them lacks their fields: everything again, once.
-        since = self.stats.version if WALLET_QR_FEATURE in self.features else 0
-        path = f"{ROSTER_PATH}?since={since}&features={WALLET_QR_FEATURE}"
+        since = self.stats.version if self.contract is not None else 0
+        path = f"{ROSTER_PATH}?since={since}&contract={ROSTER_CONTRACT}"
         headers = signed_headers(self._key, self._gateway_id, "GET", path, b"", str(int(time.time())))
         try:
             response = await client.get(path, headers=headers)
@@ -106,13 +106,12 @@ class RosterSync:
             if delta.version == self.stats.version and (not delta.full or delta.version == 0):
                 return False  # nothing changed (or still nothing at all): nothing to write
             db_call = self._storage.call
-            asked = frozenset({WALLET_QR_FEATURE})
-            index = await db_call(lambda outbox: apply(outbox.db, delta, self._school_id, asked))
+            index = await db_call(lambda outbox: apply(outbox.db, delta, self._school_id))
         except RosterRefused as exc:
             self.stats.refused += 1
             return self._failed(str(exc))
         self.stats.version = index.version
-        self.features = index.features
+        self.contract = index.contract if delta.contract <= (index.contract or 0) else None
         self.stats.applied += 1
         self.stats.last_applied_at = time.time()
         self.stats.last_error = ""

@@ -48,6 +48,7 @@ class Draft(NamedTuple):
     local_person: str | None = None
     local_day: str | None = None
     manual: ManualEntry | None = None  # last: the fields before keep their positions
+    reason_detail: tuple[str, ...] = ()  # what the reason names (banned allergens or kinds of dish)
 
     @property
     def granted(self) -> bool:
@@ -75,6 +76,8 @@ class Draft(NamedTuple):
         if self.manual is not None:
             # Only when set: a card tap's body stays byte for byte what it was.
             body["manual"] = self.manual.model_dump(mode="json")
+        if self.reason_detail:
+            body["reason_detail"] = list(self.reason_detail)  # only when set, like ``manual``
         return orjson.dumps(body).decode()
 
     @classmethod
@@ -85,12 +88,14 @@ class Draft(NamedTuple):
         meal = data.pop("meal")
         credential_kind = data.pop("credential_kind")
         manual = data.pop("manual", None)
+        detail = tuple(data.pop("reason_detail", ()))
         return seq, cls(
             kind=EventKind(data.pop("kind")),
             decision=Decision(data.pop("decision")),
             credential_kind=None if credential_kind is None else CredentialKind(credential_kind),
             meal=None if meal is None else MealInfo.model_validate(meal),
             manual=None if manual is None else ManualEntry.model_validate(manual),
+            reason_detail=detail,
             ref=ref,
             **data,
         )

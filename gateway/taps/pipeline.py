@@ -246,6 +246,7 @@ class Pipeline:
             local_person=verdict.local_person,
             local_day=verdict.local_day,
             manual=manual,
+            reason_detail=verdict.detail,
         )
 
     def _status_draft(self, change: StatusChange) -> Draft:

@@ -2,7 +2,7 @@
 
 Policy knows nothing of bytes or ports. It sees a :class:`~device_drivers.base.CardRead` and the
 :class:`AccessPoint` it came from and answers with a :class:`Verdict`. The school's rules (roster,
-consent, free meals, allergen bans) are :class:`gateway.taps.rules.RosterPolicy`; the pipeline does not
+consent, free meals, allergen and kind-of-dish bans) are :class:`gateway.taps.rules.RosterPolicy`; the pipeline does not
 change.
 """
 
@@ -43,6 +43,7 @@ class Reason(StrEnum):
     ALREADY_SERVED = "already_served"
     NO_SET_MEAL = "no_set_meal"
     ALLERGEN_CONFLICT = "allergen_conflict"
+    CATEGORY_BANNED = "category_banned"  # the set meal holds a kind of dish the guardian forbids
     DAILY_LIMIT = "daily_limit"
     INSUFFICIENT_BALANCE = "insufficient_balance"  # a prepaid school: the balance cannot cover the meal
     UNKNOWN_DISH = "unknown_dish"  # staff chose a dish the roster does not hold
@@ -83,7 +84,8 @@ class Verdict:
     language: str | None = None
     # The event leaves without identity (no person, no card hash): no consent to tracking.
     anonymous: bool = False
-    # What the reader is told beyond the reason: the banned allergens found in the set meal.
+    # What the reader (and the event) is told beyond the reason: the banned allergens or kinds of
+    # dish found in the set meal, as codes.
     detail: tuple[str, ...] = ()
     # Kept on the gateway only (never sent): today's meals survive a restart, and the roll call
     # knows who passed today.

@@ -10,11 +10,12 @@ student or staff member passes the way the reader faces. A student without a gua
 Canteen: the meal period comes from the local time; free and discounted meals apply in the
 school's free periods only (elsewhere the child pays), at most once per person, period and day,
 across every terminal of the school; the day's set meal must hold none of the child's banned
-allergens (denied, the allergens named); what the family pays (a paid meal, or its share of a
-discounted one) may not take the day past the guardian's limit, nor, in a prepaid school, past the
-balance. What was served today is remembered as it is decided and rebuilt from the outbox at
-start-up (:meth:`RosterPolicy.remember`), so neither a second terminal nor a restart serves twice;
-a meal whose event could not be recorded is handed back (:meth:`RosterPolicy.release`).
+allergens nor a dish of a kind the guardian forbids (denied, the allergens or kinds named); what
+the family pays (a paid meal, or its share of a discounted one) may not take the day past the
+guardian's limit, nor, in a prepaid school, past the balance. What was served today is remembered
+as it is decided and rebuilt from the outbox at start-up (:meth:`RosterPolicy.remember`), so
+neither a second terminal nor a restart serves twice; a meal whose event could not be recorded is
+handed back (:meth:`RosterPolicy.release`).
 
 A Social Wallet QR code (:mod:`shared.wallet_qr`, a scanned text that starts ``SWQR1.``) is
 verified here, offline: its signature by the Wallet's key, its time window, that it was never used
@@ -272,6 +273,9 @@ class RosterPolicy:
         banned = sorted({a.value for dish in dishes for a in dish.allergens} & {a.value for a in person.allergen_bans})
         if banned:
             return denied(Reason.ALLERGEN_CONFLICT, tuple(banned))
+        kinds = sorted({dish.category.value for dish in dishes} & {c.value for c in person.category_bans})
+        if kinds:
+            return denied(Reason.CATEGORY_BANNED, tuple(kinds))
         price = _charged(full_price, category, person.discount_percent)
         limit = person.daily_limit_tiyn
         if price and limit is not None and self._spent[(str(person.id), day)] + price > limit:

@@ -21,7 +21,9 @@ from sqlalchemy import select
 
 from cloud_api.api.deps import SESSION_COOKIE
 from cloud_api.db.schema import audit_log, consents, credentials, iin_index, people, school_exports
+from cloud_api.services.menus import set_food_bans
 from cloud_api.settings import CloudSettings
+from shared.roster_contract import DishCategory
 from tests.cloud_api.helpers import ADMIN, batch_body, event, signed
 from tests.cloud_api.school import CHILD, HEADER, MOTHER, OTHER_CHILD, TEACHER, TEEN, World, iin, seed_world
 
@@ -127,11 +129,14 @@ def test_the_people_list_downloads_as_csv_and_xlsx(office: Office) -> None:
 
 
 def test_a_persons_page_shows_guardians_consent_cards_and_the_month(office: Office) -> None:
+    with office.app.state.engine.begin() as conn:
+        set_food_bans(conn, "s1", office.id(CHILD), office.id(MOTHER), [], [DishCategory.SWEETS], actor="mother")
     page = text_of(office.get(f"/people/{office.id(CHILD)}").text)
     assert "Нұрланова Гүлнар" in page  # the guardian ...
     assert "8 (701) 234-56-78" in page or "+77012345678" in page  # ... with her account's login
     assert "не запрашивалось" in page  # consent never asked
     assert "Карты ещё нет." in page
+    assert "Ограничения по видам блюд сладости" in page  # what her guardian forbids
     guardian = text_of(office.get(f"/people/{office.id(MOTHER)}").text)
     assert "Нұрланова Әлия" in guardian and "None" not in guardian  # her children; no class of her own
 

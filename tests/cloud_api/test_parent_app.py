@@ -48,7 +48,7 @@ def test_a_parent_sees_the_childs_day_sets_a_ban_consents_and_rates(world: World
     page = client.get(f"/app/children/{child}").text
     assert "Оценить питание" in page and "Ограничения по аллергенам" in page
     this_month = translator("ru").month(datetime.now(UTC).astimezone(LOCAL_TZ)).capitalize()  # "Декабрь 2026"
-    assert this_month in page and "Палау" not in page.split(this_month)[1].split("Ограничения")[0]
+    assert this_month in page and "обед <small>(Палау)</small>" in page.split(this_month)[1]  # what was served
     earlier = client.get(f"/app/children/{child}?month=2026-10").text
     assert "<h2>Октябрь 2026</h2>" in earlier and "В этом месяце ничего" in earlier
     assert "← сентябрь 2026" in earlier and "ноябрь 2026 →" in earlier  # months named, not 2026-09

@@ -21,7 +21,7 @@ from gateway.taps.outbox import open_database
 from gateway.taps.policy import AccessPoint, Place
 from gateway.taps.rules import RosterPolicy
 from shared.contract import HEADER_GATEWAY, HEADER_SIGNATURE, HEADER_TIMESTAMP, CredentialKind, sign
-from shared.roster_contract import ROSTER_PATH, WALLET_QR_FEATURE, RosterDelta
+from shared.roster_contract import ROSTER_CONTRACT, ROSTER_PATH, RosterDelta
 from shared.wallet_qr import public_key_text
 from simulators.social_wallet import WalletServer
 from tests.cloud_api.helpers import ADMIN, KEY
@@ -46,9 +46,9 @@ def settings(database_url: str) -> CloudSettings:
     )
 
 
-def pull_body(client: TestClient, features: str | None) -> bytes:
-    path = f"{ROSTER_PATH}?since=0" + (f"&features={features}" if features else "")
-    ts = str(int(time.time()) + (1 if features else 0))  # two pulls in one second: two signatures
+def pull_body(client: TestClient, contract: int | None) -> bytes:
+    path = f"{ROSTER_PATH}?since=0" + (f"&contract={contract}" if contract else "")
+    ts = str(int(time.time()) + (contract or 0))  # pulls in one second: each its own signature
     headers = {HEADER_GATEWAY: "gw1", HEADER_TIMESTAMP: ts, HEADER_SIGNATURE: sign(KEY.encode(), "GET", path, ts, b"")}
     response = client.get(path, headers=headers)
     assert response.status_code == 200, response.text
@@ -71,7 +71,7 @@ def test_the_gateway_gets_vouchers_qr_consent_and_the_key_when_it_asks_for_them(
             set_consent(conn, "s1", who[CHILD], who[MOTHER], True, actor="mother", method="qr")
         code = wallet.code(voucher)
 
-    body = pull_body(client, WALLET_QR_FEATURE)
+    body = pull_body(client, ROSTER_CONTRACT)
     delta = RosterDelta.model_validate_json(body)
     by_id = {p.id: p for p in delta.people}
     child = by_id[who[CHILD]]
@@ -82,8 +82,12 @@ def test_the_gateway_gets_vouchers_qr_consent_and_the_key_when_it_asks_for_them(
 
     # A gateway of an earlier release does not ask, and gets none of the fields it would refuse.
     old = json.loads(pull_body(client, None))
-    assert "wallet_public_key" not in old
+    assert "wallet_public_key" not in old and "contract" not in old
     assert not {"qr_consent", "wallet_voucher_id"} & {field for person in old["people"] for field in person}
+    # One of contract 2 gets the kinds of dish it reads, and not the Wallet's.
+    two = json.loads(pull_body(client, 2))
+    assert two["contract"] == 2 and "wallet_public_key" not in two
+    assert all("category_bans" in person and "qr_consent" not in person for person in two["people"])
 
     # The gateway that asked verifies the code the parent's app shows, offline, and knows the child.
     db = open_database(tmp_path / "gateway.db")

@@ -52,6 +52,7 @@ drafts = st.builds(
     local_person=st.none(),  # kept on the gateway only: not in the body
     local_day=st.none(),
     manual=st.none() | manuals,
+    reason_detail=st.lists(st.from_regex(r"[a-z][a-z0-9_]{0,31}", fullmatch=True), max_size=3).map(tuple),
 )
 
 
@@ -74,6 +75,7 @@ def test_body_is_the_contract_event(draft: Draft, seq: int) -> None:
         judged_without_roster=draft.judged_without_roster,
         meal=draft.meal,
         manual=draft.manual,
+        reason_detail=list(draft.reason_detail),
     )
     assert Draft.from_body(draft.body(seq), draft.ref) == (seq, draft)
 

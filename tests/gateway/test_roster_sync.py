@@ -96,7 +96,7 @@ async def test_the_sync_client_signs_its_pull_and_hands_over_the_new_roster(tmp_
     )
     async with httpx.AsyncClient(base_url="http://cloud", transport=httpx.MockTransport(cloud)) as client:
         assert await sync.pull(client)
-        assert asked == ["/v1/sync/roster?since=0&features=wallet_qr"]
+        assert asked == ["/v1/sync/roster?since=0&contract=3"]
         assert seen[-1].version == 2 and len(seen[-1].people) == 1
         wrong = RosterSync(
             storage=storage,
@@ -108,4 +108,55 @@ async def test_the_sync_client_signs_its_pull_and_hands_over_the_new_roster(tmp_
         )
         assert not await wrong.pull(client) and "401" in wrong.stats.last_error
     assert (await storage.call(lambda o: load_index(o.db))).version == 2  # on disk, for a restart
+    await storage.close()
+
+
+async def test_a_gateway_asks_for_everything_again_when_its_roster_lacks_what_the_cloud_now_sends(
+    tmp_path: Path,
+) -> None:
+    school = School()
+    school.add("ALIYA")
+    answers: list[RosterDelta] = []
+    asked: list[str] = []
+
+    def cloud(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.raw_path.decode())
+        return httpx.Response(200, content=answers.pop(0).model_dump_json(exclude_defaults=True))
+
+    storage = Storage(tmp_path / "gateway.db")
+    await storage.open()
+
+    def held_by_the_release_before(outbox: object) -> RosterIndex:
+        db = outbox.db  # type: ignore[attr-defined]
+        migrate(db)
+        apply(db, school.delta(version=4), SCHOOL)
+        db.execute("DELETE FROM roster_meta WHERE key = 'contract'")  # it did not record one
+        return load_index(db)
+
+    held = await storage.call(held_by_the_release_before)
+    assert held.contract is None and held.version == 4
+    sync = RosterSync(
+        storage=storage,
+        school_id=SCHOOL,
+        gateway_id="gw1",
+        key=KEY,
+        base_url="http://cloud",
+        on_index=lambda _: None,
+        version=held.version,
+    )
+    sync.contract = held.contract
+    old_cloud = school.delta(version=4)  # an older cloud: contract 1, whatever was asked
+    newer = RosterDelta(school_id=SCHOOL, since=4, version=5, full=False, contract=3)  # then it is upgraded
+    renewed = school.delta(version=5).model_copy(update={"contract": 3})
+    answers += [old_cloud, RosterDelta(school_id=SCHOOL, since=4, version=4, full=False), newer, renewed]
+    async with httpx.AsyncClient(base_url="http://cloud", transport=httpx.MockTransport(cloud)) as client:
+        for _ in range(4):
+            await sync.pull(client)
+    assert [path.split("?")[1] for path in asked] == [
+        "since=0&contract=3",  # a roster of unknown contract: all of it again
+        "since=4&contract=3",  # an older cloud answered contract 1: deltas from then on, no loop
+        "since=4&contract=3",  # a delta of contract 3 over a snapshot of 1...
+        "since=0&contract=3",  # ...so the dishes, bans and vouchers that did not change come again in full
+    ]
+    assert sync.contract == 3 and (await storage.call(lambda o: load_index(o.db))).contract == 3
     await storage.close()

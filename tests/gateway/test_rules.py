@@ -12,6 +12,7 @@ from gateway.taps.outbox import open_database
 from gateway.taps.policy import AccessPoint, Place, Reason, Verdict
 from gateway.taps.rules import RosterPolicy, ServedMeal
 from shared.contract import Category, CredentialKind, Decision, EventKind, credential_hash
+from shared.roster_contract import DishCategory
 from tests.gateway.roster_factories import CARD_KEY, DAY, SCHOOL, School, at_local
 
 IN = AccessPoint("in-1", Place.TURNSTILE, Direction.ENTRY)
@@ -215,3 +216,13 @@ def test_a_meal_handed_back_can_be_served_again(school: School, tmp_path: Path) 
     assert policy.balance_of(school.people["WALLET"]) == 30000  # charged once, not twice
     policy.release(tap(policy, "ALIYA", CANTEEN))  # a denial hands back nothing
     assert tap(policy, "ALIYA", CANTEEN).reason == Reason.ALREADY_SERVED
+
+
+def test_a_forbidden_kind_of_dish_in_the_set_meal_is_denied_and_named(school: School, tmp_path: Path) -> None:
+    school.pancakes = school.pancakes.model_copy(update={"category": DishCategory.PASTRY})
+    school.add("NOPASTRY", category_bans=[DishCategory.PASTRY])
+    policy = RosterPolicy(index_of(school, tmp_path))
+    verdict = tap(policy, "NOPASTRY", CANTEEN, 8, 20)  # breakfast: pancakes, a pastry
+    assert (verdict.decision, verdict.reason) == (Decision.DENIED, Reason.CATEGORY_BANNED)
+    assert verdict.detail == ("pastry",)
+    assert tap(policy, "NOPASTRY", CANTEEN, 12, 20).granted  # lunch: plov, a main dish

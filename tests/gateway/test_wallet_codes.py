@@ -25,6 +25,7 @@ from gateway.taps.policy import AccessPoint, Place
 from gateway.taps.rules import RosterPolicy, ServedMeal
 from gateway.taps.wallet_codes import codes_in_force
 from shared.contract import Category, CredentialKind, Decision, EventKind, credential_hash
+from shared.roster_contract import ROSTER_CONTRACT
 from shared.wallet_qr import public_key_text
 from simulators.qr_scanner import QrScannerSim
 from simulators.social_wallet import wallet_code
@@ -229,24 +230,31 @@ async def test_a_gateway_upgraded_with_a_roster_held_asks_for_everything_once(tm
     await storage.open()
     # The roster an earlier release pulled: version 5, without the Wallet's fields.
     older = school.delta(version=5).model_copy(update={"wallet_public_key": None})
-    await storage.call(lambda outbox: (migrate(outbox.db), apply(outbox.db, older, SCHOOL)))
+
+    def held_by_an_earlier_release(outbox: Outbox) -> None:
+        migrate(outbox.db)
+        apply(outbox.db, older, SCHOOL)
+        outbox.db.execute("DELETE FROM roster_meta WHERE key = 'contract'")  # it recorded none
+
+    await storage.call(held_by_an_earlier_release)
     asked: list[str] = []
 
     def cloud(request: httpx.Request) -> httpx.Response:
         asked.append(request.url.raw_path.decode())
         since = int(request.url.params["since"])
         delta = school.delta(version=6) if since == 0 else school.delta(version=6).model_copy(update={"full": False})
-        return httpx.Response(200, content=delta.model_copy(update={"since": since}).model_dump_json())
+        answer = delta.model_copy(update={"since": since, "contract": ROSTER_CONTRACT})
+        return httpx.Response(200, content=answer.model_dump_json())
 
     indexes: list[RosterIndex] = []
     sync = RosterSync(
         storage=storage, school_id=SCHOOL, gateway_id="gw1", key=b"k", base_url="http://cloud", on_index=indexes.append
     )
     held = await storage.call(lambda outbox: load_index(outbox.db))
-    sync.stats.version, sync.features = held.version, held.features  # as Gateway._load_roster sets them
+    sync.stats.version, sync.contract = held.version, held.contract  # as Gateway._load_roster sets them
     async with httpx.AsyncClient(base_url="http://cloud", transport=httpx.MockTransport(cloud)) as client:
         await sync.pull(client)
         await sync.pull(client)
     await storage.close()
-    assert asked == ["/v1/sync/roster?since=0&features=wallet_qr", "/v1/sync/roster?since=6&features=wallet_qr"]
+    assert asked == ["/v1/sync/roster?since=0&contract=3", "/v1/sync/roster?since=6&contract=3"]
     assert indexes[0].wallet_key is not None and len(indexes[0].vouchers) == 3

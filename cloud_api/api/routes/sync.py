@@ -27,9 +27,10 @@ router = APIRouter(tags=["sync"])
         "Signed like an ingest batch, over `GET`, this path *with its query string*, the timestamp and the "
         "SHA-256 of the empty body. `since=0` (or a version the cloud never issued) answers a full snapshot; "
         "otherwise only what changed after `since`. Only the signing gateway's own school is ever answered. "
-        "Every answer is kept in the packet journal with the request's signature. `features=wallet_qr`: the "
-        "gateway knows the Social Wallet's QR fields (vouchers, QR consent, the Wallet's key); without it they are "
-        "left out, for a gateway of an earlier release refuses fields it does not know."
+        "Every answer is kept in the packet journal with the request's signature. `contract=N`: the roster "
+        "contract the gateway reads; the fields of a later one (2: kinds of dish and their bans; 3: the Social "
+        "Wallet's QR vouchers, QR consent and key) are left out, for a gateway of an earlier release refuses "
+        "fields it does not know."
     ),
     responses={200: {"description": "A `RosterDelta`"}, **ingest_error_responses(with_body=False)},
 )
@@ -38,17 +39,17 @@ async def pull_roster(
     engine: EngineDep,
     settings: SettingsDep,
     since: Annotated[int, Query(ge=0, le=2**63 - 1, description="The roster version the gateway holds (0: none).")] = 0,
-    features: Annotated[
-        str, Query(max_length=200, description="Optional parts of the contract the gateway knows, comma-separated.")
-    ] = "",
+    contract: Annotated[
+        int,
+        Query(ge=1, le=1000, description="The roster contract the gateway reads (1: the first; 3: this release's)."),
+    ] = 1,
 ) -> Response:
     """The school's roster delta after ``since``."""
-    known = frozenset(name.strip() for name in features.split(",") if name.strip())
     key = settings.social_wallet_qr_public_key
-    body = await run_in_threadpool(_pull, engine, signed, since, known, key)
+    body = await run_in_threadpool(_pull, engine, signed, since, contract, key)
     return Response(body, media_type="application/json")
 
 
-def _pull(engine: Engine, signed: SignedBody, since: int, features: frozenset[str], key: str | None) -> bytes:
+def _pull(engine: Engine, signed: SignedBody, since: int, contract: int, key: str | None) -> bytes:
     with engine.begin() as conn:
-        return answer_pull(conn, signed, since, features, key)
+        return answer_pull(conn, signed, since, contract, key)

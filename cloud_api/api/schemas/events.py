@@ -7,9 +7,10 @@ hash) never leaks into a response by accident.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from shared.contract import CredentialKindName, Decision, Event, EventKind, ManualEntry, MealInfo
 
@@ -45,5 +46,9 @@ class EventPublic(BaseModel):
     judged_without_roster: bool
     meal: MealInfo | None
     manual: ManualEntry | None = Field(default=None, description="Who entered it by hand at a screen, and why.")
+    reason_detail: Annotated[list[str], BeforeValidator(lambda v: v or [])] = Field(  # NULL: nothing named
+        default_factory=list,
+        description="What the reason names, as codes: the forbidden allergens or kinds of dish a refused meal held.",
+    )
     received_at: dt.datetime = Field(description="When the cloud stored it (UTC).")
     batch_id: int = Field(description="The packet journal row of the batch that delivered it.")

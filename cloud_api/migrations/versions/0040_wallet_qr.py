@@ -7,14 +7,14 @@ voucher id as the Wallet issued it, append-only like the other per-child histori
 goes by ``school_id`` with the school's tables.
 
 Revision ID: 0040
-Revises: 0038
+Revises: 0039
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0040"
-down_revision = "0038"
+down_revision = "0039"
 branch_labels = None
 depends_on = None
 

@@ -33,7 +33,7 @@ from cloud_api.services.audit import audit_page
 from cloud_api.services.cards import cards_of
 from cloud_api.services.consent import consent_history, consents_of
 from cloud_api.services.events import person_events
-from cloud_api.services.menus import bans_of
+from cloud_api.services.menus import bans_of, category_bans_of
 from cloud_api.services.people import PeopleQuery, find_person, list_people, relatives_of
 from cloud_api.services.prepaid import accounts_of, daily_limits_of
 from cloud_api.web.office.console import AdminDesk, Desk, FormErrors, back, listing
@@ -155,6 +155,7 @@ def person_page(
         student = person["role"] == "student"
         history = consent_history(conn, desk.school_id, person_id) if student else []
         bans = bans_of(conn, desk.school_id, [person_id]).get(person_id, []) if student else []
+        kinds = category_bans_of(conn, desk.school_id, [person_id]).get(person_id, []) if student else []
         money = accounts_of(conn, desk.school_id, [person_id]).get(person_id) if student else None
         limit = daily_limits_of(conn, desk.school_id, [person_id]).get(person_id) if student else None
         changes = audit_page(conn, desk.school_id, entity="person", entity_ids=[str(person_id)], limit=200)
@@ -179,6 +180,7 @@ def person_page(
         consent=next((h["given"] for h in history if h["method"] == "card"), None),
         qr_consent=next((h["given"] for h in history if h["method"] == "qr"), None),
         bans=bans,
+        kinds=kinds,
         money=money,
         daily_limit=limit,
         guardian_options=[
