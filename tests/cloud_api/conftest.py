@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy import Engine, create_engine, inspect
 
 from cloud_api.app import create_app
-from cloud_api.db.distribution import is_citus
 from cloud_api.db.engine import make_engine
 from cloud_api.db.migrate import upgrade
 from cloud_api.db.schema import metadata
@@ -29,11 +28,9 @@ from cloud_api.settings import CloudSettings
 from tests.cloud_api.helpers import ADMIN, KEY, KEY2
 from tests.cloud_api.school import World, seed_world
 
-# Every table of the schema, so that a table added later is emptied too.
-TABLES = ", ".join(table.name for table in metadata.sorted_tables)
-
 
 def _truncate(url: str) -> None:
+    """Empty every table of the schema the database has (a table added later is emptied too)."""
     engine = create_engine(url)
     try:
         with engine.begin() as conn:
@@ -42,16 +39,13 @@ def _truncate(url: str) -> None:
             # A migration test may have left the database at an older revision: empty what is there
             # (the next test's upgrade makes the rest).
             there = set(inspect(conn).get_table_names())
-            tables = [table for table in metadata.sorted_tables if table.name in there]
-            if is_citus(conn):
-                # A TRUNCATE of every shard of every monthly partition takes Citus over a second;
-                # deleting the few rows a test wrote takes a tenth of that.
-                for table in tables:
+            # DELETE, not TRUNCATE: a TRUNCATE of seventy tables makes new files for each and their
+            # indexes, 2-4 s on this machine's disk (on Citus, of every shard of every monthly
+            # partition); deleting the few rows a test wrote takes a tenth of a second. Twice a test,
+            # on some four hundred tests, it was a third of `make test`.
+            for table in reversed(metadata.sorted_tables):
+                if table.name in there:
                     conn.execute(table.delete())
-            elif len(tables) == len(metadata.sorted_tables):
-                conn.execute(text(f"TRUNCATE {TABLES}"))
-            elif tables:
-                conn.execute(text(f"TRUNCATE {', '.join(table.name for table in tables)}"))
     finally:
         engine.dispose()
 
