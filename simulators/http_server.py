@@ -33,7 +33,7 @@ class ThreadedServer:
     def start(self) -> Self:
         """Start serving and wait until it listens."""
         self._thread.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60  # a fresh database runs every migration first: slow on a busy machine
         while not self._server.started:
             if time.monotonic() > deadline or not self._thread.is_alive():
                 raise RuntimeError(f"{self._name} did not start")

@@ -36,7 +36,7 @@ from simulators.http_server import ThreadedServer
 from simulators.push_service import PushServiceServer
 from tests.browser import accessibility_problems, chromium_page, screenshot
 from tests.cloud_api.helpers import ADMIN, KEY, batch_body, event, signed
-from tests.cloud_api.school import GOOD, HEADER, MOTHER, TEEN
+from tests.cloud_api.school import GOOD, HEADER, MOTHER, TEEN, serve_lunch_today
 from tests.cloud_api.test_push import earlier_today
 
 FOLDER = "parent-money"
@@ -80,6 +80,7 @@ def cloud(tmp_path: Path) -> Iterator[Cloud]:
                 )
                 grant_role(conn, account.id, Role.GUARDIAN, "s1", actor=SYSTEM)
                 register_gateway(conn, "gw1", "s1", KEY)
+                serve_lunch_today(conn, "s1", prepaid=True)  # families top up; the canteen charges the balance
                 # She paid 2 000 tenge at the school's office; Пётр had a paid lunch of 700 today.
                 record_credit(conn, "s1", who[TEEN], 2_000_00, EntryKind.TOP_UP, actor=SYSTEM, receipt="КО-5")
             _ingest(server.url, _lunch(1, who[TEEN], 700_00, 90))

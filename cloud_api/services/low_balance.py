@@ -27,6 +27,7 @@ from cloud_api.db.schema import low_balance_notices, low_balance_thresholds
 from cloud_api.push.notices import queue_family_notice
 from cloud_api.services.audit import AuditEntry, write_audit
 from cloud_api.services.consent import require_guardian
+from cloud_api.services.menus import current_meal_rules
 from cloud_api.services.prepaid import accounts_of
 from shared.localtime import local_date
 
@@ -103,6 +104,11 @@ def notice_low_balances(conn: Connection, school_id: str, child_ids: Iterable[UU
     """
     ids = sorted(set(child_ids))
     if not ids:
+        return []
+    # A school whose families pay at the till keeps a ledger too, but nobody tops anything up there:
+    # only a prepaid school's balance is the family's to watch.
+    rules = current_meal_rules(conn, school_id)
+    if rules is None or not rules[0].prepaid:
         return []
     thresholds = _thresholds(conn, school_id, ids)
     low = {

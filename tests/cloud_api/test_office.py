@@ -95,7 +95,7 @@ def rows_of(app: FastAPI, table: Any, **where: Any) -> list[Any]:
         if "iin" in where:
             where["iin_index"] = iin_index(conn, where.pop("iin"))
         query = select(table).where(*(table.c[k] == v for k, v in where.items()))
-        return conn.execute(query).all()
+        return conn.execute(query.order_by(*table.primary_key.columns)).all()
 
 
 # -- people ----------------------------------------------------------------------------------------

@@ -27,7 +27,18 @@ from cloud_api.services.statements import statement_between
 from shared.contract import INGEST_PATH, sign
 from shared.localtime import LOCAL_TZ
 from tests.cloud_api.helpers import KEY, batch_body, event
-from tests.cloud_api.school import CHILD, FATHER, GOOD, HEADER, OTHER_CHILD, S1_EXTRA, TEEN, World, people_by_iin
+from tests.cloud_api.school import (
+    CHILD,
+    FATHER,
+    GOOD,
+    HEADER,
+    OTHER_CHILD,
+    S1_EXTRA,
+    TEEN,
+    World,
+    people_by_iin,
+    serve_lunch_today,
+)
 from tests.cloud_api.test_parent_app import signed_in
 from tests.cloud_api.test_push import earlier_today, ingest
 
@@ -93,6 +104,7 @@ def test_a_low_balance_is_told_once_in_two_days_on_the_ingests_clock(engine: Eng
     monday = datetime(2026, 12, 7, 12, 30, tzinfo=LOCAL_TZ)  # a school day's lunch, local time
     with engine.begin() as conn:
         who = _people(conn)
+        serve_lunch_today(conn, "s1", prepaid=True)  # a school of top-ups: only there is a balance watched
         teen, child, other = who[TEEN], who[CHILD], who[OTHER_CHILD]
         for pupil in (teen, child, other):
             record_credit(conn, "s1", pupil, 1_500_00, EntryKind.TOP_UP, actor="admin", receipt=f"R-{pupil}")
