@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from mektep.backlog_bench import bench_backlog
@@ -100,32 +99,6 @@ def test_bench_report_builds_a_school_and_a_region(postgres_url: str) -> None:
             "baseline_tabel_openpyxl_s",
         )
     )
-
-
-# It starts a Citus cluster of its own: on a worker beside another one's tests, past the default two minutes.
-@pytest.mark.timeout(360)
-def test_bench_scale_runs_on_one_server_and_on_a_cluster() -> None:
-    import json
-
-    from mektep.citus_cluster import citus_missing
-    from tests.conftest import need
-
-    need(citus_missing() is None, str(citus_missing()))
-    result = CliRunner().invoke(
-        app, ["bench", "scale", "--json", "--batches", "2", "--schools", "3", "--students", "40"]
-    )
-    assert result.exit_code == 0, result.output
-    figures = json.loads(result.output.strip().splitlines()[-1])
-    for key in (
-        "ingest_events_per_s_postgres",
-        "ingest_events_per_s_citus",
-        "region_report_s_postgres",
-        "region_report_s_citus",
-    ):
-        assert figures[key] > 0, key
-    assert figures["shards_per_school_query"] == 1  # one school's day: one shard of the cluster
-    assert figures["region_schools"] == 3 and figures["workers_for_national_peak"] >= 1
-    assert "National extrapolation" in result.output
 
 
 def test_bench_sign_in_floods_a_real_server_and_every_attempt_is_refused_cleanly() -> None:

@@ -98,20 +98,6 @@ def served_demo() -> Iterator[tuple[subprocess.Popen[str], list[str], threading.
         demo.wait(10)
 
 
-def test_sigterm_stops_every_child_process_as_ctrl_c_does() -> None:
-    with served_demo() as (demo, lines, reader):
-        children = psutil.Process(demo.pid).children(recursive=True)
-        commands = [" ".join(child.cmdline()) for child in children]
-        for part in ("cloud serve", "gateway run", "mosquitto"):
-            assert any(part in command for command in commands), commands
-        demo.send_signal(signal.SIGTERM)
-        assert demo.wait(60) == 143, "".join(lines)[-3000:]
-        reader.join(10)
-        _, alive = psutil.wait_procs(children, timeout=10)
-        assert alive == [], [" ".join(p.cmdline()) for p in alive]
-        assert any("every child process was stopped" in line for line in lines)
-
-
 def _printed(pattern: str, text: str) -> str:
     found = re.search(pattern, text, re.MULTILINE)
     assert found is not None, f"{pattern!r} not in the demo's output:\n{text[-3000:]}"
@@ -126,8 +112,9 @@ def _office_step(client: httpx.Client, login: str, password: str) -> str:
     return answer.headers["location"]
 
 
-def test_every_door_the_served_demo_prints_opens_with_what_it_prints() -> None:
-    with served_demo() as (_, lines, _reader):
+def test_every_door_the_served_demo_prints_opens_with_what_it_prints_and_sigterm_stops_it_all() -> None:
+    with served_demo() as (demo, lines, reader):
+        children = psutil.Process(demo.pid).children(recursive=True)
         text = "".join(lines)
         url = r"(http://127\.0\.0\.1:\d+{})"
         office = _printed(r"^The office +" + url.format("/office/sign-in"), text)
@@ -204,3 +191,13 @@ def test_every_door_the_served_demo_prints_opens_with_what_it_prints() -> None:
         # The roll call: at the gateway itself (loopback) no sign-in (the morning ends with everyone gone).
         roll_call = httpx.get(_printed(r"^The roll call +" + url.format("/roll-call"), text), timeout=10)
         assert roll_call.status_code == 200 and "<h1" in roll_call.text
+        # Then SIGTERM stops every child process, as Ctrl-C does (one demo for both: it takes a minute).
+        commands = [" ".join(child.cmdline()) for child in children]
+        for part in ("cloud serve", "gateway run", "mosquitto"):
+            assert any(part in command for command in commands), commands
+        demo.send_signal(signal.SIGTERM)
+        assert demo.wait(60) == 143, "".join(lines)[-3000:]
+        reader.join(10)
+        _, alive = psutil.wait_procs(children, timeout=10)
+        assert alive == [], [" ".join(p.cmdline()) for p in alive]
+        assert any("every child process was stopped" in line for line in lines)

@@ -30,6 +30,14 @@ def differences(database_url: str) -> list[object]:
         engine.dispose()
 
 
+# The cluster runs the schema's own cases; the report files' data migration is the same SQL as on
+# PostgreSQL, half a minute more there.
+ON_CITUS = (
+    "test_autogenerate_finds_nothing_to_change_after_upgrade",
+    "test_upgrade_is_idempotent_and_downgrade_reverses_it",
+)
+
+
 def test_autogenerate_finds_nothing_to_change_after_upgrade(database_url: str) -> None:
     upgrade(database_url)
     assert differences(database_url) == []
